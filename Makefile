@@ -1,0 +1,59 @@
+# Territory Planner — developer commands. `make demo` and `make test` set up everything they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT := $(abspath .)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+BUILD := $(ROOT)/build
+export QT_QPA_PLATFORM ?= offscreen
+export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
+
+.PHONY: help sysdeps venv test test-unit test-integration demo package lint bench clean
+
+help:
+	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
+	@echo "make test      run all tests (unit + inside real QGIS + QGIS desktop under Xvfb)"
+	@echo "make lint      ruff"
+	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
+	@echo "make bench     run the benchmark, write bench/RESULTS.md"
+
+sysdeps:
+	@bash scripts/install-system-deps.sh
+
+# The venv sees QGIS's bindings and Debian's numpy/scipy (--system-site-packages); the
+# constraint keeps pip from replacing numpy with one GDAL was not built against.
+$(VENV)/.stamp: requirements-dev.txt scripts/install-system-deps.sh
+	@bash scripts/install-system-deps.sh
+	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	@/usr/bin/python3 -c 'import numpy; print("numpy==" + numpy.__version__)' > $(VENV)/constraints.txt
+	@$(PY) -m pip install -q --disable-pip-version-check -c $(VENV)/constraints.txt -r requirements-dev.txt
+	@touch $@
+
+venv: sysdeps $(VENV)/.stamp
+
+test: venv
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	$(PY) -m pytest tests
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+test-integration: venv
+	$(PY) -m pytest tests/integration
+
+demo: venv
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	$(PY) scripts/demo.py
+
+package: venv
+	$(PY) scripts/package.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(BUILD) dist demo-output test-output .pytest_cache .ruff_cache

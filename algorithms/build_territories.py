@@ -1,0 +1,325 @@
+"""Build territories: balanced on every chosen workload, contiguous and compact."""
+
+from __future__ import annotations
+
+import numpy as np
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+    QgsProcessingOutputNumber,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..core.engine import build_territories
+from ..core.problem import Problem
+from ..layers.units import ScaledFeedback
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    engine_progress,
+    measure_columns,
+    push_diagnostics,
+    run_engine,
+    territory_fields,
+    territory_wkb_type,
+    write_territories,
+)
+
+
+class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
+    INPUT = "INPUT"
+    TERRITORY_COUNT = "TERRITORY_COUNT"
+    BALANCE_FIELDS = "BALANCE_FIELDS"
+    TOLERANCE = "TOLERANCE"
+    CONTIGUOUS = "CONTIGUOUS"
+    SEEDS = "SEEDS"
+    SEED_NAME_FIELD = "SEED_NAME_FIELD"
+    SEED_TARGET_FIELD = "SEED_TARGET_FIELD"
+    LOCKED_FIELD = "LOCKED_FIELD"
+    RANDOM_SEED = "RANDOM_SEED"
+    TERRITORY_FIELD = "TERRITORY_FIELD"
+    OUTPUT = "OUTPUT"
+    OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
+    MAX_DEVIATION = "MAX_DEVIATION"
+    NONCONTIGUOUS = "NONCONTIGUOUS"
+
+    def name(self) -> str:
+        return "buildterritories"
+
+    def displayName(self) -> str:
+        return self.tr("Build territories")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Splits a layer of sales units (ZIP codes, counties, accounts…) into territories, one per "
+            "rep, so that each territory carries its share of every chosen workload, stays in one "
+            "connected piece and is compact.\n\n"
+            "<b>Input layer</b>: polygons (units touching along a boundary are neighbours; small "
+            "gaps and slivers are tolerated) or points (neighbours by Delaunay triangulation). A layer "
+            "in a geographic CRS is measured in a local projection, never in degrees.\n"
+            "<b>Number of territories</b>: ignored when a seed layer is given (one territory per seed).\n"
+            "<b>Balance fields</b>: numeric workload fields (accounts, potential, visits…). Every one "
+            "is balanced at once. None chosen: territories get equal unit counts. NULL or negative "
+            "values are errors.\n"
+            "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
+            "<b>Contiguous</b>: keep every territory in one piece. Islands and units touching nothing "
+            "are joined to their nearest neighbour, and reported.\n"
+            "<b>Seeds</b>: optional points (e.g. rep homes); each becomes a territory centre. "
+            "<b>Seed name field</b> names the territories; <b>seed target field</b> gives a relative "
+            "target (1 = full share, 0.5 = a half-time rep).\n"
+            "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
+            "territory name); empty values are free.\n"
+            "<b>Random seed</b>: the same seed gives the same plan.\n"
+            "<b>Territory field</b>: the name of the field added to the output units.\n\n"
+            "Outputs: the units with their territory, and one feature per territory with its sum, "
+            "target and deviation per measure, unit count, contiguity and compactness. The result "
+            "also gives MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS. When the tolerance "
+            "cannot be reached (a single unit outweighs a territory's target, say), the plan is still "
+            "complete and the log names the units and territories responsible."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INPUT, self.tr("Units layer (polygons or points)"),
+            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Integer,
+            defaultValue=10, minValue=1))
+        self.addParameter(QgsProcessingParameterField(
+            self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"), parentLayerParameterName=self.INPUT,
+            type=QgsProcessingParameterField.Numeric, allowMultiple=True, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"), QgsProcessingParameterNumber.Double,
+            defaultValue=5.0, minValue=0.0, maxValue=100.0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"), [QgsProcessing.TypeVectorPoint],
+            optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.SEED_NAME_FIELD, self.tr("Seed name field"), parentLayerParameterName=self.SEEDS, optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.SEED_TARGET_FIELD, self.tr("Seed relative target field"), parentLayerParameterName=self.SEEDS,
+            type=QgsProcessingParameterField.Numeric, optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.LOCKED_FIELD, self.tr("Locked territory field"), parentLayerParameterName=self.INPUT, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+        self.addParameter(QgsProcessingParameterString(
+            self.TERRITORY_FIELD, self.tr("Territory field name"), defaultValue="territory"))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Units with territories"), QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TERRITORIES, self.tr("Territories"), QgsProcessing.TypeVectorAnyGeometry))
+        self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
+        contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
+        random_seed = self.parameterAsInt(parameters, self.RANDOM_SEED, context)
+        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context).strip()
+        if not territory_field:
+            raise QgsProcessingException(self.tr("Give the territory field a name (e.g. “territory”)."))
+        locked_field = self.parameterAsString(parameters, self.LOCKED_FIELD, context)
+        count = self.parameterAsInt(parameters, self.TERRITORY_COUNT, context)
+
+        feedback.setProgressText(self.tr("Reading units and their neighbours…"))
+        read_feedback = ScaledFeedback(feedback, 0, 25)
+        units = self.read_units(source, balance_fields, context, read_feedback)
+
+        seeds = self.parameterAsSource(parameters, self.SEEDS, context)
+        seed_positions = seed_targets = None
+        names: list[str] = []
+        if seeds is not None:
+            seed_positions, seed_targets, names = self._read_seeds(parameters, context, seeds, units)
+            count = len(names)
+        if units.count < count:
+            raise QgsProcessingException(self.tr(
+                "The layer has {} units but {} territories were asked for. Ask for at most {} territories.")
+                .format(units.count, count, units.count))
+
+        locked = None
+        if locked_field:
+            locked, names = self._read_locks(source, locked_field, units, names, count)
+        names = _complete_names(names, count)
+
+        problem = Problem(
+            positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
+            territory_count=count, measure_names=list(units.measure_names), seeds=seed_positions,
+            seed_targets=seed_targets, locked=locked, tolerance=tolerance, contiguous=contiguous,
+            random_seed=random_seed)
+        feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
+        plan = run_engine(build_territories, problem, engine_progress(feedback, 25, 85))
+        push_diagnostics(plan, units, names, feedback)
+
+        labels = np.asarray(plan.labels)
+        out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
+                                                     plan.figures, names, territory_field)
+        figures = plan.figures
+        max_deviation = round(100.0 * float(figures.max_deviation), 3)
+        feedback.pushInfo(self.tr("{} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not contiguous.")
+                          .format(count, max_deviation, tolerance * 100, int(figures.noncontiguous)))
+        return {
+            self.OUTPUT: out_id,
+            self.OUTPUT_TERRITORIES: territories_id,
+            self.MAX_DEVIATION: max_deviation,
+            self.NONCONTIGUOUS: int(figures.noncontiguous),
+        }
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _read_seeds(self, parameters, context, seeds, units):
+        from ..layers.units import points_to_metric
+
+        name_field = self.parameterAsString(parameters, self.SEED_NAME_FIELD, context)
+        target_field = self.parameterAsString(parameters, self.SEED_TARGET_FIELD, context)
+        points, names, targets = [], [], []
+        for feature in seeds.getFeatures():
+            geometry = feature.geometry()
+            if geometry.isNull() or geometry.isEmpty():
+                raise QgsProcessingException(self.tr("Seed feature {} has no geometry.").format(feature.id()))
+            points.append(geometry.centroid().asPoint())
+            if name_field:
+                value = feature[name_field]
+                if value is None or str(value).strip() == "" or (hasattr(value, "isNull") and value.isNull()):
+                    raise QgsProcessingException(self.tr(
+                        "Seed feature {} has no name in “{}”. Name every seed, or leave the seed name field empty."
+                    ).format(feature.id(), name_field))
+                names.append(str(value).strip())
+            else:
+                names.append(self.tr("Territory {}").format(len(names) + 1))
+            if target_field:
+                value = feature[target_field]
+                try:
+                    target = float(value)
+                except (TypeError, ValueError):
+                    target = float("nan")
+                if not target > 0:
+                    raise QgsProcessingException(self.tr(
+                        "Seed “{}” has a relative target of {}; targets must be positive numbers (1 = a full share)."
+                    ).format(names[-1], value))
+                targets.append(target)
+        if not points:
+            raise QgsProcessingException(self.tr("The seed layer has no features. Remove it or add seed points."))
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise QgsProcessingException(self.tr("Seed names must be unique; repeated: {}.").format(", ".join(duplicates)))
+        positions = points_to_metric(points, seeds.sourceCrs(), units, context.transformContext())
+        _check_seeds_near_units(positions, units.positions, names)
+        return positions, (np.asarray(targets, dtype=float) if target_field else None), names
+
+    def _read_locks(self, source, locked_field, units, names, count):
+        index = source.fields().lookupField(locked_field)
+        locked = np.full(units.count, -1, dtype=np.int64)
+        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+        known = {name: k for k, name in enumerate(names)}
+        fixed_names = bool(names)
+        extra: list[str] = []
+        for feature in source.getFeatures(request):
+            value = feature.attribute(index)
+            if value is None or (hasattr(value, "isNull") and value.isNull()) or str(value).strip() == "":
+                continue
+            key = str(value).strip()
+            if key not in known:
+                if fixed_names:
+                    raise QgsProcessingException(self.tr(
+                        "Feature {} is locked to “{}”, which is not the name of any seed. Use a seed name or "
+                        "clear the lock.").format(feature.id(), key))
+                known[key] = len(known)
+                extra.append(key)
+            locked[units.index_of_fid[feature.id()]] = known[key]
+        all_names = names + extra
+        if len(all_names) > count:
+            raise QgsProcessingException(self.tr(
+                "The locked field names {} territories ({}), but only {} were asked for. Ask for at least {} "
+                "territories or clear some locks.").format(len(all_names), ", ".join(all_names[:10]), count,
+                                                          len(all_names)))
+        return locked, all_names
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field):
+        fields = QgsFields(source.fields())
+        existing = fields.lookupField(territory_field)
+        if existing >= 0:
+            feedback.pushInfo(self.tr("The input's field “{}” is replaced by the new territories in the output.")
+                              .format(territory_field))
+            fields.remove(existing)
+        fields.append(QgsField(territory_field, QVariant.String, len=80))
+        sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
+                                            source.sourceCrs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        geometries: dict[int, QgsGeometry] = {}
+        total = max(units.count, 1)
+        for count, feature in enumerate(source.getFeatures()):
+            if count % 1000 == 0:
+                if feedback.isCanceled():
+                    raise QgsProcessingException(self.tr("Cancelled."))
+                feedback.setProgress(85 + 5 * count / total)
+            attributes = list(feature.attributes())
+            if existing >= 0:
+                del attributes[existing]
+            k = int(labels[units.index_of_fid[feature.id()]])
+            attributes.append(names[k])
+            out = QgsFeature(fields)
+            out.setGeometry(feature.geometry())
+            out.setAttributes(attributes)
+            sink.addFeature(out, QgsFeatureSink.FastInsert)
+            geometries[feature.id()] = feature.geometry()
+        TerritoryStyler.attach(out_id, territory_field, names, context)
+
+        territories_id = None
+        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon)
+        t_sink, territories_id = self.parameterAsSink(
+            parameters, self.OUTPUT_TERRITORIES, context, t_fields,
+            territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
+        if t_sink is not None:
+            write_territories(t_sink, t_fields, names, labels, figures, units, geometries, source.sourceCrs(),
+                              context, feedback)
+            TerritoryStyler.attach(territories_id, territory_field, names, context)
+        return out_id, territories_id
+
+
+def _complete_names(names: list[str], count: int) -> list[str]:
+    taken = set(names)
+    out = list(names)
+    k = 1
+    while len(out) < count:
+        candidate = f"Territory {k}"
+        if candidate not in taken:
+            out.append(candidate)
+            taken.add(candidate)
+        k += 1
+    return out
+
+
+def _check_seeds_near_units(seeds: np.ndarray, positions: np.ndarray, names: list[str]) -> None:
+    """Seeds far outside the units' extent are almost always a CRS mix-up."""
+    low, high = positions.min(axis=0), positions.max(axis=0)
+    span = float(max(np.hypot(*(high - low)), 1.0))
+    outside = np.maximum(np.maximum(low - seeds, seeds - high), 0.0)
+    distance = np.hypot(outside[:, 0], outside[:, 1])
+    far = np.flatnonzero(~np.isfinite(distance) | (distance > span))
+    if len(far):
+        from qgis.PyQt.QtCore import QCoreApplication
+
+        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
+            "Seeds {} lie far outside the units' extent (more than the extent's own size away). This usually "
+            "means the seed layer's CRS is set wrong; check it in Layer Properties ▸ Source.")).format(
+            ", ".join(f"“{names[k]}”" for k in far[:10])))

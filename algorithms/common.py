@@ -1,0 +1,208 @@
+"""What the Territory Planner algorithms share: reading units, reporting engine diagnostics,
+writing the per-territory layer and styling outputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingUtils,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QCoreApplication, QVariant
+
+from ..core.progress import Cancelled, Progress
+from ..layers.style import apply_territory_style
+from ..layers.units import Units, UnitDataError, read_units
+from ..resources import icon, icon_path
+
+
+class TerritoryAlgorithm(QgsProcessingAlgorithm):
+    """Base for the provider's algorithms: group, icon, translation and error helpers."""
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("TerritoryPlanner", text)
+
+    def createInstance(self):
+        return type(self)()
+
+    def group(self) -> str:
+        return self.tr("Territory design")
+
+    def groupId(self) -> str:
+        return "territorydesign"
+
+    def icon(self):
+        return icon("territory.svg")
+
+    def svgIconPath(self) -> str:
+        return icon_path("territory.svg")
+
+    def read_units(self, source, balance_fields, context, feedback, with_adjacency=True) -> Units:
+        if source is None:
+            raise QgsProcessingException(self.tr("The input layer could not be read."))
+        try:
+            units = read_units(source, balance_fields, context.transformContext(), feedback, with_adjacency)
+        except UnitDataError as error:
+            raise QgsProcessingException(str(error)) from error
+        if units is None:
+            raise QgsProcessingException(self.tr("Cancelled."))
+        if units.repaired:
+            feedback.pushWarning(self.tr("Repaired {} invalid geometries (feature ids {}).")
+                                 .format(len(units.repaired), _ids(units.repaired)))
+        return units
+
+
+def engine_progress(feedback, start: float = 0.0, end: float = 100.0) -> Progress:
+    """A core Progress that reports to a QgsProcessingFeedback between ``start`` and ``end``."""
+
+    def report(fraction: float, message: str) -> None:
+        feedback.setProgress(start + (end - start) * max(0.0, min(1.0, fraction)))
+        if message:
+            feedback.setProgressText(message)
+
+    return Progress(report=report, is_cancelled=feedback.isCanceled)
+
+
+def run_engine(function, *args, **kwargs):
+    """Call an engine function, turning its errors into messages for the user."""
+    from ..core.problem import ProblemError
+
+    try:
+        return function(*args, **kwargs)
+    except ProblemError as error:
+        raise QgsProcessingException(str(error)) from error
+    except Cancelled as error:
+        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled.")) from error
+
+
+def push_diagnostics(plan, units: Units, names: list[str], feedback) -> None:
+    """Show every engine diagnostic, naming the features and territories it concerns."""
+    for diagnostic in plan.diagnostics:
+        text = diagnostic.message
+        if diagnostic.units:
+            fids = [int(units.fids[i]) for i in diagnostic.units]
+            text += " " + QCoreApplication.translate("TerritoryPlanner", "Feature ids: {}.").format(_ids(fids))
+        if diagnostic.territories:
+            text += " " + QCoreApplication.translate("TerritoryPlanner", "Territories: {}.").format(
+                ", ".join(names[k] for k in diagnostic.territories[:20]))
+        if diagnostic.severity == "info":
+            feedback.pushInfo(text)
+        else:
+            feedback.pushWarning(text)
+
+
+def _ids(values, limit: int = 20) -> str:
+    values = list(values)
+    text = ", ".join(str(v) for v in values[:limit])
+    return text + (f", … ({len(values)} in all)" if len(values) > limit else "")
+
+
+def measure_columns(units: Units) -> list[str]:
+    """Names of the workload measures as the figures see them (the unit count when none)."""
+    return list(units.measure_names) if units.measure_names else ["units"]
+
+
+def territory_fields(territory_field: str, measures: list[str], is_polygon: bool) -> QgsFields:
+    fields = QgsFields()
+    fields.append(QgsField(territory_field, QVariant.String, len=80))
+    fields.append(QgsField("units", QVariant.Int))
+    for name in measures:
+        if name != "units":
+            fields.append(QgsField(name, QVariant.Double))
+        fields.append(QgsField(f"{name}_target", QVariant.Double))
+        fields.append(QgsField(f"{name}_dev_pct", QVariant.Double))
+    fields.append(QgsField("parts", QVariant.Int))
+    fields.append(QgsField("contiguous", QVariant.Int))
+    fields.append(QgsField("inertia_km2", QVariant.Double))
+    if is_polygon:
+        fields.append(QgsField("area_km2", QVariant.Double))
+        fields.append(QgsField("polsby_popper", QVariant.Double))
+    return fields
+
+
+def territory_wkb_type(source_wkb: int, is_polygon: bool) -> int:
+    return QgsWkbTypes.MultiPolygon if is_polygon else QgsWkbTypes.MultiPoint
+
+
+def write_territories(sink, fields: QgsFields, names: list[str], labels: np.ndarray, figures,
+                      units: Units, source_geometries: dict[int, QgsGeometry], source_crs, context,
+                      feedback, start: float = 90.0, end: float = 100.0) -> None:
+    """One feature per territory: dissolved geometry and its figures."""
+    to_metric = QgsCoordinateTransform(source_crs, units.metric_crs, context.transformContext())
+    measures = figures.sums.shape[1]
+    p = len(names)
+    members: list[list[int]] = [[] for _ in range(p)]
+    for i, k in enumerate(labels):
+        members[int(k)].append(i)
+    for k, name in enumerate(names):
+        if feedback.isCanceled():
+            raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled."))
+        feedback.setProgress(start + (end - start) * k / max(p, 1))
+        parts = [source_geometries[int(units.fids[i])] for i in members[k]]
+        geometry = QgsGeometry.unaryUnion(parts) if parts else QgsGeometry()
+        if not geometry.isNull():
+            geometry.convertToMultiType()
+        feature = QgsFeature(fields)
+        feature.setGeometry(geometry)
+        values = [name, int(figures.unit_count[k])]
+        for a in range(measures):
+            if units.measure_names:
+                values.append(float(figures.sums[k, a]))
+            values.append(float(figures.targets[k, a]))
+            values.append(round(100.0 * float(figures.deviation[k, a]), 3))
+        values.append(int(figures.parts[k]))
+        values.append(1 if bool(figures.contiguous[k]) else 0)
+        values.append(float(figures.inertia[k]) / 1e6)
+        if units.is_polygon:
+            area, perimeter = _metric_area_perimeter(geometry, to_metric, units.unit_factor)
+            values.append(area / 1e6)
+            values.append(4 * math.pi * area / perimeter ** 2 if perimeter > 0 else None)
+        feature.setAttributes(values)
+        sink.addFeature(feature, QgsFeatureSink.FastInsert)
+
+
+def _metric_area_perimeter(geometry: QgsGeometry, transform, factor: float) -> tuple[float, float]:
+    if geometry.isNull() or geometry.isEmpty():
+        return 0.0, 0.0
+    metric = QgsGeometry(geometry)
+    metric.transform(transform)
+    return metric.area() * factor * factor, metric.length() * factor
+
+
+class TerritoryStyler(QgsProcessingLayerPostProcessorInterface):
+    """Colours an output layer by territory once Processing has loaded it."""
+
+    # Processing keeps only a reference; Python must keep the object alive.
+    _alive: list[TerritoryStyler] = []
+
+    def __init__(self, field: str, values: list[str]):
+        super().__init__()
+        self.field = field
+        self.values = values
+
+    def postProcessLayer(self, layer, context, feedback):
+        apply_territory_style(layer, self.field, self.values)
+
+    @classmethod
+    def attach(cls, dest_id: str, field: str, values: list[str], context) -> None:
+        if not dest_id or not context.willLoadLayerOnCompletion(dest_id):
+            return
+        styler = cls(field, values)
+        cls._alive.append(styler)
+        del cls._alive[:-1000]
+        context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)
+
+
+def layer_from_output(dest_id: str, context):
+    return QgsProcessingUtils.mapLayerFromString(dest_id, context)

@@ -1,0 +1,37 @@
+"""The "Territory Planner" Processing provider (id ``territory``)."""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingProvider
+
+from ..resources import icon, icon_path
+
+
+def algorithm_classes() -> list[type]:
+    """Every algorithm the provider offers, in toolbox order."""
+    from .build_territories import BuildTerritoriesAlgorithm
+
+    return [
+        BuildTerritoriesAlgorithm,
+    ]
+
+
+class TerritoryProvider(QgsProcessingProvider):
+    def id(self) -> str:
+        return "territory"
+
+    def name(self) -> str:
+        return "Territory Planner"
+
+    def longName(self) -> str:  # noqa: N802 - QGIS API name
+        return self.name()
+
+    def icon(self):
+        return icon("territory.svg")
+
+    def svgIconPath(self) -> str:  # noqa: N802 - QGIS API name
+        return icon_path("territory.svg")
+
+    def loadAlgorithms(self) -> None:  # noqa: N802 - QGIS API name
+        for cls in algorithm_classes():
+            self.addAlgorithm(cls())

@@ -1,0 +1,1 @@
+"""QGIS layers ↔ engine arrays, shared by the Processing algorithms and the dock."""

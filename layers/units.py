@@ -1,0 +1,437 @@
+"""Turn a QGIS layer of sales units into the engine's arrays.
+
+This is the one place where features become ids, representative points, workloads and an
+adjacency graph, so the Processing algorithms and the dock always agree on what a unit is and
+which units touch. Distances are always in metres: a layer in a geographic CRS is projected to
+a Lambert azimuthal equal-area projection centred on the layer; a projected CRS in feet or other
+units is scaled to metres.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCoordinateTransformContext,
+    QgsFeatureRequest,
+    QgsGeometry,
+    QgsPointXY,
+    QgsRectangle,
+    QgsSpatialIndex,
+    QgsUnitTypes,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from scipy import sparse
+from scipy.spatial import Delaunay
+
+
+class UnitDataError(ValueError):
+    """The layer cannot be turned into units; the message names the problem and the fix."""
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("TerritoryUnits", text)
+
+
+@dataclass
+class Units:
+    """The units of one layer, in the order the engine sees them.
+
+    ``fids`` maps engine index → feature id. ``positions`` are representative points in metres
+    (in ``metric_crs``). ``workloads`` has one column per measure in ``measure_names``.
+    ``adjacency`` is symmetric (n × n); it may be disconnected (islands): the engine joins
+    detached pieces and reports them. ``geometries`` are the units in metres (``metric_crs``
+    coordinates times ``unit_factor``), for measuring areas and perimeters, not for writing.
+    """
+
+    fids: np.ndarray
+    positions: np.ndarray
+    workloads: np.ndarray
+    measure_names: list[str]
+    adjacency: sparse.csr_matrix
+    metric_crs: QgsCoordinateReferenceSystem
+    is_polygon: bool
+    unit_factor: float = 1.0
+    geometries: list[QgsGeometry] = field(default_factory=list, repr=False)
+    repaired: list[int] = field(default_factory=list)
+    index_of_fid: dict[int, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def count(self) -> int:
+        return len(self.fids)
+
+
+# --- coordinate systems ---------------------------------------------------------------------
+
+def metric_crs_for(crs: QgsCoordinateReferenceSystem, extent_in_crs: QgsRectangle,
+                   transform_context: QgsCoordinateTransformContext) -> tuple[QgsCoordinateReferenceSystem, float]:
+    """Pick the CRS in which distances are measured, and a factor from its units to metres.
+
+    Projected layers keep their CRS (their analyst chose it) with a unit factor; geographic or
+    unknown-unit layers get an equal-area azimuthal projection centred on the layer.
+    """
+    if crs.isValid() and not crs.isGeographic():
+        factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceMeters)
+        if factor and math.isfinite(factor) and crs.mapUnits() != QgsUnitTypes.DistanceUnknownUnit:
+            return crs, float(factor)
+    centre = extent_in_crs.center()
+    lon, lat = centre.x(), centre.y()
+    if crs.isValid() and crs.isGeographic():
+        to_wgs84 = QgsCoordinateTransform(crs, QgsCoordinateReferenceSystem("EPSG:4326"), transform_context)
+        point = to_wgs84.transform(centre)
+        lon, lat = point.x(), point.y()
+    if not crs.isValid():
+        raise UnitDataError(tr(
+            "The layer has no coordinate reference system, so distances cannot be measured. "
+            "Set the layer's CRS (Layer Properties ▸ Source) and run again."))
+    lat = max(-89.0, min(89.0, lat))
+    proj = f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+    metric = QgsCoordinateReferenceSystem.fromProj(proj)
+    if not metric.isValid():
+        raise UnitDataError(tr("Could not build a local projection for the layer's area."))
+    return metric, 1.0
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def numeric_field_names(source) -> set[str]:
+    return {f.name() for f in source.fields() if f.isNumeric()}
+
+
+def read_units(source, balance_fields: list[str], transform_context: QgsCoordinateTransformContext,
+               feedback=None, with_adjacency: bool = True, snap_tolerance: float | None = None,
+               request: QgsFeatureRequest | None = None) -> Units:
+    """Read every feature of ``source`` (a QgsFeatureSource or vector layer) as a unit.
+
+    ``balance_fields`` are numeric fields whose values are the workloads. NULL or negative
+    workloads, empty or unrepairable geometries raise :class:`UnitDataError` naming the feature.
+    ``feedback`` (QgsFeedback or None) receives progress 0–100 and is checked for cancellation;
+    a cancelled read returns ``None``.
+    """
+    fields = source.fields()
+    for name in balance_fields:
+        index = fields.lookupField(name)
+        if index < 0:
+            raise UnitDataError(tr("The balance field “{}” is not in the layer. Pick one of its fields.").format(name))
+        if not fields.at(index).isNumeric():
+            raise UnitDataError(tr(
+                "The balance field “{}” is not numeric ({}). Choose a numeric field, or convert it "
+                "with the Field Calculator.").format(name, fields.at(index).typeName()))
+    geometry_type = QgsWkbTypes.geometryType(source.wkbType())
+    if geometry_type not in (QgsWkbTypes.PolygonGeometry, QgsWkbTypes.PointGeometry):
+        raise UnitDataError(tr("Territories are built from polygon or point layers; this layer has {} geometries.")
+                            .format(QgsWkbTypes.geometryDisplayString(geometry_type)))
+    is_polygon = geometry_type == QgsWkbTypes.PolygonGeometry
+    total = source.featureCount()
+    if total == 0:
+        raise UnitDataError(tr("The layer has no features. Choose a layer with units to assign."))
+
+    extent = source.sourceExtent()
+    metric_crs, factor = metric_crs_for(source.sourceCrs(), extent, transform_context)
+    transform = None
+    if metric_crs != source.sourceCrs():
+        transform = QgsCoordinateTransform(source.sourceCrs(), metric_crs, transform_context)
+
+    req = QgsFeatureRequest(request) if request is not None else QgsFeatureRequest()
+    field_indexes = [fields.lookupField(name) for name in balance_fields]
+    fids: list[int] = []
+    points: list[tuple[float, float]] = []
+    rows: list[list[float]] = []
+    geometries: list[QgsGeometry] = []
+    repaired: list[int] = []
+    step = max(1, total // 100)
+    for count, feature in enumerate(source.getFeatures(req)):
+        if feedback is not None and count % step == 0:
+            if feedback.isCanceled():
+                return None
+            feedback.setProgress(60.0 * count / max(total, 1) if with_adjacency else 100.0 * count / total)
+        geometry = feature.geometry()
+        if geometry is None or geometry.isNull() or geometry.isEmpty():
+            raise UnitDataError(tr(
+                "Feature {} has no geometry. Give it a geometry or filter it out (e.g. with "
+                "Extract by expression) before building territories.").format(feature.id()))
+        geometry = QgsGeometry(geometry)
+        if transform is not None:
+            geometry.transform(transform)
+        if factor != 1.0:
+            geometry.transform(_scale_matrix(factor))
+        if is_polygon and not geometry.isGeosValid():
+            fixed = geometry.makeValid()
+            if fixed.isNull() or fixed.isEmpty() or QgsWkbTypes.geometryType(fixed.wkbType()) != QgsWkbTypes.PolygonGeometry:
+                fixed = _polygon_part(fixed)
+            if fixed is None or fixed.isEmpty():
+                raise UnitDataError(tr(
+                    "Feature {} has an invalid geometry that cannot be repaired. Fix it with "
+                    "“Fix geometries” or the Vertex tool and run again.").format(feature.id()))
+            geometry = fixed
+            repaired.append(feature.id())
+        row = []
+        for name, index in zip(balance_fields, field_indexes):
+            value = feature.attribute(index)
+            number = _as_number(value)
+            if number is None:
+                raise UnitDataError(tr(
+                    "Feature {} has no value (NULL) in the balance field “{}”. Fill it in (0 if the "
+                    "unit has no workload) or filter the feature out.").format(feature.id(), name))
+            if number < 0 or not math.isfinite(number):
+                raise UnitDataError(tr(
+                    "Feature {} has a negative or invalid workload ({}) in “{}”. Workloads must be "
+                    "zero or more.").format(feature.id(), value, name))
+            row.append(number)
+        fids.append(feature.id())
+        points.append(_representative_point(geometry, is_polygon))
+        rows.append(row)
+        geometries.append(geometry)
+
+    n = len(fids)
+    if n == 0:
+        raise UnitDataError(tr("The layer has no features. Choose a layer with units to assign."))
+    positions = np.asarray(points, dtype=float).reshape(n, 2)
+    workloads = np.asarray(rows, dtype=float).reshape(n, len(balance_fields))
+    if with_adjacency:
+        sub = ScaledFeedback(feedback, 60.0, 100.0) if feedback is not None else None
+        if is_polygon:
+            adjacency = polygon_adjacency(geometries, snap_tolerance, sub)
+        else:
+            adjacency = point_adjacency(positions)
+        if adjacency is None:
+            return None
+    else:
+        adjacency = sparse.csr_matrix((n, n), dtype=np.int8)
+    return Units(
+        fids=np.asarray(fids, dtype=np.int64), positions=positions, workloads=workloads,
+        measure_names=list(balance_fields), adjacency=adjacency, metric_crs=metric_crs,
+        is_polygon=is_polygon, unit_factor=factor, geometries=geometries, repaired=repaired,
+        index_of_fid={fid: i for i, fid in enumerate(fids)})
+
+
+def _as_number(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        from qgis.PyQt.QtCore import QVariant
+
+        if isinstance(value, QVariant) and value.isNull():
+            return None
+    except ImportError:  # pragma: no cover - Qt6 builds without QVariant
+        pass
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _scale_matrix(factor: float):
+    from qgis.PyQt.QtGui import QTransform
+
+    return QTransform.fromScale(factor, factor)
+
+
+def _polygon_part(geometry: QgsGeometry) -> QgsGeometry | None:
+    """Keep the polygonal pieces of a repaired geometry collection."""
+    if geometry is None or geometry.isNull():
+        return None
+    parts = [QgsGeometry(part.clone()) for part in geometry.constParts()]
+    polygons = [p for p in parts if QgsWkbTypes.geometryType(p.wkbType()) == QgsWkbTypes.PolygonGeometry]
+    if not polygons:
+        return None
+    return QgsGeometry.unaryUnion(polygons)
+
+
+def _representative_point(geometry: QgsGeometry, is_polygon: bool) -> tuple[float, float]:
+    """The centroid, or a point on the surface when the centroid falls outside the unit."""
+    if not is_polygon:
+        point = geometry.centroid().asPoint()
+        return point.x(), point.y()
+    centroid = geometry.centroid()
+    if not centroid.isEmpty() and geometry.contains(centroid):
+        point = centroid.asPoint()
+    else:
+        point = geometry.pointOnSurface().asPoint()
+    return point.x(), point.y()
+
+
+class ScaledFeedback:
+    """Maps 0–100 progress of a step onto a slice of the caller's feedback."""
+
+    def __init__(self, feedback, start: float, end: float):
+        self.feedback, self.start, self.end = feedback, start, end
+
+    def isCanceled(self) -> bool:
+        return self.feedback.isCanceled()
+
+    def setProgress(self, value: float) -> None:
+        self.feedback.setProgress(self.start + (self.end - self.start) * value / 100.0)
+
+
+# --- adjacency ------------------------------------------------------------------------------
+
+def default_snap_tolerance(geometries: list[QgsGeometry]) -> float:
+    """Half a percent of the median unit's size (√area), in metres: closes slivers and small
+    gaps between neighbours without joining units across real water."""
+    areas = np.array([g.area() for g in geometries], dtype=float)
+    areas = areas[areas > 0]
+    if len(areas) == 0:
+        return 1.0
+    return float(max(0.005 * math.sqrt(float(np.median(areas))), 1e-6))
+
+
+def polygon_adjacency(geometries: list[QgsGeometry], tolerance: float | None = None,
+                      feedback=None) -> sparse.csr_matrix | None:
+    """Units sharing a stretch of boundary (not just a corner) are neighbours.
+
+    Boundaries that share at least two vertices (after snapping to ``tolerance``) are neighbours
+    at once; every other pair whose bounding boxes come within ``tolerance`` is tested with GEOS:
+    the overlap of one unit's ``tolerance`` buffer with the other must be longer than a corner
+    contact (about three tolerances of shared boundary). Returns None when cancelled.
+    """
+    n = len(geometries)
+    if tolerance is None:
+        tolerance = default_snap_tolerance(geometries)
+    shared = _shared_vertex_pairs(geometries, tolerance)
+    index = QgsSpatialIndex()
+    boxes = []
+    for i, geometry in enumerate(geometries):
+        box = geometry.boundingBox()
+        box.grow(tolerance)
+        boxes.append(box)
+        index.addFeature(i, box)
+    rows: list[int] = []
+    cols: list[int] = []
+    buffers: dict[int, QgsGeometry] = {}
+    min_area = 3.0 * tolerance * tolerance
+    step = max(1, n // 50)
+    for i in range(n):
+        if feedback is not None and i % step == 0:
+            if feedback.isCanceled():
+                return None
+            feedback.setProgress(100.0 * i / n)
+        engine = None
+        for j in index.intersects(boxes[i]):
+            if j <= i:
+                continue
+            if (i, j) in shared:
+                rows.append(i)
+                cols.append(j)
+                continue
+            if engine is None:
+                engine = QgsGeometry.createGeometryEngine(geometries[i].constGet())
+                engine.prepareGeometry()
+            if engine.distance(geometries[j].constGet()) > tolerance:
+                continue
+            buffered = buffers.get(i)
+            if buffered is None:
+                buffered = geometries[i].buffer(tolerance, 2)
+                buffers[i] = buffered
+            overlap = buffered.intersection(geometries[j])
+            if overlap is not None and not overlap.isEmpty() and overlap.area() > min_area:
+                rows.append(i)
+                cols.append(j)
+        buffers.pop(i, None)
+    return _symmetric(rows, cols, n)
+
+
+def _shared_vertex_pairs(geometries: list[QgsGeometry], tolerance: float) -> set[tuple[int, int]]:
+    """Pairs of units whose boundaries share two or more vertices on a ``tolerance`` grid."""
+    owners: list[np.ndarray] = []
+    keys: list[np.ndarray] = []
+    for i, geometry in enumerate(geometries):
+        xy = _vertices(geometry)
+        if len(xy) == 0:
+            continue
+        cells = np.floor(xy / tolerance).astype(np.int64)
+        cells = np.unique(cells, axis=0)
+        keys.append(cells)
+        owners.append(np.full(len(cells), i, dtype=np.int64))
+    if not keys:
+        return set()
+    cells = np.concatenate(keys)
+    owner = np.concatenate(owners)
+    order = np.lexsort((owner, cells[:, 1], cells[:, 0]))
+    cells, owner = cells[order], owner[order]
+    same = np.all(cells[1:] == cells[:-1], axis=1)
+    # runs of equal cells: pair consecutive distinct owners within the run
+    left = owner[:-1][same]
+    right = owner[1:][same]
+    distinct = left != right
+    left, right = left[distinct], right[distinct]
+    if len(left) == 0:
+        return set()
+    a = np.minimum(left, right)
+    b = np.maximum(left, right)
+    pair_keys = a * (len(geometries) + 1) + b
+    unique, counts = np.unique(pair_keys, return_counts=True)
+    keep = unique[counts >= 2]
+    m = len(geometries) + 1
+    return {(int(k // m), int(k % m)) for k in keep}
+
+
+def _vertices(geometry: QgsGeometry) -> np.ndarray:
+    coords = [(v.x(), v.y()) for v in geometry.vertices()]
+    return np.asarray(coords, dtype=float).reshape(-1, 2)
+
+
+def point_adjacency(positions: np.ndarray) -> sparse.csr_matrix:
+    """Delaunay neighbours of account points, without the absurdly long edges that the
+    triangulation adds along the convex hull and across empty country."""
+    n = len(positions)
+    if n < 2:
+        return sparse.csr_matrix((n, n), dtype=np.int8)
+    unique, inverse = np.unique(positions, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).reshape(-1)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    # Units at the same place are neighbours of each other.
+    order = np.argsort(inverse, kind="stable")
+    same = inverse[order][1:] == inverse[order][:-1]
+    rows.append(order[:-1][same])
+    cols.append(order[1:][same])
+    if len(unique) >= 3 and np.linalg.matrix_rank(unique - unique[0]) >= 2:
+        triangulation = Delaunay(unique)
+        simplices = triangulation.simplices
+        edges = np.concatenate([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]])
+        edges = np.unique(np.sort(edges, axis=1), axis=0)
+        lengths = np.hypot(*(unique[edges[:, 0]] - unique[edges[:, 1]]).T)
+        q1, q3 = np.percentile(lengths, [25, 75])
+        limit = q3 + 3.0 * (q3 - q1)
+        edges = edges[lengths <= max(limit, 0.0) + 1e-9]
+    elif len(unique) >= 2:
+        # collinear points: chain them in order along the line
+        direction = unique[-1] - unique[0]
+        chain = np.argsort(unique @ direction)
+        edges = np.stack([chain[:-1], chain[1:]], axis=1)
+    else:
+        edges = np.zeros((0, 2), dtype=np.int64)
+    # map unique-point edges back to every unit (first unit at each place)
+    first = np.full(len(unique), -1, dtype=np.int64)
+    first[inverse[order][::-1]] = order[::-1]
+    rows.append(first[edges[:, 0]])
+    cols.append(first[edges[:, 1]])
+    return _symmetric(np.concatenate(rows), np.concatenate(cols), n)
+
+
+def _symmetric(rows, cols, n: int) -> sparse.csr_matrix:
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    data = np.ones(2 * len(rows), dtype=np.int8)
+    matrix = sparse.coo_matrix((data, (np.concatenate([rows, cols]), np.concatenate([cols, rows]))), shape=(n, n))
+    matrix = matrix.tocsr()
+    matrix.data[:] = 1
+    matrix.eliminate_zeros()
+    return matrix
+
+
+def points_to_metric(points: list[QgsPointXY], crs: QgsCoordinateReferenceSystem, units: Units,
+                     transform_context: QgsCoordinateTransformContext) -> np.ndarray:
+    """Project points (e.g. rep homes or seeds) into the units' metric CRS."""
+    transform = QgsCoordinateTransform(crs, units.metric_crs, transform_context)
+    out = np.empty((len(points), 2), dtype=float)
+    for k, point in enumerate(points):
+        projected = transform.transform(point)
+        out[k] = (projected.x(), projected.y())
+    return out * units.unit_factor

@@ -1,0 +1,83 @@
+"""Wiring: the Processing provider, the dock and its toolbar/menu action.
+
+Everything `initGui` adds is recorded in `self._undo_steps`; `unload` runs them in reverse, so
+loading and unloading any number of times leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtWidgets import QAction
+
+from .algorithms.provider import TerritoryProvider
+from .resources import icon
+
+MENU = "&Territory Planner"
+
+
+class TerritoryPlannerPlugin:
+    """The object QGIS creates through `classFactory`."""
+
+    def __init__(self, iface):
+        self.iface = iface
+        self.provider: TerritoryProvider | None = None
+        self.dock = None
+        self.dock_action: QAction | None = None
+        self._undo_steps: list[Callable[[], None]] = []
+
+    @staticmethod
+    def tr(text: str) -> str:
+        return QCoreApplication.translate("TerritoryPlanner", text)
+
+    # Processing -----------------------------------------------------------------------------
+    def initProcessing(self) -> None:  # noqa: N802 - QGIS API name
+        if self.provider is not None:
+            return
+        self.provider = TerritoryProvider()
+        QgsApplication.processingRegistry().addProvider(self.provider)
+
+    # GUI ------------------------------------------------------------------------------------
+    def initGui(self) -> None:  # noqa: N802 - QGIS API name
+        self.initProcessing()
+        from .ui.dock import TerritoryDock
+
+        self.dock = TerritoryDock(self.iface, self.iface.mainWindow())
+        self.dock.hide()
+        self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self._undo_steps.append(self._remove_dock)
+
+        action = QAction(icon("territory.svg"), self.tr("Territory Planner"), self.iface.mainWindow())
+        action.setObjectName("TerritoryPlannerDockAction")
+        action.setToolTip(self.tr("Show or hide the Territory Planner panel"))
+        action.setCheckable(True)
+        action.toggled.connect(self.dock.setVisible)
+        self.dock.visibilityChanged.connect(action.setChecked)
+        self.iface.addToolBarIcon(action)
+        self.iface.addPluginToMenu(MENU, action)
+        self.dock_action = action
+        self._undo_steps.append(lambda: self._remove_action(action))
+
+    def _remove_action(self, action: QAction) -> None:
+        self.iface.removePluginMenu(MENU, action)
+        self.iface.removeToolBarIcon(action)
+        action.deleteLater()
+        self.dock_action = None
+
+    def _remove_dock(self) -> None:
+        if self.dock is None:
+            return
+        self.dock.unload()
+        self.iface.removeDockWidget(self.dock)
+        self.dock.setParent(None)
+        self.dock.deleteLater()
+        self.dock = None
+
+    def unload(self) -> None:
+        while self._undo_steps:
+            self._undo_steps.pop()()
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None

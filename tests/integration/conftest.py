@@ -1,0 +1,60 @@
+"""Fixtures for tests that run inside a real QGIS (pytest-qgis starts QgsApplication)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from qgis.core import QgsApplication, QgsVectorLayer
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "resources" / "data"
+
+
+@pytest.fixture(scope="session")
+def territory_provider(qgis_app, qgis_processing):
+    """The plugin's Processing provider, registered as QGIS registers it."""
+    from territory_planner.algorithms.provider import TerritoryProvider
+
+    registry = QgsApplication.processingRegistry()
+    provider = registry.providerById("territory")
+    if provider is None:
+        provider = TerritoryProvider()
+        assert registry.addProvider(provider)
+    yield provider
+
+
+@pytest.fixture
+def run_algorithm(territory_provider):
+    """Run a Territory Planner algorithm through processing.run, as the toolbox does."""
+    import processing
+
+    def run(algorithm_id: str, parameters: dict, feedback=None, context=None):
+        return processing.run(algorithm_id, parameters, feedback=feedback, context=context)
+
+    return run
+
+
+def _copy_sample(name: str, tmp_path: Path) -> Path:
+    target = tmp_path / name
+    shutil.copy(DATA / name, target)
+    return target
+
+
+@pytest.fixture
+def georgia_layer(tmp_path):
+    """159 Georgia counties (UTM 16N) with 1990 population and elderly counts; a private copy."""
+    path = _copy_sample("georgia_counties.gpkg", tmp_path)
+    layer = QgsVectorLayer(f"{path}|layername=georgia_counties", "georgia", "ogr")
+    assert layer.isValid()
+    return layer
+
+
+@pytest.fixture
+def nc_layer(tmp_path):
+    """100 North Carolina counties in NAD27 longitude/latitude with 1974/1979 births; a private copy."""
+    path = _copy_sample("nc_counties.gpkg", tmp_path)
+    layer = QgsVectorLayer(f"{path}|layername=nc_counties", "nc", "ogr")
+    assert layer.isValid()
+    return layer

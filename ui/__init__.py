@@ -1,0 +1,1 @@
+"""The dock, its table model, map tools and background tasks."""
