@@ -338,37 +338,32 @@ def polygon_adjacency(geometries: list[QgsGeometry], tolerance: float | None = N
 
 def _shared_vertex_pairs(geometries: list[QgsGeometry], tolerance: float) -> set[tuple[int, int]]:
     """Pairs of units whose boundaries share two or more vertices on a ``tolerance`` grid."""
-    owners: list[np.ndarray] = []
-    keys: list[np.ndarray] = []
-    for i, geometry in enumerate(geometries):
-        xy = _vertices(geometry)
-        if len(xy) == 0:
-            continue
-        cells = np.floor(xy / tolerance).astype(np.int64)
-        cells = np.unique(cells, axis=0)
-        keys.append(cells)
-        owners.append(np.full(len(cells), i, dtype=np.int64))
-    if not keys:
+    chunks = [_vertices(g) for g in geometries]
+    lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
+    if lengths.sum() == 0:
         return set()
-    cells = np.concatenate(keys)
-    owner = np.concatenate(owners)
+    xy = np.concatenate([c for c in chunks if len(c)])
+    owner = np.repeat(np.arange(len(geometries), dtype=np.int64), lengths)
+    cells = np.floor(xy / tolerance).astype(np.int64)
     order = np.lexsort((owner, cells[:, 1], cells[:, 0]))
     cells, owner = cells[order], owner[order]
-    same = np.all(cells[1:] == cells[:-1], axis=1)
-    # runs of equal cells: pair consecutive distinct owners within the run
-    left = owner[:-1][same]
-    right = owner[1:][same]
-    distinct = left != right
-    left, right = left[distinct], right[distinct]
-    if len(left) == 0:
-        return set()
-    a = np.minimum(left, right)
-    b = np.maximum(left, right)
-    pair_keys = a * (len(geometries) + 1) + b
-    unique, counts = np.unique(pair_keys, return_counts=True)
-    keep = unique[counts >= 2]
+    # one entry per (cell, unit): a ring's closing vertex and repeated points count once
+    keep = np.ones(len(owner), dtype=bool)
+    keep[1:] = (owner[1:] != owner[:-1]) | np.any(cells[1:] != cells[:-1], axis=1)
+    cells, owner = cells[keep], owner[keep]
     m = len(geometries) + 1
-    return {(int(k // m), int(k % m)) for k in keep}
+    pair_keys = []
+    # every pair of units within a run of equal cells (three or more units meet at a vertex)
+    for gap in range(1, len(owner)):
+        same = np.all(cells[gap:] == cells[:-gap], axis=1)
+        if not same.any():
+            break
+        left, right = owner[:-gap][same], owner[gap:][same]
+        pair_keys.append(np.minimum(left, right) * m + np.maximum(left, right))
+    if not pair_keys:
+        return set()
+    unique, counts = np.unique(np.concatenate(pair_keys), return_counts=True)
+    return {(int(k // m), int(k % m)) for k in unique[counts >= 2]}
 
 
 def _vertices(geometry: QgsGeometry) -> np.ndarray:
