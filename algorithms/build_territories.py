@@ -12,13 +12,13 @@ from qgis.core import (
     QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsProcessingOutputNumber,
 )
 from qgis.PyQt.QtCore import QVariant
 
@@ -219,7 +219,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.tr("The seed layer has no features. Remove it or add seed points."))
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise QgsProcessingException(self.tr("Seed names must be unique; repeated: {}.").format(", ".join(duplicates)))
+            raise QgsProcessingException(
+                self.tr("Seed names must be unique; repeated: {}.").format(", ".join(duplicates)))
         positions = points_to_metric(points, seeds.sourceCrs(), units, context.transformContext())
         _check_seeds_near_units(positions, units.positions, names)
         return positions, (np.asarray(targets, dtype=float) if target_field else None), names

@@ -23,7 +23,7 @@ from qgis.PyQt.QtCore import QCoreApplication, QVariant
 
 from ..core.progress import Cancelled, Progress
 from ..layers.style import apply_territory_style
-from ..layers.units import Units, UnitDataError, read_units
+from ..layers.units import UnitDataError, Units, read_units
 from ..resources import icon, icon_path
 
 
@@ -137,8 +137,10 @@ def territory_wkb_type(source_wkb: int, is_polygon: bool) -> int:
 
 def write_territories(sink, fields: QgsFields, names: list[str], labels: np.ndarray, figures,
                       units: Units, source_geometries: dict[int, QgsGeometry], source_crs, context,
-                      feedback, start: float = 90.0, end: float = 100.0) -> None:
-    """One feature per territory: dissolved geometry and its figures."""
+                      feedback, start: float = 90.0, end: float = 100.0,
+                      extra_values: list[list] | None = None) -> None:
+    """One feature per territory: dissolved geometry and its figures. ``extra_values[k]`` (optional)
+    are appended to territory k's attributes, for fields the caller appended to ``fields``."""
     to_metric = QgsCoordinateTransform(source_crs, units.metric_crs, context.transformContext())
     measures = figures.sums.shape[1]
     p = len(names)
@@ -168,6 +170,8 @@ def write_territories(sink, fields: QgsFields, names: list[str], labels: np.ndar
             area, perimeter = _metric_area_perimeter(geometry, to_metric, units.unit_factor)
             values.append(area / 1e6)
             values.append(4 * math.pi * area / perimeter ** 2 if perimeter > 0 else None)
+        if extra_values is not None:
+            values.extend(extra_values[k])
         feature.setAttributes(values)
         sink.addFeature(feature, QgsFeatureSink.FastInsert)
 
@@ -206,3 +210,64 @@ class TerritoryStyler(QgsProcessingLayerPostProcessorInterface):
 
 def layer_from_output(dest_id: str, context):
     return QgsProcessingUtils.mapLayerFromString(dest_id, context)
+
+
+def is_empty_value(value) -> bool:
+    """NULL, None or blank text: a unit with no territory (or no lock)."""
+    return value is None or (hasattr(value, "isNull") and value.isNull()) or str(value).strip() == ""
+
+
+def natural_key(text: str) -> list:
+    """Sort key that puts “Territory 2” before “Territory 10”."""
+    import re
+
+    parts = re.split(r"(\d+)", text)
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in parts]
+
+
+class Alignment:
+    """An existing assignment of units to territories, read from a field.
+
+    ``labels[i]`` is unit i's territory index in ``names`` (−1: no territory yet); ``values[k]``
+    is the attribute value first seen for territory k, so it can be written back in the field's
+    own type; ``field`` is the field itself.
+    """
+
+    def __init__(self, labels: np.ndarray, names: list[str], values: list, field):
+        self.labels, self.names, self.values, self.field = labels, names, values, field
+
+    @property
+    def unassigned(self) -> int:
+        return int((self.labels < 0).sum())
+
+
+def read_alignment(source, field_name: str, units: Units, feedback=None) -> Alignment:
+    """Read each unit's territory from ``field_name``; territories are ordered naturally by name."""
+    fields = source.fields()
+    index = fields.lookupField(field_name)
+    if index < 0:
+        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
+            "The territory field “{}” is not in the layer. Pick the field that holds each unit's territory."))
+            .format(field_name))
+    from qgis.core import QgsFeatureRequest
+
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+    raw: dict[int, str] = {}
+    values: dict[str, object] = {}
+    for count, feature in enumerate(source.getFeatures(request)):
+        if feedback is not None and count % 1000 == 0 and feedback.isCanceled():
+            raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled."))
+        value = feature.attribute(index)
+        if is_empty_value(value):
+            continue
+        name = str(value).strip()
+        raw[feature.id()] = name
+        values.setdefault(name, value)
+    names = sorted(values, key=natural_key)
+    position = {name: k for k, name in enumerate(names)}
+    labels = np.full(units.count, -1, dtype=np.int64)
+    for fid, name in raw.items():
+        i = units.index_of_fid.get(fid)
+        if i is not None:
+            labels[i] = position[name]
+    return Alignment(labels, names, [values[name] for name in names], fields.at(index))

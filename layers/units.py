@@ -162,7 +162,8 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
             geometry.transform(_scale_matrix(factor))
         if is_polygon and not geometry.isGeosValid():
             fixed = geometry.makeValid()
-            if fixed.isNull() or fixed.isEmpty() or QgsWkbTypes.geometryType(fixed.wkbType()) != QgsWkbTypes.PolygonGeometry:
+            polygonal = QgsWkbTypes.geometryType(fixed.wkbType()) == QgsWkbTypes.PolygonGeometry
+            if fixed.isNull() or fixed.isEmpty() or not polygonal:
                 fixed = _polygon_part(fixed)
             if fixed is None or fixed.isEmpty():
                 raise UnitDataError(tr(

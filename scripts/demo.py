@@ -48,7 +48,8 @@ def main() -> int:
             "FROM territories ORDER BY territory").fetchall()
     print(f"\n{'territory':<14}{'counties':>9}{'population':>12}{'dev %':>8}{'elderly':>10}{'dev %':>8}  contiguous")
     for name, count, pop, pop_dev, eld, eld_dev, contiguous in rows:
-        print(f"{name:<14}{count:>9}{pop:>12,.0f}{pop_dev:>8.2f}{eld:>10,.0f}{eld_dev:>8.2f}  {'yes' if contiguous else 'NO'}")
+        flag = "yes" if contiguous else "NO"
+        print(f"{name:<14}{count:>9}{pop:>12,.0f}{pop_dev:>8.2f}{eld:>10,.0f}{eld_dev:>8.2f}  {flag}")
     print(f"\nWorst deviation: {results.get('MAX_DEVIATION')} %; non-contiguous territories: "
           f"{results.get('NONCONTIGUOUS')}")
     print(f"Units with their territory: {units_path}")
