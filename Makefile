@@ -32,15 +32,18 @@ $(VENV)/.stamp: requirements-dev.txt scripts/install-system-deps.sh
 
 venv: sysdeps $(VENV)/.stamp
 
+# Tests run QGIS with a throw-away profile, never the developer's own.
+TEST_ENV := QGIS_CUSTOM_CONFIG_PATH=$(BUILD)/qgis-test-profile
+
 test: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
-	$(PY) -m pytest tests
+	$(TEST_ENV) $(PY) -m pytest tests
 
 test-unit: venv
-	$(PY) -m pytest tests/unit
+	$(TEST_ENV) $(PY) -m pytest tests/unit
 
 test-integration: venv
-	$(PY) -m pytest tests/integration
+	$(TEST_ENV) $(PY) -m pytest tests/integration
 
 demo: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
