@@ -10,9 +10,13 @@ from ..resources import icon, icon_path
 def algorithm_classes() -> list[type]:
     """Every algorithm the provider offers, in toolbox order."""
     from .build_territories import BuildTerritoriesAlgorithm
+    from .compare_alignments import CompareAlignmentsAlgorithm
+    from .territory_statistics import TerritoryStatisticsAlgorithm
 
     return [
         BuildTerritoriesAlgorithm,
+        TerritoryStatisticsAlgorithm,
+        CompareAlignmentsAlgorithm,
     ]
 
 

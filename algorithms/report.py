@@ -1,0 +1,368 @@
+"""Building blocks for the self-contained HTML reports of the reporting algorithms.
+
+A report is one ``.html`` file a sales manager can open, mail or archive: the CSS is inline,
+images are PNGs embedded as base64 data URIs and charts are inline SVG, so nothing refers to a
+file or a web address. Everything that comes from user data goes through :func:`esc`.
+
+Also here: :func:`short_field_names`, which both reporting algorithms use to keep output field
+names readable when the destination is a shapefile (10-character field names).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import math
+from collections.abc import Sequence
+
+from qgis.core import (
+    QgsMapRendererCustomPainterJob,
+    QgsMapSettings,
+    QgsRectangle,
+)
+from qgis.PyQt.QtCore import QBuffer, QByteArray, QIODevice, QSize
+from qgis.PyQt.QtGui import QColor, QImage, QPainter
+
+from ..layers.style import territory_colour
+
+CSS = """
+body { font-family: "Segoe UI", Helvetica, Arial, sans-serif; color: #222; margin: 24px auto;
+       max-width: 1100px; padding: 0 16px; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; margin-top: 1.6em; border-bottom: 2px solid #ddd; padding-bottom: 4px; }
+h3 { font-size: 1.05em; margin-bottom: 0.3em; }
+.meta { color: #666; font-size: 0.9em; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 10px 14px; min-width: 150px; background: #fafafa; }
+.card .value { font-size: 1.5em; font-weight: 600; }
+.card .label { color: #666; font-size: 0.85em; }
+.ok { color: #1a7f37; } .bad { color: #b42318; } .warn { color: #9a6700; }
+table { border-collapse: collapse; font-size: 0.88em; margin: 8px 0 16px 0; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; }
+th { background: #f0f0f0; text-align: left; vertical-align: bottom; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.flag td { background: #fff4f2; }
+.swatch { display: inline-block; width: 11px; height: 11px; border: 1px solid #555; margin-right: 5px;
+          vertical-align: -1px; }
+img.map { max-width: 100%; border: 1px solid #ccc; }
+ul.issues li { margin: 2px 0; }
+svg text { font-family: "Segoe UI", Helvetica, Arial, sans-serif; }
+"""
+
+
+def esc(value) -> str:
+    """Text for HTML: escaped, ``None`` as an empty string."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def fmt(value, decimals: int = 1) -> str:
+    """A number for people: thousands separators, fixed decimals, "–" for missing values."""
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return esc(value)
+    if not math.isfinite(number):
+        return "–"
+    if decimals == 0 or number.is_integer():
+        return f"{number:,.0f}"
+    return f"{number:,.{decimals}f}"
+
+
+def document(title: str, body: str) -> str:
+    """A complete HTML page with the report's inline style sheet."""
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f'<h1>{esc(title)}</h1>\n<p class="meta">Territory Planner · {esc(stamp)}</p>\n'
+        f"{body}\n</body>\n</html>\n"
+    )
+
+
+def write_document(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def swatch(colour: QColor) -> str:
+    return f'<span class="swatch" style="background:{colour.name()}"></span>'
+
+
+def cards(items: Sequence[tuple[str, str, str]]) -> str:
+    """Key figures as cards: (value, label, css class)."""
+    out = ['<div class="cards">']
+    for value, label, css in items:
+        out.append(
+            f'<div class="card"><div class="value {css}">{value}</div><div class="label">{esc(label)}</div></div>'
+        )
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    numeric: Sequence[bool] | None = None,
+    flagged: Sequence[bool] | None = None,
+) -> str:
+    """An HTML table. ``headers`` are plain text; cells are HTML already (escape them first)."""
+    numeric = list(numeric) if numeric is not None else [False] * len(headers)
+    out = ["<table>", "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr>"]
+    for r, row in enumerate(rows):
+        css = ' class="flag"' if flagged is not None and flagged[r] else ""
+        cells = "".join(f'<td class="num">{c}</td>' if numeric[i] else f"<td>{c}</td>" for i, c in enumerate(row))
+        out.append(f"<tr{css}>{cells}</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+# --- images -----------------------------------------------------------------------------------
+
+
+def png_data_uri(image: QImage) -> str:
+    """The image as a ``data:image/png;base64,…`` URI."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    buffer.close()
+    return "data:image/png;base64," + base64.b64encode(bytes(data)).decode("ascii")
+
+
+def image_tag(image: QImage, alt: str) -> str:
+    return f'<img class="map" alt="{esc(alt)}" src="{png_data_uri(image)}">'
+
+
+def render_map(
+    layers: list, crs, extent: QgsRectangle, width: int = 1000, height: int = 700, transform_context=None
+) -> QImage:
+    """Draw ``layers`` (top first) with QGIS's renderer into an image of at most ``width`` ×
+    ``height`` pixels, keeping the extent's aspect ratio. Safe off the main thread."""
+    extent = QgsRectangle(extent)
+    if extent.isEmpty():
+        extent.grow(1.0)
+    extent.scale(1.05)
+    aspect = extent.width() / extent.height() if extent.height() > 0 else 1.0
+    if aspect >= width / height:
+        size = QSize(width, max(100, int(round(width / aspect))))
+    else:
+        size = QSize(max(100, int(round(height * aspect))), height)
+    settings = QgsMapSettings()
+    settings.setLayers(layers)
+    settings.setDestinationCrs(crs)
+    if transform_context is not None:
+        settings.setTransformContext(transform_context)
+    settings.setOutputSize(size)
+    settings.setOutputDpi(96)
+    settings.setBackgroundColor(QColor(255, 255, 255))
+    settings.setExtent(extent)
+    image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(QColor(255, 255, 255))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    job = QgsMapRendererCustomPainterJob(settings, painter)
+    job.renderSynchronously()
+    painter.end()
+    return image
+
+
+# --- charts -----------------------------------------------------------------------------------
+
+
+def _nice_ceiling(value: float) -> float:
+    if value <= 0 or not math.isfinite(value):
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    for step in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if step * 10**exponent >= value:
+            return step * 10**exponent
+    return 10.0 ** (exponent + 1)
+
+
+def _short(text: str, limit: int = 18) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bar_chart(
+    title: str,
+    names: Sequence[str],
+    values: Sequence[float],
+    targets: Sequence[float],
+    tolerance: float,
+    colours: Sequence[QColor],
+) -> str:
+    """An inline SVG bar chart: one bar per territory in its map colour, its target as a dark
+    line and the tolerance band (target ± ``tolerance`` × target) shaded behind it. Bars
+    outside the band get a red outline."""
+    n = len(names)
+    bar = 26 if n <= 30 else max(6, 780 // max(n, 1))
+    left, top, bottom, right = 70, 30, 110, 20
+    width = max(left + right + max(n, 1) * bar, 330)
+    height = 260 + top + bottom
+    plot_h = 260
+    high = _nice_ceiling(max([0.0] + [float(v) for v in values] + [float(t) * (1 + tolerance) for t in targets]))
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * float(v) / high
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
+        f'<text x="{left}" y="18" font-size="14" font-weight="600">{esc(title)}</text>',
+    ]
+    for k in range(6):
+        v = high * k / 5
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">'
+            f"{esc(fmt(v, 0 if high >= 50 else 2))}</text>"
+        )
+    for k in range(n):
+        x = left + k * bar
+        target = float(targets[k])
+        low_t, high_t = target * (1 - tolerance), target * (1 + tolerance)
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y(high_t):.1f}" width="{bar:.1f}" '
+            f'height="{max(y(low_t) - y(high_t), 0.5):.1f}" fill="#7fbf7f" fill-opacity="0.35"/>'
+        )
+    for k in range(n):
+        x = left + k * bar
+        value = float(values[k])
+        target = float(targets[k])
+        outside = abs(value - target) > tolerance * target + 1e-9 * max(target, 1.0)
+        stroke = ' stroke="#b42318" stroke-width="2"' if outside else ' stroke="#444" stroke-width="0.5"'
+        parts.append(
+            f'<rect x="{x + bar * 0.15:.1f}" y="{y(value):.1f}" width="{bar * 0.7:.1f}" '
+            f'height="{max(top + plot_h - y(value), 0):.1f}" fill="{colours[k].name()}"{stroke}>'
+            f"<title>{esc(names[k])}: {esc(fmt(value))} (target {esc(fmt(target))})</title></rect>"
+        )
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x + bar:.1f}" y1="{y(target):.1f}" y2="{y(target):.1f}" '
+            'stroke="#1f3a5f" stroke-width="2"/>'
+        )
+        label_x = x + bar / 2
+        label_y = top + plot_h + 8
+        parts.append(
+            f'<text x="{label_x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
+            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(_short(names[k]))}</text>'
+        )
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#333"/>')
+    legend_y = height - 10
+    parts.append(
+        f'<line x1="{left}" x2="{left + 24}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
+        'stroke="#1f3a5f" stroke-width="2"/>'
+    )
+    parts.append(f'<text x="{left + 30}" y="{legend_y}" font-size="11">target</text>')
+    parts.append(
+        f'<rect x="{left + 90}" y="{legend_y - 10}" width="24" height="10" fill="#7fbf7f" fill-opacity="0.35"/>'
+    )
+    parts.append(
+        f'<text x="{left + 120}" y="{legend_y}" font-size="11">tolerance ±{esc(fmt(tolerance * 100))} %</text>'
+    )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def gain_loss_chart(
+    title: str, names: Sequence[str], gained: Sequence[float], lost: Sequence[float], colours: Sequence[QColor]
+) -> str:
+    """An inline SVG chart of what each territory gains (up, green) and loses (down, red),
+    with the net change as a dark tick."""
+    n = len(names)
+    bar = 30 if n <= 30 else max(6, 780 // max(n, 1))
+    left, top, bottom, right = 70, 30, 110, 20
+    half = 130
+    width = max(left + right + max(n, 1) * bar, 330)
+    height = top + 2 * half + bottom
+    high = _nice_ceiling(max([0.0] + [float(v) for v in gained] + [float(v) for v in lost]))
+    zero = top + half
+
+    def y(v: float) -> float:
+        return zero - half * float(v) / high
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
+        f'<text x="{left}" y="18" font-size="14" font-weight="600">{esc(title)}</text>',
+    ]
+    for v in (-high, -high / 2, 0.0, high / 2, high):
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+            f'stroke="{"#333" if v == 0 else "#eee"}" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">'
+            f"{esc(fmt(v, 0 if high >= 50 else 2))}</text>"
+        )
+    for k in range(n):
+        x = left + k * bar
+        g, lo = float(gained[k]), float(lost[k])
+        parts.append(
+            f'<rect x="{x + bar * 0.15:.1f}" y="{y(g):.1f}" width="{bar * 0.7:.1f}" '
+            f'height="{zero - y(g):.1f}" fill="#4caf50"><title>{esc(names[k])} gains '
+            f"{esc(fmt(g))}</title></rect>"
+        )
+        parts.append(
+            f'<rect x="{x + bar * 0.15:.1f}" y="{zero:.1f}" width="{bar * 0.7:.1f}" '
+            f'height="{y(-lo) - zero:.1f}" fill="#e57373"><title>{esc(names[k])} loses '
+            f"{esc(fmt(lo))}</title></rect>"
+        )
+        parts.append(
+            f'<line x1="{x + 2:.1f}" x2="{x + bar - 2:.1f}" y1="{y(g - lo):.1f}" y2="{y(g - lo):.1f}" '
+            'stroke="#1f3a5f" stroke-width="3"/>'
+        )
+        parts.append(
+            f'<rect x="{x + bar * 0.35:.1f}" y="{top + 2 * half + 4}" width="{bar * 0.3:.1f}" height="6" '
+            f'fill="{colours[k].name()}"/>'
+        )
+        label_x = x + bar / 2
+        label_y = top + 2 * half + 16
+        parts.append(
+            f'<text x="{label_x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
+            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(_short(names[k]))}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def colours_for(count: int) -> list[QColor]:
+    """The territory colours the map styling uses, in territory order."""
+    return [territory_colour(k) for k in range(count)]
+
+
+# --- output field names -------------------------------------------------------------------------
+
+
+def short_field_names(names: Sequence[str], limit: int = 10) -> list[str]:
+    """Field names cut to ``limit`` characters and kept unique, for shapefile and dBase outputs.
+
+    A short ending after the last underscore (``_tgt``, ``_before``, ``_1974``) is kept and the
+    start is cut (``population_tgt`` → ``popula_tgt``); names that still collide get a number.
+    """
+    out: list[str] = []
+    taken: set[str] = set()
+    for name in names:
+        base, suffix = name, ""
+        cut = name.rfind("_")
+        if len(name) > limit and 0 < cut and len(name) - cut <= 7:
+            base, suffix = name[:cut], name[cut:]
+        candidate = (base[: limit - len(suffix)] + suffix) if len(name) > limit else name
+        number = 2
+        while candidate.lower() in taken:
+            tag = str(number)
+            candidate = base[: limit - len(suffix) - len(tag)] + tag + suffix
+            number += 1
+        taken.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+def is_dbf_destination(destination: str) -> bool:
+    """True when an output path will be written as a shapefile or dBase table."""
+    path = (destination or "").split("|")[0].strip().lower()
+    return path.endswith(".shp") or path.endswith(".dbf")
