@@ -29,7 +29,7 @@ from ..layers.style import apply_territory_style
 from ..layers.units import ScaledFeedback
 from . import report
 from .common import TerritoryAlgorithm, TerritoryStyler, _ids, measure_columns
-from .territory_statistics import _natural_key, _unique, is_missing
+from .territory_statistics import _natural_key, _unique, territory_name
 
 FROM = "from_territory"
 TO = "to_territory"
@@ -294,7 +294,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             if i is None:
                 continue
             value = feature.attribute(index)
-            values[i] = None if is_missing(value) else str(value)
+            values[i] = territory_name(value)
             if id_index >= 0:
                 ids[i] = _id_key(feature.attribute(id_index))
         if id_index >= 0:
@@ -311,7 +311,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 raise QgsProcessingException(self.tr("Cancelled."))
             keys.append(_id_key(feature.attribute(id_index)))
             value = feature.attribute(index)
-            values.append(None if is_missing(value) else str(value))
+            values.append(territory_name(value))
             fids.append(feature.id())
         _check_ids(keys, fids, id_field, self.tr("the layer after"))
         by_key = dict(zip(keys, values))

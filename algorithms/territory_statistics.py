@@ -51,6 +51,11 @@ def is_missing(value) -> bool:
     return str(value).strip() == ""
 
 
+def territory_name(value) -> str | None:
+    """The territory a field value names: the text without surrounding spaces, None when empty."""
+    return None if is_missing(value) else str(value).strip()
+
+
 @dataclass
 class Rep:
     name: str
@@ -314,7 +319,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             if i is None:
                 continue
             value = feature.attribute(index)
-            values[i] = None if is_missing(value) else str(value)
+            values[i] = territory_name(value)
             geometries[i] = QgsGeometry(feature.geometry())
         return values, geometries
 
@@ -342,9 +347,9 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                     self.tr("Rep feature {} has no location. Give it a point or remove it.").format(feature.id())
                 )
             name_value = feature[name_field] if name_field else feature[territory_field]
-            name = None if is_missing(name_value) else str(name_value)
+            name = territory_name(name_value)
             territory_value = feature[territory_field] if territory_field else name_value
-            territory = None if is_missing(territory_value) else str(territory_value)
+            territory = territory_name(territory_value)
             point = geometry.centroid().asPoint()
             points.append(point)
             reps.append(
@@ -518,7 +523,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             )
         groups: dict[str, list[str]] = {}
         for name in names:
-            groups.setdefault(name.strip().casefold(), []).append(name)
+            groups.setdefault(" ".join(name.split()).casefold(), []).append(name)
         for similar in groups.values():
             if len(similar) > 1:
                 issues.append(

@@ -10,7 +10,7 @@ import math
 import re
 
 import pytest
-from qgis.core import QgsFeature, QgsField, QgsProcessingException, QgsVectorLayer
+from qgis.core import QgsFeature, QgsField, QgsProcessingException, QgsProcessingFeedback, QgsVectorLayer
 from qgis.PyQt.QtCore import QVariant
 
 ALG = "territory:comparealignments"
@@ -167,9 +167,7 @@ def test_a_second_layer_joined_by_unit_id_gives_the_same_answer(run_algorithm, p
     table = after_table(plans)
     table_before = snapshot(table)
     one = run_compare(run_algorithm, plans, tmp_path)
-    two = run_compare(
-        run_algorithm, plans, tmp_path, INPUT_AFTER=table, UNIT_ID_FIELD="fips", FIELD_AFTER="proposal"
-    )
+    two = run_compare(run_algorithm, plans, tmp_path, INPUT_AFTER=table, UNIT_ID_FIELD="fips", FIELD_AFTER="proposal")
 
     assert two["CHANGED_UNITS"] == one["CHANGED_UNITS"]
     assert two["CHANGED_WORKLOAD"] == pytest.approx(one["CHANGED_WORKLOAD"])
@@ -283,3 +281,30 @@ def test_bad_input_is_refused_with_a_message(run_algorithm, plans, tmp_path):
                 FIELD_AFTER="proposal",
             )
     assert snapshot(layer) == before_snapshot
+
+
+def test_repeated_unit_ids_in_the_units_layer_are_refused(run_algorithm, plans, tmp_path):
+    table = after_table(plans)
+    first, second = list(plans.getFeatures())[:2]
+    plans.dataProvider().changeAttributeValues({second.id(): {plans.fields().lookupField("fips"): first["fips"]}})
+    with pytest.raises(QgsProcessingException, match="repeated in the units layer"):
+        run_compare(run_algorithm, plans, tmp_path, INPUT_AFTER=table, UNIT_ID_FIELD="fips", FIELD_AFTER="proposal")
+
+
+def test_a_cancelled_comparison_stops_with_an_error(run_algorithm, plans, tmp_path):
+    feedback = QgsProcessingFeedback()
+    feedback.cancel()
+    with pytest.raises(QgsProcessingException):
+        run_algorithm(
+            ALG,
+            {
+                "INPUT": plans,
+                "FIELD_BEFORE": "before",
+                "FIELD_AFTER": "after",
+                "OUTPUT": "memory:",
+                "OUTPUT_SUMMARY": "memory:",
+                "OUTPUT_HTML": str(tmp_path / "c.html"),
+            },
+            feedback=feedback,
+        )
+    assert not (tmp_path / "c.html").exists()

@@ -23,6 +23,7 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProject,
     QgsVectorLayer,
+    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 from qgis.PyQt.QtGui import QImage
@@ -429,3 +430,75 @@ def test_a_cancelled_run_stops_with_an_error(run_algorithm, georgia_layer, tmp_p
             feedback=feedback,
         )
     assert not (tmp_path / "r.html").exists()
+
+
+def test_names_that_differ_only_in_case_or_spaces_and_twin_reps_are_listed(run_algorithm, georgia_layer, tmp_path):
+    alignment = strips(georgia_layer, 3)
+    fids = sorted(alignment)
+    alignment[fids[0]] = "strip  2"
+    alignment[fids[1]] = "  Strip 3 "
+    set_territories(georgia_layer, alignment)
+    groups = features_by_territory(georgia_layer)
+    home = representative_point(groups["Strip 1"][0].geometry())
+    reps = make_reps(
+        [("Ann", "Strip 1", to_wgs84(georgia_layer, home)), ("Ann", "Strip 2", to_wgs84(georgia_layer, home))]
+    )
+
+    result = run_statistics(
+        run_algorithm, georgia_layer, tmp_path, REPS=reps, REP_NAME_FIELD="rep", REP_TERRITORY_FIELD="area"
+    )
+
+    rows = output_rows(result["OUTPUT"])
+    # Surrounding spaces are not part of a name; case is, and is reported.
+    assert set(rows) == {"Strip 1", "Strip 2", "Strip 3", "strip  2"}
+    assert rows["Strip 3"]["units"] == len(groups["Strip 3"]) + len(groups["  Strip 3 "])
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Territory names differ only in case or spaces: “Strip 2”, “strip  2”." in html
+    assert "2 reps are named “Ann”." in html
+    assert "Rep “Ann” lives outside their territory “Strip 2” (in Strip 1)." in html
+
+
+def test_point_units_are_measured_too(run_algorithm, nc_layer, tmp_path):
+    points = QgsVectorLayer(
+        "Point?crs=EPSG:4267&field=name:string&field=births:double&field=territory:string", "nc points", "memory"
+    )
+    alignment = strips(nc_layer, 4)
+    features = []
+    for county in nc_layer.getFeatures():
+        feature = QgsFeature(points.fields())
+        feature.setGeometry(county.geometry().pointOnSurface())
+        feature.setAttributes([county["name"], float(county["births_1974"]), alignment[county.id()]])
+        features.append(feature)
+    assert points.dataProvider().addFeatures(features)[0]
+
+    result = run_statistics(run_algorithm, points, tmp_path, BALANCE_FIELDS=["births"])
+
+    rows = output_rows(result["OUTPUT"])
+    total = sum(f["births"] for f in points.getFeatures())
+    assert sum(r["births"] for r in rows.values()) == pytest.approx(total)
+    for row in rows.values():
+        assert _same(row["area_km2"], None) and _same(row["polsby"], None)
+        assert row.geometry().wkbType() == QgsWkbTypes.MultiPoint
+    assert (tmp_path / "report.html").stat().st_size > 10000
+
+
+def test_progress_is_reported_to_the_end(run_algorithm, georgia_layer, tmp_path):
+    set_territories(georgia_layer, strips(georgia_layer, 3))
+    feedback = QgsProcessingFeedback()
+    progress = []
+    feedback.progressChanged.connect(progress.append)
+
+    run_algorithm(
+        ALG,
+        {
+            "INPUT": georgia_layer,
+            "TERRITORY_FIELD": TERRITORY,
+            "OUTPUT": "memory:",
+            "OUTPUT_HTML": str(tmp_path / "r.html"),
+        },
+        feedback=feedback,
+    )
+
+    assert len(progress) > 5
+    assert max(progress) == pytest.approx(100)
+    assert progress[-1] == pytest.approx(100)
