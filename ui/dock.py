@@ -1,29 +1,735 @@
-"""The Territory Planner dock panel."""
+"""The Territory Planner dock panel: a view over the assignment service.
+
+The dock shows the plan's setup (layer, territory field, measures, tolerance, rep and lock
+fields), the territory table, the painting tools and the suggestions. Every change to the plan
+goes through :class:`~.assignment_service.AssignmentService`; the table is a model over its
+figures; background work runs as QgsTasks (see :mod:`.tasks`).
+"""
 
 from __future__ import annotations
 
-from qgis.gui import QgsDockWidget
-from qgis.PyQt.QtCore import QCoreApplication
-from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCoordinateTransform,
+    QgsFieldProxyModel,
+    QgsMapLayerProxyModel,
+    QgsProject,
+    QgsVectorLayer,
+)
+from qgis.gui import QgsCheckableComboBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
+from qgis.PyQt.QtCore import QCoreApplication, QRectF, QSortFilterProxyModel, Qt, QTimer
+from qgis.PyQt.QtGui import QBrush, QColor
+from qgis.PyQt.QtWidgets import (
+    QAbstractItemView,
+    QAction,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSpinBox,
+    QSplitter,
+    QStyledItemDelegate,
+    QTableView,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..resources import icon
+from .assignment_service import AssignmentService, territory_field_problem
+from .map_tools import EyedropperTool, LassoTool, PaintTool
+from .settings import PlanSettings, Preferences
+from .tasks import EngineTask, UnitsTask, engine_job
+from .territory_model import (
+    DEVIATION_ROLE,
+    OUT_OF_TOLERANCE_ROLE,
+    SORT_ROLE,
+    TERRITORY_ROLE,
+    TOLERANCE_ROLE,
+    TerritoryTableModel,
+)
+
+SUGGESTION_ROLE = Qt.ItemDataRole.UserRole + 10
+
+
+class DeviationBarDelegate(QStyledItemDelegate):
+    """Draws a deviation as a bar from the cell's centre: green inside the tolerance, red outside.
+    The full half-width of the cell stands for twice the tolerance."""
+
+    def paint(self, painter, option, index):
+        deviation = index.data(DEVIATION_ROLE)
+        if deviation is None:
+            return super().paint(painter, option, index)
+        tolerance = index.data(TOLERANCE_ROLE) or 0.05
+        outside = bool(index.data(OUT_OF_TOLERANCE_ROLE))
+        rect = option.rect.adjusted(2, 3, -2, -3)
+        centre = rect.center().x()
+        share = max(-1.0, min(1.0, float(deviation) / (2.0 * max(tolerance, 1e-6))))
+        width = share * rect.width() / 2.0
+        painter.save()
+        colour = QColor(214, 60, 50, 170) if outside else QColor(70, 160, 80, 150)
+        bar = QRectF(min(centre, centre + width), rect.top(), abs(width), rect.height())
+        painter.fillRect(bar, QBrush(colour))
+        painter.setPen(QColor(120, 120, 120))
+        painter.drawLine(centre, rect.top(), centre, rect.bottom())
+        painter.restore()
+        super().paint(painter, option, index)
 
 
 class TerritoryDock(QgsDockWidget):
-    """Panel for assigning units to territories by hand (content grows with the dock issue)."""
+    """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
     def __init__(self, iface, parent=None):
         super().__init__(self.tr("Territory Planner"), parent)
         self.iface = iface
+        self.canvas = iface.mapCanvas()
+        self.project = QgsProject.instance()
         self.setObjectName("TerritoryPlannerDock")
-        body = QWidget(self)
-        layout = QVBoxLayout(body)
-        hint = QLabel(self.tr("Build territories from the Processing toolbox: Territory Planner ▸ Build territories."), body)
-        hint.setWordWrap(True)
-        layout.addWidget(hint)
-        layout.addStretch(1)
-        self.setWidget(body)
+        self.preferences = Preferences()
+        self.service = AssignmentService(self.project, self)
+        self.model = TerritoryTableModel(self.service, self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setDynamicSortFilter(True)
+        #: how tasks are started; tests replace it to run tasks synchronously
+        self.run_task = self._run_in_task_manager
+        self._tasks: list = []
+        self._updating = False
+        self._selecting = False
+        self._suggestions_timer = QTimer(self)
+        self._suggestions_timer.setSingleShot(True)
+        self._suggestions_timer.setInterval(150)
+        self._suggestions_timer.timeout.connect(self.refresh_suggestions)
+
+        self._build_ui()
+        self._build_tools()
+        self._connect()
+        self.restore_from_project()
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate("TerritoryDock", text)
 
+    # -- layout ----------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        body = QWidget(self)
+        outer = QVBoxLayout(body)
+        outer.setContentsMargins(4, 4, 4, 4)
+
+        form = QFormLayout()
+        self.layer_combo = QgsMapLayerComboBox(body)
+        self.layer_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer | QgsMapLayerProxyModel.PointLayer)
+        self.layer_combo.setAllowEmptyLayer(True)
+        self.layer_combo.setLayer(None)
+        form.addRow(self.tr("Units layer"), self.layer_combo)
+
+        field_row = QHBoxLayout()
+        self.field_combo = QgsFieldComboBox(body)
+        self.field_combo.setFilters(QgsFieldProxyModel.String | QgsFieldProxyModel.Int | QgsFieldProxyModel.LongLong)
+        self.field_combo.setAllowEmptyFieldName(True)
+        self.new_field_button = QToolButton(body)
+        self.new_field_button.setIcon(QgsApplication.getThemeIcon("/mActionNewAttribute.svg"))
+        self.new_field_button.setToolTip(
+            self.tr("Create a new territory field on the layer (saved with the layer's edits)"))
+        field_row.addWidget(self.field_combo, 1)
+        field_row.addWidget(self.new_field_button)
+        form.addRow(self.tr("Territory field"), field_row)
+
+        self.measures_combo = QgsCheckableComboBox(body)
+        self.measures_combo.setDefaultText(self.tr("unit count"))
+        self.measures_combo.setToolTip(self.tr("Numeric fields to balance; none: balance the number of units"))
+        form.addRow(self.tr("Balance"), self.measures_combo)
+
+        self.tolerance_spin = QDoubleSpinBox(body)
+        self.tolerance_spin.setRange(0.0, 99.0)
+        self.tolerance_spin.setDecimals(1)
+        self.tolerance_spin.setSingleStep(0.5)
+        self.tolerance_spin.setSuffix(" %")
+        self.tolerance_spin.setValue(self.preferences.default_tolerance)
+        form.addRow(self.tr("Tolerance"), self.tolerance_spin)
+
+        self.rep_combo = QgsFieldComboBox(body)
+        self.rep_combo.setAllowEmptyFieldName(True)
+        self.rep_combo.setToolTip(self.tr("Optional field naming each unit's rep"))
+        form.addRow(self.tr("Rep field"), self.rep_combo)
+
+        self.lock_field_combo = QgsFieldComboBox(body)
+        self.lock_field_combo.setAllowEmptyFieldName(True)
+        self.lock_field_combo.setToolTip(self.tr("Optional field: units with a non-empty, non-zero value are locked"))
+        form.addRow(self.tr("Lock field"), self.lock_field_combo)
+        outer.addLayout(form)
+
+        self.toolbar = QToolBar(body)
+        self.toolbar.setIconSize(self.toolbar.iconSize() * 0.8)
+        outer.addWidget(self.toolbar)
+        self.territory_toolbar = QToolBar(body)
+        self.territory_toolbar.setIconSize(self.toolbar.iconSize())
+        outer.addWidget(self.territory_toolbar)
+
+        splitter = QSplitter(Qt.Orientation.Vertical, body)
+        self.table = QTableView(splitter)
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.bar_delegate = DeviationBarDelegate(self.table)
+
+        suggestions_box = QWidget(splitter)
+        box_layout = QVBoxLayout(suggestions_box)
+        box_layout.setContentsMargins(0, 0, 0, 0)
+        self.suggestions_label = QLabel(self.tr("Suggestions"), suggestions_box)
+        self.suggestions_list = QListWidget(suggestions_box)
+        self.suggestions_list.setToolTip(self.tr("Single-unit moves that improve the balance of the active "
+                                                 "territory; click one to apply it (undo reverts it)"))
+        box_layout.addWidget(self.suggestions_label)
+        box_layout.addWidget(self.suggestions_list)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        outer.addWidget(splitter, 1)
+
+        self.status_label = QLabel(body)
+        self.status_label.setWordWrap(True)
+        outer.addWidget(self.status_label)
+        self.setWidget(body)
+
+    def _action(self, toolbar: QToolBar, icon_, text: str, slot=None, checkable: bool = False,
+                name: str = "") -> QAction:
+        action = QAction(icon_, text, self)
+        action.setObjectName(name)
+        action.setToolTip(text)
+        action.setCheckable(checkable)
+        if slot is not None:
+            (action.toggled if checkable else action.triggered).connect(slot)
+        toolbar.addAction(action)
+        return action
+
+    def _build_tools(self) -> None:
+        self.paint_tool = PaintTool(self.canvas)
+        self.lasso_tool = LassoTool(self.canvas)
+        self.eyedropper_tool = EyedropperTool(self.canvas)
+        theme = QgsApplication.getThemeIcon
+        bar = self.toolbar
+        self.paint_action = self._action(bar, icon("paint.svg"), self.tr("Paint: click a unit or drag a rectangle"),
+                                         checkable=True, name="paint")
+        self.lasso_action = self._action(bar, icon("lasso.svg"), self.tr("Lasso: draw around units"),
+                                         checkable=True, name="lasso")
+        self.eyedropper_action = self._action(bar, icon("eyedropper.svg"),
+                                              self.tr("Eyedropper: click a unit to make its territory active"),
+                                              checkable=True, name="eyedropper")
+        for tool, action in ((self.paint_tool, self.paint_action), (self.lasso_tool, self.lasso_action),
+                             (self.eyedropper_tool, self.eyedropper_action)):
+            tool.setAction(action)
+            action.triggered.connect(lambda checked, t=tool: self._use_tool(t, checked))
+        self.erase_action = self._action(bar, icon("eraser.svg"),
+                                         self.tr("Unassign: painting removes units from their territory"),
+                                         checkable=True, name="erase")
+        self.assign_selected_action = self._action(bar, theme("/mActionSelectRectangle.svg"),
+                                                   self.tr("Assign the selected features to the active territory"),
+                                                   self.assign_selected, name="assign_selected")
+        bar.addSeparator()
+        self.lock_units_action = self._action(bar, theme("/locked.svg"), self.tr("Lock the selected units"),
+                                              lambda: self.lock_selected_units(True), name="lock_units")
+        self.unlock_units_action = self._action(bar, theme("/unlocked.svg"), self.tr("Unlock the selected units"),
+                                                lambda: self.lock_selected_units(False), name="unlock_units")
+        bar.addSeparator()
+        self.undo_action = self._action(bar, theme("/mActionUndo.svg"), self.tr("Undo"), self.undo, name="undo")
+        self.redo_action = self._action(bar, theme("/mActionRedo.svg"), self.tr("Redo"), self.redo, name="redo")
+
+        tbar = self.territory_toolbar
+        self.new_action = self._action(tbar, theme("/symbologyAdd.svg"), self.tr("New territory"),
+                                       lambda: self.new_territory(), name="new")
+        self.rename_action = self._action(tbar, theme("/mActionEditTable.svg"), self.tr("Rename the active territory"),
+                                          lambda: self.rename_territory(), name="rename")
+        self.merge_action = self._action(tbar, icon("merge.svg"), self.tr("Merge the active territory into another"),
+                                         lambda: self.merge_territory(), name="merge")
+        self.delete_action = self._action(tbar, theme("/symbologyRemove.svg"),
+                                          self.tr("Delete the active territory (its units become unassigned)"),
+                                          lambda: self.delete_territory(), name="delete")
+        tbar.addSeparator()
+        self.count_spin = QSpinBox(self)
+        self.count_spin.setRange(1, 10000)
+        self.count_spin.setValue(10)
+        self.count_spin.setToolTip(self.tr("Number of territories to build"))
+        tbar.addWidget(self.count_spin)
+        self.build_action = self._action(tbar, icon("build.svg"), self.tr("Build territories from scratch"),
+                                         self.build, name="build")
+        self.rebalance_action = self._action(tbar, icon("rebalance.svg"),
+                                             self.tr("Rebalance: improve the current plan, moving few units"),
+                                             self.rebalance, name="rebalance")
+
+    def _connect(self) -> None:
+        self.layer_combo.layerChanged.connect(self._on_layer_chosen)
+        self.field_combo.fieldChanged.connect(lambda _name: self._apply_setup())
+        self.measures_combo.checkedItemsChanged.connect(lambda _items: self._apply_setup())
+        self.rep_combo.fieldChanged.connect(lambda _name: self._apply_setup())
+        self.lock_field_combo.fieldChanged.connect(lambda _name: self._apply_setup())
+        self.tolerance_spin.valueChanged.connect(self._on_tolerance)
+        self.new_field_button.clicked.connect(lambda: self.create_field())
+
+        self.table.selectionModel().currentRowChanged.connect(self._on_row_chosen)
+        self.table.doubleClicked.connect(self._on_row_double_clicked)
+        self.proxy.modelReset.connect(self._after_model_reset)
+        self.suggestions_list.itemClicked.connect(self._on_suggestion_clicked)
+
+        for tool in (self.paint_tool, self.lasso_tool):
+            tool.unitsPicked.connect(self.paint)
+        self.eyedropper_tool.unitsPicked.connect(self.pick_territory)
+
+        service = self.service
+        service.message.connect(self._show_message)
+        service.activeChanged.connect(self._on_active_changed)
+        service.planChanged.connect(self._on_plan_changed)
+        service.territoriesChanged.connect(self._on_territories_changed)
+        service.figuresChanged.connect(lambda _names: self._schedule_suggestions())
+        service.unitsReady.connect(self._on_units_ready)
+
+        self.project.readProject.connect(self._on_project_read)
+        self.project.cleared.connect(self._on_project_cleared)
+        self._update_actions()
+
+    # -- setup -----------------------------------------------------------------------------------
+    def current_layer(self) -> QgsVectorLayer | None:
+        layer = self.layer_combo.currentLayer()
+        return layer if isinstance(layer, QgsVectorLayer) else None
+
+    def _on_layer_chosen(self, layer) -> None:
+        if self._updating:
+            return
+        self._updating = True
+        try:
+            self._fill_fields(layer if isinstance(layer, QgsVectorLayer) else None)
+        finally:
+            self._updating = False
+        self._apply_setup()
+
+    def _fill_fields(self, layer: QgsVectorLayer | None, plan: PlanSettings | None = None) -> None:
+        """Point the field pickers at ``layer`` and select ``plan``'s fields (or guesses)."""
+        for combo in (self.field_combo, self.rep_combo, self.lock_field_combo):
+            combo.setLayer(layer)
+        self.measures_combo.clear()
+        if layer is None:
+            return
+        numeric = [f.name() for f in layer.fields() if f.isNumeric()]
+        self.measures_combo.addItems(numeric)
+        if plan is None:
+            self.field_combo.setField(self._guess_territory_field(layer))
+            self.rep_combo.setField("")
+            self.lock_field_combo.setField("")
+            return
+        self.field_combo.setField(plan.territory_field)
+        self.measures_combo.setCheckedItems([m for m in plan.measures if m in numeric])
+        self.rep_combo.setField(plan.rep_field)
+        self.lock_field_combo.setField(plan.lock_field)
+        self.tolerance_spin.setValue(plan.tolerance)
+        self.count_spin.setValue(max(1, plan.territory_count))
+
+    @staticmethod
+    def _guess_territory_field(layer: QgsVectorLayer) -> str:
+        for field in layer.fields():
+            if field.name().lower() in ("territory", "territories", "district", "region", "zone"):
+                if territory_field_problem(layer, field.name()) is None:
+                    return field.name()
+        return ""
+
+    def _plan_from_widgets(self) -> PlanSettings | None:
+        layer = self.current_layer()
+        field = self.field_combo.currentField()
+        if layer is None or not field:
+            return None
+        plan = PlanSettings(layer_id=layer.id(), territory_field=field,
+                            measures=list(self.measures_combo.checkedItems()),
+                            tolerance=self.tolerance_spin.value(), rep_field=self.rep_combo.currentField(),
+                            lock_field=self.lock_field_combo.currentField(), territory_count=self.count_spin.value())
+        current = self.service.plan
+        if self.service.is_bound and current.layer_id == plan.layer_id and current.territory_field == field:
+            plan.territories = list(current.territories)
+            plan.locked_territories = list(current.locked_territories)
+            plan.locked_units = list(current.locked_units)
+        else:
+            stored = PlanSettings.read(self.project)
+            if stored is not None and stored.layer_id == plan.layer_id and stored.territory_field == field:
+                plan.territories = stored.territories
+                plan.locked_territories = stored.locked_territories
+                plan.locked_units = stored.locked_units
+        return plan
+
+    def _apply_setup(self) -> None:
+        if self._updating:
+            return
+        plan = self._plan_from_widgets()
+        if plan is None:
+            if self.service.is_bound:
+                self.service.unbind()
+            return
+        self.service.bind(self.current_layer(), plan)
+
+    def _on_tolerance(self, value: float) -> None:
+        if self.service.is_bound:
+            self.service.set_tolerance(value)
+            self._save_plan()
+
+    def _save_plan(self) -> None:
+        if self.service.is_bound:
+            self.service.plan.territory_count = self.count_spin.value()
+            self.service.plan.write(self.project)
+
+    def create_field(self, name: str | None = None) -> bool:
+        """Add a new text territory field to the chosen layer (asks for its name)."""
+        layer = self.current_layer()
+        if layer is None:
+            self._show_message(self.tr("Choose a units layer first."), Qgis.Warning)
+            return False
+        if name is None:
+            name, ok = QInputDialog.getText(self, self.tr("New territory field"), self.tr("Field name"),
+                                            text="territory")
+            if not ok:
+                return False
+        if not self.service.create_territory_field(layer, name):
+            return False
+        self._updating = True
+        try:
+            self.field_combo.setLayer(layer)
+            self.rep_combo.setLayer(layer)
+            self.lock_field_combo.setLayer(layer)
+            self.field_combo.setField(name.strip())
+        finally:
+            self._updating = False
+        self._apply_setup()
+        return True
+
+    # -- project ---------------------------------------------------------------------------------
+    def restore_from_project(self) -> bool:
+        """Show the plan stored in the project (if its layer is there)."""
+        plan = PlanSettings.read(self.project)
+        if plan is None:
+            return False
+        layer = self.project.mapLayer(plan.layer_id)
+        if not isinstance(layer, QgsVectorLayer):
+            return False
+        self._updating = True
+        try:
+            self.layer_combo.setLayer(layer)
+            self._fill_fields(layer, plan)
+        finally:
+            self._updating = False
+        return self.service.bind(layer, plan)
+
+    def _on_project_read(self, *_args) -> None:
+        self.restore_from_project()
+
+    def _on_project_cleared(self) -> None:
+        self._cancel_tasks()
+        self.service.unbind()
+        self._updating = True
+        try:
+            self.layer_combo.setLayer(None)
+            self._fill_fields(None)
+        finally:
+            self._updating = False
+
+    # -- service signals -------------------------------------------------------------------------
+    def _on_plan_changed(self) -> None:
+        layer = self.service.layer
+        for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
+            tool.set_layer(layer)
+        if self.service.is_bound:
+            self._save_plan()
+            self.service.restyle()
+            if self.service.adjacency is None:
+                self.run_task(UnitsTask(self.service))
+        self._update_actions()
+        self._update_status()
+
+    def _on_territories_changed(self) -> None:
+        if self.service.is_bound:
+            self._save_plan()
+            if self.service.territory_names and self.count_spin.value() != len(self.service.territory_names):
+                self.count_spin.setValue(len(self.service.territory_names))
+        self._update_actions()
+        self._schedule_suggestions()
+
+    def _on_units_ready(self) -> None:
+        self._update_status()
+        self._schedule_suggestions()
+
+    def _after_model_reset(self) -> None:
+        deviation_columns = [c for c in range(self.model.columnCount()) if self.model.column_kind(c)[0] == "deviation"]
+        for column in range(self.model.columnCount()):
+            self.table.setItemDelegateForColumn(column, self.bar_delegate if column in deviation_columns else None)
+        self._select_row(self.service.active)
+
+    def _show_message(self, text: str, level) -> None:
+        self.iface.messageBar().pushMessage(self.tr("Territory Planner"), text, level, 8)
+
+    def _update_status(self) -> None:
+        service = self.service
+        if not service.is_bound:
+            self.status_label.setText(self.tr("Choose a units layer and its territory field."))
+        elif service.adjacency is None:
+            self.status_label.setText(self.tr("Active: {} — reading neighbours for contiguity…").format(
+                service.active or "–"))
+        else:
+            self.status_label.setText(self.tr("Active: {}").format(service.active or "–"))
+
+    def _update_actions(self) -> None:
+        bound = self.service.is_bound
+        for action in (self.paint_action, self.lasso_action, self.eyedropper_action, self.erase_action,
+                       self.assign_selected_action, self.lock_units_action, self.unlock_units_action,
+                       self.undo_action, self.redo_action, self.new_action, self.rename_action, self.merge_action,
+                       self.delete_action, self.build_action, self.rebalance_action):
+            action.setEnabled(bound)
+
+    # -- active territory ------------------------------------------------------------------------
+    def _on_row_chosen(self, current, _previous) -> None:
+        if self._selecting or not current.isValid():
+            return
+        name = current.data(TERRITORY_ROLE)
+        if name is not None:
+            self.service.set_active(name)
+
+    def _on_active_changed(self, name) -> None:
+        self._select_row(name)
+        self._update_status()
+        self._schedule_suggestions()
+
+    def _select_row(self, name) -> None:
+        row = self.model.row_of(name) if name is not None else -1
+        self._selecting = True
+        try:
+            if row < 0:
+                self.table.clearSelection()
+                return
+            index = self.proxy.mapFromSource(self.model.index(row, 0))
+            self.table.selectionModel().setCurrentIndex(
+                index, self.table.selectionModel().SelectionFlag.ClearAndSelect
+                | self.table.selectionModel().SelectionFlag.Rows)
+        finally:
+            self._selecting = False
+
+    def _on_row_double_clicked(self, index) -> None:
+        self.zoom_to(index.data(TERRITORY_ROLE))
+
+    def zoom_to(self, name: str | None) -> None:
+        """Zoom the map to a territory's units."""
+        if name is None or not self.service.is_bound:
+            return
+        extent = self.service.territory_extent(name)
+        if extent.isEmpty() and extent.width() == 0 and extent.height() == 0 and extent.isNull():
+            return
+        transform = QgsCoordinateTransform(self.service.layer.crs(), self.canvas.mapSettings().destinationCrs(),
+                                           self.project.transformContext())
+        extent = transform.transformBoundingBox(extent)
+        extent.scale(1.1)
+        self.canvas.setExtent(extent)
+        self.canvas.refresh()
+
+    # -- painting --------------------------------------------------------------------------------
+    def _use_tool(self, tool, checked: bool) -> None:
+        if checked:
+            self.canvas.setMapTool(tool)
+        elif self.canvas.mapTool() is tool:
+            self.canvas.unsetMapTool(tool)
+
+    def paint(self, fids: list) -> int:
+        """Units picked on the map go to the active territory (or out of it in unassign mode)."""
+        if self.erase_action.isChecked():
+            return self.service.assign(fids, None)
+        if self.service.active is None:
+            self._show_message(self.tr("Choose the territory to paint with: select a row of the table, or use the "
+                                       "eyedropper."), Qgis.Info)
+            return 0
+        return self.service.assign(fids, self.service.active)
+
+    def pick_territory(self, fids: list) -> None:
+        name = self.service.territory_of_fid(fids[0]) if fids else None
+        if name is None:
+            self._show_message(self.tr("That unit is not in a territory."), Qgis.Info)
+            return
+        self.service.set_active(name)
+
+    def assign_selected(self) -> int:
+        if self.erase_action.isChecked():
+            return self.service.assign_selected(None)
+        if self.service.active is None:
+            self._show_message(self.tr("Choose a territory in the table first."), Qgis.Info)
+            return 0
+        return self.service.assign_selected(self.service.active)
+
+    def lock_selected_units(self, locked: bool) -> int:
+        if not self.service.is_bound:
+            return 0
+        selected = self.service.layer.selectedFeatureIds()
+        if not selected:
+            self._show_message(self.tr("Select the units to lock or unlock first."), Qgis.Info)
+            return 0
+        changed = self.service.set_units_locked(selected, locked)
+        self._save_plan()
+        return changed
+
+    def undo(self) -> None:
+        if self.service.is_bound:
+            self.service.layer.undoStack().undo()
+
+    def redo(self) -> None:
+        if self.service.is_bound:
+            self.service.layer.undoStack().redo()
+
+    # -- territories -----------------------------------------------------------------------------
+    def _ask(self, title: str, label: str, text: str = "") -> str | None:
+        value, ok = QInputDialog.getText(self, title, label, text=text)
+        return value if ok else None
+
+    def new_territory(self, name: str | None = None) -> bool:
+        if name is None:
+            name = self._ask(self.tr("New territory"), self.tr("Name"),
+                             self._free_name())
+            if name is None:
+                return False
+        return self.service.new_territory(name)
+
+    def _free_name(self) -> str:
+        k = len(self.service.territory_names) + 1
+        while self.tr("Territory {}").format(k) in self.service.territory_names:
+            k += 1
+        return self.tr("Territory {}").format(k)
+
+    def rename_territory(self, new: str | None = None) -> bool:
+        old = self.service.active
+        if old is None:
+            self._show_message(self.tr("Choose the territory to rename in the table."), Qgis.Info)
+            return False
+        if new is None:
+            new = self._ask(self.tr("Rename territory"), self.tr("New name for “{}”").format(old), old)
+            if new is None:
+                return False
+        return self.service.rename_territory(old, new)
+
+    def merge_territory(self, target: str | None = None) -> bool:
+        source = self.service.active
+        if source is None:
+            self._show_message(self.tr("Choose the territory to merge in the table."), Qgis.Info)
+            return False
+        others = [t for t in self.service.territory_names if t != source]
+        if not others:
+            return False
+        if target is None:
+            target, ok = QInputDialog.getItem(self, self.tr("Merge territory"),
+                                              self.tr("Merge “{}” into").format(source), others, 0, False)
+            if not ok:
+                return False
+        return self.service.merge_territories(source, target)
+
+    def delete_territory(self) -> bool:
+        name = self.service.active
+        if name is None:
+            self._show_message(self.tr("Choose the territory to delete in the table."), Qgis.Info)
+            return False
+        return self.service.delete_territory(name)
+
+    # -- engine ----------------------------------------------------------------------------------
+    def build(self) -> EngineTask | None:
+        return self._start_engine("build", self.count_spin.value())
+
+    def rebalance(self) -> EngineTask | None:
+        if not self.service.is_bound:
+            return None
+        if not any(self.service.counts[self.service.territory_index(t)] for t in self.service.territory_names):
+            self._show_message(self.tr("No unit is in a territory yet: use Build to make a first plan."), Qgis.Info)
+            return None
+        return self._start_engine("rebalance")
+
+    def _start_engine(self, mode: str, count: int | None = None) -> EngineTask | None:
+        from ..core.problem import ProblemError
+
+        if not self.service.is_bound:
+            return None
+        try:
+            job = engine_job(self.service, mode, count)
+        except ProblemError as error:
+            self._show_message(str(error), Qgis.Warning)
+            return None
+        if self.service.adjacency is None:
+            return None
+        task = EngineTask(self.service, job)
+        self.run_task(task)
+        return task
+
+    def _run_in_task_manager(self, task) -> None:
+        # Python must keep the task object alive until QGIS is done with it.
+        self._tasks.append(task)
+        task.taskCompleted.connect(lambda t=task: self._forget_task(t))
+        task.taskTerminated.connect(lambda t=task: self._forget_task(t))
+        QgsApplication.taskManager().addTask(task)
+
+    def _forget_task(self, task) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+
+    def _cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- suggestions -----------------------------------------------------------------------------
+    def _schedule_suggestions(self) -> None:
+        self._suggestions_timer.start()
+
+    def refresh_suggestions(self) -> None:
+        self.suggestions_list.clear()
+        service = self.service
+        if not service.is_bound or service.active is None:
+            self.suggestions_label.setText(self.tr("Suggestions"))
+            return
+        if service.adjacency is None:
+            self.suggestions_label.setText(self.tr("Suggestions (waiting for neighbours…)"))
+            return
+        found = service.suggestions(5)
+        self.suggestions_label.setText(self.tr("Suggestions for {}").format(service.active) if found else
+                                       self.tr("No single move improves the balance of {}").format(service.active))
+        names = service.territory_names
+        measures = service.measure_names
+        for suggestion in found:
+            fid = int(service.fids[suggestion.unit])
+            effects = []
+            for a, measure in enumerate(measures):
+                effects.append(self.tr("{m}: {s} {sb:+.1f}→{sa:+.1f} %, {t} {tb:+.1f}→{ta:+.1f} %").format(
+                    m=measure, s=names[suggestion.source], t=names[suggestion.target],
+                    sb=100 * suggestion.deviation_before[0, a], sa=100 * suggestion.deviation_after[0, a],
+                    tb=100 * suggestion.deviation_before[1, a], ta=100 * suggestion.deviation_after[1, a]))
+            text = self.tr("Move unit {} from {} to {} — {}").format(
+                fid, names[suggestion.source], names[suggestion.target], "; ".join(effects))
+            item = QListWidgetItem(text, self.suggestions_list)
+            item.setData(SUGGESTION_ROLE, suggestion)
+            item.setToolTip(text)
+
+    def _on_suggestion_clicked(self, item: QListWidgetItem) -> None:
+        suggestion = item.data(SUGGESTION_ROLE)
+        if suggestion is not None and self.service.apply_suggestion(suggestion):
+            self.refresh_suggestions()
+
+    # -- lifetime --------------------------------------------------------------------------------
     def unload(self) -> None:
         """Disconnect from QGIS objects before the plugin goes away."""
+        self._suggestions_timer.stop()
+        self._cancel_tasks()
+        for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
+            if self.canvas.mapTool() is tool:
+                self.canvas.unsetMapTool(tool)
+        for signal, slot in ((self.project.readProject, self._on_project_read),
+                             (self.project.cleared, self._on_project_cleared),
+                             (self.project.layersWillBeRemoved, self.service._on_layers_removed)):
+            try:
+                signal.disconnect(slot)
+            except (TypeError, RuntimeError):
+                pass
+        self.service.unbind(emit=False)

@@ -1,0 +1,1033 @@
+"""Every change the dock makes to a plan goes through here.
+
+The service binds to one layer and its territory field. All edits go through the layer's edit
+buffer, one ``beginEditCommand``/``endEditCommand`` per user action, so QGIS's own undo/redo,
+save and rollback work and nothing reaches the data source until the user saves.
+
+Per-territory figures (unit count, sum per measure, pieces) are kept incrementally: the service
+listens to the layer's ``attributeValueChanged`` (emitted for our edits, for undo/redo and for
+edits made elsewhere, e.g. in the attribute table) and moves each unit's workload from its old
+territory to its new one, then recounts contiguity for the territories that changed when the
+undo stack settles. A full recount (:meth:`AssignmentService.recount`) gives the same figures.
+
+Territories are known by name (the field's value as text). Their order — which gives their
+colour — and their locks belong to the plan; changes to that list are pushed onto the layer's
+undo stack inside the same edit command as the attribute changes, so undoing a rename, merge,
+deletion or new territory restores the list too.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from qgis.core import (
+    Qgis,
+    QgsFeatureRequest,
+    QgsField,
+    QgsMessageLog,
+    QgsProject,
+    QgsRectangle,
+    QgsVectorDataProvider,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QObject, QVariant, pyqtSignal
+from qgis.PyQt.QtWidgets import QUndoCommand
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+from ..core.graph import join_islands, undirected
+from ..core.metrics import plan_figures
+from ..core.suggestions import Suggestion, suggest_moves
+from ..layers.style import apply_territory_style
+from .settings import PlanSettings
+
+LOG_TAG = "Territory Planner"
+UNASSIGNED = 0  # registry index of "no territory"
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("AssignmentService", text)
+
+
+def _metatypes(*names: str) -> set[int]:
+    scope = getattr(QMetaType, "Type", QMetaType)
+    return {int(getattr(scope, name)) for name in names if hasattr(scope, name)}
+
+
+STRING_TYPES = _metatypes("QString")
+INTEGER_TYPES = _metatypes("Int", "UInt", "LongLong", "ULongLong")
+
+
+def is_null(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, QVariant):
+        return value.isNull()
+    return False
+
+
+def territory_field_problem(layer: QgsVectorLayer, name: str) -> str | None:
+    """Why ``name`` cannot hold territories on ``layer`` (None when it can)."""
+    index = layer.fields().lookupField(name)
+    if index < 0:
+        return tr("The layer has no field “{}”. Pick one of its fields or create a new territory field.").format(name)
+    kind = int(layer.fields().at(index).type())
+    if kind not in STRING_TYPES | INTEGER_TYPES:
+        return tr("The field “{}” is a {} field; territory names need a text or whole-number field. "
+                  "Pick another field or create a new territory field.").format(
+            name, layer.fields().at(index).typeName())
+    if layer.fields().fieldOrigin(index) not in (layer.fields().OriginProvider, layer.fields().OriginEdit):
+        return tr("The field “{}” is computed (virtual or joined) and cannot be edited. Pick a field of the "
+                  "layer itself.").format(name)
+    return None
+
+
+def editing_problem(layer: QgsVectorLayer, add_field: bool = False) -> str | None:
+    """Why the dock cannot edit ``layer`` (None when it can)."""
+    if layer is None or not layer.isValid():
+        return tr("The layer is not valid.")
+    if layer.readOnly():
+        return tr("The layer “{}” is read-only. Make it editable (Project ▸ Properties ▸ Data Sources) or "
+                  "save a copy, e.g. as a GeoPackage, and plan on the copy.").format(layer.name())
+    capabilities = layer.dataProvider().capabilities()
+    if not capabilities & QgsVectorDataProvider.ChangeAttributeValues:
+        return tr("The data source of “{}” does not allow changing attribute values. Save a copy of the "
+                  "layer (e.g. as a GeoPackage) and plan on the copy.").format(layer.name())
+    if add_field and not capabilities & QgsVectorDataProvider.AddAttributes:
+        return tr("The data source of “{}” does not allow adding fields. Add the territory field with the "
+                  "layer's own tools, or save a copy as a GeoPackage.").format(layer.name())
+    return None
+
+
+def geometry_problem(layer: QgsVectorLayer) -> str | None:
+    geometry_type = QgsWkbTypes.geometryType(layer.wkbType())
+    if geometry_type not in (QgsWkbTypes.PolygonGeometry, QgsWkbTypes.PointGeometry):
+        return tr("Territories are painted on polygon or point layers; “{}” has {} geometries.").format(
+            layer.name(), QgsWkbTypes.geometryDisplayString(geometry_type))
+    return None
+
+
+@dataclass(frozen=True)
+class TerritoryList:
+    """The plan's territories in order, and which of them are locked."""
+
+    names: tuple[str, ...]
+    locked: frozenset[str]
+
+
+class _ListCommand(QUndoCommand):
+    """Changes the plan's territory list as part of a layer edit command.
+
+    Two of these bracket the attribute changes of one action: the first applies the new list on
+    redo, the last restores the old list on undo, so while attribute values change the list
+    always already holds the names they move to.
+    """
+
+    # The undo stack owns the C++ command, but its Python half (with our undo/redo) must be kept
+    # alive by Python, or the stack would call QUndoCommand's empty methods.
+    _alive: list[_ListCommand] = []
+
+    @classmethod
+    def push(cls, stack, command: _ListCommand) -> None:
+        cls._alive = [c for c in cls._alive if not sip.isdeleted(c)]
+        cls._alive.append(command)
+        stack.push(command)
+
+    def __init__(self, service: AssignmentService, before: TerritoryList, after: TerritoryList, on_redo: bool):
+        super().__init__(tr("Territory list"))
+        self._service = weakref.ref(service)
+        self._layer_id = service.layer_id
+        self._field = service.field_name
+        self.before, self.after, self.on_redo = before, after, on_redo
+
+    def _target(self) -> AssignmentService | None:
+        service = self._service()
+        if service is None or service.layer_id != self._layer_id or service.field_name != self._field:
+            return None
+        return service
+
+    def redo(self) -> None:
+        service = self._target()
+        if self.on_redo and service is not None:
+            service._set_list(self.after)
+
+    def undo(self) -> None:
+        service = self._target()
+        if not self.on_redo and service is not None:
+            service._set_list(self.before)
+
+
+class AssignmentService(QObject):
+    """Holds the bound plan, makes its edits and keeps its per-territory figures."""
+
+    #: figures of these territories changed (names; None = the unassigned row); all rows when empty
+    figuresChanged = pyqtSignal(list)  # noqa: N815 - Qt's naming
+    #: the territory list changed (new, rename, merge, delete, order, lock)
+    territoriesChanged = pyqtSignal()  # noqa: N815 - Qt's naming
+    #: bound to another layer, field or measures, or unbound
+    planChanged = pyqtSignal()  # noqa: N815 - Qt's naming
+    #: the active territory (name or None)
+    activeChanged = pyqtSignal(object)  # noqa: N815 - Qt's naming
+    #: a message for the user: text, Qgis.MessageLevel
+    message = pyqtSignal(str, object)
+    #: neighbours are known (contiguity and suggestions available)
+    unitsReady = pyqtSignal()  # noqa: N815 - Qt's naming
+
+    def __init__(self, project: QgsProject | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project = project or QgsProject.instance()
+        self.layer: QgsVectorLayer | None = None
+        self.layer_id = ""
+        self.field_name = ""
+        self.plan = PlanSettings()
+        self.active: str | None = None
+        self._connections: list = []
+        self._clear_state()
+        self.project.layersWillBeRemoved.connect(self._on_layers_removed)
+
+    # -- state -----------------------------------------------------------------------------------
+    def _clear_state(self) -> None:
+        self.fids = np.zeros(0, dtype=np.int64)
+        self.index_of_fid: dict[int, int] = {}
+        self.measures: list[str] = []
+        self.workloads = np.zeros((0, 1))
+        self.labels = np.zeros(0, dtype=np.int64)
+        self.registry: list[str | None] = [None]
+        self.registry_index: dict[str | None, int] = {None: UNASSIGNED}
+        self.counts = np.zeros(1, dtype=np.int64)
+        self.sums = np.zeros((1, 1))
+        self.parts = np.full(1, -1, dtype=np.int64)
+        self.territories = TerritoryList((), frozenset())
+        self.unit_lock_field = np.zeros(0, dtype=bool)
+        self.unit_lock_list = np.zeros(0, dtype=bool)
+        self.reps: list[Counter] = [Counter()]
+        self.rep_values: list[str | None] = []
+        self.adjacency: sparse.csr_matrix | None = None
+        self.positions: np.ndarray | None = None
+        self.raw_adjacency: sparse.csr_matrix | None = None
+        self.totals = np.zeros(1)
+        self.units = None
+        self.revision = 0
+        self._dirty: set[int] = set()
+        self._list_dirty = False
+        self._totals_dirty = False
+        self._field_index = -1
+        self._measure_indexes: list[int] = []
+        self._rep_index = -1
+        self._lock_index = -1
+        self._integer_field = False
+        self._reload_pending = False
+
+    @property
+    def is_bound(self) -> bool:
+        return self.layer is not None
+
+    @property
+    def measure_names(self) -> list[str]:
+        """Names of the balanced measures; "units" (a count) when the plan has none."""
+        return list(self.measures) if self.measures else ["units"]
+
+    @property
+    def territory_names(self) -> list[str]:
+        return list(self.territories.names)
+
+    def is_territory_locked(self, name: str | None) -> bool:
+        return name is not None and name in self.territories.locked
+
+    # -- binding ---------------------------------------------------------------------------------
+    def bind(self, layer: QgsVectorLayer, plan: PlanSettings) -> bool:
+        """Bind to ``layer`` with ``plan`` (field, measures, locks, territory order).
+
+        Reads the attributes (not the geometries: neighbours come later, see :meth:`set_units`).
+        Returns False and emits :attr:`message` when the layer or a field cannot be used.
+        """
+        problem = (geometry_problem(layer) or editing_problem(layer)
+                   or territory_field_problem(layer, plan.territory_field))
+        if problem is None:
+            problem = self._measure_problem(layer, plan)
+        if problem is not None:
+            self._warn(problem)
+            return False
+        self.unbind(emit=False)
+        self.layer = layer
+        self.layer_id = layer.id()
+        self.field_name = plan.territory_field
+        self.plan = plan
+        plan.layer_id = layer.id()
+        try:
+            self._load()
+        except ValueError as error:
+            self.unbind(emit=False)
+            self._warn(str(error))
+            self.planChanged.emit()
+            return False
+        self._connect(layer)
+        self.planChanged.emit()
+        self.territoriesChanged.emit()
+        if self.active not in self.territories.names:
+            self.set_active(self.territories.names[0] if self.territories.names else None)
+        return True
+
+    def unbind(self, emit: bool = True) -> None:
+        for signal, slot in self._connections:
+            try:
+                signal.disconnect(slot)
+            except (TypeError, RuntimeError):
+                pass
+        self._connections = []
+        self.layer = None
+        self.layer_id = ""
+        self.field_name = ""
+        self._clear_state()
+        if emit:
+            self.planChanged.emit()
+            self.territoriesChanged.emit()
+            self.set_active(None)
+
+    def _measure_problem(self, layer: QgsVectorLayer, plan: PlanSettings) -> str | None:
+        fields = layer.fields()
+        for name in plan.measures:
+            index = fields.lookupField(name)
+            if index < 0:
+                return tr("The balance field “{}” is not in the layer. Pick one of its fields.").format(name)
+            if not fields.at(index).isNumeric():
+                return tr("The balance field “{}” is not numeric. Choose a numeric field.").format(name)
+            if name == plan.territory_field:
+                return tr("The territory field cannot also be a balance field.")
+        for label, name in ((tr("rep"), plan.rep_field), (tr("lock"), plan.lock_field)):
+            if name and fields.lookupField(name) < 0:
+                return tr("The {} field “{}” is not in the layer.").format(label, name)
+        return None
+
+    def _connect(self, layer: QgsVectorLayer) -> None:
+        pairs = [
+            (layer.attributeValueChanged, self._on_value_changed),
+            (layer.undoStack().indexChanged, self._on_undo_index),
+            (layer.afterRollBack, self._schedule_reload),
+            (layer.featureAdded, self._schedule_reload),
+            (layer.featuresDeleted, self._schedule_reload),
+            (layer.updatedFields, self._on_fields_changed),
+            (layer.editingStopped, self._flush),
+        ]
+        for signal, slot in pairs:
+            signal.connect(slot)
+        self._connections = pairs
+
+    def _lookup_indexes(self) -> None:
+        fields = self.layer.fields()
+        self._field_index = fields.lookupField(self.field_name)
+        self._measure_indexes = [fields.lookupField(m) for m in self.measures]
+        self._rep_index = fields.lookupField(self.plan.rep_field) if self.plan.rep_field else -1
+        self._lock_index = fields.lookupField(self.plan.lock_field) if self.plan.lock_field else -1
+        if self._field_index >= 0:
+            self._integer_field = int(fields.at(self._field_index).type()) in INTEGER_TYPES
+
+    def _load(self) -> None:
+        """Read ids, territories, workloads, reps and locks of every feature (no geometry)."""
+        layer = self.layer
+        units = self.units
+        self.measures = list(self.plan.measures)
+        self._lookup_indexes()
+        wanted = [self._field_index] + self._measure_indexes
+        wanted += [i for i in (self._rep_index, self._lock_index) if i >= 0]
+        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(wanted)
+        fids: list[int] = []
+        names: list[str | None] = []
+        rows: list[list[float]] = []
+        reps: list[str | None] = []
+        locks: list[bool] = []
+        m = len(self.measures)
+        for feature in layer.getFeatures(request):
+            attributes = feature.attributes()
+            fids.append(feature.id())
+            names.append(self._name_of(attributes[self._field_index]))
+            if m:
+                rows.append([self._workload(feature.id(), name, attributes[index])
+                             for name, index in zip(self.measures, self._measure_indexes)])
+            if self._rep_index >= 0:
+                reps.append(self._name_of(attributes[self._rep_index]))
+            if self._lock_index >= 0:
+                locks.append(_truthy(attributes[self._lock_index]))
+        n = len(fids)
+        self.fids = np.asarray(fids, dtype=np.int64)
+        self.index_of_fid = {fid: i for i, fid in enumerate(fids)}
+        self.workloads = np.asarray(rows, dtype=float).reshape(n, m) if m else np.ones((n, 1))
+        self.rep_values = reps if self._rep_index >= 0 else [None] * n
+        self.unit_lock_field = np.asarray(locks, dtype=bool) if self._lock_index >= 0 else np.zeros(n, dtype=bool)
+        listed = set(self.plan.locked_units)
+        self.unit_lock_list = np.fromiter((f in listed for f in fids), dtype=bool, count=n)
+
+        order = [t for t in dict.fromkeys(self.plan.territories) if t]
+        present = sorted({v for v in names if v is not None} - set(order), key=_natural_key)
+        self.territories = TerritoryList(tuple(order + present),
+                                         frozenset(t for t in self.plan.locked_territories if t in order + present))
+        self.registry = [None] + list(self.territories.names)
+        self.registry_index = {name: k for k, name in enumerate(self.registry)}
+        self.labels = np.fromiter((self.registry_index[v] for v in names), dtype=np.int64, count=n)
+        self.recount()
+        self.plan.territories = list(self.territories.names)
+        self.plan.locked_territories = sorted(self.territories.locked)
+        self.units = None
+        self.adjacency = None
+        if units is not None and len(units.fids) == n and set(map(int, units.fids)) == set(self.index_of_fid):
+            self.set_units(units, emit=False)
+
+    def _name_of(self, value) -> str | None:
+        if is_null(value):
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        text = str(value)
+        return text if text.strip() else None
+
+    def _workload(self, fid: int, name: str, value) -> float:
+        try:
+            number = float(value) if not is_null(value) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise ValueError(tr("Feature {} has no value (NULL) in the balance field “{}”. Fill it in (0 if "
+                                "the unit has no workload) or choose other balance fields.").format(fid, name))
+        if not number >= 0 or number == float("inf"):
+            raise ValueError(tr("Feature {} has a negative or invalid workload ({}) in “{}”. Workloads must "
+                                "be zero or more.").format(fid, value, name))
+        return number
+
+    def recount(self) -> None:
+        """Recount every territory's units, sums, reps and pieces from the labels, with
+        ``core.metrics.plan_figures`` (the toolbox's definition)."""
+        size = len(self.registry)
+        names = self.territories.names
+        p = len(names)
+        self.totals = self.workloads.sum(axis=0)
+        self.counts = np.bincount(self.labels, minlength=size).astype(np.int64)
+        self.sums = np.zeros((size, self.workloads.shape[1]))
+        for a in range(self.workloads.shape[1]):
+            self.sums[:, a] = np.bincount(self.labels, weights=self.workloads[:, a], minlength=size)
+        self.parts = np.full(size, -1, dtype=np.int64)
+        if p:
+            listed = np.array([self.registry_index[name] for name in names], dtype=np.int64)
+            figures = plan_figures(self.plan_labels(), self.problem_workloads(), adjacency=self.adjacency,
+                                   territory_count=p, join_islands_first=False)
+            self.counts[listed] = figures.unit_count
+            self.sums[listed] = figures.sums
+            if self.adjacency is not None:
+                self.parts[listed] = figures.parts
+        self.reps = [Counter() for _ in range(size)]
+        if self._rep_index >= 0:
+            for k, rep in zip(self.labels.tolist(), self.rep_values):
+                if rep is not None:
+                    self.reps[k][rep] += 1
+
+    def plan_labels(self) -> np.ndarray:
+        """Every unit's position in the territory list (the engine's labels); −1 unassigned."""
+        position = np.full(len(self.registry), -1, dtype=np.int64)
+        for k, name in enumerate(self.territories.names):
+            position[self.registry_index[name]] = k
+        return position[self.labels]
+
+    def problem_workloads(self) -> np.ndarray:
+        """Workloads as the engine takes them: (n, 0) when the unit count is balanced."""
+        return self.workloads if self.measures else np.zeros((len(self.fids), 0))
+
+    # -- neighbours ------------------------------------------------------------------------------
+    def set_units(self, units, emit: bool = True) -> bool:
+        """Take the units read by ``layers.units.read_units`` (neighbours, positions).
+
+        Returns False (and keeps figures without contiguity) when they no longer match the layer.
+        """
+        if units is None or not self.is_bound:
+            return False
+        try:
+            order = np.fromiter((self.index_of_fid[int(f)] for f in units.fids), dtype=np.int64,
+                                count=len(units.fids))
+        except KeyError:
+            return False
+        if len(order) != len(self.fids):
+            return False
+        coo = sparse.coo_matrix(units.adjacency)
+        n = len(self.fids)
+        adjacency = sparse.csr_matrix((np.ones(len(coo.row)), (order[coo.row], order[coo.col])), shape=(n, n))
+        self.positions = np.zeros((n, 2))
+        self.positions[order] = units.positions
+        self.raw_adjacency = undirected(adjacency, n)
+        # islands count as joined to their nearest unit, as in plan_figures and the engine
+        self.adjacency = join_islands(self.raw_adjacency, self.positions).adjacency
+        self.units = units
+        self._update_parts(range(1, len(self.registry)))
+        if emit:
+            self.unitsReady.emit()
+            self.figuresChanged.emit([])
+        return True
+
+    def read_units_now(self) -> bool:
+        """Read neighbours and positions on this thread (when no background read has)."""
+        if not self.is_bound:
+            return False
+        from ..layers.units import UnitDataError, read_units
+
+        try:
+            units = read_units(self.layer, [], self.project.transformContext(), with_adjacency=True)
+        except UnitDataError as error:
+            self._warn(str(error))
+            return False
+        return self.set_units(units)
+
+    def max_deviation(self) -> float:
+        """Largest |deviation| (a fraction) over territories and measures."""
+        names = self.territories.names
+        if not names:
+            return 0.0
+        listed = [self.registry_index[name] for name in names]
+        target = self.totals / len(names)
+        scale = np.where(target > 0, target, 1.0)
+        deviation = np.where(target > 0, (self.sums[listed] - target) / scale, 0.0)
+        return float(np.abs(deviation).max()) if deviation.size else 0.0
+
+    def noncontiguous(self) -> int:
+        """Territories in more than one piece (0 while neighbours are unknown)."""
+        listed = [self.registry_index[name] for name in self.territories.names]
+        return int((self.parts[listed] > 1).sum()) if listed else 0
+
+    def _update_parts(self, indexes) -> None:
+        if self.adjacency is None:
+            return
+        for k in indexes:
+            if k == UNASSIGNED or k >= len(self.parts):
+                continue
+            members = np.flatnonzero(self.labels == k)
+            if len(members) == 0:
+                self.parts[k] = 0
+                continue
+            sub = self.adjacency[members][:, members]
+            self.parts[k] = int(connected_components(sub, directed=False)[0])
+
+    # -- figures for the table -------------------------------------------------------------------
+    def territory_index(self, name: str | None) -> int:
+        return self.registry_index.get(name, -1)
+
+    def targets(self) -> np.ndarray:
+        """Each territory's target per measure: an equal share of the layer's total."""
+        p = max(len(self.territories.names), 1)
+        return np.broadcast_to(self.totals / p, (p, self.workloads.shape[1]))
+
+    def figures_of(self, name: str | None) -> dict:
+        """Unit count, sums, deviations (fractions), pieces and rep of one territory."""
+        k = self.registry_index.get(name)
+        if k is None:
+            return {}
+        p = max(len(self.territories.names), 1)
+        target = self.totals / p
+        sums = self.sums[k]
+        deviation = np.where(target > 0, (sums - target) / np.where(target > 0, target, 1.0), 0.0)
+        return {
+            "units": int(self.counts[k]),
+            "sums": sums.copy(),
+            "targets": target,
+            "deviation": deviation if name is not None else np.full_like(deviation, np.nan),
+            "parts": int(self.parts[k]) if name is not None else -1,
+            "rep": self.rep_of(name),
+            "locked": self.is_territory_locked(name),
+        }
+
+    def rep_of(self, name: str | None) -> str:
+        k = self.registry_index.get(name)
+        if k is None or self._rep_index < 0 or not self.reps[k]:
+            return ""
+        common = self.reps[k].most_common()
+        if len(common) == 1:
+            return common[0][0]
+        return tr("{} (+{} more)").format(common[0][0], len(common) - 1)
+
+    def territory_of_fid(self, fid: int) -> str | None:
+        i = self.index_of_fid.get(int(fid))
+        return None if i is None else self.registry[self.labels[i]]
+
+    def fids_of(self, name: str | None) -> list[int]:
+        k = self.registry_index.get(name)
+        if k is None:
+            return []
+        return self.fids[self.labels == k].tolist()
+
+    def territory_extent(self, name: str | None) -> QgsRectangle:
+        """Bounding box of a territory's units in the layer's CRS (empty when it has none)."""
+        extent = QgsRectangle()
+        fids = self.fids_of(name)
+        if not fids or not self.is_bound:
+            return extent
+        request = QgsFeatureRequest().setFilterFids(fids).setNoAttributes()
+        for feature in self.layer.getFeatures(request):
+            if feature.hasGeometry():
+                extent.combineExtentWith(feature.geometry().boundingBox())
+        return extent
+
+    def locked_mask(self) -> np.ndarray:
+        """Units nothing may move: locked units and every unit of a locked territory."""
+        locked_regs = np.zeros(len(self.registry), dtype=bool)
+        for name in self.territories.locked:
+            k = self.registry_index.get(name)
+            if k is not None:
+                locked_regs[k] = True
+        return self.unit_lock_field | self.unit_lock_list | locked_regs[self.labels]
+
+    # -- active territory ------------------------------------------------------------------------
+    def set_active(self, name: str | None) -> None:
+        if name is not None and name not in self.territories.names:
+            name = None
+        if name != self.active:
+            self.active = name
+            self.activeChanged.emit(name)
+
+    # -- edits -----------------------------------------------------------------------------------
+    def _warn(self, text: str, level=None) -> None:
+        self.message.emit(text, Qgis.Warning if level is None else level)
+
+    def _ensure_editing(self) -> bool:
+        if not self.is_bound:
+            self._warn(tr("Choose a layer and a territory field first."))
+            return False
+        problem = editing_problem(self.layer)
+        if problem is not None:
+            self._warn(problem)
+            return False
+        if not self.layer.isEditable() and not self.layer.startEditing():
+            self._warn(tr("QGIS could not start editing “{}”. Check that its data source is writable.")
+                       .format(self.layer.name()))
+            return False
+        return True
+
+    def _value_for(self, name: str | None):
+        if name is None:
+            return None
+        return int(name) if self._integer_field else name
+
+    def _valid_name(self, name: str) -> str | None:
+        name = (name or "").strip()
+        if not name:
+            self._warn(tr("Give the territory a name."))
+            return None
+        if self._integer_field:
+            try:
+                return str(int(name))
+            except ValueError:
+                self._warn(tr("The territory field “{}” holds whole numbers; “{}” is not one. Use a number, "
+                              "or create a text territory field.").format(self.field_name, name))
+                return None
+        return name
+
+    def _edit(self, text: str, changes: list[tuple[int, str | None]], after: TerritoryList | None = None) -> bool:
+        """Apply ``changes`` (unit index, territory name) and an optional new territory list as ONE
+        edit command on the layer's undo stack."""
+        if not self._ensure_editing():
+            return False
+        layer = self.layer
+        before = self.territories
+        layer.beginEditCommand(text)
+        try:
+            if after is not None:
+                _ListCommand.push(layer.undoStack(), _ListCommand(self, before, after, on_redo=True))
+            for i, name in changes:
+                old = self._value_for(self.registry[self.labels[i]])
+                layer.changeAttributeValue(int(self.fids[i]), self._field_index, self._value_for(name), old)
+            if after is not None:
+                _ListCommand.push(layer.undoStack(), _ListCommand(self, before, after, on_redo=False))
+        except Exception:
+            layer.destroyEditCommand()
+            raise
+        layer.endEditCommand()
+        self._flush()
+        layer.triggerRepaint()
+        return True
+
+    def assign(self, fids, name: str | None) -> int:
+        """Put the units ``fids`` into territory ``name`` (None: unassign them). Locked units and
+        units already there are left alone. Returns how many units changed territory."""
+        if not self.is_bound:
+            self._warn(tr("Choose a layer and a territory field first."))
+            return 0
+        if name is not None and name not in self.territories.names:
+            self._warn(tr("There is no territory “{}”. Create it first.").format(name))
+            return 0
+        if self.is_territory_locked(name):
+            self._warn(tr("Territory “{}” is locked; unlock it to add units.").format(name))
+            return 0
+        indexes = np.fromiter((self.index_of_fid.get(int(f), -1) for f in fids), dtype=np.int64)
+        indexes = np.unique(indexes[indexes >= 0])
+        if len(indexes) == 0:
+            return 0
+        k = self.registry_index[name]
+        indexes = indexes[self.labels[indexes] != k]
+        locked = self.locked_mask()[indexes]
+        skipped = int(locked.sum())
+        indexes = indexes[~locked]
+        if skipped:
+            self._warn(tr("{} locked unit(s) were left unchanged.").format(skipped), Qgis.Info)
+        if len(indexes) == 0:
+            return 0
+        text = tr("Assign {} unit(s) to {}").format(len(indexes), name) if name is not None else \
+            tr("Unassign {} unit(s)").format(len(indexes))
+        if not self._edit(text, [(int(i), name) for i in indexes]):
+            return 0
+        return len(indexes)
+
+    def assign_selected(self, name: str | None) -> int:
+        if not self.is_bound:
+            return 0
+        selected = self.layer.selectedFeatureIds()
+        if not selected:
+            self._warn(tr("Select some features of “{}” first (e.g. with QGIS's selection tools).")
+                       .format(self.layer.name()), Qgis.Info)
+            return 0
+        return self.assign(selected, name)
+
+    def apply_labels(self, indexes: np.ndarray, names: list[str | None], text: str,
+                     territory_list: list[str] | None = None) -> int:
+        """Write engine results: unit ``indexes[i]`` goes to ``names[i]``; one edit command.
+        Locked units are never changed. ``territory_list`` replaces the territory list (build)."""
+        mask = ~self.locked_mask()[indexes]
+        changes = [(int(i), n) for i, n, free in zip(indexes, names, mask)
+                   if free and self.registry[self.labels[i]] != n]
+        after = None
+        if territory_list is not None and tuple(territory_list) != self.territories.names:
+            after = TerritoryList(tuple(territory_list), self.territories.locked & set(territory_list))
+        if not changes and after is None:
+            return 0
+        if not self._edit(text, changes, after):
+            return 0
+        return len(changes)
+
+    # -- territories -----------------------------------------------------------------------------
+    def new_territory(self, name: str) -> bool:
+        name = self._valid_name(name)
+        if name is None:
+            return False
+        if name in self.territories.names:
+            self._warn(tr("A territory “{}” already exists. Choose another name.").format(name))
+            return False
+        after = TerritoryList(self.territories.names + (name,), self.territories.locked)
+        if self._edit(tr("New territory {}").format(name), [], after):
+            self.set_active(name)
+            return True
+        return False
+
+    def rename_territory(self, old: str, new: str) -> bool:
+        new = self._valid_name(new)
+        if new is None or old not in self.territories.names:
+            return False
+        if new == old:
+            return False
+        if new in self.territories.names:
+            self._warn(tr("A territory “{}” already exists. Use Merge to join two territories.").format(new))
+            return False
+        names = tuple(new if t == old else t for t in self.territories.names)
+        locked = frozenset(new if t == old else t for t in self.territories.locked)
+        k = self.registry_index[old]
+        changes = [(int(i), new) for i in np.flatnonzero(self.labels == k)]
+        if self._edit(tr("Rename territory {} to {}").format(old, new), changes, TerritoryList(names, locked)):
+            if self.active == old:
+                self.set_active(new)
+            return True
+        return False
+
+    def merge_territories(self, source: str, target: str) -> bool:
+        """Move every unit of ``source`` into ``target`` and drop ``source``."""
+        if source == target or source not in self.territories.names or target not in self.territories.names:
+            return False
+        for name in (source, target):
+            if self.is_territory_locked(name):
+                self._warn(tr("Territory “{}” is locked; unlock it to merge.").format(name))
+                return False
+        k = self.registry_index[source]
+        members = np.flatnonzero(self.labels == k)
+        locked_units = self.locked_mask()[members]
+        if locked_units.any():
+            self._warn(tr("{} unit(s) of “{}” are locked; unlock them to merge.").format(
+                int(locked_units.sum()), source))
+            return False
+        after = TerritoryList(tuple(t for t in self.territories.names if t != source), self.territories.locked)
+        if self._edit(tr("Merge territory {} into {}").format(source, target),
+                      [(int(i), target) for i in members], after):
+            self.set_active(target)
+            return True
+        return False
+
+    def delete_territory(self, name: str) -> bool:
+        """Drop territory ``name``; its units become unassigned."""
+        if name not in self.territories.names:
+            return False
+        if self.is_territory_locked(name):
+            self._warn(tr("Territory “{}” is locked; unlock it to delete it.").format(name))
+            return False
+        members = np.flatnonzero(self.labels == self.registry_index[name])
+        locked_units = self.locked_mask()[members]
+        if locked_units.any():
+            self._warn(tr("{} unit(s) of “{}” are locked; unlock them to delete it.").format(
+                int(locked_units.sum()), name))
+            return False
+        after = TerritoryList(tuple(t for t in self.territories.names if t != name), self.territories.locked)
+        if self._edit(tr("Delete territory {}").format(name), [(int(i), None) for i in members], after):
+            if self.active == name:
+                self.set_active(after.names[0] if after.names else None)
+            return True
+        return False
+
+    # -- locks -----------------------------------------------------------------------------------
+    def set_territory_locked(self, name: str, locked: bool) -> None:
+        if name not in self.territories.names or self.is_territory_locked(name) == locked:
+            return
+        names = set(self.territories.locked)
+        if locked:
+            names.add(name)
+        else:
+            names.discard(name)
+        self._set_list(TerritoryList(self.territories.names, frozenset(names)))
+        self._flush()
+
+    def set_units_locked(self, fids, locked: bool) -> int:
+        """Lock (or unlock) single units; the list is saved with the project. Units locked by the
+        lock field stay locked."""
+        indexes = [self.index_of_fid[int(f)] for f in fids if int(f) in self.index_of_fid]
+        if not indexes:
+            return 0
+        before = int(self.unit_lock_list.sum())
+        self.unit_lock_list[indexes] = locked
+        self.plan.locked_units = self.fids[self.unit_lock_list].tolist()
+        changed = abs(int(self.unit_lock_list.sum()) - before)
+        self.figuresChanged.emit([self.registry[self.labels[i]] for i in indexes])
+        self.territoriesChanged.emit()
+        return changed
+
+    def is_unit_locked(self, fid: int) -> bool:
+        i = self.index_of_fid.get(int(fid))
+        return i is not None and bool(self.locked_mask()[i])
+
+    def set_tolerance(self, percent: float) -> None:
+        self.plan.tolerance = float(percent)
+        self.figuresChanged.emit([])
+
+    def _set_list(self, territories: TerritoryList) -> None:
+        for name in territories.names:
+            if name not in self.registry_index:
+                self.registry_index[name] = len(self.registry)
+                self.registry.append(name)
+                self.counts = np.append(self.counts, 0)
+                self.sums = np.vstack([self.sums, np.zeros((1, self.sums.shape[1]))])
+                self.parts = np.append(self.parts, 0 if self.adjacency is not None else -1)
+                self.reps.append(Counter())
+        self.territories = territories
+        self.plan.territories = list(territories.names)
+        self.plan.locked_territories = sorted(territories.locked)
+        self._list_dirty = True
+
+    # -- keeping figures in step with the layer --------------------------------------------------
+    def _on_value_changed(self, fid: int, index: int, value) -> None:
+        i = self.index_of_fid.get(fid)
+        if i is None:
+            return
+        if index == self._field_index:
+            name = self._name_of(value)
+            k = self.registry_index.get(name)
+            if k is None:
+                k = len(self.registry)
+                self.registry_index[name] = k
+                self.registry.append(name)
+                self.counts = np.append(self.counts, 0)
+                self.sums = np.vstack([self.sums, np.zeros((1, self.sums.shape[1]))])
+                self.parts = np.append(self.parts, -1)
+                self.reps.append(Counter())
+            old = int(self.labels[i])
+            if old == k:
+                return
+            w = self.workloads[i]
+            self.sums[old] -= w
+            self.sums[k] += w
+            self.counts[old] -= 1
+            self.counts[k] += 1
+            rep = self.rep_values[i]
+            if rep is not None:
+                self.reps[old][rep] -= 1
+                if self.reps[old][rep] <= 0:
+                    del self.reps[old][rep]
+                self.reps[k][rep] += 1
+            self.labels[i] = k
+            self._dirty.update((old, k))
+            self.revision += 1
+        elif index in self._measure_indexes and self.measures:
+            a = self._measure_indexes.index(index)
+            try:
+                number = float(value) if not is_null(value) else 0.0
+            except (TypeError, ValueError):
+                number = 0.0
+            k = int(self.labels[i])
+            self.sums[k, a] += number - self.workloads[i, a]
+            self.totals[a] += number - self.workloads[i, a]
+            self.workloads[i, a] = number
+            self._dirty.add(k)
+            self._totals_dirty = True
+            self.revision += 1
+        elif index == self._rep_index:
+            k = int(self.labels[i])
+            old = self.rep_values[i]
+            if old is not None:
+                self.reps[k][old] -= 1
+                if self.reps[k][old] <= 0:
+                    del self.reps[k][old]
+            new = self._name_of(value)
+            self.rep_values[i] = new
+            if new is not None:
+                self.reps[k][new] += 1
+            self._dirty.add(k)
+        elif index == self._lock_index:
+            self.unit_lock_field[i] = _truthy(value)
+            self._dirty.add(int(self.labels[i]))
+            self.revision += 1
+
+    def _on_undo_index(self, _index: int) -> None:
+        # Inside an edit command the stack's index only moves when the command ends, so this
+        # runs once per user action, undo or redo.
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self.is_bound:
+            return
+        listed = set(self.territories.names)
+        strays = [name for k, name in enumerate(self.registry)
+                  if name is not None and name not in listed and self.counts[k] > 0]
+        if strays:
+            # values written elsewhere (attribute table, field calculator) join the plan
+            self._set_list(TerritoryList(self.territories.names + tuple(sorted(strays, key=_natural_key)),
+                                         self.territories.locked))
+        dirty, self._dirty = self._dirty, set()
+        self._update_parts(dirty)
+        if self._list_dirty:
+            self._list_dirty = False
+            self._totals_dirty = False
+            if self.active is not None and self.active not in self.territories.names:
+                self.set_active(None)
+            self.territoriesChanged.emit()
+            self.restyle()
+        elif self._totals_dirty:
+            self._totals_dirty = False
+            self.figuresChanged.emit([])
+        elif dirty:
+            self.figuresChanged.emit([self.registry[k] for k in sorted(dirty)])
+
+    def restyle(self) -> None:
+        """Colour the layer by territory, in the plan's order, unassigned units hatched."""
+        if self.is_bound:
+            apply_territory_style(self.layer, self.field_name, self._style_values())
+
+    def _style_values(self) -> list:
+        return [self._value_for(name) for name in self.territories.names]
+
+    def _on_fields_changed(self) -> None:
+        if not self.is_bound:
+            return
+        self._lookup_indexes()
+        if self._field_index < 0 or any(i < 0 for i in self._measure_indexes):
+            name = self.layer.name()
+            self.unbind()
+            self._warn(tr("A field of the plan is no longer in “{}” (rolled back or deleted). Choose the "
+                          "territory field again.").format(name))
+
+    def _schedule_reload(self, *args) -> None:
+        if self._reload_pending or not self.is_bound:
+            return
+        self._reload_pending = True
+        from qgis.PyQt.QtCore import QTimer
+
+        QTimer.singleShot(0, self.reload)
+
+    def reload(self) -> None:
+        """Read the layer again (after rollback, or features added or deleted)."""
+        self._reload_pending = False
+        if not self.is_bound:
+            return
+        self._lookup_indexes()
+        if self._field_index < 0:
+            return self._on_fields_changed()
+        try:
+            self._load()
+        except ValueError as error:
+            self.unbind()
+            self._warn(str(error))
+            return
+        self.territoriesChanged.emit()
+        self.planChanged.emit()
+        self.restyle()
+
+    def _on_layers_removed(self, layer_ids) -> None:
+        if self.is_bound and self.layer_id in layer_ids:
+            name = self.layer.name()
+            self.unbind()
+            self._warn(tr("The layer “{}” was removed from the project; the territory panel let go of it.")
+                       .format(name), Qgis.Info)
+
+    # -- suggestions -----------------------------------------------------------------------------
+    def suggestions(self, count: int = 5) -> list[Suggestion]:
+        """The best single-unit moves into or out of the active territory (needs neighbours)."""
+        if not self.is_bound or self.adjacency is None or self.active is None:
+            return []
+        names = self.territories.names
+        labels = self.plan_labels()
+        frozen = [p for p, name in enumerate(names) if name in self.territories.locked]
+        found = suggest_moves(labels, self.workloads, self.targets(), self.adjacency, names.index(self.active),
+                              count=count, movable=~self.locked_mask(), frozen_territories=frozen)
+        return found
+
+    def apply_suggestion(self, suggestion: Suggestion) -> bool:
+        names = self.territories.names
+        fid = int(self.fids[suggestion.unit])
+        if self.territory_of_fid(fid) != names[suggestion.source]:
+            self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.Info)
+            return False
+        return self.assign([fid], names[suggestion.target]) == 1
+
+    def log(self, text: str) -> None:
+        QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Info)
+
+    def create_territory_field(self, layer: QgsVectorLayer, name: str) -> bool:
+        """Add a text field ``name`` to ``layer`` through its edit buffer (saved with the layer)."""
+        name = (name or "").strip()
+        problem = geometry_problem(layer) or editing_problem(layer, add_field=True)
+        if not name:
+            problem = tr("Give the new territory field a name.")
+        elif layer.fields().lookupField(name) >= 0:
+            problem = tr("The layer already has a field “{}”; pick it, or choose another name.").format(name)
+        if problem is not None:
+            self._warn(problem)
+            return False
+        if not layer.isEditable() and not layer.startEditing():
+            self._warn(tr("QGIS could not start editing “{}”.").format(layer.name()))
+            return False
+        layer.beginEditCommand(tr("Add territory field {}").format(name))
+        added = layer.addAttribute(QgsField(name, QVariant.String, len=80))
+        if not added:
+            layer.destroyEditCommand()
+            self._warn(tr("QGIS could not add the field “{}” to “{}”.").format(name, layer.name()))
+            return False
+        layer.endEditCommand()
+        return True
+
+
+def _truthy(value) -> bool:
+    if is_null(value):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "f", "n")
+    try:
+        return bool(value)
+    except (TypeError, ValueError):
+        return False
+
+
+def _natural_key(text: str):
+    """Sort "Territory 2" before "Territory 10"."""
+    import re
+
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]

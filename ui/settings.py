@@ -1,0 +1,114 @@
+"""Settings of the dock: user preferences in QgsSettings, the plan itself in the QGIS project.
+
+Everything a user chose for one plan (layer, territory field, measures, tolerance, locks, the
+order of territories) is written into the project with ``QgsProject.writeEntry``, so saving the
+project and opening it again restores the dock exactly. Preferences that are not about one plan
+(the tolerance to start with) live in ``QgsSettings`` under one prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from qgis.core import QgsProject, QgsSettings
+
+PREFIX = "territory_planner/"
+SCOPE = "TerritoryPlanner"
+
+
+class Preferences:
+    """The plugin's entries in QgsSettings, all under :data:`PREFIX`."""
+
+    def __init__(self) -> None:
+        self._settings = QgsSettings()
+
+    def value(self, key: str, default=None, kind=None):
+        if kind is None:
+            return self._settings.value(PREFIX + key, default)
+        return self._settings.value(PREFIX + key, default, type=kind)
+
+    def set_value(self, key: str, value) -> None:
+        self._settings.setValue(PREFIX + key, value)
+
+    @property
+    def default_tolerance(self) -> float:
+        return float(self.value("default_tolerance", 5.0, float))
+
+    @default_tolerance.setter
+    def default_tolerance(self, value: float) -> None:
+        self.set_value("default_tolerance", float(value))
+
+
+@dataclass
+class PlanSettings:
+    """What defines one plan in the dock.
+
+    ``territories`` is the order of territory names (their colours follow it); it also keeps
+    territories that have no units yet. ``tolerance`` is in percent. ``locked_units`` are
+    feature ids; ``lock_field`` is an optional field whose non-empty, non-zero values lock a unit.
+    """
+
+    layer_id: str = ""
+    territory_field: str = ""
+    measures: list[str] = field(default_factory=list)
+    tolerance: float = 5.0
+    rep_field: str = ""
+    lock_field: str = ""
+    territories: list[str] = field(default_factory=list)
+    locked_territories: list[str] = field(default_factory=list)
+    locked_units: list[int] = field(default_factory=list)
+    territory_count: int = 10
+
+    def write(self, project: QgsProject) -> None:
+        """Store the plan in ``project`` (marks the project dirty, as any change does)."""
+        project.writeEntry(SCOPE, "plan/layer", self.layer_id)
+        project.writeEntry(SCOPE, "plan/territory_field", self.territory_field)
+        project.writeEntry(SCOPE, "plan/measures", list(self.measures))
+        project.writeEntryDouble(SCOPE, "plan/tolerance", float(self.tolerance))
+        project.writeEntry(SCOPE, "plan/rep_field", self.rep_field)
+        project.writeEntry(SCOPE, "plan/lock_field", self.lock_field)
+        # JSON keeps names with commas, empty strings and their order intact.
+        project.writeEntry(SCOPE, "plan/territories", json.dumps([str(t) for t in self.territories]))
+        project.writeEntry(SCOPE, "plan/locked_territories",
+                           json.dumps([str(t) for t in self.locked_territories]))
+        project.writeEntry(SCOPE, "plan/locked_units", json.dumps(sorted(int(f) for f in self.locked_units)))
+        project.writeEntry(SCOPE, "plan/territory_count", int(self.territory_count))
+
+    @classmethod
+    def read(cls, project: QgsProject) -> PlanSettings | None:
+        """The plan stored in ``project``, or None when the project has none."""
+        layer_id, ok = project.readEntry(SCOPE, "plan/layer", "")
+        if not ok or not layer_id:
+            return None
+        plan = cls(layer_id=layer_id)
+        plan.territory_field = project.readEntry(SCOPE, "plan/territory_field", "")[0]
+        plan.measures = [m for m in project.readListEntry(SCOPE, "plan/measures", [])[0] if m]
+        plan.tolerance = project.readDoubleEntry(SCOPE, "plan/tolerance", 5.0)[0]
+        plan.rep_field = project.readEntry(SCOPE, "plan/rep_field", "")[0]
+        plan.lock_field = project.readEntry(SCOPE, "plan/lock_field", "")[0]
+        plan.territories = _json_list(project.readEntry(SCOPE, "plan/territories", "[]")[0], str)
+        plan.locked_territories = _json_list(project.readEntry(SCOPE, "plan/locked_territories", "[]")[0], str)
+        plan.locked_units = _json_list(project.readEntry(SCOPE, "plan/locked_units", "[]")[0], int)
+        plan.territory_count = project.readNumEntry(SCOPE, "plan/territory_count", 10)[0]
+        return plan
+
+    @staticmethod
+    def clear(project: QgsProject) -> None:
+        project.removeEntry(SCOPE, "plan")
+
+
+def _json_list(text: str, kind) -> list:
+    try:
+        values = json.loads(text or "[]")
+    except ValueError:
+        return []
+    if not isinstance(values, list):
+        return []
+    out = []
+    for value in values:
+        try:
+            out.append(kind(value))
+        except (TypeError, ValueError):
+            continue
+    return out

@@ -1,0 +1,257 @@
+"""Background work for the dock, as QgsTasks in QGIS's task manager.
+
+Each task takes a snapshot on the main thread (arrays, or a feature source for the layer), does
+its work in ``run()`` (checking ``isCanceled()``), and hands the result back in ``finished()``
+on the main thread. An engine result is written as ONE undoable edit command; a cancelled or
+failed task changes nothing, and a task whose layer went away is refused with a message.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+from qgis.core import (
+    Qgis,
+    QgsFeatureRequest,
+    QgsFields,
+    QgsMessageLog,
+    QgsProject,
+    QgsTask,
+    QgsVectorLayer,
+    QgsVectorLayerFeatureSource,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+
+from ..core.problem import Problem, ProblemError
+from ..core.progress import Cancelled, Progress
+from ..layers.units import UnitDataError, read_units
+from .assignment_service import LOG_TAG, AssignmentService
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("TerritoryTasks", text)
+
+
+class LayerSnapshot:
+    """What ``read_units`` needs from a layer, safe to read from a worker thread: a
+    QgsVectorLayerFeatureSource (which includes unsaved edits) and the layer's metadata."""
+
+    def __init__(self, layer: QgsVectorLayer):
+        self._source = QgsVectorLayerFeatureSource(layer)
+        self._fields = QgsFields(layer.fields())
+        self._wkb_type = layer.wkbType()
+        self._count = layer.featureCount()
+        self._extent = layer.extent()
+        self._crs = layer.crs()
+
+    def fields(self) -> QgsFields:
+        return self._fields
+
+    def wkbType(self):
+        return self._wkb_type
+
+    def featureCount(self) -> int:
+        return self._count
+
+    def sourceExtent(self):
+        return self._extent
+
+    def sourceCrs(self):
+        return self._crs
+
+    def getFeatures(self, request: QgsFeatureRequest | None = None):
+        return self._source.getFeatures(request or QgsFeatureRequest())
+
+
+class _TaskFeedback:
+    """The two calls ``read_units`` makes on a feedback, answered by a task."""
+
+    def __init__(self, task: QgsTask):
+        self._task = task
+
+    def isCanceled(self) -> bool:
+        return self._task.isCanceled()
+
+    def setProgress(self, value: float) -> None:
+        self._task.setProgress(value)
+
+
+class UnitsTask(QgsTask):
+    """Reads the units' neighbours and positions with ``layers.units.read_units``."""
+
+    def __init__(self, service: AssignmentService):
+        layer = service.layer
+        super().__init__(tr("Reading the neighbours of “{}”").format(layer.name()), QgsTask.CanCancel)
+        self.service = service
+        self.layer_id = layer.id()
+        self.revision = service.revision
+        self.snapshot = LayerSnapshot(layer)
+        self.context = QgsProject.instance().transformContext()
+        self.units = None
+        self.error = ""
+        self.setDependentLayers([layer])
+
+    def run(self) -> bool:
+        try:
+            self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True)
+        except UnitDataError as error:
+            self.error = str(error)
+            return False
+        except Exception:  # noqa: BLE001 - reported in the log, the dock keeps working without contiguity
+            self.error = traceback.format_exc()
+            return False
+        return self.units is not None and not self.isCanceled()
+
+    def finished(self, result: bool) -> None:
+        service = self.service
+        if not result:
+            if self.error:
+                QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.Warning)
+                service.message.emit(tr("Could not read the units' neighbours, so contiguity is not shown: {}")
+                                     .format(self.error.strip().splitlines()[-1]), Qgis.Warning)
+            return
+        if service.layer_id != self.layer_id:
+            return
+        if not service.set_units(self.units):
+            # the layer changed while it was read: read it again
+            service.planChanged.emit()
+
+
+@dataclass
+class EngineJob:
+    """The snapshot an engine run works on: a problem over the free units and territories."""
+
+    mode: str  # "build" or "rebalance"
+    problem: Problem
+    units: np.ndarray  # service unit index of each problem unit
+    names: list[str]  # territory name of each problem territory
+    territory_list: list[str]  # the plan's territory list after the run
+
+
+def engine_job(service: AssignmentService, mode: str, territory_count: int | None = None) -> EngineJob:
+    """Build the problem for ``mode`` from the service's current plan (main thread).
+
+    Locked territories and their units are left out entirely, so the engine can neither take
+    from nor add to them; locked units of other territories are passed as locks. Raises
+    ProblemError when there is nothing the engine may change.
+    """
+    if service.adjacency is None:
+        service.read_units_now()
+    names = list(service.territory_names)
+    locked_names = set(service.territories.locked)
+    if mode == "build":
+        count = int(territory_count or len(names) or service.plan.territory_count)
+        if count < 1:
+            raise ProblemError(tr("Ask for at least one territory."))
+        names = _complete_names(names, count)
+    territory_list = list(names)
+    free_names = [name for name in names if name not in locked_names]
+    if not free_names:
+        raise ProblemError(tr("Every territory is locked; unlock some to let the engine change them."))
+    labels = service.plan_labels()
+    position_of = {name: k for k, name in enumerate(service.territory_names)}
+    locked_positions = {position_of[name] for name in locked_names if name in position_of}
+    in_locked = np.isin(labels, list(locked_positions)) if locked_positions else np.zeros(len(labels), dtype=bool)
+    units = np.flatnonzero(~in_locked)
+    if len(units) == 0:
+        raise ProblemError(tr("Every unit is in a locked territory; unlock some territories first."))
+    free_index = {name: k for k, name in enumerate(free_names)}
+    # current labels in the problem's numbering (−1: unassigned or a territory not in the build)
+    remap = np.full(len(service.territory_names) + 1, -1, dtype=np.int64)
+    for name, k in position_of.items():
+        remap[k] = free_index.get(name, -1)
+    initial = remap[labels[units]]
+    locked_units = (service.unit_lock_field | service.unit_lock_list)[units]
+    locked = np.where(locked_units, initial, -1)
+    adjacency = service.raw_adjacency[units][:, units]
+    problem = Problem(
+        positions=service.positions[units], workloads=service.problem_workloads()[units], adjacency=adjacency,
+        territory_count=len(free_names), measure_names=list(service.measures), locked=locked,
+        initial=initial if mode == "rebalance" else None, tolerance=service.plan.tolerance / 100.0,
+        contiguous=True)
+    problem.validate()
+    return EngineJob(mode=mode, problem=problem, units=units, names=free_names, territory_list=territory_list)
+
+
+def _complete_names(names: list[str], count: int) -> list[str]:
+    names = list(names[:count])
+    k = 1
+    while len(names) < count:
+        candidate = tr("Territory {}").format(k)
+        if candidate not in names:
+            names.append(candidate)
+        k += 1
+    return names
+
+
+class EngineTask(QgsTask):
+    """Runs ``core.engine.build_territories`` or ``rebalance_territories`` on a snapshot and writes
+    the result back as one undoable edit."""
+
+    def __init__(self, service: AssignmentService, job: EngineJob, max_changed_units: int | None = None):
+        layer = service.layer
+        title = tr("Building territories on “{}”") if job.mode == "build" else tr("Rebalancing “{}”")
+        super().__init__(title.format(layer.name()), QgsTask.CanCancel)
+        self.service = service
+        self.job = job
+        self.layer_id = layer.id()
+        self.layer_name = layer.name()
+        self.field_name = service.field_name
+        self.revision = service.revision
+        self.max_changed_units = max_changed_units
+        self.plan = None
+        self.error = ""
+        self.setDependentLayers([layer])
+
+    def run(self) -> bool:
+        from ..core.engine import build_territories, rebalance_territories
+
+        progress = Progress(report=lambda fraction, _message: self.setProgress(100.0 * fraction),
+                            is_cancelled=self.isCanceled)
+        try:
+            if self.job.mode == "build":
+                self.plan = build_territories(self.job.problem, progress=progress)
+            else:
+                self.plan = rebalance_territories(self.job.problem, max_changed_units=self.max_changed_units,
+                                                  progress=progress)
+        except Cancelled:
+            return False
+        except ProblemError as error:
+            self.error = str(error)
+            return False
+        except Exception:  # noqa: BLE001 - shown to the user, logged in full
+            self.error = traceback.format_exc()
+            QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.Critical)
+            return False
+        return not self.isCanceled()
+
+    def finished(self, result: bool) -> None:
+        service = self.service
+        what = tr("Building territories") if self.job.mode == "build" else tr("Rebalancing")
+        if (QgsProject.instance().mapLayer(self.layer_id) is None or service.layer_id != self.layer_id
+                or service.field_name != self.field_name):
+            service.message.emit(tr("{}: the layer “{}” was removed (or the plan changed) while the engine ran; "
+                                    "nothing was changed.").format(what, self.layer_name), Qgis.Warning)
+            return
+        if not result:
+            if self.error:
+                text = self.error.strip().splitlines()[-1]
+                service.message.emit(tr("{} failed: {}").format(what, text), Qgis.Critical)
+            else:
+                service.message.emit(tr("{} was cancelled; nothing was changed.").format(what), Qgis.Info)
+            return
+        if service.revision != self.revision:
+            service.message.emit(tr("{}: the plan was edited while the engine ran, so its result was not "
+                                    "applied. Run it again.").format(what), Qgis.Warning)
+            return
+        labels = np.asarray(self.plan.labels, dtype=np.int64)
+        names = [self.job.names[k] if 0 <= k < len(self.job.names) else None for k in labels.tolist()]
+        text = tr("Build territories") if self.job.mode == "build" else tr("Rebalance territories")
+        changed = service.apply_labels(self.job.units, names, text, self.job.territory_list)
+        service.message.emit(
+            tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %, {} territory(ies) not contiguous.")
+            .format(what, changed, 100.0 * service.max_deviation(), service.noncontiguous()), Qgis.Success)
+        for diagnostic in getattr(self.plan, "diagnostics", []):
+            QgsMessageLog.logMessage(diagnostic.message, LOG_TAG, Qgis.Info)

@@ -1,0 +1,240 @@
+"""The territory table: one row per territory (and one for unassigned units) over the service's
+figures. The model only reads the service; it never computes figures itself."""
+
+from __future__ import annotations
+
+import math
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import QAbstractTableModel, QCoreApplication, QModelIndex, Qt
+from qgis.PyQt.QtGui import QColor
+
+from ..layers.style import territory_colour
+from .assignment_service import AssignmentService
+
+#: numeric value for sorting (Qt's UserRole)
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+#: True when a deviation cell lies outside the tolerance
+OUT_OF_TOLERANCE_ROLE = Qt.ItemDataRole.UserRole + 2
+#: the deviation as a fraction, for the bar delegate
+DEVIATION_ROLE = Qt.ItemDataRole.UserRole + 3
+#: the territory name of the row (None for the unassigned row)
+TERRITORY_ROLE = Qt.ItemDataRole.UserRole + 4
+#: the tolerance as a fraction
+TOLERANCE_ROLE = Qt.ItemDataRole.UserRole + 5
+
+
+class TerritoryTableModel(QAbstractTableModel):
+    """Columns: territory, locked, [rep], units, then sum and deviation per measure, pieces."""
+
+    def __init__(self, service: AssignmentService, parent=None):
+        super().__init__(parent)
+        self.service = service
+        self._rows: list[str | None] = []
+        self._columns: list[tuple[str, int]] = []
+        self._warning_icon = QgsApplication.getThemeIcon("/mIconWarning.svg")
+        service.territoriesChanged.connect(self.reset)
+        service.planChanged.connect(self.reset)
+        service.figuresChanged.connect(self._on_figures_changed)
+        self.reset()
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("TerritoryTableModel", text)
+
+    # -- structure -------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.beginResetModel()
+        service = self.service
+        self._rows = list(service.territory_names) + ([None] if service.is_bound else [])
+        columns = [("name", -1), ("locked", -1)]
+        if service.is_bound and service.plan.rep_field:
+            columns.append(("rep", -1))
+        columns.append(("units", -1))
+        if service.is_bound:
+            for a in range(len(service.measure_names)):
+                if service.measures:
+                    columns.append(("sum", a))
+                columns.append(("deviation", a))
+        columns.append(("parts", -1))
+        self._columns = columns
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._columns)
+
+    def column_kind(self, column: int) -> tuple[str, int]:
+        return self._columns[column]
+
+    def column_of(self, kind: str, measure: int = -1) -> int:
+        """Column number of a kind of figure (e.g. ("deviation", 0)); -1 when not shown."""
+        try:
+            return self._columns.index((kind, measure))
+        except ValueError:
+            return -1
+
+    def territory_at(self, row: int) -> str | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, name: str | None) -> int:
+        try:
+            return self._rows.index(name)
+        except ValueError:
+            return -1
+
+    def _on_figures_changed(self, names: list) -> None:
+        if not self._rows:
+            return
+        last = len(self._columns) - 1
+        if not names:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, last))
+            return
+        for name in names:
+            row = self.row_of(name)
+            if row >= 0:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, last))
+
+    # -- headers and cells -----------------------------------------------------------------------
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._columns):
+            return None
+        kind, a = self._columns[section]
+        measure = self.service.measure_names[a] if a >= 0 else ""
+        if role == Qt.ItemDataRole.DisplayRole:
+            return {
+                "name": self.tr("Territory"), "locked": "🔒", "rep": self.tr("Rep"), "units": self.tr("Units"),
+                "sum": measure, "deviation": self.tr("{} dev. %").format(measure), "parts": self.tr("Pieces"),
+            }[kind]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return {
+                "name": self.tr("Territory name; the swatch is its colour on the map"),
+                "locked": self.tr("Locked territories are changed neither by painting nor by rebalancing"),
+                "rep": self.tr("Rep of the territory's units (from the rep field)"),
+                "units": self.tr("Number of units"),
+                "sum": self.tr("Sum of {}").format(measure),
+                "deviation": self.tr("Deviation of {} from the territory's target; red outside the tolerance")
+                .format(measure),
+                "parts": self.tr("Connected pieces; more than one means the territory is not contiguous"),
+            }[kind]
+        return None
+
+    def flags(self, index):
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.isValid() and self._columns[index.column()][0] == "locked" and self._rows[index.row()] is not None:
+            flags |= Qt.ItemFlag.ItemIsUserCheckable
+        return flags
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        name = self._rows[index.row()]
+        kind, a = self._columns[index.column()]
+        if role == TERRITORY_ROLE:
+            return name
+        if role == TOLERANCE_ROLE:
+            return self.service.plan.tolerance / 100.0
+        figures = self.service.figures_of(name)
+        if not figures:
+            return None
+        if kind == "name":
+            return self._name_data(name, role)
+        if kind == "locked":
+            if role == Qt.ItemDataRole.CheckStateRole and name is not None:
+                return Qt.CheckState.Checked if figures["locked"] else Qt.CheckState.Unchecked
+            if role == SORT_ROLE:
+                return int(figures["locked"])
+            return None
+        if kind == "rep":
+            if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+                return figures["rep"]
+            return None
+        if kind == "units":
+            if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+                return figures["units"]
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if kind == "sum":
+            value = float(figures["sums"][a])
+            if role == Qt.ItemDataRole.DisplayRole:
+                return _format_number(value)
+            if role == SORT_ROLE:
+                return value
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if kind == "deviation":
+            return self._deviation_data(name, float(figures["deviation"][a]), role)
+        if kind == "parts":
+            return self._parts_data(name, figures["parts"], role)
+        return None
+
+    def _name_data(self, name, role):
+        if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+            return name if name is not None else self.tr("Unassigned")
+        if role == Qt.ItemDataRole.DecorationRole:
+            if name is None:
+                return QColor(200, 200, 200)
+            return territory_colour(self.service.territory_names.index(name))
+        if role == Qt.ItemDataRole.FontRole and name is None:
+            from qgis.PyQt.QtGui import QFont
+
+            font = QFont()
+            font.setItalic(True)
+            return font
+        return None
+
+    def _deviation_data(self, name, deviation: float, role):
+        if name is None or math.isnan(deviation):
+            return None if role != SORT_ROLE else float("-inf")
+        outside = abs(deviation) > self.service.plan.tolerance / 100.0 + 1e-12
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{100.0 * deviation:+.1f} %"
+        if role in (SORT_ROLE, DEVIATION_ROLE):
+            return deviation
+        if role == OUT_OF_TOLERANCE_ROLE:
+            return outside
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (self.tr("Outside the tolerance of ±{:.1f} %") if outside
+                    else self.tr("Within the tolerance of ±{:.1f} %")).format(self.service.plan.tolerance)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _parts_data(self, name, parts: int, role):
+        if name is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return "…" if parts < 0 else str(parts)
+        if role == SORT_ROLE:
+            return parts
+        if role == Qt.ItemDataRole.DecorationRole and parts > 1:
+            return self._warning_icon
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if parts < 0:
+                return self.tr("Neighbours are still being read")
+            if parts > 1:
+                return self.tr("Not contiguous: {} separate pieces").format(parts)
+            return self.tr("Contiguous")
+        return None
+
+    def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:
+        if not index.isValid() or role != Qt.ItemDataRole.CheckStateRole:
+            return False
+        name = self._rows[index.row()]
+        if self._columns[index.column()][0] != "locked" or name is None:
+            return False
+        try:
+            state = Qt.CheckState(value)
+        except (TypeError, ValueError):
+            state = value
+        self.service.set_territory_locked(name, state == Qt.CheckState.Checked)
+        return True
+
+
+def _format_number(value: float) -> str:
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", "\u2009")
+    return f"{value:,.1f}".replace(",", "\u2009")
