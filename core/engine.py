@@ -1,0 +1,221 @@
+"""Build and rebalance territories: the engine's two entry points."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .allocation import location_allocation
+from .diagnostics import granularity, input_diagnostics, plan_diagnostics
+from .graph import count_parts
+from .metrics import balance_matrix, plan_figures
+from .model import Model, build_model
+from .problem import Plan, Problem, ProblemError
+from .progress import Progress, ensure_progress
+from .search import BIG, LocalSearch, repair_contiguity
+
+# Build aims a little inside the tolerance so that rounding and small edits do not tip it over.
+GOAL_FRACTION = 0.95
+
+
+def _restarts(n: int, p: int) -> int:
+    if n <= 1000:
+        return 4
+    if n <= 3000:
+        return 2
+    return 1
+
+
+def build_territories(problem: Problem, progress: Optional[Progress] = None) -> Plan:
+    """Partition the units into ``problem.territory_count`` balanced, contiguous, compact territories.
+
+    Always returns a complete plan (every unit assigned); when the data make the tolerance or
+    contiguity unreachable, the plan's diagnostics name the units and territories that are the
+    reason. Raises ProblemError for invalid input and Cancelled when the progress says so.
+    """
+    progress = ensure_progress(progress)
+    problem.validate()
+    progress.step(0.0, "Preparing units")
+    model = build_model(problem)
+    progress.step(0.03, "Preparing units")
+    starts = _restarts(model.n, model.p)
+    best = None
+    best_key = None
+    stuck: list = []
+    for s in range(starts):
+        span = progress.sub(0.03 + 0.95 * s / starts, 0.03 + 0.95 * (s + 1) / starts)
+        rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, s])
+        labels, stuck_s, ls = _solve_once(model, rng, span)
+        key = (round(ls.excess(model.tolerance), 12), ls.inertia_total())
+        if best_key is None or key < best_key:
+            best, best_key, stuck = labels, key, stuck_s
+    progress.step(0.99, "Summarising")
+    plan = _finish(problem, model, best, stuck)
+    progress.step(1.0, "Done")
+    return plan
+
+
+def _solve_once(model: Model, rng: np.random.Generator, progress: Progress):
+    labels = location_allocation(model, rng, progress.sub(0.0, 0.6))
+    labels = ensure_nonempty(model, labels)
+    stuck: list = []
+    if model.contiguous:
+        progress.step(0.6, "Making territories contiguous")
+        labels, stuck = repair_contiguity(model, labels)
+    progress.step(0.65, "Balancing and compacting")
+    ls = LocalSearch(model, labels, goal=GOAL_FRACTION * model.tolerance)
+    labels = ls.run(progress.sub(0.65, 1.0))
+    return labels, stuck, ls
+
+
+def ensure_nonempty(model: Model, labels: np.ndarray) -> np.ndarray:
+    """Give every empty territory one unit, taken from the territory with the most units."""
+    labels = labels.copy()
+    p = model.p
+    count = np.bincount(labels, minlength=p)
+    for k in np.flatnonzero(count == 0).tolist():
+        donors = np.argsort(-count, kind="stable")
+        for d in donors.tolist():
+            if count[d] <= 1:
+                break
+            members = np.flatnonzero((labels == d) & (model.locked < 0))
+            if members.size == 0:
+                continue
+            cen = model.xy[members].mean(axis=0)
+            far = members[np.argsort(-((model.xy[members] - cen) ** 2).sum(axis=1), kind="stable")]
+            pick = far[0]
+            for u in far[: min(far.size, 50)].tolist():
+                if model.neighbours.removal_keeps_connected(u, labels):
+                    pick = u
+                    break
+            labels[pick] = k
+            count[d] -= 1
+            count[k] += 1
+            break
+    return labels
+
+
+def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **extra) -> Plan:
+    figures = plan_figures(
+        labels,
+        problem.workload_matrix(),
+        model.adjacency,
+        problem.positions,
+        model.p,
+        problem.seed_targets,
+        problem.tolerance,
+        join_islands_first=False,
+    )
+    diags = input_diagnostics(problem, model)
+    diags += plan_diagnostics(
+        problem,
+        model,
+        labels,
+        figures,
+        stuck,
+        already_split=extra.pop("already_split", ()),
+        capped=extra.pop("capped", False),
+    )
+    gran, bound = granularity(problem)
+    m_bal = figures.sums.shape[1]
+    return Plan(
+        labels=labels.astype(np.int64),
+        figures=figures,
+        diagnostics=diags,
+        changed_units=int(extra.pop("changed_units", 0)),
+        moved_workload=extra.pop("moved_workload", np.zeros(m_bal)),
+        lower_bounds=bound,
+        granularity=gran,
+    )
+
+
+def rebalance_territories(
+    problem: Problem, max_changed_units: Optional[int] = None, progress: Optional[Progress] = None
+) -> Plan:
+    """Bring an existing plan (``problem.initial``) within tolerance, moving as little as possible.
+
+    Units with initial label -1 are filled in from their neighbours; locked units take their
+    locked territory; then boundary units move, cheapest disruption first, until every territory
+    is within tolerance. With ``max_changed_units`` the plan changes at most that many units (of
+    those with a valid initial label) and reports "cap_reached" if that stops short of balance.
+    """
+    progress = ensure_progress(progress)
+    problem.validate()
+    if problem.initial is None:
+        raise ProblemError("Rebalancing needs an existing plan: set the initial territory of every unit.")
+    if max_changed_units is not None and int(max_changed_units) < 0:
+        raise ProblemError("The limit on changed units must be zero or more.")
+    initial = np.asarray(problem.initial, dtype=np.int64)
+    if not np.any(initial >= 0):
+        plan = build_territories(problem, progress)
+        return plan
+    progress.step(0.0, "Preparing units")
+    model = build_model(problem)
+    labels = initial.copy()
+    lk = model.locked >= 0
+    labels[lk] = model.locked[lk]
+    labels = fill_unassigned(model, labels)
+    labels = ensure_nonempty(model, labels)
+    already_split = []
+    if model.contiguous:
+        parts = count_parts(labels, model.adjacency, model.p)
+        already_split = np.flatnonzero(parts > 1).tolist()
+    progress.step(0.1, "Rebalancing")
+    cap = None if max_changed_units is None else int(max_changed_units)
+    disruption = 0.1 * BIG * model.p / model.n
+    ls = LocalSearch(
+        model, labels, goal=model.tolerance, initial=initial, disruption=disruption, cap=cap, inertia_weight=1.0
+    )
+    labels = ls.run(
+        progress.sub(0.1, 0.98), stop_when_balanced=True, beta_steps=(0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)
+    )
+    capped = cap is not None and ls.violated() and ls.changed >= cap
+    valid = initial >= 0
+    changed = valid & (labels != initial)
+    moved = balance_matrix(problem.workload_matrix())[changed].sum(axis=0)
+    plan = _finish(
+        problem,
+        model,
+        labels,
+        [],
+        already_split=already_split,
+        capped=capped,
+        changed_units=int(changed.sum()),
+        moved_workload=moved,
+    )
+    progress.step(1.0, "Done")
+    return plan
+
+
+def fill_unassigned(model: Model, labels: np.ndarray) -> np.ndarray:
+    """Assign units with label -1 to a neighbouring territory, lightest territory first."""
+    labels = labels.copy()
+    p = model.p
+    eu, ev = model.edges
+    while np.any(labels < 0):
+        ratios = _ratios_assigned(model, labels)
+        load = (ratios * model.active).sum(axis=1)
+        front = (labels[eu] < 0) & (labels[ev] >= 0)
+        if not np.any(front):
+            break
+        u = eu[front]
+        terr = labels[ev[front]]
+        # per unassigned unit: the neighbouring territory with the least load (ties: lowest index)
+        order = np.lexsort((terr, load[terr], u))
+        u, terr = u[order], terr[order]
+        first = np.r_[True, u[1:] != u[:-1]]
+        labels[u[first]] = terr[first]
+    if np.any(labels < 0):
+        # no assigned unit reaches them (cannot happen once islands are joined); nearest territory
+        rest = np.flatnonzero(labels < 0)
+        labels[rest] = 0 if p else -1
+    return labels
+
+
+def _ratios_assigned(model: Model, labels: np.ndarray) -> np.ndarray:
+    ok = labels >= 0
+    out = np.zeros((model.p, model.m))
+    for a in range(model.m):
+        out[:, a] = np.bincount(labels[ok], model.frac[ok, a], minlength=model.p)
+    return out / model.share[:, None]

@@ -1,0 +1,53 @@
+"""Progress reporting and cancellation for long engine runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+
+class Cancelled(Exception):
+    """Raised inside the engine when the caller asked to stop."""
+
+
+@dataclass
+class Progress:
+    """Progress callbacks handed to the engine.
+
+    ``report(fraction, message)`` receives a fraction in 0..1 and a short message;
+    ``is_cancelled()`` is polled at every step, and a true answer raises :class:`Cancelled`.
+    Both are optional, so ``Progress()`` is a silent, never-cancelled progress.
+    """
+
+    report: Optional[Callable[[float, str], None]] = None
+    is_cancelled: Optional[Callable[[], bool]] = None
+    start: float = 0.0
+    end: float = 1.0
+
+    def step(self, fraction: float, message: str = "") -> None:
+        """Report ``fraction`` (0..1 of this progress' span); raise Cancelled if asked to stop."""
+        if self.is_cancelled is not None and self.is_cancelled():
+            raise Cancelled("cancelled by the user")
+        if self.report is not None:
+            fraction = min(max(float(fraction), 0.0), 1.0)
+            self.report(self.start + (self.end - self.start) * fraction, message)
+
+    def check(self) -> None:
+        """Raise Cancelled if the caller asked to stop (no report)."""
+        if self.is_cancelled is not None and self.is_cancelled():
+            raise Cancelled("cancelled by the user")
+
+    def sub(self, start: float, end: float) -> Progress:
+        """Return a child whose 0..1 maps to ``start..end`` of this progress."""
+        span = self.end - self.start
+        return Progress(
+            report=self.report,
+            is_cancelled=self.is_cancelled,
+            start=self.start + span * start,
+            end=self.start + span * end,
+        )
+
+
+def ensure_progress(progress: Optional[Progress]) -> Progress:
+    """Return ``progress`` or a silent one."""
+    return progress if progress is not None else Progress()

@@ -1,0 +1,455 @@
+"""Contiguity repair and the local search that finishes balance and compactness.
+
+Merit of a plan (lower is better):
+    BIG * excess  +  beta * spread  +  inertia / inertia_ref  +  disruption * moved_weight
+excess  = sum over territories and measures of how far |ratio - 1| lies beyond the goal band;
+spread  = sum of (ratio - 1)^2, switched on (beta > 0) only when plain moves stall while the
+          tolerance is still violated, so that load can travel through territories already in band;
+inertia = workload-weighted moment of inertia about each territory's weighted centre (or about
+          its fixed seed).
+Moves send one boundary unit to a neighbouring territory. Every round scores all boundary moves
+at once (numpy), then applies the best improving ones such that no territory takes part in two
+moves of the same round: the scores stay exact and a donor that loses only one unit stays
+connected when that unit is not an articulation point of it (checked locally, then by search).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .graph import territory_pieces
+from .model import Model
+from .progress import Progress
+
+BIG = 1000.0
+
+
+class LocalSearch:
+    """Boundary-move local search over a complete labelling."""
+
+    def __init__(
+        self,
+        model: Model,
+        labels: np.ndarray,
+        goal: float,
+        initial: Optional[np.ndarray] = None,
+        disruption: float = 0.0,
+        cap: Optional[int] = None,
+        inertia_weight: float = 1.0,
+    ):
+        self.model = model
+        self.p = model.p
+        self.labels = np.asarray(labels, dtype=np.int64).copy()
+        self.goal = float(goal)
+        self.tolerance = model.tolerance
+        self.act = model.active.astype(float)
+        self.frac = model.frac
+        self.share = model.share
+        self.weight = model.weight
+        self.xy = model.xy
+        self.movable = model.locked < 0
+        self.fixed_centres = model.seeds_xy
+        self.initial = None if initial is None else np.asarray(initial, dtype=np.int64)
+        self.disruption = float(disruption)
+        self.cap = cap
+        self.inertia_weight = float(inertia_weight)
+        self.beta = 0.0
+        self._recompute()
+        self.inertia_ref = max(self.inertia_total(), 1e-12)
+        self.changed = self.changed_count()
+
+    # ----- state -------------------------------------------------------------------------------
+    def _recompute(self) -> None:
+        p, lab, w = self.p, self.labels, self.weight
+        self.R = self.model.ratios(lab)
+        self.count = np.bincount(lab, minlength=p).astype(np.int64)
+        self.W = np.bincount(lab, w, minlength=p)
+        self.M = np.column_stack(
+            [np.bincount(lab, w * self.xy[:, 0], minlength=p), np.bincount(lab, w * self.xy[:, 1], minlength=p)]
+        )
+        self.Q = np.bincount(lab, w * (self.xy**2).sum(axis=1), minlength=p)
+
+    def inertia_total(self) -> float:
+        if self.fixed_centres is not None:
+            d2 = ((self.xy - self.fixed_centres[self.labels]) ** 2).sum(axis=1)
+            return float((self.weight * d2).sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ik = self.Q - (self.M**2).sum(axis=1) / np.where(self.W > 0, self.W, 1.0)
+        return float(np.maximum(ik, 0.0).sum())
+
+    def changed_count(self) -> int:
+        if self.initial is None:
+            return 0
+        valid = self.initial >= 0
+        return int(np.sum(self.labels[valid] != self.initial[valid]))
+
+    def excess(self, band: Optional[float] = None) -> float:
+        band = self.goal if band is None else band
+        return float((np.maximum(np.abs(self.R - 1.0) - band, 0.0) * self.act).sum())
+
+    def violated(self) -> bool:
+        """Some territory is outside the user's tolerance on some measure."""
+        return self.excess(self.tolerance) > 1e-12
+
+    # ----- scoring -----------------------------------------------------------------------------
+    def candidates(self):
+        """All boundary moves (unit, donor, receiver) with their merit change."""
+        p = self.p
+        lab = self.labels
+        eu, ev = self.model.edges
+        lu = lab[eu]
+        lv = lab[ev]
+        bnd = lu != lv
+        key = np.unique(eu[bnd] * p + lv[bnd])
+        unit = key // p
+        dst = key % p
+        src = lab[unit]
+        keep = self.movable[unit]
+        unit, src, dst = unit[keep], src[keep], dst[keep]
+        if unit.size == 0:
+            return unit, src, dst, np.zeros(0)
+        f = self.frac[unit]
+        w = self.weight[unit]
+        wx = w[:, None] * self.xy[unit]
+        q = w * (self.xy[unit] ** 2).sum(axis=1)
+        delta = self.transfer_delta(src, dst, f, w, wx, q)
+        delta += self._disruption(unit, src, dst)
+        delta[self.count[src] <= 1] = np.inf  # a territory never empties
+        if self.fixed_centres is not None:
+            delta += self.inertia_weight * self._fixed_delta(unit, src, dst) / self.inertia_ref
+        return unit, src, dst, delta
+
+    def _disruption(self, unit, src, dst) -> np.ndarray:
+        if self.disruption <= 0 or self.initial is None:
+            return np.zeros(unit.shape[0])
+        init = self.initial[unit]
+        has = init >= 0
+        moved = has & (dst != init)
+        was = has & (src != init)
+        return self.disruption * self.weight[unit] * (moved.astype(float) - was.astype(float))
+
+    def _fixed_delta(self, unit, src, dst) -> np.ndarray:
+        c = self.fixed_centres
+        x = self.xy[unit]
+        return self.weight[unit] * (((x - c[dst]) ** 2).sum(axis=1) - ((x - c[src]) ** 2).sum(axis=1))
+
+    def transfer_delta(self, src, dst, f, w, wx, q) -> np.ndarray:
+        """Merit change when load (f, w, wx, q) passes from territory src to dst (no disruption)."""
+        r_src = self.R[src]
+        r_dst = self.R[dst]
+        new_src = r_src - f / self.share[src][:, None]
+        new_dst = r_dst + f / self.share[dst][:, None]
+        g = self.goal
+        act = self.act[None, :]
+
+        def exc(r):
+            return np.maximum(np.abs(r - 1.0) - g, 0.0) * act
+
+        delta = BIG * (exc(new_src) + exc(new_dst) - exc(r_src) - exc(r_dst)).sum(axis=1)
+        if self.beta > 0:
+            d_spread = (
+                ((new_src - 1.0) ** 2 + (new_dst - 1.0) ** 2 - (r_src - 1.0) ** 2 - (r_dst - 1.0) ** 2) * act
+            ).sum(axis=1)
+            delta += self.beta * d_spread
+        if self.inertia_weight > 0 and self.fixed_centres is None:
+            d_in = (
+                _inertia(self.W[src] - w, self.M[src] - wx, self.Q[src] - q)
+                + _inertia(self.W[dst] + w, self.M[dst] + wx, self.Q[dst] + q)
+                - _inertia(self.W[src], self.M[src], self.Q[src])
+                - _inertia(self.W[dst], self.M[dst], self.Q[dst])
+            )
+            delta += self.inertia_weight * d_in / self.inertia_ref
+        return delta
+
+    def swap_candidates(self, unit, src, dst, delta, per_side: int = 6):
+        """Exchanges of a boundary unit of A (to B) with one of B (to A), best single moves first."""
+        p = self.p
+        delta = np.where(np.isfinite(delta), delta, 0.0)  # swaps keep unit counts
+        key = src * p + dst
+        order = np.lexsort((delta, key))
+        ks = key[order]
+        start = np.r_[True, ks[1:] != ks[:-1]]
+        gstart_all = np.flatnonzero(start)
+        gid = np.cumsum(start) - 1
+        rank = np.arange(ks.size) - gstart_all[gid]
+        sel = order[rank < per_side]
+        ks = key[sel]
+        start = np.r_[True, ks[1:] != ks[:-1]]
+        gstart = np.flatnonzero(start)
+        gkey = ks[gstart]
+        gsize = np.diff(np.r_[gstart, ks.size])
+        a_terr = gkey // p
+        b_terr = gkey % p
+        rev = np.searchsorted(gkey, b_terr * p + a_terr)
+        rev = np.minimum(rev, gkey.size - 1)
+        valid = (gkey[rev] == b_terr * p + a_terr) & (a_terr < b_terr)
+        g = np.flatnonzero(valid)
+        if g.size == 0:
+            return None
+        h = rev[g]
+        s1, s2 = gsize[g], gsize[h]
+        tot = s1 * s2
+        pair = np.repeat(np.arange(g.size), tot)
+        within = np.arange(tot.sum()) - np.repeat(np.cumsum(tot) - tot, tot)
+        i_pos = sel[gstart[g][pair] + within // s2[pair]]
+        j_pos = sel[gstart[h][pair] + within % s2[pair]]
+        ui, uj = unit[i_pos], unit[j_pos]
+        a, b = src[i_pos], dst[i_pos]
+        wi, wj = self.weight[ui], self.weight[uj]
+        f = self.frac[ui] - self.frac[uj]
+        wx = wi[:, None] * self.xy[ui] - wj[:, None] * self.xy[uj]
+        q = wi * (self.xy[ui] ** 2).sum(axis=1) - wj * (self.xy[uj] ** 2).sum(axis=1)
+        if self.fixed_centres is None:
+            d = self.transfer_delta(a, b, f, wi - wj, wx, q)
+        else:
+            d = self.transfer_delta(a, b, f, wi - wj, wx, q)
+            d += self.inertia_weight * (self._fixed_delta(ui, a, b) + self._fixed_delta(uj, b, a)) / self.inertia_ref
+        d += self._disruption(ui, a, b) + self._disruption(uj, b, a)
+        return ui, uj, a, b, d
+
+    # ----- moves -------------------------------------------------------------------------------
+    def apply(self, unit: int, src: int, dst: int) -> None:
+        w = self.weight[unit]
+        f = self.frac[unit]
+        self.labels[unit] = dst
+        self.R[src] -= f / self.share[src]
+        self.R[dst] += f / self.share[dst]
+        self.count[src] -= 1
+        self.count[dst] += 1
+        self.W[src] -= w
+        self.W[dst] += w
+        xw = w * self.xy[unit]
+        self.M[src] -= xw
+        self.M[dst] += xw
+        q = w * float(self.xy[unit] @ self.xy[unit])
+        self.Q[src] -= q
+        self.Q[dst] += q
+        if self.initial is not None:
+            init = self.initial[unit]
+            if init >= 0:
+                self.changed += int(dst != init) - int(src != init)
+
+    def _cap_step(self, u: int, a: int, b: int) -> int:
+        init = self.initial[u] if self.initial is not None else -1
+        if init < 0:
+            return 0
+        return int(b != init) - int(a != init)
+
+    def round(self, check_connected: bool, swaps: bool = False) -> int:
+        """One round of simultaneous territory-disjoint improving moves; returns moves made."""
+        unit, src, dst, delta = self.candidates()
+        kinds = [(unit, unit, src, dst, delta, False)]
+        if swaps and unit.size:
+            sw = self.swap_candidates(unit, src, dst, delta)
+            if sw is not None:
+                kinds.append((sw[0], sw[1], sw[2], sw[3], sw[4], True))
+        ui = np.concatenate([k[0] for k in kinds])
+        uj = np.concatenate([k[1] for k in kinds])
+        a_all = np.concatenate([k[2] for k in kinds])
+        b_all = np.concatenate([k[3] for k in kinds])
+        d_all = np.concatenate([k[4] for k in kinds])
+        is_swap = np.concatenate([np.full(k[0].shape[0], k[5]) for k in kinds])
+        good = np.flatnonzero(d_all < -1e-10)
+        if good.size == 0:
+            return 0
+        order = good[np.argsort(d_all[good], kind="stable")]
+        used = np.zeros(self.p, dtype=bool)
+        nb = self.model.neighbours
+        labels = self.labels
+        cap = self.cap
+        made = 0
+        free = self.p
+        for t in order.tolist():
+            a = int(a_all[t])
+            b = int(b_all[t])
+            if used[a] or used[b]:
+                continue
+            u = int(ui[t])
+            if not is_swap[t]:
+                if cap is not None and self.changed + self._cap_step(u, a, b) > cap:
+                    continue
+                if check_connected and not nb.removal_keeps_connected(u, labels):
+                    continue
+                self.apply(u, a, b)
+            else:
+                v = int(uj[t])
+                if cap is not None and self.changed + self._cap_step(u, a, b) + self._cap_step(v, b, a) > cap:
+                    continue
+                if check_connected and not self._swap_keeps_connected(u, v, a, b):
+                    continue
+                self.apply(u, a, b)
+                self.apply(v, b, a)
+            used[a] = used[b] = True
+            made += 1
+            free -= 2
+            if free < 2:
+                break
+        return made
+
+    def _swap_keeps_connected(self, u: int, v: int, a: int, b: int) -> bool:
+        nb = self.model.neighbours
+        labels = self.labels
+        lists = nb.lists
+        if not any(labels[w] == a and w != u for w in lists[v]):
+            return False
+        if not any(labels[w] == b and w != v for w in lists[u]):
+            return False
+        return nb.removal_keeps_connected(u, labels) and nb.removal_keeps_connected(v, labels)
+
+    def run(self, progress: Optional[Progress] = None, max_rounds: int = 100000, stop_when_balanced=False,
+            beta_steps=(0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)) -> np.ndarray:
+        """Improve until no move helps.
+
+        When single moves stall, exchanges of two units are tried too; while the tolerance is
+        still violated the spread weight is raised step by step so that load can travel through
+        territories that are already in band.
+        """
+        check = self.model.contiguous
+        level = 0
+        self.beta = beta_steps[0]
+        swaps = False
+        rounds = 0
+        while rounds < max_rounds:
+            rounds += 1
+            if progress is not None and rounds % 5 == 0:
+                progress.check()
+            if stop_when_balanced and not self.violated():
+                break
+            made = self.round(check, swaps)
+            if made:
+                continue
+            if not swaps:
+                swaps = True
+                continue
+            if self.violated() and level + 1 < len(beta_steps):
+                level += 1
+                self.beta = beta_steps[level]
+                continue
+            if self.beta > 0 and not self.violated():
+                # balance reached with the spread term on: polish compactness without it
+                self.beta = 0.0
+                level = len(beta_steps)
+                continue
+            break
+        self.rounds = rounds
+        return self.labels
+
+
+def _inertia(w, m, q) -> np.ndarray:
+    """Weighted inertia about the weighted centre from moments (0 for a weightless territory)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = q - (m**2).sum(axis=1) / np.where(w > 1e-300, w, 1.0)
+    return np.where(w > 1e-300, val, 0.0)
+
+
+def repair_contiguity(model: Model, labels: np.ndarray, max_passes: int = 200) -> tuple:
+    """Give every detached piece of a territory to a neighbouring territory.
+
+    The piece of a territory that holds its locked units (or else its heaviest piece) stays; every
+    other piece joins the adjacent territory whose balance it suits best. Locked units of one
+    territory lying in different pieces are joined by the shortest path through units that are
+    not locked elsewhere. Returns (labels, territories whose locked units cannot be joined).
+    """
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    p = model.p
+    adj = model.adjacency
+    indptr, indices = adj.indptr, adj.indices
+    locked = model.locked
+    weight = model.weight
+    stuck_territories: set = set()
+    for _ in range(max_passes):
+        piece = territory_pieces(labels, adj)
+        npieces = int(piece.max()) + 1
+        piece_label = np.full(npieces, -1, dtype=np.int64)
+        piece_label[piece] = labels
+        per_terr = np.bincount(piece_label, minlength=p)
+        if np.all(per_terr <= 1):
+            break
+        pweight = np.bincount(piece, weight, minlength=npieces)
+        plocked = np.bincount(piece, (locked >= 0).astype(float), minlength=npieces)
+        psize = np.bincount(piece, minlength=npieces)
+        # main piece per territory: most locked units, then heaviest, then largest, then lowest id
+        order = np.lexsort((np.arange(npieces), -psize, -pweight, -plocked, piece_label))
+        first = np.r_[True, piece_label[order][1:] != piece_label[order][:-1]]
+        is_main = np.zeros(npieces, dtype=bool)
+        is_main[order[first]] = True
+        ratios = model.ratios(labels)
+        moved_any = False
+        main_unit = is_main[piece]
+        # fragments adjacent to some other territory's main piece
+        coo_u = np.repeat(np.arange(model.n), np.diff(indptr))
+        coo_v = indices
+        frag_edge = (~main_unit[coo_u]) & main_unit[coo_v] & (labels[coo_u] != labels[coo_v])
+        frag_of_edge = piece[coo_u[frag_edge]]
+        dst_of_edge = labels[coo_v[frag_edge]]
+        wsum = np.maximum(np.bincount(labels, weight, minlength=p), 1e-300)
+        centre = np.column_stack(
+            [np.bincount(labels, weight * model.xy[:, d], minlength=p) / wsum for d in range(2)]
+        )
+        for frag in np.unique(frag_of_edge).tolist():
+            members = np.flatnonzero(piece == frag)
+            own = int(piece_label[frag])
+            if plocked[frag] > 0:
+                if _join_locked_piece(model, labels, members, own, piece, is_main):
+                    moved_any = True
+                else:
+                    stuck_territories.add(own)
+                continue
+            options = np.unique(dst_of_edge[frag_of_edge == frag])
+            load = model.frac[members].sum(axis=0)
+            best, best_score = -1, None
+            cen = (weight[members][:, None] * model.xy[members]).sum(axis=0) / max(weight[members].sum(), 1e-300)
+            for b in options.tolist():
+                r_new = ratios[b] + load / model.share[b]
+                r_own = ratios[own] - load / model.share[own]
+                over = (np.maximum(np.abs(r_new - 1.0) - model.tolerance, 0) * model.active).sum()
+                over += (np.maximum(np.abs(r_own - 1.0) - model.tolerance, 0) * model.active).sum()
+                spread = (((r_new - 1.0) ** 2) * model.active).sum()
+                near = float(((centre[b] - cen) ** 2).sum())
+                score = (over, spread + 1e-3 * near)
+                if best_score is None or score < best_score:
+                    best, best_score = b, score
+            labels[members] = best
+            ratios[best] += load / model.share[best]
+            ratios[own] -= load / model.share[own]
+            moved_any = True
+        if not moved_any:
+            break
+    return labels, sorted(stuck_territories)
+
+
+def _join_locked_piece(model, labels, members, own, piece, is_main) -> bool:
+    """Claim the shortest path of units (not locked elsewhere) from a locked piece to the main one."""
+    target = is_main[piece] & (labels == own)
+    if not np.any(target):
+        return False
+    lists = model.neighbours.lists
+    locked = model.locked
+    prev = {int(u): -1 for u in members.tolist()}
+    frontier = list(prev)
+    found = -1
+    while frontier and found < 0:
+        nxt = []
+        for u in frontier:
+            for v in lists[u]:
+                if v in prev:
+                    continue
+                if locked[v] >= 0 and locked[v] != own:
+                    continue
+                prev[v] = u
+                if target[v]:
+                    found = v
+                    break
+                nxt.append(v)
+            if found >= 0:
+                break
+        frontier = nxt
+    if found < 0:
+        return False
+    u = prev[found]
+    while u >= 0 and prev[u] >= 0:
+        labels[u] = own
+        u = prev[u]
+    return True
