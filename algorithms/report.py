@@ -326,6 +326,17 @@ def gain_loss_chart(
             f'<text x="{label_x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
             f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(_short(names[k]))}</text>'
         )
+    legend_y = height - 10
+    for offset, colour, text in ((0, "#4caf50", "gained"), (80, "#e57373", "lost")):
+        parts.append(
+            f'<rect x="{left + offset}" y="{legend_y - 10}" width="18" height="10" fill="{colour}"/>'
+            f'<text x="{left + offset + 24}" y="{legend_y}" font-size="11">{text}</text>'
+        )
+    parts.append(
+        f'<line x1="{left + 150}" x2="{left + 174}" y1="{legend_y - 5}" y2="{legend_y - 5}" '
+        'stroke="#1f3a5f" stroke-width="3"/>'
+        f'<text x="{left + 180}" y="{legend_y}" font-size="11">net</text>'
+    )
     parts.append("</svg>")
     return "\n".join(parts)
 

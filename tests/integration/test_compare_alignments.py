@@ -308,3 +308,25 @@ def test_a_cancelled_comparison_stops_with_an_error(run_algorithm, plans, tmp_pa
             feedback=feedback,
         )
     assert not (tmp_path / "c.html").exists()
+
+
+def test_changed_units_are_loaded_coloured_by_new_territory(territory_provider, qgis_new_project, plans, tmp_path):
+    import processing
+    from qgis.core import QgsProject
+
+    result = processing.runAndLoadResults(
+        ALG,
+        {
+            "INPUT": plans,
+            "FIELD_BEFORE": "before",
+            "FIELD_AFTER": "after",
+            "OUTPUT": "memory:",
+            "OUTPUT_SUMMARY": "memory:",
+            "OUTPUT_HTML": str(tmp_path / "c.html"),
+        },
+    )
+
+    layer = QgsProject.instance().mapLayer(result["OUTPUT"])
+    assert layer.renderer().type() == "categorizedSymbol"
+    assert layer.renderer().classAttribute() == "to_territory"
+    assert {f"T{k}" for k in range(1, 6)} <= {c.value() for c in layer.renderer().categories()}

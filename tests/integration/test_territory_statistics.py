@@ -502,3 +502,27 @@ def test_progress_is_reported_to_the_end(run_algorithm, georgia_layer, tmp_path)
     assert len(progress) > 5
     assert max(progress) == pytest.approx(100)
     assert progress[-1] == pytest.approx(100)
+
+
+def test_the_territory_layer_is_loaded_coloured_by_territory(
+    territory_provider, qgis_new_project, georgia_layer, tmp_path
+):
+    import processing
+
+    set_territories(georgia_layer, strips(georgia_layer, 4))
+    result = processing.runAndLoadResults(
+        ALG,
+        {
+            "INPUT": georgia_layer,
+            "TERRITORY_FIELD": TERRITORY,
+            "OUTPUT": "memory:",
+            "OUTPUT_HTML": str(tmp_path / "r.html"),
+        },
+    )
+
+    layer = QgsProject.instance().mapLayer(result["OUTPUT"])
+    renderer = layer.renderer()
+    assert renderer.type() == "categorizedSymbol"
+    assert renderer.classAttribute() == TERRITORY
+    values = {c.value() for c in renderer.categories()}
+    assert {f"Strip {k}" for k in range(1, 5)} <= values
