@@ -394,3 +394,45 @@ def test_unusable_layers_and_fields_are_refused_with_a_message(dock, qgis_iface)
     set_up_dock(dock, layer, field="territory")
     assert not dock.service.is_bound
     assert any("read-only" in m for m in warnings(qgis_iface))
+
+
+def test_plan_settings_are_restored_when_the_project_is_reopened(dock, qgis_iface, tmp_path):
+    from qgis.core import QgsVectorFileWriter, QgsVectorLayer
+    from qgis.PyQt.QtCore import Qt
+
+    path = str(tmp_path / "units.gpkg")
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    assert QgsVectorFileWriter.writeAsVectorFormatV2(grid_layer(territories=west_east()), path,
+                                                     QgsProject.instance().transformContext(), options)[0] == 0
+    layer = QgsVectorLayer(path, "units", "ogr")
+    set_up_dock(dock, layer, measures=["potential", "accounts"], tolerance=7.5, rep="rep", lock="locked")
+    dock.new_territory("Empty")
+    model = dock.model
+    model.setData(model.index(model.row_of("East"), model.column_of("locked")), Qt.CheckState.Checked,
+                  Qt.ItemDataRole.CheckStateRole)
+    layer.selectByIds([cell_fid(layer, 0, 0)])
+    dock.lock_selected_units(True)
+    assert layer.commitChanges()
+    shown = table(dock)
+    assert shown["Empty"]["Units"] == 0, "a territory without units yet is part of the plan too"
+    layer_id = layer.id()
+    project_file = str(tmp_path / "plan.qgz")
+    assert QgsProject.instance().write(project_file)
+
+    QgsProject.instance().clear()
+    assert not dock.service.is_bound and dock.layer_combo.currentLayer() is None
+    assert dock.proxy.rowCount() == 0
+
+    assert QgsProject.instance().read(project_file)
+    restored = dock.layer_combo.currentLayer()
+    assert restored is not None and restored.id() == layer_id
+    assert dock.field_combo.currentField() == "territory"
+    assert sorted(dock.measures_combo.checkedItems()) == ["accounts", "potential"]
+    assert dock.tolerance_spin.value() == pytest.approx(7.5)
+    assert dock.rep_combo.currentField() == "rep" and dock.lock_field_combo.currentField() == "locked"
+    assert table(dock) == shown
+    assert list(table(dock)) == ["East", "West", "Empty", "Unassigned"]
+    assert dock.service.is_territory_locked("East")
+    assert dock.service.is_unit_locked(cell_fid(restored, 0, 0))
+    assert not dock.service.is_unit_locked(cell_fid(restored, 1, 0))

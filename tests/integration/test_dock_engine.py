@@ -1,0 +1,182 @@
+"""Build and Rebalance from the dock: the engine runs as a QgsTask (run synchronously here), its
+result arrives as one undoable edit, locks hold, and cancelling or losing the layer changes
+nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dock_helpers import run_synchronously, select_row, set_up_dock, table, table_numbers
+from qgis.core import Qgis, QgsProject
+from territory_planner.ui.dock import TerritoryDock
+
+
+class TaskRecorder:
+    """Stands in for QGIS's task manager: keeps tasks so a test decides when they run."""
+
+    def __init__(self):
+        self.tasks = []
+
+    def __call__(self, task):
+        from territory_planner.ui.tasks import UnitsTask
+
+        if isinstance(task, UnitsTask):
+            run_synchronously(task)
+        else:
+            self.tasks.append(task)
+
+
+@pytest.fixture
+def dock(qgis_iface, qgis_new_project):
+    qgis_iface.messageBar().clear_messages()
+    panel = TerritoryDock(qgis_iface)
+    panel.run_task = TaskRecorder()
+    yield panel
+    panel.unload()
+    panel.deleteLater()
+
+
+def messages(iface, level) -> list[str]:
+    return iface.messageBar().get_messages(level)
+
+
+def georgia_with_field(georgia_layer):
+    from qgis.core import QgsField
+    from qgis.PyQt.QtCore import QVariant
+
+    assert georgia_layer.dataProvider().addAttributes([QgsField("territory", QVariant.String, len=40)])
+    georgia_layer.updateFields()
+    return georgia_layer
+
+
+def built_plan(dock, layer, count=5):
+    """Build ``count`` territories from the dock and save them: a plan to start from."""
+    dock.count_spin.setValue(count)
+    dock.build_action.trigger()
+    task = dock.run_task.tasks.pop()
+    run_synchronously(task)
+    assert layer.commitChanges()
+    return task
+
+
+def test_build_on_a_layer_without_plan_is_one_undoable_edit(dock, georgia_layer, qgis_iface):
+    layer = georgia_with_field(georgia_layer)
+    set_up_dock(dock, layer, measures=["population"], tolerance=10.0)
+    assert list(table(dock)) == ["Unassigned"]
+    assert dock.rebalance() is None, "rebalancing needs a plan; the dock says to build one"
+
+    dock.count_spin.setValue(5)
+    dock.build_action.trigger()
+    [task] = dock.run_task.tasks
+    assert "Building" in task.description()
+    assert table(dock)["Unassigned"]["Units"] == 159, "nothing changes before the task finishes"
+    run_synchronously(task)
+
+    rows = table(dock)
+    assert list(rows) == [f"Territory {k}" for k in range(1, 6)] + ["Unassigned"]
+    assert rows["Unassigned"]["Units"] == 0
+    assert sum(rows[f"Territory {k}"]["Units"] for k in range(1, 6)) == 159
+    assert all(rows[f"Territory {k}"]["Pieces"] == "1" for k in range(1, 6))
+    assert layer.undoStack().count() == 1
+    assert any("changed territory" in m for m in messages(qgis_iface, Qgis.MessageLevel.Success))
+
+    layer.undoStack().undo()
+    assert list(table(dock)) == ["Unassigned"] and table(dock)["Unassigned"]["Units"] == 159
+    layer.undoStack().redo()
+    assert table(dock)["Unassigned"]["Units"] == 0
+
+
+def test_rebalance_improves_balance_as_one_edit_and_leaves_locked_territories_alone(dock, georgia_layer):
+    layer = georgia_with_field(georgia_layer)
+    set_up_dock(dock, layer, measures=["population"], tolerance=5.0)
+    built_plan(dock, layer)
+    service = dock.service
+
+    # unbalance the plan by hand: move a block of units from one territory to another
+    rng = np.random.default_rng(0)
+    donor = max(service.territory_names, key=lambda t: len(service.fids_of(t)))
+    receiver = next(t for t in service.territory_names if t not in (donor, "Territory 4"))
+    moved = rng.choice(service.fids_of(donor), size=len(service.fids_of(donor)) // 3, replace=False).tolist()
+    service.assign(moved, receiver)
+    worst_before = service.max_deviation()
+
+    locked_name = "Territory 4"
+    model = dock.model
+    from qgis.PyQt.QtCore import Qt
+
+    model.setData(model.index(model.row_of(locked_name), model.column_of("locked")), Qt.CheckState.Checked,
+                  Qt.ItemDataRole.CheckStateRole)
+    locked_units = set(service.fids_of(locked_name))
+    single = service.fids_of("Territory 5")[0]
+    layer.selectByIds([single])
+    dock.lock_selected_units(True)
+    before = dict(zip(service.fids.tolist(), [service.territory_of_fid(f) for f in service.fids.tolist()]))
+    depth = layer.undoStack().index()
+
+    dock.rebalance_action.trigger()
+    task = dock.run_task.tasks.pop()
+    run_synchronously(task)
+
+    assert layer.undoStack().index() == depth + 1, "the result is ONE edit command"
+    assert service.max_deviation() < worst_before
+    assert set(service.fids_of(locked_name)) == locked_units, "the locked territory neither gained nor lost"
+    assert service.territory_of_fid(single) == "Territory 5", "the locked unit stayed"
+    changed = [f for f, t in before.items() if service.territory_of_fid(f) != t]
+    assert changed, "rebalancing moved some units"
+    assert not set(changed) & locked_units
+
+    figures = table_numbers(dock)
+    layer.undoStack().undo()
+    assert {f: service.territory_of_fid(f) for f in before} == before
+    layer.undoStack().redo()
+    assert table_numbers(dock) == figures
+
+
+def test_cancelled_rebalance_changes_nothing(dock, georgia_layer, qgis_iface):
+    layer = georgia_with_field(georgia_layer)
+    set_up_dock(dock, layer, measures=["population"])
+    built_plan(dock, layer)
+    dock.service.assign(dock.service.fids_of("Territory 1")[:3], "Territory 2")
+    before = table_numbers(dock)
+    depth = layer.undoStack().index()
+
+    task = dock.rebalance()
+    task.cancel()
+    run_synchronously(task)
+    assert table_numbers(dock) == before
+    assert layer.undoStack().index() == depth
+    assert any("cancelled" in m for m in messages(qgis_iface, Qgis.MessageLevel.Info))
+
+
+def test_layer_removed_while_the_engine_runs_is_refused_with_a_message(dock, georgia_layer, qgis_iface):
+    layer = georgia_with_field(georgia_layer)
+    set_up_dock(dock, layer, measures=["population"])
+    built_plan(dock, layer)
+    source = layer.source()
+    saved = {f.id(): f["territory"] for f in layer.getFeatures()}
+    dock.service.assign(dock.service.fids_of("Territory 1")[:3], "Territory 2")
+    task = dock.rebalance()
+
+    QgsProject.instance().removeMapLayer(layer.id())
+    assert not dock.service.is_bound
+    run_synchronously(task)
+    warnings = messages(qgis_iface, Qgis.MessageLevel.Warning)
+    assert any("was removed" in m and "nothing was changed" in m for m in warnings)
+    from qgis.core import QgsVectorLayer
+
+    reread = QgsVectorLayer(source, "again", "ogr")
+    assert {f.id(): f["territory"] for f in reread.getFeatures()} == saved
+
+
+def test_edits_made_while_the_engine_runs_are_not_overwritten(dock, georgia_layer, qgis_iface):
+    layer = georgia_with_field(georgia_layer)
+    set_up_dock(dock, layer, measures=["population"])
+    built_plan(dock, layer)
+    task = dock.rebalance()
+    select_row(dock, "Territory 3")
+    unit = dock.service.fids_of("Territory 2")[0]
+    dock.service.assign([unit], "Territory 3")
+    after_paint = table_numbers(dock)
+    run_synchronously(task)
+    assert table_numbers(dock) == after_paint
+    assert any("edited while" in m for m in messages(qgis_iface, Qgis.MessageLevel.Warning))
