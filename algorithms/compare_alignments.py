@@ -189,7 +189,8 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         first = weights[:, 0] if weights.shape[1] else np.ones(units.count)
         total = float(first.sum())
         changed_workload = round(100.0 * float(first[changed].sum()) / total, 3) if total > 0 else 0.0
-        territories_changed = int(np.count_nonzero((summary[:, 0, 2] > 0) | (summary[:, 0, 3] > 0)))
+        moved = (summary[:, 0, 2] > 0) | (summary[:, 0, 3] > 0)
+        territories_changed = int(sum(bool(moved[r]) for r, name in enumerate(rows) if name is not None))
 
         feedback.setProgressText(self.tr("Writing the realignment report…"))
         feedback.setProgress(85)
@@ -536,7 +537,10 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
 
     @staticmethod
     def _amounts(flow, blocks) -> str:
-        return ", ".join(f"{report.fmt(flow[m])} {block}" for m, block in enumerate(blocks))
+        return ", ".join(
+            f"{report.fmt(flow[m])} {'unit' if block == 'units' and flow[m] == 1 else block}"
+            for m, block in enumerate(blocks)
+        )
 
 
 # --- helpers ----------------------------------------------------------------------------------
