@@ -9,12 +9,18 @@ from ..resources import icon, icon_path
 
 def algorithm_classes() -> list[type]:
     """Every algorithm the provider offers, in toolbox order."""
+    from .assign_reps import AssignRepsAlgorithm
+    from .build_hierarchy import BuildHierarchyAlgorithm
     from .build_territories import BuildTerritoriesAlgorithm
     from .compare_alignments import CompareAlignmentsAlgorithm
+    from .rebalance_territories import RebalanceTerritoriesAlgorithm
     from .territory_statistics import TerritoryStatisticsAlgorithm
 
     return [
         BuildTerritoriesAlgorithm,
+        RebalanceTerritoriesAlgorithm,
+        AssignRepsAlgorithm,
+        BuildHierarchyAlgorithm,
         TerritoryStatisticsAlgorithm,
         CompareAlignmentsAlgorithm,
     ]

@@ -1,0 +1,329 @@
+"""Assign reps to territories: the one-to-one matching with the least workload-weighted travel
+from each rep's home to the units of their territory."""
+
+from __future__ import annotations
+
+import numpy as np
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..core.matching import match_reps, territory_distance_costs, unit_weights
+from ..layers.units import ScaledFeedback, points_to_metric
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    is_empty_value,
+    read_alignment,
+    territory_wkb_type,
+)
+
+REP_FIELD = "rep"
+
+
+class AssignRepsAlgorithm(TerritoryAlgorithm):
+    INPUT = "INPUT"
+    TERRITORY_FIELD = "TERRITORY_FIELD"
+    REPS = "REPS"
+    REP_NAME_FIELD = "REP_NAME_FIELD"
+    REP_TERRITORY_FIELD = "REP_TERRITORY_FIELD"
+    BALANCE_FIELDS = "BALANCE_FIELDS"
+    OUTPUT = "OUTPUT"
+    OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
+    MEAN_DISTANCE_KM = "MEAN_DISTANCE_KM"
+    VACANCIES = "VACANCIES"
+    UNASSIGNED_REPS = "UNASSIGNED_REPS"
+
+    def name(self) -> str:
+        return "assignreps"
+
+    def displayName(self) -> str:
+        return self.tr("Assign reps to territories")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Gives every territory one rep so that, over all reps, the workload-weighted straight-line "
+            "distance from each rep's home to the units of their territory is as small as possible. The "
+            "matching is optimal (Hungarian method), not greedy: no swap of reps between territories "
+            "would shorten the total.\n\n"
+            "<b>Input layer</b>: the units with their territory.\n"
+            "<b>Territory field</b>: each unit's territory. Units without one get no rep.\n"
+            "<b>Reps</b>: a point layer with one point per rep (their home or office), in any CRS.\n"
+            "<b>Rep name field</b>: the reps' names; every rep needs a name and names must be unique.\n"
+            "<b>Rep territory field</b> (optional, on the reps layer): a territory name keeps that rep "
+            "on that territory; empty values leave the rep free. Each territory can be kept for one rep.\n"
+            "<b>Balance fields</b> (optional): the workloads that weight the distance (a unit with twice "
+            "the accounts counts twice); with several fields each counts equally. None chosen: every unit "
+            "weighs the same.\n\n"
+            "More territories than reps: the territories that would add the most travel stay vacant and "
+            "are named “Vacancy 1”, “Vacancy 2”…. More reps than territories: the reps left over are "
+            "listed in a warning and in the UNASSIGNED_REPS result.\n"
+            "Outputs: the units with a “rep” field, and one feature per territory with its rep, the "
+            "workload-weighted mean distance (mean_km) and the farthest unit (max_km) from the rep's home, "
+            "and its workload per balance field. Distances are in kilometres, measured in a metric "
+            "projection of the units' layer."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INPUT, self.tr("Units layer (polygons or points)"),
+            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterField(
+            self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.REPS, self.tr("Reps (points at their homes)"), [QgsProcessing.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterField(
+            self.REP_NAME_FIELD, self.tr("Rep name field"), parentLayerParameterName=self.REPS))
+        self.addParameter(QgsProcessingParameterField(
+            self.REP_TERRITORY_FIELD, self.tr("Rep territory field (pairs to keep)"),
+            parentLayerParameterName=self.REPS, optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.BALANCE_FIELDS, self.tr("Balance fields (weights for the distance)"),
+            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.Numeric, allowMultiple=True,
+            optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Units with reps"), QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TERRITORIES, self.tr("Territories with reps"), QgsProcessing.TypeVectorAnyGeometry))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.MEAN_DISTANCE_KM, self.tr("Workload-weighted mean distance to the rep (km)")))
+        self.addOutput(QgsProcessingOutputNumber(self.VACANCIES, self.tr("Territories without a rep")))
+        self.addOutput(QgsProcessingOutputString(self.UNASSIGNED_REPS, self.tr("Reps without a territory")))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+        reps = self.parameterAsSource(parameters, self.REPS, context)
+        if reps is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.REPS))
+        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
+        name_field = self.parameterAsString(parameters, self.REP_NAME_FIELD, context)
+        keep_field = self.parameterAsString(parameters, self.REP_TERRITORY_FIELD, context)
+        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        if not name_field:
+            raise QgsProcessingException(self.tr("Choose the reps layer's field that holds the reps' names."))
+
+        feedback.setProgressText(self.tr("Reading units…"))
+        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 40),
+                                with_adjacency=False)
+        alignment = read_alignment(source, territory_field, units, feedback)
+        names = alignment.names
+        if not names:
+            raise QgsProcessingException(self.tr(
+                "The territory field “{}” is empty for every unit. Build territories first, or pick the "
+                "field that holds each unit's territory.").format(territory_field))
+        if alignment.unassigned:
+            feedback.pushWarning(self.tr("{} units have no territory in “{}”; they get no rep.")
+                                 .format(alignment.unassigned, territory_field))
+        rep_names, homes, kept = self._read_reps(reps, name_field, keep_field, names, units, context)
+        if feedback.isCanceled():
+            raise QgsProcessingException(self.tr("Cancelled."))
+
+        feedback.setProgressText(self.tr("Matching {} reps to {} territories…")
+                                 .format(len(rep_names), len(names)))
+        labels = alignment.labels
+        weights = unit_weights(units.workloads)
+        costs = territory_distance_costs(units.positions, weights, labels, len(names), homes)
+        matching = match_reps(costs, kept)
+        feedback.setProgress(60)
+
+        p = len(names)
+        rep_of_territory = matching.rep_of_territory
+        vacancy_number = np.cumsum(rep_of_territory < 0)
+        territory_rep = [rep_names[int(rep_of_territory[k])] if rep_of_territory[k] >= 0
+                         else self.tr("Vacancy {}").format(int(vacancy_number[k])) for k in range(p)]
+        unassigned = [rep_names[int(j)] for j in matching.unassigned_reps]
+        vacancies = int((rep_of_territory < 0).sum())
+        if unassigned:
+            feedback.pushWarning(self.tr(
+                "{} reps have no territory (there are {} territories for {} reps): {}.").format(
+                len(unassigned), p, len(rep_names), ", ".join(unassigned)))
+        if vacancies:
+            vacant = ", ".join(names[k] for k in range(p) if rep_of_territory[k] < 0)
+            feedback.pushWarning(self.tr(
+                "{} territories have no rep (there are {} territories for {} reps): {}.").format(
+                vacancies, p, len(rep_names), vacant))
+
+        stats = _territory_stats(units, labels, weights, homes, rep_of_territory, p)
+        out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, alignment,
+                                                     territory_rep, rep_of_territory, kept, stats)
+        served = rep_of_territory >= 0
+        served_weight = float(stats["weight"][served].sum())
+        mean_km = round(matching.total_cost / served_weight / 1000.0, 3) if served_weight > 0 else None
+        for k in range(p):
+            if served[k]:
+                feedback.pushInfo(self.tr("{}: {} (mean distance {:.1f} km)")
+                                  .format(names[k], territory_rep[k], stats["mean_km"][k]))
+        return {
+            self.OUTPUT: out_id,
+            self.OUTPUT_TERRITORIES: territories_id,
+            self.MEAN_DISTANCE_KM: mean_km,
+            self.VACANCIES: vacancies,
+            self.UNASSIGNED_REPS: ", ".join(unassigned),
+        }
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _read_reps(self, reps, name_field, keep_field, territory_names, units, context):
+        fields = reps.fields()
+        name_index = fields.lookupField(name_field)
+        if name_index < 0:
+            raise QgsProcessingException(self.tr("The rep name field “{}” is not in the reps layer.")
+                                         .format(name_field))
+        keep_index = fields.lookupField(keep_field) if keep_field else -1
+        if keep_field and keep_index < 0:
+            raise QgsProcessingException(self.tr("The rep territory field “{}” is not in the reps layer.")
+                                         .format(keep_field))
+        territory_of_name = {name: k for k, name in enumerate(territory_names)}
+        names: list[str] = []
+        points = []
+        kept: list[tuple[int, int]] = []
+        kept_by: dict[int, str] = {}
+        for feature in reps.getFeatures():
+            geometry = feature.geometry()
+            if geometry is None or geometry.isNull() or geometry.isEmpty():
+                raise QgsProcessingException(self.tr(
+                    "Rep feature {} has no geometry. Place the rep at their home or remove the feature.")
+                    .format(feature.id()))
+            value = feature.attribute(name_index)
+            if is_empty_value(value):
+                raise QgsProcessingException(self.tr(
+                    "Rep feature {} has no name in “{}”. Name every rep.").format(feature.id(), name_field))
+            name = str(value).strip()
+            if keep_index >= 0:
+                wanted = feature.attribute(keep_index)
+                if not is_empty_value(wanted):
+                    wanted = str(wanted).strip()
+                    if wanted not in territory_of_name:
+                        raise QgsProcessingException(self.tr(
+                            "Rep “{}” is kept on territory “{}”, which is not in the territory field. Use "
+                            "one of: {}; or clear the value.").format(
+                            name, wanted, ", ".join(territory_names[:20])))
+                    k = territory_of_name[wanted]
+                    if k in kept_by:
+                        raise QgsProcessingException(self.tr(
+                            "Territory “{}” is kept for two reps, “{}” and “{}”. Keep it for one of them.")
+                            .format(wanted, kept_by[k], name))
+                    kept_by[k] = name
+                    kept.append((k, len(names)))
+            names.append(name)
+            points.append(geometry.centroid().asPoint())
+        if not names:
+            raise QgsProcessingException(self.tr("The reps layer has no features. Add a point per rep."))
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise QgsProcessingException(self.tr(
+                "Rep names must be unique; repeated: {}. Tell the reps apart (e.g. add an initial).")
+                .format(", ".join(duplicates)))
+        homes = points_to_metric(points, reps.sourceCrs(), units, context.transformContext())
+        if not np.all(np.isfinite(homes)):
+            raise QgsProcessingException(self.tr(
+                "Some reps could not be placed in the units' coordinate system; check the reps layer's CRS."))
+        return names, homes, kept
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _write_outputs(self, parameters, context, feedback, source, units, alignment, territory_rep,
+                       rep_of_territory, kept, stats):
+        fields = QgsFields(source.fields())
+        existing = fields.lookupField(REP_FIELD)
+        if existing >= 0:
+            feedback.pushInfo(self.tr(
+                "The input's field “{}” is replaced by the assigned reps in the output.").format(REP_FIELD))
+            fields.remove(existing)
+        fields.append(QgsField(REP_FIELD, QVariant.String, len=80))
+        sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
+                                            source.sourceCrs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        labels = alignment.labels
+        p = len(alignment.names)
+        members: list[list[QgsGeometry]] = [[] for _ in range(p)]
+        total = max(units.count, 1)
+        for count, feature in enumerate(source.getFeatures()):
+            if count % 1000 == 0:
+                if feedback.isCanceled():
+                    raise QgsProcessingException(self.tr("Cancelled."))
+                feedback.setProgress(60 + 25 * count / total)
+            k = int(labels[units.index_of_fid[feature.id()]])
+            attributes = list(feature.attributes())
+            if existing >= 0:
+                del attributes[existing]
+            attributes.append(territory_rep[k] if k >= 0 else None)
+            out = QgsFeature(fields)
+            out.setGeometry(feature.geometry())
+            out.setAttributes(attributes)
+            sink.addFeature(out, QgsFeatureSink.FastInsert)
+            if k >= 0:
+                members[k].append(feature.geometry())
+        TerritoryStyler.attach(out_id, REP_FIELD, list(territory_rep), context)
+
+        kept_territories = {k for k, _ in kept}
+        t_fields = QgsFields()
+        t_fields.append(QgsField(alignment.field.name(), QVariant.String, len=80))
+        t_fields.append(QgsField(REP_FIELD, QVariant.String, len=80))
+        t_fields.append(QgsField("vacancy", QVariant.Int))
+        t_fields.append(QgsField("kept", QVariant.Int))
+        t_fields.append(QgsField("units", QVariant.Int))
+        for name in units.measure_names:
+            t_fields.append(QgsField(name, QVariant.Double))
+        t_fields.append(QgsField("mean_km", QVariant.Double))
+        t_fields.append(QgsField("max_km", QVariant.Double))
+        t_sink, territories_id = self.parameterAsSink(
+            parameters, self.OUTPUT_TERRITORIES, context, t_fields,
+            territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
+        if t_sink is None:
+            return out_id, None
+        for k in range(p):
+            if feedback.isCanceled():
+                raise QgsProcessingException(self.tr("Cancelled."))
+            feedback.setProgress(85 + 15 * k / max(p, 1))
+            geometry = QgsGeometry.unaryUnion(members[k]) if members[k] else QgsGeometry()
+            if not geometry.isNull():
+                geometry.convertToMultiType()
+            served = rep_of_territory[k] >= 0
+            values = [alignment.names[k], territory_rep[k], 0 if served else 1,
+                      1 if k in kept_territories else 0, int(stats["units"][k])]
+            values.extend(float(v) for v in stats["sums"][k])
+            values.append(float(stats["mean_km"][k]) if served else None)
+            values.append(float(stats["max_km"][k]) if served else None)
+            feature = QgsFeature(t_fields)
+            feature.setGeometry(geometry)
+            feature.setAttributes(values)
+            t_sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        TerritoryStyler.attach(territories_id, alignment.field.name(), list(alignment.names), context)
+        return out_id, territories_id
+
+
+def _territory_stats(units, labels, weights, homes, rep_of_territory, p: int) -> dict[str, np.ndarray]:
+    """Per territory: unit count, workload sums, summed weight, and the weighted mean and largest
+    distance (km) from its rep's home (NaN for vacancies). A territory without workload gets the
+    plain mean distance."""
+    assigned = labels >= 0
+    unit_count = np.bincount(labels[assigned], minlength=p)
+    sums = np.zeros((p, units.workloads.shape[1]))
+    np.add.at(sums, labels[assigned], units.workloads[assigned])
+    weight = np.bincount(labels[assigned], weights=weights[assigned], minlength=p)
+    mean_km = np.full(p, np.nan)
+    max_km = np.full(p, np.nan)
+    for k in range(p):
+        r = rep_of_territory[k]
+        members = np.flatnonzero(labels == k)
+        if r < 0 or len(members) == 0:
+            continue
+        distance = np.hypot(*(units.positions[members] - homes[r]).T) / 1000.0
+        w = weights[members]
+        mean_km[k] = float((w * distance).sum() / w.sum()) if w.sum() > 0 else float(distance.mean())
+        max_km[k] = float(distance.max())
+    return {"units": unit_count, "sums": sums, "weight": weight, "mean_km": mean_km, "max_km": max_km}

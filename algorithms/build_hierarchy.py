@@ -1,0 +1,248 @@
+"""Build a territory hierarchy: regions that are balanced, contiguous groups of whole territories."""
+
+from __future__ import annotations
+
+import numpy as np
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..core.engine import build_territories
+from ..core.hierarchy import coarsen, region_problem, units_in_regions
+from ..core.metrics import plan_figures
+from ..core.problem import Problem
+from ..layers.units import ScaledFeedback
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    _ids,
+    engine_progress,
+    measure_columns,
+    read_alignment,
+    run_engine,
+    territory_fields,
+    territory_wkb_type,
+    write_territories,
+)
+
+
+class BuildHierarchyAlgorithm(TerritoryAlgorithm):
+    INPUT = "INPUT"
+    TERRITORY_FIELD = "TERRITORY_FIELD"
+    REGION_COUNT = "REGION_COUNT"
+    BALANCE_FIELDS = "BALANCE_FIELDS"
+    TOLERANCE = "TOLERANCE"
+    REGION_FIELD = "REGION_FIELD"
+    RANDOM_SEED = "RANDOM_SEED"
+    OUTPUT = "OUTPUT"
+    OUTPUT_REGIONS = "OUTPUT_REGIONS"
+    MAX_DEVIATION = "MAX_DEVIATION"
+    NONCONTIGUOUS = "NONCONTIGUOUS"
+
+    def name(self) -> str:
+        return "buildhierarchy"
+
+    def displayName(self) -> str:
+        return self.tr("Build territory hierarchy")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Groups whole territories into regions (e.g. one per regional manager) so that every region "
+            "carries its share of each workload and is one connected piece. A territory is never split "
+            "between regions. Run it again on the output, with the region field as the territory field, "
+            "for a third level (areas, divisions…).\n\n"
+            "<b>Input layer</b>: the units with their territory (every unit needs one).\n"
+            "<b>Territory field</b>: each unit's territory.\n"
+            "<b>Number of regions</b>: at most the number of territories.\n"
+            "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: regions "
+            "get equal unit counts.\n"
+            "<b>Tolerance</b>: the allowed deviation from each region's target, in percent. Whole "
+            "territories are coarse building blocks, so a tight tolerance may be out of reach; the log "
+            "then says so.\n"
+            "<b>Region field name</b>: the field added to the output units; regions are named after it "
+            "(“Region 1”, “Region 2”…; a field “zone” gives “Zone 1”…).\n"
+            "<b>Random seed</b>: the same seed gives the same regions.\n\n"
+            "Two territories are neighbours when any of their units touch. Outputs: the units with "
+            "their region, and one feature per region with its sum, target and deviation per measure, "
+            "its number of territories and their names, contiguity and compactness. Results: "
+            "MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INPUT, self.tr("Units layer (polygons or points)"),
+            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterField(
+            self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Integer,
+            defaultValue=3, minValue=1))
+        self.addParameter(QgsProcessingParameterField(
+            self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"),
+            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.Numeric, allowMultiple=True,
+            optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TOLERANCE, self.tr("Tolerance (% of each region's target)"),
+            QgsProcessingParameterNumber.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
+        self.addParameter(QgsProcessingParameterString(
+            self.REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0,
+            minValue=0))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Units with regions"), QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_REGIONS, self.tr("Regions"), QgsProcessing.TypeVectorAnyGeometry))
+        self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous regions")))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
+        region_count = self.parameterAsInt(parameters, self.REGION_COUNT, context)
+        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
+        region_field = self.parameterAsString(parameters, self.REGION_FIELD, context).strip()
+        random_seed = self.parameterAsInt(parameters, self.RANDOM_SEED, context)
+        if not region_field:
+            raise QgsProcessingException(self.tr("Give the region field a name (e.g. “region”)."))
+        if region_field == territory_field:
+            raise QgsProcessingException(self.tr(
+                "The region field name “{}” is the territory field's own name; the output needs both. Choose "
+                "another region field name (e.g. “zone” for a third level).").format(region_field))
+        if region_count < 1:
+            raise QgsProcessingException(self.tr("Ask for at least one region."))
+
+        feedback.setProgressText(self.tr("Reading units and their neighbours…"))
+        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 30))
+        alignment = read_alignment(source, territory_field, units, feedback)
+        territories = alignment.names
+        if alignment.unassigned:
+            missing = [int(units.fids[i]) for i in np.flatnonzero(alignment.labels < 0)]
+            raise QgsProcessingException(self.tr(
+                "{} units have no territory in “{}” (feature ids {}). Regions are groups of whole "
+                "territories: give every unit a territory (e.g. with Rebalance territories, which fills "
+                "them in) and run again.").format(len(missing), territory_field, _ids(missing)))
+        if region_count > len(territories):
+            raise QgsProcessingException(self.tr(
+                "There are {} territories in “{}” but {} regions were asked for. Ask for at most {} regions."
+            ).format(len(territories), territory_field, region_count, len(territories)))
+
+        super_units = coarsen(alignment.labels, units.positions, units.workloads, units.adjacency,
+                              len(territories))
+        problem = region_problem(super_units, region_count, list(units.measure_names), tolerance,
+                                 random_seed=random_seed)
+        region_names = _region_names(region_field, region_count, self.tr)
+        feedback.setProgressText(self.tr("Grouping {} territories into {} regions…")
+                                 .format(len(territories), region_count))
+        plan = run_engine(build_territories, problem, engine_progress(feedback, 30, 80))
+        self._push_diagnostics(plan, territories, region_names, feedback)
+        region_of_territory = np.asarray(plan.labels, dtype=np.int64)
+        labels = units_in_regions(alignment.labels, region_of_territory)
+
+        # Figures at unit level, with the same definitions as for territories.
+        unit_problem = Problem(
+            positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
+            territory_count=region_count, measure_names=list(units.measure_names), tolerance=tolerance,
+            contiguous=True, random_seed=random_seed)
+        figures = plan_figures(labels, unit_problem)
+        out_id, regions_id = self._write_outputs(parameters, context, feedback, source, units, labels,
+                                                 figures, region_names, region_field, territories,
+                                                 region_of_territory)
+        max_deviation = round(100.0 * float(figures.max_deviation), 3)
+        feedback.pushInfo(self.tr(
+            "{} regions from {} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not "
+            "contiguous.").format(region_count, len(territories), max_deviation, tolerance * 100,
+                                  int(figures.noncontiguous)))
+        return {
+            self.OUTPUT: out_id,
+            self.OUTPUT_REGIONS: regions_id,
+            self.MAX_DEVIATION: max_deviation,
+            self.NONCONTIGUOUS: int(figures.noncontiguous),
+        }
+
+    def _push_diagnostics(self, plan, territories, region_names, feedback) -> None:
+        """Engine diagnostics, naming territories (the super-units) and regions."""
+        for diagnostic in plan.diagnostics:
+            text = diagnostic.message
+            if diagnostic.units:
+                text += " " + self.tr("Territories: {}.").format(
+                    ", ".join(territories[i] for i in list(diagnostic.units)[:20]))
+            if diagnostic.territories:
+                text += " " + self.tr("Regions: {}.").format(
+                    ", ".join(region_names[k] for k in list(diagnostic.territories)[:20]))
+            if diagnostic.severity == "info":
+                feedback.pushInfo(text)
+            else:
+                feedback.pushWarning(text)
+
+    def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, region_names,
+                       region_field, territories, region_of_territory):
+        fields = QgsFields(source.fields())
+        existing = fields.lookupField(region_field)
+        if existing >= 0:
+            feedback.pushInfo(self.tr("The input's field “{}” is replaced by the new regions in the output.")
+                              .format(region_field))
+            fields.remove(existing)
+        fields.append(QgsField(region_field, QVariant.String, len=80))
+        sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
+                                            source.sourceCrs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        geometries: dict[int, QgsGeometry] = {}
+        total = max(units.count, 1)
+        for count, feature in enumerate(source.getFeatures()):
+            if count % 1000 == 0:
+                if feedback.isCanceled():
+                    raise QgsProcessingException(self.tr("Cancelled."))
+                feedback.setProgress(80 + 10 * count / total)
+            attributes = list(feature.attributes())
+            if existing >= 0:
+                del attributes[existing]
+            attributes.append(region_names[int(labels[units.index_of_fid[feature.id()]])])
+            out = QgsFeature(fields)
+            out.setGeometry(feature.geometry())
+            out.setAttributes(attributes)
+            sink.addFeature(out, QgsFeatureSink.FastInsert)
+            geometries[feature.id()] = feature.geometry()
+        TerritoryStyler.attach(out_id, region_field, region_names, context)
+
+        r_fields = territory_fields(region_field, measure_columns(units), units.is_polygon)
+        r_fields.append(QgsField("territories", QVariant.Int))
+        r_fields.append(QgsField("members", QVariant.String, len=254))
+        r_sink, regions_id = self.parameterAsSink(
+            parameters, self.OUTPUT_REGIONS, context, r_fields,
+            territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
+        if r_sink is not None:
+            extra = []
+            for k in range(len(region_names)):
+                members = [territories[t] for t in np.flatnonzero(region_of_territory == k)]
+                extra.append([len(members), ", ".join(members)[:254]])
+            write_territories(r_sink, r_fields, region_names, labels, figures, units, geometries,
+                              source.sourceCrs(), context, feedback, extra_values=extra)
+            TerritoryStyler.attach(regions_id, region_field, region_names, context)
+        return out_id, regions_id
+
+
+def _region_names(region_field: str, count: int, tr) -> list[str]:
+    """“Region 1”, “Region 2”… for the default field; otherwise named after the field (“Zone 1”)."""
+    if region_field.lower() == "region":
+        return [tr("Region {}").format(k + 1) for k in range(count)]
+    label = region_field.replace("_", " ").strip()
+    label = label[:1].upper() + label[1:]
+    return [f"{label} {k + 1}" for k in range(count)]

@@ -1,0 +1,318 @@
+"""Rebalance territories: bring an existing plan back within tolerance while moving as little
+workload as possible."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..core.engine import rebalance_territories
+from ..core.problem import Problem
+from ..layers.units import ScaledFeedback
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    engine_progress,
+    is_empty_value,
+    measure_columns,
+    push_diagnostics,
+    read_alignment,
+    run_engine,
+    territory_fields,
+    territory_wkb_type,
+    write_territories,
+)
+
+PREVIOUS_FIELD = "previous_territory"
+CHANGED_FIELD = "changed"
+# Lock values that mean "keep the territory it has now" rather than naming a territory.
+LOCK_FLAGS = {"1", "true", "yes", "y", "x", "locked", "lock"}
+UNLOCK_FLAGS = {"0", "false", "no", "n"}
+
+
+class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
+    INPUT = "INPUT"
+    TERRITORY_FIELD = "TERRITORY_FIELD"
+    BALANCE_FIELDS = "BALANCE_FIELDS"
+    TOLERANCE = "TOLERANCE"
+    CONTIGUOUS = "CONTIGUOUS"
+    LOCKED_FIELD = "LOCKED_FIELD"
+    MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
+    OUTPUT = "OUTPUT"
+    OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
+    MAX_DEVIATION = "MAX_DEVIATION"
+    CHANGED_UNITS = "CHANGED_UNITS"
+    CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
+    FILLED_UNITS = "FILLED_UNITS"
+    NONCONTIGUOUS = "NONCONTIGUOUS"
+
+    def name(self) -> str:
+        return "rebalanceterritories"
+
+    def displayName(self) -> str:
+        return self.tr("Rebalance territories")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Brings an existing territory plan back within tolerance after workloads have changed, "
+            "moving as few units and as little workload as possible. Units that have no territory yet "
+            "(new ZIP codes, new accounts) are filled in.\n\n"
+            "<b>Input layer</b>: the units, polygons or points, with their current territory.\n"
+            "<b>Territory field</b>: the current alignment. NULL or empty values mean “not yet "
+            "assigned”. The plan keeps the same territories: their names stay, none is added or removed.\n"
+            "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: unit "
+            "counts.\n"
+            "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
+            "<b>Contiguous</b>: keep every territory in one connected piece.\n"
+            "<b>Locked field</b>: units with a value here do not move. A value naming a territory puts "
+            "the unit in that territory (it must be one of the territory field's values); a flag such as "
+            "1, yes, true or x keeps the unit's current territory; 0, no, false or empty leave it free.\n"
+            "<b>Maximum changed units</b>: optional cap, in percent of all units, on how many units may "
+            "change territory (filling in unassigned units does not count). When the cap keeps the "
+            "plan from reaching the tolerance, the best plan within the cap is returned with a warning.\n\n"
+            "Outputs: the units with their new territory in the territory field, the "
+            "“previous_territory” they had and “changed” (1 when the unit moved to another territory, "
+            "else 0); and one feature per territory with its figures and the units moved in and out. "
+            "Results: MAX_DEVIATION (percent, worst measure), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
+            "the first balance field's total that moved; of the unit count with no balance field), "
+            "FILLED_UNITS and NONCONTIGUOUS."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INPUT, self.tr("Units layer (polygons or points)"),
+            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterField(
+            self.TERRITORY_FIELD, self.tr("Territory field (current alignment)"),
+            parentLayerParameterName=self.INPUT))
+        self.addParameter(QgsProcessingParameterField(
+            self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"),
+            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.Numeric, allowMultiple=True,
+            optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"),
+            QgsProcessingParameterNumber.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.LOCKED_FIELD, self.tr("Locked field"), parentLayerParameterName=self.INPUT, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MAX_CHANGED_UNITS, self.tr("Maximum changed units (% of all units)"),
+            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=100.0))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Rebalanced units"), QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_TERRITORIES, self.tr("Rebalanced territories"), QgsProcessing.TypeVectorAnyGeometry))
+        self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(self.CHANGED_UNITS, self.tr("Units that changed territory")))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.CHANGED_WORKLOAD, self.tr("Workload that changed territory (%)")))
+        self.addOutput(QgsProcessingOutputNumber(self.FILLED_UNITS, self.tr("Unassigned units filled in")))
+        self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
+        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
+        contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
+        locked_field = self.parameterAsString(parameters, self.LOCKED_FIELD, context)
+        cap_percent = None
+        raw_cap = parameters.get(self.MAX_CHANGED_UNITS)
+        if raw_cap is not None and str(raw_cap).strip() != "":
+            cap_percent = self.parameterAsDouble(parameters, self.MAX_CHANGED_UNITS, context)
+            if not (0.0 <= cap_percent <= 100.0) or math.isnan(cap_percent):
+                raise QgsProcessingException(self.tr(
+                    "The maximum of changed units is a percentage of all units, between 0 and 100 (got {})."
+                ).format(raw_cap))
+        if territory_field in (PREVIOUS_FIELD, CHANGED_FIELD):
+            raise QgsProcessingException(self.tr(
+                "The territory field may not be called “{}”: the output uses that name for its own figures. "
+                "Rename the field and run again.").format(territory_field))
+
+        feedback.setProgressText(self.tr("Reading units and their neighbours…"))
+        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 25))
+        alignment = read_alignment(source, territory_field, units, feedback)
+        names = alignment.names
+        if not names:
+            raise QgsProcessingException(self.tr(
+                "The territory field “{}” is empty for every unit, so there is no plan to rebalance. Build "
+                "territories first (Build territories), or pick the field that holds the current territories."
+            ).format(territory_field))
+        count = len(names)
+        initial = alignment.labels
+        locked = None
+        if locked_field:
+            locked = self._read_locks(source, locked_field, units, names, initial)
+        cap = None
+        if cap_percent is not None:
+            cap = int(math.floor(cap_percent / 100.0 * units.count + 1e-9))
+
+        problem = Problem(
+            positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
+            territory_count=count, measure_names=list(units.measure_names), locked=locked,
+            tolerance=tolerance, contiguous=contiguous, initial=initial)
+        feedback.setProgressText(self.tr("Rebalancing {} territories of {} units…")
+                                 .format(count, units.count))
+        plan = run_engine(rebalance_territories, problem, max_changed_units=cap,
+                          progress=engine_progress(feedback, 25, 85))
+        # The engine's "cap reached" note is replaced by one that quotes the cap as the user set it.
+        capped = [d for d in plan.diagnostics if d.code == "cap_reached"]
+        push_diagnostics(SimpleNamespace(diagnostics=[d for d in plan.diagnostics if d.code != "cap_reached"]),
+                         units, names, feedback)
+        labels = np.asarray(plan.labels, dtype=np.int64)
+
+        was_assigned = initial >= 0
+        changed = was_assigned & (labels != initial)
+        filled = ~was_assigned
+        changed_units = int(changed.sum())
+        if units.workloads.shape[1] and units.workloads[:, 0].sum() > 0:
+            first = units.workloads[:, 0]
+            changed_workload = 100.0 * float(first[changed].sum()) / float(first.sum())
+        else:
+            changed_workload = 100.0 * changed_units / units.count
+        changed_workload = round(changed_workload, 3)
+
+        out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
+                                                     plan, alignment, changed, territory_field)
+        figures = plan.figures
+        max_deviation = round(100.0 * float(figures.max_deviation), 3)
+        feedback.pushInfo(self.tr(
+            "{} units changed territory ({:.2f} % of the workload); {} unassigned units filled in; worst "
+            "deviation {:.2f} % (tolerance {:.1f} %); {} territories not contiguous.").format(
+            changed_units, changed_workload, int(filled.sum()), max_deviation, tolerance * 100,
+            int(figures.noncontiguous)))
+        if capped:
+            off = ", ".join(names[k] for k in capped[0].territories[:20])
+            feedback.pushWarning(self.tr(
+                "The cap on changed units stopped the rebalancing short of the tolerance: with at most {} "
+                "units changing territory ({:g} % of {}), the best plan reaches a worst deviation of {:.2f} % "
+                "(tolerance {:.1f} %; off target: {}). Raise the maximum of changed units, or leave it empty, "
+                "to balance further.").format(cap, cap_percent, units.count, max_deviation, tolerance * 100,
+                                              off))
+        return {
+            self.OUTPUT: out_id,
+            self.OUTPUT_TERRITORIES: territories_id,
+            self.MAX_DEVIATION: max_deviation,
+            self.CHANGED_UNITS: changed_units,
+            self.CHANGED_WORKLOAD: changed_workload,
+            self.FILLED_UNITS: int(filled.sum()),
+            self.NONCONTIGUOUS: int(figures.noncontiguous),
+        }
+
+    # -- inputs --------------------------------------------------------------------------------
+    def _read_locks(self, source, locked_field, units, names, initial) -> np.ndarray:
+        index = source.fields().lookupField(locked_field)
+        if index < 0:
+            raise QgsProcessingException(self.tr("The locked field “{}” is not in the layer.")
+                                         .format(locked_field))
+        known = {name: k for k, name in enumerate(names)}
+        locked = np.full(units.count, -1, dtype=np.int64)
+        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+        for feature in source.getFeatures(request):
+            value = feature.attribute(index)
+            if is_empty_value(value):
+                continue
+            text = str(value).strip()
+            i = units.index_of_fid[feature.id()]
+            if text in known:
+                locked[i] = known[text]
+            elif text.lower() in LOCK_FLAGS or _number(value) == 1:
+                if initial[i] < 0:
+                    raise QgsProcessingException(self.tr(
+                        "Feature {} is locked but has no territory to keep. Give it a territory, put a "
+                        "territory name in the locked field, or clear the lock.").format(feature.id()))
+                locked[i] = initial[i]
+            elif text.lower() in UNLOCK_FLAGS or _number(value) == 0:
+                continue
+            else:
+                listed = ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
+                raise QgsProcessingException(self.tr(
+                    "Feature {} is locked to “{}”, which is not a territory in the territory field. Use "
+                    "one of the territory names ({}), a flag such as 1 or yes to keep the current "
+                    "territory, or clear the lock.").format(feature.id(), text, listed))
+        return locked
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _write_outputs(self, parameters, context, feedback, source, units, labels, plan, alignment, changed,
+                       territory_field):
+        fields = QgsFields()
+        for field in source.fields():
+            if field.name() not in (PREVIOUS_FIELD, CHANGED_FIELD):
+                fields.append(field)
+        territory_index = fields.lookupField(territory_field)
+        previous = QgsField(alignment.field)
+        previous.setName(PREVIOUS_FIELD)
+        fields.append(previous)
+        fields.append(QgsField(CHANGED_FIELD, QVariant.Int))
+        kept = [source.fields().lookupField(f.name()) for f in fields][:-2]
+        sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
+                                            source.sourceCrs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        geometries: dict[int, QgsGeometry] = {}
+        total = max(units.count, 1)
+        source_territory = source.fields().lookupField(territory_field)
+        for count, feature in enumerate(source.getFeatures()):
+            if count % 1000 == 0:
+                if feedback.isCanceled():
+                    raise QgsProcessingException(self.tr("Cancelled."))
+                feedback.setProgress(85 + 5 * count / total)
+            i = units.index_of_fid[feature.id()]
+            attributes = [feature.attribute(j) for j in kept]
+            old_value = feature.attribute(source_territory)
+            attributes[territory_index] = alignment.values[int(labels[i])]
+            attributes.append(None if is_empty_value(old_value) else old_value)
+            attributes.append(1 if changed[i] else 0)
+            out = QgsFeature(fields)
+            out.setGeometry(feature.geometry())
+            out.setAttributes(attributes)
+            sink.addFeature(out, QgsFeatureSink.FastInsert)
+            geometries[feature.id()] = feature.geometry()
+        names = alignment.names
+        style_values = [alignment.values[k] for k in range(len(names))]
+        TerritoryStyler.attach(out_id, territory_field, style_values, context)
+
+        p = len(names)
+        moved_in = np.bincount(labels[changed], minlength=p)
+        moved_out = np.bincount(alignment.labels[changed], minlength=p)
+        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon)
+        t_fields.append(QgsField("moved_in", QVariant.Int))
+        t_fields.append(QgsField("moved_out", QVariant.Int))
+        t_sink, territories_id = self.parameterAsSink(
+            parameters, self.OUTPUT_TERRITORIES, context, t_fields,
+            territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
+        if t_sink is not None:
+            moves = [[int(moved_in[k]), int(moved_out[k])] for k in range(p)]
+            write_territories(t_sink, t_fields, names, labels, plan.figures, units, geometries,
+                              source.sourceCrs(), context, feedback, extra_values=moves)
+            TerritoryStyler.attach(territories_id, territory_field, names, context)
+        return out_id, territories_id
+
+
+def _number(value) -> float | None:
+    """A numeric lock value (1 = keep the current territory, 0 = free), None for text."""
+    if isinstance(value, (bool, int, float)):
+        return float(value)
+    return None
