@@ -225,3 +225,33 @@ def test_bad_reps_are_refused(run_algorithm, plan, names, kept, message):
     reps = reps_layer(plan, 3, names=names, kept=kept)
     with pytest.raises(QgsProcessingException, match=message):
         assign(run_algorithm, plan, reps, REP_TERRITORY_FIELD="keep")
+
+
+def test_outputs_load_styled(territory_provider, plan, qgis_new_project):
+    import processing
+    from qgis.core import QgsProcessingContext
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    result = processing.runAndLoadResults("territory:assignreps", {
+        "INPUT": plan, "TERRITORY_FIELD": "territory", "REPS": reps_layer(plan, TERRITORIES), "REP_NAME_FIELD": "name",
+        "OUTPUT": "memory:", "OUTPUT_TERRITORIES": "memory:"}, context=context)
+    for key, field in (("OUTPUT", "rep"), ("OUTPUT_TERRITORIES", "territory")):
+        renderer = QgsProject.instance().mapLayer(result[key]).renderer()
+        assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == field
+        named = [c for c in renderer.categories() if c.value() not in (None, "")]
+        assert len({c.symbol().color().name() for c in named}) == len(named) == TERRITORIES
+
+
+def test_progress_is_reported_and_cancel_stops_the_run(run_algorithm, plan):
+    reps = reps_layer(plan, TERRITORIES)
+    feedback = QgsProcessingFeedback()
+    seen: list[float] = []
+    feedback.progressChanged.connect(seen.append)
+    assign(run_algorithm, plan, reps, feedback=feedback)
+    assert max(seen) >= 90 and seen == sorted(seen)
+
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda value: feedback.cancel() if value > 50 else None)
+    with pytest.raises(QgsProcessingException):
+        assign(run_algorithm, plan, reps, feedback=feedback)

@@ -73,12 +73,12 @@ def plan(run_algorithm, nc_layer):
     return layer
 
 
-def hierarchy(run_algorithm, layer, territory_field, count, region_field="region", **extra):
+def hierarchy(run_algorithm, layer, territory_field, count, region_field="region", feedback=None, **extra):
     parameters = {"INPUT": layer, "TERRITORY_FIELD": territory_field, "REGION_COUNT": count,
                   "BALANCE_FIELDS": [MEASURE], "TOLERANCE": REGION_TOLERANCE, "REGION_FIELD": region_field,
                   "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_REGIONS": "TEMPORARY_OUTPUT"}
     parameters.update(extra)
-    return run_algorithm("territory:buildhierarchy", parameters)
+    return run_algorithm("territory:buildhierarchy", parameters, feedback=feedback)
 
 
 def test_regions_are_contiguous_balanced_groups_of_whole_territories(run_algorithm, plan):
@@ -149,3 +149,34 @@ def test_bad_input_names_the_problem(run_algorithm, plan):
         hierarchy(run_algorithm, copy, "territory", 3)
     with pytest.raises(QgsProcessingException, match="region field"):
         hierarchy(run_algorithm, plan, "territory", 3, region_field="territory")
+
+
+def test_outputs_load_styled_by_region(territory_provider, plan, qgis_new_project):
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProject
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    result = processing.runAndLoadResults("territory:buildhierarchy", {
+        "INPUT": plan, "TERRITORY_FIELD": "territory", "REGION_COUNT": 4, "BALANCE_FIELDS": [MEASURE],
+        "OUTPUT": "memory:", "OUTPUT_REGIONS": "memory:"}, context=context)
+    for key in ("OUTPUT", "OUTPUT_REGIONS"):
+        renderer = QgsProject.instance().mapLayer(result[key]).renderer()
+        assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "region"
+        named = [c for c in renderer.categories() if c.value() not in (None, "")]
+        assert len({c.symbol().color().name() for c in named}) == len(named) == 4
+
+
+def test_progress_is_reported_and_cancel_stops_the_run(run_algorithm, plan):
+    from qgis.core import QgsProcessingFeedback
+
+    feedback = QgsProcessingFeedback()
+    seen: list[float] = []
+    feedback.progressChanged.connect(seen.append)
+    hierarchy(run_algorithm, plan, "territory", 4, feedback=feedback)
+    assert max(seen) >= 90 and seen == sorted(seen)
+
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda value: feedback.cancel() if value > 35 else None)
+    with pytest.raises(QgsProcessingException):
+        hierarchy(run_algorithm, plan, "territory", 4, feedback=feedback)

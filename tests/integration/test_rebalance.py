@@ -262,3 +262,33 @@ def test_a_layer_without_a_plan_is_an_error(run_algorithm, georgia_layer):
     copy.updateFields()
     with pytest.raises(QgsProcessingException, match="empty for every unit"):
         rebalance(run_algorithm, copy)
+
+
+def test_outputs_load_styled_by_territory(territory_provider, plan, qgis_new_project):
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProject
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    result = processing.runAndLoadResults("territory:rebalanceterritories", {
+        "INPUT": shifted_copy(plan), "TERRITORY_FIELD": FIELD, "BALANCE_FIELDS": ["population"],
+        "OUTPUT": "memory:", "OUTPUT_TERRITORIES": "memory:"}, context=context)
+    for key in ("OUTPUT", "OUTPUT_TERRITORIES"):
+        renderer = QgsProject.instance().mapLayer(result[key]).renderer()
+        assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == FIELD
+        named = [c for c in renderer.categories() if c.value() not in (None, "")]
+        assert len({c.symbol().color().name() for c in named}) == len(named) == TERRITORIES
+
+
+def test_progress_is_reported_and_cancel_stops_the_run(run_algorithm, plan):
+    shifted = shifted_copy(plan)
+    feedback = QgsProcessingFeedback()
+    seen: list[float] = []
+    feedback.progressChanged.connect(seen.append)
+    rebalance(run_algorithm, shifted, feedback=feedback)
+    assert max(seen) >= 90 and seen == sorted(seen)
+
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda value: feedback.cancel() if value > 30 else None)
+    with pytest.raises(QgsProcessingException):
+        rebalance(run_algorithm, shifted, feedback=feedback)

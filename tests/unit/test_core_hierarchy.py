@@ -81,3 +81,22 @@ def test_every_unit_needs_a_territory():
 def test_units_inherit_their_territorys_region():
     labels = np.array([2, 0, 1, 1, 2])
     np.testing.assert_array_equal(units_in_regions(labels, np.array([1, 0, 1])), [1, 1, 0, 0, 1])
+
+
+def test_regions_from_the_engine_are_contiguous_groups_of_whole_territories():
+    from scipy.sparse.csgraph import connected_components
+    from territory_planner.core.engine import build_territories
+    from territory_planner.core.hierarchy import region_problem
+
+    # a 6 × 4 grid cut into six 2 × 2 blocks; regions of two blocks each are balanced exactly
+    xy, adjacency = grid(6, 4)
+    labels = np.array([(int(x) // 2) + 3 * (int(y) // 2) for x, y in xy])
+    workloads = np.ones((24, 1))
+    super_units = coarsen(labels, xy, workloads, adjacency)
+    plan = build_territories(region_problem(super_units, 3, ["accounts"], tolerance=0.05))
+    regions = np.asarray(plan.labels)
+    assert sorted(np.bincount(regions, minlength=3).tolist()) == [2, 2, 2]
+    unit_regions = units_in_regions(labels, regions)
+    for k in range(3):
+        members = np.flatnonzero(unit_regions == k)
+        assert connected_components(adjacency[members][:, members], directed=False)[0] == 1
