@@ -77,7 +77,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
             "<b>Random seed</b>: the same seed gives the same regions.\n\n"
             "Two territories are neighbours when any of their units touch. Outputs: the units with "
             "their region, and one feature per region with its sum, target and deviation per measure, "
-            "its number of territories and their names, contiguity and compactness. Results: "
+            "its number of territories (terr_count) and their names (members), contiguity and compactness. Results: "
             "MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS."
         )
 
@@ -223,7 +223,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         TerritoryStyler.attach(out_id, region_field, region_names, context)
 
         r_fields = territory_fields(region_field, measure_columns(units), units.is_polygon)
-        r_fields.append(QgsField("territories", QVariant.Int))
+        r_fields.append(QgsField("terr_count", QVariant.Int))
         r_fields.append(QgsField("members", QVariant.String, len=254))
         r_sink, regions_id = self.parameterAsSink(
             parameters, self.OUTPUT_REGIONS, context, r_fields,

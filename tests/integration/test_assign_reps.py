@@ -44,6 +44,10 @@ def as_layer(value) -> QgsVectorLayer:
     return layer
 
 
+def snapshot(layer: QgsVectorLayer) -> list:
+    return sorted((f.id(), [str(a) for a in f.attributes()], f.geometry().asWkt(3)) for f in layer.getFeatures())
+
+
 @pytest.fixture
 def plan(run_algorithm, georgia_layer):
     result = run_algorithm("territory:buildterritories", {
@@ -134,7 +138,9 @@ def assign(run_algorithm, plan, reps, feedback=None, **extra):
 
 def test_matching_is_the_best_of_all_permutations(run_algorithm, plan):
     reps = reps_layer(plan, TERRITORIES)
+    before = [snapshot(plan), snapshot(reps)]
     result = assign(run_algorithm, plan, reps)
+    assert [snapshot(plan), snapshot(reps)] == before, "the algorithm must not modify its inputs"
     names, rep_names, costs, weights, labels = cost_matrix(plan, reps, ["population"])
     matching = matching_of(result)
     assert sorted(matching.values()) == sorted(rep_names)
