@@ -292,3 +292,18 @@ def test_progress_is_reported_and_cancel_stops_the_run(run_algorithm, plan):
     feedback.progressChanged.connect(lambda value: feedback.cancel() if value > 30 else None)
     with pytest.raises(QgsProcessingException):
         rebalance(run_algorithm, shifted, feedback=feedback)
+
+
+def test_a_numeric_territory_field_keeps_its_numbers(run_algorithm, plan):
+    shifted = shifted_copy(plan)
+    shifted.dataProvider().addAttributes([QgsField("district", QVariant.Int)])
+    shifted.updateFields()
+    index = shifted.fields().lookupField("district")
+    names = sorted({f[FIELD] for f in shifted.getFeatures()})
+    assert shifted.dataProvider().changeAttributeValues(
+        {f.id(): {index: 10 * (names.index(f[FIELD]) + 1)} for f in shifted.getFeatures()})
+    result = rebalance(run_algorithm, shifted, TERRITORY_FIELD="district")
+    out = as_layer(result["OUTPUT"])
+    assert out.fields().field("district").isNumeric()
+    assert {f["district"] for f in out.getFeatures()} == {10 * (k + 1) for k in range(TERRITORIES)}
+    assert result["MAX_DEVIATION"] <= TOLERANCE
