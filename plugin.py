@@ -45,8 +45,8 @@ class TerritoryPlannerPlugin:
         from .ui.dock import TerritoryDock
 
         self.dock = TerritoryDock(self.iface, self.iface.mainWindow())
-        self.dock.hide()
         self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.hide()  # shown from its button; adding it to a visible main window shows it
         self._undo_steps.append(self._remove_dock)
 
         action = QAction(icon("territory.svg"), self.tr("Territory Planner"), self.iface.mainWindow())

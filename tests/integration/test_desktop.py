@@ -21,6 +21,7 @@ def test_desktop_loads_plugin_from_zip(tmp_path):
         actions = [a for a in iface.mainWindow().findChildren(QAction)
                    if a.objectName() == "TerritoryPlannerDockAction"]
         result["toolbar_action"] = any(iface.pluginToolBar() in a.associatedWidgets() for a in actions)
+        result["dock_hidden_at_start"] = not actions[0].isChecked()
         if actions:
             actions[0].trigger()
         docks = [d for d in iface.mainWindow().findChildren(QDockWidget) if d.objectName() == "TerritoryPlannerDock"]
@@ -33,4 +34,5 @@ def test_desktop_loads_plugin_from_zip(tmp_path):
     assert result["provider"], "the Processing provider 'territory' is not registered"
     assert "territory:buildterritories" in result["algorithms"]
     assert result["toolbar_action"], "no Territory Planner button on the Plugins toolbar"
+    assert result["dock_hidden_at_start"], "the dock should wait for its button"
     assert result["dock_visible"], "the toolbar button did not show the dock"

@@ -73,10 +73,12 @@ def test_load_and_unload_twice_leaves_nothing_behind(qgis_iface, qgis_processing
         actions = _plugin_actions(qgis_iface)
         assert len(actions) == 1
         assert len(_plugin_docks(qgis_iface)) == 1
+        dock = _plugin_docks(qgis_iface)[0]
+        assert dock.isHidden() and not actions[0].isChecked()
         actions[0].trigger()
-        assert _plugin_docks(qgis_iface)[0].isVisible()
+        assert not dock.isHidden() and actions[0].isChecked()
         actions[0].trigger()
-        assert not _plugin_docks(qgis_iface)[0].isVisible()
+        assert dock.isHidden() and not actions[0].isChecked()
 
         plugin.unload()
         qtbot.wait(10)
