@@ -300,9 +300,10 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 def _complete_names(names: list[str], count: int) -> list[str]:
     taken = set(names)
     out = list(names)
+    width = len(str(count))  # "Territory 01" … "Territory 12" sort as they read
     k = 1
     while len(out) < count:
-        candidate = f"Territory {k}"
+        candidate = f"Territory {k:0{width}d}"
         if candidate not in taken:
             out.append(candidate)
             taken.add(candidate)

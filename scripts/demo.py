@@ -52,6 +52,8 @@ def main() -> int:
         print(f"{name:<14}{count:>9}{pop:>12,.0f}{pop_dev:>8.2f}{eld:>10,.0f}{eld_dev:>8.2f}  {flag}")
     print(f"\nWorst deviation: {results.get('MAX_DEVIATION')} %; non-contiguous territories: "
           f"{results.get('NONCONTIGUOUS')}")
+    for warning in answer.get("log", {}).get("warning", []):
+        print(f"Warning: {warning}")
     print(f"Units with their territory: {units_path}")
     print(f"One feature per territory:  {territories_path}")
     return 0
