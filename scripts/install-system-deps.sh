@@ -2,7 +2,8 @@
 # Install the Debian packages Territory Planner needs (QGIS, its Python bindings, a virtual X
 # server for the desktop test) when any is missing. Quick when everything is already there.
 set -euo pipefail
-packages=(qgis python3-qgis qgis-providers python3-venv python3-numpy python3-scipy gdal-bin xvfb xauth)
+packages=(qgis python3-qgis qgis-providers python3-venv python3-numpy python3-scipy gdal-bin xvfb xauth
+          postgresql postgresql-15-postgis-3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -101,6 +101,7 @@ class TerritoryDock(QgsDockWidget):
         #: how tasks are started; tests replace it to run tasks synchronously
         self.run_task = self._run_in_task_manager
         self._tasks: list = []
+        self._reading_neighbours: set[str] = set()
         self._updating = False
         self._selecting = False
         self._suggestions_timer = QTimer(self)
@@ -180,7 +181,8 @@ class TerritoryDock(QgsDockWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # sized once per reset, not on every change: painting must not make the view measure every cell
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.bar_delegate = DeviationBarDelegate(self.table)
@@ -447,9 +449,19 @@ class TerritoryDock(QgsDockWidget):
             self._save_plan()
             self.service.restyle()
             if self.service.adjacency is None:
-                self.run_task(UnitsTask(self.service))
+                self._read_neighbours()
         self._update_actions()
         self._update_status()
+
+    def _read_neighbours(self) -> None:
+        """Start reading the layer's neighbours in the background, once per layer at a time."""
+        layer_id = self.service.layer_id
+        if layer_id in self._reading_neighbours:
+            return
+        task = UnitsTask(self.service)
+        self._reading_neighbours.add(layer_id)
+        task.on_finished = lambda t: self._reading_neighbours.discard(t.layer_id)
+        self.run_task(task)
 
     def _on_territories_changed(self) -> None:
         if self.service.is_bound:
@@ -467,6 +479,7 @@ class TerritoryDock(QgsDockWidget):
         deviation_columns = [c for c in range(self.model.columnCount()) if self.model.column_kind(c)[0] == "deviation"]
         for column in range(self.model.columnCount()):
             self.table.setItemDelegateForColumn(column, self.bar_delegate if column in deviation_columns else None)
+        self.table.resizeColumnsToContents()
         self._select_row(self.service.active)
 
     def _show_message(self, text: str, level) -> None:

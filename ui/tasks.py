@@ -91,6 +91,8 @@ class UnitsTask(QgsTask):
         self.context = QgsProject.instance().transformContext()
         self.units = None
         self.error = ""
+        #: called on the main thread once the task is over, whatever its outcome
+        self.on_finished = None
         self.setDependentLayers([layer])
 
     def run(self) -> bool:
@@ -105,6 +107,13 @@ class UnitsTask(QgsTask):
         return self.units is not None and not self.isCanceled()
 
     def finished(self, result: bool) -> None:
+        try:
+            self._hand_over(result)
+        finally:
+            if self.on_finished is not None:
+                self.on_finished(self)
+
+    def _hand_over(self, result: bool) -> None:
         service = self.service
         if not result:
             if self.error:

@@ -32,6 +32,9 @@ class TerritoryTableModel(QAbstractTableModel):
         self.service = service
         self._rows: list[str | None] = []
         self._columns: list[tuple[str, int]] = []
+        # figures per row, fetched from the service once per change (views ask for every cell
+        # and role many times while painting and sizing columns)
+        self._figures: dict = {}
         self._warning_icon = QgsApplication.getThemeIcon("/mIconWarning.svg")
         service.territoriesChanged.connect(self.reset)
         service.planChanged.connect(self.reset)
@@ -44,6 +47,7 @@ class TerritoryTableModel(QAbstractTableModel):
     # -- structure -------------------------------------------------------------------------------
     def reset(self) -> None:
         self.beginResetModel()
+        self._figures = {}
         service = self.service
         self._rows = list(service.territory_names) + ([None] if service.is_bound else [])
         columns = [("name", -1), ("locked", -1)]
@@ -89,9 +93,11 @@ class TerritoryTableModel(QAbstractTableModel):
             return
         last = len(self._columns) - 1
         if not names:
+            self._figures = {}
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, last))
             return
         for name in names:
+            self._figures.pop(name, None)
             row = self.row_of(name)
             if row >= 0:
                 self.dataChanged.emit(self.index(row, 0), self.index(row, last))
@@ -135,7 +141,9 @@ class TerritoryTableModel(QAbstractTableModel):
             return name
         if role == TOLERANCE_ROLE:
             return self.service.plan.tolerance / 100.0
-        figures = self.service.figures_of(name)
+        figures = self._figures.get(name)
+        if figures is None:
+            figures = self._figures[name] = self.service.figures_of(name)
         if not figures:
             return None
         if kind == "name":
