@@ -55,8 +55,18 @@ package: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
-bench: venv
-	$(PY) bench/run.py
+# GerryChain needs numpy >= 2.4: its own plain venv, never .venv (see requirements-bench.txt).
+GC_VENV := $(BUILD)/gerrychain-venv
+$(GC_VENV)/.stamp: requirements-bench.txt
+	@test -x $(GC_VENV)/bin/python || /usr/bin/python3 -m venv $(GC_VENV)
+	@$(GC_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-bench.txt
+	@touch $@
+
+# make bench [SIZES=500,2000] [SEEDS=1,4] [METHODS=engine,e2e,kmeans,gerrychain,lp,rebalance] [FRESH=1]
+bench: venv $(GC_VENV)/.stamp
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	$(PY) bench/run.py --gerrychain-python $(GC_VENV)/bin/python $(if $(SIZES),--sizes $(SIZES)) \
+		$(if $(SEEDS),--seeds $(SEEDS)) $(if $(METHODS),--methods $(METHODS)) $(if $(FRESH),--fresh)
 
 clean:
 	rm -rf $(BUILD) dist demo-output test-output .pytest_cache .ruff_cache
