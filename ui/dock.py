@@ -745,4 +745,5 @@ class TerritoryDock(QgsDockWidget):
                 signal.disconnect(slot)
             except (TypeError, RuntimeError):
                 pass
-        self.service.unbind(emit=False)
+        self.service.unbind()
+        self.table.setModel(None)

@@ -35,6 +35,7 @@ class TerritoryTableModel(QAbstractTableModel):
         # figures per row, fetched from the service once per change (views ask for every cell
         # and role many times while painting and sizing columns)
         self._figures: dict = {}
+        self._measure_names: list[str] = []
         self._warning_icon = QgsApplication.getThemeIcon("/mIconWarning.svg")
         service.territoriesChanged.connect(self.reset)
         service.planChanged.connect(self.reset)
@@ -61,6 +62,8 @@ class TerritoryTableModel(QAbstractTableModel):
                 columns.append(("deviation", a))
         columns.append(("parts", -1))
         self._columns = columns
+        # names as they were at this reset: the view may paint once more before the next one
+        self._measure_names = list(service.measure_names) if service.is_bound else []
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's signature
@@ -107,12 +110,14 @@ class TerritoryTableModel(QAbstractTableModel):
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._columns):
             return None
         kind, a = self._columns[section]
-        measure = self.service.measure_names[a] if a >= 0 else ""
+        measure = self._measure_names[a] if 0 <= a < len(self._measure_names) else ""
         if role == Qt.ItemDataRole.DisplayRole:
             return {
-                "name": self.tr("Territory"), "locked": "🔒", "rep": self.tr("Rep"), "units": self.tr("Units"),
+                "name": self.tr("Territory"), "locked": "", "rep": self.tr("Rep"), "units": self.tr("Units"),
                 "sum": measure, "deviation": self.tr("{} dev. %").format(measure), "parts": self.tr("Pieces"),
             }[kind]
+        if role == Qt.ItemDataRole.DecorationRole and kind == "locked":
+            return QgsApplication.getThemeIcon("/locked.svg")
         if role == Qt.ItemDataRole.ToolTipRole:
             return {
                 "name": self.tr("Territory name; the swatch is its colour on the map"),
@@ -144,7 +149,7 @@ class TerritoryTableModel(QAbstractTableModel):
         figures = self._figures.get(name)
         if figures is None:
             figures = self._figures[name] = self.service.figures_of(name)
-        if not figures:
+        if not figures or (a >= 0 and a >= len(figures["sums"])):
             return None
         if kind == "name":
             return self._name_data(name, role)

@@ -436,3 +436,27 @@ def test_plan_settings_are_restored_when_the_project_is_reopened(dock, qgis_ifac
     assert dock.service.is_territory_locked("East")
     assert dock.service.is_unit_locked(cell_fid(restored, 0, 0))
     assert not dock.service.is_unit_locked(cell_fid(restored, 1, 0))
+
+
+def test_painting_a_shapefile_and_saving_it(dock, qgis_iface, tmp_path):
+    from qgis.core import QgsVectorFileWriter, QgsVectorLayer
+
+    path = str(tmp_path / "units.shp")
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "ESRI Shapefile"
+    assert QgsVectorFileWriter.writeAsVectorFormatV2(grid_layer(territories=west_east()), path,
+                                                     QgsProject.instance().transformContext(), options)[0] == 0
+    layer = QgsVectorLayer(path, "units", "ogr")
+    assert layer.isValid()
+    set_up_dock(dock, layer, measures=["accounts"])
+    canvas = qgis_iface.mapCanvas()
+    show_layer(canvas, layer)
+    select_row(dock, "East")
+    dock.paint_action.trigger()
+    drag(dock.paint_tool, canvas, [(500, 500), (2500, 1500)])  # six western units
+    rows = table(dock)
+    assert rows["East"]["Units"] == 18 and rows["West"]["Units"] == 6
+    assert layer.commitChanges()
+    reread = QgsVectorLayer(path, "again", "ogr")
+    values = [f["territory"] for f in reread.getFeatures()]
+    assert values.count("East") == 18 and values.count("West") == 6

@@ -1,0 +1,86 @@
+"""The dock in the real QGIS desktop (under Xvfb): open the bundled Georgia sample, build a plan
+from the dock, paint with it, and save a screenshot (test-output/dock.png, shown in the README)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from qgis_desktop import run_desktop
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None or shutil.which("qgis") is None,
+                                reason="needs the qgis and xvfb packages (make sysdeps)")
+
+
+def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
+    sample = tmp_path / "georgia_counties.gpkg"
+    shutil.copy(ROOT / "resources" / "data" / "georgia_counties.gpkg", sample)
+    screenshot = ROOT / "test-output" / "dock.png"
+    screenshot.parent.mkdir(exist_ok=True)
+    if screenshot.exists():
+        screenshot.unlink()
+    result, errors, output = run_desktop(tmp_path, f"""
+        from qgis.core import QgsProject, QgsVectorLayer
+        from qgis.PyQt.QtWidgets import QAction, QDockWidget
+        layer = QgsVectorLayer({str(sample)!r} + "|layername=georgia_counties", "Georgia counties", "ogr")
+        QgsProject.instance().addMapLayer(layer)
+        action = [a for a in iface.mainWindow().findChildren(QAction)
+                  if a.objectName() == "TerritoryPlannerDockAction"][0]
+        action.trigger()
+        dock = [d for d in iface.mainWindow().findChildren(QDockWidget)
+                if d.objectName() == "TerritoryPlannerDock"][0]
+        # tasks run here and now, so the probe sees their results
+        dock.run_task = lambda task: task.finished(task.run())
+        dock.layer_combo.setLayer(layer)
+        dock.measures_combo.setCheckedItems(["population", "elderly"])
+        dock.tolerance_spin.setValue(10.0)
+        result["field_created"] = dock.create_field("territory")
+        dock.count_spin.setValue(6)
+        dock.build_action.trigger()
+        service = dock.service
+        result["territories"] = service.territory_names
+        result["unassigned"] = len(service.fids_of(None))
+        dock.service.set_active(service.territory_names[0])
+        dock.refresh_suggestions()
+        result["suggestions"] = dock.suggestions_list.count()
+        before = service.max_deviation()
+        dock.suggestions_list.itemClicked.emit(dock.suggestions_list.item(0))
+        result["suggestion_helped"] = service.max_deviation() <= before
+        # paint a unit of the second territory that touches the first
+        first, second = service.territory_names[:2]
+        import numpy as np
+        members = np.flatnonzero(service.labels == service.territory_index(second))
+        touching = [int(service.fids[i]) for i in members
+                    if (service.labels[service.adjacency[i].indices] == service.territory_index(first)).any()]
+        result["painted"] = dock.paint(touching[:1])
+        dock.refresh_suggestions()
+        result["renderer"] = layer.renderer().type()
+        iface.mainWindow().resize(1440, 900)
+        iface.mainWindow().showMaximized()
+        dock.show()
+        dock.raise_()
+        from qgis.PyQt.QtCore import Qt
+        iface.mainWindow().resizeDocks([dock], [700], Qt.Orientation.Horizontal)
+        iface.mapCanvas().setExtent(layer.extent())
+        iface.mapCanvas().refreshAllLayers()
+        for _ in range(50):
+            QgsApplication.processEvents()
+        iface.mapCanvas().waitWhileRendering()
+        QgsApplication.processEvents()
+        image = iface.mainWindow().grab()
+        result["saved"] = image.save({str(screenshot)!r})
+        result["size"] = [image.width(), image.height()]
+    """, timeout=240)
+    assert not errors, "QGIS reported Python errors:\n" + "\n".join(errors)
+    assert "probe_error" not in result, result.get("probe_error")
+    assert result, "QGIS did not run the probe:\n" + output[-3000:]
+    assert result["field_created"]
+    assert result["territories"] == [f"Territory {k}" for k in range(1, 7)]
+    assert result["unassigned"] == 0
+    assert result["suggestions"] > 0 and result["suggestion_helped"]
+    assert result["painted"] == 1
+    assert result["renderer"] == "categorizedSymbol"
+    assert result["saved"] and screenshot.stat().st_size > 10_000
