@@ -460,3 +460,65 @@ def test_painting_a_shapefile_and_saving_it(dock, qgis_iface, tmp_path):
     reread = QgsVectorLayer(path, "again", "ogr")
     values = [f["territory"] for f in reread.getFeatures()]
     assert values.count("East") == 18 and values.count("West") == 6
+
+
+def test_double_click_zooms_to_the_territory(dock, qgis_iface):
+    layer = grid_layer(territories=west_east())
+    set_up_dock(dock, layer)
+    canvas = qgis_iface.mapCanvas()
+    show_layer(canvas, layer)
+    row = next(r for r in range(dock.proxy.rowCount()) if dock.proxy.index(r, 0).data() == "East")
+    dock.table.doubleClicked.emit(dock.proxy.index(row, 1))
+    extent = canvas.extent()
+    assert extent.contains(3000 + 10, 10) and extent.contains(6000 - 10, 4000 - 10)
+    # centred on East (x 3000–6000), not on the whole layer (x 0–6000)
+    assert extent.center().x() == pytest.approx(4500) and extent.center().y() == pytest.approx(2000)
+
+
+def test_painting_point_units(dock, qgis_iface):
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    layer = QgsVectorLayer("Point?crs=EPSG:3857&field=territory:string(20)&field=accounts:integer", "accounts",
+                           "memory")
+    features = []
+    for k in range(12):
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(1000.0 * (k % 4), 1000.0 * (k // 4))))
+        feature.setAttributes([None, 1 + k])
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    layer.updateExtents()
+    set_up_dock(dock, layer)
+    dock.new_territory("Points")
+    canvas = qgis_iface.mapCanvas()
+    show_layer(canvas, layer)
+    dock.paint_action.trigger()
+    click(dock.paint_tool, canvas, 1010, 990)  # next to the point at (1000, 1000)
+    [fid] = dock.service.fids_of("Points")
+    assert layer.getFeature(fid).geometry().asPoint() == QgsPointXY(1000, 1000)
+    dock.lasso_action.trigger()
+    drag(dock.lasso_tool, canvas, [(-500, -500), (2500, -500), (2500, 500), (-500, 500)])
+    assert len(dock.service.fids_of("Points")) == 1 + 3
+    assert table(dock)["Points"]["Pieces"] == "1"
+
+
+def test_integer_territory_field_takes_numbers_only(dock, qgis_iface):
+    from qgis.core import QgsFeature, QgsGeometry, QgsRectangle, QgsVectorLayer
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:3857&field=district:integer&field=accounts:integer", "districts",
+                           "memory")
+    features = []
+    for k in range(4):
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(k, 0, k + 1, 1)))
+        feature.setAttributes([1 if k < 2 else 2, 10])
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    set_up_dock(dock, layer, field="district")
+    assert list(table(dock)) == ["1", "2", "Unassigned"]
+    assert not dock.new_territory("North")
+    assert any("whole numbers" in m for m in warnings(qgis_iface))
+    assert dock.new_territory("3")
+    dock.service.assign([1], "3")
+    assert layer.getFeature(1)["district"] == 3
+    assert table(dock)["3"]["Units"] == 1

@@ -180,3 +180,34 @@ def test_edits_made_while_the_engine_runs_are_not_overwritten(dock, georgia_laye
     run_synchronously(task)
     assert table_numbers(dock) == after_paint
     assert any("edited while" in m for m in messages(qgis_iface, Qgis.MessageLevel.Warning))
+
+
+def test_tasks_run_in_qgis_task_manager(qgis_iface, qgis_new_project, georgia_layer, qtbot):
+    """The real path: neighbours and rebalancing run on QGIS's task manager threads."""
+    from qgis.core import QgsApplication
+
+    panel = TerritoryDock(qgis_iface)
+    try:
+        layer = georgia_with_field(georgia_layer)
+        set_up_dock(panel, layer, measures=["population"], tolerance=5.0)
+        qtbot.waitUntil(lambda: panel.service.adjacency is not None, timeout=60000)
+        assert table(panel)["Unassigned"]["Pieces"] is None
+
+        panel.count_spin.setValue(4)
+        task = panel.build()
+        assert task is not None and task in panel._tasks
+        assert QgsApplication.taskManager().tasks(), "the build shows in QGIS's task manager"
+        qtbot.waitUntil(lambda: not panel._tasks, timeout=120000)
+        assert table(panel)["Unassigned"]["Units"] == 0
+        assert layer.undoStack().count() == 1
+
+        panel.service.assign(panel.service.fids_of("Territory 1")[:3], "Territory 2")
+        before = table_numbers(panel)
+        depth = layer.undoStack().index()
+        task = panel.rebalance()
+        task.cancel()
+        qtbot.waitUntil(lambda: not panel._tasks, timeout=60000)
+        assert table_numbers(panel) == before and layer.undoStack().index() == depth
+    finally:
+        panel.unload()
+        panel.deleteLater()
