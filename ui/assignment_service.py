@@ -18,6 +18,7 @@ deletion or new territory restores the list too.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections import Counter
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from ..layers.style import apply_territory_style
 from .settings import PlanSettings
 
 LOG_TAG = "Territory Planner"
+_REVISIONS = itertools.count(1)
 UNASSIGNED = 0  # registry index of "no territory"
 
 
@@ -213,7 +215,8 @@ class AssignmentService(QObject):
         self.raw_adjacency: sparse.csr_matrix | None = None
         self.totals = np.zeros(1)
         self.units = None
-        self.revision = 0
+        #: changes whenever the plan's data change (edits, undo, reload); never repeats
+        self.revision = next(_REVISIONS)
         self._dirty: set[int] = set()
         self._list_dirty = False
         self._totals_dirty = False
@@ -375,11 +378,13 @@ class AssignmentService(QObject):
         self.registry = [None] + list(self.territories.names)
         self.registry_index = {name: k for k, name in enumerate(self.registry)}
         self.labels = np.fromiter((self.registry_index[v] for v in names), dtype=np.int64, count=n)
+        # neighbours of the previous read no longer apply (set again below when the units match)
+        self.units = None
+        self.adjacency = self.raw_adjacency = self.positions = None
         self.recount()
         self.plan.territories = list(self.territories.names)
         self.plan.locked_territories = sorted(self.territories.locked)
-        self.units = None
-        self.adjacency = None
+        self.revision = next(_REVISIONS)
         if units is not None and len(units.fids) == n and set(map(int, units.fids)) == set(self.index_of_fid):
             self.set_units(units, emit=False)
 
@@ -874,7 +879,7 @@ class AssignmentService(QObject):
                 self.reps[k][rep] += 1
             self.labels[i] = k
             self._dirty.update((old, k))
-            self.revision += 1
+            self.revision = next(_REVISIONS)
         elif index in self._measure_indexes and self.measures:
             a = self._measure_indexes.index(index)
             try:
@@ -887,7 +892,7 @@ class AssignmentService(QObject):
             self.workloads[i, a] = number
             self._dirty.add(k)
             self._totals_dirty = True
-            self.revision += 1
+            self.revision = next(_REVISIONS)
         elif index == self._rep_index:
             k = int(self.labels[i])
             old = self.rep_values[i]
@@ -903,7 +908,7 @@ class AssignmentService(QObject):
         elif index == self._lock_index:
             self.unit_lock_field[i] = _truthy(value)
             self._dirty.add(int(self.labels[i]))
-            self.revision += 1
+            self.revision = next(_REVISIONS)
 
     def _on_undo_index(self, _index: int) -> None:
         # Inside an edit command the stack's index only moves when the command ends, so this

@@ -522,3 +522,24 @@ def test_integer_territory_field_takes_numbers_only(dock, qgis_iface):
     dock.service.assign([1], "3")
     assert layer.getFeature(1)["district"] == 3
     assert table(dock)["3"]["Units"] == 1
+
+
+def test_edits_made_outside_the_dock_show_in_the_table(dock, qgis_iface):
+    from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsRectangle
+
+    layer = grid_layer(territories=west_east())
+    set_up_dock(dock, layer)
+    layer.startEditing()
+    # as in the attribute table: a new territory name typed into one unit
+    layer.changeAttributeValue(cell_fid(layer, 0, 0), layer.fields().lookupField("territory"), "Island")
+    rows = table(dock)
+    assert list(rows) == ["East", "West", "Island", "Unassigned"]
+    assert rows["Island"]["Units"] == 1 and rows["West"]["Units"] == 11
+    # a unit drawn with QGIS's own tools
+    feature = QgsFeature(layer.fields())
+    feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(6000, 0, 7000, 1000)))
+    feature.setAttributes([None, 7, 10.0, "rep2", 0])
+    assert layer.addFeature(feature)
+    QgsApplication.processEvents()
+    assert table(dock)["Unassigned"]["Units"] == 1
+    assert table_numbers(dock)["Unassigned"]["accounts"] == 7
