@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 
 
 @dataclass
@@ -36,13 +35,15 @@ class Suggestion:
 def suggest_moves(labels: np.ndarray, workloads: np.ndarray, targets: np.ndarray,
                   adjacency: sparse.spmatrix, territory: int, count: int = 5,
                   movable: np.ndarray | None = None, frozen_territories=(),
-                  keep_contiguous: bool = True, max_checked: int = 60) -> list[Suggestion]:
+                  keep_contiguous: bool = True, max_checked: int = 60,
+                  sums: np.ndarray | None = None) -> list[Suggestion]:
     """The ``count`` best moves of one unit into or out of ``territory``.
 
     ``labels`` (n,) holds territory indexes, −1 for unassigned units (never moved).
     ``workloads`` (n, m) and ``targets`` (p, m) are in the same units. ``movable`` (n,) bool
     excludes locked units; territories in ``frozen_territories`` neither give nor receive units.
     With ``keep_contiguous`` a move is skipped when it would add a piece to the giving territory.
+    ``sums`` (p, m), the territories' current sums, saves recounting them when the caller has them.
     Returns the moves with the largest improvement first; fewer (or none) when no move helps.
     """
     labels = np.asarray(labels, dtype=np.int64)
@@ -60,27 +61,31 @@ def suggest_moves(labels: np.ndarray, workloads: np.ndarray, targets: np.ndarray
     if movable is None:
         movable = np.ones(len(labels), dtype=bool)
 
-    coo = sparse.coo_matrix(adjacency)
-    i, j = coo.row.astype(np.int64), coo.col.astype(np.int64)
-    li, lj = labels[i], labels[j]
-    neighbour_ok = (lj >= 0) & (li >= 0) & (li != lj)
-    # out: i in territory moves to j's territory; in: i in a neighbour moves into territory
-    out = neighbour_ok & (li == territory)
-    into = neighbour_ok & (lj == territory)
-    units = np.concatenate([i[out], i[into]])
-    sources = np.concatenate([li[out], li[into]])
-    dests = np.concatenate([lj[out], lj[into]])
+    csr = sparse.csr_matrix(adjacency)
+    # only the edges leaving the territory matter: candidates cost O(territory size), not O(n)
+    members = np.flatnonzero(labels == territory)
+    rows = csr[members].tocoo()
+    inside, outside = members[rows.row].astype(np.int64), rows.col.astype(np.int64)
+    other = labels[outside]
+    keep = (other >= 0) & (other != territory)
+    inside, outside, other = inside[keep], outside[keep], other[keep]
+    # out: a unit of the territory moves to its neighbour's territory; in: the neighbour moves in
+    units = np.concatenate([inside, outside])
+    dests = np.concatenate([other, np.full(len(outside), territory, dtype=np.int64)])
+    sources = labels[units]
     keep = movable[units] & ~frozen[sources] & ~frozen[dests]
-    units, sources, dests = units[keep], sources[keep], dests[keep]
+    units, dests = units[keep], dests[keep]
     if len(units) == 0:
         return []
     pairs = np.unique(np.stack([units, dests], axis=1), axis=0)
     units, dests = pairs[:, 0], pairs[:, 1]
     sources = labels[units]
 
-    sums = np.zeros_like(targets)
-    assigned = labels >= 0
-    np.add.at(sums, labels[assigned], workloads[assigned])
+    if sums is None:
+        sums = np.zeros_like(targets)
+        assigned = labels >= 0
+        np.add.at(sums, labels[assigned], workloads[assigned])
+    sums = np.asarray(sums, dtype=float).reshape(targets.shape)
     scale = np.where(targets > 0, targets, 1.0)
     deviation = (sums - targets) / scale
     w = workloads[units]
@@ -91,14 +96,12 @@ def suggest_moves(labels: np.ndarray, workloads: np.ndarray, targets: np.ndarray
     order = np.argsort(-delta, kind="stable")
     order = order[delta[order] > 1e-12]
 
-    csr = sparse.csr_matrix(adjacency)
-    pieces: dict[int, int] = {}
     chosen: list[Suggestion] = []
     for rank, c in enumerate(order):
         if len(chosen) >= count or rank >= max_checked:
             break
         unit, source, dest = int(units[c]), int(sources[c]), int(dests[c])
-        if keep_contiguous and _splits(csr, labels, unit, source, pieces):
+        if keep_contiguous and not _keeps_connected(csr, labels, unit):
             continue
         chosen.append(Suggestion(
             unit=unit, source=source, target=dest, improvement=float(delta[c]),
@@ -107,19 +110,27 @@ def suggest_moves(labels: np.ndarray, workloads: np.ndarray, targets: np.ndarray
     return chosen
 
 
-def _splits(csr: sparse.csr_matrix, labels: np.ndarray, unit: int, source: int, pieces: dict[int, int]) -> bool:
-    """Would taking ``unit`` out of ``source`` leave it in more pieces than it has now?"""
-    members = np.flatnonzero(labels == source)
-    if source not in pieces:
-        pieces[source] = _piece_count(csr, members)
-    rest = members[members != unit]
-    if len(rest) == 0:
-        return False
-    return _piece_count(csr, rest) > pieces[source]
+def _keeps_connected(csr: sparse.csr_matrix, labels: np.ndarray, unit: int) -> bool:
+    """Does the unit's own piece of its territory stay in one piece without it?
 
-
-def _piece_count(csr: sparse.csr_matrix, members: np.ndarray) -> int:
-    if len(members) == 0:
-        return 0
-    sub = csr[members][:, members]
-    return int(connected_components(sub, directed=False)[0])
+    A search from one of its same-territory neighbours, through that territory only, until the
+    other such neighbours are all found (usually a few steps around the unit).
+    """
+    indptr, indices = csr.indptr, csr.indices
+    own = labels[unit]
+    around = [int(v) for v in indices[indptr[unit]:indptr[unit + 1]] if labels[v] == own and v != unit]
+    if len(around) <= 1:
+        return True
+    missing = set(around[1:])
+    seen = {unit, around[0]}
+    stack = [around[0]]
+    while stack:
+        v = stack.pop()
+        for w in indices[indptr[v]:indptr[v + 1]].tolist():
+            if w not in seen and labels[w] == own:
+                seen.add(w)
+                missing.discard(w)
+                if not missing:
+                    return True
+                stack.append(w)
+    return not missing

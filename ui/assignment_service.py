@@ -744,6 +744,9 @@ class AssignmentService(QObject):
             return False
         if new == old:
             return False
+        if self.is_territory_locked(old):
+            self._warn(tr("Territory “{}” is locked; unlock it to rename it.").format(old))
+            return False
         if new in self.territories.names:
             self._warn(tr("A territory “{}” already exists. Use Merge to join two territories.").format(new))
             return False
@@ -999,8 +1002,10 @@ class AssignmentService(QObject):
         names = self.territories.names
         labels = self.plan_labels()
         frozen = [p for p, name in enumerate(names) if name in self.territories.locked]
+        listed = [self.registry_index[name] for name in names]
         found = suggest_moves(labels, self.workloads, self.targets(), self.adjacency, names.index(self.active),
-                              count=count, movable=~self.locked_mask(), frozen_territories=frozen)
+                              count=count, movable=~self.locked_mask(), frozen_territories=frozen,
+                              sums=self.sums[listed])
         return found
 
     def apply_suggestion(self, suggestion: Suggestion) -> bool:

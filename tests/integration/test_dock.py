@@ -318,6 +318,8 @@ def test_locked_territory_and_locked_units_are_not_painted(dock, qgis_iface):
     assert table(dock)["East"]["Units"] == 12, "a locked territory does not lose units"
     select_row(dock, "East")
     assert dock.service.assign([cell_fid(layer, 0, 0)], "East") == 0, "nor gain them"
+    assert not dock.rename_territory("Coast") and not dock.delete_territory() and not dock.merge_territory("West")
+    assert list(table(dock)) == ["East", "West", "Unassigned"] and table(dock)["East"]["Units"] == 12
     assert any("locked" in m for m in warnings(qgis_iface))
 
     # single units: the lock list (saved with the project) and the lock field
