@@ -172,7 +172,7 @@ class AssignmentService(QObject):
     figuresChanged = pyqtSignal(list)  # noqa: N815 - Qt's naming
     #: the territory list changed (new, rename, merge, delete, order, lock)
     territoriesChanged = pyqtSignal()  # noqa: N815 - Qt's naming
-    #: bound to another layer, field or measures, or unbound
+    #: bound to another layer, field or measures, read again, or unbound (territories too)
     planChanged = pyqtSignal()  # noqa: N815 - Qt's naming
     #: the active territory (name or None)
     activeChanged = pyqtSignal(object)  # noqa: N815 - Qt's naming
@@ -275,7 +275,6 @@ class AssignmentService(QObject):
             return False
         self._connect(layer)
         self.planChanged.emit()
-        self.territoriesChanged.emit()
         if self.active not in self.territories.names:
             self.set_active(self.territories.names[0] if self.territories.names else None)
         return True
@@ -293,7 +292,6 @@ class AssignmentService(QObject):
         self._clear_state()
         if emit:
             self.planChanged.emit()
-            self.territoriesChanged.emit()
             self.set_active(None)
 
     def _measure_problem(self, layer: QgsVectorLayer, plan: PlanSettings) -> str | None:
@@ -983,7 +981,6 @@ class AssignmentService(QObject):
             self.unbind()
             self._warn(str(error))
             return
-        self.territoriesChanged.emit()
         self.planChanged.emit()
         self.restyle()
 

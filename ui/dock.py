@@ -450,7 +450,7 @@ class TerritoryDock(QgsDockWidget):
             self.service.restyle()
             if self.service.adjacency is None:
                 self._read_neighbours()
-        self._update_actions()
+        self._on_territories_changed()
         self._update_status()
 
     def _read_neighbours(self) -> None:
