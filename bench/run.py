@@ -136,7 +136,9 @@ def ensure_instance(name: str, size: int, territories: int, seed: int, need_gpkg
             synthetic_instance(size, territories, seed).save(npz)
         say(f"  made instance {name} in {time.perf_counter() - start:.1f} s")
     instance = Instance.load(npz)
-    if need_gpkg and not gpkg.exists():
+    checked = RUNS / name / "gpkg.json"
+    current = gpkg.exists() and checked.exists() and "longest_missing_m" in json.loads(checked.read_text())
+    if need_gpkg and size and not current:
         start = time.perf_counter()
         result = run_job([python_main(), str(BENCH / "worker.py"), "gpkg", str(npz), str(RUNS / name / "gpkg"),
                           str(gpkg)], TIMEOUTS["gpkg"], RUNS / name / "gpkg.log")

@@ -329,8 +329,19 @@ def compare_with_layer(instance: Instance, gpkg: str) -> dict:
     read = {(int(min(a, b)), int(max(a, b))) for a, b in zip(unit_of_row[coo.row], unit_of_row[coo.col]) if a != b}
     own = {(int(a), int(b)) for a, b in instance.edges}
     offset = np.hypot(*(units.positions - instance.positions[unit_of_row]).T)
-    return {"read_seconds": seconds, "edges_missing": len(own - read), "edges_extra": len(read - own),
+    missing = sorted(own - read)
+    return {"read_seconds": seconds, "edges_missing": len(missing), "edges_extra": len(read - own),
+            "longest_missing_m": max((shared_length(instance, a, b) for a, b in missing), default=0.0),
             "max_position_offset_m": float(offset.max())}
+
+
+def shared_length(instance: Instance, a: int, b: int) -> float:
+    """Length of the boundary two cells share (their common vertices are bit-identical)."""
+    ring_a, ring_b = instance.polygon(a), instance.polygon(b)
+    common = np.asarray([v for v in ring_a if np.any(np.all(ring_b == v, axis=1))])
+    if len(common) < 2:
+        return 0.0
+    return float(np.hypot(*(common.max(axis=0) - common.min(axis=0))))
 
 
 def job_real(name: str, out_npz: str, gpkg: str) -> None:
