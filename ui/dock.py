@@ -308,9 +308,13 @@ class TerritoryDock(QgsDockWidget):
     def _on_layer_chosen(self, layer) -> None:
         if self._updating:
             return
+        layer = layer if isinstance(layer, QgsVectorLayer) else None
+        stored = PlanSettings.read(self.project)
+        # back on the layer of the project's plan: show that plan's choices again
+        plan = stored if stored is not None and layer is not None and stored.layer_id == layer.id() else None
         self._updating = True
         try:
-            self._fill_fields(layer if isinstance(layer, QgsVectorLayer) else None)
+            self._fill_fields(layer, plan)
         finally:
             self._updating = False
         self._apply_setup()
@@ -377,7 +381,7 @@ class TerritoryDock(QgsDockWidget):
         self.service.bind(self.current_layer(), plan)
 
     def _on_tolerance(self, value: float) -> None:
-        if self.service.is_bound:
+        if self.service.is_bound and not self._updating:
             self.service.set_tolerance(value)
             self._save_plan()
 

@@ -398,6 +398,19 @@ def test_unusable_layers_and_fields_are_refused_with_a_message(dock, qgis_iface)
     assert any("read-only" in m for m in warnings(qgis_iface))
 
 
+def test_a_data_source_that_cannot_be_edited_is_refused(dock, qgis_iface, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    csv = tmp_path / "accounts.csv"
+    csv.write_text("x,y,territory,accounts\n0,0,North,5\n1,0,North,7\n0,1,South,3\n", encoding="utf-8")
+    layer = QgsVectorLayer(f"file://{csv}?type=csv&xField=x&yField=y&crs=EPSG:3857", "accounts", "delimitedtext")
+    assert layer.isValid()
+    set_up_dock(dock, layer, field="territory", measures=["accounts"])
+    assert not dock.service.is_bound
+    assert any("does not allow changing attribute values" in m and "GeoPackage" in m for m in warnings(qgis_iface))
+    assert not layer.isEditable()
+
+
 def test_plan_settings_are_restored_when_the_project_is_reopened(dock, qgis_iface, tmp_path):
     from qgis.core import QgsVectorFileWriter, QgsVectorLayer
     from qgis.PyQt.QtCore import Qt
