@@ -676,8 +676,6 @@ class TerritoryDock(QgsDockWidget):
         except ProblemError as error:
             self._show_message(str(error), Qgis.Warning)
             return None
-        if self.service.adjacency is None:
-            return None
         task = EngineTask(self.service, job)
         self.run_task(task)
         return task

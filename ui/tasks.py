@@ -146,8 +146,9 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
     from nor add to them; locked units of other territories are passed as locks. Raises
     ProblemError when there is nothing the engine may change.
     """
-    if service.adjacency is None:
-        service.read_units_now()
+    if service.adjacency is None and not service.read_units_now():
+        raise ProblemError(tr("The units' neighbours could not be read (see the message above), so territories "
+                              "cannot be built or rebalanced."))
     names = list(service.territory_names)
     locked_names = set(service.territories.locked)
     if mode == "build":

@@ -440,6 +440,7 @@ def test_plan_settings_are_restored_when_the_project_is_reopened(dock, qgis_ifac
     assert dock.proxy.rowCount() == 0
 
     assert QgsProject.instance().read(project_file)
+    assert not QgsProject.instance().isDirty(), "restoring the panel does not change the project"
     restored = dock.layer_combo.currentLayer()
     assert restored is not None and restored.id() == layer_id
     assert dock.field_combo.currentField() == "territory"
