@@ -317,6 +317,7 @@ class AssignmentService(QObject):
             (layer.featureAdded, self._schedule_reload),
             (layer.featuresDeleted, self._schedule_reload),
             (layer.updatedFields, self._on_fields_changed),
+            (layer.geometryChanged, self._on_geometry_changed),
             (layer.editingStopped, self._flush),
         ]
         for signal, slot in pairs:
@@ -958,6 +959,11 @@ class AssignmentService(QObject):
             self.unbind()
             self._warn(tr("A field of the plan is no longer in “{}” (rolled back or deleted). Choose the "
                           "territory field again.").format(name))
+
+    def _on_geometry_changed(self, *_args) -> None:
+        # a reshaped unit may touch other neighbours: read them again
+        self.units = None
+        self._schedule_reload()
 
     def _schedule_reload(self, *args) -> None:
         if self._reload_pending or not self.is_bound:

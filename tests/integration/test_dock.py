@@ -559,3 +559,21 @@ def test_edits_made_outside_the_dock_show_in_the_table(dock, qgis_iface):
     QgsApplication.processEvents()
     assert table(dock)["Unassigned"]["Units"] == 1
     assert table_numbers(dock)["Unassigned"]["accounts"] == 7
+
+
+def test_reshaping_a_unit_updates_contiguity(dock):
+    from qgis.core import QgsApplication, QgsGeometry, QgsRectangle
+
+    territories = {(c, r): "U" for c in range(6) for r in range(4)}
+    territories[(0, 0)] = territories[(2, 0)] = "T"
+    layer = grid_layer(territories=territories)
+    set_up_dock(dock, layer)
+    assert table(dock)["T"]["Pieces"] == "2"
+    layer.startEditing()
+    # stretch unit (0, 0) along the bottom until it touches unit (2, 0)
+    assert layer.changeGeometry(cell_fid(layer, 0, 0), QgsGeometry.fromRect(QgsRectangle(0, 0, 2000, 400)))
+    QgsApplication.processEvents()
+    assert table(dock)["T"]["Pieces"] == "1"
+    layer.undoStack().undo()
+    QgsApplication.processEvents()
+    assert table(dock)["T"]["Pieces"] == "2"
