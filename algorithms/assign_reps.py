@@ -28,6 +28,7 @@ from .common import (
     is_empty_value,
     read_alignment,
     territory_wkb_type,
+    write_units,
 )
 
 REP_FIELD = "rep"
@@ -236,37 +237,17 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, alignment, territory_rep,
                        rep_of_territory, kept, stats):
-        fields = QgsFields(source.fields())
-        existing = fields.lookupField(REP_FIELD)
-        if existing >= 0:
-            feedback.pushInfo(self.tr(
-                "The input's field “{}” is replaced by the assigned reps in the output.").format(REP_FIELD))
-            fields.remove(existing)
-        fields.append(QgsField(REP_FIELD, QVariant.String, len=80))
-        sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
-                                            source.sourceCrs())
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         labels = alignment.labels
         p = len(alignment.names)
+        out_id, geometries = write_units(
+            self, parameters, self.OUTPUT, context, feedback, source, units,
+            [QgsField(REP_FIELD, QVariant.String, len=80)],
+            lambda i: [territory_rep[int(labels[i])] if labels[i] >= 0 else None], progress=(60.0, 85.0))
         members: list[list[QgsGeometry]] = [[] for _ in range(p)]
-        total = max(units.count, 1)
-        for count, feature in enumerate(source.getFeatures()):
-            if count % 1000 == 0:
-                if feedback.isCanceled():
-                    raise QgsProcessingException(self.tr("Cancelled."))
-                feedback.setProgress(60 + 25 * count / total)
-            k = int(labels[units.index_of_fid[feature.id()]])
-            attributes = list(feature.attributes())
-            if existing >= 0:
-                del attributes[existing]
-            attributes.append(territory_rep[k] if k >= 0 else None)
-            out = QgsFeature(fields)
-            out.setGeometry(feature.geometry())
-            out.setAttributes(attributes)
-            sink.addFeature(out, QgsFeatureSink.FastInsert)
+        for fid, geometry in geometries.items():
+            k = int(labels[units.index_of_fid[fid]])
             if k >= 0:
-                members[k].append(feature.geometry())
+                members[k].append(geometry)
         TerritoryStyler.attach(out_id, REP_FIELD, list(territory_rep), context)
 
         kept_territories = {k for k, _ in kept}

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
-    QgsFeature,
-    QgsFeatureSink,
     QgsField,
-    QgsFields,
-    QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -36,6 +32,7 @@ from .common import (
     territory_fields,
     territory_wkb_type,
     write_territories,
+    write_units,
 )
 
 
@@ -193,33 +190,10 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
 
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, region_names,
                        region_field, territories, region_of_territory):
-        fields = QgsFields(source.fields())
-        existing = fields.lookupField(region_field)
-        if existing >= 0:
-            feedback.pushInfo(self.tr("The input's field “{}” is replaced by the new regions in the output.")
-                              .format(region_field))
-            fields.remove(existing)
-        fields.append(QgsField(region_field, QVariant.String, len=80))
-        sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
-                                            source.sourceCrs())
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        geometries: dict[int, QgsGeometry] = {}
-        total = max(units.count, 1)
-        for count, feature in enumerate(source.getFeatures()):
-            if count % 1000 == 0:
-                if feedback.isCanceled():
-                    raise QgsProcessingException(self.tr("Cancelled."))
-                feedback.setProgress(80 + 10 * count / total)
-            attributes = list(feature.attributes())
-            if existing >= 0:
-                del attributes[existing]
-            attributes.append(region_names[int(labels[units.index_of_fid[feature.id()]])])
-            out = QgsFeature(fields)
-            out.setGeometry(feature.geometry())
-            out.setAttributes(attributes)
-            sink.addFeature(out, QgsFeatureSink.FastInsert)
-            geometries[feature.id()] = feature.geometry()
+        out_id, geometries = write_units(
+            self, parameters, self.OUTPUT, context, feedback, source, units,
+            [QgsField(region_field, QVariant.String, len=80)], lambda i: [region_names[int(labels[i])]],
+            progress=(80.0, 90.0))
         TerritoryStyler.attach(out_id, region_field, region_names, context)
 
         r_fields = territory_fields(region_field, measure_columns(units), units.is_polygon)

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
-    QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsField,
-    QgsFields,
-    QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -35,6 +31,7 @@ from .common import (
     territory_fields,
     territory_wkb_type,
     write_territories,
+    write_units,
 )
 
 
@@ -255,34 +252,9 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field):
-        fields = QgsFields(source.fields())
-        existing = fields.lookupField(territory_field)
-        if existing >= 0:
-            feedback.pushInfo(self.tr("The input's field “{}” is replaced by the new territories in the output.")
-                              .format(territory_field))
-            fields.remove(existing)
-        fields.append(QgsField(territory_field, QVariant.String, len=80))
-        sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
-                                            source.sourceCrs())
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        geometries: dict[int, QgsGeometry] = {}
-        total = max(units.count, 1)
-        for count, feature in enumerate(source.getFeatures()):
-            if count % 1000 == 0:
-                if feedback.isCanceled():
-                    raise QgsProcessingException(self.tr("Cancelled."))
-                feedback.setProgress(85 + 5 * count / total)
-            attributes = list(feature.attributes())
-            if existing >= 0:
-                del attributes[existing]
-            k = int(labels[units.index_of_fid[feature.id()]])
-            attributes.append(names[k])
-            out = QgsFeature(fields)
-            out.setGeometry(feature.geometry())
-            out.setAttributes(attributes)
-            sink.addFeature(out, QgsFeatureSink.FastInsert)
-            geometries[feature.id()] = feature.geometry()
+        out_id, geometries = write_units(
+            self, parameters, self.OUTPUT, context, feedback, source, units,
+            [QgsField(territory_field, QVariant.String, len=80)], lambda i: [names[int(labels[i])]])
         TerritoryStyler.attach(out_id, territory_field, names, context)
 
         territories_id = None

@@ -184,6 +184,54 @@ def _metric_area_perimeter(geometry: QgsGeometry, transform, factor: float) -> t
     return metric.area() * factor * factor, metric.length() * factor
 
 
+def write_units(algorithm: QgsProcessingAlgorithm, parameters, key: str, context, feedback, source, units: Units,
+                new_fields: list[QgsField], values_of, progress: tuple[float, float] = (85.0, 90.0),
+                ) -> tuple[str, dict[int, QgsGeometry]]:
+    """Copy every unit of ``source`` to the sink ``key`` with all its attributes, plus ``new_fields``.
+
+    ``values_of(i)`` gives the new fields' values for engine unit ``i``. A new field named like an
+    input field takes its place (and column); the input itself is never changed. Returns the
+    sink's id and each unit's geometry by feature id, for dissolving territories afterwards.
+    """
+    fields = QgsFields()
+    replaced = {f.name(): f for f in new_fields}
+    kept_columns = []
+    for index, field in enumerate(source.fields()):
+        if field.name() in replaced:
+            feedback.pushInfo(QCoreApplication.translate(
+                "TerritoryPlanner", "The input's field “{}” is replaced in the output.").format(field.name()))
+            fields.append(replaced.pop(field.name()))
+            kept_columns.append(None)
+        else:
+            fields.append(field)
+            kept_columns.append(index)
+    for field in new_fields:
+        if field.name() in replaced:
+            fields.append(field)
+    position = {f.name(): fields.lookupField(f.name()) for f in new_fields}
+    sink, dest_id = algorithm.parameterAsSink(parameters, key, context, fields, source.wkbType(), source.sourceCrs())
+    if sink is None:
+        raise QgsProcessingException(algorithm.invalidSinkError(parameters, key))
+    geometries: dict[int, QgsGeometry] = {}
+    start, end = progress
+    total = max(units.count, 1)
+    for count, feature in enumerate(source.getFeatures()):
+        if count % 1000 == 0:
+            if feedback.isCanceled():
+                raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled."))
+            feedback.setProgress(start + (end - start) * count / total)
+        attributes = [feature.attribute(c) if c is not None else None for c in kept_columns]
+        attributes += [None] * (fields.count() - len(attributes))
+        for field, value in zip(new_fields, values_of(units.index_of_fid[feature.id()])):
+            attributes[position[field.name()]] = value
+        out = QgsFeature(fields)
+        out.setGeometry(feature.geometry())
+        out.setAttributes(attributes)
+        sink.addFeature(out, QgsFeatureSink.FastInsert)
+        geometries[feature.id()] = feature.geometry()
+    return dest_id, geometries
+
+
 class TerritoryStyler(QgsProcessingLayerPostProcessorInterface):
     """Colours an output layer by territory once Processing has loaded it."""
 

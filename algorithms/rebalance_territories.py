@@ -8,12 +8,8 @@ from types import SimpleNamespace
 
 import numpy as np
 from qgis.core import (
-    QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsField,
-    QgsFields,
-    QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -40,6 +36,7 @@ from .common import (
     territory_fields,
     territory_wkb_type,
     write_territories,
+    write_units,
 )
 
 PREVIOUS_FIELD = "previous_territory"
@@ -257,39 +254,18 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, plan, alignment, changed,
                        territory_field):
-        fields = QgsFields()
-        for field in source.fields():
-            if field.name() not in (PREVIOUS_FIELD, CHANGED_FIELD):
-                fields.append(field)
-        territory_index = fields.lookupField(territory_field)
+        territory = QgsField(alignment.field)
+        territory.setName(territory_field)
         previous = QgsField(alignment.field)
         previous.setName(PREVIOUS_FIELD)
-        fields.append(previous)
-        fields.append(QgsField(CHANGED_FIELD, QVariant.Int))
-        kept = [source.fields().lookupField(f.name()) for f in fields][:-2]
-        sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, source.wkbType(),
-                                            source.sourceCrs())
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        geometries: dict[int, QgsGeometry] = {}
-        total = max(units.count, 1)
-        source_territory = source.fields().lookupField(territory_field)
-        for count, feature in enumerate(source.getFeatures()):
-            if count % 1000 == 0:
-                if feedback.isCanceled():
-                    raise QgsProcessingException(self.tr("Cancelled."))
-                feedback.setProgress(85 + 5 * count / total)
-            i = units.index_of_fid[feature.id()]
-            attributes = [feature.attribute(j) for j in kept]
-            old_value = feature.attribute(source_territory)
-            attributes[territory_index] = alignment.values[int(labels[i])]
-            attributes.append(None if is_empty_value(old_value) else old_value)
-            attributes.append(1 if changed[i] else 0)
-            out = QgsFeature(fields)
-            out.setGeometry(feature.geometry())
-            out.setAttributes(attributes)
-            sink.addFeature(out, QgsFeatureSink.FastInsert)
-            geometries[feature.id()] = feature.geometry()
+        old_values = [alignment.values[k] if k >= 0 else None for k in alignment.labels]
+
+        def values_of(i):
+            return [alignment.values[int(labels[i])], old_values[i], 1 if changed[i] else 0]
+
+        out_id, geometries = write_units(
+            self, parameters, self.OUTPUT, context, feedback, source, units,
+            [territory, previous, QgsField(CHANGED_FIELD, QVariant.Int)], values_of)
         names = alignment.names
         style_values = [alignment.values[k] for k in range(len(names))]
         TerritoryStyler.attach(out_id, territory_field, style_values, context)
