@@ -381,7 +381,10 @@ class TerritoryDock(QgsDockWidget):
         self.service.bind(self.current_layer(), plan)
 
     def _on_tolerance(self, value: float) -> None:
-        if self.service.is_bound and not self._updating:
+        if self._updating:
+            return
+        self.preferences.default_tolerance = value  # the starting tolerance of the next plan
+        if self.service.is_bound:
             self.service.set_tolerance(value)
             self._save_plan()
 
@@ -727,8 +730,8 @@ class TerritoryDock(QgsDockWidget):
             item.setData(SUGGESTION_ROLE, suggestion)
             item.setToolTip(text)
 
-    def _on_suggestion_clicked(self, item: QListWidgetItem) -> None:
-        suggestion = item.data(SUGGESTION_ROLE)
+    def _on_suggestion_clicked(self, item: QListWidgetItem | None) -> None:
+        suggestion = item.data(SUGGESTION_ROLE) if item is not None else None
         if suggestion is not None and self.service.apply_suggestion(suggestion):
             self.refresh_suggestions()
 
