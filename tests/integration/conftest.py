@@ -12,9 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "resources" / "data"
 
 
-@pytest.fixture(scope="session")
+_PROVIDERS = []  # Python must keep the providers it registers alive
+
+
+@pytest.fixture
 def territory_provider(qgis_app, qgis_processing):
-    """The plugin's Processing provider, registered as QGIS registers it."""
+    """The plugin's Processing provider, registered as QGIS registers it (again, if a test that
+    unloads the plugin removed it)."""
     from territory_planner.algorithms.provider import TerritoryProvider
 
     registry = QgsApplication.processingRegistry()
@@ -22,7 +26,8 @@ def territory_provider(qgis_app, qgis_processing):
     if provider is None:
         provider = TerritoryProvider()
         assert registry.addProvider(provider)
-    yield provider
+        _PROVIDERS.append(provider)
+    return provider
 
 
 @pytest.fixture
