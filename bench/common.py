@@ -3,6 +3,7 @@ and the figures every method is judged by (``core.metrics.plan_figures``)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,8 +16,19 @@ INSTANCES = OUT / "instances"
 RUNS = OUT / "runs"
 
 
+def code_dir() -> Path:
+    """The plugin code being measured: a snapshot of a commit named by BENCH_CODE (a folder called
+    ``territory_planner``, see run.py), or the working tree."""
+    return Path(os.environ["BENCH_CODE"]) if os.environ.get("BENCH_CODE") else ROOT
+
+
 def make_importable() -> None:
-    """Put the checkout on sys.path as the package ``territory_planner``."""
+    """Put the code being measured on sys.path as the package ``territory_planner``."""
+    if os.environ.get("BENCH_CODE"):
+        parent = str(code_dir().parent)
+        if parent not in sys.path:
+            sys.path.insert(0, parent)
+        return
     scripts = str(ROOT / "scripts")
     if scripts not in sys.path:
         sys.path.insert(0, scripts)

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import datetime
 import statistics
-import subprocess
 from pathlib import Path
 
 import numpy as np
-from common import ROOT
 from instances import CLUSTERED_SEEDS, REAL, SIZES, TOLERANCE, benchmark_plan
 
 COMPARED = ["engine", "e2e", "kmeans", "gerrychain"]
@@ -78,17 +76,13 @@ def write_report(path: Path) -> None:
                                if r["gerrychain"] and r["gerrychain"].get("version")), None)
     gerrychain_numpy = next((r["gerrychain"].get("numpy") for r in rows.values()
                              if r["gerrychain"] and r["gerrychain"].get("numpy")), None)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "core", "algorithms", "layers"],
-                           capture_output=True, text=True).stdout.strip()
+    from run import describe_code
     lines: list[str] = []
     add = lines.append
     add("# Benchmark results")
     add("")
     add(f"Written by `make bench` on {datetime.date.today().isoformat()} from the results kept in "
-        "`bench/out/runs` for the code as it is now "
-        f"(commit `{commit}`{', with uncommitted changes in core/algorithms/layers' if dirty else ''}). "
+        f"`bench/out/runs` that measured the plugin as in {describe_code()}. "
         "What each column means, how the instances are made and how to run: [README.md](README.md).")
     add("")
     add(f"Machine: {info['nproc']} cores ({info['cpu'] or 'unknown CPU'}), {info['ram_gb']:.1f} GB RAM, "
@@ -96,6 +90,12 @@ def write_report(path: Path) -> None:
         f"QGIS {info['qgis']}; GerryChain {gerrychain_version or '–'} on numpy {gerrychain_numpy or '–'} "
         "in its own venv.")
     add("")
+    loads = [r.get("load") for row in rows.values() for r in row.values() if r and r.get("load") is not None]
+    if loads:
+        add(f"Load: the machine's 1-minute load average as each job started was {min(loads):.1f}–{max(loads):.1f} "
+            f"(median {statistics.median(loads):.1f}) on {info['nproc']} cores; other work shared the machine, "
+            "so seconds are upper bounds of what an idle machine gives.")
+        add("")
     add("Instances: n units in a 100 km square, Voronoi polygons, three activities (customers, demand, "
         f"workload), tolerance {TOLERANCE:.0%}; seeds {', '.join(str(s) for s in (1, 2, 3))} uniform "
         f"(`-u`), seeds {', '.join(str(s) for s in sorted(CLUSTERED_SEEDS))} clustered (`-c`). "

@@ -27,7 +27,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH, INSTANCES, ROOT, RUNS, figures_record, make_importable, problem_for  # noqa: E402
+from common import (  # noqa: E402
+    BENCH,
+    INSTANCES,
+    ROOT,
+    RUNS,
+    code_dir,
+    figures_record,
+    make_importable,
+    problem_for,
+)
 from instances import (  # noqa: E402
     GENERATOR_VERSION,
     REAL,
@@ -55,18 +64,21 @@ TIMEOUTS = {"engine": 1200, "e2e": 1500, "kmeans": 600, "gerrychain": 600, "lp":
 
 def _hash_files(paths: list[Path]) -> str:
     digest = hashlib.sha1()
-    for path in sorted(paths):
-        digest.update(str(path.relative_to(ROOT)).encode())
+    for path in sorted(paths, key=lambda p: (p.parent.name, p.name)):
+        if not path.exists():
+            continue
+        digest.update(f"{path.parent.name}/{path.name}".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
 def code_stamp(method: str) -> str:
+    code = code_dir()
     worker = [BENCH / "worker.py", BENCH / "common.py", BENCH / "instances.py"]
-    core = list((ROOT / "core").glob("*.py"))
-    plugin = core + list((ROOT / "algorithms").glob("*.py")) + list((ROOT / "layers").glob("*.py"))
+    core = list((code / "core").glob("*.py"))
+    plugin = core + list((code / "algorithms").glob("*.py")) + list((code / "layers").glob("*.py"))
     if method == "lp":  # the bound depends only on these, and takes long: keep it across engine changes
-        return _hash_files(worker + [ROOT / "core" / f for f in ("bounds.py", "metrics.py", "problem.py", "graph.py")])
+        return _hash_files(worker + [code / "core" / f for f in ("bounds.py", "metrics.py", "problem.py", "graph.py")])
     if method in ("engine", "rebalance"):
         return _hash_files(worker + core)
     if method == "e2e":
@@ -90,10 +102,12 @@ def qgis_version() -> str:
 # --- running jobs -------------------------------------------------------------------------------
 
 def run_job(command: list[str], timeout: float, log: Path) -> dict:
-    """Run one job process; returns {"ok", "wall_seconds", "error"}."""
+    """Run one job process; returns {"ok", "dnf", "wall_seconds", "load", "error"}; ``load`` is the
+    machine's 1-minute load average as the job starts (other sessions share these 2 cores)."""
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
@@ -104,14 +118,15 @@ def run_job(command: list[str], timeout: float, log: Path) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
             process.wait()
-            return {"ok": False, "dnf": True, "wall_seconds": time.perf_counter() - start,
+            return {"ok": False, "dnf": True, "wall_seconds": time.perf_counter() - start, "load": load,
                     "error": f"did not finish within {timeout:.0f} s"}
     wall = time.perf_counter() - start
     if code != 0:
         lines = log.read_text(errors="replace").strip().splitlines()
         last = lines[-1].strip() if lines else ""
-        return {"ok": False, "dnf": False, "wall_seconds": wall, "error": f"failed (exit {code}): {last[-200:]}"}
-    return {"ok": True, "wall_seconds": wall}
+        return {"ok": False, "dnf": False, "wall_seconds": wall, "load": load,
+                "error": f"failed (exit {code}): {last[-200:]}"}
+    return {"ok": True, "wall_seconds": wall, "load": load}
 
 
 def python_main() -> str:
@@ -274,7 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gerrychain-timeout", type=float,
                         default=float(os.environ.get("BENCH_GERRYCHAIN_TIMEOUT", 600)))
     parser.add_argument("--results", default=str(BENCH / "RESULTS.md"))
+    parser.add_argument("--code", default=os.environ.get("BENCH_CODE_FROM", "head"), choices=["head", "worktree"],
+                        help="measure the last commit (default; a snapshot in build/bench-code) or the working "
+                             "tree with whatever is uncommitted in it")
     args = parser.parse_args(argv)
+    if args.code == "head":
+        os.environ["BENCH_CODE"] = str(snapshot_head())
+    else:
+        os.environ.pop("BENCH_CODE", None)
+    say(f"measuring {describe_code()}")
 
     sizes = parse_list(args.sizes)
     only_real = sizes == [0]
@@ -332,6 +355,34 @@ def run_plan(plan, methods, args) -> None:
                 gerrychain_dnf_size[size] = name
             say(f"  {method:10s} {summary_line(record)} (wall {record['wall_seconds']:.1f} s)")
     say(f"done in {time.perf_counter() - started:.0f} s")
+
+
+def snapshot_head() -> Path:
+    """The plugin as committed at HEAD, extracted to build/bench-code/<commit>/territory_planner, so a
+    run measures one consistent commit while colleagues keep editing the working tree."""
+    commit = git("rev-parse", "HEAD")
+    folder = ROOT / "build" / "bench-code" / commit / "territory_planner"
+    if not folder.exists():
+        tmp = folder.with_name("territory_planner.tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        tmp.rename(folder)
+    return folder
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def describe_code() -> str:
+    """Which code the results measure, for RESULTS.md."""
+    if os.environ.get("BENCH_CODE"):
+        commit = code_dir().parent.name
+        return f"commit `{commit[:7]}` ({git('log', '-1', '--format=%cd', '--date=iso', commit)})"
+    dirty = git("status", "--porcelain", "--", "core", "algorithms", "layers")
+    return f"the working tree at `{git('rev-parse', '--short', 'HEAD')}`" + (
+        " with uncommitted changes in core/algorithms/layers" if dirty else "")
 
 
 def machine() -> dict:
