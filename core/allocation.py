@@ -22,6 +22,11 @@ from .model import Model
 from .progress import Progress
 
 CANDIDATES = 8
+FIRST_EPS = (0.1,)
+NEXT_EPS = (0.1,)
+DUAL_ITERATIONS = 20  # L-BFGS-B iterations on the first allocation of a run
+WARM_ITERATIONS = 8  # and on later, warm-started ones
+SNAP_CENTRES = True
 
 
 @dataclass
@@ -168,45 +173,115 @@ class DualAllocator:
         return idx[pick, np.arange(n)]
 
 
-def location_allocation(
-    model: Model,
-    rng: np.random.Generator,
-    progress: Optional[Progress] = None,
-    iterations: int = 8,
-    band: Optional[float] = None,
-) -> np.ndarray:
-    """Compact, nearly balanced labels (not yet contiguous) for the model's units."""
+def initial_centres(model: Model, rng: np.random.Generator) -> tuple:
+    """Centres to start from and which of them are fixed (seeds).
+
+    Seeds are fixed centres; a territory with locked units starts at their weighted centre;
+    the rest come from weighted k-means++ and a few Lloyd steps.
+    """
     p = model.p
-    xy, weight = model.xy, model.weight
-    if band is None:
-        band = 0.5 * model.tolerance
-    locked = model.locked
+    xy, weight, locked = model.xy, model.weight, model.locked
     fixed = None
     fixed_mask = np.zeros(p, dtype=bool)
     if model.seeds_xy is not None:
-        fixed = model.seeds_xy.copy()
-        fixed_mask[:] = True
-    elif np.any(locked >= 0):
+        return model.seeds_xy.copy(), np.ones(p, dtype=bool)
+    if np.any(locked >= 0):
         fixed = np.full((p, 2), np.nan)
         lk = np.flatnonzero(locked >= 0)
         cen = weighted_centres(locked[lk], xy[lk], weight[lk], p, fixed)
         has = np.bincount(locked[lk], minlength=p) > 0
         fixed[has] = cen[has]
     centres = kmeans_pp(xy, weight, p, rng, fixed)
-    if not fixed_mask.all():
-        centres, _ = lloyd(xy, weight, centres, 6, fixed_mask)
+    centres, _ = lloyd(xy, weight, centres, 6, fixed_mask)
+    return centres, fixed_mask
 
-    pts = Points(xy, weight, model.frac, locked)
-    alloc = DualAllocator(pts, model.share, model.active, band)
-    labels = None
-    for it in range(iterations):
+
+class LocationAllocation:
+    """Hess iterations (balanced allocation, then centres to the territories' centre units)."""
+
+    def __init__(self, model: Model, band: Optional[float] = None):
+        self.model = model
+        if band is None:
+            band = 0.5 * model.tolerance
+        pts = Points(model.xy, model.weight, model.frac, model.locked)
+        self.alloc = DualAllocator(pts, model.share, model.active, band)
+        self.tree = cKDTree(model.xy)
+
+    def iterate(self, centres: np.ndarray, fixed: bool, iterations: int, progress=None, first=True):
+        model = self.model
+        xy, weight, p = model.xy, model.weight, model.p
+        labels = None
+        for it in range(iterations):
+            if progress is not None:
+                progress.check()
+            cold = first and it == 0
+            eps = FIRST_EPS if cold else NEXT_EPS
+            maxiter = DUAL_ITERATIONS if cold else WARM_ITERATIONS
+            new = self.alloc.allocate(centres, eps, maxiter=maxiter, progress=progress)
+            changed = labels is None or np.mean(new != labels) > 0.002
+            labels = new
+            if fixed:
+                break
+            centres = weighted_centres(labels, xy, weight, p, centres)
+            if SNAP_CENTRES:
+                _, near = self.tree.query(centres)
+                centres = xy[np.asarray(near)]
+            if not changed:
+                break
+        return labels, centres
+
+    def cost(self, labels: np.ndarray) -> float:
+        """Weighted squared distance of every unit to its territory's centre unit."""
+        model = self.model
+        xy, weight = model.xy, model.weight
+        centres = weighted_centres(labels, xy, weight, model.p)
+        _, units = self.tree.query(centres)
+        return float((weight * ((xy - xy[np.asarray(units)][labels]) ** 2).sum(axis=1)).sum())
+
+
+def location_allocation(
+    model: Model,
+    rng: np.random.Generator,
+    progress: Optional[Progress] = None,
+    trials: int = 0,
+    iterations: int = 8,
+    band: Optional[float] = None,
+) -> np.ndarray:
+    """Compact, nearly balanced labels (not yet contiguous) for the model's units.
+
+    After the first Hess run, ``trials`` times one territory's centre is moved to a spot drawn
+    by k-means++ sampling (far from the other centres) and the Hess iterations are rerun from
+    there; the move is kept when the plan's cost about its centre units drops (iterated local
+    search: Hess iterations alone stop in the first local optimum).
+    """
+    centres, fixed_mask = initial_centres(model, rng)
+    la = LocationAllocation(model, band)
+    fixed = bool(fixed_mask.all())
+    labels, centres = la.iterate(centres, fixed, iterations, progress)
+    if fixed or trials <= 0 or model.p < 2:
+        return labels
+    xy, weight, p = model.xy, model.weight, model.p
+    movable = np.ones(p, dtype=bool)
+    if np.any(model.locked >= 0):
+        movable[np.unique(model.locked[model.locked >= 0])] = False
+    if not np.any(movable):
+        return labels
+    best_cost = la.cost(labels)
+    best_prices = la.alloc.prices.copy()
+    for t in range(trials):
         if progress is not None:
-            progress.step(it / iterations, "Placing territory centres")
-        eps = (0.3, 0.1, 0.03) if it == 0 else (0.03,)
-        new = alloc.allocate(centres, eps, maxiter=60, progress=progress)
-        changed = labels is None or np.mean(new != labels) > 0.002
-        labels = new
-        if fixed_mask.all() or not changed:
-            break
-        centres = weighted_centres(labels, xy, weight, p, centres)
+            progress.step(t / trials, "Placing territory centres")
+        trial = centres.copy()
+        k = int(rng.choice(np.flatnonzero(movable)))
+        others = np.delete(trial, k, axis=0)
+        d2 = np.min(((xy[:, None, :] - others[None, :, :]) ** 2).sum(axis=2), axis=1)
+        score = weight * d2
+        total = score.sum()
+        trial[k] = xy[int(rng.choice(xy.shape[0], p=score / total))] if total > 0 else trial[k]
+        la.alloc.prices = best_prices.copy()
+        new_labels, new_centres = la.iterate(trial, False, max(2, iterations - 2), progress, first=False)
+        cost = la.cost(new_labels)
+        if cost < best_cost:
+            best_cost, labels, centres = cost, new_labels, new_centres
+            best_prices = la.alloc.prices.copy()
     return labels

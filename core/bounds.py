@@ -12,11 +12,11 @@ Intended for small instances (n up to ~500; the LP has n^2 assignment variables)
 
 from __future__ import annotations
 
+import time
 from typing import Optional
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.optimize import linprog
+from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
 from .metrics import balance_matrix, combined_weight, territory_targets
@@ -24,8 +24,45 @@ from .problem import Problem
 
 
 def lp_lower_bound(problem: Problem, time_limit: Optional[float] = None) -> float:
-    """LP relaxation value (m^2 x weight) of the model above; NaN if HiGHS did not prove optimality."""
+    """A proven lower bound (m^2 x weight) on the LP relaxation of the model above.
+
+    Computed through the Lagrangian dual (assignment and balance rows relaxed): any multipliers
+    give a valid bound, and the best one equals the LP optimum. The multipliers are optimised on an
+    entropy-smoothed dual with L-BFGS-B and the bound is then evaluated exactly, so the value is
+    always a true lower bound and in practice within a fraction of a percent of the LP optimum.
+    Returns NaN when the balance band cannot be met even with fractional assignments. ``time_limit`` (seconds) caps the
+    optimisation; the best bound found so far is returned.
+    """
     problem.validate()
+    start = time.monotonic()
+    data = _bound_data(problem)
+    n, m = data["n"], data["m"]
+    cost = data["cost"]
+    best = -np.inf
+    x = np.zeros(n + 2 * n * m)
+    x[:n] = np.sort(cost, axis=1)[:, 1]  # a unit pays about its second-nearest cost
+    for eps in (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5):
+        if time_limit is not None and time.monotonic() - start > time_limit:
+            break
+        res = minimize(
+            _smoothed_dual,
+            x,
+            args=(data, eps),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(None, None)] * n + [(0.0, None)] * (2 * n * m),
+            options={"maxiter": 400, "ftol": 1e-13, "gtol": 1e-10},
+        )
+        x = np.asarray(res.x)
+        best = max(best, _exact_dual(x, data))
+    # costs are scaled to at most 1 per unit, so a feasible LP is worth at most n: beyond that the
+    # dual is running off to infinity (the band cannot be met even fractionally)
+    if not np.isfinite(best) or best > n:
+        return float("nan")
+    return float(best) * data["scale"]
+
+
+def _bound_data(problem: Problem) -> dict:
     pos = np.asarray(problem.positions, dtype=float)
     pos = pos - pos.mean(axis=0)
     n = pos.shape[0]
@@ -37,72 +74,78 @@ def lp_lower_bound(problem: Problem, time_limit: Optional[float] = None) -> floa
     bal, targets = bal[:, use], targets[:, use]
     tol = float(problem.tolerance)
     weight = combined_weight(w)
+    norm = targets.max(axis=0)
+    cost = weight[:, None] * ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(axis=2)
+    scale = float(cost.max()) or 1.0
+    return {
+        "n": n,
+        "p": p,
+        "m": bal.shape[1],
+        "cost": cost / scale,  # [i, j]: unit i served by centre j
+        "wa": bal / norm,
+        "upper": (1.0 + tol) * targets.max(axis=0) / norm,
+        "lower": (1.0 - tol) * targets.min(axis=0) / norm,
+        "scale": scale,
+    }
 
-    d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(axis=2)
-    cost_x = (weight[:, None] * d2).ravel()  # x_ij at column i * n + j
-    scale = float(cost_x.max()) or 1.0
-    nx = n * n
-    ny = n
-    c = np.concatenate([cost_x / scale, np.zeros(ny)])
 
-    ii, jj = np.divmod(np.arange(nx), n)
-    # sum_j x_ij = 1
-    a_assign = sp.csr_matrix((np.ones(nx), (ii, np.arange(nx))), shape=(n, nx + ny))
-    # sum_j y_j = p
-    a_count = sp.csr_matrix((np.ones(ny), (np.zeros(ny, dtype=int), nx + np.arange(ny))), shape=(1, nx + ny))
-    a_eq = sp.vstack([a_assign, a_count]).tocsr()
-    b_eq = np.concatenate([np.ones(n), [float(p)]])
+def _split(x, n, m):
+    u = x[:n]
+    alpha = x[n:n + n * m].reshape(n, m)  # upper band multipliers per centre
+    gamma = x[n + n * m:].reshape(n, m)  # lower band multipliers per centre
+    return u, alpha, gamma
 
-    # x_ij - y_j <= 0
-    rows = np.concatenate([np.arange(nx), np.arange(nx)])
-    cols = np.concatenate([np.arange(nx), nx + jj])
-    vals = np.concatenate([np.ones(nx), -np.ones(nx)])
-    blocks = [sp.csr_matrix((vals, (rows, cols)), shape=(nx, nx + ny))]
-    b_ub = [np.zeros(nx)]
-    for a in range(bal.shape[1]):
-        tmin = targets[:, a].min()
-        tmax = targets[:, a].max()
-        norm = tmax  # keep coefficients near 1
-        wa = bal[ii, a] / norm
-        # sum_i w_ia x_ij - (1 + tol) Tmax y_j <= 0
-        blocks.append(
-            sp.csr_matrix(
-                (
-                    np.concatenate([wa, np.full(ny, -(1.0 + tol) * tmax / norm)]),
-                    (np.concatenate([jj, np.arange(ny)]), np.concatenate([np.arange(nx), nx + np.arange(ny)])),
-                ),
-                shape=(ny, nx + ny),
-            )
-        )
-        b_ub.append(np.zeros(ny))
-        # (1 - tol) Tmin y_j - sum_i w_ia x_ij <= 0
-        blocks.append(
-            sp.csr_matrix(
-                (
-                    np.concatenate([-wa, np.full(ny, (1.0 - tol) * tmin / norm)]),
-                    (np.concatenate([jj, np.arange(ny)]), np.concatenate([np.arange(nx), nx + np.arange(ny)])),
-                ),
-                shape=(ny, nx + ny),
-            )
-        )
-        b_ub.append(np.zeros(ny))
-    a_ub = sp.vstack(blocks).tocsr()
-    options = {}
-    if time_limit is not None:
-        options["time_limit"] = float(time_limit)
-    res = linprog(
-        c,
-        A_ub=a_ub,
-        b_ub=np.concatenate(b_ub),
-        A_eq=a_eq,
-        b_eq=b_eq,
-        bounds=(0.0, 1.0),
-        method="highs",
-        options=options,
-    )
-    if res.status != 0:
-        return float("nan")
-    return float(res.fun) * scale
+
+def _exact_dual(x, data) -> float:
+    """Lagrangian value: sum u + the p smallest centre values (a valid LP lower bound)."""
+    n, m, p = data["n"], data["m"], data["p"]
+    u, alpha, gamma = _split(x, n, m)
+    wa = data["wa"]
+    red = data["cost"] - u[:, None] + wa @ (alpha - gamma).T
+    rho = np.minimum(red, 0.0).sum(axis=0) + gamma @ data["lower"] - alpha @ data["upper"]
+    return float(u.sum() + np.sort(rho)[:p].sum())
+
+
+def _smoothed_dual(x, data, eps):
+    """Negated entropy-smoothed Lagrangian and its gradient (for minimisation)."""
+    n, m, p = data["n"], data["m"], data["p"]
+    u, alpha, gamma = _split(x, n, m)
+    wa = data["wa"]
+    red = data["cost"] - u[:, None] + wa @ (alpha - gamma).T
+    # smooth min(0, r) = -eps * log(1 + exp(-r / eps)); derivative s = sigmoid(-r / eps)
+    z = -red / eps
+    soft = -eps * np.logaddexp(0.0, z)
+    s = 0.5 * (1.0 + np.tanh(0.5 * z))
+    rho = soft.sum(axis=0) + gamma @ data["lower"] - alpha @ data["upper"]
+    # smooth choice of p centres: y_j = sigmoid((theta - rho_j) / eps), sum y = p
+    y, value_sel = _smooth_select(rho, p, eps)
+    value = u.sum() + value_sel
+    sy = s * y[None, :]
+    g_u = 1.0 - sy.sum(axis=1)
+    load = sy.T @ wa  # (centres, m)
+    g_alpha = load - y[:, None] * data["upper"][None, :]
+    g_gamma = -load + y[:, None] * data["lower"][None, :]
+    grad = np.concatenate([g_u, g_alpha.ravel(), g_gamma.ravel()])
+    return -value, -grad
+
+
+def _smooth_select(rho, p, eps):
+    """min over 0<=y<=1, sum y = p of y.rho + eps * binary entropy; returns (y, value)."""
+    lo = float(rho.min()) - 50 * eps
+    hi = float(rho.max()) + 50 * eps
+    for _ in range(100):
+        theta = 0.5 * (lo + hi)
+        y = 0.5 * (1.0 + np.tanh(0.5 * (theta - rho) / eps))
+        if y.sum() > p:
+            hi = theta
+        else:
+            lo = theta
+    theta = 0.5 * (lo + hi)
+    t = (theta - rho) / eps
+    y = 0.5 * (1.0 + np.tanh(0.5 * t))
+    # value = sum y rho + eps * sum [y log y + (1-y) log(1-y)] = theta * p - eps * sum log(1 + exp(t))
+    value = theta * p - eps * np.logaddexp(0.0, t).sum()
+    return y, float(value)
 
 
 def plan_cost_best_unit_centres(labels, problem: Problem) -> float:

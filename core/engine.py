@@ -16,15 +16,15 @@ from .progress import Progress, ensure_progress
 from .search import BIG, LocalSearch, repair_contiguity
 
 # Build aims a little inside the tolerance so that rounding and small edits do not tip it over.
-GOAL_FRACTION = 0.95
+GOAL_FRACTION = 0.99
+POLISH_CENTRE_UNITS = True
 
 
-def _restarts(n: int, p: int) -> int:
-    if n <= 1000:
-        return 4
-    if n <= 3000:
-        return 2
-    return 1
+def _effort(n: int, p: int) -> tuple:
+    """(independent starts, centre relocation trials per start): more search for small layers."""
+    starts = int(min(8, max(1, round(4000 / max(n, 1)))))
+    trials = int(min(5, max(0, round(2500 / max(n, 1)))))
+    return starts, trials
 
 
 def build_territories(problem: Problem, progress: Optional[Progress] = None) -> Plan:
@@ -39,15 +39,18 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     progress.step(0.03, "Preparing units")
-    starts = _restarts(model.n, model.p)
+    starts, trials = _effort(model.n, model.p)
+    if np.any(granularity(problem)[1] > model.tolerance):
+        starts = 1  # some unit alone overshoots every target: restarts cannot fix that
     best = None
     best_key = None
     stuck: list = []
     for s in range(starts):
         span = progress.sub(0.03 + 0.95 * s / starts, 0.03 + 0.95 * (s + 1) / starts)
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, s])
-        labels, stuck_s, ls = _solve_once(model, rng, span)
-        key = (round(ls.excess(model.tolerance), 12), ls.inertia_total())
+        labels, stuck_s, ls = _solve_once(model, rng, span, trials)
+        compact = ls.centre_unit_cost() if POLISH_CENTRE_UNITS else ls.inertia_total()
+        key = (round(ls.excess(model.tolerance), 12), compact)
         if best_key is None or key < best_key:
             best, best_key, stuck = labels, key, stuck_s
     progress.step(0.99, "Summarising")
@@ -56,8 +59,8 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     return plan
 
 
-def _solve_once(model: Model, rng: np.random.Generator, progress: Progress):
-    labels = location_allocation(model, rng, progress.sub(0.0, 0.6))
+def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, trials: int = 0):
+    labels = location_allocation(model, rng, progress.sub(0.0, 0.6), trials=trials)
     labels = ensure_nonempty(model, labels)
     stuck: list = []
     if model.contiguous:
@@ -65,8 +68,10 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress):
         labels, stuck = repair_contiguity(model, labels)
     progress.step(0.65, "Balancing and compacting")
     ls = LocalSearch(model, labels, goal=GOAL_FRACTION * model.tolerance)
-    labels = ls.run(progress.sub(0.65, 1.0))
-    return labels, stuck, ls
+    ls.run(progress.sub(0.65, 0.85))
+    if POLISH_CENTRE_UNITS:
+        ls.polish_about_centre_units(progress.sub(0.85, 1.0))
+    return ls.labels.copy(), stuck, ls
 
 
 def ensure_nonempty(model: Model, labels: np.ndarray) -> np.ndarray:
@@ -167,9 +172,10 @@ def rebalance_territories(
     ls = LocalSearch(
         model, labels, goal=model.tolerance, initial=initial, disruption=disruption, cap=cap, inertia_weight=1.0
     )
-    labels = ls.run(
-        progress.sub(0.1, 0.98), stop_when_balanced=True, beta_steps=(0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)
-    )
+    ls.max_moves_per_round = 0
+    ls.focus_violated = True
+    levels = [(BIG, b) for b in (0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)]
+    labels = ls.run(progress.sub(0.1, 0.98), stop_when_balanced=True, levels=levels)
     capped = cap is not None and ls.violated() and ls.changed >= cap
     valid = initial >= 0
     changed = valid & (labels != initial)

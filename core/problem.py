@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,7 +94,7 @@ def _bad_units(mask: np.ndarray, limit: int = 5) -> str:
 
 def _validate(problem: Problem) -> None:
     p = problem.territory_count
-    if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer, float, np.floating)) or float(p) != int(p):
         raise ProblemError(f"The number of territories must be a whole number, got {p!r}.")
     p = int(p)
     if p < 1:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from .graph import territory_pieces
 from .model import Model
@@ -56,6 +57,10 @@ class LocalSearch:
         self.cap = cap
         self.inertia_weight = float(inertia_weight)
         self.beta = 0.0
+        self.big = BIG
+        # None: as many territory-disjoint moves per round as improve; 0: one per violated territory
+        self.max_moves_per_round: Optional[int] = None
+        self.focus_violated = False
         self._recompute()
         self.inertia_ref = max(self.inertia_total(), 1e-12)
         self.changed = self.changed_count()
@@ -78,6 +83,16 @@ class LocalSearch:
         with np.errstate(divide="ignore", invalid="ignore"):
             ik = self.Q - (self.M**2).sum(axis=1) / np.where(self.W > 0, self.W, 1.0)
         return float(np.maximum(ik, 0.0).sum())
+
+    def centre_unit_cost(self) -> float:
+        """Cost about each territory's best centre unit (the unit nearest its weighted centre)."""
+        if self.model.seeds_xy is not None:
+            return self.inertia_total()
+        centres = self.M / np.maximum(self.W, 1e-300)[:, None]
+        d, _ = cKDTree(self.xy).query(centres)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ik = self.Q - (self.M**2).sum(axis=1) / np.where(self.W > 0, self.W, 1.0)
+        return float(np.maximum(ik, 0.0).sum() + (self.W * np.asarray(d) ** 2).sum())
 
     def changed_count(self) -> int:
         if self.initial is None:
@@ -147,7 +162,7 @@ class LocalSearch:
         def exc(r):
             return np.maximum(np.abs(r - 1.0) - g, 0.0) * act
 
-        delta = BIG * (exc(new_src) + exc(new_dst) - exc(r_src) - exc(r_dst)).sum(axis=1)
+        delta = self.big * (exc(new_src) + exc(new_dst) - exc(r_src) - exc(r_dst)).sum(axis=1)
         if self.beta > 0:
             d_spread = (
                 ((new_src - 1.0) ** 2 + (new_dst - 1.0) ** 2 - (r_src - 1.0) ** 2 - (r_dst - 1.0) ** 2) * act
@@ -251,7 +266,13 @@ class LocalSearch:
         b_all = np.concatenate([k[3] for k in kinds])
         d_all = np.concatenate([k[4] for k in kinds])
         is_swap = np.concatenate([np.full(k[0].shape[0], k[5]) for k in kinds])
-        good = np.flatnonzero(d_all < -1e-10)
+        improving = d_all < -1e-10
+        if self.focus_violated and self.beta > 0:
+            # rebalance: only moves that touch a territory outside tolerance, so the search
+            # pushes load along chains from where it is needed instead of polishing everywhere
+            off = (np.abs(self.R - 1.0) - self.tolerance > 1e-12).any(axis=1)
+            improving &= off[a_all] | off[b_all]
+        good = np.flatnonzero(improving)
         if good.size == 0:
             return 0
         order = good[np.argsort(d_all[good], kind="stable")]
@@ -261,6 +282,9 @@ class LocalSearch:
         cap = self.cap
         made = 0
         free = self.p
+        limit = self.max_moves_per_round
+        if limit is not None and limit <= 0:
+            limit = max(1, int(np.sum((np.abs(self.R - 1.0) - self.tolerance > 1e-12).any(axis=1))))
         for t in order.tolist():
             a = int(a_all[t])
             b = int(b_all[t])
@@ -284,7 +308,7 @@ class LocalSearch:
             used[a] = used[b] = True
             made += 1
             free -= 2
-            if free < 2:
+            if free < 2 or (limit is not None and made >= limit):
                 break
         return made
 
@@ -298,17 +322,31 @@ class LocalSearch:
             return False
         return nb.removal_keeps_connected(u, labels) and nb.removal_keeps_connected(v, labels)
 
+    def pressure_levels(self, gentle: bool = True) -> list:
+        """(balance weight, spread weight) steps, raised one by one while the tolerance is violated.
+
+        The gentle start weighs one unit's worth of excess about like moving a unit by one
+        territory radius, so cheap fixes are found first; the weight then rises until balance
+        dominates, and finally the spread term lets load travel through territories in band.
+        """
+        levels = []
+        if gentle:
+            levels += [(c / self.p, 0.0) for c in (1.0, 4.0, 16.0, 64.0, 256.0) if c / self.p < BIG]
+        levels += [(BIG, 0.0)] + [(BIG, b) for b in (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)]
+        return levels
+
     def run(self, progress: Optional[Progress] = None, max_rounds: int = 100000, stop_when_balanced=False,
-            beta_steps=(0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)) -> np.ndarray:
+            levels=None) -> np.ndarray:
         """Improve until no move helps.
 
         When single moves stall, exchanges of two units are tried too; while the tolerance is
-        still violated the spread weight is raised step by step so that load can travel through
-        territories that are already in band.
+        still violated the pressure on balance is raised level by level (see pressure_levels).
         """
         check = self.model.contiguous
+        if levels is None:
+            levels = self.pressure_levels()
         level = 0
-        self.beta = beta_steps[0]
+        self.big, self.beta = levels[0]
         swaps = False
         rounds = 0
         while rounds < max_rounds:
@@ -323,17 +361,42 @@ class LocalSearch:
             if not swaps:
                 swaps = True
                 continue
-            if self.violated() and level + 1 < len(beta_steps):
+            if self.violated() and level + 1 < len(levels):
                 level += 1
-                self.beta = beta_steps[level]
+                self.big, self.beta = levels[level]
                 continue
             if self.beta > 0 and not self.violated():
                 # balance reached with the spread term on: polish compactness without it
                 self.beta = 0.0
-                level = len(beta_steps)
+                level = len(levels)
                 continue
             break
         self.rounds = rounds
+        return self.labels
+
+    def polish_about_centre_units(self, progress: Optional[Progress] = None, passes: int = 4) -> np.ndarray:
+        """Compact about a centre unit per territory (the unit nearest its weighted centre).
+
+        Classical territory design measures compactness to a centre unit (a rep's base town); a
+        territory whose weighted centre falls between units pays for the offset. Each pass fixes
+        the centre units, improves the plan about them, then re-picks them; the cost about the
+        best centre units never rises. Seeded problems already have fixed centres and skip this.
+        """
+        if self.model.seeds_xy is not None:
+            return self.labels
+        tree = cKDTree(self.xy)
+        chosen = None
+        for _ in range(passes):
+            centres = self.M / np.maximum(self.W, 1e-300)[:, None]
+            _, units = tree.query(centres)
+            units = np.asarray(units)
+            if chosen is not None and np.array_equal(units, chosen):
+                break
+            chosen = units
+            self.fixed_centres = self.xy[chosen]
+            self.inertia_ref = max(self.inertia_total(), 1e-12)
+            self.run(progress, levels=self.pressure_levels(gentle=not self.violated()))
+        self.fixed_centres = None
         return self.labels
 
 
