@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
@@ -22,10 +23,16 @@ from .model import Model
 from .progress import Progress
 
 CANDIDATES = 8
+REACH = 3.0  # every territory is a candidate of its REACH x (its share of units) nearest units
 FIRST_EPS = (0.1,)
 NEXT_EPS = (0.1,)
-DUAL_ITERATIONS = 20  # L-BFGS-B iterations on the first allocation of a run
-WARM_ITERATIONS = 8  # and on later, warm-started ones
+DUAL_ITERATIONS = 50  # L-BFGS-B iterations on the first allocation of a run
+WARM_ITERATIONS = 50  # and on later, warm-started ones
+# stop when every territory's load is within about this fraction of its band (gradient / p)
+GRADIENT_TOLERANCE = 0.005
+# prices are capped (costs are about 1 per unit): a band that the candidate lists cannot meet
+# then costs a finite penalty instead of sending the dual to infinity
+PRICE_CAP = 100.0
 SNAP_CENTRES = True
 
 
@@ -86,6 +93,25 @@ def lloyd(xy, weight, centres, iterations, fixed_mask=None):
     return centres, labels
 
 
+class Candidates:
+    """Flat (unit, territory, cost) triples, sorted by unit, every unit at least once."""
+
+    def __init__(self, unit: np.ndarray, terr: np.ndarray, cost: np.ndarray, n: int):
+        order = np.lexsort((terr, unit))
+        self.unit = unit[order]
+        self.terr = terr[order]
+        self.cost = cost[order]
+        self.count = np.bincount(self.unit, minlength=n)
+        if np.any(self.count == 0):
+            raise ValueError("every unit needs a candidate territory")
+        self.starts = np.r_[0, np.cumsum(self.count)[:-1]]
+
+
+def _dedupe(unit: np.ndarray, terr: np.ndarray, p: int) -> tuple:
+    key = np.unique(unit.astype(np.int64) * p + terr)
+    return key // p, key % p
+
+
 class DualAllocator:
     """Balanced allocation of points to fixed centres through the smoothed LP dual."""
 
@@ -101,38 +127,54 @@ class DualAllocator:
         self.upper = np.where(active[None, :], (1.0 + band) * cap, 1e30) * np.ones((self.p, 1))
         self.lower = np.where(active[None, :], (1.0 - band) * cap, 0.0) * np.ones((self.p, 1))
         self.prices = np.zeros(2 * self.p * self.m)
+        self.tree = None
 
-    def _candidates(self, centres: np.ndarray):
-        """Candidate centres per point, (K, N) layout, and their normalised costs."""
+    def candidates(self, centres: np.ndarray) -> Candidates:
+        """Each unit's K nearest centres, plus every centre's REACH x share nearest units.
+
+        The second list makes every territory able to gather its target even where the units'
+        own nearest centres all lie elsewhere (clusters, coasts), which keeps the dual bounded.
+        """
         n, p = self.n, self.p
+        xy = self.pts.xy
         k = int(min(p, CANDIDATES))
-        d, idx = cKDTree(centres).query(self.pts.xy, k=k)
-        idx = np.asarray(idx).reshape(n, k)
-        d2 = np.asarray(d).reshape(n, k) ** 2
+        d, near = cKDTree(centres).query(xy, k=k)
+        near = np.asarray(near).reshape(n, k)
+        d_first = np.asarray(d).reshape(n, k)[:, 0]
+        if self.tree is None:
+            self.tree = cKDTree(xy)
+        reach = int(min(n, np.ceil(REACH * n / (p * self.r.min()))))
+        _, rev = self.tree.query(centres, k=reach)
+        rev = np.asarray(rev).reshape(p, reach)
+        unit = np.concatenate([np.repeat(np.arange(n), k), rev.ravel()])
+        terr = np.concatenate([near.ravel(), np.repeat(np.arange(p), reach)])
         locked = self.pts.locked
-        fix = np.flatnonzero(locked >= 0)
-        if fix.size:
-            idx[fix] = locked[fix][:, None]
-            d2[fix] = ((self.pts.xy[fix] - centres[locked[fix]]) ** 2).sum(axis=1)[:, None]
-        cost = self.pts.weight[:, None] * d2
-        scale = float(np.mean(cost[:, 0])) or 1.0
-        return np.ascontiguousarray(idx.T), np.ascontiguousarray(cost.T / scale)
+        if np.any(locked >= 0):
+            keep = (locked[unit] < 0) | (locked[unit] == terr)
+            fix = np.flatnonzero(locked >= 0)
+            unit = np.concatenate([unit[keep], fix])
+            terr = np.concatenate([terr[keep], locked[fix]])
+        unit, terr = _dedupe(unit, terr, p)
+        cost = self.pts.weight[unit] * ((xy[unit] - centres[terr]) ** 2).sum(axis=1)
+        scale = float(np.mean(self.pts.weight * d_first**2)) or 1.0
+        return Candidates(unit, terr, cost / scale, n)
 
     def allocate(self, centres: np.ndarray, eps_schedule=(0.1,), maxiter: int = 60, progress=None):
         """Labels of the points at the optimised prices (cheapest candidate centre)."""
-        idx, cost = self._candidates(centres)
+        return self.allocate_candidates(self.candidates(centres), eps_schedule, maxiter, progress)
+
+    def allocate_candidates(self, cand: Candidates, eps_schedule=(0.1,), maxiter: int = 60, progress=None):
+        """Labels at the optimised prices for given candidates (costs about 1 per point)."""
         n, p, m = self.n, self.p, self.m
-        vt = np.ascontiguousarray(self.v.T)  # (m, N)
-        rk = self.r[idx]  # (K, N)
-        flat = idx.ravel()
+        terr, cost, count, starts = cand.terr, cand.cost, cand.count, cand.starts
+        # load a candidate brings to its territory per measure, in target units x n / p
+        vu = (self.v[cand.unit] * self.r[terr][:, None]).T.copy()  # (m, L)
         upper, lower = self.upper, self.lower
 
         def reduced(lam):
-            z = np.zeros_like(cost)
+            z = cost.copy()
             for a in range(m):
-                z += np.take(lam[:, a], idx) * vt[a]
-            z *= rk
-            z += cost
+                z += np.take(lam[:, a], terr) * vu[a]
             return z
 
         for eps in eps_schedule:
@@ -143,16 +185,16 @@ class DualAllocator:
                 alpha = x[: p * m].reshape(p, m)
                 beta = x[p * m:].reshape(p, m)
                 z = reduced(beta - alpha)
-                zmin = z.min(axis=0)
-                z -= zmin
+                zmin = np.minimum.reduceat(z, starts)
+                z -= np.repeat(zmin, count)
                 z *= -1.0 / eps
                 e = np.exp(z, out=z)
-                s = e.sum(axis=0)
+                s = np.add.reduceat(e, starts)
                 value = float(zmin.sum() - eps * np.log(s).sum())
-                e *= rk / s
+                e /= np.repeat(s, count)
                 load = np.empty((p, m))
                 for a in range(m):
-                    load[:, a] = np.bincount(flat, (e * vt[a]).ravel(), minlength=p)
+                    load[:, a] = np.bincount(terr, e * vu[a], minlength=p)
                 value -= float((upper * beta).sum() - (lower * alpha).sum())
                 grad = np.concatenate([(load - lower).ravel(), (upper - load).ravel()]) / n
                 return -value / n, grad
@@ -162,18 +204,56 @@ class DualAllocator:
                 self.prices,
                 jac=True,
                 method="L-BFGS-B",
-                bounds=[(0.0, None)] * (2 * p * m),
-                options={"maxiter": int(maxiter), "ftol": 1e-12, "gtol": 1e-8},
+                bounds=[(0.0, PRICE_CAP)] * (2 * p * m),
+                options={"maxiter": int(maxiter), "ftol": 1e-10, "gtol": GRADIENT_TOLERANCE / p},
             )
             self.prices = np.asarray(res.x)
-            self.evaluations = getattr(self, "evaluations", 0) + int(res.nfev)
+            self.iterations = getattr(self, "iterations", 0) + int(res.nit)
         lam = (self.prices[p * m:] - self.prices[: p * m]).reshape(p, m)
         z = reduced(lam)
-        pick = np.argmin(z, axis=0)
-        return idx[pick, np.arange(n)]
+        zmin = np.minimum.reduceat(z, starts)
+        best = np.flatnonzero(z <= np.repeat(zmin, count))
+        first = np.r_[True, cand.unit[best][1:] != cand.unit[best][:-1]]
+        labels = np.empty(n, dtype=np.int64)
+        labels[cand.unit[best][first]] = terr[best][first]
+        return labels
 
 
-def initial_centres(model: Model, rng: np.random.Generator) -> tuple:
+def bisection_centres(xy: np.ndarray, load: np.ndarray, shares: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Centres of a weighted recursive bisection: cut the units, in a randomly rotated frame,
+    across their longer side at the load quantile that matches the shares on each side.
+
+    The cells carry about their share of the load, so the first balanced allocation starts
+    feasible even where the units cluster (plain k-means puts centres at density peaks).
+    """
+    p = shares.shape[0]
+    angle = rng.uniform(0.0, np.pi)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    pts = xy @ rot
+    centres = np.zeros((p, 2))
+    stack = [(np.arange(xy.shape[0]), np.arange(p))]
+    while stack:
+        members, terrs = stack.pop()
+        if terrs.size == 1 or members.size <= 1:
+            w = load[members]
+            c = (w[:, None] * xy[members]).sum(axis=0) / w.sum() if w.sum() > 0 else xy[members].mean(axis=0)
+            centres[terrs] = c
+            continue
+        half = terrs.size // 2
+        left, right = terrs[:half], terrs[half:]
+        frac = shares[left].sum() / shares[terrs].sum()
+        span = np.ptp(pts[members], axis=0)
+        axis = int(np.argmax(span))
+        order = members[np.argsort(pts[members, axis], kind="stable")]
+        cum = np.cumsum(load[order])
+        cut = int(np.searchsorted(cum, frac * cum[-1]))
+        cut = min(max(cut, 1), order.size - 1)
+        stack.append((order[:cut], left))
+        stack.append((order[cut:], right))
+    return centres
+
+
+def initial_centres(model: Model, rng: np.random.Generator, kind: str = "bisection") -> tuple:
     """Centres to start from and which of them are fixed (seeds).
 
     Seeds are fixed centres; a territory with locked units starts at their weighted centre;
@@ -191,6 +271,13 @@ def initial_centres(model: Model, rng: np.random.Generator) -> tuple:
         cen = weighted_centres(locked[lk], xy[lk], weight[lk], p, fixed)
         has = np.bincount(locked[lk], minlength=p) > 0
         fixed[has] = cen[has]
+    if kind == "bisection":
+        load = (model.frac * model.active).sum(axis=1)
+        centres = bisection_centres(xy, load, model.share, rng)
+        if fixed is not None:
+            has = ~np.isnan(fixed[:, 0])
+            centres[has] = fixed[has]
+        return centres, fixed_mask
     centres = kmeans_pp(xy, weight, p, rng, fixed)
     centres, _ = lloyd(xy, weight, centres, 6, fixed_mask)
     return centres, fixed_mask
@@ -246,15 +333,18 @@ def location_allocation(
     trials: int = 0,
     iterations: int = 8,
     band: Optional[float] = None,
+    start: str = "bisection",
 ) -> np.ndarray:
     """Compact, nearly balanced labels (not yet contiguous) for the model's units.
 
-    After the first Hess run, ``trials`` times one territory's centre is moved to a spot drawn
-    by k-means++ sampling (far from the other centres) and the Hess iterations are rerun from
-    there; the move is kept when the plan's cost about its centre units drops (iterated local
-    search: Hess iterations alone stop in the first local optimum).
+    ``start`` picks the first centres: "bisection" (weighted recursive bisection, robust where
+    units cluster) or "kmeans" (k-means++ and Lloyd steps). After the first Hess run, ``trials``
+    times one territory's centre is moved to a spot drawn by k-means++ sampling (far from the
+    other centres) and the Hess iterations are rerun from there; the move is kept when the
+    plan's cost about its centre units drops (iterated local search: Hess iterations alone stop
+    in the first local optimum).
     """
-    centres, fixed_mask = initial_centres(model, rng)
+    centres, fixed_mask = initial_centres(model, rng, start)
     la = LocationAllocation(model, band)
     fixed = bool(fixed_mask.all())
     labels, centres = la.iterate(centres, fixed, iterations, progress)
@@ -285,3 +375,46 @@ def location_allocation(
             best_cost, labels, centres = cost, new_labels, new_centres
             best_prices = la.alloc.prices.copy()
     return labels
+
+
+def reassign_with_least_disruption(
+    model: Model, labels: np.ndarray, band: float, hops: int = 2, progress: Optional[Progress] = None
+) -> np.ndarray:
+    """Balanced assignment that stays close to ``labels`` (the rebalancing LP).
+
+    Every unit may stay (free) or join a territory found within ``hops`` steps of it in the
+    adjacency graph, at a cost of its workload, plus a little for moving away from the receiving
+    territory's centre (so border units go first). The balance band is enforced through the same
+    smoothed dual as the location–allocation, so long chains of territories pass load along in one
+    solve. Contiguity is not guaranteed; the caller repairs and polishes.
+    """
+    n, p = model.n, model.p
+    xy, weight = model.xy, model.weight
+    adj = model.adjacency
+    onehot = sp.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, p))
+    reach = onehot
+    step = (adj + sp.identity(n, format="csr")).tocsr()
+    for _ in range(hops):
+        reach = (step @ reach).tocsr()
+        reach.data[:] = 1.0
+    centres = weighted_centres(labels, xy, weight, p)
+    d2_own = ((xy - centres[labels]) ** 2).sum(axis=1)
+    r2 = float(np.average(d2_own, weights=weight)) or 1.0
+    coo = reach.tocoo()
+    other = coo.col != labels[coo.row]
+    rows, cols = coo.row[other], coo.col[other]
+    d2 = ((xy[rows] - centres[cols]) ** 2).sum(axis=1)
+    extra = np.maximum((d2 - d2_own[rows]) / r2, 0.0)
+    c = weight[rows] * (1.0 + 0.25 * extra)
+    locked = model.locked
+    free = locked[rows] < 0
+    rows, cols, c = rows[free], cols[free], c[free]
+    own = np.where(locked >= 0, locked, labels)
+    unit = np.concatenate([np.arange(n), rows])
+    terr = np.concatenate([own, cols])
+    cost = np.concatenate([np.zeros(n), c])
+    scale = float(np.mean(weight)) or 1.0
+    pts = Points(xy, weight, model.frac, model.locked)
+    alloc = DualAllocator(pts, model.share, model.active, band)
+    cand = Candidates(unit.astype(np.int64), terr.astype(np.int64), cost / scale, n)
+    return alloc.allocate_candidates(cand, (0.3, 0.1, 0.03), maxiter=100, progress=progress)

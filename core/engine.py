@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from .allocation import location_allocation
+from .allocation import location_allocation, reassign_with_least_disruption
 from .diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .graph import count_parts
 from .metrics import balance_matrix, plan_figures
@@ -48,7 +48,8 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     for s in range(starts):
         span = progress.sub(0.03 + 0.95 * s / starts, 0.03 + 0.95 * (s + 1) / starts)
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, s])
-        labels, stuck_s, ls = _solve_once(model, rng, span, trials)
+        start = "bisection" if s % 2 == 0 else "kmeans"
+        labels, stuck_s, ls = _solve_once(model, rng, span, trials, start)
         compact = ls.centre_unit_cost() if POLISH_CENTRE_UNITS else ls.inertia_total()
         key = (round(ls.excess(model.tolerance), 12), compact)
         if best_key is None or key < best_key:
@@ -59,8 +60,8 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     return plan
 
 
-def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, trials: int = 0):
-    labels = location_allocation(model, rng, progress.sub(0.0, 0.6), trials=trials)
+def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, trials: int = 0, start="bisection"):
+    labels = location_allocation(model, rng, progress.sub(0.0, 0.6), trials=trials, start=start)
     labels = ensure_nonempty(model, labels)
     stuck: list = []
     if model.contiguous:
@@ -166,16 +167,21 @@ def rebalance_territories(
     if model.contiguous:
         parts = count_parts(labels, model.adjacency, model.p)
         already_split = np.flatnonzero(parts > 1).tolist()
-    progress.step(0.1, "Rebalancing")
     cap = None if max_changed_units is None else int(max_changed_units)
-    disruption = 0.1 * BIG * model.p / model.n
-    ls = LocalSearch(
-        model, labels, goal=model.tolerance, initial=initial, disruption=disruption, cap=cap, inertia_weight=1.0
-    )
-    ls.max_moves_per_round = 0
-    ls.focus_violated = True
-    levels = [(BIG, b) for b in (0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)]
-    labels = ls.run(progress.sub(0.1, 0.98), stop_when_balanced=True, levels=levels)
+    progress.step(0.05, "Rebalancing")
+    # first the cheapest fixes: moves and swaps at the borders of the territories off target
+    ls = _rebalance_search(model, labels, initial, cap)
+    ls.run(progress.sub(0.05, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+    if ls.violated() and (cap is None or ls.changed < cap):
+        # load has to travel through several territories: solve the least-disruption LP
+        moved = reassign_with_least_disruption(model, ls.labels, 0.6 * model.tolerance, progress=progress)
+        if model.contiguous:
+            moved, _ = repair_contiguity(model, moved)
+        valid = initial >= 0
+        if cap is None or int(np.sum(moved[valid] != initial[valid])) <= cap:
+            ls = _rebalance_search(model, moved, initial, cap)
+            ls.run(progress.sub(0.5, 0.98), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+    labels = ls.labels
     capped = cap is not None and ls.violated() and ls.changed >= cap
     valid = initial >= 0
     changed = valid & (labels != initial)
@@ -192,6 +198,18 @@ def rebalance_territories(
     )
     progress.step(1.0, "Done")
     return plan
+
+
+_REBALANCE_LEVELS = [(BIG, b) for b in (0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)]
+
+
+def _rebalance_search(model: Model, labels: np.ndarray, initial: np.ndarray, cap) -> LocalSearch:
+    """Local search whose merit charges for every unit moved away from its initial territory."""
+    disruption = 0.1 * BIG * model.p / model.n
+    ls = LocalSearch(model, labels, goal=model.tolerance, initial=initial, disruption=disruption, cap=cap)
+    ls.max_moves_per_round = 0  # one move per territory off target per round: no needless moves
+    ls.focus_violated = True
+    return ls
 
 
 def fill_unassigned(model: Model, labels: np.ndarray) -> np.ndarray:

@@ -61,6 +61,9 @@ class LocalSearch:
         # None: as many territory-disjoint moves per round as improve; 0: one per violated territory
         self.max_moves_per_round: Optional[int] = None
         self.focus_violated = False
+        # connectivity checks that failed stay failed while the donor territory is unchanged
+        self.version = np.zeros(self.p, dtype=np.int64)
+        self.failed_at = np.full(model.n, -1, dtype=np.int64)
         self._recompute()
         self.inertia_ref = max(self.inertia_total(), 1e-12)
         self.changed = self.changed_count()
@@ -121,7 +124,7 @@ class LocalSearch:
         unit = key // p
         dst = key % p
         src = lab[unit]
-        keep = self.movable[unit]
+        keep = self.movable[unit] & (self.failed_at[unit] != self.version[src])
         unit, src, dst = unit[keep], src[keep], dst[keep]
         if unit.size == 0:
             return unit, src, dst, np.zeros(0)
@@ -233,6 +236,8 @@ class LocalSearch:
         self.R[dst] += f / self.share[dst]
         self.count[src] -= 1
         self.count[dst] += 1
+        self.version[src] += 1
+        self.version[dst] += 1
         self.W[src] -= w
         self.W[dst] += w
         xw = w * self.xy[unit]
@@ -295,6 +300,7 @@ class LocalSearch:
                 if cap is not None and self.changed + self._cap_step(u, a, b) > cap:
                     continue
                 if check_connected and not nb.removal_keeps_connected(u, labels):
+                    self.failed_at[u] = self.version[a]
                     continue
                 self.apply(u, a, b)
             else:
@@ -320,7 +326,13 @@ class LocalSearch:
             return False
         if not any(labels[w] == b and w != v for w in lists[u]):
             return False
-        return nb.removal_keeps_connected(u, labels) and nb.removal_keeps_connected(v, labels)
+        if not nb.removal_keeps_connected(u, labels):
+            self.failed_at[u] = self.version[a]
+            return False
+        if not nb.removal_keeps_connected(v, labels):
+            self.failed_at[v] = self.version[b]
+            return False
+        return True
 
     def pressure_levels(self, gentle: bool = True) -> list:
         """(balance weight, spread weight) steps, raised one by one while the tolerance is violated.
@@ -395,7 +407,7 @@ class LocalSearch:
             chosen = units
             self.fixed_centres = self.xy[chosen]
             self.inertia_ref = max(self.inertia_total(), 1e-12)
-            self.run(progress, levels=self.pressure_levels(gentle=not self.violated()))
+            self.run(progress, levels=self.pressure_levels(gentle=False))
         self.fixed_centres = None
         return self.labels
 
