@@ -33,6 +33,7 @@ GRADIENT_TOLERANCE = 0.005
 # prices are capped (costs are about 1 per unit): a band that the candidate lists cannot meet
 # then costs a finite penalty instead of sending the dual to infinity
 PRICE_CAP = 100.0
+TRIAL_ITERATIONS = 4  # Hess iterations after a centre relocation (warm-started)
 SNAP_CENTRES = True
 
 
@@ -203,6 +204,7 @@ class DualAllocator:
                 fun,
                 self.prices,
                 jac=True,
+                callback=None if progress is None else (lambda _x: progress.check()),
                 method="L-BFGS-B",
                 bounds=[(0.0, PRICE_CAP)] * (2 * p * m),
                 options={"maxiter": int(maxiter), "ftol": 1e-10, "gtol": GRADIENT_TOLERANCE / p},
@@ -369,7 +371,7 @@ def location_allocation(
         total = score.sum()
         trial[k] = xy[int(rng.choice(xy.shape[0], p=score / total))] if total > 0 else trial[k]
         la.alloc.prices = best_prices.copy()
-        new_labels, new_centres = la.iterate(trial, False, max(2, iterations - 2), progress, first=False)
+        new_labels, new_centres = la.iterate(trial, False, TRIAL_ITERATIONS, progress, first=False)
         cost = la.cost(new_labels)
         if cost < best_cost:
             best_cost, labels, centres = cost, new_labels, new_centres

@@ -43,14 +43,22 @@ def input_diagnostics(problem: Problem, model: Model) -> list:
     g = model.graph
     if g.detached_groups > 0:
         units = g.detached_units.tolist()
+        sparse = len(units) > 0.5 * model.n
+        hint = (
+            " Most units touch nothing: the layer seems to have no usable neighbours (points or "
+            "gaps between polygons), so territories can only follow a thin chain of joins; build "
+            "the adjacency from Voronoi/Delaunay neighbours or with a snapping tolerance."
+            if sparse
+            else ""
+        )
         out.append(
             Diagnostic(
                 "island_joined",
                 f"{g.detached_groups} group(s) of units ({len(units)} units) touch no other unit "
                 "(islands or gaps in the layer); each was joined to its nearest unit so that a "
-                "territory can include them.",
+                f"territory can include them.{hint}",
                 units=units,
-                severity="info",
+                severity="warning" if sparse else "info",
             )
         )
     w = balance_matrix(problem.workload_matrix())

@@ -23,7 +23,7 @@ POLISH_CENTRE_UNITS = True
 def _effort(n: int, p: int) -> tuple:
     """(independent starts, centre relocation trials per start): more search for small layers."""
     starts = int(min(8, max(1, round(4000 / max(n, 1)))))
-    trials = int(min(5, max(0, round(2500 / max(n, 1)))))
+    trials = int(min(5, max(1, round(2500 / max(n, 1)))))
     return starts, trials
 
 

@@ -141,8 +141,12 @@ class Neighbours:
         indices = adjacency.indices
         self.lists = [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(adjacency.shape[0])]
 
-    def removal_keeps_connected(self, unit: int, labels: np.ndarray) -> bool:
-        """True if taking ``unit`` out of its territory does not split the piece it belongs to."""
+    def removal_keeps_connected(self, unit: int, labels: np.ndarray, limit: int = 600) -> bool:
+        """True if taking ``unit`` out of its territory does not split the piece it belongs to.
+
+        Conservative: when the search would visit more than ``limit`` units the answer is False
+        (the move is skipped, never wrongly allowed).
+        """
         lists = self.lists
         own = labels[unit]
         nbrs = [v for v in lists[unit] if labels[v] == own]
@@ -172,5 +176,7 @@ class Neighbours:
                     missing.discard(w)
                     if not missing:
                         return True
+                    if len(visited) > limit:
+                        return False
                     stack.append(w)
         return not missing

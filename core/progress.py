@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 
@@ -23,6 +23,8 @@ class Progress:
     is_cancelled: Optional[Callable[[], bool]] = None
     start: float = 0.0
     end: float = 1.0
+    # shared by a progress and its children: reported fractions never go backwards
+    _shared: dict = field(default_factory=dict, repr=False, compare=False)
 
     def step(self, fraction: float, message: str = "") -> None:
         """Report ``fraction`` (0..1 of this progress' span); raise Cancelled if asked to stop."""
@@ -30,7 +32,9 @@ class Progress:
             raise Cancelled("cancelled by the user")
         if self.report is not None:
             fraction = min(max(float(fraction), 0.0), 1.0)
-            self.report(self.start + (self.end - self.start) * fraction, message)
+            value = max(self.start + (self.end - self.start) * fraction, self._shared.get("last", 0.0))
+            self._shared["last"] = value
+            self.report(value, message)
 
     def check(self) -> None:
         """Raise Cancelled if the caller asked to stop (no report)."""
@@ -45,6 +49,7 @@ class Progress:
             is_cancelled=self.is_cancelled,
             start=self.start + span * start,
             end=self.start + span * end,
+            _shared=self._shared,
         )
 
 

@@ -61,6 +61,8 @@ class LocalSearch:
         # None: as many territory-disjoint moves per round as improve; 0: one per violated territory
         self.max_moves_per_round: Optional[int] = None
         self.focus_violated = False
+        # how many moves may touch one territory in a round (re-scored after the first)
+        self.moves_per_territory = int(max(4, model.n / model.p / 20))
         # connectivity checks that failed stay failed while the donor territory is unchanged
         self.version = np.zeros(self.p, dtype=np.int64)
         self.failed_at = np.full(model.n, -1, dtype=np.int64)
@@ -258,7 +260,13 @@ class LocalSearch:
         return int(b != init) - int(a != init)
 
     def round(self, check_connected: bool, swaps: bool = False) -> int:
-        """One round of simultaneous territory-disjoint improving moves; returns moves made."""
+        """One round of improving moves; returns the number made.
+
+        Candidates are scored together, then applied best first. The first move touching a
+        territory uses its precomputed score (exact: nothing changed yet); later moves touching
+        an already changed territory are re-scored against the current state and made only if
+        they still improve, so every applied move lowers the merit.
+        """
         unit, src, dst, delta = self.candidates()
         kinds = [(unit, unit, src, dst, delta, False)]
         if swaps and unit.size:
@@ -281,22 +289,38 @@ class LocalSearch:
         if good.size == 0:
             return 0
         order = good[np.argsort(d_all[good], kind="stable")]
-        used = np.zeros(self.p, dtype=bool)
+        touched = np.zeros(self.p, dtype=np.int64)
         nb = self.model.neighbours
+        lists = nb.lists
         labels = self.labels
         cap = self.cap
         made = 0
-        free = self.p
         limit = self.max_moves_per_round
         if limit is not None and limit <= 0:
             limit = max(1, int(np.sum((np.abs(self.R - 1.0) - self.tolerance > 1e-12).any(axis=1))))
+        per_territory = self.moves_per_territory
+        rescored = 0
+        rescore_budget = 3 * self.p + 100
         for t in order.tolist():
             a = int(a_all[t])
             b = int(b_all[t])
-            if used[a] or used[b]:
-                continue
             u = int(ui[t])
-            if not is_swap[t]:
+            v = int(uj[t])
+            swap = bool(is_swap[t])
+            if labels[u] != a or (swap and labels[v] != b):
+                continue  # moved earlier in this round
+            if touched[a] or touched[b]:
+                if touched[a] >= per_territory or touched[b] >= per_territory or rescored >= rescore_budget:
+                    continue
+                rescored += 1
+                # still bordering the receiving territory, and still improving?
+                if not any(labels[w] == b and w != v for w in lists[u]):
+                    continue
+                if swap and not any(labels[w] == a and w != u for w in lists[v]):
+                    continue
+                if self._rescore(u, v, a, b, swap) >= -1e-10:
+                    continue
+            if not swap:
                 if cap is not None and self.changed + self._cap_step(u, a, b) > cap:
                     continue
                 if check_connected and not nb.removal_keeps_connected(u, labels):
@@ -304,19 +328,88 @@ class LocalSearch:
                     continue
                 self.apply(u, a, b)
             else:
-                v = int(uj[t])
                 if cap is not None and self.changed + self._cap_step(u, a, b) + self._cap_step(v, b, a) > cap:
                     continue
                 if check_connected and not self._swap_keeps_connected(u, v, a, b):
                     continue
                 self.apply(u, a, b)
                 self.apply(v, b, a)
-            used[a] = used[b] = True
+            touched[a] += 1
+            touched[b] += 1
             made += 1
-            free -= 2
-            if free < 2 or (limit is not None and made >= limit):
+            if limit is not None and made >= limit:
                 break
         return made
+
+    def _rescore(self, u: int, v: int, a: int, b: int, swap: bool) -> float:
+        """Exact merit change of one move (or swap) in the current state (scalar arithmetic)."""
+        if not swap and self.count[a] <= 1:
+            return float("inf")
+        f = self.frac[u].tolist()
+        w = float(self.weight[u])
+        x, y = self.xy[u].tolist()
+        wx, wy, q = w * x, w * y, w * (x * x + y * y)
+        if swap:
+            fv = self.frac[v].tolist()
+            f = [fi - fj for fi, fj in zip(f, fv)]
+            wv = float(self.weight[v])
+            xv, yv = self.xy[v].tolist()
+            w -= wv
+            wx -= wv * xv
+            wy -= wv * yv
+            q -= wv * (xv * xv + yv * yv)
+        sa = float(self.share[a])
+        sb = float(self.share[b])
+        ra = self.R[a].tolist()
+        rb = self.R[b].tolist()
+        g = self.goal
+        big = self.big
+        beta = self.beta
+        delta = 0.0
+        for k, active in enumerate(self.act.tolist()):
+            if not active:
+                continue
+            oa, ob = ra[k], rb[k]
+            na, nb = oa - f[k] / sa, ob + f[k] / sb
+            delta += big * (
+                max(abs(na - 1.0) - g, 0.0) + max(abs(nb - 1.0) - g, 0.0)
+                - max(abs(oa - 1.0) - g, 0.0) - max(abs(ob - 1.0) - g, 0.0)
+            )
+            if beta > 0:
+                delta += beta * ((na - 1.0) ** 2 + (nb - 1.0) ** 2 - (oa - 1.0) ** 2 - (ob - 1.0) ** 2)
+        if self.inertia_weight > 0:
+            if self.fixed_centres is not None:
+                d_in = self._fixed_scalar(u, a, b) + (self._fixed_scalar(v, b, a) if swap else 0.0)
+            else:
+                wa, wb = float(self.W[a]), float(self.W[b])
+                ma, mb = self.M[a].tolist(), self.M[b].tolist()
+                qa, qb = float(self.Q[a]), float(self.Q[b])
+                d_in = (
+                    _inertia_scalar(wa - w, ma[0] - wx, ma[1] - wy, qa - q)
+                    + _inertia_scalar(wb + w, mb[0] + wx, mb[1] + wy, qb + q)
+                    - _inertia_scalar(wa, ma[0], ma[1], qa)
+                    - _inertia_scalar(wb, mb[0], mb[1], qb)
+                )
+            delta += self.inertia_weight * d_in / self.inertia_ref
+        if self.disruption > 0 and self.initial is not None:
+            delta += self.disruption * self._disruption_scalar(u, a, b)
+            if swap:
+                delta += self.disruption * self._disruption_scalar(v, b, a)
+        return delta
+
+    def _fixed_scalar(self, u: int, a: int, b: int) -> float:
+        x, y = self.xy[u].tolist()
+        ca = self.fixed_centres[a].tolist()
+        cb = self.fixed_centres[b].tolist()
+        return float(self.weight[u]) * (
+            (x - cb[0]) ** 2 + (y - cb[1]) ** 2 - (x - ca[0]) ** 2 - (y - ca[1]) ** 2
+        )
+
+    def _disruption_scalar(self, u: int, a: int, b: int) -> float:
+        init = int(self.initial[u])
+        if init < 0:
+            return 0.0
+        return float(self.weight[u]) * (float(b != init) - float(a != init))
 
     def _swap_keeps_connected(self, u: int, v: int, a: int, b: int) -> bool:
         nb = self.model.neighbours
@@ -364,7 +457,8 @@ class LocalSearch:
         while rounds < max_rounds:
             rounds += 1
             if progress is not None and rounds % 5 == 0:
-                progress.check()
+                # the pressure level is the best available measure of how far the search is
+                progress.step(min(level, len(levels) - 1) / len(levels), "Balancing and compacting")
             if stop_when_balanced and not self.violated():
                 break
             made = self.round(check, swaps)
@@ -410,6 +504,10 @@ class LocalSearch:
             self.run(progress, levels=self.pressure_levels(gentle=False))
         self.fixed_centres = None
         return self.labels
+
+
+def _inertia_scalar(w: float, mx: float, my: float, q: float) -> float:
+    return q - (mx * mx + my * my) / w if w > 1e-300 else 0.0
 
 
 def _inertia(w, m, q) -> np.ndarray:

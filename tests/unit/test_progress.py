@@ -27,3 +27,11 @@ def test_step_raises_when_cancelled():
 
 def test_silent_progress_does_nothing():
     Progress().step(0.5, "nothing happens")
+
+
+def test_reported_fractions_never_go_backwards():
+    seen = []
+    progress = Progress(report=lambda f, m: seen.append(f))
+    progress.sub(0.0, 0.5).step(0.8)
+    progress.sub(0.2, 0.3).step(0.5)  # a later phase that starts lower is held at 0.4
+    assert seen == pytest.approx([0.4, 0.4])
