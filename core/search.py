@@ -157,10 +157,16 @@ class LocalSearch:
 
     def transfer_delta(self, src, dst, f, w, wx, q) -> np.ndarray:
         """Merit change when load (f, w, wx, q) passes from territory src to dst (no disruption)."""
-        r_src = self.R[src]
-        r_dst = self.R[dst]
-        new_src = r_src - f / self.share[src][:, None]
-        new_dst = r_dst + f / self.share[dst][:, None]
+        return self._transfer_delta_state(
+            self.R[src], self.R[dst], self.W[src], self.M[src], self.Q[src], self.W[dst], self.M[dst],
+            self.Q[dst], self.share[src], self.share[dst], f, w, wx, q,
+        )
+
+    def _transfer_delta_state(self, r_src, r_dst, w_src, m_src, q_src, w_dst, m_dst, q_dst, s_src, s_dst,
+                              f, w, wx, q) -> np.ndarray:
+        """transfer_delta with the two territories' state given explicitly (for chained moves)."""
+        new_src = r_src - f / s_src[:, None]
+        new_dst = r_dst + f / s_dst[:, None]
         g = self.goal
         act = self.act[None, :]
 
@@ -175,13 +181,69 @@ class LocalSearch:
             delta += self.beta * d_spread
         if self.inertia_weight > 0 and self.fixed_centres is None:
             d_in = (
-                _inertia(self.W[src] - w, self.M[src] - wx, self.Q[src] - q)
-                + _inertia(self.W[dst] + w, self.M[dst] + wx, self.Q[dst] + q)
-                - _inertia(self.W[src], self.M[src], self.Q[src])
-                - _inertia(self.W[dst], self.M[dst], self.Q[dst])
+                _inertia(w_src - w, m_src - wx, q_src - q)
+                + _inertia(w_dst + w, m_dst + wx, q_dst + q)
+                - _inertia(w_src, m_src, q_src)
+                - _inertia(w_dst, m_dst, q_dst)
             )
             delta += self.inertia_weight * d_in / self.inertia_ref
         return delta
+
+    def chain_candidates(self, unit, src, dst, delta, per_side: int = 3):
+        """Two moves through a middle territory: u from A to B, then v from B to C (C != A).
+
+        Such chains carry load across a territory that is itself in band, where neither move
+        alone improves the merit. Scored exactly as the two moves in sequence.
+        """
+        p = self.p
+        ok = np.flatnonzero(np.isfinite(delta))
+        if ok.size == 0:
+            return None
+        key = src[ok] * p + dst[ok]
+        order = ok[np.lexsort((delta[ok], key))]
+        ks = src[order] * p + dst[order]
+        start = np.r_[True, ks[1:] != ks[:-1]]
+        gid = np.cumsum(start) - 1
+        rank = np.arange(ks.size) - np.flatnonzero(start)[gid]
+        sel = order[rank < per_side]
+        inc = sel[np.argsort(dst[sel], kind="stable")]
+        out = sel[np.argsort(src[sel], kind="stable")]
+        cin = np.bincount(dst[inc], minlength=p)
+        cout = np.bincount(src[out], minlength=p)
+        tot = cin * cout
+        if tot.sum() == 0:
+            return None
+        mid = np.repeat(np.arange(p), tot)
+        within = np.arange(tot.sum()) - np.repeat(np.cumsum(tot) - tot, tot)
+        i_pos = inc[(np.cumsum(cin) - cin)[mid] + within // cout[mid]]
+        j_pos = out[(np.cumsum(cout) - cout)[mid] + within % cout[mid]]
+        # C == A is an exchange (scored by swap_candidates); chains must start or end at a
+        # territory outside the goal band, which is what they are for
+        off = ((np.abs(self.R - 1.0) - self.goal > 1e-12) & (self.act[None, :] > 0)).any(axis=1)
+        keep = (dst[j_pos] != src[i_pos]) & (off[src[i_pos]] | off[dst[j_pos]])
+        i_pos, j_pos = i_pos[keep], j_pos[keep]
+        if i_pos.size == 0:
+            return None
+        u, v = unit[i_pos], unit[j_pos]
+        a, b, c = src[i_pos], dst[i_pos], dst[j_pos]
+        wu = self.weight[u]
+        wxu = wu[:, None] * self.xy[u]
+        qu = wu * (self.xy[u] ** 2).sum(axis=1)
+        fu = self.frac[u]
+        wv = self.weight[v]
+        wxv = wv[:, None] * self.xy[v]
+        qv = wv * (self.xy[v] ** 2).sum(axis=1)
+        # the second move sees the middle territory after it received u
+        d2 = self._transfer_delta_state(
+            self.R[b] + fu / self.share[b][:, None], self.R[c],
+            self.W[b] + wu, self.M[b] + wxu, self.Q[b] + qu,
+            self.W[c], self.M[c], self.Q[c], self.share[b], self.share[c],
+            self.frac[v], wv, wxv, qv,
+        )
+        d2 += self._disruption(v, b, c)
+        if self.fixed_centres is not None:
+            d2 += self.inertia_weight * self._fixed_delta(v, b, c) / self.inertia_ref
+        return u, v, a, b, c, delta[i_pos] + d2
 
     def swap_candidates(self, unit, src, dst, delta, per_side: int = 6):
         """Exchanges of a boundary unit of A (to B) with one of B (to A), best single moves first."""
@@ -268,23 +330,28 @@ class LocalSearch:
         they still improve, so every applied move lowers the merit.
         """
         unit, src, dst, delta = self.candidates()
-        kinds = [(unit, unit, src, dst, delta, False)]
+        # kind 0 = move, 1 = exchange (u: A->B, v: B->A), 2 = chain (u: A->B, v: B->C)
+        kinds = [(unit, unit, src, dst, dst, delta, 0)]
         if swaps and unit.size:
             sw = self.swap_candidates(unit, src, dst, delta)
             if sw is not None:
-                kinds.append((sw[0], sw[1], sw[2], sw[3], sw[4], True))
+                kinds.append((sw[0], sw[1], sw[2], sw[3], sw[2], sw[4], 1))
+            ch = self.chain_candidates(unit, src, dst, delta) if self.violated() else None
+            if ch is not None:
+                kinds.append((ch[0], ch[1], ch[2], ch[3], ch[4], ch[5], 2))
         ui = np.concatenate([k[0] for k in kinds])
         uj = np.concatenate([k[1] for k in kinds])
         a_all = np.concatenate([k[2] for k in kinds])
         b_all = np.concatenate([k[3] for k in kinds])
-        d_all = np.concatenate([k[4] for k in kinds])
-        is_swap = np.concatenate([np.full(k[0].shape[0], k[5]) for k in kinds])
+        c_all = np.concatenate([k[4] for k in kinds])
+        d_all = np.concatenate([k[5] for k in kinds])
+        kind_all = np.concatenate([np.full(k[0].shape[0], k[6], dtype=np.int8) for k in kinds])
         improving = d_all < -1e-10
         if self.focus_violated and self.beta > 0:
             # rebalance: only moves that touch a territory outside tolerance, so the search
             # pushes load along chains from where it is needed instead of polishing everywhere
             off = (np.abs(self.R - 1.0) - self.tolerance > 1e-12).any(axis=1)
-            improving &= off[a_all] | off[b_all]
+            improving &= off[a_all] | off[b_all] | off[c_all]
         good = np.flatnonzero(improving)
         if good.size == 0:
             return 0
@@ -304,42 +371,70 @@ class LocalSearch:
         for t in order.tolist():
             a = int(a_all[t])
             b = int(b_all[t])
+            c = int(c_all[t])
             u = int(ui[t])
             v = int(uj[t])
-            swap = bool(is_swap[t])
-            if labels[u] != a or (swap and labels[v] != b):
+            kind = int(kind_all[t])
+            if labels[u] != a or (kind and labels[v] != b):
                 continue  # moved earlier in this round
-            if touched[a] or touched[b]:
-                if touched[a] >= per_territory or touched[b] >= per_territory or rescored >= rescore_budget:
+            if touched[a] or touched[b] or touched[c]:
+                if max(touched[a], touched[b], touched[c]) >= per_territory or rescored >= rescore_budget:
                     continue
                 rescored += 1
                 # still bordering the receiving territory, and still improving?
                 if not any(labels[w] == b and w != v for w in lists[u]):
                     continue
-                if swap and not any(labels[w] == a and w != u for w in lists[v]):
+                if kind == 1 and not any(labels[w] == a and w != u for w in lists[v]):
                     continue
-                if self._rescore(u, v, a, b, swap) >= -1e-10:
+                if kind == 2:
+                    if not any(labels[w] == c for w in lists[v]):
+                        continue
+                    if self._rescore_chain(u, v, a, b, c) >= -1e-10:
+                        continue
+                elif self._rescore(u, v, a, b, kind == 1) >= -1e-10:
                     continue
-            if not swap:
-                if cap is not None and self.changed + self._cap_step(u, a, b) > cap:
+            if cap is not None:
+                step = self._cap_step(u, a, b) + (self._cap_step(v, b, c) if kind else 0)
+                if self.changed + step > cap:
                     continue
+            if kind == 0:
                 if check_connected and not nb.removal_keeps_connected(u, labels):
                     self.failed_at[u] = self.version[a]
                     continue
                 self.apply(u, a, b)
-            else:
-                if cap is not None and self.changed + self._cap_step(u, a, b) + self._cap_step(v, b, a) > cap:
-                    continue
+            elif kind == 1:
                 if check_connected and not self._swap_keeps_connected(u, v, a, b):
                     continue
                 self.apply(u, a, b)
                 self.apply(v, b, a)
+            else:
+                if check_connected and not nb.removal_keeps_connected(u, labels):
+                    self.failed_at[u] = self.version[a]
+                    continue
+                self.apply(u, a, b)
+                if check_connected and not nb.removal_keeps_connected(v, labels):
+                    self.apply(u, b, a)  # undo the first half
+                    continue
+                self.apply(v, b, c)
             touched[a] += 1
             touched[b] += 1
+            touched[c] += 1
             made += 1
             if limit is not None and made >= limit:
                 break
         return made
+
+    def _rescore_chain(self, u: int, v: int, a: int, b: int, c: int) -> float:
+        """Exact merit change of u: a -> b followed by v: b -> c, in the current state."""
+        first = self._rescore(u, u, a, b, False)
+        if not np.isfinite(first):
+            return first
+        self.apply(u, a, b)
+        try:
+            second = self._rescore(v, v, b, c, False)
+        finally:
+            self.apply(u, b, a)
+        return first + second
 
     def _rescore(self, u: int, v: int, a: int, b: int, swap: bool) -> float:
         """Exact merit change of one move (or swap) in the current state (scalar arithmetic)."""
