@@ -53,8 +53,11 @@ def test_cap_is_honoured_and_reported(shifted):
     assert "cap_reached" in plan.diagnostic_codes()
     capped = next(d for d in plan.diagnostics if d.code == "cap_reached")
     assert capped.territories
-    # the few allowed changes still help
-    assert plan.figures.max_deviation < plan_figures(before.labels, problem).max_deviation
+    # the few allowed changes still help: less workload outside the tolerance band
+    def excess(figures):
+        return np.maximum(np.abs(figures.deviation) - 0.05, 0).sum()
+
+    assert excess(plan.figures) < excess(plan_figures(before.labels, problem))
 
 
 def test_unassigned_units_are_filled_and_locked_units_stay(shifted):
