@@ -40,6 +40,15 @@ def granularity(problem: Problem) -> tuple:
 def input_diagnostics(problem: Problem, model: Model) -> list:
     """Diagnostics that follow from the data alone (islands, oversized units, coarse measures)."""
     out = []
+    if problem.adjacency is None:
+        out.append(
+            Diagnostic(
+                "adjacency_assumed",
+                "No neighbour information was given, so every unit's six nearest units were taken "
+                "as its neighbours for contiguity.",
+                severity="info",
+            )
+        )
     g = model.graph
     if g.detached_groups > 0:
         units = g.detached_units.tolist()

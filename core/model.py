@@ -13,6 +13,8 @@ from .graph import JoinedGraph, Neighbours, join_islands, undirected
 from .metrics import balance_matrix, combined_weight
 from .problem import Problem
 
+NEIGHBOURS_WITHOUT_ADJACENCY = 6
+
 # Units with no workload still get a little compactness weight, so they join a near territory.
 ZERO_WEIGHT_FLOOR = 1e-3
 
@@ -106,7 +108,10 @@ def build_model(problem: Problem) -> Model:
     scale = float(np.sqrt((xy**2).sum(axis=1).mean())) or 1.0
     xy = xy / scale
 
-    adj = undirected(problem.adjacency, n)
+    if problem.adjacency is None:
+        adj = nearest_neighbour_graph(pos, NEIGHBOURS_WITHOUT_ADJACENCY)
+    else:
+        adj = undirected(problem.adjacency, n)
     graph = join_islands(adj, pos)
 
     user_locked = (
@@ -142,6 +147,18 @@ def build_model(problem: Problem) -> Model:
         contiguous=bool(problem.contiguous),
         random_seed=int(problem.random_seed),
     )
+
+
+def nearest_neighbour_graph(positions: np.ndarray, k: int) -> sp.csr_matrix:
+    """Symmetric graph joining every unit to its k nearest units (for problems without adjacency)."""
+    n = positions.shape[0]
+    k = int(min(k, n - 1))
+    if k <= 0:
+        return sp.csr_matrix((n, n))
+    _, near = cKDTree(positions).query(positions, k=k + 1)
+    near = np.asarray(near).reshape(n, k + 1)[:, 1:]
+    rows = np.repeat(np.arange(n), k)
+    return undirected(sp.csr_matrix((np.ones(rows.size), (rows, near.ravel())), shape=(n, n)), n)
 
 
 def _snap_seeds(seeds_xy: np.ndarray, xy: np.ndarray, locked: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ class Problem:
                     balanced). A 1-D array is read as one measure.
     adjacency       (n, n) sparse, nonzero = the two units are neighbours. Read as undirected; the
                     diagonal is ignored; it may be disconnected (islands are joined to their nearest
-                    unit for the solve).
+                    unit for the solve). None: every unit's 6 nearest units are its neighbours.
     territory_count p, the number of territories.
     measure_names   m names, used in diagnostic messages.
     seeds           (p, 2) fixed centres (rep homes) in the same coordinates as positions; territory k
@@ -153,6 +153,8 @@ def _validate(problem: Problem) -> None:
         )
 
     adj = problem.adjacency
+    if adj is None:
+        adj = sp.csr_matrix((n, n))
     if not sp.issparse(adj):
         try:
             adj = sp.csr_matrix(np.asarray(adj))

@@ -182,3 +182,13 @@ def test_progress_is_reported(random_instance):
     assert seen[-1] == pytest.approx(1.0)
     assert all(0.0 <= f <= 1.0 for f in seen)
     assert seen == sorted(seen)
+
+
+def test_without_adjacency_the_nearest_units_are_neighbours(random_instance):
+    points, workloads, _ = random_instance(300, seed=13)
+    problem = Problem(points, workloads, None, 5)
+    problem.validate()
+    plan = build_territories(problem)
+    assert plan.figures.max_deviation <= 0.05
+    assert plan.figures.noncontiguous == 0
+    assert "adjacency_assumed" in plan.diagnostic_codes()
