@@ -26,6 +26,18 @@ def undirected(adjacency, n: int) -> sp.csr_matrix:
     return a
 
 
+def nearest_neighbour_graph(positions: np.ndarray, k: int = 6) -> sp.csr_matrix:
+    """Symmetric graph joining every unit to its k nearest units (for problems without adjacency)."""
+    n = positions.shape[0]
+    k = int(min(k, n - 1))
+    if k <= 0:
+        return sp.csr_matrix((n, n))
+    _, near = cKDTree(positions).query(positions, k=k + 1)
+    near = np.asarray(near).reshape(n, k + 1)[:, 1:]
+    rows = np.repeat(np.arange(n), k)
+    return undirected(sp.csr_matrix((np.ones(rows.size), (rows, near.ravel())), shape=(n, n)), n)
+
+
 @dataclass
 class JoinedGraph:
     """The adjacency used for the solve: the input graph plus one edge per joined island."""

@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from .graph import count_parts, join_islands, undirected
+from .graph import count_parts, join_islands, nearest_neighbour_graph, undirected
 from .problem import PlanFigures, Problem
 
 
@@ -83,10 +83,13 @@ def plan_figures(
     """
     if isinstance(workloads, Problem):
         problem = workloads
+        adjacency = problem.adjacency
+        if adjacency is None:  # the engine's rule: the six nearest units are neighbours
+            adjacency = nearest_neighbour_graph(np.asarray(problem.positions, dtype=float))
         return plan_figures(
             labels,
             problem.workload_matrix(),
-            problem.adjacency,
+            adjacency,
             problem.positions,
             problem.territory_count,
             problem.seed_targets,

@@ -9,11 +9,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from .graph import JoinedGraph, Neighbours, join_islands, undirected
+from .graph import JoinedGraph, Neighbours, join_islands, nearest_neighbour_graph, undirected
 from .metrics import balance_matrix, combined_weight
 from .problem import Problem
-
-NEIGHBOURS_WITHOUT_ADJACENCY = 6
 
 # Units with no workload still get a little compactness weight, so they join a near territory.
 ZERO_WEIGHT_FLOOR = 1e-3
@@ -109,7 +107,7 @@ def build_model(problem: Problem) -> Model:
     xy = xy / scale
 
     if problem.adjacency is None:
-        adj = nearest_neighbour_graph(pos, NEIGHBOURS_WITHOUT_ADJACENCY)
+        adj = nearest_neighbour_graph(pos)
     else:
         adj = undirected(problem.adjacency, n)
     graph = join_islands(adj, pos)
@@ -147,18 +145,6 @@ def build_model(problem: Problem) -> Model:
         contiguous=bool(problem.contiguous),
         random_seed=int(problem.random_seed),
     )
-
-
-def nearest_neighbour_graph(positions: np.ndarray, k: int) -> sp.csr_matrix:
-    """Symmetric graph joining every unit to its k nearest units (for problems without adjacency)."""
-    n = positions.shape[0]
-    k = int(min(k, n - 1))
-    if k <= 0:
-        return sp.csr_matrix((n, n))
-    _, near = cKDTree(positions).query(positions, k=k + 1)
-    near = np.asarray(near).reshape(n, k + 1)[:, 1:]
-    rows = np.repeat(np.arange(n), k)
-    return undirected(sp.csr_matrix((np.ones(rows.size), (rows, near.ravel())), shape=(n, n)), n)
 
 
 def _snap_seeds(seeds_xy: np.ndarray, xy: np.ndarray, locked: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ def grid_positions(rows: int, cols: int, spacing: float = 1000.0) -> np.ndarray:
     return np.column_stack([xx.ravel(), yy.ravel()]).astype(float) * spacing
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def random_instance():
     """Factory: uniform random points in a 100 km square with Delaunay adjacency and 3 measures."""
 
@@ -76,7 +76,7 @@ def random_instance():
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def grid_instance():
     """Factory: a rows x cols grid of 1 km cells with rook adjacency."""
 

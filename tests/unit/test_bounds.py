@@ -11,8 +11,8 @@ from territory_planner.core.problem import Problem
 
 
 def test_bound_is_below_the_engine_plan_and_close_to_it(random_instance):
-    points, workloads, adjacency = random_instance(120, seed=21)
-    problem = Problem(points, workloads, adjacency, 4, tolerance=0.05)
+    points, workloads, adjacency = random_instance(60, seed=21)
+    problem = Problem(points, workloads, adjacency, 3, tolerance=0.05)
     plan = build_territories(problem)
     bound = lp_lower_bound(problem)
     cost = plan_cost_best_unit_centres(plan.labels, problem)

@@ -192,3 +192,4 @@ def test_without_adjacency_the_nearest_units_are_neighbours(random_instance):
     assert plan.figures.max_deviation <= 0.05
     assert plan.figures.noncontiguous == 0
     assert "adjacency_assumed" in plan.diagnostic_codes()
+    assert plan_figures(plan.labels, problem).noncontiguous == 0  # the same rule outside the engine

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from territory_planner.core.engine import build_territories, rebalance_territories
@@ -10,7 +12,7 @@ from territory_planner.core.problem import Problem, ProblemError
 from territory_planner.core.progress import Cancelled, Progress
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def shifted(random_instance):
     """A built plan, then workloads shifted by about 10 % per unit, with some units much more."""
     points, workloads, adjacency = random_instance(500, seed=11)
@@ -66,8 +68,7 @@ def test_unassigned_units_are_filled_and_locked_units_stay(shifted):
     initial[:25] = -1
     locked = np.full(problem.unit_count, -1)
     locked[100:110] = before.labels[100:110]
-    problem.initial = initial
-    problem.locked = locked
+    problem = dataclasses.replace(problem, initial=initial, locked=locked)
     plan = rebalance_territories(problem)
     assert np.all(plan.labels >= 0)
     assert np.array_equal(plan.labels[100:110], before.labels[100:110])
