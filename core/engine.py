@@ -18,12 +18,16 @@ from .search import BIG, LocalSearch, repair_contiguity
 # Build aims a little inside the tolerance so that rounding and small edits do not tip it over.
 GOAL_FRACTION = 0.99
 POLISH_CENTRE_UNITS = True
+MIN_STARTS = 4  # independent starts always tried (when the size allows that many)
+PATIENCE = 3  # when balance is out of reach: stop after this many starts in a row without progress
 
 
 def _effort(n: int, p: int) -> tuple:
     """(independent starts, centre relocation trials per start): more search for small layers."""
-    starts = int(min(8, max(1, round(4000 / max(n, 1)))))
-    trials = int(min(5, max(1, round(2500 / max(n, 1)))))
+    starts = int(min(12, max(1, round(6000 / max(n, 1)))))
+    if p > 20:
+        starts = min(starts, 2)  # with many territories the local optima differ little
+    trials = 2 if n <= 1000 else 1
     return starts, trials
 
 
@@ -45,15 +49,21 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     best = None
     best_key = None
     stuck: list = []
+    since_better = 0
     for s in range(starts):
+        if s >= MIN_STARTS and since_better >= PATIENCE and best_key[0] > 0:
+            # tolerance out of reach and the last starts found nothing better: stop early
+            break
         span = progress.sub(0.03 + 0.95 * s / starts, 0.03 + 0.95 * (s + 1) / starts)
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, s])
         start = "bisection" if s % 2 == 0 else "kmeans"
         labels, stuck_s, ls = _solve_once(model, rng, span, trials, start)
         compact = ls.centre_unit_cost() if POLISH_CENTRE_UNITS else ls.inertia_total()
         key = (round(ls.excess(model.tolerance), 12), compact)
+        since_better += 1
         if best_key is None or key < best_key:
             best, best_key, stuck = labels, key, stuck_s
+            since_better = 0
     progress.step(0.99, "Summarising")
     plan = _finish(problem, model, best, stuck)
     progress.step(1.0, "Done")
