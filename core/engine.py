@@ -26,7 +26,7 @@ def _effort(n: int, p: int) -> tuple:
     """(independent starts, centre relocation trials per start): more search for small layers."""
     starts = int(min(12, max(1, round(6000 / max(n, 1)))))
     if p > 20:
-        starts = min(starts, 2)  # with many territories the local optima differ little
+        starts = min(starts, 2 if n < 1500 else 1)  # with many territories local optima differ little
     trials = 2 if n <= 1000 else 1
     return starts, trials
 
