@@ -97,7 +97,7 @@ def write_report(path: Path) -> None:
             "so seconds are upper bounds of what an idle machine gives.")
         add("")
     add("Instances: n units in a 100 km square, Voronoi polygons, three activities (customers, demand, "
-        f"workload), tolerance {TOLERANCE:.0%}; seeds {', '.join(str(s) for s in (1, 2, 3))} uniform "
+        f"workload), tolerance {100 * TOLERANCE:.0f} %; seeds {', '.join(str(s) for s in (1, 2, 3))} uniform "
         f"(`-u`), seeds {', '.join(str(s) for s in sorted(CLUSTERED_SEEDS))} clustered (`-c`). "
         "Real: `georgia` (159 counties; population, elderly), `nc` (100 counties; births 1974, 1979), "
         "10 territories each. GerryChain balances one measure (workload; population; births 1974) "
@@ -142,7 +142,7 @@ def _targets(lines, plan, rows) -> None:
             text += f"; data do not allow it: {', '.join(excluded)}"
         if missing:
             text += f"; not run: {len(missing)}"
-        add(f"| every measure within {TOLERANCE:.0%} and every territory contiguous ({NAMES[method]}) "
+        add(f"| every measure within {100 * TOLERANCE:.0f} % and every territory contiguous ({NAMES[method]}) "
             f"| {met} | {text} |")
 
     # 2. LP gap at (500, 10)
@@ -179,8 +179,12 @@ def _targets(lines, plan, rows) -> None:
                 f"{name}: {ours['seconds']:.1f} s vs {theirs['seconds']:.1f} s, inertia "
                 f"{ours['figures']['inertia_km2'] / theirs['figures']['inertia_km2']:.2f}× GerryChain's")
     dnf = [name for name, *_ in plan if rows[name]["gerrychain"] and rows[name]["gerrychain"].get("dnf")]
-    text = "faster with lower inertia on every instance GerryChain finished" if all_ok else \
-        "not on: " + "; ".join(x for v in by_size.values() for x in v)
+    if not any_compared:
+        text = "no instance with results of both"
+    elif all_ok:
+        text = "faster with lower inertia on every instance GerryChain finished"
+    else:
+        text = "not on: " + "; ".join(x for v in by_size.values() for x in v)
     if dnf:
         text += f"; GerryChain did not finish: {', '.join(dnf)}"
     add(f"| faster than GerryChain (engine alone vs recursive_tree_part alone) with lower moment of inertia "
