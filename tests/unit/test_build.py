@@ -193,3 +193,21 @@ def test_without_adjacency_the_nearest_units_are_neighbours(random_instance):
     assert plan.figures.noncontiguous == 0
     assert "adjacency_assumed" in plan.diagnostic_codes()
     assert plan_figures(plan.labels, problem).noncontiguous == 0  # the same rule outside the engine
+
+
+def test_locks_that_cut_a_territory_apart_are_reported(grid_instance):
+    positions, adjacency = grid_instance(7, 7)
+    locked = np.full(49, -1)
+    centre = 24
+    locked[[17, 23, 25, 31]] = 1  # the centre's four neighbours belong to territory 1
+    locked[centre] = 0
+    locked[0] = 0  # and territory 0 must also hold a corner
+    problem = Problem(positions, np.ones((49, 1)), adjacency, 3, locked=locked)
+    plan = build_territories(problem)
+    assert np.all(plan.labels[locked >= 0] == locked[locked >= 0])
+    conflict = next(d for d in plan.diagnostics if d.code == "locked_conflict")
+    assert conflict.territories == [0]
+    assert set(conflict.units) == {0, centre}
+    split = next(d for d in plan.diagnostics if d.code == "noncontiguous")
+    assert split.territories == [0]
+    assert np.all(np.bincount(plan.labels, minlength=3) > 0)
