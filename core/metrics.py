@@ -164,8 +164,3 @@ def _centres_and_inertia(labels: np.ndarray, pos: np.ndarray, weight: np.ndarray
     else:
         inertia = np.zeros(p)
     return centres, inertia
-
-
-def excess_over_tolerance(deviation: np.ndarray, tolerance: float) -> np.ndarray:
-    """How far each |deviation| lies beyond the tolerance (0 inside)."""
-    return np.maximum(np.abs(deviation) - tolerance, 0.0)
