@@ -302,7 +302,7 @@ class LocationAllocation:
         labels = None
         for it in range(iterations):
             if progress is not None:
-                progress.check()
+                progress.step(it / iterations, "Placing territory centres")
             cold = first and it == 0
             eps = FIRST_EPS if cold else NEXT_EPS
             maxiter = DUAL_ITERATIONS if cold else WARM_ITERATIONS
@@ -349,8 +349,10 @@ def location_allocation(
     centres, fixed_mask = initial_centres(model, rng, start)
     la = LocationAllocation(model, band)
     fixed = bool(fixed_mask.all())
-    labels, centres = la.iterate(centres, fixed, iterations, progress)
-    if fixed or trials <= 0 or model.p < 2:
+    searching = not (fixed or trials <= 0 or model.p < 2)
+    first_part = None if progress is None else progress.sub(0.0, 0.5 if searching else 1.0)
+    labels, centres = la.iterate(centres, fixed, iterations, first_part)
+    if not searching:
         return labels
     xy, weight, p = model.xy, model.weight, model.p
     movable = np.ones(p, dtype=bool)
@@ -361,8 +363,7 @@ def location_allocation(
     best_cost = la.cost(labels)
     best_prices = la.alloc.prices.copy()
     for t in range(trials):
-        if progress is not None:
-            progress.step(t / trials, "Placing territory centres")
+        part = None if progress is None else progress.sub(0.5 + 0.5 * t / trials, 0.5 + 0.5 * (t + 1) / trials)
         trial = centres.copy()
         k = int(rng.choice(np.flatnonzero(movable)))
         others = np.delete(trial, k, axis=0)
@@ -371,7 +372,7 @@ def location_allocation(
         total = score.sum()
         trial[k] = xy[int(rng.choice(xy.shape[0], p=score / total))] if total > 0 else trial[k]
         la.alloc.prices = best_prices.copy()
-        new_labels, new_centres = la.iterate(trial, False, TRIAL_ITERATIONS, progress, first=False)
+        new_labels, new_centres = la.iterate(trial, False, TRIAL_ITERATIONS, part, first=False)
         cost = la.cost(new_labels)
         if cost < best_cost:
             best_cost, labels, centres = cost, new_labels, new_centres
