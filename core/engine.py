@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from .allocation import location_allocation, reassign_with_least_disruption
 from .diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .graph import count_parts
-from .metrics import balance_matrix, plan_figures
+from .metrics import balance_matrix, plan_figures, territory_targets
 from .model import Model, build_model
 from .problem import Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
@@ -50,6 +51,9 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     best_key = None
     stuck: list = []
     since_better = 0
+    apart = _heavy_units_apart(problem)
+    if apart is not None:
+        starts = max(starts, 2)
     for s in range(starts):
         if s >= MIN_STARTS and since_better >= PATIENCE and best_key[0] > 0:
             # tolerance out of reach and the last starts found nothing better: stop early
@@ -57,7 +61,8 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
         span = progress.sub(0.03 + 0.95 * s / starts, 0.03 + 0.95 * (s + 1) / starts)
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, s])
         start = "bisection" if s % 2 == 0 else "kmeans"
-        labels, stuck_s, ls = _solve_once(model, rng, span, trials, start)
+        start_model = apart if (apart is not None and s % 2 == 1) else model
+        labels, stuck_s, ls = _solve_once(start_model, rng, span, trials, start)
         compact = ls.centre_unit_cost() if POLISH_CENTRE_UNITS else ls.inertia_total()
         key = (round(ls.excess(model.tolerance), 12), compact)
         since_better += 1
@@ -68,6 +73,35 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     plan = _finish(problem, model, best, stuck)
     progress.step(1.0, "Done")
     return plan
+
+
+def _heavy_units_apart(problem: Problem) -> Optional[Model]:
+    """A model in which units too heavy to share a territory start in different territories.
+
+    Two units whose joint workload exceeds a territory's upper bound can never share a balanced
+    territory, yet every start that groups units by distance puts neighbouring metro units
+    together, and moving one unit at a time cannot pull them apart again. Every other start then
+    begins from such a model (the heavy units locked in distinct territories). None when no pair
+    conflicts, or when seeds fix the territories' places.
+    """
+    if problem.seeds is not None:
+        return None
+    w = balance_matrix(problem.workload_matrix())
+    targets = territory_targets(problem.workload_matrix(), problem.territory_count, problem.seed_targets)
+    upper = targets.min(axis=0) * (1.0 + problem.tolerance)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(upper > 0, w / np.where(upper > 0, upper, 1.0), 0.0)
+    weight = share.max(axis=1)
+    order = np.argsort(-weight, kind="stable")
+    user = np.full(len(w), -1, dtype=np.int64) if problem.locked is None else np.asarray(problem.locked).copy()
+    candidates = [int(i) for i in order[: problem.territory_count] if weight[i] > 0.2 and user[i] < 0]
+    heavy = [i for i in candidates if any(j != i and np.any(share[i] + share[j] > 1.0) for j in candidates)]
+    if not heavy:
+        return None
+    free = [k for k in range(problem.territory_count) if k not in set(user[user >= 0].tolist())]
+    for unit, k in zip(heavy, free):
+        user[unit] = k
+    return build_model(replace(problem, locked=user))
 
 
 def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, trials: int = 0, start="bisection"):
