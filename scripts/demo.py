@@ -1,7 +1,8 @@
-"""`make demo`: build 10 territories on the bundled Georgia counties with qgis_process.
+"""`make demo`: build 10 territories on the bundled North Carolina counties with qgis_process.
 
 Runs ``territory:buildterritories`` through ``qgis_process`` with the plugin loaded as QGIS
-loads it, writes ``demo-output/georgia_territories.gpkg`` and prints a per-territory summary.
+loads it, balancing two real workload measures at once on a layer in geographic coordinates,
+writes ``demo-output/nc_territories.gpkg`` and prints a per-territory summary.
 """
 
 from __future__ import annotations
@@ -15,23 +16,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import qgis_process  # noqa: E402
 
+LAYER = "nc_counties"
+MEASURES = ["births_1974", "births_1979"]
+TERRITORIES = 10
+
 
 def main() -> int:
     out_dir = ROOT / "demo-output"
     out_dir.mkdir(exist_ok=True)
-    units_path = out_dir / "georgia_territories.gpkg"
-    territories_path = out_dir / "georgia_territory_summary.gpkg"
+    units_path = out_dir / "nc_territories.gpkg"
+    territories_path = out_dir / "nc_territory_summary.gpkg"
     for path in (units_path, territories_path):
         if path.exists():
             path.unlink()
-    source = ROOT / "resources" / "data" / "georgia_counties.gpkg"
-    print(f"Building 10 territories from {source.name} (159 Georgia counties, 1990 Census),")
-    print("balanced on population and elderly population within ±5 %, contiguous.")
+    source = ROOT / "resources" / "data" / f"{LAYER}.gpkg"
+    print(f"Building {TERRITORIES} territories from {source.name} (100 North Carolina counties),")
+    print("balanced on births in 1974 and in 1979 at once, within ±5 %, each in one piece.")
     started = time.perf_counter()
     answer = qgis_process.run("territory:buildterritories", {
-        "INPUT": f"{source}|layername=georgia_counties",
-        "TERRITORY_COUNT": 10,
-        "BALANCE_FIELDS": ["population", "elderly"],
+        "INPUT": f"{source}|layername={LAYER}",
+        "TERRITORY_COUNT": TERRITORIES,
+        "BALANCE_FIELDS": MEASURES,
         "TOLERANCE": 5,
         "CONTIGUOUS": True,
         "RANDOM_SEED": 0,
@@ -42,14 +47,15 @@ def main() -> int:
     seconds = time.perf_counter() - started
     results = answer.get("results", {})
     print(f"\nqgis_process finished in {seconds:.1f} s")
+    columns = ", ".join(f"{m}, {m}_dev_pct" for m in MEASURES)
     with sqlite3.connect(territories_path) as db:
-        rows = db.execute(
-            "SELECT territory, units, population, population_dev_pct, elderly, elderly_dev_pct, contiguous "
-            "FROM territories ORDER BY territory").fetchall()
-    print(f"\n{'territory':<14}{'counties':>9}{'population':>12}{'dev %':>8}{'elderly':>10}{'dev %':>8}  contiguous")
-    for name, count, pop, pop_dev, eld, eld_dev, contiguous in rows:
-        flag = "yes" if contiguous else "NO"
-        print(f"{name:<14}{count:>9}{pop:>12,.0f}{pop_dev:>8.2f}{eld:>10,.0f}{eld_dev:>8.2f}  {flag}")
+        query = f"SELECT territory, units, {columns}, contiguous FROM territories ORDER BY territory"
+        rows = db.execute(query).fetchall()
+    header = "".join(f"{m:>14}{'dev %':>8}" for m in MEASURES)
+    print(f"\n{'territory':<14}{'counties':>9}{header}  contiguous")
+    for name, count, *figures, contiguous in rows:
+        cells = "".join(f"{figures[2 * a]:>14,.0f}{figures[2 * a + 1]:>8.2f}" for a in range(len(MEASURES)))
+        print(f"{name:<14}{count:>9}{cells}  {'yes' if contiguous else 'NO'}")
     print(f"\nWorst deviation: {results.get('MAX_DEVIATION')} %; non-contiguous territories: "
           f"{results.get('NONCONTIGUOUS')}")
     for warning in answer.get("log", {}).get("warning", []):
