@@ -289,12 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gerrychain-timeout", type=float,
                         default=float(os.environ.get("BENCH_GERRYCHAIN_TIMEOUT", 600)))
     parser.add_argument("--results", default=str(BENCH / "RESULTS.md"))
-    parser.add_argument("--code", default=os.environ.get("BENCH_CODE_FROM", "head"), choices=["head", "worktree"],
-                        help="measure the last commit (default; a snapshot in build/bench-code) or the working "
+    parser.add_argument("--code", default=os.environ.get("BENCH_CODE_FROM", "head"),
+                        help="head: measure the last commit (default; a snapshot in build/bench-code); a commit: "
+                             "measure that one (to complete a run after HEAD moved on); worktree: the working "
                              "tree with whatever is uncommitted in it")
     args = parser.parse_args(argv)
-    if args.code == "head":
-        os.environ["BENCH_CODE"] = str(snapshot_head())
+    if args.code != "worktree":
+        os.environ["BENCH_CODE"] = str(snapshot("HEAD" if args.code == "head" else args.code))
     else:
         os.environ.pop("BENCH_CODE", None)
     say(f"measuring {describe_code()}")
@@ -357,10 +358,10 @@ def run_plan(plan, methods, args) -> None:
     say(f"done in {time.perf_counter() - started:.0f} s")
 
 
-def snapshot_head() -> Path:
-    """The plugin as committed at HEAD, extracted to build/bench-code/<commit>/territory_planner, so a
-    run measures one consistent commit while colleagues keep editing the working tree."""
-    commit = git("rev-parse", "HEAD")
+def snapshot(revision: str) -> Path:
+    """The plugin as committed at ``revision``, extracted to build/bench-code/<commit>/territory_planner,
+    so a run measures one consistent commit while colleagues keep editing the working tree."""
+    commit = git("rev-parse", revision)
     folder = ROOT / "build" / "bench-code" / commit / "territory_planner"
     if not folder.exists():
         tmp = folder.with_name("territory_planner.tmp")
