@@ -111,6 +111,13 @@ def write_report(path: Path) -> None:
     _details(lines, plan, rows)
     _rebalance(lines, plan, rows)
     _reader_notes(lines, plan)
+    dock = path.parent / "RESULTS-dock.md"
+    if dock.exists():  # `make bench-dock` writes its own figures; they belong in the one report too
+        add("")
+        add("## The dock (issue 5), from `make bench-dock`")
+        add("")
+        body = dock.read_text().splitlines()
+        add("\n".join(line for line in body if not line.startswith("# ")).strip())
     path.write_text("\n".join(lines) + "\n")
 
 
