@@ -28,8 +28,8 @@ from qgis.PyQt.QtGui import QColor
 from ..layers.style import apply_territory_style
 from ..layers.units import ScaledFeedback
 from . import report
-from .common import TerritoryAlgorithm, TerritoryStyler, _ids, measure_columns
-from .territory_statistics import _natural_key, _unique, territory_name
+from .common import TerritoryAlgorithm, TerritoryStyler, _ids, measure_columns, natural_key
+from .territory_statistics import _unique, territory_name
 
 FROM = "from_territory"
 TO = "to_territory"
@@ -170,7 +170,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
 
         measures = measure_columns(units)
         weights = units.workloads
-        names = sorted({v for v in before + after if v is not None}, key=_natural_key)
+        names = sorted({v for v in before + after if v is not None}, key=natural_key)
         rows: list[str | None] = list(names)
         if any(v is None for v in before + after):
             rows.append(None)

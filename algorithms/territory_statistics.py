@@ -39,21 +39,14 @@ from ..core.metrics import plan_figures
 from ..layers.style import apply_territory_style
 from ..layers.units import ScaledFeedback, Units, default_snap_tolerance, points_to_metric
 from . import report
-from .common import TerritoryAlgorithm, TerritoryStyler, _ids, measure_columns
+from .common import TerritoryAlgorithm, TerritoryStyler, _ids, is_empty_value, measure_columns, natural_key
 
 TERRITORY = "territory"
 
 
-def is_missing(value) -> bool:
-    """NULL, None or blank text: a unit with such a territory value is unassigned."""
-    if value is None or (hasattr(value, "isNull") and value.isNull()):
-        return True
-    return str(value).strip() == ""
-
-
 def territory_name(value) -> str | None:
     """The territory a field value names: the text without surrounding spaces, None when empty."""
-    return None if is_missing(value) else str(value).strip()
+    return None if is_empty_value(value) else str(value).strip()
 
 
 @dataclass
@@ -240,7 +233,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         reps_source = self.parameterAsSource(parameters, self.REPS, context)
         reps = self._read_reps(parameters, context, reps_source, units) if reps_source is not None else []
 
-        names = sorted({v for v in values if v is not None}, key=_natural_key)
+        names = sorted({v for v in values if v is not None}, key=natural_key)
         names += [n for n in dict.fromkeys(r.territory for r in reps if r.territory is not None) if n not in names]
         if not names:
             raise QgsProcessingException(
@@ -927,17 +920,6 @@ def _unique(names: list[str]) -> list[str]:
         seen.add(candidate.lower())
         out.append(candidate)
     return out
-
-
-def _natural_key(text: str):
-    """Sort "Territory 2" before "Territory 10"."""
-    import re
-
-    return [
-        (0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
-        for part in re.split(r"(\d+)", text)
-        if part != ""
-    ]
 
 
 def _feature(fields: QgsFields, geometry: QgsGeometry, attributes: list) -> QgsFeature:
