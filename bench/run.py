@@ -163,29 +163,29 @@ def ensure_instance(name: str, size: int, territories: int, seed: int, need_gpkg
     return instance
 
 
-def result_path(name: str, method: str) -> Path:
-    return RUNS / name / f"{method}.result.json"
+def result_path(name: str, method: str, stamp: str) -> Path:
+    """Results are kept per code stamp, so runs measuring different commits never overwrite each other."""
+    return RUNS / name / f"{method}.{stamp}.result.json"
 
 
-def load_result(name: str, method: str, stamp: str | None = None) -> dict | None:
-    path = result_path(name, method)
-    if not path.exists():
-        return None
-    record = json.loads(path.read_text())
-    if stamp is not None and record.get("stamp") != stamp:
-        return None
-    return record
+def load_result(name: str, method: str, stamp: str) -> dict | None:
+    for path in (result_path(name, method, stamp), RUNS / name / f"{method}.result.json"):  # then the old name
+        if path.exists():
+            record = json.loads(path.read_text())
+            if record.get("stamp") == stamp:
+                return record
+    return None
 
 
 def save_result(name: str, method: str, record: dict) -> None:
-    path = result_path(name, method)
+    path = result_path(name, method, record["stamp"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))
 
 
 def run_method(instance: Instance, method: str, gerrychain_python: str, gerrychain_timeout: float) -> dict:
     npz, gpkg = instance_paths(instance.name)
-    prefix = RUNS / instance.name / method
+    prefix = RUNS / instance.name / f"{method}.{code_stamp(method)}"
     for suffix in (".json", ".npy"):
         Path(str(prefix) + suffix).unlink(missing_ok=True)
     if method == "gerrychain":
