@@ -7,7 +7,6 @@ import numpy as np
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsProcessing,
@@ -18,8 +17,8 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
 )
-from qgis.PyQt.QtCore import QVariant
 
+from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.matching import match_reps, territory_distance_costs, unit_weights
 from ..layers.units import ScaledFeedback, points_to_metric
 from .common import (
@@ -241,7 +240,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
         p = len(alignment.names)
         out_id, geometries = write_units(
             self, parameters, self.OUTPUT, context, feedback, source, units,
-            [QgsField(REP_FIELD, QVariant.String, len=80)],
+            [make_field(REP_FIELD, STRING, 80)],
             lambda i: [territory_rep[int(labels[i])] if labels[i] >= 0 else None], progress=(60.0, 85.0))
         members: list[list[QgsGeometry]] = [[] for _ in range(p)]
         for fid, geometry in geometries.items():
@@ -252,15 +251,15 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
 
         kept_territories = {k for k, _ in kept}
         t_fields = QgsFields()
-        t_fields.append(QgsField(alignment.field.name(), QVariant.String, len=80))
-        t_fields.append(QgsField(REP_FIELD, QVariant.String, len=80))
-        t_fields.append(QgsField("vacancy", QVariant.Int))
-        t_fields.append(QgsField("kept", QVariant.Int))
-        t_fields.append(QgsField("units", QVariant.Int))
+        t_fields.append(make_field(alignment.field.name(), STRING, 80))
+        t_fields.append(make_field(REP_FIELD, STRING, 80))
+        t_fields.append(make_field("vacancy", INT))
+        t_fields.append(make_field("kept", INT))
+        t_fields.append(make_field("units", INT))
         for name in units.measure_names:
-            t_fields.append(QgsField(name, QVariant.Double))
-        t_fields.append(QgsField("mean_km", QVariant.Double))
-        t_fields.append(QgsField("max_km", QVariant.Double))
+            t_fields.append(make_field(name, DOUBLE))
+        t_fields.append(make_field("mean_km", DOUBLE))
+        t_fields.append(make_field("max_km", DOUBLE))
         t_sink, territories_id = self.parameterAsSink(
             parameters, self.OUTPUT_TERRITORIES, context, t_fields,
             territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())

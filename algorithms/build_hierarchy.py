@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
-    QgsField,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -14,8 +13,8 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QVariant
 
+from ..compat import INT, STRING, make_field
 from ..core.engine import build_territories
 from ..core.hierarchy import coarsen, region_problem, units_in_regions
 from ..core.metrics import plan_figures
@@ -192,13 +191,13 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
                        region_field, territories, region_of_territory):
         out_id, geometries = write_units(
             self, parameters, self.OUTPUT, context, feedback, source, units,
-            [QgsField(region_field, QVariant.String, len=80)], lambda i: [region_names[int(labels[i])]],
+            [make_field(region_field, STRING, 80)], lambda i: [region_names[int(labels[i])]],
             progress=(80.0, 90.0))
         TerritoryStyler.attach(out_id, region_field, region_names, context)
 
         r_fields = territory_fields(region_field, measure_columns(units), units.is_polygon)
-        r_fields.append(QgsField("terr_count", QVariant.Int))
-        r_fields.append(QgsField("members", QVariant.String, len=254))
+        r_fields.append(make_field("terr_count", INT))
+        r_fields.append(make_field("members", STRING, 254))
         r_sink, regions_id = self.parameterAsSink(
             parameters, self.OUTPUT_REGIONS, context, r_fields,
             territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())

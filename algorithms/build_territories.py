@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from qgis.core import (
     QgsFeatureRequest,
-    QgsField,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -16,8 +15,8 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QVariant
 
+from ..compat import STRING, make_field
 from ..core.engine import build_territories
 from ..core.problem import Problem
 from ..layers.units import ScaledFeedback
@@ -254,7 +253,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field):
         out_id, geometries = write_units(
             self, parameters, self.OUTPUT, context, feedback, source, units,
-            [QgsField(territory_field, QVariant.String, len=80)], lambda i: [names[int(labels[i])]])
+            [make_field(territory_field, STRING, 80)], lambda i: [names[int(labels[i])]])
         TerritoryStyler.attach(out_id, territory_field, names, context)
 
         territories_id = None

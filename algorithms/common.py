@@ -19,8 +19,9 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QVariant
+from qgis.PyQt.QtCore import QCoreApplication
 
+from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.progress import Cancelled, Progress
 from ..layers.style import apply_territory_style
 from ..layers.units import UnitDataError, Units, read_units
@@ -115,19 +116,19 @@ def measure_columns(units: Units) -> list[str]:
 
 def territory_fields(territory_field: str, measures: list[str], is_polygon: bool) -> QgsFields:
     fields = QgsFields()
-    fields.append(QgsField(territory_field, QVariant.String, len=80))
-    fields.append(QgsField("units", QVariant.Int))
+    fields.append(make_field(territory_field, STRING, 80))
+    fields.append(make_field("units", INT))
     for name in measures:
         if name != "units":
-            fields.append(QgsField(name, QVariant.Double))
-        fields.append(QgsField(f"{name}_target", QVariant.Double))
-        fields.append(QgsField(f"{name}_dev_pct", QVariant.Double))
-    fields.append(QgsField("parts", QVariant.Int))
-    fields.append(QgsField("contiguous", QVariant.Int))
-    fields.append(QgsField("inertia_km2", QVariant.Double))
+            fields.append(make_field(name, DOUBLE))
+        fields.append(make_field(f"{name}_target", DOUBLE))
+        fields.append(make_field(f"{name}_dev_pct", DOUBLE))
+    fields.append(make_field("parts", INT))
+    fields.append(make_field("contiguous", INT))
+    fields.append(make_field("inertia_km2", DOUBLE))
     if is_polygon:
-        fields.append(QgsField("area_km2", QVariant.Double))
-        fields.append(QgsField("polsby_popper", QVariant.Double))
+        fields.append(make_field("area_km2", DOUBLE))
+        fields.append(make_field("polsby_popper", DOUBLE))
     return fields
 
 

@@ -22,9 +22,9 @@ from qgis.core import (
     QgsSymbol,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 from qgis.PyQt.QtGui import QColor
 
+from ..compat import DOUBLE, INT, STRING, make_field
 from ..layers.style import apply_territory_style
 from ..layers.units import ScaledFeedback
 from . import report
@@ -347,7 +347,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             copy.setName(name)
             fields.append(copy)
         for name, alias in zip(field_names[-2:], (self.tr("Territory before"), self.tr("Territory after"))):
-            qfield = QgsField(name, QVariant.String, len=254)
+            qfield = make_field(name, STRING, 254)
             qfield.setAlias(alias)
             fields.append(qfield)
         sink, out_id = self.parameterAsSink(
@@ -372,7 +372,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         return out_id
 
     def _summary_fields(self, measures: list[str], shapefile: bool) -> QgsFields:
-        spec = [("territory", QVariant.String, self.tr("Territory"))]
+        spec = [("territory", STRING, self.tr("Territory"))]
         stages = [
             ("before", self.tr("{} before")),
             ("after", self.tr("{} after")),
@@ -382,7 +382,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         ]
         blocks = ["units"] + [m for m in measures if m != "units"]
         for block in blocks:
-            kind = QVariant.Int if block == "units" else QVariant.Double
+            kind = INT if block == "units" else DOUBLE
             for stage, alias in stages:
                 spec.append((f"{block}_{stage}", kind, alias.format(block)))
         names = _unique([s[0] for s in spec])
@@ -390,7 +390,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             names = report.short_field_names(names)
         fields = QgsFields()
         for name, (_, kind, alias) in zip(names, spec):
-            qfield = QgsField(name, kind, len=254 if kind == QVariant.String else 0)
+            qfield = make_field(name, kind, 254 if kind == STRING else 0)
             qfield.setAlias(alias)
             fields.append(qfield)
         return fields
@@ -421,7 +421,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
 
         crs = source.sourceCrs()
         fields = QgsFields()
-        fields.append(QgsField("territory", QVariant.String))
+        fields.append(make_field("territory", STRING))
         layer = QgsMemoryProviderUtils.createMemoryLayer("units", fields, source.wkbType(), crs)
         changes = QgsMemoryProviderUtils.createMemoryLayer("changes", fields, source.wkbType(), crs)
         everything, moved = [], []

@@ -19,8 +19,8 @@ from qgis.core import (
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
 )
-from qgis.PyQt.QtCore import QVariant
 
+from ..compat import INT, make_field
 from ..core.engine import rebalance_territories
 from ..core.problem import Problem
 from ..layers.units import ScaledFeedback
@@ -265,7 +265,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
 
         out_id, geometries = write_units(
             self, parameters, self.OUTPUT, context, feedback, source, units,
-            [territory, previous, QgsField(CHANGED_FIELD, QVariant.Int)], values_of)
+            [territory, previous, make_field(CHANGED_FIELD, INT)], values_of)
         names = alignment.names
         style_values = [alignment.values[k] for k in range(len(names))]
         TerritoryStyler.attach(out_id, territory_field, style_values, context)
@@ -274,8 +274,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         moved_in = np.bincount(labels[changed], minlength=p)
         moved_out = np.bincount(alignment.labels[changed], minlength=p)
         t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon)
-        t_fields.append(QgsField("moved_in", QVariant.Int))
-        t_fields.append(QgsField("moved_out", QVariant.Int))
+        t_fields.append(make_field("moved_in", INT))
+        t_fields.append(make_field("moved_out", INT))
         t_sink, territories_id = self.parameterAsSink(
             parameters, self.OUTPUT_TERRITORIES, context, t_fields,
             territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())

@@ -11,7 +11,6 @@ from qgis.core import (
     QgsFeature,
     QgsFeatureRequest,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsMemoryProviderUtils,
@@ -32,9 +31,9 @@ from qgis.core import (
     QgsVectorLayerSimpleLabeling,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 from qgis.PyQt.QtGui import QColor
 
+from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.metrics import plan_figures
 from ..layers.style import apply_territory_style
 from ..layers.units import ScaledFeedback, Units, default_snap_tolerance, points_to_metric
@@ -595,32 +594,32 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
     def _output_fields(self, figures: TerritoryFigures, shapefile: bool) -> tuple[QgsFields, list[str]]:
         spec: list[tuple[str, object, str]] = [
-            (TERRITORY, QVariant.String, self.tr("Territory")),
-            ("units", QVariant.Int, self.tr("Units")),
+            (TERRITORY, STRING, self.tr("Territory")),
+            ("units", INT, self.tr("Units")),
         ]
         for measure in figures.measures:
             if measure != "units":
-                spec.append((measure, QVariant.Double, self.tr("{} (sum)").format(measure)))
-            spec.append((f"{measure}_tgt", QVariant.Double, self.tr("{} target").format(measure)))
-            spec.append((f"{measure}_dev", QVariant.Double, self.tr("{} deviation (%)").format(measure)))
+                spec.append((measure, DOUBLE, self.tr("{} (sum)").format(measure)))
+            spec.append((f"{measure}_tgt", DOUBLE, self.tr("{} target").format(measure)))
+            spec.append((f"{measure}_dev", DOUBLE, self.tr("{} deviation (%)").format(measure)))
         spec += [
-            ("area_km2", QVariant.Double, self.tr("Area (km²)")),
-            ("perim_km", QVariant.Double, self.tr("Perimeter (km)")),
-            ("polsby", QVariant.Double, self.tr("Polsby-Popper compactness")),
-            ("parts", QVariant.Int, self.tr("Parts")),
-            ("contiguous", QVariant.Int, self.tr("Contiguous (1 = yes)")),
-            ("enclave_of", QVariant.String, self.tr("Enclave of")),
-            ("within_tol", QVariant.Int, self.tr("Within tolerance (1 = yes)")),
-            ("rep", QVariant.String, self.tr("Rep")),
-            ("rep_avg_km", QVariant.Double, self.tr("Rep mean distance (km)")),
-            ("rep_max_km", QVariant.Double, self.tr("Rep max distance (km)")),
+            ("area_km2", DOUBLE, self.tr("Area (km²)")),
+            ("perim_km", DOUBLE, self.tr("Perimeter (km)")),
+            ("polsby", DOUBLE, self.tr("Polsby-Popper compactness")),
+            ("parts", INT, self.tr("Parts")),
+            ("contiguous", INT, self.tr("Contiguous (1 = yes)")),
+            ("enclave_of", STRING, self.tr("Enclave of")),
+            ("within_tol", INT, self.tr("Within tolerance (1 = yes)")),
+            ("rep", STRING, self.tr("Rep")),
+            ("rep_avg_km", DOUBLE, self.tr("Rep mean distance (km)")),
+            ("rep_max_km", DOUBLE, self.tr("Rep max distance (km)")),
         ]
         names = _unique([s[0] for s in spec])
         if shapefile:
             names = report.short_field_names(names)
         fields = QgsFields()
         for name, (_, kind, alias) in zip(names, spec):
-            qfield = QgsField(name, kind, len=254 if kind == QVariant.String else 0)
+            qfield = make_field(name, kind, 254 if kind == STRING else 0)
             qfield.setAlias(alias)
             fields.append(qfield)
         return fields, names
@@ -663,7 +662,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         names, reps as stars."""
         crs = source.sourceCrs()
         fields = QgsFields()
-        fields.append(QgsField(TERRITORY, QVariant.String))
+        fields.append(make_field(TERRITORY, STRING))
         unit_layer = QgsMemoryProviderUtils.createMemoryLayer("units", fields, source.wkbType(), crs)
         features = []
         for i, geometry in enumerate(geometries):
@@ -688,7 +687,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             layers.insert(0, outline)
         if reps:
             rep_fields = QgsFields()
-            rep_fields.append(QgsField("rep", QVariant.String))
+            rep_fields.append(make_field("rep", STRING))
             rep_layer = QgsMemoryProviderUtils.createMemoryLayer("reps", rep_fields, QgsWkbTypes.Point, reps[0].crs)
             rep_layer.dataProvider().addFeatures(
                 [_feature(rep_fields, QgsGeometry.fromPointXY(rep.point), [rep.name]) for rep in reps]

@@ -271,7 +271,6 @@ def job_gpkg(instance: Instance, out_prefix: str, gpkg: str) -> None:
         QgsCoordinateReferenceSystem,
         QgsCoordinateTransformContext,
         QgsFeature,
-        QgsField,
         QgsFields,
         QgsGeometry,
         QgsLineString,
@@ -279,12 +278,12 @@ def job_gpkg(instance: Instance, out_prefix: str, gpkg: str) -> None:
         QgsVectorFileWriter,
         QgsWkbTypes,
     )
-    from qgis.PyQt.QtCore import QVariant
+    from territory_planner.compat import DOUBLE, INT, make_field
 
     fields = QgsFields()
-    fields.append(QgsField("unit_id", QVariant.Int))
+    fields.append(make_field("unit_id", INT))
     for name in instance.measures:
-        fields.append(QgsField(name, QVariant.Int if name == "customers" else QVariant.Double))
+        fields.append(make_field(name, INT if name == "customers" else DOUBLE))
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "units"

@@ -38,10 +38,10 @@ from qgis.core import (
 )
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QObject, QVariant, pyqtSignal
-from qgis.PyQt.QtWidgets import QUndoCommand
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from ..compat import STRING, make_field, undo_command_class
 from ..core.graph import join_islands, undirected
 from ..core.metrics import plan_figures
 from ..core.suggestions import Suggestion, suggest_moves
@@ -121,6 +121,9 @@ class TerritoryList:
 
     names: tuple[str, ...]
     locked: frozenset[str]
+
+
+QUndoCommand = undo_command_class()
 
 
 class _ListCommand(QUndoCommand):
@@ -1049,7 +1052,7 @@ class AssignmentService(QObject):
     @staticmethod
     def _text_field(layer: QgsVectorLayer, name: str) -> QgsField:
         """A text field in one of the provider's own types (PostGIS needs the type's name)."""
-        field = QgsField(name, QVariant.String, len=80)
+        field = make_field(name, STRING, 80)
         texts = [t for t in layer.dataProvider().nativeTypes() if int(t.mType) in STRING_TYPES]
 
         def rank(native) -> int:

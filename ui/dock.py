@@ -13,7 +13,6 @@ from qgis.core import (
     QgsApplication,
     QgsCoordinateTransform,
     QgsFieldProxyModel,
-    QgsMapLayerProxyModel,
     QgsProject,
     QgsVectorLayer,
 )
@@ -41,6 +40,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..compat import polygon_and_point_layers
 from ..resources import icon
 from .assignment_service import AssignmentService, territory_field_problem
 from .map_tools import EyedropperTool, LassoTool, PaintTool
@@ -125,14 +125,15 @@ class TerritoryDock(QgsDockWidget):
 
         form = QFormLayout()
         self.layer_combo = QgsMapLayerComboBox(body)
-        self.layer_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer | QgsMapLayerProxyModel.PointLayer)
+        self.layer_combo.setFilters(polygon_and_point_layers())
         self.layer_combo.setAllowEmptyLayer(True)
         self.layer_combo.setLayer(None)
         form.addRow(self.tr("Units layer"), self.layer_combo)
 
         field_row = QHBoxLayout()
         self.field_combo = QgsFieldComboBox(body)
-        self.field_combo.setFilters(QgsFieldProxyModel.String | QgsFieldProxyModel.Int | QgsFieldProxyModel.LongLong)
+        kinds = QgsFieldProxyModel.Filter
+        self.field_combo.setFilters(kinds.String | kinds.Int | kinds.LongLong)
         self.field_combo.setAllowEmptyFieldName(True)
         self.new_field_button = QToolButton(body)
         self.new_field_button.setIcon(QgsApplication.getThemeIcon("/mActionNewAttribute.svg"))

@@ -1,0 +1,67 @@
+"""The few QGIS and Qt calls that differ between QGIS 3.22, 3.40 and QGIS 4 (Qt6), in one place.
+
+Everything else in the plugin is written once, with fully scoped enums that all three accept.
+Nothing here may be imported by ``core/``.
+"""
+
+from __future__ import annotations
+
+from qgis.core import Qgis, QgsField, QgsMapLayerProxyModel
+
+# QgsField takes a QMetaType.Type from QGIS 3.38 on (the QVariant.Type form is deprecated there and
+# gone in Qt6); QGIS 3.22 only takes QVariant.Type.
+_QMETATYPE_FIELDS = Qgis.QGIS_VERSION_INT >= 33800
+
+if _QMETATYPE_FIELDS:
+    from qgis.PyQt.QtCore import QMetaType
+
+    _FIELD_TYPES = {
+        "string": QMetaType.Type.QString,
+        "int": QMetaType.Type.Int,
+        "long": QMetaType.Type.LongLong,
+        "double": QMetaType.Type.Double,
+        "bool": QMetaType.Type.Bool,
+    }
+else:  # QGIS < 3.38 (always Qt5)
+    from qgis.PyQt.QtCore import QVariant
+
+    _FIELD_TYPES = {
+        "string": QVariant.Type.String,  # qt6-ok: only reached on QGIS < 3.38
+        "int": QVariant.Type.Int,  # qt6-ok
+        "long": QVariant.Type.LongLong,  # qt6-ok
+        "double": QVariant.Type.Double,  # qt6-ok
+        "bool": QVariant.Type.Bool,  # qt6-ok
+    }
+
+STRING = "string"
+INT = "int"
+LONG = "long"
+DOUBLE = "double"
+BOOL = "bool"
+
+
+def make_field(name: str, kind: str, length: int = 0, precision: int = 0) -> QgsField:
+    """A new ``QgsField`` of ``kind`` (``STRING``, ``INT``, ``LONG``, ``DOUBLE`` or ``BOOL``)."""
+    try:
+        field_type = _FIELD_TYPES[kind]
+    except KeyError:
+        raise ValueError(f"unknown field kind {kind!r}; use one of {sorted(_FIELD_TYPES)}") from None
+    return QgsField(name, field_type, len=length, prec=precision)
+
+
+def polygon_and_point_layers():
+    """The filter for a ``QgsMapLayerComboBox`` that offers polygon and point layers.
+
+    QGIS 3.34 moved the flags to ``Qgis.LayerFilter``; the old ones are deprecated from then on.
+    """
+    scope = getattr(Qgis, "LayerFilter", None) or QgsMapLayerProxyModel.Filter
+    return scope.PolygonLayer | scope.PointLayer
+
+
+def undo_command_class():
+    """``QUndoCommand``: in QtWidgets under Qt5, in QtGui under Qt6."""
+    try:
+        from qgis.PyQt.QtGui import QUndoCommand
+    except ImportError:
+        from qgis.PyQt.QtWidgets import QUndoCommand
+    return QUndoCommand
