@@ -45,6 +45,7 @@ from ..compat import STRING, make_field, undo_command_class
 from ..core.graph import join_islands, undirected
 from ..core.metrics import plan_figures
 from ..core.suggestions import Suggestion, suggest_moves
+from ..layers.change_log import ChangeRecorder
 from ..layers.style import apply_territory_style
 from .settings import PlanSettings
 
@@ -193,6 +194,7 @@ class AssignmentService(QObject):
         self.plan = PlanSettings()
         self.active: str | None = None
         self._connections: list = []
+        self.recorder: ChangeRecorder | None = None
         self._clear_state()
         self.project.layersWillBeRemoved.connect(self._on_layers_removed)
 
@@ -277,6 +279,7 @@ class AssignmentService(QObject):
             self.planChanged.emit()
             return False
         self._connect(layer)
+        self.recorder = ChangeRecorder(layer, self.field_name, self.measures, plan.unit_name_field, self)
         self.planChanged.emit()
         if self.active not in self.territories.names:
             self.set_active(self.territories.names[0] if self.territories.names else None)
@@ -289,6 +292,9 @@ class AssignmentService(QObject):
             except (TypeError, RuntimeError):
                 pass
         self._connections = []
+        if self.recorder is not None:
+            self.recorder.detach()
+            self.recorder = None
         self.layer = None
         self.layer_id = ""
         self.field_name = ""
@@ -322,6 +328,7 @@ class AssignmentService(QObject):
             (layer.updatedFields, self._on_fields_changed),
             (layer.geometryChanged, self._on_geometry_changed),
             (layer.editingStopped, self._flush),
+            (layer.afterCommitChanges, self._after_commit),
         ]
         for signal, slot in pairs:
             signal.connect(slot)
@@ -645,11 +652,14 @@ class AssignmentService(QObject):
                 return None
         return name
 
-    def _edit(self, text: str, changes: list[tuple[int, str | None]], after: TerritoryList | None = None) -> bool:
+    def _edit(self, text: str, changes: list[tuple[int, str | None]], after: TerritoryList | None = None,
+              action: str = "paint") -> bool:
         """Apply ``changes`` (unit index, territory name) and an optional new territory list as ONE
-        edit command on the layer's undo stack."""
+        edit command on the layer's undo stack. ``action`` is what the change log calls it."""
         if not self._ensure_editing():
             return False
+        if self.recorder is not None:
+            self.recorder.note((int(self.fids[i]) for i, _ in changes), action)
         layer = self.layer
         before = self.territories
         layer.beginEditCommand(text)
@@ -669,7 +679,7 @@ class AssignmentService(QObject):
         layer.triggerRepaint()
         return True
 
-    def assign(self, fids, name: str | None) -> int:
+    def assign(self, fids, name: str | None, action: str = "paint") -> int:
         """Put the units ``fids`` into territory ``name`` (None: unassign them). Locked units and
         units already there are left alone. Returns how many units changed territory."""
         if not self.is_bound:
@@ -696,7 +706,7 @@ class AssignmentService(QObject):
             return 0
         text = tr("Assign {} unit(s) to {}").format(len(indexes), name) if name is not None else \
             tr("Unassign {} unit(s)").format(len(indexes))
-        if not self._edit(text, [(int(i), name) for i in indexes]):
+        if not self._edit(text, [(int(i), name) for i in indexes], action=action):
             return 0
         return len(indexes)
 
@@ -711,7 +721,7 @@ class AssignmentService(QObject):
         return self.assign(selected, name)
 
     def apply_labels(self, indexes: np.ndarray, names: list[str | None], text: str,
-                     territory_list: list[str] | None = None) -> int:
+                     territory_list: list[str] | None = None, action: str = "build") -> int:
         """Write engine results: unit ``indexes[i]`` goes to ``names[i]``; one edit command.
         Locked units are never changed. ``territory_list`` replaces the territory list (build)."""
         mask = ~self.locked_mask()[indexes]
@@ -722,7 +732,7 @@ class AssignmentService(QObject):
             after = TerritoryList(tuple(territory_list), self.territories.locked & set(territory_list))
         if not changes and after is None:
             return 0
-        if not self._edit(text, changes, after):
+        if not self._edit(text, changes, after, action=action):
             return 0
         return len(changes)
 
@@ -756,7 +766,8 @@ class AssignmentService(QObject):
         locked = frozenset(new if t == old else t for t in self.territories.locked)
         k = self.registry_index[old]
         changes = [(int(i), new) for i in np.flatnonzero(self.labels == k)]
-        if self._edit(tr("Rename territory {} to {}").format(old, new), changes, TerritoryList(names, locked)):
+        if self._edit(tr("Rename territory {} to {}").format(old, new), changes, TerritoryList(names, locked),
+                      action="rename"):
             if self.active == old:
                 self.set_active(new)
             return True
@@ -779,7 +790,7 @@ class AssignmentService(QObject):
             return False
         after = TerritoryList(tuple(t for t in self.territories.names if t != source), self.territories.locked)
         if self._edit(tr("Merge territory {} into {}").format(source, target),
-                      [(int(i), target) for i in members], after):
+                      [(int(i), target) for i in members], after, action="merge"):
             self.set_active(target)
             return True
         return False
@@ -798,7 +809,8 @@ class AssignmentService(QObject):
                 int(locked_units.sum()), name))
             return False
         after = TerritoryList(tuple(t for t in self.territories.names if t != name), self.territories.locked)
-        if self._edit(tr("Delete territory {}").format(name), [(int(i), None) for i in members], after):
+        if self._edit(tr("Delete territory {}").format(name), [(int(i), None) for i in members], after,
+                      action="delete"):
             if self.active == name:
                 self.set_active(after.names[0] if after.names else None)
             return True
@@ -1020,7 +1032,18 @@ class AssignmentService(QObject):
         if self.territory_of_fid(fid) != names[suggestion.source]:
             self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.Info)
             return False
-        return self.assign([fid], names[suggestion.target]) == 1
+        return self.assign([fid], names[suggestion.target], action="suggestion") == 1
+
+    def _after_commit(self) -> None:
+        recorder = self.recorder
+        if recorder is not None and recorder.error:
+            self._warn(tr("The edits were saved, but the change log could not be written: {}").format(recorder.error))
+
+    def change_log(self, territory: str | None = None) -> list[dict]:
+        """The saved change log of the bound layer (rows into or out of ``territory`` when given)."""
+        if self.recorder is None or self.recorder.store is None:
+            return []
+        return self.recorder.store.rows(territory)
 
     def log(self, text: str) -> None:
         QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Info)

@@ -59,6 +59,7 @@ class PlanSettings:
     locked_territories: list[str] = field(default_factory=list)
     locked_units: list[int] = field(default_factory=list)
     territory_count: int = 10
+    unit_name_field: str = ""
 
     def write(self, project: QgsProject) -> None:
         """Store the plan in ``project`` (marks the project dirty, as any change does)."""
@@ -74,6 +75,7 @@ class PlanSettings:
                            json.dumps([str(t) for t in self.locked_territories]))
         project.writeEntry(SCOPE, "plan/locked_units", json.dumps(sorted(int(f) for f in self.locked_units)))
         project.writeEntry(SCOPE, "plan/territory_count", int(self.territory_count))
+        project.writeEntry(SCOPE, "plan/unit_name_field", self.unit_name_field)
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -91,6 +93,7 @@ class PlanSettings:
         plan.locked_territories = _json_list(project.readEntry(SCOPE, "plan/locked_territories", "[]")[0], str)
         plan.locked_units = _json_list(project.readEntry(SCOPE, "plan/locked_units", "[]")[0], int)
         plan.territory_count = project.readNumEntry(SCOPE, "plan/territory_count", 10)[0]
+        plan.unit_name_field = project.readEntry(SCOPE, "plan/unit_name_field", "")[0]
         return plan
 
     @staticmethod

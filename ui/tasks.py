@@ -259,7 +259,7 @@ class EngineTask(QgsTask):
         labels = np.asarray(self.plan.labels, dtype=np.int64)
         names = [self.job.names[k] if 0 <= k < len(self.job.names) else None for k in labels.tolist()]
         text = tr("Build territories") if self.job.mode == "build" else tr("Rebalance territories")
-        changed = service.apply_labels(self.job.units, names, text, self.job.territory_list)
+        changed = service.apply_labels(self.job.units, names, text, self.job.territory_list, action=self.job.mode)
         service.message.emit(
             tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %, {} territory(ies) not contiguous.")
             .format(what, changed, 100.0 * service.max_deviation(), service.noncontiguous()), Qgis.Success)
