@@ -244,8 +244,10 @@ class ChangeRecorder(QObject):
         if not fids:
             return
         provider = self.layer.dataProvider()
-        request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
-        old = {int(f.id()): f[self.territory_field] for f in provider.getFeatures(request)}
+        old = {}
+        if provider.fields().lookupField(self.territory_field) >= 0:  # else a new field: all were empty
+            request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
+            old = {int(f.id()): f[self.territory_field] for f in provider.getFeatures(request)}
         names_wanted = [n for n in [self.unit_name_field, *self.measures] if n]
         request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
         request.setSubsetOfAttributes(names_wanted + [self.territory_field], self.layer.fields())
