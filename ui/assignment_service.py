@@ -47,6 +47,7 @@ from ..core.metrics import plan_figures
 from ..core.suggestions import Suggestion, suggest_moves
 from ..layers.change_log import ChangeRecorder
 from ..layers.style import apply_territory_style
+from .preview import Preview, make_preview
 from .settings import PlanSettings
 
 LOG_TAG = "Territory Planner"
@@ -184,6 +185,8 @@ class AssignmentService(QObject):
     message = pyqtSignal(str, object)
     #: neighbours are known (contiguity and suggestions available)
     unitsReady = pyqtSignal()  # noqa: N815 - Qt's naming
+    #: a proposal waits for Apply or Discard (the Preview), or none does any more (None)
+    previewChanged = pyqtSignal(object)  # noqa: N815 - Qt's naming
 
     def __init__(self, project: QgsProject | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -195,6 +198,7 @@ class AssignmentService(QObject):
         self.active: str | None = None
         self._connections: list = []
         self.recorder: ChangeRecorder | None = None
+        self.preview: Preview | None = None
         self._clear_state()
         self.project.layersWillBeRemoved.connect(self._on_layers_removed)
 
@@ -292,6 +296,7 @@ class AssignmentService(QObject):
             except (TypeError, RuntimeError):
                 pass
         self._connections = []
+        self.discard_preview()
         if self.recorder is not None:
             self.recorder.detach()
             self.recorder = None
@@ -956,6 +961,8 @@ class AssignmentService(QObject):
             self.figuresChanged.emit([])
         elif dirty:
             self.figuresChanged.emit([self.registry[k] for k in sorted(dirty)])
+        if self.preview is not None and self.preview.revision != self.revision:
+            self.discard_preview()  # made for a plan that no longer exists
 
     def restyle(self) -> None:
         """Colour the layer by territory, in the plan's order, unassigned units hatched."""
@@ -1026,6 +1033,27 @@ class AssignmentService(QObject):
                               sums=self.sums[listed])
         return found
 
+    def propose_suggestion(self, suggestion: Suggestion) -> Preview | None:
+        """Preview a suggested single-unit move (apply it with :meth:`apply_preview`)."""
+        names = self.territories.names
+        fid = int(self.fids[suggestion.unit])
+        if self.territory_of_fid(fid) != names[suggestion.source]:
+            self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.Info)
+            return None
+        return self.propose(np.array([suggestion.unit]), [names[suggestion.target]],
+                            tr("Move unit {} to {}").format(self.unit_label(suggestion.unit), names[suggestion.target]),
+                            action="suggestion")
+
+    def unit_label(self, index: int) -> str:
+        """How messages name unit ``index``: its unit-name field value, else its feature id."""
+        fid = int(self.fids[index])
+        name_field = self.plan.unit_name_field
+        if name_field and self.layer is not None and self.layer.fields().lookupField(name_field) >= 0:
+            value = self.layer.getFeature(fid)[name_field]
+            if not is_null(value) and str(value).strip():
+                return str(value)
+        return str(fid)
+
     def apply_suggestion(self, suggestion: Suggestion) -> bool:
         names = self.territories.names
         fid = int(self.fids[suggestion.unit])
@@ -1033,6 +1061,53 @@ class AssignmentService(QObject):
             self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.Info)
             return False
         return self.assign([fid], names[suggestion.target], action="suggestion") == 1
+
+    # -- preview before apply ----------------------------------------------------------------------
+    def propose(self, units: np.ndarray, names: list, title: str, territory_list: list | None = None,
+                action: str = "build", notes: list | None = None) -> Preview | None:
+        """Hold a proposed change (unit ``units[i]`` to territory ``names[i]``) for the user to apply
+        or discard; nothing changes on the layer until :meth:`apply_preview`."""
+        if not self.is_bound:
+            return None
+        workloads = self.workloads if self.measures else np.ones((len(self.fids), 1))
+        preview = make_preview(title, action, self.plan_labels(), list(self.territories.names), units, names,
+                               territory_list, workloads, self.measure_names, self.plan.tolerance / 100.0,
+                               self.revision, self.locked_mask())
+        preview.notes = list(notes or [])
+        self.preview = preview
+        self.previewChanged.emit(preview)
+        return preview
+
+    def preview_fids(self) -> list[int]:
+        return [int(f) for f in self.fids[self.preview.moved]] if self.preview is not None else []
+
+    def discard_preview(self) -> None:
+        if self.preview is not None:
+            self.preview = None
+            self.previewChanged.emit(None)
+
+    def apply_preview(self) -> int:
+        """Apply the held proposal as ONE undoable edit; says which territories stay out of tolerance."""
+        preview = self.preview
+        if preview is None:
+            return 0
+        self.discard_preview()
+        if preview.revision != self.revision:
+            self._warn(tr("The plan was edited after this proposal was made, so it was not applied. Run it again."))
+            return 0
+        changed = self.apply_labels(preview.units, preview.names, preview.title, preview.territory_list,
+                                    action=preview.action)
+        outside = [name for name in self.territories.names
+                   if np.abs(self.figures_of(name).get("deviation", np.zeros(0))).max(initial=0.0)
+                   > self.plan.tolerance / 100.0 + 1e-9]
+        text = tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %.").format(
+            preview.title, changed, 100.0 * self.max_deviation())
+        if outside:
+            self.message.emit(text + " " + tr("Still outside the {:g} % tolerance: {}.").format(
+                self.plan.tolerance, ", ".join(outside)), Qgis.Warning)
+        else:
+            self.message.emit(text + " " + tr("Every territory is within tolerance."), Qgis.Success)
+        return changed
 
     def _after_commit(self) -> None:
         recorder = self.recorder

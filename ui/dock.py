@@ -44,6 +44,8 @@ from ..compat import polygon_and_point_layers
 from ..resources import icon
 from .assignment_service import AssignmentService, territory_field_problem
 from .map_tools import EyedropperTool, LassoTool, PaintTool
+from .preview import PreviewHighlight
+from .preview_panel import PreviewPanel
 from .settings import PlanSettings, Preferences
 from .tasks import EngineTask, UnitsTask, engine_job
 from .territory_model import (
@@ -128,6 +130,7 @@ class TerritoryDock(QgsDockWidget):
         self.layer_combo.setFilters(polygon_and_point_layers())
         self.layer_combo.setAllowEmptyLayer(True)
         self.layer_combo.setLayer(None)
+        self.layer_combo.setObjectName("territoryLayerCombo")
         form.addRow(self.tr("Units layer"), self.layer_combo)
 
         field_row = QHBoxLayout()
@@ -135,6 +138,7 @@ class TerritoryDock(QgsDockWidget):
         kinds = QgsFieldProxyModel.Filter
         self.field_combo.setFilters(kinds.String | kinds.Int | kinds.LongLong)
         self.field_combo.setAllowEmptyFieldName(True)
+        self.field_combo.setObjectName("territoryFieldCombo")
         self.new_field_button = QToolButton(body)
         self.new_field_button.setIcon(QgsApplication.getThemeIcon("/mActionNewAttribute.svg"))
         self.new_field_button.setToolTip(
@@ -145,6 +149,7 @@ class TerritoryDock(QgsDockWidget):
 
         self.measures_combo = QgsCheckableComboBox(body)
         self.measures_combo.setDefaultText(self.tr("unit count"))
+        self.measures_combo.setObjectName("territoryMeasures")
         self.measures_combo.setToolTip(self.tr("Numeric fields to balance; none: balance the number of units"))
         form.addRow(self.tr("Balance"), self.measures_combo)
 
@@ -187,6 +192,8 @@ class TerritoryDock(QgsDockWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.bar_delegate = DeviationBarDelegate(self.table)
+        self.table.setObjectName("territoryTable")
+        self.preview_panel = PreviewPanel(splitter)
 
         suggestions_box = QWidget(splitter)
         box_layout = QVBoxLayout(suggestions_box)
@@ -194,13 +201,15 @@ class TerritoryDock(QgsDockWidget):
         self.suggestions_label = QLabel(self.tr("Suggestions"), suggestions_box)
         self.suggestions_list = QListWidget(suggestions_box)
         self.suggestions_list.setToolTip(self.tr("Single-unit moves that improve the balance of the active "
-                                                 "territory; click one to apply it (undo reverts it)"))
+                                                 "territory; click one to preview it, then apply or discard it"))
         box_layout.addWidget(self.suggestions_label)
         box_layout.addWidget(self.suggestions_list)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(2, 1)
         outer.addWidget(splitter, 1)
 
+        self.highlight = PreviewHighlight(self.canvas)
         self.status_label = QLabel(body)
         self.status_label.setWordWrap(True)
         outer.addWidget(self.status_label)
@@ -266,10 +275,18 @@ class TerritoryDock(QgsDockWidget):
         self.count_spin.setToolTip(self.tr("Number of territories to build"))
         tbar.addWidget(self.count_spin)
         self.build_action = self._action(tbar, icon("build.svg"), self.tr("Build territories from scratch"),
-                                         self.build, name="build")
+                                         self.build, name="territoryBuild")
         self.rebalance_action = self._action(tbar, icon("rebalance.svg"),
                                              self.tr("Rebalance: improve the current plan, moving few units"),
-                                             self.rebalance, name="rebalance")
+                                             self.rebalance, name="territoryRebalance")
+        self.cap_spin = QDoubleSpinBox(self)
+        self.cap_spin.setObjectName("territoryRebalanceCap")
+        self.cap_spin.setRange(0.0, 100.0)
+        self.cap_spin.setDecimals(1)
+        self.cap_spin.setSuffix(" %")
+        self.cap_spin.setSpecialValueText(self.tr("no cap"))
+        self.cap_spin.setToolTip(self.tr("Rebalance changes at most this share of the units (0: no cap)"))
+        tbar.addWidget(self.cap_spin)
 
     def _connect(self) -> None:
         self.layer_combo.layerChanged.connect(self._on_layer_chosen)
@@ -296,6 +313,9 @@ class TerritoryDock(QgsDockWidget):
         service.territoriesChanged.connect(self._on_territories_changed)
         service.figuresChanged.connect(lambda _names: self._schedule_suggestions())
         service.unitsReady.connect(self._on_units_ready)
+        service.previewChanged.connect(self._on_preview_changed)
+        self.preview_panel.apply_button.clicked.connect(self.apply_preview)
+        self.preview_panel.discard_button.clicked.connect(self.discard_preview)
 
         self.project.readProject.connect(self._on_project_read)
         self.project.cleared.connect(self._on_project_cleared)
@@ -680,9 +700,27 @@ class TerritoryDock(QgsDockWidget):
         except ProblemError as error:
             self._show_message(str(error), Qgis.Warning)
             return None
-        task = EngineTask(self.service, job)
+        cap = None
+        if mode == "rebalance" and self.cap_spin.value() > 0:
+            cap = max(1, int(round(self.cap_spin.value() / 100.0 * len(job.units))))
+        task = EngineTask(self.service, job, max_changed_units=cap)
         self.run_task(task)
         return task
+
+    # -- preview before apply --------------------------------------------------------------------
+    def _on_preview_changed(self, preview) -> None:
+        self.preview_panel.show_preview(preview)
+        if preview is None:
+            self.highlight.clear()
+        else:
+            self.highlight.show(self.service.layer, self.service.preview_fids())
+
+    def apply_preview(self) -> int:
+        """Apply the proposal shown in the panel (one undoable edit)."""
+        return self.service.apply_preview()
+
+    def discard_preview(self) -> None:
+        self.service.discard_preview()
 
     def _run_in_task_manager(self, task) -> None:
         # Python must keep the task object alive until QGIS is done with it.
@@ -733,14 +771,15 @@ class TerritoryDock(QgsDockWidget):
 
     def _on_suggestion_clicked(self, item: QListWidgetItem | None) -> None:
         suggestion = item.data(SUGGESTION_ROLE) if item is not None else None
-        if suggestion is not None and self.service.apply_suggestion(suggestion):
-            self.refresh_suggestions()
+        if suggestion is not None:
+            self.service.propose_suggestion(suggestion)
 
     # -- lifetime --------------------------------------------------------------------------------
     def unload(self) -> None:
         """Disconnect from QGIS objects before the plugin goes away."""
         self._suggestions_timer.stop()
         self._cancel_tasks()
+        self.highlight.clear()
         for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
             if self.canvas.mapTool() is tool:
                 self.canvas.unsetMapTool(tool)

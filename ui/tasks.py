@@ -259,9 +259,13 @@ class EngineTask(QgsTask):
         labels = np.asarray(self.plan.labels, dtype=np.int64)
         names = [self.job.names[k] if 0 <= k < len(self.job.names) else None for k in labels.tolist()]
         text = tr("Build territories") if self.job.mode == "build" else tr("Rebalance territories")
-        changed = service.apply_labels(self.job.units, names, text, self.job.territory_list, action=self.job.mode)
-        service.message.emit(
-            tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %, {} territory(ies) not contiguous.")
-            .format(what, changed, 100.0 * service.max_deviation(), service.noncontiguous()), Qgis.Success)
+        notes = [d.message for d in getattr(self.plan, "diagnostics", [])]
+        preview = service.propose(self.job.units, names, text, self.job.territory_list, action=self.job.mode,
+                                  notes=notes)
+        if preview is not None:
+            service.message.emit(
+                tr("{}: {} unit(s) would change territory; worst deviation {:.1f} % → {:.1f} %. Apply or discard "
+                   "the proposal in the panel.").format(what, len(preview.moved), 100.0 * preview.worst_before,
+                                                        100.0 * preview.worst_after), Qgis.Info)
         for diagnostic in getattr(self.plan, "diagnostics", []):
             QgsMessageLog.logMessage(diagnostic.message, LOG_TAG, Qgis.Info)

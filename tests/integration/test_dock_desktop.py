@@ -40,6 +40,7 @@ def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
         result["field_created"] = dock.create_field("territory")
         dock.count_spin.setValue(6)
         dock.build_action.trigger()
+        dock.apply_preview()
         service = dock.service
         result["territories"] = service.territory_names
         result["unassigned"] = len(service.fids_of(None))
@@ -60,6 +61,7 @@ def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
         before = score()
         if result["suggestions"]:
             dock.suggestions_list.itemClicked.emit(dock.suggestions_list.item(0))
+            dock.preview_panel.apply_button.click()
         result["suggestion_helped"] = score() < before
         # for the picture: paint again, and show the suggestions that answer it
         dock.paint([int(service.fids[i])])
