@@ -22,6 +22,7 @@ from qgis.PyQt.QtGui import QBrush, QColor
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QAction,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -30,6 +31,7 @@ from qgis.PyQt.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QSpinBox,
     QSplitter,
     QStyledItemDelegate,
@@ -46,6 +48,8 @@ from .assignment_service import AssignmentService, territory_field_problem
 from .map_tools import EyedropperTool, LassoTool, PaintTool
 from .preview import PreviewHighlight
 from .preview_panel import PreviewPanel
+from .scenario_dialog import ScenarioDialog
+from .scenarios import Scenarios
 from .settings import PlanSettings, Preferences
 from .tasks import EngineTask, UnitsTask, engine_job
 from .territory_model import (
@@ -95,6 +99,8 @@ class TerritoryDock(QgsDockWidget):
         self.setObjectName("TerritoryPlannerDock")
         self.preferences = Preferences()
         self.service = AssignmentService(self.project, self)
+        self.scenarios = Scenarios(self.service)
+        self._scenario_dialog = None
         self.model = TerritoryTableModel(self.service, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -146,6 +152,31 @@ class TerritoryDock(QgsDockWidget):
         field_row.addWidget(self.field_combo, 1)
         field_row.addWidget(self.new_field_button)
         form.addRow(self.tr("Territory field"), field_row)
+
+        scenario_row = QHBoxLayout()
+        self.scenario_combo = QComboBox(body)
+        self.scenario_combo.setObjectName("territoryScenarioCombo")
+        self.scenario_combo.setToolTip(self.tr("Scenarios: alternative alignments, each a territory field of the "
+                                               "layer; choose one to work on it"))
+        self.new_scenario_button = QToolButton(body)
+        self.new_scenario_button.setObjectName("territoryNewScenario")
+        self.new_scenario_button.setIcon(QgsApplication.getThemeIcon("/mActionDuplicateLayer.svg"))
+        self.new_scenario_button.setToolTip(self.tr("New scenario: a copy of the current alignment in a new field"))
+        self.scenario_menu_button = QToolButton(body)
+        self.scenario_menu_button.setObjectName("territoryScenarioMenu")
+        self.scenario_menu_button.setText("…")
+        self.scenario_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.scenario_menu_button)
+        self.compare_scenarios_action = menu.addAction(self.tr("Compare scenarios…"), self.compare_scenarios)
+        self.promote_scenario_action = menu.addAction(self.tr("Make this scenario the baseline"),
+                                                      self.promote_scenario)
+        self.rename_scenario_action = menu.addAction(self.tr("Rename scenario…"), lambda: self.rename_scenario())
+        self.delete_scenario_action = menu.addAction(self.tr("Delete scenario…"), lambda: self.delete_scenario())
+        self.scenario_menu_button.setMenu(menu)
+        scenario_row.addWidget(self.scenario_combo, 1)
+        scenario_row.addWidget(self.new_scenario_button)
+        scenario_row.addWidget(self.scenario_menu_button)
+        form.addRow(self.tr("Scenario"), scenario_row)
 
         self.measures_combo = QgsCheckableComboBox(body)
         self.measures_combo.setDefaultText(self.tr("unit count"))
@@ -296,6 +327,8 @@ class TerritoryDock(QgsDockWidget):
         self.lock_field_combo.fieldChanged.connect(lambda _name: self._apply_setup())
         self.tolerance_spin.valueChanged.connect(self._on_tolerance)
         self.new_field_button.clicked.connect(lambda: self.create_field())
+        self.scenario_combo.activated.connect(lambda _row: self.switch_scenario(self.scenario_combo.currentText()))
+        self.new_scenario_button.clicked.connect(lambda: self.new_scenario())
 
         self.table.selectionModel().currentRowChanged.connect(self._on_row_chosen)
         self.table.doubleClicked.connect(self._on_row_double_clicked)
@@ -389,6 +422,13 @@ class TerritoryDock(QgsDockWidget):
                 plan.territories = stored.territories
                 plan.locked_territories = stored.locked_territories
                 plan.locked_units = stored.locked_units
+        # what belongs to the layer, not to one scenario, carries over when the scenario changes
+        for source in (current if self.service.is_bound else None, PlanSettings.read(self.project)):
+            if source is not None and source.layer_id == plan.layer_id:
+                plan.scenarios = list(source.scenarios)
+                plan.baseline = source.baseline
+                plan.unit_name_field = source.unit_name_field
+                break
         return plan
 
     def _apply_setup(self) -> None:
@@ -470,6 +510,7 @@ class TerritoryDock(QgsDockWidget):
 
     # -- service signals -------------------------------------------------------------------------
     def _on_plan_changed(self) -> None:
+        self._fill_scenarios()
         layer = self.service.layer
         for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
             tool.set_layer(layer)
@@ -706,6 +747,103 @@ class TerritoryDock(QgsDockWidget):
         task = EngineTask(self.service, job, max_changed_units=cap)
         self.run_task(task)
         return task
+
+    # -- scenarios -------------------------------------------------------------------------------
+    def _fill_scenarios(self) -> None:
+        names = self.scenarios.names()
+        baseline = self.scenarios.baseline
+        self.scenario_combo.blockSignals(True)
+        try:
+            self.scenario_combo.clear()
+            for name in names:
+                self.scenario_combo.addItem(name)
+                if name == baseline and len(names) > 1:
+                    row = self.scenario_combo.count() - 1
+                    self.scenario_combo.setItemData(row, self.tr("Baseline"), Qt.ItemDataRole.ToolTipRole)
+            self.scenario_combo.setCurrentIndex(max(0, names.index(self.service.field_name))
+                                                if self.service.field_name in names else -1)
+        finally:
+            self.scenario_combo.blockSignals(False)
+        bound = self.service.is_bound
+        for widget in (self.scenario_combo, self.new_scenario_button, self.scenario_menu_button):
+            widget.setEnabled(bound)
+
+    def switch_scenario(self, name: str) -> bool:
+        """Work on scenario ``name`` (its territory field)."""
+        if not name or name == self.service.field_name:
+            return False
+        self.field_combo.setField(name)
+        return self.service.field_name == name
+
+    def new_scenario(self, name: str | None = None) -> bool:
+        """A new scenario copied from the current one, then switch to it."""
+        if not self.service.is_bound:
+            return False
+        if name is None:
+            name = self._ask(self.tr("New scenario"), self.tr("Name of the new scenario (a new field):"),
+                             self._free_scenario_name())
+            if not name:
+                return False
+        plan = self.service.plan
+        if not self.scenarios.create(name, plan.territory_field):
+            return False
+        self._save_plan()
+        return self.switch_scenario(name.strip())
+
+    def _free_scenario_name(self) -> str:
+        fields = self.service.layer.fields() if self.service.layer is not None else None
+        k = 2
+        while fields is not None and fields.lookupField(f"scenario_{k}") >= 0:
+            k += 1
+        return f"scenario_{k}"
+
+    def rename_scenario(self, new: str | None = None) -> bool:
+        old = self.service.field_name
+        if not old:
+            return False
+        if new is None:
+            new = self._ask(self.tr("Rename scenario"), self.tr("New name of scenario “{}”:").format(old), old)
+            if not new:
+                return False
+        other = next((n for n in self.scenarios.names() if n != old), "")
+        if not other:
+            self._show_message(self.tr("Create a second scenario first; the scenario in use is renamed from "
+                                       "another one."), Qgis.Info)
+            return False
+        # the field in use cannot be renamed under the bound plan: step aside, rename, come back
+        self.switch_scenario(other)
+        renamed = self.scenarios.rename(old, new)
+        self._save_plan()
+        self.switch_scenario(new.strip() if renamed else old)
+        return renamed
+
+    def delete_scenario(self, name: str | None = None) -> bool:
+        name = name or self.service.field_name
+        if name == self.service.field_name:
+            other = next((n for n in self.scenarios.names() if n != name), "")
+            if not other:
+                self._show_message(self.tr("The only scenario cannot be deleted."), Qgis.Info)
+                return False
+            self.switch_scenario(other)
+        deleted = self.scenarios.delete(name)
+        self._save_plan()
+        self._fill_scenarios()
+        return deleted
+
+    def promote_scenario(self) -> None:
+        self.scenarios.promote(self.service.field_name)
+        self._save_plan()
+        self._fill_scenarios()
+
+    def compare_scenarios(self) -> ScenarioDialog | None:
+        if not self.service.is_bound:
+            return None
+        dialog = ScenarioDialog(self.scenarios.compare(), self.service.measure_names, self.scenarios.baseline,
+                                self.service.plan.tolerance, self)
+        dialog.setModal(False)
+        dialog.show()
+        self._scenario_dialog = dialog
+        return dialog
 
     # -- preview before apply --------------------------------------------------------------------
     def _on_preview_changed(self, preview) -> None:

@@ -60,6 +60,8 @@ class PlanSettings:
     locked_units: list[int] = field(default_factory=list)
     territory_count: int = 10
     unit_name_field: str = ""
+    scenarios: list[str] = field(default_factory=list)
+    baseline: str = ""
 
     def write(self, project: QgsProject) -> None:
         """Store the plan in ``project`` (marks the project dirty, as any change does)."""
@@ -76,6 +78,8 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/locked_units", json.dumps(sorted(int(f) for f in self.locked_units)))
         project.writeEntry(SCOPE, "plan/territory_count", int(self.territory_count))
         project.writeEntry(SCOPE, "plan/unit_name_field", self.unit_name_field)
+        project.writeEntry(SCOPE, "plan/scenarios", json.dumps([str(t) for t in self.scenarios]))
+        project.writeEntry(SCOPE, "plan/baseline", self.baseline)
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -94,6 +98,8 @@ class PlanSettings:
         plan.locked_units = _json_list(project.readEntry(SCOPE, "plan/locked_units", "[]")[0], int)
         plan.territory_count = project.readNumEntry(SCOPE, "plan/territory_count", 10)[0]
         plan.unit_name_field = project.readEntry(SCOPE, "plan/unit_name_field", "")[0]
+        plan.scenarios = _json_list(project.readEntry(SCOPE, "plan/scenarios", "[]")[0], str)
+        plan.baseline = project.readEntry(SCOPE, "plan/baseline", "")[0]
         return plan
 
     @staticmethod
