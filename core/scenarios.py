@@ -6,8 +6,9 @@ Each scenario is a set of territory names per unit (None: unassigned). Figures c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
