@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dock_helpers import run_synchronously, set_up_dock
+from dock_helpers import run_synchronously, set_up_dock, show_layer
 from qgis.core import Qgis
 from territory_planner.compat import STRING, make_field
 from territory_planner.ui.dock import TerritoryDock
@@ -46,6 +46,7 @@ def territories(layer) -> dict:
 
 def test_rebalance_preview_then_discard_changes_nothing(dock, georgia_layer):
     service = planned(dock, georgia_layer)
+    show_layer(dock.canvas, georgia_layer)  # the outline is drawn in the map's CRS
     before = territories(georgia_layer)
     depth = georgia_layer.undoStack().index()
     worst = service.max_deviation()
