@@ -965,8 +965,9 @@ class AssignmentService(QObject):
             self.discard_preview()  # made for a plan that no longer exists
 
     def restyle(self) -> None:
-        """Colour the layer by territory, in the plan's order, unassigned units hatched."""
-        if self.is_bound:
+        """Colour the layer by territory, in the plan's order, unassigned units hatched (unless the
+        user chose to keep the layer's own style)."""
+        if self.is_bound and not self.plan.keep_style:
             apply_territory_style(self.layer, self.field_name, self._style_values())
 
     def _style_values(self) -> list:

@@ -32,6 +32,7 @@ from qgis.PyQt.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QMessageBox,
     QSpinBox,
     QSplitter,
     QStyledItemDelegate,
@@ -43,6 +44,8 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..compat import polygon_and_point_layers
+from ..layers.style import has_own_style
+from ..layers.values import likely_workloads, measure_candidates
 from ..resources import icon
 from .assignment_service import AssignmentService, territory_field_problem
 from .map_tools import EyedropperTool, LassoTool, PaintTool
@@ -100,6 +103,9 @@ class TerritoryDock(QgsDockWidget):
         self.preferences = Preferences()
         self.service = AssignmentService(self.project, self)
         self.scenarios = Scenarios(self.service)
+        #: asks the user a yes/no question; tests replace it
+        self.confirm = self._confirm
+        self._style_answers: dict = {}
         self._scenario_dialog = None
         self.model = TerritoryTableModel(self.service, self)
         self.proxy = QSortFilterProxyModel(self)
@@ -380,12 +386,13 @@ class TerritoryDock(QgsDockWidget):
         self.measures_combo.clear()
         if layer is None:
             return
-        numeric = [f.name() for f in layer.fields() if f.isNumeric()]
+        numeric = measure_candidates(layer)
         self.measures_combo.addItems(numeric)
         if plan is None:
             self.field_combo.setField(self._guess_territory_field(layer))
             self.rep_combo.setField("")
             self.lock_field_combo.setField("")
+            self.measures_combo.setCheckedItems(likely_workloads(numeric))
             return
         self.field_combo.setField(plan.territory_field)
         self.measures_combo.setCheckedItems([m for m in plan.measures if m in numeric])
@@ -428,6 +435,7 @@ class TerritoryDock(QgsDockWidget):
                 plan.scenarios = list(source.scenarios)
                 plan.baseline = source.baseline
                 plan.unit_name_field = source.unit_name_field
+                plan.keep_style = source.keep_style if source.territory_field == field else plan.keep_style
                 break
         return plan
 
@@ -515,12 +523,32 @@ class TerritoryDock(QgsDockWidget):
         for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
             tool.set_layer(layer)
         if self.service.is_bound:
+            self._ask_about_style()
             self._save_plan()
             self.service.restyle()
             if self.service.adjacency is None:
                 self._read_neighbours()
         self._on_territories_changed()
         self._update_status()
+
+    def _ask_about_style(self) -> None:
+        """Ask once before replacing a style someone made with the territory colours."""
+        service = self.service
+        key = (service.layer_id, service.field_name)
+        if service.plan.keep_style or key in self._style_answers or not has_own_style(service.layer,
+                                                                                       service.field_name):
+            service.plan.keep_style = self._style_answers.get(key, service.plan.keep_style)
+            return
+        replace = self.confirm(self.tr("Territory colours"), self.tr(
+            "“{}” has a style of its own. Replace it with one colour per territory? (Choose No to keep it; "
+            "the table still shows each territory's colour.)").format(service.layer.name()))
+        self._style_answers[key] = not replace
+        service.plan.keep_style = not replace
+
+    def _confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _read_neighbours(self) -> None:
         """Start reading the layer's neighbours in the background, once per layer at a time."""

@@ -62,6 +62,7 @@ class PlanSettings:
     unit_name_field: str = ""
     scenarios: list[str] = field(default_factory=list)
     baseline: str = ""
+    keep_style: bool = False
 
     def write(self, project: QgsProject) -> None:
         """Store the plan in ``project`` (marks the project dirty, as any change does)."""
@@ -80,6 +81,7 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/unit_name_field", self.unit_name_field)
         project.writeEntry(SCOPE, "plan/scenarios", json.dumps([str(t) for t in self.scenarios]))
         project.writeEntry(SCOPE, "plan/baseline", self.baseline)
+        project.writeEntryBool(SCOPE, "plan/keep_style", bool(self.keep_style))
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -100,6 +102,7 @@ class PlanSettings:
         plan.unit_name_field = project.readEntry(SCOPE, "plan/unit_name_field", "")[0]
         plan.scenarios = _json_list(project.readEntry(SCOPE, "plan/scenarios", "[]")[0], str)
         plan.baseline = project.readEntry(SCOPE, "plan/baseline", "")[0]
+        plan.keep_style = project.readBoolEntry(SCOPE, "plan/keep_style", False)[0]
         return plan
 
     @staticmethod

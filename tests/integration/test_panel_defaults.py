@@ -1,0 +1,78 @@
+"""The panel's first view: id fields are never offered as measures, workload-like fields are
+ticked, and a layer's own style is replaced only when the user agrees."""
+
+from __future__ import annotations
+
+import pytest
+from dock_helpers import grid_layer, run_synchronously
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsProject,
+    QgsRendererCategory,
+    QgsSymbol,
+    QgsVectorLayer,
+)
+from territory_planner.ui.dock import TerritoryDock
+
+
+@pytest.fixture
+def dock(qgis_iface, qgis_new_project):
+    qgis_iface.messageBar().clear_messages()
+    panel = TerritoryDock(qgis_iface)
+    panel.run_task = run_synchronously
+    panel.questions = []
+    yield panel
+    panel.unload()
+    panel.deleteLater()
+
+
+def answering(dock, answer: bool):
+    def confirm(title, text):
+        dock.questions.append(text)
+        return answer
+    dock.confirm = confirm
+
+
+def test_ids_are_not_offered_and_workloads_are_ticked(dock, georgia_layer):
+    QgsProject.instance().addMapLayer(georgia_layer)
+    dock.layer_combo.setLayer(georgia_layer)
+    offered = [dock.measures_combo.itemText(i) for i in range(dock.measures_combo.count())]
+    assert "fid" not in offered and "fips" not in offered
+    assert {"population", "elderly", "pct_rural"} <= set(offered)
+    assert dock.measures_combo.checkedItems() == ["population", "elderly"], "shares (pct_*) are not workloads"
+
+
+def test_a_layer_with_its_own_style_is_restyled_only_after_asking(dock):
+    layer = grid_layer(territories={(c, r): "A" if c < 3 else "B" for c in range(6) for r in range(4)})
+    own = QgsCategorizedSymbolRenderer("rep", [QgsRendererCategory("rep0", QgsSymbol.defaultSymbol(
+        layer.geometryType()), "rep0")])
+    layer.setRenderer(own)
+    QgsProject.instance().addMapLayer(layer)
+    answering(dock, False)
+    dock.layer_combo.setLayer(layer)
+    dock.field_combo.setField("territory")
+    assert dock.service.is_bound
+    assert len(dock.questions) == 1 and "style of its own" in dock.questions[0]
+    assert layer.renderer().classAttribute() == "rep", "the user's style is kept"
+    dock.service.set_active("A")
+    dock.paint([next(layer.getFeatures()).id()])
+    assert layer.renderer().classAttribute() == "rep"
+
+    other = grid_layer(name="other")
+    other.setRenderer(QgsCategorizedSymbolRenderer("rep", []))
+    QgsProject.instance().addMapLayer(other)
+    answering(dock, True)
+    dock.layer_combo.setLayer(other)
+    dock.field_combo.setField("territory")
+    assert other.renderer().classAttribute() == "territory", "restyled after a yes"
+
+
+def test_a_plain_layer_is_styled_without_a_question(dock):
+    layer = grid_layer(territories={(c, r): "A" for c in range(6) for r in range(4)})
+    assert isinstance(layer, QgsVectorLayer)
+    QgsProject.instance().addMapLayer(layer)
+    answering(dock, False)
+    dock.layer_combo.setLayer(layer)
+    dock.field_combo.setField("territory")
+    assert dock.questions == []
+    assert layer.renderer().type() == "categorizedSymbol"
