@@ -48,6 +48,7 @@ from ..layers.style import has_own_style
 from ..layers.values import likely_workloads, measure_candidates
 from ..resources import icon
 from .assignment_service import AssignmentService, territory_field_problem
+from .change_log_dialog import ChangeLogDialog
 from .map_tools import EyedropperTool, LassoTool, PaintTool
 from .preview import PreviewHighlight
 from .preview_panel import PreviewPanel
@@ -107,6 +108,7 @@ class TerritoryDock(QgsDockWidget):
         self.confirm = self._confirm
         self._style_answers: dict = {}
         self._scenario_dialog = None
+        self._log_dialog = None
         self.model = TerritoryTableModel(self.service, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -305,6 +307,13 @@ class TerritoryDock(QgsDockWidget):
         self.delete_action = self._action(tbar, theme("/symbologyRemove.svg"),
                                           self.tr("Delete the active territory (its units become unassigned)"),
                                           lambda: self.delete_territory(), name="delete")
+        self.details_action = self._action(tbar, theme("/mActionOpenTable.svg"),
+                                           self.tr("Show every figure in the table (sums and deviations per measure)"),
+                                           lambda _checked: self._apply_compact(), checkable=True,
+                                           name="territoryDetails")
+        self.log_action = self._action(tbar, theme("/mIconHistory.svg"),
+                                       self.tr("Change log of the active territory (saved changes)"),
+                                       lambda: self.show_change_log(), name="territoryChangeLog")
         tbar.addSeparator()
         self.count_spin = QSpinBox(self)
         self.count_spin.setRange(1, 10000)
@@ -573,11 +582,22 @@ class TerritoryDock(QgsDockWidget):
         self._schedule_suggestions()
 
     def _after_model_reset(self) -> None:
-        deviation_columns = [c for c in range(self.model.columnCount()) if self.model.column_kind(c)[0] == "deviation"]
+        deviation_columns = [c for c in range(self.model.columnCount())
+                             if self.model.column_kind(c)[0] in ("deviation", "worst")]
+        self._apply_compact()
         for column in range(self.model.columnCount()):
             self.table.setItemDelegateForColumn(column, self.bar_delegate if column in deviation_columns else None)
         self.table.resizeColumnsToContents()
         self._select_row(self.service.active)
+
+    #: the columns of the compact table (every figure is in the name's tooltip and the full table)
+    COMPACT_KINDS = ("name", "locked", "worst", "parts")
+
+    def _apply_compact(self) -> None:
+        compact = not self.details_action.isChecked()
+        for column in range(self.model.columnCount()):
+            kind = self.model.column_kind(column)[0]
+            self.table.setColumnHidden(column, compact and kind not in self.COMPACT_KINDS)
 
     def _show_message(self, text: str, level) -> None:
         self.iface.messageBar().pushMessage(self.tr("Territory Planner"), text, level, 8)
@@ -597,7 +617,7 @@ class TerritoryDock(QgsDockWidget):
         for action in (self.paint_action, self.lasso_action, self.eyedropper_action, self.erase_action,
                        self.assign_selected_action, self.lock_units_action, self.unlock_units_action,
                        self.undo_action, self.redo_action, self.new_action, self.rename_action, self.merge_action,
-                       self.delete_action, self.build_action, self.rebalance_action):
+                       self.delete_action, self.build_action, self.rebalance_action, self.log_action):
             action.setEnabled(bound)
 
     # -- active territory ------------------------------------------------------------------------
@@ -871,6 +891,20 @@ class TerritoryDock(QgsDockWidget):
         dialog.setModal(False)
         dialog.show()
         self._scenario_dialog = dialog
+        return dialog
+
+    def show_change_log(self, territory: str | None = None) -> ChangeLogDialog | None:
+        """The saved changes into or out of ``territory`` (the active one by default)."""
+        service = self.service
+        if not service.is_bound:
+            return None
+        territory = territory or service.active
+        recorder = service.recorder
+        where = recorder.store.description if recorder is not None and recorder.store is not None else ""
+        dialog = ChangeLogDialog(service.change_log(territory), list(service.measures), territory, where, self)
+        dialog.setModal(False)
+        dialog.show()
+        self._log_dialog = dialog
         return dialog
 
     # -- preview before apply --------------------------------------------------------------------

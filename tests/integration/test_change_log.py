@@ -169,3 +169,28 @@ def test_postgis_log_is_a_table_in_the_layer_schema(postgis, service):
     # read back through a connection of its own, straight from the database
     table = QgsVectorLayer(store.layer().source(), "log", "postgres")
     assert table.featureCount() == 3
+
+
+def test_the_panel_lists_the_log_of_the_active_territory(qgis_iface, qgis_new_project, tmp_path):
+    from dock_helpers import run_synchronously, set_up_dock
+    from territory_planner.ui.dock import TerritoryDock
+
+    dock = TerritoryDock(qgis_iface)
+    dock.run_task = run_synchronously
+    try:
+        layer = saved_copy(tmp_path, "GPKG", "gpkg")
+        set_up_dock(dock, layer, measures=["accounts"])
+        dock.service.set_active("East")
+        assert dock.paint([cell_fid(layer, 0, 0), cell_fid(layer, 0, 1)]) == 2
+        empty = dock.show_change_log()
+        assert empty.table.rowCount() == 0, "nothing is logged before saving"
+        assert layer.commitChanges()
+        dialog = dock.show_change_log("East")
+        assert dialog.table.rowCount() == 2
+        cells = [[dialog.table.item(r, c).text() for c in range(dialog.table.columnCount())]
+                 for r in range(dialog.table.rowCount())]
+        assert all(row[3] == "paint" and row[5] == "West" and row[6] == "East" for row in cells)
+        assert dock.show_change_log("Nowhere").table.rowCount() == 0
+    finally:
+        dock.unload()
+        dock.deleteLater()

@@ -76,3 +76,23 @@ def test_a_plain_layer_is_styled_without_a_question(dock):
     dock.field_combo.setField("territory")
     assert dock.questions == []
     assert layer.renderer().type() == "categorizedSymbol"
+
+
+def test_compact_table_fits_and_every_figure_is_on_hover(dock):
+    from dock_helpers import set_up_dock
+    from qgis.PyQt.QtCore import Qt
+
+    layer = grid_layer(territories={(c, r): "West" if c < 3 else "East" for c in range(6) for r in range(4)})
+    set_up_dock(dock, layer, measures=["accounts", "potential"], rep="rep")
+    model, view = dock.model, dock.table
+    shown = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())
+             if not view.isColumnHidden(c)]
+    assert shown == ["Territory", "", "Worst dev. %", "Pieces"]
+    row = model.row_of("West")
+    worst = model.index(row, model.column_of("worst")).data()
+    assert worst == "-42.9 %"  # accounts 24 against a target of 42; potential is balanced
+    tip = model.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert "accounts: 24 (target 42, -42.9 %)" in tip and "potential: 300 (target 300, +0.0 %)" in tip
+    assert "Units: 12" in tip and "Rep: rep0" in tip
+    dock.details_action.trigger()
+    assert not any(view.isColumnHidden(c) for c in range(model.columnCount()))
