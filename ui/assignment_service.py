@@ -526,6 +526,21 @@ class AssignmentService(QObject):
         deviation = np.where(target > 0, (self.sums[listed] - target) / scale, 0.0)
         return float(np.abs(deviation).max()) if deviation.size else 0.0
 
+    def stray_piece_fids(self) -> list[int]:
+        """Units of every territory in pieces that lie outside its largest piece (to mark on the map)."""
+        if self.adjacency is None:
+            return []
+        stray = []
+        for name in self.territories.names:
+            k = self.registry_index[name]
+            if self.parts[k] <= 1:
+                continue
+            members = np.flatnonzero(self.labels == k)
+            _, piece = connected_components(self.adjacency[members][:, members], directed=False)
+            main = np.bincount(piece).argmax()
+            stray.extend(int(f) for f in self.fids[members[piece != main]])
+        return stray
+
     def noncontiguous(self) -> int:
         """Territories in more than one piece (0 while neighbours are unknown)."""
         listed = [self.registry_index[name] for name in self.territories.names]

@@ -249,6 +249,7 @@ class TerritoryDock(QgsDockWidget):
         outer.addWidget(splitter, 1)
 
         self.highlight = PreviewHighlight(self.canvas)
+        self.pieces_highlight = PreviewHighlight(self.canvas, QColor(220, 0, 0), dashed=True)
         self.status_label = QLabel(body)
         self.status_label.setWordWrap(True)
         outer.addWidget(self.status_label)
@@ -941,7 +942,12 @@ class TerritoryDock(QgsDockWidget):
     def _schedule_suggestions(self) -> None:
         self._suggestions_timer.start()
 
+    def refresh_pieces(self) -> None:
+        """Mark the stray pieces of territories that are not contiguous."""
+        self.pieces_highlight.show(self.service.layer, self.service.stray_piece_fids())
+
     def refresh_suggestions(self) -> None:
+        self.refresh_pieces()
         self.suggestions_list.clear()
         service = self.service
         if not service.is_bound or service.active is None:
@@ -980,6 +986,7 @@ class TerritoryDock(QgsDockWidget):
         self._suggestions_timer.stop()
         self._cancel_tasks()
         self.highlight.clear()
+        self.pieces_highlight.clear()
         for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
             if self.canvas.mapTool() is tool:
                 self.canvas.unsetMapTool(tool)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from qgis.core import QgsFeatureRequest, QgsGeometry
 from qgis.gui import QgsRubberBand
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor
 
 from ..compat import POINT_GEOMETRY, POLYGON_GEOMETRY
@@ -96,10 +97,13 @@ def make_preview(title: str, action: str, current: np.ndarray, current_names: li
 
 
 class PreviewHighlight:
-    """Outlines of the units a preview would move, drawn over the map."""
+    """Outlines of a set of units drawn over the map: the units a preview would move (magenta), or
+    the stray pieces of territories that are not contiguous (red, dashed)."""
 
-    def __init__(self, canvas):
+    def __init__(self, canvas, colour: QColor | None = None, dashed: bool = False):
         self.canvas = canvas
+        self.colour = colour or QColor(255, 0, 255)
+        self.dashed = dashed
         self.band: QgsRubberBand | None = None
         self.fids: list[int] = []
 
@@ -109,9 +113,14 @@ class PreviewHighlight:
             return
         polygons = layer.geometryType() == POLYGON_GEOMETRY
         band = QgsRubberBand(self.canvas, POLYGON_GEOMETRY if polygons else POINT_GEOMETRY)
-        band.setColor(QColor(255, 0, 255, 200))
-        band.setFillColor(QColor(255, 0, 255, 60))
+        stroke, fill = QColor(self.colour), QColor(self.colour)
+        stroke.setAlpha(220)
+        fill.setAlpha(50)
+        band.setColor(stroke)
+        band.setFillColor(fill)
         band.setWidth(3)
+        if self.dashed:
+            band.setLineStyle(Qt.PenStyle.DashLine)
         request = QgsFeatureRequest().setFilterFids(list(fids)).setNoAttributes()
         geometries = [QgsGeometry(f.geometry()) for f in layer.getFeatures(request) if f.hasGeometry()]
         for geometry in geometries:

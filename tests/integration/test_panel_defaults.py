@@ -96,3 +96,22 @@ def test_compact_table_fits_and_every_figure_is_on_hover(dock):
     assert "Units: 12" in tip and "Rep: rep0" in tip
     dock.details_action.trigger()
     assert not any(view.isColumnHidden(c) for c in range(model.columnCount()))
+
+
+def test_stray_pieces_of_a_territory_are_marked_on_the_map(dock):
+    from dock_helpers import cell_fid, set_up_dock
+
+    layer = grid_layer(territories={(c, r): "West" if c < 3 else "East" for c in range(6) for r in range(4)})
+    set_up_dock(dock, layer)
+    dock.refresh_suggestions()
+    assert dock.pieces_highlight.fids == []
+    dock.service.set_active("East")
+    middle = [cell_fid(layer, c, r) for c in (1, 2) for r in range(4)]
+    dock.paint(middle + [cell_fid(layer, 0, 1), cell_fid(layer, 0, 2)])
+    dock.refresh_suggestions()
+    marked = dock.pieces_highlight.fids
+    assert len(marked) == 1 and marked[0] in (cell_fid(layer, 0, 0), cell_fid(layer, 0, 3))
+    dock.service.set_active("West")
+    dock.paint([cell_fid(layer, 0, 1), cell_fid(layer, 0, 2)])
+    dock.refresh_suggestions()
+    assert dock.pieces_highlight.fids == []
