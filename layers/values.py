@@ -52,3 +52,52 @@ def likely_workloads(names: list[str]) -> list[str]:
         if any(word in lower for word in _WORKLOAD_WORDS):
             picked.append(name)
     return picked
+
+
+#: lock values that mean "not locked" and "locked where it is"; any other text locks a unit to the
+#: territory of that name. Empty values never lock. (The one meaning of a lock field: README.)
+UNLOCK_FLAGS = frozenset({"0", "false", "no", "n", "f", "off"})
+LOCK_FLAGS = frozenset({"1", "true", "yes", "y", "t", "x", "on", "locked", "lock"})
+
+
+def lock_value(value, territory_names=()) -> tuple[bool, str | None]:
+    """What a lock field's value means: (locked?, territory name it is locked to or None = its own).
+
+    A value that is the name of one of ``territory_names`` locks the unit to that territory; then
+    the flags (1/yes/true/x… lock a unit where it is, 0/no/false… do not lock); any other text
+    names the territory the unit is locked to. Empty values never lock.
+    """
+    if is_empty_value(value):
+        return False, None
+    if str(value).strip() in territory_names:
+        return True, str(value).strip()
+    if isinstance(value, bool):
+        return bool(value), None
+    if isinstance(value, (int, float)):
+        return value != 0, None
+    text = str(value).strip()
+    lower = text.lower()
+    if lower in UNLOCK_FLAGS:
+        return False, None
+    if lower in LOCK_FLAGS:
+        return True, None
+    try:
+        return float(text) != 0, None
+    except ValueError:
+        return True, text
+
+
+def default_names(existing, count: int, stem: str = "Territory") -> list[str]:
+    """``existing`` names completed to ``count`` with "Territory 1" … (zero-padded to the width of
+    the count, so that "Territory 02" sorts before "Territory 10")."""
+    names = list(existing)[:count]
+    taken = set(names)
+    width = len(str(count))
+    k = 1
+    while len(names) < count:
+        candidate = f"{stem} {k:0{width}d}"
+        if candidate not in taken:
+            names.append(candidate)
+            taken.add(candidate)
+        k += 1
+    return names

@@ -37,7 +37,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QObject, QVariant, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QObject, pyqtSignal
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
@@ -47,6 +47,7 @@ from ..core.metrics import plan_figures
 from ..core.suggestions import Suggestion, suggest_moves
 from ..layers.change_log import ChangeRecorder
 from ..layers.style import apply_territory_style
+from ..layers.values import lock_value, natural_key
 from .preview import Preview, make_preview
 from .settings import PlanSettings
 
@@ -69,11 +70,8 @@ INTEGER_TYPES = _metatypes("Int", "UInt", "LongLong", "ULongLong")
 
 
 def is_null(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, QVariant):
-        return value.isNull()
-    return False
+    """NULL or None (blank text is a value here: see layers.values.is_empty_value for territories)."""
+    return value is None or (hasattr(value, "isNull") and value.isNull())
 
 
 def territory_field_problem(layer: QgsVectorLayer, name: str) -> str | None:
@@ -1186,18 +1184,8 @@ class AssignmentService(QObject):
 
 
 def _truthy(value) -> bool:
-    if is_null(value):
-        return False
-    if isinstance(value, str):
-        return value.strip().lower() not in ("", "0", "false", "no", "f", "n")
-    try:
-        return bool(value)
-    except (TypeError, ValueError):
-        return False
+    """A unit is locked by any lock value but the empty and "unlocked" ones (layers.values.lock_value)."""
+    return lock_value(value)[0]
 
 
-def _natural_key(text: str):
-    """Sort "Territory 2" before "Territory 10"."""
-    import re
-
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+_natural_key = natural_key

@@ -45,7 +45,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..compat import polygon_and_point_layers
 from ..layers.style import has_own_style
-from ..layers.values import likely_workloads, measure_candidates
+from ..layers.values import default_names, likely_workloads, measure_candidates
 from ..resources import icon
 from .assignment_service import AssignmentService, territory_field_problem
 from .change_log_dialog import ChangeLogDialog
@@ -730,10 +730,8 @@ class TerritoryDock(QgsDockWidget):
         return self.service.new_territory(name)
 
     def _free_name(self) -> str:
-        k = len(self.service.territory_names) + 1
-        while self.tr("Territory {}").format(k) in self.service.territory_names:
-            k += 1
-        return self.tr("Territory {}").format(k)
+        names = self.service.territory_names
+        return default_names(names, len(names) + 1, self.tr("Territory"))[-1]
 
     def rename_territory(self, new: str | None = None) -> bool:
         old = self.service.active

@@ -27,6 +27,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
 from ..layers.units import UnitDataError, read_units
+from ..layers.values import default_names
 from .assignment_service import LOG_TAG, AssignmentService
 
 
@@ -186,14 +187,7 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
 
 
 def _complete_names(names: list[str], count: int) -> list[str]:
-    names = list(names[:count])
-    k = 1
-    while len(names) < count:
-        candidate = tr("Territory {}").format(k)
-        if candidate not in names:
-            names.append(candidate)
-        k += 1
-    return names
+    return default_names(names, count, tr("Territory"))
 
 
 class EngineTask(QgsTask):
