@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +42,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..compat import STRING, make_field, undo_command_class
 from ..core.graph import join_islands, undirected
+from ..core.ledger import TerritoryLedger
 from ..core.metrics import plan_figures
 from ..core.suggestions import Suggestion, suggest_moves
 from ..layers.change_log import ChangeRecorder
@@ -205,22 +205,15 @@ class AssignmentService(QObject):
         self.fids = np.zeros(0, dtype=np.int64)
         self.index_of_fid: dict[int, int] = {}
         self.measures: list[str] = []
-        self.workloads = np.zeros((0, 1))
-        self.labels = np.zeros(0, dtype=np.int64)
-        self.registry: list[str | None] = [None]
-        self.registry_index: dict[str | None, int] = {None: UNASSIGNED}
-        self.counts = np.zeros(1, dtype=np.int64)
-        self.sums = np.zeros((1, 1))
+        #: per-territory bookkeeping (labels, counts, sums, reps): core.ledger, fed by the layer's changes
+        self.ledger = TerritoryLedger([], np.zeros((0, 1)))
         self.parts = np.full(1, -1, dtype=np.int64)
         self.territories = TerritoryList((), frozenset())
         self.unit_lock_field = np.zeros(0, dtype=bool)
         self.unit_lock_list = np.zeros(0, dtype=bool)
-        self.reps: list[Counter] = [Counter()]
-        self.rep_values: list[str | None] = []
         self.adjacency: sparse.csr_matrix | None = None
         self.positions: np.ndarray | None = None
         self.raw_adjacency: sparse.csr_matrix | None = None
-        self.totals = np.zeros(1)
         self.units = None
         #: changes whenever the plan's data change (edits, undo, reload); never repeats
         self.revision = next(_REVISIONS)
@@ -237,6 +230,17 @@ class AssignmentService(QObject):
     @property
     def is_bound(self) -> bool:
         return self.layer is not None
+
+    # the ledger's arrays, read by the table, the tasks and the suggestions
+    labels = property(lambda self: self.ledger.labels)
+    registry = property(lambda self: self.ledger.registry)
+    registry_index = property(lambda self: self.ledger.registry_index)
+    counts = property(lambda self: self.ledger.counts)
+    sums = property(lambda self: self.ledger.sums)
+    totals = property(lambda self: self.ledger.totals)
+    workloads = property(lambda self: self.ledger.workloads)
+    reps = property(lambda self: self.ledger.reps)
+    rep_values = property(lambda self: self.ledger.rep_values)
 
     @property
     def measure_names(self) -> list[str]:
@@ -372,12 +376,12 @@ class AssignmentService(QObject):
         self.fids = np.asarray(fids, dtype=np.int64)
         self.index_of_fid = {fid: i for i, fid in enumerate(fids)}
         if m:
-            self.workloads = np.column_stack([self._workload_column(name, values)
-                                              for name, values in zip(self.measures, raw[1:1 + m])])
+            workloads = np.column_stack([self._workload_column(name, values)
+                                         for name, values in zip(self.measures, raw[1:1 + m])])
         else:
-            self.workloads = np.ones((n, 1))
+            workloads = np.ones((n, 1))
         extra = iter(raw[1 + m:])
-        self.rep_values = [self._name_of(v) for v in next(extra)] if self._rep_index >= 0 else [None] * n
+        rep_values = [self._name_of(v) for v in next(extra)] if self._rep_index >= 0 else [None] * n
         self.unit_lock_field = (np.fromiter((_truthy(v) for v in next(extra)), dtype=bool, count=n)
                                 if self._lock_index >= 0 else np.zeros(n, dtype=bool))
         listed = set(self.plan.locked_units)
@@ -387,9 +391,7 @@ class AssignmentService(QObject):
         present = sorted({v for v in names if v is not None} - set(order), key=_natural_key)
         self.territories = TerritoryList(tuple(order + present),
                                          frozenset(t for t in self.plan.locked_territories if t in order + present))
-        self.registry = [None] + list(self.territories.names)
-        self.registry_index = {name: k for k, name in enumerate(self.registry)}
-        self.labels = np.fromiter((self.registry_index[v] for v in names), dtype=np.int64, count=n)
+        self.ledger = TerritoryLedger(names, workloads, registry=list(self.territories.names), rep_values=rep_values)
         # neighbours of the previous read no longer apply (set again below when the units match)
         self.units = None
         self.adjacency = self.raw_adjacency = self.positions = None
@@ -436,35 +438,19 @@ class AssignmentService(QObject):
     def recount(self) -> None:
         """Recount every territory's units, sums, reps and pieces from the labels, with
         ``core.metrics.plan_figures`` (the toolbox's definition)."""
-        size = len(self.registry)
+        self.ledger.recount()
         names = self.territories.names
         p = len(names)
-        self.totals = self.workloads.sum(axis=0)
-        self.counts = np.bincount(self.labels, minlength=size).astype(np.int64)
-        self.sums = np.zeros((size, self.workloads.shape[1]))
-        for a in range(self.workloads.shape[1]):
-            self.sums[:, a] = np.bincount(self.labels, weights=self.workloads[:, a], minlength=size)
-        self.parts = np.full(size, -1, dtype=np.int64)
-        if p:
+        self.parts = np.full(len(self.registry), -1, dtype=np.int64)
+        if p and self.adjacency is not None:
             listed = np.array([self.registry_index[name] for name in names], dtype=np.int64)
             figures = plan_figures(self.plan_labels(), self.problem_workloads(), adjacency=self.adjacency,
                                    territory_count=p, join_islands_first=False)
-            self.counts[listed] = figures.unit_count
-            self.sums[listed] = figures.sums
-            if self.adjacency is not None:
-                self.parts[listed] = figures.parts
-        self.reps = [Counter() for _ in range(size)]
-        if self._rep_index >= 0:
-            for k, rep in zip(self.labels.tolist(), self.rep_values):
-                if rep is not None:
-                    self.reps[k][rep] += 1
+            self.parts[listed] = figures.parts
 
     def plan_labels(self) -> np.ndarray:
         """Every unit's position in the territory list (the engine's labels); −1 unassigned."""
-        position = np.full(len(self.registry), -1, dtype=np.int64)
-        for k, name in enumerate(self.territories.names):
-            position[self.registry_index[name]] = k
-        return position[self.labels]
+        return self.ledger.positions(self.territories.names)
 
     def problem_workloads(self) -> np.ndarray:
         """Workloads as the engine takes them: (n, 0) when the unit count is balanced."""
@@ -871,12 +857,8 @@ class AssignmentService(QObject):
     def _set_list(self, territories: TerritoryList) -> None:
         for name in territories.names:
             if name not in self.registry_index:
-                self.registry_index[name] = len(self.registry)
-                self.registry.append(name)
-                self.counts = np.append(self.counts, 0)
-                self.sums = np.vstack([self.sums, np.zeros((1, self.sums.shape[1]))])
+                self.ledger.add_name(name)
                 self.parts = np.append(self.parts, 0 if self.adjacency is not None else -1)
-                self.reps.append(Counter())
         self.territories = territories
         self.plan.territories = list(territories.names)
         self.plan.locked_territories = sorted(territories.locked)
@@ -889,31 +871,12 @@ class AssignmentService(QObject):
             return
         if index == self._field_index:
             name = self._name_of(value)
-            k = self.registry_index.get(name)
-            if k is None:
-                k = len(self.registry)
-                self.registry_index[name] = k
-                self.registry.append(name)
-                self.counts = np.append(self.counts, 0)
-                self.sums = np.vstack([self.sums, np.zeros((1, self.sums.shape[1]))])
+            if name not in self.registry_index:
                 self.parts = np.append(self.parts, -1)
-                self.reps.append(Counter())
-            old = int(self.labels[i])
-            if old == k:
+            moved = self.ledger.move(i, name)
+            if moved is None:
                 return
-            w = self.workloads[i]
-            self.sums[old] -= w
-            self.sums[k] += w
-            self.counts[old] -= 1
-            self.counts[k] += 1
-            rep = self.rep_values[i]
-            if rep is not None:
-                self.reps[old][rep] -= 1
-                if self.reps[old][rep] <= 0:
-                    del self.reps[old][rep]
-                self.reps[k][rep] += 1
-            self.labels[i] = k
-            self._dirty.update((old, k))
+            self._dirty.update(moved)
             self.revision = next(_REVISIONS)
         elif index in self._measure_indexes and self.measures:
             a = self._measure_indexes.index(index)
@@ -921,25 +884,11 @@ class AssignmentService(QObject):
                 number = float(value) if not is_null(value) else 0.0
             except (TypeError, ValueError):
                 number = 0.0
-            k = int(self.labels[i])
-            self.sums[k, a] += number - self.workloads[i, a]
-            self.totals[a] += number - self.workloads[i, a]
-            self.workloads[i, a] = number
-            self._dirty.add(k)
+            self._dirty.add(self.ledger.set_workload(i, a, number))
             self._totals_dirty = True
             self.revision = next(_REVISIONS)
         elif index == self._rep_index:
-            k = int(self.labels[i])
-            old = self.rep_values[i]
-            if old is not None:
-                self.reps[k][old] -= 1
-                if self.reps[k][old] <= 0:
-                    del self.reps[k][old]
-            new = self._name_of(value)
-            self.rep_values[i] = new
-            if new is not None:
-                self.reps[k][new] += 1
-            self._dirty.add(k)
+            self._dirty.add(self.ledger.set_rep(i, self._name_of(value)))
         elif index == self._lock_index:
             self.unit_lock_field[i] = _truthy(value)
             self._dirty.add(int(self.labels[i]))
