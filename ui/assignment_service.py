@@ -291,6 +291,14 @@ class AssignmentService(QObject):
             self.set_active(self.territories.names[0] if self.territories.names else None)
         return True
 
+    def close(self) -> None:
+        """Let go of the layer and the project (before the plugin unloads)."""
+        try:
+            self.project.layersWillBeRemoved.disconnect(self._on_layers_removed)
+        except (TypeError, RuntimeError):
+            pass
+        self.unbind()
+
     def unbind(self, emit: bool = True) -> None:
         for signal, slot in self._connections:
             try:

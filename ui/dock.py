@@ -95,14 +95,15 @@ class DeviationBarDelegate(QStyledItemDelegate):
 class TerritoryDock(QgsDockWidget):
     """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
-    def __init__(self, iface, parent=None):
+    def __init__(self, iface, parent=None, service: AssignmentService | None = None):
         super().__init__(self.tr("Territory Planner"), parent)
         self.iface = iface
         self.canvas = iface.mapCanvas()
         self.project = QgsProject.instance()
         self.setObjectName("TerritoryPlannerDock")
         self.preferences = Preferences()
-        self.service = AssignmentService(self.project, self)
+        #: the plan being edited; plugin.py creates it, the panel only shows and drives it
+        self.service = service if service is not None else AssignmentService(self.project, self)
         self.scenarios = Scenarios(self.service)
         #: asks the user a yes/no question; tests replace it
         self.confirm = self._confirm
@@ -989,11 +990,10 @@ class TerritoryDock(QgsDockWidget):
             if self.canvas.mapTool() is tool:
                 self.canvas.unsetMapTool(tool)
         for signal, slot in ((self.project.readProject, self._on_project_read),
-                             (self.project.cleared, self._on_project_cleared),
-                             (self.project.layersWillBeRemoved, self.service._on_layers_removed)):
+                             (self.project.cleared, self._on_project_cleared)):
             try:
                 signal.disconnect(slot)
             except (TypeError, RuntimeError):
                 pass
-        self.service.unbind()
+        self.service.close()
         self.table.setModel(None)
