@@ -101,3 +101,16 @@ def default_names(existing, count: int, stem: str = "Territory") -> list[str]:
             taken.add(candidate)
         k += 1
     return names
+
+
+_NAME_WORDS = ("name", "county", "city", "town", "place", "zip", "postcode", "account", "customer", "label")
+
+
+def likely_name_field(layer) -> str:
+    """A text field that names the units (NAME, county, zip…), or "" when none looks like one."""
+    texts = [f.name() for f in layer.fields() if not f.isNumeric()]
+    for word in _NAME_WORDS:
+        for name in texts:
+            if word in name.lower() and "territor" not in name.lower():
+                return name
+    return ""

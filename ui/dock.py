@@ -45,7 +45,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..compat import polygon_and_point_layers
 from ..layers.style import has_own_style
-from ..layers.values import default_names, likely_workloads, measure_candidates
+from ..layers.values import default_names, likely_name_field, likely_workloads, measure_candidates
 from ..resources import icon
 from .assignment_service import AssignmentService, territory_field_problem
 from .change_log_dialog import ChangeLogDialog
@@ -210,6 +210,13 @@ class TerritoryDock(QgsDockWidget):
         self.lock_field_combo.setAllowEmptyFieldName(True)
         self.lock_field_combo.setToolTip(self.tr("Optional field: units with a non-empty, non-zero value are locked"))
         form.addRow(self.tr("Lock field"), self.lock_field_combo)
+
+        self.unit_name_combo = QgsFieldComboBox(body)
+        self.unit_name_combo.setObjectName("territoryUnitNameField")
+        self.unit_name_combo.setAllowEmptyFieldName(True)
+        self.unit_name_combo.setToolTip(self.tr("Optional field naming each unit (county, ZIP, account) in "
+                                                "suggestions, previews and the change log; feature ids otherwise"))
+        form.addRow(self.tr("Unit names"), self.unit_name_combo)
         outer.addLayout(form)
 
         self.toolbar = QToolBar(body)
@@ -342,6 +349,7 @@ class TerritoryDock(QgsDockWidget):
         self.measures_combo.checkedItemsChanged.connect(lambda _items: self._apply_setup())
         self.rep_combo.fieldChanged.connect(lambda _name: self._apply_setup())
         self.lock_field_combo.fieldChanged.connect(lambda _name: self._apply_setup())
+        self.unit_name_combo.fieldChanged.connect(lambda _name: self._apply_setup())
         self.tolerance_spin.valueChanged.connect(self._on_tolerance)
         self.new_field_button.clicked.connect(lambda: self.create_field())
         self.scenario_combo.activated.connect(lambda _row: self.switch_scenario(self.scenario_combo.currentText()))
@@ -392,7 +400,7 @@ class TerritoryDock(QgsDockWidget):
 
     def _fill_fields(self, layer: QgsVectorLayer | None, plan: PlanSettings | None = None) -> None:
         """Point the field pickers at ``layer`` and select ``plan``'s fields (or guesses)."""
-        for combo in (self.field_combo, self.rep_combo, self.lock_field_combo):
+        for combo in (self.field_combo, self.rep_combo, self.lock_field_combo, self.unit_name_combo):
             combo.setLayer(layer)
         self.measures_combo.clear()
         if layer is None:
@@ -403,12 +411,14 @@ class TerritoryDock(QgsDockWidget):
             self.field_combo.setField(self._guess_territory_field(layer))
             self.rep_combo.setField("")
             self.lock_field_combo.setField("")
+            self.unit_name_combo.setField(likely_name_field(layer))
             self.measures_combo.setCheckedItems(likely_workloads(numeric))
             return
         self.field_combo.setField(plan.territory_field)
         self.measures_combo.setCheckedItems([m for m in plan.measures if m in numeric])
         self.rep_combo.setField(plan.rep_field)
         self.lock_field_combo.setField(plan.lock_field)
+        self.unit_name_combo.setField(plan.unit_name_field)
         self.tolerance_spin.setValue(plan.tolerance)
         self.count_spin.setValue(max(1, plan.territory_count))
 
@@ -426,6 +436,7 @@ class TerritoryDock(QgsDockWidget):
         if layer is None or not field:
             return None
         plan = PlanSettings(layer_id=layer.id(), territory_field=field,
+                            unit_name_field=self.unit_name_combo.currentField(),
                             measures=list(self.measures_combo.checkedItems()),
                             tolerance=self.tolerance_spin.value(), rep_field=self.rep_combo.currentField(),
                             lock_field=self.lock_field_combo.currentField(), territory_count=self.count_spin.value())
@@ -445,7 +456,6 @@ class TerritoryDock(QgsDockWidget):
             if source is not None and source.layer_id == plan.layer_id:
                 plan.scenarios = list(source.scenarios)
                 plan.baseline = source.baseline
-                plan.unit_name_field = source.unit_name_field
                 plan.keep_style = source.keep_style if source.territory_field == field else plan.keep_style
                 break
         return plan
@@ -961,15 +971,15 @@ class TerritoryDock(QgsDockWidget):
         names = service.territory_names
         measures = service.measure_names
         for suggestion in found:
-            fid = int(service.fids[suggestion.unit])
             effects = []
             for a, measure in enumerate(measures):
                 effects.append(self.tr("{m}: {s} {sb:+.1f}→{sa:+.1f} %, {t} {tb:+.1f}→{ta:+.1f} %").format(
                     m=measure, s=names[suggestion.source], t=names[suggestion.target],
                     sb=100 * suggestion.deviation_before[0, a], sa=100 * suggestion.deviation_after[0, a],
                     tb=100 * suggestion.deviation_before[1, a], ta=100 * suggestion.deviation_after[1, a]))
-            text = self.tr("Move unit {} from {} to {} — {}").format(
-                fid, names[suggestion.source], names[suggestion.target], "; ".join(effects))
+            text = self.tr("Move {} from {} to {} — {}").format(
+                service.unit_label(suggestion.unit), names[suggestion.source], names[suggestion.target],
+                "; ".join(effects))
             item = QListWidgetItem(text, self.suggestions_list)
             item.setData(SUGGESTION_ROLE, suggestion)
             item.setToolTip(text)
@@ -984,8 +994,8 @@ class TerritoryDock(QgsDockWidget):
         """Disconnect from QGIS objects before the plugin goes away."""
         self._suggestions_timer.stop()
         self._cancel_tasks()
-        self.highlight.clear()
-        self.pieces_highlight.clear()
+        self.highlight.close()
+        self.pieces_highlight.close()
         for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
             if self.canvas.mapTool() is tool:
                 self.canvas.unsetMapTool(tool)

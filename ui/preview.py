@@ -106,11 +106,19 @@ class PreviewHighlight:
         self.dashed = dashed
         self.band: QgsRubberBand | None = None
         self.fids: list[int] = []
+        self._layer = None
+        # the band holds map coordinates: draw it again when the map's CRS changes
+        canvas.destinationCrsChanged.connect(self._redraw)
+
+    def _redraw(self) -> None:
+        if self.band is not None and self._layer is not None:
+            self.show(self._layer, self.fids)
 
     def show(self, layer, fids: list[int]) -> None:
         self.clear()
         if layer is None or not fids:
             return
+        self._layer = layer
         polygons = layer.geometryType() == POLYGON_GEOMETRY
         band = QgsRubberBand(self.canvas, POLYGON_GEOMETRY if polygons else POINT_GEOMETRY)
         stroke, fill = QColor(self.colour), QColor(self.colour)
@@ -129,9 +137,17 @@ class PreviewHighlight:
         self.band = band
         self.fids = sorted(int(f) for f in fids)
 
+    def close(self) -> None:
+        self.clear()
+        try:
+            self.canvas.destinationCrsChanged.disconnect(self._redraw)
+        except (TypeError, RuntimeError):
+            pass
+
     def clear(self) -> None:
         if self.band is not None:
             self.band.reset()
             self.canvas.scene().removeItem(self.band)
             self.band = None
         self.fids = []
+        self._layer = None

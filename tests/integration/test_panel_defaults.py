@@ -115,3 +115,26 @@ def test_stray_pieces_of_a_territory_are_marked_on_the_map(dock):
     dock.paint([cell_fid(layer, 0, 1), cell_fid(layer, 0, 2)])
     dock.refresh_suggestions()
     assert dock.pieces_highlight.fids == []
+
+
+def test_suggestions_name_units_by_the_unit_name_field(dock, nc_layer):
+    from dock_helpers import set_up_dock
+    from territory_planner.compat import STRING, make_field
+
+    assert nc_layer.dataProvider().addAttributes([make_field("territory", STRING, 20)])
+    nc_layer.updateFields()
+    index = nc_layer.fields().lookupField("territory")
+    nc_layer.dataProvider().changeAttributeValues(
+        {f.id(): {index: "West" if f.geometry().centroid().asPoint().x() < -79.5 else "East"}
+         for f in nc_layer.getFeatures()})
+    QgsProject.instance().addMapLayer(nc_layer)
+    dock.layer_combo.setLayer(nc_layer)
+    name_field = dock.unit_name_combo.currentField()
+    assert name_field, "a text field naming the counties is picked by itself"
+    assert name_field == "name"
+    set_up_dock(dock, nc_layer, measures=["births_1974"])
+    dock.service.set_active("West")
+    dock.refresh_suggestions()
+    names = {str(f[name_field]) for f in nc_layer.getFeatures()}
+    texts = [dock.suggestions_list.item(i).text() for i in range(dock.suggestions_list.count())]
+    assert texts and all(any(f"Move {n} from" in t for n in names) for t in texts)
