@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from qgis.core import (
     Qgis,
+    QgsExpression,
     QgsFeature,
     QgsFeatureRequest,
     QgsField,
@@ -265,6 +266,11 @@ class AssignmentService(QObject):
                    or territory_field_problem(layer, plan.territory_field))
         if problem is None:
             problem = self._measure_problem(layer, plan)
+        if problem is None and plan.filter_expression:
+            expression = QgsExpression(plan.filter_expression)
+            if expression.hasParserError():
+                problem = tr("The filter of scenario “{}” is not a valid expression ({}). Fix or clear it.").format(
+                    plan.territory_field, expression.parserErrorString())
         if problem is not None:
             self._warn(problem)
             return False
@@ -366,7 +372,7 @@ class AssignmentService(QObject):
         self._lookup_indexes()
         columns = [self._field_index] + self._measure_indexes
         columns += [i for i in (self._rep_index, self._lock_index) if i >= 0]
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(columns)
+        request = self.unit_request().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(columns)
         fids: list[int] = []
         raw: list[list] = [[] for _ in columns]
         appends = [values.append for values in raw]
@@ -409,6 +415,14 @@ class AssignmentService(QObject):
         self.revision = next(_REVISIONS)
         if units is not None and len(units.fids) == n and set(map(int, units.fids)) == set(self.index_of_fid):
             self.set_units(units, emit=False)
+
+    def unit_request(self) -> QgsFeatureRequest:
+        """The features that are units of this plan: all, or those matching the scenario's filter."""
+        request = QgsFeatureRequest()
+        expression = self.plan.filter_expression
+        if expression:
+            request.setFilterExpression(expression)
+        return request
 
     def _name_of(self, value) -> str | None:
         if type(value) is str:
@@ -501,7 +515,8 @@ class AssignmentService(QObject):
         from ..layers.units import UnitDataError, read_units
 
         try:
-            units = read_units(self.layer, [], self.project.transformContext(), with_adjacency=True)
+            units = read_units(self.layer, [], self.project.transformContext(), with_adjacency=True,
+                               request=self.unit_request())
         except UnitDataError as error:
             self._warn(str(error))
             return False

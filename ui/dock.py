@@ -12,6 +12,7 @@ from qgis.core import (
     Qgis,
     QgsApplication,
     QgsCoordinateTransform,
+    QgsExpression,
     QgsFieldProxyModel,
     QgsProject,
     QgsVectorLayer,
@@ -179,6 +180,8 @@ class TerritoryDock(QgsDockWidget):
         self.compare_scenarios_action = menu.addAction(self.tr("Compare scenarios…"), self.compare_scenarios)
         self.promote_scenario_action = menu.addAction(self.tr("Make this scenario the baseline"),
                                                       self.promote_scenario)
+        self.filter_scenario_action = menu.addAction(self.tr("Segment filter of this scenario…"),
+                                                     lambda: self.set_scenario_filter())
         self.rename_scenario_action = menu.addAction(self.tr("Rename scenario…"), lambda: self.rename_scenario())
         self.delete_scenario_action = menu.addAction(self.tr("Delete scenario…"), lambda: self.delete_scenario())
         self.scenario_menu_button.setMenu(menu)
@@ -457,6 +460,7 @@ class TerritoryDock(QgsDockWidget):
                 plan.scenarios = list(source.scenarios)
                 plan.baseline = source.baseline
                 plan.keep_style = source.keep_style if source.territory_field == field else plan.keep_style
+                plan.filters = dict(source.filters)
                 break
         return plan
 
@@ -887,6 +891,36 @@ class TerritoryDock(QgsDockWidget):
         self._save_plan()
         self._fill_scenarios()
         return deleted
+
+    def set_scenario_filter(self, expression: str | None = None) -> bool:
+        """Limit the current scenario to the units matching ``expression`` (empty: every unit), e.g.
+        a segment team's accounts: the table, Build and Rebalance then use only those units."""
+        plan = self.service.plan
+        if not self.service.is_bound:
+            return False
+        if expression is None:
+            expression = self._ask(self.tr("Segment filter"), self.tr(
+                "Units of scenario “{}” (an expression, e.g. \"industry\" = 'healthcare'; empty: all units):")
+                .format(plan.territory_field), plan.filter_expression)
+            if expression is None:
+                return False
+        expression = expression.strip()
+        if expression:
+            parsed = QgsExpression(expression)
+            if parsed.hasParserError():
+                self._show_message(self.tr("That filter is not a valid expression: {}").format(
+                    parsed.parserErrorString()), Qgis.Warning)
+                return False
+        filters = dict(plan.filters)
+        filters[plan.territory_field] = expression
+        if not expression:
+            filters.pop(plan.territory_field, None)
+        plan.filters = filters
+        self._save_plan()
+        # bind again: figures, neighbours, Build and Rebalance now cover the matching units only
+        self.service.units = None
+        self._apply_setup()
+        return True
 
     def promote_scenario(self) -> None:
         self.scenarios.promote(self.service.field_name)

@@ -63,6 +63,12 @@ class PlanSettings:
     scenarios: list[str] = field(default_factory=list)
     baseline: str = ""
     keep_style: bool = False
+    #: a filter expression per scenario field: a segment team's alignment covers only its units
+    filters: dict = field(default_factory=dict)
+
+    @property
+    def filter_expression(self) -> str:
+        return str(self.filters.get(self.territory_field, "") or "")
 
     def write(self, project: QgsProject) -> None:
         """Store the plan in ``project`` (marks the project dirty, as any change does)."""
@@ -82,6 +88,7 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/scenarios", json.dumps([str(t) for t in self.scenarios]))
         project.writeEntry(SCOPE, "plan/baseline", self.baseline)
         project.writeEntryBool(SCOPE, "plan/keep_style", bool(self.keep_style))
+        project.writeEntry(SCOPE, "plan/filters", json.dumps({str(k): str(v) for k, v in self.filters.items() if v}))
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -103,6 +110,11 @@ class PlanSettings:
         plan.scenarios = _json_list(project.readEntry(SCOPE, "plan/scenarios", "[]")[0], str)
         plan.baseline = project.readEntry(SCOPE, "plan/baseline", "")[0]
         plan.keep_style = project.readBoolEntry(SCOPE, "plan/keep_style", False)[0]
+        try:
+            filters = json.loads(project.readEntry(SCOPE, "plan/filters", "{}")[0] or "{}")
+        except ValueError:
+            filters = {}
+        plan.filters = {str(k): str(v) for k, v in filters.items()} if isinstance(filters, dict) else {}
         return plan
 
     @staticmethod

@@ -89,6 +89,7 @@ class UnitsTask(QgsTask):
         self.layer_id = layer.id()
         self.revision = service.revision
         self.snapshot = LayerSnapshot(layer)
+        self.request = service.unit_request()
         self.context = QgsProject.instance().transformContext()
         self.units = None
         self.error = ""
@@ -98,7 +99,8 @@ class UnitsTask(QgsTask):
 
     def run(self) -> bool:
         try:
-            self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True)
+            self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True,
+                                    request=self.request)
         except UnitDataError as error:
             self.error = str(error)
             return False

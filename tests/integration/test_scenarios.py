@@ -84,3 +84,30 @@ def test_rename_and_delete_go_through_the_edit_buffer(dock):
     # all of it was edits in the buffer: rolling back restores the layer's fields
     assert layer.rollBack()
     assert layer.fields().names() == ["territory", "accounts", "potential", "rep", "locked"]
+
+
+def test_a_segment_scenario_covers_only_its_units(dock):
+    layer = grid_layer(territories=west_east())
+    set_up_dock(dock, layer, measures=["accounts"])
+    assert dock.new_scenario("healthcare")
+    # the segment: the units of rep0 (the three western columns)
+    assert dock.set_scenario_filter("\"rep\" = 'rep0'")
+    service = dock.service
+    assert service.field_name == "healthcare" and len(service.fids) == 12
+    rows = table(dock)
+    assert rows["West"]["Units"] == 12 and rows["East"]["Units"] == 0
+    assert service.adjacency is not None and service.adjacency.shape == (12, 12)
+    # painting a unit outside the segment changes nothing
+    assert dock.paint([cell_fid(layer, 5, 0)]) == 0
+    # build two territories inside the segment only
+    dock.count_spin.setValue(2)
+    dock.build()
+    assert dock.apply_preview() > 0
+    built = values(layer, "healthcare")
+    inside = {cell_fid(layer, c, r) for c in range(3) for r in range(4)}
+    assert len({built[f] for f in inside}) == 2, "two territories within the segment"
+    assert all(built[f] == "East" for f in set(built) - inside), "units outside the segment are untouched"
+    assert not dock.set_scenario_filter("\"rep\" = = 'x'")
+    assert PlanSettings.read(QgsProject.instance()).filters == {"healthcare": "\"rep\" = 'rep0'"}
+    assert dock.set_scenario_filter("")
+    assert len(service.fids) == 24
