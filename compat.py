@@ -6,7 +6,7 @@ Nothing here may be imported by ``core/``.
 
 from __future__ import annotations
 
-from qgis.core import Qgis, QgsField, QgsMapLayerProxyModel
+from qgis.core import Qgis, QgsField, QgsMapLayerProxyModel, QgsWkbTypes
 
 # QgsField takes a QMetaType.Type from QGIS 3.38 on (the QVariant.Type form is deprecated there and
 # gone in Qt6); QGIS 3.22 only takes QVariant.Type.
@@ -65,3 +65,14 @@ def undo_command_class():
     except ImportError:
         from qgis.PyQt.QtWidgets import QUndoCommand
     return QUndoCommand
+
+
+# Geometry types: Qgis.GeometryType from QGIS 3.30 on; QgsWkbTypes.GeometryType before.
+if hasattr(Qgis, "GeometryType"):
+    POINT_GEOMETRY = Qgis.GeometryType.Point
+    LINE_GEOMETRY = Qgis.GeometryType.Line
+    POLYGON_GEOMETRY = Qgis.GeometryType.Polygon
+else:  # QGIS < 3.30
+    POINT_GEOMETRY = QgsWkbTypes.GeometryType.PointGeometry
+    LINE_GEOMETRY = QgsWkbTypes.GeometryType.LineGeometry
+    POLYGON_GEOMETRY = QgsWkbTypes.GeometryType.PolygonGeometry

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from qgis.core import QgsApplication
+from qgis.core import QgsApplication, QgsProject
 from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtWidgets import QAction
 
@@ -25,6 +25,7 @@ class TerritoryPlannerPlugin:
         self.iface = iface
         self.provider: TerritoryProvider | None = None
         self.dock = None
+        self.service = None
         self.dock_action: QAction | None = None
         self._undo_steps: list[Callable[[], None]] = []
 
@@ -42,9 +43,12 @@ class TerritoryPlannerPlugin:
     # GUI ------------------------------------------------------------------------------------
     def initGui(self) -> None:  # noqa: N802 - QGIS API name
         self.initProcessing()
+        from .ui.assignment_service import AssignmentService
         from .ui.dock import TerritoryDock
 
-        self.dock = TerritoryDock(self.iface, self.iface.mainWindow())
+        # the plan the panel shows and edits: the panel is a view of it
+        self.service = AssignmentService(QgsProject.instance())
+        self.dock = TerritoryDock(self.iface, self.iface.mainWindow(), service=self.service)
         self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()  # shown from its button; adding it to a visible main window shows it
         self._undo_steps.append(self._remove_dock)
@@ -74,6 +78,10 @@ class TerritoryPlannerPlugin:
         self.dock.setParent(None)
         self.dock.deleteLater()
         self.dock = None
+        if self.service is not None:
+            self.service.close()
+            self.service.deleteLater()
+            self.service = None
 
     def unload(self) -> None:
         while self._undo_steps:

@@ -20,6 +20,7 @@ from ..compat import STRING, make_field
 from ..core.engine import build_territories
 from ..core.problem import Problem
 from ..layers.units import ScaledFeedback
+from ..layers.values import default_names, lock_value
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
@@ -229,10 +230,15 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         fixed_names = bool(names)
         extra: list[str] = []
         for feature in source.getFeatures(request):
-            value = feature.attribute(index)
-            if value is None or (hasattr(value, "isNull") and value.isNull()) or str(value).strip() == "":
+            locked_here, key = lock_value(feature.attribute(index), known)
+            if not locked_here:
                 continue
-            key = str(value).strip()
+            if key is None:
+                raise QgsProcessingException(self.tr(
+                    "Feature {} is locked with a flag ({}) but Build has no territory to keep it in. Put the "
+                    "name of the territory it must belong to in the locked field (flags such as 1 or yes lock "
+                    "a unit to its current territory in Rebalance and in the panel).").format(
+                        feature.id(), feature.attribute(index)))
             if key not in known:
                 if fixed_names:
                     raise QgsProcessingException(self.tr(
@@ -269,17 +275,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
 
 def _complete_names(names: list[str], count: int) -> list[str]:
-    taken = set(names)
-    out = list(names)
-    width = len(str(count))  # "Territory 01" … "Territory 12" sort as they read
-    k = 1
-    while len(out) < count:
-        candidate = f"Territory {k:0{width}d}"
-        if candidate not in taken:
-            out.append(candidate)
-            taken.add(candidate)
-        k += 1
-    return out
+    return default_names(names, count)
 
 
 def _check_seeds_near_units(seeds: np.ndarray, positions: np.ndarray, names: list[str]) -> None:

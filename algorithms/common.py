@@ -25,6 +25,7 @@ from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.progress import Cancelled, Progress
 from ..layers.style import apply_territory_style
 from ..layers.units import UnitDataError, Units, read_units
+from ..layers.values import is_empty_value, natural_key  # noqa: F401 - shared with the algorithms
 from ..resources import icon, icon_path
 
 
@@ -259,19 +260,6 @@ class TerritoryStyler(QgsProcessingLayerPostProcessorInterface):
 
 def layer_from_output(dest_id: str, context):
     return QgsProcessingUtils.mapLayerFromString(dest_id, context)
-
-
-def is_empty_value(value) -> bool:
-    """NULL, None or blank text: a unit with no territory (or no lock)."""
-    return value is None or (hasattr(value, "isNull") and value.isNull()) or str(value).strip() == ""
-
-
-def natural_key(text: str) -> list:
-    """Sort key that puts “Territory 2” before “Territory 10”."""
-    import re
-
-    parts = re.split(r"(\d+)", text)
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in parts]
 
 
 class Alignment:

@@ -24,11 +24,11 @@ from ..compat import INT, make_field
 from ..core.engine import rebalance_territories
 from ..core.problem import Problem
 from ..layers.units import ScaledFeedback
+from ..layers.values import lock_value
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
     engine_progress,
-    is_empty_value,
     measure_columns,
     push_diagnostics,
     read_alignment,
@@ -42,8 +42,6 @@ from .common import (
 PREVIOUS_FIELD = "previous_territory"
 CHANGED_FIELD = "changed"
 # Lock values that mean "keep the territory it has now" rather than naming a territory.
-LOCK_FLAGS = {"1", "true", "yes", "y", "x", "locked", "lock"}
-UNLOCK_FLAGS = {"0", "false", "no", "n"}
 
 
 class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
@@ -229,20 +227,18 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
         for feature in source.getFeatures(request):
             value = feature.attribute(index)
-            if is_empty_value(value):
+            locked_here, text = lock_value(value, known)
+            if not locked_here:
                 continue
-            text = str(value).strip()
             i = units.index_of_fid[feature.id()]
             if text in known:
                 locked[i] = known[text]
-            elif text.lower() in LOCK_FLAGS or _number(value) == 1:
+            elif text is None:
                 if initial[i] < 0:
                     raise QgsProcessingException(self.tr(
                         "Feature {} is locked but has no territory to keep. Give it a territory, put a "
                         "territory name in the locked field, or clear the lock.").format(feature.id()))
                 locked[i] = initial[i]
-            elif text.lower() in UNLOCK_FLAGS or _number(value) == 0:
-                continue
             else:
                 listed = ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
                 raise QgsProcessingException(self.tr(
@@ -285,10 +281,3 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                               source.sourceCrs(), context, feedback, extra_values=moves)
             TerritoryStyler.attach(territories_id, territory_field, names, context)
         return out_id, territories_id
-
-
-def _number(value) -> float | None:
-    """A numeric lock value (1 = keep the current territory, 0 = free), None for text."""
-    if isinstance(value, (bool, int, float)):
-        return float(value)
-    return None

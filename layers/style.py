@@ -52,8 +52,26 @@ def territory_renderer(layer: QgsVectorLayer, field: str, values: list | None = 
     return QgsCategorizedSymbolRenderer(field, categories)
 
 
+#: layer property naming the field of the territory style this plugin gave the layer
+STYLED_PROPERTY = "territory_planner/styled_field"
+
+
+def has_own_style(layer: QgsVectorLayer, field: str) -> bool:
+    """True when ``layer`` is drawn with a style someone made (anything but QGIS's default single
+    symbol or a territory style on ``field``): replacing it needs the user's consent."""
+    renderer = layer.renderer()
+    if renderer is None or renderer.type() == "singleSymbol":
+        return False
+    if renderer.type() == "categorizedSymbol":
+        ours = layer.customProperty(STYLED_PROPERTY, "")
+        if renderer.classAttribute() in (field, ours):
+            return False
+    return True
+
+
 def apply_territory_style(layer: QgsVectorLayer, field: str, values: list | None = None) -> None:
     layer.setRenderer(territory_renderer(layer, field, values))
+    layer.setCustomProperty(STYLED_PROPERTY, field)
     layer.triggerRepaint()
 
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 from qgis.core import (
     Qgis,
+    QgsExpression,
     QgsFeature,
     QgsFeatureRequest,
     QgsField,
@@ -37,15 +37,19 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QObject, QVariant, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QObject, pyqtSignal
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from ..compat import STRING, make_field, undo_command_class
 from ..core.graph import join_islands, undirected
+from ..core.ledger import TerritoryLedger
 from ..core.metrics import plan_figures
 from ..core.suggestions import Suggestion, suggest_moves
+from ..layers.change_log import ChangeRecorder
 from ..layers.style import apply_territory_style
+from ..layers.values import lock_value, natural_key
+from .preview import Preview, make_preview
 from .settings import PlanSettings
 
 LOG_TAG = "Territory Planner"
@@ -67,11 +71,8 @@ INTEGER_TYPES = _metatypes("Int", "UInt", "LongLong", "ULongLong")
 
 
 def is_null(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, QVariant):
-        return value.isNull()
-    return False
+    """NULL or None (blank text is a value here: see layers.values.is_empty_value for territories)."""
+    return value is None or (hasattr(value, "isNull") and value.isNull())
 
 
 def territory_field_problem(layer: QgsVectorLayer, name: str) -> str | None:
@@ -183,6 +184,8 @@ class AssignmentService(QObject):
     message = pyqtSignal(str, object)
     #: neighbours are known (contiguity and suggestions available)
     unitsReady = pyqtSignal()  # noqa: N815 - Qt's naming
+    #: a proposal waits for Apply or Discard (the Preview), or none does any more (None)
+    previewChanged = pyqtSignal(object)  # noqa: N815 - Qt's naming
 
     def __init__(self, project: QgsProject | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -193,6 +196,8 @@ class AssignmentService(QObject):
         self.plan = PlanSettings()
         self.active: str | None = None
         self._connections: list = []
+        self.recorder: ChangeRecorder | None = None
+        self.preview: Preview | None = None
         self._clear_state()
         self.project.layersWillBeRemoved.connect(self._on_layers_removed)
 
@@ -201,22 +206,15 @@ class AssignmentService(QObject):
         self.fids = np.zeros(0, dtype=np.int64)
         self.index_of_fid: dict[int, int] = {}
         self.measures: list[str] = []
-        self.workloads = np.zeros((0, 1))
-        self.labels = np.zeros(0, dtype=np.int64)
-        self.registry: list[str | None] = [None]
-        self.registry_index: dict[str | None, int] = {None: UNASSIGNED}
-        self.counts = np.zeros(1, dtype=np.int64)
-        self.sums = np.zeros((1, 1))
+        #: per-territory bookkeeping (labels, counts, sums, reps): core.ledger, fed by the layer's changes
+        self.ledger = TerritoryLedger([], np.zeros((0, 1)))
         self.parts = np.full(1, -1, dtype=np.int64)
         self.territories = TerritoryList((), frozenset())
         self.unit_lock_field = np.zeros(0, dtype=bool)
         self.unit_lock_list = np.zeros(0, dtype=bool)
-        self.reps: list[Counter] = [Counter()]
-        self.rep_values: list[str | None] = []
         self.adjacency: sparse.csr_matrix | None = None
         self.positions: np.ndarray | None = None
         self.raw_adjacency: sparse.csr_matrix | None = None
-        self.totals = np.zeros(1)
         self.units = None
         #: changes whenever the plan's data change (edits, undo, reload); never repeats
         self.revision = next(_REVISIONS)
@@ -233,6 +231,17 @@ class AssignmentService(QObject):
     @property
     def is_bound(self) -> bool:
         return self.layer is not None
+
+    # the ledger's arrays, read by the table, the tasks and the suggestions
+    labels = property(lambda self: self.ledger.labels)
+    registry = property(lambda self: self.ledger.registry)
+    registry_index = property(lambda self: self.ledger.registry_index)
+    counts = property(lambda self: self.ledger.counts)
+    sums = property(lambda self: self.ledger.sums)
+    totals = property(lambda self: self.ledger.totals)
+    workloads = property(lambda self: self.ledger.workloads)
+    reps = property(lambda self: self.ledger.reps)
+    rep_values = property(lambda self: self.ledger.rep_values)
 
     @property
     def measure_names(self) -> list[str]:
@@ -257,6 +266,11 @@ class AssignmentService(QObject):
                    or territory_field_problem(layer, plan.territory_field))
         if problem is None:
             problem = self._measure_problem(layer, plan)
+        if problem is None and plan.filter_expression:
+            expression = QgsExpression(plan.filter_expression)
+            if expression.hasParserError():
+                problem = tr("The filter of scenario “{}” is not a valid expression ({}). Fix or clear it.").format(
+                    plan.territory_field, expression.parserErrorString())
         if problem is not None:
             self._warn(problem)
             return False
@@ -277,10 +291,19 @@ class AssignmentService(QObject):
             self.planChanged.emit()
             return False
         self._connect(layer)
+        self.recorder = ChangeRecorder(layer, self.field_name, self.measures, plan.unit_name_field, self)
         self.planChanged.emit()
         if self.active not in self.territories.names:
             self.set_active(self.territories.names[0] if self.territories.names else None)
         return True
+
+    def close(self) -> None:
+        """Let go of the layer and the project (before the plugin unloads)."""
+        try:
+            self.project.layersWillBeRemoved.disconnect(self._on_layers_removed)
+        except (TypeError, RuntimeError):
+            pass
+        self.unbind()
 
     def unbind(self, emit: bool = True) -> None:
         for signal, slot in self._connections:
@@ -289,6 +312,10 @@ class AssignmentService(QObject):
             except (TypeError, RuntimeError):
                 pass
         self._connections = []
+        self.discard_preview()
+        if self.recorder is not None:
+            self.recorder.detach()
+            self.recorder = None
         self.layer = None
         self.layer_id = ""
         self.field_name = ""
@@ -322,6 +349,7 @@ class AssignmentService(QObject):
             (layer.updatedFields, self._on_fields_changed),
             (layer.geometryChanged, self._on_geometry_changed),
             (layer.editingStopped, self._flush),
+            (layer.afterCommitChanges, self._after_commit),
         ]
         for signal, slot in pairs:
             signal.connect(slot)
@@ -344,7 +372,7 @@ class AssignmentService(QObject):
         self._lookup_indexes()
         columns = [self._field_index] + self._measure_indexes
         columns += [i for i in (self._rep_index, self._lock_index) if i >= 0]
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(columns)
+        request = self.unit_request().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(columns)
         fids: list[int] = []
         raw: list[list] = [[] for _ in columns]
         appends = [values.append for values in raw]
@@ -362,12 +390,12 @@ class AssignmentService(QObject):
         self.fids = np.asarray(fids, dtype=np.int64)
         self.index_of_fid = {fid: i for i, fid in enumerate(fids)}
         if m:
-            self.workloads = np.column_stack([self._workload_column(name, values)
-                                              for name, values in zip(self.measures, raw[1:1 + m])])
+            workloads = np.column_stack([self._workload_column(name, values)
+                                         for name, values in zip(self.measures, raw[1:1 + m])])
         else:
-            self.workloads = np.ones((n, 1))
+            workloads = np.ones((n, 1))
         extra = iter(raw[1 + m:])
-        self.rep_values = [self._name_of(v) for v in next(extra)] if self._rep_index >= 0 else [None] * n
+        rep_values = [self._name_of(v) for v in next(extra)] if self._rep_index >= 0 else [None] * n
         self.unit_lock_field = (np.fromiter((_truthy(v) for v in next(extra)), dtype=bool, count=n)
                                 if self._lock_index >= 0 else np.zeros(n, dtype=bool))
         listed = set(self.plan.locked_units)
@@ -377,9 +405,7 @@ class AssignmentService(QObject):
         present = sorted({v for v in names if v is not None} - set(order), key=_natural_key)
         self.territories = TerritoryList(tuple(order + present),
                                          frozenset(t for t in self.plan.locked_territories if t in order + present))
-        self.registry = [None] + list(self.territories.names)
-        self.registry_index = {name: k for k, name in enumerate(self.registry)}
-        self.labels = np.fromiter((self.registry_index[v] for v in names), dtype=np.int64, count=n)
+        self.ledger = TerritoryLedger(names, workloads, registry=list(self.territories.names), rep_values=rep_values)
         # neighbours of the previous read no longer apply (set again below when the units match)
         self.units = None
         self.adjacency = self.raw_adjacency = self.positions = None
@@ -389,6 +415,14 @@ class AssignmentService(QObject):
         self.revision = next(_REVISIONS)
         if units is not None and len(units.fids) == n and set(map(int, units.fids)) == set(self.index_of_fid):
             self.set_units(units, emit=False)
+
+    def unit_request(self) -> QgsFeatureRequest:
+        """The features that are units of this plan: all, or those matching the scenario's filter."""
+        request = QgsFeatureRequest()
+        expression = self.plan.filter_expression
+        if expression:
+            request.setFilterExpression(expression)
+        return request
 
     def _name_of(self, value) -> str | None:
         if type(value) is str:
@@ -426,35 +460,19 @@ class AssignmentService(QObject):
     def recount(self) -> None:
         """Recount every territory's units, sums, reps and pieces from the labels, with
         ``core.metrics.plan_figures`` (the toolbox's definition)."""
-        size = len(self.registry)
+        self.ledger.recount()
         names = self.territories.names
         p = len(names)
-        self.totals = self.workloads.sum(axis=0)
-        self.counts = np.bincount(self.labels, minlength=size).astype(np.int64)
-        self.sums = np.zeros((size, self.workloads.shape[1]))
-        for a in range(self.workloads.shape[1]):
-            self.sums[:, a] = np.bincount(self.labels, weights=self.workloads[:, a], minlength=size)
-        self.parts = np.full(size, -1, dtype=np.int64)
-        if p:
+        self.parts = np.full(len(self.registry), -1, dtype=np.int64)
+        if p and self.adjacency is not None:
             listed = np.array([self.registry_index[name] for name in names], dtype=np.int64)
             figures = plan_figures(self.plan_labels(), self.problem_workloads(), adjacency=self.adjacency,
                                    territory_count=p, join_islands_first=False)
-            self.counts[listed] = figures.unit_count
-            self.sums[listed] = figures.sums
-            if self.adjacency is not None:
-                self.parts[listed] = figures.parts
-        self.reps = [Counter() for _ in range(size)]
-        if self._rep_index >= 0:
-            for k, rep in zip(self.labels.tolist(), self.rep_values):
-                if rep is not None:
-                    self.reps[k][rep] += 1
+            self.parts[listed] = figures.parts
 
     def plan_labels(self) -> np.ndarray:
         """Every unit's position in the territory list (the engine's labels); −1 unassigned."""
-        position = np.full(len(self.registry), -1, dtype=np.int64)
-        for k, name in enumerate(self.territories.names):
-            position[self.registry_index[name]] = k
-        return position[self.labels]
+        return self.ledger.positions(self.territories.names)
 
     def problem_workloads(self) -> np.ndarray:
         """Workloads as the engine takes them: (n, 0) when the unit count is balanced."""
@@ -497,7 +515,8 @@ class AssignmentService(QObject):
         from ..layers.units import UnitDataError, read_units
 
         try:
-            units = read_units(self.layer, [], self.project.transformContext(), with_adjacency=True)
+            units = read_units(self.layer, [], self.project.transformContext(), with_adjacency=True,
+                               request=self.unit_request())
         except UnitDataError as error:
             self._warn(str(error))
             return False
@@ -513,6 +532,21 @@ class AssignmentService(QObject):
         scale = np.where(target > 0, target, 1.0)
         deviation = np.where(target > 0, (self.sums[listed] - target) / scale, 0.0)
         return float(np.abs(deviation).max()) if deviation.size else 0.0
+
+    def stray_piece_fids(self) -> list[int]:
+        """Units of every territory in pieces that lie outside its largest piece (to mark on the map)."""
+        if self.adjacency is None:
+            return []
+        stray = []
+        for name in self.territories.names:
+            k = self.registry_index[name]
+            if self.parts[k] <= 1:
+                continue
+            members = np.flatnonzero(self.labels == k)
+            _, piece = connected_components(self.adjacency[members][:, members], directed=False)
+            main = np.bincount(piece).argmax()
+            stray.extend(int(f) for f in self.fids[members[piece != main]])
+        return stray
 
     def noncontiguous(self) -> int:
         """Territories in more than one piece (0 while neighbours are unknown)."""
@@ -645,11 +679,14 @@ class AssignmentService(QObject):
                 return None
         return name
 
-    def _edit(self, text: str, changes: list[tuple[int, str | None]], after: TerritoryList | None = None) -> bool:
+    def _edit(self, text: str, changes: list[tuple[int, str | None]], after: TerritoryList | None = None,
+              action: str = "paint") -> bool:
         """Apply ``changes`` (unit index, territory name) and an optional new territory list as ONE
-        edit command on the layer's undo stack."""
+        edit command on the layer's undo stack. ``action`` is what the change log calls it."""
         if not self._ensure_editing():
             return False
+        if self.recorder is not None:
+            self.recorder.note((int(self.fids[i]) for i, _ in changes), action)
         layer = self.layer
         before = self.territories
         layer.beginEditCommand(text)
@@ -669,7 +706,7 @@ class AssignmentService(QObject):
         layer.triggerRepaint()
         return True
 
-    def assign(self, fids, name: str | None) -> int:
+    def assign(self, fids, name: str | None, action: str = "paint") -> int:
         """Put the units ``fids`` into territory ``name`` (None: unassign them). Locked units and
         units already there are left alone. Returns how many units changed territory."""
         if not self.is_bound:
@@ -696,7 +733,7 @@ class AssignmentService(QObject):
             return 0
         text = tr("Assign {} unit(s) to {}").format(len(indexes), name) if name is not None else \
             tr("Unassign {} unit(s)").format(len(indexes))
-        if not self._edit(text, [(int(i), name) for i in indexes]):
+        if not self._edit(text, [(int(i), name) for i in indexes], action=action):
             return 0
         return len(indexes)
 
@@ -711,7 +748,7 @@ class AssignmentService(QObject):
         return self.assign(selected, name)
 
     def apply_labels(self, indexes: np.ndarray, names: list[str | None], text: str,
-                     territory_list: list[str] | None = None) -> int:
+                     territory_list: list[str] | None = None, action: str = "build") -> int:
         """Write engine results: unit ``indexes[i]`` goes to ``names[i]``; one edit command.
         Locked units are never changed. ``territory_list`` replaces the territory list (build)."""
         mask = ~self.locked_mask()[indexes]
@@ -722,7 +759,7 @@ class AssignmentService(QObject):
             after = TerritoryList(tuple(territory_list), self.territories.locked & set(territory_list))
         if not changes and after is None:
             return 0
-        if not self._edit(text, changes, after):
+        if not self._edit(text, changes, after, action=action):
             return 0
         return len(changes)
 
@@ -756,7 +793,8 @@ class AssignmentService(QObject):
         locked = frozenset(new if t == old else t for t in self.territories.locked)
         k = self.registry_index[old]
         changes = [(int(i), new) for i in np.flatnonzero(self.labels == k)]
-        if self._edit(tr("Rename territory {} to {}").format(old, new), changes, TerritoryList(names, locked)):
+        if self._edit(tr("Rename territory {} to {}").format(old, new), changes, TerritoryList(names, locked),
+                      action="rename"):
             if self.active == old:
                 self.set_active(new)
             return True
@@ -779,7 +817,7 @@ class AssignmentService(QObject):
             return False
         after = TerritoryList(tuple(t for t in self.territories.names if t != source), self.territories.locked)
         if self._edit(tr("Merge territory {} into {}").format(source, target),
-                      [(int(i), target) for i in members], after):
+                      [(int(i), target) for i in members], after, action="merge"):
             self.set_active(target)
             return True
         return False
@@ -798,7 +836,8 @@ class AssignmentService(QObject):
                 int(locked_units.sum()), name))
             return False
         after = TerritoryList(tuple(t for t in self.territories.names if t != name), self.territories.locked)
-        if self._edit(tr("Delete territory {}").format(name), [(int(i), None) for i in members], after):
+        if self._edit(tr("Delete territory {}").format(name), [(int(i), None) for i in members], after,
+                      action="delete"):
             if self.active == name:
                 self.set_active(after.names[0] if after.names else None)
             return True
@@ -841,12 +880,8 @@ class AssignmentService(QObject):
     def _set_list(self, territories: TerritoryList) -> None:
         for name in territories.names:
             if name not in self.registry_index:
-                self.registry_index[name] = len(self.registry)
-                self.registry.append(name)
-                self.counts = np.append(self.counts, 0)
-                self.sums = np.vstack([self.sums, np.zeros((1, self.sums.shape[1]))])
+                self.ledger.add_name(name)
                 self.parts = np.append(self.parts, 0 if self.adjacency is not None else -1)
-                self.reps.append(Counter())
         self.territories = territories
         self.plan.territories = list(territories.names)
         self.plan.locked_territories = sorted(territories.locked)
@@ -859,31 +894,12 @@ class AssignmentService(QObject):
             return
         if index == self._field_index:
             name = self._name_of(value)
-            k = self.registry_index.get(name)
-            if k is None:
-                k = len(self.registry)
-                self.registry_index[name] = k
-                self.registry.append(name)
-                self.counts = np.append(self.counts, 0)
-                self.sums = np.vstack([self.sums, np.zeros((1, self.sums.shape[1]))])
+            if name not in self.registry_index:
                 self.parts = np.append(self.parts, -1)
-                self.reps.append(Counter())
-            old = int(self.labels[i])
-            if old == k:
+            moved = self.ledger.move(i, name)
+            if moved is None:
                 return
-            w = self.workloads[i]
-            self.sums[old] -= w
-            self.sums[k] += w
-            self.counts[old] -= 1
-            self.counts[k] += 1
-            rep = self.rep_values[i]
-            if rep is not None:
-                self.reps[old][rep] -= 1
-                if self.reps[old][rep] <= 0:
-                    del self.reps[old][rep]
-                self.reps[k][rep] += 1
-            self.labels[i] = k
-            self._dirty.update((old, k))
+            self._dirty.update(moved)
             self.revision = next(_REVISIONS)
         elif index in self._measure_indexes and self.measures:
             a = self._measure_indexes.index(index)
@@ -891,25 +907,11 @@ class AssignmentService(QObject):
                 number = float(value) if not is_null(value) else 0.0
             except (TypeError, ValueError):
                 number = 0.0
-            k = int(self.labels[i])
-            self.sums[k, a] += number - self.workloads[i, a]
-            self.totals[a] += number - self.workloads[i, a]
-            self.workloads[i, a] = number
-            self._dirty.add(k)
+            self._dirty.add(self.ledger.set_workload(i, a, number))
             self._totals_dirty = True
             self.revision = next(_REVISIONS)
         elif index == self._rep_index:
-            k = int(self.labels[i])
-            old = self.rep_values[i]
-            if old is not None:
-                self.reps[k][old] -= 1
-                if self.reps[k][old] <= 0:
-                    del self.reps[k][old]
-            new = self._name_of(value)
-            self.rep_values[i] = new
-            if new is not None:
-                self.reps[k][new] += 1
-            self._dirty.add(k)
+            self._dirty.add(self.ledger.set_rep(i, self._name_of(value)))
         elif index == self._lock_index:
             self.unit_lock_field[i] = _truthy(value)
             self._dirty.add(int(self.labels[i]))
@@ -944,10 +946,13 @@ class AssignmentService(QObject):
             self.figuresChanged.emit([])
         elif dirty:
             self.figuresChanged.emit([self.registry[k] for k in sorted(dirty)])
+        if self.preview is not None and self.preview.revision != self.revision:
+            self.discard_preview()  # made for a plan that no longer exists
 
     def restyle(self) -> None:
-        """Colour the layer by territory, in the plan's order, unassigned units hatched."""
-        if self.is_bound:
+        """Colour the layer by territory, in the plan's order, unassigned units hatched (unless the
+        user chose to keep the layer's own style)."""
+        if self.is_bound and not self.plan.keep_style:
             apply_territory_style(self.layer, self.field_name, self._style_values())
 
     def _style_values(self) -> list:
@@ -1014,13 +1019,92 @@ class AssignmentService(QObject):
                               sums=self.sums[listed])
         return found
 
+    def propose_suggestion(self, suggestion: Suggestion) -> Preview | None:
+        """Preview a suggested single-unit move (apply it with :meth:`apply_preview`)."""
+        names = self.territories.names
+        fid = int(self.fids[suggestion.unit])
+        if self.territory_of_fid(fid) != names[suggestion.source]:
+            self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.Info)
+            return None
+        return self.propose(np.array([suggestion.unit]), [names[suggestion.target]],
+                            tr("Move unit {} to {}").format(self.unit_label(suggestion.unit), names[suggestion.target]),
+                            action="suggestion")
+
+    def unit_label(self, index: int) -> str:
+        """How messages name unit ``index``: its unit-name field value, else its feature id."""
+        fid = int(self.fids[index])
+        name_field = self.plan.unit_name_field
+        if name_field and self.layer is not None and self.layer.fields().lookupField(name_field) >= 0:
+            value = self.layer.getFeature(fid)[name_field]
+            if not is_null(value) and str(value).strip():
+                return str(value)
+        return str(fid)
+
     def apply_suggestion(self, suggestion: Suggestion) -> bool:
         names = self.territories.names
         fid = int(self.fids[suggestion.unit])
         if self.territory_of_fid(fid) != names[suggestion.source]:
             self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.Info)
             return False
-        return self.assign([fid], names[suggestion.target]) == 1
+        return self.assign([fid], names[suggestion.target], action="suggestion") == 1
+
+    # -- preview before apply ----------------------------------------------------------------------
+    def propose(self, units: np.ndarray, names: list, title: str, territory_list: list | None = None,
+                action: str = "build", notes: list | None = None) -> Preview | None:
+        """Hold a proposed change (unit ``units[i]`` to territory ``names[i]``) for the user to apply
+        or discard; nothing changes on the layer until :meth:`apply_preview`."""
+        if not self.is_bound:
+            return None
+        workloads = self.workloads if self.measures else np.ones((len(self.fids), 1))
+        preview = make_preview(title, action, self.plan_labels(), list(self.territories.names), units, names,
+                               territory_list, workloads, self.measure_names, self.plan.tolerance / 100.0,
+                               self.revision, self.locked_mask())
+        preview.notes = list(notes or [])
+        self.preview = preview
+        self.previewChanged.emit(preview)
+        return preview
+
+    def preview_fids(self) -> list[int]:
+        return [int(f) for f in self.fids[self.preview.moved]] if self.preview is not None else []
+
+    def discard_preview(self) -> None:
+        if self.preview is not None:
+            self.preview = None
+            self.previewChanged.emit(None)
+
+    def apply_preview(self) -> int:
+        """Apply the held proposal as ONE undoable edit; says which territories stay out of tolerance."""
+        preview = self.preview
+        if preview is None:
+            return 0
+        self.discard_preview()
+        if preview.revision != self.revision:
+            self._warn(tr("The plan was edited after this proposal was made, so it was not applied. Run it again."))
+            return 0
+        changed = self.apply_labels(preview.units, preview.names, preview.title, preview.territory_list,
+                                    action=preview.action)
+        outside = [name for name in self.territories.names
+                   if np.abs(self.figures_of(name).get("deviation", np.zeros(0))).max(initial=0.0)
+                   > self.plan.tolerance / 100.0 + 1e-9]
+        text = tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %.").format(
+            preview.title, changed, 100.0 * self.max_deviation())
+        if outside:
+            self.message.emit(text + " " + tr("Still outside the {:g} % tolerance: {}.").format(
+                self.plan.tolerance, ", ".join(outside)), Qgis.Warning)
+        else:
+            self.message.emit(text + " " + tr("Every territory is within tolerance."), Qgis.Success)
+        return changed
+
+    def _after_commit(self) -> None:
+        recorder = self.recorder
+        if recorder is not None and recorder.error:
+            self._warn(tr("The edits were saved, but the change log could not be written: {}").format(recorder.error))
+
+    def change_log(self, territory: str | None = None) -> list[dict]:
+        """The saved change log of the bound layer (rows into or out of ``territory`` when given)."""
+        if self.recorder is None or self.recorder.store is None:
+            return []
+        return self.recorder.store.rows(territory)
 
     def log(self, text: str) -> None:
         QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Info)
@@ -1072,18 +1156,8 @@ class AssignmentService(QObject):
 
 
 def _truthy(value) -> bool:
-    if is_null(value):
-        return False
-    if isinstance(value, str):
-        return value.strip().lower() not in ("", "0", "false", "no", "f", "n")
-    try:
-        return bool(value)
-    except (TypeError, ValueError):
-        return False
+    """A unit is locked by any lock value but the empty and "unlocked" ones (layers.values.lock_value)."""
+    return lock_value(value)[0]
 
 
-def _natural_key(text: str):
-    """Sort "Territory 2" before "Territory 10"."""
-    import re
-
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+_natural_key = natural_key

@@ -12,6 +12,7 @@ from qgis.core import (
     Qgis,
     QgsApplication,
     QgsCoordinateTransform,
+    QgsExpression,
     QgsFieldProxyModel,
     QgsProject,
     QgsVectorLayer,
@@ -22,6 +23,7 @@ from qgis.PyQt.QtGui import QBrush, QColor
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QAction,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
@@ -30,6 +32,8 @@ from qgis.PyQt.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
+    QMessageBox,
     QSpinBox,
     QSplitter,
     QStyledItemDelegate,
@@ -41,9 +45,16 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..compat import polygon_and_point_layers
+from ..layers.style import has_own_style
+from ..layers.values import default_names, likely_name_field, likely_workloads, measure_candidates
 from ..resources import icon
 from .assignment_service import AssignmentService, territory_field_problem
+from .change_log_dialog import ChangeLogDialog
 from .map_tools import EyedropperTool, LassoTool, PaintTool
+from .preview import PreviewHighlight
+from .preview_panel import PreviewPanel
+from .scenario_dialog import ScenarioDialog
+from .scenarios import Scenarios
 from .settings import PlanSettings, Preferences
 from .tasks import EngineTask, UnitsTask, engine_job
 from .territory_model import (
@@ -85,14 +96,21 @@ class DeviationBarDelegate(QStyledItemDelegate):
 class TerritoryDock(QgsDockWidget):
     """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
-    def __init__(self, iface, parent=None):
+    def __init__(self, iface, parent=None, service: AssignmentService | None = None):
         super().__init__(self.tr("Territory Planner"), parent)
         self.iface = iface
         self.canvas = iface.mapCanvas()
         self.project = QgsProject.instance()
         self.setObjectName("TerritoryPlannerDock")
         self.preferences = Preferences()
-        self.service = AssignmentService(self.project, self)
+        #: the plan being edited; plugin.py creates it, the panel only shows and drives it
+        self.service = service if service is not None else AssignmentService(self.project, self)
+        self.scenarios = Scenarios(self.service)
+        #: asks the user a yes/no question; tests replace it
+        self.confirm = self._confirm
+        self._style_answers: dict = {}
+        self._scenario_dialog = None
+        self._log_dialog = None
         self.model = TerritoryTableModel(self.service, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -128,6 +146,7 @@ class TerritoryDock(QgsDockWidget):
         self.layer_combo.setFilters(polygon_and_point_layers())
         self.layer_combo.setAllowEmptyLayer(True)
         self.layer_combo.setLayer(None)
+        self.layer_combo.setObjectName("territoryLayerCombo")
         form.addRow(self.tr("Units layer"), self.layer_combo)
 
         field_row = QHBoxLayout()
@@ -135,6 +154,7 @@ class TerritoryDock(QgsDockWidget):
         kinds = QgsFieldProxyModel.Filter
         self.field_combo.setFilters(kinds.String | kinds.Int | kinds.LongLong)
         self.field_combo.setAllowEmptyFieldName(True)
+        self.field_combo.setObjectName("territoryFieldCombo")
         self.new_field_button = QToolButton(body)
         self.new_field_button.setIcon(QgsApplication.getThemeIcon("/mActionNewAttribute.svg"))
         self.new_field_button.setToolTip(
@@ -143,8 +163,36 @@ class TerritoryDock(QgsDockWidget):
         field_row.addWidget(self.new_field_button)
         form.addRow(self.tr("Territory field"), field_row)
 
+        scenario_row = QHBoxLayout()
+        self.scenario_combo = QComboBox(body)
+        self.scenario_combo.setObjectName("territoryScenarioCombo")
+        self.scenario_combo.setToolTip(self.tr("Scenarios: alternative alignments, each a territory field of the "
+                                               "layer; choose one to work on it"))
+        self.new_scenario_button = QToolButton(body)
+        self.new_scenario_button.setObjectName("territoryNewScenario")
+        self.new_scenario_button.setIcon(QgsApplication.getThemeIcon("/mActionDuplicateLayer.svg"))
+        self.new_scenario_button.setToolTip(self.tr("New scenario: a copy of the current alignment in a new field"))
+        self.scenario_menu_button = QToolButton(body)
+        self.scenario_menu_button.setObjectName("territoryScenarioMenu")
+        self.scenario_menu_button.setText("…")
+        self.scenario_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.scenario_menu_button)
+        self.compare_scenarios_action = menu.addAction(self.tr("Compare scenarios…"), self.compare_scenarios)
+        self.promote_scenario_action = menu.addAction(self.tr("Make this scenario the baseline"),
+                                                      self.promote_scenario)
+        self.filter_scenario_action = menu.addAction(self.tr("Segment filter of this scenario…"),
+                                                     lambda: self.set_scenario_filter())
+        self.rename_scenario_action = menu.addAction(self.tr("Rename scenario…"), lambda: self.rename_scenario())
+        self.delete_scenario_action = menu.addAction(self.tr("Delete scenario…"), lambda: self.delete_scenario())
+        self.scenario_menu_button.setMenu(menu)
+        scenario_row.addWidget(self.scenario_combo, 1)
+        scenario_row.addWidget(self.new_scenario_button)
+        scenario_row.addWidget(self.scenario_menu_button)
+        form.addRow(self.tr("Scenario"), scenario_row)
+
         self.measures_combo = QgsCheckableComboBox(body)
         self.measures_combo.setDefaultText(self.tr("unit count"))
+        self.measures_combo.setObjectName("territoryMeasures")
         self.measures_combo.setToolTip(self.tr("Numeric fields to balance; none: balance the number of units"))
         form.addRow(self.tr("Balance"), self.measures_combo)
 
@@ -165,6 +213,13 @@ class TerritoryDock(QgsDockWidget):
         self.lock_field_combo.setAllowEmptyFieldName(True)
         self.lock_field_combo.setToolTip(self.tr("Optional field: units with a non-empty, non-zero value are locked"))
         form.addRow(self.tr("Lock field"), self.lock_field_combo)
+
+        self.unit_name_combo = QgsFieldComboBox(body)
+        self.unit_name_combo.setObjectName("territoryUnitNameField")
+        self.unit_name_combo.setAllowEmptyFieldName(True)
+        self.unit_name_combo.setToolTip(self.tr("Optional field naming each unit (county, ZIP, account) in "
+                                                "suggestions, previews and the change log; feature ids otherwise"))
+        form.addRow(self.tr("Unit names"), self.unit_name_combo)
         outer.addLayout(form)
 
         self.toolbar = QToolBar(body)
@@ -187,6 +242,8 @@ class TerritoryDock(QgsDockWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.bar_delegate = DeviationBarDelegate(self.table)
+        self.table.setObjectName("territoryTable")
+        self.preview_panel = PreviewPanel(splitter)
 
         suggestions_box = QWidget(splitter)
         box_layout = QVBoxLayout(suggestions_box)
@@ -194,13 +251,16 @@ class TerritoryDock(QgsDockWidget):
         self.suggestions_label = QLabel(self.tr("Suggestions"), suggestions_box)
         self.suggestions_list = QListWidget(suggestions_box)
         self.suggestions_list.setToolTip(self.tr("Single-unit moves that improve the balance of the active "
-                                                 "territory; click one to apply it (undo reverts it)"))
+                                                 "territory; click one to preview it, then apply or discard it"))
         box_layout.addWidget(self.suggestions_label)
         box_layout.addWidget(self.suggestions_list)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(2, 1)
         outer.addWidget(splitter, 1)
 
+        self.highlight = PreviewHighlight(self.canvas)
+        self.pieces_highlight = PreviewHighlight(self.canvas, QColor(220, 0, 0), dashed=True)
         self.status_label = QLabel(body)
         self.status_label.setWordWrap(True)
         outer.addWidget(self.status_label)
@@ -259,6 +319,13 @@ class TerritoryDock(QgsDockWidget):
         self.delete_action = self._action(tbar, theme("/symbologyRemove.svg"),
                                           self.tr("Delete the active territory (its units become unassigned)"),
                                           lambda: self.delete_territory(), name="delete")
+        self.details_action = self._action(tbar, theme("/mActionOpenTable.svg"),
+                                           self.tr("Show every figure in the table (sums and deviations per measure)"),
+                                           lambda _checked: self._apply_compact(), checkable=True,
+                                           name="territoryDetails")
+        self.log_action = self._action(tbar, theme("/mIconHistory.svg"),
+                                       self.tr("Change log of the active territory (saved changes)"),
+                                       lambda: self.show_change_log(), name="territoryChangeLog")
         tbar.addSeparator()
         self.count_spin = QSpinBox(self)
         self.count_spin.setRange(1, 10000)
@@ -266,10 +333,18 @@ class TerritoryDock(QgsDockWidget):
         self.count_spin.setToolTip(self.tr("Number of territories to build"))
         tbar.addWidget(self.count_spin)
         self.build_action = self._action(tbar, icon("build.svg"), self.tr("Build territories from scratch"),
-                                         self.build, name="build")
+                                         self.build, name="territoryBuild")
         self.rebalance_action = self._action(tbar, icon("rebalance.svg"),
                                              self.tr("Rebalance: improve the current plan, moving few units"),
-                                             self.rebalance, name="rebalance")
+                                             self.rebalance, name="territoryRebalance")
+        self.cap_spin = QDoubleSpinBox(self)
+        self.cap_spin.setObjectName("territoryRebalanceCap")
+        self.cap_spin.setRange(0.0, 100.0)
+        self.cap_spin.setDecimals(1)
+        self.cap_spin.setSuffix(" %")
+        self.cap_spin.setSpecialValueText(self.tr("no cap"))
+        self.cap_spin.setToolTip(self.tr("Rebalance changes at most this share of the units (0: no cap)"))
+        tbar.addWidget(self.cap_spin)
 
     def _connect(self) -> None:
         self.layer_combo.layerChanged.connect(self._on_layer_chosen)
@@ -277,8 +352,11 @@ class TerritoryDock(QgsDockWidget):
         self.measures_combo.checkedItemsChanged.connect(lambda _items: self._apply_setup())
         self.rep_combo.fieldChanged.connect(lambda _name: self._apply_setup())
         self.lock_field_combo.fieldChanged.connect(lambda _name: self._apply_setup())
+        self.unit_name_combo.fieldChanged.connect(lambda _name: self._apply_setup())
         self.tolerance_spin.valueChanged.connect(self._on_tolerance)
         self.new_field_button.clicked.connect(lambda: self.create_field())
+        self.scenario_combo.activated.connect(lambda _row: self.switch_scenario(self.scenario_combo.currentText()))
+        self.new_scenario_button.clicked.connect(lambda: self.new_scenario())
 
         self.table.selectionModel().currentRowChanged.connect(self._on_row_chosen)
         self.table.doubleClicked.connect(self._on_row_double_clicked)
@@ -296,6 +374,9 @@ class TerritoryDock(QgsDockWidget):
         service.territoriesChanged.connect(self._on_territories_changed)
         service.figuresChanged.connect(lambda _names: self._schedule_suggestions())
         service.unitsReady.connect(self._on_units_ready)
+        service.previewChanged.connect(self._on_preview_changed)
+        self.preview_panel.apply_button.clicked.connect(self.apply_preview)
+        self.preview_panel.discard_button.clicked.connect(self.discard_preview)
 
         self.project.readProject.connect(self._on_project_read)
         self.project.cleared.connect(self._on_project_cleared)
@@ -322,22 +403,25 @@ class TerritoryDock(QgsDockWidget):
 
     def _fill_fields(self, layer: QgsVectorLayer | None, plan: PlanSettings | None = None) -> None:
         """Point the field pickers at ``layer`` and select ``plan``'s fields (or guesses)."""
-        for combo in (self.field_combo, self.rep_combo, self.lock_field_combo):
+        for combo in (self.field_combo, self.rep_combo, self.lock_field_combo, self.unit_name_combo):
             combo.setLayer(layer)
         self.measures_combo.clear()
         if layer is None:
             return
-        numeric = [f.name() for f in layer.fields() if f.isNumeric()]
+        numeric = measure_candidates(layer)
         self.measures_combo.addItems(numeric)
         if plan is None:
             self.field_combo.setField(self._guess_territory_field(layer))
             self.rep_combo.setField("")
             self.lock_field_combo.setField("")
+            self.unit_name_combo.setField(likely_name_field(layer))
+            self.measures_combo.setCheckedItems(likely_workloads(numeric))
             return
         self.field_combo.setField(plan.territory_field)
         self.measures_combo.setCheckedItems([m for m in plan.measures if m in numeric])
         self.rep_combo.setField(plan.rep_field)
         self.lock_field_combo.setField(plan.lock_field)
+        self.unit_name_combo.setField(plan.unit_name_field)
         self.tolerance_spin.setValue(plan.tolerance)
         self.count_spin.setValue(max(1, plan.territory_count))
 
@@ -355,6 +439,7 @@ class TerritoryDock(QgsDockWidget):
         if layer is None or not field:
             return None
         plan = PlanSettings(layer_id=layer.id(), territory_field=field,
+                            unit_name_field=self.unit_name_combo.currentField(),
                             measures=list(self.measures_combo.checkedItems()),
                             tolerance=self.tolerance_spin.value(), rep_field=self.rep_combo.currentField(),
                             lock_field=self.lock_field_combo.currentField(), territory_count=self.count_spin.value())
@@ -369,6 +454,14 @@ class TerritoryDock(QgsDockWidget):
                 plan.territories = stored.territories
                 plan.locked_territories = stored.locked_territories
                 plan.locked_units = stored.locked_units
+        # what belongs to the layer, not to one scenario, carries over when the scenario changes
+        for source in (current if self.service.is_bound else None, PlanSettings.read(self.project)):
+            if source is not None and source.layer_id == plan.layer_id:
+                plan.scenarios = list(source.scenarios)
+                plan.baseline = source.baseline
+                plan.keep_style = source.keep_style if source.territory_field == field else plan.keep_style
+                plan.filters = dict(source.filters)
+                break
         return plan
 
     def _apply_setup(self) -> None:
@@ -450,16 +543,37 @@ class TerritoryDock(QgsDockWidget):
 
     # -- service signals -------------------------------------------------------------------------
     def _on_plan_changed(self) -> None:
+        self._fill_scenarios()
         layer = self.service.layer
         for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
             tool.set_layer(layer)
         if self.service.is_bound:
+            self._ask_about_style()
             self._save_plan()
             self.service.restyle()
             if self.service.adjacency is None:
                 self._read_neighbours()
         self._on_territories_changed()
         self._update_status()
+
+    def _ask_about_style(self) -> None:
+        """Ask once before replacing a style someone made with the territory colours."""
+        service = self.service
+        key = (service.layer_id, service.field_name)
+        if service.plan.keep_style or key in self._style_answers or not has_own_style(service.layer,
+                                                                                       service.field_name):
+            service.plan.keep_style = self._style_answers.get(key, service.plan.keep_style)
+            return
+        replace = self.confirm(self.tr("Territory colours"), self.tr(
+            "“{}” has a style of its own. Replace it with one colour per territory? (Choose No to keep it; "
+            "the table still shows each territory's colour.)").format(service.layer.name()))
+        self._style_answers[key] = not replace
+        service.plan.keep_style = not replace
+
+    def _confirm(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _read_neighbours(self) -> None:
         """Start reading the layer's neighbours in the background, once per layer at a time."""
@@ -484,11 +598,22 @@ class TerritoryDock(QgsDockWidget):
         self._schedule_suggestions()
 
     def _after_model_reset(self) -> None:
-        deviation_columns = [c for c in range(self.model.columnCount()) if self.model.column_kind(c)[0] == "deviation"]
+        deviation_columns = [c for c in range(self.model.columnCount())
+                             if self.model.column_kind(c)[0] in ("deviation", "worst")]
+        self._apply_compact()
         for column in range(self.model.columnCount()):
             self.table.setItemDelegateForColumn(column, self.bar_delegate if column in deviation_columns else None)
         self.table.resizeColumnsToContents()
         self._select_row(self.service.active)
+
+    #: the columns of the compact table (every figure is in the name's tooltip and the full table)
+    COMPACT_KINDS = ("name", "locked", "worst", "parts")
+
+    def _apply_compact(self) -> None:
+        compact = not self.details_action.isChecked()
+        for column in range(self.model.columnCount()):
+            kind = self.model.column_kind(column)[0]
+            self.table.setColumnHidden(column, compact and kind not in self.COMPACT_KINDS)
 
     def _show_message(self, text: str, level) -> None:
         self.iface.messageBar().pushMessage(self.tr("Territory Planner"), text, level, 8)
@@ -508,7 +633,7 @@ class TerritoryDock(QgsDockWidget):
         for action in (self.paint_action, self.lasso_action, self.eyedropper_action, self.erase_action,
                        self.assign_selected_action, self.lock_units_action, self.unlock_units_action,
                        self.undo_action, self.redo_action, self.new_action, self.rename_action, self.merge_action,
-                       self.delete_action, self.build_action, self.rebalance_action):
+                       self.delete_action, self.build_action, self.rebalance_action, self.log_action):
             action.setEnabled(bound)
 
     # -- active territory ------------------------------------------------------------------------
@@ -620,10 +745,8 @@ class TerritoryDock(QgsDockWidget):
         return self.service.new_territory(name)
 
     def _free_name(self) -> str:
-        k = len(self.service.territory_names) + 1
-        while self.tr("Territory {}").format(k) in self.service.territory_names:
-            k += 1
-        return self.tr("Territory {}").format(k)
+        names = self.service.territory_names
+        return default_names(names, len(names) + 1, self.tr("Territory"))[-1]
 
     def rename_territory(self, new: str | None = None) -> bool:
         old = self.service.active
@@ -680,9 +803,168 @@ class TerritoryDock(QgsDockWidget):
         except ProblemError as error:
             self._show_message(str(error), Qgis.Warning)
             return None
-        task = EngineTask(self.service, job)
+        cap = None
+        if mode == "rebalance" and self.cap_spin.value() > 0:
+            cap = max(1, int(round(self.cap_spin.value() / 100.0 * len(job.units))))
+        task = EngineTask(self.service, job, max_changed_units=cap)
         self.run_task(task)
         return task
+
+    # -- scenarios -------------------------------------------------------------------------------
+    def _fill_scenarios(self) -> None:
+        names = self.scenarios.names()
+        baseline = self.scenarios.baseline
+        self.scenario_combo.blockSignals(True)
+        try:
+            self.scenario_combo.clear()
+            for name in names:
+                self.scenario_combo.addItem(name)
+                if name == baseline and len(names) > 1:
+                    row = self.scenario_combo.count() - 1
+                    self.scenario_combo.setItemData(row, self.tr("Baseline"), Qt.ItemDataRole.ToolTipRole)
+            self.scenario_combo.setCurrentIndex(max(0, names.index(self.service.field_name))
+                                                if self.service.field_name in names else -1)
+        finally:
+            self.scenario_combo.blockSignals(False)
+        bound = self.service.is_bound
+        for widget in (self.scenario_combo, self.new_scenario_button, self.scenario_menu_button):
+            widget.setEnabled(bound)
+
+    def switch_scenario(self, name: str) -> bool:
+        """Work on scenario ``name`` (its territory field)."""
+        if not name or name == self.service.field_name:
+            return False
+        self.field_combo.setField(name)
+        return self.service.field_name == name
+
+    def new_scenario(self, name: str | None = None) -> bool:
+        """A new scenario copied from the current one, then switch to it."""
+        if not self.service.is_bound:
+            return False
+        if name is None:
+            name = self._ask(self.tr("New scenario"), self.tr("Name of the new scenario (a new field):"),
+                             self._free_scenario_name())
+            if not name:
+                return False
+        plan = self.service.plan
+        if not self.scenarios.create(name, plan.territory_field):
+            return False
+        self._save_plan()
+        return self.switch_scenario(name.strip())
+
+    def _free_scenario_name(self) -> str:
+        fields = self.service.layer.fields() if self.service.layer is not None else None
+        k = 2
+        while fields is not None and fields.lookupField(f"scenario_{k}") >= 0:
+            k += 1
+        return f"scenario_{k}"
+
+    def rename_scenario(self, new: str | None = None) -> bool:
+        old = self.service.field_name
+        if not old:
+            return False
+        if new is None:
+            new = self._ask(self.tr("Rename scenario"), self.tr("New name of scenario “{}”:").format(old), old)
+            if not new:
+                return False
+        other = next((n for n in self.scenarios.names() if n != old), "")
+        if not other:
+            self._show_message(self.tr("Create a second scenario first; the scenario in use is renamed from "
+                                       "another one."), Qgis.Info)
+            return False
+        # the field in use cannot be renamed under the bound plan: step aside, rename, come back
+        self.switch_scenario(other)
+        renamed = self.scenarios.rename(old, new)
+        self._save_plan()
+        self.switch_scenario(new.strip() if renamed else old)
+        return renamed
+
+    def delete_scenario(self, name: str | None = None) -> bool:
+        name = name or self.service.field_name
+        if name == self.service.field_name:
+            other = next((n for n in self.scenarios.names() if n != name), "")
+            if not other:
+                self._show_message(self.tr("The only scenario cannot be deleted."), Qgis.Info)
+                return False
+            self.switch_scenario(other)
+        deleted = self.scenarios.delete(name)
+        self._save_plan()
+        self._fill_scenarios()
+        return deleted
+
+    def set_scenario_filter(self, expression: str | None = None) -> bool:
+        """Limit the current scenario to the units matching ``expression`` (empty: every unit), e.g.
+        a segment team's accounts: the table, Build and Rebalance then use only those units."""
+        plan = self.service.plan
+        if not self.service.is_bound:
+            return False
+        if expression is None:
+            expression = self._ask(self.tr("Segment filter"), self.tr(
+                "Units of scenario “{}” (an expression, e.g. \"industry\" = 'healthcare'; empty: all units):")
+                .format(plan.territory_field), plan.filter_expression)
+            if expression is None:
+                return False
+        expression = expression.strip()
+        if expression:
+            parsed = QgsExpression(expression)
+            if parsed.hasParserError():
+                self._show_message(self.tr("That filter is not a valid expression: {}").format(
+                    parsed.parserErrorString()), Qgis.Warning)
+                return False
+        filters = dict(plan.filters)
+        filters[plan.territory_field] = expression
+        if not expression:
+            filters.pop(plan.territory_field, None)
+        plan.filters = filters
+        self._save_plan()
+        # bind again: figures, neighbours, Build and Rebalance now cover the matching units only
+        self.service.units = None
+        self._apply_setup()
+        return True
+
+    def promote_scenario(self) -> None:
+        self.scenarios.promote(self.service.field_name)
+        self._save_plan()
+        self._fill_scenarios()
+
+    def compare_scenarios(self) -> ScenarioDialog | None:
+        if not self.service.is_bound:
+            return None
+        dialog = ScenarioDialog(self.scenarios.compare(), self.service.measure_names, self.scenarios.baseline,
+                                self.service.plan.tolerance, self)
+        dialog.setModal(False)
+        dialog.show()
+        self._scenario_dialog = dialog
+        return dialog
+
+    def show_change_log(self, territory: str | None = None) -> ChangeLogDialog | None:
+        """The saved changes into or out of ``territory`` (the active one by default)."""
+        service = self.service
+        if not service.is_bound:
+            return None
+        territory = territory or service.active
+        recorder = service.recorder
+        where = recorder.store.description if recorder is not None and recorder.store is not None else ""
+        dialog = ChangeLogDialog(service.change_log(territory), list(service.measures), territory, where, self)
+        dialog.setModal(False)
+        dialog.show()
+        self._log_dialog = dialog
+        return dialog
+
+    # -- preview before apply --------------------------------------------------------------------
+    def _on_preview_changed(self, preview) -> None:
+        self.preview_panel.show_preview(preview)
+        if preview is None:
+            self.highlight.clear()
+        else:
+            self.highlight.show(self.service.layer, self.service.preview_fids())
+
+    def apply_preview(self) -> int:
+        """Apply the proposal shown in the panel (one undoable edit)."""
+        return self.service.apply_preview()
+
+    def discard_preview(self) -> None:
+        self.service.discard_preview()
 
     def _run_in_task_manager(self, task) -> None:
         # Python must keep the task object alive until QGIS is done with it.
@@ -703,7 +985,12 @@ class TerritoryDock(QgsDockWidget):
     def _schedule_suggestions(self) -> None:
         self._suggestions_timer.start()
 
+    def refresh_pieces(self) -> None:
+        """Mark the stray pieces of territories that are not contiguous."""
+        self.pieces_highlight.show(self.service.layer, self.service.stray_piece_fids())
+
     def refresh_suggestions(self) -> None:
+        self.refresh_pieces()
         self.suggestions_list.clear()
         service = self.service
         if not service.is_bound or service.active is None:
@@ -718,38 +1005,39 @@ class TerritoryDock(QgsDockWidget):
         names = service.territory_names
         measures = service.measure_names
         for suggestion in found:
-            fid = int(service.fids[suggestion.unit])
             effects = []
             for a, measure in enumerate(measures):
                 effects.append(self.tr("{m}: {s} {sb:+.1f}→{sa:+.1f} %, {t} {tb:+.1f}→{ta:+.1f} %").format(
                     m=measure, s=names[suggestion.source], t=names[suggestion.target],
                     sb=100 * suggestion.deviation_before[0, a], sa=100 * suggestion.deviation_after[0, a],
                     tb=100 * suggestion.deviation_before[1, a], ta=100 * suggestion.deviation_after[1, a]))
-            text = self.tr("Move unit {} from {} to {} — {}").format(
-                fid, names[suggestion.source], names[suggestion.target], "; ".join(effects))
+            text = self.tr("Move {} from {} to {} — {}").format(
+                service.unit_label(suggestion.unit), names[suggestion.source], names[suggestion.target],
+                "; ".join(effects))
             item = QListWidgetItem(text, self.suggestions_list)
             item.setData(SUGGESTION_ROLE, suggestion)
             item.setToolTip(text)
 
     def _on_suggestion_clicked(self, item: QListWidgetItem | None) -> None:
         suggestion = item.data(SUGGESTION_ROLE) if item is not None else None
-        if suggestion is not None and self.service.apply_suggestion(suggestion):
-            self.refresh_suggestions()
+        if suggestion is not None:
+            self.service.propose_suggestion(suggestion)
 
     # -- lifetime --------------------------------------------------------------------------------
     def unload(self) -> None:
         """Disconnect from QGIS objects before the plugin goes away."""
         self._suggestions_timer.stop()
         self._cancel_tasks()
+        self.highlight.close()
+        self.pieces_highlight.close()
         for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
             if self.canvas.mapTool() is tool:
                 self.canvas.unsetMapTool(tool)
         for signal, slot in ((self.project.readProject, self._on_project_read),
-                             (self.project.cleared, self._on_project_cleared),
-                             (self.project.layersWillBeRemoved, self.service._on_layers_removed)):
+                             (self.project.cleared, self._on_project_cleared)):
             try:
                 signal.disconnect(slot)
             except (TypeError, RuntimeError):
                 pass
-        self.service.unbind()
+        self.service.close()
         self.table.setModel(None)

@@ -59,6 +59,16 @@ class PlanSettings:
     locked_territories: list[str] = field(default_factory=list)
     locked_units: list[int] = field(default_factory=list)
     territory_count: int = 10
+    unit_name_field: str = ""
+    scenarios: list[str] = field(default_factory=list)
+    baseline: str = ""
+    keep_style: bool = False
+    #: a filter expression per scenario field: a segment team's alignment covers only its units
+    filters: dict = field(default_factory=dict)
+
+    @property
+    def filter_expression(self) -> str:
+        return str(self.filters.get(self.territory_field, "") or "")
 
     def write(self, project: QgsProject) -> None:
         """Store the plan in ``project`` (marks the project dirty, as any change does)."""
@@ -74,6 +84,11 @@ class PlanSettings:
                            json.dumps([str(t) for t in self.locked_territories]))
         project.writeEntry(SCOPE, "plan/locked_units", json.dumps(sorted(int(f) for f in self.locked_units)))
         project.writeEntry(SCOPE, "plan/territory_count", int(self.territory_count))
+        project.writeEntry(SCOPE, "plan/unit_name_field", self.unit_name_field)
+        project.writeEntry(SCOPE, "plan/scenarios", json.dumps([str(t) for t in self.scenarios]))
+        project.writeEntry(SCOPE, "plan/baseline", self.baseline)
+        project.writeEntryBool(SCOPE, "plan/keep_style", bool(self.keep_style))
+        project.writeEntry(SCOPE, "plan/filters", json.dumps({str(k): str(v) for k, v in self.filters.items() if v}))
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -91,6 +106,15 @@ class PlanSettings:
         plan.locked_territories = _json_list(project.readEntry(SCOPE, "plan/locked_territories", "[]")[0], str)
         plan.locked_units = _json_list(project.readEntry(SCOPE, "plan/locked_units", "[]")[0], int)
         plan.territory_count = project.readNumEntry(SCOPE, "plan/territory_count", 10)[0]
+        plan.unit_name_field = project.readEntry(SCOPE, "plan/unit_name_field", "")[0]
+        plan.scenarios = _json_list(project.readEntry(SCOPE, "plan/scenarios", "[]")[0], str)
+        plan.baseline = project.readEntry(SCOPE, "plan/baseline", "")[0]
+        plan.keep_style = project.readBoolEntry(SCOPE, "plan/keep_style", False)[0]
+        try:
+            filters = json.loads(project.readEntry(SCOPE, "plan/filters", "{}")[0] or "{}")
+        except ValueError:
+            filters = {}
+        plan.filters = {str(k): str(v) for k, v in filters.items()} if isinstance(filters, dict) else {}
         return plan
 
     @staticmethod

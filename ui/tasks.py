@@ -27,6 +27,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
 from ..layers.units import UnitDataError, read_units
+from ..layers.values import default_names
 from .assignment_service import LOG_TAG, AssignmentService
 
 
@@ -88,6 +89,7 @@ class UnitsTask(QgsTask):
         self.layer_id = layer.id()
         self.revision = service.revision
         self.snapshot = LayerSnapshot(layer)
+        self.request = service.unit_request()
         self.context = QgsProject.instance().transformContext()
         self.units = None
         self.error = ""
@@ -97,7 +99,8 @@ class UnitsTask(QgsTask):
 
     def run(self) -> bool:
         try:
-            self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True)
+            self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True,
+                                    request=self.request)
         except UnitDataError as error:
             self.error = str(error)
             return False
@@ -186,14 +189,7 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
 
 
 def _complete_names(names: list[str], count: int) -> list[str]:
-    names = list(names[:count])
-    k = 1
-    while len(names) < count:
-        candidate = tr("Territory {}").format(k)
-        if candidate not in names:
-            names.append(candidate)
-        k += 1
-    return names
+    return default_names(names, count, tr("Territory"))
 
 
 class EngineTask(QgsTask):
@@ -259,9 +255,13 @@ class EngineTask(QgsTask):
         labels = np.asarray(self.plan.labels, dtype=np.int64)
         names = [self.job.names[k] if 0 <= k < len(self.job.names) else None for k in labels.tolist()]
         text = tr("Build territories") if self.job.mode == "build" else tr("Rebalance territories")
-        changed = service.apply_labels(self.job.units, names, text, self.job.territory_list)
-        service.message.emit(
-            tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %, {} territory(ies) not contiguous.")
-            .format(what, changed, 100.0 * service.max_deviation(), service.noncontiguous()), Qgis.Success)
+        notes = [d.message for d in getattr(self.plan, "diagnostics", [])]
+        preview = service.propose(self.job.units, names, text, self.job.territory_list, action=self.job.mode,
+                                  notes=notes)
+        if preview is not None:
+            service.message.emit(
+                tr("{}: {} unit(s) would change territory; worst deviation {:.1f} % → {:.1f} %. Apply or discard "
+                   "the proposal in the panel.").format(what, len(preview.moved), 100.0 * preview.worst_before,
+                                                        100.0 * preview.worst_after), Qgis.Info)
         for diagnostic in getattr(self.plan, "diagnostics", []):
             QgsMessageLog.logMessage(diagnostic.message, LOG_TAG, Qgis.Info)

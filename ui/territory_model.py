@@ -56,6 +56,7 @@ class TerritoryTableModel(QAbstractTableModel):
             columns.append(("rep", -1))
         columns.append(("units", -1))
         if service.is_bound:
+            columns.append(("worst", -1))
             for a in range(len(service.measure_names)):
                 if service.measures:
                     columns.append(("sum", a))
@@ -115,6 +116,7 @@ class TerritoryTableModel(QAbstractTableModel):
             return {
                 "name": self.tr("Territory"), "locked": "", "rep": self.tr("Rep"), "units": self.tr("Units"),
                 "sum": measure, "deviation": self.tr("{} dev. %").format(measure), "parts": self.tr("Pieces"),
+                "worst": self.tr("Worst dev. %"),
             }[kind]
         if role == Qt.ItemDataRole.DecorationRole and kind == "locked":
             return QgsApplication.getThemeIcon("/locked.svg")
@@ -128,6 +130,7 @@ class TerritoryTableModel(QAbstractTableModel):
                 "deviation": self.tr("Deviation of {} from the territory's target; red outside the tolerance")
                 .format(measure),
                 "parts": self.tr("Connected pieces; more than one means the territory is not contiguous"),
+                "worst": self.tr("The largest deviation over all balanced measures; red outside the tolerance"),
             }[kind]
         return None
 
@@ -180,6 +183,12 @@ class TerritoryTableModel(QAbstractTableModel):
             return None
         if kind == "deviation":
             return self._deviation_data(name, float(figures["deviation"][a]), role)
+        if kind == "worst":
+            deviation = figures["deviation"]
+            if name is None or not len(deviation):
+                return None if role != SORT_ROLE else float("-inf")
+            worst = int(abs(deviation).argmax())
+            return self._deviation_data(name, float(deviation[worst]), role)
         if kind == "parts":
             return self._parts_data(name, figures["parts"], role)
         return None
@@ -187,6 +196,8 @@ class TerritoryTableModel(QAbstractTableModel):
     def _name_data(self, name, role):
         if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
             return name if name is not None else self.tr("Unassigned")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._summary(name)
         if role == Qt.ItemDataRole.DecorationRole:
             if name is None:
                 return QColor(200, 200, 200)
@@ -198,6 +209,28 @@ class TerritoryTableModel(QAbstractTableModel):
             font.setItalic(True)
             return font
         return None
+
+    def _summary(self, name) -> str:
+        """Every figure of a territory in a few lines (the name cell's tooltip)."""
+        figures = self._figures.get(name) or self.service.figures_of(name)
+        lines = [name if name is not None else self.tr("Unassigned"),
+                 self.tr("Units: {}").format(figures.get("units", 0))]
+        if figures.get("rep"):
+            lines.append(self.tr("Rep: {}").format(figures["rep"]))
+        for a, measure in enumerate(self._measure_names):
+            if a >= len(figures.get("sums", [])):
+                break
+            line = "{}: {}".format(measure, _format_number(float(figures["sums"][a])))
+            deviation = float(figures["deviation"][a])
+            if name is not None and not math.isnan(deviation):
+                line += self.tr(" (target {}, {:+.1f} %)").format(_format_number(float(figures["targets"][a])),
+                                                                    100.0 * deviation)
+            lines.append(line)
+        if name is not None and figures.get("parts", -1) >= 0:
+            lines.append(self.tr("Pieces: {}").format(figures["parts"]))
+        if figures.get("locked"):
+            lines.append(self.tr("Locked"))
+        return "\n".join(lines)
 
     def _deviation_data(self, name, deviation: float, role):
         if name is None or math.isnan(deviation):

@@ -136,6 +136,7 @@ def set_up_dock(dock, layer: QgsVectorLayer, field: str = "territory", measures=
         QgsProject.instance().addMapLayer(layer)
     dock.layer_combo.setLayer(layer)
     dock.tolerance_spin.setValue(tolerance)
+    dock.measures_combo.deselectAllOptions()  # setCheckedItems only adds to what the panel ticked itself
     dock.measures_combo.setCheckedItems(list(measures))
     dock.rep_combo.setField(rep)
     dock.lock_field_combo.setField(lock)

@@ -346,6 +346,10 @@ def test_suggestions_name_moves_that_improve_balance_and_a_click_applies_one(doc
     assert "East" in first.text() and "West" in first.text()
     before = abs(table_numbers(dock)["West"]["accounts dev. %"])
     dock.suggestions_list.itemClicked.emit(first)
+    assert abs(table_numbers(dock)["West"]["accounts dev. %"]) == pytest.approx(before), "a preview first"
+    assert dock.preview_panel.isVisibleTo(dock) and "West" in dock.preview_panel.rows()
+    dock.preview_panel.apply_button.click()
+    assert not dock.preview_panel.isVisibleTo(dock)
     after = abs(table_numbers(dock)["West"]["accounts dev. %"])
     assert after < before
     assert table(dock)["West"]["Pieces"] == "1" and table(dock)["East"]["Pieces"] == "1"

@@ -55,6 +55,7 @@ def built_plan(dock, layer, count=5):
     dock.build_action.trigger()
     task = dock.run_task.tasks.pop()
     run_synchronously(task)
+    assert dock.apply_preview() > 0
     assert layer.commitChanges()
     return task
 
@@ -71,6 +72,9 @@ def test_build_on_a_layer_without_plan_is_one_undoable_edit(dock, georgia_layer,
     assert "Building" in task.description()
     assert table(dock)["Unassigned"]["Units"] == 159, "nothing changes before the task finishes"
     run_synchronously(task)
+    assert table(dock)["Unassigned"]["Units"] == 159, "nothing changes before the proposal is applied"
+    assert dock.preview_panel.isVisibleTo(dock) and layer.undoStack().count() == 0
+    dock.preview_panel.apply_button.click()
 
     rows = table(dock)
     assert list(rows) == [f"Territory {k}" for k in range(1, 6)] + ["Unassigned"]
@@ -78,7 +82,8 @@ def test_build_on_a_layer_without_plan_is_one_undoable_edit(dock, georgia_layer,
     assert sum(rows[f"Territory {k}"]["Units"] for k in range(1, 6)) == 159
     assert all(rows[f"Territory {k}"]["Pieces"] == "1" for k in range(1, 6))
     assert layer.undoStack().count() == 1
-    assert any("changed territory" in m for m in messages(qgis_iface, Qgis.MessageLevel.Success))
+    assert any("changed territory" in m for level in (Qgis.MessageLevel.Success, Qgis.MessageLevel.Warning)
+               for m in messages(qgis_iface, level))
 
     layer.undoStack().undo()
     assert list(table(dock)) == ["Unassigned"] and table(dock)["Unassigned"]["Units"] == 159
@@ -121,6 +126,8 @@ def test_rebalance_improves_balance_as_one_edit_and_leaves_locked_territories_al
     dock.rebalance_action.trigger()
     task = dock.run_task.tasks.pop()
     run_synchronously(task)
+    assert layer.undoStack().index() == depth, "a proposal first"
+    dock.preview_panel.apply_button.click()
 
     assert layer.undoStack().index() == depth + 1, "the result is ONE edit command"
     assert worst_free() < worst_before, "the territories the engine may change are better balanced"
@@ -203,6 +210,7 @@ def test_tasks_run_in_qgis_task_manager(qgis_iface, qgis_new_project, georgia_la
         assert task is not None and task in panel._tasks
         assert QgsApplication.taskManager().tasks(), "the build shows in QGIS's task manager"
         qtbot.waitUntil(lambda: not panel._tasks, timeout=120000)
+        assert panel.apply_preview() > 0
         assert table(panel)["Unassigned"]["Units"] == 0
         assert layer.undoStack().count() == 1
 

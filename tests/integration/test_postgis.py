@@ -50,6 +50,7 @@ def test_paint_rebalance_and_save_a_postgis_layer(postgis, dock, qgis_iface):
     # build a first plan, then paint a county into another territory by clicking it
     dock.count_spin.setValue(4)
     dock.build_action.trigger()
+    assert dock.apply_preview() > 0
     assert table(dock)["Unassigned"]["Units"] == 0
     canvas = qgis_iface.mapCanvas()
     show_layer(canvas, layer)
@@ -63,6 +64,7 @@ def test_paint_rebalance_and_save_a_postgis_layer(postgis, dock, qgis_iface):
 
     worst = dock.service.max_deviation()
     dock.rebalance_action.trigger()
+    dock.apply_preview()
     assert dock.service.max_deviation() <= worst
     plan = {int(f): dock.service.territory_of_fid(f) for f in dock.service.fids.tolist()}
     assert postgis.sql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'georgia' "

@@ -1,0 +1,293 @@
+"""The change log: one row per unit whose territory changed, written when the edits are saved.
+
+A :class:`ChangeRecorder` watches one layer's territory field. Just before QGIS saves the layer's
+edits it notes, for every unit whose territory value is in the edit buffer, the saved (old) value,
+the new one and the unit's workloads; once QGIS reports the attribute changes as committed, the
+rows whose value really changed are appended to a ``territory_changes`` table beside the data:
+
+- GeoPackage: a table in the same file;
+- PostgreSQL/PostGIS: a table in the layer's schema;
+- shapefile and other files: a sidecar GeoPackage ``<name>_territory_changes.gpkg`` next to them.
+
+Edits that are rolled back, or undone before saving, never reach the log. Layers kept only in
+memory have no place for a log and are not recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import os
+from dataclasses import dataclass, field
+
+from qgis.core import (
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsDataSourceUri,
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsFields,
+    QgsProviderRegistry,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QObject
+
+from ..compat import DOUBLE, STRING, make_field
+from .values import is_empty_value as is_missing
+
+TABLE = "territory_changes"
+#: the fixed columns, in order; one numeric column per balance field follows them
+COLUMNS = ("changed_at", "user_name", "scenario", "action", "unit", "from_territory", "to_territory")
+#: what ``action`` says when an edit did not come from the panel
+TABLE_EDIT = "table edit"
+
+
+def current_user() -> str:
+    name = ""
+    try:
+        name = QgsApplication.userFullName() or QgsApplication.userLoginName()
+    except AttributeError:  # pragma: no cover - very old QGIS
+        pass
+    if not name:
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):  # pragma: no cover - no user database
+            name = ""
+    return name
+
+
+@dataclass
+class ChangeRow:
+    changed_at: str
+    user_name: str
+    scenario: str
+    action: str
+    unit: str
+    from_territory: str | None
+    to_territory: str | None
+    workloads: dict = field(default_factory=dict)
+
+
+class ChangeLogStore:
+    """Where the log of one layer lives, and how rows are appended and read back."""
+
+    def __init__(self, provider: str, uri: str, schema: str, sidecar: bool):
+        self.provider = provider
+        self.uri = uri
+        self.schema = schema
+        self.sidecar = sidecar
+
+    @classmethod
+    def for_layer(cls, layer: QgsVectorLayer) -> ChangeLogStore | None:
+        """The store beside ``layer``'s data, or None when the layer has no place for one."""
+        provider = layer.providerType()
+        if provider == "postgres":
+            uri = QgsDataSourceUri(layer.source())
+            return cls("postgres", layer.source(), uri.schema() or "public", sidecar=False)
+        if provider != "ogr":
+            return None
+        parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+        path = parts.get("path") or ""
+        if not path or not os.path.isfile(path):
+            return None
+        if path.lower().endswith(".gpkg"):
+            return cls("ogr", path, "", sidecar=False)
+        stem = os.path.splitext(path)[0]
+        return cls("ogr", f"{stem}_{TABLE}.gpkg", "", sidecar=True)
+
+    @property
+    def description(self) -> str:
+        if self.provider == "postgres":
+            return f"{self.schema}.{TABLE}"
+        return f"{self.uri} ({TABLE})"
+
+    def _connection(self):
+        metadata = QgsProviderRegistry.instance().providerMetadata(self.provider)
+        return metadata.createConnection(self.uri, {})
+
+    def _exists(self, connection) -> bool:
+        try:
+            return connection.tableExists(self.schema, TABLE)
+        except Exception:  # noqa: BLE001 - a missing file or schema means no table yet
+            return False
+
+    def layer(self) -> QgsVectorLayer | None:
+        """The log as a (table) layer, or None when nothing was logged yet."""
+        if self.provider == "ogr" and not os.path.isfile(self.uri):
+            return None
+        connection = self._connection()
+        if not self._exists(connection):
+            return None
+        table = QgsVectorLayer(connection.tableUri(self.schema, TABLE), TABLE, self.provider)
+        return table if table.isValid() else None
+
+    def append(self, rows: list[ChangeRow], measures: list[str]) -> None:
+        """Append ``rows``; creates the table and any missing workload column first.
+
+        Raises ``RuntimeError`` naming the table when the rows cannot be written.
+        """
+        if not rows:
+            return
+        fields = QgsFields()
+        for name in COLUMNS:
+            fields.append(make_field(name, STRING, 254))
+        for name in measures:
+            fields.append(make_field(name, DOUBLE))
+        if self.provider == "ogr" and self.sidecar and not os.path.isfile(self.uri):
+            _create_empty_geopackage(self.uri)
+        connection = self._connection()
+        if not self._exists(connection):
+            connection.createVectorTable(self.schema, TABLE, fields, QgsWkbTypes.Type.NoGeometry,
+                                         QgsCoordinateReferenceSystem(), False, {})
+        table = self.layer()
+        if table is None:
+            raise RuntimeError(f"the change log {self.description} could not be opened")
+        provider = table.dataProvider()
+        missing = [fields.field(name) for name in measures if table.fields().lookupField(name) < 0]
+        if missing:
+            provider.addAttributes(missing)
+            table.updateFields()
+        features = []
+        for row in rows:
+            feature = QgsFeature(table.fields())
+            for name in COLUMNS:
+                feature[name] = getattr(row, name)
+            for name, value in row.workloads.items():
+                feature[name] = float(value)
+            features.append(feature)
+        ok, _ = provider.addFeatures(features)
+        if not ok:
+            raise RuntimeError(f"the change log {self.description} could not be written: "
+                               f"{'; '.join(provider.errors()) or 'unknown error'}")
+
+    def rows(self, territory: str | None = None) -> list[dict]:
+        """Logged rows, oldest first; only those into or out of ``territory`` when given."""
+        table = self.layer()
+        if table is None:
+            return []
+        names = table.fields().names()
+        found = []
+        for feature in table.getFeatures():
+            row = {name: feature[name] for name in names}
+            row = {k: (None if is_missing(v) else v) for k, v in row.items()}
+            if territory is not None and territory not in (row.get("from_territory"), row.get("to_territory")):
+                continue
+            found.append(row)
+        found.sort(key=lambda r: (str(r.get("changed_at") or ""), str(r.get("unit") or "")))
+        return found
+
+
+def _create_empty_geopackage(path: str) -> None:
+    from osgeo import ogr
+
+    driver = ogr.GetDriverByName("GPKG")
+    source = driver.CreateDataSource(path)
+    if source is None:
+        raise RuntimeError(f"the change log file {path} could not be created")
+    source = None  # noqa: F841 - closes the file
+
+
+class ChangeRecorder(QObject):
+    """Records the committed territory changes of one layer into its :class:`ChangeLogStore`.
+
+    ``action_of(fid)`` names what changed a unit (paint, build…); edits it does not know are
+    "table edit". ``unit_name_field`` names units in the log (the fid when empty).
+    """
+
+    def __init__(self, layer: QgsVectorLayer, territory_field: str, measures: list[str],
+                 unit_name_field: str = "", parent: QObject | None = None):
+        super().__init__(parent)
+        self.layer = layer
+        self.territory_field = territory_field
+        self.measures = list(measures)
+        self.unit_name_field = unit_name_field
+        self.store = ChangeLogStore.for_layer(layer)
+        self.actions: dict[int, str] = {}
+        self.error: str | None = None
+        self._pending: dict[int, tuple] = {}
+        self._connections = [
+            (layer.beforeCommitChanges, self._before_commit),
+            (layer.committedAttributeValuesChanges, self._committed),
+            (layer.afterRollBack, self._forget),
+        ]
+        for signal, slot in self._connections:
+            signal.connect(slot)
+
+    def detach(self) -> None:
+        for signal, slot in self._connections:
+            try:
+                signal.disconnect(slot)
+            except (TypeError, RuntimeError):
+                pass
+        self._connections = []
+
+    def note(self, fids, action: str) -> None:
+        """The panel is about to change ``fids`` by ``action``."""
+        for fid in fids:
+            self.actions[int(fid)] = action
+
+    def _forget(self, *_args) -> None:
+        self.actions.clear()
+        self._pending.clear()
+
+    def _before_commit(self, *_args) -> None:
+        self._pending = {}
+        if self.store is None:
+            return
+        buffer = self.layer.editBuffer()
+        index = self.layer.fields().lookupField(self.territory_field)
+        if buffer is None or index < 0:
+            return
+        changed = buffer.changedAttributeValues()
+        fids = [int(fid) for fid, values in changed.items() if index in values]
+        if not fids:
+            return
+        provider = self.layer.dataProvider()
+        old = {}
+        if provider.fields().lookupField(self.territory_field) >= 0:  # else a new field: all were empty
+            request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
+            old = {int(f.id()): f[self.territory_field] for f in provider.getFeatures(request)}
+        names_wanted = [n for n in [self.unit_name_field, *self.measures] if n]
+        request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
+        request.setSubsetOfAttributes(names_wanted + [self.territory_field], self.layer.fields())
+        for feature in self.layer.getFeatures(request):
+            fid = int(feature.id())
+            before = _text(old.get(fid))
+            after = _text(feature[self.territory_field])
+            if before == after:
+                continue
+            name = _text(feature[self.unit_name_field]) if self.unit_name_field else None
+            workloads = {}
+            for measure in self.measures:
+                value = feature[measure]
+                workloads[measure] = 0.0 if is_missing(value) else float(value)
+            self._pending[fid] = (before, after, name or str(fid), workloads)
+
+    def _committed(self, layer_id: str, changes) -> None:
+        if layer_id != self.layer.id() or not self._pending or self.store is None:
+            return
+        index = self.layer.fields().lookupField(self.territory_field)
+        committed = {int(fid) for fid, values in changes.items() if index in values}
+        now = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+        user = current_user()
+        rows = []
+        for fid, (before, after, name, workloads) in sorted(self._pending.items()):
+            if fid not in committed:
+                continue
+            rows.append(ChangeRow(now, user, self.territory_field, self.actions.get(fid, TABLE_EDIT), name,
+                                  before, after, workloads))
+        self._pending = {}
+        self.actions.clear()
+        try:
+            self.store.append(rows, self.measures)
+            self.error = None
+        except RuntimeError as error:
+            self.error = str(error)
+
+
+def _text(value) -> str | None:
+    if is_missing(value):
+        return None
+    text = str(value).strip()
+    return text or None

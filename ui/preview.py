@@ -1,0 +1,153 @@
+"""A proposed change to the plan (from Build, Rebalance or a suggestion), shown before it is applied.
+
+:class:`Preview` holds the proposal and its figures (pure numpy); :class:`PreviewHighlight` draws the
+units it would move on the map canvas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from qgis.core import QgsFeatureRequest, QgsGeometry
+from qgis.gui import QgsRubberBand
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QColor
+
+from ..compat import POINT_GEOMETRY, POLYGON_GEOMETRY
+
+
+@dataclass
+class Preview:
+    """What applying would do. ``units``/``names``: unit indexes and the territory each would get;
+    ``territory_list``: the territory list after applying (None: unchanged)."""
+
+    title: str
+    action: str
+    units: np.ndarray
+    names: list
+    territory_list: list | None
+    revision: int
+    measures: list[str]
+    territories: list[str] = field(default_factory=list)
+    moved: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    moved_workload: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    total_workload: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    before: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # deviation (p, m) as fractions
+    after: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    tolerance: float = 0.05
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def worst_before(self) -> float:
+        return float(np.abs(self.before).max()) if self.before.size else 0.0
+
+    @property
+    def worst_after(self) -> float:
+        return float(np.abs(self.after).max()) if self.after.size else 0.0
+
+    def out_of_tolerance_after(self) -> list[str]:
+        """Territories that would still be outside the tolerance on some measure."""
+        if not self.after.size:
+            return []
+        bad = (np.abs(self.after) > self.tolerance + 1e-9).any(axis=1)
+        return [name for name, flag in zip(self.territories, bad) if flag]
+
+
+def territory_deviation(labels: np.ndarray, workloads: np.ndarray, count: int) -> np.ndarray:
+    """Relative deviation (p, m) of each territory's sum from an equal share; labels −1 count nowhere."""
+    m = workloads.shape[1]
+    sums = np.zeros((count, m))
+    inside = labels >= 0
+    np.add.at(sums, labels[inside], workloads[inside])
+    totals = workloads.sum(axis=0)
+    target = totals / max(count, 1)
+    scale = np.where(target > 0, target, 1.0)
+    return np.where(target > 0, (sums - target) / scale, 0.0)
+
+
+def make_preview(title: str, action: str, current: np.ndarray, current_names: list[str], units: np.ndarray,
+                 names: list, territory_list: list | None, workloads: np.ndarray, measures: list[str],
+                 tolerance: float, revision: int, locked: np.ndarray) -> Preview:
+    """The preview of giving unit ``units[i]`` territory ``names[i]`` (locked units never move).
+
+    ``current``: every unit's position in ``current_names`` (−1: unassigned); ``workloads`` (n, m)
+    the balanced measures (a column of ones when the unit count is balanced).
+    """
+    after_names = list(territory_list) if territory_list is not None else list(current_names)
+    position = {name: k for k, name in enumerate(after_names)}
+    remap = np.array([position.get(name, -1) for name in current_names] + [-1], dtype=np.int64)
+    before_labels = remap[np.where(current >= 0, current, len(current_names))]
+    after_labels = before_labels.copy()
+    units = np.asarray(units, dtype=np.int64)
+    target = np.array([position.get(name, -1) if name is not None else -1 for name in names], dtype=np.int64)
+    free = ~locked[units]
+    after_labels[units[free]] = target[free]
+    moved = np.flatnonzero(after_labels != before_labels)
+    preview = Preview(title=title, action=action, units=units[free], names=[n for n, f in zip(names, free) if f],
+                      territory_list=territory_list, revision=revision, measures=list(measures))
+    preview.territories = after_names
+    preview.moved = moved
+    preview.moved_workload = workloads[moved].sum(axis=0)
+    preview.total_workload = workloads.sum(axis=0)
+    preview.before = territory_deviation(before_labels, workloads, len(after_names))
+    preview.after = territory_deviation(after_labels, workloads, len(after_names))
+    preview.tolerance = tolerance
+    return preview
+
+
+class PreviewHighlight:
+    """Outlines of a set of units drawn over the map: the units a preview would move (magenta), or
+    the stray pieces of territories that are not contiguous (red, dashed)."""
+
+    def __init__(self, canvas, colour: QColor | None = None, dashed: bool = False):
+        self.canvas = canvas
+        self.colour = colour or QColor(255, 0, 255)
+        self.dashed = dashed
+        self.band: QgsRubberBand | None = None
+        self.fids: list[int] = []
+        self._layer = None
+        # the band holds map coordinates: draw it again when the map's CRS changes
+        canvas.destinationCrsChanged.connect(self._redraw)
+
+    def _redraw(self) -> None:
+        if self.band is not None and self._layer is not None:
+            self.show(self._layer, self.fids)
+
+    def show(self, layer, fids: list[int]) -> None:
+        self.clear()
+        if layer is None or not fids:
+            return
+        self._layer = layer
+        polygons = layer.geometryType() == POLYGON_GEOMETRY
+        band = QgsRubberBand(self.canvas, POLYGON_GEOMETRY if polygons else POINT_GEOMETRY)
+        stroke, fill = QColor(self.colour), QColor(self.colour)
+        stroke.setAlpha(220)
+        fill.setAlpha(50)
+        band.setColor(stroke)
+        band.setFillColor(fill)
+        band.setWidth(3)
+        if self.dashed:
+            band.setLineStyle(Qt.PenStyle.DashLine)
+        request = QgsFeatureRequest().setFilterFids(list(fids)).setNoAttributes()
+        geometries = [QgsGeometry(f.geometry()) for f in layer.getFeatures(request) if f.hasGeometry()]
+        for geometry in geometries:
+            band.addGeometry(geometry, layer)
+        band.show()
+        self.band = band
+        self.fids = sorted(int(f) for f in fids)
+
+    def close(self) -> None:
+        self.clear()
+        try:
+            self.canvas.destinationCrsChanged.disconnect(self._redraw)
+        except (TypeError, RuntimeError):
+            pass
+
+    def clear(self) -> None:
+        if self.band is not None:
+            self.band.reset()
+            self.canvas.scene().removeItem(self.band)
+            self.band = None
+        self.fids = []
+        self._layer = None

@@ -1,0 +1,101 @@
+"""The part of the panel that shows a proposal (Build, Rebalance, a suggestion) before it is applied:
+what moves, the before → after deviation of each territory it touches, and Apply / Discard."""
+
+from __future__ import annotations
+
+import numpy as np
+from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtGui import QBrush, QColor
+from qgis.PyQt.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .preview import Preview
+
+_RED = QColor(200, 40, 40)
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("TerritoryPreview", text)
+
+
+class PreviewPanel(QWidget):
+    """A view of one :class:`Preview`; hidden while there is none."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("territoryPreview")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        self.summary.setObjectName("territoryPreviewSummary")
+        self.table = QTableWidget(self)
+        self.table.setObjectName("territoryPreviewTable")
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        buttons = QHBoxLayout()
+        self.apply_button = QPushButton(tr("Apply"), self)
+        self.apply_button.setObjectName("territoryApplyPreview")
+        self.apply_button.setToolTip(tr("Make these changes as one edit (undo reverts it)"))
+        self.discard_button = QPushButton(tr("Discard"), self)
+        self.discard_button.setObjectName("territoryDiscardPreview")
+        self.discard_button.setToolTip(tr("Forget this proposal; the layer stays as it is"))
+        buttons.addStretch(1)
+        buttons.addWidget(self.discard_button)
+        buttons.addWidget(self.apply_button)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self.setVisible(False)
+
+    def show_preview(self, preview: Preview | None) -> None:
+        if preview is None:
+            self.table.setRowCount(0)
+            self.summary.clear()
+            self.setVisible(False)
+            return
+        moved_share = [100.0 * w / t if t > 0 else 0.0 for w, t in zip(preview.moved_workload, preview.total_workload)]
+        workload = ", ".join(tr("{:.1f} % of {}").format(s, m) for s, m in zip(moved_share, preview.measures))
+        text = tr("{}: {} unit(s) would change territory ({}). Worst deviation {:.1f} % → {:.1f} %.").format(
+            preview.title, len(preview.moved), workload, 100.0 * preview.worst_before, 100.0 * preview.worst_after)
+        outside = preview.out_of_tolerance_after()
+        if outside:
+            text += " " + tr("Still outside the tolerance: {}.").format(", ".join(outside))
+        if preview.notes:
+            text += "\n" + "\n".join(preview.notes)
+        self.summary.setText(text)
+        self._fill_table(preview)
+        self.apply_button.setEnabled(len(preview.moved) > 0 or preview.territory_list is not None)
+        self.setVisible(True)
+
+    def _fill_table(self, preview: Preview) -> None:
+        changed = np.flatnonzero((np.abs(preview.after - preview.before) > 1e-12).any(axis=1))
+        headers = [tr("Territory")] + [tr("{} before → after").format(m) for m in preview.measures]
+        self.table.clear()
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(changed))
+        for row, k in enumerate(changed):
+            self.table.setItem(row, 0, QTableWidgetItem(str(preview.territories[k])))
+            for a in range(len(preview.measures)):
+                before, after = preview.before[k, a], preview.after[k, a]
+                item = QTableWidgetItem(f"{100 * before:+.1f} % → {100 * after:+.1f} %")
+                item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                if abs(after) > preview.tolerance + 1e-9:
+                    item.setForeground(QBrush(_RED))
+                self.table.setItem(row, 1 + a, item)
+        self.table.resizeColumnsToContents()
+
+    def rows(self) -> dict:
+        """What the table shows: {territory: [cell text per measure]} (for tests and screen readers)."""
+        return {self.table.item(r, 0).text(): [self.table.item(r, c).text() for c in range(1, self.table.columnCount())]
+                for r in range(self.table.rowCount())}
