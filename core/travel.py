@@ -248,31 +248,31 @@ def embed(network: RoadNetwork, nodes: np.ndarray, landmark_count: int = 32, ran
             break
         chosen.append(nxt)
     landmarks = np.asarray(chosen, dtype=np.int64)
-    D = np.vstack(rows)                      # (L, N) minutes
-    finite_max = np.nanmax(np.where(np.isfinite(D), D, np.nan)) if np.isfinite(D).any() else 1.0
-    D = np.where(np.isfinite(D), D, 2.0 * finite_max)
-    L = len(landmarks)
-    if L < 3:
+    dist_all = np.vstack(rows)                      # (size, N) minutes
+    finite_max = np.nanmax(np.where(np.isfinite(dist_all), dist_all, np.nan)) if np.isfinite(dist_all).any() else 1.0
+    dist_all = np.where(np.isfinite(dist_all), dist_all, 2.0 * finite_max)
+    size = len(landmarks)
+    if size < 3:
         # one or two places: a line is exact
         pos = np.zeros((len(nodes), 2))
-        pos[:, 0] = D[0, nodes]
+        pos[:, 0] = dist_all[0, nodes]
         return Embedding(positions=pos * METRES_PER_MINUTE, landmarks=landmarks, stress=0.0)
-    delta = D[:, landmarks] ** 2
+    delta = dist_all[:, landmarks] ** 2
     delta = 0.5 * (delta + delta.T)
-    H = np.eye(L) - 1.0 / L
-    B = -0.5 * H @ delta @ H
-    values, vectors = np.linalg.eigh(B)
+    centring = np.eye(size) - 1.0 / size
+    gram = -0.5 * centring @ delta @ centring
+    values, vectors = np.linalg.eigh(gram)
     top = np.argsort(values)[::-1][:2]
     lam = np.maximum(values[top], 1e-12)
     vec = vectors[:, top]
-    pseudo = (vec / np.sqrt(lam)).T          # (2, L)
+    pseudo = (vec / np.sqrt(lam)).T          # (2, size)
     mean = delta.mean(axis=1)
-    sq = D[:, nodes] ** 2                    # (L, n)
+    sq = dist_all[:, nodes] ** 2                    # (size, n)
     pos = -0.5 * (pseudo @ (sq - mean[:, None])).T
     land_pos = vec * np.sqrt(lam)
     embedded = np.sqrt(((land_pos[:, None, :] - land_pos[None, :, :]) ** 2).sum(axis=2))
-    true = D[:, landmarks]
-    upper = np.triu_indices(L, 1)
+    true = dist_all[:, landmarks]
+    upper = np.triu_indices(size, 1)
     stress = float(np.sqrt(((embedded[upper] - true[upper]) ** 2).sum() / max((true[upper] ** 2).sum(), 1e-12)))
     return Embedding(positions=pos * METRES_PER_MINUTE, landmarks=landmarks, stress=stress)
 

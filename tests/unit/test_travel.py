@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from territory_planner.core import travel
 from territory_planner.core.engine import build_territories
 from territory_planner.core.problem import Problem
