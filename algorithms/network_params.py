@@ -215,7 +215,7 @@ class TravelRun:
         if not self.active:
             return labels, figures
         if engine_problem is not problem:
-            figures = plan_figures(labels, problem)
+            figures = self._figures(labels, problem, engine_problem)
         p = int(problem.territory_count)
         result = self._travel(labels, p, problem, engine_problem)
         if self.max_minutes is not None:
@@ -227,7 +227,7 @@ class TravelRun:
                     feedback.pushInfo(tr("{} units moved to a neighbouring territory whose centre is within {:g} "
                                          "minutes: {}.").format(len(moved), self.max_minutes,
                                                                 self.describe(moved)))
-                    figures = plan_figures(labels, problem)
+                    figures = self._figures(labels, problem, engine_problem)
                     result = self._travel(labels, p, problem, engine_problem, result.centre_nodes)
                 over = np.flatnonzero(result.travel_min > self.max_minutes + 1e-9)
                 if len(over):
@@ -244,6 +244,17 @@ class TravelRun:
                               .format(float(np.nanmean(result.travel_min)), float(most[worst]),
                                       territory_names[worst]))
         return labels, figures
+
+    @staticmethod
+    def _figures(labels, problem, engine_problem):
+        """Sums and compactness on the real positions; pieces as the engine counted them (islands
+        joined to their nearest unit in travel time in road mode)."""
+        figures = plan_figures(labels, problem)
+        if engine_problem is not problem:
+            engine = plan_figures(labels, engine_problem)
+            figures = replace(figures, parts=engine.parts, contiguous=engine.contiguous,
+                              noncontiguous=engine.noncontiguous)
+        return figures
 
     def _travel(self, labels, p, problem, engine_problem, centre_nodes=None):
         if centre_nodes is None:
