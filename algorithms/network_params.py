@@ -265,7 +265,7 @@ class TravelRun:
                 centres = travel.centre_units(labels, np.asarray(engine_problem.positions), p, weights)
                 centre_nodes = np.where(centres >= 0, self.snapped.node[np.maximum(centres, 0)], -1)
         return travel.plan_travel(self.road.network, self.snapped.node, self.snapped.on_network, labels,
-                                  centre_nodes)
+                                  centre_nodes, np.asarray(engine_problem.positions), self.max_minutes)
 
     # -- output ----------------------------------------------------------------------------
     def fields(self) -> list:

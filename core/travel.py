@@ -218,7 +218,7 @@ class Embedding:
     stress: float                  # relative error of embedded vs true landmark distances
 
 
-def embed(network: RoadNetwork, nodes: np.ndarray, landmark_count: int = 32, random_seed: int = 0,
+def embed(network: RoadNetwork, nodes: np.ndarray, landmark_count: int = 24, random_seed: int = 0,
           progress=None) -> Embedding:
     """Landmark MDS of the given network nodes (on the undirected network).
 
@@ -281,8 +281,8 @@ def embed(network: RoadNetwork, nodes: np.ndarray, landmark_count: int = 32, ran
 
 def centre_units(labels: np.ndarray, embedded: np.ndarray, territory_count: int,
                  weights: Optional[np.ndarray] = None) -> np.ndarray:
-    """Each territory's centre unit: the member nearest its weighted centre in the embedding
-    (i.e. nearest in travel time); -1 for an empty territory."""
+    """Each territory's centre unit: the member nearest its weighted centre in ``embedded`` (the
+    travel-time embedding in road mode, so nearest in travel time); -1 for an empty territory."""
     labels = np.asarray(labels, dtype=np.int64)
     w = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype=float)
     centres = np.full(territory_count, -1, dtype=np.int64)
@@ -325,20 +325,49 @@ class TravelResult:
 
 
 def plan_travel(network: RoadNetwork, unit_nodes: np.ndarray, on_network: np.ndarray, labels: np.ndarray,
-                centre_nodes: np.ndarray) -> TravelResult:
-    """Minutes from each territory's centre node to each unit (one Dijkstra run per territory)."""
+                centre_nodes: np.ndarray, positions: Optional[np.ndarray] = None,
+                max_minutes: Optional[float] = None) -> TravelResult:
+    """Minutes from each territory's centre node to each unit: one Dijkstra run per territory.
+
+    Each run stops once it has reached every unit of its territory: with ``positions`` (metres, or
+    the embedding) the first radius is 1.5 x the farthest member at 60 km/h (METRES_PER_MINUTE),
+    doubled while a member is still beyond it (four times at most, then unbounded), and never below
+    ``max_minutes``. Times are exact; ``from_centres`` is ``inf`` for units beyond a run's radius.
+    """
     labels = np.asarray(labels, dtype=np.int64)
+    unit_nodes = np.asarray(unit_nodes, dtype=np.int64)
+    on = np.asarray(on_network, dtype=bool)
+    centre_nodes = np.asarray(centre_nodes, dtype=np.int64)
     p = len(centre_nodes)
-    from_centres = np.full((p, len(unit_nodes)), np.inf)
-    valid = np.asarray(centre_nodes) >= 0
-    if valid.any():
-        from_centres[valid] = travel_minutes(network, np.asarray(centre_nodes)[valid], unit_nodes)
-    travel = np.full(len(unit_nodes), np.nan)
-    ok = (labels >= 0) & (labels < p) & np.asarray(on_network, dtype=bool)
+    n = len(unit_nodes)
+    from_centres = np.full((p, n), np.inf)
+    for k in range(p):
+        if centre_nodes[k] < 0:
+            continue
+        members = np.flatnonzero((labels == k) & on)
+        limit = np.inf
+        if positions is not None and len(members):
+            pos = np.asarray(positions, dtype=float)
+            at_centre = members[unit_nodes[members] == centre_nodes[k]]
+            anchor = pos[at_centre[0]] if len(at_centre) else pos[members].mean(axis=0)
+            reach = float(np.sqrt(((pos[members] - anchor) ** 2).sum(axis=1)).max()) / METRES_PER_MINUTE
+            limit = 1.5 * reach + 1.0
+        if max_minutes is not None:
+            limit = max(limit, float(max_minutes))
+        for attempt in range(6):
+            dist = dijkstra(network.minutes, directed=True, indices=int(centre_nodes[k]),
+                            limit=limit if attempt < 5 else np.inf)
+            row = dist[unit_nodes]
+            if np.all(np.isfinite(row[members])) or not np.isfinite(limit) or attempt == 5:
+                break
+            limit *= 2.0
+        from_centres[k] = row
+    travel = np.full(n, np.nan)
+    ok = (labels >= 0) & (labels < p) & on
     idx = np.flatnonzero(ok)
     travel[idx] = from_centres[labels[idx], idx]
     travel[~np.isfinite(travel)] = np.nan
-    return TravelResult(travel_min=travel, centre_nodes=np.asarray(centre_nodes), from_centres=from_centres)
+    return TravelResult(travel_min=travel, centre_nodes=centre_nodes, from_centres=from_centres)
 
 
 def repair_max_travel(labels: np.ndarray, problem, travel: TravelResult, max_minutes: float,
@@ -437,13 +466,14 @@ class TravelSetup:
         centres = centre_units(labels, self.positions, territory_count, weights)
         return np.where(centres >= 0, self.units.node[np.maximum(centres, 0)], -1)
 
-    def travel(self, labels: np.ndarray, territory_count: int, weights=None) -> TravelResult:
+    def travel(self, labels: np.ndarray, territory_count: int, weights=None,
+               max_minutes: Optional[float] = None) -> TravelResult:
         return plan_travel(self.network, self.units.node, self.units.on_network, labels,
-                           self.centre_nodes(labels, territory_count, weights))
+                           self.centre_nodes(labels, territory_count, weights), self.positions, max_minutes)
 
 
 def prepare(network: RoadNetwork, unit_positions: np.ndarray, seed_positions: Optional[np.ndarray] = None,
-            snap_limit: Optional[float] = None, landmark_count: int = 32, random_seed: int = 0,
+            snap_limit: Optional[float] = None, landmark_count: int = 24, random_seed: int = 0,
             progress=None) -> TravelSetup:
     """Snap units (and seeds) to the network and embed them in travel time."""
     units = snap(network, unit_positions, snap_limit)
