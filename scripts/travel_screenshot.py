@@ -44,7 +44,8 @@ def main() -> None:
 
     provider = TerritoryProvider()
     QgsApplication.processingRegistry().addProvider(provider)
-    layers = {name: QgsVectorLayer(f"{DATA}|layername={name}", name, "ogr") for name in ("roads", "railways", "accounts")}
+    layers = {name: QgsVectorLayer(f"{DATA}|layername={name}", name, "ogr")
+              for name in ("roads", "railways", "accounts")}
     result = processing.run("territory:buildterritories", {
         "INPUT": layers["accounts"], "TERRITORY_COUNT": 6, "BALANCE_FIELDS": [], "TOLERANCE": 5, "CONTIGUOUS": True,
         "RANDOM_SEED": 0, "TERRITORY_FIELD": "territory", "DISTANCE": 1, "NETWORK": layers["roads"],
