@@ -6,7 +6,7 @@ of bench/RESULTS.md (between the markers ``<!-- travel -->`` and ``<!-- /travel 
 
 Instance: the synthetic 10,000-unit instances of bench/instances.py (100 km square, Voronoi units,
 three activities, 5 %), 100 territories, and a synthetic road network of about 100,000 segments
-over the same square: a 450 m street grid (40 km/h, 8 % of the blocks' segments missing, 5 %
+over the same square: a 430 m street grid (40 km/h, 8 % of the blocks' segments missing, 5 %
 one-way), arterials every 10th line (70 km/h), two motorways (110 km/h), and a river at
 x = 62.3 km that only a bridge every 19.8 km and the motorway cross.
 
@@ -36,7 +36,7 @@ from common import make_importable  # noqa: E402
 from instances import ORIGIN, SIDE, synthetic_instance  # noqa: E402
 
 SIZE, TERRITORIES = 10_000, 100
-SPACING = 450.0
+SPACING = 430.0
 RIVER_X = 62_300.0
 
 
@@ -65,7 +65,7 @@ def road_segments(seed: int = 0):
         keep = arterial | motorway | (rng.random(len(a)) > 0.08)
         if horizontal:  # the river: only arterials every 20 km and the motorway cross it
             crosses = (np.minimum(a[:, 0], b[:, 0]) < RIVER_X) & (np.maximum(a[:, 0], b[:, 0]) > RIVER_X)
-            bridge = motorway | (along % 44 == 0)
+            bridge = motorway | (along % 46 == 0)
             keep &= ~crosses | bridge
         oneway = ~arterial & ~motorway & (rng.random(len(a)) < 0.05)
         direction = np.where(oneway, np.where(rng.random(len(a)) < 0.5, travel.FORWARD, travel.BACKWARD),

@@ -122,13 +122,20 @@ def test_barrier_cuts_neighbours_except_at_the_bridge(qgis_app):
 
 def test_territories_cross_the_river_only_at_the_bridge(run_algorithm, qgis_app):
     units, roads, river = _river_case()
-    # road-network distance: two territories, one per bank
-    result = _build(run_algorithm, units, NETWORK=roads, DISTANCE=1, BARRIERS=river, TERRITORY_COUNT=2)
-    bank = defaultdict(set)
-    for feature in result["OUTPUT"].getFeatures():
-        bank[feature["territory"]].add(feature["col"] <= 4)
-    assert sorted(len(sides) for sides in bank.values()) == [1, 1]
-    assert result["NONCONTIGUOUS"] == 0
+    # road-network distance: no unit farther from its centre than in the straight-line plan
+    worst = {}
+    for distance in (0, 1):
+        result = _build(run_algorithm, units, NETWORK=roads, DISTANCE=distance, BARRIERS=river, TERRITORY_COUNT=2)
+        assert result["NONCONTIGUOUS"] == 0
+        members = defaultdict(set)
+        for feature in result["OUTPUT"].getFeatures():
+            members[feature["territory"]].add(feature["name"])
+        for names in members.values():
+            cols = {int(n[1]) for n in names}
+            if min(cols) <= 4 < max(cols):
+                assert {"c4_9", "c5_9"} <= names
+        worst[distance] = max(f["travel_min"] for f in result["OUTPUT"].getFeatures())
+    assert worst[1] <= worst[0] + 1e-9
     # straight-line distance with the barrier: any territory on both banks holds both bridge ends
     result = _build(run_algorithm, units, BARRIERS=river, NETWORK=roads, TERRITORY_COUNT=5, TOLERANCE=10)
     members = defaultdict(set)

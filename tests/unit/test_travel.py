@@ -80,11 +80,12 @@ def test_embedding_distances_follow_travel_time():
     assert correlation > 0.95
 
 
-def test_river_with_one_bridge_changes_the_plan():
-    """Units either side of a river that a single bridge crosses at the top: in travel time the
-    two banks are far apart except near the bridge, so territories follow the banks."""
-    size = 10
-    spacing = 100.0
+def test_river_with_one_bridge():
+    """10 x 10 units either side of a river between columns 4 and 5 that one bridge crosses, in the
+    top row. Neighbours across the river are cut except at the bridge. In travel time a territory
+    crosses the river only at the bridge, and no unit is farther from its centre than in the
+    straight-line plan."""
+    size, spacing = 10, 100.0
     starts, ends = [], []
     for i in range(size):
         for j in range(size):
@@ -92,24 +93,38 @@ def test_river_with_one_bridge_changes_the_plan():
                 a, b = i + di, j + dj
                 if a >= size or b >= size:
                     continue
-                # the river runs between columns 4 and 5; only row 9 has a bridge
                 if di == 1 and i == 4 and j != size - 1:
-                    continue
+                    continue  # the river: only the top row has a bridge
                 starts.append((i * spacing, j * spacing))
                 ends.append((a * spacing, b * spacing))
     starts, ends = np.array(starts), np.array(ends)
     minutes = travel.link_minutes(np.full(len(starts), spacing), np.full(len(starts), 30.0))
     network = travel.build_network(starts, ends, minutes, minutes)
     xy = np.array([(i * spacing, j * spacing) for i in range(size) for j in range(size)])
+    adjacency = _grid_adjacency(size)
+    for j in range(size - 1):  # cut across the river, keep the bridge
+        u, v = 4 * size + j, 5 * size + j
+        adjacency[u, v] = adjacency[v, u] = 0
+    adjacency = sp.csr_matrix(adjacency)
     setup = travel.prepare(network, xy, landmark_count=20)
-    # straight-line pairs across the river at the bottom are 100 m apart but ~19 links by road
-    problem = Problem(positions=setup.positions, workloads=np.ones(len(xy)), adjacency=None, territory_count=2,
-                      tolerance=0.05)
-    labels = np.asarray(build_territories(problem).labels)
     west = xy[:, 0] < 450
-    # each territory is one bank
-    assert len(set(labels[west])) == 1 and len(set(labels[~west])) == 1
-    assert labels[west][0] != labels[~west][0]
+    bridge = {4 * size + size - 1, 5 * size + size - 1}
+    worst = {}
+    for mode, positions in (("road", setup.positions), ("straight", xy)):
+        problem = Problem(positions=positions, workloads=np.ones(len(xy)), adjacency=adjacency,
+                          territory_count=2, tolerance=0.05)
+        plan = build_territories(problem)
+        labels = np.asarray(plan.labels)
+        assert plan.figures.noncontiguous == 0
+        for k in range(2):
+            members = set(np.flatnonzero(labels == k))
+            if west[list(members)].any() and (~west[list(members)]).any():
+                assert bridge <= members
+        centres = travel.centre_units(labels, positions, 2)
+        result = travel.plan_travel(network, setup.units.node, setup.units.on_network, labels,
+                                    setup.units.node[centres])
+        worst[mode] = float(np.nanmax(result.travel_min))
+    assert worst["road"] <= worst["straight"] + 1e-9
 
 
 def test_travel_min_and_repair_respect_the_limit():
