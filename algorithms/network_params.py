@@ -67,8 +67,9 @@ HELP = (
 )
 
 
-def add_travel_parameters(algorithm, input_name: str = "INPUT") -> None:
-    """Add the travel-time and barrier parameters to ``algorithm``."""
+def add_travel_parameters(algorithm, input_name: str = "INPUT", network_only: bool = False) -> None:
+    """Add the travel-time and barrier parameters to ``algorithm`` (``network_only``: just the road
+    network and its settings, for Assign reps)."""
     t = algorithm.tr
     params = [
         QgsProcessingParameterEnum(
@@ -99,6 +100,8 @@ def add_travel_parameters(algorithm, input_name: str = "INPUT") -> None:
             BARRIERS, t("Barriers (rivers, ridges, restricted areas)"),
             [QgsProcessing.TypeVectorLine, QgsProcessing.TypeVectorPolygon], optional=True),
     ]
+    if network_only:
+        params = [param for param in params if param.name() not in (DISTANCE, MAX_TRAVEL_TIME, BARRIERS)]
     advanced = {SPEED_FIELD, DEFAULT_SPEED, DIRECTION_FIELD, VALUE_FORWARD, VALUE_BACKWARD, VALUE_BOTH,
                 DEFAULT_DIRECTION, NETWORK_TOLERANCE}
     for param in params:
@@ -147,22 +150,7 @@ class TravelRun:
         barriers = algorithm.parameterAsSource(parameters, BARRIERS, context)
         try:
             if network is not None:
-                feedback.setProgressText(tr("Reading the road network…"))
-                settings = NetworkSettings(
-                    speed_field=algorithm.parameterAsString(parameters, SPEED_FIELD, context),
-                    default_speed=algorithm.parameterAsDouble(parameters, DEFAULT_SPEED, context),
-                    direction_field=algorithm.parameterAsString(parameters, DIRECTION_FIELD, context),
-                    value_forward=algorithm.parameterAsString(parameters, VALUE_FORWARD, context),
-                    value_backward=algorithm.parameterAsString(parameters, VALUE_BACKWARD, context),
-                    value_both=algorithm.parameterAsString(parameters, VALUE_BOTH, context),
-                    default_direction=algorithm.parameterAsEnum(parameters, DEFAULT_DIRECTION, context),
-                    tolerance=algorithm.parameterAsDouble(parameters, NETWORK_TOLERANCE, context))
-                run.road = read_network(network, units, settings, context.transformContext(), feedback)
-                if run.road is None:
-                    raise QgsProcessingException(tr("Cancelled."))
-                net = run.road.network
-                feedback.pushInfo(tr("Road network: {} nodes, {} one-way links; {} nodes off its main piece.")
-                                  .format(net.node_count, net.link_count, int((~net.main).sum())))
+                run.road = read_road_network(algorithm, parameters, context, feedback, network, units)
             if barriers is not None:
                 feedback.setProgressText(tr("Cutting neighbours across barriers…"))
                 lines = read_barriers(barriers, units, context.transformContext())
@@ -282,6 +270,64 @@ class TravelRun:
         indices = list(indices)
         text = ", ".join(self.names.get(int(i), "") for i in indices[:20])
         return text + (f", … ({len(indices)} in all)" if len(indices) > 20 else "")
+
+
+def read_road_network(algorithm, parameters, context, feedback, network, units):
+    """The NETWORK parameter's layer as a RoadLayer in the units' metric CRS."""
+    feedback.setProgressText(tr("Reading the road network…"))
+    settings = NetworkSettings(
+        speed_field=algorithm.parameterAsString(parameters, SPEED_FIELD, context),
+        default_speed=algorithm.parameterAsDouble(parameters, DEFAULT_SPEED, context),
+        direction_field=algorithm.parameterAsString(parameters, DIRECTION_FIELD, context),
+        value_forward=algorithm.parameterAsString(parameters, VALUE_FORWARD, context),
+        value_backward=algorithm.parameterAsString(parameters, VALUE_BACKWARD, context),
+        value_both=algorithm.parameterAsString(parameters, VALUE_BOTH, context),
+        default_direction=algorithm.parameterAsEnum(parameters, DEFAULT_DIRECTION, context),
+        tolerance=algorithm.parameterAsDouble(parameters, NETWORK_TOLERANCE, context))
+    try:
+        road = read_network(network, units, settings, context.transformContext(), feedback)
+    except NetworkDataError as error:
+        raise QgsProcessingException(str(error)) from error
+    if road is None:
+        raise QgsProcessingException(tr("Cancelled."))
+    net = road.network
+    feedback.pushInfo(tr("Road network: {} nodes, {} one-way links; {} nodes off its main piece.")
+                      .format(net.node_count, net.link_count, int((~net.main).sum())))
+    return road
+
+
+def rep_travel_minutes(algorithm, parameters, context, feedback, units, homes):
+    """(reps, units) minutes by road from each rep's home to each unit, or None without a network.
+    Units off the network or unreachable are ``inf``; they are named in the log."""
+    network = algorithm.parameterAsSource(parameters, NETWORK, context)
+    if network is None:
+        return None
+    road = read_road_network(algorithm, parameters, context, feedback, network, units)
+    snapped = travel.snap(road.network, units.positions)
+    homes_snapped = travel.snap(road.network, homes, snapped.limit)
+    minutes = travel.travel_minutes(road.network, homes_snapped.node, snapped.node)
+    minutes[:, ~snapped.on_network] = np.inf
+    off = np.flatnonzero(~snapped.on_network)
+    if len(off):
+        feedback.pushWarning(tr("{} units are more than {:.0f} m from the road network and count at the longest "
+                                "travel time of the layer: feature ids {}.").format(
+            len(off), snapped.limit, ", ".join(str(int(units.fids[i])) for i in off[:20])))
+    return minutes
+
+
+def territory_travel_costs(minutes, weights, labels, territory_count: int) -> np.ndarray:
+    """(territories, reps) cost: the workload-weighted sum of minutes from each rep's home to the
+    territory's units; unreachable units count at the longest finite time (twice)."""
+    finite = minutes[np.isfinite(minutes)]
+    penalty = 2.0 * float(finite.max()) if finite.size else 1.0
+    filled = np.where(np.isfinite(minutes), minutes, penalty)
+    costs = np.zeros((territory_count, minutes.shape[0]))
+    labels = np.asarray(labels)
+    for k in range(territory_count):
+        members = np.flatnonzero(labels == k)
+        if len(members):
+            costs[k] = filled[:, members] @ np.asarray(weights, dtype=float)[members]
+    return costs
 
 
 def _unit_names(source, units) -> dict[int, str]:

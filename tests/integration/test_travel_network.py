@@ -330,3 +330,25 @@ def test_rebalance_in_travel_time(run_algorithm, helsinki):
     assert len(known) >= 0.9 * len(values) and min(known) == 0.0
     assert result["MAX_DEVIATION"] <= 3 + 1e-6
 
+
+
+def test_assign_reps_by_travel_time_on_a_one_way_loop(run_algorithm):
+    """Ann lives 100 m from A towards D, Bob 100 m from C towards B. In straight lines Ann is
+    nearer D and Bob nearer B; on the one-way loop A → B → C → D → A, Ann reaches B in 1 minute
+    and D in 3, Bob reaches D in 1 and B in 3: the matching flips."""
+    units, roads, _ = _loop_case()
+    territory = {"B": "T1", "D": "T2"}
+    layer = _layer("Point", "&field=name:string&field=territory:string",
+                   [(f.geometry(), [f["name"], territory.get(f["name"])]) for f in units.getFeatures()], "units")
+    reps = _layer("Point", "&field=rep:string", [(_point(0, 100), ["Ann"]), (_point(1000, 900), ["Bob"])], "reps")
+    params = {"INPUT": layer, "TERRITORY_FIELD": "territory", "REPS": reps, "REP_NAME_FIELD": "rep",
+              "OUTPUT": "memory:", "OUTPUT_TERRITORIES": "memory:"}
+    straight = run_algorithm("territory:assignreps", params)
+    rep_of = {f["territory"]: f["rep"] for f in straight["OUTPUT_TERRITORIES"].getFeatures()}
+    assert rep_of == {"T1": "Bob", "T2": "Ann"}
+    road = run_algorithm("territory:assignreps", dict(params, NETWORK=roads, DIRECTION_FIELD="oneway",
+                                                      VALUE_FORWARD="F", DEFAULT_SPEED=60))
+    figures = {f["territory"]: (f["rep"], f["mean_min"], f["max_min"])
+               for f in road["OUTPUT_TERRITORIES"].getFeatures()}
+    assert figures["T1"] == ("Ann", pytest.approx(1.0), pytest.approx(1.0))
+    assert figures["T2"] == ("Bob", pytest.approx(1.0), pytest.approx(1.0))
