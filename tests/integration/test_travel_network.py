@@ -352,3 +352,23 @@ def test_assign_reps_by_travel_time_on_a_one_way_loop(run_algorithm):
                for f in road["OUTPUT_TERRITORIES"].getFeatures()}
     assert figures["T1"] == ("Ann", pytest.approx(1.0), pytest.approx(1.0))
     assert figures["T2"] == ("Bob", pytest.approx(1.0), pytest.approx(1.0))
+
+
+def test_statistics_report_travel_time_from_the_rep(run_algorithm, tmp_path):
+    """Ann lives at A on the one-way loop; her territory is B, C, D (1, 2, 3 minutes away)."""
+    units, roads, _ = _loop_case()
+    territory = {"B": ("T1", 1.0), "C": ("T1", 1.0), "D": ("T1", 2.0)}
+    layer = _layer("Point", "&field=name:string&field=territory:string&field=visits:double",
+                   [(f.geometry(), [f["name"], *territory.get(f["name"], (None, 0.0))]) for f in units.getFeatures()],
+                   "units")
+    reps = _layer("Point", "&field=rep:string&field=territory:string", [(_point(0, 0), ["Ann", "T1"])], "reps")
+    html = tmp_path / "report.html"
+    result = run_algorithm("territory:territorystatistics", {
+        "INPUT": layer, "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"], "TOLERANCE": 5, "REPS": reps,
+        "REP_NAME_FIELD": "rep", "REP_TERRITORY_FIELD": "territory", "NETWORK": roads, "DIRECTION_FIELD": "oneway",
+        "VALUE_FORWARD": "F", "DEFAULT_SPEED": 60, "OUTPUT": "memory:", "OUTPUT_HTML": str(html)})
+    feature = next(result["OUTPUT"].getFeatures())
+    assert feature["rep_avg_min"] == pytest.approx(2.0)
+    assert feature["rep_wavg_min"] == pytest.approx((1 * 1 + 2 * 1 + 3 * 2) / 4)
+    assert feature["rep_max_min"] == pytest.approx(3.0)
+    assert "Rep max min" in html.read_text(encoding="utf-8")
