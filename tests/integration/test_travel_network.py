@@ -187,6 +187,8 @@ def test_one_way_loop_travel_times(run_algorithm):
     assert forward["C"] == pytest.approx(2.0)
     assert forward["D"] == pytest.approx(3.0)
     assert forward["E"] == pytest.approx(5.0, abs=2e-3)  # C, then 3 km of spur
+    # road-network distance with a seed: the same times, measured from the seed
+    assert _travel(_loop_run(run_algorithm, DISTANCE=1, DIRECTION_FIELD="oneway", VALUE_FORWARD="F")) == forward
     backward = _travel(_loop_run(run_algorithm, DIRECTION_FIELD="oneway", VALUE_BACKWARD="F"))
     assert (backward["B"], backward["D"]) == (pytest.approx(3.0), pytest.approx(1.0))
     both = _travel(_loop_run(run_algorithm, DIRECTION_FIELD="oneway", VALUE_BOTH="F", VALUE_FORWARD="x"))
