@@ -26,7 +26,9 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..compat import DOUBLE, make_field
 from ..core import travel
 from ..core.metrics import combined_weight, plan_figures
+from ..core.progress import Cancelled
 from ..layers.network import NetworkDataError, NetworkSettings, cut_by_barriers, read_barriers, read_network
+from .common import engine_progress
 
 NETWORK = "NETWORK"
 SPEED_FIELD = "SPEED_FIELD"
@@ -150,7 +152,8 @@ class TravelRun:
         barriers = algorithm.parameterAsSource(parameters, BARRIERS, context)
         try:
             if network is not None:
-                run.road = read_road_network(algorithm, parameters, context, feedback, network, units)
+                run.road = read_road_network(algorithm, parameters, context, feedback, network, units,
+                                             keep_roads=barriers is not None)
             if barriers is not None:
                 feedback.setProgressText(tr("Cutting neighbours across barriers…"))
                 lines = read_barriers(barriers, units, context.transformContext())
@@ -170,8 +173,11 @@ class TravelRun:
             return problem
         if self.road_mode:
             feedback.setProgressText(tr("Measuring travel times from landmarks…"))
-            self.setup = travel.prepare(self.road.network, problem.positions, problem.seeds,
-                                        random_seed=random_seed)
+            try:
+                self.setup = travel.prepare(self.road.network, problem.positions, problem.seeds,
+                                            random_seed=random_seed, progress=engine_progress(feedback, 25, 30))
+            except Cancelled as error:
+                raise QgsProcessingException(tr("Cancelled.")) from error
             self.snapped, self.seed_snap = self.setup.units, self.setup.seeds
             feedback.pushInfo(tr("Travel-time embedding: {} landmarks, relative error {:.1%}.")
                               .format(len(self.setup.embedding.landmarks), self.setup.embedding.stress))
@@ -272,8 +278,9 @@ class TravelRun:
         return text + (f", … ({len(indices)} in all)" if len(indices) > 20 else "")
 
 
-def read_road_network(algorithm, parameters, context, feedback, network, units):
-    """The NETWORK parameter's layer as a RoadLayer in the units' metric CRS."""
+def read_road_network(algorithm, parameters, context, feedback, network, units, keep_roads: bool = False):
+    """The NETWORK parameter's layer as a RoadLayer in the units' metric CRS (``keep_roads``: with
+    the road geometries, for barriers)."""
     feedback.setProgressText(tr("Reading the road network…"))
     settings = NetworkSettings(
         speed_field=algorithm.parameterAsString(parameters, SPEED_FIELD, context),
@@ -285,7 +292,7 @@ def read_road_network(algorithm, parameters, context, feedback, network, units):
         default_direction=algorithm.parameterAsEnum(parameters, DEFAULT_DIRECTION, context),
         tolerance=algorithm.parameterAsDouble(parameters, NETWORK_TOLERANCE, context))
     try:
-        road = read_network(network, units, settings, context.transformContext(), feedback)
+        road = read_network(network, units, settings, context.transformContext(), feedback, keep_roads)
     except NetworkDataError as error:
         raise QgsProcessingException(str(error)) from error
     if road is None:

@@ -87,8 +87,11 @@ def _to_metric(geometry: QgsGeometry, transform, factor: float) -> QgsGeometry:
     return geometry
 
 
-def read_network(source, units: Units, settings: NetworkSettings, transform_context, feedback=None) -> RoadLayer:
-    """Read a line layer as a directed road network in the units' metric CRS (metres, minutes)."""
+def read_network(source, units: Units, settings: NetworkSettings, transform_context, feedback=None,
+                 keep_roads: bool = True) -> RoadLayer:
+    """Read a line layer as a directed road network in the units' metric CRS (metres, minutes).
+
+    ``keep_roads``: keep each road's geometry (needed to test barrier crossings)."""
     if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.LineGeometry:
         raise NetworkDataError(tr("The road network must be a line layer; this one has {} geometries.")
                                .format(QgsWkbTypes.geometryDisplayString(QgsWkbTypes.geometryType(source.wkbType()))))
@@ -115,10 +118,9 @@ def read_network(source, units: Units, settings: NetworkSettings, transform_cont
     factor = units.unit_factor
     attributes = [i for i in (speed_index, direction_index) if i >= 0]
     request = QgsFeatureRequest().setSubsetOfAttributes(attributes)
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
-    speeds: list[np.ndarray] = []
-    directions: list[np.ndarray] = []
+    parts_xy: list[np.ndarray] = []
+    part_speed: list[float] = []
+    part_direction: list[int] = []
     roads: list[QgsGeometry] = []
     skipped = 0
     total = max(source.featureCount(), 1)
@@ -130,7 +132,8 @@ def read_network(source, units: Units, settings: NetworkSettings, transform_cont
         geometry = feature.geometry()
         if geometry is None or geometry.isNull() or geometry.isEmpty():
             continue
-        geometry = _to_metric(geometry, transform, factor)
+        if transform is not None or factor != 1.0:
+            geometry = _to_metric(geometry, transform, factor)
         speed = settings.default_speed
         if speed_index >= 0:
             value = _number(feature.attribute(speed_index))
@@ -143,22 +146,40 @@ def read_network(source, units: Units, settings: NetworkSettings, transform_cont
             value = feature.attribute(direction_index)
             if value is not None and not (hasattr(value, "isNull") and value.isNull()):
                 direction = values.get(str(value), settings.default_direction)
-        roads.append(geometry)
+        if keep_roads:
+            roads.append(geometry)
         for part in geometry.constParts():
-            xy = np.array([(v.x(), v.y()) for v in part.vertices()], dtype=float).reshape(-1, 2)
+            xy = _line_xy(part)
             if len(xy) < 2:
                 continue
-            starts.append(xy[:-1])
-            ends.append(xy[1:])
-            speeds.append(np.full(len(xy) - 1, speed))
-            directions.append(np.full(len(xy) - 1, direction))
-    if not starts:
+            parts_xy.append(xy)
+            part_speed.append(speed)
+            part_direction.append(direction)
+    if not parts_xy:
         raise NetworkDataError(tr("The road network has no lines. Choose a line layer with roads."))
-    a, b = np.concatenate(starts), np.concatenate(ends)
-    minutes = travel.link_minutes(np.hypot(*(b - a).T), np.concatenate(speeds))
-    forward, backward = travel.direction_minutes(minutes, np.concatenate(directions))
+    lengths = np.fromiter((len(xy) for xy in parts_xy), dtype=np.int64, count=len(parts_xy))
+    xy = np.concatenate(parts_xy)
+    last = np.cumsum(lengths) - 1          # a part's last vertex starts no link
+    starts_mask = np.ones(len(xy), dtype=bool)
+    starts_mask[last] = False
+    a, b = xy[:-1][starts_mask[:-1]], xy[1:][starts_mask[:-1]]
+    links = lengths - 1
+    minutes = travel.link_minutes(np.hypot(*(b - a).T), np.repeat(np.asarray(part_speed, dtype=float), links))
+    forward, backward = travel.direction_minutes(minutes, np.repeat(np.asarray(part_direction), links))
     network = travel.build_network(a, b, forward, backward, settings.tolerance * factor)
     return RoadLayer(network=network, roads=roads, skipped_speeds=skipped)
+
+
+def _line_xy(part) -> np.ndarray:
+    """The (k, 2) vertices of a line part, read from its WKB (curves are segmentized first)."""
+    if QgsWkbTypes.flatType(part.wkbType()) != QgsWkbTypes.LineString:
+        part = part.segmentize()
+        if QgsWkbTypes.flatType(part.wkbType()) != QgsWkbTypes.LineString:
+            return np.array([(v.x(), v.y()) for v in part.vertices()], dtype=float).reshape(-1, 2)
+    dims = 2 + int(QgsWkbTypes.hasZ(part.wkbType())) + int(QgsWkbTypes.hasM(part.wkbType()))
+    wkb = bytes(part.asWkb())
+    order = "<" if wkb[0] == 1 else ">"
+    return np.frombuffer(wkb, dtype=f"{order}f8", offset=9).reshape(-1, dims)[:, :2].astype(float)
 
 
 def _number(value):
