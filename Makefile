@@ -9,7 +9,7 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration demo package lint bench bench-dock clean
+.PHONY: help sysdeps venv test test-unit test-integration demo package lint bench bench-dock bench-travel clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
@@ -18,6 +18,7 @@ help:
 	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
 	@echo "make bench     run the benchmark, write bench/RESULTS.md"
 	@echo "make bench-dock  time the territory panel on 50,000 units, write bench/RESULTS-dock.md"
+	@echo "make bench-travel  straight-line vs road-network Build on 10,000 units, section of bench/RESULTS.md"
 
 sysdeps:
 	@bash scripts/install-system-deps.sh
@@ -72,6 +73,10 @@ bench: venv $(GC_VENV)/.stamp
 bench-dock: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) bench/bench_dock.py
+
+# make bench-travel [SEEDS=1,4]
+bench-travel: venv
+	nice -n 10 $(PY) bench/travel.py $(if $(SEEDS),--seeds $(SEEDS))
 
 clean:
 	rm -rf $(BUILD) dist demo-output test-output .pytest_cache .ruff_cache

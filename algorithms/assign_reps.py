@@ -29,6 +29,7 @@ from .common import (
     territory_wkb_type,
     write_units,
 )
+from .network_params import add_travel_parameters, rep_travel_minutes, territory_travel_costs
 
 REP_FIELD = "rep"
 
@@ -74,6 +75,11 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             "workload-weighted mean distance (mean_km) and the farthest unit (max_km) from the rep's home, "
             "and its workload per balance field. Distances are in kilometres, measured in a metric "
             "projection of the units' layer."
+        ) + self.tr(
+            "\n\n<b>Road network</b> (optional; with its speed, direction and tolerance settings as in "
+            "Build territories): reps are matched on workload-weighted travel time by road from home "
+            "instead of straight-line distance, one-way streets included; the territories output adds "
+            "mean_min (workload-weighted mean) and max_min (farthest unit), in minutes from the rep's home."
         )
 
     def initAlgorithm(self, config=None):
@@ -93,6 +99,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             self.BALANCE_FIELDS, self.tr("Balance fields (weights for the distance)"),
             parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.Numeric, allowMultiple=True,
             optional=True))
+        add_travel_parameters(self, network_only=True)
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Units with reps"), QgsProcessing.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -136,7 +143,11 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
                                  .format(len(rep_names), len(names)))
         labels = alignment.labels
         weights = unit_weights(units.workloads)
-        costs = territory_distance_costs(units.positions, weights, labels, len(names), homes)
+        minutes = rep_travel_minutes(self, parameters, context, feedback, units, homes)
+        if minutes is None:
+            costs = territory_distance_costs(units.positions, weights, labels, len(names), homes)
+        else:  # a road network: match on workload-weighted travel time instead
+            costs = territory_travel_costs(minutes, weights, labels, len(names))
         matching = match_reps(costs, kept)
         feedback.setProgress(60)
 
@@ -157,16 +168,21 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
                 "{} territories have no rep (there are {} territories for {} reps): {}.").format(
                 vacancies, p, len(rep_names), vacant))
 
-        stats = _territory_stats(units, labels, weights, homes, rep_of_territory, p)
+        stats = _territory_stats(units, labels, weights, homes, rep_of_territory, p, minutes)
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, alignment,
                                                      territory_rep, rep_of_territory, kept, stats)
         served = rep_of_territory >= 0
         served_weight = float(stats["weight"][served].sum())
-        mean_km = round(matching.total_cost / served_weight / 1000.0, 3) if served_weight > 0 else None
+        mean_km = round(float(np.nansum(stats["mean_km"][served] * stats["weight"][served])) / served_weight, 3) \
+            if served_weight > 0 else None
         for k in range(p):
             if served[k]:
                 feedback.pushInfo(self.tr("{}: {} (mean distance {:.1f} km)")
                                   .format(names[k], territory_rep[k], stats["mean_km"][k]))
+                if minutes is not None:
+                    feedback.pushInfo(self.tr("{}: {} (travel from home: workload-weighted mean {:.1f} min, "
+                                              "longest {:.1f} min)").format(
+                        names[k], territory_rep[k], stats["mean_min"][k], stats["max_min"][k]))
         return {
             self.OUTPUT: out_id,
             self.OUTPUT_TERRITORIES: territories_id,
@@ -260,6 +276,9 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             t_fields.append(make_field(name, DOUBLE))
         t_fields.append(make_field("mean_km", DOUBLE))
         t_fields.append(make_field("max_km", DOUBLE))
+        if "mean_min" in stats:
+            t_fields.append(make_field("mean_min", DOUBLE))
+            t_fields.append(make_field("max_min", DOUBLE))
         t_sink, territories_id = self.parameterAsSink(
             parameters, self.OUTPUT_TERRITORIES, context, t_fields,
             territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
@@ -278,6 +297,10 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             values.extend(float(v) for v in stats["sums"][k])
             values.append(float(stats["mean_km"][k]) if served else None)
             values.append(float(stats["max_km"][k]) if served else None)
+            if "mean_min" in stats:
+                for key in ("mean_min", "max_min"):
+                    value = stats[key][k]
+                    values.append(round(float(value), 3) if served and np.isfinite(value) else None)
             feature = QgsFeature(t_fields)
             feature.setGeometry(geometry)
             feature.setAttributes(values)
@@ -286,7 +309,8 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
         return out_id, territories_id
 
 
-def _territory_stats(units, labels, weights, homes, rep_of_territory, p: int) -> dict[str, np.ndarray]:
+def _territory_stats(units, labels, weights, homes, rep_of_territory, p: int,
+                     minutes=None) -> dict[str, np.ndarray]:
     """Per territory: unit count, workload sums, summed weight, and the weighted mean and largest
     distance (km) from its rep's home (NaN for vacancies). A territory without workload gets the
     plain mean distance."""
@@ -306,4 +330,19 @@ def _territory_stats(units, labels, weights, homes, rep_of_territory, p: int) ->
         w = weights[members]
         mean_km[k] = float((w * distance).sum() / w.sum()) if w.sum() > 0 else float(distance.mean())
         max_km[k] = float(distance.max())
-    return {"units": unit_count, "sums": sums, "weight": weight, "mean_km": mean_km, "max_km": max_km}
+    out = {"units": unit_count, "sums": sums, "weight": weight, "mean_km": mean_km, "max_km": max_km}
+    if minutes is not None:  # travel by road from the rep's home (units off the network left out)
+        out["mean_min"] = np.full(p, np.nan)
+        out["max_min"] = np.full(p, np.nan)
+        for k in range(p):
+            r = rep_of_territory[k]
+            members = np.flatnonzero(labels == k)
+            if r < 0 or len(members) == 0:
+                continue
+            time = minutes[r, members]
+            ok = np.isfinite(time)
+            if ok.any():
+                w = weights[members][ok]
+                out["mean_min"][k] = float((w * time[ok]).sum() / w.sum()) if w.sum() > 0 else float(time[ok].mean())
+                out["max_min"][k] = float(time[ok].max())
+    return out

@@ -33,6 +33,8 @@ from .common import (
     write_territories,
     write_units,
 )
+from .network_params import HELP as TRAVEL_HELP
+from .network_params import TravelRun, add_travel_parameters
 
 
 class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
@@ -84,8 +86,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             "target and deviation per measure, unit count, contiguity and compactness. The result "
             "also gives MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS. When the tolerance "
             "cannot be reached (a single unit outweighs a territory's target, say), the plan is still "
-            "complete and the log names the units and territories responsible."
-        )
+            "complete and the log names the units and territories responsible.\n\n"
+        ) + self.tr(TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -116,6 +118,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
         self.addParameter(QgsProcessingParameterString(
             self.TERRITORY_FIELD, self.tr("Territory field name"), defaultValue="territory"))
+        add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Units with territories"), QgsProcessing.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -140,6 +143,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
         read_feedback = ScaledFeedback(feedback, 0, 25)
         units = self.read_units(source, balance_fields, context, read_feedback)
+        travel_run = TravelRun.read(self, parameters, context, feedback, source, units)
 
         seeds = self.parameterAsSource(parameters, self.SEEDS, context)
         seed_positions = seed_targets = None
@@ -163,13 +167,13 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             seed_targets=seed_targets, locked=locked, tolerance=tolerance, contiguous=contiguous,
             random_seed=random_seed)
         feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
-        plan = run_engine(build_territories, problem, engine_progress(feedback, 25, 85))
+        engine_problem = travel_run.engine_problem(problem, feedback, random_seed)
+        plan = run_engine(build_territories, engine_problem, engine_progress(feedback, 25, 85))
         push_diagnostics(plan, units, names, feedback)
+        labels, figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
 
-        labels = np.asarray(plan.labels)
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
-                                                     plan.figures, names, territory_field)
-        figures = plan.figures
+                                                     figures, names, territory_field, travel_run)
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
         feedback.pushInfo(self.tr("{} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not contiguous.")
                           .format(count, max_deviation, tolerance * 100, int(figures.noncontiguous)))
@@ -256,10 +260,12 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         return locked, all_names
 
     # -- outputs -------------------------------------------------------------------------------
-    def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field):
+    def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field,
+                       travel_run):
         out_id, geometries = write_units(
             self, parameters, self.OUTPUT, context, feedback, source, units,
-            [make_field(territory_field, STRING, 80)], lambda i: [names[int(labels[i])]])
+            [make_field(territory_field, STRING, 80)] + travel_run.fields(),
+            lambda i: [names[int(labels[i])]] + travel_run.values(i))
         TerritoryStyler.attach(out_id, territory_field, names, context)
 
         territories_id = None

@@ -38,6 +38,8 @@ from .common import (
     write_territories,
     write_units,
 )
+from .network_params import HELP as TRAVEL_HELP
+from .network_params import TravelRun, add_travel_parameters
 
 PREVIOUS_FIELD = "previous_territory"
 CHANGED_FIELD = "changed"
@@ -89,8 +91,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             "else 0); and one feature per territory with its figures and the units moved in and out. "
             "Results: MAX_DEVIATION (percent, worst measure), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
             "the first balance field's total that moved; of the unit count with no balance field), "
-            "FILLED_UNITS and NONCONTIGUOUS."
-        )
+            "FILLED_UNITS and NONCONTIGUOUS.\n\n"
+        ) + self.tr(TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -113,6 +115,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.MAX_CHANGED_UNITS, self.tr("Maximum changed units (% of all units)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=100.0))
+        add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Rebalanced units"), QgsProcessing.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -148,6 +151,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
 
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
         units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 25))
+        travel_run = TravelRun.read(self, parameters, context, feedback, source, units)
         alignment = read_alignment(source, territory_field, units, feedback)
         names = alignment.names
         if not names:
@@ -170,13 +174,14 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             tolerance=tolerance, contiguous=contiguous, initial=initial)
         feedback.setProgressText(self.tr("Rebalancing {} territories of {} units…")
                                  .format(count, units.count))
-        plan = run_engine(rebalance_territories, problem, max_changed_units=cap,
+        engine_problem = travel_run.engine_problem(problem, feedback)
+        plan = run_engine(rebalance_territories, engine_problem, max_changed_units=cap,
                           progress=engine_progress(feedback, 25, 85))
         # The engine's "cap reached" note is replaced by one that quotes the cap as the user set it.
         capped = [d for d in plan.diagnostics if d.code == "cap_reached"]
         push_diagnostics(SimpleNamespace(diagnostics=[d for d in plan.diagnostics if d.code != "cap_reached"]),
                          units, names, feedback)
-        labels = np.asarray(plan.labels, dtype=np.int64)
+        labels, plan.figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
 
         was_assigned = initial >= 0
         changed = was_assigned & (labels != initial)
@@ -190,7 +195,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         changed_workload = round(changed_workload, 3)
 
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
-                                                     plan, alignment, changed, territory_field)
+                                                     plan, alignment, changed, territory_field, travel_run)
         figures = plan.figures
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
         feedback.pushInfo(self.tr(
@@ -249,7 +254,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, plan, alignment, changed,
-                       territory_field):
+                       territory_field, travel_run):
         territory = QgsField(alignment.field)
         territory.setName(territory_field)
         previous = QgsField(alignment.field)
@@ -257,11 +262,11 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         old_values = [alignment.values[k] if k >= 0 else None for k in alignment.labels]
 
         def values_of(i):
-            return [alignment.values[int(labels[i])], old_values[i], 1 if changed[i] else 0]
+            return [alignment.values[int(labels[i])], old_values[i], 1 if changed[i] else 0] + travel_run.values(i)
 
         out_id, geometries = write_units(
             self, parameters, self.OUTPUT, context, feedback, source, units,
-            [territory, previous, make_field(CHANGED_FIELD, INT)], values_of)
+            [territory, previous, make_field(CHANGED_FIELD, INT)] + travel_run.fields(), values_of)
         names = alignment.names
         style_values = [alignment.values[k] for k in range(len(names))]
         TerritoryStyler.attach(out_id, territory_field, style_values, context)

@@ -39,6 +39,7 @@ from ..layers.style import apply_territory_style
 from ..layers.units import ScaledFeedback, Units, default_snap_tolerance, points_to_metric
 from . import report
 from .common import TerritoryAlgorithm, TerritoryStyler, _ids, is_empty_value, measure_columns, natural_key
+from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
 
 TERRITORY = "territory"
 
@@ -79,6 +80,8 @@ class TerritoryFigures:
     rep_max_km: list
     within: np.ndarray
     issues: list[tuple[str, str]] = field(default_factory=list)
+    # with a road network: minutes from the rep's home, per territory (mean, workload-weighted mean, max)
+    rep_travel: dict | None = None
 
 
 class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
@@ -123,7 +126,10 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             "territory whose name equals the rep's name. A rep's territory that has no units is "
             "reported as an empty territory. Distances are straight lines from the rep to each unit's "
             "centre (its centroid, or a point inside it when the centroid falls outside), in km; the "
-            "report gives their mean and maximum per territory.\n"
+            "report gives their mean and maximum per territory. With a <b>road network</b> (speed, "
+            "direction and tolerance settings as in Build territories) the report and the layer add the "
+            "rep's travel time by road in minutes: mean (rep_avg_min), workload-weighted mean "
+            "(rep_wavg_min) and longest (rep_max_min).\n"
             "<b>Territories</b> (output): one feature per territory with unit count, sum, target "
             "(_tgt) and deviation in percent (_dev) per measure, area (km²), perimeter (km), "
             "Polsby-Popper compactness (4πA/P², 1 = a circle), number of parts, contiguity, the "
@@ -189,6 +195,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 optional=True,
             )
         )
+        add_travel_parameters(self, network_only=True)
         self.addParameter(
             QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Territories"), QgsProcessing.TypeVectorAnyGeometry)
         )
@@ -246,6 +253,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
         feedback.setProgressText(self.tr("Measuring {} territories…").format(len(names)))
         figures = self._figures(units, labels, names, tolerance, reps, feedback)
+        if reps and self.parameterAsSource(parameters, NETWORK, context) is not None:
+            figures.rep_travel = self._rep_travel(parameters, context, feedback, units, labels, names, reps)
         unassigned = np.flatnonzero(labels < 0)
         self._validate(figures, units, labels, unassigned, reps, tolerance, territory_field)
         for severity, text in figures.issues:
@@ -592,6 +601,34 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             out.append(geometry)
         return out
 
+    def _rep_travel(self, parameters, context, feedback, units: Units, labels, names, reps) -> dict:
+        """Minutes by road from each territory's rep (the first one named for it) to its units."""
+        from ..core.matching import unit_weights
+
+        p = len(names)
+        first: dict[int, Rep] = {}
+        for rep in reps:
+            if rep.territory in names:
+                first.setdefault(names.index(rep.territory), rep)
+        out = {key: [None] * p for key in ("mean", "weighted", "max")}
+        if not first:
+            return out
+        order = sorted(first)
+        homes = np.array([first[k].position for k in order], dtype=float)
+        minutes = rep_travel_minutes(self, parameters, context, feedback, units, homes)
+        weights = unit_weights(units.workloads)
+        for row, k in enumerate(order):
+            members = np.flatnonzero(labels == k)
+            time = minutes[row, members]
+            ok = np.isfinite(time)
+            if not ok.any():
+                continue
+            w = weights[members][ok]
+            out["mean"][k] = float(time[ok].mean())
+            out["weighted"][k] = float((w * time[ok]).sum() / w.sum()) if w.sum() > 0 else float(time[ok].mean())
+            out["max"][k] = float(time[ok].max())
+        return out
+
     def _output_fields(self, figures: TerritoryFigures, shapefile: bool) -> tuple[QgsFields, list[str]]:
         spec: list[tuple[str, object, str]] = [
             (TERRITORY, STRING, self.tr("Territory")),
@@ -614,6 +651,12 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             ("rep_avg_km", DOUBLE, self.tr("Rep mean distance (km)")),
             ("rep_max_km", DOUBLE, self.tr("Rep max distance (km)")),
         ]
+        if figures.rep_travel is not None:
+            spec += [
+                ("rep_avg_min", DOUBLE, self.tr("Rep mean travel time (min)")),
+                ("rep_wavg_min", DOUBLE, self.tr("Rep workload-weighted travel time (min)")),
+                ("rep_max_min", DOUBLE, self.tr("Rep max travel time (min)")),
+            ]
         names = _unique([s[0] for s in spec])
         if shapefile:
             names = report.short_field_names(names)
@@ -650,6 +693,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 figures.rep_mean_km[k],
                 figures.rep_max_km[k],
             ]
+            if figures.rep_travel is not None:
+                values += [figures.rep_travel[key][k] for key in ("mean", "weighted", "max")]
             feature = QgsFeature(fields)
             feature.setGeometry(dissolved[k])
             feature.setAttributes(values)
@@ -762,6 +807,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         ]
         if with_reps:
             headers += [self.tr("Rep"), self.tr("Rep mean km"), self.tr("Rep max km")]
+            if figures.rep_travel is not None:
+                headers += [self.tr("Rep mean min"), self.tr("Rep weighted min"), self.tr("Rep max min")]
         rows, flagged = [], []
         for k, name in enumerate(names):
             row = [report.swatch(colours[k]) + esc(name), str(int(figures.unit_count[k]))]
@@ -782,6 +829,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             ]
             if with_reps:
                 row += [esc(figures.rep[k]), fmt(figures.rep_mean_km[k]), fmt(figures.rep_max_km[k])]
+                if figures.rep_travel is not None:
+                    row += [fmt(figures.rep_travel[key][k]) for key in ("mean", "weighted", "max")]
             rows.append(row)
             flagged.append(
                 not figures.within[k]

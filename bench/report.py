@@ -118,6 +118,10 @@ def write_report(path: Path) -> None:
         add("")
         body = dock.read_text().splitlines()
         add("\n".join(line for line in body if not line.startswith("# ")).strip())
+    old = path.read_text() if path.exists() else ""
+    if "<!-- travel -->" in old and "<!-- /travel -->" in old:  # `make bench-travel` keeps its own section
+        add("")
+        add("<!-- travel -->" + old.split("<!-- travel -->", 1)[1].split("<!-- /travel -->", 1)[0] + "<!-- /travel -->")
     path.write_text("\n".join(lines) + "\n")
 
 
