@@ -19,13 +19,16 @@ from qgis.core import (
 from ..compat import STRING, make_field
 from ..core.engine import build_territories
 from ..core.problem import Problem
+from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
     engine_progress,
+    keep_codes_by_overlap,
     measure_columns,
     push_diagnostics,
+    read_unit_names,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -46,6 +49,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     LOCKED_FIELD = "LOCKED_FIELD"
     RANDOM_SEED = "RANDOM_SEED"
     TERRITORY_FIELD = "TERRITORY_FIELD"
+    TERRITORIES = "TERRITORIES"
+    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
     OUTPUT = "OUTPUT"
     OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
     MAX_DEVIATION = "MAX_DEVIATION"
@@ -78,7 +83,12 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
             "territory name); empty values are free.\n"
             "<b>Random seed</b>: the same seed gives the same plan.\n"
-            "<b>Territory field</b>: the name of the field added to the output units.\n\n"
+            "<b>Territory field</b>: the name of the field added to the output units; it holds each "
+            "territory's code. When the input already has this field (an existing plan), each new "
+            "territory keeps the code, name, rep and colour of the old territory it overlaps most.\n"
+            "<b>Territory table</b>: optional, the territory table of the existing plan (names, reps, "
+            "colours by code), as written by this algorithm.\n"
+            "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
             "Outputs: the units with their territory, and one feature per territory with its sum, "
             "target and deviation per measure, unit count, contiguity and compactness. The result "
             "also gives MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS. When the tolerance "
@@ -115,6 +125,12 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
         self.addParameter(QgsProcessingParameterString(
             self.TERRITORY_FIELD, self.tr("Territory field name"), defaultValue="territory"))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.TERRITORIES, self.tr("Territory table of the existing plan (names, reps, colours)"),
+            [QgsProcessing.TypeVector], optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), parentLayerParameterName=self.INPUT,
+            optional=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Units with territories"), QgsProcessing.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -163,11 +179,16 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             random_seed=random_seed)
         feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
         plan = run_engine(build_territories, problem, engine_progress(feedback, 25, 85))
-        push_diagnostics(plan, units, names, feedback)
-
         labels = np.asarray(plan.labels)
+        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
+        if seeds is None and locked is None:
+            names = keep_codes_by_overlap(source, territory_field, units, labels, names, feedback)
+        unit_names = read_unit_names(source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context), units)
+        push_diagnostics(plan, units, names, feedback, unit_names)
+
+        rows = plan_rows(names, labels, units.adjacency, known)
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
-                                                     plan.figures, names, territory_field)
+                                                     plan.figures, names, territory_field, rows)
         figures = plan.figures
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
         feedback.pushInfo(self.tr("{} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not contiguous.")
@@ -250,11 +271,11 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         return locked, all_names
 
     # -- outputs -------------------------------------------------------------------------------
-    def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field):
+    def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field,
+                       rows):
         out_id, geometries = write_units(
             self, parameters, self.OUTPUT, context, feedback, source, units,
             [make_field(territory_field, STRING, 80)], lambda i: [names[int(labels[i])]])
-        TerritoryStyler.attach(out_id, territory_field, names, context)
 
         territories_id = None
         t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon)
@@ -263,8 +284,9 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
         if t_sink is not None:
             write_territories(t_sink, t_fields, names, labels, figures, units, geometries, source.sourceCrs(),
-                              context, feedback)
-            TerritoryStyler.attach(territories_id, territory_field, names, context)
+                              context, feedback, rows=rows)
+            TerritoryStyler.attach(territories_id, territory_field, names, context, rows, outline=True, peer=out_id)
+        TerritoryStyler.attach(out_id, territory_field, names, context, rows, peer=territories_id)
         return out_id, territories_id
 
 
