@@ -3,8 +3,9 @@
 The palette's twelve colours are at least 60 apart from each other in RGB (Euclidean, 0–255 per
 channel), light enough for black labels. Territories are coloured on their adjacency graph with
 DSatur (most-constrained territory first). Up to twelve territories each get their own colour;
-beyond that each takes the colour farthest from its neighbours' colours, least used first. Colours a territory already has are kept unless a
-neighbour has the same or a near colour, so a rename, a reload or a small edit recolours nothing.
+beyond that each takes the colour farthest from its neighbours' colours, least used first.
+Colours a territory already has are kept unless a neighbour has the same or a near colour, so a
+rename, a reload or a small edit recolours nothing.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def assign_colours(neighbours: Sequence[set[int]], keep: Mapping[int, str] | Non
         k = max(free, key=lambda t: (len({colour[m] for m in neighbours[t] if colour[m]}), len(neighbours[t]), -t))
         taken = [colour[m] for m in neighbours[k] if colour[m]]
 
-        def merit(c: str) -> tuple:
+        def merit(c: str, taken: list = taken) -> tuple:
             nearest = min((distance(c, t) for t in taken), default=441.0)
             if distinct:  # every territory its own colour: any two palette colours are far enough apart
                 return (-used.get(c, 0), nearest, -palette.index(c))

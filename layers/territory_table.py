@@ -82,7 +82,7 @@ def read_territory_table(source, territory_field: str | None = None) -> dict[str
             raise QgsProcessingException(tr(
                 "The territory table lists the code “{}” twice. Keep one row per territory code.").format(code))
 
-        def value(column):
+        def value(column, feature=feature):
             return feature.attribute(index[column]) if index[column] >= 0 else None
 
         colour = _text(value("colour"))
