@@ -155,7 +155,7 @@ def measure_columns(units: Units) -> list[str]:
 def territory_fields(territory_field: str, measures: list[str], is_polygon: bool) -> QgsFields:
     """The one per-territory schema: the code (named like the units' territory field), the
     territory table's columns (name, rep, colour, locked), then the figures. Per measure ``m``:
-    ``m`` (sum), ``m_tgt`` (target), ``m_dev`` (deviation, % of target, 2 decimals)."""
+    ``m`` (sum), ``m_tgt`` (target), ``m_dev`` (deviation, % of target, 3 decimals)."""
     fields = QgsFields()
     fields.append(make_field(territory_field, STRING, 80))
     fields.append(make_field("name", STRING, 120))
@@ -178,8 +178,8 @@ def territory_fields(territory_field: str, measures: list[str], is_polygon: bool
 
 
 def deviation_percent(value: float) -> float:
-    """The one rounding rule for deviations in outputs: percent of target, 2 decimals."""
-    return round(100.0 * float(value), 2)
+    """The one rounding rule for deviations in outputs: percent of target, 3 decimals."""
+    return round(100.0 * float(value), 3)
 
 
 def territory_wkb_type(source_wkb: int, is_polygon: bool) -> int:

@@ -36,9 +36,19 @@ from qgis.PyQt.QtGui import QColor
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.metrics import plan_figures
 from ..layers.style import apply_territory_style
+from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback, Units, default_snap_tolerance, points_to_metric
 from . import report
-from .common import TerritoryAlgorithm, TerritoryStyler, _ids, is_empty_value, measure_columns, natural_key
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    deviation_percent,
+    is_empty_value,
+    measure_columns,
+    natural_key,
+    read_unit_names,
+    unit_list,
+)
 
 TERRITORY = "territory"
 
@@ -79,6 +89,7 @@ class TerritoryFigures:
     rep_max_km: list
     within: np.ndarray
     issues: list[tuple[str, str]] = field(default_factory=list)
+    rows: list[TerritoryRow] = field(default_factory=list)  # the territory table's rows, names[k] = rows[k].code
 
 
 class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
@@ -89,6 +100,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
     REPS = "REPS"
     REP_NAME_FIELD = "REP_NAME_FIELD"
     REP_TERRITORY_FIELD = "REP_TERRITORY_FIELD"
+    TERRITORIES = "TERRITORIES"
+    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
     OUTPUT = "OUTPUT"
     OUTPUT_HTML = "OUTPUT_HTML"
     MAX_DEVIATION = "MAX_DEVIATION"
@@ -190,6 +203,18 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             )
         )
         self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
+                [QgsProcessing.TypeVector], optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterField(
+                self.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"),
+                parentLayerParameterName=self.INPUT, optional=True
+            )
+        )
+        self.addParameter(
             QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Territories"), QgsProcessing.TypeVectorAnyGeometry)
         )
         self.addParameter(
@@ -229,11 +254,24 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 40))
         values, geometries = self._read_territories(source, territory_field, units, feedback)
 
+        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
+        self._unit_names = read_unit_names(
+            source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context), units)
         reps_source = self.parameterAsSource(parameters, self.REPS, context)
-        reps = self._read_reps(parameters, context, reps_source, units) if reps_source is not None else []
+        reps = (self._read_reps(parameters, context, reps_source, units, territory_field)
+                if reps_source is not None else [])
 
         names = sorted({v for v in values if v is not None}, key=natural_key)
-        names += [n for n in dict.fromkeys(r.territory for r in reps if r.territory is not None) if n not in names]
+        # territories of the table without units are listed (empty); reps never invent territories
+        names += [code for code in sorted(known, key=natural_key) if code not in names]
+        code_of_name = {row.name: code for code, row in known.items()}
+        self._stray_reps = []
+        for rep_ in reps:
+            if rep_.territory is not None and rep_.territory not in names:
+                if rep_.territory in code_of_name:
+                    rep_.territory = code_of_name[rep_.territory]
+                else:
+                    self._stray_reps.append(rep_)
         if not names:
             raise QgsProcessingException(
                 self.tr(
@@ -246,6 +284,12 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
         feedback.setProgressText(self.tr("Measuring {} territories…").format(len(names)))
         figures = self._figures(units, labels, names, tolerance, reps, feedback)
+        figures.rows = plan_rows(names, labels, units.adjacency, known, figures.rep)
+        for rep_ in self._stray_reps:
+            figures.issues.append(("warning", self.tr(
+                "Rep “{}” (feature {}) is given the territory “{}”, which matches no territory code{}. Check "
+                "the rep territory field.").format(
+                rep_.name, rep_.fid, rep_.territory, self.tr(" or name") if known else "")))
         unassigned = np.flatnonzero(labels < 0)
         self._validate(figures, units, labels, unassigned, reps, tolerance, territory_field)
         for severity, text in figures.issues:
@@ -264,7 +308,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         feedback.setProgress(88)
         if feedback.isCanceled():
             raise QgsProcessingException(self.tr("Cancelled."))
-        image = self._map_image(source, units, labels, names, geometries, dissolved, reps, context)
+        image = self._map_image(source, units, labels, names, geometries, dissolved, reps, context, figures.rows)
         summary = {
             "layer": source.sourceName(),
             "field": territory_field,
@@ -315,9 +359,12 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             geometries[i] = QgsGeometry(feature.geometry())
         return values, geometries
 
-    def _read_reps(self, parameters, context, reps_source, units: Units) -> list[Rep]:
+    def _read_reps(self, parameters, context, reps_source, units: Units, unit_territory_field: str) -> list[Rep]:
         name_field = self.parameterAsString(parameters, self.REP_NAME_FIELD, context)
         territory_field = self.parameterAsString(parameters, self.REP_TERRITORY_FIELD, context)
+        if not territory_field and reps_source.fields().lookupField(unit_territory_field) >= 0:
+            # Assign reps writes each rep's territory code in a field named like the units' territory field
+            territory_field = unit_territory_field
         if not name_field and not territory_field:
             raise QgsProcessingException(
                 self.tr(
@@ -504,12 +551,11 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                     )
                 )
         if len(unassigned):
-            fids = [int(units.fids[i]) for i in unassigned]
             issues.append(
                 (
                     "warning",
-                    self.tr("{} units have no territory (empty “{}”). Feature ids: {}.").format(
-                        len(unassigned), territory_field, _ids(fids)
+                    self.tr("{} units have no territory (empty “{}”): {}.").format(
+                        len(unassigned), territory_field, unit_list(unassigned, units, self._unit_names)
                     ),
                 )
             )
@@ -594,7 +640,11 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
     def _output_fields(self, figures: TerritoryFigures, shapefile: bool) -> tuple[QgsFields, list[str]]:
         spec: list[tuple[str, object, str]] = [
-            (TERRITORY, STRING, self.tr("Territory")),
+            (TERRITORY, STRING, self.tr("Territory code")),
+            ("name", STRING, self.tr("Name")),
+            ("rep", STRING, self.tr("Rep")),
+            ("colour", STRING, self.tr("Colour")),
+            ("locked", INT, self.tr("Locked (1 = yes)")),
             ("units", INT, self.tr("Units")),
         ]
         for measure in figures.measures:
@@ -610,7 +660,6 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             ("contiguous", INT, self.tr("Contiguous (1 = yes)")),
             ("enclave_of", STRING, self.tr("Enclave of")),
             ("within_tol", INT, self.tr("Within tolerance (1 = yes)")),
-            ("rep", STRING, self.tr("Rep")),
             ("rep_avg_km", DOUBLE, self.tr("Rep mean distance (km)")),
             ("rep_max_km", DOUBLE, self.tr("Rep max distance (km)")),
         ]
@@ -632,12 +681,14 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         for k, name in enumerate(figures.names):
-            values: list = [name, int(figures.unit_count[k])]
+            row = figures.rows[k]
+            values: list = [name, row.name, figures.rep[k] or row.rep, row.colour, 1 if row.locked else 0,
+                            int(figures.unit_count[k])]
             for a, measure in enumerate(figures.measures):
                 if measure != "units":
                     values.append(float(figures.sums[k, a]))
                 values.append(float(figures.targets[k, a]))
-                values.append(round(100.0 * float(figures.deviation[k, a]), 3))
+                values.append(deviation_percent(figures.deviation[k, a]))
             values += [
                 figures.area_km2[k],
                 figures.perimeter_km[k],
@@ -646,7 +697,6 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 1 if figures.contiguous[k] else 0,
                 figures.enclave_of[k],
                 1 if figures.within[k] else 0,
-                figures.rep[k],
                 figures.rep_mean_km[k],
                 figures.rep_max_km[k],
             ]
@@ -654,10 +704,11 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             feature.setGeometry(dissolved[k])
             feature.setAttributes(values)
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
-        TerritoryStyler.attach(out_id, field_names[0], figures.names, context)
+        TerritoryStyler.attach(out_id, field_names[0], figures.names, context, figures.rows, outline=True)
         return out_id
 
-    def _map_image(self, source, units: Units, labels, names, geometries, dissolved, reps: list[Rep], context):
+    def _map_image(self, source, units: Units, labels, names, geometries, dissolved, reps: list[Rep], context,
+                   rows: list[TerritoryRow]):
         """The alignment drawn by QGIS: units in their territory colours, territory outlines and
         names, reps as stars."""
         crs = source.sourceCrs()
@@ -671,12 +722,12 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             feature.setAttributes([names[labels[i]] if labels[i] >= 0 else None])
             features.append(feature)
         unit_layer.dataProvider().addFeatures(features)
-        apply_territory_style(unit_layer, TERRITORY, names)
+        apply_territory_style(unit_layer, TERRITORY, names, {r.code: r.colour for r in rows})
         layers = [unit_layer]
         if units.is_polygon:
             outline = QgsMemoryProviderUtils.createMemoryLayer("territories", fields, QgsWkbTypes.MultiPolygon, crs)
             outline.dataProvider().addFeatures(
-                [_feature(fields, g, [n]) for g, n in zip(dissolved, names) if not g.isNull()]
+                [_feature(fields, g, [r.label]) for g, r in zip(dissolved, rows) if not g.isNull()]
             )
             symbol = QgsSymbol.defaultSymbol(outline.geometryType())
             symbol.symbolLayer(0).setBrushStyle(_no_brush())
@@ -708,7 +759,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
     def _report_html(self, figures: TerritoryFigures, summary: dict, image, with_reps: bool) -> str:
         esc, fmt = report.esc, report.fmt
         names = figures.names
-        colours = report.colours_for(len(names))
+        colours = report.colours_of(figures.rows)
+        labels = [row.label for row in figures.rows]
         tolerance = summary["tolerance"]
         body = [
             f'<p class="meta">{esc(self.tr("Layer"))}: <b>{esc(summary["layer"])}</b> · '
@@ -742,7 +794,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         for a, measure in enumerate(figures.measures):
             body.append(
                 "<div>"
-                + report.bar_chart(measure, names, figures.sums[:, a], figures.targets[:, a], tolerance, colours)
+                + report.bar_chart(measure, labels, figures.sums[:, a], figures.targets[:, a], tolerance, colours)
                 + "</div>"
             )
 
@@ -763,8 +815,9 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         if with_reps:
             headers += [self.tr("Rep"), self.tr("Rep mean km"), self.tr("Rep max km")]
         rows, flagged = [], []
-        for k, name in enumerate(names):
-            row = [report.swatch(colours[k]) + esc(name), str(int(figures.unit_count[k]))]
+        for k in range(len(names)):
+            row = [report.swatch(colours[k]) + esc(report.display_name(figures.rows[k])),
+                   str(int(figures.unit_count[k]))]
             for a, measure in enumerate(figures.measures):
                 if measure != "units":
                     row.append(fmt(figures.sums[k, a]))
