@@ -51,15 +51,17 @@ def _flag(value) -> bool:
     return bool(text) and text.lower() not in ("0", "false", "no", "n", "f")
 
 
-def code_column(fields, territory_field: str | None) -> int:
-    """Index of the code column: the territory field's name, else ``code``, else −1."""
-    for name in (territory_field, "code"):
+def code_column(fields, territory_field: str | Sequence[str] | None) -> int:
+    """Index of the code column: named like the territory field (or one of several), else
+    ``code`` or ``territory``, else −1."""
+    wanted = [territory_field] if isinstance(territory_field, str) or territory_field is None else list(territory_field)
+    for name in [*wanted, "code", "territory"]:
         if name and fields.lookupField(name) >= 0:
             return fields.lookupField(name)
     return -1
 
 
-def read_territory_table(source, territory_field: str | None = None) -> dict[str, TerritoryRow]:
+def read_territory_table(source, territory_field: str | Sequence[str] | None = None) -> dict[str, TerritoryRow]:
     """The table's rows by code. Raises ``QgsProcessingException`` when no code column is found or
     a code repeats."""
     if source is None:
@@ -70,7 +72,7 @@ def read_territory_table(source, territory_field: str | None = None) -> dict[str
         raise QgsProcessingException(tr(
             "The territory table has no code column (looked for “{}” and “code”). Give the table written by "
             "Build territories or Rebalance territories, or add a column with the territory codes."
-        ).format(territory_field or "code"))
+        ).format(territory_field if isinstance(territory_field, str) else ", ".join(territory_field or ["code"])))
     index = {name: fields.lookupField(name) for name in TABLE_COLUMNS}
     rows: dict[str, TerritoryRow] = {}
     request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)

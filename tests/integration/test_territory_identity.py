@@ -121,3 +121,50 @@ def test_messages_name_units_by_the_unit_name_field(run_algorithm, georgia_layer
     assert named, feedback.text
     assert not any("Feature ids" in t for t in feedback.text)
 
+
+
+def test_reports_use_the_table_colours_and_compare_lists_units_gained_and_lost(run_algorithm, georgia_layer,
+                                                                                tmp_path):
+    built = run_algorithm(BUILD, {
+        "INPUT": georgia_layer, "TERRITORY_COUNT": 20, "BALANCE_FIELDS": ["population"], "TOLERANCE": 15,
+        "RANDOM_SEED": 2, "OUTPUT": str(tmp_path / "plan.gpkg"), "OUTPUT_TERRITORIES": str(tmp_path / "table.gpkg")})
+    units = QgsVectorLayer(built["OUTPUT"], "units", "ogr")
+    table = QgsVectorLayer(built["OUTPUT_TERRITORIES"], "table", "ogr")
+    colour = {f["territory"]: f["colour"] for f in table.getFeatures()}
+
+    stats = run_algorithm("territory:territorystatistics", {
+        "INPUT": units, "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["population"], "TERRITORIES": table,
+        "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_HTML": str(tmp_path / "stats.html")})
+    html = (tmp_path / "stats.html").read_text(encoding="utf-8")
+    for code, hex_colour in colour.items():
+        assert f'background:{hex_colour}"></span>{code}' in html
+    assert {f["territory"]: f["colour"] for f in _layer(stats["OUTPUT"]).getFeatures()} == colour
+
+    # a second alignment: two counties move to a neighbouring territory
+    from qgis.core import QgsField
+    from qgis.PyQt.QtCore import QVariant
+
+    units.dataProvider().addAttributes([QgsField("after", QVariant.String)])
+    units.updateFields()
+    after_index = units.fields().lookupField("after")
+    by_fips = {f["fips"]: f for f in units.getFeatures()}
+    moved = {"13121": None, "13135": None}  # Fulton and Gwinnett
+    new_values = {f.id(): {after_index: f["territory"]} for f in units.getFeatures()}
+    for fips in moved:
+        unit = by_fips[fips]
+        other = next(f for f in units.getFeatures()
+                     if f["territory"] != unit["territory"] and f.geometry().touches(unit.geometry()))
+        moved[fips] = (unit["territory"], other["territory"])
+        new_values[unit.id()] = {after_index: other["territory"]}
+    assert units.dataProvider().changeAttributeValues(new_values)
+    compare = run_algorithm("territory:comparealignments", {
+        "INPUT": units, "FIELD_BEFORE": "territory", "FIELD_AFTER": "after", "BALANCE_FIELDS": ["population"],
+        "TERRITORIES": table, "UNIT_NAME_FIELD": "fips", "OUTPUT": "TEMPORARY_OUTPUT",
+        "OUTPUT_SUMMARY": "TEMPORARY_OUTPUT", "OUTPUT_HTML": str(tmp_path / "compare.html")})
+    assert compare["CHANGED_UNITS"] == 2
+    html = (tmp_path / "compare.html").read_text(encoding="utf-8")
+    for fips, (old, new) in moved.items():
+        section_new = html[html.index(f'background:{colour[new]}"></span>{new}</h3>'):]
+        section_old = html[html.index(f'background:{colour[old]}"></span>{old}</h3>'):]
+        assert f"<td>{fips}</td><td>{old}</td>" in section_new.split("<h3>")[0]
+        assert f"<td>{fips}</td><td>{new}</td>" in section_old.split("<h3>")[0]
