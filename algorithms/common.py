@@ -330,6 +330,20 @@ class TerritoryStyler(QgsProcessingLayerPostProcessorInterface):
         context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)
 
 
+def destination_of(parameters: dict, key: str) -> str:
+    """Where a sink parameter will write (path or URI), read without side effects.
+
+    ``parameterAsOutputLayer`` registers its destination for loading on completion, so calling it
+    before ``parameterAsSink`` makes QGIS try to load a second, non-existent layer and print
+    "The following layers were not correctly generated"."""
+    from qgis.core import QgsProcessingOutputLayerDefinition
+
+    value = parameters.get(key)
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        value = value.sink.staticValue()
+    return "" if value is None else str(value)
+
+
 def layer_from_output(dest_id: str, context):
     return QgsProcessingUtils.mapLayerFromString(dest_id, context)
 

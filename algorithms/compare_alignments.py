@@ -30,7 +30,15 @@ from ..layers.style import apply_territory_style
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
 from . import report
-from .common import TerritoryAlgorithm, TerritoryStyler, _ids, measure_columns, natural_key, read_unit_names
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    _ids,
+    destination_of,
+    measure_columns,
+    natural_key,
+    read_unit_names,
+)
 from .territory_statistics import _unique, territory_name
 
 FROM = "from_territory"
@@ -361,7 +369,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_changed(self, parameters, context, source, units, before, after, changed, names, feedback, table):
-        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        destination = destination_of(parameters, self.OUTPUT)
         input_names = [f.name() for f in source.fields()]
         field_names = _unique(input_names + [FROM, TO])
         if report.is_dbf_destination(destination):
@@ -421,7 +429,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         return fields
 
     def _write_summary(self, parameters, context, rows, measures, summary) -> str | None:
-        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT_SUMMARY, context)
+        destination = destination_of(parameters, self.OUTPUT_SUMMARY)
         fields = self._summary_fields(measures, report.is_dbf_destination(destination))
         sink, summary_id = self.parameterAsSink(
             parameters, self.OUTPUT_SUMMARY, context, fields, QgsWkbTypes.NoGeometry

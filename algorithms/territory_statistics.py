@@ -42,6 +42,7 @@ from . import report
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
+    destination_of,
     deviation_percent,
     is_empty_value,
     measure_columns,
@@ -674,7 +675,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         return fields, names
 
     def _write_layer(self, parameters, context, source, figures: TerritoryFigures, dissolved, is_polygon: bool):
-        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        destination = destination_of(parameters, self.OUTPUT)
         fields, field_names = self._output_fields(figures, report.is_dbf_destination(destination))
         wkb = QgsWkbTypes.MultiPolygon if is_polygon else QgsWkbTypes.MultiPoint
         sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, wkb, source.sourceCrs())
