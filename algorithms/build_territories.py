@@ -24,6 +24,7 @@ from ..layers.units import ScaledFeedback
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
+    destination_of,
     engine_progress,
     keep_codes_by_overlap,
     measure_columns,
@@ -278,7 +279,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             [make_field(territory_field, STRING, 80)], lambda i: [names[int(labels[i])]])
 
         territories_id = None
-        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon)
+        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon,
+                                    destination_of(parameters, self.OUTPUT_TERRITORIES))
         t_sink, territories_id = self.parameterAsSink(
             parameters, self.OUTPUT_TERRITORIES, context, t_fields,
             territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())

@@ -27,6 +27,7 @@ from ..layers.style import apply_territory_style, label_territories, order_terri
 from ..layers.territory_table import TerritoryRow
 from ..layers.units import UnitDataError, Units, read_units
 from ..resources import icon, icon_path
+from .report import is_dbf_destination, short_field_names
 
 
 class TerritoryAlgorithm(QgsProcessingAlgorithm):
@@ -152,7 +153,8 @@ def measure_columns(units: Units) -> list[str]:
     return list(units.measure_names) if units.measure_names else ["units"]
 
 
-def territory_fields(territory_field: str, measures: list[str], is_polygon: bool) -> QgsFields:
+def territory_fields(territory_field: str, measures: list[str], is_polygon: bool,
+                     destination: str = "") -> QgsFields:
     """The one per-territory schema: the code (named like the units' territory field), the
     territory table's columns (name, rep, colour, locked), then the figures. Per measure ``m``:
     ``m`` (sum), ``m_tgt`` (target), ``m_dev`` (deviation, % of target, 3 decimals)."""
@@ -174,6 +176,9 @@ def territory_fields(territory_field: str, measures: list[str], is_polygon: bool
     if is_polygon:
         fields.append(make_field("area_km2", DOUBLE))
         fields.append(make_field("polsby", DOUBLE))
+    if is_dbf_destination(destination):  # shapefile/dBase: names of at most 10 characters, kept apart
+        for index, name in enumerate(short_field_names(fields.names())):
+            fields.rename(index, name)
     return fields
 
 

@@ -28,6 +28,7 @@ from ..layers.units import ScaledFeedback
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
+    destination_of,
     engine_progress,
     is_empty_value,
     measure_columns,
@@ -288,7 +289,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         p = len(names)
         moved_in = np.bincount(labels[changed], minlength=p)
         moved_out = np.bincount(alignment.labels[changed], minlength=p)
-        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon)
+        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon,
+                                    destination_of(parameters, self.OUTPUT_TERRITORIES))
         t_fields.append(make_field("moved_in", INT))
         t_fields.append(make_field("moved_out", INT))
         t_sink, territories_id = self.parameterAsSink(

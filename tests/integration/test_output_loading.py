@@ -11,9 +11,9 @@ class Recorder(QgsProcessingFeedback):
         super().__init__()
         self.errors: list[str] = []
 
-    def reportError(self, error, fatalError=False):  # noqa: N802 - QGIS API name
+    def reportError(self, error, fatal_error=False):  # noqa: N802 - QGIS API name
         self.errors.append(error)
-        super().reportError(error, fatalError)
+        super().reportError(error, fatal_error)
 
 
 @pytest.fixture

@@ -168,3 +168,16 @@ def test_reports_use_the_table_colours_and_compare_lists_units_gained_and_lost(r
         section_old = html[html.index(f'background:{colour[old]}"></span>{old}</h3>'):]
         assert f"<td>{fips}</td><td>{old}</td>" in section_new.split("<h3>")[0]
         assert f"<td>{fips}</td><td>{new}</td>" in section_old.split("<h3>")[0]
+
+
+def test_shapefile_territory_tables_keep_readable_names(run_algorithm, georgia_layer, tmp_path):
+    result = run_algorithm(BUILD, {
+        "INPUT": georgia_layer, "TERRITORY_COUNT": 5, "BALANCE_FIELDS": ["population", "elderly"], "TOLERANCE": 10,
+        "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": str(tmp_path / "territories.shp")})
+    table = QgsVectorLayer(result["OUTPUT_TERRITORIES"], "t", "ogr")
+    names = table.fields().names()
+    assert all(len(n) <= 10 for n in names)
+    assert {"territory", "name", "rep", "colour", "locked", "population", "popula_tgt", "popula_dev",
+            "elderl_tgt", "elderl_dev"} <= set(names), names
+    assert not any(n.endswith(("_1", "_2")) for n in names)
+    assert len({f["colour"] for f in table.getFeatures()}) == 5
