@@ -74,10 +74,12 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             "More territories than reps: the territories that would add the most travel stay vacant and "
             "are named “Vacancy 1”, “Vacancy 2”…. More reps than territories: the reps left over are "
             "listed in a warning and in the UNASSIGNED_REPS result.\n"
-            "Outputs: the units with a “rep” field, and one feature per territory with its rep, the "
-            "workload-weighted mean distance (mean_km) and the farthest unit (max_km) from the rep's home, "
-            "and its workload per balance field. Distances are in kilometres, measured in a metric "
-            "projection of the units' layer."
+            "<b>Territory table</b> (optional): names and colours by territory code.\n"
+            "Outputs: the units with a “rep” field; one feature per territory with its code, name, rep, "
+            "colour, the workload-weighted mean distance (rep_avg_km) and the farthest unit (rep_max_km) "
+            "from the rep's home, and its workload per balance field; and the reps with their territory "
+            "code (in a field named like the territory field, for Statistics and Territory packets). "
+            "Distances are in kilometres, measured in a metric projection of the units' layer."
         )
 
     def initAlgorithm(self, config=None):
