@@ -169,7 +169,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         project.setCrs(units.metric_crs if crs.isGeographic() else crs)
         layers = self._layers(source, units, labels, codes, rows, before_codes, unit_names, figures, measures,
                               homes, crs, feedback)
-        for key in ("units", "territories", "workload", "homes"):
+        for key in ("units", "territories", "workload", "homes", "changes"):
             project.addMapLayer(layers[key], False)
         feedback.setProgress(40)
 
@@ -284,6 +284,11 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
                 members[k].append(geometry)
         unit_layer.dataProvider().addFeatures(features)
         self._style_units(unit_layer)
+        # the units that changed territory again, outlines only, drawn above every unit
+        changes_layer = QgsMemoryProviderUtils.createMemoryLayer(
+            "changes", fields, QgsWkbTypes.MultiPolygon if is_polygon else QgsWkbTypes.MultiPoint, crs)
+        changes_layer.dataProvider().addFeatures([f for f in features if f["change"] == "moved"])
+        self._style_changes(changes_layer)
 
         # territories: the atlas coverage, one feature per code with its header figures
         t_fields = QgsFields()
@@ -304,7 +309,8 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
                     lost[before] += 1
         t_features = []
         used_files: set[str] = set()
-        for k, row in enumerate(rows):
+        for k in sorted(range(len(rows)), key=lambda t: natural_key(rows[t].label)):  # packets in name order
+            row = rows[k]
             geometry = QgsGeometry.unaryUnion(members[k]) if members[k] else QgsGeometry()
             if not geometry.isNull():
                 geometry.convertToMultiType()
@@ -353,7 +359,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         home_layer.dataProvider().addFeatures(h_features)
         self._style_homes(home_layer)
         return {"units": unit_layer, "territories": territory_layer, "workload": workload_layer,
-                "homes": home_layer, "measures": shown}
+                "homes": home_layer, "changes": changes_layer, "measures": shown}
 
     @staticmethod
     def _style_units(layer) -> None:
@@ -368,13 +374,6 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         symbol_layer.setDataDefinedProperty(QgsSymbolLayer.PropertyFillColor, QgsProperty.fromExpression(
             f"CASE WHEN @atlas_feature IS NULL OR \"code\" = {current} THEN \"colour\" "
             f"WHEN \"before\" = {current} THEN '#f6d5d1' ELSE '{GREY}' END"))
-        symbol_layer.setDataDefinedProperty(QgsSymbolLayer.PropertyStrokeColor, QgsProperty.fromExpression(
-            f"CASE WHEN @atlas_feature IS NOT NULL AND \"change\" = 'moved' AND \"code\" = {current} THEN '{GAINED}' "
-            f"WHEN @atlas_feature IS NOT NULL AND \"change\" = 'moved' AND \"before\" = {current} THEN '{LOST}' "
-            "ELSE '#8a8a8a' END"))
-        symbol_layer.setDataDefinedProperty(QgsSymbolLayer.PropertyStrokeWidth, QgsProperty.fromExpression(
-            f"CASE WHEN @atlas_feature IS NOT NULL AND \"change\" = 'moved' AND "
-            f"(\"code\" = {current} OR \"before\" = {current}) THEN 0.9 ELSE 0.12 END"))
         layer.renderer().setSymbol(symbol)
         # unit names on the packet's own units and on those it lost
         from qgis.core import QgsPalLayerSettings, QgsTextBufferSettings, QgsTextFormat, QgsVectorLayerSimpleLabeling
@@ -396,6 +395,22 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         settings.priority = 3
         layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
         layer.setLabelsEnabled(True)
+
+    @staticmethod
+    def _style_changes(layer) -> None:
+        """Units gained by the packet's territory outlined green, units it lost red; others not drawn."""
+        current = "attribute(@atlas_feature, 'code')"
+        if layer.geometryType() == QgsWkbTypes.PolygonGeometry:
+            symbol = QgsFillSymbol.createSimple({"style": "no", "outline_color": GAINED, "outline_width": "1.0"})
+        else:
+            symbol = QgsSymbol.defaultSymbol(layer.geometryType())
+            symbol.setSize(3.2)
+            symbol.symbolLayer(0).setBrushStyle(Qt.BrushStyle.NoBrush)
+            symbol.symbolLayer(0).setStrokeWidth(0.8)
+        symbol.symbolLayer(0).setDataDefinedProperty(QgsSymbolLayer.PropertyStrokeColor, QgsProperty.fromExpression(
+            f"CASE WHEN \"code\" = {current} THEN '{GAINED}' WHEN \"before\" = {current} THEN '{LOST}' "
+            "ELSE '#00000000' END"))
+        layer.renderer().setSymbol(symbol)
 
     @staticmethod
     def _style_territories(layer) -> None:
@@ -428,7 +443,8 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         from qgis.core import QgsPalLayerSettings, QgsTextBufferSettings, QgsTextFormat, QgsVectorLayerSimpleLabeling
 
         settings = QgsPalLayerSettings()
-        settings.fieldName = "rep"
+        settings.isExpression = True
+        settings.fieldName = "CASE WHEN @atlas_feature IS NULL THEN NULL ELSE \"rep\" END"  # overview: in the label
         settings.placement = QgsPalLayerSettings.OrderedPositionsAroundPoint
         settings.dist = 1.5
         text = QgsTextFormat()
@@ -468,14 +484,17 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         rep_text = self.tr("Rep")
         code_text = self.tr("territory code")
         units_text = self.tr("units")
+        unit_text = self.tr("unit")
         _label(layout, (
             f"{rep_text}: [% coalesce(nullif(attribute(@atlas_feature, 'rep'), ''), '–') %]   ·   "
             f"{code_text} [% attribute(@atlas_feature, 'code') %]   ·   "
-            f"[% attribute(@atlas_feature, 'units') %] {units_text}"), 17, 20, 183, 7, 10.5, colour=MUTED)
+            f"[% attribute(@atlas_feature, 'units') %] "
+            f"[% if(attribute(@atlas_feature, 'units') = '1', '{unit_text}', '{units_text}') %]"),
+            17, 20, 183, 7, 10.5, colour=MUTED)
         _label(layout, self.tr("Territory packet"), 150, 9, 50, 6, 8.5, colour=MUTED, align_right=True)
 
         map_item = QgsLayoutItemMap(layout)
-        map_item.setLayers([layers["homes"], territories, layers["units"]])
+        map_item.setLayers([layers["homes"], territories, layers["changes"], layers["units"]])
         map_item.setCrs(project.crs())
         map_item.setFrameEnabled(True)
         map_item.setFrameStrokeColor(QColor(170, 170, 170))
@@ -534,7 +553,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         _label(layout, self.tr("Territory plan: overview"), 10, 8, 200, 10, 18, bold=True)
         _label(layout, self.tr("{} territories").format(count), 10, 19, 200, 6, 10.5, colour=MUTED)
         map_item = QgsLayoutItemMap(layout)
-        map_item.setLayers([layers["homes"], territories, layers["units"]])
+        map_item.setLayers([layers["homes"], territories, layers["changes"], layers["units"]])
         map_item.setCrs(project.crs())
         map_item.setFrameEnabled(True)
         map_item.setFrameStrokeColor(QColor(170, 170, 170))
@@ -547,11 +566,12 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         for a, measure in enumerate(measures):
             if measure != "units":
                 columns.append((f"sum{a}", measure))
-            columns.append((f"dev{a}", self.tr("{} vs target").format(measure)))
+            columns.append((f"dev{a}", self.tr("± target")))
         if with_changes:
             columns += [("gained", self.tr("Gained")), ("lost", self.tr("Lost"))]
         numeric = {c for c, _ in columns if c not in ("name", "rep")}
-        table = _table(layout, territories, columns, None, 145, 27, 142, 175, numeric=numeric, fit=False)
+        table = _table(layout, territories, columns, None, 145, 27, 142, 175, numeric=numeric,
+                       shares=[0.15, 0.12, 0.06])
         table.setResizeMode(QgsLayoutMultiFrame.ExtendToNextPage)
         return layout
 
@@ -591,7 +611,7 @@ def _label(layout, text: str, x, y, width, height, size: float, bold: bool = Fal
 
 
 def _table(layout, layer, columns, expression: str | None, x, y, width, height, numeric=(),
-           empty: str = "", fit: bool = True) -> QgsLayoutItemAttributeTable:
+           empty: str = "", shares: list[float] | None = None) -> QgsLayoutItemAttributeTable:
     """An attribute table of ``layer`` (in its feature order) with ``columns`` (field, heading),
     features filtered by ``expression``, in one frame at the given place (mm)."""
     from qgis.core import QgsLayoutFrame
@@ -604,13 +624,14 @@ def _table(layout, layer, columns, expression: str | None, x, y, width, height, 
         table.setFilterFeatures(True)
         table.setFeatureFilter(expression)
     table_columns = []
-    first = width * (0.34 if len(columns) > 2 else 0.5)
-    rest = (width - first - 2.0 * len(columns)) / max(len(columns) - 1, 1)  # cell margins: 1 mm a side
+    # column widths fill the frame: the first columns get ``shares`` of it, the others share the rest
+    shares = list(shares or [0.34 if len(columns) > 2 else 0.5])[:len(columns)]
+    rest = (1.0 - sum(shares)) / max(len(columns) - len(shares), 1)
     for n, (field, heading) in enumerate(columns):
         column = QgsLayoutTableColumn(heading)
         column.setAttribute(field)
-        if fit:  # fill the frame's width; otherwise columns take their content's width
-            column.setWidth(max(first - 2.0, 8.0) if n == 0 else max(rest, 8.0))
+        share = shares[n] if n < len(shares) else rest
+        column.setWidth(max(width * share - 2.0, 6.0))  # cell margins: 1 mm a side
         if field in numeric:
             column.setHAlignment(Qt.AlignmentFlag.AlignRight)
         table_columns.append(column)
