@@ -181,3 +181,20 @@ def test_shapefile_territory_tables_keep_readable_names(run_algorithm, georgia_l
             "elderl_tgt", "elderl_dev"} <= set(names), names
     assert not any(n.endswith(("_1", "_2")) for n in names)
     assert len({f["colour"] for f in table.getFeatures()}) == 5
+
+
+def test_rebalance_keeps_the_table_names_reps_and_colours(run_algorithm, georgia_layer):
+    built = run_algorithm(BUILD, {
+        "INPUT": georgia_layer, "TERRITORY_COUNT": 6, "BALANCE_FIELDS": ["population"], "TOLERANCE": 20,
+        "RANDOM_SEED": 1, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+    table = _layer(built["OUTPUT_TERRITORIES"])
+    name, rep = table.fields().lookupField("name"), table.fields().lookupField("rep")
+    table.dataProvider().changeAttributeValues(
+        {f.id(): {name: f"North {f.id()}", rep: f"Rep {f.id()}"} for f in table.getFeatures()})
+    wanted = {f["territory"]: (f["name"], f["rep"], f["colour"]) for f in table.getFeatures()}
+    result = run_algorithm("territory:rebalanceterritories", {
+        "INPUT": _layer(built["OUTPUT"]), "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["population"],
+        "TOLERANCE": 3, "TERRITORIES": table, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+    rebalanced = _layer(result["OUTPUT_TERRITORIES"])
+    got = {f["territory"]: (f["name"], f["rep"], f["colour"]) for f in rebalanced.getFeatures()}
+    assert got == wanted

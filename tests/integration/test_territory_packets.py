@@ -93,3 +93,39 @@ def test_a_packet_per_territory_names_its_units_and_its_gains_and_losses(run_alg
         assert "Units lost" in lost and fips in lost.split("Units lost")[1]
     overview = pdf_text(folder / "overview.pdf")
     assert all(row["name"] in overview for row in territories.values())
+
+
+@needs_poppler
+def test_packets_show_reps_and_use_the_table_colours(run_algorithm, georgia_plan, tmp_path):
+    from qgis.core import QgsFeature, QgsVectorLayer
+    from qgis.PyQt.QtGui import QImage
+
+    units, table, _ = georgia_plan
+    rows = {f["territory"]: f for f in table.getFeatures()}
+    # a rep layer as Assign reps writes it: the territory code in a field named like the territory field
+    reps = QgsVectorLayer(f"Point?crs={units.crs().authid()}&field=name:string&field=territory:string", "reps",
+                          "memory")
+    homes = []
+    for n, code in enumerate(sorted(rows)[:3]):
+        home = next(f for f in units.getFeatures() if f["territory"] == code)
+        feature = QgsFeature(reps.fields())
+        feature.setGeometry(home.geometry().pointOnSurface())
+        feature.setAttributes([f"Home rep {n}", code])
+        homes.append(feature)
+    reps.dataProvider().addFeatures(homes)
+    folder = tmp_path / "packets"
+    run_algorithm(PACKETS, {
+        "INPUT": units, "TERRITORY_FIELD": "territory", "TERRITORIES": table, "BALANCE_FIELDS": ["population"],
+        "UNIT_NAME_FIELD": "fips", "REPS": reps, "REP_NAME_FIELD": "name", "OUTPUT_FOLDER": str(folder)})
+    for n, code in enumerate(sorted(rows)[:3]):
+        path = folder / f"territory_{code.replace(' ', '_')}.pdf"
+        assert f"Home rep {n}" in pdf_text(path)  # the rep of the reps layer, in the header and at home
+        # the colour bar beside the title (x 10–14 mm, y 10–30 mm) is the table's colour
+        subprocess.run(["pdftoppm", "-r", "72", "-png", "-singlefile", "-f", "1", "-l", "1", str(path),
+                        str(tmp_path / "page")], check=True)
+        image = QImage(str(tmp_path / "page.png"))
+        pixel = image.pixelColor(int(12 / 25.4 * 72), int(20 / 25.4 * 72))
+        wanted = rows[code]["colour"]
+        assert abs(pixel.red() - int(wanted[1:3], 16)) <= 3, (code, pixel.name(), wanted)
+        assert abs(pixel.green() - int(wanted[3:5], 16)) <= 3, (code, pixel.name(), wanted)
+        assert abs(pixel.blue() - int(wanted[5:7], 16)) <= 3, (code, pixel.name(), wanted)
