@@ -129,3 +129,21 @@ def test_packets_show_reps_and_use_the_table_colours(run_algorithm, georgia_plan
         assert abs(pixel.red() - int(wanted[1:3], 16)) <= 3, (code, pixel.name(), wanted)
         assert abs(pixel.green() - int(wanted[3:5], 16)) <= 3, (code, pixel.name(), wanted)
         assert abs(pixel.blue() - int(wanted[5:7], 16)) <= 3, (code, pixel.name(), wanted)
+
+
+@needs_poppler
+def test_packets_run_from_qgis_process(georgia_layer, tmp_path):
+    from qgis_process import enable_plugin, environment, run
+
+    env = environment(str(tmp_path / "profile"))
+    enable_plugin(env)
+    run("territory:buildterritories", {
+        "INPUT": georgia_layer.source(), "TERRITORY_COUNT": 4, "BALANCE_FIELDS": "population", "TOLERANCE": 10,
+        "OUTPUT": str(tmp_path / "plan.gpkg"), "OUTPUT_TERRITORIES": str(tmp_path / "table.gpkg")}, env)
+    answer = run(PACKETS, {
+        "INPUT": str(tmp_path / "plan.gpkg"), "TERRITORY_FIELD": "territory",
+        "TERRITORIES": str(tmp_path / "table.gpkg"), "BALANCE_FIELDS": "population", "UNIT_NAME_FIELD": "fips",
+        "OUTPUT_FOLDER": str(tmp_path / "packets")}, env)
+    assert answer["results"]["PACKETS"] == 4
+    assert Path(answer["results"]["OUTPUT_OVERVIEW"]).exists()
+    assert len(list((tmp_path / "packets").glob("territory_*.pdf"))) == 4
