@@ -166,7 +166,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         feedback.setProgressText(self.tr("Preparing the maps…"))
         project = QgsProject()
         crs = source.sourceCrs()
-        project.setCrs(units.metric_crs if crs.isGeographic() else crs)
+        project.setCrs(_map_crs(source, crs, context))
         layers = self._layers(source, units, labels, codes, rows, before_codes, unit_names, figures, measures,
                               homes, crs, feedback)
         for key in ("units", "territories", "workload", "homes", "changes"):
@@ -298,7 +298,10 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             for part in ("sum", "tgt", "dev"):
                 t_fields.append(make_field(f"{part}{a}", STRING, 40))
         territory_layer = QgsMemoryProviderUtils.createMemoryLayer(
-            "territories", t_fields, QgsWkbTypes.MultiPolygon if is_polygon else QgsWkbTypes.MultiPoint, crs)
+            "territories", t_fields, QgsWkbTypes.MultiPolygon, crs)
+        # point units: a territory is drawn as the hull around its points, a little widened
+        extent = source.sourceExtent()
+        pad = 0.015 * max(extent.width(), extent.height(), 1e-9)
         gained = {code: 0 for code in codes}
         lost = {code: 0 for code in codes}
         for i in range(units.count):
@@ -312,6 +315,8 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         for k in sorted(range(len(rows)), key=lambda t: natural_key(rows[t].label)):  # packets in name order
             row = rows[k]
             geometry = QgsGeometry.unaryUnion(members[k]) if members[k] else QgsGeometry()
+            if not is_polygon and not geometry.isNull():
+                geometry = geometry.convexHull().buffer(pad, 8)
             if not geometry.isNull():
                 geometry.convertToMultiType()
             feature = QgsFeature(t_fields)
@@ -368,7 +373,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             symbol = QgsFillSymbol.createSimple({"color": GREY, "outline_color": "#8a8a8a", "outline_width": "0.12"})
         else:
             symbol = QgsSymbol.defaultSymbol(layer.geometryType())
-            symbol.setSize(2.2)
+            symbol.setSize(3.0)
         symbol_layer = symbol.symbolLayer(0)
         # the territory in its colour, neighbours grey; in the overview (no atlas) every territory in colour
         symbol_layer.setDataDefinedProperty(QgsSymbolLayer.PropertyFillColor, QgsProperty.fromExpression(
@@ -404,8 +409,8 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             symbol = QgsFillSymbol.createSimple({"style": "no", "outline_color": GAINED, "outline_width": "1.0"})
         else:
             symbol = QgsSymbol.defaultSymbol(layer.geometryType())
-            symbol.setSize(3.2)
-            symbol.symbolLayer(0).setBrushStyle(Qt.BrushStyle.NoBrush)
+            symbol.setSize(3.4)
+            symbol.symbolLayer(0).setColor(QColor(0, 0, 0, 0))  # a ring: outline only
             symbol.symbolLayer(0).setStrokeWidth(0.8)
         symbol.symbolLayer(0).setDataDefinedProperty(QgsSymbolLayer.PropertyStrokeColor, QgsProperty.fromExpression(
             f"CASE WHEN \"code\" = {current} THEN '{GAINED}' WHEN \"before\" = {current} THEN '{LOST}' "
@@ -499,7 +504,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         map_item.setFrameEnabled(True)
         map_item.setFrameStrokeColor(QColor(170, 170, 170))
         layout.addLayoutItem(map_item)
-        _place_map(map_item, territories.extent(), 10, 32, 190, 125)
+        _place_map(map_item, _extent_in(territories, project), 10, 32, 190, 125)
         map_item.setAtlasDriven(True)
         map_item.setAtlasScalingMode(QgsLayoutItemMap.Auto)
         map_item.setAtlasMargin(0.08)
@@ -558,7 +563,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         map_item.setFrameEnabled(True)
         map_item.setFrameStrokeColor(QColor(170, 170, 170))
         layout.addLayoutItem(map_item)
-        extent = territories.extent()
+        extent = _extent_in(territories, project)
         extent.scale(1.04)
         _place_map(map_item, extent, 10, 27, 130, 175)
 
@@ -582,6 +587,27 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
 def _place(item, x: float, y: float, width: float, height: float) -> None:
     item.attemptMove(QgsLayoutPoint(x, y, QgsUnitTypes.LayoutMillimeters))
     item.attemptResize(QgsLayoutSize(width, height, QgsUnitTypes.LayoutMillimeters))
+
+
+def _map_crs(source, crs, context):
+    """The packets' map CRS: the layer's own when projected; for longitude/latitude layers the UTM
+    zone of the layer's centre, so territories are not stretched."""
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    if not crs.isGeographic():
+        return crs
+    wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+    centre = QgsCoordinateTransform(crs, wgs84, context.transformContext()).transform(
+        source.sourceExtent().center())
+    zone = min(max(int((centre.x() + 180.0) // 6.0) + 1, 1), 60)
+    utm = QgsCoordinateReferenceSystem(f"EPSG:{32600 + zone if centre.y() >= 0 else 32700 + zone}")
+    return utm if utm.isValid() else crs
+
+
+def _extent_in(layer, project):
+    """The layer's extent in the project's (map) CRS."""
+    transform = QgsCoordinateTransform(layer.crs(), project.crs(), project.transformContext())
+    return transform.transformBoundingBox(layer.extent())
 
 
 def _place_map(item, extent, x: float, y: float, width: float, height: float) -> None:

@@ -147,3 +147,25 @@ def test_packets_run_from_qgis_process(georgia_layer, tmp_path):
     assert answer["results"]["PACKETS"] == 4
     assert Path(answer["results"]["OUTPUT_OVERVIEW"]).exists()
     assert len(list((tmp_path / "packets").glob("territory_*.pdf"))) == 4
+
+
+@needs_poppler
+def test_packets_for_point_units_in_longitude_latitude(run_algorithm, nc_layer, tmp_path):
+    import processing
+
+    points = processing.run("native:centroids", {"INPUT": nc_layer, "ALL_PARTS": False,
+                                                 "OUTPUT": "TEMPORARY_OUTPUT"})["OUTPUT"]
+    built = run_algorithm(BUILD, {
+        "INPUT": points, "TERRITORY_COUNT": 5, "BALANCE_FIELDS": ["births_1974"], "TOLERANCE": 10,
+        "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+    folder = tmp_path / "packets"
+    result = run_algorithm(PACKETS, {
+        "INPUT": built["OUTPUT"], "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["births_1974"],
+        "UNIT_NAME_FIELD": "name", "OUTPUT_FOLDER": str(folder)})
+    assert result["PACKETS"] == 5
+    members: dict[str, list[str]] = {}
+    for feature in built["OUTPUT"].getFeatures():
+        members.setdefault(feature["territory"], []).append(feature["name"])
+    for code, names in members.items():
+        text = pdf_text(folder / f"territory_{code.replace(' ', '_')}.pdf")
+        assert all(name in text for name in names), code
