@@ -29,6 +29,7 @@ def plan_layer(run_algorithm, georgia_layer):
     ("territory:comparealignments", {"FIELD_BEFORE": "territory", "FIELD_AFTER": "territory_b",
                                      "BALANCE_FIELDS": ["population"]}),
     ("territory:rebalanceterritories", {"TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["population"]}),
+    ("territory:buildterritories", {"TERRITORY_COUNT": 6, "BALANCE_FIELDS": ["population"], "TOLERANCE": 10}),
 ])
 def test_default_outputs_load_without_errors(territory_provider, plan_layer, qgis_new_project, algorithm,
                                              parameters, tmp_path):
