@@ -198,3 +198,32 @@ def test_rebalance_keeps_the_table_names_reps_and_colours(run_algorithm, georgia
     rebalanced = _layer(result["OUTPUT_TERRITORIES"])
     got = {f["territory"]: (f["name"], f["rep"], f["colour"]) for f in rebalanced.getFeatures()}
     assert got == wanted
+
+
+def test_the_panel_shows_the_colours_the_build_output_was_styled_with(georgia_20, qgis_iface):
+    from dock_helpers import run_synchronously, set_up_dock
+    from qgis.PyQt.QtCore import Qt
+    from territory_planner.ui.dock import TerritoryDock
+
+    units, table = georgia_20["OUTPUT"], georgia_20["OUTPUT_TERRITORIES"]
+    colours = {f["territory"]: f["colour"] for f in table.getFeatures()}
+    dock = TerritoryDock(qgis_iface)
+    dock.run_task = run_synchronously
+    try:
+        set_up_dock(dock, units, measures=["population"])
+        assert dock.service.is_bound
+        categories = units.renderer().categories()
+        assert {c.value(): c.symbol().color().name() for c in categories if c.value()} == colours
+        model = dock.table.model()
+        for code, colour in colours.items():
+            assert dock.service.territory_colour(code) == colour
+        shown = 0
+        for row in range(model.rowCount()):
+            name = model.index(row, 0).data(Qt.ItemDataRole.DisplayRole)
+            if name in colours:
+                assert model.index(row, 0).data(Qt.ItemDataRole.DecorationRole).name() == colours[name]
+                shown += 1
+        assert shown == len(colours)
+    finally:
+        dock.unload()
+        dock.deleteLater()
