@@ -44,12 +44,20 @@ def is_colour(value) -> bool:
 def territory_neighbours(labels: Sequence[int], pairs: Iterable[tuple[int, int]], count: int) -> list[set[int]]:
     """Which territories touch: ``pairs`` are adjacent units (i, j), ``labels[i]`` their territory
     (negative: none)."""
+    import numpy as np
+
+    labels = np.asarray(labels, dtype=np.int64)
+    pairs = np.asarray(list(pairs) if not isinstance(pairs, np.ndarray) else pairs, dtype=np.int64).reshape(-1, 2)
     neighbours: list[set[int]] = [set() for _ in range(count)]
-    for i, j in pairs:
-        a, b = int(labels[i]), int(labels[j])
-        if a != b and a >= 0 and b >= 0:
-            neighbours[a].add(b)
-            neighbours[b].add(a)
+    if len(pairs) == 0:
+        return neighbours
+    a, b = labels[pairs[:, 0]], labels[pairs[:, 1]]
+    keep = (a != b) & (a >= 0) & (b >= 0)
+    low, high = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    for code in np.unique(low * count + high).tolist():
+        x, y = divmod(code, count)
+        neighbours[x].add(y)
+        neighbours[y].add(x)
     return neighbours
 
 

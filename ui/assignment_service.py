@@ -972,7 +972,7 @@ class AssignmentService(QObject):
         keep = {k: known[name] for k, name in enumerate(names) if name in known}
         if self.adjacency is not None and names:
             coo = sparse.triu(self.adjacency, k=1).tocoo()
-            neighbours = territory_neighbours(self.plan_labels(), zip(coo.row, coo.col), len(names))
+            neighbours = territory_neighbours(self.plan_labels(), np.column_stack([coo.row, coo.col]), len(names))
         else:
             neighbours = [set() for _ in names]
         return dict(zip(names, assign_colours(neighbours, keep)))
