@@ -665,15 +665,17 @@ def _table(layout, layer, columns, expression: str | None, x, y, width, height, 
     # QGIS 3.22 measures rows with the new columns against contents fetched for the old ones
     # (out-of-bounds writes) until the contents are refreshed: refresh before anything recalculates.
     table.refreshAttributes()
-    header = QFont("DejaVu Sans")
-    header.setBold(True)
-    header.setPointSizeF(7.5)
-    content = QFont("DejaVu Sans")
-    content.setPointSizeF(7.5)
-    table.setHeaderFont(header)
-    table.setContentFont(content)
-    table.setHeaderFontColor(INK)
-    table.setContentFontColor(INK)
+    from qgis.core import QgsTextFormat
+
+    for bold, setter in ((True, table.setHeaderTextFormat), (False, table.setContentTextFormat)):
+        font = QFont("DejaVu Sans")
+        font.setBold(bold)
+        text_format = QgsTextFormat()
+        text_format.setFont(font)
+        text_format.setSize(7.5)
+        text_format.setSizeUnit(QgsUnitTypes.RenderPoints)
+        text_format.setColor(INK)
+        setter(text_format)
     table.setCellMargin(1.0)
     table.setGridStrokeWidth(0.15)
     table.setGridColor(QColor(190, 190, 190))
