@@ -17,9 +17,11 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
 )
+from scipy import sparse
 
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.matching import match_reps, territory_distance_costs, unit_weights
+from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback, points_to_metric
 from .common import (
     TerritoryAlgorithm,
@@ -43,6 +45,8 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
     BALANCE_FIELDS = "BALANCE_FIELDS"
     OUTPUT = "OUTPUT"
     OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
+    OUTPUT_REPS = "OUTPUT_REPS"
+    TERRITORIES = "TERRITORIES"
     MEAN_DISTANCE_KM = "MEAN_DISTANCE_KM"
     VACANCIES = "VACANCIES"
     UNASSIGNED_REPS = "UNASSIGNED_REPS"
@@ -71,15 +75,18 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             "More territories than reps: the territories that would add the most travel stay vacant and "
             "are named “Vacancy 1”, “Vacancy 2”…. More reps than territories: the reps left over are "
             "listed in a warning and in the UNASSIGNED_REPS result.\n"
-            "Outputs: the units with a “rep” field, and one feature per territory with its rep, the "
-            "workload-weighted mean distance (mean_km) and the farthest unit (max_km) from the rep's home, "
-            "and its workload per balance field. Distances are in kilometres, measured in a metric "
-            "projection of the units' layer."
+            "<b>Territory table</b> (optional): names and colours by territory code.\n"
+            "Outputs: the units with a “rep” field; one feature per territory with its code, name, rep, "
+            "colour, the workload-weighted mean distance (rep_avg_km) and the farthest unit (rep_max_km) "
+            "from the rep's home, and its workload per balance field; and the reps with their territory "
+            "code (in a field named like the territory field, for Statistics and Territory packets). "
+            "Distances are in kilometres, measured in a metric projection of the units' layer."
         ) + self.tr(
             "\n\n<b>Road network</b> (optional; with its speed, direction and tolerance settings as in "
             "Build territories): reps are matched on workload-weighted travel time by road from home "
             "instead of straight-line distance, one-way streets included; the territories output adds "
-            "mean_min (workload-weighted mean) and max_min (farthest unit), in minutes from the rep's home."
+            "rep_avg_min (workload-weighted mean) and rep_max_min (farthest unit), in minutes from the "
+            "rep's home."
         )
 
     def initAlgorithm(self, config=None):
@@ -99,11 +106,17 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             self.BALANCE_FIELDS, self.tr("Balance fields (weights for the distance)"),
             parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.Numeric, allowMultiple=True,
             optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.TERRITORIES, self.tr("Territory table (names, colours by code)"), [QgsProcessing.TypeVector],
+            optional=True))
         add_travel_parameters(self, network_only=True)
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Units with reps"), QgsProcessing.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TERRITORIES, self.tr("Territories with reps"), QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT_REPS, self.tr("Reps with their territory code"), QgsProcessing.TypeVectorPoint,
+            optional=True, createByDefault=True))
         self.addOutput(QgsProcessingOutputNumber(
             self.MEAN_DISTANCE_KM, self.tr("Workload-weighted mean distance to the rep (km)")))
         self.addOutput(QgsProcessingOutputNumber(self.VACANCIES, self.tr("Territories without a rep")))
@@ -124,8 +137,11 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.tr("Choose the reps layer's field that holds the reps' names."))
 
         feedback.setProgressText(self.tr("Reading units…"))
+        table_source = self.parameterAsSource(parameters, self.TERRITORIES, context)
+        known = read_territory_table(table_source, territory_field)
+        # without a territory table, colours are chosen on the territories' adjacency, as Build does
         units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 40),
-                                with_adjacency=False)
+                                with_adjacency=table_source is None)
         alignment = read_alignment(source, territory_field, units, feedback)
         names = alignment.names
         if not names:
@@ -169,8 +185,13 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
                 vacancies, p, len(rep_names), vacant))
 
         stats = _territory_stats(units, labels, weights, homes, rep_of_territory, p, minutes)
+        adjacency = units.adjacency if units.adjacency is not None else sparse.csr_matrix((units.count, units.count))
+        rows = plan_rows(names, labels, adjacency, known,
+                         [rep_names[int(j)] if j >= 0 else None for j in rep_of_territory])
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, alignment,
-                                                     territory_rep, rep_of_territory, kept, stats)
+                                                     territory_rep, rep_of_territory, kept, stats, rows)
+        territory_of_rep = {int(j): k for k, j in enumerate(rep_of_territory) if j >= 0}
+        reps_id = self._write_reps(parameters, context, reps, territory_field, names, territory_of_rep, stats)
         served = rep_of_territory >= 0
         served_weight = float(stats["weight"][served].sum())
         mean_km = round(float(np.nansum(stats["mean_km"][served] * stats["weight"][served])) / served_weight, 3) \
@@ -186,6 +207,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
         return {
             self.OUTPUT: out_id,
             self.OUTPUT_TERRITORIES: territories_id,
+            self.OUTPUT_REPS: reps_id,
             self.MEAN_DISTANCE_KM: mean_km,
             self.VACANCIES: vacancies,
             self.UNASSIGNED_REPS: ", ".join(unassigned),
@@ -250,8 +272,33 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
         return names, homes, kept
 
     # -- outputs -------------------------------------------------------------------------------
+    def _write_reps(self, parameters, context, reps, territory_field, names, territory_of_rep, stats):
+        """The reps layer with each rep's territory code (in a field named like the units' territory
+        field, so Statistics and Packets join reps by code) and their mean distance."""
+        fields = QgsFields()
+        kept_columns = []
+        for index, field in enumerate(reps.fields()):
+            if field.name() not in (territory_field, "rep_avg_km"):
+                fields.append(field)
+                kept_columns.append(index)
+        fields.append(make_field(territory_field, STRING, 80))
+        fields.append(make_field("rep_avg_km", DOUBLE))
+        sink, reps_id = self.parameterAsSink(parameters, self.OUTPUT_REPS, context, fields, reps.wkbType(),
+                                             reps.sourceCrs())
+        if sink is None:
+            return None
+        for j, feature in enumerate(reps.getFeatures()):
+            k = territory_of_rep.get(j)
+            out = QgsFeature(fields)
+            out.setGeometry(feature.geometry())
+            out.setAttributes([feature.attribute(c) for c in kept_columns]
+                              + [names[k] if k is not None else None,
+                                 float(stats["mean_km"][k]) if k is not None else None])
+            sink.addFeature(out, QgsFeatureSink.FastInsert)
+        return reps_id
+
     def _write_outputs(self, parameters, context, feedback, source, units, alignment, territory_rep,
-                       rep_of_territory, kept, stats):
+                       rep_of_territory, kept, stats, rows):
         labels = alignment.labels
         p = len(alignment.names)
         out_id, geometries = write_units(
@@ -263,22 +310,27 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             k = int(labels[units.index_of_fid[fid]])
             if k >= 0:
                 members[k].append(geometry)
-        TerritoryStyler.attach(out_id, REP_FIELD, list(territory_rep), context)
+        # units are coloured by rep, each rep in their territory's colour
+        by_rep = [TerritoryRow(code=territory_rep[k], name=territory_rep[k], colour=rows[k].colour) for k in range(p)]
+        TerritoryStyler.attach(out_id, REP_FIELD, list(territory_rep), context, by_rep)
 
         kept_territories = {k for k, _ in kept}
         t_fields = QgsFields()
         t_fields.append(make_field(alignment.field.name(), STRING, 80))
+        t_fields.append(make_field("name", STRING, 120))
         t_fields.append(make_field(REP_FIELD, STRING, 80))
+        t_fields.append(make_field("colour", STRING, 7))
+        t_fields.append(make_field("locked", INT))
         t_fields.append(make_field("vacancy", INT))
         t_fields.append(make_field("kept", INT))
         t_fields.append(make_field("units", INT))
         for name in units.measure_names:
             t_fields.append(make_field(name, DOUBLE))
-        t_fields.append(make_field("mean_km", DOUBLE))
-        t_fields.append(make_field("max_km", DOUBLE))
+        t_fields.append(make_field("rep_avg_km", DOUBLE))
+        t_fields.append(make_field("rep_max_km", DOUBLE))
         if "mean_min" in stats:
-            t_fields.append(make_field("mean_min", DOUBLE))
-            t_fields.append(make_field("max_min", DOUBLE))
+            t_fields.append(make_field("rep_avg_min", DOUBLE))
+            t_fields.append(make_field("rep_max_min", DOUBLE))
         t_sink, territories_id = self.parameterAsSink(
             parameters, self.OUTPUT_TERRITORIES, context, t_fields,
             territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
@@ -292,7 +344,8 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             if not geometry.isNull():
                 geometry.convertToMultiType()
             served = rep_of_territory[k] >= 0
-            values = [alignment.names[k], territory_rep[k], 0 if served else 1,
+            values = [alignment.names[k], rows[k].name, territory_rep[k], rows[k].colour, 1 if rows[k].locked else 0,
+                      0 if served else 1,
                       1 if k in kept_territories else 0, int(stats["units"][k])]
             values.extend(float(v) for v in stats["sums"][k])
             values.append(float(stats["mean_km"][k]) if served else None)
@@ -305,7 +358,8 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             feature.setGeometry(geometry)
             feature.setAttributes(values)
             t_sink.addFeature(feature, QgsFeatureSink.FastInsert)
-        TerritoryStyler.attach(territories_id, alignment.field.name(), list(alignment.names), context)
+        TerritoryStyler.attach(territories_id, alignment.field.name(), list(alignment.names), context, rows,
+                               outline=True, peer=out_id)
         return out_id, territories_id
 
 

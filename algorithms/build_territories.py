@@ -19,14 +19,18 @@ from qgis.core import (
 from ..compat import STRING, make_field
 from ..core.engine import build_territories
 from ..core.problem import Problem
+from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
 from ..layers.values import default_names, lock_value
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
+    destination_of,
     engine_progress,
+    keep_codes_by_overlap,
     measure_columns,
     push_diagnostics,
+    read_unit_names,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -49,6 +53,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     LOCKED_FIELD = "LOCKED_FIELD"
     RANDOM_SEED = "RANDOM_SEED"
     TERRITORY_FIELD = "TERRITORY_FIELD"
+    TERRITORIES = "TERRITORIES"
+    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
     OUTPUT = "OUTPUT"
     OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
     MAX_DEVIATION = "MAX_DEVIATION"
@@ -81,7 +87,12 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
             "territory name); empty values are free.\n"
             "<b>Random seed</b>: the same seed gives the same plan.\n"
-            "<b>Territory field</b>: the name of the field added to the output units.\n\n"
+            "<b>Territory field</b>: the name of the field added to the output units; it holds each "
+            "territory's code. When the input already has this field (an existing plan), each new "
+            "territory keeps the code, name, rep and colour of the old territory it overlaps most.\n"
+            "<b>Territory table</b>: optional, the territory table of the existing plan (names, reps, "
+            "colours by code), as written by this algorithm.\n"
+            "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
             "Outputs: the units with their territory, and one feature per territory with its sum, "
             "target and deviation per measure, unit count, contiguity and compactness. The result "
             "also gives MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS. When the tolerance "
@@ -118,6 +129,12 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
         self.addParameter(QgsProcessingParameterString(
             self.TERRITORY_FIELD, self.tr("Territory field name"), defaultValue="territory"))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.TERRITORIES, self.tr("Territory table of the existing plan (names, reps, colours)"),
+            [QgsProcessing.TypeVector], optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), parentLayerParameterName=self.INPUT,
+            optional=True))
         add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Units with territories"), QgsProcessing.TypeVectorAnyGeometry))
@@ -169,11 +186,17 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
         engine_problem = travel_run.engine_problem(problem, feedback, random_seed)
         plan = run_engine(build_territories, engine_problem, engine_progress(feedback, 25, 85))
-        push_diagnostics(plan, units, names, feedback)
         labels, figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
+        labels = np.asarray(labels)
+        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
+        if seeds is None and locked is None:
+            names = keep_codes_by_overlap(source, territory_field, units, labels, names, feedback)
+        unit_names = read_unit_names(source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context), units)
+        push_diagnostics(plan, units, names, feedback, unit_names)
 
+        rows = plan_rows(names, labels, units.adjacency, known)
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
-                                                     figures, names, territory_field, travel_run)
+                                                     figures, names, territory_field, rows, travel_run)
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
         feedback.pushInfo(self.tr("{} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not contiguous.")
                           .format(count, max_deviation, tolerance * 100, int(figures.noncontiguous)))
@@ -261,22 +284,23 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field,
-                       travel_run):
+                       rows, travel_run):
         out_id, geometries = write_units(
             self, parameters, self.OUTPUT, context, feedback, source, units,
             [make_field(territory_field, STRING, 80)] + travel_run.fields(),
             lambda i: [names[int(labels[i])]] + travel_run.values(i))
-        TerritoryStyler.attach(out_id, territory_field, names, context)
 
         territories_id = None
-        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon)
+        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon,
+                                    destination_of(parameters, self.OUTPUT_TERRITORIES))
         t_sink, territories_id = self.parameterAsSink(
             parameters, self.OUTPUT_TERRITORIES, context, t_fields,
             territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
         if t_sink is not None:
             write_territories(t_sink, t_fields, names, labels, figures, units, geometries, source.sourceCrs(),
-                              context, feedback)
-            TerritoryStyler.attach(territories_id, territory_field, names, context)
+                              context, feedback, rows=rows)
+            TerritoryStyler.attach(territories_id, territory_field, names, context, rows, outline=True, peer=out_id)
+        TerritoryStyler.attach(out_id, territory_field, names, context, rows, peer=territories_id)
         return out_id, territories_id
 
 

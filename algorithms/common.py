@@ -23,10 +23,12 @@ from qgis.PyQt.QtCore import QCoreApplication
 
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.progress import Cancelled, Progress
-from ..layers.style import apply_territory_style
+from ..layers.style import apply_territory_style, label_territories, order_territories_above_units
+from ..layers.territory_table import TerritoryRow
 from ..layers.units import UnitDataError, Units, read_units
 from ..layers.values import is_empty_value, natural_key  # noqa: F401 - shared with the algorithms
 from ..resources import icon, icon_path
+from .report import is_dbf_destination, short_field_names
 
 
 class TerritoryAlgorithm(QgsProcessingAlgorithm):
@@ -88,13 +90,50 @@ def run_engine(function, *args, **kwargs):
         raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled.")) from error
 
 
-def push_diagnostics(plan, units: Units, names: list[str], feedback) -> None:
-    """Show every engine diagnostic, naming the features and territories it concerns."""
+def read_unit_names(source, field_name: str | None, units: Units) -> list[str] | None:
+    """Each unit's display name from ``field_name`` (engine order), the feature id where it is
+    empty; None when no field is given. Raises when the field is missing."""
+    if not field_name:
+        return None
+    index = source.fields().lookupField(field_name)
+    if index < 0:
+        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
+            "The unit name field “{}” is not in the layer. Pick the field that names each unit (county, ZIP, "
+            "account), or leave it empty.")).format(field_name))
+    from qgis.core import QgsFeatureRequest
+
+    names = [str(int(fid)) for fid in units.fids]
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+    for feature in source.getFeatures(request):
+        i = units.index_of_fid.get(feature.id())
+        value = feature.attribute(index)
+        if i is not None and not is_empty_value(value):
+            names[i] = str(value).strip()
+    return names
+
+
+def unit_list(indices, units: Units, unit_names: list[str] | None, limit: int = 20) -> str:
+    """Units for a message: by name when names are known ("Fulton, DeKalb"), else
+    "feature ids 60, 44"."""
+    indices = [int(i) for i in indices]
+    if unit_names is not None:
+        return _ids([unit_names[i] for i in indices], limit)
+    return QCoreApplication.translate("TerritoryPlanner", "feature ids {}").format(
+        _ids([int(units.fids[i]) for i in indices], limit))
+
+
+def push_diagnostics(plan, units: Units, names: list[str], feedback, unit_names: list[str] | None = None) -> None:
+    """Show every engine diagnostic, naming the units (by ``unit_names`` when given, else by
+    feature id) and territories it concerns."""
     for diagnostic in plan.diagnostics:
         text = diagnostic.message
         if diagnostic.units:
-            fids = [int(units.fids[i]) for i in diagnostic.units]
-            text += " " + QCoreApplication.translate("TerritoryPlanner", "Feature ids: {}.").format(_ids(fids))
+            if unit_names is not None:
+                text += " " + QCoreApplication.translate("TerritoryPlanner", "Units: {}.").format(
+                    unit_list(diagnostic.units, units, unit_names))
+            else:
+                fids = [int(units.fids[i]) for i in diagnostic.units]
+                text += " " + QCoreApplication.translate("TerritoryPlanner", "Feature ids: {}.").format(_ids(fids))
         if diagnostic.territories:
             text += " " + QCoreApplication.translate("TerritoryPlanner", "Territories: {}.").format(
                 ", ".join(names[k] for k in diagnostic.territories[:20]))
@@ -115,22 +154,38 @@ def measure_columns(units: Units) -> list[str]:
     return list(units.measure_names) if units.measure_names else ["units"]
 
 
-def territory_fields(territory_field: str, measures: list[str], is_polygon: bool) -> QgsFields:
+def territory_fields(territory_field: str, measures: list[str], is_polygon: bool,
+                     destination: str = "") -> QgsFields:
+    """The one per-territory schema: the code (named like the units' territory field), the
+    territory table's columns (name, rep, colour, locked), then the figures. Per measure ``m``:
+    ``m`` (sum), ``m_tgt`` (target), ``m_dev`` (deviation, % of target, 3 decimals)."""
     fields = QgsFields()
     fields.append(make_field(territory_field, STRING, 80))
+    fields.append(make_field("name", STRING, 120))
+    fields.append(make_field("rep", STRING, 120))
+    fields.append(make_field("colour", STRING, 7))
+    fields.append(make_field("locked", INT))
     fields.append(make_field("units", INT))
     for name in measures:
         if name != "units":
             fields.append(make_field(name, DOUBLE))
-        fields.append(make_field(f"{name}_target", DOUBLE))
-        fields.append(make_field(f"{name}_dev_pct", DOUBLE))
+        fields.append(make_field(f"{name}_tgt", DOUBLE))
+        fields.append(make_field(f"{name}_dev", DOUBLE))
     fields.append(make_field("parts", INT))
     fields.append(make_field("contiguous", INT))
     fields.append(make_field("inertia_km2", DOUBLE))
     if is_polygon:
         fields.append(make_field("area_km2", DOUBLE))
-        fields.append(make_field("polsby_popper", DOUBLE))
+        fields.append(make_field("polsby", DOUBLE))
+    if is_dbf_destination(destination):  # shapefile/dBase: names of at most 10 characters, kept apart
+        for index, name in enumerate(short_field_names(fields.names())):
+            fields.rename(index, name)
     return fields
+
+
+def deviation_percent(value: float) -> float:
+    """The one rounding rule for deviations in outputs: percent of target, 3 decimals."""
+    return round(100.0 * float(value), 3)
 
 
 def territory_wkb_type(source_wkb: int, is_polygon: bool) -> int:
@@ -140,9 +195,11 @@ def territory_wkb_type(source_wkb: int, is_polygon: bool) -> int:
 def write_territories(sink, fields: QgsFields, names: list[str], labels: np.ndarray, figures,
                       units: Units, source_geometries: dict[int, QgsGeometry], source_crs, context,
                       feedback, start: float = 90.0, end: float = 100.0,
-                      extra_values: list[list] | None = None) -> None:
-    """One feature per territory: dissolved geometry and its figures. ``extra_values[k]`` (optional)
-    are appended to territory k's attributes, for fields the caller appended to ``fields``."""
+                      extra_values: list[list] | None = None, rows: list[TerritoryRow] | None = None) -> None:
+    """One feature per territory: dissolved geometry, its territory-table row and its figures.
+    ``names[k]`` is territory k's code, ``rows[k]`` its table row (name = code when None).
+    ``extra_values[k]`` (optional) are appended to territory k's attributes, for fields the caller
+    appended to ``fields``."""
     to_metric = QgsCoordinateTransform(source_crs, units.metric_crs, context.transformContext())
     measures = figures.sums.shape[1]
     p = len(names)
@@ -159,12 +216,13 @@ def write_territories(sink, fields: QgsFields, names: list[str], labels: np.ndar
             geometry.convertToMultiType()
         feature = QgsFeature(fields)
         feature.setGeometry(geometry)
-        values = [name, int(figures.unit_count[k])]
+        row = rows[k] if rows is not None else TerritoryRow(code=name, name=name)
+        values = [name, row.name, row.rep, row.colour, 1 if row.locked else 0, int(figures.unit_count[k])]
         for a in range(measures):
             if units.measure_names:
                 values.append(float(figures.sums[k, a]))
             values.append(float(figures.targets[k, a]))
-            values.append(round(100.0 * float(figures.deviation[k, a]), 3))
+            values.append(deviation_percent(figures.deviation[k, a]))
         values.append(int(figures.parts[k]))
         values.append(1 if bool(figures.contiguous[k]) else 0)
         values.append(float(figures.inertia[k]) / 1e6)
@@ -235,27 +293,61 @@ def write_units(algorithm: QgsProcessingAlgorithm, parameters, key: str, context
 
 
 class TerritoryStyler(QgsProcessingLayerPostProcessorInterface):
-    """Colours an output layer by territory once Processing has loaded it."""
+    """Colours an output layer by territory once Processing has loaded it, with the territory
+    table's colours. A territory layer (``outline``) gets bold outlines and name/rep labels and is
+    moved above the units."""
 
     # Processing keeps only a reference; Python must keep the object alive.
     _alive: list[TerritoryStyler] = []
 
-    def __init__(self, field: str, values: list[str]):
+    def __init__(self, field: str, values: list[str], rows: list[TerritoryRow] | None = None,
+                 outline: bool = False):
         super().__init__()
         self.field = field
         self.values = values
+        self.rows = rows or []
+        self.outline = outline
+        self.dest_id: str | None = None
+        self.peer: str | None = None  # the other layer (units for a territory layer and back), for layer order
 
     def postProcessLayer(self, layer, context, feedback):
-        apply_territory_style(layer, self.field, self.values)
+        colours = {row.code: row.colour for row in self.rows if row.colour}
+        titles = {row.code: row.label for row in self.rows}
+        apply_territory_style(layer, self.field, self.values, colours, self.outline, titles)
+        if self.outline:
+            label_territories(layer, "name", "rep", self.field)
+        project = context.project()
+        if self.peer:
+            pair = (self.dest_id, self.peer) if self.outline else (self.peer, self.dest_id)
+            order_territories_above_units(project, *pair)
 
     @classmethod
-    def attach(cls, dest_id: str, field: str, values: list[str], context) -> None:
+    def attach(cls, dest_id: str, field: str, values: list[str], context,
+               rows: list[TerritoryRow] | None = None, outline: bool = False,
+               peer: str | None = None) -> None:
+        """Style ``dest_id`` when loaded; ``peer``: for a territory layer (``outline``) its units
+        layer, for units their territory layer: the territories end up drawn above the units."""
         if not dest_id or not context.willLoadLayerOnCompletion(dest_id):
             return
-        styler = cls(field, values)
+        styler = cls(field, values, rows, outline)
+        styler.dest_id, styler.peer = dest_id, peer
         cls._alive.append(styler)
         del cls._alive[:-1000]
         context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)
+
+
+def destination_of(parameters: dict, key: str) -> str:
+    """Where a sink parameter will write (path or URI), read without side effects.
+
+    ``parameterAsOutputLayer`` registers its destination for loading on completion, so calling it
+    before ``parameterAsSink`` makes QGIS try to load a second, non-existent layer and print
+    "The following layers were not correctly generated"."""
+    from qgis.core import QgsProcessingOutputLayerDefinition
+
+    value = parameters.get(key)
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        value = value.sink.staticValue()
+    return "" if value is None else str(value)
 
 
 def layer_from_output(dest_id: str, context):
@@ -308,3 +400,32 @@ def read_alignment(source, field_name: str, units: Units, feedback=None) -> Alig
         if i is not None:
             labels[i] = position[name]
     return Alignment(labels, names, [values[name] for name in names], fields.at(index))
+
+
+def keep_codes_by_overlap(source, territory_field: str, units: Units, labels: np.ndarray, codes: list[str],
+                          feedback) -> list[str]:
+    """Codes for a new plan on a layer that already holds one in ``territory_field``: each new
+    territory takes the code of the old territory it overlaps most (one optimal matching, by unit
+    count); the others keep their new codes, renamed where they collide with an old one."""
+    if source.fields().lookupField(territory_field) < 0:
+        return codes
+    from ..core.identity import match_by_overlap
+
+    old = read_alignment(source, territory_field, units, feedback)
+    if not old.names:
+        return codes
+    match = match_by_overlap(old.labels, labels, len(old.names), len(codes))
+    out = [old.names[int(o)] if o >= 0 else None for o in match]
+    taken = {c for c in out if c is not None} | set(old.names)
+    for k, code in enumerate(out):
+        if code is None:
+            candidate, number = codes[k], 2
+            while candidate in taken:
+                candidate = f"{codes[k]} ({number})"
+                number += 1
+            out[k] = candidate
+            taken.add(candidate)
+    kept = sum(1 for o in match if o >= 0)
+    feedback.pushInfo(QCoreApplication.translate(
+        "TerritoryPlanner", "{} territories keep the code of the existing territory they overlap most.").format(kept))
+    return out

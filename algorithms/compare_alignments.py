@@ -23,12 +23,22 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.PyQt.QtGui import QColor
+from scipy import sparse
 
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..layers.style import apply_territory_style
+from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
 from . import report
-from .common import TerritoryAlgorithm, TerritoryStyler, _ids, measure_columns, natural_key
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    _ids,
+    destination_of,
+    measure_columns,
+    natural_key,
+    read_unit_names,
+)
 from .territory_statistics import _unique, territory_name
 
 FROM = "from_territory"
@@ -42,6 +52,8 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
     INPUT_AFTER = "INPUT_AFTER"
     UNIT_ID_FIELD = "UNIT_ID_FIELD"
     BALANCE_FIELDS = "BALANCE_FIELDS"
+    TERRITORIES = "TERRITORIES"
+    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
     OUTPUT = "OUTPUT"
     OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
     OUTPUT_HTML = "OUTPUT_HTML"
@@ -67,7 +79,10 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             "Its units are matched to the units layer by <b>unit id field</b>, a field both layers have "
             "(fips, ZIP code…); every id must be present once in each layer.\n"
             "<b>Balance fields</b>: numeric workload fields of the units layer; workloads are always "
-            "read from the units layer. None chosen: units are counted.\n\n"
+            "read from the units layer. None chosen: units are counted.\n"
+            "<b>Territory table</b> (optional): names and colours by territory code, for the report. "
+            "<b>Unit name field</b> (optional): names the units each territory gains and loses in the "
+            "report (feature ids otherwise).\n\n"
             "NULL or blank territories are <i>unassigned</i>; a unit that becomes assigned or "
             "unassigned counts as changed, and the summary has a row with an empty territory for "
             "the unassigned units, so that gains and losses balance.\n"
@@ -127,6 +142,18 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             )
         )
         self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
+                [QgsProcessing.TypeVector], optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterField(
+                self.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"),
+                parentLayerParameterName=self.INPUT, optional=True
+            )
+        )
+        self.addParameter(
             QgsProcessingParameterFeatureSink(
                 self.OUTPUT, self.tr("Changed units"), QgsProcessing.TypeVectorAnyGeometry
             )
@@ -158,8 +185,13 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         self._check_fields(source, after_source, field_before, field_after, id_field)
 
+        table_source = self.parameterAsSource(parameters, self.TERRITORIES, context)
+        known = read_territory_table(table_source, [field_after, field_before])
         feedback.setProgressText(self.tr("Reading units…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 30), with_adjacency=False)
+        # without a territory table, colours are chosen on the territories' adjacency, as Build does
+        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 30),
+                                with_adjacency=table_source is None)
+        unit_names = read_unit_names(source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context), units)
         before, ids = self._read_column(
             source, field_before, id_field if after_source is not None else None, units, feedback
         )
@@ -178,11 +210,14 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         b = np.array([row_of[v] for v in before], dtype=np.int64)
         a = np.array([row_of[v] for v in after], dtype=np.int64)
         changed = b != a
+        adjacency = units.adjacency if units.adjacency is not None else sparse.csr_matrix((units.count, units.count))
+        table = plan_rows(names, np.where(a < len(names), a, -1), adjacency, known)
         flows = _flows(b, a, weights, len(rows))
         summary = _summary(b, a, weights, len(rows))
 
         feedback.setProgressText(self.tr("Writing changed units…"))
-        out_id = self._write_changed(parameters, context, source, units, before, after, changed, names, feedback)
+        out_id = self._write_changed(parameters, context, source, units, before, after, changed, names, feedback,
+                                     table)
         summary_id = self._write_summary(parameters, context, rows, measures, summary)
 
         changed_units = int(np.count_nonzero(changed))
@@ -196,7 +231,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         feedback.setProgress(85)
         if feedback.isCanceled():
             raise QgsProcessingException(self.tr("Cancelled."))
-        image = self._map_image(source, units, after, changed, names, context)
+        image = self._map_image(source, units, after, changed, names, context, table)
         info = {
             "layer": source.sourceName(),
             "after_layer": after_source.sourceName() if after_source else None,
@@ -208,7 +243,8 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             "changed_workload": changed_workload,
             "territories_changed": territories_changed,
         }
-        report.write_document(html_path, self._report_html(rows, measures, summary, flows, info, image))
+        moves = _unit_moves(b, a, changed, weights, unit_names, units, len(rows))
+        report.write_document(html_path, self._report_html(rows, measures, summary, flows, info, image, table, moves))
         feedback.setProgress(100)
         feedback.pushInfo(
             self.tr("{} of {} units change territory ({:.2f} % of {}).").format(
@@ -335,8 +371,8 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         return [by_key[k] for k in ids]
 
     # -- outputs -------------------------------------------------------------------------------
-    def _write_changed(self, parameters, context, source, units, before, after, changed, names, feedback):
-        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+    def _write_changed(self, parameters, context, source, units, before, after, changed, names, feedback, table):
+        destination = destination_of(parameters, self.OUTPUT)
         input_names = [f.name() for f in source.fields()]
         field_names = _unique(input_names + [FROM, TO])
         if report.is_dbf_destination(destination):
@@ -368,7 +404,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             out.setGeometry(feature.geometry())
             out.setAttributes(list(feature.attributes()) + [before[i], after[i]])
             sink.addFeature(out, QgsFeatureSink.FastInsert)
-        TerritoryStyler.attach(out_id, field_names[-1], names, context)
+        TerritoryStyler.attach(out_id, field_names[-1], names, context, table)
         return out_id
 
     def _summary_fields(self, measures: list[str], shapefile: bool) -> QgsFields:
@@ -396,7 +432,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         return fields
 
     def _write_summary(self, parameters, context, rows, measures, summary) -> str | None:
-        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT_SUMMARY, context)
+        destination = destination_of(parameters, self.OUTPUT_SUMMARY)
         fields = self._summary_fields(measures, report.is_dbf_destination(destination))
         sink, summary_id = self.parameterAsSink(
             parameters, self.OUTPUT_SUMMARY, context, fields, QgsWkbTypes.NoGeometry
@@ -415,7 +451,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
         return summary_id
 
-    def _map_image(self, source, units, after, changed, names, context):
+    def _map_image(self, source, units, after, changed, names, context, table):
         """Units in their new territory's colour; units that change are outlined in red."""
         from .territory_statistics import _feature, _no_brush
 
@@ -435,7 +471,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 moved.append(out)
         layer.dataProvider().addFeatures(everything)
         changes.dataProvider().addFeatures(moved)
-        apply_territory_style(layer, "territory", names)
+        apply_territory_style(layer, "territory", names, {row.code: row.colour for row in table})
         symbol = QgsSymbol.defaultSymbol(changes.geometryType())
         if units.is_polygon:
             symbol.symbolLayer(0).setBrushStyle(_no_brush())
@@ -451,14 +487,12 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             extent = QgsCoordinateTransform(crs, map_crs, context.transformContext()).transformBoundingBox(extent)
         return report.render_map([changes, layer], map_crs, extent, transform_context=context.transformContext())
 
-    def _report_html(self, rows, measures, summary, flows, info, image) -> str:
+    def _report_html(self, rows, measures, summary, flows, info, image, table, moves) -> str:
         esc, fmt = report.esc, report.fmt
         unassigned = self.tr("Unassigned")
-        labels = [name if name is not None else unassigned for name in rows]
-        colours = [
-            report.colours_for(len(rows))[r] if name is not None else QColor(200, 200, 200)
-            for r, name in enumerate(rows)
-        ]
+        labels = [report.display_name(table[r]) if name is not None else unassigned for r, name in enumerate(rows)]
+        table_colours = report.colours_of(table)
+        colours = [table_colours[r] if name is not None else QColor(200, 200, 200) for r, name in enumerate(rows)]
         blocks = ["units"] + [m for m in measures if m != "units"]
         after_text = (
             f"{esc(info['after'])} ({esc(self.tr('layer'))} {esc(info['after_layer'])}, "
@@ -533,6 +567,13 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             )
             items.append(f"<b>{esc(self.tr('net'))}</b>: {esc(net)}")
             body.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
+            for title, listed in ((self.tr("Units gained"), moves[r][0]), (self.tr("Units lost"), moves[r][1])):
+                if not listed:
+                    continue
+                cells = [[esc(name), esc(labels[other])] + [fmt(v) for v in values] for name, other, values in listed]
+                headers = [title, self.tr("from") if listed is moves[r][0] else self.tr("to")]
+                headers += [m for m in measures if m != "units"]
+                body.append(report.table(headers, cells, [False, False] + [True] * (len(headers) - 2)))
         return report.document(self.tr("Realignment report"), "\n".join(body))
 
     @staticmethod
@@ -580,6 +621,25 @@ def _check_ids(keys, fids, id_field, where) -> None:
                 "Unit ids in “{}” are repeated in {}: {}. Each id must identify one unit; choose a unique id field."
             ).format(id_field, where, _ids(duplicated))
         )
+
+
+def _unit_moves(before: np.ndarray, after: np.ndarray, changed: np.ndarray, weights: np.ndarray,
+                unit_names: list[str] | None, units, rows: int) -> list[tuple[list, list]]:
+    """Per territory row: (units gained, units lost), each a list of (unit name, the other
+    territory's row, workloads), by name (feature id when no unit name field is given)."""
+    from qgis.PyQt.QtCore import QCoreApplication
+
+    out: list[tuple[list, list]] = [([], []) for _ in range(rows)]
+    for i in np.flatnonzero(changed):
+        name = unit_names[i] if unit_names is not None else QCoreApplication.translate(
+            "TerritoryPlanner", "feature {}").format(int(units.fids[i]))
+        values = [float(v) for v in weights[i]]
+        out[int(after[i])][0].append((name, int(before[i]), values))
+        out[int(before[i])][1].append((name, int(after[i]), values))
+    for gained, lost in out:
+        gained.sort(key=lambda item: natural_key(item[0]))
+        lost.sort(key=lambda item: natural_key(item[0]))
+    return out
 
 
 def _flows(before: np.ndarray, after: np.ndarray, weights: np.ndarray, rows: int) -> np.ndarray:

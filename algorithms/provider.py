@@ -14,6 +14,7 @@ def algorithm_classes() -> list[type]:
     from .build_territories import BuildTerritoriesAlgorithm
     from .compare_alignments import CompareAlignmentsAlgorithm
     from .rebalance_territories import RebalanceTerritoriesAlgorithm
+    from .territory_packets import TerritoryPacketsAlgorithm
     from .territory_statistics import TerritoryStatisticsAlgorithm
 
     return [
@@ -23,6 +24,7 @@ def algorithm_classes() -> list[type]:
         BuildHierarchyAlgorithm,
         TerritoryStatisticsAlgorithm,
         CompareAlignmentsAlgorithm,
+        TerritoryPacketsAlgorithm,
     ]
 
 

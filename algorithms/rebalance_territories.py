@@ -23,15 +23,18 @@ from qgis.core import (
 from ..compat import INT, make_field
 from ..core.engine import rebalance_territories
 from ..core.problem import Problem
+from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
 from ..layers.values import lock_value
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
+    destination_of,
     engine_progress,
     measure_columns,
     push_diagnostics,
     read_alignment,
+    read_unit_names,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -54,6 +57,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
     CONTIGUOUS = "CONTIGUOUS"
     LOCKED_FIELD = "LOCKED_FIELD"
     MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
+    TERRITORIES = "TERRITORIES"
+    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
     OUTPUT = "OUTPUT"
     OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
     MAX_DEVIATION = "MAX_DEVIATION"
@@ -85,7 +90,10 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             "1, yes, true or x keeps the unit's current territory; 0, no, false or empty leave it free.\n"
             "<b>Maximum changed units</b>: optional cap, in percent of all units, on how many units may "
             "change territory (filling in unassigned units does not count). When the cap keeps the "
-            "plan from reaching the tolerance, the best plan within the cap is returned with a warning.\n\n"
+            "plan from reaching the tolerance, the best plan within the cap is returned with a warning.\n"
+            "<b>Territory table</b>: optional, the plan's territory table (names, reps, colours by code); "
+            "the output table keeps them.\n"
+            "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
             "Outputs: the units with their new territory in the territory field, the "
             "“previous_territory” they had and “changed” (1 when the unit moved to another territory, "
             "else 0); and one feature per territory with its figures and the units moved in and out. "
@@ -115,6 +123,12 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.MAX_CHANGED_UNITS, self.tr("Maximum changed units (% of all units)"),
             QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=100.0))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.TERRITORIES, self.tr("Territory table (names, reps, colours)"), [QgsProcessing.TypeVector],
+            optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), parentLayerParameterName=self.INPUT,
+            optional=True))
         add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Rebalanced units"), QgsProcessing.TypeVectorAnyGeometry))
@@ -179,9 +193,13 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                           progress=engine_progress(feedback, 25, 85))
         # The engine's "cap reached" note is replaced by one that quotes the cap as the user set it.
         capped = [d for d in plan.diagnostics if d.code == "cap_reached"]
+        unit_names = read_unit_names(source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context), units)
         push_diagnostics(SimpleNamespace(diagnostics=[d for d in plan.diagnostics if d.code != "cap_reached"]),
-                         units, names, feedback)
+                         units, names, feedback, unit_names)
         labels, plan.figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
+        labels = np.asarray(labels, dtype=np.int64)
+        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
+        self._rows = plan_rows(names, labels, units.adjacency, known)
 
         was_assigned = initial >= 0
         changed = was_assigned & (labels != initial)
@@ -269,12 +287,12 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             [territory, previous, make_field(CHANGED_FIELD, INT)] + travel_run.fields(), values_of)
         names = alignment.names
         style_values = [alignment.values[k] for k in range(len(names))]
-        TerritoryStyler.attach(out_id, territory_field, style_values, context)
 
         p = len(names)
         moved_in = np.bincount(labels[changed], minlength=p)
         moved_out = np.bincount(alignment.labels[changed], minlength=p)
-        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon)
+        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon,
+                                    destination_of(parameters, self.OUTPUT_TERRITORIES))
         t_fields.append(make_field("moved_in", INT))
         t_fields.append(make_field("moved_out", INT))
         t_sink, territories_id = self.parameterAsSink(
@@ -283,6 +301,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         if t_sink is not None:
             moves = [[int(moved_in[k]), int(moved_out[k])] for k in range(p)]
             write_territories(t_sink, t_fields, names, labels, plan.figures, units, geometries,
-                              source.sourceCrs(), context, feedback, extra_values=moves)
-            TerritoryStyler.attach(territories_id, territory_field, names, context)
+                              source.sourceCrs(), context, feedback, extra_values=moves, rows=self._rows)
+            TerritoryStyler.attach(territories_id, territory_field, names, context, self._rows, outline=True,
+                                   peer=out_id)
+        TerritoryStyler.attach(out_id, territory_field, style_values, context, self._rows, peer=territories_id)
         return out_id, territories_id

@@ -342,8 +342,18 @@ def gain_loss_chart(
 
 
 def colours_for(count: int) -> list[QColor]:
-    """The territory colours the map styling uses, in territory order."""
+    """Colours by position, for territories without a territory-table row."""
     return [territory_colour(k) for k in range(count)]
+
+
+def colours_of(rows) -> list[QColor]:
+    """The territory table's colours (the ones the layer style and the packets use), in row order."""
+    return [QColor(row.colour) if row.colour else territory_colour(k) for k, row in enumerate(rows)]
+
+
+def display_name(row) -> str:
+    """A territory as people read it: its name, with its code when they differ."""
+    return row.label if row.label == row.code else f"{row.label} ({row.code})"
 
 
 # --- output field names -------------------------------------------------------------------------

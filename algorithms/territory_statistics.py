@@ -36,9 +36,20 @@ from qgis.PyQt.QtGui import QColor
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.metrics import plan_figures
 from ..layers.style import apply_territory_style
+from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback, Units, default_snap_tolerance, points_to_metric
 from . import report
-from .common import TerritoryAlgorithm, TerritoryStyler, _ids, is_empty_value, measure_columns, natural_key
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    destination_of,
+    deviation_percent,
+    is_empty_value,
+    measure_columns,
+    natural_key,
+    read_unit_names,
+    unit_list,
+)
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
 
 TERRITORY = "territory"
@@ -80,6 +91,7 @@ class TerritoryFigures:
     rep_max_km: list
     within: np.ndarray
     issues: list[tuple[str, str]] = field(default_factory=list)
+    rows: list[TerritoryRow] = field(default_factory=list)  # the territory table's rows, names[k] = rows[k].code
     # with a road network: minutes from the rep's home, per territory (mean, workload-weighted mean, max)
     rep_travel: dict | None = None
 
@@ -92,6 +104,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
     REPS = "REPS"
     REP_NAME_FIELD = "REP_NAME_FIELD"
     REP_TERRITORY_FIELD = "REP_TERRITORY_FIELD"
+    TERRITORIES = "TERRITORIES"
+    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
     OUTPUT = "OUTPUT"
     OUTPUT_HTML = "OUTPUT_HTML"
     MAX_DEVIATION = "MAX_DEVIATION"
@@ -122,9 +136,13 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             "<b>Tolerance</b>: the allowed deviation in percent; a territory is within tolerance when "
             "every measure is.\n"
             "<b>Reps</b>: optional points (rep homes or offices). <b>Rep name field</b> names the rep. "
-            "<b>Rep territory field</b> names the rep's territory; without it a rep belongs to the "
-            "territory whose name equals the rep's name. A rep's territory that has no units is "
-            "reported as an empty territory. Distances are straight lines from the rep to each unit's "
+            "<b>Rep territory field</b> holds the rep's territory code (or its name in the territory "
+            "table); without it, a field named like the territory field is used (Assign reps writes "
+            "one), else a rep belongs to the territory whose code equals the rep's name. A rep whose "
+            "territory matches no territory is warned about; reps never add territories. "
+            "<b>Territory table</b>: optional names, reps and colours by code; its territories without "
+            "units are listed as empty. <b>Unit name field</b> names units in the report. "
+            "Distances are straight lines from the rep to each unit's "
             "centre (its centroid, or a point inside it when the centroid falls outside), in km; the "
             "report gives their mean and maximum per territory. With a <b>road network</b> (speed, "
             "direction and tolerance settings as in Build territories) the report and the layer add the "
@@ -197,6 +215,18 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         )
         add_travel_parameters(self, network_only=True)
         self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
+                [QgsProcessing.TypeVector], optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterField(
+                self.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"),
+                parentLayerParameterName=self.INPUT, optional=True
+            )
+        )
+        self.addParameter(
             QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Territories"), QgsProcessing.TypeVectorAnyGeometry)
         )
         self.addParameter(
@@ -236,11 +266,24 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 40))
         values, geometries = self._read_territories(source, territory_field, units, feedback)
 
+        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
+        self._unit_names = read_unit_names(
+            source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context), units)
         reps_source = self.parameterAsSource(parameters, self.REPS, context)
-        reps = self._read_reps(parameters, context, reps_source, units) if reps_source is not None else []
+        reps = (self._read_reps(parameters, context, reps_source, units, territory_field)
+                if reps_source is not None else [])
 
         names = sorted({v for v in values if v is not None}, key=natural_key)
-        names += [n for n in dict.fromkeys(r.territory for r in reps if r.territory is not None) if n not in names]
+        # territories of the table without units are listed (empty); reps never invent territories
+        names += [code for code in sorted(known, key=natural_key) if code not in names]
+        code_of_name = {row.name: code for code, row in known.items()}
+        self._stray_reps = []
+        for rep_ in reps:
+            if rep_.territory is not None and rep_.territory not in names:
+                if rep_.territory in code_of_name:
+                    rep_.territory = code_of_name[rep_.territory]
+                else:
+                    self._stray_reps.append(rep_)
         if not names:
             raise QgsProcessingException(
                 self.tr(
@@ -253,6 +296,12 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
         feedback.setProgressText(self.tr("Measuring {} territories…").format(len(names)))
         figures = self._figures(units, labels, names, tolerance, reps, feedback)
+        figures.rows = plan_rows(names, labels, units.adjacency, known, figures.rep)
+        for rep_ in self._stray_reps:
+            figures.issues.append(("warning", self.tr(
+                "Rep “{}” (feature {}) is given the territory “{}”, which matches no territory code{}. Check "
+                "the rep territory field.").format(
+                rep_.name, rep_.fid, rep_.territory, self.tr(" or name") if known else "")))
         if reps and self.parameterAsSource(parameters, NETWORK, context) is not None:
             figures.rep_travel = self._rep_travel(parameters, context, feedback, units, labels, names, reps)
         unassigned = np.flatnonzero(labels < 0)
@@ -273,7 +322,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         feedback.setProgress(88)
         if feedback.isCanceled():
             raise QgsProcessingException(self.tr("Cancelled."))
-        image = self._map_image(source, units, labels, names, geometries, dissolved, reps, context)
+        image = self._map_image(source, units, labels, names, geometries, dissolved, reps, context, figures.rows)
         summary = {
             "layer": source.sourceName(),
             "field": territory_field,
@@ -324,9 +373,12 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             geometries[i] = QgsGeometry(feature.geometry())
         return values, geometries
 
-    def _read_reps(self, parameters, context, reps_source, units: Units) -> list[Rep]:
+    def _read_reps(self, parameters, context, reps_source, units: Units, unit_territory_field: str) -> list[Rep]:
         name_field = self.parameterAsString(parameters, self.REP_NAME_FIELD, context)
         territory_field = self.parameterAsString(parameters, self.REP_TERRITORY_FIELD, context)
+        if not territory_field and reps_source.fields().lookupField(unit_territory_field) >= 0:
+            # Assign reps writes each rep's territory code in a field named like the units' territory field
+            territory_field = unit_territory_field
         if not name_field and not territory_field:
             raise QgsProcessingException(
                 self.tr(
@@ -513,12 +565,11 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                     )
                 )
         if len(unassigned):
-            fids = [int(units.fids[i]) for i in unassigned]
             issues.append(
                 (
                     "warning",
-                    self.tr("{} units have no territory (empty “{}”). Feature ids: {}.").format(
-                        len(unassigned), territory_field, _ids(fids)
+                    self.tr("{} units have no territory (empty “{}”): {}.").format(
+                        len(unassigned), territory_field, unit_list(unassigned, units, self._unit_names)
                     ),
                 )
             )
@@ -631,7 +682,11 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
     def _output_fields(self, figures: TerritoryFigures, shapefile: bool) -> tuple[QgsFields, list[str]]:
         spec: list[tuple[str, object, str]] = [
-            (TERRITORY, STRING, self.tr("Territory")),
+            (TERRITORY, STRING, self.tr("Territory code")),
+            ("name", STRING, self.tr("Name")),
+            ("rep", STRING, self.tr("Rep")),
+            ("colour", STRING, self.tr("Colour")),
+            ("locked", INT, self.tr("Locked (1 = yes)")),
             ("units", INT, self.tr("Units")),
         ]
         for measure in figures.measures:
@@ -647,7 +702,6 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             ("contiguous", INT, self.tr("Contiguous (1 = yes)")),
             ("enclave_of", STRING, self.tr("Enclave of")),
             ("within_tol", INT, self.tr("Within tolerance (1 = yes)")),
-            ("rep", STRING, self.tr("Rep")),
             ("rep_avg_km", DOUBLE, self.tr("Rep mean distance (km)")),
             ("rep_max_km", DOUBLE, self.tr("Rep max distance (km)")),
         ]
@@ -668,19 +722,21 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         return fields, names
 
     def _write_layer(self, parameters, context, source, figures: TerritoryFigures, dissolved, is_polygon: bool):
-        destination = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        destination = destination_of(parameters, self.OUTPUT)
         fields, field_names = self._output_fields(figures, report.is_dbf_destination(destination))
         wkb = QgsWkbTypes.MultiPolygon if is_polygon else QgsWkbTypes.MultiPoint
         sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, wkb, source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         for k, name in enumerate(figures.names):
-            values: list = [name, int(figures.unit_count[k])]
+            row = figures.rows[k]
+            values: list = [name, row.name, figures.rep[k] or row.rep, row.colour, 1 if row.locked else 0,
+                            int(figures.unit_count[k])]
             for a, measure in enumerate(figures.measures):
                 if measure != "units":
                     values.append(float(figures.sums[k, a]))
                 values.append(float(figures.targets[k, a]))
-                values.append(round(100.0 * float(figures.deviation[k, a]), 3))
+                values.append(deviation_percent(figures.deviation[k, a]))
             values += [
                 figures.area_km2[k],
                 figures.perimeter_km[k],
@@ -689,7 +745,6 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 1 if figures.contiguous[k] else 0,
                 figures.enclave_of[k],
                 1 if figures.within[k] else 0,
-                figures.rep[k],
                 figures.rep_mean_km[k],
                 figures.rep_max_km[k],
             ]
@@ -699,10 +754,11 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             feature.setGeometry(dissolved[k])
             feature.setAttributes(values)
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
-        TerritoryStyler.attach(out_id, field_names[0], figures.names, context)
+        TerritoryStyler.attach(out_id, field_names[0], figures.names, context, figures.rows, outline=True)
         return out_id
 
-    def _map_image(self, source, units: Units, labels, names, geometries, dissolved, reps: list[Rep], context):
+    def _map_image(self, source, units: Units, labels, names, geometries, dissolved, reps: list[Rep], context,
+                   rows: list[TerritoryRow]):
         """The alignment drawn by QGIS: units in their territory colours, territory outlines and
         names, reps as stars."""
         crs = source.sourceCrs()
@@ -716,12 +772,12 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             feature.setAttributes([names[labels[i]] if labels[i] >= 0 else None])
             features.append(feature)
         unit_layer.dataProvider().addFeatures(features)
-        apply_territory_style(unit_layer, TERRITORY, names)
+        apply_territory_style(unit_layer, TERRITORY, names, {r.code: r.colour for r in rows})
         layers = [unit_layer]
         if units.is_polygon:
             outline = QgsMemoryProviderUtils.createMemoryLayer("territories", fields, QgsWkbTypes.MultiPolygon, crs)
             outline.dataProvider().addFeatures(
-                [_feature(fields, g, [n]) for g, n in zip(dissolved, names) if not g.isNull()]
+                [_feature(fields, g, [r.label]) for g, r in zip(dissolved, rows) if not g.isNull()]
             )
             symbol = QgsSymbol.defaultSymbol(outline.geometryType())
             symbol.symbolLayer(0).setBrushStyle(_no_brush())
@@ -753,7 +809,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
     def _report_html(self, figures: TerritoryFigures, summary: dict, image, with_reps: bool) -> str:
         esc, fmt = report.esc, report.fmt
         names = figures.names
-        colours = report.colours_for(len(names))
+        colours = report.colours_of(figures.rows)
+        labels = [row.label for row in figures.rows]
         tolerance = summary["tolerance"]
         body = [
             f'<p class="meta">{esc(self.tr("Layer"))}: <b>{esc(summary["layer"])}</b> · '
@@ -787,7 +844,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         for a, measure in enumerate(figures.measures):
             body.append(
                 "<div>"
-                + report.bar_chart(measure, names, figures.sums[:, a], figures.targets[:, a], tolerance, colours)
+                + report.bar_chart(measure, labels, figures.sums[:, a], figures.targets[:, a], tolerance, colours)
                 + "</div>"
             )
 
@@ -810,8 +867,9 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             if figures.rep_travel is not None:
                 headers += [self.tr("Rep mean min"), self.tr("Rep weighted min"), self.tr("Rep max min")]
         rows, flagged = [], []
-        for k, name in enumerate(names):
-            row = [report.swatch(colours[k]) + esc(name), str(int(figures.unit_count[k]))]
+        for k in range(len(names)):
+            row = [report.swatch(colours[k]) + esc(report.display_name(figures.rows[k])),
+                   str(int(figures.unit_count[k]))]
             for a, measure in enumerate(figures.measures):
                 if measure != "units":
                     row.append(fmt(figures.sums[k, a]))

@@ -1,4 +1,5 @@
-"""Territory styling: one distinct colour per territory, unassigned units shown clearly."""
+"""Territory styling: one colour per territory code (from the territory table, chosen by
+``core.colouring``), unassigned units shown clearly, territory outlines bold and labelled."""
 
 from __future__ import annotations
 
@@ -27,21 +28,30 @@ def territory_colour(index: int) -> QColor:
     return QColor(int(r * 255), int(g * 255), int(b * 255))
 
 
-def territory_renderer(layer: QgsVectorLayer, field: str, values: list | None = None) -> QgsCategorizedSymbolRenderer:
+def territory_renderer(layer: QgsVectorLayer, field: str, values: list | None = None,
+                       colours: dict | None = None, outline: bool = False,
+                       titles: dict | None = None) -> QgsCategorizedSymbolRenderer:
     """A categorised renderer on ``field``: one category per territory value, plus an
-    "Unassigned" category (NULL or empty) drawn hatched in grey."""
+    "Unassigned" category (NULL or empty) drawn hatched in grey.
+
+    ``colours`` maps a territory code to its ``#rrggbb`` colour (the territory table's); codes
+    without one fall back to a colour by position. ``outline``: bold dark outlines, for the
+    territory layer drawn over the units. ``titles`` maps a code to its legend text (its name)."""
     if values is None:
         index = layer.fields().lookupField(field)
         values = sorted((v for v in layer.uniqueValues(index) if v not in (None, "") and not _is_null(v)), key=str)
+    colours = colours or {}
+    titles = titles or {}
     geometry_type = layer.geometryType()
     categories = []
     for k, value in enumerate(values):
         symbol = QgsSymbol.defaultSymbol(geometry_type)
-        symbol.setColor(territory_colour(k))
+        wanted = colours.get(str(value))
+        symbol.setColor(QColor(wanted) if wanted else territory_colour(k))
         if geometry_type == QgsWkbTypes.PolygonGeometry:
-            symbol.symbolLayer(0).setStrokeColor(QColor(60, 60, 60))
-            symbol.symbolLayer(0).setStrokeWidth(0.1)
-        categories.append(QgsRendererCategory(value, symbol, str(value)))
+            symbol.symbolLayer(0).setStrokeColor(QColor(40, 40, 40) if outline else QColor(90, 90, 90))
+            symbol.symbolLayer(0).setStrokeWidth(0.6 if outline else 0.1)
+        categories.append(QgsRendererCategory(value, symbol, str(titles.get(str(value)) or value)))
     unassigned = QgsSymbol.defaultSymbol(geometry_type)
     unassigned.setColor(QColor(200, 200, 200))
     if geometry_type == QgsWkbTypes.PolygonGeometry:
@@ -69,10 +79,82 @@ def has_own_style(layer: QgsVectorLayer, field: str) -> bool:
     return True
 
 
-def apply_territory_style(layer: QgsVectorLayer, field: str, values: list | None = None) -> None:
-    layer.setRenderer(territory_renderer(layer, field, values))
+def apply_territory_style(layer: QgsVectorLayer, field: str, values: list | None = None,
+                          colours: dict | None = None, outline: bool = False, titles: dict | None = None) -> None:
+    layer.setRenderer(territory_renderer(layer, field, values, colours, outline, titles))
     layer.setCustomProperty(STYLED_PROPERTY, field)
     layer.triggerRepaint()
+
+
+def label_territories(layer: QgsVectorLayer, name_field: str = "name", rep_field: str = "rep",
+                      code_field: str | None = None, size: float = 9.0) -> None:
+    """Bold labels with each territory's name (its code when unnamed) and, below it, its rep when known."""
+    from qgis.core import (
+        QgsPalLayerSettings,
+        QgsTextBufferSettings,
+        QgsTextFormat,
+        QgsVectorLayerSimpleLabeling,
+    )
+    from qgis.PyQt.QtGui import QFont
+
+    fields = layer.fields()
+    parts = []
+    name_ref = f'"{name_field}"' if fields.lookupField(name_field) >= 0 else None
+    code_ref = f'"{code_field}"' if code_field and fields.lookupField(code_field) >= 0 else None
+    if name_ref and code_ref:
+        parts.append(f"coalesce(nullif({name_ref}, ''), {code_ref})")
+    elif name_ref or code_ref:
+        parts.append(name_ref or code_ref)
+    else:
+        return
+    if fields.lookupField(rep_field) >= 0:
+        parts.append(f"if(coalesce(\"{rep_field}\", '') = '', '', '\\n' || \"{rep_field}\")")
+    settings = QgsPalLayerSettings()
+    settings.fieldName = " || ".join(parts)
+    settings.isExpression = True
+    text_format = QgsTextFormat()
+    font = QFont("DejaVu Sans")
+    font.setBold(True)
+    text_format.setFont(font)
+    text_format.setSize(size)
+    text_format.setColor(QColor(20, 20, 20))
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setSize(1.0)
+    buffer.setColor(QColor(255, 255, 255))
+    text_format.setBuffer(buffer)
+    settings.setFormat(text_format)
+    if layer.geometryType() == QgsWkbTypes.PolygonGeometry:
+        settings.placement = QgsPalLayerSettings.OverPoint
+        settings.fitInPolygonOnly = False
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+    layer.setLabelsEnabled(True)
+
+
+def order_territories_above_units(project, territories_id: str | None, units_id: str | None) -> None:
+    """Put the territory layer right above the units layer in the project's layer tree (either may
+    be given as a layer id or a data source path; nothing happens until both are loaded)."""
+    if not territories_id or not units_id or project is None:
+        return
+    root = project.layerTreeRoot()
+
+    def node_of(key: str):
+        for node in root.findLayers():
+            layer = node.layer()
+            if layer is not None and (layer.id() == key or layer.source().split("|")[0] == key.split("|")[0]):
+                return node
+        return None
+
+    territories, units = node_of(territories_id), node_of(units_id)
+    if territories is None or units is None or territories.parent() is not units.parent():
+        return
+    parent = units.parent()
+    children = parent.children()
+    if children.index(territories) < children.index(units):
+        return
+    clone = territories.clone()
+    parent.insertChildNode(children.index(units), clone)
+    parent.removeChildNode(territories)
 
 
 def _is_null(value) -> bool:

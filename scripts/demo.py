@@ -47,7 +47,7 @@ def main() -> int:
     seconds = time.perf_counter() - started
     results = answer.get("results", {})
     print(f"\nqgis_process finished in {seconds:.1f} s")
-    columns = ", ".join(f"{m}, {m}_dev_pct" for m in MEASURES)
+    columns = ", ".join(f"{m}, {m}_dev" for m in MEASURES)
     with sqlite3.connect(territories_path) as db:
         query = f"SELECT territory, units, {columns}, contiguous FROM territories ORDER BY territory"
         rows = db.execute(query).fetchall()

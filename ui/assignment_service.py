@@ -227,6 +227,7 @@ class AssignmentService(QObject):
         self._lock_index = -1
         self._integer_field = False
         self._reload_pending = False
+        self._colours: dict[str, str] = {}  # territory name -> #rrggbb, kept across restyles and renames
 
     @property
     def is_bound(self) -> bool:
@@ -791,6 +792,8 @@ class AssignmentService(QObject):
             return False
         names = tuple(new if t == old else t for t in self.territories.names)
         locked = frozenset(new if t == old else t for t in self.territories.locked)
+        if old in self._colours:  # a renamed territory keeps its colour
+            self._colours[new] = self._colours[old]
         k = self.registry_index[old]
         changes = [(int(i), new) for i in np.flatnonzero(self.labels == k)]
         if self._edit(tr("Rename territory {} to {}").format(old, new), changes, TerritoryList(names, locked),
@@ -950,10 +953,43 @@ class AssignmentService(QObject):
             self.discard_preview()  # made for a plan that no longer exists
 
     def restyle(self) -> None:
-        """Colour the layer by territory, in the plan's order, unassigned units hatched (unless the
-        user chose to keep the layer's own style)."""
-        if self.is_bound and not self.plan.keep_style:
-            apply_territory_style(self.layer, self.field_name, self._style_values())
+        """Colour the layer by territory, neighbours clearly apart, unassigned units hatched (unless
+        the user chose to keep the layer's own style; the table still shows each colour)."""
+        if self.is_bound:
+            self._colours = self._territory_colours()
+            if self.plan.keep_style:
+                return
+            values = self._style_values()
+            colours = {str(v): self._colours[n] for v, n in zip(values, self.territories.names)}
+            apply_territory_style(self.layer, self.field_name, values, colours)
+
+    def territory_colour(self, name: str) -> str | None:
+        """Territory ``name``'s colour (#rrggbb) on the map; None before the layer is styled."""
+        return self._colours.get(name)
+
+    def _territory_colours(self) -> dict[str, str]:
+        """One colour per territory, chosen on the territory adjacency graph as the algorithms do
+        (core.colouring). Colours the layer's style already gives a territory (a Build output styled
+        from its territory table) or an earlier restyle gave it are kept."""
+        from ..core.colouring import assign_colours, territory_neighbours
+
+        names = list(self.territories.names)
+        known = self._layer_colours()
+        known.update(self._colours)
+        keep = {k: known[name] for k, name in enumerate(names) if name in known}
+        if self.adjacency is not None and names:
+            coo = sparse.triu(self.adjacency, k=1).tocoo()
+            neighbours = territory_neighbours(self.plan_labels(), np.column_stack([coo.row, coo.col]), len(names))
+        else:
+            neighbours = [set() for _ in names]
+        return dict(zip(names, assign_colours(neighbours, keep)))
+
+    def _layer_colours(self) -> dict[str, str]:
+        renderer = self.layer.renderer() if self.layer is not None else None
+        if renderer is None or renderer.type() != "categorizedSymbol" or renderer.classAttribute() != self.field_name:
+            return {}
+        return {str(c.value()): c.symbol().color().name() for c in renderer.categories()
+                if c.value() is not None and str(c.value()) != "" and c.symbol() is not None}
 
     def _style_values(self) -> list:
         return [self._value_for(name) for name in self.territories.names]

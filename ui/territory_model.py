@@ -201,7 +201,8 @@ class TerritoryTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole:
             if name is None:
                 return QColor(200, 200, 200)
-            return territory_colour(self.service.territory_names.index(name))
+            colour = self.service.territory_colour(name)  # the map's colour
+            return QColor(colour) if colour else territory_colour(self.service.territory_names.index(name))
         if role == Qt.ItemDataRole.FontRole and name is None:
             from qgis.PyQt.QtGui import QFont
 

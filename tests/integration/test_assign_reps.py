@@ -146,14 +146,14 @@ def test_matching_is_the_best_of_all_permutations(run_algorithm, plan):
     assert sorted(matching.values()) == sorted(rep_names)
     assert total_of(matching, names, rep_names, costs) == pytest.approx(best_total(costs), rel=1e-9)
 
-    # every unit carries its territory's rep; mean_km is the weighted mean distance
+    # every unit carries its territory's rep; rep_avg_km is the weighted mean distance
     units = as_layer(result["OUTPUT"])
     for feature in units.getFeatures():
         assert feature["rep"] == matching[feature["territory"]]
     for feature in as_layer(result["OUTPUT_TERRITORIES"]).getFeatures():
         k, r = names.index(feature["territory"]), rep_names.index(feature["rep"])
         expected = costs[k, r] / weights[labels == k].sum() / 1000
-        assert feature["mean_km"] == pytest.approx(expected, rel=1e-6)
+        assert feature["rep_avg_km"] == pytest.approx(expected, rel=1e-6)
         assert feature["vacancy"] == 0
     assert result["VACANCIES"] == 0 and result["UNASSIGNED_REPS"] == ""
 
@@ -261,3 +261,24 @@ def test_progress_is_reported_and_cancel_stops_the_run(run_algorithm, plan):
     feedback.progressChanged.connect(lambda value: feedback.cancel() if value > 50 else None)
     with pytest.raises(QgsProcessingException):
         assign(run_algorithm, plan, reps, feedback=feedback)
+
+
+def test_reps_output_carries_the_territory_code_and_statistics_joins_by_it(run_algorithm, plan, tmp_path):
+    reps = reps_layer(plan, TERRITORIES + 1)  # one rep too many: no territory
+    result = assign(run_algorithm, plan, reps, OUTPUT_REPS="TEMPORARY_OUTPUT")
+    matching = matching_of(result)
+    out_reps = as_layer(result["OUTPUT_REPS"])
+    code_of = {f["name"]: f["territory"] for f in out_reps.getFeatures()}
+    assert {rep: code for rep, code in code_of.items() if code} == {rep: t for t, rep in matching.items()}
+    spare = [rep for rep, code in code_of.items() if not code]
+    assert len(spare) == 1
+
+    # Statistics reads each rep's territory from the code the reps output carries
+    stats = run_algorithm("territory:territorystatistics", {
+        "INPUT": plan, "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["population"], "REPS": out_reps,
+        "REP_NAME_FIELD": "name", "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_HTML": str(tmp_path / "report.html")})
+    assert stats["TERRITORY_COUNT"] == TERRITORIES  # reps never invent territories
+    rows = {f["territory"]: f["rep"] for f in as_layer(stats["OUTPUT"]).getFeatures()}
+    assert rows == matching
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"Rep “{spare[0]}”" in html and "has no territory" in html

@@ -243,7 +243,8 @@ def test_rep_distances_match_a_direct_computation(run_algorithm, georgia_layer, 
     set_territories(georgia_layer, strips(georgia_layer, 3))
     groups = features_by_territory(georgia_layer)
     # Each rep lives in the first county of the next strip, so one of them lives outside their
-    # territory; Strip 3's rep sits in Strip 1. A rep for a territory with no units.
+    # territory; Strip 3's rep sits in Strip 1. A rep for a territory that matches no code is
+    # reported, never made a territory of its own.
     homes = {
         name: representative_point(groups[other][0].geometry())
         for name, other in (("Strip 1", "Strip 1"), ("Strip 2", "Strip 2"), ("Strip 3", "Strip 1"))
@@ -267,12 +268,12 @@ def test_rep_distances_match_a_direct_computation(run_algorithm, georgia_layer, 
         assert out[name]["rep"] == f"Rep {name}"
         assert out[name]["rep_avg_km"] == pytest.approx(np.mean(distances), rel=1e-4)
         assert out[name]["rep_max_km"] == pytest.approx(max(distances), rel=1e-4)
-    assert out["Strip 4"]["units"] == 0
-    assert result["TERRITORY_COUNT"] == 4
+    assert "Strip 4" not in out
+    assert result["TERRITORY_COUNT"] == 3
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Rep “Rep Strip 3” lives outside their territory “Strip 3” (in Strip 1)." in html
     assert "Rep “Rep Strip 1” lives outside" not in html
-    assert "Territory “Strip 4” is empty: it has no units." in html
+    assert "Rep “Vacant” (feature 4) is given the territory “Strip 4”, which matches no territory code." in html
     assert snapshot(reps) == reps_before
 
 

@@ -350,7 +350,7 @@ def test_assign_reps_by_travel_time_on_a_one_way_loop(run_algorithm):
     assert rep_of == {"T1": "Bob", "T2": "Ann"}
     road = run_algorithm("territory:assignreps", dict(params, NETWORK=roads, DIRECTION_FIELD="oneway",
                                                       VALUE_FORWARD="F", DEFAULT_SPEED=60))
-    figures = {f["territory"]: (f["rep"], f["mean_min"], f["max_min"])
+    figures = {f["territory"]: (f["rep"], f["rep_avg_min"], f["rep_max_min"])
                for f in road["OUTPUT_TERRITORIES"].getFeatures()}
     assert figures["T1"] == ("Ann", pytest.approx(1.0), pytest.approx(1.0))
     assert figures["T2"] == ("Bob", pytest.approx(1.0), pytest.approx(1.0))

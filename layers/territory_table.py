@@ -1,0 +1,129 @@
+"""The territory table: one row per territory code with its name, rep, colour and lock.
+
+A unit's territory field holds the code, which never changes; everything people see (name, rep,
+colour) lives in the table, so a rename touches no unit. Build and Rebalance write the table as
+their ``OUTPUT_TERRITORIES`` layer (code column named like the units' territory field, then
+``name``, ``rep``, ``colour``, ``locked`` and the figures); every algorithm that takes a plan reads
+it back through its optional ``TERRITORIES`` input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from qgis.core import QgsFeatureRequest, QgsProcessingException
+from qgis.PyQt.QtCore import QCoreApplication
+
+from ..core.colouring import assign_colours, is_colour, territory_neighbours
+
+TABLE_COLUMNS = ("name", "rep", "colour", "locked")
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("TerritoryPlanner", text)
+
+
+@dataclass
+class TerritoryRow:
+    code: str
+    name: str
+    rep: str | None = None
+    colour: str | None = None
+    locked: bool = False
+
+    @property
+    def label(self) -> str:
+        """What people call the territory: its name, its code when unnamed."""
+        return self.name or self.code
+
+
+def _text(value) -> str | None:
+    if value is None or (hasattr(value, "isNull") and value.isNull()):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _flag(value) -> bool:
+    text = _text(value)
+    return bool(text) and text.lower() not in ("0", "false", "no", "n", "f")
+
+
+def code_column(fields, territory_field: str | Sequence[str] | None) -> int:
+    """Index of the code column: named like the territory field (or one of several), else
+    ``code`` or ``territory``, else −1."""
+    wanted = [territory_field] if isinstance(territory_field, str) or territory_field is None else list(territory_field)
+    for name in [*wanted, "code", "territory"]:
+        if name and fields.lookupField(name) >= 0:
+            return fields.lookupField(name)
+    return -1
+
+
+def read_territory_table(source, territory_field: str | Sequence[str] | None = None) -> dict[str, TerritoryRow]:
+    """The table's rows by code. Raises ``QgsProcessingException`` when no code column is found or
+    a code repeats."""
+    if source is None:
+        return {}
+    fields = source.fields()
+    code_index = code_column(fields, territory_field)
+    if code_index < 0:
+        raise QgsProcessingException(tr(
+            "The territory table has no code column (looked for “{}” and “code”). Give the table written by "
+            "Build territories or Rebalance territories, or add a column with the territory codes."
+        ).format(territory_field if isinstance(territory_field, str) else ", ".join(territory_field or ["code"])))
+    index = {name: fields.lookupField(name) for name in TABLE_COLUMNS}
+    rows: dict[str, TerritoryRow] = {}
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+    for feature in source.getFeatures(request):
+        code = _text(feature.attribute(code_index))
+        if code is None:
+            continue
+        if code in rows:
+            raise QgsProcessingException(tr(
+                "The territory table lists the code “{}” twice. Keep one row per territory code.").format(code))
+
+        def value(column, feature=feature):
+            return feature.attribute(index[column]) if index[column] >= 0 else None
+
+        colour = _text(value("colour"))
+        rows[code] = TerritoryRow(code=code, name=_text(value("name")) or code, rep=_text(value("rep")),
+                                  colour=colour.lower() if colour and is_colour(colour) else None,
+                                  locked=_flag(value("locked")))
+    return rows
+
+
+def adjacency_pairs(adjacency) -> np.ndarray:
+    """The (i, j) unit pairs of a sparse adjacency matrix, i < j."""
+    coo = adjacency.tocoo()
+    keep = coo.row < coo.col
+    return np.column_stack([coo.row[keep], coo.col[keep]])
+
+
+def plan_rows(codes: Sequence[str], labels: np.ndarray, adjacency, known: dict[str, TerritoryRow] | None = None,
+              reps: Sequence[str | None] | None = None) -> list[TerritoryRow]:
+    """A row per code (in ``codes`` order): name, rep and lock from ``known`` (the table given),
+    colours kept from it where neighbours stay distinct and chosen on the territory adjacency
+    graph for the rest. ``reps[k]``, when given, overrides the rep of territory k."""
+    known = known or {}
+    neighbours = territory_neighbours(labels, adjacency_pairs(adjacency), len(codes))
+    keep = {k: known[c].colour for k, c in enumerate(codes) if c in known and known[c].colour}
+    colours = assign_colours(neighbours, keep)
+    rows = []
+    for k, code in enumerate(codes):
+        old = known.get(code)
+        rep = old.rep if old else None
+        if reps is not None and reps[k]:
+            rep = reps[k]
+        rows.append(TerritoryRow(code=code, name=old.name if old else code, rep=rep, colour=colours[k],
+                                 locked=old.locked if old else False))
+    return rows
+
+
+def colours_by_code(rows: Sequence[TerritoryRow]) -> dict[str, str]:
+    return {row.code: row.colour for row in rows if row.colour}
+
+
+def names_by_code(rows: Sequence[TerritoryRow]) -> dict[str, str]:
+    return {row.code: row.label for row in rows}

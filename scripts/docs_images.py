@@ -1,0 +1,169 @@
+"""Make the README's pictures from real runs: the labelled plan map and a rep packet page.
+
+Builds 12 territories on the bundled Georgia counties (population and elderly, ±10 %), names them
+and places a rep in each in the territory table, moves three counties to make a previous
+alignment, then writes the packets with ``territory:territorypackets`` and renders with QGIS and
+poppler's ``pdftoppm``:
+
+    docs/plan_map.png     the plan as Build loads it: table colours, bold outlines, name and rep labels
+    docs/packet.png       page 1 of the packet of the territory that gained and lost counties
+    docs/overview.png     the manager's overview.pdf
+
+Run: ``.venv/bin/python scripts/docs_images.py`` (QT_QPA_PLATFORM=offscreen on a server).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from plugin_path import make_importable  # noqa: E402
+
+make_importable()
+sys.path.append("/usr/share/qgis/python/plugins")
+
+REPS = ["A. Jones", "B. Smith", "C. Brown", "D. Lee", "E. Garcia", "F. Miller", "G. Davis", "H. Wilson",
+        "I. Moore", "J. Taylor", "K. Thomas", "L. White"]
+
+
+def main() -> int:
+    from qgis.core import (
+        QgsApplication,
+        QgsCoordinateReferenceSystem,
+        QgsFeature,
+        QgsField,
+        QgsGeometry,
+        QgsProcessingFeedback,
+        QgsVectorLayer,
+    )
+    from qgis.PyQt.QtCore import QVariant
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+    import processing
+    from territory_planner.algorithms.provider import TerritoryProvider
+
+    provider = TerritoryProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    docs = ROOT / "docs"
+    work = Path(tempfile.mkdtemp(prefix="tp-docs-"))
+    source = QgsVectorLayer(f"{ROOT / 'resources/data/georgia_counties.gpkg'}|layername=georgia_counties",
+                            "georgia", "ogr")
+    feedback = QgsProcessingFeedback()
+    built = processing.run("territory:buildterritories", {
+        "INPUT": source, "TERRITORY_COUNT": 12, "BALANCE_FIELDS": ["population", "elderly"], "TOLERANCE": 10,
+        "RANDOM_SEED": 4, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"},
+        feedback=feedback)
+    units, table = built["OUTPUT"], built["OUTPUT_TERRITORIES"]
+
+    # the manager names the territories; the heaviest county of each is its rep's home
+    members: dict[str, list] = {}
+    for feature in units.getFeatures():
+        members.setdefault(feature["territory"], []).append(feature)
+    by_size = sorted(members, key=lambda code: -max(f["population"] for f in members[code]))
+    # Fulton's territory is "Atlanta Metro"; the others are regions lettered from north to south
+    north_first = sorted(by_size[1:], key=lambda code: -max(f.geometry().centroid().asPoint().y()
+                                                            for f in members[code]))
+    name_of = {by_size[0]: "Atlanta Metro"}
+    name_of.update({code: f"Region {chr(66 + n)}" for n, code in enumerate(north_first)})
+    rep_of = {code: REPS[n] for n, code in enumerate(by_size)}
+    name, rep = table.fields().lookupField("name"), table.fields().lookupField("rep")
+    table.dataProvider().changeAttributeValues(
+        {f.id(): {name: name_of[f["territory"]], rep: rep_of[f["territory"]]} for f in table.getFeatures()})
+    reps = QgsVectorLayer("Point", "reps", "memory")
+    reps.setCrs(QgsCoordinateReferenceSystem(units.crs()))
+    reps.dataProvider().addAttributes([QgsField("name", QVariant.String), QgsField("territory", QVariant.String)])
+    reps.updateFields()
+    homes = []
+    for code, features in members.items():
+        home = max(features, key=lambda f: f["population"])
+        point = QgsFeature(reps.fields())
+        point.setGeometry(QgsGeometry.fromPointXY(home.geometry().pointOnSurface().asPoint()))
+        point.setAttributes([rep_of[code], code])
+        homes.append(point)
+    reps.dataProvider().addFeatures(homes)
+
+    # a previous alignment: the showcase territory gained two counties and lost one
+    showcase = max((code for code in members if len(members[code]) <= 22), key=lambda code: len(members[code]))
+    units.dataProvider().addAttributes([QgsField("before", QVariant.String)])
+    units.updateFields()
+    before = units.fields().lookupField("before")
+    values = {f.id(): {before: f["territory"]} for f in units.getFeatures()}
+    everything = list(units.getFeatures())
+    gained = lost = 0
+    for feature in everything:
+        neighbour = next((f for f in everything if f["territory"] != feature["territory"]
+                          and f.geometry().touches(feature.geometry())), None)
+        if neighbour is None:
+            continue
+        if feature["territory"] == showcase and gained < 2:
+            values[feature.id()] = {before: neighbour["territory"]}
+            gained += 1
+        elif neighbour["territory"] == showcase and feature["territory"] != showcase and lost < 1:
+            values[feature.id()] = {before: showcase}
+            lost += 1
+    units.dataProvider().changeAttributeValues(values)
+
+    folder = work / "packets"
+    processing.run("territory:territorypackets", {
+        "INPUT": units, "TERRITORY_FIELD": "territory", "TERRITORIES": table,
+        "BALANCE_FIELDS": ["population", "elderly"], "UNIT_NAME_FIELD": "fips", "FIELD_BEFORE": "before",
+        "REPS": reps, "REP_NAME_FIELD": "name", "OUTPUT_FOLDER": str(folder)}, feedback=feedback)
+    packet = next(folder.glob(f"territory_{showcase.replace(' ', '_')}.pdf"))
+    _render(packet, docs / "packet.png", 80)
+    _render(folder / "overview.pdf", docs / "overview.png", 70)
+    _plan_map(units, table, reps, docs / "plan_map.png")
+    shutil.rmtree(work, ignore_errors=True)
+    print("wrote", ", ".join(str(p.relative_to(ROOT)) for p in sorted(docs.glob("*.png"))))
+    return 0
+
+
+def _render(pdf: Path, png: Path, dpi: int) -> None:
+    stem = png.with_suffix("")
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-singlefile", "-f", "1", "-l", "1", str(pdf), str(stem)],
+                   check=True)
+
+
+def _plan_map(units, table, reps, path: Path) -> None:
+    """The plan drawn as Build's outputs load: units and territory outlines in the table colours,
+    bold outlines, name and rep labels, rep homes as stars."""
+    from qgis.core import QgsSimpleMarkerSymbolLayerBase, QgsSymbol
+    from qgis.PyQt.QtGui import QColor
+    from territory_planner.algorithms import report
+    from territory_planner.layers.style import apply_territory_style, label_territories
+
+    colours = {f["territory"]: f["colour"] for f in table.getFeatures()}
+    codes = sorted(colours)
+    apply_territory_style(units, "territory", codes, colours)
+    apply_territory_style(table, "territory", codes, colours, outline=True)
+    renderer = table.renderer()
+    for index, category in enumerate(renderer.categories()):  # outlines over the counties
+        symbol = category.symbol().clone()
+        symbol.symbolLayer(0).setBrushStyle(_no_brush())
+        renderer.updateCategorySymbol(index, symbol)
+    label_territories(table, "name", "rep", "territory")
+    star = QgsSymbol.defaultSymbol(reps.geometryType())
+    star.setColor(QColor(20, 20, 20))
+    star.setSize(3.6)
+    star.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Star)
+    reps.renderer().setSymbol(star)
+    image = report.render_map([reps, table, units], units.crs(), units.extent(), width=900, height=900)
+    image.save(str(path), "PNG")
+
+
+def _no_brush():
+    from qgis.PyQt.QtCore import Qt
+
+    return Qt.BrushStyle.NoBrush
+
+
+if __name__ == "__main__":
+    sys.exit(main())
