@@ -140,6 +140,22 @@ class EngineJob:
     units: np.ndarray  # service unit index of each problem unit
     names: list[str]  # territory name of each problem territory
     territory_list: list[str]  # the plan's territory list after the run
+    previous: np.ndarray | None = None  # each problem unit's territory before the run (problem numbering)
+
+    def names_for(self, labels: np.ndarray) -> list[str]:
+        """The territory name of each of the run's territories. A build on a plan keeps each existing
+        name for the new territory that overlaps it most (one optimal matching), never by position."""
+        names = list(self.names)
+        if self.mode != "build" or self.previous is None or not (self.previous >= 0).any():
+            return names
+        from ..core.identity import match_by_overlap
+
+        count = len(names)
+        match = match_by_overlap(self.previous, labels, count, count, self.problem.workloads.sum(axis=1)
+                                 if self.problem.workloads.shape[1] else None)
+        kept = [names[int(o)] if o >= 0 else None for o in match]
+        spare = iter([name for name in names if name not in kept])
+        return [name if name is not None else next(spare) for name in kept]
 
 
 def engine_job(service: AssignmentService, mode: str, territory_count: int | None = None) -> EngineJob:
@@ -185,7 +201,8 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
         initial=initial if mode == "rebalance" else None, tolerance=service.plan.tolerance / 100.0,
         contiguous=True)
     problem.validate()
-    return EngineJob(mode=mode, problem=problem, units=units, names=free_names, territory_list=territory_list)
+    return EngineJob(mode=mode, problem=problem, units=units, names=free_names, territory_list=territory_list,
+                     previous=initial)
 
 
 def _complete_names(names: list[str], count: int) -> list[str]:
@@ -253,7 +270,8 @@ class EngineTask(QgsTask):
                                     "applied. Run it again.").format(what), Qgis.Warning)
             return
         labels = np.asarray(self.plan.labels, dtype=np.int64)
-        names = [self.job.names[k] if 0 <= k < len(self.job.names) else None for k in labels.tolist()]
+        run_names = self.job.names_for(labels)
+        names = [run_names[k] if 0 <= k < len(run_names) else None for k in labels.tolist()]
         text = tr("Build territories") if self.job.mode == "build" else tr("Rebalance territories")
         notes = [d.message for d in getattr(self.plan, "diagnostics", [])]
         preview = service.propose(self.job.units, names, text, self.job.territory_list, action=self.job.mode,

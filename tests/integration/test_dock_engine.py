@@ -224,3 +224,27 @@ def test_tasks_run_in_qgis_task_manager(qgis_iface, qgis_new_project, georgia_la
     finally:
         panel.unload()
         panel.deleteLater()
+
+
+def test_build_on_a_plan_keeps_names_by_overlap_not_by_position(dock, georgia_layer):
+    layer = georgia_with_field(georgia_layer)
+    set_up_dock(dock, layer, measures=["population"], tolerance=10.0)
+    built_plan(dock, layer, count=5)
+    service = dock.service
+    # rename every territory, then list them in reverse order: positions no longer mean anything
+    renamed = {name: f"Region {chr(65 + k)}" for k, name in enumerate(service.territory_names)}
+    for old, new in renamed.items():
+        assert service.rename_territory(old, new)
+    members = {name: set(service.fids_of(name)) for name in service.territory_names}
+    plan = service.plan
+    plan.territories = list(reversed(plan.territories))
+    assert service.bind(layer, plan)
+    assert service.territory_names == list(reversed(list(members)))
+    dock.count_spin.setValue(5)
+    dock.build_action.trigger()
+    run_synchronously(dock.run_task.tasks.pop())
+    dock.apply_preview()
+    assert sorted(service.territory_names) == sorted(members)
+    for name, before in members.items():
+        after = set(service.fids_of(name))
+        assert len(after & before) >= 0.5 * len(before), f"{name} kept most of its counties"
