@@ -377,6 +377,8 @@ class TerritoryDock(QgsDockWidget):
         service.previewChanged.connect(self._on_preview_changed)
         self.preview_panel.apply_button.clicked.connect(self.apply_preview)
         self.preview_panel.discard_button.clicked.connect(self.discard_preview)
+        self.preview_panel.select_button.clicked.connect(lambda: self.select_units(self.service.preview_fids()))
+        self.suggestions_list.itemDoubleClicked.connect(self._on_suggestion_double_clicked)
 
         self.project.readProject.connect(self._on_project_read)
         self.project.cleared.connect(self._on_project_cleared)
@@ -1017,6 +1019,22 @@ class TerritoryDock(QgsDockWidget):
             item = QListWidgetItem(text, self.suggestions_list)
             item.setData(SUGGESTION_ROLE, suggestion)
             item.setToolTip(text)
+
+    def select_units(self, fids: list[int], zoom: bool = True) -> int:
+        """Select units on the layer (QGIS's own selection) and zoom the map to them."""
+        layer = self.service.layer
+        if layer is None or not fids:
+            return 0
+        layer.selectByIds([int(f) for f in fids])
+        if zoom:
+            self.canvas.zoomToSelected(layer)
+            self.canvas.refresh()
+        return len(fids)
+
+    def _on_suggestion_double_clicked(self, item: QListWidgetItem | None) -> None:
+        suggestion = item.data(SUGGESTION_ROLE) if item is not None else None
+        if suggestion is not None:
+            self.select_units([int(self.service.fids[suggestion.unit])])
 
     def _on_suggestion_clicked(self, item: QListWidgetItem | None) -> None:
         suggestion = item.data(SUGGESTION_ROLE) if item is not None else None

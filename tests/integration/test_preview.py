@@ -122,3 +122,18 @@ def test_rebalance_is_logged_as_rebalance_after_saving(dock, georgia_layer):
     rows = [r for r in service.change_log() if r["action"] == "rebalance"]
     assert sorted(int(r["unit"]) for r in rows) == sorted(moved)
     assert np.all([r["population"] > 0 for r in rows])
+
+
+def test_the_units_of_a_proposal_can_be_selected_and_zoomed_to(dock, georgia_layer):
+    service = planned(dock, georgia_layer)
+    show_layer(dock.canvas, georgia_layer)
+    dock.rebalance_action.trigger()
+    moved = sorted(service.preview_fids())
+    dock.canvas.setExtent(dock.canvas.extent().buffered(1e6))
+    before = dock.canvas.extent()
+    dock.preview_panel.select_button.click()
+    assert sorted(georgia_layer.selectedFeatureIds()) == moved
+    extent = dock.canvas.extent()
+    for fid in moved:
+        assert extent.contains(georgia_layer.getFeature(fid).geometry().boundingBox())
+    assert extent.width() < before.width(), "zoomed in on the selection"
