@@ -111,6 +111,7 @@ class TerritoryDock(QgsDockWidget):
         self._style_answers: dict = {}
         self._scenario_dialog = None
         self._log_dialog = None
+        self._packets_dialog = None
         self.model = TerritoryTableModel(self.service, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -323,6 +324,9 @@ class TerritoryDock(QgsDockWidget):
                                            self.tr("Show every figure in the table (sums and deviations per measure)"),
                                            lambda _checked: self._apply_compact(), checkable=True,
                                            name="territoryDetails")
+        self.packets_action = self._action(tbar, theme("/mActionSaveAsPDF.svg"),
+                                           self.tr("Territory packets: one PDF per territory for its rep, and an "
+                                                   "overview"), lambda: self.make_packets(), name="territoryPackets")
         self.log_action = self._action(tbar, theme("/mIconHistory.svg"),
                                        self.tr("Change log of the active territory (saved changes)"),
                                        lambda: self.show_change_log(), name="territoryChangeLog")
@@ -635,7 +639,8 @@ class TerritoryDock(QgsDockWidget):
         for action in (self.paint_action, self.lasso_action, self.eyedropper_action, self.erase_action,
                        self.assign_selected_action, self.lock_units_action, self.unlock_units_action,
                        self.undo_action, self.redo_action, self.new_action, self.rename_action, self.merge_action,
-                       self.delete_action, self.build_action, self.rebalance_action, self.log_action):
+                       self.delete_action, self.build_action, self.rebalance_action, self.log_action,
+                       self.packets_action):
             action.setEnabled(bound)
 
     # -- active territory ------------------------------------------------------------------------
@@ -937,6 +942,33 @@ class TerritoryDock(QgsDockWidget):
         dialog.setModal(False)
         dialog.show()
         self._scenario_dialog = dialog
+        return dialog
+
+    def packet_parameters(self) -> dict:
+        """The Territory packets parameters of the plan in the panel."""
+        service = self.service
+        parameters = {"INPUT": service.layer, "TERRITORY_FIELD": service.field_name,
+                      "BALANCE_FIELDS": list(service.measures)}
+        if service.plan.unit_name_field:
+            parameters["UNIT_NAME_FIELD"] = service.plan.unit_name_field
+        baseline = self.scenarios.baseline
+        if baseline and baseline != service.field_name:
+            parameters["FIELD_BEFORE"] = baseline  # the changes since the baseline scenario
+        return parameters
+
+    def make_packets(self):
+        """Open Territory packets for the plan in the panel (its dialog, filled in; runs in the background)."""
+        if not self.service.is_bound:
+            return None
+        import processing
+
+        dialog = processing.createAlgorithmDialog("territory:territorypackets", self.packet_parameters())
+        if dialog is None:
+            self._show_message(self.tr("The Territory packets algorithm is not available; is the Processing "
+                                       "plugin enabled?"), Qgis.Warning)
+            return None
+        dialog.show()
+        self._packets_dialog = dialog
         return dialog
 
     def show_change_log(self, territory: str | None = None) -> ChangeLogDialog | None:

@@ -111,3 +111,19 @@ def test_a_segment_scenario_covers_only_its_units(dock):
     assert PlanSettings.read(QgsProject.instance()).filters == {"healthcare": "\"rep\" = 'rep0'"}
     assert dock.set_scenario_filter("")
     assert len(service.fids) == 24
+
+
+def test_packets_from_the_panel_show_the_changes_since_the_baseline(dock, run_algorithm, tmp_path):
+    layer = grid_layer(territories=west_east())
+    set_up_dock(dock, layer, measures=["accounts"])
+    assert dock.new_scenario("plan_b")
+    dock.service.set_active("West")
+    assert dock.paint([cell_fid(layer, 3, r) for r in range(4)]) == 4
+    assert layer.commitChanges()
+    parameters = dock.packet_parameters()
+    assert parameters["TERRITORY_FIELD"] == "plan_b" and parameters["FIELD_BEFORE"] == "territory"
+    assert parameters["BALANCE_FIELDS"] == ["accounts"]
+    result = run_algorithm("territory:territorypackets", {**parameters, "OUTPUT_FOLDER": str(tmp_path)})
+    assert result["PACKETS"] == 2
+    written = sorted(p.name for p in tmp_path.glob("*.pdf"))
+    assert written == ["overview.pdf", "territory_East.pdf", "territory_West.pdf"]
