@@ -58,6 +58,12 @@ def polygon_and_point_layers():
     return scope.PolygonLayer | scope.PointLayer
 
 
+def vector_layers():
+    """The filter for a ``QgsMapLayerComboBox`` that offers every vector layer (tables included)."""
+    scope = getattr(Qgis, "LayerFilter", None) or QgsMapLayerProxyModel.Filter
+    return scope.VectorLayer
+
+
 def undo_command_class():
     """``QUndoCommand``: in QtWidgets under Qt5, in QtGui under Qt6."""
     try:

@@ -198,6 +198,8 @@ class AssignmentService(QObject):
         self._connections: list = []
         self.recorder: ChangeRecorder | None = None
         self.preview: Preview | None = None
+        #: the territory table's rows by code (names, reps, colours, locks), when the plan has one
+        self.table_rows: dict = {}
         self._clear_state()
         self.project.layersWillBeRemoved.connect(self._on_layers_removed)
 
@@ -402,10 +404,12 @@ class AssignmentService(QObject):
         listed = set(self.plan.locked_units)
         self.unit_lock_list = np.fromiter((f in listed for f in fids), dtype=bool, count=n)
 
+        self.table_rows = self._read_table()
         order = [t for t in dict.fromkeys(self.plan.territories) if t]
         present = sorted({v for v in names if v is not None} - set(order), key=_natural_key)
         self.territories = TerritoryList(tuple(order + present),
-                                         frozenset(t for t in self.plan.locked_territories if t in order + present))
+                                         frozenset(t for t in order + present if t in self.plan.locked_territories
+                                                   or (t in self.table_rows and self.table_rows[t].locked)))
         self.ledger = TerritoryLedger(names, workloads, registry=list(self.territories.names), rep_values=rep_values)
         # neighbours of the previous read no longer apply (set again below when the units match)
         self.units = None
@@ -598,7 +602,8 @@ class AssignmentService(QObject):
     def rep_of(self, name: str | None) -> str:
         k = self.registry_index.get(name)
         if k is None or self._rep_index < 0 or not self.reps[k]:
-            return ""
+            row = self.table_rows.get(name) if name is not None else None
+            return row.rep if row is not None and row.rep else ""
         common = self.reps[k].most_common()
         if len(common) == 1:
             return common[0][0]
@@ -778,7 +783,58 @@ class AssignmentService(QObject):
             return True
         return False
 
+    # -- the territory table -------------------------------------------------------------------
+    def table_layer(self) -> QgsVectorLayer | None:
+        layer = self.project.mapLayer(self.plan.territory_table) if self.plan.territory_table else None
+        return layer if isinstance(layer, QgsVectorLayer) and layer.isValid() else None
+
+    def _read_table(self) -> dict:
+        layer = self.table_layer()
+        if layer is None:
+            return {}
+        from qgis.core import QgsProcessingException
+
+        from ..layers.territory_table import read_territory_table
+
+        try:
+            return read_territory_table(layer, self.field_name)
+        except QgsProcessingException as error:
+            self._warn(str(error))
+            return {}
+
+    def display_name(self, code: str | None) -> str | None:
+        """What people call territory ``code``: its name in the territory table, else the code."""
+        row = self.table_rows.get(code) if code is not None else None
+        return row.label if row is not None else code
+
+    def _rename_in_table(self, code: str, new: str) -> bool:
+        """A rename with a territory table changes the name, never the code (through the table's edit buffer)."""
+        layer = self.table_layer()
+        from ..layers.territory_table import code_column
+
+        index = code_column(layer.fields(), self.field_name)
+        name_index = layer.fields().lookupField("name")
+        if index < 0 or name_index < 0:
+            self._warn(tr("The territory table “{}” has no name column to hold the new name.").format(layer.name()))
+            return False
+        if not layer.isEditable() and not layer.startEditing():
+            self._warn(tr("QGIS could not start editing the territory table “{}”.").format(layer.name()))
+            return False
+        fids = [f.id() for f in layer.getFeatures() if str(f.attribute(index)).strip() == code]
+        layer.beginEditCommand(tr("Rename territory {} to {}").format(code, new))
+        for fid in fids:
+            layer.changeAttributeValue(fid, name_index, new)
+        layer.endEditCommand()
+        self.table_rows[code].name = new
+        self.territoriesChanged.emit()
+        return True
+
     def rename_territory(self, old: str, new: str) -> bool:
+        if old in self.table_rows and self.table_layer() is not None:
+            new = (new or "").strip()
+            if not new or new == self.display_name(old):
+                return False
+            return self._rename_in_table(old, new)
         new = self._valid_name(new)
         if new is None or old not in self.territories.names:
             return False
@@ -974,8 +1030,10 @@ class AssignmentService(QObject):
         from ..core.colouring import assign_colours, territory_neighbours
 
         names = list(self.territories.names)
-        known = self._layer_colours()
-        known.update(self._colours)
+        known = dict(self._colours)
+        known.update(self._layer_colours())
+        # the territory table, when the plan has one, is where colours are kept
+        known.update({code: row.colour for code, row in self.table_rows.items() if row.colour})
         keep = {k: known[name] for k, name in enumerate(names) if name in known}
         if self.adjacency is not None and names:
             coo = sparse.triu(self.adjacency, k=1).tocoo()

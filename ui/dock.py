@@ -44,7 +44,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..compat import polygon_and_point_layers
+from ..compat import polygon_and_point_layers, vector_layers
 from ..layers.style import has_own_style
 from ..layers.values import default_names, likely_name_field, likely_workloads, measure_candidates
 from ..resources import icon
@@ -215,6 +215,16 @@ class TerritoryDock(QgsDockWidget):
         self.lock_field_combo.setToolTip(self.tr("Optional field: units with a non-empty, non-zero value are locked"))
         form.addRow(self.tr("Lock field"), self.lock_field_combo)
 
+        self.table_combo = QgsMapLayerComboBox(body)
+        self.table_combo.setObjectName("territoryTableCombo")
+        self.table_combo.setFilters(vector_layers())
+        self.table_combo.setAllowEmptyLayer(True)
+        self.table_combo.setLayer(None)
+        self.table_combo.setToolTip(self.tr("Optional territory table (the Territories output of Build or Rebalance): "
+                                            "names, reps, colours and locks by territory code; renaming then "
+                                            "changes the name, never the code"))
+        form.addRow(self.tr("Territory table"), self.table_combo)
+
         self.unit_name_combo = QgsFieldComboBox(body)
         self.unit_name_combo.setObjectName("territoryUnitNameField")
         self.unit_name_combo.setAllowEmptyFieldName(True)
@@ -357,6 +367,7 @@ class TerritoryDock(QgsDockWidget):
         self.rep_combo.fieldChanged.connect(lambda _name: self._apply_setup())
         self.lock_field_combo.fieldChanged.connect(lambda _name: self._apply_setup())
         self.unit_name_combo.fieldChanged.connect(lambda _name: self._apply_setup())
+        self.table_combo.layerChanged.connect(lambda _layer: self._apply_setup())
         self.tolerance_spin.valueChanged.connect(self._on_tolerance)
         self.new_field_button.clicked.connect(lambda: self.create_field())
         self.scenario_combo.activated.connect(lambda _row: self.switch_scenario(self.scenario_combo.currentText()))
@@ -428,6 +439,7 @@ class TerritoryDock(QgsDockWidget):
         self.rep_combo.setField(plan.rep_field)
         self.lock_field_combo.setField(plan.lock_field)
         self.unit_name_combo.setField(plan.unit_name_field)
+        self.table_combo.setLayer(self.project.mapLayer(plan.territory_table) if plan.territory_table else None)
         self.tolerance_spin.setValue(plan.tolerance)
         self.count_spin.setValue(max(1, plan.territory_count))
 
@@ -444,7 +456,9 @@ class TerritoryDock(QgsDockWidget):
         field = self.field_combo.currentField()
         if layer is None or not field:
             return None
+        table = self.table_combo.currentLayer()
         plan = PlanSettings(layer_id=layer.id(), territory_field=field,
+                            territory_table=table.id() if table is not None and table is not layer else "",
                             unit_name_field=self.unit_name_combo.currentField(),
                             measures=list(self.measures_combo.checkedItems()),
                             tolerance=self.tolerance_spin.value(), rep_field=self.rep_combo.currentField(),
@@ -761,7 +775,8 @@ class TerritoryDock(QgsDockWidget):
             self._show_message(self.tr("Choose the territory to rename in the table."), Qgis.Info)
             return False
         if new is None:
-            new = self._ask(self.tr("Rename territory"), self.tr("New name for “{}”").format(old), old)
+            shown = self.service.display_name(old)
+            new = self._ask(self.tr("Rename territory"), self.tr("New name for “{}”").format(shown), shown)
             if new is None:
                 return False
         return self.service.rename_territory(old, new)

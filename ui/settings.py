@@ -63,6 +63,8 @@ class PlanSettings:
     scenarios: list[str] = field(default_factory=list)
     baseline: str = ""
     keep_style: bool = False
+    #: id of the territory table layer (code, name, rep, colour, locked), e.g. Build's Territories output
+    territory_table: str = ""
     #: a filter expression per scenario field: a segment team's alignment covers only its units
     filters: dict = field(default_factory=dict)
 
@@ -88,6 +90,7 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/scenarios", json.dumps([str(t) for t in self.scenarios]))
         project.writeEntry(SCOPE, "plan/baseline", self.baseline)
         project.writeEntryBool(SCOPE, "plan/keep_style", bool(self.keep_style))
+        project.writeEntry(SCOPE, "plan/territory_table", self.territory_table)
         project.writeEntry(SCOPE, "plan/filters", json.dumps({str(k): str(v) for k, v in self.filters.items() if v}))
 
     @classmethod
@@ -110,6 +113,7 @@ class PlanSettings:
         plan.scenarios = _json_list(project.readEntry(SCOPE, "plan/scenarios", "[]")[0], str)
         plan.baseline = project.readEntry(SCOPE, "plan/baseline", "")[0]
         plan.keep_style = project.readBoolEntry(SCOPE, "plan/keep_style", False)[0]
+        plan.territory_table = project.readEntry(SCOPE, "plan/territory_table", "")[0]
         try:
             filters = json.loads(project.readEntry(SCOPE, "plan/filters", "{}")[0] or "{}")
         except ValueError:

@@ -195,7 +195,7 @@ class TerritoryTableModel(QAbstractTableModel):
 
     def _name_data(self, name, role):
         if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
-            return name if name is not None else self.tr("Unassigned")
+            return self.service.display_name(name) if name is not None else self.tr("Unassigned")
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._summary(name)
         if role == Qt.ItemDataRole.DecorationRole:
@@ -214,7 +214,8 @@ class TerritoryTableModel(QAbstractTableModel):
     def _summary(self, name) -> str:
         """Every figure of a territory in a few lines (the name cell's tooltip)."""
         figures = self._figures.get(name) or self.service.figures_of(name)
-        lines = [name if name is not None else self.tr("Unassigned"),
+        shown = self.service.display_name(name)
+        lines = [(shown if shown == name else f"{shown} ({name})") if name is not None else self.tr("Unassigned"),
                  self.tr("Units: {}").format(figures.get("units", 0))]
         if figures.get("rep"):
             lines.append(self.tr("Rep: {}").format(figures["rep"]))
