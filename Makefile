@@ -61,6 +61,7 @@ package: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(PY) scripts/qt6_check.py
 
 # GerryChain needs numpy >= 2.4: its own plain venv, never .venv (see requirements-bench.txt).
 GC_VENV := $(BUILD)/gerrychain-venv
