@@ -59,7 +59,8 @@ build_root() {
   security="${mirror%/debian}/debian-security"
   command -v debootstrap >/dev/null || {
     log "installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null; }
   }
   unmount_all
   [ "$(mounts_inside | wc -l)" -eq 0 ] || { echo "Something is still mounted in $CHROOT; not removing it." >&2; exit 1; }

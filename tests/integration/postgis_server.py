@@ -133,7 +133,7 @@ class PostgisServer:
         uri.setConnection("127.0.0.1", str(self.port), self.dbname, self.user, "")
         uri.setDataSource("public", table, "geom", "", key)
         uri.setSrid(str(srid))
-        uri.setWkbType(QgsWkbTypes.MultiPolygon)
+        uri.setWkbType(QgsWkbTypes.Type.MultiPolygon)
         return uri.uri(False)
 
     def stop(self) -> None:

@@ -478,7 +478,7 @@ def test_point_units_are_measured_too(run_algorithm, nc_layer, tmp_path):
     assert sum(r["births"] for r in rows.values()) == pytest.approx(total)
     for row in rows.values():
         assert _same(row["area_km2"], None) and _same(row["polsby"], None)
-        assert row.geometry().wkbType() == QgsWkbTypes.MultiPoint
+        assert row.geometry().wkbType() == QgsWkbTypes.Type.MultiPoint
     assert (tmp_path / "report.html").stat().st_size > 10000
 
 

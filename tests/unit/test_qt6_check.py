@@ -119,10 +119,3 @@ def test_default_files_are_the_tracked_python_files():
     assert ROOT / "plugin.py" in files and ROOT / "scripts" / "qt6_check.py" in files
     assert not any(".venv" in f.parts or "build" in f.parts for f in files)
 
-
-def test_metadata_declares_qt6_support():
-    import configparser
-
-    metadata = configparser.ConfigParser()
-    metadata.read(ROOT / "metadata.txt", encoding="utf-8")
-    assert metadata["general"].get("supportsQt6") == "True", "QGIS 4 loads only plugins that declare supportsQt6=True"
