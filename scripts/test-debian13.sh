@@ -8,6 +8,9 @@
 # README tells a developer on a fresh Debian 13 machine: the root starts with only what the README
 # says a minimal system needs first (make, git), and `make test` installs the rest.
 # Needs root (debootstrap, chroot, mount); installs debootstrap when it is missing.
+#
+#   bash scripts/test-debian13.sh                  # make test in the root
+#   bash scripts/test-debian13.sh make test-unit   # any other command, run in the clone
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -149,10 +152,13 @@ main() {
     env_args+=("$name=${!name}")
   done < <(compgen -e | grep -E '^(PIP_|CI$)' || true)
 
+  local command=("$@")
+  [ ${#command[@]} -gt 0 ] || command=(make test)
   local status=0 started=$SECONDS
   chroot "$CHROOT" /usr/bin/env -i "${env_args[@]}" /bin/bash -c \
-    "cd $CHECKOUT && . /etc/os-release && echo \"Debian \$VERSION_ID (\$VERSION_CODENAME)\" && make test" || status=$?
-  log "make test in the Debian 13 root took $((SECONDS - started)) s (exit $status); all of it $((SECONDS - total)) s"
+    'cd "$0" && . /etc/os-release && echo "Debian $VERSION_ID ($VERSION_CODENAME)" && exec "$@"' \
+    "$CHECKOUT" "${command[@]}" || status=$?
+  log "${command[*]} in the Debian 13 root took $((SECONDS - started)) s (exit $status); all of it $((SECONDS - total)) s"
   return $status
 }
 
