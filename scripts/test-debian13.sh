@@ -126,6 +126,9 @@ mount_system() {
 main() {
   local total=$SECONDS
   mkdir -p "$ROOT/build"
+  # one run at a time: a second one would unmount and replace the first one's clone
+  exec 9>"$ROOT/build/debian13.lock"
+  flock -n 9 || { log "waiting for another make test-debian13 to finish"; flock 9; }
   if [ ! -f "$CHROOT/.complete" ]; then
     build_root
   else
