@@ -2,6 +2,7 @@
 QGIS 4 (Qt6, PyQt6) without importing Qt or QGIS.
 
     python scripts/qt6_check.py [PATH ...]     # default: every Python file of the checkout
+    python scripts/qt6_check.py --fix [PATH ...]   # also scope the enum values it knows (SCOPES)
 
 Codes:
   QT601  an unscoped enum value (``Qt.AlignLeft``, ``QgsMapLayerProxyModel.PolygonLayer``,
@@ -16,7 +17,7 @@ Codes:
 An enum value is told from the rest by its shape: ``Owner.Member`` where Owner is a Qt or QGIS
 class (``Qt``, ``Qgis``, ``Q...``) and Member starts with a capital letter, is not ALL_CAPS (a
 constant), is not itself scoped further (``Qt.AlignmentFlag.AlignLeft``: Member is then the
-enum type) and is not called (a nested class). A line ending in ``# qt6: ok`` is not checked.
+enum type) and is not called (a nested class). A line whose comment says ``qt6: ok`` (or ``qt6-ok``) is not checked.
 Exit status 1 when anything is found.
 """
 
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUPPRESS = re.compile(r"#\s*qt6:\s*ok\b")
+SUPPRESS = re.compile(r"#.*\bqt6(:\s*|-)ok\b")  # "# qt6: ok" or "# qt6-ok"
 QT_OWNER = re.compile(r"^(Qt|Q(?!t[A-Z0-9])[A-Za-z][A-Za-z0-9]*)$")  # Qt, Qgis, QgsTask, QAction; not QtCore
 # Enum types and nested classes that are used bare (``isinstance(x, Qgis.MessageLevel)``).
 ENUM_TYPES_AND_CLASSES = frozenset({
@@ -46,6 +47,33 @@ MOVED = {
         "QAction", "QActionGroup", "QShortcut", "QUndoCommand", "QUndoStack", "QUndoGroup", "QFileSystemModel")},
 }
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
+# The scope of enum values this plugin uses, in the form QGIS 3.22 and 3.40 both accept without a
+# deprecation warning (checked on both); ``--fix`` inserts it: QgsTask.CanCancel -> QgsTask.Flag.CanCancel.
+SCOPES = {
+    "Qgis": ("MessageLevel", "Info Warning Critical Success NoLevel"),
+    "QgsTask": ("Flag", "CanCancel CancelWithoutPrompt Hidden Silent AllFlags"),
+    "QgsFeatureRequest": ("Flag", "NoFlags NoGeometry SubsetOfAttributes ExactIntersect"),
+    "QgsFeatureSink": ("Flag", "FastInsert RollBackOnErrors"),
+    "QgsProcessing": ("SourceType", "TypeMapLayer TypeVectorAnyGeometry TypeVectorPoint TypeVectorLine "
+                                    "TypeVectorPolygon TypeRaster TypeFile TypeVector TypeMesh TypePlugin"),
+    "QgsProcessingParameterField": ("DataType", "Any Numeric String DateTime"),
+    "QgsProcessingParameterNumber": ("Type", "Integer Double"),
+    "QgsSimpleMarkerSymbolLayerBase": ("Shape", "Square Diamond Pentagon Hexagon Triangle Star Circle Cross"),
+    "QgsUnitTypes": ("DistanceUnit", "DistanceMeters DistanceKilometers DistanceFeet DistanceMiles "
+                                     "DistanceDegrees DistanceUnknownUnit"),
+    "QgsVectorDataProvider": ("Capability", "AddFeatures DeleteFeatures ChangeAttributeValues AddAttributes "
+                                            "DeleteAttributes ChangeGeometries"),
+    "QgsVectorFileWriter": ("WriterError", "NoError ErrDriverNotFound ErrCreateDataSource ErrCreateLayer "
+                                           "ErrAttributeTypeUnsupported ErrAttributeCreationFailed"),
+    "QgsMapLayerProxyModel": ("Filter", "RasterLayer NoGeometry PointLayer LineLayer PolygonLayer HasGeometry "
+                                        "VectorLayer MeshLayer All"),
+    "QgsFieldProxyModel": ("Filter", "String Int LongLong Double Numeric Date Time DateTime AllTypes"),
+}
+_SCOPE_OF = {(owner, member): enum for owner, (enum, members) in SCOPES.items() for member in members.split()}
+_WKB_TYPES = "Unknown Point LineString Polygon MultiPoint MultiLineString MultiPolygon NoGeometry PointZ PolygonZ"
+_SCOPE_OF.update({("QgsWkbTypes", member): "Type" for member in _WKB_TYPES.split()})
+_SCOPE_OF.update({("QgsWkbTypes", member): "GeometryType" for member in
+                  "PointGeometry LineGeometry PolygonGeometry UnknownGeometry NullGeometry".split()})
 
 
 @dataclass(frozen=True)
@@ -55,6 +83,9 @@ class Finding:
     column: int
     code: str
     message: str
+    #: (line, column) where ``insert`` turns the finding into its portable form, when known
+    fix_at: tuple[int, int] | None = None
+    insert: str = ""
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column + 1}: {self.code} {self.message}"
@@ -133,8 +164,15 @@ class _Checker(ast.NodeVisitor):
         elif owner in MOVED and member in MOVED[owner] and not self.in_import_fallback:
             self.report(node, "QT603", f"{owner}.{member} is in {MOVED[owner][member]} in Qt6")
         elif owner and QT_OWNER.match(owner) and self._looks_like_unscoped_enum(node, parent):
-            self.report(node, "QT601", f"{_dotted(node)} is an unscoped enum; PyQt6 needs the enum's scope, "
-                                      f"e.g. {_dotted(node.value)}.<EnumType>.{member}")
+            scope = _SCOPE_OF.get((owner, member))
+            if scope:
+                self.findings.append(Finding(
+                    self.path, node.lineno, node.col_offset, "QT601",
+                    f"{_dotted(node)} is an unscoped enum; write {_dotted(node.value)}.{scope}.{member} "
+                    "(--fix does)", fix_at=(node.end_lineno, node.end_col_offset - len(member)), insert=scope + "."))
+            else:
+                self.report(node, "QT601", f"{_dotted(node)} is an unscoped enum; PyQt6 needs the enum's scope, "
+                                          f"e.g. {_dotted(node.value)}.<EnumType>.{member}")
         self.generic_visit(node)
 
     @staticmethod
@@ -173,6 +211,18 @@ def check_source(source: str, path: str = "<string>") -> list[Finding]:
     return sorted(findings, key=lambda f: (f.line, f.column, f.code))
 
 
+def fix_source(source: str, findings: list[Finding]) -> str:
+    """``source`` with every finding that has a known fix applied."""
+    lines = source.splitlines(keepends=True)
+    for finding in sorted((f for f in findings if f.fix_at), key=lambda f: f.fix_at, reverse=True):
+        line, column = finding.fix_at
+        text = lines[line - 1]
+        # ast columns count UTF-8 bytes
+        encoded = text.encode("utf-8")
+        lines[line - 1] = (encoded[:column] + finding.insert.encode("utf-8") + encoded[column:]).decode("utf-8")
+    return "".join(lines)
+
+
 def default_files(root: Path = ROOT) -> list[Path]:
     """Every Python file of ``root`` that git tracks or would track (outside git: all but build output)."""
     try:
@@ -187,6 +237,7 @@ def default_files(root: Path = ROOT) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the Python files git tracks)")
+    parser.add_argument("--fix", action="store_true", help="scope the enum values whose scope is known, in place")
     arguments = parser.parse_args(argv)
     files: list[Path] = []
     for path in arguments.paths or default_files():
@@ -197,7 +248,12 @@ def main(argv: list[str] | None = None) -> int:
             shown = str(path.resolve().relative_to(ROOT))
         except ValueError:
             shown = str(path)
-        findings.extend(check_source(path.read_text(encoding="utf-8"), shown))
+        source = path.read_text(encoding="utf-8")
+        found = check_source(source, shown)
+        if arguments.fix and any(f.fix_at for f in found):
+            path.write_text(fix_source(source, found), encoding="utf-8")
+            found = check_source(path.read_text(encoding="utf-8"), shown)
+        findings.extend(found)
     for finding in findings:
         print(finding)
     if findings:

@@ -119,3 +119,21 @@ def test_default_files_are_the_tracked_python_files():
     assert ROOT / "plugin.py" in files and ROOT / "scripts" / "qt6_check.py" in files
     assert not any(".venv" in f.parts or "build" in f.parts for f in files)
 
+
+
+def test_known_enums_are_named_with_their_scope_and_fixed_in_place(tmp_path):
+    source = ("from qgis.core import Qgis, QgsTask, QgsWkbTypes\n"
+              "flags = QgsTask.CanCancel\n"
+              "kind = layer.geometryType() == QgsWkbTypes.PolygonGeometry or wkb == QgsWkbTypes.MultiPolygon\n"
+              "bar.pushMessage('é', level=Qgis.Warning)\n"
+              "align = Qt.AlignLeft\n")
+    findings = qt6_check.check_source(source)
+    assert "write QgsTask.Flag.CanCancel" in findings[0].message
+    module = tmp_path / "module.py"
+    module.write_text(source, encoding="utf-8")
+    assert qt6_check.main(["--fix", str(module)]) == 1, "Qt.AlignLeft has no known scope: still reported"
+    fixed = module.read_text(encoding="utf-8")
+    assert "flags = QgsTask.Flag.CanCancel\n" in fixed
+    assert ("QgsWkbTypes.GeometryType.PolygonGeometry or wkb == QgsWkbTypes.Type.MultiPolygon\n") in fixed
+    assert "pushMessage('é', level=Qgis.MessageLevel.Warning)" in fixed
+    assert [(f.line, f.code) for f in qt6_check.check_source(fixed)] == [(5, "QT601")]
