@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from dock_helpers import run_synchronously, select_row, set_up_dock, table, table_numbers
 from qgis.core import Qgis, QgsProject
+from territory_planner.compat import STRING, make_field
 from territory_planner.ui.dock import TerritoryDock
 
 
@@ -41,10 +42,8 @@ def messages(iface, level) -> list[str]:
 
 
 def georgia_with_field(georgia_layer):
-    from qgis.core import QgsField
-    from qgis.PyQt.QtCore import QVariant
 
-    assert georgia_layer.dataProvider().addAttributes([QgsField("territory", QVariant.String, len=40)])
+    assert georgia_layer.dataProvider().addAttributes([make_field("territory", STRING, length=40)])
     georgia_layer.updateFields()
     return georgia_layer
 

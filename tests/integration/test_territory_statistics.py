@@ -16,7 +16,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeature,
-    QgsField,
     QgsGeometry,
     QgsPointXY,
     QgsProcessingException,
@@ -25,8 +24,8 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 from qgis.PyQt.QtGui import QImage
+from territory_planner.compat import STRING, make_field
 
 ALG = "territory:territorystatistics"
 TERRITORY = "territory"
@@ -49,7 +48,7 @@ def snapshot(layer: QgsVectorLayer) -> list:
 def set_territories(layer: QgsVectorLayer, territory_of: dict[int, str | None], field: str = TERRITORY) -> None:
     """Write a territory per feature id into ``field`` (created if missing), straight to the file."""
     if layer.fields().lookupField(field) < 0:
-        assert layer.dataProvider().addAttributes([QgsField(field, QVariant.String)])
+        assert layer.dataProvider().addAttributes([make_field(field, STRING)])
         layer.updateFields()
     index = layer.fields().lookupField(field)
     assert layer.dataProvider().changeAttributeValues({fid: {index: value} for fid, value in territory_of.items()})
