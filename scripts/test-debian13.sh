@@ -14,7 +14,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-CHROOT="$ROOT/build/debian13"
+# DEBIAN13_ROOT puts the root elsewhere (e.g. one root shared by several checkouts)
+CHROOT="$(realpath -m "${DEBIAN13_ROOT:-$ROOT/build/debian13}")"
 SUITE=trixie
 CHECKOUT=/work/territory_planner
 MINIMAL_PACKAGES=make,git,ca-certificates
@@ -72,9 +73,9 @@ build_root() {
   log "debootstrap $SUITE from $mirror"
   local started=$SECONDS
   debootstrap --variant=minbase --include="$MINIMAL_PACKAGES" "$SUITE" "$CHROOT" "$mirror" \
-    > "$ROOT/build/debian13-debootstrap.log" 2>&1 || {
-      tail -30 "$ROOT/build/debian13-debootstrap.log" >&2
-      echo "debootstrap failed; the whole log is in build/debian13-debootstrap.log" >&2
+    > "$CHROOT-debootstrap.log" 2>&1 || {
+      tail -30 "$CHROOT-debootstrap.log" >&2
+      echo "debootstrap failed; the whole log is in $CHROOT-debootstrap.log" >&2
       exit 1
     }
   cat > "$CHROOT/etc/apt/sources.list" <<EOF
@@ -125,14 +126,14 @@ mount_system() {
 
 main() {
   local total=$SECONDS
-  mkdir -p "$ROOT/build"
+  mkdir -p "$ROOT/build" "$(dirname "$CHROOT")"
   # one run at a time: a second one would unmount and replace the first one's clone
-  exec 9>"$ROOT/build/debian13.lock"
+  exec 9>"$CHROOT.lock"
   flock -n 9 || { log "waiting for another make test-debian13 to finish"; flock 9; }
   if [ ! -f "$CHROOT/.complete" ]; then
     build_root
   else
-    log "using the Debian 13 root in build/debian13 (delete it to build it again)"
+    log "using the Debian 13 root in $CHROOT (delete it to build it again)"
   fi
   trap unmount_all EXIT
   unmount_all
