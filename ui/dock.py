@@ -20,6 +20,12 @@ from qgis.core import (
 from qgis.gui import QgsCheckableComboBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QCoreApplication, QRectF, QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QBrush, QColor
+
+try:  # Qt6 (QGIS 4): QAction lives in QtGui
+    from qgis.PyQt.QtGui import QAction
+except ImportError:  # Qt5
+    from qgis.PyQt.QtWidgets import QAction
+
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QDoubleSpinBox,
@@ -39,11 +45,6 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-try:  # Qt6 (QGIS 4): QAction lives in QtGui
-    from qgis.PyQt.QtGui import QAction
-except ImportError:  # Qt5
-    from qgis.PyQt.QtWidgets import QAction
 
 from ..resources import icon
 from .assignment_service import AssignmentService, territory_field_problem
