@@ -9,7 +9,7 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration test-debian13 demo package lint bench bench-dock clean
+.PHONY: help sysdeps venv test test-unit test-integration demo package lint bench bench-dock clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
@@ -43,6 +43,7 @@ test: venv
 
 # The whole suite on Debian 13 (QGIS 3.40, Python 3.13, NumPy 2) in a debootstrap root kept in
 # build/debian13; tests the current commit (see the script).
+.PHONY: test-debian13
 test-debian13:
 	@bash scripts/test-debian13.sh
 

@@ -98,10 +98,10 @@ def editing_problem(layer: QgsVectorLayer, add_field: bool = False) -> str | Non
         return tr("The layer “{}” is read-only. Make it editable (Project ▸ Properties ▸ Data Sources) or "
                   "save a copy, e.g. as a GeoPackage, and plan on the copy.").format(layer.name())
     capabilities = layer.dataProvider().capabilities()
-    if not capabilities & QgsVectorDataProvider.Capability.ChangeAttributeValues:
+    if not capabilities & QgsVectorDataProvider.ChangeAttributeValues:
         return tr("The data source of “{}” does not allow changing attribute values. Save a copy of the "
                   "layer (e.g. as a GeoPackage) and plan on the copy.").format(layer.name())
-    if add_field and not capabilities & QgsVectorDataProvider.Capability.AddAttributes:
+    if add_field and not capabilities & QgsVectorDataProvider.AddAttributes:
         return tr("The data source of “{}” does not allow adding fields. Add the territory field with the "
                   "layer's own tools, or save a copy as a GeoPackage.").format(layer.name())
     return None
@@ -109,7 +109,7 @@ def editing_problem(layer: QgsVectorLayer, add_field: bool = False) -> str | Non
 
 def geometry_problem(layer: QgsVectorLayer) -> str | None:
     geometry_type = QgsWkbTypes.geometryType(layer.wkbType())
-    if geometry_type not in (QgsWkbTypes.GeometryType.PolygonGeometry, QgsWkbTypes.GeometryType.PointGeometry):
+    if geometry_type not in (QgsWkbTypes.PolygonGeometry, QgsWkbTypes.PointGeometry):
         return tr("Territories are painted on polygon or point layers; “{}” has {} geometries.").format(
             layer.name(), QgsWkbTypes.geometryDisplayString(geometry_type))
     return None
@@ -341,7 +341,7 @@ class AssignmentService(QObject):
         self._lookup_indexes()
         columns = [self._field_index] + self._measure_indexes
         columns += [i for i in (self._rep_index, self._lock_index) if i >= 0]
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes(columns)
+        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(columns)
         fids: list[int] = []
         raw: list[list] = [[] for _ in columns]
         appends = [values.append for values in raw]
@@ -607,7 +607,7 @@ class AssignmentService(QObject):
 
     # -- edits -----------------------------------------------------------------------------------
     def _warn(self, text: str, level=None) -> None:
-        self.message.emit(text, Qgis.MessageLevel.Warning if level is None else level)
+        self.message.emit(text, Qgis.Warning if level is None else level)
 
     def _ensure_editing(self) -> bool:
         if not self.is_bound:
@@ -688,7 +688,7 @@ class AssignmentService(QObject):
         skipped = int(locked.sum())
         indexes = indexes[~locked]
         if skipped:
-            self._warn(tr("{} locked unit(s) were left unchanged.").format(skipped), Qgis.MessageLevel.Info)
+            self._warn(tr("{} locked unit(s) were left unchanged.").format(skipped), Qgis.Info)
         if len(indexes) == 0:
             return 0
         text = tr("Assign {} unit(s) to {}").format(len(indexes), name) if name is not None else \
@@ -703,7 +703,7 @@ class AssignmentService(QObject):
         selected = self.layer.selectedFeatureIds()
         if not selected:
             self._warn(tr("Select some features of “{}” first (e.g. with QGIS's selection tools).")
-                       .format(self.layer.name()), Qgis.MessageLevel.Info)
+                       .format(self.layer.name()), Qgis.Info)
             return 0
         return self.assign(selected, name)
 
@@ -995,7 +995,7 @@ class AssignmentService(QObject):
             name = self.layer.name()
             self.unbind()
             self._warn(tr("The layer “{}” was removed from the project; the territory panel let go of it.")
-                       .format(name), Qgis.MessageLevel.Info)
+                       .format(name), Qgis.Info)
 
     # -- suggestions -----------------------------------------------------------------------------
     def suggestions(self, count: int = 5) -> list[Suggestion]:
@@ -1015,12 +1015,12 @@ class AssignmentService(QObject):
         names = self.territories.names
         fid = int(self.fids[suggestion.unit])
         if self.territory_of_fid(fid) != names[suggestion.source]:
-            self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.MessageLevel.Info)
+            self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.Info)
             return False
         return self.assign([fid], names[suggestion.target]) == 1
 
     def log(self, text: str) -> None:
-        QgsMessageLog.logMessage(text, LOG_TAG, Qgis.MessageLevel.Info)
+        QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Info)
 
     def create_territory_field(self, layer: QgsVectorLayer, name: str) -> bool:
         """Add a text field ``name`` to ``layer`` through its edit buffer (saved with the layer)."""

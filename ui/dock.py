@@ -402,7 +402,7 @@ class TerritoryDock(QgsDockWidget):
         """Add a new text territory field to the chosen layer (asks for its name)."""
         layer = self.current_layer()
         if layer is None:
-            self._show_message(self.tr("Choose a units layer first."), Qgis.MessageLevel.Warning)
+            self._show_message(self.tr("Choose a units layer first."), Qgis.Warning)
             return False
         if name is None:
             name, ok = QInputDialog.getText(self, self.tr("New territory field"), self.tr("Field name"),
@@ -572,14 +572,14 @@ class TerritoryDock(QgsDockWidget):
             return self.service.assign(fids, None)
         if self.service.active is None:
             self._show_message(self.tr("Choose the territory to paint with: select a row of the table, or use the "
-                                       "eyedropper."), Qgis.MessageLevel.Info)
+                                       "eyedropper."), Qgis.Info)
             return 0
         return self.service.assign(fids, self.service.active)
 
     def pick_territory(self, fids: list) -> None:
         name = self.service.territory_of_fid(fids[0]) if fids else None
         if name is None:
-            self._show_message(self.tr("That unit is not in a territory."), Qgis.MessageLevel.Info)
+            self._show_message(self.tr("That unit is not in a territory."), Qgis.Info)
             return
         self.service.set_active(name)
 
@@ -587,7 +587,7 @@ class TerritoryDock(QgsDockWidget):
         if self.erase_action.isChecked():
             return self.service.assign_selected(None)
         if self.service.active is None:
-            self._show_message(self.tr("Choose a territory in the table first."), Qgis.MessageLevel.Info)
+            self._show_message(self.tr("Choose a territory in the table first."), Qgis.Info)
             return 0
         return self.service.assign_selected(self.service.active)
 
@@ -596,7 +596,7 @@ class TerritoryDock(QgsDockWidget):
             return 0
         selected = self.service.layer.selectedFeatureIds()
         if not selected:
-            self._show_message(self.tr("Select the units to lock or unlock first."), Qgis.MessageLevel.Info)
+            self._show_message(self.tr("Select the units to lock or unlock first."), Qgis.Info)
             return 0
         changed = self.service.set_units_locked(selected, locked)
         self._save_plan()
@@ -632,7 +632,7 @@ class TerritoryDock(QgsDockWidget):
     def rename_territory(self, new: str | None = None) -> bool:
         old = self.service.active
         if old is None:
-            self._show_message(self.tr("Choose the territory to rename in the table."), Qgis.MessageLevel.Info)
+            self._show_message(self.tr("Choose the territory to rename in the table."), Qgis.Info)
             return False
         if new is None:
             new = self._ask(self.tr("Rename territory"), self.tr("New name for “{}”").format(old), old)
@@ -643,7 +643,7 @@ class TerritoryDock(QgsDockWidget):
     def merge_territory(self, target: str | None = None) -> bool:
         source = self.service.active
         if source is None:
-            self._show_message(self.tr("Choose the territory to merge in the table."), Qgis.MessageLevel.Info)
+            self._show_message(self.tr("Choose the territory to merge in the table."), Qgis.Info)
             return False
         others = [t for t in self.service.territory_names if t != source]
         if not others:
@@ -658,7 +658,7 @@ class TerritoryDock(QgsDockWidget):
     def delete_territory(self) -> bool:
         name = self.service.active
         if name is None:
-            self._show_message(self.tr("Choose the territory to delete in the table."), Qgis.MessageLevel.Info)
+            self._show_message(self.tr("Choose the territory to delete in the table."), Qgis.Info)
             return False
         return self.service.delete_territory(name)
 
@@ -670,8 +670,7 @@ class TerritoryDock(QgsDockWidget):
         if not self.service.is_bound:
             return None
         if not any(self.service.counts[self.service.territory_index(t)] for t in self.service.territory_names):
-            self._show_message(self.tr("No unit is in a territory yet: use Build to make a first plan."),
-                               Qgis.MessageLevel.Info)
+            self._show_message(self.tr("No unit is in a territory yet: use Build to make a first plan."), Qgis.Info)
             return None
         return self._start_engine("rebalance")
 
@@ -683,7 +682,7 @@ class TerritoryDock(QgsDockWidget):
         try:
             job = engine_job(self.service, mode, count)
         except ProblemError as error:
-            self._show_message(str(error), Qgis.MessageLevel.Warning)
+            self._show_message(str(error), Qgis.Warning)
             return None
         task = EngineTask(self.service, job)
         self.run_task(task)

@@ -83,7 +83,7 @@ class UnitsTask(QgsTask):
 
     def __init__(self, service: AssignmentService):
         layer = service.layer
-        super().__init__(tr("Reading the neighbours of “{}”").format(layer.name()), QgsTask.Flag.CanCancel)
+        super().__init__(tr("Reading the neighbours of “{}”").format(layer.name()), QgsTask.CanCancel)
         self.service = service
         self.layer_id = layer.id()
         self.revision = service.revision
@@ -117,9 +117,9 @@ class UnitsTask(QgsTask):
         service = self.service
         if not result:
             if self.error:
-                QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Warning)
+                QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.Warning)
                 service.message.emit(tr("Could not read the units' neighbours, so contiguity is not shown: {}")
-                                     .format(self.error.strip().splitlines()[-1]), Qgis.MessageLevel.Warning)
+                                     .format(self.error.strip().splitlines()[-1]), Qgis.Warning)
             return
         if service.layer_id != self.layer_id:
             return
@@ -203,7 +203,7 @@ class EngineTask(QgsTask):
     def __init__(self, service: AssignmentService, job: EngineJob, max_changed_units: int | None = None):
         layer = service.layer
         title = tr("Building territories on “{}”") if job.mode == "build" else tr("Rebalancing “{}”")
-        super().__init__(title.format(layer.name()), QgsTask.Flag.CanCancel)
+        super().__init__(title.format(layer.name()), QgsTask.CanCancel)
         self.service = service
         self.job = job
         self.layer_id = layer.id()
@@ -233,7 +233,7 @@ class EngineTask(QgsTask):
             return False
         except Exception:  # noqa: BLE001 - shown to the user, logged in full
             self.error = traceback.format_exc()
-            QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Critical)
+            QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.Critical)
             return False
         return not self.isCanceled()
 
@@ -243,18 +243,18 @@ class EngineTask(QgsTask):
         if (QgsProject.instance().mapLayer(self.layer_id) is None or service.layer_id != self.layer_id
                 or service.field_name != self.field_name):
             service.message.emit(tr("{}: the layer “{}” was removed (or the plan changed) while the engine ran; "
-                                    "nothing was changed.").format(what, self.layer_name), Qgis.MessageLevel.Warning)
+                                    "nothing was changed.").format(what, self.layer_name), Qgis.Warning)
             return
         if not result:
             if self.error:
                 text = self.error.strip().splitlines()[-1]
-                service.message.emit(tr("{} failed: {}").format(what, text), Qgis.MessageLevel.Critical)
+                service.message.emit(tr("{} failed: {}").format(what, text), Qgis.Critical)
             else:
-                service.message.emit(tr("{} was cancelled; nothing was changed.").format(what), Qgis.MessageLevel.Info)
+                service.message.emit(tr("{} was cancelled; nothing was changed.").format(what), Qgis.Info)
             return
         if service.revision != self.revision:
             service.message.emit(tr("{}: the plan was edited while the engine ran, so its result was not "
-                                    "applied. Run it again.").format(what), Qgis.MessageLevel.Warning)
+                                    "applied. Run it again.").format(what), Qgis.Warning)
             return
         labels = np.asarray(self.plan.labels, dtype=np.int64)
         names = [self.job.names[k] if 0 <= k < len(self.job.names) else None for k in labels.tolist()]
@@ -262,6 +262,6 @@ class EngineTask(QgsTask):
         changed = service.apply_labels(self.job.units, names, text, self.job.territory_list)
         service.message.emit(
             tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %, {} territory(ies) not contiguous.")
-            .format(what, changed, 100.0 * service.max_deviation(), service.noncontiguous()), Qgis.MessageLevel.Success)
+            .format(what, changed, 100.0 * service.max_deviation(), service.noncontiguous()), Qgis.Success)
         for diagnostic in getattr(self.plan, "diagnostics", []):
-            QgsMessageLog.logMessage(diagnostic.message, LOG_TAG, Qgis.MessageLevel.Info)
+            QgsMessageLog.logMessage(diagnostic.message, LOG_TAG, Qgis.Info)

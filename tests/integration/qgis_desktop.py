@@ -134,6 +134,10 @@ class DesktopRun:
     output: str = ""
     returncode: int | None = None  # None: killed after the time-out
 
+    def __iter__(self):
+        """``result, errors, output = run_desktop(...)`` as before; prefer :func:`check_desktop_run`."""
+        return iter((self.result, self.errors, self.output))
+
     @property
     def crashed(self) -> bool:
         return self.returncode != 0 or "died on signal" in self.output

@@ -64,3 +64,10 @@ def test_plugin_problems_fail_with_or_without_a_crash(run_fields, problem):
 
     with pytest.raises(AssertionError, match=problem):
         check_desktop_run(DesktopRun(**run_fields))
+
+
+def test_a_run_still_unpacks_as_result_errors_output():
+    from qgis_desktop import DesktopRun
+
+    result, errors, output = DesktopRun(result={"a": 1}, errors=["e"], output="o", returncode=0)
+    assert (result, errors, output) == ({"a": 1}, ["e"], "o")
