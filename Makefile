@@ -14,7 +14,8 @@ export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
 	@echo "make test      run all tests (unit + inside real QGIS + QGIS desktop under Xvfb)"
-	@echo "make lint      ruff"
+	@echo "make test-debian13  the whole suite again in a Debian 13 root (QGIS 3.40; needs root)"
+	@echo "make lint      ruff and the Qt6-readiness check"
 	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
 	@echo "make bench     run the benchmark, write bench/RESULTS.md"
 	@echo "make bench-dock  time the territory panel on 50,000 units, write bench/RESULTS-dock.md"
@@ -41,6 +42,12 @@ test: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(TEST_ENV) $(PY) -m pytest tests
 
+# The whole suite on Debian 13 (QGIS 3.40, Python 3.13, NumPy 2) in a debootstrap root kept in
+# build/debian13; tests the current commit (see the script).
+.PHONY: test-debian13
+test-debian13:
+	@bash scripts/test-debian13.sh
+
 test-unit: venv
 	$(TEST_ENV) $(PY) -m pytest tests/unit
 
@@ -56,6 +63,7 @@ package: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(PY) scripts/qt6_check.py
 
 # GerryChain needs numpy >= 2.4: its own plain venv, never .venv (see requirements-bench.txt).
 GC_VENV := $(BUILD)/gerrychain-venv

@@ -49,19 +49,37 @@ def make_field(name: str, kind: str, length: int = 0, precision: int = 0) -> Qgs
     return QgsField(name, field_type, len=length, prec=precision)
 
 
+def _layer_filters(*names: str):
+    if hasattr(Qgis, "LayerFilters"):  # QGIS >= 3.34: the flags type picks the non-deprecated overload
+        flags = Qgis.LayerFilters()
+        for name in names:
+            flags |= getattr(Qgis.LayerFilter, name)
+        return Qgis.LayerFilters(flags)
+    flags = QgsMapLayerProxyModel.Filters()
+    for name in names:
+        flags |= getattr(QgsMapLayerProxyModel.Filter, name)
+    return flags
+
+
+def parameter_as_fields(algorithm, parameters: dict, name: str, context) -> list[str]:
+    """The field names of a field parameter (``parameterAsStrings`` from QGIS 3.32 on; the older
+    ``parameterAsFields`` is deprecated there)."""
+    if hasattr(algorithm, "parameterAsStrings"):
+        return list(algorithm.parameterAsStrings(parameters, name, context))
+    return list(algorithm.parameterAsFields(parameters, name, context))
+
+
 def polygon_and_point_layers():
     """The filter for a ``QgsMapLayerComboBox`` that offers polygon and point layers.
 
     QGIS 3.34 moved the flags to ``Qgis.LayerFilter``; the old ones are deprecated from then on.
     """
-    scope = getattr(Qgis, "LayerFilter", None) or QgsMapLayerProxyModel.Filter
-    return scope.PolygonLayer | scope.PointLayer
+    return _layer_filters("PolygonLayer", "PointLayer")
 
 
 def vector_layers():
     """The filter for a ``QgsMapLayerComboBox`` that offers every vector layer (tables included)."""
-    scope = getattr(Qgis, "LayerFilter", None) or QgsMapLayerProxyModel.Filter
-    return scope.VectorLayer
+    return _layer_filters("VectorLayer")
 
 
 def undo_command_class():

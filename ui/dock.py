@@ -20,9 +20,14 @@ from qgis.core import (
 from qgis.gui import QgsCheckableComboBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QCoreApplication, QRectF, QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QBrush, QColor
+
+try:  # Qt6 (QGIS 4): QAction lives in QtGui
+    from qgis.PyQt.QtGui import QAction
+except ImportError:  # Qt5
+    from qgis.PyQt.QtWidgets import QAction
+
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
-    QAction,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,

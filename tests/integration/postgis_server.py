@@ -1,10 +1,12 @@
 """A throw-away PostgreSQL/PostGIS server for tests, on loopback, in a temporary data directory.
 
-Uses the Debian packages ``postgresql`` and ``postgresql-15-postgis-3`` (see
-scripts/install-system-deps.sh). PostgreSQL refuses to run as root, so as root the server runs
-as the ``postgres`` system user (which the Debian package creates). The server listens on
-127.0.0.1 on a free port, with a Unix socket in the temporary directory, and trusts local
-connections: it holds nothing but test data and lives only as long as the test session.
+Uses the Debian packages ``postgresql`` and ``postgresql-<major>-postgis-3`` of the release (15 on
+Debian 12, 17 on Debian 13; see scripts/install-system-deps.sh): the server binaries are those of
+the newest PostgreSQL major installed under /usr/lib/postgresql. PostgreSQL refuses to run as
+root, so as root the server runs as the ``postgres`` system user (which the Debian package
+creates). The server listens on 127.0.0.1 on a free port, with a Unix socket in the temporary
+directory, and trusts local connections: it holds nothing but test data and lives only as long
+as the test session.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class PostgisUnavailableError(RuntimeError):
 
 
 def _bin_dir() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    candidates = sorted((p for p in glob.glob("/usr/lib/postgresql/*/bin/initdb") if p.split("/")[4].isdigit()),
+                        key=lambda p: int(p.split("/")[4]))
     if candidates:
         return Path(candidates[-1]).parent
     initdb = shutil.which("initdb")
@@ -49,6 +52,7 @@ class PostgisServer:
         self.user = "postgres"
         self.port = 0
         self.bin = _bin_dir()
+        self.major = self.bin.parent.name if self.bin.parent.name.isdigit() else "<major>"  # .../<major>/bin
         self.root = Path(tempfile.mkdtemp(prefix="territory-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
@@ -110,8 +114,9 @@ class PostgisServer:
         try:
             self.sql("CREATE EXTENSION postgis")
         except PostgisUnavailableError as error:
-            raise PostgisUnavailableError("PostgreSQL runs but the PostGIS extension is missing; install the Debian "
-                                     "package 'postgresql-15-postgis-3' (make sysdeps).\n" + str(error)) from error
+            raise PostgisUnavailableError(f"PostgreSQL {self.major} runs but the PostGIS extension is missing; install "
+                                          f"the Debian package 'postgresql-{self.major}-postgis-3' (make sysdeps).\n"
+                                          + str(error)) from error
         return self
 
     def load(self, source: str, table: str) -> None:
@@ -133,7 +138,7 @@ class PostgisServer:
         uri.setConnection("127.0.0.1", str(self.port), self.dbname, self.user, "")
         uri.setDataSource("public", table, "geom", "", key)
         uri.setSrid(str(srid))
-        uri.setWkbType(QgsWkbTypes.MultiPolygon)
+        uri.setWkbType(QgsWkbTypes.Type.MultiPolygon)
         return uri.uri(False)
 
     def stop(self) -> None:

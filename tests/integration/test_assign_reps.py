@@ -12,7 +12,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsCoordinateTransformContext,
     QgsFeature,
-    QgsField,
     QgsGeometry,
     QgsPointXY,
     QgsProcessingException,
@@ -20,7 +19,7 @@ from qgis.core import (
     QgsProject,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QVariant
+from territory_planner.compat import STRING, make_field
 
 TERRITORIES = 6
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
@@ -59,7 +58,7 @@ def plan(run_algorithm, georgia_layer):
 def reps_layer(plan: QgsVectorLayer, count: int, seed: int = 11, names=None, kept=None) -> QgsVectorLayer:
     """``count`` rep homes at random places inside the units' extent, stored in WGS 84 lon/lat."""
     layer = QgsVectorLayer("Point?crs=EPSG:4326", "reps", "memory")
-    layer.dataProvider().addAttributes([QgsField("name", QVariant.String), QgsField("keep", QVariant.String)])
+    layer.dataProvider().addAttributes([make_field("name", STRING), make_field("keep", STRING)])
     layer.updateFields()
     to_wgs84 = QgsCoordinateTransform(plan.crs(), WGS84, QgsProject.instance())
     extent = plan.extent()

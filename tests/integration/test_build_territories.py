@@ -13,7 +13,6 @@ import pytest
 from qgis.core import (
     QgsFeature,
     QgsFeatureRequest,
-    QgsField,
     QgsGeometry,
     QgsPointXY,
     QgsProcessingContext,
@@ -22,7 +21,7 @@ from qgis.core import (
     QgsProject,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QVariant
+from territory_planner.compat import STRING, make_field
 
 ALG = "territory:buildterritories"
 GAL = Path(__file__).resolve().parents[1] / "data" / "nc_counties.gal"
@@ -158,7 +157,7 @@ def _with_field(layer, name, values_by_fips):
     """A memory copy of ``layer`` with a text field ``name`` set from ``values_by_fips``."""
     copy = layer.materialize(QgsFeatureRequest())
     copy.startEditing()
-    copy.addAttribute(QgsField(name, QVariant.String))
+    copy.addAttribute(make_field(name, STRING))
     copy.updateFields()
     index = copy.fields().lookupField(name)
     for feature in copy.getFeatures():

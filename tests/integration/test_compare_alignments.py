@@ -10,8 +10,8 @@ import math
 import re
 
 import pytest
-from qgis.core import QgsFeature, QgsField, QgsProcessingException, QgsProcessingFeedback, QgsVectorLayer
-from qgis.PyQt.QtCore import QVariant
+from qgis.core import QgsFeature, QgsProcessingException, QgsProcessingFeedback, QgsVectorLayer
+from territory_planner.compat import STRING, make_field
 
 ALG = "territory:comparealignments"
 MEASURES = ["population", "elderly"]
@@ -40,7 +40,7 @@ def strips(layer: QgsVectorLayer, count: int, axis: int) -> dict[int, str]:
 
 def add_field(layer: QgsVectorLayer, field: str, values: dict[int, str | None]) -> None:
     if layer.fields().lookupField(field) < 0:
-        assert layer.dataProvider().addAttributes([QgsField(field, QVariant.String)])
+        assert layer.dataProvider().addAttributes([make_field(field, STRING)])
         layer.updateFields()
     index = layer.fields().lookupField(field)
     assert layer.dataProvider().changeAttributeValues({fid: {index: v} for fid, v in values.items()})

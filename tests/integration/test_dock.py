@@ -363,7 +363,7 @@ def test_new_territory_field_is_created_through_the_edit_buffer(dock, tmp_path):
     options.driverName = "GPKG"
     error = QgsVectorFileWriter.writeAsVectorFormatV2(source, path, QgsProject.instance().transformContext(),
                                                       options)
-    assert error[0] == QgsVectorFileWriter.NoError
+    assert error[0] == QgsVectorFileWriter.WriterError.NoError
     layer = QgsVectorLayer(path, "units", "ogr")
     layer.startEditing()
     assert layer.deleteAttribute(layer.fields().lookupField("territory"))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from dock_helpers import run_synchronously, select_row, set_up_dock, table, table_numbers
 from qgis.core import Qgis, QgsProject
+from territory_planner.compat import STRING, make_field
 from territory_planner.ui.dock import TerritoryDock
 
 
@@ -41,10 +42,8 @@ def messages(iface, level) -> list[str]:
 
 
 def georgia_with_field(georgia_layer):
-    from qgis.core import QgsField
-    from qgis.PyQt.QtCore import QVariant
 
-    assert georgia_layer.dataProvider().addAttributes([QgsField("territory", QVariant.String, len=40)])
+    assert georgia_layer.dataProvider().addAttributes([make_field("territory", STRING, length=40)])
     georgia_layer.updateFields()
     return georgia_layer
 
@@ -194,9 +193,28 @@ def test_edits_made_while_the_engine_runs_are_not_overwritten(dock, georgia_laye
     assert any("edited while" in m for m in messages(qgis_iface, Qgis.MessageLevel.Warning))
 
 
-def test_tasks_run_in_qgis_task_manager(qgis_iface, qgis_new_project, georgia_layer, qtbot):
+def test_tasks_run_in_qgis_task_manager(qgis_iface, qgis_new_project, georgia_layer, qtbot, monkeypatch):
     """The real path: neighbours and rebalancing run on QGIS's task manager threads."""
+    import threading
+    import time
+
+    import territory_planner.core.engine as engine
     from qgis.core import QgsApplication
+
+    # A rebalance of 159 units can finish on its thread before the test gets to cancel it (it
+    # then rightly applies its result): hold the engine at its start until the cancel arrives,
+    # so the test cancels a task that is surely still running.
+    real_rebalance = engine.rebalance_territories
+    rebalance_started = threading.Event()
+
+    def rebalance_once_cancelled(problem, progress=None, **options):
+        rebalance_started.set()
+        deadline = time.monotonic() + 60
+        while not progress.is_cancelled() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return real_rebalance(problem, progress=progress, **options)
+
+    monkeypatch.setattr(engine, "rebalance_territories", rebalance_once_cancelled)
 
     panel = TerritoryDock(qgis_iface)
     try:
@@ -217,10 +235,13 @@ def test_tasks_run_in_qgis_task_manager(qgis_iface, qgis_new_project, georgia_la
         panel.service.assign(panel.service.fids_of("Territory 1")[:3], "Territory 2")
         before = table_numbers(panel)
         depth = layer.undoStack().index()
+        qgis_iface.messageBar().clear_messages()
         task = panel.rebalance()
+        assert rebalance_started.wait(60), "the rebalance did not start on the task manager's thread"
         task.cancel()
         qtbot.waitUntil(lambda: not panel._tasks, timeout=60000)
         assert table_numbers(panel) == before and layer.undoStack().index() == depth
+        assert any("cancelled" in m for m in messages(qgis_iface, Qgis.MessageLevel.Info))
     finally:
         panel.unload()
         panel.deleteLater()

@@ -9,7 +9,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeature,
-    QgsField,
     QgsGeometry,
     QgsProcessingContext,
     QgsProcessingFeedback,
@@ -22,7 +21,7 @@ from qgis.core import (
     QgsProject,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QVariant
+from territory_planner.compat import STRING, make_field
 
 
 def as_layer(value) -> QgsVectorLayer:
@@ -36,7 +35,7 @@ def as_layer(value) -> QgsVectorLayer:
 def rep_homes(layer: QgsVectorLayer, count: int) -> QgsVectorLayer:
     """``count`` reps living at the centroids of evenly spread counties, stored in WGS 84."""
     reps = QgsVectorLayer("Point?crs=EPSG:4326", "reps", "memory")
-    reps.dataProvider().addAttributes([QgsField("name", QVariant.String)])
+    reps.dataProvider().addAttributes([make_field("name", STRING)])
     reps.updateFields()
     to_wgs84 = QgsCoordinateTransform(layer.crs(), QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance())
     counties = sorted(layer.getFeatures(), key=lambda f: f.geometry().centroid().asPoint().x())

@@ -8,7 +8,6 @@ import pytest
 from qgis.core import (
     QgsCoordinateTransformContext,
     QgsFeatureRequest,
-    QgsField,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsVectorLayer,
@@ -16,6 +15,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components
+from territory_planner.compat import INT, STRING, make_field
 
 TERRITORIES = 6
 TOLERANCE = 5.0
@@ -191,7 +191,7 @@ def test_locked_units_keep_their_territory(run_algorithm, plan):
     territory = values(shifted, FIELD)
     # lock every unit of the first territory, and one boundary unit to its neighbour's territory
     first = sorted(set(territory.values()))[0]
-    shifted.dataProvider().addAttributes([QgsField("lock", QVariant.String)])
+    shifted.dataProvider().addAttributes([make_field("lock", STRING)])
     shifted.updateFields()
     lock_index = shifted.fields().lookupField("lock")
     from territory_planner.layers.units import read_units
@@ -260,7 +260,7 @@ def test_outputs_to_geopackage_and_csv(run_algorithm, plan, tmp_path):
 
 def test_a_layer_without_a_plan_is_an_error(run_algorithm, georgia_layer):
     copy = georgia_layer.materialize(QgsFeatureRequest())
-    copy.dataProvider().addAttributes([QgsField(FIELD, QVariant.String)])
+    copy.dataProvider().addAttributes([make_field(FIELD, STRING)])
     copy.updateFields()
     with pytest.raises(QgsProcessingException, match="empty for every unit"):
         rebalance(run_algorithm, copy)
@@ -298,7 +298,7 @@ def test_progress_is_reported_and_cancel_stops_the_run(run_algorithm, plan):
 
 def test_a_numeric_territory_field_keeps_its_numbers(run_algorithm, plan):
     shifted = shifted_copy(plan)
-    shifted.dataProvider().addAttributes([QgsField("district", QVariant.Int)])
+    shifted.dataProvider().addAttributes([make_field("district", INT)])
     shifted.updateFields()
     index = shifted.fields().lookupField("district")
     names = sorted({f[FIELD] for f in shifted.getFeatures()})

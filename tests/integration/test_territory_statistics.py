@@ -16,7 +16,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeature,
-    QgsField,
     QgsGeometry,
     QgsPointXY,
     QgsProcessingException,
@@ -25,8 +24,8 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 from qgis.PyQt.QtGui import QImage
+from territory_planner.compat import STRING, make_field
 
 ALG = "territory:territorystatistics"
 TERRITORY = "territory"
@@ -49,7 +48,7 @@ def snapshot(layer: QgsVectorLayer) -> list:
 def set_territories(layer: QgsVectorLayer, territory_of: dict[int, str | None], field: str = TERRITORY) -> None:
     """Write a territory per feature id into ``field`` (created if missing), straight to the file."""
     if layer.fields().lookupField(field) < 0:
-        assert layer.dataProvider().addAttributes([QgsField(field, QVariant.String)])
+        assert layer.dataProvider().addAttributes([make_field(field, STRING)])
         layer.updateFields()
     index = layer.fields().lookupField(field)
     assert layer.dataProvider().changeAttributeValues({fid: {index: value} for fid, value in territory_of.items()})
@@ -479,7 +478,7 @@ def test_point_units_are_measured_too(run_algorithm, nc_layer, tmp_path):
     assert sum(r["births"] for r in rows.values()) == pytest.approx(total)
     for row in rows.values():
         assert _same(row["area_km2"], None) and _same(row["polsby"], None)
-        assert row.geometry().wkbType() == QgsWkbTypes.MultiPoint
+        assert row.geometry().wkbType() == QgsWkbTypes.Type.MultiPoint
     assert (tmp_path / "report.html").stat().st_size > 10000
 
 

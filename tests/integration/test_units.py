@@ -15,6 +15,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from scipy.sparse.csgraph import connected_components
+from territory_planner.compat import INT, make_field
 from territory_planner.layers.units import UnitDataError, read_units
 
 GAL = Path(__file__).resolve().parents[1] / "data" / "nc_counties.gal"
@@ -58,10 +59,8 @@ def test_small_gaps_between_neighbours_are_tolerated(nc_layer):
     """Shrinking every county by 30 m leaves 60 m gaps; neighbours must stay neighbours."""
     units = _read(nc_layer)
     shrunk = QgsVectorLayer("MultiPolygon?crs=" + units.metric_crs.toWkt(), "shrunk", "memory")
-    from qgis.core import QgsField
-    from qgis.PyQt.QtCore import QVariant
 
-    shrunk.dataProvider().addAttributes([QgsField("fips", QVariant.Int)])
+    shrunk.dataProvider().addAttributes([make_field("fips", INT)])
     shrunk.updateFields()
     fips = {f.id(): int(f["fips"]) for f in nc_layer.getFeatures()}
     features = []
