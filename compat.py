@@ -77,6 +77,11 @@ def polygon_and_point_layers():
     return _layer_filters("PolygonLayer", "PointLayer")
 
 
+def line_layers():
+    """The filter for a ``QgsMapLayerComboBox`` that offers line layers (road networks)."""
+    return _layer_filters("LineLayer")
+
+
 def vector_layers():
     """The filter for a ``QgsMapLayerComboBox`` that offers every vector layer (tables included)."""
     return _layer_filters("VectorLayer")

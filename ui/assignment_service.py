@@ -200,6 +200,7 @@ class AssignmentService(QObject):
         self.preview: Preview | None = None
         #: the territory table's rows by code (names, reps, colours, locks), when the plan has one
         self.table_rows: dict = {}
+        self._network_cache = None
         self._clear_state()
         self.project.layersWillBeRemoved.connect(self._on_layers_removed)
 
@@ -801,6 +802,56 @@ class AssignmentService(QObject):
         except QgsProcessingException as error:
             self._warn(str(error))
             return {}
+
+    # -- travel by road --------------------------------------------------------------------------
+    def travel_of(self, name: str | None) -> dict | None:
+        """Travel minutes by road within territory ``name`` from its centre unit (the member nearest
+        its workload-weighted centre): mean, workload-weighted mean, max, and units off the network.
+        None without a road network or before the neighbours (positions) are read."""
+        network = self._road_network()
+        if network is None or name is None or name not in self.registry_index:
+            return None
+        from ..core import travel
+        from ..core.metrics import combined_weight
+
+        network, snapped = network
+        members = np.flatnonzero(self.labels == self.registry_index[name])
+        if len(members) == 0:
+            return None
+        weights = combined_weight(self.problem_workloads()[members])
+        centre = members[travel.centre_units(np.zeros(len(members), dtype=np.int64), self.positions[members], 1,
+                                             weights)[0]]
+        on = snapped.on_network[members]
+        minutes = travel.travel_minutes(network, snapped.node[[centre]], snapped.node[members[on]])[0]
+        finite = np.isfinite(minutes)
+        if not finite.any():
+            return {"mean": float("nan"), "weighted": float("nan"), "max": float("nan"),
+                    "off_network": int((~on).sum()) + int((~finite).sum()), "centre": int(self.fids[centre])}
+        w = weights[on][finite]
+        return {"mean": float(minutes[finite].mean()), "max": float(minutes[finite].max()),
+                "weighted": float((minutes[finite] * w).sum() / w.sum()) if w.sum() > 0 else float("nan"),
+                "off_network": int((~on).sum()) + int((~finite).sum()), "centre": int(self.fids[centre])}
+
+    def _road_network(self):
+        layer = self.project.mapLayer(self.plan.network_layer) if self.plan.network_layer else None
+        if not isinstance(layer, QgsVectorLayer) or self.units is None or self.positions is None:
+            return None
+        key = (layer.id(), id(self.units))
+        if self._network_cache is not None and self._network_cache[0] == key:
+            return self._network_cache[1]
+        from ..core import travel
+        from ..layers.network import NetworkDataError, NetworkSettings, read_network
+
+        try:
+            roads = read_network(layer, self.units, NetworkSettings(), self.project.transformContext(),
+                                 keep_roads=False)
+            snapped = travel.snap(roads.network, self.positions)
+        except (NetworkDataError, travel.NetworkError) as error:
+            self._warn(str(error))
+            self.plan.network_layer = ""
+            return None
+        self._network_cache = (key, (roads.network, snapped))
+        return self._network_cache[1]
 
     def display_name(self, code: str | None) -> str | None:
         """What people call territory ``code``: its name in the territory table, else the code."""

@@ -49,7 +49,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..compat import polygon_and_point_layers, vector_layers
+from ..compat import line_layers, polygon_and_point_layers, vector_layers
 from ..layers.style import has_own_style
 from ..layers.values import default_names, likely_name_field, likely_workloads, measure_candidates
 from ..resources import icon
@@ -230,6 +230,15 @@ class TerritoryDock(QgsDockWidget):
                                             "changes the name, never the code"))
         form.addRow(self.tr("Territory table"), self.table_combo)
 
+        self.network_combo = QgsMapLayerComboBox(body)
+        self.network_combo.setObjectName("territoryNetworkCombo")
+        self.network_combo.setFilters(line_layers())
+        self.network_combo.setAllowEmptyLayer(True)
+        self.network_combo.setLayer(None)
+        self.network_combo.setToolTip(self.tr("Optional road network (a line layer, 50 km/h unless Build is given "
+                                              "speeds): the panel shows the active territory's travel times"))
+        form.addRow(self.tr("Road network"), self.network_combo)
+
         self.unit_name_combo = QgsFieldComboBox(body)
         self.unit_name_combo.setObjectName("territoryUnitNameField")
         self.unit_name_combo.setAllowEmptyFieldName(True)
@@ -280,6 +289,11 @@ class TerritoryDock(QgsDockWidget):
         self.status_label = QLabel(body)
         self.status_label.setWordWrap(True)
         outer.addWidget(self.status_label)
+        self.travel_label = QLabel(body)
+        self.travel_label.setObjectName("territoryTravel")
+        self.travel_label.setWordWrap(True)
+        self.travel_label.setVisible(False)
+        outer.addWidget(self.travel_label)
         self.setWidget(body)
 
     def _action(self, toolbar: QToolBar, icon_, text: str, slot=None, checkable: bool = False,
@@ -373,6 +387,7 @@ class TerritoryDock(QgsDockWidget):
         self.lock_field_combo.fieldChanged.connect(lambda _name: self._apply_setup())
         self.unit_name_combo.fieldChanged.connect(lambda _name: self._apply_setup())
         self.table_combo.layerChanged.connect(lambda _layer: self._apply_setup())
+        self.network_combo.layerChanged.connect(lambda _layer: self._apply_setup())
         self.tolerance_spin.valueChanged.connect(self._on_tolerance)
         self.new_field_button.clicked.connect(lambda: self.create_field())
         self.scenario_combo.activated.connect(lambda _row: self.switch_scenario(self.scenario_combo.currentText()))
@@ -445,6 +460,7 @@ class TerritoryDock(QgsDockWidget):
         self.lock_field_combo.setField(plan.lock_field)
         self.unit_name_combo.setField(plan.unit_name_field)
         self.table_combo.setLayer(self.project.mapLayer(plan.territory_table) if plan.territory_table else None)
+        self.network_combo.setLayer(self.project.mapLayer(plan.network_layer) if plan.network_layer else None)
         self.tolerance_spin.setValue(plan.tolerance)
         self.count_spin.setValue(max(1, plan.territory_count))
 
@@ -462,7 +478,9 @@ class TerritoryDock(QgsDockWidget):
         if layer is None or not field:
             return None
         table = self.table_combo.currentLayer()
+        network = self.network_combo.currentLayer()
         plan = PlanSettings(layer_id=layer.id(), territory_field=field,
+                            network_layer=network.id() if network is not None else "",
                             territory_table=table.id() if table is not None and table is not layer else "",
                             unit_name_field=self.unit_name_combo.currentField(),
                             measures=list(self.measures_combo.checkedItems()),
@@ -1043,8 +1061,23 @@ class TerritoryDock(QgsDockWidget):
         """Mark the stray pieces of territories that are not contiguous."""
         self.pieces_highlight.show(self.service.layer, self.service.stray_piece_fids())
 
+    def refresh_travel(self) -> None:
+        """The active territory's travel times by road (when the plan has a road network)."""
+        service = self.service
+        figures = service.travel_of(service.active) if service.is_bound else None
+        if figures is None:
+            self.travel_label.setVisible(False)
+            return
+        text = self.tr("By road from its centre unit: mean {:.1f} min (workload-weighted {:.1f}), longest {:.1f} min")\
+            .format(figures["mean"], figures["weighted"], figures["max"])
+        if figures["off_network"]:
+            text += self.tr("; {} unit(s) off the network").format(figures["off_network"])
+        self.travel_label.setText(text)
+        self.travel_label.setVisible(True)
+
     def refresh_suggestions(self) -> None:
         self.refresh_pieces()
+        self.refresh_travel()
         self.suggestions_list.clear()
         service = self.service
         if not service.is_bound or service.active is None:

@@ -65,6 +65,8 @@ class PlanSettings:
     keep_style: bool = False
     #: id of the territory table layer (code, name, rep, colour, locked), e.g. Build's Territories output
     territory_table: str = ""
+    #: id of a road network layer: the panel then shows the active territory's travel times
+    network_layer: str = ""
     #: a filter expression per scenario field: a segment team's alignment covers only its units
     filters: dict = field(default_factory=dict)
 
@@ -91,6 +93,7 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/baseline", self.baseline)
         project.writeEntryBool(SCOPE, "plan/keep_style", bool(self.keep_style))
         project.writeEntry(SCOPE, "plan/territory_table", self.territory_table)
+        project.writeEntry(SCOPE, "plan/network_layer", self.network_layer)
         project.writeEntry(SCOPE, "plan/filters", json.dumps({str(k): str(v) for k, v in self.filters.items() if v}))
 
     @classmethod
@@ -114,6 +117,7 @@ class PlanSettings:
         plan.baseline = project.readEntry(SCOPE, "plan/baseline", "")[0]
         plan.keep_style = project.readBoolEntry(SCOPE, "plan/keep_style", False)[0]
         plan.territory_table = project.readEntry(SCOPE, "plan/territory_table", "")[0]
+        plan.network_layer = project.readEntry(SCOPE, "plan/network_layer", "")[0]
         try:
             filters = json.loads(project.readEntry(SCOPE, "plan/filters", "{}")[0] or "{}")
         except ValueError:
