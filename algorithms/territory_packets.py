@@ -53,6 +53,7 @@ from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_tab
 from ..layers.units import ScaledFeedback
 from . import report
 from .common import TerritoryAlgorithm, is_empty_value, measure_columns, natural_key, read_alignment, read_unit_names
+from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
 
 GREY = "#e3e3e3"
 GAINED = "#1a7f37"
@@ -102,6 +103,9 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             "whose code is in the reps' field named like the territory field (as Assign reps writes it), "
             "else to the territory whose rep in the table has the rep's name, else to the territory the home "
             "lies in.\n"
+            "<b>Road network</b> (optional, with its speed, direction and tolerance settings as in Build "
+            "territories): each packet adds the drive from the rep's home to the territory's units (mean and "
+            "longest, in minutes by road).\n"
             "<b>Output folder</b>: receives territory_<code>.pdf per territory and overview.pdf.\n\n"
             "Results: PACKETS (the number of territory PDFs) and OUTPUT_OVERVIEW (the overview's path)."
         )
@@ -127,6 +131,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             self.REPS, self.tr("Reps (home points)"), [QgsProcessing.TypeVectorPoint], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.REP_NAME_FIELD, self.tr("Rep name field"), parentLayerParameterName=self.REPS, optional=True))
+        add_travel_parameters(self, network_only=True)
         self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
         self.addOutput(QgsProcessingOutputNumber(self.PACKETS, self.tr("Territory packets written")))
         self.addOutput(QgsProcessingOutputFile(self.OUTPUT_OVERVIEW, self.tr("Overview PDF")))
@@ -160,6 +165,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
         rows = plan_rows(codes, labels, units.adjacency, known)
         homes = self._read_reps(parameters, context, source, units, labels, rows, territory_field, feedback)
+        self._drives = self._home_drives(parameters, context, feedback, units, labels, homes, len(codes))
         figures = plan_figures(labels, units.workloads, None, None, territory_count=len(codes))
         measures = measure_columns(units)
 
@@ -203,6 +209,28 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         return {self.PACKETS: len(codes), self.OUTPUT_OVERVIEW: overview_path, self.OUTPUT_FOLDER: folder}
 
     # -- inputs --------------------------------------------------------------------------------
+    def _home_drives(self, parameters, context, feedback, units, labels, homes, count) -> dict:
+        """{territory: (mean, longest) minutes by road from its rep's home}, with a road network."""
+        first = {}
+        for k, _name, point in homes:
+            if k >= 0:
+                first.setdefault(k, point)
+        if not first or self.parameterAsSource(parameters, NETWORK, context) is None:
+            return {}
+        from ..layers.units import points_to_metric
+
+        order = sorted(first)
+        positions = points_to_metric([first[k].centroid().asPoint() for k in order], self.parameterAsSource(
+            parameters, self.INPUT, context).sourceCrs(), units, context.transformContext())
+        minutes = rep_travel_minutes(self, parameters, context, feedback, units, positions)
+        drives = {}
+        for row, k in enumerate(order):
+            time = minutes[row, labels == k]
+            time = time[np.isfinite(time)]
+            if len(time):
+                drives[k] = (float(time.mean()), float(time.max()))
+        return drives
+
     def _read_reps(self, parameters, context, source, units, labels, rows: list[TerritoryRow], territory_field,
                    feedback):
         """Rep homes as (territory index, rep name, point in the units' CRS); fills rows' reps."""
@@ -347,6 +375,13 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
                                        report.fmt(figures.targets[k, a], 0), f"{deviation:+.1f} %",
                                        self.tr("over") if deviation > 0.05 else self.tr("under")
                                        if deviation < -0.05 else self.tr("on target")])
+                w_features.append(feature)
+            drive = self._drives.get(k)
+            if drive is not None:  # with a road network: the drive from the rep's home
+                feature = QgsFeature(w_fields)
+                feature.setAttributes([row.code, self.tr("drive from home (min)"),
+                                       self.tr("mean {:.1f}").format(drive[0]),
+                                       self.tr("longest {:.1f}").format(drive[1]), "", ""])
                 w_features.append(feature)
         workload_layer.dataProvider().addFeatures(w_features)
 

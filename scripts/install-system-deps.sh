@@ -28,7 +28,7 @@ postgresql_major() {
   echo "$major"
 }
 
-packages=(qgis python3-qgis qgis-providers python3-venv python3-numpy python3-scipy gdal-bin xvfb xauth git
+packages=(qgis python3-qgis qgis-providers python3-venv python3-numpy python3-scipy gdal-bin xvfb xauth git poppler-utils
           postgresql)
 updated=false
 major="$(postgresql_major)"

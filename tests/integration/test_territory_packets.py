@@ -169,3 +169,41 @@ def test_packets_for_point_units_in_longitude_latitude(run_algorithm, nc_layer, 
     for code, names in members.items():
         text = pdf_text(folder / f"territory_{code.replace(' ', '_')}.pdf")
         assert all(name in text for name in names), code
+
+
+@needs_poppler
+def test_packets_show_the_drive_from_the_reps_home_by_road(run_algorithm, tmp_path):
+    from pathlib import Path
+
+    from qgis.core import QgsFeature, QgsVectorLayer
+
+    data = Path(__file__).resolve().parents[2] / "resources" / "data" / "helsinki_roads.gpkg"
+    path = tmp_path / "helsinki.gpkg"
+    shutil.copy(data, path)
+    accounts = QgsVectorLayer(f"{path}|layername=accounts", "accounts", "ogr")
+    roads = QgsVectorLayer(f"{path}|layername=roads", "roads", "ogr")
+    built = run_algorithm("territory:buildterritories", {
+        "INPUT": accounts, "TERRITORY_COUNT": 3, "TOLERANCE": 10, "RANDOM_SEED": 1,
+        "OUTPUT": str(tmp_path / "plan.gpkg"), "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+    plan = QgsVectorLayer(built["OUTPUT"], "plan", "ogr")
+    codes = sorted({f["territory"] for f in plan.getFeatures()})
+    reps = QgsVectorLayer(f"Point?crs={plan.crs().authid()}&field=name:string&field=territory:string", "reps",
+                          "memory")
+    homes = []
+    for n, code in enumerate(codes):
+        home = next(f for f in plan.getFeatures() if f["territory"] == code)
+        feature = QgsFeature(reps.fields())
+        feature.setGeometry(home.geometry())
+        feature.setAttributes([f"Rep {n}", code])
+        homes.append(feature)
+    reps.dataProvider().addFeatures(homes)
+    folder = tmp_path / "packets"
+    run_algorithm(PACKETS, {"INPUT": plan, "TERRITORY_FIELD": "territory", "REPS": reps, "REP_NAME_FIELD": "name",
+                            "NETWORK": roads, "DEFAULT_SPEED": 30, "OUTPUT_FOLDER": str(folder)})
+    for code in codes:
+        text = pdf_text(folder / f"territory_{code.replace(' ', '_')}.pdf")
+        assert "drive from home (min)" in text and "longest" in text, text[:2000]
+    without = tmp_path / "plain"
+    run_algorithm(PACKETS, {"INPUT": plan, "TERRITORY_FIELD": "territory", "REPS": reps, "REP_NAME_FIELD": "name",
+                            "OUTPUT_FOLDER": str(without)})
+    assert "drive from home" not in pdf_text(without / f"territory_{codes[0].replace(' ', '_')}.pdf")
