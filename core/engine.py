@@ -12,7 +12,8 @@ from .diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .graph import count_parts
 from .metrics import balance_matrix, plan_figures, territory_targets
 from .model import Model, build_model
-from .problem import Plan, Problem, ProblemError
+from .problem import Diagnostic, Plan, Problem, ProblemError
+from .quality import better, plan_key, within
 from .progress import Progress, ensure_progress
 from .search import BIG, LocalSearch, repair_contiguity
 
@@ -207,6 +208,8 @@ def rebalance_territories(
     labels[lk] = model.locked[lk]
     labels = fill_unassigned(model, labels)
     labels = ensure_nonempty(model, labels)
+    incumbent = labels.copy()  # the input as a complete plan: the result never ranks below it
+    incumbent_key = plan_key(model.ratios(incumbent), model.active, model.tolerance)
     already_split = []
     if model.contiguous:
         parts = count_parts(labels, model.adjacency, model.p)
@@ -227,6 +230,11 @@ def rebalance_territories(
             ls.run(progress.sub(0.5, 0.98), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     labels = ls.labels
     capped = cap is not None and ls.violated() and ls.changed >= cap
+    unchanged = None
+    if not better(plan_key(model.ratios(labels), model.active, model.tolerance), incumbent_key):
+        # nothing found ranks above the input (worst deviation, then total excess): keep it
+        labels = incumbent
+        unchanged = _unchanged_note(problem, incumbent_key)
     valid = initial >= 0
     changed = valid & (labels != initial)
     moved = balance_matrix(problem.workload_matrix())[changed].sum(axis=0)
@@ -240,8 +248,26 @@ def rebalance_territories(
         changed_units=int(changed.sum()),
         moved_workload=moved,
     )
+    if unchanged is not None:
+        plan.diagnostics.append(unchanged)
     progress.step(1.0, "Done")
     return plan
+
+
+def _unchanged_note(problem: Problem, key) -> Diagnostic:
+    if within(key):
+        return Diagnostic(
+            "no_improvement",
+            f"The plan is already within tolerance (worst deviation {100 * key.worst_deviation:.2f} %); "
+            "nothing was changed.",
+            severity="info",
+        )
+    return Diagnostic(
+        "no_improvement",
+        f"Rebalancing found no plan better than the existing one (worst deviation "
+        f"{100 * key.worst_deviation:.2f} %), so the plan is returned unchanged apart from units filled in "
+        "and locks applied. A longer time limit, a larger tolerance or fewer locks may help.",
+    )
 
 
 _REBALANCE_LEVELS = [(BIG, b) for b in (0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)]
