@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Optional
 
@@ -13,7 +14,8 @@ from .graph import count_parts
 from .metrics import balance_matrix, plan_figures, territory_targets
 from .model import Model, build_model
 from .problem import Diagnostic, Plan, Problem, ProblemError
-from .quality import better, plan_key, within
+from .quality import better, not_worse, plan_key, within
+from .recom import Recombination
 from .progress import Progress, ensure_progress
 from .search import BIG, LocalSearch, repair_contiguity
 
@@ -42,6 +44,7 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     """
     progress = ensure_progress(progress)
     problem.validate()
+    clock = time.monotonic()
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     progress.step(0.03, "Preparing units")
@@ -59,7 +62,7 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
         if s >= MIN_STARTS and since_better >= PATIENCE and best_key[0] > 0:
             # tolerance out of reach and the last starts found nothing better: stop early
             break
-        span = progress.sub(0.03 + 0.95 * s / starts, 0.03 + 0.95 * (s + 1) / starts)
+        span = progress.sub(0.03 + 0.57 * s / starts, 0.03 + 0.57 * (s + 1) / starts)
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, s])
         start = "bisection" if s % 2 == 0 else "kmeans"
         start_model = apart if (apart is not None and s % 2 == 1) else model
@@ -70,10 +73,66 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
         if best_key is None or key < best_key:
             best, best_key, stuck = labels, key, stuck_s
             since_better = 0
+        if time.monotonic() - clock > _time_limit(problem) and s + 1 >= 2:
+            break
+    if model.contiguous and not stuck:
+        best = improve(problem, model, best, clock, progress.sub(0.6, 0.99))
     progress.step(0.99, "Summarising")
     plan = _finish(problem, model, best, stuck)
     progress.step(1.0, "Done")
     return plan
+
+
+#: Seconds the search may take when the caller sets no time limit (it then also stops when it
+#: stops improving).
+DEFAULT_TIME_LIMIT = 60.0
+#: Start temperature of the recombination's annealing, as a fraction of the tolerance.
+TEMPERATURE = 1.0
+
+
+def _time_limit(problem: Problem) -> float:
+    return DEFAULT_TIME_LIMIT if problem.time_limit is None else float(problem.time_limit)
+
+
+def _patience(problem: Problem, model: Model) -> Optional[int]:
+    """Recombination steps without a better plan before giving up (None: use all the time)."""
+    if problem.time_limit is not None:
+        return None
+    return int(max(400, 60 * model.p))
+
+
+def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, progress: Progress,
+            initial: Optional[np.ndarray] = None) -> np.ndarray:
+    """Leave the traps single moves cannot: merge-and-resplit while some territory is off.
+
+    Runs only while the plan is out of tolerance and until the time limit (counted from
+    ``clock``); the result never ranks below ``labels`` (worst deviation, then total excess).
+    """
+    key0 = plan_key(model.ratios(labels), model.active, model.tolerance)
+    if within(key0):
+        return labels
+    floor = float(np.max(proven_floor(problem) / np.maximum(model.tolerance, 1e-6)))
+    if key0.worst <= floor + 1e-7:
+        return labels
+    deadline = clock + _time_limit(problem)
+    rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919])
+    rc = Recombination(model, labels, rng)
+    found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=_patience(problem, model),
+                   temperature=TEMPERATURE * float(np.min(model.tolerance)))
+    # smooth the cut lines: single moves under a dominant balance weight, never worse
+    ls = LocalSearch(model, found, goal=GOAL_FRACTION * model.tolerance)
+    ls.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
+    polished = ls.labels.copy()
+    key_f = plan_key(model.ratios(found), model.active, model.tolerance)
+    key_p = plan_key(model.ratios(polished), model.active, model.tolerance)
+    out = polished if not_worse(key_p, key_f) or (within(key_p) and within(key_f)) else found
+    key_o = plan_key(model.ratios(out), model.active, model.tolerance)
+    return out if not_worse(key_o, key0) else labels
+
+
+def proven_floor(problem: Problem) -> np.ndarray:
+    """(m',) no plan can have a smaller worst |deviation| on that measure (oversized units)."""
+    return granularity(problem)[1]
 
 
 def _heavy_units_apart(problem: Problem) -> Optional[Model]:

@@ -34,6 +34,8 @@ class Problem:
     tolerance       allowed deviation from each territory's target, as a fraction (0.05 = +-5 %).
     contiguous      keep every territory one connected piece of the adjacency graph.
     random_seed     the same seed gives the same plan.
+    time_limit      seconds the search may spend while some territory is out of tolerance (None:
+                    the engine's default, and it also stops when the search stops improving).
     """
 
     positions: np.ndarray
@@ -48,6 +50,7 @@ class Problem:
     tolerance: float = 0.05
     contiguous: bool = True
     random_seed: int = 0
+    time_limit: Optional[float] = None
 
     @property
     def unit_count(self) -> int:
@@ -207,6 +210,14 @@ def _validate(problem: Problem) -> None:
                 f"{what} refers to territories outside 0..{p - 1} for units {_bad_units(bad)}; "
                 "use -1 for none or raise the number of territories."
             )
+
+    if problem.time_limit is not None:
+        try:
+            limit = float(problem.time_limit)
+        except (TypeError, ValueError) as exc:
+            raise ProblemError(f"The time limit must be a number of seconds, got {problem.time_limit!r}.") from exc
+        if not np.isfinite(limit) or limit < 0:
+            raise ProblemError(f"The time limit must be zero or more seconds, got {limit}.")
 
     tol = problem.tolerance
     try:
