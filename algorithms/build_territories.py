@@ -18,7 +18,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..core.engine import build_territories
+from ..core.engine import DEFAULT_TIME_LIMIT, build_territories
 from ..core.problem import Problem
 from ..layers.units import ScaledFeedback
 from .common import (
@@ -27,6 +27,7 @@ from .common import (
     engine_progress,
     measure_columns,
     push_diagnostics,
+    report_lower_bound,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -40,6 +41,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     TERRITORY_COUNT = "TERRITORY_COUNT"
     BALANCE_FIELDS = "BALANCE_FIELDS"
     TOLERANCE = "TOLERANCE"
+    TIME_LIMIT = "TIME_LIMIT"
+    LOWER_BOUND = "LOWER_BOUND"
     CONTIGUOUS = "CONTIGUOUS"
     SEEDS = "SEEDS"
     SEED_NAME_FIELD = "SEED_NAME_FIELD"
@@ -78,11 +81,14 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             "target (1 = full share, 0.5 = a half-time rep).\n"
             "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
             "territory name); empty values are free.\n"
+            "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
+            "tolerance; it stops as soon as every territory is within tolerance.\n"
             "<b>Random seed</b>: the same seed gives the same plan.\n"
             "<b>Territory field</b>: the name of the field added to the output units.\n\n"
             "Outputs: the units with their territory, and one feature per territory with its sum, "
             "target and deviation per measure, unit count, contiguity and compactness. The result "
-            "also gives MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS. When the tolerance "
+            "also gives MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent: no plan can have a "
+            "smaller worst deviation; 0 when nothing is proven) and NONCONTIGUOUS. When the tolerance "
             "cannot be reached (a single unit outweighs a territory's target, say), the plan is still "
             "complete and the log names the units and territories responsible."
         )
@@ -102,6 +108,10 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             defaultValue=5.0, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterBoolean(
             self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
+        time_limit = QgsProcessingParameterNumber(
+            self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
+            QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
+        self.addParameter(time_limit)
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"), [QgsProcessing.TypeVectorPoint],
             optional=True))
@@ -121,6 +131,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TERRITORIES, self.tr("Territories"), QgsProcessing.TypeVectorAnyGeometry))
         self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -129,6 +141,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
         balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
         tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
+        time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
         contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
         random_seed = self.parameterAsInt(parameters, self.RANDOM_SEED, context)
         territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context).strip()
@@ -161,7 +174,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), seeds=seed_positions,
             seed_targets=seed_targets, locked=locked, tolerance=tolerance, contiguous=contiguous,
-            random_seed=random_seed)
+            random_seed=random_seed, time_limit=time_limit)
         feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
         plan = run_engine(build_territories, problem, engine_progress(feedback, 25, 85))
         push_diagnostics(plan, units, names, feedback)
@@ -171,12 +184,14 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
                                                      plan.figures, names, territory_field)
         figures = plan.figures
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
+        lower_bound = report_lower_bound(plan, max_deviation, feedback, self.tr)
         feedback.pushInfo(self.tr("{} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not contiguous.")
                           .format(count, max_deviation, tolerance * 100, int(figures.noncontiguous)))
         return {
             self.OUTPUT: out_id,
             self.OUTPUT_TERRITORIES: territories_id,
             self.MAX_DEVIATION: max_deviation,
+            self.LOWER_BOUND: lower_bound,
             self.NONCONTIGUOUS: int(figures.noncontiguous),
         }
 

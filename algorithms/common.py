@@ -102,6 +102,19 @@ def push_diagnostics(plan, units: Units, names: list[str], feedback) -> None:
             feedback.pushWarning(text)
 
 
+def report_lower_bound(plan, max_deviation: float, feedback, tr) -> float:
+    """LOWER_BOUND (percent): the engine's proven lower bound on the worst deviation, logged."""
+    bounds = getattr(plan, "lower_bounds", None)
+    value = round(100.0 * float(max(bounds)) if bounds is not None and len(bounds) else 0.0, 3)
+    if value > 0:
+        gap = max(max_deviation - value, 0.0)
+        feedback.pushInfo(tr("Proven lower bound on the worst deviation: {:.2f} % (no plan can do better); this "
+                             "plan is {:.2f} points above it.").format(value, gap))
+    else:
+        feedback.pushInfo(tr("No lower bound on the worst deviation could be proven (LOWER_BOUND = 0)."))
+    return value
+
+
 def _ids(values, limit: int = 20) -> str:
     values = list(values)
     text = ", ".join(str(v) for v in values[:limit])

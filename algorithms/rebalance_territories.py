@@ -21,7 +21,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..core.engine import rebalance_territories
+from ..core.engine import DEFAULT_TIME_LIMIT, rebalance_territories
 from ..core.problem import Problem
 from ..layers.units import ScaledFeedback
 from .common import (
@@ -32,6 +32,7 @@ from .common import (
     measure_columns,
     push_diagnostics,
     read_alignment,
+    report_lower_bound,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -51,6 +52,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
     TERRITORY_FIELD = "TERRITORY_FIELD"
     BALANCE_FIELDS = "BALANCE_FIELDS"
     TOLERANCE = "TOLERANCE"
+    TIME_LIMIT = "TIME_LIMIT"
+    LOWER_BOUND = "LOWER_BOUND"
     CONTIGUOUS = "CONTIGUOUS"
     LOCKED_FIELD = "LOCKED_FIELD"
     MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
@@ -80,6 +83,9 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             "counts.\n"
             "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
             "<b>Contiguous</b>: keep every territory in one connected piece.\n"
+            "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
+            "tolerance. The result is never worse than the input plan: when nothing better is found, "
+            "the plan is returned unchanged and the log says so.\n"
             "<b>Locked field</b>: units with a value here do not move. A value naming a territory puts "
             "the unit in that territory (it must be one of the territory field's values); a flag such as "
             "1, yes, true or x keeps the unit's current territory; 0, no, false or empty leave it free.\n"
@@ -89,7 +95,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             "Outputs: the units with their new territory in the territory field, the "
             "“previous_territory” they had and “changed” (1 when the unit moved to another territory, "
             "else 0); and one feature per territory with its figures and the units moved in and out. "
-            "Results: MAX_DEVIATION (percent, worst measure), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
+            "Results: MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent, proven; 0 when "
+            "nothing is proven), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
             "the first balance field's total that moved; of the unit count with no balance field), "
             "FILLED_UNITS and NONCONTIGUOUS."
         )
@@ -110,6 +117,10 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             QgsProcessingParameterNumber.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterBoolean(
             self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
+        time_limit = QgsProcessingParameterNumber(
+            self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
+            QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
+        self.addParameter(time_limit)
         self.addParameter(QgsProcessingParameterField(
             self.LOCKED_FIELD, self.tr("Locked field"), parentLayerParameterName=self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
@@ -120,6 +131,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TERRITORIES, self.tr("Rebalanced territories"), QgsProcessing.TypeVectorAnyGeometry))
         self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.CHANGED_UNITS, self.tr("Units that changed territory")))
         self.addOutput(QgsProcessingOutputNumber(
             self.CHANGED_WORKLOAD, self.tr("Workload that changed territory (%)")))
@@ -133,6 +146,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
         balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
         tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
+        time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
         contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
         locked_field = self.parameterAsString(parameters, self.LOCKED_FIELD, context)
         cap_percent = None
@@ -169,7 +183,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         problem = Problem(
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), locked=locked,
-            tolerance=tolerance, contiguous=contiguous, initial=initial)
+            tolerance=tolerance, contiguous=contiguous, time_limit=time_limit, initial=initial)
         feedback.setProgressText(self.tr("Rebalancing {} territories of {} units…")
                                  .format(count, units.count))
         plan = run_engine(rebalance_territories, problem, max_changed_units=cap,
@@ -195,6 +209,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                                                      plan, alignment, changed, territory_field)
         figures = plan.figures
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
+        lower_bound = report_lower_bound(plan, max_deviation, feedback, self.tr)
         feedback.pushInfo(self.tr(
             "{} units changed territory ({:.2f} % of the workload); {} unassigned units filled in; worst "
             "deviation {:.2f} % (tolerance {:.1f} %); {} territories not contiguous.").format(
@@ -212,6 +227,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             self.OUTPUT: out_id,
             self.OUTPUT_TERRITORIES: territories_id,
             self.MAX_DEVIATION: max_deviation,
+            self.LOWER_BOUND: lower_bound,
             self.CHANGED_UNITS: changed_units,
             self.CHANGED_WORKLOAD: changed_workload,
             self.FILLED_UNITS: int(filled.sum()),

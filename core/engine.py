@@ -9,14 +9,15 @@ from typing import Optional
 import numpy as np
 
 from .allocation import location_allocation, reassign_with_least_disruption
+from .bounds import deviation_lower_bounds
 from .diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .graph import count_parts
 from .metrics import balance_matrix, plan_figures, territory_targets
 from .model import Model, build_model
 from .problem import Diagnostic, Plan, Problem, ProblemError
+from .progress import Progress, ensure_progress
 from .quality import better, not_worse, plan_key, within
 from .recom import Recombination
-from .progress import Progress, ensure_progress
 from .search import BIG, LocalSearch, repair_contiguity
 
 # Build aims a little inside the tolerance so that rounding and small edits do not tip it over.
@@ -73,8 +74,6 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
         if best_key is None or key < best_key:
             best, best_key, stuck = labels, key, stuck_s
             since_better = 0
-        if time.monotonic() - clock > _time_limit(problem) and s + 1 >= 2:
-            break
     if model.contiguous and not stuck:
         best = improve(problem, model, best, clock, progress.sub(0.6, 0.99))
     progress.step(0.99, "Summarising")
@@ -131,8 +130,8 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
 
 
 def proven_floor(problem: Problem) -> np.ndarray:
-    """(m',) no plan can have a smaller worst |deviation| on that measure (oversized units)."""
-    return granularity(problem)[1]
+    """(m',) no plan can have a smaller worst |deviation| on that measure (see core.bounds)."""
+    return deviation_lower_bounds(problem)[0]
 
 
 def _heavy_units_apart(problem: Problem) -> Optional[Model]:
@@ -227,7 +226,9 @@ def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **e
         already_split=extra.pop("already_split", ()),
         capped=extra.pop("capped", False),
     )
-    gran, bound = granularity(problem)
+    gran, _ = granularity(problem)
+    bound, bound_units, reasons = deviation_lower_bounds(problem)
+    diags += _bound_notes(problem, bound, bound_units, reasons)
     m_bal = figures.sums.shape[1]
     return Plan(
         labels=labels.astype(np.int64),
@@ -238,6 +239,29 @@ def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **e
         lower_bounds=bound,
         granularity=gran,
     )
+
+
+def _bound_notes(problem: Problem, bound: np.ndarray, units: list, reasons: list) -> list:
+    """The proven lower bound in words, naming the units that prove it."""
+    out = []
+    names = problem.names() if problem.measure_count else ["unit count"]
+    p = int(problem.territory_count)
+    for a in np.argsort(-bound, kind="stable").tolist():
+        if bound[a] <= 0:
+            continue
+        if reasons[a] == "single":
+            why = (f"{len(units[a])} unit(s) each carry more than a whole territory's target"
+                   if len(units[a]) > 1 else "this unit alone carries more than a whole territory's target")
+        else:
+            why = (f"of these {p + 1} largest units two must share one of the {p} territories, and any two "
+                   "of them exceed a territory's target")
+        out.append(Diagnostic(
+            "lower_bound",
+            f"No plan can be better than {100 * bound[a]:.2f} % on '{names[a]}': {why}.",
+            units=list(units[a]),
+            severity="info",
+        ))
+    return out
 
 
 def rebalance_territories(
@@ -256,6 +280,7 @@ def rebalance_territories(
         raise ProblemError("Rebalancing needs an existing plan: set the initial territory of every unit.")
     if max_changed_units is not None and int(max_changed_units) < 0:
         raise ProblemError("The limit on changed units must be zero or more.")
+    clock = time.monotonic()
     initial = np.asarray(problem.initial, dtype=np.int64)
     if not np.any(initial >= 0):
         plan = build_territories(problem, progress)
@@ -289,6 +314,9 @@ def rebalance_territories(
             ls.run(progress.sub(0.5, 0.98), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     labels = ls.labels
     capped = cap is not None and ls.violated() and ls.changed >= cap
+    if ls.violated() and cap is None and model.contiguous and not already_split:
+        # single moves and the LP could not reach the tolerance: merge and resplit (moves more units)
+        labels = improve(problem, model, labels.copy(), clock, progress.sub(0.98, 0.995))
     unchanged = None
     if not better(plan_key(model.ratios(labels), model.active, model.tolerance), incumbent_key):
         # nothing found ranks above the input (worst deviation, then total excess): keep it

@@ -8,10 +8,11 @@ sides best balanced (then most compact). Both sides of a tree cut are connected,
 holds by construction; cuts that would leave two units too heavy to share a territory together,
 or put a locked unit in the wrong territory, are never taken.
 
-Steps are accepted like an annealing on the total excess beyond tolerance (a step that raises it
-is taken with a probability that falls with the rise and with the time spent); the best plan seen
-(worst deviation first, then total excess) is returned, so the result never ranks below the start. The search stops as soon as every territory is
-within tolerance, when it reaches a proven lower bound, or when its time is up.
+Steps are accepted like an annealing on the total excess beyond tolerance (a step that raises
+it is taken with a probability that falls with the rise and with the time spent); the best plan
+seen (worst deviation first, then total excess) is returned, so the result never ranks below the
+start. The search stops as soon as every territory is within tolerance, when it reaches a proven
+lower bound, or when its time is up.
 """
 
 from __future__ import annotations
@@ -218,7 +219,6 @@ class Recombination:
                 a, b = pairs[rows[self.rng.integers(rows.size)]].tolist()
             else:
                 a, b = pairs[self.rng.integers(pairs.shape[0])].tolist()
-            old_worst = max(float(tw[a]), float(tw[b]))
             old_exc = float(self._terr_excess(self.R[[a, b]]).sum())
             prop = self.propose(a, b, worst_cap=np.inf)
             if prop is None:
