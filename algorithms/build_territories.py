@@ -26,6 +26,7 @@ from .common import (
     TerritoryStyler,
     engine_progress,
     measure_columns,
+    parse_tolerances,
     push_diagnostics,
     report_lower_bound,
     run_engine,
@@ -42,6 +43,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     BALANCE_FIELDS = "BALANCE_FIELDS"
     TOLERANCE = "TOLERANCE"
     TIME_LIMIT = "TIME_LIMIT"
+    TOLERANCES = "TOLERANCES"
     LOWER_BOUND = "LOWER_BOUND"
     CONTIGUOUS = "CONTIGUOUS"
     SEEDS = "SEEDS"
@@ -81,6 +83,9 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             "target (1 = full share, 0.5 = a half-time rep).\n"
             "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
             "territory name); empty values are free.\n"
+            "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
+            "each measure is judged against its own tolerance. When not every measure can be within "
+            "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
             "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
             "tolerance; it stops as soon as every territory is within tolerance.\n"
             "<b>Random seed</b>: the same seed gives the same plan.\n"
@@ -108,6 +113,9 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             defaultValue=5.0, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterBoolean(
             self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.TOLERANCES, self.tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"),
+            optional=True))
         time_limit = QgsProcessingParameterNumber(
             self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
             QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
@@ -142,6 +150,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
         tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
         time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
+        tolerances = parse_tolerances(self.parameterAsString(parameters, self.TOLERANCES, context),
+                                      balance_fields, self.tr)
         contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
         random_seed = self.parameterAsInt(parameters, self.RANDOM_SEED, context)
         territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context).strip()
@@ -174,7 +184,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), seeds=seed_positions,
             seed_targets=seed_targets, locked=locked, tolerance=tolerance, contiguous=contiguous,
-            random_seed=random_seed, time_limit=time_limit)
+            random_seed=random_seed, time_limit=time_limit, tolerances=tolerances)
         feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
         plan = run_engine(build_territories, problem, engine_progress(feedback, 25, 85))
         push_diagnostics(plan, units, names, feedback)

@@ -102,6 +102,30 @@ def push_diagnostics(plan, units: Units, names: list[str], feedback) -> None:
             feedback.pushWarning(text)
 
 
+def parse_tolerances(text: str, balance_fields: list, tr):
+    """TOLERANCES ("5,10": percent, one per balance field) as fractions; None when empty."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as error:
+        raise QgsProcessingException(tr(
+            "The tolerances “{}” are not numbers. Give one percentage per balance field, separated by commas "
+            "(e.g. 5,10).").format(text)) from error
+    expected = max(len(balance_fields), 1)
+    if len(values) != expected:
+        raise QgsProcessingException(tr(
+            "{} tolerance(s) were given for {} balance field(s). Give one percentage per balance field, in the "
+            "same order (e.g. 5,10), or leave Tolerances empty to use the single tolerance.").format(
+            len(values), expected))
+    if any(not (0.0 <= v < 100.0) for v in values):
+        raise QgsProcessingException(tr(
+            "Each tolerance is a percentage of the target from 0 up to (not including) 100; got “{}”.").format(text))
+    return [v / 100.0 for v in values]
+
+
 def report_lower_bound(plan, max_deviation: float, feedback, tr) -> float:
     """LOWER_BOUND (percent): the engine's proven lower bound on the worst deviation, logged."""
     bounds = getattr(plan, "lower_bounds", None)

@@ -18,6 +18,7 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
 )
 from qgis.PyQt.QtCore import QVariant
 
@@ -30,6 +31,7 @@ from .common import (
     engine_progress,
     is_empty_value,
     measure_columns,
+    parse_tolerances,
     push_diagnostics,
     read_alignment,
     report_lower_bound,
@@ -53,6 +55,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
     BALANCE_FIELDS = "BALANCE_FIELDS"
     TOLERANCE = "TOLERANCE"
     TIME_LIMIT = "TIME_LIMIT"
+    TOLERANCES = "TOLERANCES"
     LOWER_BOUND = "LOWER_BOUND"
     CONTIGUOUS = "CONTIGUOUS"
     LOCKED_FIELD = "LOCKED_FIELD"
@@ -83,6 +86,9 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             "counts.\n"
             "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
             "<b>Contiguous</b>: keep every territory in one connected piece.\n"
+            "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
+            "each measure is judged against its own tolerance. When not every measure can be within "
+            "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
             "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
             "tolerance. The result is never worse than the input plan: when nothing better is found, "
             "the plan is returned unchanged and the log says so.\n"
@@ -117,6 +123,9 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             QgsProcessingParameterNumber.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterBoolean(
             self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.TOLERANCES, self.tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"),
+            optional=True))
         time_limit = QgsProcessingParameterNumber(
             self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
             QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
@@ -147,6 +156,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
         tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
         time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
+        tolerances = parse_tolerances(self.parameterAsString(parameters, self.TOLERANCES, context),
+                                      balance_fields, self.tr)
         contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
         locked_field = self.parameterAsString(parameters, self.LOCKED_FIELD, context)
         cap_percent = None
@@ -183,7 +194,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         problem = Problem(
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), locked=locked,
-            tolerance=tolerance, contiguous=contiguous, time_limit=time_limit, initial=initial)
+            tolerance=tolerance, contiguous=contiguous, time_limit=time_limit, tolerances=tolerances, initial=initial)
         feedback.setProgressText(self.tr("Rebalancing {} territories of {} units…")
                                  .format(count, units.count))
         plan = run_engine(rebalance_territories, problem, max_changed_units=cap,

@@ -89,6 +89,7 @@ def heavy_pairs(model) -> HeavyPairs:
     """The model's conflicting pairs (computed once per model)."""
     cached = getattr(model, "_heavy_pairs", None)
     if cached is None:
-        cached = HeavyPairs(model.frac, model.share, model.active, model.tolerance, model.locked)
+        cached = HeavyPairs(model.frac, model.share, model.active,
+                            model.tolerance if model.tolerances is None else model.tolerances, model.locked)
         model._heavy_pairs = cached
     return cached

@@ -50,7 +50,7 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     model = build_model(problem)
     progress.step(0.03, "Preparing units")
     starts, trials = _effort(model.n, model.p)
-    if np.any(granularity(problem)[1] > model.tolerance):
+    if np.any(granularity(problem)[1] > _tol(model)):
         starts = 1  # some unit alone overshoots every target: restarts cannot fix that
     best = None
     best_key = None
@@ -69,7 +69,7 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
         start_model = apart if (apart is not None and s % 2 == 1) else model
         labels, stuck_s, ls = _solve_once(start_model, rng, span, trials, start)
         compact = ls.centre_unit_cost() if POLISH_CENTRE_UNITS else ls.inertia_total()
-        key = (round(ls.excess(model.tolerance), 12), compact)
+        key = (round(ls.excess(_tol(model)), 12), compact)
         since_better += 1
         if best_key is None or key < best_key:
             best, best_key, stuck = labels, key, stuck_s
@@ -87,6 +87,18 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
 DEFAULT_TIME_LIMIT = 60.0
 #: Start temperature of the recombination's annealing, as a fraction of the tolerance.
 TEMPERATURE = 1.0
+
+
+def _tol(model: Model) -> np.ndarray:
+    """(m',) per-measure tolerance of the model."""
+    return model.tolerances if model.tolerances is not None else np.full(model.m, model.tolerance)
+
+
+def _figures_tolerance(problem: Problem):
+    """The tolerance plan figures are judged against: a scalar, or one per measure when they differ."""
+    if problem.tolerances is None or problem.measure_count == 0:
+        return float(problem.tolerance)
+    return problem.tolerance_vector()
 
 
 def _time_limit(problem: Problem) -> float:
@@ -107,25 +119,25 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
     Runs only while the plan is out of tolerance and until the time limit (counted from
     ``clock``); the result never ranks below ``labels`` (worst deviation, then total excess).
     """
-    key0 = plan_key(model.ratios(labels), model.active, model.tolerance)
+    key0 = plan_key(model.ratios(labels), model.active, _tol(model))
     if within(key0):
         return labels
-    floor = float(np.max(proven_floor(problem) / np.maximum(model.tolerance, 1e-6)))
+    floor = float(np.max(proven_floor(problem) / np.maximum(_tol(model), 1e-6)))
     if key0.worst <= floor + 1e-7:
         return labels
     deadline = clock + _time_limit(problem)
     rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919])
-    rc = Recombination(model, labels, rng)
+    rc = Recombination(model, labels, rng, tolerance=_tol(model))
     found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=_patience(problem, model),
                    temperature=TEMPERATURE * float(np.min(model.tolerance)))
     # smooth the cut lines: single moves under a dominant balance weight, never worse
-    ls = LocalSearch(model, found, goal=GOAL_FRACTION * model.tolerance)
+    ls = LocalSearch(model, found, goal=GOAL_FRACTION * _tol(model))
     ls.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
     polished = ls.labels.copy()
-    key_f = plan_key(model.ratios(found), model.active, model.tolerance)
-    key_p = plan_key(model.ratios(polished), model.active, model.tolerance)
+    key_f = plan_key(model.ratios(found), model.active, _tol(model))
+    key_p = plan_key(model.ratios(polished), model.active, _tol(model))
     out = polished if not_worse(key_p, key_f) or (within(key_p) and within(key_f)) else found
-    key_o = plan_key(model.ratios(out), model.active, model.tolerance)
+    key_o = plan_key(model.ratios(out), model.active, _tol(model))
     return out if not_worse(key_o, key0) else labels
 
 
@@ -147,7 +159,7 @@ def _heavy_units_apart(problem: Problem) -> Optional[Model]:
         return None
     w = balance_matrix(problem.workload_matrix())
     targets = territory_targets(problem.workload_matrix(), problem.territory_count, problem.seed_targets)
-    upper = targets.min(axis=0) * (1.0 + problem.tolerance)
+    upper = targets.min(axis=0) * (1.0 + problem.tolerance_vector())
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(upper > 0, w / np.where(upper > 0, upper, 1.0), 0.0)
     weight = share.max(axis=1)
@@ -171,7 +183,7 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, tria
         progress.step(0.6, "Making territories contiguous")
         labels, stuck = repair_contiguity(model, labels)
     progress.step(0.65, "Balancing and compacting")
-    ls = LocalSearch(model, labels, goal=GOAL_FRACTION * model.tolerance)
+    ls = LocalSearch(model, labels, goal=GOAL_FRACTION * _tol(model))
     ls.run(progress.sub(0.65, 0.85))
     if POLISH_CENTRE_UNITS:
         ls.polish_about_centre_units(progress.sub(0.85, 1.0))
@@ -213,7 +225,7 @@ def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **e
         problem.positions,
         model.p,
         problem.seed_targets,
-        problem.tolerance,
+        _figures_tolerance(problem),
         join_islands_first=False,
     )
     diags = input_diagnostics(problem, model)
@@ -293,7 +305,7 @@ def rebalance_territories(
     labels = fill_unassigned(model, labels)
     labels = ensure_nonempty(model, labels)
     incumbent = labels.copy()  # the input as a complete plan: the result never ranks below it
-    incumbent_key = plan_key(model.ratios(incumbent), model.active, model.tolerance)
+    incumbent_key = plan_key(model.ratios(incumbent), model.active, _tol(model))
     already_split = []
     if model.contiguous:
         parts = count_parts(labels, model.adjacency, model.p)
@@ -318,7 +330,7 @@ def rebalance_territories(
         # single moves and the LP could not reach the tolerance: merge and resplit (moves more units)
         labels = improve(problem, model, labels.copy(), clock, progress.sub(0.98, 0.995))
     unchanged = None
-    if not better(plan_key(model.ratios(labels), model.active, model.tolerance), incumbent_key):
+    if not better(plan_key(model.ratios(labels), model.active, _tol(model)), incumbent_key):
         # nothing found ranks above the input (worst deviation, then total excess): keep it
         labels = incumbent
         unchanged = _unchanged_note(problem, incumbent_key)
@@ -363,7 +375,7 @@ _REBALANCE_LEVELS = [(BIG, b) for b in (0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e
 def _rebalance_search(model: Model, labels: np.ndarray, initial: np.ndarray, cap) -> LocalSearch:
     """Local search whose merit charges for every unit moved away from its initial territory."""
     disruption = 0.1 * BIG * model.p / model.n
-    ls = LocalSearch(model, labels, goal=model.tolerance, initial=initial, disruption=disruption, cap=cap)
+    ls = LocalSearch(model, labels, goal=_tol(model), initial=initial, disruption=disruption, cap=cap)
     ls.max_moves_per_round = 0  # one move per territory off target per round: no needless moves
     ls.focus_violated = True
     return ls

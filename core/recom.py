@@ -39,7 +39,9 @@ class Recombination:
         self.p = model.p
         self.labels = np.asarray(labels, dtype=np.int64).copy()
         self.rng = rng
-        self.tol = tolerance_vector(model.tolerance if tolerance is None else tolerance, model.m)
+        if tolerance is None:
+            tolerance = model.tolerance if model.tolerances is None else model.tolerances
+        self.tol = tolerance_vector(tolerance, model.m)
         self.act = np.asarray(model.active, dtype=bool)
         self.scale = 1.0 / np.maximum(self.tol, 1e-6)
         self.frac = model.frac

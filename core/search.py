@@ -44,8 +44,8 @@ class LocalSearch:
         self.model = model
         self.p = model.p
         self.labels = np.asarray(labels, dtype=np.int64).copy()
-        self.goal = float(goal)
-        self.tolerance = model.tolerance
+        self.goal = np.asarray(goal, dtype=float) if np.ndim(goal) else float(goal)
+        self.tolerance = model.tolerances if model.tolerances is not None else model.tolerance
         self.act = model.active.astype(float)
         self.frac = model.frac
         self.share = model.share
@@ -480,13 +480,15 @@ class LocalSearch:
         sb = float(self.share[b])
         ra = self.R[a].tolist()
         rb = self.R[b].tolist()
-        g = self.goal
+        goal = self.goal
+        gk = goal.tolist() if np.ndim(goal) else [float(goal)] * len(ra)
         big = self.big
         beta = self.beta
         delta = 0.0
         for k, active in enumerate(self.act.tolist()):
             if not active:
                 continue
+            g = gk[k]
             oa, ob = ra[k], rb[k]
             na, nb = oa - f[k] / sa, ob + f[k] / sb
             delta += big * (
@@ -650,6 +652,7 @@ def repair_contiguity(model: Model, labels: np.ndarray, max_passes: int = 200) -
     locked = model.locked
     weight = model.weight
     stuck_territories: set = set()
+    tol = model.tolerances if model.tolerances is not None else model.tolerance
     for _ in range(max_passes):
         piece = territory_pieces(labels, adj)
         npieces = int(piece.max()) + 1
@@ -695,8 +698,8 @@ def repair_contiguity(model: Model, labels: np.ndarray, max_passes: int = 200) -
             for b in options.tolist():
                 r_new = ratios[b] + load / model.share[b]
                 r_own = ratios[own] - load / model.share[own]
-                over = (np.maximum(np.abs(r_new - 1.0) - model.tolerance, 0) * model.active).sum()
-                over += (np.maximum(np.abs(r_own - 1.0) - model.tolerance, 0) * model.active).sum()
+                over = (np.maximum(np.abs(r_new - 1.0) - tol, 0) * model.active).sum()
+                over += (np.maximum(np.abs(r_own - 1.0) - tol, 0) * model.active).sum()
                 spread = (((r_new - 1.0) ** 2) * model.active).sum()
                 near = float(((centre[b] - cen) ** 2).sum())
                 score = (over, spread + 1e-3 * near)

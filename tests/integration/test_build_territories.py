@@ -6,6 +6,7 @@ features, contiguity from the published NC county contiguity (tests/data/nc_coun
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -364,3 +365,21 @@ def test_units_too_heavy_to_share_a_territory_end_apart(run_algorithm, georgia_l
                         TIME_LIMIT=5)
         territory = _assignment(result["OUTPUT"])
         assert territory["13121"] != territory["13089"], seed
+
+
+def test_tolerances_per_balance_field(run_algorithm, georgia_layer):
+    """Population within 5 %, elderly allowed 99 %: every territory meets the population band."""
+    result = _build(run_algorithm, georgia_layer, TERRITORY_COUNT=6, BALANCE_FIELDS=["population", "elderly"],
+                    TOLERANCES="5, 99", TIME_LIMIT=20)
+    sums = _sums(result["OUTPUT"], "population")
+    mean = sum(sums.values()) / len(sums)
+    assert max(abs(v / mean - 1) for v in sums.values()) <= 0.05 + 1e-9
+    assert result["NONCONTIGUOUS"] == 0
+
+
+@pytest.mark.parametrize("text, fragment", [("5", "1 tolerance(s) were given for 2"), ("5,x", "not numbers"),
+                                            ("5,120", "percentage")])
+def test_bad_tolerances_are_refused(run_algorithm, georgia_layer, text, fragment):
+    with pytest.raises(QgsProcessingException, match=re.escape(fragment)):
+        _build(run_algorithm, georgia_layer, TERRITORY_COUNT=6, BALANCE_FIELDS=["population", "elderly"],
+               TOLERANCES=text)

@@ -62,3 +62,16 @@ def test_recombination_never_ranks_below_its_start_and_keeps_territories_whole(r
     assert not_worse(key, key0)
     assert key.worst < key0.worst  # strips are far off on both measures; resplitting helps
     assert np.all(count_parts(labels, model.adjacency, 6) == 1)
+
+
+def test_per_measure_tolerances_are_checked_and_used(random_instance):
+    from territory_planner.core.problem import ProblemError
+
+    points, workloads, adjacency = random_instance(200, seed=8, measures=2)
+    with pytest.raises(ProblemError, match="one tolerance per"):
+        Problem(points, workloads, adjacency, 5, tolerances=[0.05]).validate()
+    plan = build_territories(Problem(points, workloads, adjacency, 5, tolerances=[0.02, 0.5], time_limit=10))
+    dev = np.abs(plan.figures.deviation)
+    assert dev[:, 0].max() <= 0.02 + 1e-9
+    assert plan.figures.balanced
+    assert np.allclose(plan.figures.tolerance, [0.02, 0.5])
