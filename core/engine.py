@@ -128,8 +128,14 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
     deadline = clock + _time_limit(problem)
     rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919])
     rc = Recombination(model, labels, rng, tolerance=_tol(model))
+
+    def polish(labels):
+        quick = LocalSearch(model, labels, goal=GOAL_FRACTION * _tol(model))
+        quick.run(None, levels=[(BIG, 0.0)])
+        return quick.labels
+
     found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=_patience(problem, model),
-                   temperature=TEMPERATURE * float(np.min(model.tolerance)))
+                   temperature=TEMPERATURE * float(np.min(model.tolerance)), polish=polish)
     # smooth the cut lines: single moves under a dominant balance weight, never worse
     ls = LocalSearch(model, found, goal=GOAL_FRACTION * _tol(model))
     ls.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])

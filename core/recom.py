@@ -29,6 +29,14 @@ from .model import Model
 from .progress import Progress
 from .quality import EPS, PlanKey, better, plan_key, tolerance_vector
 
+#: A new best plan whose worst deviation is below this many tolerances is finished with single
+#: moves (at most once per POLISH_EVERY seconds): they often close the last small gap.
+POLISH_BELOW = 1.5
+POLISH_EVERY = 0.5
+#: The search judges balance against this fraction of the tolerance: territories it has brought
+#: just inside the band keep room to take load from their neighbours later.
+BAND = 0.8
+
 
 class Recombination:
     """Merge-and-resplit search over a complete, contiguous labelling."""
@@ -41,7 +49,7 @@ class Recombination:
         self.rng = rng
         if tolerance is None:
             tolerance = model.tolerance if model.tolerances is None else model.tolerances
-        self.tol = tolerance_vector(tolerance, model.m)
+        self.tol = tolerance_vector(tolerance, model.m) * BAND
         self.act = np.asarray(model.active, dtype=bool)
         self.scale = 1.0 / np.maximum(self.tol, 1e-6)
         self.frac = model.frac
@@ -179,17 +187,21 @@ class Recombination:
         return units, side_a, rows, float(worst[choice]), float(exc[choice])
 
     def run(self, deadline: float, progress: Optional[Progress] = None, floor: float = 0.0,
-            patience: Optional[int] = None, temperature: float = 0.0) -> np.ndarray:
+            patience: Optional[int] = None, temperature: float = 0.0, polish=None) -> np.ndarray:
         """Search until within tolerance, at ``floor`` (a proven bound, as worst/tolerance), out of
-        time (``deadline``, time.monotonic()), or ``patience`` steps without a better plan."""
+        time (``deadline``, time.monotonic()), or ``patience`` steps without a better plan.
+
+        ``polish(labels) -> labels`` (optional) finishes a new best plan that is close to the
+        tolerance with single moves; when that reaches the tolerance the search stops there."""
         best = self.labels.copy()
         best_key = self.key()
         since = 0
         start = time.monotonic()
         last_report = start
+        last_polish = -1.0
         while True:
             key = self.key()
-            if key.worst <= 1.0 + EPS or key.worst <= floor + 1e-7:
+            if key.worst <= 1.0 / BAND + EPS or key.worst <= floor / BAND + 1e-7:
                 break
             now = time.monotonic()
             if now >= deadline or (patience is not None and since >= patience):
@@ -239,6 +251,15 @@ class Recombination:
             if better(new_key, best_key):
                 best, best_key = self.labels.copy(), new_key
                 since = 0
+                now = time.monotonic()
+                if polish is not None and new_key.worst < POLISH_BELOW and now - last_polish > POLISH_EVERY:
+                    last_polish = now
+                    done = np.asarray(polish(best), dtype=np.int64)
+                    done_key = plan_key(self.model.ratios(done), self.act, self.tol)
+                    if better(done_key, best_key):
+                        best, best_key = done.copy(), done_key
+                        self.labels = done.copy()
+                        self.R = self.model.ratios(self.labels)
         self.labels = best
         self.R = self.model.ratios(best)
         return best
