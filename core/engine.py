@@ -85,6 +85,9 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
 #: Seconds the search may take when the caller sets no time limit (it then also stops when it
 #: stops improving).
 DEFAULT_TIME_LIMIT = 60.0
+#: Pressure levels of the single-move finish inside the merge-and-resplit: balance dominant, then
+#: the spread term that lets load pass through territories already in band.
+POLISH_LEVELS = [(BIG, b) for b in (0.0, 1.0, 10.0, 100.0)]
 #: Start temperature of the recombination's annealing, as a fraction of the tolerance.
 TEMPERATURE = 1.0
 
@@ -131,7 +134,7 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
 
     def polish(labels):
         quick = LocalSearch(model, labels, goal=GOAL_FRACTION * _tol(model))
-        quick.run(None, levels=[(BIG, 0.0)])
+        quick.run(None, levels=POLISH_LEVELS)
         return quick.labels
 
     found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=_patience(problem, model),
