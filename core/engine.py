@@ -301,7 +301,6 @@ def rebalance_territories(
         raise ProblemError("Rebalancing needs an existing plan: set the initial territory of every unit.")
     if max_changed_units is not None and int(max_changed_units) < 0:
         raise ProblemError("The limit on changed units must be zero or more.")
-    clock = time.monotonic()
     initial = np.asarray(problem.initial, dtype=np.int64)
     if not np.any(initial >= 0):
         plan = build_territories(problem, progress)
@@ -335,9 +334,6 @@ def rebalance_territories(
             ls.run(progress.sub(0.5, 0.98), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     labels = ls.labels
     capped = cap is not None and ls.violated() and ls.changed >= cap
-    if ls.violated() and cap is None and model.contiguous and not already_split:
-        # single moves and the LP could not reach the tolerance: merge and resplit (moves more units)
-        labels = improve(problem, model, labels.copy(), clock, progress.sub(0.98, 0.995))
     unchanged = None
     if not better(plan_key(model.ratios(labels), model.active, _tol(model)), incumbent_key):
         # nothing found ranks above the input (worst deviation, then total excess): keep it

@@ -75,7 +75,7 @@ class Recorder(QgsProcessingFeedback):
 
 def _build(run_algorithm, layer, feedback=None, **parameters):
     params = {"INPUT": layer, "TERRITORY_COUNT": 8, "BALANCE_FIELDS": [], "TOLERANCE": 5, "CONTIGUOUS": True,
-              "RANDOM_SEED": 0, "TERRITORY_FIELD": "territory", "OUTPUT": "memory:units",
+              "RANDOM_SEED": 0, "TIME_LIMIT": 10, "TERRITORY_FIELD": "territory", "OUTPUT": "memory:units",
               "OUTPUT_TERRITORIES": "memory:territories"}
     params.update(parameters)
     return run_algorithm(ALG, params, feedback=feedback)
