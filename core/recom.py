@@ -9,7 +9,7 @@ holds by construction; cuts that would leave two units too heavy to share a terr
 or put a locked unit in the wrong territory, are never taken.
 
 Steps are accepted like an annealing on the total excess beyond tolerance (a step that raises
-it is taken with a probability that falls with the rise and with the time spent); the best plan
+it is taken with a probability that falls with the rise and with the steps taken); the best plan
 seen (worst deviation first, then total excess) is returned, so the result never ranks below the
 start. The search stops as soon as every territory is within tolerance, when it reaches a proven
 lower bound, or when its time is up.
@@ -30,9 +30,11 @@ from .progress import Progress
 from .quality import EPS, PlanKey, better, plan_key, tolerance_vector
 
 #: A new best plan whose worst deviation is below this many tolerances is finished with single
-#: moves (at most once per POLISH_EVERY seconds): they often close the last small gap.
+#: moves (at most once per POLISH_EVERY steps): they often close the last small gap.
 POLISH_BELOW = 1.5
-POLISH_EVERY = 0.5
+POLISH_EVERY = 150
+#: The annealing's temperature falls linearly to 0 over this many steps (then plain descent).
+COOLING_STEPS = 20000
 #: The search judges balance against this fraction of the tolerance: territories it has brought
 #: just inside the band keep room to take load from their neighbours later.
 BAND = 0.8
@@ -198,7 +200,7 @@ class Recombination:
         since = 0
         start = time.monotonic()
         last_report = start
-        last_polish = -1.0
+        last_polish = -POLISH_EVERY
         while True:
             key = self.key()
             if key.worst <= 1.0 / BAND + EPS or key.worst <= floor / BAND + 1e-7:
@@ -239,7 +241,8 @@ class Recombination:
                 continue
             units, side_a, rows_new, new_worst, new_exc = prop
             delta = new_exc - old_exc
-            temp = temperature * max(0.0, 1.0 - (now - start) / max(deadline - start, 1e-9))
+            # the schedule counts steps, not seconds: the same seed takes the same path on any machine
+            temp = temperature * max(0.0, 1.0 - self.steps / COOLING_STEPS)
             if delta > EPS and not (temp > 0 and self.rng.random() < np.exp(-delta / temp)):
                 continue
             self.labels[units[side_a]] = a
@@ -251,9 +254,8 @@ class Recombination:
             if better(new_key, best_key):
                 best, best_key = self.labels.copy(), new_key
                 since = 0
-                now = time.monotonic()
-                if polish is not None and new_key.worst < POLISH_BELOW and now - last_polish > POLISH_EVERY:
-                    last_polish = now
+                if polish is not None and new_key.worst < POLISH_BELOW and self.steps - last_polish >= POLISH_EVERY:
+                    last_polish = self.steps
                     done = np.asarray(polish(best), dtype=np.int64)
                     done_key = plan_key(self.model.ratios(done), self.act, self.tol)
                     if better(done_key, best_key):

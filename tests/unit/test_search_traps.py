@@ -75,3 +75,15 @@ def test_per_measure_tolerances_are_checked_and_used(random_instance):
     assert dev[:, 0].max() <= 0.02 + 1e-9
     assert plan.figures.balanced
     assert np.allclose(plan.figures.tolerance, [0.02, 0.5])
+
+
+def test_same_seed_same_plan_when_the_search_runs(random_instance):
+    """Out of tolerance, the merge-and-resplit runs; its path depends on the seed, not on the clock."""
+    points, _, adjacency = random_instance(150, seed=5, measures=0)
+    rng = np.random.default_rng(9)
+    people = rng.lognormal(0.0, 1.4, 150)
+    workloads = np.column_stack([people, people ** 0.4 * rng.lognormal(0.0, 0.5, 150)])
+    problem = Problem(points, workloads, adjacency, 6, tolerance=0.01, random_seed=3)
+    first = build_territories(problem)
+    assert first.figures.max_deviation > 0.01  # the search ran (and stopped by patience)
+    assert np.array_equal(first.labels, build_territories(problem).labels)
