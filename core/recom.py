@@ -33,8 +33,10 @@ from .quality import EPS, PlanKey, better, plan_key, tolerance_vector
 #: moves (at most once per POLISH_EVERY steps): they often close the last small gap.
 POLISH_BELOW = 1.5
 POLISH_EVERY = 150
-#: The annealing's temperature falls linearly to 0 over this many steps (then plain descent).
-COOLING_STEPS = 20000
+#: The annealing's temperature falls linearly to 0 over this many steps (then plain descent);
+#: after REHEAT_AFTER more steps without a better plan it starts again, warm, from the best plan.
+COOLING_STEPS = 1500
+REHEAT_AFTER = 1000
 #: The search judges balance against this fraction of the tolerance: territories it has brought
 #: just inside the band keep room to take load from their neighbours later.
 BAND = 0.8
@@ -201,6 +203,7 @@ class Recombination:
         start = time.monotonic()
         last_report = start
         last_polish = -POLISH_EVERY
+        heated = 0
         while True:
             key = self.key()
             if key.worst <= 1.0 / BAND + EPS or key.worst <= floor / BAND + 1e-7:
@@ -215,6 +218,12 @@ class Recombination:
                               f"Searching: worst deviation {100 * best_key.worst_deviation:.2f} %")
             self.steps += 1
             since += 1
+            if self.steps - heated > COOLING_STEPS and since > REHEAT_AFTER:
+                # cooled down and stuck: start again from the best plan, warm
+                heated = self.steps
+                self.labels = best.copy()
+                self.R = self.model.ratios(self.labels)
+                since = 0
             pairs = self.territory_pairs()
             if pairs.shape[0] == 0:
                 break
@@ -242,7 +251,7 @@ class Recombination:
             units, side_a, rows_new, new_worst, new_exc = prop
             delta = new_exc - old_exc
             # the schedule counts steps, not seconds: the same seed takes the same path on any machine
-            temp = temperature * max(0.0, 1.0 - self.steps / COOLING_STEPS)
+            temp = temperature * max(0.0, 1.0 - (self.steps - heated) / COOLING_STEPS)
             if delta > EPS and not (temp > 0 and self.rng.random() < np.exp(-delta / temp)):
                 continue
             self.labels[units[side_a]] = a
