@@ -9,7 +9,7 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration demo package lint bench bench-dock bench-travel clean
+.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 demo package lint bench bench-dock bench-travel clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
@@ -41,6 +41,7 @@ TEST_ENV := QGIS_CUSTOM_CONFIG_PATH=$(BUILD)/qgis-test-profile
 test: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(TEST_ENV) $(PY) -m pytest tests
+	$(MAKE) test-engine-numpy2
 
 # The whole suite on Debian 13 (QGIS 3.40, Python 3.13, NumPy 2) in a debootstrap root kept in
 # build/debian13; tests the current commit (see the script).
@@ -50,6 +51,17 @@ test-debian13:
 
 test-unit: venv
 	$(TEST_ENV) $(PY) -m pytest tests/unit
+
+# The engine (core/) imports only numpy and scipy: its unit tests also run under NumPy 2 in a
+# plain venv (no QGIS), so the same seed gives the same plan on Debian 12 and 13.
+NP2_VENV := $(BUILD)/numpy2-venv
+$(NP2_VENV)/.stamp:
+	@test -x $(NP2_VENV)/bin/python || /usr/bin/python3 -m venv $(NP2_VENV)
+	@$(NP2_VENV)/bin/pip install -q --disable-pip-version-check "numpy>=2" scipy pytest pytest-timeout hypothesis
+	@touch $@
+
+test-engine-numpy2: $(NP2_VENV)/.stamp
+	$(NP2_VENV)/bin/python -m pytest -p no:qgis tests/unit
 
 test-integration: venv
 	$(TEST_ENV) $(PY) -m pytest tests/integration

@@ -17,7 +17,7 @@ from qgis.core import (
 )
 
 from ..compat import STRING, make_field
-from ..core.engine import build_territories
+from ..core.engine import DEFAULT_TIME_LIMIT, build_territories
 from ..core.problem import Problem
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
@@ -29,8 +29,10 @@ from .common import (
     engine_progress,
     keep_codes_by_overlap,
     measure_columns,
+    parse_tolerances,
     push_diagnostics,
     read_unit_names,
+    report_lower_bound,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -46,6 +48,9 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     TERRITORY_COUNT = "TERRITORY_COUNT"
     BALANCE_FIELDS = "BALANCE_FIELDS"
     TOLERANCE = "TOLERANCE"
+    TIME_LIMIT = "TIME_LIMIT"
+    TOLERANCES = "TOLERANCES"
+    LOWER_BOUND = "LOWER_BOUND"
     CONTIGUOUS = "CONTIGUOUS"
     SEEDS = "SEEDS"
     SEED_NAME_FIELD = "SEED_NAME_FIELD"
@@ -86,6 +91,11 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             "target (1 = full share, 0.5 = a half-time rep).\n"
             "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
             "territory name); empty values are free.\n"
+            "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
+            "each measure is judged against its own tolerance. When not every measure can be within "
+            "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
+            "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
+            "tolerance; it stops as soon as every territory is within tolerance.\n"
             "<b>Random seed</b>: the same seed gives the same plan.\n"
             "<b>Territory field</b>: the name of the field added to the output units; it holds each "
             "territory's code. When the input already has this field (an existing plan), each new "
@@ -95,7 +105,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
             "Outputs: the units with their territory, and one feature per territory with its sum, "
             "target and deviation per measure, unit count, contiguity and compactness. The result "
-            "also gives MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS. When the tolerance "
+            "also gives MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent: no plan can have a "
+            "smaller worst deviation; 0 when nothing is proven) and NONCONTIGUOUS. When the tolerance "
             "cannot be reached (a single unit outweighs a territory's target, say), the plan is still "
             "complete and the log names the units and territories responsible.\n\n"
         ) + self.tr(TRAVEL_HELP)
@@ -115,6 +126,13 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             defaultValue=5.0, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterBoolean(
             self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.TOLERANCES, self.tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"),
+            optional=True))
+        time_limit = QgsProcessingParameterNumber(
+            self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
+            QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
+        self.addParameter(time_limit)
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"), [QgsProcessing.TypeVectorPoint],
             optional=True))
@@ -141,6 +159,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TERRITORIES, self.tr("Territories"), QgsProcessing.TypeVectorAnyGeometry))
         self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -149,6 +169,9 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
         balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
         tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
+        time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
+        tolerances = parse_tolerances(self.parameterAsString(parameters, self.TOLERANCES, context),
+                                      balance_fields, self.tr)
         contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
         random_seed = self.parameterAsInt(parameters, self.RANDOM_SEED, context)
         territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context).strip()
@@ -182,7 +205,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), seeds=seed_positions,
             seed_targets=seed_targets, locked=locked, tolerance=tolerance, contiguous=contiguous,
-            random_seed=random_seed)
+            random_seed=random_seed, time_limit=time_limit, tolerances=tolerances)
         feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
         engine_problem = travel_run.engine_problem(problem, feedback, random_seed)
         plan = run_engine(build_territories, engine_problem, engine_progress(feedback, 25, 85))
@@ -198,12 +221,14 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
                                                      figures, names, territory_field, rows, travel_run)
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
+        lower_bound = report_lower_bound(plan, max_deviation, feedback, self.tr)
         feedback.pushInfo(self.tr("{} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not contiguous.")
                           .format(count, max_deviation, tolerance * 100, int(figures.noncontiguous)))
         return {
             self.OUTPUT: out_id,
             self.OUTPUT_TERRITORIES: territories_id,
             self.MAX_DEVIATION: max_deviation,
+            self.LOWER_BOUND: lower_bound,
             self.NONCONTIGUOUS: int(figures.noncontiguous),
         }
 

@@ -143,6 +143,43 @@ def push_diagnostics(plan, units: Units, names: list[str], feedback, unit_names:
             feedback.pushWarning(text)
 
 
+def parse_tolerances(text: str, balance_fields: list, tr):
+    """TOLERANCES ("5,10": percent, one per balance field) as fractions; None when empty."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as error:
+        raise QgsProcessingException(tr(
+            "The tolerances “{}” are not numbers. Give one percentage per balance field, separated by commas "
+            "(e.g. 5,10).").format(text)) from error
+    expected = max(len(balance_fields), 1)
+    if len(values) != expected:
+        raise QgsProcessingException(tr(
+            "{} tolerance(s) were given for {} balance field(s). Give one percentage per balance field, in the "
+            "same order (e.g. 5,10), or leave Tolerances empty to use the single tolerance.").format(
+            len(values), expected))
+    if any(not (0.0 <= v < 100.0) for v in values):
+        raise QgsProcessingException(tr(
+            "Each tolerance is a percentage of the target from 0 up to (not including) 100; got “{}”.").format(text))
+    return [v / 100.0 for v in values]
+
+
+def report_lower_bound(plan, max_deviation: float, feedback, tr) -> float:
+    """LOWER_BOUND (percent): the engine's proven lower bound on the worst deviation, logged."""
+    bounds = getattr(plan, "lower_bounds", None)
+    value = round(100.0 * float(max(bounds)) if bounds is not None and len(bounds) else 0.0, 3)
+    if value > 0:
+        gap = max(max_deviation - value, 0.0)
+        feedback.pushInfo(tr("Proven lower bound on the worst deviation: {:.2f} % (no plan can do better); this "
+                             "plan is {:.2f} points above it.").format(value, gap))
+    else:
+        feedback.pushInfo(tr("No lower bound on the worst deviation could be proven (LOWER_BOUND = 0)."))
+    return value
+
+
 def _ids(values, limit: int = 20) -> str:
     values = list(values)
     text = ", ".join(str(v) for v in values[:limit])

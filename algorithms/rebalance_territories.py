@@ -18,10 +18,11 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
 )
 
 from ..compat import INT, make_field
-from ..core.engine import rebalance_territories
+from ..core.engine import DEFAULT_TIME_LIMIT, rebalance_territories
 from ..core.problem import Problem
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
@@ -32,9 +33,11 @@ from .common import (
     destination_of,
     engine_progress,
     measure_columns,
+    parse_tolerances,
     push_diagnostics,
     read_alignment,
     read_unit_names,
+    report_lower_bound,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -54,6 +57,9 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
     TERRITORY_FIELD = "TERRITORY_FIELD"
     BALANCE_FIELDS = "BALANCE_FIELDS"
     TOLERANCE = "TOLERANCE"
+    TIME_LIMIT = "TIME_LIMIT"
+    TOLERANCES = "TOLERANCES"
+    LOWER_BOUND = "LOWER_BOUND"
     CONTIGUOUS = "CONTIGUOUS"
     LOCKED_FIELD = "LOCKED_FIELD"
     MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
@@ -85,6 +91,14 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             "counts.\n"
             "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
             "<b>Contiguous</b>: keep every territory in one connected piece.\n"
+            "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
+            "each measure is judged against its own tolerance. When not every measure can be within "
+            "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
+            "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
+            "tolerance when the plan has to be built afresh (no unit has a territory yet); rebalancing "
+            "itself moves single units and stops when no move helps. The result is never worse than "
+            "the input plan: when nothing better is found, the plan is returned unchanged and the log "
+            "says so.\n"
             "<b>Locked field</b>: units with a value here do not move. A value naming a territory puts "
             "the unit in that territory (it must be one of the territory field's values); a flag such as "
             "1, yes, true or x keeps the unit's current territory; 0, no, false or empty leave it free.\n"
@@ -97,7 +111,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             "Outputs: the units with their new territory in the territory field, the "
             "“previous_territory” they had and “changed” (1 when the unit moved to another territory, "
             "else 0); and one feature per territory with its figures and the units moved in and out. "
-            "Results: MAX_DEVIATION (percent, worst measure), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
+            "Results: MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent, proven; 0 when "
+            "nothing is proven), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
             "the first balance field's total that moved; of the unit count with no balance field), "
             "FILLED_UNITS and NONCONTIGUOUS.\n\n"
         ) + self.tr(TRAVEL_HELP)
@@ -118,6 +133,13 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             QgsProcessingParameterNumber.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterBoolean(
             self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.TOLERANCES, self.tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"),
+            optional=True))
+        time_limit = QgsProcessingParameterNumber(
+            self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
+            QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
+        self.addParameter(time_limit)
         self.addParameter(QgsProcessingParameterField(
             self.LOCKED_FIELD, self.tr("Locked field"), parentLayerParameterName=self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
@@ -135,6 +157,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT_TERRITORIES, self.tr("Rebalanced territories"), QgsProcessing.TypeVectorAnyGeometry))
         self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.CHANGED_UNITS, self.tr("Units that changed territory")))
         self.addOutput(QgsProcessingOutputNumber(
             self.CHANGED_WORKLOAD, self.tr("Workload that changed territory (%)")))
@@ -148,6 +172,9 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
         balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
         tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
+        time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
+        tolerances = parse_tolerances(self.parameterAsString(parameters, self.TOLERANCES, context),
+                                      balance_fields, self.tr)
         contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
         locked_field = self.parameterAsString(parameters, self.LOCKED_FIELD, context)
         cap_percent = None
@@ -185,7 +212,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         problem = Problem(
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), locked=locked,
-            tolerance=tolerance, contiguous=contiguous, initial=initial)
+            tolerance=tolerance, contiguous=contiguous, time_limit=time_limit, tolerances=tolerances, initial=initial)
         feedback.setProgressText(self.tr("Rebalancing {} territories of {} units…")
                                  .format(count, units.count))
         engine_problem = travel_run.engine_problem(problem, feedback)
@@ -216,6 +243,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                                                      plan, alignment, changed, territory_field, travel_run)
         figures = plan.figures
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
+        lower_bound = report_lower_bound(plan, max_deviation, feedback, self.tr)
         feedback.pushInfo(self.tr(
             "{} units changed territory ({:.2f} % of the workload); {} unassigned units filled in; worst "
             "deviation {:.2f} % (tolerance {:.1f} %); {} territories not contiguous.").format(
@@ -233,6 +261,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             self.OUTPUT: out_id,
             self.OUTPUT_TERRITORIES: territories_id,
             self.MAX_DEVIATION: max_deviation,
+            self.LOWER_BOUND: lower_bound,
             self.CHANGED_UNITS: changed_units,
             self.CHANGED_WORKLOAD: changed_workload,
             self.FILLED_UNITS: int(filled.sum()),

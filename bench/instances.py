@@ -252,3 +252,56 @@ def benchmark_plan(sizes: list[int] | None = None, seeds: list[int] | None = Non
     if real:
         plan.extend((name, 0, REAL[name][3], 0) for name in REAL)
     return plan
+
+
+# -- failure shapes of issue 8 -----------------------------------------------------------------
+#: (name, units, territories): instances on which a search of single moves gets trapped.
+SHAPES = {
+    "metro-1000": (1000, 20),        # heavy metro units side by side
+    "conflict-1000": (1000, 20),     # two anti-correlated measures
+    "oversized-3000": (3000, 100),   # units several times a target: tolerance out of reach
+}
+
+
+def shape_instance(name: str) -> Instance:
+    """A failure-shape instance: uniform Voronoi units whose workloads trap single-move searches.
+
+    ``metro-*``: one measure; a dozen metro units, side by side in two clusters, each 50–90 % of a
+    territory's target, next to units at 20–30 %; the rest small. ``conflict-*``: two measures;
+    "population" concentrated in a few dense clusters, "accounts" spread evenly. ``oversized-*``:
+    one measure with a handful of units several times a territory's target.
+    """
+    size, territories = SHAPES[name]
+    digest = hashlib.sha256(f"shape-{GENERATOR_VERSION}-{name}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    points = _separate_duplicates(rng.uniform(0.0, SIDE, (size, 2)), rng)
+    polygon_xy, polygon_offsets, edges = clipped_voronoi(points, SIDE)
+    positions = polygon_centroids(polygon_xy, polygon_offsets)
+    if name.startswith("metro"):
+        work = rng.uniform(15, 100, size)
+        centres = rng.uniform(0.25 * SIDE, 0.75 * SIDE, (2, 2))
+        near = [np.argsort(((positions - c) ** 2).sum(axis=1), kind="stable")[:9] for c in centres]
+        share = np.zeros(size)
+        for group in near:
+            share[group[:3]] = rng.uniform(0.5, 0.9, 3)
+            share[group[3:9]] = rng.uniform(0.2, 0.3, 6)
+        metro = share > 0
+        # the metro units are these fractions of the final target: T = rest / (p - sum of fractions)
+        target = work[~metro].sum() / (territories - share.sum())
+        work[metro] = share[metro] * target
+        workloads, measures = work.reshape(-1, 1), ["workload"]
+    elif name.startswith("conflict"):
+        centres = rng.uniform(0.1 * SIDE, 0.9 * SIDE, (5, 2))
+        d2 = np.min(((positions[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1)
+        population = 20 + 4000 * np.exp(-d2 / (2 * (0.05 * SIDE) ** 2)) * rng.uniform(0.5, 1.5, size)
+        accounts = rng.uniform(15, 25, size)
+        workloads, measures = np.column_stack([population, accounts]), ["population", "accounts"]
+    else:
+        work = rng.uniform(15, 100, size)
+        target = work.sum() / territories
+        big = rng.choice(size, 5, replace=False)
+        work[big] = rng.uniform(2.0, 4.0, 5) * target
+        workloads, measures = work.reshape(-1, 1), ["workload"]
+    return Instance(name=name, kind="shape", seed=0, territories=territories, positions=positions,
+                    edges=edges, workloads=workloads, measures=measures, polygon_xy=polygon_xy,
+                    polygon_offsets=polygon_offsets)

@@ -171,3 +171,39 @@ def plan_cost_best_unit_centres(labels, problem: Problem) -> float:
         dist, _ = tree.query(centre)
         total += inertia + float(wsum[k]) * float(dist) ** 2
     return total
+
+
+def deviation_lower_bounds(problem: Problem) -> tuple:
+    """Proven lower bounds on the worst |deviation| of any plan, per balanced measure.
+
+    Returns (bounds (m',), units: list of unit-index lists, reasons: list of str) where ``units[a]``
+    are the units that prove ``bounds[a]`` and ``reasons[a]`` says how ("single" or "pair"):
+    - single: a unit alone overshoots the largest territory target (the territory holding it is
+      off by at least that much);
+    - pair: of the p + 1 largest units two must share a territory (p territories), so the two
+      smallest of them together overshoot the largest target at least that much.
+    Contiguity and locks are not used, so the bounds hold for every plan. 0 = nothing proven.
+    """
+    w = balance_matrix(problem.workload_matrix())
+    p = int(problem.territory_count)
+    targets = territory_targets(problem.workload_matrix(), p, problem.seed_targets)
+    m = w.shape[1]
+    bounds = np.zeros(m)
+    units: list = [[] for _ in range(m)]
+    reasons = [""] * m
+    for a in range(m):
+        tmax = float(targets[:, a].max()) if targets.size else 0.0
+        if tmax <= 0 or w.shape[0] == 0:
+            continue
+        order = np.argsort(-w[:, a], kind="stable")
+        single = float(w[order[0], a]) / tmax - 1.0
+        over = order[w[order, a] > tmax]
+        best, who, why = 0.0, [], ""
+        if single > 0:
+            best, who, why = single, over.tolist(), "single"
+        if w.shape[0] > p:
+            pair = float(w[order[p - 1], a] + w[order[p], a]) / tmax - 1.0
+            if pair > best + 1e-12:
+                best, who, why = pair, order[: p + 1].tolist(), "pair"
+        bounds[a], units[a], reasons[a] = max(best, 0.0), who, why
+    return bounds, units, reasons

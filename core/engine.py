@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Optional
 
 import numpy as np
 
 from .allocation import location_allocation, reassign_with_least_disruption
+from .bounds import deviation_lower_bounds
 from .diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .graph import count_parts
 from .metrics import balance_matrix, plan_figures, territory_targets
 from .model import Model, build_model
-from .problem import Plan, Problem, ProblemError
+from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
+from .quality import better, not_worse, plan_key, within
+from .recom import Recombination
 from .search import BIG, LocalSearch, repair_contiguity
 
 # Build aims a little inside the tolerance so that rounding and small edits do not tip it over.
@@ -41,11 +45,12 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     """
     progress = ensure_progress(progress)
     problem.validate()
+    clock = time.monotonic()
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     progress.step(0.03, "Preparing units")
     starts, trials = _effort(model.n, model.p)
-    if np.any(granularity(problem)[1] > model.tolerance):
+    if np.any(granularity(problem)[1] > _tol(model)):
         starts = 1  # some unit alone overshoots every target: restarts cannot fix that
     best = None
     best_key = None
@@ -58,21 +63,96 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
         if s >= MIN_STARTS and since_better >= PATIENCE and best_key[0] > 0:
             # tolerance out of reach and the last starts found nothing better: stop early
             break
-        span = progress.sub(0.03 + 0.95 * s / starts, 0.03 + 0.95 * (s + 1) / starts)
+        span = progress.sub(0.03 + 0.57 * s / starts, 0.03 + 0.57 * (s + 1) / starts)
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, s])
         start = "bisection" if s % 2 == 0 else "kmeans"
         start_model = apart if (apart is not None and s % 2 == 1) else model
         labels, stuck_s, ls = _solve_once(start_model, rng, span, trials, start)
         compact = ls.centre_unit_cost() if POLISH_CENTRE_UNITS else ls.inertia_total()
-        key = (round(ls.excess(model.tolerance), 12), compact)
+        key = (round(ls.excess(_tol(model)), 12), compact)
         since_better += 1
         if best_key is None or key < best_key:
             best, best_key, stuck = labels, key, stuck_s
             since_better = 0
+    if model.contiguous and not stuck:
+        best = improve(problem, model, best, clock, progress.sub(0.6, 0.99))
     progress.step(0.99, "Summarising")
     plan = _finish(problem, model, best, stuck)
     progress.step(1.0, "Done")
     return plan
+
+
+#: Seconds the search may take when the caller sets no time limit (it then also stops when it
+#: stops improving).
+DEFAULT_TIME_LIMIT = 60.0
+#: Pressure levels of the single-move finish inside the merge-and-resplit: balance dominant, then
+#: the spread term that lets load pass through territories already in band.
+POLISH_LEVELS = [(BIG, b) for b in (0.0, 1.0, 10.0, 100.0)]
+#: Start temperature of the recombination's annealing, as a fraction of the tolerance.
+TEMPERATURE = 1.0
+
+
+def _tol(model: Model) -> np.ndarray:
+    """(m',) per-measure tolerance of the model."""
+    return model.tolerances if model.tolerances is not None else np.full(model.m, model.tolerance)
+
+
+def _figures_tolerance(problem: Problem):
+    """The tolerance plan figures are judged against: a scalar, or one per measure when they differ."""
+    if problem.tolerances is None or problem.measure_count == 0:
+        return float(problem.tolerance)
+    return problem.tolerance_vector()
+
+
+def _time_limit(problem: Problem) -> float:
+    return DEFAULT_TIME_LIMIT if problem.time_limit is None else float(problem.time_limit)
+
+
+def _patience(problem: Problem, model: Model) -> Optional[int]:
+    """Recombination steps without a better plan before giving up (None: use all the time)."""
+    if problem.time_limit is not None:
+        return None
+    return int(max(400, 60 * model.p))
+
+
+def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, progress: Progress,
+            initial: Optional[np.ndarray] = None) -> np.ndarray:
+    """Leave the traps single moves cannot: merge-and-resplit while some territory is off.
+
+    Runs only while the plan is out of tolerance and until the time limit (counted from
+    ``clock``); the result never ranks below ``labels`` (worst deviation, then total excess).
+    """
+    key0 = plan_key(model.ratios(labels), model.active, _tol(model))
+    if within(key0):
+        return labels
+    floor = float(np.max(proven_floor(problem) / np.maximum(_tol(model), 1e-6)))
+    if key0.worst <= floor + 1e-7:
+        return labels
+    deadline = clock + _time_limit(problem)
+    rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919])
+    rc = Recombination(model, labels, rng, tolerance=_tol(model))
+
+    def polish(labels):
+        quick = LocalSearch(model, labels, goal=GOAL_FRACTION * _tol(model))
+        quick.run(None, levels=POLISH_LEVELS)
+        return quick.labels
+
+    found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=_patience(problem, model),
+                   temperature=TEMPERATURE * float(np.min(model.tolerance)), polish=polish)
+    # smooth the cut lines: single moves under a dominant balance weight, never worse
+    ls = LocalSearch(model, found, goal=GOAL_FRACTION * _tol(model))
+    ls.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
+    polished = ls.labels.copy()
+    key_f = plan_key(model.ratios(found), model.active, _tol(model))
+    key_p = plan_key(model.ratios(polished), model.active, _tol(model))
+    out = polished if not_worse(key_p, key_f) or (within(key_p) and within(key_f)) else found
+    key_o = plan_key(model.ratios(out), model.active, _tol(model))
+    return out if not_worse(key_o, key0) else labels
+
+
+def proven_floor(problem: Problem) -> np.ndarray:
+    """(m',) no plan can have a smaller worst |deviation| on that measure (see core.bounds)."""
+    return deviation_lower_bounds(problem)[0]
 
 
 def _heavy_units_apart(problem: Problem) -> Optional[Model]:
@@ -88,7 +168,7 @@ def _heavy_units_apart(problem: Problem) -> Optional[Model]:
         return None
     w = balance_matrix(problem.workload_matrix())
     targets = territory_targets(problem.workload_matrix(), problem.territory_count, problem.seed_targets)
-    upper = targets.min(axis=0) * (1.0 + problem.tolerance)
+    upper = targets.min(axis=0) * (1.0 + problem.tolerance_vector())
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(upper > 0, w / np.where(upper > 0, upper, 1.0), 0.0)
     weight = share.max(axis=1)
@@ -112,7 +192,7 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, tria
         progress.step(0.6, "Making territories contiguous")
         labels, stuck = repair_contiguity(model, labels)
     progress.step(0.65, "Balancing and compacting")
-    ls = LocalSearch(model, labels, goal=GOAL_FRACTION * model.tolerance)
+    ls = LocalSearch(model, labels, goal=GOAL_FRACTION * _tol(model))
     ls.run(progress.sub(0.65, 0.85))
     if POLISH_CENTRE_UNITS:
         ls.polish_about_centre_units(progress.sub(0.85, 1.0))
@@ -154,7 +234,7 @@ def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **e
         problem.positions,
         model.p,
         problem.seed_targets,
-        problem.tolerance,
+        _figures_tolerance(problem),
         join_islands_first=False,
     )
     diags = input_diagnostics(problem, model)
@@ -167,7 +247,9 @@ def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **e
         already_split=extra.pop("already_split", ()),
         capped=extra.pop("capped", False),
     )
-    gran, bound = granularity(problem)
+    gran, _ = granularity(problem)
+    bound, bound_units, reasons = deviation_lower_bounds(problem)
+    diags += _bound_notes(problem, bound, bound_units, reasons)
     m_bal = figures.sums.shape[1]
     return Plan(
         labels=labels.astype(np.int64),
@@ -178,6 +260,29 @@ def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **e
         lower_bounds=bound,
         granularity=gran,
     )
+
+
+def _bound_notes(problem: Problem, bound: np.ndarray, units: list, reasons: list) -> list:
+    """The proven lower bound in words, naming the units that prove it."""
+    out = []
+    names = problem.names() if problem.measure_count else ["unit count"]
+    p = int(problem.territory_count)
+    for a in np.argsort(-bound, kind="stable").tolist():
+        if bound[a] <= 0:
+            continue
+        if reasons[a] == "single":
+            why = (f"{len(units[a])} unit(s) each carry more than a whole territory's target"
+                   if len(units[a]) > 1 else "this unit alone carries more than a whole territory's target")
+        else:
+            why = (f"of these {p + 1} largest units two must share one of the {p} territories, and any two "
+                   "of them exceed a territory's target")
+        out.append(Diagnostic(
+            "lower_bound",
+            f"No plan can be better than {100 * bound[a]:.2f} % on '{names[a]}': {why}.",
+            units=list(units[a]),
+            severity="info",
+        ))
+    return out
 
 
 def rebalance_territories(
@@ -207,6 +312,8 @@ def rebalance_territories(
     labels[lk] = model.locked[lk]
     labels = fill_unassigned(model, labels)
     labels = ensure_nonempty(model, labels)
+    incumbent = labels.copy()  # the input as a complete plan: the result never ranks below it
+    incumbent_key = plan_key(model.ratios(incumbent), model.active, _tol(model))
     already_split = []
     if model.contiguous:
         parts = count_parts(labels, model.adjacency, model.p)
@@ -227,6 +334,11 @@ def rebalance_territories(
             ls.run(progress.sub(0.5, 0.98), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     labels = ls.labels
     capped = cap is not None and ls.violated() and ls.changed >= cap
+    unchanged = None
+    if not better(plan_key(model.ratios(labels), model.active, _tol(model)), incumbent_key):
+        # nothing found ranks above the input (worst deviation, then total excess): keep it
+        labels = incumbent
+        unchanged = _unchanged_note(problem, incumbent_key)
     valid = initial >= 0
     changed = valid & (labels != initial)
     moved = balance_matrix(problem.workload_matrix())[changed].sum(axis=0)
@@ -240,8 +352,26 @@ def rebalance_territories(
         changed_units=int(changed.sum()),
         moved_workload=moved,
     )
+    if unchanged is not None:
+        plan.diagnostics.append(unchanged)
     progress.step(1.0, "Done")
     return plan
+
+
+def _unchanged_note(problem: Problem, key) -> Diagnostic:
+    if within(key):
+        return Diagnostic(
+            "no_improvement",
+            f"The plan is already within tolerance (worst deviation {100 * key.worst_deviation:.2f} %); "
+            "nothing was changed.",
+            severity="info",
+        )
+    return Diagnostic(
+        "no_improvement",
+        f"Rebalancing found no plan better than the existing one (worst deviation "
+        f"{100 * key.worst_deviation:.2f} %), so the plan is returned unchanged apart from units filled in "
+        "and locks applied. A longer time limit, a larger tolerance or fewer locks may help.",
+    )
 
 
 _REBALANCE_LEVELS = [(BIG, b) for b in (0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)]
@@ -250,7 +380,7 @@ _REBALANCE_LEVELS = [(BIG, b) for b in (0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e
 def _rebalance_search(model: Model, labels: np.ndarray, initial: np.ndarray, cap) -> LocalSearch:
     """Local search whose merit charges for every unit moved away from its initial territory."""
     disruption = 0.1 * BIG * model.p / model.n
-    ls = LocalSearch(model, labels, goal=model.tolerance, initial=initial, disruption=disruption, cap=cap)
+    ls = LocalSearch(model, labels, goal=_tol(model), initial=initial, disruption=disruption, cap=cap)
     ls.max_moves_per_round = 0  # one move per territory off target per round: no needless moves
     ls.focus_violated = True
     return ls

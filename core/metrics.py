@@ -64,7 +64,7 @@ def plan_figures(
     positions=None,
     territory_count: Optional[int] = None,
     target_shares=None,
-    tolerance: float = 0.05,
+    tolerance=0.05,
     join_islands_first: bool = True,
 ) -> PlanFigures:
     """Figures of a plan: workload sums, targets, deviations, pieces, centres, inertia.
@@ -130,7 +130,10 @@ def plan_figures(
         pos = np.asarray(positions, dtype=float)
         centres, inertia = _centres_and_inertia(lab[ok], pos[ok], cw[ok], p)
 
-    within = np.all(np.abs(deviation) <= tolerance + 1e-9, axis=1)
+    tol = np.asarray(tolerance, dtype=float)
+    if tol.ndim and tol.size != deviation.shape[1]:
+        tol = np.full(deviation.shape[1], float(tol.min()) if tol.size else 0.05)
+    within = np.all(np.abs(deviation) <= tol + 1e-9, axis=1)
     return PlanFigures(
         sums=sums,
         targets=targets,
@@ -142,7 +145,7 @@ def plan_figures(
         inertia=inertia,
         max_deviation=float(np.abs(deviation).max()) if deviation.size else 0.0,
         noncontiguous=int(np.sum(parts > 1)),
-        tolerance=float(tolerance),
+        tolerance=float(tol) if tol.ndim == 0 else tol,
         within_tolerance=within,
     )
 

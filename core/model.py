@@ -47,6 +47,7 @@ class Model:
     tolerance: float
     contiguous: bool
     random_seed: int
+    tolerances: Optional[np.ndarray] = None  # (m',) per measure; ``tolerance`` is their minimum
     _neighbours: Optional[Neighbours] = None
     _edges: Optional[tuple] = None
 
@@ -141,7 +142,9 @@ def build_model(problem: Problem) -> Model:
         user_locked=user_locked,
         seeds_xy=seeds_xy,
         anchors=anchors,
-        tolerance=float(problem.tolerance),
+        tolerance=float(np.min(problem.tolerance_vector())),
+        tolerances=problem.tolerance_vector()[: frac.shape[1]] if problem.measure_count else np.full(
+            frac.shape[1], float(problem.tolerance)),
         contiguous=bool(problem.contiguous),
         random_seed=int(problem.random_seed),
     )

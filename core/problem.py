@@ -34,6 +34,10 @@ class Problem:
     tolerance       allowed deviation from each territory's target, as a fraction (0.05 = +-5 %).
     contiguous      keep every territory one connected piece of the adjacency graph.
     random_seed     the same seed gives the same plan.
+    tolerances      optional per-measure tolerances (fractions, one per workload column); they replace
+                    ``tolerance`` for those measures.
+    time_limit      seconds the search may spend while some territory is out of tolerance (None:
+                    the engine's default, and it also stops when the search stops improving).
     """
 
     positions: np.ndarray
@@ -48,6 +52,8 @@ class Problem:
     tolerance: float = 0.05
     contiguous: bool = True
     random_seed: int = 0
+    time_limit: Optional[float] = None
+    tolerances: Optional[Sequence[float]] = None
 
     @property
     def unit_count(self) -> int:
@@ -66,6 +72,13 @@ class Problem:
         if w.ndim == 1:
             w = w.reshape(-1, 1) if w.size else np.zeros((self.unit_count, 0))
         return w
+
+    def tolerance_vector(self) -> np.ndarray:
+        """(m',) tolerance of every balanced measure (``tolerances`` if given, else ``tolerance``)."""
+        m = max(self.measure_count, 1)
+        if self.tolerances is None:
+            return np.full(m, float(self.tolerance))
+        return np.asarray(self.tolerances, dtype=float).reshape(-1)[:m].copy()
 
     def target_shares(self) -> np.ndarray:
         """Share of every measure's total that each territory should carry; sums to 1."""
@@ -208,6 +221,31 @@ def _validate(problem: Problem) -> None:
                 "use -1 for none or raise the number of territories."
             )
 
+    if problem.time_limit is not None:
+        try:
+            limit = float(problem.time_limit)
+        except (TypeError, ValueError) as exc:
+            raise ProblemError(f"The time limit must be a number of seconds, got {problem.time_limit!r}.") from exc
+        if not np.isfinite(limit) or limit < 0:
+            raise ProblemError(f"The time limit must be zero or more seconds, got {limit}.")
+
+    if problem.tolerances is not None:
+        try:
+            tols = np.asarray(problem.tolerances, dtype=float).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ProblemError(f"The tolerances must be numbers, got {problem.tolerances!r}.") from exc
+        m = max(problem.measure_count, 1)
+        if tols.size != m:
+            raise ProblemError(
+                f"There are {tols.size} tolerances for {m} balance measure(s); give one tolerance per "
+                "balance field, in the same order."
+            )
+        if not np.all(np.isfinite(tols)) or np.any(tols < 0) or np.any(tols >= 1):
+            raise ProblemError(
+                "Each tolerance is a fraction of the target between 0 and 1 (0.05 = 5 %), got "
+                f"{', '.join(f'{t:g}' for t in tols)}."
+            )
+
     tol = problem.tolerance
     try:
         tol = float(tol)
@@ -250,7 +288,7 @@ class PlanFigures:
     inertia     (p,) workload-weighted sum of squared distances to the centre (m^2 x weight)
     max_deviation  max |deviation| over territories and measures
     noncontiguous  number of territories in more than one piece
-    tolerance      the tolerance the figures were judged against
+    tolerance      the tolerance the figures were judged against (a float, or (m',) per measure)
     within_tolerance (p,) bool, every measure of the territory within tolerance
     """
 
@@ -269,8 +307,10 @@ class PlanFigures:
 
     @property
     def balanced(self) -> bool:
-        """Every territory within tolerance on every measure."""
-        return bool(self.max_deviation <= self.tolerance + 1e-9)
+        """Every territory within tolerance on every measure (each against its own tolerance)."""
+        if self.within_tolerance is not None:
+            return bool(np.all(self.within_tolerance))
+        return bool(self.max_deviation <= float(np.min(self.tolerance)) + 1e-9)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .conflicts import heavy_pairs
 from .graph import territory_pieces
 from .model import Model
 from .progress import Progress
@@ -43,8 +44,8 @@ class LocalSearch:
         self.model = model
         self.p = model.p
         self.labels = np.asarray(labels, dtype=np.int64).copy()
-        self.goal = float(goal)
-        self.tolerance = model.tolerance
+        self.goal = np.asarray(goal, dtype=float) if np.ndim(goal) else float(goal)
+        self.tolerance = model.tolerances if model.tolerances is not None else model.tolerance
         self.act = model.active.astype(float)
         self.frac = model.frac
         self.share = model.share
@@ -66,6 +67,8 @@ class LocalSearch:
         # connectivity checks that failed stay failed while the donor territory is unchanged
         self.version = np.zeros(self.p, dtype=np.int64)
         self.failed_at = np.full(model.n, -1, dtype=np.int64)
+        self.pairs = heavy_pairs(model)
+        self.pair_row = self.pairs.row_of() if self.pairs else None
         self._recompute()
         self.inertia_ref = max(self.inertia_total(), 1e-12)
         self.changed = self.changed_count()
@@ -137,6 +140,14 @@ class LocalSearch:
         delta = self.transfer_delta(src, dst, f, w, wx, q)
         delta += self._disruption(unit, src, dst)
         delta[self.count[src] <= 1] = np.inf  # a territory never empties
+        if self.pairs:
+            # never put two units that are too heavy to share a territory together
+            rows = self.pair_row[unit]
+            heavy = np.flatnonzero(rows >= 0)
+            if heavy.size:
+                blocked = self.pairs.blocked_matrix(lab, p)
+                hit = heavy[blocked[rows[heavy], dst[heavy]]]
+                delta[hit] = np.inf
         if self.fixed_centres is not None:
             delta += self.inertia_weight * self._fixed_delta(unit, src, dst) / self.inertia_ref
         return unit, src, dst, delta
@@ -366,6 +377,7 @@ class LocalSearch:
         if limit is not None and limit <= 0:
             limit = max(1, int(np.sum((np.abs(self.R - 1.0) - self.tolerance > 1e-12).any(axis=1))))
         per_territory = self.moves_per_territory
+        pairs = self.pairs
         rescored = 0
         rescore_budget = 3 * self.p + 100
         for t in order.tolist():
@@ -393,6 +405,8 @@ class LocalSearch:
                         continue
                 elif self._rescore(u, v, a, b, kind == 1) >= -1e-10:
                     continue
+            if pairs and self._pairs_blocked(pairs, u, v, a, b, c, kind):
+                continue
             if cap is not None:
                 step = self._cap_step(u, a, b) + (self._cap_step(v, b, c) if kind else 0)
                 if self.changed + step > cap:
@@ -423,6 +437,15 @@ class LocalSearch:
             if limit is not None and made >= limit:
                 break
         return made
+
+    def _pairs_blocked(self, pairs, u: int, v: int, a: int, b: int, c: int, kind: int) -> bool:
+        """The move would put a unit beside one it may never share a territory with."""
+        labels = self.labels
+        if kind == 0:
+            return pairs.blocked(u, labels, b)
+        if kind == 1:
+            return pairs.blocked(u, labels, b, ignore=v) or pairs.blocked(v, labels, a, ignore=u)
+        return pairs.blocked(u, labels, b, ignore=v) or pairs.blocked(v, labels, c)
 
     def _rescore_chain(self, u: int, v: int, a: int, b: int, c: int) -> float:
         """Exact merit change of u: a -> b followed by v: b -> c, in the current state."""
@@ -457,13 +480,15 @@ class LocalSearch:
         sb = float(self.share[b])
         ra = self.R[a].tolist()
         rb = self.R[b].tolist()
-        g = self.goal
+        goal = self.goal
+        gk = goal.tolist() if np.ndim(goal) else [float(goal)] * len(ra)
         big = self.big
         beta = self.beta
         delta = 0.0
         for k, active in enumerate(self.act.tolist()):
             if not active:
                 continue
+            g = gk[k]
             oa, ob = ra[k], rb[k]
             na, nb = oa - f[k] / sa, ob + f[k] / sb
             delta += big * (
@@ -627,6 +652,7 @@ def repair_contiguity(model: Model, labels: np.ndarray, max_passes: int = 200) -
     locked = model.locked
     weight = model.weight
     stuck_territories: set = set()
+    tol = model.tolerances if model.tolerances is not None else model.tolerance
     for _ in range(max_passes):
         piece = territory_pieces(labels, adj)
         npieces = int(piece.max()) + 1
@@ -672,8 +698,8 @@ def repair_contiguity(model: Model, labels: np.ndarray, max_passes: int = 200) -
             for b in options.tolist():
                 r_new = ratios[b] + load / model.share[b]
                 r_own = ratios[own] - load / model.share[own]
-                over = (np.maximum(np.abs(r_new - 1.0) - model.tolerance, 0) * model.active).sum()
-                over += (np.maximum(np.abs(r_own - 1.0) - model.tolerance, 0) * model.active).sum()
+                over = (np.maximum(np.abs(r_new - 1.0) - tol, 0) * model.active).sum()
+                over += (np.maximum(np.abs(r_own - 1.0) - tol, 0) * model.active).sum()
                 spread = (((r_new - 1.0) ** 2) * model.active).sum()
                 near = float(((centre[b] - cen) ** 2).sum())
                 score = (over, spread + 1e-3 * near)

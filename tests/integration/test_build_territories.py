@@ -6,6 +6,7 @@ features, contiguity from the published NC county contiguity (tests/data/nc_coun
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -73,7 +74,7 @@ class Recorder(QgsProcessingFeedback):
 
 def _build(run_algorithm, layer, feedback=None, **parameters):
     params = {"INPUT": layer, "TERRITORY_COUNT": 8, "BALANCE_FIELDS": [], "TOLERANCE": 5, "CONTIGUOUS": True,
-              "RANDOM_SEED": 0, "TERRITORY_FIELD": "territory", "OUTPUT": "memory:units",
+              "RANDOM_SEED": 0, "TIME_LIMIT": 10, "TERRITORY_FIELD": "territory", "OUTPUT": "memory:units",
               "OUTPUT_TERRITORIES": "memory:territories"}
     params.update(parameters)
     return run_algorithm(ALG, params, feedback=feedback)
@@ -298,3 +299,86 @@ def test_outputs_are_styled_one_colour_per_territory(territory_provider, georgia
         named = [c for c in renderer.categories() if c.value() not in (None, "")]
         assert len(named) == 6
         assert len({c.symbol().color().name() for c in named}) == 6
+
+
+class ProgressRecorder(Recorder):
+    def __init__(self):
+        super().__init__()
+        self.texts = []
+
+    def setProgressText(self, text):  # noqa: N802
+        self.texts.append(text)
+        super().setProgressText(text)
+
+
+def test_lower_bound_names_the_oversized_unit(run_algorithm, georgia_layer):
+    """Georgia in 12 territories: Fulton alone is 1.21 elderly targets, so no plan beats 20.96 %."""
+    feedback = Recorder()
+    result = _build(run_algorithm, georgia_layer, feedback=feedback, TERRITORY_COUNT=12,
+                    BALANCE_FIELDS=["population", "elderly"], TIME_LIMIT=5)
+    fulton = next(f.id() for f in georgia_layer.getFeatures() if str(f["fips"]) == "13121")
+    elderly = [f["elderly"] for f in georgia_layer.getFeatures()]
+    expected = 100 * (max(elderly) / (sum(elderly) / 12) - 1)
+    assert result["LOWER_BOUND"] == pytest.approx(expected, abs=1e-3)
+    assert result["LOWER_BOUND"] >= 20.9
+    assert result["MAX_DEVIATION"] >= result["LOWER_BOUND"] - 1e-3
+    said = [m for m in feedback.messages if "No plan can be better than" in m and "elderly" in m]
+    assert said and f"Feature ids: {fulton}" in said[0], feedback.messages
+    assert not any("impossible" in m.lower() for m in feedback.messages)
+
+
+def test_lower_bound_is_zero_when_nothing_is_proven(run_algorithm, nc_layer):
+    feedback = Recorder()
+    result = _build(run_algorithm, nc_layer, feedback=feedback, TERRITORY_COUNT=4,
+                    BALANCE_FIELDS=["births_1974"])
+    assert result["LOWER_BOUND"] == 0
+    assert any("LOWER_BOUND = 0" in m for m in feedback.messages)
+
+
+def test_time_limit_buys_balance_and_the_progress_shows_the_worst_deviation(run_algorithm, georgia_layer):
+    """Georgia on two measures in 8 territories: the quick plan is out of tolerance; more time helps."""
+    quick = _build(run_algorithm, georgia_layer, TERRITORY_COUNT=8, BALANCE_FIELDS=["population", "elderly"],
+                   TIME_LIMIT=0)
+    feedback = ProgressRecorder()
+    longer = _build(run_algorithm, georgia_layer, feedback=feedback, TERRITORY_COUNT=8,
+                    BALANCE_FIELDS=["population", "elderly"], TIME_LIMIT=20)
+    print(f"TIME_LIMIT 0: {quick['MAX_DEVIATION']:.2f} %, TIME_LIMIT 20: {longer['MAX_DEVIATION']:.2f} %")
+    assert longer["MAX_DEVIATION"] <= quick["MAX_DEVIATION"]
+    if quick["MAX_DEVIATION"] > 5:
+        assert longer["MAX_DEVIATION"] < quick["MAX_DEVIATION"]
+        assert any("worst deviation" in t for t in feedback.texts), feedback.texts[-5:]
+    assert longer["NONCONTIGUOUS"] == 0
+
+
+def test_units_too_heavy_to_share_a_territory_end_apart(run_algorithm, georgia_layer):
+    """Fulton and DeKalb (neighbours) made 0.6 of a population target each: never together."""
+    copy = georgia_layer.materialize(QgsFeatureRequest())
+    heavy = {"13121", "13089"}
+    rest = sum(f["population"] for f in copy.getFeatures() if str(f["fips"]) not in heavy)
+    size = 0.125 * rest  # 0.6 x (rest + 2 size) / 6
+    index = copy.fields().lookupField("population")
+    changes = {f.id(): {index: size} for f in copy.getFeatures() if str(f["fips"]) in heavy}
+    assert copy.dataProvider().changeAttributeValues(changes)
+    for seed in (0, 1, 2):
+        result = _build(run_algorithm, copy, TERRITORY_COUNT=6, BALANCE_FIELDS=["population"], RANDOM_SEED=seed,
+                        TIME_LIMIT=5)
+        territory = _assignment(result["OUTPUT"])
+        assert territory["13121"] != territory["13089"], seed
+
+
+def test_tolerances_per_balance_field(run_algorithm, georgia_layer):
+    """Population within 5 %, elderly allowed 99 %: every territory meets the population band."""
+    result = _build(run_algorithm, georgia_layer, TERRITORY_COUNT=6, BALANCE_FIELDS=["population", "elderly"],
+                    TOLERANCES="5, 99", TIME_LIMIT=20)
+    sums = _sums(result["OUTPUT"], "population")
+    mean = sum(sums.values()) / len(sums)
+    assert max(abs(v / mean - 1) for v in sums.values()) <= 0.05 + 1e-9
+    assert result["NONCONTIGUOUS"] == 0
+
+
+@pytest.mark.parametrize("text, fragment", [("5", "1 tolerance(s) were given for 2"), ("5,x", "not numbers"),
+                                            ("5,120", "percentage")])
+def test_bad_tolerances_are_refused(run_algorithm, georgia_layer, text, fragment):
+    with pytest.raises(QgsProcessingException, match=re.escape(fragment)):
+        _build(run_algorithm, georgia_layer, TERRITORY_COUNT=6, BALANCE_FIELDS=["population", "elderly"],
+               TOLERANCES=text)

@@ -309,3 +309,40 @@ def test_a_numeric_territory_field_keeps_its_numbers(run_algorithm, plan):
     assert out.fields().field("district").isNumeric()
     assert {f["district"] for f in out.getFeatures()} == {10 * (k + 1) for k in range(TERRITORIES)}
     assert result["MAX_DEVIATION"] <= TOLERANCE
+
+
+def shifted_two_measures(layer: QgsVectorLayer, seed: int) -> QgsVectorLayer:
+    """A copy whose population and elderly counts change by a random -20 % .. +25 % per county."""
+    copy = layer.materialize(QgsFeatureRequest())
+    rng = np.random.default_rng(seed)
+    fields = copy.fields()
+    changes = {f.id(): {fields.lookupField(m): int(round(f[m] * rng.uniform(0.8, 1.25)))
+                        for m in ("population", "elderly")} for f in copy.getFeatures()}
+    assert copy.dataProvider().changeAttributeValues(changes)
+    return copy
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rebalance_never_raises_the_worst_deviation_on_georgia(run_algorithm, georgia_layer, seed):
+    """Georgia on two measures, 8 territories: whatever the shift, the rebalanced plan's worst
+    deviation over both measures is never above the shifted plan's."""
+    built = run_algorithm("territory:buildterritories", {
+        "INPUT": georgia_layer, "TERRITORY_COUNT": 8, "BALANCE_FIELDS": ["population", "elderly"],
+        "TOLERANCE": TOLERANCE, "RANDOM_SEED": seed, "TIME_LIMIT": 0, "TERRITORY_FIELD": FIELD,
+        "OUTPUT": "TEMPORARY_OUTPUT",
+        "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+    shifted = shifted_two_measures(as_layer(built["OUTPUT"]), seed)
+    worst_before = max(deviation(shifted, measure=m) for m in ("population", "elderly"))
+    feedback = RecordingFeedback()
+    result = run_algorithm("territory:rebalanceterritories", {
+        "INPUT": shifted, "TERRITORY_FIELD": FIELD, "BALANCE_FIELDS": ["population", "elderly"],
+        "TOLERANCE": TOLERANCE, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"},
+        feedback=feedback)
+    rebalanced = as_layer(result["OUTPUT"])
+    worst_after = max(deviation(rebalanced, measure=m) for m in ("population", "elderly"))
+    print(f"seed {seed}: worst deviation {worst_before:.2f} % -> {worst_after:.2f} %, "
+          f"{result['CHANGED_UNITS']} units moved")
+    assert worst_after == pytest.approx(result["MAX_DEVIATION"], abs=1e-3)
+    assert worst_after <= worst_before + 1e-6
+    if result["CHANGED_UNITS"] == 0 and worst_before > TOLERANCE:
+        assert any("unchanged" in w for w in feedback.warnings), feedback.warnings
