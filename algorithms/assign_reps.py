@@ -26,6 +26,7 @@ from .common import (
     TerritoryStyler,
     is_empty_value,
     read_alignment,
+    removes_partial_outputs,
     territory_wkb_type,
     write_units,
 )
@@ -102,6 +103,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.VACANCIES, self.tr("Territories without a rep")))
         self.addOutput(QgsProcessingOutputString(self.UNASSIGNED_REPS, self.tr("Reps without a territory")))
 
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:

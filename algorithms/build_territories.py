@@ -26,6 +26,7 @@ from .common import (
     engine_progress,
     measure_columns,
     push_diagnostics,
+    removes_partial_outputs,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -122,6 +123,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
 
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:

@@ -28,7 +28,7 @@ from ..compat import DOUBLE, INT, STRING, make_field
 from ..layers.style import apply_territory_style
 from ..layers.units import ScaledFeedback
 from . import report
-from .common import TerritoryAlgorithm, TerritoryStyler, _ids, measure_columns, natural_key
+from .common import TerritoryAlgorithm, TerritoryStyler, _ids, measure_columns, natural_key, removes_partial_outputs
 from .territory_statistics import _unique, territory_name
 
 FROM = "from_territory"
@@ -146,6 +146,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TERRITORIES_CHANGED, self.tr("Territories that change")))
 
     # -- run -----------------------------------------------------------------------------------
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:

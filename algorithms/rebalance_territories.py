@@ -32,6 +32,7 @@ from .common import (
     measure_columns,
     push_diagnostics,
     read_alignment,
+    removes_partial_outputs,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -126,6 +127,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.FILLED_UNITS, self.tr("Unassigned units filled in")))
         self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
 
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:

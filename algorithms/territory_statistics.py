@@ -38,7 +38,15 @@ from ..core.metrics import plan_figures
 from ..layers.style import apply_territory_style
 from ..layers.units import ScaledFeedback, Units, default_snap_tolerance, points_to_metric
 from . import report
-from .common import TerritoryAlgorithm, TerritoryStyler, _ids, is_empty_value, measure_columns, natural_key
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    _ids,
+    is_empty_value,
+    measure_columns,
+    natural_key,
+    removes_partial_outputs,
+)
 
 TERRITORY = "territory"
 
@@ -202,6 +210,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.ISSUES, self.tr("Problems listed in the report")))
 
     # -- run -----------------------------------------------------------------------------------
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
