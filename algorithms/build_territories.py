@@ -218,7 +218,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise QgsProcessingException(
-                self.tr("Seed names must be unique; repeated: {}.").format(", ".join(duplicates)))
+                self.tr("Seed names must be unique; repeated: {}. Give every seed its own name.").format(
+                    ", ".join(duplicates)))
         positions = points_to_metric(points, seeds.sourceCrs(), units, context.transformContext())
         _check_seeds_near_units(positions, units.positions, names)
         return positions, (np.asarray(targets, dtype=float) if target_field else None), names

@@ -18,10 +18,12 @@ from qgis.core import (
     QgsField,
     QgsFields,
     QgsGeometry,
+    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingUtils,
@@ -75,6 +77,10 @@ class TerritoryAlgorithm(QgsProcessingAlgorithm):
     def checkParameterValues(self, parameters, context):
         """QGIS's own check, with a message that gives the allowed range of a number out of bounds."""
         for definition in self.parameterDefinitions():
+            if isinstance(definition, QgsProcessingParameterFeatureSource):
+                problem = self._source_problem(parameters, definition, context)
+                if problem:
+                    return False, problem
             if not isinstance(definition, QgsProcessingParameterNumber):
                 continue
             value = parameters.get(definition.name())
@@ -93,6 +99,29 @@ class TerritoryAlgorithm(QgsProcessingAlgorithm):
                 return False, self.tr("“{}” ({}) is {}; it must be {}. Enter a value in that range.").format(
                     definition.description(), definition.name(), value, allowed)
         return super().checkParameterValues(parameters, context)
+
+    def _source_problem(self, parameters, definition, context) -> str | None:
+        """Why a layer parameter cannot be used (missing file, wrong geometry type), or None."""
+        value = parameters.get(definition.name())
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        layer = self.parameterAsVectorLayer(parameters, definition.name(), context)
+        if layer is None:
+            if isinstance(value, str):
+                return self.tr("“{}” ({}): the layer “{}” could not be opened (the file is missing or is not a "
+                               "vector layer). Check the path, or choose a layer of the project.").format(
+                    definition.description(), definition.name(), value)
+            return None
+        wanted = {QgsProcessing.TypeVectorPolygon: QgsWkbTypes.PolygonGeometry,
+                  QgsProcessing.TypeVectorPoint: QgsWkbTypes.PointGeometry}
+        kinds = [wanted[t] for t in definition.dataTypes() if t in wanted]
+        if kinds and len(kinds) == len(definition.dataTypes()) and layer.geometryType() not in kinds:
+            allowed = self.tr("a polygon or point layer") if len(kinds) == 2 else (
+                self.tr("a polygon layer") if kinds[0] == QgsWkbTypes.PolygonGeometry else self.tr("a point layer"))
+            return self.tr("“{}” ({}) must be {}; “{}” has {} geometries. Choose {}.").format(
+                definition.description(), definition.name(), allowed, layer.name(),
+                QgsWkbTypes.geometryDisplayString(layer.geometryType()), allowed)
+        return None
 
     def check_outputs(self, parameters, context) -> None:
         """Check every output destination before anything is read or written, and note the files

@@ -209,6 +209,24 @@ def _memory_layer_with(value: float):
     return prepare
 
 
+def _lines(inputs: Inputs) -> None:
+    path = Path(inputs.units)
+    data = ogr.GetDriverByName("GPKG").CreateDataSource(str(path.with_name("lines.gpkg")))
+    layer = data.CreateLayer("units", _srs(26916), ogr.wkbLineString)
+    for name, kind in (("w", ogr.OFTReal), ("territory", ogr.OFTString), ("after", ogr.OFTString)):
+        layer.CreateField(ogr.FieldDefn(name, kind))
+    for k in range(4):
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"LINESTRING({700000 + k * SIDE} 3500000, "
+                                                      f"{700000 + k * SIDE} 3510000)"))
+        feature.SetField("w", 1.0)
+        feature.SetField("territory", f"T{1 + k // 2}")
+        feature.SetField("after", "T1")
+        layer.CreateFeature(feature)
+    data = None
+    inputs.units = str(path.with_name("lines.gpkg"))
+
+
 def _filtered(inputs: Inputs) -> None:
     layer = QgsVectorLayer(f"{inputs.units}|layername=units", "units", "ogr")
     assert layer.setSubsetString("\"territory\" IN ('T1', 'T2')")  # the south half: 8 units
@@ -313,6 +331,17 @@ CASES = [
          default=Ok(), expect={"comparealignments": Fails("repeated .*U00", "choose a unique id field")}),
     Case("duplicate rep names", lambda i: (Path(i.reps).unlink(), write_reps(Path(i.reps), ("R1", "R1", "R3"))),
          default=Ok(), expect={"assignreps": Fails("unique; repeated: R1", "Tell the reps apart")}),
+    Case("duplicate seed names (build)", parameters=lambda a, p, i: p.update(SEEDS=i.reps, SEED_NAME_FIELD="rep")
+         if a == "buildterritories" else None,
+         prepare=lambda i: (Path(i.reps).unlink(), write_reps(Path(i.reps), ("R1", "R1", "R3"))),
+         default=Ok(), expect={"buildterritories": Fails("unique; repeated: R1", "own name"),
+                               "assignreps": Fails("unique; repeated: R1", "Tell the reps apart")}),
+    Case("input file missing", parameters=lambda a, p, i: p.update(INPUT=str(i.folder / "gone.gpkg")),
+         default=Fails("gone.gpkg.*could not be opened", "Check the path")),
+    Case("line layer as units", _lines, default=Fails("INPUT|line", "polygon or point")),
+    Case("max changed units 150 %", parameters=lambda a, p, i: p.update(MAX_CHANGED_UNITS=150)
+         if a == "rebalanceterritories" else None,
+         default=Ok(), expect={"rebalanceterritories": Fails("MAX_CHANGED_UNITS", "from 0 to 100")}),
     Case("K above the number of units", parameters=_param(TERRITORY_COUNT=17, REGION_COUNT=5),
          default=Ok(), expect={"buildterritories": Fails("16 units but 17 territories", "at most 16"),
                                "buildhierarchy": Fails("4 territories .* 5 regions", "at most 4 regions")}),
