@@ -9,11 +9,12 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration demo package lint bench bench-dock clean
+.PHONY: help sysdeps venv test test-unit test-integration soak demo package lint bench bench-dock clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
 	@echo "make test      run all tests (unit + inside real QGIS + QGIS desktop under Xvfb)"
+	@echo "make soak      engine property tests on 2,000 new random instances (record the result in bench/RESULTS.md)"
 	@echo "make lint      ruff"
 	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
 	@echo "make bench     run the benchmark, write bench/RESULTS.md"
@@ -45,6 +46,12 @@ test-unit: venv
 
 test-integration: venv
 	$(TEST_ENV) $(PY) -m pytest tests/integration
+
+# The property tests of tests/unit/test_properties.py with the "soak" profile: 1,000 new random
+# instances per property (build, rebalance), niced; the statistics say how many ran and how long.
+soak: venv
+	HYPOTHESIS_PROFILE=soak nice -n 10 $(PY) -m pytest tests/unit/test_properties.py -p no:cacheprovider \
+		--hypothesis-show-statistics -rxX
 
 demo: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
