@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from qgis.core import (
     QgsFeature,
-    QgsFeatureSink,
     QgsFields,
     QgsGeometry,
     QgsProcessing,
@@ -24,6 +23,7 @@ from ..layers.units import ScaledFeedback, points_to_metric
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
+    add_feature,
     is_empty_value,
     read_alignment,
     removes_partial_outputs,
@@ -283,7 +283,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             feature = QgsFeature(t_fields)
             feature.setGeometry(geometry)
             feature.setAttributes(values)
-            t_sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            add_feature(t_sink, feature)
         TerritoryStyler.attach(territories_id, alignment.field.name(), list(alignment.names), context)
         return out_id, territories_id
 

@@ -361,7 +361,19 @@ def write_territories(sink, fields: QgsFields, names: list[str], labels: np.ndar
         if extra_values is not None:
             values.extend(extra_values[k])
         feature.setAttributes(values)
-        sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        add_feature(sink, feature)
+
+
+def add_feature(sink, feature: QgsFeature) -> None:
+    """Add a feature to an output, raising a QgsProcessingException when it cannot be written
+    (full disk, lost connection): QGIS itself only logs the failure and the run would "succeed"
+    with a broken output."""
+    if sink.addFeature(feature, QgsFeatureSink.FastInsert):
+        return
+    reason = sink.lastError() if hasattr(sink, "lastError") else ""
+    raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
+        "A feature could not be written to the output ({}). Check that the disk has free space and the "
+        "output can be written, then run again.")).format(reason or "no reason given"))
 
 
 def _metric_area_perimeter(geometry: QgsGeometry, transform, factor: float) -> tuple[float, float]:
@@ -415,7 +427,7 @@ def write_units(algorithm: QgsProcessingAlgorithm, parameters, key: str, context
         out = QgsFeature(fields)
         out.setGeometry(feature.geometry())
         out.setAttributes(attributes)
-        sink.addFeature(out, QgsFeatureSink.FastInsert)
+        add_feature(sink, out)
         geometries[feature.id()] = feature.geometry()
     return dest_id, geometries
 

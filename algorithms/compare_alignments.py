@@ -7,7 +7,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsField,
     QgsFields,
     QgsGeometry,
@@ -28,7 +27,15 @@ from ..compat import DOUBLE, INT, STRING, make_field
 from ..layers.style import apply_territory_style
 from ..layers.units import ScaledFeedback
 from . import report
-from .common import TerritoryAlgorithm, TerritoryStyler, _ids, measure_columns, natural_key, removes_partial_outputs
+from .common import (
+    TerritoryAlgorithm,
+    TerritoryStyler,
+    _ids,
+    add_feature,
+    measure_columns,
+    natural_key,
+    removes_partial_outputs,
+)
 from .territory_statistics import _unique, territory_name
 
 FROM = "from_territory"
@@ -368,7 +375,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             out = QgsFeature(fields)
             out.setGeometry(feature.geometry())
             out.setAttributes(list(feature.attributes()) + [before[i], after[i]])
-            sink.addFeature(out, QgsFeatureSink.FastInsert)
+            add_feature(sink, out)
         TerritoryStyler.attach(out_id, field_names[-1], names, context)
         return out_id
 
@@ -413,7 +420,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                     values += [float(v) for v in summary[r, m + 1]]
             feature = QgsFeature(fields)
             feature.setAttributes(values)
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            add_feature(sink, feature)
         return summary_id
 
     def _map_image(self, source, units, after, changed, names, context):

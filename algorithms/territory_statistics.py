@@ -10,7 +10,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsFields,
     QgsGeometry,
     QgsMemoryProviderUtils,
@@ -42,6 +41,7 @@ from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
     _ids,
+    add_feature,
     is_empty_value,
     measure_columns,
     natural_key,
@@ -662,7 +662,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             feature = QgsFeature(fields)
             feature.setGeometry(dissolved[k])
             feature.setAttributes(values)
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            add_feature(sink, feature)
         TerritoryStyler.attach(out_id, field_names[0], figures.names, context)
         return out_id
 

@@ -486,3 +486,34 @@ def test_the_context_invalid_geometry_setting_is_left_as_it_was(run_algorithm, t
     context.setInvalidGeometryCheck(QgsFeatureRequest.GeometrySkipInvalid)
     run_algorithm("territory:territorystatistics", base_parameters("territorystatistics", inputs), context=context)
     assert context.invalidGeometryCheck() == QgsFeatureRequest.GeometrySkipInvalid
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 96 KiB tmpfs: too small for a GeoPackage of the 159 Georgia counties (needs root)."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_full_disk_gives_a_clear_error_and_leaves_input_and_folder_clean(run_algorithm, georgia_layer, full_disk):
+    source = Path(georgia_layer.source().split("|")[0])
+    before = hashlib.sha256(source.read_bytes()).hexdigest()
+    with pytest.raises(QgsProcessingException) as raised:
+        run_algorithm("territory:buildterritories", {
+            "INPUT": georgia_layer, "TERRITORY_COUNT": 5, "BALANCE_FIELDS": ["population"],
+            "OUTPUT": str(full_disk / "units.gpkg"), "OUTPUT_TERRITORIES": "memory:"})
+    message = str(raised.value)
+    assert "could not be written" in message and "free space" in message, message
+    assert not PYTHON_ERROR.search(message.replace("OGR error", "")), message
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == before
+    assert list(full_disk.iterdir()) == []
