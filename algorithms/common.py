@@ -140,6 +140,9 @@ class TerritoryAlgorithm(QgsProcessingAlgorithm):
         value = parameters.get(name)
         if value is None or (definition.flags() & definition.FlagOptional and str(value).strip() == ""):
             return None
+        raw = value.sink.staticValue() if hasattr(value, "sink") else value
+        if str(raw).strip() == QgsProcessing.TEMPORARY_OUTPUT:
+            return None  # Processing's own temporary folder or a memory layer
         if isinstance(definition, QgsProcessingParameterFileDestination):
             path = self.parameterAsFileOutput(parameters, name, context)
         elif isinstance(definition, QgsProcessingParameterFeatureSink):

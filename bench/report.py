@@ -118,6 +118,10 @@ def write_report(path: Path) -> None:
         add("")
         body = dock.read_text().splitlines()
         add("\n".join(line for line in body if not line.startswith("# ")).strip())
+    soak = path.parent / "RESULTS-soak.md"
+    if soak.exists():  # `make soak` results, recorded by hand after each run (issue 13)
+        add("")
+        add(soak.read_text().strip())
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -362,6 +362,9 @@ CASES = [
     Case("report in a missing folder", parameters=_html_in_missing_folder, default=Ok(),
          expect={a: Fails("folder .* does not exist", "Create the folder")
                  for a in ("territorystatistics", "comparealignments")}),
+    Case("temporary outputs (TEMPORARY_OUTPUT, memory:)", parameters=lambda a, p, i: p.update(
+        {k: ("TEMPORARY_OUTPUT" if k != "OUTPUT" else "memory:") for k in p if k.startswith("OUTPUT")}),
+         default=Ok()),
     Case("output path is a folder", parameters=_output_is_a_folder,
          default=Fails("names a folder", "Add a file name")),
     Case("territory field empty everywhere", _territory("NULL"), default=Fails("empty", "Build territories first|pick"),
