@@ -177,8 +177,9 @@ def test_build_invariants(instance, check_determinism):
 
 # Engine bug, reported to the engine's owners (issue 8): rebalancing can empty a territory that
 # has no locks when other territories' locks conflict with contiguity (diagnostics "locked_conflict",
-# "noncontiguous"): REBALANCE_EMPTIES gives [3 5 0 8 5] units per territory. The property below
-# passes on the default profile's fixed instances; `make soak` finds this bug (see bench/RESULTS.md).
+# "noncontiguous"): REBALANCE_EMPTIES gives [3 5 0 8 5] units per territory; also without locks
+# (n = k = 3, contiguous off, 0 % tolerance: [2 1 0]). The property below is xfail (not strict)
+# until it is fixed; then remove the mark.
 REBALANCE_EMPTIES = Instance(seed=0, n=21, k=5, layout="grid", measures=1, workload="uniform", locked_units=7,
                              tolerance=0.0, contiguous=True, random_seed=0)
 
@@ -208,6 +209,7 @@ def test_rebalance_keeps_every_territory_with_conflicting_locks():
     assert_plan_invariants(rebalance_territories(problem), problem, locked)
 
 
+@pytest.mark.xfail(strict=False, reason="engine bug: rebalance may empty a territory (see REBALANCE_EMPTIES)")
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(instance=instances(), unassigned=st.floats(0.0, 0.5), drift=st.floats(0.0, 1.0),
        cap=st.one_of(st.none(), st.integers(0, 40)))
