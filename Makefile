@@ -9,12 +9,13 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 demo package lint bench bench-dock bench-travel clean
+.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 soak demo package lint bench bench-dock bench-travel clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
 	@echo "make test      run all tests (unit + inside real QGIS + QGIS desktop under Xvfb)"
 	@echo "make test-debian13  the whole suite again in a Debian 13 root (QGIS 3.40; needs root)"
+	@echo "make soak      engine property tests on 2,000 new random instances (record the result in bench/RESULTS.md)"
 	@echo "make lint      ruff and the Qt6-readiness check"
 	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
 	@echo "make bench     run the benchmark, write bench/RESULTS.md"
@@ -65,6 +66,12 @@ test-engine-numpy2: $(NP2_VENV)/.stamp
 
 test-integration: venv
 	$(TEST_ENV) $(PY) -m pytest tests/integration
+
+# The property tests of tests/unit/test_properties.py with the "soak" profile: 1,000 new random
+# instances per property (build, rebalance), niced; the statistics say how many ran and how long.
+soak: venv
+	HYPOTHESIS_PROFILE=soak nice -n 10 $(PY) -m pytest tests/unit/test_properties.py -p no:cacheprovider \
+		--hypothesis-show-statistics -rxX
 
 demo: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from qgis.core import (
     QgsFeature,
-    QgsFeatureSink,
     QgsFields,
     QgsGeometry,
     QgsProcessing,
@@ -26,8 +25,10 @@ from ..layers.units import ScaledFeedback, points_to_metric
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
+    add_feature,
     is_empty_value,
     read_alignment,
+    removes_partial_outputs,
     territory_wkb_type,
     write_units,
 )
@@ -122,6 +123,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.VACANCIES, self.tr("Territories without a rep")))
         self.addOutput(QgsProcessingOutputString(self.UNASSIGNED_REPS, self.tr("Reps without a territory")))
 
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -357,7 +359,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             feature = QgsFeature(t_fields)
             feature.setGeometry(geometry)
             feature.setAttributes(values)
-            t_sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            add_feature(t_sink, feature)
         TerritoryStyler.attach(territories_id, alignment.field.name(), list(alignment.names), context, rows,
                                outline=True, peer=out_id)
         return out_id, territories_id

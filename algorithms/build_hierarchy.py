@@ -27,6 +27,7 @@ from .common import (
     engine_progress,
     measure_columns,
     read_alignment,
+    removes_partial_outputs,
     run_engine,
     territory_fields,
     territory_wkb_type,
@@ -105,6 +106,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous regions")))
 
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:

@@ -32,6 +32,7 @@ from .common import (
     parse_tolerances,
     push_diagnostics,
     read_unit_names,
+    removes_partial_outputs,
     report_lower_bound,
     run_engine,
     territory_fields,
@@ -163,6 +164,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             self.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
 
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -269,7 +271,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise QgsProcessingException(
-                self.tr("Seed names must be unique; repeated: {}.").format(", ".join(duplicates)))
+                self.tr("Seed names must be unique; repeated: {}. Give every seed its own name.").format(
+                    ", ".join(duplicates)))
         positions = points_to_metric(points, seeds.sourceCrs(), units, context.transformContext())
         _check_seeds_near_units(positions, units.positions, names)
         return positions, (np.asarray(targets, dtype=float) if target_field else None), names

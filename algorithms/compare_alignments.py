@@ -7,7 +7,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsField,
     QgsFields,
     QgsGeometry,
@@ -34,10 +33,12 @@ from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
     _ids,
+    add_feature,
     destination_of,
     measure_columns,
     natural_key,
     read_unit_names,
+    removes_partial_outputs,
 )
 from .territory_statistics import _unique, territory_name
 
@@ -173,6 +174,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TERRITORIES_CHANGED, self.tr("Territories that change")))
 
     # -- run -----------------------------------------------------------------------------------
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -403,7 +405,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             out = QgsFeature(fields)
             out.setGeometry(feature.geometry())
             out.setAttributes(list(feature.attributes()) + [before[i], after[i]])
-            sink.addFeature(out, QgsFeatureSink.FastInsert)
+            add_feature(sink, out)
         TerritoryStyler.attach(out_id, field_names[-1], names, context, table)
         return out_id
 
@@ -448,7 +450,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                     values += [float(v) for v in summary[r, m + 1]]
             feature = QgsFeature(fields)
             feature.setAttributes(values)
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            add_feature(sink, feature)
         return summary_id
 
     def _map_image(self, source, units, after, changed, names, context, table):

@@ -37,6 +37,7 @@ from .common import (
     push_diagnostics,
     read_alignment,
     read_unit_names,
+    removes_partial_outputs,
     report_lower_bound,
     run_engine,
     territory_fields,
@@ -165,6 +166,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.FILLED_UNITS, self.tr("Unassigned units filled in")))
         self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
 
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from qgis.core import (
     QgsMapRendererCustomPainterJob,
     QgsMapSettings,
+    QgsProcessingException,
     QgsRectangle,
 )
-from qgis.PyQt.QtCore import QBuffer, QByteArray, QIODevice, QSize
+from qgis.PyQt.QtCore import QBuffer, QByteArray, QCoreApplication, QIODevice, QSize
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
 
 from ..layers.style import territory_colour
@@ -83,8 +84,14 @@ def document(title: str, body: str) -> str:
 
 
 def write_document(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    """Write the report; a file that cannot be written raises a QgsProcessingException saying why."""
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
+            "Could not write the report “{}”: {}. Choose another file (in an existing folder you can write "
+            "to), or free some disk space.")).format(path, error.strerror or error)) from error
 
 
 def swatch(colour: QColor) -> str:

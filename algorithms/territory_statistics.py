@@ -10,7 +10,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsFields,
     QgsGeometry,
     QgsMemoryProviderUtils,
@@ -42,12 +41,15 @@ from . import report
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
+    _ids,
+    add_feature,
     destination_of,
     deviation_percent,
     is_empty_value,
     measure_columns,
     natural_key,
     read_unit_names,
+    removes_partial_outputs,
     unit_list,
 )
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
@@ -239,6 +241,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.ISSUES, self.tr("Problems listed in the report")))
 
     # -- run -----------------------------------------------------------------------------------
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -753,7 +756,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             feature = QgsFeature(fields)
             feature.setGeometry(dissolved[k])
             feature.setAttributes(values)
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            add_feature(sink, feature)
         TerritoryStyler.attach(out_id, field_names[0], figures.names, context, figures.rows, outline=True)
         return out_id
 

@@ -122,6 +122,10 @@ def write_report(path: Path) -> None:
     if "<!-- travel -->" in old and "<!-- /travel -->" in old:  # `make bench-travel` keeps its own section
         add("")
         add("<!-- travel -->" + old.split("<!-- travel -->", 1)[1].split("<!-- /travel -->", 1)[0] + "<!-- /travel -->")
+    soak = path.parent / "RESULTS-soak.md"
+    if soak.exists():  # `make soak` results, recorded by hand after each run (issue 13)
+        add("")
+        add(soak.read_text().strip())
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -251,9 +251,9 @@ def _validate(problem: Problem) -> None:
         tol = float(tol)
     except (TypeError, ValueError) as exc:
         raise ProblemError(f"The tolerance must be a number, got {problem.tolerance!r}.") from exc
-    if not np.isfinite(tol) or tol < 0 or tol >= 1:
+    if not np.isfinite(tol) or tol < 0 or tol > 1:
         raise ProblemError(
-            f"The tolerance is a fraction of the target between 0 and 1 (0.05 = 5 %), got {tol}."
+            f"The tolerance is a fraction of the target from 0 to 1 (0.05 = 5 %), got {tol}."
         )
 
 

@@ -75,6 +75,7 @@ def metric_crs_for(crs: QgsCoordinateReferenceSystem, extent_in_crs: QgsRectangl
     Projected layers keep their CRS (their analyst chose it) with a unit factor; geographic or
     unknown-unit layers get an equal-area azimuthal projection centred on the layer.
     """
+    check_crs_is_defined(crs)
     if crs.isValid() and not crs.isGeographic():
         factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceMeters)
         if factor and math.isfinite(factor) and crs.mapUnits() != QgsUnitTypes.DistanceUnknownUnit:
@@ -95,6 +96,24 @@ def metric_crs_for(crs: QgsCoordinateReferenceSystem, extent_in_crs: QgsRectangl
     if not metric.isValid():
         raise UnitDataError(tr("Could not build a local projection for the layer's area."))
     return metric, 1.0
+
+
+def check_crs_is_defined(crs: QgsCoordinateReferenceSystem) -> None:
+    """Raise :class:`UnitDataError` for the placeholder CRSs GDAL gives a layer without one.
+
+    A GeoPackage written without a CRS carries "Undefined geographic SRS" (or "Undefined Cartesian
+    SRS"): QGIS reports it as a valid CRS, in degrees yet not geographic, so metre coordinates
+    would be measured as degrees and areas come out ten orders of magnitude too large.
+    """
+    if not crs.isValid() or crs.authid():
+        return
+    description = crs.description().strip().lower()
+    degrees_but_planar = crs.mapUnits() == QgsUnitTypes.DistanceDegrees and not crs.isGeographic()
+    if description.startswith("undefined") or degrees_but_planar or not crs.toProj():
+        raise UnitDataError(tr(
+            "The layer's coordinate reference system is undefined (“{}”), so distances and areas cannot be "
+            "measured. Set the layer's CRS to the one its coordinates are in (Layer Properties ▸ Source, or "
+            "“Assign projection”) and run again.").format(crs.description() or crs.toWkt()[:60]))
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -268,6 +287,11 @@ class ScaledFeedback:
 
     def setProgress(self, value: float) -> None:
         self.feedback.setProgress(self.start + (self.end - self.start) * value / 100.0)
+
+    def __getattr__(self, name: str):
+        # Messages (pushWarning, pushInfo, setProgressText, reportError…) go to the caller's feedback
+        # unchanged: only progress is scaled.
+        return getattr(self.feedback, name)
 
 
 # --- adjacency ------------------------------------------------------------------------------

@@ -193,6 +193,37 @@ def test_edits_made_while_the_engine_runs_are_not_overwritten(dock, georgia_laye
     assert any("edited while" in m for m in messages(qgis_iface, Qgis.MessageLevel.Warning))
 
 
+def test_territory_field_deleted_while_the_engine_runs_changes_nothing(dock, georgia_layer, qgis_iface):
+    layer = georgia_with_field(georgia_layer)
+    set_up_dock(dock, layer, measures=["population"])
+    built_plan(dock, layer)
+    task = dock.rebalance()
+    assert layer.dataProvider().deleteAttributes([layer.fields().lookupField("territory")])
+    layer.updateFields()
+    depth = layer.undoStack().index()
+    run_synchronously(task)  # must neither raise nor write into another field
+    assert layer.fields().lookupField("territory") < 0
+    assert layer.undoStack().index() == depth
+    assert not layer.editBuffer() or not layer.editBuffer().changedAttributeValues()
+    warnings = messages(qgis_iface, Qgis.MessageLevel.Warning) + messages(qgis_iface, Qgis.MessageLevel.Critical)
+    assert any("nothing was changed" in m or "not applied" in m for m in warnings), warnings
+
+
+def test_edits_rolled_back_while_the_engine_runs_are_not_overwritten(dock, georgia_layer, qgis_iface):
+    layer = georgia_with_field(georgia_layer)
+    set_up_dock(dock, layer, measures=["population"])
+    built_plan(dock, layer)
+    saved = {f.id(): f["territory"] for f in layer.getFeatures()}
+    dock.service.assign(dock.service.fids_of("Territory 1")[:3], "Territory 2")
+    task = dock.rebalance()
+    assert layer.rollBack()
+    run_synchronously(task)
+    assert {f.id(): f["territory"] for f in layer.getFeatures()} == saved
+    assert not layer.isEditable() or not layer.editBuffer().changedAttributeValues()
+    warnings = messages(qgis_iface, Qgis.MessageLevel.Warning)
+    assert any("edited while" in m or "nothing was changed" in m for m in warnings), warnings
+
+
 def test_tasks_run_in_qgis_task_manager(qgis_iface, qgis_new_project, georgia_layer, qtbot, monkeypatch):
     """The real path: neighbours and rebalancing run on QGIS's task manager threads."""
     import threading

@@ -90,3 +90,19 @@ def grid_instance():
 def adjacency_of():
     """The Delaunay adjacency builder, for tests that make their own points."""
     return delaunay_adjacency
+
+
+# Hypothesis profiles for the property tests (tests/unit/test_properties.py): "default" for
+# `make test` (about 100 instances, derandomized: every run checks the same ones), "soak" for
+# `make soak` (2,000 new instances). Choose with HYPOTHESIS_PROFILE.
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover - hypothesis comes with requirements-dev.txt
+    _hypothesis_settings = None
+
+if _hypothesis_settings is not None:
+    _hypothesis_settings.register_profile("default", max_examples=50, deadline=None, derandomize=True,
+                                          database=None, print_blob=True)
+    _hypothesis_settings.register_profile("soak", max_examples=1000, deadline=None, database=None,
+                                          print_blob=True)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
