@@ -367,8 +367,9 @@ def location_allocation(
         trial = centres.copy()
         k = int(rng.choice(np.flatnonzero(movable)))
         others = np.delete(trial, k, axis=0)
-        d2 = np.min(((xy[:, None, :] - others[None, :, :]) ** 2).sum(axis=2), axis=1)
-        score = weight * d2
+        # nearest other centre through a k-d tree: never a units x territories array
+        dist, _ = cKDTree(others).query(xy)
+        score = weight * np.asarray(dist) ** 2
         total = score.sum()
         trial[k] = xy[int(rng.choice(xy.shape[0], p=score / total))] if total > 0 else trial[k]
         la.alloc.prices = best_prices.copy()
