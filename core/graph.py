@@ -248,8 +248,14 @@ def territory_cut_units(labels: np.ndarray, adjacency: sp.csr_matrix, territorie
         else:
             members = np.flatnonzero(np.isin(labels, territories) & (labels >= 0))
     out = np.zeros(n, dtype=bool)
+    out[members[_member_cuts(labels, adjacency, members)]] = True
+    return out
+
+
+def _member_cuts(labels: np.ndarray, adjacency: sp.csr_matrix, members: np.ndarray) -> np.ndarray:
+    """Cut flags of ``members`` (sorted unit indices) within their own territories."""
     if members.size < 3:
-        return out
+        return np.zeros(members.size, dtype=bool)
     indptr, indices = adjacency.indptr, adjacency.indices
     starts = indptr[members].astype(np.int64)
     counts = indptr[members + 1].astype(np.int64) - starts
@@ -260,9 +266,7 @@ def territory_cut_units(labels: np.ndarray, adjacency: sp.csr_matrix, territorie
     row, col = row[same], np.searchsorted(members, col[same])  # members is sorted
     local_ptr = np.zeros(members.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(row, minlength=members.size), out=local_ptr[1:])
-    cut = _cut_vertices(local_ptr.tolist(), col.tolist(), members.size)
-    out[members[np.asarray(cut, dtype=bool)]] = True
-    return out
+    return np.asarray(_cut_vertices(local_ptr.tolist(), col.tolist(), members.size), dtype=bool)
 
 
 class TerritoryCuts:
@@ -286,8 +290,11 @@ class TerritoryCuts:
         territories = np.atleast_1d(np.asarray(territories, dtype=np.int64))
         if territories.size == 0:
             return
-        mask = labels == territories[0] if territories.size == 1 else np.isin(labels, territories)
-        self.cut[mask] = territory_cut_units(labels, self.adjacency, territories)[mask]
+        if territories.size == 1:
+            members = np.flatnonzero(labels == territories[0])
+        else:
+            members = np.flatnonzero(np.isin(labels, territories))
+        self.cut[members] = _member_cuts(labels, self.adjacency, members)
         self.at_version[territories] = np.atleast_1d(np.asarray(versions, dtype=np.int64))
         self.refreshes += int(territories.size)
 
@@ -363,7 +370,7 @@ class Neighbours:
                     stack.append(w)
         return False
 
-    def bounded_keeps_connected(self, unit: int, labels: np.ndarray, limit: int = 150):
+    def bounded_keeps_connected(self, unit: int, labels: np.ndarray, limit: int = 60):
         """True / False when a search of at most ``limit`` units per side settles whether taking
         ``unit`` out splits its territory's piece; None when both sides are larger than that.
 
