@@ -269,47 +269,103 @@ def _member_cuts(labels: np.ndarray, adjacency: sp.csr_matrix, members: np.ndarr
     return np.asarray(_cut_vertices(local_ptr.tolist(), col.tolist(), members.size), dtype=bool)
 
 
+def piece_cut_units(lists: list, labels: np.ndarray, start: int) -> tuple:
+    """Cut units of the piece of ``start``'s territory that holds ``start`` (Hopcroft–Tarjan).
+
+    Walks only that piece (neighbour lists, no scan of all units). Returns (units, is_cut) as
+    Python lists in discovery order.
+    """
+    own = labels[start]
+    idx = {start: 0}
+    nodes = [start]
+    low = [0]
+    parent = [-1]
+    cut = [False]
+    adj = [[w for w in lists[start] if labels[w] == own]]
+    ptr = [0]
+    stack = [0]
+    root_children = 0
+    while stack:
+        v = stack[-1]
+        av = adj[v]
+        i = ptr[v]
+        if i < len(av):
+            ptr[v] = i + 1
+            w = av[i]
+            j = idx.get(w)
+            if j is None:
+                j = len(nodes)
+                idx[w] = j
+                nodes.append(w)
+                low.append(j)  # discovery time = local index
+                parent.append(v)
+                cut.append(False)
+                adj.append([x for x in lists[w] if labels[x] == own])
+                ptr.append(0)
+                stack.append(j)
+                if v == 0:
+                    root_children += 1
+            elif j != parent[v] and j < low[v]:
+                low[v] = j
+        else:
+            stack.pop()
+            u = parent[v]
+            if u >= 0:
+                if low[v] < low[u]:
+                    low[u] = low[v]
+                if u != 0 and low[v] >= u:
+                    cut[u] = True
+    cut[0] = root_children > 1
+    return nodes, cut
+
+
 class TerritoryCuts:
-    """Which units are cut units of their territory, kept per territory and refreshed lazily.
+    """Which units are cut units of their territory, kept per territory piece and refreshed lazily.
 
     The caller gives a version number per territory that changes whenever the territory changes
-    (``LocalSearch.version``); a territory's cut units are recomputed (Hopcroft–Tarjan on that
-    territory alone) only when a check needs them and the version moved on. Before that, a local
-    test on the unit's ring of neighbours settles most checks without touching the territory.
+    (``LocalSearch.version``). A check first tries the unit's ring of neighbours and a small
+    two-sided search; only when those cannot tell, the cut units of the unit's piece are
+    computed (Hopcroft–Tarjan over that piece alone) and kept until the territory changes.
     """
 
     def __init__(self, neighbours: "Neighbours", adjacency: sp.csr_matrix, p: int):
         self.nb = neighbours
         self.adjacency = adjacency
-        self.cut = np.zeros(adjacency.shape[0], dtype=bool)
-        self.at_version = np.full(p, -1, dtype=np.int64)
+        self.p = int(p)
+        n = adjacency.shape[0]
+        self.cut = np.zeros(n, dtype=bool)
+        self.key = np.full(n, -1, dtype=np.int64)  # version * p + territory when computed
         self.refreshes = 0
 
     def refresh(self, labels: np.ndarray, territories, versions) -> None:
-        """Recompute the cut units of ``territories`` (stamped with ``versions``) in one pass."""
+        """Recompute the cut units of whole ``territories`` (stamped with ``versions``) in one pass."""
         territories = np.atleast_1d(np.asarray(territories, dtype=np.int64))
+        versions = np.atleast_1d(np.asarray(versions, dtype=np.int64))
         if territories.size == 0:
             return
-        if territories.size == 1:
-            members = np.flatnonzero(labels == territories[0])
-        else:
-            members = np.flatnonzero(np.isin(labels, territories))
+        members = np.flatnonzero(np.isin(labels, territories))
         self.cut[members] = _member_cuts(labels, self.adjacency, members)
-        self.at_version[territories] = np.atleast_1d(np.asarray(versions, dtype=np.int64))
+        key = np.zeros(self.p, dtype=np.int64)
+        key[territories] = versions * self.p + territories
+        self.key[members] = key[labels[members]]
         self.refreshes += int(territories.size)
 
     def keeps_connected(self, unit: int, labels: np.ndarray, version: int) -> bool:
         """True if ``unit`` can leave its territory without splitting the piece it lies in (exact)."""
         own = int(labels[unit])
-        if self.at_version[own] == version:
+        key = version * self.p + own
+        if self.key[unit] == key:
             return not bool(self.cut[unit])
         if self.nb.ring_keeps_connected(unit, labels):
             return True
         quick = self.nb.bounded_keeps_connected(unit, labels)
         if quick is not None:
             return quick
-        self.refresh(labels, [own], [version])
-        return not bool(self.cut[unit])
+        nodes, cut = piece_cut_units(self.nb.lists, labels, unit)
+        self.cut[nodes] = cut
+        self.key[nodes] = key
+        self.refreshes += 1
+        return not cut[0]
 
 
 class Neighbours:
