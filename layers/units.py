@@ -139,6 +139,8 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
 
     req = QgsFeatureRequest(request) if request is not None else QgsFeatureRequest()
     field_indexes = [fields.lookupField(name) for name in balance_fields]
+    # only the balance fields travel from the provider (a layer may carry dozens of columns)
+    req.setSubsetOfAttributes(field_indexes)
     fids: list[int] = []
     points: list[tuple[float, float]] = []
     rows: list[list[float]] = []
@@ -155,6 +157,19 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
             raise UnitDataError(tr(
                 "Feature {} has no geometry. Give it a geometry or filter it out (e.g. with "
                 "Extract by expression) before building territories.").format(feature.id()))
+        if not is_polygon and not geometry.isMultipart():
+            # a single point: transform the coordinates, not a geometry copy (a million accounts)
+            point = geometry.asPoint()
+            if transform is not None:
+                point = transform.transform(point)
+            if factor != 1.0:
+                point = QgsPointXY(point.x() * factor, point.y() * factor)
+            row = _workload_row(feature, balance_fields, field_indexes)
+            fids.append(feature.id())
+            points.append((point.x(), point.y()))
+            rows.append(row)
+            geometries.append(QgsGeometry.fromPointXY(point))
+            continue
         geometry = QgsGeometry(geometry)
         if transform is not None:
             geometry.transform(transform)
@@ -171,23 +186,13 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
                     "“Fix geometries” or the Vertex tool and run again.").format(feature.id()))
             geometry = fixed
             repaired.append(feature.id())
-        row = []
-        for name, index in zip(balance_fields, field_indexes):
-            value = feature.attribute(index)
-            number = _as_number(value)
-            if number is None:
-                raise UnitDataError(tr(
-                    "Feature {} has no value (NULL) in the balance field “{}”. Fill it in (0 if the "
-                    "unit has no workload) or filter the feature out.").format(feature.id(), name))
-            if number < 0 or not math.isfinite(number):
-                raise UnitDataError(tr(
-                    "Feature {} has a negative or invalid workload ({}) in “{}”. Workloads must be "
-                    "zero or more.").format(feature.id(), value, name))
-            row.append(number)
+        row = _workload_row(feature, balance_fields, field_indexes)
         fids.append(feature.id())
         points.append(_representative_point(geometry, is_polygon))
         rows.append(row)
         geometries.append(geometry)
+    if feedback is not None and with_adjacency:
+        feedback.setProgress(60.0)
 
     n = len(fids)
     if n == 0:
@@ -209,6 +214,24 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
         measure_names=list(balance_fields), adjacency=adjacency, metric_crs=metric_crs,
         is_polygon=is_polygon, unit_factor=factor, geometries=geometries, repaired=repaired,
         index_of_fid={fid: i for i, fid in enumerate(fids)})
+
+
+def _workload_row(feature, balance_fields: list[str], field_indexes: list[int]) -> list[float]:
+    """The feature's workloads; NULL, negative or non-finite values raise UnitDataError."""
+    row = []
+    for name, index in zip(balance_fields, field_indexes):
+        value = feature.attribute(index)
+        number = _as_number(value)
+        if number is None:
+            raise UnitDataError(tr(
+                "Feature {} has no value (NULL) in the balance field “{}”. Fill it in (0 if the "
+                "unit has no workload) or filter the feature out.").format(feature.id(), name))
+        if number < 0 or not math.isfinite(number):
+            raise UnitDataError(tr(
+                "Feature {} has a negative or invalid workload ({}) in “{}”. Workloads must be "
+                "zero or more.").format(feature.id(), value, name))
+        row.append(number)
+    return row
 
 
 def _as_number(value) -> float | None:
