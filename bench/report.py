@@ -119,6 +119,9 @@ def write_report(path: Path) -> None:
         body = dock.read_text().splitlines()
         add("\n".join(line for line in body if not line.startswith("# ")).strip())
     path.write_text("\n".join(lines) + "\n")
+    from scale import write_section  # the large layers' section (bench/scale.py) stays in the report
+
+    write_section(path)
 
 
 def _targets(lines, plan, rows) -> None:
