@@ -441,7 +441,7 @@ def _location_allocation(
     iterations: int = 8,
     band: Optional[float] = None,
     start: str = "bisection",
-    return_prices: Optional["LocationAllocation"] = None,
+    return_prices: Optional[LocationAllocation] = None,
 ):
     """Compact, nearly balanced labels (not yet contiguous) for the model's units.
 

@@ -328,7 +328,7 @@ class TerritoryCuts:
     computed (Hopcroft–Tarjan over that piece alone) and kept until the territory changes.
     """
 
-    def __init__(self, neighbours: "Neighbours", adjacency: sp.csr_matrix, p: int):
+    def __init__(self, neighbours: Neighbours, adjacency: sp.csr_matrix, p: int):
         self.nb = neighbours
         self.adjacency = adjacency
         self.p = int(p)
