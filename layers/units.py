@@ -27,7 +27,11 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from scipy import sparse
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, cKDTree
+
+#: A Delaunay edge between account points is kept when it is at most this many times the
+#: distance to the third-nearest point at both of its ends (or short by the layer's own standard).
+LOCAL_EDGE_FACTOR = 4.0
 
 
 class UnitDataError(ValueError):
@@ -418,7 +422,15 @@ def point_adjacency(positions: np.ndarray) -> sparse.csr_matrix:
         lengths = np.hypot(*(unique[edges[:, 0]] - unique[edges[:, 1]]).T)
         q1, q3 = np.percentile(lengths, [25, 75])
         limit = q3 + 3.0 * (q3 - q1)
-        edges = edges[lengths <= max(limit, 0.0) + 1e-9]
+        # Accounts cluster (cities) over a sparse background: a global length limit would cut
+        # every rural edge and leave the countryside as a tree of joined islands. An edge is
+        # absurd only when it is long for the local spacing at both of its ends.
+        k = int(min(3, len(unique) - 1))
+        spacing, _ = cKDTree(unique).query(unique, k=k + 1)
+        local = np.asarray(spacing).reshape(len(unique), k + 1)[:, -1]
+        local_limit = LOCAL_EDGE_FACTOR * np.minimum(local[edges[:, 0]], local[edges[:, 1]])
+        keep = (lengths <= max(limit, 0.0) + 1e-9) | (lengths <= local_limit)
+        edges = edges[keep]
     elif len(unique) >= 2:
         # collinear points: chain them in order along the line
         direction = unique[-1] - unique[0]
