@@ -305,8 +305,8 @@ def section() -> str:
              "lognormal visits and sales, both balanced). Memory: the whole process's peak (VmHWM) in each "
              "phase, QGIS included. Judged by `plan_figures` on the instance's graph (points: Delaunay, "
              "as the plugin reads them).", ""]
-    lines.append("| case | units | territories | total s (CPU s) | peak MB | read s / MB | neighbours s / MB "
-                 "| engine s / MB | write s / MB | worst dev % | non-contiguous | target |")
+    lines.append("| case | units | territories | total s (CPU s) | peak MB | read s (CPU) / MB | neighbours s (CPU) / MB "
+                 "| engine s (CPU) / MB | write s (CPU) / MB | worst dev % | non-contiguous | target |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in CASES:
         path = SCALE / f"{name}.json"
@@ -317,12 +317,18 @@ def section() -> str:
 
         def cell(phase, phases=phases):
             p = phases.get(phase)
-            return "–" if p is None else f"{p['seconds']:.1f} / {p['peak_rss_mb']:.0f}"
+            if p is None:
+                return "–"
+            cpu = f" ({p['cpu_seconds']:.1f})" if "cpu_seconds" in p else ""
+            return f"{p['seconds']:.1f}{cpu} / {p['peak_rss_mb']:.0f}"
 
         seconds_target, mb_target = TARGETS.get(name, (None, None))
         met = []
         if seconds_target:
-            met.append(f"≤ {seconds_target} s: {'met' if r['seconds'] <= seconds_target else 'NOT met'}")
+            wall = "met" if r["seconds"] <= seconds_target else "NOT met"
+            if "cpu_seconds" in r and wall != "met":
+                wall += f" by wall-clock, {'met' if r['cpu_seconds'] <= seconds_target else 'NOT met'} by CPU time"
+            met.append(f"≤ {seconds_target} s: {wall}")
         if mb_target:
             met.append(f"< {mb_target} MB: {'met' if r['peak_rss_mb'] < mb_target else 'NOT met'}")
         quality = "within 5 %" if r["within_tolerance"] else "NOT within 5 %"
