@@ -306,7 +306,8 @@ def section() -> str:
              "phase, QGIS included. Judged by `plan_figures` on the instance's graph (points: Delaunay, "
              "as the plugin reads them).", ""]
     lines.append("| case | units | territories | total s (CPU s) | peak MB | read s (CPU) / MB "
-                 "| neighbours s (CPU) / MB | engine s (CPU) / MB | write s (CPU) / MB | worst dev % | non-contiguous | target |")
+                 "| neighbours s (CPU) / MB | engine s (CPU) / MB | write s (CPU) / MB | worst dev % "
+                 "| non-contiguous | target |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in CASES:
         path = SCALE / f"{name}.json"
