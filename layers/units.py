@@ -417,8 +417,10 @@ def point_adjacency(positions: np.ndarray) -> sparse.csr_matrix:
     if len(unique) >= 3 and np.linalg.matrix_rank(unique - unique[0]) >= 2:
         triangulation = Delaunay(unique)
         simplices = triangulation.simplices
-        edges = np.concatenate([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]])
-        edges = np.unique(np.sort(edges, axis=1), axis=0)
+        edges = np.concatenate([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]]).astype(np.int64)
+        # each edge once: one int64 key per pair is far faster to deduplicate than rows
+        keys = np.unique(edges.min(axis=1) * len(unique) + edges.max(axis=1))
+        edges = np.column_stack([keys // len(unique), keys % len(unique)])
         lengths = np.hypot(*(unique[edges[:, 0]] - unique[edges[:, 1]]).T)
         q1, q3 = np.percentile(lengths, [25, 75])
         limit = q3 + 3.0 * (q3 - q1)
