@@ -56,11 +56,11 @@ SCALE = OUT / "scale"
 DATA = OUT / "instances" / f"v{GENERATOR_VERSION}"
 #: What the kept results measured and what they show (kept by hand; update with the results).
 NOTES = [
-    "Measured on branch issue-14: accounts-100k and accounts-1m at a5de2b9, voronoi-200k at 273bdcd (the same "
-    "engine; only the point-neighbour rule differs, which polygons do not use). The later de-duplication speed-up "
-    "of the point-neighbour step (14c4aaf) is not in these figures. Before the point-neighbour change (edges kept "
-    "when short for the local spacing at both ends), 100,000 accounts were 1,567 graph pieces joined into a tree "
-    "and the same case took 422 s and ended 81 % off target.",
+    "Measured on branch issue-14 at 14c4aaf (core/, layers/), 11:07–11:17 UTC with the machine's load average "
+    "about 2. An earlier run at a5de2b9 under load 7–8 (other sessions) took 135.5 s (20.8 CPU s), 244.0 s "
+    "(38.5 CPU s) and 1125.7 s (490.9 CPU s, 2127 MB) for the same three cases, with the same deviations. "
+    "Before the point-neighbour change (edges kept when short for the local spacing at both ends), 100,000 "
+    "accounts were 1,567 graph pieces joined into a tree and accounts-100k took 422 s and ended 81 % off target.",
     "",
     "Where the 1,000,000-account engine time goes (sampled, engine alone): the local search's per-round scoring "
     "of every boundary move over all 6 million directed edges ≈ 28 %, chains and swaps ≈ 12 %, the "
