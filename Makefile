@@ -9,7 +9,7 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 soak demo package lint bench bench-dock bench-travel clean
+.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 soak demo package lint bench bench-scale bench-dock bench-travel clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint      ruff and the Qt6-readiness check"
 	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
 	@echo "make bench     run the benchmark, write bench/RESULTS.md"
+	@echo "make bench-scale  processing.run on 100,000 to 1,000,000 units (part of make bench)"
 	@echo "make bench-dock  time the territory panel on 50,000 units, write bench/RESULTS-dock.md"
 	@echo "make bench-travel  straight-line vs road-network Build on 10,000 units, section of bench/RESULTS.md"
 
@@ -96,6 +97,12 @@ bench: venv $(GC_VENV)/.stamp
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) bench/run.py --gerrychain-python $(GC_VENV)/bin/python $(if $(SIZES),--sizes $(SIZES)) \
 		$(if $(SEEDS),--seeds $(SEEDS)) $(if $(METHODS),--methods $(METHODS)) $(if $(FRESH),--fresh)
+	$(PY) bench/scale.py $(if $(SCALE),--cases $(SCALE)) $(if $(FRESH),--fresh)
+
+# make bench-scale [SCALE=accounts-100k,voronoi-200k,accounts-1m] [FRESH=1]: only the large layers
+bench-scale: venv
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	nice -n 10 $(PY) bench/scale.py $(if $(SCALE),--cases $(SCALE)) $(if $(FRESH),--fresh)
 
 bench-dock: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)

@@ -305,3 +305,45 @@ def shape_instance(name: str) -> Instance:
     return Instance(name=name, kind="shape", seed=0, territories=territories, positions=positions,
                     edges=edges, workloads=workloads, measures=measures, polygon_xy=polygon_xy,
                     polygon_offsets=polygon_offsets)
+
+
+# --- large instances (issue 14): account points shaped like a national customer base ----------
+
+#: A box about the size of the contiguous United States, in an equal-area CRS (metres).
+NATION_CRS = "EPSG:5070"  # NAD83 / Conus Albers
+NATION_ORIGIN = (-2_300_000.0, 300_000.0)
+NATION_SIZE = (4_500_000.0, 2_800_000.0)
+ACCOUNT_MEASURES = ["visits", "sales"]
+
+
+def national_accounts(size: int, seed: int, metros: int = 300, rural_share: float = 0.15) -> tuple:
+    """Account points clustered like a national customer base, and their two workloads.
+
+    ``metros`` metro areas with Zipf-distributed sizes (the largest holds about a sixth of the
+    metro accounts, the smallest a few hundredths of a percent), each a core with suburbs (a
+    Gaussian whose spread varies per account, so density falls off slowly), radius growing with
+    the metro's size (about 5 to 60 km); ``rural_share`` of the accounts scattered over the whole
+    country. Workloads are lognormal: visits a year (σ 0.6) and sales (σ 1.0, correlated with visits).
+    Returns (positions (size, 2) in NATION_CRS metres, workloads (size, 2)).
+    """
+    digest = hashlib.sha256(f"accounts-{GENERATOR_VERSION}-{size}-{seed}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    width, height = NATION_SIZE
+    rural = int(round(rural_share * size))
+    weight = 1.0 / rng.permutation(np.arange(1, metros + 1))  # Zipf's law for city sizes
+    weight /= weight.sum()
+    counts = rng.multinomial(size - rural, weight)
+    centres = rng.uniform((0.05 * width, 0.05 * height), (0.95 * width, 0.95 * height), (metros, 2))
+    radius = 5_000.0 + 55_000.0 * np.sqrt(weight / weight.max())
+    owner = np.repeat(np.arange(metros), counts)
+    spread = radius[owner] * rng.lognormal(0.0, 0.5, owner.size)
+    metro = centres[owner] + rng.normal(0.0, 1.0, (owner.size, 2)) * spread[:, None]
+    points = np.concatenate([rng.uniform((0.0, 0.0), (width, height), (rural, 2)), metro])
+    points[:, 0] = np.clip(points[:, 0], 0.0, width)
+    points[:, 1] = np.clip(points[:, 1], 0.0, height)
+    points = np.round(points, 2)  # centimetres, as a geocoder gives them
+    points = points[rng.permutation(size)]
+    common = rng.normal(0.0, 1.0, size)
+    visits = np.round(np.exp(0.6 * common + 0.2 * rng.normal(0.0, 1.0, size)) * 12.0, 1)
+    sales = np.round(np.exp(0.8 * common + 0.6 * rng.normal(0.0, 1.0, size)) * 1000.0, 2)
+    return points + np.asarray(NATION_ORIGIN), np.column_stack([visits, sales])

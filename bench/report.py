@@ -127,6 +127,9 @@ def write_report(path: Path) -> None:
         add("")
         add(soak.read_text().strip())
     path.write_text("\n".join(lines) + "\n")
+    from scale import write_section  # the large layers' section (bench/scale.py) stays in the report
+
+    write_section(path)
 
 
 def _targets(lines, plan, rows) -> None:

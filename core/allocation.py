@@ -328,6 +328,74 @@ class LocationAllocation:
         return float((weight * ((xy - xy[np.asarray(units)][labels]) ** 2).sum(axis=1)).sum())
 
 
+# Layers with many units per territory are first allocated on groups of neighbouring units
+# (consecutive along a Hilbert curve), then once on the units themselves with the group prices.
+COARSE_ABOVE = 150_000  # units
+COARSE_PER_TERRITORY = 40  # groups per territory (at least)
+COARSE_MIN_GROUPS = 60_000
+FINE_ITERATIONS = 20  # L-BFGS-B iterations of the final allocation of the units
+
+
+def hilbert_order(xy: np.ndarray, bits: int = 16) -> np.ndarray:
+    """Index of every point along a Hilbert curve over the points' bounding box (vectorised)."""
+    low = xy.min(axis=0)
+    span = float(max(np.ptp(xy, axis=0).max(), 1e-300))
+    side = 1 << bits
+    x = np.minimum(((xy[:, 0] - low[0]) / span * side).astype(np.int64), side - 1)
+    y = np.minimum(((xy[:, 1] - low[1]) / span * side).astype(np.int64), side - 1)
+    d = np.zeros(xy.shape[0], dtype=np.int64)
+    s = side >> 1
+    while s > 0:
+        rx = (x & s) > 0
+        ry = (y & s) > 0
+        d += s * s * ((3 * rx) ^ ry)
+        # rotate the quadrant
+        flip = ~ry
+        swap_x = flip & rx
+        x = np.where(swap_x, side - 1 - x, x)
+        y = np.where(swap_x, side - 1 - y, y)
+        x, y = np.where(flip, y, x), np.where(flip, x, y)
+        s >>= 1
+    return d
+
+
+def coarse_groups(model: Model) -> Optional[np.ndarray]:
+    """Group of every unit for the coarse allocation, or None when the layer is small enough.
+
+    Groups are runs of about equal unit count along a Hilbert curve (compact, small where units
+    are dense); every locked unit is a group of its own so that it keeps its territory.
+    """
+    n, p = model.n, model.p
+    groups = max(COARSE_PER_TERRITORY * p, COARSE_MIN_GROUPS)
+    if n <= COARSE_ABOVE or n < 2 * groups:
+        return None
+    order = np.argsort(hilbert_order(model.xy), kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    group = rank * groups // n
+    locked = np.flatnonzero(model.locked >= 0)
+    group[locked] = groups + np.arange(locked.size)
+    _, group = np.unique(group, return_inverse=True)
+    return group.reshape(-1)
+
+
+def coarse_model(model: Model, group: np.ndarray) -> Model:
+    """The model whose units are the groups: summed workloads and weights, weighted centres."""
+    from dataclasses import replace
+
+    g = int(group.max()) + 1
+    weight = np.bincount(group, model.weight, minlength=g)
+    xy = np.column_stack([np.bincount(group, model.weight * model.xy[:, d], minlength=g) for d in range(2)])
+    xy /= np.maximum(weight, 1e-300)[:, None]
+    frac = np.column_stack([np.bincount(group, model.frac[:, a], minlength=g) for a in range(model.m)])
+    locked = np.full(g, -1, dtype=np.int64)
+    lk = np.flatnonzero(model.locked >= 0)
+    locked[group[lk]] = model.locked[lk]
+    return replace(model, n=g, xy=xy, weight=weight, frac=frac.reshape(g, model.m), locked=locked,
+                   user_locked=locked.copy(), anchors=np.full(model.p, -1, dtype=np.int64),
+                   _neighbours=None, _edges=None)
+
+
 def location_allocation(
     model: Model,
     rng: np.random.Generator,
@@ -339,6 +407,47 @@ def location_allocation(
 ) -> np.ndarray:
     """Compact, nearly balanced labels (not yet contiguous) for the model's units.
 
+    Large layers (over COARSE_ABOVE units) are allocated on groups of neighbouring units first
+    (``coarse_groups``), then the units themselves are allocated once to the resulting centres,
+    starting from the groups' prices; see ``_location_allocation`` for the rest.
+    """
+    group = coarse_groups(model)
+    if group is None:
+        return _location_allocation(model, rng, progress, trials, iterations, band, start)
+    coarse = coarse_model(model, group)
+    part = None if progress is None else progress.sub(0.0, 0.7)
+    la_coarse = LocationAllocation(coarse, band)
+    labels_coarse, prices = _location_allocation(coarse, rng, part, trials, iterations, band, start,
+                                                 return_prices=la_coarse)
+    labels = labels_coarse[group]
+    if progress is not None:
+        progress.step(0.7, "Placing territory centres")
+    # one allocation of the units themselves about the territories' centre units, warm-started
+    la = LocationAllocation(model, band)
+    la.alloc.prices = prices
+    centres = weighted_centres(labels, model.xy, model.weight, model.p)
+    _, near = la.tree.query(centres)
+    centres = model.xy[np.asarray(near)]
+    fine = la.alloc.allocate(centres, NEXT_EPS, maxiter=FINE_ITERATIONS,
+                             progress=None if progress is None else progress.sub(0.7, 1.0))
+    return fine
+
+
+def _location_allocation(
+    model: Model,
+    rng: np.random.Generator,
+    progress: Optional[Progress] = None,
+    trials: int = 0,
+    iterations: int = 8,
+    band: Optional[float] = None,
+    start: str = "bisection",
+    return_prices: Optional[LocationAllocation] = None,
+):
+    """Compact, nearly balanced labels (not yet contiguous) for the model's units.
+
+    With ``return_prices`` (a LocationAllocation of this model to use), returns (labels, the
+    territories' prices of the kept allocation) instead of labels alone.
+
     ``start`` picks the first centres: "bisection" (weighted recursive bisection, robust where
     units cluster) or "kmeans" (k-means++ and Lloyd steps). After the first Hess run, ``trials``
     times one territory's centre is moved to a spot drawn by k-means++ sampling (far from the
@@ -347,19 +456,23 @@ def location_allocation(
     in the first local optimum).
     """
     centres, fixed_mask = initial_centres(model, rng, start)
-    la = LocationAllocation(model, band)
+    la = LocationAllocation(model, band) if return_prices is None else return_prices
     fixed = bool(fixed_mask.all())
     searching = not (fixed or trials <= 0 or model.p < 2)
     first_part = None if progress is None else progress.sub(0.0, 0.5 if searching else 1.0)
     labels, centres = la.iterate(centres, fixed, iterations, first_part)
+
+    def done(labels, prices):
+        return labels if return_prices is None else (labels, prices)
+
     if not searching:
-        return labels
+        return done(labels, la.alloc.prices.copy())
     xy, weight, p = model.xy, model.weight, model.p
     movable = np.ones(p, dtype=bool)
     if np.any(model.locked >= 0):
         movable[np.unique(model.locked[model.locked >= 0])] = False
     if not np.any(movable):
-        return labels
+        return done(labels, la.alloc.prices.copy())
     best_cost = la.cost(labels)
     best_prices = la.alloc.prices.copy()
     for t in range(trials):
@@ -367,8 +480,9 @@ def location_allocation(
         trial = centres.copy()
         k = int(rng.choice(np.flatnonzero(movable)))
         others = np.delete(trial, k, axis=0)
-        d2 = np.min(((xy[:, None, :] - others[None, :, :]) ** 2).sum(axis=2), axis=1)
-        score = weight * d2
+        # nearest other centre through a k-d tree: never a units x territories array
+        dist, _ = cKDTree(others).query(xy)
+        score = weight * np.asarray(dist) ** 2
         total = score.sum()
         trial[k] = xy[int(rng.choice(xy.shape[0], p=score / total))] if total > 0 else trial[k]
         la.alloc.prices = best_prices.copy()
@@ -377,7 +491,7 @@ def location_allocation(
         if cost < best_cost:
             best_cost, labels, centres = cost, new_labels, new_centres
             best_prices = la.alloc.prices.copy()
-    return labels
+    return done(labels, best_prices)
 
 
 def reassign_with_least_disruption(

@@ -61,6 +61,24 @@ def _nearest_outside(positions: np.ndarray, members: np.ndarray, outside: np.nda
     return int(members[k[best]]), int(outside[best]), float(d[best])
 
 
+def _delaunay_edges(pos: np.ndarray):
+    """Delaunay edges (u, v, length) of the positions, both directions; None when degenerate."""
+    from scipy.spatial import Delaunay, QhullError
+
+    unique, first = np.unique(pos, axis=0, return_index=True)
+    if unique.shape[0] < 3:
+        return None
+    try:
+        simplices = Delaunay(unique).simplices
+    except (QhullError, ValueError):
+        return None
+    e = np.concatenate([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]])
+    e = np.unique(np.sort(e, axis=1), axis=0)
+    u, v = first[e[:, 0]], first[e[:, 1]]
+    length = np.hypot(*(pos[u] - pos[v]).T)
+    return np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([length, length])
+
+
 def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray) -> JoinedGraph:
     """Connect every detached group of units to the nearest unit of another group.
 
@@ -83,6 +101,7 @@ def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray) -> JoinedGraph
     nn = nn.reshape(n, k)
     reach = dd.reshape(n, k)[:, -1]  # nothing outside within this distance when none was found
     joins: list = []
+    delaunay = None
     while ncomp > 1:
         # nearest outside neighbour among each unit's k nearest, then best per group
         other = comp[nn] != comp[:, None]
@@ -97,15 +116,35 @@ def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray) -> JoinedGraph
         np.minimum.at(unfound, comp[~has], reach[~has])
         largest = int(np.argmax(np.bincount(comp, minlength=ncomp)))
         round_joins = {}
+        hard = []
         for c_start, c_end in zip(starts.tolist(), ends.tolist()):
             best = int(order[c_start])
             if comp[best] == largest:
                 continue
             if dist[best] <= unfound[comp[best]]:
                 i, j = best, int(cand_j[best])
+                round_joins[(min(i, j), max(i, j))] = (i, j)
+            else:
+                hard.append((c_start, c_end))
+        if len(hard) > 8 and delaunay is None:
+            delaunay = _delaunay_edges(pos)
+        if hard and delaunay is not None and delaunay[0].size:
+            # the nearest pair between a group and the rest is a Delaunay (Gabriel) edge
+            du, dv, dl = delaunay
+            cross = comp[du] != comp[dv]
+            cu, cv, cl = du[cross], dv[cross], dl[cross]
+            pick = np.lexsort((cv, cu, cl, comp[cu]))
+            first_of = np.r_[True, comp[cu][pick][1:] != comp[cu][pick][:-1]]
+            best_edge = {int(comp[cu[e]]): (int(cu[e]), int(cv[e])) for e in pick[first_of].tolist()}
+        else:
+            best_edge = {}
+        for c_start, c_end in hard:
+            group = int(comp[order[c_start]])
+            if group in best_edge:
+                i, j = best_edge[group]
             else:
                 members = np.sort(order[c_start:c_end])
-                outside = np.flatnonzero(comp != comp[best])
+                outside = np.flatnonzero(comp != group)
                 i, j, _ = _nearest_outside(pos, members, outside)
             round_joins[(min(i, j), max(i, j))] = (i, j)
         rows = [i for i, _ in round_joins.values()]
@@ -145,6 +184,190 @@ def count_parts(labels: np.ndarray, adjacency: sp.csr_matrix, p: int) -> np.ndar
     return np.bincount(first[uniq], minlength=p)[:p].astype(np.int64)
 
 
+def _cut_vertices(indptr: list, indices: list, n: int) -> list:
+    """Articulation points of a small graph given as Python CSR lists (iterative Hopcroft–Tarjan).
+
+    A vertex is a cut vertex when removing it splits the connected piece it lies in.
+    """
+    disc = [-1] * n
+    low = [0] * n
+    parent = [-1] * n
+    ptr = list(indptr[:n])
+    cut = [False] * n
+    t = 0
+    for root in range(n):
+        if disc[root] >= 0:
+            continue
+        disc[root] = low[root] = t
+        t += 1
+        root_children = 0
+        stack = [root]
+        while stack:
+            v = stack[-1]
+            i = ptr[v]
+            if i < indptr[v + 1]:
+                ptr[v] = i + 1
+                w = indices[i]
+                if disc[w] < 0:
+                    parent[w] = v
+                    disc[w] = low[w] = t
+                    t += 1
+                    stack.append(w)
+                    if v == root:
+                        root_children += 1
+                elif w != parent[v] and disc[w] < low[v]:
+                    low[v] = disc[w]
+            else:
+                stack.pop()
+                u = parent[v]
+                if u >= 0:
+                    if low[v] < low[u]:
+                        low[u] = low[v]
+                    if u != root and low[v] >= disc[u]:
+                        cut[u] = True
+        if root_children > 1:
+            cut[root] = True
+    return cut
+
+
+def territory_cut_units(labels: np.ndarray, adjacency: sp.csr_matrix, territories=None) -> np.ndarray:
+    """Bulk articulation test: True for every unit whose removal splits its territory's piece.
+
+    ``territories`` (optional) limits the work to the units of those territories (others are
+    False). Runs one iterative Hopcroft–Tarjan search over the subgraph of same-territory edges,
+    linear in the units and edges involved. Units labelled < 0 are never cut units.
+    """
+    labels = np.asarray(labels)
+    n = labels.shape[0]
+    if territories is None:
+        members = np.flatnonzero(labels >= 0)
+    else:
+        territories = np.atleast_1d(np.asarray(territories))
+        if territories.size == 1:
+            members = np.flatnonzero(labels == territories[0])
+        else:
+            members = np.flatnonzero(np.isin(labels, territories) & (labels >= 0))
+    out = np.zeros(n, dtype=bool)
+    out[members[_member_cuts(labels, adjacency, members)]] = True
+    return out
+
+
+def _member_cuts(labels: np.ndarray, adjacency: sp.csr_matrix, members: np.ndarray) -> np.ndarray:
+    """Cut flags of ``members`` (sorted unit indices) within their own territories."""
+    if members.size < 3:
+        return np.zeros(members.size, dtype=bool)
+    indptr, indices = adjacency.indptr, adjacency.indices
+    starts = indptr[members].astype(np.int64)
+    counts = indptr[members + 1].astype(np.int64) - starts
+    row = np.repeat(np.arange(members.size), counts)
+    pos = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts, counts)
+    col = indices[pos]
+    same = labels[col] == labels[members[row]]
+    row, col = row[same], np.searchsorted(members, col[same])  # members is sorted
+    local_ptr = np.zeros(members.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=members.size), out=local_ptr[1:])
+    return np.asarray(_cut_vertices(local_ptr.tolist(), col.tolist(), members.size), dtype=bool)
+
+
+def piece_cut_units(lists: list, labels: np.ndarray, start: int) -> tuple:
+    """Cut units of the piece of ``start``'s territory that holds ``start`` (Hopcroft–Tarjan).
+
+    Walks only that piece (neighbour lists, no scan of all units). Returns (units, is_cut) as
+    Python lists in discovery order.
+    """
+    own = labels[start]
+    idx = {start: 0}
+    nodes = [start]
+    low = [0]
+    parent = [-1]
+    cut = [False]
+    adj = [[w for w in lists[start] if labels[w] == own]]
+    ptr = [0]
+    stack = [0]
+    root_children = 0
+    while stack:
+        v = stack[-1]
+        av = adj[v]
+        i = ptr[v]
+        if i < len(av):
+            ptr[v] = i + 1
+            w = av[i]
+            j = idx.get(w)
+            if j is None:
+                j = len(nodes)
+                idx[w] = j
+                nodes.append(w)
+                low.append(j)  # discovery time = local index
+                parent.append(v)
+                cut.append(False)
+                adj.append([x for x in lists[w] if labels[x] == own])
+                ptr.append(0)
+                stack.append(j)
+                if v == 0:
+                    root_children += 1
+            elif j != parent[v] and j < low[v]:
+                low[v] = j
+        else:
+            stack.pop()
+            u = parent[v]
+            if u >= 0:
+                if low[v] < low[u]:
+                    low[u] = low[v]
+                if u != 0 and low[v] >= u:
+                    cut[u] = True
+    cut[0] = root_children > 1
+    return nodes, cut
+
+
+class TerritoryCuts:
+    """Which units are cut units of their territory, kept per territory piece and refreshed lazily.
+
+    The caller gives a version number per territory that changes whenever the territory changes
+    (``LocalSearch.version``). A check first tries the unit's ring of neighbours and a small
+    two-sided search; only when those cannot tell, the cut units of the unit's piece are
+    computed (Hopcroft–Tarjan over that piece alone) and kept until the territory changes.
+    """
+
+    def __init__(self, neighbours: Neighbours, adjacency: sp.csr_matrix, p: int):
+        self.nb = neighbours
+        self.adjacency = adjacency
+        self.p = int(p)
+        n = adjacency.shape[0]
+        self.cut = np.zeros(n, dtype=bool)
+        self.key = np.full(n, -1, dtype=np.int64)  # version * p + territory when computed
+        self.refreshes = 0
+
+    def refresh(self, labels: np.ndarray, territories, versions) -> None:
+        """Recompute the cut units of whole ``territories`` (stamped with ``versions``) in one pass."""
+        territories = np.atleast_1d(np.asarray(territories, dtype=np.int64))
+        versions = np.atleast_1d(np.asarray(versions, dtype=np.int64))
+        if territories.size == 0:
+            return
+        members = np.flatnonzero(np.isin(labels, territories))
+        self.cut[members] = _member_cuts(labels, self.adjacency, members)
+        key = np.zeros(self.p, dtype=np.int64)
+        key[territories] = versions * self.p + territories
+        self.key[members] = key[labels[members]]
+        self.refreshes += int(territories.size)
+
+    def keeps_connected(self, unit: int, labels: np.ndarray, version: int) -> bool:
+        """True if ``unit`` can leave its territory without splitting the piece it lies in (exact)."""
+        own = int(labels[unit])
+        key = version * self.p + own
+        if self.key[unit] == key:
+            return not bool(self.cut[unit])
+        if self.nb.ring_keeps_connected(unit, labels):
+            return True
+        quick = self.nb.bounded_keeps_connected(unit, labels)
+        if quick is not None:
+            return quick
+        nodes, cut = piece_cut_units(self.nb.lists, labels, unit)
+        self.cut[nodes] = cut
+        self.key[nodes] = key
+        self.refreshes += 1
+        return not cut[0]
+
+
 class Neighbours:
     """Fast Python-level neighbour lists for connectivity checks."""
 
@@ -152,6 +375,96 @@ class Neighbours:
         indptr = adjacency.indptr
         indices = adjacency.indices
         self.lists = [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(adjacency.shape[0])]
+        self.adjacency = adjacency
+
+    def cuts(self, p: int) -> TerritoryCuts:
+        """A lazily refreshed articulation-point cache for labellings with ``p`` territories."""
+        return TerritoryCuts(self, self.adjacency, p)
+
+    def ring_keeps_connected(self, unit: int, labels: np.ndarray, ring: int = 2) -> bool:
+        """Local sufficient test: the unit's same-territory neighbours are connected to each other
+        through same-territory units within ``ring`` steps of the unit (never through the unit).
+
+        True means removing the unit keeps its territory's piece connected; False means unknown.
+        """
+        lists = self.lists
+        own = labels[unit]
+        nbrs = [v for v in lists[unit] if labels[v] == own]
+        if len(nbrs) <= 1:
+            return True
+        nset = set(nbrs)
+        seen = {nbrs[0]}
+        stack = [nbrs[0]]
+        while stack:
+            v = stack.pop()
+            for w in lists[v]:
+                if w in nset and w not in seen:
+                    seen.add(w)
+                    stack.append(w)
+        if len(seen) == len(nset):
+            return True
+        if ring < 2:
+            return False
+        # second ring: same-territory units next to the neighbours
+        area = set(nset)
+        for v in nbrs:
+            for w in lists[v]:
+                if w != unit and labels[w] == own:
+                    area.add(w)
+        seen = {nbrs[0]}
+        stack = [nbrs[0]]
+        found = 1
+        while stack:
+            v = stack.pop()
+            for w in lists[v]:
+                if w in area and w not in seen:
+                    seen.add(w)
+                    if w in nset:
+                        found += 1
+                        if found == len(nset):
+                            return True
+                    stack.append(w)
+        return False
+
+    def bounded_keeps_connected(self, unit: int, labels: np.ndarray, limit: int = 60):
+        """True / False when a search of at most ``limit`` units per side settles whether taking
+        ``unit`` out splits its territory's piece; None when both sides are larger than that.
+
+        A search started at each same-territory neighbour in turn (never through the unit) that
+        reaches every other neighbour proves True; one that runs out of units first proves False
+        (that side is cut off). Most cut units cut off a small appendage, found quickly.
+        """
+        lists = self.lists
+        own = labels[unit]
+        nbrs = [v for v in lists[unit] if labels[v] == own]
+        if len(nbrs) <= 1:
+            return True
+        nset = set(nbrs)
+        done = set()
+        for start in nbrs:
+            if start in done:
+                continue
+            visited = {unit, start}
+            stack = [start]
+            found = {start}
+            complete = True
+            while stack:
+                v = stack.pop()
+                for w in lists[v]:
+                    if w not in visited and labels[w] == own:
+                        visited.add(w)
+                        if w in nset:
+                            found.add(w)
+                            if len(found) == len(nset):
+                                return True
+                        stack.append(w)
+                if len(visited) > limit:
+                    complete = False
+                    break
+            if complete:
+                return False  # this side ran out of units before meeting the others
+            done |= found
+        return None
 
     def removal_keeps_connected(self, unit: int, labels: np.ndarray, limit: int = 600) -> bool:
         """True if taking ``unit`` out of its territory does not split the piece it belongs to.

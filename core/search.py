@@ -412,7 +412,7 @@ class LocalSearch:
                 if self.changed + step > cap:
                     continue
             if kind == 0:
-                if check_connected and not nb.removal_keeps_connected(u, labels):
+                if check_connected and not self._keeps_connected(u):
                     self.failed_at[u] = self.version[a]
                     continue
                 self.apply(u, a, b)
@@ -422,11 +422,11 @@ class LocalSearch:
                 self.apply(u, a, b)
                 self.apply(v, b, a)
             else:
-                if check_connected and not nb.removal_keeps_connected(u, labels):
+                if check_connected and not self._keeps_connected(u):
                     self.failed_at[u] = self.version[a]
                     continue
                 self.apply(u, a, b)
-                if check_connected and not nb.removal_keeps_connected(v, labels):
+                if check_connected and not self._keeps_connected(v):
                     self.apply(u, b, a)  # undo the first half
                     continue
                 self.apply(v, b, c)
@@ -531,6 +531,14 @@ class LocalSearch:
             return 0.0
         return float(self.weight[u]) * (float(b != init) - float(a != init))
 
+    def _keeps_connected(self, u: int) -> bool:
+        """Exact: ``u`` can leave its territory without splitting it (ring test, then the
+        territory's cut units, recomputed only when the territory changed since)."""
+        cuts = getattr(self, "_cuts", None)
+        if cuts is None:
+            cuts = self._cuts = self.model.neighbours.cuts(self.p)
+        return cuts.keeps_connected(u, self.labels, int(self.version[self.labels[u]]))
+
     def _swap_keeps_connected(self, u: int, v: int, a: int, b: int) -> bool:
         nb = self.model.neighbours
         labels = self.labels
@@ -539,10 +547,10 @@ class LocalSearch:
             return False
         if not any(labels[w] == b and w != v for w in lists[u]):
             return False
-        if not nb.removal_keeps_connected(u, labels):
+        if not self._keeps_connected(u):
             self.failed_at[u] = self.version[a]
             return False
-        if not nb.removal_keeps_connected(v, labels):
+        if not self._keeps_connected(v):
             self.failed_at[v] = self.version[b]
             return False
         return True

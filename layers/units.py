@@ -27,7 +27,11 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from scipy import sparse
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, cKDTree
+
+#: A Delaunay edge between account points is kept when it is at most this many times the
+#: distance to the third-nearest point at both of its ends (or short by the layer's own standard).
+LOCAL_EDGE_FACTOR = 4.0
 
 
 class UnitDataError(ValueError):
@@ -158,6 +162,8 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
 
     req = QgsFeatureRequest(request) if request is not None else QgsFeatureRequest()
     field_indexes = [fields.lookupField(name) for name in balance_fields]
+    # only the balance fields travel from the provider (a layer may carry dozens of columns)
+    req.setSubsetOfAttributes(field_indexes)
     fids: list[int] = []
     points: list[tuple[float, float]] = []
     rows: list[list[float]] = []
@@ -174,6 +180,19 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
             raise UnitDataError(tr(
                 "Feature {} has no geometry. Give it a geometry or filter it out (e.g. with "
                 "Extract by expression) before building territories.").format(feature.id()))
+        if not is_polygon and not geometry.isMultipart():
+            # a single point: transform the coordinates, not a geometry copy (a million accounts)
+            point = geometry.asPoint()
+            if transform is not None:
+                point = transform.transform(point)
+            if factor != 1.0:
+                point = QgsPointXY(point.x() * factor, point.y() * factor)
+            row = _workload_row(feature, balance_fields, field_indexes)
+            fids.append(feature.id())
+            points.append((point.x(), point.y()))
+            rows.append(row)
+            geometries.append(QgsGeometry.fromPointXY(point))
+            continue
         geometry = QgsGeometry(geometry)
         if transform is not None:
             geometry.transform(transform)
@@ -190,23 +209,13 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
                     "“Fix geometries” or the Vertex tool and run again.").format(feature.id()))
             geometry = fixed
             repaired.append(feature.id())
-        row = []
-        for name, index in zip(balance_fields, field_indexes):
-            value = feature.attribute(index)
-            number = _as_number(value)
-            if number is None:
-                raise UnitDataError(tr(
-                    "Feature {} has no value (NULL) in the balance field “{}”. Fill it in (0 if the "
-                    "unit has no workload) or filter the feature out.").format(feature.id(), name))
-            if number < 0 or not math.isfinite(number):
-                raise UnitDataError(tr(
-                    "Feature {} has a negative or invalid workload ({}) in “{}”. Workloads must be "
-                    "zero or more.").format(feature.id(), value, name))
-            row.append(number)
+        row = _workload_row(feature, balance_fields, field_indexes)
         fids.append(feature.id())
         points.append(_representative_point(geometry, is_polygon))
         rows.append(row)
         geometries.append(geometry)
+    if feedback is not None and with_adjacency:
+        feedback.setProgress(60.0)
 
     n = len(fids)
     if n == 0:
@@ -228,6 +237,24 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
         measure_names=list(balance_fields), adjacency=adjacency, metric_crs=metric_crs,
         is_polygon=is_polygon, unit_factor=factor, geometries=geometries, repaired=repaired,
         index_of_fid={fid: i for i, fid in enumerate(fids)})
+
+
+def _workload_row(feature, balance_fields: list[str], field_indexes: list[int]) -> list[float]:
+    """The feature's workloads; NULL, negative or non-finite values raise UnitDataError."""
+    row = []
+    for name, index in zip(balance_fields, field_indexes):
+        value = feature.attribute(index)
+        number = _as_number(value)
+        if number is None:
+            raise UnitDataError(tr(
+                "Feature {} has no value (NULL) in the balance field “{}”. Fill it in (0 if the "
+                "unit has no workload) or filter the feature out.").format(feature.id(), name))
+        if number < 0 or not math.isfinite(number):
+            raise UnitDataError(tr(
+                "Feature {} has a negative or invalid workload ({}) in “{}”. Workloads must be "
+                "zero or more.").format(feature.id(), value, name))
+        row.append(number)
+    return row
 
 
 def _as_number(value) -> float | None:
@@ -414,12 +441,22 @@ def point_adjacency(positions: np.ndarray) -> sparse.csr_matrix:
     if len(unique) >= 3 and np.linalg.matrix_rank(unique - unique[0]) >= 2:
         triangulation = Delaunay(unique)
         simplices = triangulation.simplices
-        edges = np.concatenate([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]])
-        edges = np.unique(np.sort(edges, axis=1), axis=0)
+        edges = np.concatenate([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]]).astype(np.int64)
+        # each edge once: one int64 key per pair is far faster to deduplicate than rows
+        keys = np.unique(edges.min(axis=1) * len(unique) + edges.max(axis=1))
+        edges = np.column_stack([keys // len(unique), keys % len(unique)])
         lengths = np.hypot(*(unique[edges[:, 0]] - unique[edges[:, 1]]).T)
         q1, q3 = np.percentile(lengths, [25, 75])
         limit = q3 + 3.0 * (q3 - q1)
-        edges = edges[lengths <= max(limit, 0.0) + 1e-9]
+        # Accounts cluster (cities) over a sparse background: a global length limit would cut
+        # every rural edge and leave the countryside as a tree of joined islands. An edge is
+        # absurd only when it is long for the local spacing at both of its ends.
+        k = int(min(3, len(unique) - 1))
+        spacing, _ = cKDTree(unique).query(unique, k=k + 1)
+        local = np.asarray(spacing).reshape(len(unique), k + 1)[:, -1]
+        local_limit = LOCAL_EDGE_FACTOR * np.minimum(local[edges[:, 0]], local[edges[:, 1]])
+        keep = (lengths <= max(limit, 0.0) + 1e-9) | (lengths <= local_limit)
+        edges = edges[keep]
     elif len(unique) >= 2:
         # collinear points: chain them in order along the line
         direction = unique[-1] - unique[0]
