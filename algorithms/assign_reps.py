@@ -296,7 +296,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             out.setAttributes([feature.attribute(c) for c in kept_columns]
                               + [names[k] if k is not None else None,
                                  float(stats["mean_km"][k]) if k is not None else None])
-            sink.addFeature(out, QgsFeatureSink.FastInsert)
+            add_feature(sink, out)
         return reps_id
 
     def _write_outputs(self, parameters, context, feedback, source, units, alignment, territory_rep,

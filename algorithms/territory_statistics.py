@@ -41,7 +41,6 @@ from . import report
 from .common import (
     TerritoryAlgorithm,
     TerritoryStyler,
-    _ids,
     add_feature,
     destination_of,
     deviation_percent,
