@@ -18,7 +18,7 @@ from qgis.core import (
 )
 from scipy import sparse
 
-from ..compat import DOUBLE, INT, STRING, make_field
+from ..compat import DOUBLE, INT, STRING, make_field, parameter_as_fields
 from ..core.matching import match_reps, territory_distance_costs, unit_weights
 from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback, points_to_metric
@@ -93,11 +93,11 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Units layer (polygons or points)"),
-            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(
             self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.REPS, self.tr("Reps (points at their homes)"), [QgsProcessing.TypeVectorPoint]))
+            self.REPS, self.tr("Reps (points at their homes)"), [QgsProcessing.SourceType.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(
             self.REP_NAME_FIELD, self.tr("Rep name field"), parentLayerParameterName=self.REPS))
         self.addParameter(QgsProcessingParameterField(
@@ -105,18 +105,19 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
             parentLayerParameterName=self.REPS, optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.BALANCE_FIELDS, self.tr("Balance fields (weights for the distance)"),
-            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.Numeric, allowMultiple=True,
+            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True,
             optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.TERRITORIES, self.tr("Territory table (names, colours by code)"), [QgsProcessing.TypeVector],
+            self.TERRITORIES, self.tr("Territory table (names, colours by code)"),
+            [QgsProcessing.SourceType.TypeVector],
             optional=True))
         add_travel_parameters(self, network_only=True)
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Units with reps"), QgsProcessing.TypeVectorAnyGeometry))
+            self.OUTPUT, self.tr("Units with reps"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TERRITORIES, self.tr("Territories with reps"), QgsProcessing.TypeVectorAnyGeometry))
+            self.OUTPUT_TERRITORIES, self.tr("Territories with reps"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_REPS, self.tr("Reps with their territory code"), QgsProcessing.TypeVectorPoint,
+            self.OUTPUT_REPS, self.tr("Reps with their territory code"), QgsProcessing.SourceType.TypeVectorPoint,
             optional=True, createByDefault=True))
         self.addOutput(QgsProcessingOutputNumber(
             self.MEAN_DISTANCE_KM, self.tr("Workload-weighted mean distance to the rep (km)")))
@@ -134,7 +135,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
         territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
         name_field = self.parameterAsString(parameters, self.REP_NAME_FIELD, context)
         keep_field = self.parameterAsString(parameters, self.REP_TERRITORY_FIELD, context)
-        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
         if not name_field:
             raise QgsProcessingException(self.tr("Choose the reps layer's field that holds the reps' names."))
 

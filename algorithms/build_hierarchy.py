@@ -14,7 +14,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..compat import INT, STRING, make_field
+from ..compat import INT, STRING, make_field, parameter_as_fields
 from ..core.engine import build_territories
 from ..core.hierarchy import coarsen, region_problem, units_in_regions
 from ..core.metrics import plan_figures
@@ -81,28 +81,28 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Units layer (polygons or points)"),
-            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(
             self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
         self.addParameter(QgsProcessingParameterNumber(
-            self.REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Integer,
+            self.REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=3, minValue=1))
         self.addParameter(QgsProcessingParameterField(
             self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"),
-            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.Numeric, allowMultiple=True,
+            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True,
             optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.TOLERANCE, self.tr("Tolerance (% of each region's target)"),
-            QgsProcessingParameterNumber.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
+            QgsProcessingParameterNumber.Type.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterString(
             self.REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
         self.addParameter(QgsProcessingParameterNumber(
-            self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0,
+            self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, defaultValue=0,
             minValue=0))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Units with regions"), QgsProcessing.TypeVectorAnyGeometry))
+            self.OUTPUT, self.tr("Units with regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_REGIONS, self.tr("Regions"), QgsProcessing.TypeVectorAnyGeometry))
+            self.OUTPUT_REGIONS, self.tr("Regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous regions")))
 
@@ -113,7 +113,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
         territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
         region_count = self.parameterAsInt(parameters, self.REGION_COUNT, context)
-        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
         tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
         region_field = self.parameterAsString(parameters, self.REGION_FIELD, context).strip()
         random_seed = self.parameterAsInt(parameters, self.RANDOM_SEED, context)

@@ -16,7 +16,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..compat import STRING, make_field
+from ..compat import STRING, make_field, parameter_as_fields
 from ..core.engine import DEFAULT_TIME_LIMIT, build_territories
 from ..core.problem import Problem
 from ..layers.territory_table import plan_rows, read_territory_table
@@ -115,15 +115,16 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Units layer (polygons or points)"),
-            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterNumber(
-            self.TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Integer,
+            self.TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=10, minValue=1))
         self.addParameter(QgsProcessingParameterField(
             self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"), parentLayerParameterName=self.INPUT,
-            type=QgsProcessingParameterField.Numeric, allowMultiple=True, optional=True))
+            type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"), QgsProcessingParameterNumber.Double,
+            self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"),
+            QgsProcessingParameterNumber.Type.Double,
             defaultValue=5.0, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterBoolean(
             self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
@@ -132,33 +133,35 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             optional=True))
         time_limit = QgsProcessingParameterNumber(
             self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
-            QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
+            QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
         self.addParameter(time_limit)
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"), [QgsProcessing.TypeVectorPoint],
+            self.SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"),
+            [QgsProcessing.SourceType.TypeVectorPoint],
             optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.SEED_NAME_FIELD, self.tr("Seed name field"), parentLayerParameterName=self.SEEDS, optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.SEED_TARGET_FIELD, self.tr("Seed relative target field"), parentLayerParameterName=self.SEEDS,
-            type=QgsProcessingParameterField.Numeric, optional=True))
+            type=QgsProcessingParameterField.DataType.Numeric, optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.LOCKED_FIELD, self.tr("Locked territory field"), parentLayerParameterName=self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+            self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, defaultValue=0,
+            minValue=0))
         self.addParameter(QgsProcessingParameterString(
             self.TERRITORY_FIELD, self.tr("Territory field name"), defaultValue="territory"))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.TERRITORIES, self.tr("Territory table of the existing plan (names, reps, colours)"),
-            [QgsProcessing.TypeVector], optional=True))
+            [QgsProcessing.SourceType.TypeVector], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), parentLayerParameterName=self.INPUT,
             optional=True))
         add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Units with territories"), QgsProcessing.TypeVectorAnyGeometry))
+            self.OUTPUT, self.tr("Units with territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TERRITORIES, self.tr("Territories"), QgsProcessing.TypeVectorAnyGeometry))
+            self.OUTPUT_TERRITORIES, self.tr("Territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(
             self.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
@@ -169,7 +172,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
         tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
         time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
         tolerances = parse_tolerances(self.parameterAsString(parameters, self.TOLERANCES, context),
@@ -280,7 +283,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     def _read_locks(self, source, locked_field, units, names, count):
         index = source.fields().lookupField(locked_field)
         locked = np.full(units.count, -1, dtype=np.int64)
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([index])
         known = {name: k for k, name in enumerate(names)}
         fixed_names = bool(names)
         extra: list[str] = []

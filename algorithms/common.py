@@ -71,7 +71,7 @@ class TerritoryAlgorithm(QgsProcessingAlgorithm):
         so the context's own setting is restored at once.
         """
         previous = context.invalidGeometryCheck()
-        context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryNoCheck)
+        context.setInvalidGeometryCheck(QgsFeatureRequest.InvalidGeometryCheck.GeometryNoCheck)
         try:
             return super().parameterAsSource(parameters, name, context)
         finally:
@@ -115,12 +115,13 @@ class TerritoryAlgorithm(QgsProcessingAlgorithm):
                                "vector layer). Check the path, or choose a layer of the project.").format(
                     definition.description(), definition.name(), value)
             return None
-        wanted = {QgsProcessing.TypeVectorPolygon: QgsWkbTypes.PolygonGeometry,
-                  QgsProcessing.TypeVectorPoint: QgsWkbTypes.PointGeometry}
+        wanted = {QgsProcessing.SourceType.TypeVectorPolygon: QgsWkbTypes.GeometryType.PolygonGeometry,
+                  QgsProcessing.SourceType.TypeVectorPoint: QgsWkbTypes.GeometryType.PointGeometry}
         kinds = [wanted[t] for t in definition.dataTypes() if t in wanted]
         if kinds and len(kinds) == len(definition.dataTypes()) and layer.geometryType() not in kinds:
             allowed = self.tr("a polygon or point layer") if len(kinds) == 2 else (
-                self.tr("a polygon layer") if kinds[0] == QgsWkbTypes.PolygonGeometry else self.tr("a point layer"))
+                self.tr("a polygon layer") if kinds[0] == QgsWkbTypes.GeometryType.PolygonGeometry
+                else self.tr("a point layer"))
             return self.tr("“{}” ({}) must be {}; “{}” has {} geometries. Choose {}.").format(
                 definition.description(), definition.name(), allowed, layer.name(),
                 QgsWkbTypes.geometryDisplayString(layer.geometryType()), allowed)
@@ -293,7 +294,7 @@ def read_unit_names(source, field_name: str | None, units: Units) -> list[str] |
     from qgis.core import QgsFeatureRequest
 
     names = [str(int(fid)) for fid in units.fids]
-    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([index])
     for feature in source.getFeatures(request):
         i = units.index_of_fid.get(feature.id())
         value = feature.attribute(index)
@@ -416,7 +417,7 @@ def deviation_percent(value: float) -> float:
 
 
 def territory_wkb_type(source_wkb: int, is_polygon: bool) -> int:
-    return QgsWkbTypes.MultiPolygon if is_polygon else QgsWkbTypes.MultiPoint
+    return QgsWkbTypes.Type.MultiPolygon if is_polygon else QgsWkbTypes.Type.MultiPoint
 
 
 def write_territories(sink, fields: QgsFields, names: list[str], labels: np.ndarray, figures,
@@ -467,7 +468,7 @@ def add_feature(sink, feature: QgsFeature) -> None:
     """Add a feature to an output, raising a QgsProcessingException when it cannot be written
     (full disk, lost connection): QGIS itself only logs the failure and the run would "succeed"
     with a broken output."""
-    if sink.addFeature(feature, QgsFeatureSink.FastInsert):
+    if sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert):
         return
     reason = sink.lastError() if hasattr(sink, "lastError") else ""
     raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
@@ -619,7 +620,7 @@ def read_alignment(source, field_name: str, units: Units, feedback=None) -> Alig
             .format(field_name))
     from qgis.core import QgsFeatureRequest
 
-    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([index])
     raw: dict[int, str] = {}
     values: dict[str, object] = {}
     for count, feature in enumerate(source.getFeatures(request)):

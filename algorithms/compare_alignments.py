@@ -24,7 +24,7 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 from scipy import sparse
 
-from ..compat import DOUBLE, INT, STRING, make_field
+from ..compat import DOUBLE, INT, STRING, make_field, parameter_as_fields
 from ..layers.style import apply_territory_style
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
@@ -101,7 +101,8 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         self.addParameter(
             QgsProcessingParameterFeatureSource(
-                self.INPUT, self.tr("Units layer"), [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]
+                self.INPUT, self.tr("Units layer"), [QgsProcessing.SourceType.TypeVectorPolygon,
+                                                     QgsProcessing.SourceType.TypeVectorPoint]
             )
         )
         self.addParameter(
@@ -120,7 +121,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             QgsProcessingParameterFeatureSource(
                 self.INPUT_AFTER,
                 self.tr("Layer after (optional, joined by unit id)"),
-                [QgsProcessing.TypeVector],
+                [QgsProcessing.SourceType.TypeVector],
                 optional=True,
             )
         )
@@ -137,7 +138,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 self.BALANCE_FIELDS,
                 self.tr("Balance fields (workload measures)"),
                 parentLayerParameterName=self.INPUT,
-                type=QgsProcessingParameterField.Numeric,
+                type=QgsProcessingParameterField.DataType.Numeric,
                 allowMultiple=True,
                 optional=True,
             )
@@ -145,7 +146,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
-                [QgsProcessing.TypeVector], optional=True
+                [QgsProcessing.SourceType.TypeVector], optional=True
             )
         )
         self.addParameter(
@@ -156,12 +157,12 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFeatureSink(
-                self.OUTPUT, self.tr("Changed units"), QgsProcessing.TypeVectorAnyGeometry
+                self.OUTPUT, self.tr("Changed units"), QgsProcessing.SourceType.TypeVectorAnyGeometry
             )
         )
         self.addParameter(
             QgsProcessingParameterFeatureSink(
-                self.OUTPUT_SUMMARY, self.tr("Summary per territory"), QgsProcessing.TypeVector
+                self.OUTPUT_SUMMARY, self.tr("Summary per territory"), QgsProcessing.SourceType.TypeVector
             )
         )
         self.addParameter(
@@ -183,7 +184,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         field_before = self.parameterAsString(parameters, self.FIELD_BEFORE, context)
         field_after = self.parameterAsString(parameters, self.FIELD_AFTER, context)
         id_field = self.parameterAsString(parameters, self.UNIT_ID_FIELD, context)
-        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
         html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         self._check_fields(source, after_source, field_before, field_after, id_field)
 
@@ -323,7 +324,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         id_index = fields.lookupField(id_field) if id_field else -1
         if id_index >= 0:
             wanted.append(id_index)
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(wanted)
+        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes(wanted)
         values: list[str | None] = [None] * units.count
         ids: list = [None] * units.count
         for count, feature in enumerate(source.getFeatures(request)):
@@ -343,7 +344,8 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
     def _join_after(self, after_source, field_after, id_field, ids, feedback) -> list[str | None]:
         fields = after_source.fields()
         index, id_index = fields.lookupField(field_after), fields.lookupField(id_field)
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index, id_index])
+        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([index,
+                                                                                                         id_index])
         keys, values, fids = [], [], []
         for count, feature in enumerate(after_source.getFeatures(request)):
             if count % 1000 == 0 and feedback.isCanceled():
@@ -437,7 +439,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         destination = destination_of(parameters, self.OUTPUT_SUMMARY)
         fields = self._summary_fields(measures, report.is_dbf_destination(destination))
         sink, summary_id = self.parameterAsSink(
-            parameters, self.OUTPUT_SUMMARY, context, fields, QgsWkbTypes.NoGeometry
+            parameters, self.OUTPUT_SUMMARY, context, fields, QgsWkbTypes.Type.NoGeometry
         )
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_SUMMARY))

@@ -77,12 +77,12 @@ def add_travel_parameters(algorithm, input_name: str = "INPUT", network_only: bo
         QgsProcessingParameterEnum(
             DISTANCE, t("Distance"), options=[t("Straight line"), t("Road network (travel time)")], defaultValue=0),
         QgsProcessingParameterFeatureSource(
-            NETWORK, t("Road network"), [QgsProcessing.TypeVectorLine], optional=True),
+            NETWORK, t("Road network"), [QgsProcessing.SourceType.TypeVectorLine], optional=True),
         QgsProcessingParameterField(
             SPEED_FIELD, t("Speed field (km/h)"), parentLayerParameterName=NETWORK,
-            type=QgsProcessingParameterField.Numeric, optional=True),
+            type=QgsProcessingParameterField.DataType.Numeric, optional=True),
         QgsProcessingParameterNumber(
-            DEFAULT_SPEED, t("Default speed (km/h)"), QgsProcessingParameterNumber.Double, defaultValue=50.0,
+            DEFAULT_SPEED, t("Default speed (km/h)"), QgsProcessingParameterNumber.Type.Double, defaultValue=50.0,
             minValue=0.000001),
         QgsProcessingParameterField(
             DIRECTION_FIELD, t("Direction field"), parentLayerParameterName=NETWORK, optional=True),
@@ -97,10 +97,10 @@ def add_travel_parameters(algorithm, input_name: str = "INPUT", network_only: bo
             minValue=0.0),
         QgsProcessingParameterNumber(
             MAX_TRAVEL_TIME, t("Maximum travel time from the territory centre (minutes)"),
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+            QgsProcessingParameterNumber.Type.Double, optional=True, minValue=0.0),
         QgsProcessingParameterFeatureSource(
             BARRIERS, t("Barriers (rivers, ridges, restricted areas)"),
-            [QgsProcessing.TypeVectorLine, QgsProcessing.TypeVectorPolygon], optional=True),
+            [QgsProcessing.SourceType.TypeVectorLine, QgsProcessing.SourceType.TypeVectorPolygon], optional=True),
     ]
     if network_only:
         params = [param for param in params if param.name() not in (DISTANCE, MAX_TRAVEL_TIME, BARRIERS)]
@@ -108,7 +108,7 @@ def add_travel_parameters(algorithm, input_name: str = "INPUT", network_only: bo
                 DEFAULT_DIRECTION, NETWORK_TOLERANCE}
     for param in params:
         if param.name() in advanced:
-            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         algorithm.addParameter(param)
 
 
@@ -349,7 +349,7 @@ def _unit_names(source, units) -> dict[int, str]:
         from qgis.core import QgsFeatureRequest
 
         request = QgsFeatureRequest().setNoAttributes().setSubsetOfAttributes([name_index])
-        request.setFlags(QgsFeatureRequest.NoGeometry)
+        request.setFlags(QgsFeatureRequest.Flag.NoGeometry)
         for feature in source.getFeatures(request):
             i = units.index_of_fid.get(feature.id())
             if i is not None:

@@ -21,7 +21,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..compat import INT, make_field
+from ..compat import INT, make_field, parameter_as_fields
 from ..core.engine import DEFAULT_TIME_LIMIT, rebalance_territories
 from ..core.problem import Problem
 from ..layers.territory_table import plan_rows, read_territory_table
@@ -121,17 +121,17 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Units layer (polygons or points)"),
-            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(
             self.TERRITORY_FIELD, self.tr("Territory field (current alignment)"),
             parentLayerParameterName=self.INPUT))
         self.addParameter(QgsProcessingParameterField(
             self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"),
-            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.Numeric, allowMultiple=True,
+            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True,
             optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"),
-            QgsProcessingParameterNumber.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
+            QgsProcessingParameterNumber.Type.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterBoolean(
             self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
         self.addParameter(QgsProcessingParameterString(
@@ -139,24 +139,24 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             optional=True))
         time_limit = QgsProcessingParameterNumber(
             self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
-            QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
+            QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
         self.addParameter(time_limit)
         self.addParameter(QgsProcessingParameterField(
             self.LOCKED_FIELD, self.tr("Locked field"), parentLayerParameterName=self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.MAX_CHANGED_UNITS, self.tr("Maximum changed units (% of all units)"),
-            QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=100.0))
+            QgsProcessingParameterNumber.Type.Double, optional=True, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.TERRITORIES, self.tr("Territory table (names, reps, colours)"), [QgsProcessing.TypeVector],
+            self.TERRITORIES, self.tr("Territory table (names, reps, colours)"), [QgsProcessing.SourceType.TypeVector],
             optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), parentLayerParameterName=self.INPUT,
             optional=True))
         add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Rebalanced units"), QgsProcessing.TypeVectorAnyGeometry))
+            self.OUTPUT, self.tr("Rebalanced units"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TERRITORIES, self.tr("Rebalanced territories"), QgsProcessing.TypeVectorAnyGeometry))
+            self.OUTPUT_TERRITORIES, self.tr("Rebalanced territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(
             self.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
@@ -172,7 +172,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
         territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
-        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
         tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
         time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
         tolerances = parse_tolerances(self.parameterAsString(parameters, self.TOLERANCES, context),
@@ -278,7 +278,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                                          .format(locked_field))
         known = {name: k for k, name in enumerate(names)}
         locked = np.full(units.count, -1, dtype=np.int64)
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes([index])
+        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([index])
         for feature in source.getFeatures(request):
             value = feature.attribute(index)
             locked_here, text = lock_value(value, known)

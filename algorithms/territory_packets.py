@@ -46,7 +46,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor, QFont
 
-from ..compat import STRING, make_field
+from ..compat import STRING, make_field, parameter_as_fields
 from ..core.metrics import plan_figures
 from ..layers.style import label_territories
 from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_table
@@ -113,22 +113,23 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Units layer with an alignment"),
-            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
+            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(
             self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"), [QgsProcessing.TypeVector],
+            self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
+            [QgsProcessing.SourceType.TypeVector],
             optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"), parentLayerParameterName=self.INPUT,
-            type=QgsProcessingParameterField.Numeric, allowMultiple=True, optional=True))
+            type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True, optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.UNIT_NAME_FIELD, self.tr("Unit name field"), parentLayerParameterName=self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.FIELD_BEFORE, self.tr("Previous territory field (for gains and losses)"),
             parentLayerParameterName=self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.REPS, self.tr("Reps (home points)"), [QgsProcessing.TypeVectorPoint], optional=True))
+            self.REPS, self.tr("Reps (home points)"), [QgsProcessing.SourceType.TypeVectorPoint], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.REP_NAME_FIELD, self.tr("Rep name field"), parentLayerParameterName=self.REPS, optional=True))
         add_travel_parameters(self, network_only=True)
@@ -142,7 +143,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
         territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
-        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
         field_before = self.parameterAsString(parameters, self.FIELD_BEFORE, context)
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         os.makedirs(folder, exist_ok=True)
@@ -189,7 +190,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         project.layoutManager().addLayout(packet)  # the project owns its layouts and deletes them first
         atlas = packet.atlas()
         result, error = QgsLayoutExporter.exportToPdfs(atlas, os.path.join(folder, "territory.pdf"), settings)
-        if result != QgsLayoutExporter.Success:
+        if result != QgsLayoutExporter.ExportResult.Success:
             raise QgsProcessingException(self.tr("The territory packets could not be written: {}").format(error))
         if feedback.isCanceled():
             raise QgsProcessingException(self.tr("Cancelled."))
@@ -202,7 +203,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         result = QgsLayoutExporter(overview).exportToPdf(overview_path, settings)
         project.layoutManager().clear()
         project.removeAllMapLayers()
-        if result != QgsLayoutExporter.Success:
+        if result != QgsLayoutExporter.ExportResult.Success:
             raise QgsProcessingException(self.tr("The overview could not be written to {}.").format(overview_path))
         feedback.setProgress(100)
         feedback.pushInfo(self.tr("{} territory packets and overview.pdf written to {}.").format(len(codes), folder))
@@ -284,7 +285,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         for a, _m in enumerate(shown):
             fields.append(make_field(f"w{a}", STRING, 40))
         unit_layer = QgsMemoryProviderUtils.createMemoryLayer(
-            "units", fields, QgsWkbTypes.MultiPolygon if is_polygon else QgsWkbTypes.MultiPoint, crs)
+            "units", fields, QgsWkbTypes.Type.MultiPolygon if is_polygon else QgsWkbTypes.Type.MultiPoint, crs)
         features, members = [], [[] for _ in codes]
         geometry_of = {}
         order = sorted(range(units.count), key=lambda i: natural_key(unit_names[i]))
@@ -314,7 +315,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         self._style_units(unit_layer)
         # the units that changed territory again, outlines only, drawn above every unit
         changes_layer = QgsMemoryProviderUtils.createMemoryLayer(
-            "changes", fields, QgsWkbTypes.MultiPolygon if is_polygon else QgsWkbTypes.MultiPoint, crs)
+            "changes", fields, QgsWkbTypes.Type.MultiPolygon if is_polygon else QgsWkbTypes.Type.MultiPoint, crs)
         changes_layer.dataProvider().addFeatures([f for f in features if f["change"] == "moved"])
         self._style_changes(changes_layer)
 
@@ -326,7 +327,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             for part in ("sum", "tgt", "dev"):
                 t_fields.append(make_field(f"{part}{a}", STRING, 40))
         territory_layer = QgsMemoryProviderUtils.createMemoryLayer(
-            "territories", t_fields, QgsWkbTypes.MultiPolygon, crs)
+            "territories", t_fields, QgsWkbTypes.Type.MultiPolygon, crs)
         # point units: a territory is drawn as the hull around its points, a little widened
         extent = source.sourceExtent()
         pad = 0.015 * max(extent.width(), extent.height(), 1e-9)
@@ -365,7 +366,8 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         w_fields = QgsFields()
         for name in ("code", "measure", "workload", "target", "deviation", "status"):
             w_fields.append(make_field(name, STRING, 80))
-        workload_layer = QgsMemoryProviderUtils.createMemoryLayer("workload", w_fields, QgsWkbTypes.NoGeometry, crs)
+        workload_layer = QgsMemoryProviderUtils.createMemoryLayer("workload", w_fields, QgsWkbTypes.Type.NoGeometry,
+                                                                  crs)
         w_features = []
         for k, row in enumerate(rows):
             for a, measure in enumerate(measures):
@@ -389,7 +391,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         h_fields = QgsFields()
         h_fields.append(make_field("code", STRING, 120))
         h_fields.append(make_field("rep", STRING, 120))
-        home_layer = QgsMemoryProviderUtils.createMemoryLayer("homes", h_fields, QgsWkbTypes.Point, crs)
+        home_layer = QgsMemoryProviderUtils.createMemoryLayer("homes", h_fields, QgsWkbTypes.Type.Point, crs)
         h_features = []
         for k, name, point in homes:
             feature = QgsFeature(h_fields)
@@ -404,14 +406,14 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
     @staticmethod
     def _style_units(layer) -> None:
         current = "attribute(@atlas_feature, 'code')"
-        if layer.geometryType() == QgsWkbTypes.PolygonGeometry:
+        if layer.geometryType() == QgsWkbTypes.GeometryType.PolygonGeometry:
             symbol = QgsFillSymbol.createSimple({"color": GREY, "outline_color": "#8a8a8a", "outline_width": "0.12"})
         else:
             symbol = QgsSymbol.defaultSymbol(layer.geometryType())
             symbol.setSize(3.0)
         symbol_layer = symbol.symbolLayer(0)
         # the territory in its colour, neighbours grey; in the overview (no atlas) every territory in colour
-        symbol_layer.setDataDefinedProperty(QgsSymbolLayer.PropertyFillColor, QgsProperty.fromExpression(
+        symbol_layer.setDataDefinedProperty(QgsSymbolLayer.Property.PropertyFillColor, QgsProperty.fromExpression(
             f"CASE WHEN @atlas_feature IS NULL OR \"code\" = {current} THEN \"colour\" "
             f"WHEN \"before\" = {current} THEN '#f6d5d1' ELSE '{GREY}' END"))
         layer.renderer().setSymbol(symbol)
@@ -440,23 +442,25 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
     def _style_changes(layer) -> None:
         """Units gained by the packet's territory outlined green, units it lost red; others not drawn."""
         current = "attribute(@atlas_feature, 'code')"
-        if layer.geometryType() == QgsWkbTypes.PolygonGeometry:
+        if layer.geometryType() == QgsWkbTypes.GeometryType.PolygonGeometry:
             symbol = QgsFillSymbol.createSimple({"style": "no", "outline_color": GAINED, "outline_width": "1.0"})
         else:
             symbol = QgsSymbol.defaultSymbol(layer.geometryType())
             symbol.setSize(3.4)
             symbol.symbolLayer(0).setColor(QColor(0, 0, 0, 0))  # a ring: outline only
             symbol.symbolLayer(0).setStrokeWidth(0.8)
-        symbol.symbolLayer(0).setDataDefinedProperty(QgsSymbolLayer.PropertyStrokeColor, QgsProperty.fromExpression(
+        symbol.symbolLayer(0).setDataDefinedProperty(QgsSymbolLayer.Property.PropertyStrokeColor,
+                                                     QgsProperty.fromExpression(
             f"CASE WHEN \"code\" = {current} THEN '{GAINED}' WHEN \"before\" = {current} THEN '{LOST}' "
             "ELSE '#00000000' END"))
         layer.renderer().setSymbol(symbol)
 
     @staticmethod
     def _style_territories(layer) -> None:
-        if layer.geometryType() == QgsWkbTypes.PolygonGeometry:
+        if layer.geometryType() == QgsWkbTypes.GeometryType.PolygonGeometry:
             symbol = QgsFillSymbol.createSimple({"style": "no", "outline_color": "#222222", "outline_width": "0.6"})
-            symbol.symbolLayer(0).setDataDefinedProperty(QgsSymbolLayer.PropertyStrokeWidth, QgsProperty.fromExpression(
+            symbol.symbolLayer(0).setDataDefinedProperty(QgsSymbolLayer.Property.PropertyStrokeWidth,
+                                                         QgsProperty.fromExpression(
                 "CASE WHEN \"code\" = attribute(@atlas_feature, 'code') THEN 1.1 ELSE 0.5 END"))
             layer.renderer().setSymbol(symbol)
         else:
@@ -477,7 +481,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         symbol = QgsSymbol.defaultSymbol(layer.geometryType())
         symbol.setColor(QColor(20, 20, 20))
         symbol.setSize(4.2)
-        symbol.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Star)
+        symbol.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Shape.Star)
         symbol.symbolLayer(0).setStrokeColor(QColor(255, 255, 255))
         layer.renderer().setSymbol(symbol)
         from qgis.core import QgsPalLayerSettings, QgsTextBufferSettings, QgsTextFormat, QgsVectorLayerSimpleLabeling
@@ -485,7 +489,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         settings = QgsPalLayerSettings()
         settings.isExpression = True
         settings.fieldName = "CASE WHEN @atlas_feature IS NULL THEN NULL ELSE \"rep\" END"  # overview: in the label
-        settings.placement = QgsPalLayerSettings.OrderedPositionsAroundPoint
+        settings.placement = QgsPalLayerSettings.Placement.OrderedPositionsAroundPoint
         settings.dist = 1.5
         text = QgsTextFormat()
         font = QFont("DejaVu Sans")
@@ -512,10 +516,11 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         territories = layers["territories"]
 
         bar = QgsLayoutItemShape(layout)
-        bar.setShapeType(QgsLayoutItemShape.Rectangle)
+        bar.setShapeType(QgsLayoutItemShape.Shape.Rectangle)
         bar_symbol = QgsFillSymbol.createSimple({"color": "#cccccc", "outline_style": "no"})
         bar_symbol.symbolLayer(0).setDataDefinedProperty(
-            QgsSymbolLayer.PropertyFillColor, QgsProperty.fromExpression("attribute(@atlas_feature, 'colour')"))
+            QgsSymbolLayer.Property.PropertyFillColor,
+            QgsProperty.fromExpression("attribute(@atlas_feature, 'colour')"))
         bar.setSymbol(bar_symbol)
         layout.addLayoutItem(bar)
         _place(bar, 10, 10, 4, 20)
@@ -541,7 +546,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         layout.addLayoutItem(map_item)
         _place_map(map_item, _extent_in(territories, project), 10, 32, 190, 125)
         map_item.setAtlasDriven(True)
-        map_item.setAtlasScalingMode(QgsLayoutItemMap.Auto)
+        map_item.setAtlasScalingMode(QgsLayoutItemMap.AtlasScalingMode.Auto)
         map_item.setAtlasMargin(0.08)
 
         legend = self.tr("Neighbouring territories in grey. Stars: rep homes.")
@@ -555,7 +560,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             ("measure", self.tr("Measure")), ("workload", self.tr("Workload")), ("target", self.tr("Target")),
             ("deviation", self.tr("Deviation"))], "\"code\" = attribute(@atlas_feature, 'code')", 10, y + 7, 92, 30,
             numeric={"workload", "target", "deviation"})
-        workload.setResizeMode(QgsLayoutMultiFrame.UseExistingFrames)
+        workload.setResizeMode(QgsLayoutMultiFrame.ResizeMode.UseExistingFrames)
 
         shown = layers["measures"]
         unit_columns = [("unit", self.tr("Unit"))] + [(f"w{a}", m) for a, m in enumerate(shown)]
@@ -574,7 +579,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         _label(layout, self.tr("Units in the territory"), 108, y, 92, 6, 11, bold=True)
         units_table = _table(layout, layers["units"], unit_columns, "\"code\" = attribute(@atlas_feature, 'code')",
                              108, y + 7, 92, 287 - y - 7, numeric={f"w{a}" for a in range(len(shown))})
-        units_table.setResizeMode(QgsLayoutMultiFrame.ExtendToNextPage)
+        units_table.setResizeMode(QgsLayoutMultiFrame.ResizeMode.ExtendToNextPage)
 
         atlas = layout.atlas()
         atlas.setCoverageLayer(territories)
@@ -612,7 +617,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         numeric = {c for c, _ in columns if c not in ("name", "rep")}
         table = _table(layout, territories, columns, None, 145, 27, 142, 175, numeric=numeric,
                        shares=[0.15, 0.12, 0.06])
-        table.setResizeMode(QgsLayoutMultiFrame.ExtendToNextPage)
+        table.setResizeMode(QgsLayoutMultiFrame.ResizeMode.ExtendToNextPage)
         return layout
 
 
@@ -620,8 +625,8 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
 
 
 def _place(item, x: float, y: float, width: float, height: float) -> None:
-    item.attemptMove(QgsLayoutPoint(x, y, QgsUnitTypes.LayoutMillimeters))
-    item.attemptResize(QgsLayoutSize(width, height, QgsUnitTypes.LayoutMillimeters))
+    item.attemptMove(QgsLayoutPoint(x, y, QgsUnitTypes.LayoutUnit.LayoutMillimeters))
+    item.attemptResize(QgsLayoutSize(width, height, QgsUnitTypes.LayoutUnit.LayoutMillimeters))
 
 
 def _map_crs(source, crs, context):
@@ -708,7 +713,7 @@ def _table(layout, layer, columns, expression: str | None, x, y, width, height, 
         text_format = QgsTextFormat()
         text_format.setFont(font)
         text_format.setSize(7.5)
-        text_format.setSizeUnit(QgsUnitTypes.RenderPoints)
+        text_format.setSizeUnit(QgsUnitTypes.RenderUnit.RenderPoints)
         text_format.setColor(INK)
         setter(text_format)
     table.setCellMargin(1.0)
@@ -716,9 +721,9 @@ def _table(layout, layer, columns, expression: str | None, x, y, width, height, 
     table.setGridColor(QColor(190, 190, 190))
     table.setHorizontalGrid(True)
     table.setVerticalGrid(False)
-    table.setHeaderHAlignment(QgsLayoutItemAttributeTable.FollowColumn)
+    table.setHeaderHAlignment(QgsLayoutItemAttributeTable.HeaderHAlignment.FollowColumn)
     if empty:
-        table.setEmptyTableBehavior(QgsLayoutItemAttributeTable.ShowMessage)
+        table.setEmptyTableBehavior(QgsLayoutItemAttributeTable.EmptyTableMode.ShowMessage)
         table.setEmptyTableMessage(empty)
     layout.addMultiFrame(table)
     frame = QgsLayoutFrame(layout, table)

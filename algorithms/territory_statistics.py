@@ -32,7 +32,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
-from ..compat import DOUBLE, INT, STRING, make_field
+from ..compat import DOUBLE, INT, STRING, make_field, parameter_as_fields
 from ..core.metrics import plan_figures
 from ..layers.style import apply_territory_style
 from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_table
@@ -168,7 +168,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             QgsProcessingParameterFeatureSource(
                 self.INPUT,
                 self.tr("Units layer with an alignment"),
-                [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint],
+                [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint],
             )
         )
         self.addParameter(
@@ -181,7 +181,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 self.BALANCE_FIELDS,
                 self.tr("Balance fields (workload measures)"),
                 parentLayerParameterName=self.INPUT,
-                type=QgsProcessingParameterField.Numeric,
+                type=QgsProcessingParameterField.DataType.Numeric,
                 allowMultiple=True,
                 optional=True,
             )
@@ -190,7 +190,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             QgsProcessingParameterNumber(
                 self.TOLERANCE,
                 self.tr("Tolerance (% of each territory's target)"),
-                QgsProcessingParameterNumber.Double,
+                QgsProcessingParameterNumber.Type.Double,
                 defaultValue=5.0,
                 minValue=0.0,
                 maxValue=100.0,
@@ -198,7 +198,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFeatureSource(
-                self.REPS, self.tr("Reps (points)"), [QgsProcessing.TypeVectorPoint], optional=True
+                self.REPS, self.tr("Reps (points)"), [QgsProcessing.SourceType.TypeVectorPoint], optional=True
             )
         )
         self.addParameter(
@@ -218,7 +218,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
-                [QgsProcessing.TypeVector], optional=True
+                [QgsProcessing.SourceType.TypeVector], optional=True
             )
         )
         self.addParameter(
@@ -228,7 +228,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             )
         )
         self.addParameter(
-            QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Territories"), QgsProcessing.TypeVectorAnyGeometry)
+            QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Territories"),
+                                              QgsProcessing.SourceType.TypeVectorAnyGeometry)
         )
         self.addParameter(
             QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Report"), self.tr("HTML files (*.html)"))
@@ -253,7 +254,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                     "unit's territory."
                 ).format(territory_field)
             )
-        balance_fields = self.parameterAsFields(parameters, self.BALANCE_FIELDS, context)
+        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
         if territory_field in balance_fields:
             raise QgsProcessingException(
                 self.tr(
@@ -647,7 +648,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             parts = [geometries[i] for i in np.flatnonzero(labels == k)]
             geometry = QgsGeometry.unaryUnion(parts) if parts else QgsGeometry()
             if not geometry.isNull():
-                if not is_polygon and QgsWkbTypes.geometryType(geometry.wkbType()) != QgsWkbTypes.PointGeometry:
+                point_type = QgsWkbTypes.GeometryType.PointGeometry
+                if not is_polygon and QgsWkbTypes.geometryType(geometry.wkbType()) != point_type:
                     geometry = QgsGeometry()
                 else:
                     geometry.convertToMultiType()
@@ -726,7 +728,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
     def _write_layer(self, parameters, context, source, figures: TerritoryFigures, dissolved, is_polygon: bool):
         destination = destination_of(parameters, self.OUTPUT)
         fields, field_names = self._output_fields(figures, report.is_dbf_destination(destination))
-        wkb = QgsWkbTypes.MultiPolygon if is_polygon else QgsWkbTypes.MultiPoint
+        wkb = QgsWkbTypes.Type.MultiPolygon if is_polygon else QgsWkbTypes.Type.MultiPoint
         sink, out_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, wkb, source.sourceCrs())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
@@ -777,7 +779,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         apply_territory_style(unit_layer, TERRITORY, names, {r.code: r.colour for r in rows})
         layers = [unit_layer]
         if units.is_polygon:
-            outline = QgsMemoryProviderUtils.createMemoryLayer("territories", fields, QgsWkbTypes.MultiPolygon, crs)
+            outline = QgsMemoryProviderUtils.createMemoryLayer("territories", fields, QgsWkbTypes.Type.MultiPolygon,
+                                                               crs)
             outline.dataProvider().addFeatures(
                 [_feature(fields, g, [r.label]) for g, r in zip(dissolved, rows) if not g.isNull()]
             )
@@ -791,7 +794,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         if reps:
             rep_fields = QgsFields()
             rep_fields.append(make_field("rep", STRING))
-            rep_layer = QgsMemoryProviderUtils.createMemoryLayer("reps", rep_fields, QgsWkbTypes.Point, reps[0].crs)
+            rep_layer = QgsMemoryProviderUtils.createMemoryLayer("reps", rep_fields, QgsWkbTypes.Type.Point,
+                                                                 reps[0].crs)
             rep_layer.dataProvider().addFeatures(
                 [_feature(rep_fields, QgsGeometry.fromPointXY(rep.point), [rep.name]) for rep in reps]
             )
@@ -1062,4 +1066,4 @@ def _no_brush():
 def _star_shape():
     from qgis.core import QgsSimpleMarkerSymbolLayerBase
 
-    return QgsSimpleMarkerSymbolLayerBase.Star
+    return QgsSimpleMarkerSymbolLayerBase.Shape.Star

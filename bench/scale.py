@@ -116,7 +116,6 @@ def job_gpkg(name: str) -> None:
         QgsCoordinateReferenceSystem,
         QgsCoordinateTransformContext,
         QgsFeature,
-        QgsField,
         QgsFields,
         QgsGeometry,
         QgsLineString,
@@ -125,22 +124,22 @@ def job_gpkg(name: str) -> None:
         QgsVectorFileWriter,
         QgsWkbTypes,
     )
-    from qgis.PyQt.QtCore import QVariant
+    from territory_planner.compat import DOUBLE, INT, make_field
 
     instance = make_instance(name)
     _, gpkg = paths(name)
     points = instance.polygon_xy is None
     fields = QgsFields()
-    fields.append(QgsField("unit_id", QVariant.Int))
+    fields.append(make_field("unit_id", INT))
     for measure in instance.measures:
-        fields.append(QgsField(measure, QVariant.Double))
+        fields.append(make_field(measure, DOUBLE))
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "units"
     tmp = str(gpkg) + ".tmp.gpkg"
     if os.path.exists(tmp):
         os.remove(tmp)
-    writer = QgsVectorFileWriter.create(tmp, fields, QgsWkbTypes.Point if points else QgsWkbTypes.Polygon,
+    writer = QgsVectorFileWriter.create(tmp, fields, QgsWkbTypes.Type.Point if points else QgsWkbTypes.Type.Polygon,
                                         QgsCoordinateReferenceSystem(instance.crs),
                                         QgsCoordinateTransformContext(), options)
     if writer.hasError():
@@ -264,7 +263,7 @@ def read_labels(path: str, size: int) -> np.ndarray:
     names: dict[str, int] = {}
     labels = np.full(size, -1, dtype=np.int64)
     fields = layer.fields()
-    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes(
         [fields.lookupField("unit_id"), fields.lookupField("territory")])
     for feature in layer.getFeatures(request):
         labels[int(feature["unit_id"])] = names.setdefault(str(feature["territory"]), len(names))

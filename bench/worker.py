@@ -207,7 +207,7 @@ def labels_from(layer, key_field: str, keys: np.ndarray, label_field: str) -> np
     index = {int(k): i for i, k in enumerate(keys)}
     labels = np.full(len(keys), -1, dtype=np.int64)
     names: dict[str, int] = {}
-    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry)
     for feature in layer.getFeatures(request):
         value = feature[label_field]
         if value is None or (hasattr(value, "isNull") and value.isNull()):
@@ -290,7 +290,7 @@ def job_gpkg(instance: Instance, out_prefix: str, gpkg: str) -> None:
     tmp = gpkg + ".tmp.gpkg"
     if os.path.exists(tmp):
         os.remove(tmp)
-    writer = QgsVectorFileWriter.create(tmp, fields, QgsWkbTypes.Polygon,
+    writer = QgsVectorFileWriter.create(tmp, fields, QgsWkbTypes.Type.Polygon,
                                         QgsCoordinateReferenceSystem(instance.crs),
                                         QgsCoordinateTransformContext(), options)
     if writer.hasError():

@@ -92,7 +92,7 @@ def read_network(source, units: Units, settings: NetworkSettings, transform_cont
     """Read a line layer as a directed road network in the units' metric CRS (metres, minutes).
 
     ``keep_roads``: keep each road's geometry (needed to test barrier crossings)."""
-    if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.LineGeometry:
+    if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.GeometryType.LineGeometry:
         raise NetworkDataError(tr("The road network must be a line layer; this one has {} geometries.")
                                .format(QgsWkbTypes.geometryDisplayString(QgsWkbTypes.geometryType(source.wkbType()))))
     if not settings.default_speed > 0:
@@ -172,9 +172,9 @@ def read_network(source, units: Units, settings: NetworkSettings, transform_cont
 
 def _line_xy(part) -> np.ndarray:
     """The (k, 2) vertices of a line part, read from its WKB (curves are segmentized first)."""
-    if QgsWkbTypes.flatType(part.wkbType()) != QgsWkbTypes.LineString:
+    if QgsWkbTypes.flatType(part.wkbType()) != QgsWkbTypes.Type.LineString:
         part = part.segmentize()
-        if QgsWkbTypes.flatType(part.wkbType()) != QgsWkbTypes.LineString:
+        if QgsWkbTypes.flatType(part.wkbType()) != QgsWkbTypes.Type.LineString:
             return np.array([(v.x(), v.y()) for v in part.vertices()], dtype=float).reshape(-1, 2)
     dims = 2 + int(QgsWkbTypes.hasZ(part.wkbType())) + int(QgsWkbTypes.hasM(part.wkbType()))
     wkb = bytes(part.asWkb())
@@ -196,7 +196,7 @@ def _number(value):
 def read_barriers(source, units: Units, transform_context) -> list[QgsGeometry]:
     """Barrier lines or polygons in the units' metric CRS."""
     kind = QgsWkbTypes.geometryType(source.wkbType())
-    if kind not in (QgsWkbTypes.LineGeometry, QgsWkbTypes.PolygonGeometry):
+    if kind not in (QgsWkbTypes.GeometryType.LineGeometry, QgsWkbTypes.GeometryType.PolygonGeometry):
         raise NetworkDataError(tr("Barriers must be lines (rivers, ridges) or polygons (restricted areas); this "
                                   "layer has {} geometries.").format(QgsWkbTypes.geometryDisplayString(kind)))
     transform = _transform(source, units, transform_context)

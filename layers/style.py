@@ -48,13 +48,13 @@ def territory_renderer(layer: QgsVectorLayer, field: str, values: list | None = 
         symbol = QgsSymbol.defaultSymbol(geometry_type)
         wanted = colours.get(str(value))
         symbol.setColor(QColor(wanted) if wanted else territory_colour(k))
-        if geometry_type == QgsWkbTypes.PolygonGeometry:
+        if geometry_type == QgsWkbTypes.GeometryType.PolygonGeometry:
             symbol.symbolLayer(0).setStrokeColor(QColor(40, 40, 40) if outline else QColor(90, 90, 90))
             symbol.symbolLayer(0).setStrokeWidth(0.6 if outline else 0.1)
         categories.append(QgsRendererCategory(value, symbol, str(titles.get(str(value)) or value)))
     unassigned = QgsSymbol.defaultSymbol(geometry_type)
     unassigned.setColor(QColor(200, 200, 200))
-    if geometry_type == QgsWkbTypes.PolygonGeometry:
+    if geometry_type == QgsWkbTypes.GeometryType.PolygonGeometry:
         unassigned.symbolLayer(0).setBrushStyle(_hatch())
         unassigned.symbolLayer(0).setStrokeColor(QColor(120, 120, 120))
     label = QCoreApplication.translate("TerritoryStyle", "Unassigned")
@@ -124,8 +124,8 @@ def label_territories(layer: QgsVectorLayer, name_field: str = "name", rep_field
     buffer.setColor(QColor(255, 255, 255))
     text_format.setBuffer(buffer)
     settings.setFormat(text_format)
-    if layer.geometryType() == QgsWkbTypes.PolygonGeometry:
-        settings.placement = QgsPalLayerSettings.OverPoint
+    if layer.geometryType() == QgsWkbTypes.GeometryType.PolygonGeometry:
+        settings.placement = QgsPalLayerSettings.Placement.OverPoint
         settings.fitInPolygonOnly = False
     layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
     layer.setLabelsEnabled(True)

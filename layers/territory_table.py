@@ -75,7 +75,7 @@ def read_territory_table(source, territory_field: str | Sequence[str] | None = N
         ).format(territory_field if isinstance(territory_field, str) else ", ".join(territory_field or ["code"])))
     index = {name: fields.lookupField(name) for name in TABLE_COLUMNS}
     rows: dict[str, TerritoryRow] = {}
-    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry)
     for feature in source.getFeatures(request):
         code = _text(feature.attribute(code_index))
         if code is None:

@@ -81,8 +81,8 @@ def metric_crs_for(crs: QgsCoordinateReferenceSystem, extent_in_crs: QgsRectangl
     """
     check_crs_is_defined(crs)
     if crs.isValid() and not crs.isGeographic():
-        factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceMeters)
-        if factor and math.isfinite(factor) and crs.mapUnits() != QgsUnitTypes.DistanceUnknownUnit:
+        factor = QgsUnitTypes.fromUnitToUnitFactor(crs.mapUnits(), QgsUnitTypes.DistanceUnit.DistanceMeters)
+        if factor and math.isfinite(factor) and crs.mapUnits() != QgsUnitTypes.DistanceUnit.DistanceUnknownUnit:
             return crs, float(factor)
     centre = extent_in_crs.center()
     lon, lat = centre.x(), centre.y()
@@ -112,7 +112,7 @@ def check_crs_is_defined(crs: QgsCoordinateReferenceSystem) -> None:
     if not crs.isValid() or crs.authid():
         return
     description = crs.description().strip().lower()
-    degrees_but_planar = crs.mapUnits() == QgsUnitTypes.DistanceDegrees and not crs.isGeographic()
+    degrees_but_planar = crs.mapUnits() == QgsUnitTypes.DistanceUnit.DistanceDegrees and not crs.isGeographic()
     if description.startswith("undefined") or degrees_but_planar or not crs.toProj():
         raise UnitDataError(tr(
             "The layer's coordinate reference system is undefined (“{}”), so distances and areas cannot be "
@@ -146,10 +146,10 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
                 "The balance field “{}” is not numeric ({}). Choose a numeric field, or convert it "
                 "with the Field Calculator.").format(name, fields.at(index).typeName()))
     geometry_type = QgsWkbTypes.geometryType(source.wkbType())
-    if geometry_type not in (QgsWkbTypes.PolygonGeometry, QgsWkbTypes.PointGeometry):
+    if geometry_type not in (QgsWkbTypes.GeometryType.PolygonGeometry, QgsWkbTypes.GeometryType.PointGeometry):
         raise UnitDataError(tr("Territories are built from polygon or point layers; this layer has {} geometries.")
                             .format(QgsWkbTypes.geometryDisplayString(geometry_type)))
-    is_polygon = geometry_type == QgsWkbTypes.PolygonGeometry
+    is_polygon = geometry_type == QgsWkbTypes.GeometryType.PolygonGeometry
     total = source.featureCount()
     if total == 0:
         raise UnitDataError(tr("The layer has no features. Choose a layer with units to assign."))
@@ -200,7 +200,7 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
             geometry.transform(_scale_matrix(factor))
         if is_polygon and not geometry.isGeosValid():
             fixed = geometry.makeValid()
-            polygonal = QgsWkbTypes.geometryType(fixed.wkbType()) == QgsWkbTypes.PolygonGeometry
+            polygonal = QgsWkbTypes.geometryType(fixed.wkbType()) == QgsWkbTypes.GeometryType.PolygonGeometry
             if fixed.isNull() or fixed.isEmpty() or not polygonal:
                 fixed = _polygon_part(fixed)
             if fixed is None or fixed.isEmpty():
@@ -284,7 +284,7 @@ def _polygon_part(geometry: QgsGeometry) -> QgsGeometry | None:
     if geometry is None or geometry.isNull():
         return None
     parts = [QgsGeometry(part.clone()) for part in geometry.constParts()]
-    polygons = [p for p in parts if QgsWkbTypes.geometryType(p.wkbType()) == QgsWkbTypes.PolygonGeometry]
+    polygons = [p for p in parts if QgsWkbTypes.geometryType(p.wkbType()) == QgsWkbTypes.GeometryType.PolygonGeometry]
     if not polygons:
         return None
     return QgsGeometry.unaryUnion(polygons)

@@ -36,12 +36,11 @@ def main() -> int:
         QgsApplication,
         QgsCoordinateReferenceSystem,
         QgsFeature,
-        QgsField,
         QgsGeometry,
         QgsProcessingFeedback,
         QgsVectorLayer,
     )
-    from qgis.PyQt.QtCore import QVariant
+    from territory_planner.compat import STRING, make_field
 
     app = QgsApplication([], False)
     app.initQgis()
@@ -80,7 +79,7 @@ def main() -> int:
         {f.id(): {name: name_of[f["territory"]], rep: rep_of[f["territory"]]} for f in table.getFeatures()})
     reps = QgsVectorLayer("Point", "reps", "memory")
     reps.setCrs(QgsCoordinateReferenceSystem(units.crs()))
-    reps.dataProvider().addAttributes([QgsField("name", QVariant.String), QgsField("territory", QVariant.String)])
+    reps.dataProvider().addAttributes([make_field("name", STRING), make_field("territory", STRING)])
     reps.updateFields()
     homes = []
     for code, features in members.items():
@@ -93,7 +92,7 @@ def main() -> int:
 
     # a previous alignment: the showcase territory gained two counties and lost one
     showcase = max((code for code in members if len(members[code]) <= 22), key=lambda code: len(members[code]))
-    units.dataProvider().addAttributes([QgsField("before", QVariant.String)])
+    units.dataProvider().addAttributes([make_field("before", STRING)])
     units.updateFields()
     before = units.fields().lookupField("before")
     values = {f.id(): {before: f["territory"]} for f in units.getFeatures()}
@@ -153,7 +152,7 @@ def _plan_map(units, table, reps, path: Path) -> None:
     star = QgsSymbol.defaultSymbol(reps.geometryType())
     star.setColor(QColor(20, 20, 20))
     star.setSize(3.6)
-    star.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Star)
+    star.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Shape.Star)
     reps.renderer().setSymbol(star)
     image = report.render_map([reps, table, units], units.crs(), units.extent(), width=900, height=900)
     image.save(str(path), "PNG")

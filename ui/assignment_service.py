@@ -99,10 +99,10 @@ def editing_problem(layer: QgsVectorLayer, add_field: bool = False) -> str | Non
         return tr("The layer “{}” is read-only. Make it editable (Project ▸ Properties ▸ Data Sources) or "
                   "save a copy, e.g. as a GeoPackage, and plan on the copy.").format(layer.name())
     capabilities = layer.dataProvider().capabilities()
-    if not capabilities & QgsVectorDataProvider.ChangeAttributeValues:
+    if not capabilities & QgsVectorDataProvider.Capability.ChangeAttributeValues:
         return tr("The data source of “{}” does not allow changing attribute values. Save a copy of the "
                   "layer (e.g. as a GeoPackage) and plan on the copy.").format(layer.name())
-    if add_field and not capabilities & QgsVectorDataProvider.AddAttributes:
+    if add_field and not capabilities & QgsVectorDataProvider.Capability.AddAttributes:
         return tr("The data source of “{}” does not allow adding fields. Add the territory field with the "
                   "layer's own tools, or save a copy as a GeoPackage.").format(layer.name())
     return None
@@ -110,7 +110,7 @@ def editing_problem(layer: QgsVectorLayer, add_field: bool = False) -> str | Non
 
 def geometry_problem(layer: QgsVectorLayer) -> str | None:
     geometry_type = QgsWkbTypes.geometryType(layer.wkbType())
-    if geometry_type not in (QgsWkbTypes.PolygonGeometry, QgsWkbTypes.PointGeometry):
+    if geometry_type not in (QgsWkbTypes.GeometryType.PolygonGeometry, QgsWkbTypes.GeometryType.PointGeometry):
         return tr("Territories are painted on polygon or point layers; “{}” has {} geometries.").format(
             layer.name(), QgsWkbTypes.geometryDisplayString(geometry_type))
     return None
@@ -376,7 +376,7 @@ class AssignmentService(QObject):
         self._lookup_indexes()
         columns = [self._field_index] + self._measure_indexes
         columns += [i for i in (self._rep_index, self._lock_index) if i >= 0]
-        request = self.unit_request().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(columns)
+        request = self.unit_request().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes(columns)
         fids: list[int] = []
         raw: list[list] = [[] for _ in columns]
         appends = [values.append for values in raw]
@@ -651,7 +651,7 @@ class AssignmentService(QObject):
 
     # -- edits -----------------------------------------------------------------------------------
     def _warn(self, text: str, level=None) -> None:
-        self.message.emit(text, Qgis.Warning if level is None else level)
+        self.message.emit(text, Qgis.MessageLevel.Warning if level is None else level)
 
     def _ensure_editing(self) -> bool:
         if not self.is_bound:
@@ -735,7 +735,7 @@ class AssignmentService(QObject):
         skipped = int(locked.sum())
         indexes = indexes[~locked]
         if skipped:
-            self._warn(tr("{} locked unit(s) were left unchanged.").format(skipped), Qgis.Info)
+            self._warn(tr("{} locked unit(s) were left unchanged.").format(skipped), Qgis.MessageLevel.Info)
         if len(indexes) == 0:
             return 0
         text = tr("Assign {} unit(s) to {}").format(len(indexes), name) if name is not None else \
@@ -750,7 +750,7 @@ class AssignmentService(QObject):
         selected = self.layer.selectedFeatureIds()
         if not selected:
             self._warn(tr("Select some features of “{}” first (e.g. with QGIS's selection tools).")
-                       .format(self.layer.name()), Qgis.Info)
+                       .format(self.layer.name()), Qgis.MessageLevel.Info)
             return 0
         return self.assign(selected, name)
 
@@ -1148,7 +1148,7 @@ class AssignmentService(QObject):
             name = self.layer.name()
             self.unbind()
             self._warn(tr("The layer “{}” was removed from the project; the territory panel let go of it.")
-                       .format(name), Qgis.Info)
+                       .format(name), Qgis.MessageLevel.Info)
 
     # -- suggestions -----------------------------------------------------------------------------
     def suggestions(self, count: int = 5) -> list[Suggestion]:
@@ -1169,7 +1169,7 @@ class AssignmentService(QObject):
         names = self.territories.names
         fid = int(self.fids[suggestion.unit])
         if self.territory_of_fid(fid) != names[suggestion.source]:
-            self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.Info)
+            self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.MessageLevel.Info)
             return None
         return self.propose(np.array([suggestion.unit]), [names[suggestion.target]],
                             tr("Move unit {} to {}").format(self.unit_label(suggestion.unit), names[suggestion.target]),
@@ -1189,7 +1189,7 @@ class AssignmentService(QObject):
         names = self.territories.names
         fid = int(self.fids[suggestion.unit])
         if self.territory_of_fid(fid) != names[suggestion.source]:
-            self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.Info)
+            self._warn(tr("That suggestion is out of date; the unit has moved since."), Qgis.MessageLevel.Info)
             return False
         return self.assign([fid], names[suggestion.target], action="suggestion") == 1
 
@@ -1235,9 +1235,9 @@ class AssignmentService(QObject):
             preview.title, changed, 100.0 * self.max_deviation())
         if outside:
             self.message.emit(text + " " + tr("Still outside the {:g} % tolerance: {}.").format(
-                self.plan.tolerance, ", ".join(outside)), Qgis.Warning)
+                self.plan.tolerance, ", ".join(outside)), Qgis.MessageLevel.Warning)
         else:
-            self.message.emit(text + " " + tr("Every territory is within tolerance."), Qgis.Success)
+            self.message.emit(text + " " + tr("Every territory is within tolerance."), Qgis.MessageLevel.Success)
         return changed
 
     def _after_commit(self) -> None:
@@ -1252,7 +1252,7 @@ class AssignmentService(QObject):
         return self.recorder.store.rows(territory)
 
     def log(self, text: str) -> None:
-        QgsMessageLog.logMessage(text, LOG_TAG, Qgis.Info)
+        QgsMessageLog.logMessage(text, LOG_TAG, Qgis.MessageLevel.Info)
 
     def create_territory_field(self, layer: QgsVectorLayer, name: str) -> bool:
         """Add a text field ``name`` to ``layer`` through its edit buffer (saved with the layer)."""

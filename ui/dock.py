@@ -534,7 +534,7 @@ class TerritoryDock(QgsDockWidget):
         """Add a new text territory field to the chosen layer (asks for its name)."""
         layer = self.current_layer()
         if layer is None:
-            self._show_message(self.tr("Choose a units layer first."), Qgis.Warning)
+            self._show_message(self.tr("Choose a units layer first."), Qgis.MessageLevel.Warning)
             return False
         if name is None:
             name, ok = QInputDialog.getText(self, self.tr("New territory field"), self.tr("Field name"),
@@ -737,14 +737,14 @@ class TerritoryDock(QgsDockWidget):
             return self.service.assign(fids, None)
         if self.service.active is None:
             self._show_message(self.tr("Choose the territory to paint with: select a row of the table, or use the "
-                                       "eyedropper."), Qgis.Info)
+                                       "eyedropper."), Qgis.MessageLevel.Info)
             return 0
         return self.service.assign(fids, self.service.active)
 
     def pick_territory(self, fids: list) -> None:
         name = self.service.territory_of_fid(fids[0]) if fids else None
         if name is None:
-            self._show_message(self.tr("That unit is not in a territory."), Qgis.Info)
+            self._show_message(self.tr("That unit is not in a territory."), Qgis.MessageLevel.Info)
             return
         self.service.set_active(name)
 
@@ -752,7 +752,7 @@ class TerritoryDock(QgsDockWidget):
         if self.erase_action.isChecked():
             return self.service.assign_selected(None)
         if self.service.active is None:
-            self._show_message(self.tr("Choose a territory in the table first."), Qgis.Info)
+            self._show_message(self.tr("Choose a territory in the table first."), Qgis.MessageLevel.Info)
             return 0
         return self.service.assign_selected(self.service.active)
 
@@ -761,7 +761,7 @@ class TerritoryDock(QgsDockWidget):
             return 0
         selected = self.service.layer.selectedFeatureIds()
         if not selected:
-            self._show_message(self.tr("Select the units to lock or unlock first."), Qgis.Info)
+            self._show_message(self.tr("Select the units to lock or unlock first."), Qgis.MessageLevel.Info)
             return 0
         changed = self.service.set_units_locked(selected, locked)
         self._save_plan()
@@ -795,7 +795,7 @@ class TerritoryDock(QgsDockWidget):
     def rename_territory(self, new: str | None = None) -> bool:
         old = self.service.active
         if old is None:
-            self._show_message(self.tr("Choose the territory to rename in the table."), Qgis.Info)
+            self._show_message(self.tr("Choose the territory to rename in the table."), Qgis.MessageLevel.Info)
             return False
         if new is None:
             shown = self.service.display_name(old)
@@ -807,7 +807,7 @@ class TerritoryDock(QgsDockWidget):
     def merge_territory(self, target: str | None = None) -> bool:
         source = self.service.active
         if source is None:
-            self._show_message(self.tr("Choose the territory to merge in the table."), Qgis.Info)
+            self._show_message(self.tr("Choose the territory to merge in the table."), Qgis.MessageLevel.Info)
             return False
         others = [t for t in self.service.territory_names if t != source]
         if not others:
@@ -822,7 +822,7 @@ class TerritoryDock(QgsDockWidget):
     def delete_territory(self) -> bool:
         name = self.service.active
         if name is None:
-            self._show_message(self.tr("Choose the territory to delete in the table."), Qgis.Info)
+            self._show_message(self.tr("Choose the territory to delete in the table."), Qgis.MessageLevel.Info)
             return False
         return self.service.delete_territory(name)
 
@@ -834,7 +834,8 @@ class TerritoryDock(QgsDockWidget):
         if not self.service.is_bound:
             return None
         if not any(self.service.counts[self.service.territory_index(t)] for t in self.service.territory_names):
-            self._show_message(self.tr("No unit is in a territory yet: use Build to make a first plan."), Qgis.Info)
+            self._show_message(self.tr("No unit is in a territory yet: use Build to make a first plan."),
+                               Qgis.MessageLevel.Info)
             return None
         return self._start_engine("rebalance")
 
@@ -846,7 +847,7 @@ class TerritoryDock(QgsDockWidget):
         try:
             job = engine_job(self.service, mode, count)
         except ProblemError as error:
-            self._show_message(str(error), Qgis.Warning)
+            self._show_message(str(error), Qgis.MessageLevel.Warning)
             return None
         cap = None
         if mode == "rebalance" and self.cap_spin.value() > 0:
@@ -915,7 +916,7 @@ class TerritoryDock(QgsDockWidget):
         other = next((n for n in self.scenarios.names() if n != old), "")
         if not other:
             self._show_message(self.tr("Create a second scenario first; the scenario in use is renamed from "
-                                       "another one."), Qgis.Info)
+                                       "another one."), Qgis.MessageLevel.Info)
             return False
         # the field in use cannot be renamed under the bound plan: step aside, rename, come back
         self.switch_scenario(other)
@@ -929,7 +930,7 @@ class TerritoryDock(QgsDockWidget):
         if name == self.service.field_name:
             other = next((n for n in self.scenarios.names() if n != name), "")
             if not other:
-                self._show_message(self.tr("The only scenario cannot be deleted."), Qgis.Info)
+                self._show_message(self.tr("The only scenario cannot be deleted."), Qgis.MessageLevel.Info)
                 return False
             self.switch_scenario(other)
         deleted = self.scenarios.delete(name)
@@ -954,7 +955,7 @@ class TerritoryDock(QgsDockWidget):
             parsed = QgsExpression(expression)
             if parsed.hasParserError():
                 self._show_message(self.tr("That filter is not a valid expression: {}").format(
-                    parsed.parserErrorString()), Qgis.Warning)
+                    parsed.parserErrorString()), Qgis.MessageLevel.Warning)
                 return False
         filters = dict(plan.filters)
         filters[plan.territory_field] = expression
@@ -1003,7 +1004,7 @@ class TerritoryDock(QgsDockWidget):
         dialog = processing.createAlgorithmDialog("territory:territorypackets", self.packet_parameters())
         if dialog is None:
             self._show_message(self.tr("The Territory packets algorithm is not available; is the Processing "
-                                       "plugin enabled?"), Qgis.Warning)
+                                       "plugin enabled?"), Qgis.MessageLevel.Warning)
             return None
         dialog.show()
         self._packets_dialog = dialog

@@ -59,7 +59,7 @@ class UnitTool(QgsMapTool):
             geometry = feature.geometry()
             if geometry.isNull():
                 continue
-            if QgsWkbTypes.geometryType(geometry.wkbType()) == QgsWkbTypes.PolygonGeometry:
+            if QgsWkbTypes.geometryType(geometry.wkbType()) == QgsWkbTypes.GeometryType.PolygonGeometry:
                 if geometry.contains(here):
                     return [feature.id()]
                 continue
@@ -77,7 +77,7 @@ class UnitTool(QgsMapTool):
         except Exception:  # noqa: BLE001
             return []
         request = (QgsFeatureRequest().setFilterRect(layer_rect).setNoAttributes()
-                   .setFlags(QgsFeatureRequest.ExactIntersect))
+                   .setFlags(QgsFeatureRequest.Flag.ExactIntersect))
         return [feature.id() for feature in self.layer.getFeatures(request)]
 
     def units_in_polygon(self, polygon: QgsGeometry) -> list[int]:
@@ -99,7 +99,8 @@ class UnitTool(QgsMapTool):
             geometry = feature.geometry()
             if geometry.isNull():
                 continue
-            point = geometry.pointOnSurface() if geometry.type() == QgsWkbTypes.PolygonGeometry else geometry.centroid()
+            polygon = geometry.type() == QgsWkbTypes.GeometryType.PolygonGeometry
+            point = geometry.pointOnSurface() if polygon else geometry.centroid()
             if not point.isNull() and engine.contains(point.constGet()):
                 found.append(feature.id())
         return found
@@ -136,7 +137,7 @@ class PaintTool(UnitTool):
             return
         self._dragging = True
         if self._band_item is None:
-            self._band_item = self._band(QgsWkbTypes.PolygonGeometry)
+            self._band_item = self._band(QgsWkbTypes.GeometryType.PolygonGeometry)
         self._band_item.setToGeometry(QgsGeometry.fromRect(QgsRectangle(self._start, event.mapPoint())), None)
 
     def canvasReleaseEvent(self, event):  # noqa: N802
@@ -178,7 +179,7 @@ class LassoTool(UnitTool):
             return
         self._points = [QgsPointXY(event.mapPoint())]
         self._last_pixel = event.pos()
-        self._band_item = self._band(QgsWkbTypes.PolygonGeometry)
+        self._band_item = self._band(QgsWkbTypes.GeometryType.PolygonGeometry)
         self._band_item.addPoint(QgsPointXY(event.mapPoint()))
 
     def canvasMoveEvent(self, event):  # noqa: N802

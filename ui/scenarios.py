@@ -49,7 +49,7 @@ class Scenarios:
         self.service.plan.scenarios = list(names)
 
     def _warn(self, text: str) -> None:
-        self.service.message.emit(text, Qgis.Warning)
+        self.service.message.emit(text, Qgis.MessageLevel.Warning)
 
     def create(self, name: str, copy_from: str | None = None) -> bool:
         """A new scenario ``name``: a text field holding a copy of ``copy_from`` (the current

@@ -84,7 +84,7 @@ class UnitsTask(QgsTask):
 
     def __init__(self, service: AssignmentService):
         layer = service.layer
-        super().__init__(tr("Reading the neighbours of “{}”").format(layer.name()), QgsTask.CanCancel)
+        super().__init__(tr("Reading the neighbours of “{}”").format(layer.name()), QgsTask.Flag.CanCancel)
         self.service = service
         self.layer_id = layer.id()
         self.revision = service.revision
@@ -120,9 +120,9 @@ class UnitsTask(QgsTask):
         service = self.service
         if not result:
             if self.error:
-                QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.Warning)
+                QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Warning)
                 service.message.emit(tr("Could not read the units' neighbours, so contiguity is not shown: {}")
-                                     .format(self.error.strip().splitlines()[-1]), Qgis.Warning)
+                                     .format(self.error.strip().splitlines()[-1]), Qgis.MessageLevel.Warning)
             return
         if service.layer_id != self.layer_id:
             return
@@ -216,7 +216,7 @@ class EngineTask(QgsTask):
     def __init__(self, service: AssignmentService, job: EngineJob, max_changed_units: int | None = None):
         layer = service.layer
         title = tr("Building territories on “{}”") if job.mode == "build" else tr("Rebalancing “{}”")
-        super().__init__(title.format(layer.name()), QgsTask.CanCancel)
+        super().__init__(title.format(layer.name()), QgsTask.Flag.CanCancel)
         self.service = service
         self.job = job
         self.layer_id = layer.id()
@@ -246,7 +246,7 @@ class EngineTask(QgsTask):
             return False
         except Exception:  # noqa: BLE001 - shown to the user, logged in full
             self.error = traceback.format_exc()
-            QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.Critical)
+            QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Critical)
             return False
         return not self.isCanceled()
 
@@ -256,18 +256,18 @@ class EngineTask(QgsTask):
         if (QgsProject.instance().mapLayer(self.layer_id) is None or service.layer_id != self.layer_id
                 or service.field_name != self.field_name):
             service.message.emit(tr("{}: the layer “{}” was removed (or the plan changed) while the engine ran; "
-                                    "nothing was changed.").format(what, self.layer_name), Qgis.Warning)
+                                    "nothing was changed.").format(what, self.layer_name), Qgis.MessageLevel.Warning)
             return
         if not result:
             if self.error:
                 text = self.error.strip().splitlines()[-1]
-                service.message.emit(tr("{} failed: {}").format(what, text), Qgis.Critical)
+                service.message.emit(tr("{} failed: {}").format(what, text), Qgis.MessageLevel.Critical)
             else:
-                service.message.emit(tr("{} was cancelled; nothing was changed.").format(what), Qgis.Info)
+                service.message.emit(tr("{} was cancelled; nothing was changed.").format(what), Qgis.MessageLevel.Info)
             return
         if service.revision != self.revision:
             service.message.emit(tr("{}: the plan was edited while the engine ran, so its result was not "
-                                    "applied. Run it again.").format(what), Qgis.Warning)
+                                    "applied. Run it again.").format(what), Qgis.MessageLevel.Warning)
             return
         labels = np.asarray(self.plan.labels, dtype=np.int64)
         run_names = self.job.names_for(labels)
@@ -280,6 +280,6 @@ class EngineTask(QgsTask):
             service.message.emit(
                 tr("{}: {} unit(s) would change territory; worst deviation {:.1f} % → {:.1f} %. Apply or discard "
                    "the proposal in the panel.").format(what, len(preview.moved), 100.0 * preview.worst_before,
-                                                        100.0 * preview.worst_after), Qgis.Info)
+                                                        100.0 * preview.worst_after), Qgis.MessageLevel.Info)
         for diagnostic in getattr(self.plan, "diagnostics", []):
-            QgsMessageLog.logMessage(diagnostic.message, LOG_TAG, Qgis.Info)
+            QgsMessageLog.logMessage(diagnostic.message, LOG_TAG, Qgis.MessageLevel.Info)

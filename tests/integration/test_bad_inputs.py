@@ -309,15 +309,18 @@ CASES = [
     Case("invalid polygon, QGIS check 'stop'",
          lambda i: set_geometry(Path(i.units), 6, "POLYGON((710000 3510000,720000 3520000,720000 3510000,"
                                                   "710000 3520000,710000 3510000))"),
-         default=Ok(warning="Repaired 1 invalid"), geometry_check=QgsFeatureRequest.GeometryAbortOnInvalid),
+         default=Ok(warning="Repaired 1 invalid"),
+         geometry_check=QgsFeatureRequest.InvalidGeometryCheck.GeometryAbortOnInvalid),
     Case("invalid polygon, QGIS check off",
          lambda i: set_geometry(Path(i.units), 6, "POLYGON((710000 3510000,720000 3520000,720000 3510000,"
                                                   "710000 3520000,710000 3510000))"),
-         default=Ok(warning="Repaired 1 invalid"), geometry_check=QgsFeatureRequest.GeometryNoCheck),
+         default=Ok(warning="Repaired 1 invalid"),
+         geometry_check=QgsFeatureRequest.InvalidGeometryCheck.GeometryNoCheck),
     Case("invalid polygon, QGIS check 'skip'",
          lambda i: set_geometry(Path(i.units), 6, "POLYGON((710000 3510000,720000 3520000,720000 3510000,"
                                                   "710000 3520000,710000 3510000))"),
-         default=Ok(warning="Repaired 1 invalid"), geometry_check=QgsFeatureRequest.GeometrySkipInvalid),
+         default=Ok(warning="Repaired 1 invalid"),
+         geometry_check=QgsFeatureRequest.InvalidGeometryCheck.GeometrySkipInvalid),
     Case("empty geometry", lambda i: set_geometry(Path(i.units), 6, "POLYGON EMPTY"),
          default=Fails("has no geometry", "Give it a geometry or filter it out")),
     Case("NULL geometry", lambda i: set_geometry(Path(i.units), 6, None),
@@ -409,8 +412,8 @@ def _run(run_algorithm, case: Case, algorithm: str, tmp_path: Path):
     feedback = Messages()
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
-    context.setInvalidGeometryCheck(QgsFeatureRequest.GeometryAbortOnInvalid if case.geometry_check is None
-                                    else case.geometry_check)
+    abort = QgsFeatureRequest.InvalidGeometryCheck.GeometryAbortOnInvalid
+    context.setInvalidGeometryCheck(abort if case.geometry_check is None else case.geometry_check)
     error = results = None
     try:
         results = run_algorithm(f"territory:{algorithm}", parameters, feedback=feedback, context=context)
@@ -486,9 +489,9 @@ def test_the_context_invalid_geometry_setting_is_left_as_it_was(run_algorithm, t
     inputs = Inputs(tmp_path, out, str(write_units(tmp_path / "units.gpkg")), str(write_reps(tmp_path / "reps.gpkg")))
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
-    context.setInvalidGeometryCheck(QgsFeatureRequest.GeometrySkipInvalid)
+    context.setInvalidGeometryCheck(QgsFeatureRequest.InvalidGeometryCheck.GeometrySkipInvalid)
     run_algorithm("territory:territorystatistics", base_parameters("territorystatistics", inputs), context=context)
-    assert context.invalidGeometryCheck() == QgsFeatureRequest.GeometrySkipInvalid
+    assert context.invalidGeometryCheck() == QgsFeatureRequest.InvalidGeometryCheck.GeometrySkipInvalid
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ and memory targets live in bench/scale.py, not here.
 from __future__ import annotations
 
 import numpy as np
-from qgis.core import QgsFeature, QgsFeatureRequest, QgsField, QgsFields, QgsGeometry, QgsPointXY, QgsVectorLayer
-from qgis.PyQt.QtCore import QVariant
+from qgis.core import QgsFeature, QgsFeatureRequest, QgsFields, QgsGeometry, QgsPointXY, QgsVectorLayer
+from territory_planner.compat import DOUBLE, INT, make_field
 
 ALG = "territory:buildterritories"
 UNITS = 100_000
@@ -38,8 +38,8 @@ def _accounts(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 def _layer(xy: np.ndarray, visits: np.ndarray) -> QgsVectorLayer:
     layer = QgsVectorLayer("Point?crs=EPSG:32616", "accounts", "memory")
     fields = QgsFields()
-    fields.append(QgsField("account", QVariant.Int))
-    fields.append(QgsField("visits", QVariant.Double))
+    fields.append(make_field("account", INT))
+    fields.append(make_field("visits", DOUBLE))
     layer.dataProvider().addAttributes(fields)
     layer.updateFields()
     features = []
@@ -67,7 +67,7 @@ def test_100000_account_points_balanced_and_contiguous(run_algorithm):
     assert out.featureCount() == UNITS
     names: dict[str, int] = {}
     labels = np.full(UNITS, -1, dtype=np.int64)
-    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry)
     for feature in out.getFeatures(request):
         labels[int(feature["account"])] = names.setdefault(str(feature["territory"]), len(names))
     assert np.all(labels >= 0)

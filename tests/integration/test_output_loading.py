@@ -34,10 +34,9 @@ def plan_layer(run_algorithm, georgia_layer):
 def test_default_outputs_load_without_errors(territory_provider, plan_layer, qgis_new_project, algorithm,
                                              parameters, tmp_path):
     import processing
-    from qgis.core import QgsField
-    from qgis.PyQt.QtCore import QVariant
+    from territory_planner.compat import STRING, make_field
 
-    plan_layer.dataProvider().addAttributes([QgsField("territory_b", QVariant.String)])
+    plan_layer.dataProvider().addAttributes([make_field("territory_b", STRING)])
     plan_layer.updateFields()
     index = plan_layer.fields().lookupField("territory_b")
     plan_layer.dataProvider().changeAttributeValues(

@@ -141,10 +141,9 @@ def test_reports_use_the_table_colours_and_compare_lists_units_gained_and_lost(r
     assert {f["territory"]: f["colour"] for f in _layer(stats["OUTPUT"]).getFeatures()} == colour
 
     # a second alignment: two counties move to a neighbouring territory
-    from qgis.core import QgsField
-    from qgis.PyQt.QtCore import QVariant
+    from territory_planner.compat import STRING, make_field
 
-    units.dataProvider().addAttributes([QgsField("after", QVariant.String)])
+    units.dataProvider().addAttributes([make_field("after", STRING)])
     units.updateFields()
     after_index = units.fields().lookupField("after")
     by_fips = {f["fips"]: f for f in units.getFeatures()}

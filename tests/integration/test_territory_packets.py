@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from qgis.core import QgsField, QgsGeometry
-from qgis.PyQt.QtCore import QVariant
+from qgis.core import QgsGeometry
+from territory_planner.compat import STRING, make_field
 
 PACKETS = "territory:territorypackets"
 BUILD = "territory:buildterritories"
@@ -35,7 +35,7 @@ def georgia_plan(run_algorithm, georgia_layer):
         "TOLERANCE": 10, "RANDOM_SEED": 1, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
     units, table = built["OUTPUT"], built["OUTPUT_TERRITORIES"]
     provider = units.dataProvider()
-    provider.addAttributes([QgsField("before", QVariant.String)])
+    provider.addAttributes([make_field("before", STRING)])
     units.updateFields()
     before = units.fields().lookupField("before")
     territory_of = {f["fips"]: (f.id(), f["territory"], QgsGeometry(f.geometry())) for f in units.getFeatures()}
