@@ -52,7 +52,15 @@ from ..layers.style import label_territories
 from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
 from . import report
-from .common import TerritoryAlgorithm, is_empty_value, measure_columns, natural_key, read_alignment, read_unit_names
+from .common import (
+    TerritoryAlgorithm,
+    is_empty_value,
+    measure_columns,
+    natural_key,
+    read_alignment,
+    read_unit_names,
+    removes_partial_outputs,
+)
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
 
 GREY = "#e3e3e3"
@@ -138,6 +146,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputFile(self.OUTPUT_OVERVIEW, self.tr("Overview PDF")))
 
     # -- run -----------------------------------------------------------------------------------
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:

@@ -271,7 +271,7 @@ class AssignmentService(QObject):
         if problem is None:
             problem = self._measure_problem(layer, plan)
         if problem is None and plan.filter_expression:
-            expression = QgsExpression(plan.filter_expression)
+            expression = QgsExpression(plan.filter_expression)  # the user's own expression
             if expression.hasParserError():
                 problem = tr("The filter of scenario “{}” is not a valid expression ({}). Fix or clear it.").format(
                     plan.territory_field, expression.parserErrorString())
@@ -427,7 +427,7 @@ class AssignmentService(QObject):
         request = QgsFeatureRequest()
         expression = self.plan.filter_expression
         if expression:
-            request.setFilterExpression(expression)
+            request.setFilterExpression(expression)  # the user's own expression, as typed
         return request
 
     def _name_of(self, value) -> str | None:

@@ -952,7 +952,7 @@ class TerritoryDock(QgsDockWidget):
                 return False
         expression = expression.strip()
         if expression:
-            parsed = QgsExpression(expression)
+            parsed = QgsExpression(expression)  # the user's own expression, parsed to check it
             if parsed.hasParserError():
                 self._show_message(self.tr("That filter is not a valid expression: {}").format(
                     parsed.parserErrorString()), Qgis.MessageLevel.Warning)

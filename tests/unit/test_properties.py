@@ -202,7 +202,6 @@ def _strips(problem: Problem, n: int, k: int) -> np.ndarray:
     return (np.argsort(np.argsort(problem.positions[:, 0], kind="stable")) * k // n).astype(np.int64)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: rebalance empties a territory (see REBALANCE_EMPTIES)")
 def test_rebalance_keeps_every_territory_with_conflicting_locks():
     problem, locked = make_instance(REBALANCE_EMPTIES)
     problem.initial = _strips(problem, REBALANCE_EMPTIES.n, REBALANCE_EMPTIES.k)
