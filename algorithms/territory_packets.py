@@ -675,8 +675,18 @@ def _label(layout, text: str, x, y, width, height, size: float, bold: bool = Fal
     font = QFont("DejaVu Sans")
     font.setBold(bold)
     font.setPointSizeF(size)
-    label.setFont(font)
-    label.setFontColor(colour)
+    if hasattr(label, "setTextFormat"):  # QGIS >= 3.24; setFont and setFontColor are deprecated there
+        from qgis.core import QgsTextFormat
+
+        text_format = QgsTextFormat()
+        text_format.setFont(font)
+        text_format.setSize(size)
+        text_format.setSizeUnit(QgsUnitTypes.RenderUnit.RenderPoints)
+        text_format.setColor(colour)
+        label.setTextFormat(text_format)
+    else:
+        label.setFont(font)
+        label.setFontColor(colour)
     label.setVAlign(Qt.AlignmentFlag.AlignVCenter)
     if align_right:
         label.setHAlign(Qt.AlignmentFlag.AlignRight)
