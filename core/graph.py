@@ -472,23 +472,12 @@ class Neighbours:
         Conservative: when the search would visit more than ``limit`` units the answer is False
         (the move is skipped, never wrongly allowed).
         """
+        # local test: the territory neighbours of the unit are connected among themselves
+        if self.ring_keeps_connected(unit, labels, ring=1):
+            return True
         lists = self.lists
         own = labels[unit]
         nbrs = [v for v in lists[unit] if labels[v] == own]
-        if len(nbrs) <= 1:
-            return True
-        # local test: the territory neighbours of the unit are connected among themselves
-        nset = set(nbrs)
-        seen = {nbrs[0]}
-        stack = [nbrs[0]]
-        while stack:
-            v = stack.pop()
-            for w in lists[v]:
-                if w in nset and w not in seen:
-                    seen.add(w)
-                    stack.append(w)
-        if len(seen) == len(nset):
-            return True
         # exact test: search the territory without the unit until every neighbour is found
         visited = {unit, nbrs[0]}
         stack = [nbrs[0]]
