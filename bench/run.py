@@ -142,6 +142,7 @@ def ensure_instance(name: str, size: int, territories: int, seed: int, need_gpkg
     npz, gpkg = instance_paths(name)
     if not npz.exists():
         start = time.perf_counter()
+        npz.parent.mkdir(parents=True, exist_ok=True)
         if size == 0:
             result = run_job([python_main(), str(BENCH / "worker.py"), "real", name, str(npz), str(gpkg)],
                              TIMEOUTS["real"], RUNS / name / "real.log")

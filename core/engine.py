@@ -17,7 +17,7 @@ from .model import Model, build_model
 from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
 from .quality import better, not_worse, plan_key, within
-from .recom import Recombination
+from .resplit import Resplit
 from .search import BIG, LocalSearch, repair_contiguity
 
 # Build aims a little inside the tolerance so that rounding and small edits do not tip it over.
@@ -90,6 +90,11 @@ DEFAULT_TIME_LIMIT = 60.0
 POLISH_LEVELS = [(BIG, b) for b in (0.0, 1.0, 10.0, 100.0)]
 #: Start temperature of the recombination's annealing, as a fraction of the tolerance.
 TEMPERATURE = 1.0
+#: The multi-tree merge-and-resplit (core.resplit): energy exponent, start temperature (in units
+#: of the energy, (deviation / tolerance) ** power) and the steps over which it cools to 0.
+RESPLIT_POWER = 2.0
+RESPLIT_TEMPERATURE = 8.0
+RESPLIT_COOLING = 2000
 
 
 def _tol(model: Model) -> np.ndarray:
@@ -112,7 +117,7 @@ def _patience(problem: Problem, model: Model) -> Optional[int]:
     """Recombination steps without a better plan before giving up (None: use all the time)."""
     if problem.time_limit is not None:
         return None
-    return int(max(400, 60 * model.p))
+    return int(max(2 * RESPLIT_COOLING, 100 * model.p))
 
 
 def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, progress: Progress,
@@ -121,32 +126,36 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
 
     Runs only while the plan is out of tolerance and until the time limit (counted from
     ``clock``); the result never ranks below ``labels`` (worst deviation, then total excess).
+    The search is core.resplit's annealing: neighbouring territories merged and split again at
+    the best cut of many random spanning trees, on an energy that spreads imbalance out.
     """
-    key0 = plan_key(model.ratios(labels), model.active, _tol(model))
+    tol = _tol(model)
+    key0 = plan_key(model.ratios(labels), model.active, tol)
     if within(key0):
         return labels
-    floor = float(np.max(proven_floor(problem) / np.maximum(_tol(model), 1e-6)))
+    floor = float(np.max(proven_floor(problem) / np.maximum(tol, 1e-6)))
     if key0.worst <= floor + 1e-7:
         return labels
     deadline = clock + _time_limit(problem)
     rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919])
-    rc = Recombination(model, labels, rng, tolerance=_tol(model))
 
     def polish(labels):
-        quick = LocalSearch(model, labels, goal=GOAL_FRACTION * _tol(model))
+        quick = LocalSearch(model, labels, goal=GOAL_FRACTION * tol)
         quick.run(None, levels=POLISH_LEVELS)
         return quick.labels
 
-    found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=_patience(problem, model),
-                   temperature=TEMPERATURE * float(np.min(model.tolerance)), polish=polish)
+    rs = Resplit(model, labels, rng, tolerance=tol, power=RESPLIT_POWER)
+    found = rs.run(deadline, progress.sub(0.0, 0.9), goal=GOAL_FRACTION, floor=floor,
+                   temperature=RESPLIT_TEMPERATURE, cooling=RESPLIT_COOLING, polish=polish,
+                   patience=_patience(problem, model))
     # smooth the cut lines: single moves under a dominant balance weight, never worse
-    ls = LocalSearch(model, found, goal=GOAL_FRACTION * _tol(model))
+    ls = LocalSearch(model, found, goal=GOAL_FRACTION * tol)
     ls.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
     polished = ls.labels.copy()
-    key_f = plan_key(model.ratios(found), model.active, _tol(model))
-    key_p = plan_key(model.ratios(polished), model.active, _tol(model))
+    key_f = plan_key(model.ratios(found), model.active, tol)
+    key_p = plan_key(model.ratios(polished), model.active, tol)
     out = polished if not_worse(key_p, key_f) or (within(key_p) and within(key_f)) else found
-    key_o = plan_key(model.ratios(out), model.active, _tol(model))
+    key_o = plan_key(model.ratios(out), model.active, tol)
     return out if not_worse(key_o, key0) else labels
 
 

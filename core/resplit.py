@@ -1,0 +1,283 @@
+"""Merge two neighbouring territories and split them again, choosing among many spanning trees.
+
+The first recombination (core.recom) draws one random spanning tree of the merged pair and cuts
+its best edge. On two conflicting measures (population sits in the metros, the elderly in rural
+counties) one tree rarely holds a cut that balances both, so the search wanders. Here each step
+draws ``trees`` random spanning trees of the union at once (one block-diagonal graph, one
+minimum-spanning-tree call) and scores every cut of every tree, both ways round.
+
+A split is scored by a smooth energy of the two halves: the sum over active measures of
+(|ratio - 1| / tolerance) ** POWER. Minimising it pair after pair spreads imbalance out like
+diffusion (a high power makes the energy follow the worst deviation), so load travels through
+territories that are already in band until the whole plan is balanced. A small compactness
+term (the halves' moment of inertia relative to the pair's current one) breaks near-ties.
+Steps are accepted like an annealing on that energy; the best plan seen (worst deviation
+first, then total excess beyond tolerance) is kept, so the result never ranks below the start.
+
+Both sides of a tree cut are connected, so contiguity holds by construction. Cuts that leave a
+locked unit on the wrong side, or two units too heavy to share a territory on the same side,
+are never taken.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import depth_first_order, minimum_spanning_tree
+
+from .conflicts import heavy_pairs
+from .model import Model
+from .progress import Progress
+from .quality import EPS, better, plan_key, tolerance_vector
+
+#: Exponent of the energy: high enough that the worst territory dominates, low enough to slope.
+POWER = 4.0
+#: Weight of the compactness term (relative change of the pair's inertia) against the energy.
+COMPACTNESS = 0.05
+#: Spanning trees drawn per step.
+TREES = 8
+#: A fall of the worst deviation (in tolerances) that counts as progress for ``patience``.
+PROGRESS = 1e-3
+
+
+class Resplit:
+    """Multi-tree merge-and-resplit annealing over a complete labelling (contiguous territories)."""
+
+    def __init__(self, model: Model, labels: np.ndarray, rng: np.random.Generator, tolerance=None,
+                 trees: int = TREES, power: float = POWER, compactness: float = COMPACTNESS):
+        self.model = model
+        self.p = model.p
+        self.labels = np.asarray(labels, dtype=np.int64).copy()
+        self.rng = rng
+        if tolerance is None:
+            tolerance = model.tolerance if model.tolerances is None else model.tolerances
+        self.tol = tolerance_vector(tolerance, model.m)
+        self.act = np.asarray(model.active, dtype=bool)
+        self.scale = np.where(self.act, 1.0 / np.maximum(self.tol, 1e-6), 0.0)
+        self.trees = int(max(1, trees))
+        self.power = float(power)
+        self.compactness = float(compactness)
+        self.frac = model.frac
+        self.share = model.share
+        xy = model.xy
+        w = model.weight
+        # per unit: balance fractions, then the moments compactness needs (w, wx, wy, w|x|^2)
+        self.cols = np.column_stack([model.frac, w, w * xy[:, 0], w * xy[:, 1], w * (xy**2).sum(axis=1)])
+        adj = sp.csr_matrix(model.adjacency)
+        self.adj = adj
+        self.locked = np.asarray(model.locked, dtype=np.int64)
+        self.pairs = heavy_pairs(model)
+        self.eu, self.ev = model.edges
+        self.R = model.ratios(self.labels)
+        self.steps = 0
+        self.accepted = 0
+
+    # ----- figures -----------------------------------------------------------------------------
+    def key(self):
+        return plan_key(self.R, self.act, self.tol)
+
+    def energy(self, r: np.ndarray) -> np.ndarray:
+        """Energy of ratio rows r (..., m): sum of (|r - 1| / tol) ** POWER over active measures."""
+        return ((np.abs(r - 1.0) * self.scale) ** self.power).sum(axis=-1)
+
+    def rel_worst(self, r: np.ndarray) -> np.ndarray:
+        return (np.abs(r - 1.0) * self.scale).max(axis=-1)
+
+    def territory_pairs(self) -> np.ndarray:
+        """(q, 2) adjacent territory pairs (a < b), sorted."""
+        la, lb = self.labels[self.eu], self.labels[self.ev]
+        keep = la < lb
+        key = np.unique(la[keep] * self.p + lb[keep])
+        return np.column_stack([key // self.p, key % self.p])
+
+    # ----- one split ---------------------------------------------------------------------------
+    def propose(self, a: int, b: int):
+        """Best cut of territories a and b over ``trees`` random spanning trees of their union.
+
+        Returns (units, side_a mask, new ratio rows (2, m), change of the pair's score) or None
+        when no valid cut exists (the union is not connected, or every cut breaks a lock or a
+        heavy pair)."""
+        units = np.flatnonzero((self.labels == a) | (self.labels == b))
+        nloc = units.size
+        if nloc < 2:
+            return None
+        sub = self.adj[units][:, units].tocoo()
+        up = sub.row < sub.col
+        r0, c0 = sub.row[up].astype(np.int64), sub.col[up].astype(np.int64)
+        if r0.size == 0:
+            return None
+        T = self.trees
+        rng = self.rng
+        base = (np.arange(T, dtype=np.int64) * nloc)[:, None]
+        top = T * nloc  # a super root joined to one random root per copy
+        roots = rng.integers(nloc, size=T) + base[:, 0]
+        rows = np.concatenate([(r0[None, :] + base).ravel(), roots])
+        cols = np.concatenate([(c0[None, :] + base).ravel(), np.full(T, top)])
+        w = np.concatenate([rng.random(T * r0.size) + 1e-3, np.full(T, 1e-6)])
+        graph = sp.csr_matrix((w, (rows, cols)), shape=(top + 1, top + 1))
+        tree = minimum_spanning_tree(graph)
+        order, pred = depth_first_order(tree, top, directed=False, return_predecessors=True)
+        if order.size != top + 1:
+            return None  # the union is not connected
+        pos = np.empty(top + 1, dtype=np.int64)
+        pos[order] = np.arange(top + 1)
+        size_l = [1] * (top + 1)
+        pred_l = pred.tolist()
+        for v in order[::-1].tolist():
+            par = pred_l[v]
+            if par >= 0:
+                size_l[par] += size_l[v]
+        size = np.asarray(size_l, dtype=np.int64)
+        node_unit = np.concatenate([np.tile(np.arange(nloc), T), [-1]])  # local index of each node
+        ordered = node_unit[order[1:]]
+        vals = self.cols[units[ordered]]
+        cum = np.vstack([np.zeros((2, vals.shape[1])), np.cumsum(vals, axis=0)])  # pos 0 = super root
+        cand = np.flatnonzero((pred >= 0) & (pred != top))  # cut the edge above each non-root node
+        lo = pos[cand]
+        hi = lo + size[cand]
+        inside = cum[hi] - cum[lo]
+        total = self.cols[units].sum(axis=0)
+        outside = total[None, :] - inside
+        m = self.frac.shape[1]
+        sa, sb = self.share[a], self.share[b]
+        ra = np.concatenate([inside[:, :m] / sa, outside[:, :m] / sa])
+        rb = np.concatenate([outside[:, :m] / sb, inside[:, :m] / sb])
+        ok = np.ones(cand.size, dtype=bool)
+        ok1, ok2 = ok.copy(), ok.copy()
+        lk = self.locked[units]
+        if np.any(lk >= 0):
+            la = np.r_[0, 0, np.cumsum(lk[ordered] == a)]
+            lb = np.r_[0, 0, np.cumsum(lk[ordered] == b)]
+            in_a, in_b = la[hi] - la[lo], lb[hi] - lb[lo]
+            tot_a, tot_b = int(np.sum(lk == a)), int(np.sum(lk == b))
+            ok1 &= (in_b == 0) & (in_a == tot_a)
+            ok2 &= (in_a == 0) & (in_b == tot_b)
+        if self.pairs:
+            heavy = np.flatnonzero(self.pairs.mask[units])
+            if heavy.size:
+                local = {int(units[i]): int(i) for i in heavy.tolist()}
+                copy = (cand - 0) // nloc  # the copy each candidate node lies in
+                for u, iu in local.items():
+                    for v in self.pairs.partners[u].tolist():
+                        if v <= u or v not in local:
+                            continue
+                        pu = pos[copy * nloc + iu]
+                        pv = pos[copy * nloc + local[v]]
+                        sep = ((lo <= pu) & (pu < hi)) != ((lo <= pv) & (pv < hi))
+                        ok1 &= sep
+                        ok2 &= sep
+        valid = np.concatenate([ok1, ok2])
+        if not np.any(valid):
+            return None
+        inert = _inertia(inside[:, m:]) + _inertia(outside[:, m:])
+        cur = self.labels[units] == a
+        cur_inert = float(_inertia(self.cols[units[cur]][:, m:].sum(axis=0)[None, :])[0]
+                          + _inertia(self.cols[units[~cur]][:, m:].sum(axis=0)[None, :])[0])
+        ref = max(cur_inert, 1e-12)
+        score = self.energy(ra) + self.energy(rb) + self.compactness * (np.concatenate([inert, inert]) / ref)
+        old = float(self.energy(self.R[a]) + self.energy(self.R[b])) + self.compactness * (cur_inert / ref)
+        score = np.where(valid, score, np.inf)
+        choice = int(np.argmin(score))
+        c = cand[choice % cand.size]
+        members = order[pos[c]: pos[c] + size[c]] % nloc
+        in_sub = np.zeros(nloc, dtype=bool)
+        in_sub[members] = True
+        side_a = in_sub if choice < cand.size else ~in_sub
+        return units, side_a, np.vstack([ra[choice], rb[choice]]), float(score[choice]) - old
+
+    # ----- the search --------------------------------------------------------------------------
+    def run(self, deadline: float, progress: Optional[Progress] = None, goal: float = 1.0,
+            floor: float = 0.0, temperature: float = 0.0, cooling: int = 2000,
+            polish: Optional[Callable] = None, patience: Optional[int] = None,
+            clock: Callable = time.monotonic) -> np.ndarray:
+        """Search until the worst deviation is at most ``goal`` tolerances (or ``floor``, a
+        proven bound in tolerances), or ``clock()`` reaches ``deadline``.
+
+        The annealing temperature falls linearly from ``temperature`` to 0 over ``cooling``
+        steps; when it reaches 0 and the plan stalls, the search restarts warm from the best plan.
+        ``polish(labels) -> labels`` finishes a new best plan with single moves when it is close.
+        With ``patience`` the search also stops after that many steps in which the worst deviation
+        fell by less than PROGRESS tolerances.
+        """
+        best = self.labels.copy()
+        best_key = self.key()
+        start = clock()
+        last_report = start
+        heated = 0
+        since = 0
+        last_polish = -10**9
+        stop = max(goal, floor)
+        stale = 0
+        while best_key.worst > stop + 1e-9:
+            if patience is not None and stale >= patience:
+                break
+            now = clock()
+            if now >= deadline:
+                break
+            if progress is not None and now - last_report > 0.25:
+                last_report = now
+                span = max(deadline - start, 1e-9)
+                progress.step(min((now - start) / span, 1.0),
+                              f"Searching: worst deviation {100 * best_key.worst_deviation:.2f} %")
+            self.steps += 1
+            since += 1
+            stale += 1
+            cool = self.steps - heated
+            if cool > cooling and since > cooling // 2:
+                heated = self.steps
+                since = 0
+                self.labels = best.copy()
+                self.R = self.model.ratios(self.labels)
+            pairs = self.territory_pairs()
+            if pairs.shape[0] == 0:
+                break
+            u = self.rng.random()
+            if u < 0.4:
+                tw = self.rel_worst(self.R)
+                k = int(np.argmax(tw))
+                rows = np.flatnonzero((pairs[:, 0] == k) | (pairs[:, 1] == k))
+                if rows.size == 0:
+                    continue
+                a, b = pairs[rows[self.rng.integers(rows.size)]].tolist()
+            else:
+                a, b = pairs[self.rng.integers(pairs.shape[0])].tolist()
+            prop = self.propose(a, b)
+            if prop is None:
+                continue
+            units, side_a, rows_new, delta = prop
+            temp = temperature * max(0.0, 1.0 - cool / cooling)
+            if delta > EPS and not (temp > 0 and self.rng.random() < np.exp(-delta / temp)):
+                continue
+            self.labels[units[side_a]] = a
+            self.labels[units[~side_a]] = b
+            self.R[a] = rows_new[0]
+            self.R[b] = rows_new[1]
+            self.accepted += 1
+            new_key = self.key()
+            if better(new_key, best_key):
+                if new_key.worst < best_key.worst - PROGRESS:
+                    stale = 0
+                best, best_key = self.labels.copy(), new_key
+                since = 0
+                if polish is not None and new_key.worst < 1.5 and self.steps - last_polish >= 100:
+                    last_polish = self.steps
+                    done = np.asarray(polish(best), dtype=np.int64)
+                    done_key = plan_key(self.model.ratios(done), self.act, self.tol)
+                    if better(done_key, best_key):
+                        best, best_key = done.copy(), done_key
+                        self.labels = done.copy()
+                        self.R = self.model.ratios(self.labels)
+        self.labels = best
+        self.R = self.model.ratios(best)
+        return best
+
+
+def _inertia(mom: np.ndarray) -> np.ndarray:
+    """Weighted inertia from (w, wx, wy, wq) sums (0 for a weightless side)."""
+    w = mom[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = mom[:, 3] - (mom[:, 1] ** 2 + mom[:, 2] ** 2) / np.where(w > 1e-300, w, 1.0)
+    return np.where(w > 1e-300, val, 0.0)

@@ -1,0 +1,83 @@
+"""The multi-tree merge-and-resplit (core.resplit): whole territories, locks and heavy pairs kept."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from territory_planner.core.graph import count_parts
+from territory_planner.core.model import build_model
+from territory_planner.core.problem import Problem
+from territory_planner.core.quality import not_worse, plan_key
+from territory_planner.core.resplit import Resplit
+
+
+def conflicting(random_instance, n=200, p=6, seed=3, locked=None):
+    points, _, adjacency = random_instance(n, seed=seed, measures=0)
+    rng = np.random.default_rng(seed + 1)
+    people = rng.lognormal(0.0, 1.2, n)
+    elderly = people ** 0.5 * rng.lognormal(0.0, 0.5, n)  # anti-correlated with density
+    problem = Problem(points, np.column_stack([people, elderly]), adjacency, p, tolerance=0.02, locked=locked)
+    start = (points[:, 0] // (100_000 / p)).astype(np.int64).clip(0, p - 1)  # vertical strips
+    return problem, start
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_resplit_improves_keeps_territories_whole_and_never_ranks_below_its_start(random_instance, seed):
+    problem, start = conflicting(random_instance)
+    model = build_model(problem)
+    key0 = plan_key(model.ratios(start), model.active, model.tolerance)
+    rs = Resplit(model, start, np.random.default_rng(seed), power=2.0)
+    labels = rs.run(time.monotonic() + 30.0, temperature=4.0, patience=1500)
+    key = plan_key(model.ratios(labels), model.active, model.tolerance)
+    assert not_worse(key, key0)
+    assert key.worst < 0.5 * key0.worst  # strips are far off on both measures; resplitting fixes most
+    assert np.all(count_parts(labels, model.adjacency, 6) == 1)
+    assert np.all(np.bincount(labels, minlength=6) > 0)
+    assert np.allclose(rs.R, model.ratios(labels))  # the running figures match the plan
+
+
+def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(random_instance):
+    problem, start = conflicting(random_instance, p=4)
+    w = problem.workload_matrix().copy()
+    # two neighbouring units in strip 0, each 0.6 of a target on population: never together
+    model0 = build_model(problem)
+    strip = np.flatnonzero(start == 0)
+    u = int(strip[0])
+    v = next(x for x in model0.neighbours.lists[u] if start[x] == 0)
+    w[[u, v], 0] = 0.6 * (w[:, 0].sum() - w[[u, v], 0].sum()) / (4 - 1.2)
+    locked = np.full(len(start), -1)
+    locked[strip[5]] = 0  # a unit of strip 0 locked to territory 0
+    other = np.flatnonzero(start == 1)[3]
+    locked[other] = 1
+    start = start.copy()
+    start[v] = 1 if any(start[x] == 1 for x in model0.neighbours.lists[v]) else start[v]
+    start[u] = 0
+    problem = Problem(problem.positions, w, problem.adjacency, 4, tolerance=0.02, locked=locked)
+    model = build_model(problem)
+    assert model.locked[strip[5]] == 0 and model.locked[other] == 1
+    from territory_planner.core.search import repair_contiguity
+
+    start, _ = repair_contiguity(model, start)
+    rs = Resplit(model, start, np.random.default_rng(5), power=2.0)
+    assert rs.pairs.partners[u].tolist() == [v]
+    checked = 0
+    for step in range(200):
+        pairs = rs.territory_pairs()
+        a, b = pairs[step % pairs.shape[0]].tolist()
+        prop = rs.propose(a, b)
+        if prop is None:
+            continue
+        units, side_a, rows, _ = prop
+        labels = rs.labels.copy()
+        labels[units[side_a]] = a
+        labels[units[~side_a]] = b
+        assert np.all(count_parts(labels, model.adjacency, 4) == 1)
+        assert labels[strip[5]] == 0 and labels[other] == 1
+        assert labels[u] != labels[v]
+        assert np.allclose(rows, model.ratios(labels)[[a, b]])
+        rs.labels = labels
+        rs.R = model.ratios(labels)
+        checked += 1
+    assert checked > 100
