@@ -47,7 +47,8 @@ class Resplit:
     """Multi-tree merge-and-resplit annealing over a complete labelling (contiguous territories)."""
 
     def __init__(self, model: Model, labels: np.ndarray, rng: np.random.Generator, tolerance=None,
-                 trees: int = TREES, power: float = POWER, compactness: float = COMPACTNESS):
+                 trees: int = TREES, power: float = POWER, compactness: float = COMPACTNESS,
+                 triples: float = 0.0):
         self.model = model
         self.p = model.p
         self.labels = np.asarray(labels, dtype=np.int64).copy()
@@ -60,6 +61,7 @@ class Resplit:
         self.trees = int(max(1, trees))
         self.power = float(power)
         self.compactness = float(compactness)
+        self.triples = float(triples)  # share of steps that merge three territories, not two
         self.frac = model.frac
         self.share = model.share
         xy = model.xy
@@ -101,6 +103,50 @@ class Resplit:
         when no valid cut exists (the union is not connected, or every cut breaks a lock or a
         heavy pair)."""
         units = np.flatnonzero((self.labels == a) | (self.labels == b))
+        out = self._split(units, a, (b,))
+        if out is None:
+            return None
+        side_a, rows, score, ref = out
+        cur = self.labels[units] == a
+        old = float(self.energy(self.R[a]) + self.energy(self.R[b])) + self.compactness * (
+            self._inertia_of(units[cur]) + self._inertia_of(units[~cur])) / ref
+        return units, side_a, rows, score - old
+
+    def propose_triple(self, a: int, b: int, c: int):
+        """Merge three territories (b touching a and c) and split them in three: one tree cut
+        gives a its part, then the rest is split between b and c like a pair.
+
+        Returns (units, new labels of units, new ratio rows (3, m) of a, b, c, change of score)."""
+        units = np.flatnonzero((self.labels == a) | (self.labels == b) | (self.labels == c))
+        first = self._split(units, a, (b, c))
+        if first is None:
+            return None
+        side_a, rows1, _, ref = first
+        rest = units[~side_a]
+        second = self._split(rest, b, (c,))
+        if second is None:
+            return None
+        side_b, rows2, _, _ = second
+        new = np.full(units.size, a, dtype=np.int64)
+        lab_rest = np.where(side_b, b, c)
+        new[~side_a] = lab_rest
+        rows = np.vstack([rows1[0], rows2[0], rows2[1]])
+        score = float(self.energy(rows).sum()) + self.compactness * (
+            self._inertia_of(units[side_a]) + self._inertia_of(rest[side_b]) + self._inertia_of(rest[~side_b])) / ref
+        old = float(self.energy(self.R[[a, b, c]]).sum()) + self.compactness * sum(
+            self._inertia_of(np.flatnonzero(self.labels == k)) for k in (a, b, c)) / ref
+        return units, new, rows, score - old
+
+    def _inertia_of(self, members: np.ndarray) -> float:
+        m = self.frac.shape[1]
+        return float(_inertia(self.cols[members][:, m:].sum(axis=0)[None, :])[0])
+
+    def _split(self, units: np.ndarray, a: int, rest: tuple):
+        """Best tree cut of ``units`` into a part for territory a and a part for ``rest`` (one
+        territory, or two to be split later: then that part is scored as if split evenly).
+
+        Returns (side_a mask, ratio rows (2, m) of a and of the rest, score, inertia reference)."""
+        b = rest[0]
         nloc = units.size
         if nloc < 2:
             return None
@@ -142,7 +188,7 @@ class Resplit:
         total = self.cols[units].sum(axis=0)
         outside = total[None, :] - inside
         m = self.frac.shape[1]
-        sa, sb = self.share[a], self.share[b]
+        sa, sb = self.share[a], float(sum(self.share[k] for k in rest))
         ra = np.concatenate([inside[:, :m] / sa, outside[:, :m] / sa])
         rb = np.concatenate([outside[:, :m] / sb, inside[:, :m] / sb])
         ok = np.ones(cand.size, dtype=bool)
@@ -150,9 +196,9 @@ class Resplit:
         lk = self.locked[units]
         if np.any(lk >= 0):
             la = np.r_[0, 0, np.cumsum(lk[ordered] == a)]
-            lb = np.r_[0, 0, np.cumsum(lk[ordered] == b)]
+            lb = np.r_[0, 0, np.cumsum(np.isin(lk[ordered], rest))]
             in_a, in_b = la[hi] - la[lo], lb[hi] - lb[lo]
-            tot_a, tot_b = int(np.sum(lk == a)), int(np.sum(lk == b))
+            tot_a, tot_b = int(np.sum(lk == a)), int(np.sum(np.isin(lk, rest)))
             ok1 &= (in_b == 0) & (in_a == tot_a)
             ok2 &= (in_a == 0) & (in_b == tot_b)
         if self.pairs:
@@ -166,19 +212,21 @@ class Resplit:
                             continue
                         pu = pos[copy * nloc + iu]
                         pv = pos[copy * nloc + local[v]]
-                        sep = ((lo <= pu) & (pu < hi)) != ((lo <= pv) & (pv < hi))
-                        ok1 &= sep
-                        ok2 &= sep
+                        in_u = (lo <= pu) & (pu < hi)
+                        in_v = (lo <= pv) & (pv < hi)
+                        if len(rest) == 1:
+                            ok1 &= in_u != in_v
+                            ok2 &= in_u != in_v
+                        else:  # only a's part must not hold both; the rest is split again
+                            ok1 &= ~(in_u & in_v)
+                            ok2 &= in_u | in_v
         valid = np.concatenate([ok1, ok2])
         if not np.any(valid):
             return None
         inert = _inertia(inside[:, m:]) + _inertia(outside[:, m:])
-        cur = self.labels[units] == a
-        cur_inert = float(_inertia(self.cols[units[cur]][:, m:].sum(axis=0)[None, :])[0]
-                          + _inertia(self.cols[units[~cur]][:, m:].sum(axis=0)[None, :])[0])
-        ref = max(cur_inert, 1e-12)
-        score = self.energy(ra) + self.energy(rb) + self.compactness * (np.concatenate([inert, inert]) / ref)
-        old = float(self.energy(self.R[a]) + self.energy(self.R[b])) + self.compactness * (cur_inert / ref)
+        ref = max(sum(self._inertia_of(units[self.labels[units] == k]) for k in (a, *rest)), 1e-12)
+        score = self.energy(ra) + len(rest) * self.energy(rb) + self.compactness * (
+            np.concatenate([inert, inert]) / ref)
         score = np.where(valid, score, np.inf)
         choice = int(np.argmin(score))
         c = cand[choice % cand.size]
@@ -186,7 +234,7 @@ class Resplit:
         in_sub = np.zeros(nloc, dtype=bool)
         in_sub[members] = True
         side_a = in_sub if choice < cand.size else ~in_sub
-        return units, side_a, np.vstack([ra[choice], rb[choice]]), float(score[choice]) - old
+        return side_a, np.vstack([ra[choice], rb[choice]]), float(score[choice]), ref
 
     # ----- the search --------------------------------------------------------------------------
     def run(self, deadline: float, progress: Optional[Progress] = None, goal: float = 1.0,
@@ -244,17 +292,34 @@ class Resplit:
                 a, b = pairs[rows[self.rng.integers(rows.size)]].tolist()
             else:
                 a, b = pairs[self.rng.integers(pairs.shape[0])].tolist()
-            prop = self.propose(a, b)
-            if prop is None:
-                continue
-            units, side_a, rows_new, delta = prop
+            third = -1
+            if self.triples > 0 and self.rng.random() < self.triples:
+                # b in the middle: a third territory touching b, not a
+                if self.rng.random() < 0.5:
+                    a, b = b, a
+                rows = np.flatnonzero(((pairs[:, 0] == b) | (pairs[:, 1] == b))
+                                      & (pairs[:, 0] != a) & (pairs[:, 1] != a))
+                if rows.size:
+                    pc = pairs[rows[self.rng.integers(rows.size)]]
+                    third = int(pc[0] if pc[1] == b else pc[1])
+            if third >= 0:
+                prop = self.propose_triple(a, b, third)
+                if prop is None:
+                    continue
+                units, new_labels, rows_new, delta = prop
+                touched = [a, b, third]
+            else:
+                prop = self.propose(a, b)
+                if prop is None:
+                    continue
+                units, side_a, rows_new, delta = prop
+                new_labels = np.where(side_a, a, b)
+                touched = [a, b]
             temp = temperature * max(0.0, 1.0 - cool / cooling)
             if delta > EPS and not (temp > 0 and self.rng.random() < np.exp(-delta / temp)):
                 continue
-            self.labels[units[side_a]] = a
-            self.labels[units[~side_a]] = b
-            self.R[a] = rows_new[0]
-            self.R[b] = rows_new[1]
+            self.labels[units] = new_labels
+            self.R[touched] = rows_new
             self.accepted += 1
             new_key = self.key()
             if better(new_key, best_key):

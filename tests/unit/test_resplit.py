@@ -62,22 +62,35 @@ def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(r
     start, _ = repair_contiguity(model, start)
     rs = Resplit(model, start, np.random.default_rng(5), power=2.0)
     assert rs.pairs.partners[u].tolist() == [v]
-    checked = 0
+    checked = triples = 0
     for step in range(200):
         pairs = rs.territory_pairs()
         a, b = pairs[step % pairs.shape[0]].tolist()
-        prop = rs.propose(a, b)
-        if prop is None:
-            continue
-        units, side_a, rows, _ = prop
         labels = rs.labels.copy()
-        labels[units[side_a]] = a
-        labels[units[~side_a]] = b
+        touching_b = [int(x) for x in pairs[(pairs == b).any(axis=1)].ravel() if x not in (a, b)]
+        if step % 2 and touching_b:  # merge three, split in three
+            c = touching_b[0]
+            prop = rs.propose_triple(a, b, c)
+            if prop is None:
+                continue
+            units, new, rows, _ = prop
+            labels[units] = new
+            touched = [a, b, c]
+            triples += 1
+        else:
+            prop = rs.propose(a, b)
+            if prop is None:
+                continue
+            units, side_a, rows, _ = prop
+            labels[units[side_a]] = a
+            labels[units[~side_a]] = b
+            touched = [a, b]
         assert np.all(count_parts(labels, model.adjacency, 4) == 1)
+        assert np.all(np.bincount(labels, minlength=4) > 0)
         assert labels[strip[5]] == 0 and labels[other] == 1
         assert labels[u] != labels[v]
-        assert np.allclose(rows, model.ratios(labels)[[a, b]])
+        assert np.allclose(rows, model.ratios(labels)[touched])
         rs.labels = labels
         rs.R = model.ratios(labels)
         checked += 1
-    assert checked > 100
+    assert checked > 100 and triples > 30
