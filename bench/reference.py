@@ -16,8 +16,15 @@ import numpy as np
 def reference_search(problem, labels: np.ndarray, seconds: float, seed: int = 12345) -> np.ndarray:
     """Best plan found in ``seconds`` from ``labels`` (never worse than ``labels``)."""
     from territory_planner.core.engine import (
-        BIG, GOAL_FRACTION, POLISH_LEVELS, RESPLIT_COOLING, RESPLIT_POWER, RESPLIT_TEMPERATURE, LocalSearch,
-        _tol)
+        BIG,
+        GOAL_FRACTION,
+        POLISH_LEVELS,
+        RESPLIT_COOLING,
+        RESPLIT_POWER,
+        RESPLIT_TEMPERATURE,
+        LocalSearch,
+        _tol,
+    )
     from territory_planner.core.model import build_model
     from territory_planner.core.quality import not_worse, plan_key
     from territory_planner.core.resplit import Resplit

@@ -146,7 +146,6 @@ class Resplit:
         territory, or two to be split later: then that part is scored as if split evenly).
 
         Returns (side_a mask, ratio rows (2, m) of a and of the rest, score, inertia reference)."""
-        b = rest[0]
         nloc = units.size
         if nloc < 2:
             return None
@@ -155,14 +154,14 @@ class Resplit:
         r0, c0 = sub.row[up].astype(np.int64), sub.col[up].astype(np.int64)
         if r0.size == 0:
             return None
-        T = self.trees
+        nt = self.trees
         rng = self.rng
-        base = (np.arange(T, dtype=np.int64) * nloc)[:, None]
-        top = T * nloc  # a super root joined to one random root per copy
-        roots = rng.integers(nloc, size=T) + base[:, 0]
+        base = (np.arange(nt, dtype=np.int64) * nloc)[:, None]
+        top = nt * nloc  # a super root joined to one random root per copy
+        roots = rng.integers(nloc, size=nt) + base[:, 0]
         rows = np.concatenate([(r0[None, :] + base).ravel(), roots])
-        cols = np.concatenate([(c0[None, :] + base).ravel(), np.full(T, top)])
-        w = np.concatenate([rng.random(T * r0.size) + 1e-3, np.full(T, 1e-6)])
+        cols = np.concatenate([(c0[None, :] + base).ravel(), np.full(nt, top)])
+        w = np.concatenate([rng.random(nt * r0.size) + 1e-3, np.full(nt, 1e-6)])
         graph = sp.csr_matrix((w, (rows, cols)), shape=(top + 1, top + 1))
         tree = minimum_spanning_tree(graph)
         order, pred = depth_first_order(tree, top, directed=False, return_predecessors=True)
@@ -177,7 +176,7 @@ class Resplit:
             if par >= 0:
                 size_l[par] += size_l[v]
         size = np.asarray(size_l, dtype=np.int64)
-        node_unit = np.concatenate([np.tile(np.arange(nloc), T), [-1]])  # local index of each node
+        node_unit = np.concatenate([np.tile(np.arange(nloc), nt), [-1]])  # local index of each node
         ordered = node_unit[order[1:]]
         vals = self.cols[units[ordered]]
         cum = np.vstack([np.zeros((2, vals.shape[1])), np.cumsum(vals, axis=0)])  # pos 0 = super root
