@@ -47,7 +47,7 @@ def cases(only, seeds=()):
     out = [(f"georgia-{k}", replace(georgia, territories=k), 0) for k in (6, 8, 10, 12)]
     out += [(name, shape_instance(name), 0) for name in SHAPES]
     out += [(f"georgia-{k}@{s}", replace(georgia, territories=k), s) for s in seeds for k in (6, 8, 10)]
-    return [(name, inst, seed) for name, inst, seed in out if not only or name.split("@")[0] in only]
+    return [(name, inst, seed) for name, inst, seed in out if not only or name in only]
 
 
 def cpu_seconds() -> float:
@@ -74,6 +74,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="")
     parser.add_argument("--seeds", default="", help="extra random seeds for the Georgia rows")
     parser.add_argument("--no-rebalance", action="store_true", help="build rows only")
+    parser.add_argument("--out", default=str(OUT), help="results file (read, updated, reported)")
+    parser.add_argument("--merge", default="", help="more results files to add to the report (read only)")
     parser.add_argument("--cpu-clock", action="store_true",
                         help="count TIME_LIMIT in CPU seconds of this process (a core of its own)")
     args = parser.parse_args(argv)
@@ -86,7 +88,8 @@ def main(argv=None) -> int:
         engine.CLOCK = time.process_time
 
     only = [s for s in args.only.split(",") if s]
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    out_path = Path(args.out)
+    results = json.loads(out_path.read_text()) if out_path.exists() else {}
     seeds = [int(s) for s in args.seeds.split(",") if s]
     for name, inst, seed in cases(only, seeds):
         problem = replace(problem_for(inst, random_seed=seed), time_limit=TIME_LIMIT)
@@ -105,8 +108,8 @@ def main(argv=None) -> int:
             old = results.get(name, {})
             row.update({key: old[key] for key in ("reference_pct", "reference_seconds", "rebalance") if key in old})
             results[name] = row
-            OUT.parent.mkdir(parents=True, exist_ok=True)
-            OUT.write_text(json.dumps(results, indent=1))
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(results, indent=1))
             continue
         best = plan.labels
         if row["worst_pct"] > 100 * inst.tolerance + 1e-6 and row["worst_pct"] > row["lower_bound_pct"] + 0.01:
@@ -129,8 +132,11 @@ def main(argv=None) -> int:
         }
         print(name, "reference", row["reference_pct"], "rebalance", json.dumps(row["rebalance"]), flush=True)
         results[name] = row
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(results, indent=1))
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(results, indent=1))
+    for extra in [Path(f) for f in args.merge.split(",") if f]:
+        if extra.exists():
+            results.update(json.loads(extra.read_text()))
     write_report(results)
     return 0
 

@@ -25,6 +25,7 @@ GOAL_FRACTION = 0.99
 POLISH_CENTRE_UNITS = True
 MIN_STARTS = 4  # independent starts always tried (when the size allows that many)
 PATIENCE = 3  # when balance is out of reach: stop after this many starts in a row without progress
+START_SHARE = 0.25  # out of tolerance, no new start after this share of the time limit
 
 
 def _effort(n: int, p: int) -> tuple:
@@ -62,6 +63,10 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     for s in range(starts):
         if s >= MIN_STARTS and since_better >= PATIENCE and best_key[0] > 0:
             # tolerance out of reach and the last starts found nothing better: stop early
+            break
+        if s >= 1 and best_key[0] > 0 and CLOCK() - clock > START_SHARE * _time_limit(problem):
+            # out of tolerance and the starts have had their share of the time: leave the rest
+            # to the merge-and-resplit, which fixes far more than another start
             break
         span = progress.sub(0.03 + 0.57 * s / starts, 0.03 + 0.57 * (s + 1) / starts)
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, s])
