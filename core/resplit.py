@@ -239,6 +239,7 @@ class Resplit:
     def run(self, deadline: float, progress: Optional[Progress] = None, goal: float = 1.0,
             floor: float = 0.0, temperature: float = 0.0, cooling: int = 2000,
             polish: Optional[Callable] = None, patience: Optional[int] = None,
+            polish_below: float = 1.5, polish_every: int = 100,
             clock: Callable = time.monotonic) -> np.ndarray:
         """Search until the worst deviation is at most ``goal`` tolerances (or ``floor``, a
         proven bound in tolerances), or ``clock()`` reaches ``deadline``.
@@ -326,7 +327,8 @@ class Resplit:
                     stale = 0
                 best, best_key = self.labels.copy(), new_key
                 since = 0
-                if polish is not None and new_key.worst < 1.5 and self.steps - last_polish >= 100:
+                if (polish is not None and new_key.worst < polish_below
+                        and self.steps - last_polish >= polish_every):
                     last_polish = self.steps
                     done = np.asarray(polish(best), dtype=np.int64)
                     done_key = plan_key(self.model.ratios(done), self.act, self.tol)
