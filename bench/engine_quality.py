@@ -37,6 +37,7 @@ from instances import SHAPES, shape_instance  # noqa: E402
 OUT = BENCH / "out" / "engine_quality.json"
 REPORT = BENCH / "RESULTS-engine.md"
 TIME_LIMIT = 60.0  # the toolbox default
+NOTES_MARKER = "<!-- notes: kept when the tables are rewritten -->"
 
 
 def cases(only, seeds=()):
@@ -182,7 +183,10 @@ def write_report(results: dict) -> None:
         ratio = b["moved_pct"] / b["least_pct"] if b["least_pct"] > 0 else float("nan")
         lines.append(f"| {name} | {b['before_pct']:.2f} | {b['after_pct']:.2f} | {b['units_moved']} | "
                      f"{b['moved_pct']:.2f} | {b['least_pct']:.2f} | {ratio:.2f} | {b['seconds']:.1f} |")
-    REPORT.write_text("\n".join(lines) + "\n")
+    # hand-written notes below the marker survive a rewrite of the tables
+    old = REPORT.read_text() if REPORT.exists() else ""
+    notes = old[old.index(NOTES_MARKER):] if NOTES_MARKER in old else ""
+    REPORT.write_text("\n".join(lines) + "\n" + ("\n" + notes if notes else ""))
 
 
 if __name__ == "__main__":
