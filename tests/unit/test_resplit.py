@@ -62,7 +62,7 @@ def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(r
     start, _ = repair_contiguity(model, start)
     rs = Resplit(model, start, np.random.default_rng(5), power=2.0)
     assert rs.pairs.partners[u].tolist() == [v]
-    checked = triples = 0
+    checked = triples = both_inside = 0
     for step in range(200):
         pairs = rs.territory_pairs()
         a, b = pairs[step % pairs.shape[0]].tolist()
@@ -87,6 +87,7 @@ def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(r
             touched = [a, b]
         assert np.all(count_parts(labels, model.adjacency, 4) == 1)
         assert np.all(np.bincount(labels, minlength=4) > 0)
+        both_inside += int(rs.labels[u] in touched and rs.labels[v] in touched)
         assert labels[strip[5]] == 0 and labels[other] == 1
         assert labels[u] != labels[v]
         assert np.allclose(rows, model.ratios(labels)[touched])
@@ -94,3 +95,4 @@ def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(r
         rs.R = model.ratios(labels)
         checked += 1
     assert checked > 100 and triples > 30
+    assert both_inside > 30  # the heavy pair was inside the merged territories many times
