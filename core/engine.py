@@ -96,8 +96,6 @@ DEFAULT_TIME_LIMIT = 60.0
 #: Pressure levels of the single-move finish inside the merge-and-resplit: balance dominant, then
 #: the spread term that lets load pass through territories already in band.
 POLISH_LEVELS = [(BIG, b) for b in (0.0, 1.0, 10.0, 100.0)]
-#: Start temperature of the recombination's annealing, as a fraction of the tolerance.
-TEMPERATURE = 1.0
 #: The multi-tree merge-and-resplit (core.resplit): energy exponent, start temperature (in units
 #: of the energy, (deviation / tolerance) ** power) and the steps over which it cools to 0.
 RESPLIT_POWER = 2.0
