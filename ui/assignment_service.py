@@ -576,6 +576,32 @@ class AssignmentService(QObject):
     def territory_index(self, name: str | None) -> int:
         return self.registry_index.get(name, -1)
 
+    def tolerance_vector(self) -> np.ndarray:
+        """The tolerance (a fraction) of each balanced measure: a measure's own (TOLERANCES) or the
+        plan's; one entry for the unit count when no measure is balanced."""
+        if not self.measures:
+            return np.array([self.plan.tolerance / 100.0])
+        return np.array([self.plan.tolerance_of(m) / 100.0 for m in self.measures])
+
+    def engine_tolerances(self) -> list[float] | None:
+        """The per-measure tolerances for the engine (fractions), None when every measure uses the plan's."""
+        if not self.measures or not any(m in self.plan.tolerances for m in self.measures):
+            return None
+        return [float(v) for v in self.tolerance_vector()]
+
+    def out_of_tolerance(self, name: str | None) -> bool:
+        """Whether some measure of territory ``name`` is outside its tolerance."""
+        deviation = self.figures_of(name).get("deviation")
+        if name is None or deviation is None or not len(deviation):
+            return False
+        return bool((np.abs(deviation) > self.tolerance_vector()[:len(deviation)] + 1e-9).any())
+
+    def tolerance_text(self) -> str:
+        """The tolerance as the user set it: "5 %", or "visits 5 %, sales 10 %" when measures differ."""
+        if self.engine_tolerances() is None:
+            return "{:g} %".format(self.plan.tolerance)
+        return ", ".join("{} {:g} %".format(m, self.plan.tolerance_of(m)) for m in self.measures)
+
     def targets(self) -> np.ndarray:
         """Each territory's target per measure: an equal share of the layer's total."""
         p = max(len(self.territories.names), 1)
@@ -987,6 +1013,14 @@ class AssignmentService(QObject):
         self.plan.tolerance = float(percent)
         self.figuresChanged.emit([])
 
+    def set_measure_tolerance(self, measure: str, percent: float | None) -> None:
+        """Give balance field ``measure`` a tolerance of its own (percent), or None: the plan's."""
+        if percent is None:
+            self.plan.tolerances.pop(measure, None)
+        else:
+            self.plan.tolerances[measure] = float(percent)
+        self.figuresChanged.emit([])
+
     def _set_list(self, territories: TerritoryList) -> None:
         for name in territories.names:
             if name not in self.registry_index:
@@ -1202,7 +1236,7 @@ class AssignmentService(QObject):
             return None
         workloads = self.workloads if self.measures else np.ones((len(self.fids), 1))
         preview = make_preview(title, action, self.plan_labels(), list(self.territories.names), units, names,
-                               territory_list, workloads, self.measure_names, self.plan.tolerance / 100.0,
+                               territory_list, workloads, self.measure_names, self.tolerance_vector(),
                                self.revision, self.locked_mask())
         preview.notes = list(notes or [])
         self.preview = preview
@@ -1228,14 +1262,12 @@ class AssignmentService(QObject):
             return 0
         changed = self.apply_labels(preview.units, preview.names, preview.title, preview.territory_list,
                                     action=preview.action)
-        outside = [name for name in self.territories.names
-                   if np.abs(self.figures_of(name).get("deviation", np.zeros(0))).max(initial=0.0)
-                   > self.plan.tolerance / 100.0 + 1e-9]
+        outside = [name for name in self.territories.names if self.out_of_tolerance(name)]
         text = tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %.").format(
             preview.title, changed, 100.0 * self.max_deviation())
         if outside:
-            self.message.emit(text + " " + tr("Still outside the {:g} % tolerance: {}.").format(
-                self.plan.tolerance, ", ".join(outside)), Qgis.MessageLevel.Warning)
+            self.message.emit(text + " " + tr("Still outside the tolerance ({}): {}.").format(
+                self.tolerance_text(), ", ".join(outside)), Qgis.MessageLevel.Warning)
         else:
             self.message.emit(text + " " + tr("Every territory is within tolerance."), Qgis.MessageLevel.Success)
         return changed

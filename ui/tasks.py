@@ -22,7 +22,7 @@ from qgis.core import (
     QgsVectorLayer,
     QgsVectorLayerFeatureSource,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
 
 from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
@@ -199,6 +199,7 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
         positions=service.positions[units], workloads=service.problem_workloads()[units], adjacency=adjacency,
         territory_count=len(free_names), measure_names=list(service.measures), locked=locked,
         initial=initial if mode == "rebalance" else None, tolerance=service.plan.tolerance / 100.0,
+        tolerances=service.engine_tolerances(), time_limit=max(0.0, float(service.plan.time_limit)),
         contiguous=True)
     problem.validate()
     return EngineJob(mode=mode, problem=problem, units=units, names=free_names, territory_list=territory_list,
@@ -211,7 +212,12 @@ def _complete_names(names: list[str], count: int) -> list[str]:
 
 class EngineTask(QgsTask):
     """Runs ``core.engine.build_territories`` or ``rebalance_territories`` on a snapshot and writes
-    the result back as one undoable edit."""
+    the result back as one undoable edit. While it searches, :attr:`progressText` tells what it
+    does ("Searching: worst deviation 6.20 %"); the task's description in QGIS's task manager
+    says the same."""
+
+    #: the engine's latest progress message (emitted from the worker thread, queued to the main thread)
+    progressText = pyqtSignal(str)  # noqa: N815 - Qt's naming
 
     def __init__(self, service: AssignmentService, job: EngineJob, max_changed_units: int | None = None):
         layer = service.layer
@@ -224,6 +230,9 @@ class EngineTask(QgsTask):
         self.field_name = service.field_name
         self.revision = service.revision
         self.max_changed_units = max_changed_units
+        self.title = title.format(layer.name())
+        self.last_message = ""
+        self.worst_text = ""
         self.plan = None
         self.error = ""
         self.setDependentLayers([layer])
@@ -231,8 +240,7 @@ class EngineTask(QgsTask):
     def run(self) -> bool:
         from ..core.engine import build_territories, rebalance_territories
 
-        progress = Progress(report=lambda fraction, _message: self.setProgress(100.0 * fraction),
-                            is_cancelled=self.isCanceled)
+        progress = Progress(report=self._report, is_cancelled=self.isCanceled)
         try:
             if self.job.mode == "build":
                 self.plan = build_territories(self.job.problem, progress=progress)
@@ -249,6 +257,17 @@ class EngineTask(QgsTask):
             QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Critical)
             return False
         return not self.isCanceled()
+
+    def _report(self, fraction: float, message: str) -> None:
+        self.setProgress(100.0 * fraction)
+        marker = "worst deviation"
+        if marker in message:
+            self.worst_text = message[message.index(marker):]
+        elif message and self.worst_text:
+            message = "{} ({})".format(message, self.worst_text)  # the phase, and the best plan so far
+        if message and message != self.last_message:
+            self.last_message = message
+            self.progressText.emit(message)
 
     def finished(self, result: bool) -> None:
         service = self.service
