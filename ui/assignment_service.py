@@ -49,6 +49,7 @@ from ..core.suggestions import Suggestion, suggest_moves
 from ..layers.change_log import ChangeRecorder
 from ..layers.style import apply_territory_style
 from ..layers.values import lock_value, natural_key
+from .attribute_reader import read_columns
 from .preview import Preview, make_preview
 from .settings import PlanSettings
 
@@ -376,38 +377,30 @@ class AssignmentService(QObject):
         self._lookup_indexes()
         columns = [self._field_index] + self._measure_indexes
         columns += [i for i in (self._rep_index, self._lock_index) if i >= 0]
-        request = self.unit_request().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes(columns)
-        fids: list[int] = []
-        raw: list[list] = [[] for _ in columns]
-        appends = [values.append for values in raw]
-        pairs = list(zip(columns, appends))
-        feature = QgsFeature()
-        iterator = layer.getFeatures(request)
-        # one pass, the least Python per feature: a 50,000-unit layer reads in about a second
-        while iterator.nextFeature(feature):
-            fids.append(feature.id())
-            for index, append in pairs:
-                append(feature.attribute(index))
+        # one read of the few columns the panel needs (no geometry): straight from a GeoPackage's
+        # table when that gives what QGIS would, else through QGIS (see ui/attribute_reader.py)
+        fids, raw = read_columns(layer, columns, self.unit_request())
         n = len(fids)
         m = len(self.measures)
-        names = [self._name_of(v) for v in raw[0]]
+        names = self._names_of(raw[0])
         self.fids = np.asarray(fids, dtype=np.int64)
-        self.index_of_fid = {fid: i for i, fid in enumerate(fids)}
+        self.index_of_fid = dict(zip(fids, range(n)))
         if m:
             workloads = np.column_stack([self._workload_column(name, values)
                                          for name, values in zip(self.measures, raw[1:1 + m])])
         else:
             workloads = np.ones((n, 1))
         extra = iter(raw[1 + m:])
-        rep_values = [self._name_of(v) for v in next(extra)] if self._rep_index >= 0 else [None] * n
+        rep_values = self._names_of(next(extra)) if self._rep_index >= 0 else None
         self.unit_lock_field = (np.fromiter((_truthy(v) for v in next(extra)), dtype=bool, count=n)
                                 if self._lock_index >= 0 else np.zeros(n, dtype=bool))
         listed = set(self.plan.locked_units)
-        self.unit_lock_list = np.fromiter((f in listed for f in fids), dtype=bool, count=n)
+        self.unit_lock_list = (np.isin(self.fids, np.fromiter(listed, dtype=np.int64, count=len(listed)))
+                               if listed else np.zeros(n, dtype=bool))
 
         self.table_rows = self._read_table()
         order = [t for t in dict.fromkeys(self.plan.territories) if t]
-        present = sorted({v for v in names if v is not None} - set(order), key=_natural_key)
+        present = sorted(set(names) - {None} - set(order), key=_natural_key)
         self.territories = TerritoryList(tuple(order + present),
                                          frozenset(t for t in order + present if t in self.plan.locked_territories
                                                    or (t in self.table_rows and self.table_rows[t].locked)))
@@ -429,6 +422,18 @@ class AssignmentService(QObject):
         if expression:
             request.setFilterExpression(expression)  # the user's own expression, as typed
         return request
+
+    def _names_of(self, values: list) -> list:
+        """``_name_of`` of every value, computed once per distinct value (a million units hold a few
+        thousand territory names)."""
+        try:
+            distinct = {value: self._name_of(value) for value in set(values)}
+        except TypeError:  # an unhashable value (a QVariant NULL): one by one
+            return [self._name_of(value) for value in values]
+        if any(type(value) is not str and type(value) is not int for value in distinct):
+            # 1 and 1.0 (and True) are one dict key but may read differently: one by one
+            return [self._name_of(value) for value in values]
+        return list(map(distinct.__getitem__, values))
 
     def _name_of(self, value) -> str | None:
         if type(value) is str:

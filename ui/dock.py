@@ -284,6 +284,8 @@ class TerritoryDock(QgsDockWidget):
         # sized once per reset, not on every change: painting must not make the view measure every cell
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        # columns are sized from the rows in view and 200 others, not from every territory's row
+        self.table.horizontalHeader().setResizeContentsPrecision(200)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.bar_delegate = DeviationBarDelegate(self.table)
         self.table.setObjectName("territoryTable")
