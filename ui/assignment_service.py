@@ -26,7 +26,6 @@ import numpy as np
 from qgis.core import (
     Qgis,
     QgsExpression,
-    QgsFeature,
     QgsFeatureRequest,
     QgsField,
     QgsMessageLog,
@@ -604,8 +603,8 @@ class AssignmentService(QObject):
     def tolerance_text(self) -> str:
         """The tolerance as the user set it: "5 %", or "visits 5 %, sales 10 %" when measures differ."""
         if self.engine_tolerances() is None:
-            return "{:g} %".format(self.plan.tolerance)
-        return ", ".join("{} {:g} %".format(m, self.plan.tolerance_of(m)) for m in self.measures)
+            return f"{self.plan.tolerance:g} %"
+        return ", ".join(f"{m} {self.plan.tolerance_of(m):g} %" for m in self.measures)
 
     def targets(self) -> np.ndarray:
         """Each territory's target per measure: an equal share of the layer's total."""

@@ -76,11 +76,11 @@ def _read_geopackage(layer: QgsVectorLayer, indexes: list[int]):
     if any(fields.fieldOrigin(i) != QgsFields.FieldOrigin.OriginProvider for i in indexes):
         return None
     buffer = layer.editBuffer() if layer.isEditable() else None
-    if buffer is not None and (buffer.addedFeatures() or buffer.addedAttributes() or buffer.deletedAttributeIds()
-                               or buffer.renamedAttributes()):
+    if buffer is not None and (buffer.addedFeatures() or buffer.addedAttributes() or buffer.deletedAttributeIds()):
         return None
     path, table = where
-    names = [fields.at(i).name() for i in indexes]
+    provider_fields = layer.dataProvider().fields()  # the table's own column names (a rename is not saved yet)
+    names = [provider_fields.at(fields.fieldOriginIndex(i)).name() for i in indexes]
     try:
         connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error:
@@ -93,7 +93,8 @@ def _read_geopackage(layer: QgsVectorLayer, indexes: list[int]):
             return None
         # identifiers only, each quoted (no value is ever part of the statement)
         selected = ", ".join(QgsExpression.quotedColumnRef(c) for c in [key[0]] + names)
-        rows = connection.execute(f"SELECT {selected} FROM {QgsExpression.quotedColumnRef(table)} ORDER BY 1").fetchall()
+        source = QgsExpression.quotedColumnRef(table)
+        rows = connection.execute(f"SELECT {selected} FROM {source} ORDER BY 1").fetchall()
     except sqlite3.Error:
         return None
     finally:

@@ -579,7 +579,7 @@ class TerritoryDock(QgsDockWidget):
                 name.setFlags(Qt.ItemFlag.ItemIsEnabled)
                 table.setItem(row, 0, name)
                 own = service.plan.tolerances.get(measure)
-                value = QTableWidgetItem("" if own is None else "{:g}".format(own))
+                value = QTableWidgetItem("" if own is None else f"{own:g}")
                 value.setData(Qt.ItemDataRole.UserRole, measure)
                 value.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
                 value.setToolTip(self.tr("Tolerance of {} in percent; empty: the plan's {:g} %").format(
@@ -604,7 +604,7 @@ class TerritoryDock(QgsDockWidget):
         for row in range(self.tolerances_table.rowCount()):
             item = self.tolerances_table.item(row, 1)
             if item is not None and item.data(Qt.ItemDataRole.UserRole) == measure:
-                item.setText("" if percent is None else "{:g}".format(percent))
+                item.setText("" if percent is None else f"{percent:g}")
                 return True
         return False
 
@@ -964,7 +964,7 @@ class TerritoryDock(QgsDockWidget):
         """The engine's progress ("Searching: worst deviation 6.20 %") in the panel and the task manager."""
         if sip.isdeleted(task):
             return
-        line = "{}: {}".format(task.title, text)
+        line = f"{task.title}: {text}"
         task.setDescription(line)
         self.status_label.setText(line)
 

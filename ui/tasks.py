@@ -264,7 +264,7 @@ class EngineTask(QgsTask):
         if marker in message:
             self.worst_text = message[message.index(marker):]
         elif message and self.worst_text:
-            message = "{} ({})".format(message, self.worst_text)  # the phase, and the best plan so far
+            message = f"{message} ({self.worst_text})"  # the phase, and the best plan so far
         if message and message != self.last_message:
             self.last_message = message
             self.progressText.emit(message)
