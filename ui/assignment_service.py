@@ -169,6 +169,39 @@ class _ListCommand(QUndoCommand):
             service._set_list(self.before)
 
 
+@dataclass
+class PreparedUnits:
+    """Neighbours and positions of a plan's units in the service's numbering (see prepare_units)."""
+
+    units: object  # what layers.units.read_units returned
+    fids: np.ndarray  # the service's feature ids they were prepared for
+    positions: np.ndarray
+    raw_adjacency: sparse.csr_matrix
+    adjacency: sparse.csr_matrix  # islands joined to their nearest unit
+
+
+def prepare_units(units, fids: np.ndarray) -> PreparedUnits | None:
+    """Put the units read by ``layers.units.read_units`` into the order of ``fids`` (the service's
+    units) and join islands, as figures and the engine count them. Touches no Qt object: a task
+    runs it on its worker thread. None when the units are not exactly ``fids``."""
+    n = len(fids)
+    if units is None or len(units.fids) != n:
+        return None
+    read = np.asarray(units.fids, dtype=np.int64)
+    sorter = np.argsort(fids, kind="stable")
+    at = np.minimum(np.searchsorted(fids, read, sorter=sorter), max(n - 1, 0)) if n else np.zeros(0, dtype=np.int64)
+    order = sorter[at] if n else at
+    if not np.array_equal(fids[order], read) or len(np.unique(order)) != n:
+        return None
+    coo = sparse.coo_matrix(units.adjacency)
+    adjacency = sparse.csr_matrix((np.ones(len(coo.row)), (order[coo.row], order[coo.col])), shape=(n, n))
+    positions = np.zeros((n, 2))
+    positions[order] = units.positions
+    raw = undirected(adjacency, n)
+    return PreparedUnits(units=units, fids=fids, positions=positions, raw_adjacency=raw,
+                         adjacency=join_islands(raw, positions).adjacency)
+
+
 class AssignmentService(QObject):
     """Holds the bound plan, makes its edits and keeps its per-territory figures."""
 
@@ -496,27 +529,43 @@ class AssignmentService(QObject):
         """
         if units is None or not self.is_bound:
             return False
-        try:
-            order = np.fromiter((self.index_of_fid[int(f)] for f in units.fids), dtype=np.int64,
-                                count=len(units.fids))
-        except KeyError:
+        return self.adopt_units(prepare_units(units, self.fids), emit)
+
+    def adopt_units(self, prepared: PreparedUnits | None, emit: bool = True) -> bool:
+        """Take neighbours and positions prepared by :func:`prepare_units` (the heavy part, which a
+        task does on its worker thread); False when they were prepared for other units."""
+        if prepared is None or not self.is_bound:
             return False
-        if len(order) != len(self.fids):
+        if prepared.fids is not self.fids and not np.array_equal(prepared.fids, self.fids):
             return False
-        coo = sparse.coo_matrix(units.adjacency)
-        n = len(self.fids)
-        adjacency = sparse.csr_matrix((np.ones(len(coo.row)), (order[coo.row], order[coo.col])), shape=(n, n))
-        self.positions = np.zeros((n, 2))
-        self.positions[order] = units.positions
-        self.raw_adjacency = undirected(adjacency, n)
-        # islands count as joined to their nearest unit, as in plan_figures and the engine
-        self.adjacency = join_islands(self.raw_adjacency, self.positions).adjacency
-        self.units = units
-        self._update_parts(range(1, len(self.registry)))
+        self.positions = prepared.positions
+        self.raw_adjacency = prepared.raw_adjacency
+        self.adjacency = prepared.adjacency
+        self.units = prepared.units
+        self._update_all_parts()
         if emit:
             self.unitsReady.emit()
             self.figuresChanged.emit([])
         return True
+
+    def _update_all_parts(self) -> None:
+        """The pieces of every territory at once: the components of the graph of neighbours in the
+        same territory, counted per territory (one pass over the neighbours, not one per territory)."""
+        if self.adjacency is None:
+            return
+        labels = self.labels
+        graph = self.adjacency.tocoo()
+        same = labels[graph.row] == labels[graph.col]
+        n = len(labels)
+        inside = sparse.csr_matrix((np.ones(int(same.sum())), (graph.row[same], graph.col[same])), shape=(n, n))
+        count, component = connected_components(inside, directed=False)
+        owner = np.zeros(count, dtype=np.int64)
+        owner[component] = labels
+        parts = np.bincount(owner, minlength=len(self.registry))[:len(self.registry)]
+        self.parts = np.asarray(self.parts, dtype=np.int64).copy()
+        if len(self.parts) < len(parts):
+            self.parts = np.append(self.parts, np.zeros(len(parts) - len(self.parts), dtype=np.int64))
+        self.parts[1:len(parts)] = parts[1:]
 
     def read_units_now(self) -> bool:
         """Read neighbours and positions on this thread (when no background read has)."""

@@ -28,7 +28,7 @@ from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
 from ..layers.units import UnitDataError, read_units
 from ..layers.values import default_names
-from .assignment_service import LOG_TAG, AssignmentService
+from .assignment_service import LOG_TAG, AssignmentService, prepare_units
 
 
 def tr(text: str) -> str:
@@ -92,6 +92,9 @@ class UnitsTask(QgsTask):
         self.request = service.unit_request()
         self.context = QgsProject.instance().transformContext()
         self.units = None
+        #: the service's units when the task started; the neighbours are put in their order in run()
+        self.fids = service.fids
+        self.prepared = None
         self.error = ""
         #: called on the main thread once the task is over, whatever its outcome
         self.on_finished = None
@@ -101,6 +104,9 @@ class UnitsTask(QgsTask):
         try:
             self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True,
                                     request=self.request)
+            if self.units is not None and not self.isCanceled():
+                # the heavy part of taking them over (ordering, islands), off the main thread
+                self.prepared = prepare_units(self.units, self.fids)
         except UnitDataError as error:
             self.error = str(error)
             return False
@@ -125,6 +131,8 @@ class UnitsTask(QgsTask):
                                      .format(self.error.strip().splitlines()[-1]), Qgis.MessageLevel.Warning)
             return
         if service.layer_id != self.layer_id:
+            return
+        if service.adopt_units(self.prepared):
             return
         if not service.set_units(self.units):
             # the layer changed while it was read: read it again
