@@ -319,6 +319,9 @@ def main() -> None:
                         territory_count=len(service.territory_names))
     listed = [service.registry_index[name] for name in service.territory_names]
     assert np.allclose(service.sums[listed], full.sums)
+    pieces = plan_figures(service.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
+                          territory_count=len(service.territory_names), join_islands_first=False).parts
+    assert np.array_equal(service.parts[listed], pieces)
 
     what = (f"{n:,} account points in a GeoPackage (bench/instances.py `national_accounts`: metro clusters and a "
             f"rural background, lognormal visits and sales), {territory_count:,} territories around random accounts"
@@ -361,7 +364,7 @@ def main() -> None:
         "",
         "Painting times include finding the units under the mouse, the edit command on the layer's edit "
         "buffer, the incremental update of the two territories' sums and pieces, and the table model's "
-        "change signal. The figures after all strokes were checked against `core.metrics.plan_figures`.",
+        "change signal. The figures (sums and pieces) after all strokes were checked against `core.metrics.plan_figures`.",
         "",
     ]
     write_section(Path(args.output), lines)

@@ -255,6 +255,10 @@ class AssignmentService(QObject):
         #: changes whenever the plan's data change (edits, undo, reload); never repeats
         self.revision = next(_REVISIONS)
         self._dirty: set[int] = set()
+        #: sorted unit indexes of the territories whose pieces were counted lately, kept in step with
+        #: the moves (a million-unit layer is not scanned per click); units moved since, by index
+        self._members: dict[int, np.ndarray] = {}
+        self._moved: list[int] = []
         self._list_dirty = False
         self._totals_dirty = False
         self._field_index = -1
@@ -437,6 +441,7 @@ class AssignmentService(QObject):
                                          frozenset(t for t in order + present if t in self.plan.locked_territories
                                                    or (t in self.table_rows and self.table_rows[t].locked)))
         self.ledger = TerritoryLedger(names, workloads, registry=list(self.territories.names), rep_values=rep_values)
+        self._members, self._moved = {}, []
         # neighbours of the previous read no longer apply (set again below when the units match)
         self.units = None
         self.adjacency = self.raw_adjacency = self.positions = None
@@ -612,17 +617,41 @@ class AssignmentService(QObject):
         listed = [self.registry_index[name] for name in self.territories.names]
         return int((self.parts[listed] > 1).sum()) if listed else 0
 
+    def _members_of(self, k: int) -> np.ndarray:
+        """The sorted unit indexes of territory ``k`` (registry number)."""
+        if self._moved:
+            # bring the remembered territories up to date with the units moved since
+            moved = np.unique(np.asarray(self._moved, dtype=np.int64))
+            self._moved = []
+            now = self.labels[moved]
+            for t, members in list(self._members.items()):
+                kept = members[~np.isin(members, moved, assume_unique=True)]
+                self._members[t] = np.union1d(kept, moved[now == t])
+        members = self._members.get(k)
+        if members is None:
+            if len(self._members) > 64:
+                self._members.clear()
+            members = self._members[k] = np.flatnonzero(self.labels == k)
+        return members
+
     def _update_parts(self, indexes) -> None:
         if self.adjacency is None:
             return
+        adjacency = self.adjacency
         for k in indexes:
             if k == UNASSIGNED or k >= len(self.parts):
                 continue
-            members = np.flatnonzero(self.labels == k)
+            members = self._members_of(k)
             if len(members) == 0:
                 self.parts[k] = 0
                 continue
-            sub = self.adjacency[members][:, members]
+            # the neighbours among the territory's own units: its rows, columns looked up in members
+            rows = adjacency[members]
+            at = np.searchsorted(members, rows.indices)
+            inside = members[np.minimum(at, len(members) - 1)] == rows.indices
+            row_of = np.repeat(np.arange(len(members)), np.diff(rows.indptr))
+            sub = sparse.csr_matrix((np.ones(int(inside.sum())), (row_of[inside], at[inside])),
+                                    shape=(len(members), len(members)))
             self.parts[k] = int(connected_components(sub, directed=False)[0])
 
     # -- figures for the table -------------------------------------------------------------------
@@ -1097,6 +1126,8 @@ class AssignmentService(QObject):
             if moved is None:
                 return
             self._dirty.update(moved)
+            if self._members:
+                self._moved.append(i)
             self.revision = next(_REVISIONS)
         elif index in self._measure_indexes and self.measures:
             a = self._measure_indexes.index(index)

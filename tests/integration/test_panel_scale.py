@@ -181,9 +181,29 @@ def test_painting_updates_the_table_before_the_neighbours_are_read(dock, qgis_if
 
     # the neighbours read meanwhile still apply: the layer's geometries did not change
     run_synchronously(units_task)
-    assert dock.service.adjacency is not None
+    service = dock.service
+    assert service.adjacency is not None
     assert table(dock)["T03"]["Pieces"] not in ("…", "0")
     assert table(dock)["T03"]["Units"] == after["T03"]["Units"]
+    # every territory's pieces (counted all at once) equal the toolbox's count
+    from territory_planner.core.metrics import plan_figures
+
+    names = service.territory_names
+    full = plan_figures(service.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
+                        territory_count=len(names), join_islands_first=False)
+    assert [int(service.parts[service.registry_index[name]]) for name in names] == [int(v) for v in full.parts]
+    assert max(full.parts) > 1, "stripes of random points fall apart in places: the check compares something"
+
+    # painting keeps them counted, territory by territory, undo included
+    rng = np.random.default_rng(5)
+    for stroke in range(12):
+        fids = [int(f) for f in rng.choice(service.fids, size=1 + stroke * 40, replace=False)]
+        service.assign(fids, names[stroke % len(names)])
+        if stroke % 3 == 2:
+            layer.undoStack().undo()
+        full = plan_figures(service.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
+                            territory_count=len(names), join_islands_first=False)
+        assert [int(service.parts[service.registry_index[name]]) for name in names] == [int(v) for v in full.parts]
 
 
 def test_a_layer_removed_while_its_neighbours_are_read_changes_nothing(dock, qgis_iface, tmp_path):
