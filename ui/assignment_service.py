@@ -259,6 +259,7 @@ class AssignmentService(QObject):
         #: the moves (a million-unit layer is not scanned per click); units moved since, by index
         self._members: dict[int, np.ndarray] = {}
         self._moved: list[int] = []
+        self._touched: set[int] = set()
         self._list_dirty = False
         self._totals_dirty = False
         self._field_index = -1
@@ -441,7 +442,7 @@ class AssignmentService(QObject):
                                          frozenset(t for t in order + present if t in self.plan.locked_territories
                                                    or (t in self.table_rows and self.table_rows[t].locked)))
         self.ledger = TerritoryLedger(names, workloads, registry=list(self.territories.names), rep_values=rep_values)
-        self._members, self._moved = {}, []
+        self._members, self._moved, self._touched = {}, [], set()
         # neighbours of the previous read no longer apply (set again below when the units match)
         self.units = None
         self.adjacency = self.raw_adjacency = self.positions = None
@@ -622,9 +623,10 @@ class AssignmentService(QObject):
         if self._moved:
             # bring the remembered territories up to date with the units moved since
             moved = np.unique(np.asarray(self._moved, dtype=np.int64))
-            self._moved = []
+            touched, self._moved, self._touched = self._touched, [], set()
             now = self.labels[moved]
-            for t, members in list(self._members.items()):
+            for t in touched & self._members.keys():  # only the territories units left or joined
+                members = self._members[t]
                 kept = members[~np.isin(members, moved, assume_unique=True)]
                 self._members[t] = np.union1d(kept, moved[now == t])
         members = self._members.get(k)
@@ -1128,6 +1130,7 @@ class AssignmentService(QObject):
             self._dirty.update(moved)
             if self._members:
                 self._moved.append(i)
+                self._touched.update(moved)
             self.revision = next(_REVISIONS)
         elif index in self._measure_indexes and self.measures:
             a = self._measure_indexes.index(index)
