@@ -742,13 +742,16 @@ class AssignmentService(QObject):
                 extent.combineExtentWith(feature.geometry().boundingBox())
         return extent
 
-    def locked_mask(self) -> np.ndarray:
-        """Units nothing may move: locked units and every unit of a locked territory."""
+    def locked_mask(self, indexes: np.ndarray | None = None) -> np.ndarray:
+        """Units nothing may move: locked units and every unit of a locked territory (of the units
+        ``indexes`` only, when given: a click need not look at a million units)."""
         locked_regs = np.zeros(len(self.registry), dtype=bool)
         for name in self.territories.locked:
             k = self.registry_index.get(name)
             if k is not None:
                 locked_regs[k] = True
+        if indexes is not None:
+            return self.unit_lock_field[indexes] | self.unit_lock_list[indexes] | locked_regs[self.labels[indexes]]
         return self.unit_lock_field | self.unit_lock_list | locked_regs[self.labels]
 
     # -- active territory ------------------------------------------------------------------------
@@ -841,7 +844,7 @@ class AssignmentService(QObject):
             return 0
         k = self.registry_index[name]
         indexes = indexes[self.labels[indexes] != k]
-        locked = self.locked_mask()[indexes]
+        locked = self.locked_mask(indexes)
         skipped = int(locked.sum())
         indexes = indexes[~locked]
         if skipped:
@@ -868,7 +871,7 @@ class AssignmentService(QObject):
                      territory_list: list[str] | None = None, action: str = "build") -> int:
         """Write engine results: unit ``indexes[i]`` goes to ``names[i]``; one edit command.
         Locked units are never changed. ``territory_list`` replaces the territory list (build)."""
-        mask = ~self.locked_mask()[indexes]
+        mask = ~self.locked_mask(np.asarray(indexes, dtype=np.int64))
         changes = [(int(i), n) for i, n, free in zip(indexes, names, mask)
                    if free and self.registry[self.labels[i]] != n]
         after = None
@@ -1091,7 +1094,7 @@ class AssignmentService(QObject):
 
     def is_unit_locked(self, fid: int) -> bool:
         i = self.index_of_fid.get(int(fid))
-        return i is not None and bool(self.locked_mask()[i])
+        return i is not None and bool(self.locked_mask(np.array([i]))[0])
 
     def set_tolerance(self, percent: float) -> None:
         self.plan.tolerance = float(percent)
