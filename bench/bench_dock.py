@@ -412,6 +412,15 @@ def main() -> None:
         "`core.metrics.plan_figures`.",
         "",
     ]
+    if args.points:
+        lines[-1:-1] = [
+            "",
+            "Opening reads the plan's columns (fid, territory, two measures) straight from the GeoPackage's table "
+            "(`ui/attribute_reader.py`; through QGIS when the layer is filtered or has added features); the "
+            "neighbours are read, put in the panel's order and their islands joined on the task's worker thread; "
+            "the main thread only adopts them and counts every territory's pieces in one pass. A click looks at "
+            "the two territories it changes (their members are kept in step with each move), never at all units.",
+        ]
     write_section(Path(args.output), lines)
     print("\n".join(lines))
     dock.unload()
