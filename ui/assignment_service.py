@@ -260,6 +260,8 @@ class AssignmentService(QObject):
         self._members: dict[int, np.ndarray] = {}
         self._moved: list[int] = []
         self._touched: set[int] = set()
+        #: unit indexes outside each territory's largest piece (only territories in pieces)
+        self._strays: dict[int, np.ndarray] = {}
         self._list_dirty = False
         self._totals_dirty = False
         self._field_index = -1
@@ -442,7 +444,7 @@ class AssignmentService(QObject):
                                          frozenset(t for t in order + present if t in self.plan.locked_territories
                                                    or (t in self.table_rows and self.table_rows[t].locked)))
         self.ledger = TerritoryLedger(names, workloads, registry=list(self.territories.names), rep_values=rep_values)
-        self._members, self._moved, self._touched = {}, [], set()
+        self._members, self._moved, self._touched, self._strays = {}, [], set(), {}
         # neighbours of the previous read no longer apply (set again below when the units match)
         self.units = None
         self.adjacency = self.raw_adjacency = self.positions = None
@@ -568,6 +570,17 @@ class AssignmentService(QObject):
         owner = np.zeros(count, dtype=np.int64)
         owner[component] = labels
         parts = np.bincount(owner, minlength=len(self.registry))[:len(self.registry)]
+        # each territory's largest piece (the first of equal ones, as one territory's own count
+        # numbers them); the units of its other pieces are its strays
+        sizes = np.bincount(component, minlength=count)
+        order = np.lexsort((np.arange(count), -sizes, owner))
+        first = np.ones(count, dtype=bool)
+        first[1:] = owner[order][1:] != owner[order][:-1]
+        main = np.full(len(self.registry), -1, dtype=np.int64)
+        main[owner[order][first]] = order[first]
+        stray = np.flatnonzero((labels != UNASSIGNED) & (component != main[labels]))
+        stray_labels = labels[stray]
+        self._strays = {int(k): stray[stray_labels == k] for k in np.unique(stray_labels)}
         self.parts = np.asarray(self.parts, dtype=np.int64).copy()
         if len(self.parts) < len(parts):
             self.parts = np.append(self.parts, np.zeros(len(parts) - len(self.parts), dtype=np.int64))
@@ -599,19 +612,13 @@ class AssignmentService(QObject):
         return float(np.abs(deviation).max()) if deviation.size else 0.0
 
     def stray_piece_fids(self) -> list[int]:
-        """Units of every territory in pieces that lie outside its largest piece (to mark on the map)."""
+        """Units of every territory in pieces that lie outside its largest piece (to mark on the map).
+        Kept per territory as pieces are counted: no walk over all units."""
         if self.adjacency is None:
             return []
-        stray = []
-        for name in self.territories.names:
-            k = self.registry_index[name]
-            if self.parts[k] <= 1:
-                continue
-            members = np.flatnonzero(self.labels == k)
-            _, piece = connected_components(self.adjacency[members][:, members], directed=False)
-            main = np.bincount(piece).argmax()
-            stray.extend(int(f) for f in self.fids[members[piece != main]])
-        return stray
+        listed = [self.registry_index[name] for name in self.territories.names]
+        parts = [self._strays[k] for k in listed if k in self._strays and self.parts[k] > 1]
+        return self.fids[np.concatenate(parts)].tolist() if parts else []
 
     def noncontiguous(self) -> int:
         """Territories in more than one piece (0 while neighbours are unknown)."""
@@ -646,6 +653,7 @@ class AssignmentService(QObject):
             members = self._members_of(k)
             if len(members) == 0:
                 self.parts[k] = 0
+                self._strays.pop(k, None)
                 continue
             # the neighbours among the territory's own units: its rows, columns looked up in members
             rows = adjacency[members]
@@ -654,7 +662,12 @@ class AssignmentService(QObject):
             row_of = np.repeat(np.arange(len(members)), np.diff(rows.indptr))
             sub = sparse.csr_matrix((np.ones(int(inside.sum())), (row_of[inside], at[inside])),
                                     shape=(len(members), len(members)))
-            self.parts[k] = int(connected_components(sub, directed=False)[0])
+            count, piece = connected_components(sub, directed=False)
+            self.parts[k] = int(count)
+            if count > 1:
+                self._strays[k] = members[piece != np.bincount(piece).argmax()]
+            else:
+                self._strays.pop(k, None)
 
     # -- figures for the table -------------------------------------------------------------------
     def territory_index(self, name: str | None) -> int:

@@ -113,9 +113,13 @@ class PreviewHighlight:
 
     def _redraw(self) -> None:
         if self.band is not None and self._layer is not None:
-            self.show(self._layer, self.fids)
+            layer, fids = self._layer, list(self.fids)
+            self.clear()
+            self.show(layer, fids)
 
     def show(self, layer, fids: list[int]) -> None:
+        if self.band is not None and layer is self._layer and sorted(int(f) for f in fids) == self.fids:
+            return  # already drawn (the pieces are marked again after every change)
         self.clear()
         if layer is None or not fids:
             return

@@ -154,6 +154,21 @@ def point_of(layer, fid):
     return layer.getFeature(fid).geometry().asPoint()
 
 
+def stray_units(service) -> list[int]:
+    """The units outside their territory's largest piece, territory by territory from scratch."""
+    from scipy.sparse.csgraph import connected_components
+
+    stray = []
+    for name in service.territory_names:
+        members = np.flatnonzero(service.labels == service.registry_index[name])
+        if len(members) == 0:
+            continue
+        count, piece = connected_components(service.adjacency[members][:, members], directed=False)
+        if count > 1:
+            stray.extend(int(f) for f in service.fids[members[piece != np.bincount(piece).argmax()]])
+    return sorted(stray)
+
+
 def test_painting_updates_the_table_before_the_neighbours_are_read(dock, qgis_iface, tmp_path):
     layer = points_gpkg(tmp_path / "accounts.gpkg", 20_000, 20)
     open_plan(dock, layer)
@@ -193,6 +208,7 @@ def test_painting_updates_the_table_before_the_neighbours_are_read(dock, qgis_if
                         territory_count=len(names), join_islands_first=False)
     assert [int(service.parts[service.registry_index[name]]) for name in names] == [int(v) for v in full.parts]
     assert max(full.parts) > 1, "stripes of random points fall apart in places: the check compares something"
+    assert sorted(service.stray_piece_fids()) == stray_units(service) and stray_units(service)
 
     # painting keeps them counted, territory by territory, undo included
     rng = np.random.default_rng(5)
@@ -204,6 +220,7 @@ def test_painting_updates_the_table_before_the_neighbours_are_read(dock, qgis_if
         full = plan_figures(service.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
                             territory_count=len(names), join_islands_first=False)
         assert [int(service.parts[service.registry_index[name]]) for name in names] == [int(v) for v in full.parts]
+        assert sorted(service.stray_piece_fids()) == stray_units(service)
 
 
 def test_a_layer_removed_while_its_neighbours_are_read_changes_nothing(dock, qgis_iface, tmp_path):
