@@ -18,6 +18,7 @@ deletion or new territory restores the list too.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import weakref
 from dataclasses import dataclass
@@ -178,9 +179,40 @@ class PreparedUnits:
     positions: np.ndarray
     raw_adjacency: sparse.csr_matrix
     adjacency: sparse.csr_matrix  # islands joined to their nearest unit
+    #: the territory (registry number) of each unit when the read started, and the pieces counted on it
+    labels: np.ndarray | None = None
+    parts: np.ndarray | None = None
+    strays: dict = dataclasses.field(default_factory=dict)
 
 
-def prepare_units(units, fids: np.ndarray) -> PreparedUnits | None:
+def territory_pieces(adjacency: sparse.csr_matrix, labels: np.ndarray, size: int) -> tuple[np.ndarray, dict]:
+    """The pieces of every territory at once: the components of the graph of neighbours in the same
+    territory, counted per territory (one pass over the neighbours, not one per territory); and the
+    units outside each territory's largest piece (the first of equal ones, as a territory's own count
+    numbers them), by territory. ``labels`` are registry numbers below ``size``."""
+    graph = adjacency.tocoo()
+    same = labels[graph.row] == labels[graph.col]
+    n = len(labels)
+    inside = sparse.csr_matrix((np.ones(int(same.sum())), (graph.row[same], graph.col[same])), shape=(n, n))
+    count, component = connected_components(inside, directed=False)
+    owner = np.zeros(count, dtype=np.int64)
+    owner[component] = labels
+    parts = np.bincount(owner, minlength=size)[:size]
+    sizes = np.bincount(component, minlength=count)
+    order = np.lexsort((np.arange(count), -sizes, owner))
+    first = np.ones(count, dtype=bool)
+    first[1:] = owner[order][1:] != owner[order][:-1]
+    main = np.full(max(size, int(owner.max(initial=0)) + 1), -1, dtype=np.int64)
+    main[owner[order][first]] = order[first]
+    stray = np.flatnonzero((labels != UNASSIGNED) & (component != main[labels]))
+    by_territory = np.argsort(labels[stray], kind="stable")
+    stray = stray[by_territory]
+    keys, starts = np.unique(labels[stray], return_index=True)
+    groups = np.split(stray, starts[1:]) if len(stray) else []
+    return parts, {int(k): np.sort(g) for k, g in zip(keys.tolist(), groups)}
+
+
+def prepare_units(units, fids: np.ndarray, labels: np.ndarray | None = None) -> PreparedUnits | None:
     """Put the units read by ``layers.units.read_units`` into the order of ``fids`` (the service's
     units) and join islands, as figures and the engine count them. Touches no Qt object: a task
     runs it on its worker thread. None when the units are not exactly ``fids``."""
@@ -198,8 +230,12 @@ def prepare_units(units, fids: np.ndarray) -> PreparedUnits | None:
     positions = np.zeros((n, 2))
     positions[order] = units.positions
     raw = undirected(adjacency, n)
-    return PreparedUnits(units=units, fids=fids, positions=positions, raw_adjacency=raw,
-                         adjacency=join_islands(raw, positions).adjacency)
+    joined = join_islands(raw, positions).adjacency
+    prepared = PreparedUnits(units=units, fids=fids, positions=positions, raw_adjacency=raw, adjacency=joined)
+    if labels is not None and len(labels) == n:
+        prepared.labels = labels
+        prepared.parts, prepared.strays = territory_pieces(joined, labels, int(labels.max(initial=0)) + 1)
+    return prepared
 
 
 class AssignmentService(QObject):
@@ -550,41 +586,34 @@ class AssignmentService(QObject):
         self.raw_adjacency = prepared.raw_adjacency
         self.adjacency = prepared.adjacency
         self.units = prepared.units
-        self._update_all_parts()
+        self._update_all_parts(prepared)
         if emit:
             self.unitsReady.emit()
             self.figuresChanged.emit([])
         return True
 
-    def _update_all_parts(self) -> None:
-        """The pieces of every territory at once: the components of the graph of neighbours in the
-        same territory, counted per territory (one pass over the neighbours, not one per territory)."""
+    def _update_all_parts(self, prepared: PreparedUnits | None = None) -> None:
+        """The pieces of every territory at once (see :func:`territory_pieces`); with ``prepared``,
+        those counted on the worker thread, recounted only where units moved since."""
         if self.adjacency is None:
             return
+        size = len(self.registry)
         labels = self.labels
-        graph = self.adjacency.tocoo()
-        same = labels[graph.row] == labels[graph.col]
-        n = len(labels)
-        inside = sparse.csr_matrix((np.ones(int(same.sum())), (graph.row[same], graph.col[same])), shape=(n, n))
-        count, component = connected_components(inside, directed=False)
-        owner = np.zeros(count, dtype=np.int64)
-        owner[component] = labels
-        parts = np.bincount(owner, minlength=len(self.registry))[:len(self.registry)]
-        # each territory's largest piece (the first of equal ones, as one territory's own count
-        # numbers them); the units of its other pieces are its strays
-        sizes = np.bincount(component, minlength=count)
-        order = np.lexsort((np.arange(count), -sizes, owner))
-        first = np.ones(count, dtype=bool)
-        first[1:] = owner[order][1:] != owner[order][:-1]
-        main = np.full(len(self.registry), -1, dtype=np.int64)
-        main[owner[order][first]] = order[first]
-        stray = np.flatnonzero((labels != UNASSIGNED) & (component != main[labels]))
-        stray_labels = labels[stray]
-        self._strays = {int(k): stray[stray_labels == k] for k in np.unique(stray_labels)}
+        if prepared is not None and prepared.labels is not None and len(prepared.labels) == len(labels):
+            parts, self._strays = prepared.parts, dict(prepared.strays)
+            moved = np.flatnonzero(prepared.labels != labels)
+            redo = set(np.unique(prepared.labels[moved]).tolist()) | set(np.unique(labels[moved]).tolist())
+        else:
+            parts, self._strays = territory_pieces(self.adjacency, labels, size)
+            redo = set()
         self.parts = np.asarray(self.parts, dtype=np.int64).copy()
-        if len(self.parts) < len(parts):
-            self.parts = np.append(self.parts, np.zeros(len(parts) - len(self.parts), dtype=np.int64))
-        self.parts[1:len(parts)] = parts[1:]
+        if len(self.parts) < size:
+            self.parts = np.append(self.parts, np.zeros(size - len(self.parts), dtype=np.int64))
+        count = min(len(parts), size)
+        self.parts[1:count] = parts[1:count]
+        redo.update(range(count, size))  # territories named after the snapshot
+        self._members, self._moved, self._touched = {}, [], set()
+        self._update_parts(sorted(k for k in redo if k != UNASSIGNED))
 
     def read_units_now(self) -> bool:
         """Read neighbours and positions on this thread (when no background read has)."""

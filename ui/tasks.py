@@ -8,6 +8,7 @@ failed task changes nothing, and a task whose layer went away is refused with a 
 
 from __future__ import annotations
 
+import gc
 import traceback
 from dataclasses import dataclass
 
@@ -94,6 +95,8 @@ class UnitsTask(QgsTask):
         self.units = None
         #: the service's units when the task started; the neighbours are put in their order in run()
         self.fids = service.fids
+        #: each unit's territory now: the pieces are counted on it in run(), the panel recounts those that change
+        self.labels = service.labels.copy()
         self.prepared = None
         self.error = ""
         #: called on the main thread once the task is over, whatever its outcome
@@ -102,11 +105,22 @@ class UnitsTask(QgsTask):
 
     def run(self) -> bool:
         try:
-            self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True,
-                                    request=self.request)
-            if self.units is not None and not self.isCanceled():
-                # the heavy part of taking them over (ordering, islands), off the main thread
-                self.prepared = prepare_units(self.units, self.fids)
+            # Python's cycle collector would walk the millions of objects a large layer's reading
+            # makes, again and again, holding the interpreter (and so the panel) for seconds each time:
+            # off while reading; what the reading leaves behind is freed when it returns.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True,
+                                        request=self.request)
+                if self.units is not None and not self.isCanceled():
+                    # the panel needs positions and neighbours, not a geometry object per unit
+                    self.units.geometries = []
+                    # the heavy part of taking them over (ordering, islands), off the main thread
+                    self.prepared = prepare_units(self.units, self.fids, self.labels)
+            finally:
+                if collecting:
+                    gc.enable()
         except UnitDataError as error:
             self.error = str(error)
             return False
