@@ -449,7 +449,11 @@ def write_section(path: Path, lines: list[str]) -> None:
         elif sections:
             sections[-1].append(line)
     sections = [s for s in sections if s[0] != heading] + [lines]
-    sections.sort(key=lambda s: int("".join(ch for ch in s[0].split()[1] if ch.isdigit()) or 0))
+    def size(section: list[str]) -> float:  # "## 50,000 polygons" by its size; notes last
+        digits = "".join(ch for ch in section[0].split()[1] if ch.isdigit()) if len(section[0].split()) > 1 else ""
+        return int(digits) if digits else float("inf")
+
+    sections.sort(key=size)
     text = [title, ""] + [line for section in sections for line in section]
     path.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
 
