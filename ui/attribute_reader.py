@@ -92,9 +92,8 @@ def _read_geopackage(layer: QgsVectorLayer, indexes: list[int]):
         if len(key) != 1 or not all(name in known for name in names):
             return None
         # identifiers only, each quoted (no value is ever part of the statement)
-        selected = ", ".join(QgsExpression.quotedColumnRef(c) for c in [key[0]] + names)
-        source = QgsExpression.quotedColumnRef(table)
-        rows = connection.execute(f"SELECT {selected} FROM {source} ORDER BY 1").fetchall()
+        cols = ", ".join(QgsExpression.quotedColumnRef(c) for c in [key[0]] + names)
+        rows = connection.execute(f"SELECT {cols} FROM {QgsExpression.quotedColumnRef(table)} ORDER BY 1").fetchall()
     except sqlite3.Error:
         return None
     finally:
