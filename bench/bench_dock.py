@@ -11,9 +11,14 @@ QGIS (offscreen):
   each timed from the mouse release until the table model has announced the new figures;
 - undo of one paint stroke, and computing the suggestions for the active territory.
 
-Writes bench/RESULTS-dock.md.
+A second case (``--points 1000000``): a million account points in a GeoPackage (the clustered
+national customer base of ``bench/instances.py``, 2,000 territories around random accounts, two
+lognormal measures), written once to build/bench-dock/ and opened through OGR as a user would.
+
+Writes its section of bench/RESULTS-dock.md (the other case's section is kept).
 
     python bench/bench_dock.py [--columns 250 --rows 200] [--clicks 40]
+    python bench/bench_dock.py --points 1000000 [--territories 2000]
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from plugin_path import make_importable  # noqa: E402
@@ -62,6 +68,60 @@ def build_layer(columns: int, rows: int, territories_across: int = 5, territorie
     return layer
 
 
+def points_layer(size: int, territories: int):
+    """A GeoPackage of ``size`` clustered account points (bench/instances.py ``national_accounts``)
+    in ``territories`` territories (the nearest of as many random accounts), opened through OGR.
+    Written once to build/bench-dock/."""
+    import numpy as np
+    from instances import national_accounts
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransformContext,
+        QgsFeature,
+        QgsFields,
+        QgsGeometry,
+        QgsPointXY,
+        QgsVectorFileWriter,
+        QgsVectorLayer,
+        QgsWkbTypes,
+    )
+    from scipy.spatial import cKDTree
+    from territory_planner.compat import make_field
+
+    path = ROOT / "build" / "bench-dock" / f"accounts-{size}-{territories}.gpkg"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        positions, workloads = national_accounts(size, 0)
+        rng = np.random.default_rng(3)
+        _, labels = cKDTree(positions[rng.choice(size, territories, replace=False)]).query(positions)
+        fields = QgsFields()
+        for field in (make_field("territory", "string", 40), make_field("visits", "double"),
+                      make_field("sales", "double")):
+            fields.append(field)
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName, options.layerName = "GPKG", "accounts"
+        partial = path.with_suffix(".partial.gpkg")
+        writer = QgsVectorFileWriter.create(str(partial), fields, QgsWkbTypes.Type.Point,
+                                            QgsCoordinateReferenceSystem("EPSG:3857"),
+                                            QgsCoordinateTransformContext(), options)
+        names = [f"T{k + 1:04d}" for k in range(territories)]
+        batch = []
+        for i in range(size):
+            feature = QgsFeature(fields)
+            feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(*positions[i])))
+            feature.setAttributes([names[labels[i]], float(workloads[i, 0]), float(workloads[i, 1])])
+            batch.append(feature)
+            if len(batch) == 50_000:
+                writer.addFeatures(batch)
+                batch = []
+        writer.addFeatures(batch)
+        del writer
+        partial.rename(path)
+    layer = QgsVectorLayer(f"{path}|layername=accounts", "bench accounts", "ogr")
+    assert layer.isValid(), path
+    return layer
+
+
 class FakeIface:
     """What the dock asks of QGIS's iface: the map canvas and the message bar."""
 
@@ -82,15 +142,23 @@ def timed(function) -> float:
 
 
 def summary(values: list[float]) -> str:
+    if not values:
+        return "none measured"
     values = sorted(values)
     p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
     return f"median {statistics.median(values):.1f} ms, 95th percentile {p95:.1f} ms, max {values[-1]:.1f} ms"
+
+
+def cpu_s() -> float:
+    return time.process_time()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--columns", type=int, default=250)
     parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--points", type=int, default=0, help="account points in a GeoPackage instead of the grid")
+    parser.add_argument("--territories", type=int, default=2000, help="territories of the points case")
     parser.add_argument("--clicks", type=int, default=40)
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS-dock.md"))
     args = parser.parse_args()
@@ -108,10 +176,15 @@ def main() -> None:
     canvas = QgsMapCanvas()
     canvas.resize(1000, 800)
     bar = QgsMessageBar()
-    n = args.columns * args.rows
 
     started = time.perf_counter()
-    layer = build_layer(args.columns, args.rows)
+    if args.points:
+        layer = points_layer(args.points, args.territories)
+        measures, territory_count = ["visits", "sales"], args.territories
+    else:
+        layer = build_layer(args.columns, args.rows)
+        measures, territory_count = ["accounts", "potential"], 20
+    n = layer.featureCount()
     QgsProject.instance().addMapLayer(layer)
     make_layer_s = time.perf_counter() - started
 
@@ -130,12 +203,14 @@ def main() -> None:
 
     def open_plan():
         dock.layer_combo.setLayer(layer)
-        dock.measures_combo.setCheckedItems(["accounts", "potential"])
+        dock.measures_combo.setCheckedItems(measures)
         dock.field_combo.setField("territory")
         app.processEvents()
 
+    cpu = cpu_s()
     open_ms = timed(open_plan)
-    assert dock.service.is_bound and dock.proxy.rowCount() == 21, dock.proxy.rowCount()
+    open_cpu = cpu_s() - cpu
+    assert dock.service.is_bound and dock.proxy.rowCount() == territory_count + 1, dock.proxy.rowCount()
     [units_task] = [t for t in tasks if type(t).__name__ == "UnitsTask"]
     tasks.clear()
 
@@ -151,97 +226,236 @@ def main() -> None:
         app.processEvents()
         reopened.append(panel)
 
+    cpu = cpu_s()
     reopen_ms = timed(reopen)
-    assert reopened[0].service.is_bound and reopened[0].proxy.rowCount() == 21
+    reopen_cpu = cpu_s() - cpu
+    assert reopened[0].service.is_bound and reopened[0].proxy.rowCount() == territory_count + 1
     reopened[0].unload()
     reopened[0].hide()
     tasks.clear()
 
-    def read_neighbours():
-        result = units_task.run()
-        units_task.finished(result)
-
-    neighbours_ms = timed(read_neighbours)
-    assert dock.service.adjacency is not None
-
     show_layer(canvas, layer)
     canvas.setExtent(layer.extent())
-    select_row(dock, "Territory 7")
-    dock.paint_action.trigger()
     announced = []
     dock.model.dataChanged.connect(lambda *_: announced.append(time.perf_counter()))
 
     rng = np.random.default_rng(1)
-    width, height = args.columns * 1000.0, args.rows * 1000.0
-    click_ms, rect_ms, undo_ms, drawn_ms = [], [], [], []
-    changed_counts = []
-    for k in range(args.clicks):
-        x, y = rng.uniform(0, width), rng.uniform(0, height)
-        before = dock.service.revision
-        announced.clear()
-        start = time.perf_counter()
-        click(dock.paint_tool, canvas, x, y)
-        if dock.service.revision != before:
-            click_ms.append(1000.0 * (announced[-1] - start))
-            dock.table.viewport().repaint()  # the table drawn with its new figures
-            drawn_ms.append(1000.0 * (time.perf_counter() - start))
-        if k % 2 == 0:
-            x, y = rng.uniform(0, width - 12000), rng.uniform(0, height - 9000)
+    extent = layer.extent()
+    if args.points:
+        # click on accounts (a click finds the nearest account within a few pixels): zoom to a
+        # metro-sized view, as a user does to pick single accounts, around each target
+        from qgis.core import QgsFeatureRequest, QgsRectangle
+
+        sample = sorted(int(f) for f in rng.choice(dock.service.fids, size=3 * args.clicks, replace=False))
+        spots = [(f.geometry().asPoint().x(), f.geometry().asPoint().y())
+                 for f in layer.getFeatures(QgsFeatureRequest().setFilterFids(sample).setNoAttributes())]
+        rectangle_size = 8000.0
+
+        def view_at(x, y):
+            canvas.setExtent(QgsRectangle(x - 20000, y - 16000, x + 20000, y + 16000))
+    else:
+        width, height = args.columns * 1000.0, args.rows * 1000.0
+        spots = [(rng.uniform(0, width), rng.uniform(0, height)) for _ in range(3 * args.clicks)]
+        rectangle_size = 10000.0
+
+        def view_at(_x, _y):
+            pass
+    first_name = dock.service.territory_names[min(6, territory_count - 1)]
+    select_row(dock, first_name)
+    dock.paint_action.trigger()
+
+    click_cpu_ms: list[float] = []
+
+    def paint_strokes(count: int, offset: int):
+        click_ms, rect_ms, undo_ms, drawn_ms, changed = [], [], [], [], []
+        click_cpu_ms.clear()
+        for k in range(count):
+            x, y = spots[offset + k]
+            view_at(x, y)
+            before = dock.service.revision
+            announced.clear()
+            cpu = cpu_s()
+            start = time.perf_counter()
+            click(dock.paint_tool, canvas, x, y)
+            if dock.service.revision != before and announced:
+                click_ms.append(1000.0 * (announced[-1] - start))
+                click_cpu_ms.append(1000.0 * (cpu_s() - cpu))
+                dock.table.viewport().repaint()  # the table drawn with its new figures
+                drawn_ms.append(1000.0 * (time.perf_counter() - start))
+            if k % 2 == 0:
+                x0 = min(max(extent.xMinimum(), x - rectangle_size / 2), extent.xMaximum() - rectangle_size)
+                y0 = min(max(extent.yMinimum(), y - rectangle_size / 2), extent.yMaximum() - rectangle_size)
+                before = dock.service.revision
+                announced.clear()
+                start = time.perf_counter()
+                drag(dock.paint_tool, canvas, [(x0 + 10, y0 + 10), (x0 + rectangle_size / 2, y0 + rectangle_size / 3),
+                                               (x0 + rectangle_size - 10, y0 + rectangle_size - 10)])
+                if dock.service.revision != before and announced:
+                    rect_ms.append(1000.0 * (announced[-1] - start))
+                    changed.append(dock.service.revision - before)
+            if k % 4 == 0:
+                undo_ms.append(timed(lambda: layer.undoStack().undo()))
+        return click_ms, rect_ms, undo_ms, drawn_ms, changed
+
+    # The neighbours are read by the task in QGIS's task manager (a worker thread), as in QGIS;
+    # meanwhile the panel is used: clicks paint units, and a 10 ms timer measures how long the
+    # event loop ever waits (the panel cannot answer during such a pause).
+    from qgis.core import QgsTask
+    from qgis.PyQt.QtCore import QTimer
+
+    cpu = cpu_s()
+    peak_before = _peak_rss_mb()
+    pauses: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        pauses.append(1000.0 * (now - last[0]))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    started = time.perf_counter()
+    QgsApplication.taskManager().addTask(units_task)
+    timer.start()
+    early_ms: list[float] = []
+    wanted = max(4, args.clicks // 4)
+    k = 0
+    while dock.service.adjacency is None:
+        app.processEvents()
+        if units_task.status() == QgsTask.TaskStatus.Running and len(early_ms) < wanted and k < len(spots):
+            x, y = spots[k]
+            k += 1
+            view_at(x, y)
             before = dock.service.revision
             announced.clear()
             start = time.perf_counter()
-            drag(dock.paint_tool, canvas, [(x + 10, y + 10), (x + 5000, y + 4000), (x + 9990, y + 9990)])
-            if dock.service.revision != before:
-                rect_ms.append(1000.0 * (announced[-1] - start))
-                changed_counts.append(dock.service.revision - before)
-        if k % 4 == 0:
-            undo_ms.append(timed(lambda: layer.undoStack().undo()))
+            click(dock.paint_tool, canvas, x, y)
+            if dock.service.revision != before and announced:
+                early_ms.append(1000.0 * (announced[-1] - start))
+            last[0] = time.perf_counter()  # a click is not a pause of the event loop
+        if units_task.status() in (QgsTask.TaskStatus.Complete, QgsTask.TaskStatus.Terminated) and \
+                dock.service.adjacency is None:
+            app.processEvents()
+            break
+        time.sleep(0.002)
+    timer.stop()
+    neighbours_ms = 1000.0 * (time.perf_counter() - started)
+    neighbours_cpu = cpu_s() - cpu  # the process's CPU time: the worker thread's included
+    pauses = pauses[1:] or [0.0]
+    early = (early_ms,)
+    assert dock.service.adjacency is not None
+
+    cpu = cpu_s()
+    click_ms, rect_ms, undo_ms, drawn_ms, changed_counts = paint_strokes(args.clicks, args.clicks)
+    paint_cpu = cpu_s() - cpu
     suggestions_ms = [timed(lambda: dock.service.suggestions(5)) for _ in range(5)]
     app.processEvents()
+    load_after = os.getloadavg()[0]
 
     # the incremental figures still equal a full recount
     from territory_planner.core.metrics import plan_figures
 
     service = dock.service
-    full = plan_figures(service.plan_labels(), service.problem_workloads(), territory_count=20)
+    full = plan_figures(service.plan_labels(), service.problem_workloads(),
+                        territory_count=len(service.territory_names))
     listed = [service.registry_index[name] for name in service.territory_names]
     assert np.allclose(service.sums[listed], full.sums)
+    pieces = plan_figures(service.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
+                          territory_count=len(service.territory_names), join_islands_first=False).parts
+    assert np.array_equal(service.parts[listed], pieces)
 
+    what = (f"{n:,} account points in a GeoPackage (bench/instances.py `national_accounts`: metro clusters and a "
+            f"rural background, lognormal visits and sales), {territory_count:,} territories around random accounts"
+            if args.points else
+            f"Synthetic grid of {n:,} square polygons ({args.columns} × {args.rows}) in a memory layer with a "
+            "spatial index, already split into 20 block territories")
+    run = "`make bench-dock-1m`" if args.points else "`make bench-dock`"
     lines = [
-        "# Territory dock speed",
+        f"## {n:,} {'account points' if args.points else 'polygons'}",
         "",
-        f"Synthetic grid of {n:,} square polygons ({args.columns} × {args.rows}) in a memory layer with a "
-        "spatial index, already split into 20 block territories; two balance measures. "
-        f"QGIS {Qgis.QGIS_VERSION}, Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} CPU(s), load average {load_before:.1f} when it started (other work on the machine "
-        "slows every figure). Run: `make bench-dock`.",
+        f"{what}; two balance measures. QGIS {Qgis.QGIS_VERSION}, Python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPU(s), load average {load_before:.1f} when it started and "
+        f"{load_after:.1f} at the end (other sessions share the 2 cores: wall times are inflated, CPU times "
+        f"are this process's own). Peak memory of the process {_peak_rss_mb():,.0f} MB. Run: {run}.",
         "",
         "| what | time |",
         "|---|---|",
-        f"| building the test layer (not the dock) | {make_layer_s:.1f} s |",
+        f"| {'writing the GeoPackage (once) or opening it' if args.points else 'building the test layer'} "
+        f"(not the dock) | {make_layer_s:.1f} s |",
         f"| creating the dock panel | {dock_ms[0]:.0f} ms |",
         f"| **opening the dock on a project with a plan** → table with every territory's figures "
-        f"| **{reopen_ms:.0f} ms** |",
-        f"| choosing layer, then measures, in a new dock (the plan is read twice) → table "
-        f"| {open_ms:.0f} ms |",
-        f"| reading neighbours in the background task (contiguity marks, suggestions) | {neighbours_ms / 1000:.1f} s |",
-        f"| **paint one unit by clicking** → table updated ({len(click_ms)} clicks) | **{summary(click_ms)}** |",
+        f"| **{_duration(reopen_ms)}** (CPU {reopen_cpu:.2f} s) |",
+        f"| choosing layer, then measures, in a new dock → table | {_duration(open_ms)} (CPU {open_cpu:.2f} s) |",
+        f"| paint one unit by clicking while the neighbours are read in the task → table updated "
+        f"({len(early[0])} clicks) | {summary(early[0])} |",
+        f"| reading neighbours in the background task (contiguity marks, suggestions; the table does not wait) "
+        f"| {_duration(neighbours_ms)} (CPU {neighbours_cpu:.1f} s, peak memory {peak_before:,.0f} → "
+        f"{_peak_rss_mb():,.0f} MB) |",
+        f"| longest pause of the panel's event loop while the neighbours are read (10 ms timer; painting "
+        f"meanwhile) | {max(pauses):.0f} ms (median gap {statistics.median(pauses):.0f} ms) |",
+        f"| **paint one unit by clicking** → table updated ({len(click_ms)} clicks) | **{summary(click_ms)}** "
+        f"(CPU median {statistics.median(click_cpu_ms):.1f} ms) |",
         f"| paint one unit by clicking → table redrawn on screen | {summary(drawn_ms)} |",
-        f"| paint a rectangle (mean {statistics.mean(changed_counts):.0f} units changed) → table updated "
-        f"({len(rect_ms)} drags) | {summary(rect_ms)} |",
+        f"| paint a rectangle (mean {statistics.mean(changed_counts) if changed_counts else 0:.0f} units changed) "
+        f"→ table updated ({len(rect_ms)} drags) | {summary(rect_ms)} |",
         f"| undo one paint stroke | {summary(undo_ms)} |",
         f"| suggestions for the active territory (runs 150 ms after a change, off the paint path) "
         f"| {summary(suggestions_ms)} |",
+        f"| CPU time of all painting after the neighbours were read ({len(click_ms) + len(rect_ms) + len(undo_ms)} "
+        f"actions, with the map tool's searches) | {paint_cpu:.2f} s |",
         "",
         "Painting times include finding the units under the mouse, the edit command on the layer's edit "
         "buffer, the incremental update of the two territories' sums and pieces, and the table model's "
-        "change signal. The figures after all strokes were checked against `core.metrics.plan_figures`.",
+        "change signal. The figures (sums and pieces) after all strokes were checked against "
+        "`core.metrics.plan_figures`.",
         "",
     ]
-    Path(args.output).write_text("\n".join(lines), encoding="utf-8")
+    if args.points:
+        lines[-1:-1] = [
+            "",
+            "Opening reads the plan's columns (fid, territory, two measures) straight from the GeoPackage's table "
+            "(`ui/attribute_reader.py`; through QGIS when the layer is filtered or has added features); the "
+            "neighbours are read, put in the panel's order and their islands joined on the task's worker thread; "
+            "the main thread only adopts them and counts every territory's pieces in one pass. A click looks at "
+            "the two territories it changes (their members are kept in step with each move), never at all units.",
+        ]
+    write_section(Path(args.output), lines)
     print("\n".join(lines))
     dock.unload()
     QgsProject.instance().clear()
+
+
+def _duration(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def write_section(path: Path, lines: list[str]) -> None:
+    """Replace this case's section of the results file (from its "## " heading to the next one)."""
+    heading = lines[0]
+    title = "# Territory dock speed"
+    old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    sections: list[list[str]] = []
+    for line in old:
+        if line.startswith("## "):
+            sections.append([line])
+        elif sections:
+            sections[-1].append(line)
+    sections = [s for s in sections if s[0] != heading] + [lines]
+    def size(section: list[str]) -> float:  # "## 50,000 polygons" by its size; notes last
+        digits = "".join(ch for ch in section[0].split()[1] if ch.isdigit()) if len(section[0].split()) > 1 else ""
+        return int(digits) if digits else float("inf")
+
+    sections.sort(key=size)
+    text = [title, ""] + [line for section in sections for line in section]
+    path.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ rename, a reload or a small edit recolours nothing.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -81,12 +82,16 @@ def assign_colours(neighbours: Sequence[set[int]], keep: Mapping[int, str] | Non
     for c in colour:
         if c in used:
             used[c] += 1
-    while True:
-        free = [k for k in range(count) if colour[k] is None]
-        if not free:
-            break
-        # DSatur: most distinct neighbour colours first, then most neighbours, then lowest index
-        k = max(free, key=lambda t: (len({colour[m] for m in neighbours[t] if colour[m]}), len(neighbours[t]), -t))
+    # DSatur: most distinct neighbour colours first, then most neighbours, then lowest index. The
+    # saturation of each territory is kept up to date as its neighbours get colours, and the next
+    # territory comes from a heap (stale entries are skipped): thousands of territories stay fast.
+    seen: list[set[str]] = [{colour[m] for m in neighbours[t] if colour[m]} for t in range(count)]
+    heap = [(-len(seen[t]), -len(neighbours[t]), t) for t in range(count) if colour[t] is None]
+    heapq.heapify(heap)
+    while heap:
+        saturation, _degree, k = heapq.heappop(heap)
+        if colour[k] is not None or -saturation != len(seen[k]):
+            continue
         taken = [colour[m] for m in neighbours[k] if colour[m]]
 
         def merit(c: str, taken: list = taken) -> tuple:
@@ -97,6 +102,10 @@ def assign_colours(neighbours: Sequence[set[int]], keep: Mapping[int, str] | Non
 
         colour[k] = max(palette, key=merit)
         used[colour[k]] = used.get(colour[k], 0) + 1
+        for m in neighbours[k]:
+            if colour[m] is None and colour[k] not in seen[m]:
+                seen[m].add(colour[k])
+                heapq.heappush(heap, (-len(seen[m]), -len(neighbours[m]), m))
     return [str(c) for c in colour]
 
 

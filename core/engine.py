@@ -79,6 +79,9 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
         if best_key is None or key < best_key:
             best, best_key, stuck = labels, key, stuck_s
             since_better = 0
+            # the progress text shows the current worst deviation (the panel's task and the toolbox)
+            worst = plan_key(model.ratios(best), model.active, _tol(model)).worst_deviation
+            span.step(1.0, f"Start {s + 1} of {starts}: worst deviation {100 * worst:.2f} %")
     if model.contiguous and not stuck:
         best = improve(problem, model, best, clock, progress.sub(0.6, 0.99))
     progress.step(0.99, "Summarising")

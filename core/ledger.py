@@ -30,12 +30,14 @@ class TerritoryLedger:
             raise ValueError(f"{n} units but {workloads.shape[0]} workload rows")
         self.registry: list = [None] + [name for name in (registry or []) if name is not None]
         self.registry_index: dict = {name: k for k, name in enumerate(self.registry)}
-        for name in names:
+        for name in dict.fromkeys(names):  # each distinct name once, in order of appearance
             if name is not None and name not in self.registry_index:
                 self.add_name(name, grow=False)
-        self.labels = np.fromiter((self.registry_index[v] for v in names), dtype=np.int64, count=n)
+        self.labels = np.fromiter(map(self.registry_index.__getitem__, names), dtype=np.int64, count=n)
         self.workloads = workloads.copy()
         self.rep_values: list = list(rep_values) if rep_values is not None else [None] * n
+        #: whether any unit has a rep (a million units without reps need no per-unit walk)
+        self._has_reps = rep_values is not None and any(rep is not None for rep in self.rep_values)
         self.recount()
 
     # -- registry -----------------------------------------------------------------------------------
@@ -63,6 +65,8 @@ class TerritoryLedger:
         for a in range(self.workloads.shape[1]):
             self.sums[:, a] = np.bincount(self.labels, weights=self.workloads[:, a], minlength=size)
         self.reps = [Counter() for _ in range(size)]
+        if not self._has_reps:
+            return
         for k, rep in zip(self.labels.tolist(), self.rep_values):
             if rep is not None:
                 self.reps[k][rep] += 1
@@ -115,6 +119,7 @@ class TerritoryLedger:
         self.rep_values[i] = rep
         if rep is not None:
             self.reps[k][rep] += 1
+            self._has_reps = True
         return k
 
     def _drop_rep(self, k: int, rep) -> None:

@@ -18,6 +18,7 @@ deletion or new territory restores the list too.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import weakref
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ import numpy as np
 from qgis.core import (
     Qgis,
     QgsExpression,
-    QgsFeature,
     QgsFeatureRequest,
     QgsField,
     QgsMessageLog,
@@ -49,6 +49,7 @@ from ..core.suggestions import Suggestion, suggest_moves
 from ..layers.change_log import ChangeRecorder
 from ..layers.style import apply_territory_style
 from ..layers.values import lock_value, natural_key
+from .attribute_reader import read_columns
 from .preview import Preview, make_preview
 from .settings import PlanSettings
 
@@ -169,6 +170,74 @@ class _ListCommand(QUndoCommand):
             service._set_list(self.before)
 
 
+@dataclass
+class PreparedUnits:
+    """Neighbours and positions of a plan's units in the service's numbering (see prepare_units)."""
+
+    units: object  # what layers.units.read_units returned
+    fids: np.ndarray  # the service's feature ids they were prepared for
+    positions: np.ndarray
+    raw_adjacency: sparse.csr_matrix
+    adjacency: sparse.csr_matrix  # islands joined to their nearest unit
+    #: the territory (registry number) of each unit when the read started, and the pieces counted on it
+    labels: np.ndarray | None = None
+    parts: np.ndarray | None = None
+    strays: dict = dataclasses.field(default_factory=dict)
+
+
+def territory_pieces(adjacency: sparse.csr_matrix, labels: np.ndarray, size: int) -> tuple[np.ndarray, dict]:
+    """The pieces of every territory at once: the components of the graph of neighbours in the same
+    territory, counted per territory (one pass over the neighbours, not one per territory); and the
+    units outside each territory's largest piece (the first of equal ones, as a territory's own count
+    numbers them), by territory. ``labels`` are registry numbers below ``size``."""
+    graph = adjacency.tocoo()
+    same = labels[graph.row] == labels[graph.col]
+    n = len(labels)
+    inside = sparse.csr_matrix((np.ones(int(same.sum())), (graph.row[same], graph.col[same])), shape=(n, n))
+    count, component = connected_components(inside, directed=False)
+    owner = np.zeros(count, dtype=np.int64)
+    owner[component] = labels
+    parts = np.bincount(owner, minlength=size)[:size]
+    sizes = np.bincount(component, minlength=count)
+    order = np.lexsort((np.arange(count), -sizes, owner))
+    first = np.ones(count, dtype=bool)
+    first[1:] = owner[order][1:] != owner[order][:-1]
+    main = np.full(max(size, int(owner.max(initial=0)) + 1), -1, dtype=np.int64)
+    main[owner[order][first]] = order[first]
+    stray = np.flatnonzero((labels != UNASSIGNED) & (component != main[labels]))
+    by_territory = np.argsort(labels[stray], kind="stable")
+    stray = stray[by_territory]
+    keys, starts = np.unique(labels[stray], return_index=True)
+    groups = np.split(stray, starts[1:]) if len(stray) else []
+    return parts, {int(k): np.sort(g) for k, g in zip(keys.tolist(), groups)}
+
+
+def prepare_units(units, fids: np.ndarray, labels: np.ndarray | None = None) -> PreparedUnits | None:
+    """Put the units read by ``layers.units.read_units`` into the order of ``fids`` (the service's
+    units) and join islands, as figures and the engine count them. Touches no Qt object: a task
+    runs it on its worker thread. None when the units are not exactly ``fids``."""
+    n = len(fids)
+    if units is None or len(units.fids) != n:
+        return None
+    read = np.asarray(units.fids, dtype=np.int64)
+    sorter = np.argsort(fids, kind="stable")
+    at = np.minimum(np.searchsorted(fids, read, sorter=sorter), max(n - 1, 0)) if n else np.zeros(0, dtype=np.int64)
+    order = sorter[at] if n else at
+    if not np.array_equal(fids[order], read) or len(np.unique(order)) != n:
+        return None
+    coo = sparse.coo_matrix(units.adjacency)
+    adjacency = sparse.csr_matrix((np.ones(len(coo.row)), (order[coo.row], order[coo.col])), shape=(n, n))
+    positions = np.zeros((n, 2))
+    positions[order] = units.positions
+    raw = undirected(adjacency, n)
+    joined = join_islands(raw, positions).adjacency
+    prepared = PreparedUnits(units=units, fids=fids, positions=positions, raw_adjacency=raw, adjacency=joined)
+    if labels is not None and len(labels) == n:
+        prepared.labels = labels
+        prepared.parts, prepared.strays = territory_pieces(joined, labels, int(labels.max(initial=0)) + 1)
+    return prepared
+
+
 class AssignmentService(QObject):
     """Holds the bound plan, makes its edits and keeps its per-territory figures."""
 
@@ -222,6 +291,13 @@ class AssignmentService(QObject):
         #: changes whenever the plan's data change (edits, undo, reload); never repeats
         self.revision = next(_REVISIONS)
         self._dirty: set[int] = set()
+        #: sorted unit indexes of the territories whose pieces were counted lately, kept in step with
+        #: the moves (a million-unit layer is not scanned per click); units moved since, by index
+        self._members: dict[int, np.ndarray] = {}
+        self._moved: list[int] = []
+        self._touched: set[int] = set()
+        #: unit indexes outside each territory's largest piece (only territories in pieces)
+        self._strays: dict[int, np.ndarray] = {}
         self._list_dirty = False
         self._totals_dirty = False
         self._field_index = -1
@@ -376,42 +452,35 @@ class AssignmentService(QObject):
         self._lookup_indexes()
         columns = [self._field_index] + self._measure_indexes
         columns += [i for i in (self._rep_index, self._lock_index) if i >= 0]
-        request = self.unit_request().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes(columns)
-        fids: list[int] = []
-        raw: list[list] = [[] for _ in columns]
-        appends = [values.append for values in raw]
-        pairs = list(zip(columns, appends))
-        feature = QgsFeature()
-        iterator = layer.getFeatures(request)
-        # one pass, the least Python per feature: a 50,000-unit layer reads in about a second
-        while iterator.nextFeature(feature):
-            fids.append(feature.id())
-            for index, append in pairs:
-                append(feature.attribute(index))
+        # one read of the few columns the panel needs (no geometry): straight from a GeoPackage's
+        # table when that gives what QGIS would, else through QGIS (see ui/attribute_reader.py)
+        fids, raw = read_columns(layer, columns, self.unit_request())
         n = len(fids)
         m = len(self.measures)
-        names = [self._name_of(v) for v in raw[0]]
+        names = self._names_of(raw[0])
         self.fids = np.asarray(fids, dtype=np.int64)
-        self.index_of_fid = {fid: i for i, fid in enumerate(fids)}
+        self.index_of_fid = dict(zip(fids, range(n)))
         if m:
             workloads = np.column_stack([self._workload_column(name, values)
                                          for name, values in zip(self.measures, raw[1:1 + m])])
         else:
             workloads = np.ones((n, 1))
         extra = iter(raw[1 + m:])
-        rep_values = [self._name_of(v) for v in next(extra)] if self._rep_index >= 0 else [None] * n
+        rep_values = self._names_of(next(extra)) if self._rep_index >= 0 else None
         self.unit_lock_field = (np.fromiter((_truthy(v) for v in next(extra)), dtype=bool, count=n)
                                 if self._lock_index >= 0 else np.zeros(n, dtype=bool))
         listed = set(self.plan.locked_units)
-        self.unit_lock_list = np.fromiter((f in listed for f in fids), dtype=bool, count=n)
+        self.unit_lock_list = (np.isin(self.fids, np.fromiter(listed, dtype=np.int64, count=len(listed)))
+                               if listed else np.zeros(n, dtype=bool))
 
         self.table_rows = self._read_table()
         order = [t for t in dict.fromkeys(self.plan.territories) if t]
-        present = sorted({v for v in names if v is not None} - set(order), key=_natural_key)
+        present = sorted(set(names) - {None} - set(order), key=_natural_key)
         self.territories = TerritoryList(tuple(order + present),
                                          frozenset(t for t in order + present if t in self.plan.locked_territories
                                                    or (t in self.table_rows and self.table_rows[t].locked)))
         self.ledger = TerritoryLedger(names, workloads, registry=list(self.territories.names), rep_values=rep_values)
+        self._members, self._moved, self._touched, self._strays = {}, [], set(), {}
         # neighbours of the previous read no longer apply (set again below when the units match)
         self.units = None
         self.adjacency = self.raw_adjacency = self.positions = None
@@ -429,6 +498,18 @@ class AssignmentService(QObject):
         if expression:
             request.setFilterExpression(expression)  # the user's own expression, as typed
         return request
+
+    def _names_of(self, values: list) -> list:
+        """``_name_of`` of every value, computed once per distinct value (a million units hold a few
+        thousand territory names)."""
+        try:
+            distinct = {value: self._name_of(value) for value in set(values)}
+        except TypeError:  # an unhashable value (a QVariant NULL): one by one
+            return [self._name_of(value) for value in values]
+        if any(type(value) is not str and type(value) is not int for value in distinct):
+            # 1 and 1.0 (and True) are one dict key but may read differently: one by one
+            return [self._name_of(value) for value in values]
+        return list(map(distinct.__getitem__, values))
 
     def _name_of(self, value) -> str | None:
         if type(value) is str:
@@ -492,27 +573,47 @@ class AssignmentService(QObject):
         """
         if units is None or not self.is_bound:
             return False
-        try:
-            order = np.fromiter((self.index_of_fid[int(f)] for f in units.fids), dtype=np.int64,
-                                count=len(units.fids))
-        except KeyError:
+        return self.adopt_units(prepare_units(units, self.fids), emit)
+
+    def adopt_units(self, prepared: PreparedUnits | None, emit: bool = True) -> bool:
+        """Take neighbours and positions prepared by :func:`prepare_units` (the heavy part, which a
+        task does on its worker thread); False when they were prepared for other units."""
+        if prepared is None or not self.is_bound:
             return False
-        if len(order) != len(self.fids):
+        if prepared.fids is not self.fids and not np.array_equal(prepared.fids, self.fids):
             return False
-        coo = sparse.coo_matrix(units.adjacency)
-        n = len(self.fids)
-        adjacency = sparse.csr_matrix((np.ones(len(coo.row)), (order[coo.row], order[coo.col])), shape=(n, n))
-        self.positions = np.zeros((n, 2))
-        self.positions[order] = units.positions
-        self.raw_adjacency = undirected(adjacency, n)
-        # islands count as joined to their nearest unit, as in plan_figures and the engine
-        self.adjacency = join_islands(self.raw_adjacency, self.positions).adjacency
-        self.units = units
-        self._update_parts(range(1, len(self.registry)))
+        self.positions = prepared.positions
+        self.raw_adjacency = prepared.raw_adjacency
+        self.adjacency = prepared.adjacency
+        self.units = prepared.units
+        self._update_all_parts(prepared)
         if emit:
             self.unitsReady.emit()
             self.figuresChanged.emit([])
         return True
+
+    def _update_all_parts(self, prepared: PreparedUnits | None = None) -> None:
+        """The pieces of every territory at once (see :func:`territory_pieces`); with ``prepared``,
+        those counted on the worker thread, recounted only where units moved since."""
+        if self.adjacency is None:
+            return
+        size = len(self.registry)
+        labels = self.labels
+        if prepared is not None and prepared.labels is not None and len(prepared.labels) == len(labels):
+            parts, self._strays = prepared.parts, dict(prepared.strays)
+            moved = np.flatnonzero(prepared.labels != labels)
+            redo = set(np.unique(prepared.labels[moved]).tolist()) | set(np.unique(labels[moved]).tolist())
+        else:
+            parts, self._strays = territory_pieces(self.adjacency, labels, size)
+            redo = set()
+        self.parts = np.asarray(self.parts, dtype=np.int64).copy()
+        if len(self.parts) < size:
+            self.parts = np.append(self.parts, np.zeros(size - len(self.parts), dtype=np.int64))
+        count = min(len(parts), size)
+        self.parts[1:count] = parts[1:count]
+        redo.update(range(count, size))  # territories named after the snapshot
+        self._members, self._moved, self._touched = {}, [], set()
+        self._update_parts(sorted(k for k in redo if k != UNASSIGNED))
 
     def read_units_now(self) -> bool:
         """Read neighbours and positions on this thread (when no background read has)."""
@@ -540,41 +641,92 @@ class AssignmentService(QObject):
         return float(np.abs(deviation).max()) if deviation.size else 0.0
 
     def stray_piece_fids(self) -> list[int]:
-        """Units of every territory in pieces that lie outside its largest piece (to mark on the map)."""
+        """Units of every territory in pieces that lie outside its largest piece (to mark on the map).
+        Kept per territory as pieces are counted: no walk over all units."""
         if self.adjacency is None:
             return []
-        stray = []
-        for name in self.territories.names:
-            k = self.registry_index[name]
-            if self.parts[k] <= 1:
-                continue
-            members = np.flatnonzero(self.labels == k)
-            _, piece = connected_components(self.adjacency[members][:, members], directed=False)
-            main = np.bincount(piece).argmax()
-            stray.extend(int(f) for f in self.fids[members[piece != main]])
-        return stray
+        listed = [self.registry_index[name] for name in self.territories.names]
+        parts = [self._strays[k] for k in listed if k in self._strays and self.parts[k] > 1]
+        return self.fids[np.concatenate(parts)].tolist() if parts else []
 
     def noncontiguous(self) -> int:
         """Territories in more than one piece (0 while neighbours are unknown)."""
         listed = [self.registry_index[name] for name in self.territories.names]
         return int((self.parts[listed] > 1).sum()) if listed else 0
 
+    def _members_of(self, k: int) -> np.ndarray:
+        """The sorted unit indexes of territory ``k`` (registry number)."""
+        if self._moved:
+            # bring the remembered territories up to date with the units moved since
+            moved = np.unique(np.asarray(self._moved, dtype=np.int64))
+            touched, self._moved, self._touched = self._touched, [], set()
+            now = self.labels[moved]
+            for t in touched & self._members.keys():  # only the territories units left or joined
+                members = self._members[t]
+                kept = members[~np.isin(members, moved, assume_unique=True)]
+                self._members[t] = np.union1d(kept, moved[now == t])
+        members = self._members.get(k)
+        if members is None:
+            if len(self._members) > 64:
+                self._members.clear()
+            members = self._members[k] = np.flatnonzero(self.labels == k)
+        return members
+
     def _update_parts(self, indexes) -> None:
         if self.adjacency is None:
             return
+        adjacency = self.adjacency
         for k in indexes:
             if k == UNASSIGNED or k >= len(self.parts):
                 continue
-            members = np.flatnonzero(self.labels == k)
+            members = self._members_of(k)
             if len(members) == 0:
                 self.parts[k] = 0
+                self._strays.pop(k, None)
                 continue
-            sub = self.adjacency[members][:, members]
-            self.parts[k] = int(connected_components(sub, directed=False)[0])
+            # the neighbours among the territory's own units: its rows, columns looked up in members
+            rows = adjacency[members]
+            at = np.searchsorted(members, rows.indices)
+            inside = members[np.minimum(at, len(members) - 1)] == rows.indices
+            row_of = np.repeat(np.arange(len(members)), np.diff(rows.indptr))
+            sub = sparse.csr_matrix((np.ones(int(inside.sum())), (row_of[inside], at[inside])),
+                                    shape=(len(members), len(members)))
+            count, piece = connected_components(sub, directed=False)
+            self.parts[k] = int(count)
+            if count > 1:
+                self._strays[k] = members[piece != np.bincount(piece).argmax()]
+            else:
+                self._strays.pop(k, None)
 
     # -- figures for the table -------------------------------------------------------------------
     def territory_index(self, name: str | None) -> int:
         return self.registry_index.get(name, -1)
+
+    def tolerance_vector(self) -> np.ndarray:
+        """The tolerance (a fraction) of each balanced measure: a measure's own (TOLERANCES) or the
+        plan's; one entry for the unit count when no measure is balanced."""
+        if not self.measures:
+            return np.array([self.plan.tolerance / 100.0])
+        return np.array([self.plan.tolerance_of(m) / 100.0 for m in self.measures])
+
+    def engine_tolerances(self) -> list[float] | None:
+        """The per-measure tolerances for the engine (fractions), None when every measure uses the plan's."""
+        if not self.measures or not any(m in self.plan.tolerances for m in self.measures):
+            return None
+        return [float(v) for v in self.tolerance_vector()]
+
+    def out_of_tolerance(self, name: str | None) -> bool:
+        """Whether some measure of territory ``name`` is outside its tolerance."""
+        deviation = self.figures_of(name).get("deviation")
+        if name is None or deviation is None or not len(deviation):
+            return False
+        return bool((np.abs(deviation) > self.tolerance_vector()[:len(deviation)] + 1e-9).any())
+
+    def tolerance_text(self) -> str:
+        """The tolerance as the user set it: "5 %", or "visits 5 %, sales 10 %" when measures differ."""
+        if self.engine_tolerances() is None:
+            return f"{self.plan.tolerance:g} %"
+        return ", ".join(f"{m} {self.plan.tolerance_of(m):g} %" for m in self.measures)
 
     def targets(self) -> np.ndarray:
         """Each territory's target per measure: an equal share of the layer's total."""
@@ -632,13 +784,16 @@ class AssignmentService(QObject):
                 extent.combineExtentWith(feature.geometry().boundingBox())
         return extent
 
-    def locked_mask(self) -> np.ndarray:
-        """Units nothing may move: locked units and every unit of a locked territory."""
+    def locked_mask(self, indexes: np.ndarray | None = None) -> np.ndarray:
+        """Units nothing may move: locked units and every unit of a locked territory (of the units
+        ``indexes`` only, when given: a click need not look at a million units)."""
         locked_regs = np.zeros(len(self.registry), dtype=bool)
         for name in self.territories.locked:
             k = self.registry_index.get(name)
             if k is not None:
                 locked_regs[k] = True
+        if indexes is not None:
+            return self.unit_lock_field[indexes] | self.unit_lock_list[indexes] | locked_regs[self.labels[indexes]]
         return self.unit_lock_field | self.unit_lock_list | locked_regs[self.labels]
 
     # -- active territory ------------------------------------------------------------------------
@@ -731,7 +886,7 @@ class AssignmentService(QObject):
             return 0
         k = self.registry_index[name]
         indexes = indexes[self.labels[indexes] != k]
-        locked = self.locked_mask()[indexes]
+        locked = self.locked_mask(indexes)
         skipped = int(locked.sum())
         indexes = indexes[~locked]
         if skipped:
@@ -758,7 +913,7 @@ class AssignmentService(QObject):
                      territory_list: list[str] | None = None, action: str = "build") -> int:
         """Write engine results: unit ``indexes[i]`` goes to ``names[i]``; one edit command.
         Locked units are never changed. ``territory_list`` replaces the territory list (build)."""
-        mask = ~self.locked_mask()[indexes]
+        mask = ~self.locked_mask(np.asarray(indexes, dtype=np.int64))
         changes = [(int(i), n) for i, n, free in zip(indexes, names, mask)
                    if free and self.registry[self.labels[i]] != n]
         after = None
@@ -981,10 +1136,18 @@ class AssignmentService(QObject):
 
     def is_unit_locked(self, fid: int) -> bool:
         i = self.index_of_fid.get(int(fid))
-        return i is not None and bool(self.locked_mask()[i])
+        return i is not None and bool(self.locked_mask(np.array([i]))[0])
 
     def set_tolerance(self, percent: float) -> None:
         self.plan.tolerance = float(percent)
+        self.figuresChanged.emit([])
+
+    def set_measure_tolerance(self, measure: str, percent: float | None) -> None:
+        """Give balance field ``measure`` a tolerance of its own (percent), or None: the plan's."""
+        if percent is None:
+            self.plan.tolerances.pop(measure, None)
+        else:
+            self.plan.tolerances[measure] = float(percent)
         self.figuresChanged.emit([])
 
     def _set_list(self, territories: TerritoryList) -> None:
@@ -1010,6 +1173,9 @@ class AssignmentService(QObject):
             if moved is None:
                 return
             self._dirty.update(moved)
+            if self._members:
+                self._moved.append(i)
+                self._touched.update(moved)
             self.revision = next(_REVISIONS)
         elif index in self._measure_indexes and self.measures:
             a = self._measure_indexes.index(index)
@@ -1202,7 +1368,7 @@ class AssignmentService(QObject):
             return None
         workloads = self.workloads if self.measures else np.ones((len(self.fids), 1))
         preview = make_preview(title, action, self.plan_labels(), list(self.territories.names), units, names,
-                               territory_list, workloads, self.measure_names, self.plan.tolerance / 100.0,
+                               territory_list, workloads, self.measure_names, self.tolerance_vector(),
                                self.revision, self.locked_mask())
         preview.notes = list(notes or [])
         self.preview = preview
@@ -1228,14 +1394,12 @@ class AssignmentService(QObject):
             return 0
         changed = self.apply_labels(preview.units, preview.names, preview.title, preview.territory_list,
                                     action=preview.action)
-        outside = [name for name in self.territories.names
-                   if np.abs(self.figures_of(name).get("deviation", np.zeros(0))).max(initial=0.0)
-                   > self.plan.tolerance / 100.0 + 1e-9]
+        outside = [name for name in self.territories.names if self.out_of_tolerance(name)]
         text = tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %.").format(
             preview.title, changed, 100.0 * self.max_deviation())
         if outside:
-            self.message.emit(text + " " + tr("Still outside the {:g} % tolerance: {}.").format(
-                self.plan.tolerance, ", ".join(outside)), Qgis.MessageLevel.Warning)
+            self.message.emit(text + " " + tr("Still outside the tolerance ({}): {}.").format(
+                self.tolerance_text(), ", ".join(outside)), Qgis.MessageLevel.Warning)
         else:
             self.message.emit(text + " " + tr("Every territory is within tolerance."), Qgis.MessageLevel.Success)
         return changed

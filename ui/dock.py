@@ -18,6 +18,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.gui import QgsCheckableComboBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication, QRectF, QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QBrush, QColor
 
@@ -43,6 +44,8 @@ from qgis.PyQt.QtWidgets import (
     QSplitter,
     QStyledItemDelegate,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -50,6 +53,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..compat import line_layers, polygon_and_point_layers, vector_layers
+from ..core.engine import DEFAULT_TIME_LIMIT
 from ..layers.style import has_own_style
 from ..layers.values import default_names, likely_name_field, likely_workloads, measure_candidates
 from ..resources import icon
@@ -210,6 +214,21 @@ class TerritoryDock(QgsDockWidget):
         self.tolerance_spin.setValue(self.preferences.default_tolerance)
         form.addRow(self.tr("Tolerance"), self.tolerance_spin)
 
+        # TOLERANCES: a tolerance of its own per balance field (empty: the plan's tolerance above)
+        self.tolerances_table = QTableWidget(0, 2, body)
+        self.tolerances_table.setObjectName("territoryTolerances")
+        self.tolerances_table.setHorizontalHeaderLabels([self.tr("Balance field"), self.tr("Tolerance %")])
+        self.tolerances_table.verticalHeader().setVisible(False)
+        self.tolerances_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tolerances_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.tolerances_table.setToolTip(self.tr(
+            "A tolerance of its own per balance field (e.g. visits 5 %, sales 10 %): Build, Rebalance and the "
+            "table judge each field by it. Empty: the tolerance above."))
+        self.tolerances_table.setVisible(False)
+        self.tolerances_label = QLabel(self.tr("Per field"), body)
+        self.tolerances_label.setVisible(False)
+        form.addRow(self.tolerances_label, self.tolerances_table)
+
         self.rep_combo = QgsFieldComboBox(body)
         self.rep_combo.setAllowEmptyFieldName(True)
         self.rep_combo.setToolTip(self.tr("Optional field naming each unit's rep"))
@@ -265,6 +284,8 @@ class TerritoryDock(QgsDockWidget):
         # sized once per reset, not on every change: painting must not make the view measure every cell
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        # columns are sized from the rows in view and 200 others, not from every territory's row
+        self.table.horizontalHeader().setResizeContentsPrecision(200)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.bar_delegate = DeviationBarDelegate(self.table)
         self.table.setObjectName("territoryTable")
@@ -365,6 +386,16 @@ class TerritoryDock(QgsDockWidget):
         self.count_spin.setValue(10)
         self.count_spin.setToolTip(self.tr("Number of territories to build"))
         tbar.addWidget(self.count_spin)
+        self.time_limit_spin = QDoubleSpinBox(self)
+        self.time_limit_spin.setObjectName("territoryTimeLimit")
+        self.time_limit_spin.setRange(0.0, 86400.0)
+        self.time_limit_spin.setDecimals(0)
+        self.time_limit_spin.setSingleStep(10.0)
+        self.time_limit_spin.setSuffix(self.tr(" s"))
+        self.time_limit_spin.setValue(DEFAULT_TIME_LIMIT)
+        self.time_limit_spin.setToolTip(self.tr("Time limit: Build and Rebalance search at most this many seconds "
+                                                "while some territory is out of tolerance"))
+        tbar.addWidget(self.time_limit_spin)
         self.build_action = self._action(tbar, icon("build.svg"), self.tr("Build territories from scratch"),
                                          self.build, name="territoryBuild")
         self.rebalance_action = self._action(tbar, icon("rebalance.svg"),
@@ -389,6 +420,8 @@ class TerritoryDock(QgsDockWidget):
         self.table_combo.layerChanged.connect(lambda _layer: self._apply_setup())
         self.network_combo.layerChanged.connect(lambda _layer: self._apply_setup())
         self.tolerance_spin.valueChanged.connect(self._on_tolerance)
+        self.tolerances_table.itemChanged.connect(self._on_measure_tolerance)
+        self.time_limit_spin.valueChanged.connect(self._on_time_limit)
         self.new_field_button.clicked.connect(lambda: self.create_field())
         self.scenario_combo.activated.connect(lambda _row: self.switch_scenario(self.scenario_combo.currentText()))
         self.new_scenario_button.clicked.connect(lambda: self.new_scenario())
@@ -504,6 +537,8 @@ class TerritoryDock(QgsDockWidget):
                 plan.baseline = source.baseline
                 plan.keep_style = source.keep_style if source.territory_field == field else plan.keep_style
                 plan.filters = dict(source.filters)
+                plan.tolerances = dict(source.tolerances)
+                plan.time_limit = source.time_limit
                 break
         return plan
 
@@ -524,6 +559,73 @@ class TerritoryDock(QgsDockWidget):
         if self.service.is_bound:
             self.service.set_tolerance(value)
             self._save_plan()
+
+    def _on_time_limit(self, value: float) -> None:
+        if self._updating or not self.service.is_bound:
+            return
+        self.service.plan.time_limit = float(value)
+        self._save_plan()
+
+    def _fill_tolerances(self) -> None:
+        """One row per balance field: its name and its own tolerance (empty: the plan's)."""
+        service = self.service
+        measures = list(service.measures) if service.is_bound else []
+        table = self.tolerances_table
+        table.blockSignals(True)
+        try:
+            table.setRowCount(len(measures))
+            for row, measure in enumerate(measures):
+                name = QTableWidgetItem(measure)
+                name.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                table.setItem(row, 0, name)
+                own = service.plan.tolerances.get(measure)
+                value = QTableWidgetItem("" if own is None else f"{own:g}")
+                value.setData(Qt.ItemDataRole.UserRole, measure)
+                value.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                value.setToolTip(self.tr("Tolerance of {} in percent; empty: the plan's {:g} %").format(
+                    measure, service.plan.tolerance))
+                table.setItem(row, 1, value)
+        finally:
+            table.blockSignals(False)
+        shown = len(measures) > 1
+        table.setVisible(shown)
+        self.tolerances_label.setVisible(shown)
+        if shown:
+            height = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(len(measures)))
+            table.setFixedHeight(height + 2 * table.frameWidth())
+        self._updating = True
+        try:
+            self.time_limit_spin.setValue(service.plan.time_limit if service.is_bound else DEFAULT_TIME_LIMIT)
+        finally:
+            self._updating = False
+
+    def set_measure_tolerance(self, measure: str, percent: float | None) -> bool:
+        """Set a balance field's own tolerance (percent; None: the plan's), as typed in the table."""
+        for row in range(self.tolerances_table.rowCount()):
+            item = self.tolerances_table.item(row, 1)
+            if item is not None and item.data(Qt.ItemDataRole.UserRole) == measure:
+                item.setText("" if percent is None else f"{percent:g}")
+                return True
+        return False
+
+    def _on_measure_tolerance(self, item) -> None:
+        measure = item.data(Qt.ItemDataRole.UserRole)
+        if item.column() != 1 or not measure or not self.service.is_bound:
+            return
+        text = item.text().strip().rstrip("%").strip().replace(",", ".")
+        value = None
+        if text:
+            try:
+                value = float(text)
+            except ValueError:
+                value = -1.0
+            if not 0.0 <= value < 1000.0:
+                self._show_message(self.tr("The tolerance of {} must be a percentage from 0 up (e.g. 10), or empty "
+                                           "for the plan's tolerance.").format(measure), Qgis.MessageLevel.Warning)
+                self._fill_tolerances()
+                return
+        self.service.set_measure_tolerance(measure, value)
+        self._save_plan()
 
     def _save_plan(self) -> None:
         if self.service.is_bound:
@@ -587,6 +689,7 @@ class TerritoryDock(QgsDockWidget):
     # -- service signals -------------------------------------------------------------------------
     def _on_plan_changed(self) -> None:
         self._fill_scenarios()
+        self._fill_tolerances()
         layer = self.service.layer
         for tool in (self.paint_tool, self.lasso_tool, self.eyedropper_tool):
             tool.set_layer(layer)
@@ -853,8 +956,17 @@ class TerritoryDock(QgsDockWidget):
         if mode == "rebalance" and self.cap_spin.value() > 0:
             cap = max(1, int(round(self.cap_spin.value() / 100.0 * len(job.units))))
         task = EngineTask(self.service, job, max_changed_units=cap)
+        task.progressText.connect(lambda text, t=task: self._on_engine_progress(t, text))
         self.run_task(task)
         return task
+
+    def _on_engine_progress(self, task, text: str) -> None:
+        """The engine's progress ("Searching: worst deviation 6.20 %") in the panel and the task manager."""
+        if sip.isdeleted(task):
+            return
+        line = f"{task.title}: {text}"
+        task.setDescription(line)
+        self.status_label.setText(line)
 
     # -- scenarios -------------------------------------------------------------------------------
     def _fill_scenarios(self) -> None:

@@ -35,7 +35,8 @@ class Preview:
     total_workload: np.ndarray = field(default_factory=lambda: np.zeros(0))
     before: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # deviation (p, m) as fractions
     after: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    tolerance: float = 0.05
+    #: a fraction, or one per measure (TOLERANCES)
+    tolerance: float | np.ndarray = 0.05
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -50,7 +51,7 @@ class Preview:
         """Territories that would still be outside the tolerance on some measure."""
         if not self.after.size:
             return []
-        bad = (np.abs(self.after) > self.tolerance + 1e-9).any(axis=1)
+        bad = (np.abs(self.after) > np.asarray(self.tolerance, dtype=float) + 1e-9).any(axis=1)
         return [name for name, flag in zip(self.territories, bad) if flag]
 
 
@@ -68,7 +69,7 @@ def territory_deviation(labels: np.ndarray, workloads: np.ndarray, count: int) -
 
 def make_preview(title: str, action: str, current: np.ndarray, current_names: list[str], units: np.ndarray,
                  names: list, territory_list: list | None, workloads: np.ndarray, measures: list[str],
-                 tolerance: float, revision: int, locked: np.ndarray) -> Preview:
+                 tolerance, revision: int, locked: np.ndarray) -> Preview:
     """The preview of giving unit ``units[i]`` territory ``names[i]`` (locked units never move).
 
     ``current``: every unit's position in ``current_names`` (−1: unassigned); ``workloads`` (n, m)
@@ -112,9 +113,13 @@ class PreviewHighlight:
 
     def _redraw(self) -> None:
         if self.band is not None and self._layer is not None:
-            self.show(self._layer, self.fids)
+            layer, fids = self._layer, list(self.fids)
+            self.clear()
+            self.show(layer, fids)
 
     def show(self, layer, fids: list[int]) -> None:
+        if self.band is not None and layer is self._layer and sorted(int(f) for f in fids) == self.fids:
+            return  # already drawn (the pieces are marked again after every change)
         self.clear()
         if layer is None or not fids:
             return

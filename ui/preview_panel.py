@@ -88,13 +88,16 @@ class PreviewPanel(QWidget):
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(changed))
+        tolerance = np.broadcast_to(np.asarray(preview.tolerance, dtype=float).reshape(-1),
+                                    (max(len(preview.measures), 1),)) if np.ndim(preview.tolerance) else None
         for row, k in enumerate(changed):
             self.table.setItem(row, 0, QTableWidgetItem(str(preview.territories[k])))
             for a in range(len(preview.measures)):
                 before, after = preview.before[k, a], preview.after[k, a]
                 item = QTableWidgetItem(f"{100 * before:+.1f} % → {100 * after:+.1f} %")
                 item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
-                if abs(after) > preview.tolerance + 1e-9:
+                limit = preview.tolerance if tolerance is None else tolerance[min(a, len(tolerance) - 1)]
+                if abs(after) > limit + 1e-9:
                     item.setForeground(QBrush(_RED))
                 self.table.setItem(row, 1 + a, item)
         self.table.resizeColumnsToContents()

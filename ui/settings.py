@@ -69,6 +69,10 @@ class PlanSettings:
     network_layer: str = ""
     #: a filter expression per scenario field: a segment team's alignment covers only its units
     filters: dict = field(default_factory=dict)
+    #: a tolerance (percent) of its own per balance field (TOLERANCES); others use ``tolerance``
+    tolerances: dict = field(default_factory=dict)
+    #: seconds Build and Rebalance may search while some territory is out of tolerance (TIME_LIMIT)
+    time_limit: float = 60.0
 
     @property
     def filter_expression(self) -> str:
@@ -95,6 +99,9 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/territory_table", self.territory_table)
         project.writeEntry(SCOPE, "plan/network_layer", self.network_layer)
         project.writeEntry(SCOPE, "plan/filters", json.dumps({str(k): str(v) for k, v in self.filters.items() if v}))
+        project.writeEntry(SCOPE, "plan/tolerances", json.dumps({str(k): float(v) for k, v in self.tolerances.items()
+                                                                 if v is not None}))
+        project.writeEntryDouble(SCOPE, "plan/time_limit", float(self.time_limit))
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -123,7 +130,23 @@ class PlanSettings:
         except ValueError:
             filters = {}
         plan.filters = {str(k): str(v) for k, v in filters.items()} if isinstance(filters, dict) else {}
+        try:
+            tolerances = json.loads(project.readEntry(SCOPE, "plan/tolerances", "{}")[0] or "{}")
+        except ValueError:
+            tolerances = {}
+        plan.tolerances = {}
+        for key, value in (tolerances.items() if isinstance(tolerances, dict) else ()):
+            try:
+                plan.tolerances[str(key)] = float(value)
+            except (TypeError, ValueError):
+                continue
+        plan.time_limit = project.readDoubleEntry(SCOPE, "plan/time_limit", 60.0)[0]
         return plan
+
+    def tolerance_of(self, measure: str) -> float:
+        """The tolerance (percent) of one balance field: its own, else the plan's."""
+        value = self.tolerances.get(measure)
+        return float(value) if value is not None else float(self.tolerance)
 
     @staticmethod
     def clear(project: QgsProject) -> None:

@@ -8,6 +8,7 @@ failed task changes nothing, and a task whose layer went away is refused with a 
 
 from __future__ import annotations
 
+import gc
 import traceback
 from dataclasses import dataclass
 
@@ -22,13 +23,13 @@ from qgis.core import (
     QgsVectorLayer,
     QgsVectorLayerFeatureSource,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
 
 from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
 from ..layers.units import UnitDataError, read_units
 from ..layers.values import default_names
-from .assignment_service import LOG_TAG, AssignmentService
+from .assignment_service import LOG_TAG, AssignmentService, prepare_units
 
 
 def tr(text: str) -> str:
@@ -92,6 +93,11 @@ class UnitsTask(QgsTask):
         self.request = service.unit_request()
         self.context = QgsProject.instance().transformContext()
         self.units = None
+        #: the service's units when the task started; the neighbours are put in their order in run()
+        self.fids = service.fids
+        #: each unit's territory now: the pieces are counted on it in run(), the panel recounts those that change
+        self.labels = service.labels.copy()
+        self.prepared = None
         self.error = ""
         #: called on the main thread once the task is over, whatever its outcome
         self.on_finished = None
@@ -99,8 +105,22 @@ class UnitsTask(QgsTask):
 
     def run(self) -> bool:
         try:
-            self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True,
-                                    request=self.request)
+            # Python's cycle collector would walk the millions of objects a large layer's reading
+            # makes, again and again, holding the interpreter (and so the panel) for seconds each time:
+            # off while reading; what the reading leaves behind is freed when it returns.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True,
+                                        request=self.request)
+                if self.units is not None and not self.isCanceled():
+                    # the panel needs positions and neighbours, not a geometry object per unit
+                    self.units.geometries = []
+                    # the heavy part of taking them over (ordering, islands), off the main thread
+                    self.prepared = prepare_units(self.units, self.fids, self.labels)
+            finally:
+                if collecting:
+                    gc.enable()
         except UnitDataError as error:
             self.error = str(error)
             return False
@@ -125,6 +145,8 @@ class UnitsTask(QgsTask):
                                      .format(self.error.strip().splitlines()[-1]), Qgis.MessageLevel.Warning)
             return
         if service.layer_id != self.layer_id:
+            return
+        if service.adopt_units(self.prepared):
             return
         if not service.set_units(self.units):
             # the layer changed while it was read: read it again
@@ -199,6 +221,7 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
         positions=service.positions[units], workloads=service.problem_workloads()[units], adjacency=adjacency,
         territory_count=len(free_names), measure_names=list(service.measures), locked=locked,
         initial=initial if mode == "rebalance" else None, tolerance=service.plan.tolerance / 100.0,
+        tolerances=service.engine_tolerances(), time_limit=max(0.0, float(service.plan.time_limit)),
         contiguous=True)
     problem.validate()
     return EngineJob(mode=mode, problem=problem, units=units, names=free_names, territory_list=territory_list,
@@ -211,7 +234,12 @@ def _complete_names(names: list[str], count: int) -> list[str]:
 
 class EngineTask(QgsTask):
     """Runs ``core.engine.build_territories`` or ``rebalance_territories`` on a snapshot and writes
-    the result back as one undoable edit."""
+    the result back as one undoable edit. While it searches, :attr:`progressText` tells what it
+    does ("Searching: worst deviation 6.20 %"); the task's description in QGIS's task manager
+    says the same."""
+
+    #: the engine's latest progress message (emitted from the worker thread, queued to the main thread)
+    progressText = pyqtSignal(str)  # noqa: N815 - Qt's naming
 
     def __init__(self, service: AssignmentService, job: EngineJob, max_changed_units: int | None = None):
         layer = service.layer
@@ -224,6 +252,9 @@ class EngineTask(QgsTask):
         self.field_name = service.field_name
         self.revision = service.revision
         self.max_changed_units = max_changed_units
+        self.title = title.format(layer.name())
+        self.last_message = ""
+        self.worst_text = ""
         self.plan = None
         self.error = ""
         self.setDependentLayers([layer])
@@ -231,8 +262,7 @@ class EngineTask(QgsTask):
     def run(self) -> bool:
         from ..core.engine import build_territories, rebalance_territories
 
-        progress = Progress(report=lambda fraction, _message: self.setProgress(100.0 * fraction),
-                            is_cancelled=self.isCanceled)
+        progress = Progress(report=self._report, is_cancelled=self.isCanceled)
         try:
             if self.job.mode == "build":
                 self.plan = build_territories(self.job.problem, progress=progress)
@@ -249,6 +279,17 @@ class EngineTask(QgsTask):
             QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Critical)
             return False
         return not self.isCanceled()
+
+    def _report(self, fraction: float, message: str) -> None:
+        self.setProgress(100.0 * fraction)
+        marker = "worst deviation"
+        if marker in message:
+            self.worst_text = message[message.index(marker):]
+        elif message and self.worst_text:
+            message = f"{message} ({self.worst_text})"  # the phase, and the best plan so far
+        if message and message != self.last_message:
+            self.last_message = message
+            self.progressText.emit(message)
 
     def finished(self, result: bool) -> None:
         service = self.service

@@ -148,7 +148,7 @@ class TerritoryTableModel(QAbstractTableModel):
         if role == TERRITORY_ROLE:
             return name
         if role == TOLERANCE_ROLE:
-            return self.service.plan.tolerance / 100.0
+            return self._tolerance(kind, a, name)
         figures = self._figures.get(name)
         if figures is None:
             figures = self._figures[name] = self.service.figures_of(name)
@@ -182,13 +182,14 @@ class TerritoryTableModel(QAbstractTableModel):
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             return None
         if kind == "deviation":
-            return self._deviation_data(name, float(figures["deviation"][a]), role)
+            return self._deviation_data(name, float(figures["deviation"][a]), role, self._tolerance(kind, a, name))
         if kind == "worst":
             deviation = figures["deviation"]
             if name is None or not len(deviation):
                 return None if role != SORT_ROLE else float("-inf")
             worst = int(abs(deviation).argmax())
-            return self._deviation_data(name, float(deviation[worst]), role)
+            return self._deviation_data(name, float(deviation[worst]), role, self._tolerance(kind, a, name),
+                                        outside=self.service.out_of_tolerance(name))
         if kind == "parts":
             return self._parts_data(name, figures["parts"], role)
         return None
@@ -234,10 +235,24 @@ class TerritoryTableModel(QAbstractTableModel):
             lines.append(self.tr("Locked"))
         return "\n".join(lines)
 
-    def _deviation_data(self, name, deviation: float, role):
+    def _tolerance(self, kind: str, a: int, name) -> float:
+        """The tolerance (a fraction) a cell is judged against: its measure's own, or for the worst
+        column the tolerance of the measure that deviates most (relative to its tolerance)."""
+        tolerances = self.service.tolerance_vector()
+        if kind == "deviation" and 0 <= a < len(tolerances):
+            return float(tolerances[a])
+        if kind == "worst" and name is not None and len(tolerances) > 1:
+            figures = self._figures.get(name) or self.service.figures_of(name)
+            deviation = figures.get("deviation")
+            if deviation is not None and len(deviation) == len(tolerances):
+                return float(tolerances[int(abs(deviation).argmax())])
+        return float(tolerances[0]) if len(tolerances) else self.service.plan.tolerance / 100.0
+
+    def _deviation_data(self, name, deviation: float, role, tolerance: float, outside: bool | None = None):
         if name is None or math.isnan(deviation):
             return None if role != SORT_ROLE else float("-inf")
-        outside = abs(deviation) > self.service.plan.tolerance / 100.0 + 1e-12
+        if outside is None:
+            outside = abs(deviation) > tolerance + 1e-12
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{100.0 * deviation:+.1f} %"
         if role in (SORT_ROLE, DEVIATION_ROLE):
@@ -246,7 +261,7 @@ class TerritoryTableModel(QAbstractTableModel):
             return outside
         if role == Qt.ItemDataRole.ToolTipRole:
             return (self.tr("Outside the tolerance of ±{:.1f} %") if outside
-                    else self.tr("Within the tolerance of ±{:.1f} %")).format(self.service.plan.tolerance)
+                    else self.tr("Within the tolerance of ±{:.1f} %")).format(100.0 * tolerance)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
