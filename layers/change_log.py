@@ -205,6 +205,8 @@ class ChangeRecorder(QObject):
         self.store = ChangeLogStore.for_layer(layer)
         self.actions: dict[int, str] = {}
         self.error: str | None = None
+        #: rows of saved edits that could not be written to the log yet; written with the next save
+        self.backlog: list[ChangeRow] = []
         self._pending: dict[int, tuple] = {}
         self._connections = [
             (layer.beforeCommitChanges, self._before_commit),
@@ -279,11 +281,27 @@ class ChangeRecorder(QObject):
                                   before, after, workloads))
         self._pending = {}
         self.actions.clear()
+        self.write(rows)
+
+    def write(self, rows: list[ChangeRow] | None = None) -> bool:
+        """Append ``rows`` after any rows a failed write left behind; all or none land.
+
+        A log that cannot be written (the server went away between saving the units and writing
+        the log) keeps the rows in :attr:`backlog` and sets :attr:`error`; the next save, or a
+        call without rows, writes them, so every saved change is logged exactly once.
+        """
+        rows = self.backlog + list(rows or [])
+        if not rows or self.store is None:
+            return True
         try:
             self.store.append(rows, self.measures)
-            self.error = None
-        except RuntimeError as error:
+        except Exception as error:  # noqa: BLE001 - a provider may fail in many ways; keep the rows
+            self.backlog = rows
             self.error = str(error)
+            return False
+        self.backlog = []
+        self.error = None
+        return True
 
 
 def _text(value) -> str | None:

@@ -1,0 +1,319 @@
+"""Saving a plan on PostGIS when things go wrong (issue 13): the server stops while saving, and two
+analysts edit the same units table through two connections of their own.
+
+Each test copies the Georgia counties into a table of its own on a throw-away server started by
+this module (tests/integration/postgis_server.py) and reads results straight from the database.
+"""
+
+from __future__ import annotations
+
+import pytest
+from dock_helpers import run_synchronously, set_up_dock
+from postgis_server import PostgisServer, PostgisUnavailableError
+from qgis.core import Qgis, QgsProject, QgsVectorLayer
+from qgis.PyQt.QtCore import QCoreApplication
+from territory_planner.layers import change_log
+from territory_planner.layers.concurrency import CANCEL, KEEP_MINE, TAKE_THEIRS
+from territory_planner.resources import sample_data
+from territory_planner.ui.assignment_service import AssignmentService
+from territory_planner.ui.settings import PlanSettings
+
+HOSTILE_USER = "<script>alert(1)</script>'; DROP TABLE units; --\"quoted\""
+HOSTILE_TERRITORY = "'; DROP TABLE territory_changes; --"
+MARKUP_TERRITORY = '<b>"North"</b>'
+
+
+@pytest.fixture(scope="module")
+def postgis():
+    server = PostgisServer()
+    try:
+        server.start()
+    except PostgisUnavailableError as error:
+        server.stop()
+        pytest.skip(f"PostgreSQL/PostGIS could not run here: {error}")
+    yield server
+    server.stop()
+
+
+_TABLES = iter(range(1, 1000))
+
+
+@pytest.fixture
+def units(postgis):
+    """A fresh units table: 159 counties, ``territory`` North (fid ≤ 80) or South."""
+    name = f"units_{next(_TABLES)}"
+    postgis.load(sample_data("georgia_counties.gpkg"), name)
+    postgis.sql(f"ALTER TABLE {name} ADD COLUMN territory text; "
+                f"UPDATE {name} SET territory = CASE WHEN fid <= 80 THEN 'North' ELSE 'South' END")
+    postgis.sql("DROP TABLE IF EXISTS territory_changes")
+    return name
+
+
+def open_layer(postgis, table: str, host: str = "127.0.0.1", name: str = "units") -> QgsVectorLayer:
+    layer = QgsVectorLayer(postgis.uri(table, 26916, host=host), name, "postgres")
+    assert layer.isValid(), layer.error().summary()
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
+def database(postgis, table: str, fids) -> dict[int, str]:
+    """The territories of ``fids`` as the database holds them (psql, no QGIS in between)."""
+    listed = ",".join(str(int(f)) for f in fids)
+    rows = postgis.sql(f"SELECT fid, coalesce(territory, '') FROM {table} WHERE fid IN ({listed}) ORDER BY fid")
+    return {int(line.split("|", 1)[0]): line.split("|", 1)[1] for line in rows.splitlines()}
+
+
+def logged(postgis, where: str = "true") -> list[tuple]:
+    exists = postgis.sql("SELECT to_regclass('public.territory_changes') IS NOT NULL").strip()
+    if exists != "t":
+        return []
+    rows = postgis.sql(f"SELECT unit, from_territory, to_territory, user_name FROM territory_changes "
+                       f"WHERE {where} ORDER BY unit")
+    return [tuple(line.split("|")) for line in rows.splitlines()]
+
+
+def fips(layer: QgsVectorLayer, fids) -> dict[int, str]:
+    return {f.id(): f["fips"] for f in layer.getFeatures() if f.id() in set(fids)}
+
+
+@pytest.fixture
+def services(qgis_new_project):
+    made = []
+
+    def make() -> AssignmentService:
+        service = AssignmentService(QgsProject.instance())
+        made.append(service)
+        return service
+
+    yield make
+    for service in made:
+        service.unbind()
+        service.deleteLater()
+
+
+def bind(service: AssignmentService, layer: QgsVectorLayer) -> None:
+    assert service.bind(layer, PlanSettings(territory_field="territory", measures=["population"],
+                                            unit_name_field="fips"))
+
+
+class Chooser:
+    """Answers the conflict question like a user would, and remembers what it was shown."""
+
+    def __init__(self, answer: str):
+        self.answer = answer
+        self.asked: list[list] = []
+
+    def __call__(self, conflicts, can_cancel):
+        assert can_cancel
+        self.asked.append(list(conflicts))
+        return self.answer
+
+
+# -- the server stops while saving ------------------------------------------------------------------
+def test_server_stopped_while_saving_keeps_the_edits_and_saves_once_after_restart(postgis, units, qgis_iface):
+    from territory_planner.ui.dock import TerritoryDock
+
+    qgis_iface.messageBar().clear_messages()
+    dock = TerritoryDock(qgis_iface)
+    dock.run_task = run_synchronously
+    try:
+        layer = open_layer(postgis, units)
+        set_up_dock(dock, layer, measures=["population"])
+        assert dock.service.is_bound
+        painted = [3, 4, 5]
+        dock.service.set_active("South")
+        assert dock.paint(painted) == 3
+
+        postgis.halt()
+        try:
+            assert not layer.commitChanges(), "a save to a stopped server cannot succeed"
+            QCoreApplication.processEvents()
+            # every edit is still in the buffer, the layer still shows it, QGIS kept its error
+            assert layer.isEditable() and layer.isModified()
+            index = layer.fields().lookupField("territory")
+            buffered = layer.editBuffer().changedAttributeValues()
+            assert {fid: values[index] for fid, values in buffered.items()} == {f: "South" for f in painted}
+            assert layer.commitErrors()
+            errors = qgis_iface.messageBar().get_messages(Qgis.MessageLevel.Critical)
+            assert any("The database did not accept the changes:" in m and
+                       "Your edits are kept; save again when the server is back." in m for m in errors), errors
+        finally:
+            postgis.resume()
+
+        assert database(postgis, units, painted) == {f: "North" for f in painted}, "nothing was written"
+        assert logged(postgis) == [], "the change log holds nothing of the failed save"
+        # the layer still shows the edits over the database's values
+        assert {f.id(): f["territory"] for f in layer.getFeatures() if f.id() in painted} == \
+            {f: "South" for f in painted}
+
+        assert layer.commitChanges(), layer.commitErrors()
+        assert not layer.isModified()
+        assert database(postgis, units, painted) == {f: "South" for f in painted}
+        rows = logged(postgis)  # the panel names units by feature id here (no unit-name field chosen)
+        assert sorted((r[0], r[1], r[2]) for r in rows) == sorted((str(f), "North", "South") for f in painted)
+        # saving again writes nothing twice
+        assert layer.startEditing() and layer.commitChanges()
+        assert len(logged(postgis)) == 3
+    finally:
+        dock.unload()
+        dock.deleteLater()
+
+
+def test_a_change_log_that_cannot_be_written_keeps_its_rows_for_the_next_save(postgis, units, services):
+    layer = open_layer(postgis, units)
+    service = services()
+    bind(service, layer)
+    messages = []
+    service.message.connect(lambda text, level: messages.append(text))
+    assert service.assign([10], "South") == 1
+    assert layer.commitChanges()
+    assert len(logged(postgis)) == 1
+    # the log refuses rows (as a server going away right after the units were saved would)
+    postgis.sql("ALTER TABLE territory_changes ADD CONSTRAINT refuse CHECK (false) NOT VALID")
+    assert service.assign([11, 12], "South") == 2
+    assert layer.commitChanges(), "the units are saved even when the log is not"
+    assert database(postgis, units, [11, 12]) == {11: "South", 12: "South"}
+    assert len(logged(postgis)) == 1, "no half-written log"
+    assert any("change log could not be written" in m and "next save" in m for m in messages), messages
+    postgis.sql("ALTER TABLE territory_changes DROP CONSTRAINT refuse")
+    assert service.assign([13], "South") == 1
+    assert layer.commitChanges()
+    names = fips(layer, [10, 11, 12, 13])
+    assert sorted(r[0] for r in logged(postgis)) == sorted(names.values()), "every saved change logged once"
+
+
+# -- two analysts on one table ------------------------------------------------------------------------
+def two_sessions(postgis, units, services):
+    """Analyst A (TCP) and analyst B (Unix socket): two layers, two connections, both loaded now."""
+    first = open_layer(postgis, units, name="units (A)")
+    second = open_layer(postgis, units, host=postgis.socket_dir, name="units (B)")
+    b = services()
+    bind(b, second)
+    return first, second, b
+
+
+def save_as_a(layer: QgsVectorLayer, changes: dict[int, str]) -> None:
+    """Analyst A edits in plain QGIS (attribute table, no panel) and saves."""
+    assert layer.startEditing()
+    index = layer.fields().lookupField("territory")
+    for fid, value in changes.items():
+        assert layer.changeAttributeValue(fid, index, value)
+    assert layer.commitChanges(), layer.commitErrors()
+
+
+def test_keep_mine_overwrites_only_after_being_told_which_units(postgis, units, services):
+    first, second, b = two_sessions(postgis, units, services)
+    save_as_a(first, {20: "South"})  # A moves unit 20 after B loaded it
+    chooser = Chooser(KEEP_MINE)
+    b.conflict_chooser = chooser
+    assert b.new_territory(MARKUP_TERRITORY)
+    assert b.assign([20, 21], MARKUP_TERRITORY) == 2  # B moves 20 (conflict) and 21 (A did not touch it)
+    assert second.commitChanges(), second.commitErrors()
+    assert len(chooser.asked) == 1
+    (conflict,) = chooser.asked[0]
+    assert (conflict.fid, conflict.unit) == (20, fips(second, [20])[20])
+    assert (conflict.loaded, conflict.theirs, conflict.mine) == ("North", "South", MARKUP_TERRITORY)
+    assert conflict.who is None and conflict.when is None, "A did not use the panel: no log row to name them"
+    assert database(postgis, units, [20, 21]) == {20: MARKUP_TERRITORY, 21: MARKUP_TERRITORY}
+    # B's log records the move over A's value
+    assert (fips(second, [20])[20], "South", MARKUP_TERRITORY) in [r[:3] for r in logged(postgis)]
+
+
+def test_take_theirs_keeps_their_units_and_saves_the_rest(postgis, units, services, monkeypatch):
+    first, second, b = two_sessions(postgis, units, services)
+    a = services()
+    bind(a, first)  # A uses the panel: the change log names A
+    monkeypatch.setattr(change_log, "current_user", lambda: HOSTILE_USER)
+    assert a.new_territory(HOSTILE_TERRITORY)
+    assert a.assign([30], HOSTILE_TERRITORY) == 1
+    assert first.commitChanges(), first.commitErrors()
+    monkeypatch.setattr(change_log, "current_user", lambda: "analyst B")
+
+    chooser = Chooser(TAKE_THEIRS)
+    b.conflict_chooser = chooser
+    assert b.assign([30, 31], "South") == 2
+    assert second.commitChanges(), second.commitErrors()
+    (conflict,) = chooser.asked[0]
+    assert (conflict.fid, conflict.theirs, conflict.mine) == (30, HOSTILE_TERRITORY, "South")
+    assert conflict.who == HOSTILE_USER
+    assert conflict.when and conflict.when[:4].isdigit()
+    assert database(postgis, units, [30, 31]) == {30: HOSTILE_TERRITORY, 31: "South"}
+    assert b.territory_of_fid(30) == HOSTILE_TERRITORY, "B's panel now shows their territory"
+    assert not second.isModified()
+    # the hostile names were stored as values, not run: every table is still there
+    assert postgis.sql(f"SELECT count(*) FROM {units}").strip() == "159"
+    rows = logged(postgis)
+    names = fips(second, [30, 31])
+    assert sorted(r[:3] for r in rows) == sorted([(names[30], "North", HOSTILE_TERRITORY),
+                                                  (names[31], "North", "South")]), "B logged no move of unit 30"
+    assert [r[3] for r in rows if r[0] == names[30]] == [HOSTILE_USER]
+
+
+def test_cancel_save_writes_nothing_and_keeps_the_edits(postgis, units, services):
+    first, second, b = two_sessions(postgis, units, services)
+    save_as_a(first, {40: "South"})
+    chooser = Chooser(CANCEL)
+    b.conflict_chooser = chooser
+    messages = []
+    b.message.connect(lambda text, level: messages.append(text))
+    assert b.new_territory(MARKUP_TERRITORY)
+    assert b.assign([40, 41], MARKUP_TERRITORY) == 2
+    second.commitChanges()
+    QCoreApplication.processEvents()  # the held-back edits return to the buffer
+    assert database(postgis, units, [40, 41]) == {40: "South", 41: "North"}, "nothing was written"
+    assert logged(postgis) == []
+    assert second.isEditable() and second.isModified()
+    shown = {f.id(): f["territory"] for f in second.getFeatures() if f.id() in (40, 41)}
+    assert shown == {40: MARKUP_TERRITORY, 41: MARKUP_TERRITORY}, "the edits are kept"
+    assert b.territory_of_fid(40) == MARKUP_TERRITORY
+    assert any("cancelled" in m and fips(second, [40])[40] in m for m in messages), messages
+    # deciding later: the next save asks again
+    chooser.answer = KEEP_MINE
+    assert second.commitChanges(), second.commitErrors()
+    assert len(chooser.asked) == 2
+    assert database(postgis, units, [40, 41]) == {40: MARKUP_TERRITORY, 41: MARKUP_TERRITORY}
+
+
+def test_no_conflict_when_the_other_analyst_changed_different_units(postgis, units, services):
+    first, second, b = two_sessions(postgis, units, services)
+    save_as_a(first, {50: "South", 51: "South"})
+    chooser = Chooser(CANCEL)
+    b.conflict_chooser = chooser
+    assert b.assign([52, 53], "South") == 2
+    assert second.commitChanges(), second.commitErrors()
+    assert chooser.asked == []
+    assert database(postgis, units, [50, 51, 52, 53]) == {f: "South" for f in (50, 51, 52, 53)}
+
+
+def test_without_a_chooser_a_conflicting_save_is_cancelled(postgis, units, services):
+    """Never a silent overwrite: a service nobody answers for (scripts, tests) cancels."""
+    first, second, b = two_sessions(postgis, units, services)
+    save_as_a(first, {60: "South"})
+    assert b.new_territory("North 2")
+    assert b.assign([60], "North 2") == 1
+    second.commitChanges()
+    QCoreApplication.processEvents()
+    assert database(postgis, units, [60]) == {60: "South"}
+    assert second.isModified()
+
+
+def test_the_conflict_dialog_lists_units_as_text_and_returns_the_choice(qgis_app):
+    from territory_planner.layers.concurrency import Conflict
+    from territory_planner.ui.conflict_dialog import ConflictDialog
+
+    conflicts = [Conflict(7, "<script>alert(1)</script>", "North", HOSTILE_TERRITORY, MARKUP_TERRITORY,
+                          who=HOSTILE_USER, when="2026-11-30T12:00:00+00:00"),
+                 Conflict(8, "13013", "North", None, "South", deleted=True)]
+    dialog = ConflictDialog(conflicts)
+    cells = [[dialog.table.item(r, c).text() for c in range(dialog.table.columnCount())]
+             for r in range(dialog.table.rowCount())]
+    assert cells[0] == ["<script>alert(1)</script>", HOSTILE_TERRITORY, MARKUP_TERRITORY, HOSTILE_USER,
+                        "2026-11-30T12:00:00+00:00"]
+    assert cells[1][1] == "(deleted)" and cells[1][3] == "not recorded"
+    assert [b.text() for b in (dialog.keep_button, dialog.take_button, dialog.cancel_button)] == \
+        ["Keep mine", "Take theirs", "Cancel save"]
+    dialog.take_button.click()
+    assert dialog.choice == TAKE_THEIRS and dialog.result() == dialog.DialogCode.Accepted
+    without_cancel = ConflictDialog(conflicts, can_cancel=False)
+    assert not without_cancel.cancel_button.isVisibleTo(without_cancel)
+    assert without_cancel.choice == TAKE_THEIRS, "closing the window overwrites nothing"
