@@ -178,6 +178,20 @@ class ChangeLogStore:
         return found
 
 
+def read_saved_values(provider, fids: list[int], index: int) -> dict[int, object]:
+    """Attribute ``index`` of ``fids`` as the data source holds it now: {fid: value}.
+
+    After a database server restarted, the provider's first request on its old connection comes
+    back empty (and makes the provider reconnect): an empty answer is asked once more.
+    """
+    request = QgsFeatureRequest().setFilterFids(list(fids)).setFlags(QgsFeatureRequest.Flag.NoGeometry)
+    request.setSubsetOfAttributes([index])
+    values = {int(f.id()): f.attribute(index) for f in provider.getFeatures(request)}
+    if not values and fids:
+        values = {int(f.id()): f.attribute(index) for f in provider.getFeatures(request)}
+    return values
+
+
 def _create_empty_geopackage(path: str) -> None:
     from osgeo import ogr
 
@@ -247,9 +261,9 @@ class ChangeRecorder(QObject):
             return
         provider = self.layer.dataProvider()
         old = {}
-        if provider.fields().lookupField(self.territory_field) >= 0:  # else a new field: all were empty
-            request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
-            old = {int(f.id()): f[self.territory_field] for f in provider.getFeatures(request)}
+        saved_index = provider.fields().lookupField(self.territory_field)
+        if saved_index >= 0:  # else a new field: all were empty
+            old = read_saved_values(provider, fids, saved_index)
         names_wanted = [n for n in [self.unit_name_field, *self.measures] if n]
         request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
         request.setSubsetOfAttributes(names_wanted + [self.territory_field], self.layer.fields())

@@ -34,7 +34,7 @@ from qgis.core import Qgis, QgsFeature, QgsFeatureRequest, QgsGeometry, QgsMessa
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 
-from .change_log import ChangeLogStore
+from .change_log import ChangeLogStore, read_saved_values
 from .values import is_empty_value
 
 KEEP_MINE = "mine"
@@ -169,9 +169,7 @@ class SaveGuard(QObject):
         fids = [int(f) for f in fids if int(f) >= 0]
         if index < 0 or not fids:
             return {}
-        request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
-        request.setSubsetOfAttributes([index])
-        return {int(f.id()): f.attribute(index) for f in provider.getFeatures(request)}
+        return read_saved_values(provider, fids, index)
 
     def remember(self, fids, values) -> None:
         """The territories as the session reads them now (``values`` may include buffered edits:

@@ -317,3 +317,113 @@ def test_the_conflict_dialog_lists_units_as_text_and_returns_the_choice(qgis_app
     without_cancel = ConflictDialog(conflicts, can_cancel=False)
     assert not without_cancel.cancel_button.isVisibleTo(without_cancel)
     assert without_cancel.choice == TAKE_THEIRS, "closing the window overwrites nothing"
+
+
+# -- credentials ---------------------------------------------------------------------------------------
+def test_credentials_never_reach_messages_logs_or_the_change_log(postgis, units, services, tmp_path):
+    """A password in the layer's connection (the test server trusts every login, so any password
+    works) appears in no message of a failed save or a conflict, no log line, no change-log row and
+    not in the project file; with the authentication manager the URI holds only the config id."""
+    from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsDataSourceUri
+
+    secret = "pw-S3cr3t-7781"
+    manager = QgsApplication.authManager()
+    if not manager.masterPasswordIsSet():
+        manager.setMasterPassword("territory-tests", True)
+    config = QgsAuthMethodConfig("Basic")
+    config.setName("territory test login")
+    config.setConfig("username", postgis.user)
+    config.setConfig("password", secret)
+    assert manager.storeAuthenticationConfig(config)[0]
+    uri = QgsDataSourceUri(postgis.uri(units, 26916))
+    uri.setAuthConfigId(config.id())
+    with_auth = QgsVectorLayer(uri.uri(False), "units (auth)", "postgres")
+    assert with_auth.isValid(), with_auth.error().summary()
+    assert secret not in with_auth.source()
+    QgsProject.instance().addMapLayer(with_auth)
+
+    plain = QgsDataSourceUri(postgis.uri(units, 26916, host=postgis.socket_dir))
+    plain.setPassword(secret)
+    second = QgsVectorLayer(plain.uri(False), "units (password)", "postgres")
+    assert second.isValid()
+    QgsProject.instance().addMapLayer(second)
+
+    logged_lines: list[str] = []
+    QgsApplication.messageLog().messageReceived.connect(lambda message, tag, level: logged_lines.append(message))
+    messages: list[str] = []
+    b = services()
+    bind(b, second)
+    b.message.connect(lambda text, level: messages.append(text))
+    b.conflict_chooser = Chooser(KEEP_MINE)
+
+    save_as_a(with_auth, {70: "South"})  # a conflict, then a failed save, then a save
+    assert b.new_territory("West")
+    assert b.assign([70, 71], "West") == 2
+    postgis.halt()
+    try:
+        assert not second.commitChanges()
+        QCoreApplication.processEvents()
+    finally:
+        postgis.resume()
+    assert second.commitChanges(), second.commitErrors()
+    QCoreApplication.processEvents()
+    assert any("did not accept" in m for m in messages) and any("someone else" in m for m in messages), messages
+    assert not [m for m in messages + logged_lines if secret in m]
+    assert secret not in postgis.sql("SELECT string_agg(t::text, ' ') FROM territory_changes t")
+    project = tmp_path / "plan.qgs"
+    assert QgsProject.instance().write(str(project))
+    QgsProject.instance().removeMapLayer(second.id())
+    assert secret not in project.read_text(encoding="utf-8").split("<projectlayers>")[0], \
+        "the plan's settings carry no password"
+    manager.removeAuthenticationConfig(config.id())
+
+
+# -- GeoPackage ------------------------------------------------------------------------------------------
+def test_two_sessions_on_one_geopackage_are_told_of_conflicts_too(services, tmp_path):
+    import shutil
+
+    path = tmp_path / "georgia.gpkg"
+    shutil.copy(sample_data("georgia_counties.gpkg"), path)
+    first = QgsVectorLayer(f"{path}|layername=georgia_counties", "A", "ogr")
+    assert first.isValid()
+    assert first.startEditing()
+    from territory_planner.compat import STRING, make_field
+
+    assert first.addAttribute(make_field("territory", STRING, 80))
+    index = first.fields().lookupField("territory")
+    for feature in first.getFeatures():
+        first.changeAttributeValue(feature.id(), index, "North" if feature.id() <= 80 else "South")
+    assert first.commitChanges(), first.commitErrors()
+    second = QgsVectorLayer(f"{path}|layername=georgia_counties", "B", "ogr")
+    QgsProject.instance().addMapLayers([first, second])
+    b = services()
+    bind(b, second)
+    save_as_a(first, {5: "South"})
+    chooser = Chooser(TAKE_THEIRS)
+    b.conflict_chooser = chooser
+    assert b.new_territory("West")
+    assert b.assign([5, 6], "West") == 2
+    assert second.commitChanges(), second.commitErrors()
+    assert [(c.fid, c.theirs, c.mine) for c in chooser.asked[0]] == [(5, "South", "West")]
+    fresh = QgsVectorLayer(f"{path}|layername=georgia_counties", "fresh", "ogr")
+    assert {f.id(): f["territory"] for f in fresh.getFeatures() if f.id() in (5, 6)} == {5: "South", 6: "West"}
+
+
+def test_the_first_save_after_a_server_restart_still_finds_conflicts(postgis, units, services):
+    """A save fails on the stopped server; after the restart the provider's first read on a connection the restart broke comes back empty: the check
+    must not take that for "nothing changed" and let the save overwrite."""
+    first, second, b = two_sessions(postgis, units, services)
+    save_as_a(first, {80: "South"})
+    assert b.new_territory("West")
+    assert b.assign([80], "West") == 1
+    postgis.halt()
+    try:
+        assert not second.commitChanges()
+        QCoreApplication.processEvents()
+    finally:
+        postgis.resume()
+    chooser = Chooser(TAKE_THEIRS)
+    b.conflict_chooser = chooser
+    assert second.commitChanges(), second.commitErrors()
+    assert [(c.fid, c.theirs) for c in chooser.asked[0]] == [(80, "South")]
+    assert database(postgis, units, [80]) == {80: "South"}
