@@ -410,8 +410,9 @@ def test_two_sessions_on_one_geopackage_are_told_of_conflicts_too(services, tmp_
 
 
 def test_the_first_save_after_a_server_restart_still_finds_conflicts(postgis, units, services):
-    """A save fails on the stopped server; after the restart the provider's first read on a connection the restart broke comes back empty: the check
-    must not take that for "nothing changed" and let the save overwrite."""
+    """A save fails on the stopped server; after the restart the provider's first read on the
+    connection the restart broke comes back empty: the check must not take that for "nothing
+    changed" and let the save overwrite."""
     first, second, b = two_sessions(postgis, units, services)
     save_as_a(first, {80: "South"})
     assert b.new_territory("West")
@@ -427,3 +428,15 @@ def test_the_first_save_after_a_server_restart_still_finds_conflicts(postgis, un
     assert second.commitChanges(), second.commitErrors()
     assert [(c.fid, c.theirs) for c in chooser.asked[0]] == [(80, "South")]
     assert database(postgis, units, [80]) == {80: "South"}
+
+
+def test_a_unit_the_other_analyst_deleted_is_a_conflict_too(postgis, units, services):
+    first, second, b = two_sessions(postgis, units, services)
+    chooser = Chooser(KEEP_MINE)
+    b.conflict_chooser = chooser
+    assert b.assign([90, 91], "North") == 2
+    postgis.sql(f"DELETE FROM {units} WHERE fid = 90")  # after B painted it, before B saves
+    assert second.commitChanges(), second.commitErrors()
+    (conflict,) = chooser.asked[0]
+    assert (conflict.fid, conflict.deleted, conflict.theirs) == (90, True, None)
+    assert database(postgis, units, [90, 91]) == {91: "North"}
