@@ -440,3 +440,43 @@ def test_a_unit_the_other_analyst_deleted_is_a_conflict_too(postgis, units, serv
     (conflict,) = chooser.asked[0]
     assert (conflict.fid, conflict.deleted, conflict.theirs) == (90, True, None)
     assert database(postgis, units, [90, 91]) == {91: "North"}
+
+
+def test_in_qgis_the_plugin_asks_with_the_dialog(postgis, units, qgis_iface, qgis_processing, qgis_new_project):
+    """The plugin's own service asks through the conflict dialog (answered here like a user would)."""
+    from qgis.core import QgsApplication
+    from qgis.PyQt.QtCore import QTimer
+    from qgis.PyQt.QtWidgets import QApplication
+    from territory_planner import classFactory
+
+    registry = QgsApplication.processingRegistry()
+    if registry.providerById("territory") is not None:  # registered by another test's fixture
+        registry.removeProvider(registry.providerById("territory"))
+    plugin = classFactory(qgis_iface)
+    plugin.initGui()
+    seen: list[list[str]] = []
+
+    def answer():
+        dialogs = [w for w in QApplication.topLevelWidgets()
+                   if w.objectName() == "territoryConflictDialog" and w.isVisible()]
+        if not dialogs:
+            QTimer.singleShot(50, answer)
+            return
+        table = dialogs[0].table
+        seen.extend([table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount()))
+        dialogs[0].keep_button.click()
+
+    try:
+        first = open_layer(postgis, units, name="units (A)")
+        second = open_layer(postgis, units, host=postgis.socket_dir, name="units (B)")
+        service = plugin.service
+        bind(service, second)
+        save_as_a(first, {25: "South"})
+        assert service.new_territory("West")
+        assert service.assign([25], "West") == 1
+        QTimer.singleShot(50, answer)
+        assert second.commitChanges(), second.commitErrors()
+        assert seen == [[fips(second, [25])[25], "South", "West", "not recorded", "not recorded"]]
+        assert database(postgis, units, [25]) == {25: "West"}
+    finally:
+        plugin.unload()
