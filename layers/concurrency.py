@@ -259,15 +259,25 @@ class SaveGuard(QObject):
 
     # -- the save ----------------------------------------------------------------------------------
     def _before_commit(self, *_args) -> None:
-        self._attempt = True
         self._errors_before = len(self.layer.dataProvider().errors())
-        QTimer.singleShot(0, self._check_attempt)
-        if self.layer.providerType() == "memory":
-            return  # no other session can reach it
+        if self._held is not None:  # saved again before a cancelled save's edits were back: put them back first
+            self.restore_held()
+        try:
+            if self.layer.providerType() != "memory":  # no other session can reach a memory layer
+                self._resolve_conflicts()
+        finally:
+            # looked at once the save is over; scheduled only now, since the conflict dialog runs an
+            # event loop of its own while the save has not started yet
+            self._attempt = True
+            QTimer.singleShot(0, self._check_attempt)
+
+    def _resolve_conflicts(self) -> None:
         try:
             conflicts = self.find_conflicts()
-        except Exception as error:  # noqa: BLE001 - a failed check must not let the save overwrite blindly
+        except Exception as error:  # noqa: BLE001 - reported; the save goes on as QGIS started it
             QgsMessageLog.logMessage(f"The conflict check failed: {error}", LOG_TAG, Qgis.MessageLevel.Warning)
+            self.message.emit(tr("Units changed by someone else could not be checked before saving: {}").format(
+                error), Qgis.MessageLevel.Warning)
             return
         self.last_conflicts = conflicts
         if not conflicts:

@@ -474,9 +474,31 @@ def test_in_qgis_the_plugin_asks_with_the_dialog(postgis, units, qgis_iface, qgi
         save_as_a(first, {25: "South"})
         assert service.new_territory("West")
         assert service.assign([25], "West") == 1
+        qgis_iface.messageBar().clear_messages()
         QTimer.singleShot(50, answer)
         assert second.commitChanges(), second.commitErrors()
+        QCoreApplication.processEvents()
+        critical = qgis_iface.messageBar().get_messages(Qgis.MessageLevel.Critical)
+        assert not [m for m in critical if "did not accept" in m], "a save that succeeded is not reported failed"
         assert seen == [[fips(second, [25])[25], "South", "West", "not recorded", "not recorded"]]
         assert database(postgis, units, [25]) == {25: "West"}
     finally:
         plugin.unload()
+
+
+def test_a_script_saving_twice_in_a_row_after_a_cancel_is_asked_again(postgis, units, services):
+    """No event loop between two saves (a script): the held-back edits return before the second."""
+    first, second, b = two_sessions(postgis, units, services)
+    save_as_a(first, {100: "North"})
+    chooser = Chooser(CANCEL)
+    b.conflict_chooser = chooser
+    assert b.new_territory("West")
+    assert b.assign([100, 101], "West") == 2
+    assert second.commitChanges(False)  # cancelled: an empty save
+    assert database(postgis, units, [100, 101]) == {100: "North", 101: "South"}
+    chooser.answer = KEEP_MINE
+    assert second.commitChanges(False), second.commitErrors()
+    assert len(chooser.asked) == 2
+    assert database(postgis, units, [100, 101]) == {100: "West", 101: "West"}
+    QCoreApplication.processEvents()
+    assert not second.isModified(), "nothing is put back twice"
