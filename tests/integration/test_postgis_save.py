@@ -378,23 +378,31 @@ def test_credentials_never_reach_messages_logs_or_the_change_log(postgis, units,
     manager.removeAuthenticationConfig(config.id())
 
 
-# -- GeoPackage ------------------------------------------------------------------------------------------
-def test_two_sessions_on_one_geopackage_are_told_of_conflicts_too(services, tmp_path):
+# -- files: GeoPackage and shapefile ---------------------------------------------------------------------
+@pytest.mark.parametrize("driver", ["GPKG", "ESRI Shapefile"])
+def test_two_sessions_on_one_file_are_told_of_conflicts_too(services, tmp_path, driver):
     import shutil
+    import subprocess
 
-    path = tmp_path / "georgia.gpkg"
-    shutil.copy(sample_data("georgia_counties.gpkg"), path)
-    first = QgsVectorLayer(f"{path}|layername=georgia_counties", "A", "ogr")
-    assert first.isValid()
-    assert first.startEditing()
     from territory_planner.compat import STRING, make_field
 
+    source = tmp_path / "source.gpkg"
+    shutil.copy(sample_data("georgia_counties.gpkg"), source)
+    if driver == "GPKG":
+        uri = f"{source}|layername=georgia_counties"
+    else:
+        shapefile = tmp_path / "georgia.shp"
+        subprocess.run(["ogr2ogr", "-f", driver, str(shapefile), str(source)], check=True, capture_output=True)
+        uri = str(shapefile)
+    first = QgsVectorLayer(uri, "A", "ogr")
+    assert first.isValid()
+    assert first.startEditing()
     assert first.addAttribute(make_field("territory", STRING, 80))
     index = first.fields().lookupField("territory")
     for feature in first.getFeatures():
         first.changeAttributeValue(feature.id(), index, "North" if feature.id() <= 80 else "South")
     assert first.commitChanges(), first.commitErrors()
-    second = QgsVectorLayer(f"{path}|layername=georgia_counties", "B", "ogr")
+    second = QgsVectorLayer(uri, "B", "ogr")
     QgsProject.instance().addMapLayers([first, second])
     b = services()
     bind(b, second)
@@ -405,7 +413,7 @@ def test_two_sessions_on_one_geopackage_are_told_of_conflicts_too(services, tmp_
     assert b.assign([5, 6], "West") == 2
     assert second.commitChanges(), second.commitErrors()
     assert [(c.fid, c.theirs, c.mine) for c in chooser.asked[0]] == [(5, "South", "West")]
-    fresh = QgsVectorLayer(f"{path}|layername=georgia_counties", "fresh", "ogr")
+    fresh = QgsVectorLayer(uri, "fresh", "ogr")
     assert {f.id(): f["territory"] for f in fresh.getFeatures() if f.id() in (5, 6)} == {5: "South", 6: "West"}
 
 
