@@ -221,11 +221,13 @@ class ChangeRecorder(QObject):
         self.error: str | None = None
         #: rows of saved edits that could not be written to the log yet; written with the next save
         self.backlog: list[ChangeRow] = []
+        self._written_this_save = False
         self._pending: dict[int, tuple] = {}
         self._connections = [
             (layer.beforeCommitChanges, self._before_commit),
             (layer.committedAttributeValuesChanges, self._committed),
             (layer.afterRollBack, self._forget),
+            (layer.afterCommitChanges, self._after_commit),
         ]
         for signal, slot in self._connections:
             signal.connect(slot)
@@ -249,6 +251,7 @@ class ChangeRecorder(QObject):
 
     def _before_commit(self, *_args) -> None:
         self._pending = {}
+        self._written_this_save = False
         if self.store is None:
             return
         buffer = self.layer.editBuffer()
@@ -280,9 +283,15 @@ class ChangeRecorder(QObject):
                 workloads[measure] = 0.0 if is_missing(value) else float(value)
             self._pending[fid] = (before, after, name or str(fid), workloads)
 
+    def _after_commit(self) -> None:
+        # a save without territory changes still writes what an earlier failed log write left
+        if self.backlog and not self._written_this_save:
+            self.write()
+
     def _committed(self, layer_id: str, changes) -> None:
         if layer_id != self.layer.id() or not self._pending or self.store is None:
             return
+        self._written_this_save = True
         index = self.layer.fields().lookupField(self.territory_field)
         committed = {int(fid) for fid, values in changes.items() if index in values}
         now = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")

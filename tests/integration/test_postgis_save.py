@@ -176,6 +176,11 @@ def test_a_change_log_that_cannot_be_written_keeps_its_rows_for_the_next_save(po
     assert len(logged(postgis)) == 1, "no half-written log"
     assert any("change log could not be written" in m and "next save" in m for m in messages), messages
     postgis.sql("ALTER TABLE territory_changes DROP CONSTRAINT refuse")
+    # the next save, even one that moves no unit, writes the kept rows
+    assert layer.startEditing()
+    assert layer.changeAttributeValue(14, layer.fields().lookupField("population"), 1234)
+    assert layer.commitChanges()
+    assert len(logged(postgis)) == 3
     assert service.assign([13], "South") == 1
     assert layer.commitChanges()
     names = fips(layer, [10, 11, 12, 13])
