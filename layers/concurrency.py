@@ -26,11 +26,12 @@ PostgreSQL provider reconnects by itself.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from qgis.core import Qgis, QgsFeature, QgsFeatureRequest, QgsGeometry, QgsMessageLog, QgsVectorLayer
+from qgis.core import Qgis, QgsApplication, QgsFeature, QgsFeatureRequest, QgsGeometry, QgsMessageLog, QgsVectorLayer
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
 
@@ -56,6 +57,17 @@ def _text(value) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def provider_reason(message: str) -> str:
+    """The reason in a data provider's log line, without the SQL it ran (which holds user values):
+    PostgreSQL's error for a failed query, else the message's first two lines."""
+    found = re.search(r"returned \d+ \[(.*)\]\s*$", message, re.DOTALL)
+    text = found.group(1) if found else message
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not found and any(word in text.lower() for word in ("update ", "insert ", "select ", "delete ")):
+        lines = lines[:1] if lines and len(lines[0]) < 80 else []
+    return " ".join(lines[:2])
 
 
 @dataclass
@@ -131,6 +143,8 @@ class SaveGuard(QObject):
         self._attempt = False
         self._errors_before = 0
         self._held: tuple | None = None
+        self._provider_log: list[str] = []
+        self._listening = False
         self._connections = [
             (layer.beforeCommitChanges, self._before_commit),
             (layer.afterCommitChanges, self._after_commit),
@@ -141,6 +155,7 @@ class SaveGuard(QObject):
             signal.connect(slot)
 
     def detach(self) -> None:
+        self._stop_listening()
         for signal, slot in self._connections:
             try:
                 signal.disconnect(slot)
@@ -269,6 +284,7 @@ class SaveGuard(QObject):
             # looked at once the save is over; scheduled only now, since the conflict dialog runs an
             # event loop of its own while the save has not started yet
             self._attempt = True
+            self._listen()
             QTimer.singleShot(0, self._check_attempt)
 
     def _resolve_conflicts(self) -> None:
@@ -358,18 +374,44 @@ class SaveGuard(QObject):
 
     def _after_commit(self) -> None:
         self._attempt = False
+        self._stop_listening()
+
+    def _listen(self) -> None:
+        """Collect what the data provider logs during the save (PostgreSQL's own error text)."""
+        self._provider_log = []
+        if not self._listening:
+            QgsApplication.messageLog().messageReceived.connect(self._on_log)
+            self._listening = True
+
+    def _stop_listening(self) -> None:
+        if self._listening:
+            try:
+                QgsApplication.messageLog().messageReceived.disconnect(self._on_log)
+            except (TypeError, RuntimeError):
+                pass
+            self._listening = False
+
+    def _on_log(self, message: str, tag: str, _level) -> None:
+        if tag and tag not in (LOG_TAG, "") and len(self._provider_log) < 5:
+            reason = provider_reason(message)
+            if reason and reason not in self._provider_log:
+                self._provider_log.append(reason)
 
     def _check_attempt(self) -> None:
+        self._stop_listening()
         if not self._attempt or sip.isdeleted(self.layer):
             return
         self._attempt = False
         if not self.layer.isEditable():
             return
         errors = [e for e in self.layer.commitErrors() if e.strip()]
-        provider_errors = self.layer.dataProvider().errors()[self._errors_before:]
-        detail = "; ".join(errors + [e.strip() for e in provider_errors[-2:]]) or tr("no reason given")
-        lost_connection = not provider_errors or any(
-            word in " ".join(provider_errors).lower() for word in _CONNECTION_WORDS)
+        provider_errors = [e.strip() for e in self.layer.dataProvider().errors()[self._errors_before:]]
+        reasons = list(dict.fromkeys(e.rstrip(".") for e in provider_errors[-2:] + self._provider_log[:2]))
+        detail = "; ".join(e.rstrip(".") for e in errors) or tr("no reason given")
+        if reasons:
+            detail += " (" + "; ".join(reasons) + ")"
+        detail += "."
+        lost_connection = not reasons or any(word in " ".join(reasons).lower() for word in _CONNECTION_WORDS)
         if self.layer.providerType() == "postgres" and lost_connection:
             advice = tr("Your edits are kept; save again when the server is back.")
         else:

@@ -137,6 +137,7 @@ def test_server_stopped_while_saving_keeps_the_edits_and_saves_once_after_restar
             errors = qgis_iface.messageBar().get_messages(Qgis.MessageLevel.Critical)
             assert any("The database did not accept the changes:" in m and
                        "Your edits are kept; save again when the server is back." in m for m in errors), errors
+            assert any("connection" in m for m in errors), "the message gives the database's reason"
         finally:
             postgis.resume()
 
