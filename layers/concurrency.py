@@ -64,9 +64,11 @@ def provider_reason(message: str) -> str:
     PostgreSQL's error for a failed query, else the message's first two lines."""
     found = re.search(r"returned \d+ \[(.*)\]\s*$", message, re.DOTALL)
     text = found.group(1) if found else message
+    if not found:
+        statement = re.search(r"\b(update|insert|select|delete|begin|commit|declare|fetch)\b", text, re.IGNORECASE)
+        if statement:
+            text = text[:statement.start()].rstrip(" :")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not found and any(word in text.lower() for word in ("update ", "insert ", "select ", "delete ")):
-        lines = lines[:1] if lines and len(lines[0]) < 80 else []
     return " ".join(lines[:2])
 
 

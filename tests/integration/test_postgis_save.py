@@ -516,3 +516,17 @@ def test_a_script_saving_twice_in_a_row_after_a_cancel_is_asked_again(postgis, u
     assert database(postgis, units, [100, 101]) == {100: "West", 101: "West"}
     QCoreApplication.processEvents()
     assert not second.isModified(), "nothing is put back twice"
+
+
+def test_the_reason_of_a_failed_save_leaves_out_the_sql_and_its_values():
+    from territory_planner.layers.concurrency import provider_reason
+
+    query = ('Erroneous query: UPDATE "public"."units" SET "territory"=\'<b>[x]</b>\' WHERE "fid"=3 '
+             "returned 7 [server closed the connection unexpectedly\n\tThis probably means the server terminated]")
+    assert provider_reason(query) == ("server closed the connection unexpectedly This probably means the server "
+                                      "terminated")
+    refused = ('Connection to database failed\nconnection to server at "127.0.0.1", port 5 failed: '
+               "Connection refused\n\tIs the server running?")
+    assert provider_reason(refused) == \
+        'Connection to database failed connection to server at "127.0.0.1", port 5 failed: Connection refused'
+    assert "<b>" not in provider_reason("Query failed: UPDATE units SET territory='<b>' WHERE fid=1\nmore")
