@@ -178,6 +178,20 @@ class ChangeLogStore:
         return found
 
 
+def read_saved_values(provider, fids: list[int], index: int) -> dict[int, object]:
+    """Attribute ``index`` of ``fids`` as the data source holds it now: {fid: value}.
+
+    After a database server restarted, the provider's first request on its old connection comes
+    back empty (and makes the provider reconnect): an empty answer is asked once more.
+    """
+    request = QgsFeatureRequest().setFilterFids(list(fids)).setFlags(QgsFeatureRequest.Flag.NoGeometry)
+    request.setSubsetOfAttributes([index])
+    values = {int(f.id()): f.attribute(index) for f in provider.getFeatures(request)}
+    if not values and fids:
+        values = {int(f.id()): f.attribute(index) for f in provider.getFeatures(request)}
+    return values
+
+
 def _create_empty_geopackage(path: str) -> None:
     from osgeo import ogr
 
@@ -205,11 +219,15 @@ class ChangeRecorder(QObject):
         self.store = ChangeLogStore.for_layer(layer)
         self.actions: dict[int, str] = {}
         self.error: str | None = None
+        #: rows of saved edits that could not be written to the log yet; written with the next save
+        self.backlog: list[ChangeRow] = []
+        self._written_this_save = False
         self._pending: dict[int, tuple] = {}
         self._connections = [
             (layer.beforeCommitChanges, self._before_commit),
             (layer.committedAttributeValuesChanges, self._committed),
             (layer.afterRollBack, self._forget),
+            (layer.afterCommitChanges, self._after_commit),
         ]
         for signal, slot in self._connections:
             signal.connect(slot)
@@ -233,6 +251,7 @@ class ChangeRecorder(QObject):
 
     def _before_commit(self, *_args) -> None:
         self._pending = {}
+        self._written_this_save = False
         if self.store is None:
             return
         buffer = self.layer.editBuffer()
@@ -245,9 +264,9 @@ class ChangeRecorder(QObject):
             return
         provider = self.layer.dataProvider()
         old = {}
-        if provider.fields().lookupField(self.territory_field) >= 0:  # else a new field: all were empty
-            request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
-            old = {int(f.id()): f[self.territory_field] for f in provider.getFeatures(request)}
+        saved_index = provider.fields().lookupField(self.territory_field)
+        if saved_index >= 0:  # else a new field: all were empty
+            old = read_saved_values(provider, fids, saved_index)
         names_wanted = [n for n in [self.unit_name_field, *self.measures] if n]
         request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
         request.setSubsetOfAttributes(names_wanted + [self.territory_field], self.layer.fields())
@@ -264,9 +283,15 @@ class ChangeRecorder(QObject):
                 workloads[measure] = 0.0 if is_missing(value) else float(value)
             self._pending[fid] = (before, after, name or str(fid), workloads)
 
+    def _after_commit(self) -> None:
+        # a save without territory changes still writes what an earlier failed log write left
+        if self.backlog and not self._written_this_save:
+            self.write()
+
     def _committed(self, layer_id: str, changes) -> None:
         if layer_id != self.layer.id() or not self._pending or self.store is None:
             return
+        self._written_this_save = True
         index = self.layer.fields().lookupField(self.territory_field)
         committed = {int(fid) for fid, values in changes.items() if index in values}
         now = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
@@ -279,11 +304,27 @@ class ChangeRecorder(QObject):
                                   before, after, workloads))
         self._pending = {}
         self.actions.clear()
+        self.write(rows)
+
+    def write(self, rows: list[ChangeRow] | None = None) -> bool:
+        """Append ``rows`` after any rows a failed write left behind; all or none land.
+
+        A log that cannot be written (the server went away between saving the units and writing
+        the log) keeps the rows in :attr:`backlog` and sets :attr:`error`; the next save, or a
+        call without rows, writes them, so every saved change is logged exactly once.
+        """
+        rows = self.backlog + list(rows or [])
+        if not rows or self.store is None:
+            return True
         try:
             self.store.append(rows, self.measures)
-            self.error = None
-        except RuntimeError as error:
+        except Exception as error:  # noqa: BLE001 - a provider may fail in many ways; keep the rows
+            self.backlog = rows
             self.error = str(error)
+            return False
+        self.backlog = []
+        self.error = None
+        return True
 
 
 def _text(value) -> str | None:

@@ -47,6 +47,7 @@ from ..core.ledger import TerritoryLedger
 from ..core.metrics import plan_figures
 from ..core.suggestions import Suggestion, suggest_moves
 from ..layers.change_log import ChangeRecorder
+from ..layers.concurrency import CANCEL, SaveGuard
 from ..layers.style import apply_territory_style
 from ..layers.values import lock_value, natural_key
 from .attribute_reader import read_columns
@@ -266,6 +267,10 @@ class AssignmentService(QObject):
         self.active: str | None = None
         self._connections: list = []
         self.recorder: ChangeRecorder | None = None
+        #: checks every save of the bound layer for units changed by someone else, reports failed saves
+        self.guard: SaveGuard | None = None
+        #: ``chooser(conflicts, can_cancel)`` → "mine", "theirs" or "cancel" (plugin.py: a dialog); None cancels
+        self.conflict_chooser = None
         self.preview: Preview | None = None
         #: the territory table's rows by code (names, reps, colours, locks), when the plan has one
         self.table_rows: dict = {}
@@ -363,6 +368,10 @@ class AssignmentService(QObject):
         self.field_name = plan.territory_field
         self.plan = plan
         plan.layer_id = layer.id()
+        # first of the layer's save listeners: the change log must see the buffer as it resolves conflicts
+        self.guard = SaveGuard(layer, self.field_name, plan.unit_name_field, None, self)
+        self.guard.chooser = self._choose_on_conflict
+        self.guard.message.connect(self.message)
         try:
             self._load()
         except ValueError as error:
@@ -372,6 +381,7 @@ class AssignmentService(QObject):
             return False
         self._connect(layer)
         self.recorder = ChangeRecorder(layer, self.field_name, self.measures, plan.unit_name_field, self)
+        self.guard.store = self.recorder.store
         self.planChanged.emit()
         if self.active not in self.territories.names:
             self.set_active(self.territories.names[0] if self.territories.names else None)
@@ -396,6 +406,11 @@ class AssignmentService(QObject):
         if self.recorder is not None:
             self.recorder.detach()
             self.recorder = None
+        if self.guard is not None:
+            self.guard.detach()
+            self.guard.message.disconnect(self.message)
+            self.guard.deleteLater()
+            self.guard = None
         self.layer = None
         self.layer_id = ""
         self.field_name = ""
@@ -459,6 +474,8 @@ class AssignmentService(QObject):
         m = len(self.measures)
         names = self._names_of(raw[0])
         self.fids = np.asarray(fids, dtype=np.int64)
+        if self.guard is not None:
+            self.guard.remember(self.fids, raw[0])
         self.index_of_fid = dict(zip(fids, range(n)))
         if m:
             workloads = np.column_stack([self._workload_column(name, values)
@@ -1404,10 +1421,16 @@ class AssignmentService(QObject):
             self.message.emit(text + " " + tr("Every territory is within tolerance."), Qgis.MessageLevel.Success)
         return changed
 
+    def _choose_on_conflict(self, conflicts: list, can_cancel: bool) -> str:
+        if self.conflict_chooser is None:
+            return CANCEL
+        return self.conflict_chooser(conflicts, can_cancel)
+
     def _after_commit(self) -> None:
         recorder = self.recorder
         if recorder is not None and recorder.error:
-            self._warn(tr("The edits were saved, but the change log could not be written: {}").format(recorder.error))
+            self._warn(tr("The edits were saved, but the change log could not be written: {} Its rows are kept "
+                          "and written with your next save.").format(recorder.error))
 
     def change_log(self, territory: str | None = None) -> list[dict]:
         """The saved change log of the bound layer (rows into or out of ``territory`` when given)."""

@@ -98,6 +98,17 @@ class PostgisServer:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust",
                   "--encoding=UTF8", "--no-sync")
         self.port = _free_port()
+        self._launch()
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.dbname)
+        try:
+            self.sql("CREATE EXTENSION postgis")
+        except PostgisUnavailableError as error:
+            raise PostgisUnavailableError(f"PostgreSQL {self.major} runs but the PostGIS extension is missing; install "
+                                          f"the Debian package 'postgresql-{self.major}-postgis-3' (make sysdeps).\n"
+                                          + str(error)) from error
+        return self
+
+    def _launch(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log), "-w",
                   "-t", "60", "start")
@@ -110,14 +121,20 @@ class PostgisServer:
             if time.time() > deadline:
                 raise PostgisUnavailableError("PostgreSQL started but does not accept connections.")
             time.sleep(0.2)
-        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.dbname)
-        try:
-            self.sql("CREATE EXTENSION postgis")
-        except PostgisUnavailableError as error:
-            raise PostgisUnavailableError(f"PostgreSQL {self.major} runs but the PostGIS extension is missing; install "
-                                          f"the Debian package 'postgresql-{self.major}-postgis-3' (make sysdeps).\n"
-                                          + str(error)) from error
-        return self
+
+    def halt(self) -> None:
+        """Stop the server as an administrator would (``pg_ctl stop -m fast``: open connections are
+        closed), keeping its data; :meth:`resume` starts it again on the same port."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the server again after :meth:`halt`, with the same data, port and socket."""
+        self._launch()
+
+    @property
+    def socket_dir(self) -> str:
+        """The folder of the server's Unix socket: a second, separate way to connect."""
+        return str(self.root)
 
     def load(self, source: str, table: str) -> None:
         """Copy a vector dataset into ``table`` with ogr2ogr (primary key ``fid``, geometry ``geom``)."""
@@ -131,11 +148,13 @@ class PostgisServer:
         if completed.returncode != 0:
             raise PostgisUnavailableError(f"ogr2ogr could not load {source}: {completed.stderr}")
 
-    def uri(self, table: str, srid: int, key: str = "fid") -> str:
+    def uri(self, table: str, srid: int, key: str = "fid", host: str = "127.0.0.1") -> str:
+        """A QGIS data source for ``table``; ``host`` may be :attr:`socket_dir` for a connection of
+        its own (QGIS shares connections with the same connection string)."""
         from qgis.core import QgsDataSourceUri, QgsWkbTypes
 
         uri = QgsDataSourceUri()
-        uri.setConnection("127.0.0.1", str(self.port), self.dbname, self.user, "")
+        uri.setConnection(host, str(self.port), self.dbname, self.user, "")
         uri.setDataSource("public", table, "geom", "", key)
         uri.setSrid(str(srid))
         uri.setWkbType(QgsWkbTypes.Type.MultiPolygon)
