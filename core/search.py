@@ -118,27 +118,33 @@ class LocalSearch:
 
     # ----- scoring -----------------------------------------------------------------------------
     def candidates(self):
-        """All boundary moves (unit, donor, receiver) with their merit change."""
+        """All boundary moves (unit, donor, receiver) with their merit change.
+
+        The boundary moves and their scores are kept between calls: only units that moved since
+        the last call and their neighbours get their moves listed again, and only moves from or
+        to a territory whose state changed are scored again (all of them when the merit's weights
+        changed). The result equals ``full_candidates()`` exactly, in the same order.
+        """
+        key, base = self._boundary_moves()
+        return self._finish_candidates(key, base)
+
+    def full_candidates(self):
+        """``candidates()`` computed from scratch over every edge (the reference it must equal)."""
+        key = self._boundary_keys_all()
+        return self._finish_candidates(key, self._base_delta(key))
+
+    def _finish_candidates(self, key, base):
+        """Filters that change every round (failed checks, emptying, heavy pairs) on kept moves."""
         p = self.p
         lab = self.labels
-        eu, ev = self.model.edges
-        lu = lab[eu]
-        lv = lab[ev]
-        bnd = lu != lv
-        key = np.unique(eu[bnd] * p + lv[bnd])
         unit = key // p
         dst = key % p
         src = lab[unit]
-        keep = self.movable[unit] & (self.failed_at[unit] != self.version[src])
+        keep = self.failed_at[unit] != self.version[src]
         unit, src, dst = unit[keep], src[keep], dst[keep]
         if unit.size == 0:
             return unit, src, dst, np.zeros(0)
-        f = self.frac[unit]
-        w = self.weight[unit]
-        wx = w[:, None] * self.xy[unit]
-        q = w * (self.xy[unit] ** 2).sum(axis=1)
-        delta = self.transfer_delta(src, dst, f, w, wx, q)
-        delta += self._disruption(unit, src, dst)
+        delta = base[keep]
         delta[self.count[src] <= 1] = np.inf  # a territory never empties
         if self.pairs:
             # never put two units that are too heavy to share a territory together
@@ -148,9 +154,93 @@ class LocalSearch:
                 blocked = self.pairs.blocked_matrix(lab, p)
                 hit = heavy[blocked[rows[heavy], dst[heavy]]]
                 delta[hit] = np.inf
+        return unit, src, dst, delta
+
+    def _boundary_keys_all(self) -> np.ndarray:
+        """Sorted keys unit * p + receiver of every boundary move of a movable unit."""
+        p = self.p
+        lab = self.labels
+        eu, ev = self.model.edges
+        lv = lab[ev]
+        bnd = lab[eu] != lv
+        key = np.unique(eu[bnd] * p + lv[bnd])
+        return key[self.movable[key // p]]
+
+    def _base_delta(self, key: np.ndarray) -> np.ndarray:
+        """Merit change of the moves ``key`` before the per-round filters (see _finish_candidates)."""
+        p = self.p
+        unit = key // p
+        dst = key % p
+        src = self.labels[unit]
+        if unit.size == 0:
+            return np.zeros(0)
+        f = self.frac[unit]
+        w = self.weight[unit]
+        wx = w[:, None] * self.xy[unit]
+        q = w * (self.xy[unit] ** 2).sum(axis=1)
+        delta = self.transfer_delta(src, dst, f, w, wx, q)
+        delta += self._disruption(unit, src, dst)
         if self.fixed_centres is not None:
             delta += self.inertia_weight * self._fixed_delta(unit, src, dst) / self.inertia_ref
-        return unit, src, dst, delta
+        return delta
+
+    def _merit_signature(self) -> tuple:
+        """Everything besides the territories' state that a move's score depends on."""
+        goal = np.asarray(self.goal, dtype=float)
+        fixed = None if self.fixed_centres is None else np.asarray(self.fixed_centres, dtype=float).tobytes()
+        return (float(self.big), float(self.beta), goal.tobytes(), float(self.inertia_weight),
+                float(self.inertia_ref), float(self.disruption), id(self.initial), fixed)
+
+    def _state_arrays(self) -> tuple:
+        return self.R, self.W, self.M, self.Q, self.count
+
+    def _boundary_moves(self) -> tuple:
+        """(keys, scores) of every boundary move, updated from the previous call's."""
+        lab = self.labels
+        p = self.p
+        signature = self._merit_signature()
+        kept = getattr(self, "_kept", None)
+        if kept is None or kept["labels"].shape != lab.shape:
+            key = self._boundary_keys_all()
+            base = self._base_delta(key)
+        else:
+            key, base = kept["key"], kept["base"]
+            moved = np.flatnonzero(lab != kept["labels"])
+            # territories whose figures differ in any bit: their moves are scored again
+            changed = np.zeros(p, dtype=bool)
+            for now, before in zip(self._state_arrays(), kept["state"]):
+                diff = now != before
+                changed |= diff.any(axis=1) if diff.ndim > 1 else diff
+            if moved.size:
+                adjacency = self.model.adjacency
+                around = np.unique(np.concatenate([moved, _rows_of(adjacency, moved)[1]]))
+                around = around[self.movable[around]]
+                hit = np.zeros(lab.shape[0], dtype=bool)
+                hit[around] = True
+                stay = ~hit[key // p]
+                rows, cols = _rows_of(adjacency, around)
+                lv = lab[cols]
+                bnd = lab[rows] != lv
+                fresh = np.unique(rows[bnd] * p + lv[bnd])
+                old_key, old_base = key[stay], base[stay]
+            else:
+                fresh = np.zeros(0, dtype=np.int64)
+                old_key, old_base = key, base
+            if signature != kept["signature"]:
+                old_base = self._base_delta(old_key)
+            else:
+                again = np.flatnonzero(changed[lab[old_key // p]] | changed[old_key % p])
+                if again.size:
+                    old_base = old_base.copy()
+                    old_base[again] = self._base_delta(old_key[again])
+            key = np.concatenate([old_key, fresh])
+            base = np.concatenate([old_base, self._base_delta(fresh)])
+            if fresh.size:
+                order = np.argsort(key, kind="stable")
+                key, base = key[order], base[order]
+        self._kept = {"key": key, "base": base, "labels": lab.copy(), "signature": signature,
+                      "state": tuple(a.copy() for a in self._state_arrays())}
+        return key, base
 
     def _disruption(self, unit, src, dst) -> np.ndarray:
         if self.disruption <= 0 or self.initial is None:
@@ -632,6 +722,16 @@ class LocalSearch:
             self.run(progress, levels=self.pressure_levels(gentle=False))
         self.fixed_centres = None
         return self.labels
+
+
+def _rows_of(adjacency, rows: np.ndarray) -> tuple:
+    """(row, column) of every stored entry in the given rows of a CSR matrix."""
+    indptr = adjacency.indptr
+    starts = indptr[rows].astype(np.int64)
+    counts = indptr[rows + 1].astype(np.int64) - starts
+    total = int(counts.sum())
+    pos = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts, counts)
+    return np.repeat(rows, counts), adjacency.indices[pos].astype(np.int64)
 
 
 def _inertia_scalar(w: float, mx: float, my: float, q: float) -> float:
