@@ -347,9 +347,66 @@ class LocalSearch:
         return u, v, a, b, c, delta[i_pos] + d2
 
     def swap_candidates(self, unit, src, dst, delta, per_side: int = 6):
-        """Exchanges of a boundary unit of A (to B) with one of B (to A), best single moves first."""
+        """Exchanges of a boundary unit of A (to B) with one of B (to A), best single moves first.
+
+        Kept between calls: only pairs of territories whose moves (or figures) changed since the
+        last call are paired again; the result equals ``full_swap_candidates`` in the same order.
+        """
         p = self.p
         delta = np.where(np.isfinite(delta), delta, 0.0)  # swaps keep unit counts
+        key = unit * p + dst
+        signature = (self._merit_signature(), per_side)
+        state = tuple(a.copy() for a in self._state_arrays())
+        kept = getattr(self, "_kept_swaps", None)
+        ordered = key.size < 2 or bool(np.all(key[1:] > key[:-1]))
+        if kept is None or kept["signature"] != signature or not ordered:
+            out = self._swap_pairs(unit, src, dst, delta, per_side)
+        else:
+            changed = np.zeros(p, dtype=bool)
+            for now, before in zip(state, kept["state"]):
+                diff = now != before
+                changed |= diff.any(axis=1) if diff.ndim > 1 else diff
+            old_key, old_delta = kept["key"], kept["delta"]
+            # moves that are new or scored differently, and moves that are gone
+            at = np.minimum(np.searchsorted(old_key, key), max(old_key.size - 1, 0))
+            same = (old_key[at] == key) & (old_delta[at] == delta) if old_key.size else np.zeros(key.size, bool)
+            same &= ~(changed[src] | changed[dst])
+            back = np.minimum(np.searchsorted(key, old_key), max(key.size - 1, 0))
+            gone = ~(key[back] == old_key) if key.size else np.ones(old_key.size, bool)
+            a_old = kept["src"][gone]
+            b_old = old_key[gone] % p
+            stale = np.unique(np.concatenate([
+                np.minimum(src[~same], dst[~same]) * p + np.maximum(src[~same], dst[~same]),
+                np.minimum(a_old, b_old) * p + np.maximum(a_old, b_old),
+            ]))
+            pair = np.minimum(src, dst) * p + np.maximum(src, dst)
+            redo = np.isin(pair, stale)
+            fresh = self._swap_pairs(unit[redo], src[redo], dst[redo], delta[redo], per_side)
+            prev = kept["out"]
+            if prev is not None:
+                stay = ~np.isin(prev[2] * p + prev[3], stale)
+                prev = tuple(x[stay] for x in prev)
+            parts = [x for x in (prev, fresh) if x is not None]
+            if not parts:
+                out = None
+            else:
+                out = tuple(np.concatenate([x[k] for x in parts]) for k in range(5))
+                order = np.argsort(out[2] * p + out[3], kind="stable")
+                out = tuple(x[order] for x in out)
+                if out[0].size == 0:
+                    out = None
+        self._kept_swaps = {"signature": signature, "state": state, "key": key, "delta": delta,
+                            "src": src.copy(), "out": out} if ordered else None
+        return out
+
+    def full_swap_candidates(self, unit, src, dst, delta, per_side: int = 6):
+        """``swap_candidates`` computed from scratch (the reference it must equal)."""
+        return self._swap_pairs(unit, src, dst, np.where(np.isfinite(delta), delta, 0.0), per_side)
+
+    def _swap_pairs(self, unit, src, dst, delta, per_side: int):
+        p = self.p
+        if unit.size == 0:
+            return None
         key = src * p + dst
         order = np.lexsort((delta, key))
         ks = key[order]

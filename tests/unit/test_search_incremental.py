@@ -60,13 +60,20 @@ def test_kept_moves_equal_a_full_recompute_after_random_changes(adjacency_of, se
             ls.inertia_ref = max(ls.inertia_total(), 1e-12)
         if step % 7 == 0:
             ls._recompute()  # figures recomputed from the labels (bitwise different from the updates)
-        _same(ls.candidates(), ls.full_candidates())
+        moves = ls.candidates()
+        _same(moves, ls.full_candidates())
+        if step % 3 != 1:  # pairs kept over one or several rounds
+            kept_swaps, full_swaps = ls.swap_candidates(*moves), ls.full_swap_candidates(*moves)
+            assert (kept_swaps is None) == (full_swaps is None)
+            if full_swaps is not None:
+                _same(kept_swaps, full_swaps)
 
 
 def test_search_with_kept_moves_makes_the_same_plan_as_full_recomputes(adjacency_of):
     kept, _ = _search(adjacency_of, 7, n=600, p=10)
     full, _ = _search(adjacency_of, 7, n=600, p=10)
     full.candidates = full.full_candidates
+    full.swap_candidates = full.full_swap_candidates
     np.testing.assert_array_equal(kept.run(), full.run())
     assert kept.rounds == full.rounds
     assert kept.rounds > 3
