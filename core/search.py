@@ -295,7 +295,59 @@ class LocalSearch:
 
         Such chains carry load across a territory that is itself in band, where neither move
         alone improves the merit. Scored exactly as the two moves in sequence.
+        Kept between calls: only chains through a middle territory whose moves in or out (or
+        whose neighbours' figures) changed are built again; the result equals
+        ``full_chain_candidates`` in the same order.
         """
+        p = self.p
+        key = unit * p + dst
+        signature = (self._merit_signature(), per_side)
+        state = tuple(a.copy() for a in self._state_arrays())
+        kept = getattr(self, "_kept_chains", None)
+        ordered = key.size < 2 or bool(np.all(key[1:] > key[:-1]))
+        if kept is None or kept["signature"] != signature or not ordered:
+            out = self._chains(unit, src, dst, delta, per_side)
+        else:
+            changed = np.zeros(p, dtype=bool)
+            for now, before in zip(state, kept["state"]):
+                diff = now != before
+                changed |= diff.any(axis=1) if diff.ndim > 1 else diff
+            old_key, old_delta = kept["key"], kept["delta"]
+            at = np.minimum(np.searchsorted(old_key, key), max(old_key.size - 1, 0))
+            same = (old_key[at] == key) & (old_delta[at] == delta) if old_key.size else np.zeros(key.size, bool)
+            same &= ~(changed[src] | changed[dst])
+            back = np.minimum(np.searchsorted(key, old_key), max(key.size - 1, 0))
+            gone = ~(key[back] == old_key) if key.size else np.ones(old_key.size, bool)
+            stale = np.zeros(p, dtype=bool)
+            stale[src[~same]] = True
+            stale[dst[~same]] = True
+            stale[kept["src"][gone]] = True
+            stale[old_key[gone] % p] = True
+            stale |= changed
+            redo = stale[src] | stale[dst]
+            fresh = self._chains(unit[redo], src[redo], dst[redo], delta[redo], per_side)
+            if fresh is not None:
+                mine = stale[fresh[3]]  # chains through other middles saw only part of their moves
+                fresh = tuple(x[mine] for x in fresh)
+            prev = kept["out"]
+            if prev is not None:
+                prev = tuple(x[~stale[prev[3]]] for x in prev)
+            parts = [x for x in (prev, fresh) if x is not None and x[0].size]
+            if not parts:
+                out = None
+            else:
+                out = tuple(np.concatenate([x[k] for x in parts]) for k in range(6))
+                order = np.argsort(out[3], kind="stable")
+                out = tuple(x[order] for x in out)
+        self._kept_chains = {"signature": signature, "state": state, "key": key, "delta": delta.copy(),
+                             "src": src.copy(), "out": out} if ordered else None
+        return out
+
+    def full_chain_candidates(self, unit, src, dst, delta, per_side: int = 3):
+        """``chain_candidates`` computed from scratch (the reference it must equal)."""
+        return self._chains(unit, src, dst, delta, per_side)
+
+    def _chains(self, unit, src, dst, delta, per_side: int):
         p = self.p
         ok = np.flatnonzero(np.isfinite(delta))
         if ok.size == 0:

@@ -67,6 +67,11 @@ def test_kept_moves_equal_a_full_recompute_after_random_changes(adjacency_of, se
             assert (kept_swaps is None) == (full_swaps is None)
             if full_swaps is not None:
                 _same(kept_swaps, full_swaps)
+        if step % 4 != 2:
+            kept_chains, full_chains = ls.chain_candidates(*moves), ls.full_chain_candidates(*moves)
+            assert (kept_chains is None) == (full_chains is None)
+            if full_chains is not None:
+                _same(kept_chains, full_chains)
 
 
 def test_search_with_kept_moves_makes_the_same_plan_as_full_recomputes(adjacency_of):
@@ -74,6 +79,7 @@ def test_search_with_kept_moves_makes_the_same_plan_as_full_recomputes(adjacency
     full, _ = _search(adjacency_of, 7, n=600, p=10)
     full.candidates = full.full_candidates
     full.swap_candidates = full.full_swap_candidates
+    full.chain_candidates = full.full_chain_candidates
     np.testing.assert_array_equal(kept.run(), full.run())
     assert kept.rounds == full.rounds
     assert kept.rounds > 3
