@@ -579,13 +579,10 @@ class LocalSearch:
         pairs = self.pairs
         rescored = 0
         rescore_budget = 3 * self.p + 100
-        for t in order.tolist():
-            a = int(a_all[t])
-            b = int(b_all[t])
-            c = int(c_all[t])
-            u = int(ui[t])
-            v = int(uj[t])
-            kind = int(kind_all[t])
+        # Python lists: the loop may visit 100,000 moves of which few are made
+        touched = touched.tolist()
+        for a, b, c, u, v, kind in zip(a_all[order].tolist(), b_all[order].tolist(), c_all[order].tolist(),
+                                       ui[order].tolist(), uj[order].tolist(), kind_all[order].tolist()):
             if labels[u] != a or (kind and labels[v] != b):
                 continue  # moved earlier in this round
             if touched[a] or touched[b] or touched[c]:
