@@ -48,8 +48,8 @@ CASES = {
     "accounts-100k": ("accounts", 100_000, 200, 1, 900),
     "voronoi-200k": ("voronoi", 200_000, 500, 1, 900),
     "accounts-200k": ("accounts", 200_000, 500, 2, 900),
-    "accounts-1m": ("accounts", 1_000_000, 2000, 1, 1800),
-    "voronoi-1m": ("voronoi", 1_000_000, 2000, 1, 2400),
+    "accounts-1m": ("accounts", 1_000_000, 2000, 1, 3600),
+    "voronoi-1m": ("voronoi", 1_000_000, 2000, 1, 3600),
 }
 DEFAULT = ["accounts-100k", "accounts-200k", "voronoi-200k", "accounts-1m", "voronoi-1m"]
 TARGETS = {"accounts-100k": (60, None), "voronoi-200k": (60, 2048), "accounts-1m": (300, 8192),
