@@ -345,11 +345,24 @@ class LocalSearch:
 
     def full_chain_candidates(self, unit, src, dst, delta, per_side: int = 3):
         """``chain_candidates`` computed from scratch (the reference it must equal)."""
-        return self._chains(unit, src, dst, delta, per_side)
+        return self._chains(unit, src, dst, delta, per_side, prefilter=False)
 
-    def _chains(self, unit, src, dst, delta, per_side: int):
+    def _chains(self, unit, src, dst, delta, per_side: int, prefilter: bool = True):
         p = self.p
-        ok = np.flatnonzero(np.isfinite(delta))
+        # C == A is an exchange (scored by swap_candidates); chains must start or end at a
+        # territory outside the goal band, which is what they are for
+        off = ((np.abs(self.R - 1.0) - self.goal > 1e-12) & (self.act[None, :] > 0)).any(axis=1)
+        finite = np.isfinite(delta)
+        if prefilter:
+            # whole groups of moves (A -> B) that no kept chain can use: not from an off territory
+            # into a middle with no move out to one, and not into an off territory from a middle
+            # with no move in from one (the chains that remain and their order are unchanged)
+            to_off = np.zeros(p, dtype=bool)
+            to_off[src[finite & off[dst]]] = True
+            from_off = np.zeros(p, dtype=bool)
+            from_off[dst[finite & off[src]]] = True
+            finite &= off[src] | to_off[dst] | off[dst] | from_off[src]
+        ok = np.flatnonzero(finite)
         if ok.size == 0:
             return None
         key = src[ok] * p + dst[ok]
@@ -370,9 +383,6 @@ class LocalSearch:
         within = np.arange(tot.sum()) - np.repeat(np.cumsum(tot) - tot, tot)
         i_pos = inc[(np.cumsum(cin) - cin)[mid] + within // cout[mid]]
         j_pos = out[(np.cumsum(cout) - cout)[mid] + within % cout[mid]]
-        # C == A is an exchange (scored by swap_candidates); chains must start or end at a
-        # territory outside the goal band, which is what they are for
-        off = ((np.abs(self.R - 1.0) - self.goal > 1e-12) & (self.act[None, :] > 0)).any(axis=1)
         keep = (dst[j_pos] != src[i_pos]) & (off[src[i_pos]] | off[dst[j_pos]])
         i_pos, j_pos = i_pos[keep], j_pos[keep]
         if i_pos.size == 0:

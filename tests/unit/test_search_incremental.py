@@ -53,6 +53,7 @@ def test_kept_moves_equal_a_full_recompute_after_random_changes(adjacency_of, se
             ls._rescore_chain(int(unit[t]), int(unit[t]), int(src[t]), int(dst[t]), int(src[t]))
         elif action == 3:
             ls.big, ls.beta = [(0.5, 0.0), (1000.0, 0.0), (1000.0, 10.0)][int(rng.integers(0, 3))]
+            ls.goal = [0.02, 0.15, 0.4][int(rng.integers(0, 3))]  # many, some or few territories off
         elif action == 4:
             ls.round(check_connected=True, swaps=bool(rng.integers(0, 2)))
         else:
