@@ -7,10 +7,11 @@ spread  = sum of (ratio - 1)^2, switched on (beta > 0) only when plain moves sta
           tolerance is still violated, so that load can travel through territories already in band;
 inertia = workload-weighted moment of inertia about each territory's weighted centre (or about
           its fixed seed).
-Moves send one boundary unit to a neighbouring territory. Every round scores all boundary moves
-at once (numpy), then applies the best improving ones such that no territory takes part in two
-moves of the same round: the scores stay exact and a donor that loses only one unit stays
-connected when that unit is not an articulation point of it (checked locally, then by search).
+Moves send one boundary unit to a neighbouring territory. Every round has all boundary moves
+scored (numpy; kept from the last round and re-scored only where a territory changed), then
+applies the best improving ones such that no territory takes part in two moves of the same round:
+the scores stay exact and a donor that loses only one unit stays connected when that unit is not
+an articulation point of it (checked locally, then by search).
 """
 
 from __future__ import annotations
