@@ -58,17 +58,21 @@ SCALE = OUT / "scale"
 DATA = OUT / "instances" / f"v{GENERATOR_VERSION}"
 #: What the kept results measured and what they show (kept by hand; update with the results).
 NOTES = [
-    "Measured on branch issue-14 at 14c4aaf (core/, layers/), 11:07–11:17 UTC with the machine's load average "
-    "about 2. An earlier run at a5de2b9 under load 7–8 (other sessions) took 135.5 s (20.8 CPU s), 244.0 s "
-    "(38.5 CPU s) and 1125.7 s (490.9 CPU s, 2127 MB) for the same three cases, with the same deviations. "
-    "Before the point-neighbour change (edges kept when short for the local spacing at both ends), 100,000 "
-    "accounts were 1,567 graph pieces joined into a tree and accounts-100k took 422 s and ended 81 % off target.",
+    "Measured on branch h-scale (issue 14, goal 1 and 2) 12:57–13:58 UTC while other sessions kept the 2-core "
+    "machine at a load average of 4–14: wall-clock seconds are inflated several times, CPU seconds show the cost. "
+    "accounts-1m at 7ac61fd: 303.8 CPU s in all, engine 249.2 CPU s (main at 14c4aaf: 437.9 and 388.9 CPU s at "
+    "load 2), the same plan (4.95/4.95 %, contiguous, 2,000 pieces); an earlier run with only the kept moves, "
+    "swaps and chains (f36e737–9cb0cc5) took 352.0 CPU s (engine 297.2). voronoi-1m at b3d3a81: Voronoi cells "
+    "of 1,000,000 uniform points (`instances.synthetic_instance`, mirrored only near the sides), 160.2 CPU s.",
     "",
-    "Where the 1,000,000-account engine time goes (sampled, engine alone): the local search's per-round scoring "
-    "of every boundary move over all 6 million directed edges ≈ 28 %, chains and swaps ≈ 12 %, the "
-    "location–allocation (80,000 Hilbert groups, then the units once) ≈ 25 %, connectivity checks ≈ 5 % "
-    "(before: the dominant cost). The 5-minute target needs search rounds that rescore only the territories "
-    "that changed.",
+    "What changed: the local search keeps its boundary moves, swaps and chains between rounds and re-lists only "
+    "units that moved and their neighbours, re-scores only moves from or to a territory whose figures changed "
+    "(the result equals a full recompute bit for bit, so the plans are the same: tests/unit/"
+    "test_search_incremental.py); polygon neighbours are found with array operations (vertices from WKB, "
+    "boxes paired on a grid, GEOS only for pairs that share no two vertices). Not met: 1,000,000 accounts "
+    "within 300 CPU s by 3.8 s; what remains of the engine is the location–allocation (≈ 100 CPU s by the "
+    "profile on main; another engineer's) and the rounds' connectivity checks, re-scoring and applying moves "
+    "(Python, one move at a time).",
 ]
 SECTION_START = "<!-- scale: written by bench/scale.py -->"
 SECTION_END = "<!-- /scale -->"
