@@ -1,7 +1,7 @@
-"""Large layers (issue 14): processing.run on 100,000 to 1,000,000 units, GeoPackage in and out,
-with the time and peak memory of every phase.
+"""Large layers (issue 14): processing.run on 100,000 to 1,000,000 units (points and polygons),
+GeoPackage in and out, with the time, CPU time and peak memory of every phase.
 
-    python bench/scale.py [--cases accounts-100k,voronoi-200k,accounts-1m] [--fresh]
+    python bench/scale.py [--cases accounts-100k,accounts-200k,voronoi-200k,accounts-1m,voronoi-1m] [--fresh]
 
 Cases (see ``CASES``): account points shaped like a national customer base
 (``instances.national_accounts``: a few hundred Zipf-sized metro clusters, a rural background,
