@@ -58,21 +58,24 @@ SCALE = OUT / "scale"
 DATA = OUT / "instances" / f"v{GENERATOR_VERSION}"
 #: What the kept results measured and what they show (kept by hand; update with the results).
 NOTES = [
-    "Measured on branch h-scale (issue 14, goal 1 and 2) 12:57–13:58 UTC while other sessions kept the 2-core "
-    "machine at a load average of 4–14: wall-clock seconds are inflated several times, CPU seconds show the cost. "
-    "accounts-1m at 7ac61fd: 303.8 CPU s in all, engine 249.2 CPU s (main at 14c4aaf: 437.9 and 388.9 CPU s at "
-    "load 2), the same plan (4.95/4.95 %, contiguous, 2,000 pieces); an earlier run with only the kept moves, "
-    "swaps and chains (f36e737–9cb0cc5) took 352.0 CPU s (engine 297.2). voronoi-1m at b3d3a81: Voronoi cells "
-    "of 1,000,000 uniform points (`instances.synthetic_instance`, mirrored only near the sides), 160.2 CPU s.",
+    "Measured on branch h-scale (issue 14) 12:57–13:58 UTC while other sessions kept the 2-core machine at a "
+    "load average of 4–14: wall-clock seconds are inflated several times, CPU seconds show the cost. "
+    "accounts-1m, accounts-100k, accounts-200k and voronoi-200k with the code of 7ac61fd, voronoi-1m of 71310c0 "
+    "(the same except the chains' pre-filter). accounts-1m: 303.8 CPU s in all, engine 249.2 CPU s (main at "
+    "14c4aaf: 437.9 and 388.9 CPU s at load 2); an earlier run with only the kept moves, swaps and chains "
+    "(9cb0cc5) took 352.0 CPU s (engine 297.2) and ended with the same deviations to the last digit "
+    "(4.9499067/4.9499846 %): the search makes the same decisions as before. voronoi-200k: 26.1 CPU s, "
+    "neighbours 2.7 CPU s (main: 35.4 and 8.2). voronoi-1m: Voronoi cells of 1,000,000 uniform points "
+    "(`instances.synthetic_instance`; mirrored only near the sides, the same cells).",
     "",
     "What changed: the local search keeps its boundary moves, swaps and chains between rounds and re-lists only "
     "units that moved and their neighbours, re-scores only moves from or to a territory whose figures changed "
-    "(the result equals a full recompute bit for bit, so the plans are the same: tests/unit/"
-    "test_search_incremental.py); polygon neighbours are found with array operations (vertices from WKB, "
-    "boxes paired on a grid, GEOS only for pairs that share no two vertices). Not met: 1,000,000 accounts "
-    "within 300 CPU s by 3.8 s; what remains of the engine is the location–allocation (≈ 100 CPU s by the "
-    "profile on main; another engineer's) and the rounds' connectivity checks, re-scoring and applying moves "
-    "(Python, one move at a time).",
+    "(the result equals a full recompute bit for bit: tests/unit/test_search_incremental.py); polygon "
+    "neighbours are found with array operations (vertices from WKB, boxes paired on a grid, GEOS only for "
+    "pairs that share no two vertices; the same graph as before). Not met: 1,000,000 accounts within 300 s, "
+    "by 3.8 CPU s (and far by wall-clock on the loaded machine); what remains of the engine is the "
+    "location–allocation (≈ 100 CPU s by the profile on main; another engineer's) and the rounds' "
+    "connectivity checks, re-scoring and applying moves (Python, one move at a time).",
 ]
 SECTION_START = "<!-- scale: written by bench/scale.py -->"
 SECTION_END = "<!-- /scale -->"
