@@ -100,7 +100,7 @@ bench: venv $(GC_VENV)/.stamp
 		$(if $(SEEDS),--seeds $(SEEDS)) $(if $(METHODS),--methods $(METHODS)) $(if $(FRESH),--fresh)
 	$(PY) bench/scale.py $(if $(SCALE),--cases $(SCALE)) $(if $(FRESH),--fresh)
 
-# make bench-scale [SCALE=accounts-100k,voronoi-200k,accounts-1m] [FRESH=1]: only the large layers
+# make bench-scale [SCALE=accounts-100k,accounts-200k,voronoi-200k,accounts-1m,voronoi-1m] [FRESH=1]: only the large layers
 bench-scale: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	nice -n 10 $(PY) bench/scale.py $(if $(SCALE),--cases $(SCALE)) $(if $(FRESH),--fresh)

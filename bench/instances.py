@@ -23,6 +23,8 @@ from scipy.spatial import Voronoi
 
 #: Bump when the generator changes, so cached instances and results are made again.
 GENERATOR_VERSION = 1
+#: above this many cells clipped_voronoi mirrors only the points near the sides (same cells)
+STRIP_MIRROR_FROM = 300_000
 
 SIDE = 100_000.0  # metres
 #: Lower-left corner of the square in the layers' CRS (UTM 16N, metres): plausible coordinates.
@@ -180,12 +182,21 @@ def clipped_voronoi(points: np.ndarray, side: float) -> tuple[np.ndarray, np.nda
     """
     n = len(points)
     x, y = points[:, 0], points[:, 1]
-    mirrored = np.concatenate([
-        points,
-        np.column_stack([-x, y]), np.column_stack([2 * side - x, y]),
-        np.column_stack([x, -y]), np.column_stack([x, 2 * side - y]),
-    ])
-    diagram = Voronoi(mirrored)
+    diagram = None
+    if n > STRIP_MIRROR_FROM:
+        # A million cells: mirror only the points near each side (qhull on 5n points needs
+        # gigabytes). Exact when every original cell stays inside the square: a missing mirror
+        # image is never nearer than its own point there. Otherwise fall back to all mirrors.
+        strip = 50.0 * side / np.sqrt(n)
+        diagram = _mirrored_voronoi(points, side, strip)
+        regions = [diagram.regions[r] for r in diagram.point_region[:n].tolist()]
+        used = np.unique(np.concatenate([np.asarray(r, dtype=np.int64) for r in regions]))
+        slack = 1e-9 * side
+        if used.size == 0 or used[0] < 0 or np.any(diagram.vertices[used] < -slack) or np.any(
+                diagram.vertices[used] > side + slack):
+            diagram = None
+    if diagram is None:
+        diagram = _mirrored_voronoi(points, side, None)
     vertices = np.clip(diagram.vertices, 0.0, side)
 
     ridge_points = diagram.ridge_points
@@ -213,6 +224,20 @@ def clipped_voronoi(points: np.ndarray, side: float) -> tuple[np.ndarray, np.nda
     offsets = np.zeros(n + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(r) for r in rings])
     return np.concatenate(rings), offsets, edges
+
+
+def _mirrored_voronoi(points: np.ndarray, side: float, strip: float | None) -> Voronoi:
+    """Voronoi diagram of the points and their mirror images across the four sides of the
+    square (all of them, or only those within ``strip`` of the side)."""
+    x, y = points[:, 0], points[:, 1]
+    near = (lambda d: d <= strip) if strip is not None else (lambda d: np.ones(d.shape, dtype=bool))
+    left, right, bottom, top = near(x), near(side - x), near(y), near(side - y)
+    mirrored = np.concatenate([
+        points,
+        np.column_stack([-x[left], y[left]]), np.column_stack([2 * side - x[right], y[right]]),
+        np.column_stack([x[bottom], -y[bottom]]), np.column_stack([x[top], 2 * side - y[top]]),
+    ])
+    return Voronoi(mirrored)
 
 
 def polygon_centroids(xy: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -356,10 +356,15 @@ class TerritoryCuts:
         key = version * self.p + own
         if self.key[unit] == key:
             return not bool(self.cut[unit])
+        # the local answers are exact too: kept like the cut units until the territory changes
         if self.nb.ring_keeps_connected(unit, labels):
+            self.cut[unit] = False
+            self.key[unit] = key
             return True
         quick = self.nb.bounded_keeps_connected(unit, labels)
         if quick is not None:
+            self.cut[unit] = not quick
+            self.key[unit] = key
             return quick
         nodes, cut = piece_cut_units(self.nb.lists, labels, unit)
         self.cut[nodes] = cut

@@ -7,10 +7,11 @@ spread  = sum of (ratio - 1)^2, switched on (beta > 0) only when plain moves sta
           tolerance is still violated, so that load can travel through territories already in band;
 inertia = workload-weighted moment of inertia about each territory's weighted centre (or about
           its fixed seed).
-Moves send one boundary unit to a neighbouring territory. Every round scores all boundary moves
-at once (numpy), then applies the best improving ones such that no territory takes part in two
-moves of the same round: the scores stay exact and a donor that loses only one unit stays
-connected when that unit is not an articulation point of it (checked locally, then by search).
+Moves send one boundary unit to a neighbouring territory. Every round has all boundary moves
+scored (numpy; kept from the last round and re-scored only where a territory changed), then
+applies the best improving ones such that no territory takes part in two moves of the same round:
+the scores stay exact and a donor that loses only one unit stays connected when that unit is not
+an articulation point of it (checked locally, then by search).
 """
 
 from __future__ import annotations
@@ -118,27 +119,33 @@ class LocalSearch:
 
     # ----- scoring -----------------------------------------------------------------------------
     def candidates(self):
-        """All boundary moves (unit, donor, receiver) with their merit change."""
+        """All boundary moves (unit, donor, receiver) with their merit change.
+
+        The boundary moves and their scores are kept between calls: only units that moved since
+        the last call and their neighbours get their moves listed again, and only moves from or
+        to a territory whose state changed are scored again (all of them when the merit's weights
+        changed). The result equals ``full_candidates()`` exactly, in the same order.
+        """
+        key, base = self._boundary_moves()
+        return self._finish_candidates(key, base)
+
+    def full_candidates(self):
+        """``candidates()`` computed from scratch over every edge (the reference it must equal)."""
+        key = self._boundary_keys_all()
+        return self._finish_candidates(key, self._base_delta(key))
+
+    def _finish_candidates(self, key, base):
+        """Filters that change every round (failed checks, emptying, heavy pairs) on kept moves."""
         p = self.p
         lab = self.labels
-        eu, ev = self.model.edges
-        lu = lab[eu]
-        lv = lab[ev]
-        bnd = lu != lv
-        key = np.unique(eu[bnd] * p + lv[bnd])
         unit = key // p
         dst = key % p
         src = lab[unit]
-        keep = self.movable[unit] & (self.failed_at[unit] != self.version[src])
+        keep = self.failed_at[unit] != self.version[src]
         unit, src, dst = unit[keep], src[keep], dst[keep]
         if unit.size == 0:
             return unit, src, dst, np.zeros(0)
-        f = self.frac[unit]
-        w = self.weight[unit]
-        wx = w[:, None] * self.xy[unit]
-        q = w * (self.xy[unit] ** 2).sum(axis=1)
-        delta = self.transfer_delta(src, dst, f, w, wx, q)
-        delta += self._disruption(unit, src, dst)
+        delta = base[keep]
         delta[self.count[src] <= 1] = np.inf  # a territory never empties
         if self.pairs:
             # never put two units that are too heavy to share a territory together
@@ -148,9 +155,93 @@ class LocalSearch:
                 blocked = self.pairs.blocked_matrix(lab, p)
                 hit = heavy[blocked[rows[heavy], dst[heavy]]]
                 delta[hit] = np.inf
+        return unit, src, dst, delta
+
+    def _boundary_keys_all(self) -> np.ndarray:
+        """Sorted keys unit * p + receiver of every boundary move of a movable unit."""
+        p = self.p
+        lab = self.labels
+        eu, ev = self.model.edges
+        lv = lab[ev]
+        bnd = lab[eu] != lv
+        key = np.unique(eu[bnd] * p + lv[bnd])
+        return key[self.movable[key // p]]
+
+    def _base_delta(self, key: np.ndarray) -> np.ndarray:
+        """Merit change of the moves ``key`` before the per-round filters (see _finish_candidates)."""
+        p = self.p
+        unit = key // p
+        dst = key % p
+        src = self.labels[unit]
+        if unit.size == 0:
+            return np.zeros(0)
+        f = self.frac[unit]
+        w = self.weight[unit]
+        wx = w[:, None] * self.xy[unit]
+        q = w * (self.xy[unit] ** 2).sum(axis=1)
+        delta = self.transfer_delta(src, dst, f, w, wx, q)
+        delta += self._disruption(unit, src, dst)
         if self.fixed_centres is not None:
             delta += self.inertia_weight * self._fixed_delta(unit, src, dst) / self.inertia_ref
-        return unit, src, dst, delta
+        return delta
+
+    def _merit_signature(self) -> tuple:
+        """Everything besides the territories' state that a move's score depends on."""
+        goal = np.asarray(self.goal, dtype=float)
+        fixed = None if self.fixed_centres is None else np.asarray(self.fixed_centres, dtype=float).tobytes()
+        return (float(self.big), float(self.beta), goal.tobytes(), float(self.inertia_weight),
+                float(self.inertia_ref), float(self.disruption), id(self.initial), fixed)
+
+    def _state_arrays(self) -> tuple:
+        return self.R, self.W, self.M, self.Q, self.count
+
+    def _boundary_moves(self) -> tuple:
+        """(keys, scores) of every boundary move, updated from the previous call's."""
+        lab = self.labels
+        p = self.p
+        signature = self._merit_signature()
+        kept = getattr(self, "_kept", None)
+        if kept is None or kept["labels"].shape != lab.shape:
+            key = self._boundary_keys_all()
+            base = self._base_delta(key)
+        else:
+            key, base = kept["key"], kept["base"]
+            moved = np.flatnonzero(lab != kept["labels"])
+            # territories whose figures differ in any bit: their moves are scored again
+            changed = np.zeros(p, dtype=bool)
+            for now, before in zip(self._state_arrays(), kept["state"]):
+                diff = now != before
+                changed |= diff.any(axis=1) if diff.ndim > 1 else diff
+            if moved.size:
+                adjacency = self.model.adjacency
+                around = np.unique(np.concatenate([moved, _rows_of(adjacency, moved)[1]]))
+                around = around[self.movable[around]]
+                hit = np.zeros(lab.shape[0], dtype=bool)
+                hit[around] = True
+                stay = ~hit[key // p]
+                rows, cols = _rows_of(adjacency, around)
+                lv = lab[cols]
+                bnd = lab[rows] != lv
+                fresh = np.unique(rows[bnd] * p + lv[bnd])
+                old_key, old_base = key[stay], base[stay]
+            else:
+                fresh = np.zeros(0, dtype=np.int64)
+                old_key, old_base = key, base
+            if signature != kept["signature"]:
+                old_base = self._base_delta(old_key)
+            else:
+                again = np.flatnonzero(changed[lab[old_key // p]] | changed[old_key % p])
+                if again.size:
+                    old_base = old_base.copy()
+                    old_base[again] = self._base_delta(old_key[again])
+            key = np.concatenate([old_key, fresh])
+            base = np.concatenate([old_base, self._base_delta(fresh)])
+            if fresh.size:
+                order = np.argsort(key, kind="stable")
+                key, base = key[order], base[order]
+        self._kept = {"key": key, "base": base, "labels": lab.copy(), "signature": signature,
+                      "state": tuple(a.copy() for a in self._state_arrays())}
+        return key, base
 
     def _disruption(self, unit, src, dst) -> np.ndarray:
         if self.disruption <= 0 or self.initial is None:
@@ -205,9 +296,74 @@ class LocalSearch:
 
         Such chains carry load across a territory that is itself in band, where neither move
         alone improves the merit. Scored exactly as the two moves in sequence.
+        Kept between calls: only chains through a middle territory whose moves in or out (or
+        whose neighbours' figures) changed are built again; the result equals
+        ``full_chain_candidates`` in the same order.
         """
         p = self.p
-        ok = np.flatnonzero(np.isfinite(delta))
+        key = unit * p + dst
+        signature = (self._merit_signature(), per_side)
+        state = tuple(a.copy() for a in self._state_arrays())
+        kept = getattr(self, "_kept_chains", None)
+        ordered = key.size < 2 or bool(np.all(key[1:] > key[:-1]))
+        if kept is None or kept["signature"] != signature or not ordered:
+            out = self._chains(unit, src, dst, delta, per_side)
+        else:
+            changed = np.zeros(p, dtype=bool)
+            for now, before in zip(state, kept["state"]):
+                diff = now != before
+                changed |= diff.any(axis=1) if diff.ndim > 1 else diff
+            old_key, old_delta = kept["key"], kept["delta"]
+            at = np.minimum(np.searchsorted(old_key, key), max(old_key.size - 1, 0))
+            same = (old_key[at] == key) & (old_delta[at] == delta) if old_key.size else np.zeros(key.size, bool)
+            same &= ~(changed[src] | changed[dst])
+            back = np.minimum(np.searchsorted(key, old_key), max(key.size - 1, 0))
+            gone = ~(key[back] == old_key) if key.size else np.ones(old_key.size, bool)
+            stale = np.zeros(p, dtype=bool)
+            stale[src[~same]] = True
+            stale[dst[~same]] = True
+            stale[kept["src"][gone]] = True
+            stale[old_key[gone] % p] = True
+            stale |= changed
+            redo = stale[src] | stale[dst]
+            fresh = self._chains(unit[redo], src[redo], dst[redo], delta[redo], per_side)
+            if fresh is not None:
+                mine = stale[fresh[3]]  # chains through other middles saw only part of their moves
+                fresh = tuple(x[mine] for x in fresh)
+            prev = kept["out"]
+            if prev is not None:
+                prev = tuple(x[~stale[prev[3]]] for x in prev)
+            parts = [x for x in (prev, fresh) if x is not None and x[0].size]
+            if not parts:
+                out = None
+            else:
+                out = tuple(np.concatenate([x[k] for x in parts]) for k in range(6))
+                order = np.argsort(out[3], kind="stable")
+                out = tuple(x[order] for x in out)
+        self._kept_chains = {"signature": signature, "state": state, "key": key, "delta": delta.copy(),
+                             "src": src.copy(), "out": out} if ordered else None
+        return out
+
+    def full_chain_candidates(self, unit, src, dst, delta, per_side: int = 3):
+        """``chain_candidates`` computed from scratch (the reference it must equal)."""
+        return self._chains(unit, src, dst, delta, per_side, prefilter=False)
+
+    def _chains(self, unit, src, dst, delta, per_side: int, prefilter: bool = True):
+        p = self.p
+        # C == A is an exchange (scored by swap_candidates); chains must start or end at a
+        # territory outside the goal band, which is what they are for
+        off = ((np.abs(self.R - 1.0) - self.goal > 1e-12) & (self.act[None, :] > 0)).any(axis=1)
+        finite = np.isfinite(delta)
+        if prefilter:
+            # whole groups of moves (A -> B) that no kept chain can use: not from an off territory
+            # into a middle with no move out to one, and not into an off territory from a middle
+            # with no move in from one (the chains that remain and their order are unchanged)
+            to_off = np.zeros(p, dtype=bool)
+            to_off[src[finite & off[dst]]] = True
+            from_off = np.zeros(p, dtype=bool)
+            from_off[dst[finite & off[src]]] = True
+            finite &= off[src] | to_off[dst] | off[dst] | from_off[src]
+        ok = np.flatnonzero(finite)
         if ok.size == 0:
             return None
         key = src[ok] * p + dst[ok]
@@ -228,9 +384,6 @@ class LocalSearch:
         within = np.arange(tot.sum()) - np.repeat(np.cumsum(tot) - tot, tot)
         i_pos = inc[(np.cumsum(cin) - cin)[mid] + within // cout[mid]]
         j_pos = out[(np.cumsum(cout) - cout)[mid] + within % cout[mid]]
-        # C == A is an exchange (scored by swap_candidates); chains must start or end at a
-        # territory outside the goal band, which is what they are for
-        off = ((np.abs(self.R - 1.0) - self.goal > 1e-12) & (self.act[None, :] > 0)).any(axis=1)
         keep = (dst[j_pos] != src[i_pos]) & (off[src[i_pos]] | off[dst[j_pos]])
         i_pos, j_pos = i_pos[keep], j_pos[keep]
         if i_pos.size == 0:
@@ -257,9 +410,66 @@ class LocalSearch:
         return u, v, a, b, c, delta[i_pos] + d2
 
     def swap_candidates(self, unit, src, dst, delta, per_side: int = 6):
-        """Exchanges of a boundary unit of A (to B) with one of B (to A), best single moves first."""
+        """Exchanges of a boundary unit of A (to B) with one of B (to A), best single moves first.
+
+        Kept between calls: only pairs of territories whose moves (or figures) changed since the
+        last call are paired again; the result equals ``full_swap_candidates`` in the same order.
+        """
         p = self.p
         delta = np.where(np.isfinite(delta), delta, 0.0)  # swaps keep unit counts
+        key = unit * p + dst
+        signature = (self._merit_signature(), per_side)
+        state = tuple(a.copy() for a in self._state_arrays())
+        kept = getattr(self, "_kept_swaps", None)
+        ordered = key.size < 2 or bool(np.all(key[1:] > key[:-1]))
+        if kept is None or kept["signature"] != signature or not ordered:
+            out = self._swap_pairs(unit, src, dst, delta, per_side)
+        else:
+            changed = np.zeros(p, dtype=bool)
+            for now, before in zip(state, kept["state"]):
+                diff = now != before
+                changed |= diff.any(axis=1) if diff.ndim > 1 else diff
+            old_key, old_delta = kept["key"], kept["delta"]
+            # moves that are new or scored differently, and moves that are gone
+            at = np.minimum(np.searchsorted(old_key, key), max(old_key.size - 1, 0))
+            same = (old_key[at] == key) & (old_delta[at] == delta) if old_key.size else np.zeros(key.size, bool)
+            same &= ~(changed[src] | changed[dst])
+            back = np.minimum(np.searchsorted(key, old_key), max(key.size - 1, 0))
+            gone = ~(key[back] == old_key) if key.size else np.ones(old_key.size, bool)
+            a_old = kept["src"][gone]
+            b_old = old_key[gone] % p
+            stale = np.unique(np.concatenate([
+                np.minimum(src[~same], dst[~same]) * p + np.maximum(src[~same], dst[~same]),
+                np.minimum(a_old, b_old) * p + np.maximum(a_old, b_old),
+            ]))
+            pair = np.minimum(src, dst) * p + np.maximum(src, dst)
+            redo = np.isin(pair, stale)
+            fresh = self._swap_pairs(unit[redo], src[redo], dst[redo], delta[redo], per_side)
+            prev = kept["out"]
+            if prev is not None:
+                stay = ~np.isin(prev[2] * p + prev[3], stale)
+                prev = tuple(x[stay] for x in prev)
+            parts = [x for x in (prev, fresh) if x is not None]
+            if not parts:
+                out = None
+            else:
+                out = tuple(np.concatenate([x[k] for x in parts]) for k in range(5))
+                order = np.argsort(out[2] * p + out[3], kind="stable")
+                out = tuple(x[order] for x in out)
+                if out[0].size == 0:
+                    out = None
+        self._kept_swaps = {"signature": signature, "state": state, "key": key, "delta": delta,
+                            "src": src.copy(), "out": out} if ordered else None
+        return out
+
+    def full_swap_candidates(self, unit, src, dst, delta, per_side: int = 6):
+        """``swap_candidates`` computed from scratch (the reference it must equal)."""
+        return self._swap_pairs(unit, src, dst, np.where(np.isfinite(delta), delta, 0.0), per_side)
+
+    def _swap_pairs(self, unit, src, dst, delta, per_side: int):
+        p = self.p
+        if unit.size == 0:
+            return None
         key = src * p + dst
         order = np.lexsort((delta, key))
         ks = key[order]
@@ -380,13 +590,10 @@ class LocalSearch:
         pairs = self.pairs
         rescored = 0
         rescore_budget = 3 * self.p + 100
-        for t in order.tolist():
-            a = int(a_all[t])
-            b = int(b_all[t])
-            c = int(c_all[t])
-            u = int(ui[t])
-            v = int(uj[t])
-            kind = int(kind_all[t])
+        # Python lists: the loop may visit 100,000 moves of which few are made
+        touched = touched.tolist()
+        for a, b, c, u, v, kind in zip(a_all[order].tolist(), b_all[order].tolist(), c_all[order].tolist(),
+                                       ui[order].tolist(), uj[order].tolist(), kind_all[order].tolist()):
             if labels[u] != a or (kind and labels[v] != b):
                 continue  # moved earlier in this round
             if touched[a] or touched[b] or touched[c]:
@@ -632,6 +839,16 @@ class LocalSearch:
             self.run(progress, levels=self.pressure_levels(gentle=False))
         self.fixed_centres = None
         return self.labels
+
+
+def _rows_of(adjacency, rows: np.ndarray) -> tuple:
+    """(row, column) of every stored entry in the given rows of a CSR matrix."""
+    indptr = adjacency.indptr
+    starts = indptr[rows].astype(np.int64)
+    counts = indptr[rows + 1].astype(np.int64) - starts
+    total = int(counts.sum())
+    pos = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(starts, counts)
+    return np.repeat(rows, counts), adjacency.indices[pos].astype(np.int64)
 
 
 def _inertia_scalar(w: float, mx: float, my: float, q: float) -> float:

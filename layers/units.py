@@ -21,7 +21,6 @@ from qgis.core import (
     QgsGeometry,
     QgsPointXY,
     QgsRectangle,
-    QgsSpatialIndex,
     QgsUnitTypes,
     QgsWkbTypes,
 )
@@ -341,61 +340,135 @@ def polygon_adjacency(geometries: list[QgsGeometry], tolerance: float | None = N
     at once; every other pair whose bounding boxes come within ``tolerance`` is tested with GEOS:
     the overlap of one unit's ``tolerance`` buffer with the other must be longer than a corner
     contact (about three tolerances of shared boundary). Returns None when cancelled.
+
+    Vectorised for a million units: the vertices come from each geometry's WKB as one array, the
+    boxes and the pairs of overlapping boxes are array operations (a grid of cells), and only the
+    pairs that share no two vertices reach GEOS.
     """
     n = len(geometries)
     if tolerance is None:
         tolerance = default_snap_tolerance(geometries)
-    shared = _shared_vertex_pairs(geometries, tolerance)
-    index = QgsSpatialIndex()
-    boxes = []
-    for i, geometry in enumerate(geometries):
-        box = geometry.boundingBox()
-        box.grow(tolerance)
-        boxes.append(box)
-        index.addFeature(i, box)
+    if n < 2:
+        return _symmetric([], [], n)
+    xy, owner = _all_vertices(geometries)
+    if feedback is not None:
+        if feedback.isCanceled():
+            return None
+        feedback.setProgress(20.0)
+    m = n + 1
+    shared = _shared_vertex_keys(xy, owner, n, tolerance)
+    boxes = _boxes(xy, owner, n, tolerance)
+    candidates = _box_pairs(boxes)
+    rest = candidates[~np.isin(candidates, shared)] if shared.size else candidates
+    if feedback is not None:
+        if feedback.isCanceled():
+            return None
+        feedback.setProgress(40.0)
     rows: list[int] = []
     cols: list[int] = []
-    buffers: dict[int, QgsGeometry] = {}
     min_area = 3.0 * tolerance * tolerance
-    step = max(1, n // 50)
-    for i in range(n):
-        if feedback is not None and i % step == 0:
+    step = max(1, rest.size // 30)
+    engine = None
+    engine_of = -1
+    buffered = None
+    for count, (i, j) in enumerate(zip((rest // m).tolist(), (rest % m).tolist())):
+        if feedback is not None and count % step == 0:
             if feedback.isCanceled():
                 return None
-            feedback.setProgress(100.0 * i / n)
-        engine = None
-        for j in index.intersects(boxes[i]):
-            if j <= i:
-                continue
-            if (i, j) in shared:
-                rows.append(i)
-                cols.append(j)
-                continue
-            if engine is None:
-                engine = QgsGeometry.createGeometryEngine(geometries[i].constGet())
-                engine.prepareGeometry()
-            if engine.distance(geometries[j].constGet()) > tolerance:
-                continue
-            buffered = buffers.get(i)
-            if buffered is None:
-                buffered = geometries[i].buffer(tolerance, 2)
-                buffers[i] = buffered
-            overlap = buffered.intersection(geometries[j])
-            if overlap is not None and not overlap.isEmpty() and overlap.area() > min_area:
-                rows.append(i)
-                cols.append(j)
-        buffers.pop(i, None)
-    return _symmetric(rows, cols, n)
+            feedback.setProgress(40.0 + 60.0 * count / max(rest.size, 1))
+        if i != engine_of:  # pairs come sorted by their first unit
+            engine = QgsGeometry.createGeometryEngine(geometries[i].constGet())
+            engine.prepareGeometry()
+            engine_of, buffered = i, None
+        if engine.distance(geometries[j].constGet()) > tolerance:
+            continue
+        if buffered is None:
+            buffered = geometries[i].buffer(tolerance, 2)
+        overlap = buffered.intersection(geometries[j])
+        if overlap is not None and not overlap.isEmpty() and overlap.area() > min_area:
+            rows.append(i)
+            cols.append(j)
+    accepted = np.asarray(rows, dtype=np.int64) * m + np.asarray(cols, dtype=np.int64)
+    keys = np.concatenate([shared, accepted])
+    return _symmetric(keys // m, keys % m, n)
 
 
-def _shared_vertex_pairs(geometries: list[QgsGeometry], tolerance: float) -> set[tuple[int, int]]:
-    """Pairs of units whose boundaries share two or more vertices on a ``tolerance`` grid."""
-    chunks = [_vertices(g) for g in geometries]
-    lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
-    if lengths.sum() == 0:
-        return set()
-    xy = np.concatenate([c for c in chunks if len(c)])
-    owner = np.repeat(np.arange(len(geometries), dtype=np.int64), lengths)
+def _boxes(xy: np.ndarray, owner: np.ndarray, n: int, grow: float) -> np.ndarray:
+    """(n, 4) boxes xmin, ymin, xmax, ymax of every unit's vertices, grown by ``grow``."""
+    boxes = np.full((n, 4), np.nan)  # a unit without vertices has no box and no neighbour
+    has = np.bincount(owner, minlength=n) > 0
+    if not has.any():
+        return boxes
+    starts = np.searchsorted(owner, np.flatnonzero(has))
+    boxes[has, 0] = np.minimum.reduceat(xy[:, 0], starts) - grow
+    boxes[has, 1] = np.minimum.reduceat(xy[:, 1], starts) - grow
+    boxes[has, 2] = np.maximum.reduceat(xy[:, 0], starts) + grow
+    boxes[has, 3] = np.maximum.reduceat(xy[:, 1], starts) + grow
+    return boxes
+
+
+def _box_pairs(boxes: np.ndarray, chunk: int = 2_000_000) -> np.ndarray:
+    """Sorted keys i * (n + 1) + j (i < j) of every pair of intersecting boxes (closed).
+
+    Each box is entered in every cell of a uniform grid it covers (cell side: a large box's
+    size, so most boxes cover one to four cells); pairs are formed within cells, in chunks.
+    """
+    n = len(boxes)
+    m = n + 1
+    keys = []
+    valid = np.flatnonzero(np.isfinite(boxes).all(axis=1))
+    if valid.size < 2:
+        return np.zeros(0, dtype=np.int64)
+    size = np.maximum(boxes[valid, 2] - boxes[valid, 0], boxes[valid, 3] - boxes[valid, 1])
+    cell = float(np.percentile(size, 90))
+    if not np.isfinite(cell) or cell <= 0:
+        cell = max(float(size.max()), 1.0)
+    origin = boxes[valid, :2].min(axis=0)
+    c0 = np.floor((boxes[valid, :2] - origin) / cell).astype(np.int64)
+    c1 = np.floor((boxes[valid, 2:] - origin) / cell).astype(np.int64)
+    span = c1 - c0 + 1
+    count = span[:, 0] * span[:, 1]
+    big = count > 64
+    if big.any():
+        # a few units far larger than most: each against every box, then left out of the grid
+        for i in valid[big].tolist():
+            hit = ((boxes[i, 0] <= boxes[valid, 2]) & (boxes[valid, 0] <= boxes[i, 2])
+                   & (boxes[i, 1] <= boxes[valid, 3]) & (boxes[valid, 1] <= boxes[i, 3]))
+            j = valid[hit]
+            j = j[j != i]
+            keys.append(np.minimum(i, j) * m + np.maximum(i, j))
+        count = np.where(big, 0, count)
+    unit = np.repeat(valid.astype(np.int64), count)
+    c0 = np.repeat(c0, count, axis=0)
+    span = np.repeat(span, count, axis=0)
+    within = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    cx = c0[:, 0] + within % span[:, 0]
+    cy = c0[:, 1] + within // span[:, 0]
+    width = int(c1[:, 0].max()) + 2
+    cell_id = cy * width + cx
+    del c0, span, within, cx, cy
+    order = np.lexsort((unit, cell_id))
+    cell_id, unit = cell_id[order], unit[order]
+    for gap in range(1, len(unit)):
+        same = np.flatnonzero(cell_id[gap:] == cell_id[:-gap])
+        if same.size == 0:
+            break
+        for lo in range(0, same.size, chunk):
+            at = same[lo:lo + chunk]
+            i, j = unit[at], unit[at + gap]  # i < j: units are sorted within a cell
+            hit = ((boxes[i, 0] <= boxes[j, 2]) & (boxes[j, 0] <= boxes[i, 2])
+                   & (boxes[i, 1] <= boxes[j, 3]) & (boxes[j, 1] <= boxes[i, 3]))
+            keys.append(i[hit] * m + j[hit])
+    if not keys:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate(keys))
+
+
+def _shared_vertex_keys(xy: np.ndarray, owner: np.ndarray, n: int, tolerance: float) -> np.ndarray:
+    """Sorted keys i * (n + 1) + j (i < j) of units whose boundaries share two or more vertices
+    on a ``tolerance`` grid."""
+    if len(xy) == 0:
+        return np.zeros(0, dtype=np.int64)
     cells = np.floor(xy / tolerance).astype(np.int64)
     order = np.lexsort((owner, cells[:, 1], cells[:, 0]))
     cells, owner = cells[order], owner[order]
@@ -403,7 +476,7 @@ def _shared_vertex_pairs(geometries: list[QgsGeometry], tolerance: float) -> set
     keep = np.ones(len(owner), dtype=bool)
     keep[1:] = (owner[1:] != owner[:-1]) | np.any(cells[1:] != cells[:-1], axis=1)
     cells, owner = cells[keep], owner[keep]
-    m = len(geometries) + 1
+    m = n + 1
     pair_keys = []
     # every pair of units within a run of equal cells (three or more units meet at a vertex)
     for gap in range(1, len(owner)):
@@ -413,12 +486,55 @@ def _shared_vertex_pairs(geometries: list[QgsGeometry], tolerance: float) -> set
         left, right = owner[:-gap][same], owner[gap:][same]
         pair_keys.append(np.minimum(left, right) * m + np.maximum(left, right))
     if not pair_keys:
-        return set()
+        return np.zeros(0, dtype=np.int64)
     unique, counts = np.unique(np.concatenate(pair_keys), return_counts=True)
-    return {(int(k // m), int(k % m)) for k in unique[counts >= 2]}
+    return unique[counts >= 2]
+
+
+def _all_vertices(geometries: list[QgsGeometry]) -> tuple[np.ndarray, np.ndarray]:
+    """Every vertex of every geometry as one (V, 2) array, and the index of its geometry."""
+    chunks = [_vertices(g) for g in geometries]
+    lengths = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
+    owner = np.repeat(np.arange(len(geometries), dtype=np.int64), lengths)
+    if lengths.sum() == 0:
+        return np.zeros((0, 2)), owner
+    return np.concatenate([c for c in chunks if len(c)]), owner
+
+
+_WKB_POLYGON = 3
+_WKB_MULTIPOLYGON = 6
 
 
 def _vertices(geometry: QgsGeometry) -> np.ndarray:
+    """The geometry's vertices (x, y); read from its WKB when it is a 2-D (multi)polygon."""
+    wkb = bytes(geometry.asWkb())
+    if len(wkb) >= 9 and wkb[0] == 1:
+        kind = int.from_bytes(wkb[1:5], "little")
+        if kind in (_WKB_POLYGON, _WKB_MULTIPOLYGON):
+            parts = []
+            offset = 5
+            polygons = 1
+            if kind == _WKB_MULTIPOLYGON:
+                polygons = int.from_bytes(wkb[5:9], "little")
+                offset = 9
+            ok = True
+            for _ in range(polygons):
+                if kind == _WKB_MULTIPOLYGON:
+                    if wkb[offset] != 1 or int.from_bytes(wkb[offset + 1:offset + 5], "little") != _WKB_POLYGON:
+                        ok = False
+                        break
+                    offset += 5
+                rings = int.from_bytes(wkb[offset:offset + 4], "little")
+                offset += 4
+                for _ in range(rings):
+                    count = int.from_bytes(wkb[offset:offset + 4], "little")
+                    offset += 4
+                    parts.append(np.frombuffer(wkb, dtype="<f8", count=2 * count, offset=offset))
+                    offset += 16 * count
+            if ok:
+                if not parts:
+                    return np.zeros((0, 2))
+                return np.concatenate(parts).reshape(-1, 2)
     coords = [(v.x(), v.y()) for v in geometry.vertices()]
     return np.asarray(coords, dtype=float).reshape(-1, 2)
 

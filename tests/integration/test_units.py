@@ -114,6 +114,19 @@ def test_island_is_read_as_a_detached_unit():
     assert count == 2
 
 
+def test_a_unit_far_larger_than_the_rest_borders_every_unit_along_its_side():
+    # a 20 km square unit beside a 20 × 20 grid of 1 km cells (it spans 400 cells of the pairing grid)
+    big = QgsGeometry.fromPolygonXY([[QgsPointXY(20_000, 0), QgsPointXY(40_000, 0), QgsPointXY(40_000, 20_000),
+                                      QgsPointXY(20_000, 20_000), QgsPointXY(20_000, 0)]])
+    units = _read(_grid_layer(20, 20, extra=[big]))
+    coo = units.adjacency.tocoo()
+    pairs = {(int(i), int(j)) for i, j in zip(coo.row, coo.col)}
+    big_index = 400
+    assert {j for i, j in pairs if i == big_index} == {r * 20 + 19 for r in range(20)}
+    degree = np.asarray(units.adjacency.sum(axis=1)).ravel()
+    assert degree[0] == 2 and degree[21] == 4 and degree[19] == 3 and degree[39] == 4
+
+
 def test_points_use_delaunay_neighbours_without_absurd_edges():
     layer = QgsVectorLayer("Point?crs=EPSG:3857&field=w:double", "pts", "memory")
     rng = np.random.default_rng(3)
