@@ -4,19 +4,20 @@ Allocation with centres fixed is the balanced transportation LP
     min sum_ij weight_i d_ij^2 x_ij  s.t.  sum_j x_ij = 1,  (1 - t) <= ratio_ja <= (1 + t),
 restricted to each unit's K nearest centres. Instead of handing that LP to a simplex code (too
 slow past a few thousand units) we maximise its entropy-smoothed dual over the p x m' prices
-with L-BFGS-B and assign every unit to its cheapest centre at those prices. Prices carry over
-between iterations (warm start) and from a coarse level to the full one. Rounding leaves a few
+with our own projected quasi-Newton method (``minimise_in_box``) and assign every unit to its
+cheapest centre at those prices. Prices carry over between iterations (warm start) and from a
+coarse level to the full one. Rounding leaves a few
 units off balance; the local search finishes the balance exactly.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
 from .model import Model
@@ -26,7 +27,7 @@ CANDIDATES = 8
 REACH = 3.0  # every territory is a candidate of its REACH x (its share of units) nearest units
 FIRST_EPS = (0.1,)
 NEXT_EPS = (0.1,)
-DUAL_ITERATIONS = 50  # L-BFGS-B iterations on the first allocation of a run
+DUAL_ITERATIONS = 50  # dual iterations on the first allocation of a run
 WARM_ITERATIONS = 50  # and on later, warm-started ones
 # stop when every territory's load is within about this fraction of its band (gradient / p)
 GRADIENT_TOLERANCE = 0.005
@@ -111,6 +112,82 @@ class Candidates:
 def _dedupe(unit: np.ndarray, terr: np.ndarray, p: int) -> tuple:
     key = np.unique(unit.astype(np.int64) * p + terr)
     return key // p, key % p
+
+
+# The dual solve is our own projected quasi-Newton method rather than scipy's L-BFGS-B: SciPy 1.15
+# rewrote L-BFGS-B, and the same seed then gave different plans on Debian 12 and 13. Every step is
+# plain numpy arithmetic; dot products are summed exactly (math.fsum, no BLAS) and the iterates are
+# rounded to a fixed grid, so that last-bit differences of exp/log between NumPy releases die out
+# instead of steering the search elsewhere.
+MEMORY = 5  # curvature pairs kept
+GRID = float(2**32)  # iterates are multiples of 1 / GRID
+ARMIJO = 1e-4
+BACKTRACKS = 20
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    return math.fsum((a * b).tolist())
+
+
+def _snap(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    return np.clip(np.round(x * GRID) / GRID, low, high)
+
+
+def minimise_in_box(fun, x0: np.ndarray, low: float, high: float, maxiter: int, gtol: float,
+                    progress=None) -> tuple:
+    """Minimise a smooth convex ``fun`` (returning value, gradient) over the box [low, high]^d.
+
+    Projected limited-memory quasi-Newton: variables at a bound whose gradient pushes outwards are
+    held, the two-loop recursion gives the direction on the others, and an Armijo backtracking
+    along the projected path takes the step. Stops after ``maxiter`` iterations or when the
+    projected gradient is at most ``gtol`` everywhere. Returns (x, iterations).
+    """
+    x = _snap(np.asarray(x0, dtype=float), low, high)
+    fx, g = fun(x)
+    pairs: list = []
+    it = 0
+    for it in range(1, maxiter + 1):
+        if progress is not None:
+            progress.check()
+        if np.abs(x - np.clip(x - g, low, high)).max() <= gtol:
+            it -= 1
+            break
+        free = ~(((x <= low) & (g > 0)) | ((x >= high) & (g < 0)))
+        q = np.where(free, g, 0.0)
+        if pairs:
+            s, y, rho = pairs[-1]
+            gamma = _dot(s, y) / _dot(y, y)
+        else:
+            gamma = 1.0 / max(float(np.abs(q).max()) * x.size, 1e-300)
+        coef = []
+        for s, y, rho in reversed(pairs):
+            a = rho * _dot(s, q)
+            q = q - a * y
+            coef.append(a)
+        d = gamma * q
+        for (s, y, rho), a in zip(pairs, reversed(coef)):
+            d = d + (a - rho * _dot(y, d)) * s
+        d = -np.where(free, d, 0.0)
+        if _dot(g, d) >= 0.0:  # not a descent direction: start the memory again
+            pairs.clear()
+            d = -np.where(free, g, 0.0) / max(float(np.abs(g).max()) * x.size, 1e-300)
+        t = 1.0
+        for _ in range(BACKTRACKS):
+            xn = _snap(x + t * d, low, high)
+            fn, gn = fun(xn)
+            if fn <= fx + ARMIJO * _dot(g, xn - x):
+                break
+            t *= 0.5
+        else:
+            break  # no decrease along the direction: as good as it gets at this precision
+        s, y = xn - x, gn - g
+        sy = _dot(s, y)
+        if sy > 1e-12 * _dot(y, y) and sy > 0.0:
+            pairs.append((s, y, 1.0 / sy))
+            if len(pairs) > MEMORY:
+                pairs.pop(0)
+        x, fx, g = xn, fn, gn
+    return x, it
 
 
 class DualAllocator:
@@ -200,17 +277,9 @@ class DualAllocator:
                 grad = np.concatenate([(load - lower).ravel(), (upper - load).ravel()]) / n
                 return -value / n, grad
 
-            res = minimize(
-                fun,
-                self.prices,
-                jac=True,
-                callback=None if progress is None else (lambda _x: progress.check()),
-                method="L-BFGS-B",
-                bounds=[(0.0, PRICE_CAP)] * (2 * p * m),
-                options={"maxiter": int(maxiter), "ftol": 1e-10, "gtol": GRADIENT_TOLERANCE / p},
-            )
-            self.prices = np.asarray(res.x)
-            self.iterations = getattr(self, "iterations", 0) + int(res.nit)
+            self.prices, nit = minimise_in_box(fun, self.prices, 0.0, PRICE_CAP, int(maxiter),
+                                               GRADIENT_TOLERANCE / p, progress)
+            self.iterations = getattr(self, "iterations", 0) + nit
         lam = (self.prices[p * m:] - self.prices[: p * m]).reshape(p, m)
         z = reduced(lam)
         zmin = np.minimum.reduceat(z, starts)
@@ -333,7 +402,7 @@ class LocationAllocation:
 COARSE_ABOVE = 150_000  # units
 COARSE_PER_TERRITORY = 40  # groups per territory (at least)
 COARSE_MIN_GROUPS = 60_000
-FINE_ITERATIONS = 20  # L-BFGS-B iterations of the final allocation of the units
+FINE_ITERATIONS = 20  # dual iterations of the final allocation of the units
 
 
 def hilbert_order(xy: np.ndarray, bits: int = 16) -> np.ndarray:
