@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from .model import Model
+from .model import Model, nearest_stable
 from .progress import Progress
 
 CANDIDATES = 8
@@ -216,9 +216,8 @@ class DualAllocator:
         n, p = self.n, self.p
         xy = self.pts.xy
         k = int(min(p, CANDIDATES))
-        d, near = cKDTree(centres).query(xy, k=k)
-        near = np.asarray(near).reshape(n, k)
-        d_first = np.asarray(d).reshape(n, k)[:, 0]
+        d, near = nearest_stable(cKDTree(centres), xy, k)
+        d_first = d[:, 0]
         if self.tree is None:
             self.tree = cKDTree(xy)
         reach = int(min(n, np.ceil(REACH * n / (p * self.r.min()))))
