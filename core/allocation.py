@@ -98,11 +98,14 @@ def lloyd(xy, weight, centres, iterations, fixed_mask=None):
 class Candidates:
     """Flat (unit, territory, cost) triples, sorted by unit, every unit at least once."""
 
-    def __init__(self, unit: np.ndarray, terr: np.ndarray, cost: np.ndarray, n: int):
-        order = np.lexsort((terr, unit))
-        self.unit = unit[order]
-        self.terr = terr[order]
-        self.cost = cost[order]
+    def __init__(self, unit: np.ndarray, terr: np.ndarray, cost: np.ndarray, n: int, presorted: bool = False):
+        if presorted:  # already by unit, then territory (``_dedupe``)
+            self.unit, self.terr, self.cost = unit, terr, cost
+        else:
+            order = np.lexsort((terr, unit))
+            self.unit = unit[order]
+            self.terr = terr[order]
+            self.cost = cost[order]
         self.count = np.bincount(self.unit, minlength=n)
         if np.any(self.count == 0):
             raise ValueError("every unit needs a candidate territory")
@@ -123,6 +126,9 @@ MEMORY = 5  # curvature pairs kept
 GRID = float(2**32)  # iterates are multiples of 1 / GRID
 ARMIJO = 1e-4
 BACKTRACKS = 20
+DIAGONAL = True  # scale by the Hessian's diagonal (when ``fun`` returns it)
+CURVATURE_FLOOR = 1e-3  # of the largest diagonal entry
+MAX_STEP = 1.0  # longest first trial step of one price (costs are about 1 per unit)
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -135,15 +141,18 @@ def _snap(x: np.ndarray, low: float, high: float) -> np.ndarray:
 
 def minimise_in_box(fun, x0: np.ndarray, low: float, high: float, maxiter: int, gtol: float,
                     progress=None) -> tuple:
-    """Minimise a smooth convex ``fun`` (returning value, gradient) over the box [low, high]^d.
+    """Minimise a smooth convex ``fun`` over the box [low, high]^d.
 
-    Projected limited-memory quasi-Newton: variables at a bound whose gradient pushes outwards are
-    held, the two-loop recursion gives the direction on the others, and an Armijo backtracking
-    along the projected path takes the step. Stops after ``maxiter`` iterations or when the
-    projected gradient is at most ``gtol`` everywhere. Returns (x, iterations).
+    ``fun(x)`` returns (value, gradient) or (value, gradient, diagonal of the Hessian). Projected
+    limited-memory quasi-Newton: variables at a bound whose gradient pushes outwards are held, the
+    two-loop recursion gives the direction on the others (started from the inverse of the
+    Hessian's diagonal when given: the territories' prices differ widely in how fast their loads
+    react), and an Armijo backtracking along the projected path takes the step, no variable
+    moving more than MAX_STEP at first. Stops after ``maxiter`` iterations or when the projected
+    gradient is at most ``gtol`` everywhere. Returns (x, iterations).
     """
     x = _snap(np.asarray(x0, dtype=float), low, high)
-    fx, g = fun(x)
+    fx, g, *diag = fun(x)
     pairs: list = []
     it = 0
     for it in range(1, maxiter + 1):
@@ -154,7 +163,11 @@ def minimise_in_box(fun, x0: np.ndarray, low: float, high: float, maxiter: int, 
             break
         free = ~(((x <= low) & (g > 0)) | ((x >= high) & (g < 0)))
         q = np.where(free, g, 0.0)
-        if pairs:
+        if diag:
+            # the Hessian's diagonal (floored) as the initial inverse Hessian of the recursion
+            h = diag[0]
+            gamma = 1.0 / np.maximum(h, CURVATURE_FLOOR * max(float(h.max()), 1e-300))
+        elif pairs:
             s, y, rho = pairs[-1]
             gamma = _dot(s, y) / _dot(y, y)
         else:
@@ -172,9 +185,12 @@ def minimise_in_box(fun, x0: np.ndarray, low: float, high: float, maxiter: int, 
             pairs.clear()
             d = -np.where(free, g, 0.0) / max(float(np.abs(g).max()) * x.size, 1e-300)
         t = 1.0
+        longest = float(np.abs(d).max())
+        if longest > MAX_STEP:
+            t = MAX_STEP / longest
         for _ in range(BACKTRACKS):
             xn = _snap(x + t * d, low, high)
-            fn, gn = fun(xn)
+            fn, gn, *diag_n = fun(xn)
             if fn <= fx + ARMIJO * _dot(g, xn - x):
                 break
             t *= 0.5
@@ -186,7 +202,7 @@ def minimise_in_box(fun, x0: np.ndarray, low: float, high: float, maxiter: int, 
             pairs.append((s, y, 1.0 / sy))
             if len(pairs) > MEMORY:
                 pairs.pop(0)
-        x, fx, g = xn, fn, gn
+        x, fx, g, diag = xn, fn, gn, diag_n
     return x, it
 
 
@@ -234,7 +250,7 @@ class DualAllocator:
         unit, terr = _dedupe(unit, terr, p)
         cost = self.pts.weight[unit] * ((xy[unit] - centres[terr]) ** 2).sum(axis=1)
         scale = float(np.mean(self.pts.weight * d_first**2)) or 1.0
-        return Candidates(unit, terr, cost / scale, n)
+        return Candidates(unit, terr, cost / scale, n, presorted=True)
 
     def allocate(self, centres: np.ndarray, eps_schedule=(0.1,), maxiter: int = 60, progress=None):
         """Labels of the points at the optimised prices (cheapest candidate centre)."""
@@ -274,7 +290,15 @@ class DualAllocator:
                     load[:, a] = np.bincount(terr, e * vu[a], minlength=p)
                 value -= float((upper * beta).sum() - (lower * alpha).sum())
                 grad = np.concatenate([(load - lower).ravel(), (upper - load).ravel()]) / n
-                return -value / n, grad
+                if not DIAGONAL:
+                    return -value / n, grad
+                # diagonal of the Hessian: how fast each territory's load reacts to its own price
+                e *= 1.0 - e
+                curv = np.empty((p, m))
+                for a in range(m):
+                    curv[:, a] = np.bincount(terr, e * vu[a] * vu[a], minlength=p)
+                curv = curv.ravel() / (n * eps)
+                return -value / n, grad, np.concatenate([curv, curv])
 
             self.prices, nit = minimise_in_box(fun, self.prices, 0.0, PRICE_CAP, int(maxiter),
                                                GRADIENT_TOLERANCE / p, progress)
@@ -363,6 +387,8 @@ class LocationAllocation:
         pts = Points(model.xy, model.weight, model.frac, model.locked)
         self.alloc = DualAllocator(pts, model.share, model.active, band)
         self.tree = cKDTree(model.xy)
+        self.alloc.tree = self.tree  # one k-d tree of the units for both
+        self.warm_iterations = WARM_ITERATIONS
 
     def iterate(self, centres: np.ndarray, fixed: bool, iterations: int, progress=None, first=True):
         model = self.model
@@ -373,7 +399,7 @@ class LocationAllocation:
                 progress.step(it / iterations, "Placing territory centres")
             cold = first and it == 0
             eps = FIRST_EPS if cold else NEXT_EPS
-            maxiter = DUAL_ITERATIONS if cold else WARM_ITERATIONS
+            maxiter = DUAL_ITERATIONS if cold else self.warm_iterations
             new = self.alloc.allocate(centres, eps, maxiter=maxiter, progress=progress)
             changed = labels is None or np.mean(new != labels) > 0.002
             labels = new
@@ -401,7 +427,11 @@ class LocationAllocation:
 COARSE_ABOVE = 150_000  # units
 COARSE_PER_TERRITORY = 40  # groups per territory (at least)
 COARSE_MIN_GROUPS = 60_000
-FINE_ITERATIONS = 20  # dual iterations of the final allocation of the units
+# warm-started dual iterations on the groups: their balance is only as fine as a group (1/40 of a
+# territory) anyway; the allocation of the units settles the rest
+COARSE_WARM_ITERATIONS = 20
+FINE_ITERATIONS = 10  # dual iterations of the final allocation of the units, per smoothing step
+FINE_EPS = (0.03, 0.01)  # smoothing steps of that allocation (warm-started: sharper than NEXT_EPS)
 
 
 def hilbert_order(xy: np.ndarray, bits: int = 16) -> np.ndarray:
@@ -485,7 +515,10 @@ def location_allocation(
     coarse = coarse_model(model, group)
     part = None if progress is None else progress.sub(0.0, 0.7)
     la_coarse = LocationAllocation(coarse, band)
-    labels_coarse, prices = _location_allocation(coarse, rng, part, trials, iterations, band, start,
+    la_coarse.warm_iterations = COARSE_WARM_ITERATIONS
+    # no centre-relocation trials: moving one centre among the thousands of a layer this large
+    # changes next to nothing and costs TRIAL_ITERATIONS allocations
+    labels_coarse, prices = _location_allocation(coarse, rng, part, 0, iterations, band, start,
                                                  return_prices=la_coarse)
     labels = labels_coarse[group]
     if progress is not None:
@@ -496,7 +529,7 @@ def location_allocation(
     centres = weighted_centres(labels, model.xy, model.weight, model.p)
     _, near = la.tree.query(centres)
     centres = model.xy[np.asarray(near)]
-    fine = la.alloc.allocate(centres, NEXT_EPS, maxiter=FINE_ITERATIONS,
+    fine = la.alloc.allocate(centres, FINE_EPS, maxiter=FINE_ITERATIONS,
                              progress=None if progress is None else progress.sub(0.7, 1.0))
     return fine
 
