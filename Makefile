@@ -40,10 +40,13 @@ venv: sysdeps $(VENV)/.stamp
 
 # Tests run QGIS with a throw-away profile, never the developer's own.
 TEST_ENV := QGIS_CUSTOM_CONFIG_PATH=$(BUILD)/qgis-test-profile
+NP2_VENV := $(BUILD)/numpy2-venv
 
-test: venv
+# SAME_EVERYWHERE_PYTHON: tests/unit/test_same_everywhere.py builds the same instances there too
+# (NumPy 2) and compares the labels with this interpreter's (NumPy 1.24 on Debian 12).
+test: venv $(NP2_VENV)/.stamp
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
-	$(TEST_ENV) $(PY) -m pytest tests
+	$(TEST_ENV) SAME_EVERYWHERE_PYTHON=$(NP2_VENV)/bin/python $(PY) -m pytest tests
 	$(MAKE) test-engine-numpy2
 
 # The whole suite on Debian 13 (QGIS 3.40, Python 3.13, NumPy 2) in a debootstrap root kept in
@@ -57,7 +60,6 @@ test-unit: venv
 
 # The engine (core/) imports only numpy and scipy: its unit tests also run under NumPy 2 in a
 # plain venv (no QGIS), so the same seed gives the same plan on Debian 12 and 13.
-NP2_VENV := $(BUILD)/numpy2-venv
 $(NP2_VENV)/.stamp:
 	@test -x $(NP2_VENV)/bin/python || /usr/bin/python3 -m venv $(NP2_VENV)
 	@$(NP2_VENV)/bin/pip install -q --disable-pip-version-check "numpy>=2" scipy pytest pytest-timeout hypothesis

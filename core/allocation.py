@@ -4,29 +4,30 @@ Allocation with centres fixed is the balanced transportation LP
     min sum_ij weight_i d_ij^2 x_ij  s.t.  sum_j x_ij = 1,  (1 - t) <= ratio_ja <= (1 + t),
 restricted to each unit's K nearest centres. Instead of handing that LP to a simplex code (too
 slow past a few thousand units) we maximise its entropy-smoothed dual over the p x m' prices
-with L-BFGS-B and assign every unit to its cheapest centre at those prices. Prices carry over
-between iterations (warm start) and from a coarse level to the full one. Rounding leaves a few
+with our own projected quasi-Newton method (``minimise_in_box``) and assign every unit to its
+cheapest centre at those prices. Prices carry over between iterations (warm start) and from a
+coarse level to the full one. Rounding leaves a few
 units off balance; the local search finishes the balance exactly.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
-from .model import Model
+from .model import Model, nearest_stable
 from .progress import Progress
 
 CANDIDATES = 8
 REACH = 3.0  # every territory is a candidate of its REACH x (its share of units) nearest units
 FIRST_EPS = (0.1,)
 NEXT_EPS = (0.1,)
-DUAL_ITERATIONS = 50  # L-BFGS-B iterations on the first allocation of a run
+DUAL_ITERATIONS = 50  # dual iterations on the first allocation of a run
 WARM_ITERATIONS = 50  # and on later, warm-started ones
 # stop when every territory's load is within about this fraction of its band (gradient / p)
 GRADIENT_TOLERANCE = 0.005
@@ -97,11 +98,14 @@ def lloyd(xy, weight, centres, iterations, fixed_mask=None):
 class Candidates:
     """Flat (unit, territory, cost) triples, sorted by unit, every unit at least once."""
 
-    def __init__(self, unit: np.ndarray, terr: np.ndarray, cost: np.ndarray, n: int):
-        order = np.lexsort((terr, unit))
-        self.unit = unit[order]
-        self.terr = terr[order]
-        self.cost = cost[order]
+    def __init__(self, unit: np.ndarray, terr: np.ndarray, cost: np.ndarray, n: int, presorted: bool = False):
+        if presorted:  # already by unit, then territory (``_dedupe``)
+            self.unit, self.terr, self.cost = unit, terr, cost
+        else:
+            order = np.lexsort((terr, unit))
+            self.unit = unit[order]
+            self.terr = terr[order]
+            self.cost = cost[order]
         self.count = np.bincount(self.unit, minlength=n)
         if np.any(self.count == 0):
             raise ValueError("every unit needs a candidate territory")
@@ -111,6 +115,95 @@ class Candidates:
 def _dedupe(unit: np.ndarray, terr: np.ndarray, p: int) -> tuple:
     key = np.unique(unit.astype(np.int64) * p + terr)
     return key // p, key % p
+
+
+# The dual solve is our own projected quasi-Newton method rather than scipy's L-BFGS-B: SciPy 1.15
+# rewrote L-BFGS-B, and the same seed then gave different plans on Debian 12 and 13. Every step is
+# plain numpy arithmetic; dot products are summed exactly (math.fsum, no BLAS) and the iterates are
+# rounded to a fixed grid, so that last-bit differences of exp/log between NumPy releases die out
+# instead of steering the search elsewhere.
+MEMORY = 5  # curvature pairs kept
+GRID = float(2**32)  # iterates are multiples of 1 / GRID
+ARMIJO = 1e-4
+BACKTRACKS = 20
+DIAGONAL = True  # scale by the Hessian's diagonal (when ``fun`` returns it)
+CURVATURE_FLOOR = 1e-3  # of the largest diagonal entry
+MAX_STEP = 1.0  # longest first trial step of one price (costs are about 1 per unit)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    return math.fsum((a * b).tolist())
+
+
+def _snap(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    return np.clip(np.round(x * GRID) / GRID, low, high)
+
+
+def minimise_in_box(fun, x0: np.ndarray, low: float, high: float, maxiter: int, gtol: float,
+                    progress=None) -> tuple:
+    """Minimise a smooth convex ``fun`` over the box [low, high]^d.
+
+    ``fun(x)`` returns (value, gradient) or (value, gradient, diagonal of the Hessian). Projected
+    limited-memory quasi-Newton: variables at a bound whose gradient pushes outwards are held, the
+    two-loop recursion gives the direction on the others (started from the inverse of the
+    Hessian's diagonal when given: the territories' prices differ widely in how fast their loads
+    react), and an Armijo backtracking along the projected path takes the step, no variable
+    moving more than MAX_STEP at first. Stops after ``maxiter`` iterations or when the projected
+    gradient is at most ``gtol`` everywhere. Returns (x, iterations).
+    """
+    x = _snap(np.asarray(x0, dtype=float), low, high)
+    fx, g, *diag = fun(x)
+    pairs: list = []
+    it = 0
+    for it in range(1, maxiter + 1):
+        if progress is not None:
+            progress.check()
+        if np.abs(x - np.clip(x - g, low, high)).max() <= gtol:
+            it -= 1
+            break
+        free = ~(((x <= low) & (g > 0)) | ((x >= high) & (g < 0)))
+        q = np.where(free, g, 0.0)
+        if diag:
+            # the Hessian's diagonal (floored) as the initial inverse Hessian of the recursion
+            h = diag[0]
+            gamma = 1.0 / np.maximum(h, CURVATURE_FLOOR * max(float(h.max()), 1e-300))
+        elif pairs:
+            s, y, rho = pairs[-1]
+            gamma = _dot(s, y) / _dot(y, y)
+        else:
+            gamma = 1.0 / max(float(np.abs(q).max()) * x.size, 1e-300)
+        coef = []
+        for s, y, rho in reversed(pairs):
+            a = rho * _dot(s, q)
+            q = q - a * y
+            coef.append(a)
+        d = gamma * q
+        for (s, y, rho), a in zip(pairs, reversed(coef)):
+            d = d + (a - rho * _dot(y, d)) * s
+        d = -np.where(free, d, 0.0)
+        if _dot(g, d) >= 0.0:  # not a descent direction: start the memory again
+            pairs.clear()
+            d = -np.where(free, g, 0.0) / max(float(np.abs(g).max()) * x.size, 1e-300)
+        t = 1.0
+        longest = float(np.abs(d).max())
+        if longest > MAX_STEP:
+            t = MAX_STEP / longest
+        for _ in range(BACKTRACKS):
+            xn = _snap(x + t * d, low, high)
+            fn, gn, *diag_n = fun(xn)
+            if fn <= fx + ARMIJO * _dot(g, xn - x):
+                break
+            t *= 0.5
+        else:
+            break  # no decrease along the direction: as good as it gets at this precision
+        s, y = xn - x, gn - g
+        sy = _dot(s, y)
+        if sy > 1e-12 * _dot(y, y) and sy > 0.0:
+            pairs.append((s, y, 1.0 / sy))
+            if len(pairs) > MEMORY:
+                pairs.pop(0)
+        x, fx, g, diag = xn, fn, gn, diag_n
+    return x, it
 
 
 class DualAllocator:
@@ -139,9 +232,8 @@ class DualAllocator:
         n, p = self.n, self.p
         xy = self.pts.xy
         k = int(min(p, CANDIDATES))
-        d, near = cKDTree(centres).query(xy, k=k)
-        near = np.asarray(near).reshape(n, k)
-        d_first = np.asarray(d).reshape(n, k)[:, 0]
+        d, near = nearest_stable(cKDTree(centres), xy, k)
+        d_first = d[:, 0]
         if self.tree is None:
             self.tree = cKDTree(xy)
         reach = int(min(n, np.ceil(REACH * n / (p * self.r.min()))))
@@ -158,7 +250,7 @@ class DualAllocator:
         unit, terr = _dedupe(unit, terr, p)
         cost = self.pts.weight[unit] * ((xy[unit] - centres[terr]) ** 2).sum(axis=1)
         scale = float(np.mean(self.pts.weight * d_first**2)) or 1.0
-        return Candidates(unit, terr, cost / scale, n)
+        return Candidates(unit, terr, cost / scale, n, presorted=True)
 
     def allocate(self, centres: np.ndarray, eps_schedule=(0.1,), maxiter: int = 60, progress=None):
         """Labels of the points at the optimised prices (cheapest candidate centre)."""
@@ -198,19 +290,19 @@ class DualAllocator:
                     load[:, a] = np.bincount(terr, e * vu[a], minlength=p)
                 value -= float((upper * beta).sum() - (lower * alpha).sum())
                 grad = np.concatenate([(load - lower).ravel(), (upper - load).ravel()]) / n
-                return -value / n, grad
+                if not DIAGONAL:
+                    return -value / n, grad
+                # diagonal of the Hessian: how fast each territory's load reacts to its own price
+                e *= 1.0 - e
+                curv = np.empty((p, m))
+                for a in range(m):
+                    curv[:, a] = np.bincount(terr, e * vu[a] * vu[a], minlength=p)
+                curv = curv.ravel() / (n * eps)
+                return -value / n, grad, np.concatenate([curv, curv])
 
-            res = minimize(
-                fun,
-                self.prices,
-                jac=True,
-                callback=None if progress is None else (lambda _x: progress.check()),
-                method="L-BFGS-B",
-                bounds=[(0.0, PRICE_CAP)] * (2 * p * m),
-                options={"maxiter": int(maxiter), "ftol": 1e-10, "gtol": GRADIENT_TOLERANCE / p},
-            )
-            self.prices = np.asarray(res.x)
-            self.iterations = getattr(self, "iterations", 0) + int(res.nit)
+            self.prices, nit = minimise_in_box(fun, self.prices, 0.0, PRICE_CAP, int(maxiter),
+                                               GRADIENT_TOLERANCE / p, progress)
+            self.iterations = getattr(self, "iterations", 0) + nit
         lam = (self.prices[p * m:] - self.prices[: p * m]).reshape(p, m)
         z = reduced(lam)
         zmin = np.minimum.reduceat(z, starts)
@@ -295,6 +387,8 @@ class LocationAllocation:
         pts = Points(model.xy, model.weight, model.frac, model.locked)
         self.alloc = DualAllocator(pts, model.share, model.active, band)
         self.tree = cKDTree(model.xy)
+        self.alloc.tree = self.tree  # one k-d tree of the units for both
+        self.warm_iterations = WARM_ITERATIONS
 
     def iterate(self, centres: np.ndarray, fixed: bool, iterations: int, progress=None, first=True):
         model = self.model
@@ -305,7 +399,7 @@ class LocationAllocation:
                 progress.step(it / iterations, "Placing territory centres")
             cold = first and it == 0
             eps = FIRST_EPS if cold else NEXT_EPS
-            maxiter = DUAL_ITERATIONS if cold else WARM_ITERATIONS
+            maxiter = DUAL_ITERATIONS if cold else self.warm_iterations
             new = self.alloc.allocate(centres, eps, maxiter=maxiter, progress=progress)
             changed = labels is None or np.mean(new != labels) > 0.002
             labels = new
@@ -333,7 +427,11 @@ class LocationAllocation:
 COARSE_ABOVE = 150_000  # units
 COARSE_PER_TERRITORY = 40  # groups per territory (at least)
 COARSE_MIN_GROUPS = 60_000
-FINE_ITERATIONS = 20  # L-BFGS-B iterations of the final allocation of the units
+# warm-started dual iterations on the groups: their balance is only as fine as a group (1/40 of a
+# territory) anyway; the allocation of the units settles the rest
+COARSE_WARM_ITERATIONS = 20
+FINE_ITERATIONS = 10  # dual iterations of the final allocation of the units, per smoothing step
+FINE_EPS = (0.03, 0.01)  # smoothing steps of that allocation (warm-started: sharper than NEXT_EPS)
 
 
 def hilbert_order(xy: np.ndarray, bits: int = 16) -> np.ndarray:
@@ -417,7 +515,10 @@ def location_allocation(
     coarse = coarse_model(model, group)
     part = None if progress is None else progress.sub(0.0, 0.7)
     la_coarse = LocationAllocation(coarse, band)
-    labels_coarse, prices = _location_allocation(coarse, rng, part, trials, iterations, band, start,
+    la_coarse.warm_iterations = COARSE_WARM_ITERATIONS
+    # no centre-relocation trials: moving one centre among the thousands of a layer this large
+    # changes next to nothing and costs TRIAL_ITERATIONS allocations
+    labels_coarse, prices = _location_allocation(coarse, rng, part, 0, iterations, band, start,
                                                  return_prices=la_coarse)
     labels = labels_coarse[group]
     if progress is not None:
@@ -428,7 +529,7 @@ def location_allocation(
     centres = weighted_centres(labels, model.xy, model.weight, model.p)
     _, near = la.tree.query(centres)
     centres = model.xy[np.asarray(near)]
-    fine = la.alloc.allocate(centres, NEXT_EPS, maxiter=FINE_ITERATIONS,
+    fine = la.alloc.allocate(centres, FINE_EPS, maxiter=FINE_ITERATIONS,
                              progress=None if progress is None else progress.sub(0.7, 1.0))
     return fine
 

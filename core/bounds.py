@@ -30,6 +30,8 @@ def lp_lower_bound(problem: Problem, time_limit: Optional[float] = None) -> floa
     give a valid bound, and the best one equals the LP optimum. The multipliers are optimised on an
     entropy-smoothed dual with L-BFGS-B and the bound is then evaluated exactly, so the value is
     always a true lower bound and in practice within a fraction of a percent of the LP optimum.
+    (SciPy 1.15 rewrote L-BFGS-B: the multipliers, and so the bound's last digits, differ between
+    releases, but every release's value is proven. No plan depends on it.)
     Returns NaN when the balance band cannot be met even with fractional assignments. ``time_limit`` (seconds) caps the
     optimisation; the best bound found so far is returned.
     """

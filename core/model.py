@@ -156,8 +156,7 @@ def _snap_seeds(seeds_xy: np.ndarray, xy: np.ndarray, locked: np.ndarray) -> np.
     n = xy.shape[0]
     tree = cKDTree(xy)
     k = int(min(n, p + 1))
-    _, near = tree.query(seeds_xy, k=k)
-    near = np.asarray(near).reshape(p, k)
+    _, near = nearest_stable(tree, seeds_xy, k)
     taken = set()
     anchors = np.full(p, -1, dtype=np.int64)
     for s in range(p):
@@ -170,3 +169,24 @@ def _snap_seeds(seeds_xy: np.ndarray, xy: np.ndarray, locked: np.ndarray) -> np.
             taken.add(unit)
             break
     return anchors
+
+
+def nearest_stable(tree: cKDTree, points: np.ndarray, k: int) -> tuple:
+    """(distances, indices), each (len(points), k): the k nearest, ties broken by the lower index.
+
+    A k-d tree returns equidistant points in an order of its own making, which differs between
+    SciPy releases (two centres snapped to the same unit tie for every point); one neighbour more
+    is asked for and the ties are ordered by index, so the choice is the same everywhere.
+    """
+    total = int(tree.n)
+    ask = int(min(k + 1, total))
+    d, idx = tree.query(points, k=ask)
+    d = np.asarray(d, dtype=float).reshape(len(points), ask)
+    idx = np.asarray(idx).reshape(len(points), ask).astype(np.int64)
+    # the tree returns distances in ascending order: only rows with equal distances need sorting
+    tied = np.flatnonzero((d[:, 1:] == d[:, :-1]).any(axis=1)) if ask > 1 else np.zeros(0, dtype=np.int64)
+    if tied.size:
+        order = np.lexsort((idx[tied], d[tied]), axis=1)
+        d[tied] = np.take_along_axis(d[tied], order, axis=1)
+        idx[tied] = np.take_along_axis(idx[tied], order, axis=1)
+    return d[:, :k], idx[:, :k]
