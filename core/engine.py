@@ -18,7 +18,7 @@ from .model import Model, build_model
 from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
 from .quality import better, not_worse, plan_key, within
-from .rebalance import flow_rebalance, match_identities, undo_moves
+from .rebalance import flow_rebalance, match_identities, reduce_by_resplits, undo_moves
 from .recom import Recombination
 from .search import BIG, LocalSearch, repair_contiguity
 
@@ -345,9 +345,15 @@ def rebalance_territories(
         if not within(plan_key(model.ratios(best), model.active, _tol(model))) and model.contiguous:
             # load has to be laid out anew: merge-and-resplit while time is left, then undo what
             # balance does not need
-            found = _rebalance_recombine(problem, model, best, initial, cap, clock, progress.sub(0.6, 0.98))
-            if found is not None:
-                candidates.append(found)
+            # from the flows' plan (least moved) and from the best plan, half the time each
+            starts = [flowed] if np.array_equal(flowed, best) else [flowed, best]
+            total = _time_limit(problem) - (time.monotonic() - clock)
+            for i, start in enumerate(starts):
+                until = clock + (_time_limit(problem) - total) + max(total, 0.0) * (i + 1) / len(starts)
+                span = progress.sub(0.6 + 0.38 * i / len(starts), 0.6 + 0.38 * (i + 1) / len(starts))
+                found = _rebalance_recombine(problem, model, start, initial, cap, until, span)
+                if found is not None:
+                    candidates.append(found)
     labels = _pick_rebalanced(model, candidates, initial)
     key = plan_key(model.ratios(labels), model.active, _tol(model))
     capped = False
@@ -416,22 +422,24 @@ def _rebalance_by_moves(model: Model, labels: np.ndarray, initial: np.ndarray, c
     return out
 
 
+#: Seconds the rebalance spends at most on cutting pairs anew nearer their initial border, per plan.
+RESPLIT_SECONDS = 5.0
 #: Without a time limit, the rebalance's merge-and-resplit gives up after this many steps
 #: without a better plan.
 REBALANCE_PATIENCE = 150
 
 
-def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, initial: np.ndarray, cap, clock: float,
-                         progress: Progress) -> Optional[np.ndarray]:
-    """Merge-and-resplit from the best rebalanced plan until within tolerance or out of time,
-    then changed units go back where balance allows. None when it finds nothing or breaks the cap."""
+def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, initial: np.ndarray, cap,
+                         deadline: float, progress: Progress) -> Optional[np.ndarray]:
+    """Merge-and-resplit from a rebalanced plan until within tolerance or ``deadline``
+    (time.monotonic()), then changed units go back where balance allows. None when it finds
+    nothing or breaks the cap."""
     if problem.time_limit is not None and float(problem.time_limit) <= 0:
         return None
     floor = float(np.max(proven_floor(problem) / np.maximum(_tol(model), 1e-6)))
     key0 = plan_key(model.ratios(labels), model.active, _tol(model))
     if key0.worst <= floor + 1e-7:
         return None
-    deadline = clock + _time_limit(problem)
     patience = None if problem.time_limit is not None else REBALANCE_PATIENCE
     rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 104729])
     # cuts judged on balance first, then on the workload they move from its initial territory
@@ -455,7 +463,8 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
     return found
 
 
-def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, cap) -> np.ndarray:
+def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, cap,
+                       rng: Optional[np.random.Generator] = None) -> np.ndarray:
     """Changed units go back to their initial territory where balance allows: single returns,
     then the disruption-charged search to its end (exchanges and chains of returns), then
     single returns again. The plan's rank (worst deviation, total excess) never drops, and a
@@ -468,6 +477,12 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     key1 = plan_key(model.ratios(ls.labels), model.active, _tol(model))
     if (within(key1) if within(key0) else not_worse(key1, key0)):
         out = undo_moves(model, ls.labels, initial, _tol(model))
+    if model.contiguous:
+        # pairs of territories cut anew nearer their initial border
+        rng = rng if rng is not None else np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
+        out = reduce_by_resplits(model, out, initial, _tol(model), rng, cap=cap,
+                                 deadline=time.monotonic() + RESPLIT_SECONDS)
+        out = undo_moves(model, out, initial, _tol(model))
     return out
 
 
