@@ -321,8 +321,18 @@ def rebalance_territories(
         parts = count_parts(labels, model.adjacency, model.p)
         user_split = set(_split_by_user(model, initial))
         if any(parts[k] > 1 and k not in user_split for k in range(model.p)):
-            # filling in units or applying locks cut a territory the user had in one piece
-            labels, _ = repair_contiguity(model, labels)
+            # filling in units cut a territory the user had in one piece: join its pieces again
+            # through filled-in units (they count as no change)
+            labels = _rejoin_through_filled(model, labels, initial, user_split)
+            parts = count_parts(labels, model.adjacency, model.p)
+        cap_now = None if max_changed_units is None else int(max_changed_units)
+        if any(parts[k] > 1 and k not in user_split for k in range(model.p)):
+            # locks cut it, or no filled-in path exists: hand over the detached pieces
+            repaired, _ = repair_contiguity(model, labels)
+            valid = initial >= 0
+            forced = valid & (model.locked >= 0) & (model.locked != initial)
+            if cap_now is None or int(np.sum(valid & ~forced & (repaired != initial))) <= cap_now:
+                labels = repaired
             parts = count_parts(labels, model.adjacency, model.p)
         already_split = np.flatnonzero(parts > 1).tolist()
     labels = ensure_nonempty(model, labels)
@@ -340,7 +350,7 @@ def rebalance_territories(
         candidates.append(ls.labels.copy())
         if ls.violated():
             candidates += _rebalance_by_moves(model, labels, initial, cap, progress.sub(0.4, 0.6))
-        candidates = [candidates[0]] + [_reduce_disruption(model, c, initial, cap) for c in candidates[1:]]
+        candidates = [candidates[0]] + [_reduce_disruption(model, c, initial, cap, progress) for c in candidates[1:]]
         best = _pick_rebalanced(model, candidates, initial)
         if not within(plan_key(model.ratios(best), model.active, _tol(model))) and model.contiguous:
             # load has to be laid out anew: merge-and-resplit while time is left, then undo what
@@ -455,7 +465,7 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
     found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=patience,
                    temperature=TEMPERATURE * float(np.min(model.tolerance)), polish=polish)
     found = polish(match_identities(model, found, initial))
-    found = _reduce_disruption(model, found, initial, cap)
+    found = _reduce_disruption(model, found, initial, cap, progress)
     progress.step(1.0, "Rebalancing")
     valid = initial >= 0
     if cap is not None and int(np.sum(found[valid] != initial[valid])) > cap:
@@ -464,7 +474,7 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
 
 
 def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, cap,
-                       rng: Optional[np.random.Generator] = None) -> np.ndarray:
+                       progress: Optional[Progress] = None) -> np.ndarray:
     """Changed units go back to their initial territory where balance allows: single returns,
     then the disruption-charged search to its end (exchanges and chains of returns), then
     single returns again. The plan's rank (worst deviation, total excess) never drops, and a
@@ -479,9 +489,10 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
         out = undo_moves(model, ls.labels, initial, _tol(model))
     if model.contiguous:
         # pairs of territories cut anew nearer their initial border
-        rng = rng if rng is not None else np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
+        rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
         out = reduce_by_resplits(model, out, initial, _tol(model), rng, cap=cap,
-                                 deadline=time.monotonic() + RESPLIT_SECONDS)
+                                 deadline=time.monotonic() + RESPLIT_SECONDS,
+                                 check=None if progress is None else progress.check)
         out = undo_moves(model, out, initial, _tol(model))
     return out
 
@@ -504,6 +515,60 @@ def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.
                 r[1] < best_rank[1] - 1e-9 or (abs(r[1] - best_rank[1]) <= 1e-9 and r[2] < best_rank[2]))):
             best, best_rank = labels, r
     return best
+
+
+def _rejoin_through_filled(model: Model, labels: np.ndarray, initial: np.ndarray, user_split,
+                           passes: int = 4) -> np.ndarray:
+    """Join the pieces of territories the filling-in cut, along shortest paths of filled-in
+    units (initial label -1, not locked), which take the territory's label."""
+    labels = labels.copy()
+    lists = model.neighbours.lists
+    free = (initial < 0) & (model.locked < 0)
+    for _ in range(passes):
+        parts = count_parts(labels, model.adjacency, model.p)
+        todo = [k for k in range(model.p) if parts[k] > 1 and k not in user_split]
+        if not todo:
+            break
+        for k in todo:
+            members = np.flatnonzero(labels == k)
+            sub = model.adjacency[members][:, members]
+            ncomp, comp = connected_components(sub, directed=False)
+            if ncomp <= 1:
+                continue
+            size = np.bincount(comp, model.weight[members], minlength=ncomp)
+            main = int(np.argmax(size))
+            target = set(members[comp == main].tolist())
+            for c in range(ncomp):
+                if c == main:
+                    continue
+                start = members[comp == c].tolist()
+                prev = {u: -1 for u in start}
+                frontier = list(start)
+                found = -1
+                while frontier and found < 0:
+                    nxt = []
+                    for u in frontier:
+                        for v in lists[u]:
+                            if v in prev:
+                                continue
+                            if v in target:
+                                prev[v] = u
+                                found = v
+                                break
+                            if free[v] or labels[v] == k:
+                                prev[v] = u
+                                nxt.append(v)
+                        if found >= 0:
+                            break
+                    frontier = nxt
+                if found < 0:
+                    continue
+                u = prev[found]
+                while u >= 0 and prev[u] >= 0:
+                    labels[u] = k
+                    u = prev[u]
+                target.update(members[comp == c].tolist())
+    return labels
 
 
 def _split_by_user(model: Model, initial: np.ndarray) -> list:

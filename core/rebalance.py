@@ -485,11 +485,12 @@ def resplit_pair(model: Model, labels: np.ndarray, initial: np.ndarray, a: int, 
 
 def reduce_by_resplits(model: Model, labels: np.ndarray, initial: np.ndarray, tol: np.ndarray,
                        rng: np.random.Generator, deadline: Optional[float] = None, tries: Optional[int] = None,
-                       cap: Optional[int] = None) -> np.ndarray:
+                       cap: Optional[int] = None, check=None) -> np.ndarray:
     """Cut pairs of neighbouring territories anew nearer their initial border while balance
     stays as good: the plan's rank never drops and the workload moved falls with every step.
     Pairs holding the most moved workload are tried first; stops after ``tries`` attempts in a
-    row without a gain, or at ``deadline`` (time.monotonic())."""
+    row without a gain, or at ``deadline`` (time.monotonic()). ``check()`` is called every step
+    (it raises to cancel)."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     initial = np.asarray(initial, dtype=np.int64)
     p = model.p
@@ -497,10 +498,14 @@ def reduce_by_resplits(model: Model, labels: np.ndarray, initial: np.ndarray, to
     eu, ev = model.edges
     tries = int(tries if tries is not None else 4 * p + 20)
     fails = 0
+    steps = 0
     valid = initial >= 0
-    while fails < tries:
+    while fails < tries and steps < 10 * tries:
+        steps += 1
         if deadline is not None and time.monotonic() > deadline:
             break
+        if check is not None:
+            check()  # raises when the user cancels
         la, lb = labels[eu], labels[ev]
         keep = la < lb
         key = np.unique(la[keep] * p + lb[keep])
