@@ -122,7 +122,11 @@ def write_report(results: dict) -> None:
             f"{r['units_moved']} | {r['moved_pct']:.2f} | {r['least_pct']:.2f} | {ratio:.2f} | "
             f"{r['lower_bound_pct']:.2f} | {r['noncontiguous']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
             f"{r['load']:.1f} |")
-    REPORT.write_text("\n".join(lines) + "\n")
+    # the hand-written notes below the table (from "## Notes" on) are kept
+    notes = ""
+    if REPORT.exists() and "\n## Notes" in REPORT.read_text():
+        notes = REPORT.read_text()[REPORT.read_text().index("\n## Notes"):]
+    REPORT.write_text("\n".join(lines) + "\n" + notes)
 
 
 if __name__ == "__main__":
