@@ -365,12 +365,24 @@ def rebalance_territories(
                 if found is not None:
                     candidates.append(found)
     labels = _pick_rebalanced(model, candidates, initial)
+    chose_whole = False
+    if already_split:
+        # the input was already in pieces: a plan in one piece per territory that ranks no
+        # lower than the input is preferred to it
+        joined = _joined_candidates(model, incumbent, initial, cap, progress)
+        whole = [c for c in candidates + joined
+                 if np.all(count_parts(c, model.adjacency, model.p) <= 1)
+                 and not_worse(plan_key(model.ratios(c), model.active, _tol(model)), incumbent_key)]
+        if whole:
+            labels = _pick_rebalanced(model, whole, initial)
+            already_split = []
+            chose_whole = True
     key = plan_key(model.ratios(labels), model.active, _tol(model))
     capped = False
     if cap is not None and not within(key):
         capped = int(np.sum((initial >= 0) & (labels != initial))) >= cap
     unchanged = None
-    if not better(key, incumbent_key):
+    if not better(key, incumbent_key) and not chose_whole:
         # nothing found ranks above the input (worst deviation, then total excess): keep it
         labels = incumbent
         unchanged = _unchanged_note(problem, incumbent_key)
@@ -495,6 +507,21 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
                                  check=None if progress is None else progress.check)
         out = undo_moves(model, out, initial, _tol(model))
     return out
+
+
+def _joined_candidates(model: Model, labels: np.ndarray, initial: np.ndarray, cap, progress: Progress) -> list:
+    """Plans from the input with its detached pieces handed over, then rebalanced (flows and the
+    disruption-charged search); empty when the hand-over breaks the cap."""
+    joined, _ = repair_contiguity(model, labels)
+    joined = ensure_nonempty(model, joined)
+    valid = initial >= 0
+    forced = valid & (model.locked >= 0) & (model.locked != initial)
+    if cap is not None and int(np.sum(valid & ~forced & (joined != initial))) > cap:
+        return []
+    flowed = flow_rebalance(model, joined, _tol(model), initial, cap)
+    ls = _rebalance_search(model, flowed, initial, cap)
+    ls.run(progress.sub(0.98, 0.99), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+    return [joined, _reduce_disruption(model, ls.labels.copy(), initial, cap, progress)]
 
 
 def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.ndarray:
