@@ -203,8 +203,11 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, tria
     return ls.labels.copy(), stuck, ls
 
 
-def ensure_nonempty(model: Model, labels: np.ndarray) -> np.ndarray:
-    """Give every empty territory one unit, taken from the territory with the most units."""
+def ensure_nonempty(model: Model, labels: np.ndarray, prefer: Optional[np.ndarray] = None) -> np.ndarray:
+    """Give every empty territory one unit, taken from the territory with the most units.
+
+    ``prefer`` (n,) bool: units to take first (rebalance: filled-in units, whose move is no change).
+    """
     labels = labels.copy()
     p = model.p
     count = np.bincount(labels, minlength=p)
@@ -217,7 +220,11 @@ def ensure_nonempty(model: Model, labels: np.ndarray) -> np.ndarray:
             if members.size == 0:
                 continue
             cen = model.xy[members].mean(axis=0)
-            far = members[np.argsort(-((model.xy[members] - cen) ** 2).sum(axis=1), kind="stable")]
+            d2 = ((model.xy[members] - cen) ** 2).sum(axis=1)
+            if prefer is None:
+                far = members[np.argsort(-d2, kind="stable")]
+            else:
+                far = members[np.lexsort((-d2, ~prefer[members]))]
             pick = far[0]
             for u in far[: min(far.size, 50)].tolist():
                 if model.neighbours.removal_keeps_connected(u, labels):
@@ -335,7 +342,7 @@ def rebalance_territories(
                 labels = repaired
             parts = count_parts(labels, model.adjacency, model.p)
         already_split = np.flatnonzero(parts > 1).tolist()
-    labels = ensure_nonempty(model, labels)
+    labels = ensure_nonempty(model, labels, prefer=initial < 0)
     incumbent = labels.copy()  # the input as a complete plan: the result never ranks below it
     incumbent_key = plan_key(model.ratios(incumbent), model.active, _tol(model))
     cap = None if max_changed_units is None else int(max_changed_units)

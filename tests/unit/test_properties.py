@@ -210,6 +210,18 @@ def test_rebalance_keeps_every_territory_with_conflicting_locks():
     assert_plan_invariants(rebalance_territories(problem), problem, locked)
 
 
+def test_rebalance_fills_an_empty_territory_with_a_filled_in_unit_under_a_zero_cap():
+    """Found by `make soak`: a territory with no assigned unit took one that had a territory
+    (1 change with a cap of 0) although a unit without one was there to take."""
+    instance = Instance(seed=1, n=3, k=2, layout="random", measures=0, workload="uniform", locked_units=0,
+                        tolerance=0.0, contiguous=False, random_seed=0)
+    problem, locked = make_instance(instance)
+    problem.initial = np.array([-1, -1, 0])
+    plan = rebalance_territories(problem, max_changed_units=0)
+    assert_plan_invariants(plan, problem, locked)
+    assert plan.labels[2] == 0 and plan.changed_units == 0
+
+
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(instance=instances(), unassigned=st.floats(0.0, 0.5), drift=st.floats(0.0, 1.0),
        cap=st.one_of(st.none(), st.integers(0, 40)))
