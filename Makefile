@@ -73,9 +73,11 @@ test-integration: venv
 
 # The property tests of tests/unit/test_properties.py with the "soak" profile: 1,000 new random
 # instances per property (build, rebalance), niced; the statistics say how many ran and how long.
+# No per-test time limit: 1,000 examples of one property take longer than pyproject's 900 s on a
+# shared machine (the hang reproductions keep their own 30 s limit).
 soak: venv
 	HYPOTHESIS_PROFILE=soak nice -n 10 $(PY) -m pytest tests/unit/test_properties.py -p no:cacheprovider \
-		--hypothesis-show-statistics -rxX
+		--hypothesis-show-statistics -rxX --timeout=0
 
 demo: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)

@@ -2,9 +2,8 @@
 
 For every instance: the engine's worst deviation with the toolbox's default TIME_LIMIT, its
 LOWER_BOUND, time, moment of inertia, and the best plan the slow reference search
-(bench/reference.py) finds from it. Then a rebalance table: a 40 % regional shift (the west
-grows), before -> after worst deviation, units and workload moved, and the least workload that
-must move (the total excess above the band).
+(bench/reference.py) finds from it. The rebalance table (a 40 % regional shift) is written by
+bench/rebalance_quality.py into bench/RESULTS-rebalance.md.
 
     .venv/bin/python bench/engine_quality.py [--reference-seconds 120] [--only georgia-8,metro-1000]
         [--seeds 1,2] [--no-rebalance]
@@ -83,7 +82,7 @@ def main(argv=None) -> int:
     make_importable()
     from reference import reference_search
     from territory_planner.core import engine
-    from territory_planner.core.engine import build_territories, rebalance_territories
+    from territory_planner.core.engine import build_territories
 
     if args.cpu_clock:
         engine.CLOCK = time.process_time
@@ -117,21 +116,6 @@ def main(argv=None) -> int:
             best = reference_search(problem, plan.labels, args.reference_seconds)
         row["reference_pct"] = worst(best, problem)
         row["reference_seconds"] = args.reference_seconds if best is not plan.labels else 0.0
-        # rebalance after a 40 % regional shift
-        west = inst.positions[:, 0] < np.median(inst.positions[:, 0])
-        shifted = np.asarray(inst.workloads, dtype=float).copy()
-        shifted[west] *= 1.4
-        rb_problem = replace(problem, workloads=shifted, initial=plan.labels)
-        start = time.perf_counter()
-        rb = rebalance_territories(rb_problem)
-        row["rebalance"] = {
-            "before_pct": worst(plan.labels, rb_problem), "after_pct": worst(rb.labels, rb_problem),
-            "units_moved": int(rb.changed_units), "seconds": time.perf_counter() - start,
-            "moved_pct": float(100 * rb.moved_workload[0] / shifted[:, 0].sum()),
-            "least_pct": least_to_move(plan.labels, rb_problem),
-            "unchanged": "no_improvement" in rb.diagnostic_codes(),
-        }
-        print(name, "reference", row["reference_pct"], "rebalance", json.dumps(row["rebalance"]), flush=True)
         results[name] = row
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(results, indent=1))
@@ -168,21 +152,8 @@ def write_report(results: dict) -> None:
         lines.append(f"| {name} | {r['units']} | {r['territories']} | {r['measures']} | {r['worst_pct']:.2f} | "
                      f"{r['lower_bound_pct']:.2f} | {r['seconds']:.1f} | {cpu} | {load} | {r['inertia_km2']:.0f} | "
                      f"{ref} |")
-    lines += [
-        "",
-        "Rebalance after a 40 % regional shift (the western half's workloads × 1.4):",
-        "",
-        "| instance | before % | after % | units moved | workload moved % | least that must move % | "
-        "moved / least | time s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, r in results.items():
-        if "rebalance" not in r:
-            continue
-        b = r["rebalance"]
-        ratio = b["moved_pct"] / b["least_pct"] if b["least_pct"] > 0 else float("nan")
-        lines.append(f"| {name} | {b['before_pct']:.2f} | {b['after_pct']:.2f} | {b['units_moved']} | "
-                     f"{b['moved_pct']:.2f} | {b['least_pct']:.2f} | {ratio:.2f} | {b['seconds']:.1f} |")
+    lines += ["", "Rebalance after a regional shift: [RESULTS-rebalance.md](RESULTS-rebalance.md) "
+              "(`bench/rebalance_quality.py`)."]
     # hand-written notes below the marker survive a rewrite of the tables
     old = REPORT.read_text() if REPORT.exists() else ""
     notes = old[old.index(NOTES_MARKER):] if NOTES_MARKER in old else ""

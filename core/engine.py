@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Optional
 
 import numpy as np
+from scipy.sparse.csgraph import connected_components
 
 from .allocation import location_allocation, reassign_with_least_disruption
 from .bounds import deviation_lower_bounds
@@ -17,6 +18,8 @@ from .model import Model, build_model
 from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
 from .quality import better, not_worse, plan_key, within
+from .rebalance import flow_rebalance, match_identities, reduce_by_resplits, undo_moves
+from .recom import Recombination
 from .resplit import Resplit
 from .search import BIG, LocalSearch, repair_contiguity
 
@@ -99,6 +102,8 @@ DEFAULT_TIME_LIMIT = 60.0
 #: Pressure levels of the single-move finish inside the merge-and-resplit: balance dominant, then
 #: the spread term that lets load pass through territories already in band.
 POLISH_LEVELS = [(BIG, b) for b in (0.0, 1.0, 10.0, 100.0)]
+#: Start temperature of the rebalance's recombination annealing, as a fraction of the tolerance.
+REBALANCE_TEMPERATURE = 1.0
 #: The multi-tree merge-and-resplit (core.resplit): energy exponent, start temperature (in units
 #: of the energy, (deviation / tolerance) ** power) and the steps over which it cools to 0.
 RESPLIT_POWER = 2.0
@@ -209,6 +214,8 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, tria
     if model.contiguous:
         progress.step(0.6, "Making territories contiguous")
         labels, stuck = repair_contiguity(model, labels)
+        # joining a territory's locked pieces can claim every unit of another territory
+        labels = ensure_nonempty(model, labels)
     progress.step(0.65, "Balancing and compacting")
     ls = LocalSearch(model, labels, goal=GOAL_FRACTION * _tol(model))
     ls.run(progress.sub(0.65, 0.85))
@@ -217,8 +224,11 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, tria
     return ls.labels.copy(), stuck, ls
 
 
-def ensure_nonempty(model: Model, labels: np.ndarray) -> np.ndarray:
-    """Give every empty territory one unit, taken from the territory with the most units."""
+def ensure_nonempty(model: Model, labels: np.ndarray, prefer: Optional[np.ndarray] = None) -> np.ndarray:
+    """Give every empty territory one unit, taken from the territory with the most units.
+
+    ``prefer`` (n,) bool: units to take first (rebalance: filled-in units, whose move is no change).
+    """
     labels = labels.copy()
     p = model.p
     count = np.bincount(labels, minlength=p)
@@ -231,7 +241,11 @@ def ensure_nonempty(model: Model, labels: np.ndarray) -> np.ndarray:
             if members.size == 0:
                 continue
             cen = model.xy[members].mean(axis=0)
-            far = members[np.argsort(-((model.xy[members] - cen) ** 2).sum(axis=1), kind="stable")]
+            d2 = ((model.xy[members] - cen) ** 2).sum(axis=1)
+            if prefer is None:
+                far = members[np.argsort(-d2, kind="stable")]
+            else:
+                far = members[np.lexsort((-d2, ~prefer[members]))]
             pick = far[0]
             for u in far[: min(far.size, 50)].tolist():
                 if model.neighbours.removal_keeps_connected(u, labels):
@@ -323,37 +337,80 @@ def rebalance_territories(
     if not np.any(initial >= 0):
         plan = build_territories(problem, progress)
         return plan
+    clock = time.monotonic()
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     labels = initial.copy()
     lk = model.locked >= 0
     labels[lk] = model.locked[lk]
     labels = fill_unassigned(model, labels)
-    labels = ensure_nonempty(model, labels)
-    incumbent = labels.copy()  # the input as a complete plan: the result never ranks below it
-    incumbent_key = plan_key(model.ratios(incumbent), model.active, _tol(model))
     already_split = []
     if model.contiguous:
         parts = count_parts(labels, model.adjacency, model.p)
+        user_split = set(_split_by_user(model, initial))
+        if any(parts[k] > 1 and k not in user_split for k in range(model.p)):
+            # filling in units cut a territory the user had in one piece: join its pieces again
+            # through filled-in units (they count as no change)
+            labels = _rejoin_through_filled(model, labels, initial, user_split)
+            parts = count_parts(labels, model.adjacency, model.p)
+        cap_now = None if max_changed_units is None else int(max_changed_units)
+        if any(parts[k] > 1 and k not in user_split for k in range(model.p)):
+            # locks cut it, or no filled-in path exists: hand over the detached pieces
+            repaired, _ = repair_contiguity(model, labels)
+            valid = initial >= 0
+            forced = valid & (model.locked >= 0) & (model.locked != initial)
+            if cap_now is None or int(np.sum(valid & ~forced & (repaired != initial))) <= cap_now:
+                labels = repaired
+            parts = count_parts(labels, model.adjacency, model.p)
         already_split = np.flatnonzero(parts > 1).tolist()
+    labels = ensure_nonempty(model, labels, prefer=initial < 0)
+    incumbent = labels.copy()  # the input as a complete plan: the result never ranks below it
+    incumbent_key = plan_key(model.ratios(incumbent), model.active, _tol(model))
     cap = None if max_changed_units is None else int(max_changed_units)
     progress.step(0.05, "Rebalancing")
-    # first the cheapest fixes: moves and swaps at the borders of the territories off target
-    ls = _rebalance_search(model, labels, initial, cap)
-    ls.run(progress.sub(0.05, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
-    if ls.violated() and (cap is None or ls.changed < cap):
-        # load has to travel through several territories: solve the least-disruption LP
-        moved = reassign_with_least_disruption(model, ls.labels, 0.6 * model.tolerance, progress=progress)
-        if model.contiguous:
-            moved, _ = repair_contiguity(model, moved)
-        valid = initial >= 0
-        if cap is None or int(np.sum(moved[valid] != initial[valid])) <= cap:
-            ls = _rebalance_search(model, moved, initial, cap)
-            ls.run(progress.sub(0.5, 0.98), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
-    labels = ls.labels
-    capped = cap is not None and ls.violated() and ls.changed >= cap
+    candidates = [incumbent]
+    if not within(incumbent_key):
+        # first the load the excess requires, along the territory graph; then single moves
+        flowed = flow_rebalance(model, labels, _tol(model), initial, cap)
+        progress.step(0.2, "Rebalancing")
+        ls = _rebalance_search(model, flowed, initial, cap)
+        ls.run(progress.sub(0.2, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+        candidates.append(ls.labels.copy())
+        if ls.violated():
+            candidates += _rebalance_by_moves(model, labels, initial, cap, progress.sub(0.4, 0.6))
+        candidates = [candidates[0]] + [_reduce_disruption(model, c, initial, cap, progress) for c in candidates[1:]]
+        best = _pick_rebalanced(model, candidates, initial)
+        if not within(plan_key(model.ratios(best), model.active, _tol(model))) and model.contiguous:
+            # load has to be laid out anew: merge-and-resplit while time is left, then undo what
+            # balance does not need
+            # from the flows' plan (least moved) and from the best plan, half the time each
+            starts = [flowed] if np.array_equal(flowed, best) else [flowed, best]
+            total = _time_limit(problem) - (time.monotonic() - clock)
+            for i, start in enumerate(starts):
+                until = clock + (_time_limit(problem) - total) + max(total, 0.0) * (i + 1) / len(starts)
+                span = progress.sub(0.6 + 0.38 * i / len(starts), 0.6 + 0.38 * (i + 1) / len(starts))
+                found = _rebalance_recombine(problem, model, start, initial, cap, until, span)
+                if found is not None:
+                    candidates.append(found)
+    labels = _pick_rebalanced(model, candidates, initial)
+    chose_whole = False
+    if already_split:
+        # the input was already in pieces: a plan in one piece per territory that ranks no
+        # lower than the input is preferred to it
+        joined = _joined_candidates(model, incumbent, initial, cap, progress)
+        whole = [c for c in candidates + joined
+                 if np.all(count_parts(c, model.adjacency, model.p) <= 1)
+                 and not_worse(plan_key(model.ratios(c), model.active, _tol(model)), incumbent_key)]
+        if whole:
+            labels = _pick_rebalanced(model, whole, initial)
+            already_split = []
+            chose_whole = True
+    key = plan_key(model.ratios(labels), model.active, _tol(model))
+    capped = False
+    if cap is not None and not within(key):
+        capped = int(np.sum((initial >= 0) & (labels != initial))) >= cap
     unchanged = None
-    if not better(plan_key(model.ratios(labels), model.active, _tol(model)), incumbent_key):
+    if not better(key, incumbent_key) and not chose_whole:
         # nothing found ranks above the input (worst deviation, then total excess): keep it
         labels = incumbent
         unchanged = _unchanged_note(problem, incumbent_key)
@@ -393,6 +450,199 @@ def _unchanged_note(problem: Problem, key) -> Diagnostic:
 
 
 _REBALANCE_LEVELS = [(BIG, b) for b in (0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)]
+
+
+def _rebalance_by_moves(model: Model, labels: np.ndarray, initial: np.ndarray, cap, progress: Progress) -> list:
+    """The move-based path: disruption-charged local search, then the least-disruption LP."""
+    out = []
+    ls = _rebalance_search(model, labels, initial, cap)
+    ls.run(progress.sub(0.0, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+    out.append(ls.labels.copy())
+    if ls.violated() and (cap is None or ls.changed < cap):
+        # load has to travel through several territories: solve the least-disruption LP
+        moved = reassign_with_least_disruption(model, ls.labels, 0.6 * model.tolerance, progress=progress)
+        if model.contiguous:
+            moved, _ = repair_contiguity(model, moved)
+        moved = ensure_nonempty(model, moved)
+        valid = initial >= 0
+        if cap is None or int(np.sum(moved[valid] != initial[valid])) <= cap:
+            ls = _rebalance_search(model, moved, initial, cap)
+            ls.run(progress.sub(0.5, 1.0), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+            out.append(ls.labels.copy())
+    return out
+
+
+#: Seconds the rebalance spends at most on cutting pairs anew nearer their initial border, per plan.
+RESPLIT_SECONDS = 5.0
+#: Without a time limit, the rebalance's merge-and-resplit gives up after this many steps
+#: without a better plan.
+REBALANCE_PATIENCE = 150
+
+
+def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, initial: np.ndarray, cap,
+                         deadline: float, progress: Progress) -> Optional[np.ndarray]:
+    """Merge-and-resplit from a rebalanced plan until within tolerance or ``deadline``
+    (time.monotonic()), then changed units go back where balance allows. None when it finds
+    nothing or breaks the cap."""
+    if problem.time_limit is not None and float(problem.time_limit) <= 0:
+        return None
+    floor = float(np.max(proven_floor(problem) / np.maximum(_tol(model), 1e-6)))
+    key0 = plan_key(model.ratios(labels), model.active, _tol(model))
+    if key0.worst <= floor + 1e-7:
+        return None
+    patience = None if problem.time_limit is not None else REBALANCE_PATIENCE
+    rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 104729])
+    # cuts judged on balance first, then on the workload they move from its initial territory
+    # (a disruption far above the compactness term, which is scaled to about 1 per territory)
+    rc = Recombination(model, match_identities(model, labels, initial), rng, tolerance=_tol(model),
+                       initial=initial, disruption=1e3 * model.p / float(model.weight.sum()))
+
+    def polish(lab):
+        ls = _rebalance_search(model, lab, initial, None)
+        ls.run(None, stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+        return ls.labels
+
+    found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=patience,
+                   temperature=REBALANCE_TEMPERATURE * float(np.min(model.tolerance)), polish=polish)
+    found = polish(match_identities(model, found, initial))
+    found = _reduce_disruption(model, found, initial, cap, progress)
+    progress.step(1.0, "Rebalancing")
+    valid = initial >= 0
+    if cap is not None and int(np.sum(found[valid] != initial[valid])) > cap:
+        return None
+    return found
+
+
+def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, cap,
+                       progress: Optional[Progress] = None) -> np.ndarray:
+    """Changed units go back to their initial territory where balance allows: single returns,
+    then the disruption-charged search to its end (exchanges and chains of returns), then
+    single returns again. The plan's rank (worst deviation, total excess) never drops, and a
+    plan within tolerance stays within."""
+    key0 = plan_key(model.ratios(labels), model.active, _tol(model))
+    out = undo_moves(model, labels, initial, _tol(model))
+    ls = _rebalance_search(model, out, initial, cap)
+    ls.max_moves_per_round = None
+    ls.run(None, max_rounds=200, levels=[(BIG, 0.0)])
+    key1 = plan_key(model.ratios(ls.labels), model.active, _tol(model))
+    if (within(key1) if within(key0) else not_worse(key1, key0)):
+        out = undo_moves(model, ls.labels, initial, _tol(model))
+    if model.contiguous:
+        # pairs of territories cut anew nearer their initial border
+        rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
+        out = reduce_by_resplits(model, out, initial, _tol(model), rng, cap=cap,
+                                 deadline=time.monotonic() + RESPLIT_SECONDS,
+                                 check=None if progress is None else progress.check)
+        out = undo_moves(model, out, initial, _tol(model))
+    return out
+
+
+def _joined_candidates(model: Model, labels: np.ndarray, initial: np.ndarray, cap, progress: Progress) -> list:
+    """Plans from the input with its detached pieces handed over, then rebalanced (flows and the
+    disruption-charged search); empty when the hand-over breaks the cap."""
+    joined, _ = repair_contiguity(model, labels)
+    joined = ensure_nonempty(model, joined)
+    valid = initial >= 0
+    forced = valid & (model.locked >= 0) & (model.locked != initial)
+    if cap is not None and int(np.sum(valid & ~forced & (joined != initial))) > cap:
+        return []
+    flowed = flow_rebalance(model, joined, _tol(model), initial, cap)
+    ls = _rebalance_search(model, flowed, initial, cap)
+    ls.run(progress.sub(0.98, 0.99), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+    return [joined, _reduce_disruption(model, ls.labels.copy(), initial, cap, progress)]
+
+
+def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.ndarray:
+    """The best candidate: plans within tolerance rank equal and the least workload moved wins;
+    otherwise worst deviation, then total excess, then workload moved. Ties: the earliest."""
+    valid = initial >= 0
+    load = model.weight
+
+    def rank(labels):
+        key = plan_key(model.ratios(labels), model.active, _tol(model))
+        moved = float(load[valid & (labels != initial)].sum())
+        return (0.0, 0.0, moved) if within(key) else (key.worst, key.excess, moved)
+
+    best, best_rank = candidates[0], rank(candidates[0])
+    for labels in candidates[1:]:
+        r = rank(labels)
+        if r[0] < best_rank[0] - 1e-9 or (abs(r[0] - best_rank[0]) <= 1e-9 and (
+                r[1] < best_rank[1] - 1e-9 or (abs(r[1] - best_rank[1]) <= 1e-9 and r[2] < best_rank[2]))):
+            best, best_rank = labels, r
+    return best
+
+
+def _rejoin_through_filled(model: Model, labels: np.ndarray, initial: np.ndarray, user_split,
+                           passes: int = 4) -> np.ndarray:
+    """Join the pieces of territories the filling-in cut, along shortest paths of filled-in
+    units (initial label -1, not locked), which take the territory's label."""
+    labels = labels.copy()
+    lists = model.neighbours.lists
+    free = (initial < 0) & (model.locked < 0)
+    for _ in range(passes):
+        parts = count_parts(labels, model.adjacency, model.p)
+        todo = [k for k in range(model.p) if parts[k] > 1 and k not in user_split]
+        if not todo:
+            break
+        for k in todo:
+            members = np.flatnonzero(labels == k)
+            sub = model.adjacency[members][:, members]
+            ncomp, comp = connected_components(sub, directed=False)
+            if ncomp <= 1:
+                continue
+            size = np.bincount(comp, model.weight[members], minlength=ncomp)
+            main = int(np.argmax(size))
+            target = set(members[comp == main].tolist())
+            for c in range(ncomp):
+                if c == main:
+                    continue
+                start = members[comp == c].tolist()
+                prev = {u: -1 for u in start}
+                frontier = list(start)
+                found = -1
+                while frontier and found < 0:
+                    nxt = []
+                    for u in frontier:
+                        for v in lists[u]:
+                            if v in prev:
+                                continue
+                            if v in target:
+                                prev[v] = u
+                                found = v
+                                break
+                            if free[v] or labels[v] == k:
+                                prev[v] = u
+                                nxt.append(v)
+                        if found >= 0:
+                            break
+                    frontier = nxt
+                if found < 0:
+                    continue
+                u = prev[found]
+                while u >= 0 and prev[u] >= 0:
+                    labels[u] = k
+                    u = prev[u]
+                target.update(members[comp == c].tolist())
+    return labels
+
+
+def _split_by_user(model: Model, initial: np.ndarray) -> list:
+    """Territories whose assigned units the input already has in several pieces (counting
+    unassigned units as bridges: filling them in could join the pieces)."""
+    out = []
+    adj = model.adjacency
+    for k in range(model.p):
+        own = np.flatnonzero(initial == k)
+        if own.size <= 1:
+            continue
+        members = np.flatnonzero((initial == k) | (initial < 0))
+        sub = adj[members][:, members]
+        _, comp = connected_components(sub, directed=False)
+        comp_of = np.full(model.n, -1, dtype=np.int64)
+        comp_of[members] = comp
+        if np.unique(comp_of[own]).size > 1:
+            out.append(k)
+    return out
 
 
 def _rebalance_search(model: Model, labels: np.ndarray, initial: np.ndarray, cap) -> LocalSearch:

@@ -178,6 +178,16 @@ class Recombination:
         comp = np.concatenate([inert, inert])
         # within tolerance all cuts are equally balanced: then the most compact wins
         floor = np.maximum(worst, 1.0)
+        if self.initial is not None and self.disruption > 0:
+            # rebalancing: among equally balanced cuts the one moving the least workload from
+            # its initial territory wins (then the most compact)
+            init = self.initial[g]
+            moved_a = np.r_[0.0, np.cumsum(wt * ((init >= 0) & (init != a)))]
+            moved_b = np.r_[0.0, np.cumsum(wt * ((init >= 0) & (init != b)))]
+            in_a, in_b = moved_a[hi] - moved_a[lo], moved_b[hi] - moved_b[lo]
+            moved1 = in_a + (moved_b[-1] - in_b)
+            moved2 = in_b + (moved_a[-1] - in_a)
+            comp = comp + self.disruption * np.concatenate([moved1, moved2])
         choice = np.lexsort((comp, exc, floor))[0]
         if not np.isfinite(worst[choice]) or worst[choice] > worst_cap + EPS:
             return None

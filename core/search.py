@@ -16,6 +16,7 @@ an articulation point of it (checked locally, then by search).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Optional
 
 import numpy as np
@@ -27,6 +28,9 @@ from .model import Model
 from .progress import Progress
 
 BIG = 1000.0
+#: Least inertia reference, as a fraction of the plan's total weight (positions are scaled so that
+#: one territory holding everything has an inertia of about that total).
+INERTIA_FLOOR = 1e-6
 
 
 class LocalSearch:
@@ -71,7 +75,9 @@ class LocalSearch:
         self.pairs = heavy_pairs(model)
         self.pair_row = self.pairs.row_of() if self.pairs else None
         self._recompute()
-        self.inertia_ref = max(self.inertia_total(), 1e-12)
+        # inertia is measured against the start's (floored: with one unit per territory it is 0, and
+        # float noise divided by it would outweigh every balance term and make moves cycle)
+        self.inertia_ref = max(self.inertia_total(), INERTIA_FLOOR * float(self.weight.sum()))
         self.changed = self.changed_count()
 
     # ----- state -------------------------------------------------------------------------------
@@ -789,6 +795,10 @@ class LocalSearch:
         self.big, self.beta = levels[0]
         swaps = False
         rounds = 0
+        # Every applied move lowers the merit, so a plan seen before at the same pressure means
+        # the moves only traded float noise (e.g. exchanging two one-unit territories): that is a
+        # stall, not progress. Plans are remembered by a digest, per pressure level.
+        seen = {self._digest()}
         while rounds < max_rounds:
             rounds += 1
             if progress is not None and rounds % 5 == 0:
@@ -798,10 +808,14 @@ class LocalSearch:
                 break
             made = self.round(check, swaps)
             if made:
-                continue
+                digest = self._digest()
+                if digest not in seen:
+                    seen.add(digest)
+                    continue
             if not swaps:
                 swaps = True
                 continue
+            seen = {self._digest()}
             if self.violated() and level + 1 < len(levels):
                 level += 1
                 self.big, self.beta = levels[level]
@@ -814,6 +828,9 @@ class LocalSearch:
             break
         self.rounds = rounds
         return self.labels
+
+    def _digest(self) -> bytes:
+        return hashlib.blake2b(self.labels.tobytes(), digest_size=16).digest()
 
     def polish_about_centre_units(self, progress: Optional[Progress] = None, passes: int = 4) -> np.ndarray:
         """Compact about a centre unit per territory (the unit nearest its weighted centre).
@@ -835,7 +852,7 @@ class LocalSearch:
                 break
             chosen = units
             self.fixed_centres = self.xy[chosen]
-            self.inertia_ref = max(self.inertia_total(), 1e-12)
+            self.inertia_ref = max(self.inertia_total(), INERTIA_FLOOR * float(self.weight.sum()))
             self.run(progress, levels=self.pressure_levels(gentle=False))
         self.fixed_centres = None
         return self.labels

@@ -118,10 +118,11 @@ def instances(draw, contiguous=None) -> Instance:
     )
 
 
-# Engine bug, reported to the engine's owners (issue 8): without contiguity and with few units
-# per territory (n < about 2.5 k) build_territories' LocalSearch cycles until its round limit
-# (100,000 rounds: 30 s to minutes on 6-15 units). Until it is fixed the build property below
-# draws contiguous instances only; these reproductions are not run (each would take minutes).
+# Found by the soak (issue 13): without contiguity and with few units per territory
+# (n < about 2.5 k) LocalSearch.run cycled until its round limit (100,000 rounds: 30 s to minutes
+# on 6-15 units): exchanges of one-unit territories traded float noise as improvements. Fixed
+# (inertia reference floored, a plan seen twice at one pressure level is a stall); these
+# reproductions must finish quickly.
 HANGS = [
     Instance(seed=987925197, n=6, k=6, layout="random", measures=0, workload="uniform", locked_units=0,
              tolerance=0.2, contiguous=False, random_seed=1740571304),  # about 150 s
@@ -132,7 +133,7 @@ HANGS = [
 ]
 
 
-@pytest.mark.xfail(run=False, reason="engine bug: LocalSearch cycles without contiguity when n < ~2.5 k")
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize("instance", HANGS, ids=lambda i: f"n{i.n}-k{i.k}")
 def test_build_without_contiguity_on_few_units_per_territory(instance):
     problem, locked = make_instance(instance)
@@ -149,7 +150,7 @@ def _parts(labels: np.ndarray, adjacency: sp.csr_matrix, k: int) -> np.ndarray:
     return parts
 
 
-def assert_plan_invariants(plan, problem: Problem, locked: np.ndarray) -> None:
+def assert_plan_invariants(plan, problem: Problem, locked: np.ndarray, allowed_split=()) -> None:
     n, k = problem.unit_count, problem.territory_count
     labels = np.asarray(plan.labels)
     assert labels.shape == (n,)
@@ -160,11 +161,14 @@ def assert_plan_invariants(plan, problem: Problem, locked: np.ndarray) -> None:
     connected = connected_components(problem.adjacency, directed=False)[0] == 1
     if problem.contiguous and connected and not kept.any():
         # A connected graph always splits into k connected pieces, so contiguity is possible.
-        assert np.all(_parts(labels, problem.adjacency, k) == 1), "every territory is one piece"
+        split = set(np.flatnonzero(_parts(labels, problem.adjacency, k) > 1).tolist())
+        assert split <= set(allowed_split), "every territory is one piece"
+        if split:
+            assert "noncontiguous" in plan.diagnostic_codes(), "a plan left in pieces says so"
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(instance=instances(contiguous=st.just(True)), check_determinism=st.booleans())
+@given(instance=instances(), check_determinism=st.booleans())
 def test_build_invariants(instance, check_determinism):
     note(repr(instance))
     problem, locked = make_instance(instance)
@@ -175,23 +179,21 @@ def test_build_invariants(instance, check_determinism):
         assert np.array_equal(plan.labels, again.labels), "the same seed gives the same plan"
 
 
-# Engine bug, reported to the engine's owners (issue 8): rebalancing can empty a territory that
-# has no locks when other territories' locks conflict with contiguity (diagnostics "locked_conflict",
-# "noncontiguous"): REBALANCE_EMPTIES gives [3 5 0 8 5] units per territory; also without locks
-# (n = k = 3, contiguous off, 0 % tolerance: [2 1 0]). The property below is xfail (not strict)
-# until it is fixed; then remove the mark.
+# Found by the soak (issue 13): rebalancing could empty a territory that has no locks when other
+# territories' locks conflict with contiguity (joining a territory's locked pieces claimed every unit
+# of another): REBALANCE_EMPTIES gave [3 5 0 8 5] units per territory; also without locks (n = k = 3,
+# contiguity off, 0 % tolerance: [2 1 0]). Fixed: every territory keeps a unit after each repair.
 REBALANCE_EMPTIES = Instance(seed=0, n=21, k=5, layout="grid", measures=1, workload="uniform", locked_units=7,
                              tolerance=0.0, contiguous=True, random_seed=0)
 
 
-# Engine bug found by `make soak` (reported to the engine's owners, issue 8): with locks on a graph
-# with islands, build_territories can leave a territory empty although 5 units are free for 4
-# territories: BUILD_EMPTIES gives [4 1 2 0] units per territory.
+# Found by `make soak` (issue 13): with locks on a graph with islands, build_territories left a
+# territory empty although 5 units are free for 4 territories: BUILD_EMPTIES gave [4 1 2 0] units per
+# territory (joining locked pieces in the contiguity repair took the territory's only units). Fixed.
 BUILD_EMPTIES = Instance(seed=432581214, n=7, k=4, layout="islands", measures=3, workload="counts", locked_units=2,
                          tolerance=0.0, contiguous=True, random_seed=0)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: build leaves a territory empty (see BUILD_EMPTIES)")
 def test_build_fills_every_territory_with_locks_and_islands():
     problem, locked = make_instance(BUILD_EMPTIES)
     assert_plan_invariants(build_territories(problem), problem, locked)
@@ -208,7 +210,18 @@ def test_rebalance_keeps_every_territory_with_conflicting_locks():
     assert_plan_invariants(rebalance_territories(problem), problem, locked)
 
 
-@pytest.mark.xfail(strict=False, reason="engine bug: rebalance may empty a territory (see REBALANCE_EMPTIES)")
+def test_rebalance_fills_an_empty_territory_with_a_filled_in_unit_under_a_zero_cap():
+    """Found by `make soak`: a territory with no assigned unit took one that had a territory
+    (1 change with a cap of 0) although a unit without one was there to take."""
+    instance = Instance(seed=1, n=3, k=2, layout="random", measures=0, workload="uniform", locked_units=0,
+                        tolerance=0.0, contiguous=False, random_seed=0)
+    problem, locked = make_instance(instance)
+    problem.initial = np.array([-1, -1, 0])
+    plan = rebalance_territories(problem, max_changed_units=0)
+    assert_plan_invariants(plan, problem, locked)
+    assert plan.labels[2] == 0 and plan.changed_units == 0
+
+
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(instance=instances(), unassigned=st.floats(0.0, 0.5), drift=st.floats(0.0, 1.0),
        cap=st.one_of(st.none(), st.integers(0, 40)))
@@ -224,7 +237,11 @@ def test_rebalance_invariants(instance, unassigned, drift, cap):
     problem.initial = initial
     problem.workloads = np.asarray(problem.workloads) * rng.uniform(1.0 - drift / 2, 1.0 + drift, (n, 1))
     plan = rebalance_territories(problem, max_changed_units=cap)
-    assert_plan_invariants(plan, problem, locked)
+    # Rebalance never ranks below its input: a territory the input already has in pieces (its own
+    # units, not counting unassigned ones) may stay so when no plan in one piece is as balanced
+    already = [t for t in range(k) if np.any(initial == t)
+               and _parts(np.where(initial == t, t, -1), problem.adjacency, k)[t] > 1]
+    assert_plan_invariants(plan, problem, locked, allowed_split=already)
     if cap is not None:
         valid = initial >= 0
         # locked units that started elsewhere must move whatever the cap
