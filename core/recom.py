@@ -145,7 +145,7 @@ class Recombination:
         worst2 = np.maximum(self._terr_worst(ra2), self._terr_worst(rb2))
         exc1 = self._terr_excess(ra1) + self._terr_excess(rb1)
         exc2 = self._terr_excess(ra2) + self._terr_excess(rb2)
-        inert = _inertia(inside[:, m:]) + _inertia(outside[:, m:])
+        inert = moment_inertia(inside[:, m:]) + moment_inertia(outside[:, m:])
         ok1 = np.ones(cand.size, dtype=bool)
         ok2 = np.ones(cand.size, dtype=bool)
         # locks: units locked to a must end on a's side, those locked to b on b's side
@@ -286,7 +286,7 @@ class Recombination:
         return best
 
 
-def _inertia(mom: np.ndarray) -> np.ndarray:
+def moment_inertia(mom: np.ndarray) -> np.ndarray:
     """Weighted inertia from (w, wx, wy, wq) sums (0 for a weightless side)."""
     w = mom[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):

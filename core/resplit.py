@@ -32,6 +32,7 @@ from .conflicts import heavy_pairs
 from .model import Model
 from .progress import Progress
 from .quality import EPS, better, plan_key, tolerance_vector
+from .recom import moment_inertia
 
 #: Exponent of the energy: high enough that the worst territory dominates, low enough to slope.
 POWER = 4.0
@@ -139,7 +140,7 @@ class Resplit:
 
     def _inertia_of(self, members: np.ndarray) -> float:
         m = self.frac.shape[1]
-        return float(_inertia(self.cols[members][:, m:].sum(axis=0)[None, :])[0])
+        return float(moment_inertia(self.cols[members][:, m:].sum(axis=0)[None, :])[0])
 
     def _split(self, units: np.ndarray, a: int, rest: tuple):
         """Best tree cut of ``units`` into a part for territory a and a part for ``rest`` (one
@@ -222,7 +223,7 @@ class Resplit:
         valid = np.concatenate([ok1, ok2])
         if not np.any(valid):
             return None
-        inert = _inertia(inside[:, m:]) + _inertia(outside[:, m:])
+        inert = moment_inertia(inside[:, m:]) + moment_inertia(outside[:, m:])
         ref = max(sum(self._inertia_of(units[self.labels[units] == k]) for k in (a, *rest)), 1e-12)
         score = self.energy(ra) + len(rest) * self.energy(rb) + self.compactness * (
             np.concatenate([inert, inert]) / ref)
@@ -340,10 +341,3 @@ class Resplit:
         self.R = self.model.ratios(best)
         return best
 
-
-def _inertia(mom: np.ndarray) -> np.ndarray:
-    """Weighted inertia from (w, wx, wy, wq) sums (0 for a weightless side)."""
-    w = mom[:, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        val = mom[:, 3] - (mom[:, 1] ** 2 + mom[:, 2] ** 2) / np.where(w > 1e-300, w, 1.0)
-    return np.where(w > 1e-300, val, 0.0)
