@@ -130,15 +130,21 @@ class Inputs:
     layer: QgsVectorLayer | None = None  # set when the case needs a layer object (filters, memory)
 
 
+SEARCH_SECONDS = 2.0
+
+
 def base_parameters(algorithm: str, inputs: Inputs) -> dict:
     units = inputs.layer if inputs.layer is not None else inputs.units
     out = inputs.out
     common = {"INPUT": units, "BALANCE_FIELDS": ["w"]}
+    # The matrix is about inputs, not the search: a short TIME_LIMIT keeps the cases whose plan stays
+    # out of tolerance (tolerance 0 %, all-zero workloads, ...) from searching for the default minute.
+    search = {"TIME_LIMIT": SEARCH_SECONDS}
     if algorithm == "buildterritories":
-        return {**common, "TERRITORY_COUNT": 3, "TOLERANCE": 10.0, "OUTPUT": str(out / "units.gpkg"),
+        return {**common, **search, "TERRITORY_COUNT": 3, "TOLERANCE": 10.0, "OUTPUT": str(out / "units.gpkg"),
                 "OUTPUT_TERRITORIES": str(out / "territories.gpkg")}
     if algorithm == "rebalanceterritories":
-        return {**common, "TERRITORY_FIELD": "territory", "TOLERANCE": 10.0, "OUTPUT": str(out / "units.gpkg"),
+        return {**common, **search, "TERRITORY_FIELD": "territory", "TOLERANCE": 10.0, "OUTPUT": str(out / "units.gpkg"),
                 "OUTPUT_TERRITORIES": str(out / "territories.gpkg")}
     if algorithm == "territorystatistics":
         return {**common, "TERRITORY_FIELD": "territory", "TOLERANCE": 10.0, "OUTPUT": str(out / "stats.gpkg"),

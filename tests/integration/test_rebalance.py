@@ -336,7 +336,8 @@ def test_rebalance_never_raises_the_worst_deviation_on_georgia(run_algorithm, ge
     feedback = RecordingFeedback()
     result = run_algorithm("territory:rebalanceterritories", {
         "INPUT": shifted, "TERRITORY_FIELD": FIELD, "BALANCE_FIELDS": ["population", "elderly"],
-        "TOLERANCE": TOLERANCE, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"},
+        "TOLERANCE": TOLERANCE, "TIME_LIMIT": 5, "OUTPUT": "TEMPORARY_OUTPUT",
+        "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"},
         feedback=feedback)
     rebalanced = as_layer(result["OUTPUT"])
     worst_after = max(deviation(rebalanced, measure=m) for m in ("population", "elderly"))
