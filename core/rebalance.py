@@ -538,3 +538,40 @@ def reduce_by_resplits(model: Model, labels: np.ndarray, initial: np.ndarray, to
         fails = 0
     return labels
 
+
+
+def least_flow(load: np.ndarray, target: np.ndarray, tolerance: float, pairs: np.ndarray) -> float:
+    """The least load that must cross borders to bring every territory into its band, fractional.
+
+    ``load`` and ``target`` (p,) are one measure's territory sums and targets, ``pairs`` (E, 2)
+    the territories that share a border. A min-cost flow on the territory graph: every territory
+    ends within [(1 - tolerance), (1 + tolerance)] × target, load crosses only shared borders and
+    counts once per border it crosses (load passing through a territory is moved twice). A
+    fractional bound for plans that hand load over border by border: whole units, contiguity and
+    other measures only add to it. NaN when the graph cannot bring every territory into its band.
+    """
+    load = np.asarray(load, dtype=float)
+    target = np.asarray(target, dtype=float)
+    p = load.size
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    lo, hi = (1.0 - tolerance) * target, (1.0 + tolerance) * target
+    if np.all((load >= lo - 1e-12) & (load <= hi + 1e-12)):
+        return 0.0
+    if pairs.size == 0:
+        return float("nan")
+    key = np.unique(np.minimum(pairs[:, 0], pairs[:, 1]) * p + np.maximum(pairs[:, 0], pairs[:, 1]))
+    a, b = key // p, key % p
+    src = np.concatenate([a, b])  # one variable per direction
+    dst = np.concatenate([b, a])
+    e = src.size
+    # net inflow of territory k: sum over arcs into k minus arcs out of k
+    net = sp.csr_matrix((np.concatenate([np.ones(e), -np.ones(e)]),
+                         (np.concatenate([dst, src]), np.concatenate([np.arange(e), np.arange(e)]))), shape=(p, e))
+    # lo - load <= net <= hi - load
+    a_ub = sp.vstack([net, -net]).tocsr()
+    b_ub = np.concatenate([hi - load, load - lo])
+    res = linprog(np.ones(e), A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
+    if res.status != 0 or res.x is None:
+        return float("nan")
+    return float(res.x.sum())

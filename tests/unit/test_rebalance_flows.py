@@ -84,3 +84,33 @@ def test_identities_follow_the_initial_plan(west_grows):
     model = build_model(problem)
     renamed = (labels + 1) % 4  # the same areas under shifted names
     assert np.array_equal(match_identities(model, renamed, labels), labels)
+
+
+def test_least_flow_counts_load_passing_through_a_territory_twice():
+    from territory_planner.core.rebalance import least_flow
+
+    load = np.array([1.2, 1.0, 0.8])
+    target = np.ones(3)
+    chain = np.array([[0, 1], [1, 2]])
+    # 0.15 must leave territory 0 and 0.15 reach territory 2: through territory 1, it crosses two borders
+    assert least_flow(load, target, TOL, chain) == pytest.approx(0.30, abs=1e-9)
+    # with a border between 0 and 2 it crosses one
+    assert least_flow(load, target, TOL, np.vstack([chain, [[2, 0]]])) == pytest.approx(0.15, abs=1e-9)
+    # territory 1 may take up to its band's top: 0.05 of the excess can stop there, the rest goes on
+    assert least_flow(np.array([1.2, 1.0, 0.95]), target, TOL, chain) == pytest.approx(0.15 + 0.10, abs=1e-9)
+    # balanced already: nothing moves; no border to the under-loaded territory: no flow can do it
+    assert least_flow(np.ones(3), target, TOL, chain) == 0.0
+    assert np.isnan(least_flow(load, target, TOL, np.array([[0, 1]])))
+
+
+def test_least_flow_is_a_lower_bound_of_a_rebalance(west_grows):
+    from territory_planner.core.rebalance import least_flow
+
+    problem, labels = west_grows
+    fig = plan_figures(labels, problem)
+    coo = problem.adjacency.tocoo()
+    flow = least_flow(fig.sums[:, 0], fig.targets[:, 0], TOL, np.column_stack([labels[coo.row], labels[coo.col]]))
+    assert flow >= _excess_above(labels, problem) - 1e-9
+    plan = rebalance_territories(problem)
+    assert plan.figures.max_deviation <= TOL + 1e-9
+    assert plan.moved_workload[0] >= flow - 1e-6
