@@ -141,7 +141,8 @@ def write_report(results: dict) -> None:
         "*flow / least* is what whole units, contiguity and the search add. *Beyond band*: the workload outside "
         "the band (above or below, first measure) before and after: what the moved workload bought.",
         "",
-        "| instance | units | k | before % | after % | beyond band % before → after | units moved | workload moved % | least that must move % "
+        "| instance | units | k | before % | after % | beyond band % before → after | units moved | workload moved % "
+        "| least that must move % "
         "| least by flow % | moved / least | moved / flow | LOWER_BOUND % | split | wall s | CPU s | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -152,7 +153,8 @@ def write_report(results: dict) -> None:
         beyond = (f"{r['beyond_before_pct']:.2f} → {r['beyond_after_pct']:.2f}" if "beyond_after_pct" in r else "")
         lines.append(
             f"| {name} | {r['units']} | {r['territories']} | {r['before_pct']:.2f} | {r['after_pct']:.2f} | "
-            f"{beyond} | {r['units_moved']} | {r['moved_pct']:.2f} | {r['least_pct']:.2f} | {flow:.2f} | {ratio:.2f} | {ratio_f:.2f} | "
+            f"{beyond} | {r['units_moved']} | {r['moved_pct']:.2f} | {r['least_pct']:.2f} | {flow:.2f} | "
+            f"{ratio:.2f} | {ratio_f:.2f} | "
             f"{r['lower_bound_pct']:.2f} | {r['noncontiguous']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
             f"{r['load']:.1f} |")
     # the hand-written notes below the table (from "## Notes" on) are kept

@@ -18,8 +18,15 @@ from .model import Model, build_model
 from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
 from .quality import better, not_worse, plan_key, within
-from .rebalance import (MOVE_RATE, flow_rebalance, match_identities, moved_load, out_of_band_cost,
-                        reduce_by_resplits, undo_moves)
+from .rebalance import (
+    MOVE_RATE,
+    flow_rebalance,
+    match_identities,
+    moved_load,
+    out_of_band_cost,
+    reduce_by_resplits,
+    undo_moves,
+)
 from .recom import Recombination
 from .resplit import Resplit
 from .search import BIG, LocalSearch, repair_contiguity

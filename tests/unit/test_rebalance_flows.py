@@ -122,9 +122,8 @@ def test_out_of_tolerance_a_move_that_buys_little_is_taken_back(east, returned):
     so no plan gets its worst deviation below 20 %. The unit of 5 moved from territory 1 to 2: with
     territory 2 at 94 before, the move removed 1 of load beyond the band for 5 moved (taken back at
     MOVE_RATE = 0.25); at 90 before, it removed 5 for 5 (kept)."""
-    from territory_planner.core.rebalance import MOVE_RATE
-
     import scipy.sparse as sp
+    from territory_planner.core.rebalance import MOVE_RATE
 
     work = np.array([120.0, 95.0, 5.0, east, 400.0 - 120 - 100 - east])
     positions = np.column_stack([np.arange(5) * 1000.0, np.zeros(5)])
