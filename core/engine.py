@@ -18,7 +18,15 @@ from .model import Model, build_model
 from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
 from .quality import better, not_worse, plan_key, within
-from .rebalance import flow_rebalance, match_identities, reduce_by_resplits, undo_moves
+from .rebalance import (
+    MOVE_RATE,
+    flow_rebalance,
+    match_identities,
+    moved_load,
+    out_of_band_cost,
+    reduce_by_resplits,
+    undo_moves,
+)
 from .recom import Recombination
 from .resplit import Resplit
 from .search import BIG, LocalSearch, repair_contiguity
@@ -520,20 +528,20 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     single returns again. The plan's rank (worst deviation, total excess) never drops, and a
     plan within tolerance stays within."""
     key0 = plan_key(model.ratios(labels), model.active, _tol(model))
-    out = undo_moves(model, labels, initial, _tol(model))
+    out = undo_moves(model, labels, initial, _tol(model), rate=MOVE_RATE)
     ls = _rebalance_search(model, out, initial, cap)
     ls.max_moves_per_round = None
     ls.run(None, max_rounds=200, levels=[(BIG, 0.0)])
     key1 = plan_key(model.ratios(ls.labels), model.active, _tol(model))
     if (within(key1) if within(key0) else not_worse(key1, key0)):
-        out = undo_moves(model, ls.labels, initial, _tol(model))
+        out = undo_moves(model, ls.labels, initial, _tol(model), rate=MOVE_RATE)
     if model.contiguous:
         # pairs of territories cut anew nearer their initial border
         rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
         out = reduce_by_resplits(model, out, initial, _tol(model), rng, cap=cap,
                                  deadline=time.monotonic() + RESPLIT_SECONDS,
                                  check=None if progress is None else progress.check)
-        out = undo_moves(model, out, initial, _tol(model))
+        out = undo_moves(model, out, initial, _tol(model), rate=MOVE_RATE)
     return out
 
 
@@ -553,23 +561,20 @@ def _joined_candidates(model: Model, labels: np.ndarray, initial: np.ndarray, ca
 
 
 def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.ndarray:
-    """The best candidate: plans within tolerance rank equal and the least workload moved wins;
-    otherwise worst deviation, then total excess, then workload moved. Ties: the earliest."""
-    valid = initial >= 0
-    load = model.weight
+    """The best candidate among those that rank no lower than the first (the input): plans within
+    tolerance rank first and among them the least workload moved wins; out of tolerance, the
+    smallest ``out_of_band_cost`` (worst deviation, load beyond the bands and workload moved, so
+    that moving much for a small gain loses). Ties: the earliest."""
+    tol = _tol(model)
+    keys = [plan_key(model.ratios(c), model.active, tol) for c in candidates]
 
-    def rank(labels):
-        key = plan_key(model.ratios(labels), model.active, _tol(model))
-        moved = float(load[valid & (labels != initial)].sum())
-        return (0.0, 0.0, moved) if within(key) else (key.worst, key.excess, moved)
+    def rank(i):
+        if within(keys[i]):
+            return (0, round(moved_load(model, candidates[i], initial), 12), i)
+        return (1, round(out_of_band_cost(model, candidates[i], initial, tol), 12), i)
 
-    best, best_rank = candidates[0], rank(candidates[0])
-    for labels in candidates[1:]:
-        r = rank(labels)
-        if r[0] < best_rank[0] - 1e-9 or (abs(r[0] - best_rank[0]) <= 1e-9 and (
-                r[1] < best_rank[1] - 1e-9 or (abs(r[1] - best_rank[1]) <= 1e-9 and r[2] < best_rank[2]))):
-            best, best_rank = labels, r
-    return best
+    ok = [i for i in range(len(candidates)) if i == 0 or not_worse(keys[i], keys[0])]
+    return candidates[min(ok, key=rank)]
 
 
 def _rejoin_through_filled(model: Model, labels: np.ndarray, initial: np.ndarray, user_split,

@@ -37,12 +37,44 @@ MIN_FLOW = 1e-9
 HOPS = 1
 #: A cut unit may take at most this many units with it.
 BUNDLE_LIMIT = 40
+#: Out of tolerance, moving load must pay for itself: a plan that moves more of the workload
+#: (share of the total) ranks higher only when it removes at least MOVE_RATE times as much load
+#: beyond the band, or lowers the worst deviation by 1 / WORST_WEIGHT of what it moves more
+#: (a point of worst deviation is worth WORST_WEIGHT / MOVE_RATE = 10 points of workload moved).
+MOVE_RATE = 0.25
+WORST_WEIGHT = 2.5
 
 
 def _scalar_load(model: Model) -> np.ndarray:
     """(n,) the load the flows count: the mean share of the total over the active measures."""
     act = model.active.astype(float)
     return (model.frac * act[None, :]).sum(axis=1) / max(float(act.sum()), 1.0)
+
+
+def excess_load(model: Model, ratios: np.ndarray, tolerance: np.ndarray) -> float:
+    """Load beyond the bands (share of the total, mean over the active measures)."""
+    act = np.flatnonzero(model.active)
+    if act.size == 0:
+        return 0.0
+    dev = np.abs(np.asarray(ratios)[:, act] - 1.0)
+    over = np.maximum(dev - np.asarray(tolerance)[act][None, :], 0.0) * model.share[:, None]
+    # a fixed summation order keeps the sum identical on every platform
+    return float(sum(float(v) for v in over.sum(axis=1).tolist())) / act.size
+
+
+def moved_load(model: Model, labels: np.ndarray, initial: np.ndarray) -> float:
+    """Workload (share of the total, mean over the active measures) away from its initial territory."""
+    changed = np.flatnonzero((initial >= 0) & (labels != initial))
+    return float(sum(float(v) for v in _scalar_load(model)[changed].tolist()))
+
+
+def out_of_band_cost(model: Model, labels: np.ndarray, initial: np.ndarray, tolerance: np.ndarray) -> float:
+    """How a plan out of tolerance ranks against others (smaller is better): its worst deviation,
+    the load beyond the bands and the workload it moves, weighed by WORST_WEIGHT and MOVE_RATE."""
+    ratios = model.ratios(labels)
+    key = plan_key(ratios, model.active, tolerance)
+    return (WORST_WEIGHT * key.worst_deviation + excess_load(model, ratios, tolerance)
+            + MOVE_RATE * moved_load(model, labels, initial))
 
 
 def unit_flows(model: Model, labels: np.ndarray, tolerance: np.ndarray, hops: int = HOPS,
@@ -293,13 +325,16 @@ def flow_rebalance(model: Model, labels: np.ndarray, tolerance: np.ndarray, init
 
 
 def undo_moves(model: Model, labels: np.ndarray, initial: np.ndarray, tolerance: np.ndarray,
-               passes: int = 4) -> np.ndarray:
+               passes: int = 4, rate: float = 0.0) -> np.ndarray:
     """Send changed units back to their initial territory where the plan allows it.
 
     Heaviest first, a unit returns when its initial territory borders it, its current territory
     stays connected (when contiguity is asked) and non-empty, no heavy pair meets, and the plan
     stays within tolerance (or, when it is not, its rank does not drop: worst deviation, then
-    total excess). Cuts the workload a search moved beyond what balance needs.
+    total excess). Cuts the workload a search moved beyond what balance needs. With ``rate``,
+    a plan out of tolerance also takes back a unit whose move removed less load beyond the bands
+    than ``rate`` times its own load (the worst deviation still never rises): moves that buy
+    little are undone.
     """
     labels = np.asarray(labels, dtype=np.int64).copy()
     initial = np.asarray(initial, dtype=np.int64)
@@ -331,7 +366,10 @@ def undo_moves(model: Model, labels: np.ndarray, initial: np.ndarray, tolerance:
                 if not within(new):
                     continue
             elif better(current, new):
-                continue
+                if rate <= 0 or new.worst > current.worst + 1e-9:
+                    continue
+                if excess_load(model, r, tolerance) - excess_load(model, ratios, tolerance) >= rate * load[u]:
+                    continue
             if pairs_h and pairs_h.blocked(u, labels, b):
                 continue
             if model.contiguous and not nb.removal_keeps_connected(u, labels):
@@ -538,3 +576,40 @@ def reduce_by_resplits(model: Model, labels: np.ndarray, initial: np.ndarray, to
         fails = 0
     return labels
 
+
+
+def least_flow(load: np.ndarray, target: np.ndarray, tolerance: float, pairs: np.ndarray) -> float:
+    """The least load that must cross borders to bring every territory into its band, fractional.
+
+    ``load`` and ``target`` (p,) are one measure's territory sums and targets, ``pairs`` (E, 2)
+    the territories that share a border. A min-cost flow on the territory graph: every territory
+    ends within [(1 - tolerance), (1 + tolerance)] × target, load crosses only shared borders and
+    counts once per border it crosses (load passing through a territory is moved twice). A
+    fractional bound for plans that hand load over border by border: whole units, contiguity and
+    other measures only add to it. NaN when the graph cannot bring every territory into its band.
+    """
+    load = np.asarray(load, dtype=float)
+    target = np.asarray(target, dtype=float)
+    p = load.size
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    lo, hi = (1.0 - tolerance) * target, (1.0 + tolerance) * target
+    if np.all((load >= lo - 1e-12) & (load <= hi + 1e-12)):
+        return 0.0
+    if pairs.size == 0:
+        return float("nan")
+    key = np.unique(np.minimum(pairs[:, 0], pairs[:, 1]) * p + np.maximum(pairs[:, 0], pairs[:, 1]))
+    a, b = key // p, key % p
+    src = np.concatenate([a, b])  # one variable per direction
+    dst = np.concatenate([b, a])
+    e = src.size
+    # net inflow of territory k: sum over arcs into k minus arcs out of k
+    net = sp.csr_matrix((np.concatenate([np.ones(e), -np.ones(e)]),
+                         (np.concatenate([dst, src]), np.concatenate([np.arange(e), np.arange(e)]))), shape=(p, e))
+    # lo - load <= net <= hi - load
+    a_ub = sp.vstack([net, -net]).tocsr()
+    b_ub = np.concatenate([hi - load, load - lo])
+    res = linprog(np.ones(e), A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
+    if res.status != 0 or res.x is None:
+        return float("nan")
+    return float(res.x.sum())
