@@ -9,12 +9,13 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 soak demo package lint bench bench-scale bench-dock bench-dock-1m bench-travel clean
+.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 test-repeat soak demo package lint bench bench-scale bench-dock bench-dock-1m bench-travel clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
 	@echo "make test      run all tests (unit + inside real QGIS + QGIS desktop under Xvfb)"
 	@echo "make test-debian13  the whole suite again in a Debian 13 root (QGIS 3.40; needs root)"
+	@echo "make test-repeat RUNS=10  the suite RUNS times in a row, stops at the first failed run"
 	@echo "make soak      engine property tests on 2,000 new random instances (record the result in bench/RESULTS.md)"
 	@echo "make lint      ruff and the Qt6-readiness check"
 	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
@@ -54,6 +55,19 @@ test: venv $(NP2_VENV)/.stamp
 .PHONY: test-debian13
 test-debian13:
 	@bash scripts/test-debian13.sh
+
+# make test-repeat RUNS=10: the suite of `make test` RUNS times in a row (a flaky test shows up as a
+# failed run); stops at the first failing run and says which. On Debian 13:
+#   bash scripts/test-debian13.sh make test-repeat RUNS=10
+RUNS ?= 10
+test-repeat: venv $(NP2_VENV)/.stamp
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	@for run in $$(seq 1 $(RUNS)); do \
+	  echo "=== test-repeat: run $$run of $(RUNS) ($$(date -u +%H:%M:%S) UTC)"; \
+	  $(TEST_ENV) SAME_EVERYWHERE_PYTHON=$(NP2_VENV)/bin/python $(PY) -m pytest -q tests \
+	    && $(MAKE) --no-print-directory test-engine-numpy2 \
+	    || { echo "=== test-repeat: run $$run of $(RUNS) FAILED"; exit 1; }; \
+	done; echo "=== test-repeat: $(RUNS) runs in a row passed"
 
 test-unit: venv
 	$(TEST_ENV) $(PY) -m pytest tests/unit
