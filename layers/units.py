@@ -257,6 +257,8 @@ def _workload_row(feature, balance_fields: list[str], field_indexes: list[int]) 
 
 
 def _as_number(value) -> float | None:
+    if type(value) is float:  # the usual case, a million times on a large layer
+        return value
     if value is None:
         return None
     try:
@@ -545,8 +547,7 @@ def point_adjacency(positions: np.ndarray) -> sparse.csr_matrix:
     n = len(positions)
     if n < 2:
         return sparse.csr_matrix((n, n), dtype=np.int8)
-    unique, inverse = np.unique(positions, axis=0, return_inverse=True)
-    inverse = np.asarray(inverse).reshape(-1)
+    unique, inverse = _unique_points(positions)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     # Units at the same place are neighbours of each other.
@@ -586,6 +587,20 @@ def point_adjacency(positions: np.ndarray) -> sparse.csr_matrix:
     rows.append(first[edges[:, 0]])
     cols.append(first[edges[:, 1]])
     return _symmetric(np.concatenate(rows), np.concatenate(cols), n)
+
+
+def _unique_points(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct points in lexicographic order (x, then y) and each point's index among them:
+    ``np.unique(positions, axis=0, return_inverse=True)``, by a sort of the two float columns
+    (several times faster, and short numpy calls that let other threads run in between)."""
+    positions = np.asarray(positions, dtype=float).reshape(-1, 2)
+    order = np.lexsort((positions[:, 1], positions[:, 0]))
+    ordered = positions[order]
+    new = np.ones(len(ordered), dtype=bool)
+    new[1:] = (ordered[1:, 0] != ordered[:-1, 0]) | (ordered[1:, 1] != ordered[:-1, 1])
+    inverse = np.empty(len(ordered), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return ordered[new], inverse
 
 
 def _symmetric(rows, cols, n: int) -> sparse.csr_matrix:
