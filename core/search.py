@@ -840,7 +840,12 @@ class LocalSearch:
         return self.labels
 
     def _digest(self) -> bytes:
-        return hashlib.blake2b(self.labels.tobytes(), digest_size=16).digest()
+        # a digest of the plan per round: of 16-bit labels when they fit (a quarter of the bytes
+        # to hash at a million units); the digests are only compared with each other
+        labels = self.labels
+        if self.p < 1 << 15:
+            labels = labels.astype(np.int16)
+        return hashlib.blake2b(np.ascontiguousarray(labels), digest_size=16).digest()
 
     def polish_about_centre_units(self, progress: Optional[Progress] = None, passes: int = 4) -> np.ndarray:
         """Compact about a centre unit per territory (the unit nearest its weighted centre).
