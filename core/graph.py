@@ -136,16 +136,25 @@ def _delaunay_edges(pos: np.ndarray):
     return np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([length, length])
 
 
-def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray) -> JoinedGraph:
+def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray, in_blocks: bool = False) -> JoinedGraph:
     """Connect every detached group of units to the nearest unit of another group.
 
     Borůvka rounds: each group joins its nearest outside unit (KD-tree on positions) until the
     graph is connected. Groups other than the largest are reported as detached. The result is
-    deterministic for given inputs.
+    deterministic for given inputs. ``in_blocks``: components found block by block along x
+    (:func:`components`; the same result, a little more CPU, never the interpreter held for the
+    whole graph) for a worker thread beside a user interface.
     """
     n = adjacency.shape[0]
-    along_x = None if positions is None else np.argsort(np.asarray(positions, dtype=float)[:, 0], kind="stable")
-    ncomp, comp = components(adjacency, along_x)
+    if in_blocks and positions is not None:
+        along_x = np.argsort(np.asarray(positions, dtype=float)[:, 0], kind="stable")
+
+        def find(graph):
+            return components(graph, along_x)
+    else:
+        def find(graph):
+            return connected_components(graph, directed=False)
+    ncomp, comp = find(adjacency)
     if ncomp <= 1 or positions is None:
         return JoinedGraph(adjacency)
     ncomp_start = ncomp
@@ -208,7 +217,7 @@ def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray) -> JoinedGraph
         extra = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
         adjacency = (adjacency + extra + extra.T).tocsr()
         adjacency.data[:] = 1.0
-        ncomp, comp = components(adjacency, along_x)
+        ncomp, comp = find(adjacency)
     adjacency.sort_indices()
     return JoinedGraph(adjacency, joins, detached, int(ncomp_start - 1))
 

@@ -234,7 +234,7 @@ def prepare_units(units, fids: np.ndarray, labels: np.ndarray | None = None) -> 
     positions = np.zeros((n, 2))
     positions[order] = units.positions
     raw = undirected(adjacency, n)
-    joined = join_islands(raw, positions).adjacency
+    joined = join_islands(raw, positions, in_blocks=True).adjacency
     prepared = PreparedUnits(units=units, fids=fids, positions=positions, raw_adjacency=raw, adjacency=joined)
     if labels is not None and len(labels) == n:
         prepared.labels = labels

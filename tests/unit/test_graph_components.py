@@ -45,7 +45,10 @@ def test_large_layer_of_islands_is_joined_as_before():
     expected_count, expected = connected_components(raw, directed=False)
     assert count == expected_count > 100
     assert np.array_equal(labels, expected)
-    joined = join_islands(raw, pos)
+    joined = join_islands(raw, pos, in_blocks=True)
     assert connected_components(joined.adjacency, directed=False)[0] == 1
     assert joined.detached_groups == expected_count - 1
+    plain = join_islands(raw, pos)
+    assert joined.joins == plain.joins
+    assert (joined.adjacency != plain.adjacency).nnz == 0
 
