@@ -316,10 +316,11 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field,
                        rows, travel_run):
+        unit_codes = [names[k] for k in np.asarray(labels, dtype=np.int64).tolist()]
         out_id, geometries = write_units(
             self, parameters, self.OUTPUT, context, feedback, source, units,
             [make_field(territory_field, STRING, 80)] + travel_run.fields(),
-            lambda i: [names[int(labels[i])]] + travel_run.values(i))
+            (lambda i: [unit_codes[i]] + travel_run.values(i)) if travel_run.fields() else (lambda i: [unit_codes[i]]))
 
         territories_id = None
         t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon,

@@ -431,14 +431,16 @@ def write_territories(sink, fields: QgsFields, names: list[str], labels: np.ndar
     to_metric = QgsCoordinateTransform(source_crs, units.metric_crs, context.transformContext())
     measures = figures.sums.shape[1]
     p = len(names)
-    members: list[list[int]] = [[] for _ in range(p)]
-    for i, k in enumerate(labels):
-        members[int(k)].append(i)
+    labels = np.asarray(labels, dtype=np.int64)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(p + 1))
+    unit_fids = units.fids[order].tolist()
+    members = [unit_fids[bounds[k]:bounds[k + 1]] for k in range(p)]
     for k, name in enumerate(names):
         if feedback.isCanceled():
             raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled."))
         feedback.setProgress(start + (end - start) * k / max(p, 1))
-        parts = [source_geometries[int(units.fids[i])] for i in members[k]]
+        parts = [source_geometries[fid] for fid in members[k]]
         geometry = QgsGeometry.unaryUnion(parts) if parts else QgsGeometry()
         if not geometry.isNull():
             geometry.convertToMultiType()
@@ -515,20 +517,33 @@ def write_units(algorithm: QgsProcessingAlgorithm, parameters, key: str, context
     geometries: dict[int, QgsGeometry] = {}
     start, end = progress
     total = max(units.count, 1)
+    # Per feature only what differs: the source feature itself is sent on (its geometry is not
+    # copied) with its attribute list rebuilt. One feature at a time: a batch costs more (the list
+    # is converted feature by feature, and a million features are held in Python meanwhile).
+    identity = kept_columns == list(range(len(kept_columns)))
+    width = fields.count()
+    slots = [position[field.name()] for field in new_fields]
+    appended = slots == list(range(len(kept_columns), width))
+    index_of_fid = units.index_of_fid
     for count, feature in enumerate(source.getFeatures()):
         if count % 1000 == 0:
             if feedback.isCanceled():
                 raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled."))
             feedback.setProgress(start + (end - start) * count / total)
-        attributes = [feature.attribute(c) if c is not None else None for c in kept_columns]
-        attributes += [None] * (fields.count() - len(attributes))
-        for field, value in zip(new_fields, values_of(units.index_of_fid[feature.id()])):
-            attributes[position[field.name()]] = value
-        out = QgsFeature(fields)
-        out.setGeometry(feature.geometry())
-        out.setAttributes(attributes)
-        add_feature(sink, out)
-        geometries[feature.id()] = feature.geometry()
+        fid = feature.id()
+        values = values_of(index_of_fid[fid])
+        old = feature.attributes()
+        if identity and appended:
+            attributes = old + values
+        else:
+            attributes = [old[c] if c is not None else None for c in kept_columns]
+            attributes += [None] * (width - len(attributes))
+            for slot, value in zip(slots, values):
+                attributes[slot] = value
+        feature.setFields(fields, False)  # a remapping sink (appending to a layer) looks fields up by name
+        feature.setAttributes(attributes)
+        add_feature(sink, feature)
+        geometries[fid] = feature.geometry()
     return dest_id, geometries
 
 

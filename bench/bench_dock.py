@@ -308,9 +308,17 @@ def main() -> None:
     pauses: list[float] = []
     last = [time.perf_counter()]
 
+    long_pauses: list[tuple[float, str]] = []
+
     def tick():
         now = time.perf_counter()
-        pauses.append(1000.0 * (now - last[0]))
+        gap = 1000.0 * (now - last[0])
+        pauses.append(gap)
+        if gap > 100.0:
+            # where the pause fell: the task's progress (read_units: features up to 60 %, then the
+            # neighbours), or after the task, when the main thread adopts them
+            running = units_task.status() == QgsTask.TaskStatus.Running
+            long_pauses.append((gap, f"task at {units_task.progress():.0f} %" if running else "adopting"))
         last[0] = now
 
     timer = QTimer()
@@ -394,7 +402,10 @@ def main() -> None:
         f"| {_duration(neighbours_ms)} (CPU {neighbours_cpu:.1f} s, peak memory {peak_before:,.0f} → "
         f"{_peak_rss_mb():,.0f} MB) |",
         f"| longest pause of the panel's event loop while the neighbours are read (10 ms timer; painting "
-        f"meanwhile) | {max(pauses):.0f} ms (median gap {statistics.median(pauses):.0f} ms) |",
+        f"meanwhile) | {max(pauses):.0f} ms (median gap {statistics.median(pauses):.0f} ms; "
+        f"{len(long_pauses)} pauses over 100 ms"
+        + (": " + ", ".join(f"{gap:.0f} ms ({where})" for gap, where in sorted(long_pauses, reverse=True)[:4])
+           if long_pauses else "") + ") |",
         f"| **paint one unit by clicking** → table updated ({len(click_ms)} clicks) | **{summary(click_ms)}** "
         f"(CPU median {statistics.median(click_cpu_ms):.1f} ms) |",
         f"| paint one unit by clicking → table redrawn on screen | {summary(drawn_ms)} |",

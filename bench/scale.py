@@ -58,7 +58,28 @@ SCALE = OUT / "scale"
 DATA = OUT / "instances" / f"v{GENERATOR_VERSION}"
 #: What the kept results measured and what they show (kept by hand; update with the results).
 NOTES = [
-    "Measured on branch h-scale (issue 14) 12:57–13:58 UTC while other sessions kept the 2-core machine at a "
+    "Issue 14 follow-up, branch h-scale at f4c1ef7, `make bench-scale SCALE=accounts-1m FRESH=1` 16:37–16:50 UTC, "
+    "niced while other sessions kept the 2-core machine at a load average of 7–9: accounts-1m 755.9 s wall, "
+    "**271.3 CPU s** (reading 9.0, neighbours 14.0, engine 221.6, writing 26.7 CPU s), peak 2,197 MB, "
+    "4.9499067/4.9499972 %, 0 non-contiguous, 2,000 pieces: ≤ 300 s met by CPU time (by wall clock not "
+    "measurable here), < 8 GB met. Main at 17e3b6b: 301.9 CPU s (9.8, 13.2, 247.3, 31.5). The same plan as main: "
+    "the engine alone on the instance with main's code (the sampled-profile run) ends with the same worst deviation "
+    "(4.949997154 %) and the same checksum of the labels (Σ label·index mod 1,000,003 over the million units) "
+    "as the plan written here.",
+    "",
+    "What changed: the search's per-round digest of the plan hashes 16-bit labels (a quarter of the bytes); "
+    "swap candidates look up stale territory pairs in a table instead of `np.isin`; writing sends each source "
+    "feature on with its attributes rebuilt (no geometry copy, no `attribute()` per field; batching through "
+    "`addFeatures` measured slower: 2.34 vs 1.67 CPU s per 200,000 features), territory codes looked up once, "
+    "territory members grouped by a sort; reading skips a Qt import per workload value. Where the rest goes "
+    "(sampled profile of the engine at 1,000,000 on main): the local search's rounds 84 % (swap candidates 27 %, "
+    "connectivity checks 14 %, boundary moves 11 %), location–allocation 10 %. Writing: about 10 CPU s of the "
+    "26.7 are GDAL building the GeoPackage's spatial index when the output closes (2.1 CPU s per 200,000 points "
+    "measured alone), the rest inserting the rows. The reading of 55ac2e2 (flat buffers instead of lists, "
+    "measured for the panel) came after this run.",
+    "",
+    "The other rows, from the previous round on branch h-scale (issue 14) 12:57–13:58 UTC while other "
+    "sessions kept the 2-core machine at a "
     "load average of 4–14: wall-clock seconds are inflated several times, CPU seconds show the cost. "
     "accounts-1m, accounts-100k, accounts-200k and voronoi-200k with the code of 7ac61fd, voronoi-1m of 71310c0 "
     "(the same except the chains' pre-filter). accounts-1m: 303.8 CPU s in all, engine 249.2 CPU s (main at "
@@ -68,7 +89,7 @@ NOTES = [
     "neighbours 2.7 CPU s (main: 35.4 and 8.2). voronoi-1m: Voronoi cells of 1,000,000 uniform points "
     "(`instances.synthetic_instance`; mirrored only near the sides, the same cells).",
     "",
-    "What changed: the local search keeps its boundary moves, swaps and chains between rounds and re-lists only "
+    "What changed then: the local search keeps its boundary moves, swaps and chains between rounds and re-lists only "
     "units that moved and their neighbours, re-scores only moves from or to a territory whose figures changed "
     "(the result equals a full recompute bit for bit: tests/unit/test_search_incremental.py); polygon "
     "neighbours are found with array operations (vertices from WKB, boxes paired on a grid, GEOS only for "

@@ -26,6 +26,63 @@ def undirected(adjacency, n: int) -> sp.csr_matrix:
     return a
 
 
+#: units per block of :func:`components` (a block's search holds the interpreter a few ms)
+COMPONENT_BLOCK = 50_000
+
+
+def components(adjacency: sp.spmatrix, order: np.ndarray | None = None,
+               block: int = COMPONENT_BLOCK) -> tuple[int, np.ndarray]:
+    """``connected_components(adjacency, directed=False)``: the same count and the same labels
+    (components numbered by their first unit), found block by block.
+
+    SciPy's search holds the Python interpreter for the whole graph (over a second at a million
+    units), freezing every other thread, e.g. the panel's while its neighbours are read in the
+    background. Here units are taken in ``order`` (e.g. sorted along x, so that few neighbours
+    fall into different blocks) in blocks of ``block`` units: each block's components are found
+    alone, then the blocks' components are joined along the edges between blocks; everything
+    else is numpy, which lets other threads run. Small graphs go to SciPy directly.
+    """
+    n = adjacency.shape[0]
+    if n <= 2 * block:
+        count, labels = connected_components(adjacency, directed=False)
+        return int(count), labels
+    coo = sp.coo_matrix(adjacency)
+    keep = coo.data != 0
+    rows, cols = coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64)
+    if order is not None:
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.asarray(order, dtype=np.int64)] = np.arange(n)
+        rows, cols = rank[rows], rank[cols]
+    row_block, col_block = rows // block, cols // block
+    inside = np.flatnonzero(row_block == col_block)
+    by_block = np.argsort(row_block[inside], kind="stable")
+    inside = inside[by_block]
+    blocks = (n + block - 1) // block
+    bounds = np.searchsorted(row_block[inside], np.arange(blocks + 1))
+    local = np.empty(n, dtype=np.int64)
+    offset = 0
+    for b in range(blocks):
+        start, end = b * block, min(n, (b + 1) * block)
+        edges = inside[bounds[b]:bounds[b + 1]]
+        sub = sp.csr_matrix((np.ones(edges.size, dtype=np.int8), (rows[edges] - start, cols[edges] - start)),
+                            shape=(end - start, end - start))
+        count, labels = connected_components(sub, directed=False)
+        local[start:end] = labels + offset
+        offset += int(count)
+    across = np.flatnonzero(row_block != col_block)
+    joined = sp.csr_matrix((np.ones(across.size, dtype=np.int8), (local[rows[across]], local[cols[across]])),
+                           shape=(offset, offset))
+    count, top = connected_components(joined, directed=False)
+    labels = top[local]
+    if order is not None:
+        labels = labels[rank]
+    # number the components by their first unit, as SciPy does
+    _, first = np.unique(labels, return_index=True)
+    renumber = np.empty(int(count), dtype=np.int32)
+    renumber[np.argsort(first, kind="stable")] = np.arange(int(count), dtype=np.int32)
+    return int(count), renumber[labels]
+
+
 def nearest_neighbour_graph(positions: np.ndarray, k: int = 6) -> sp.csr_matrix:
     """Symmetric graph joining every unit to its k nearest units (for problems without adjacency)."""
     n = positions.shape[0]
@@ -79,15 +136,25 @@ def _delaunay_edges(pos: np.ndarray):
     return np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([length, length])
 
 
-def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray) -> JoinedGraph:
+def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray, in_blocks: bool = False) -> JoinedGraph:
     """Connect every detached group of units to the nearest unit of another group.
 
     Borůvka rounds: each group joins its nearest outside unit (KD-tree on positions) until the
     graph is connected. Groups other than the largest are reported as detached. The result is
-    deterministic for given inputs.
+    deterministic for given inputs. ``in_blocks``: components found block by block along x
+    (:func:`components`; the same result, a little more CPU, never the interpreter held for the
+    whole graph) for a worker thread beside a user interface.
     """
     n = adjacency.shape[0]
-    ncomp, comp = connected_components(adjacency, directed=False)
+    if in_blocks and positions is not None:
+        along_x = np.argsort(np.asarray(positions, dtype=float)[:, 0], kind="stable")
+
+        def find(graph):
+            return components(graph, along_x)
+    else:
+        def find(graph):
+            return connected_components(graph, directed=False)
+    ncomp, comp = find(adjacency)
     if ncomp <= 1 or positions is None:
         return JoinedGraph(adjacency)
     ncomp_start = ncomp
@@ -116,16 +183,13 @@ def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray) -> JoinedGraph
         np.minimum.at(unfound, comp[~has], reach[~has])
         largest = int(np.argmax(np.bincount(comp, minlength=ncomp)))
         round_joins = {}
-        hard = []
-        for c_start, c_end in zip(starts.tolist(), ends.tolist()):
-            best = int(order[c_start])
-            if comp[best] == largest:
-                continue
-            if dist[best] <= unfound[comp[best]]:
-                i, j = best, int(cand_j[best])
-                round_joins[(min(i, j), max(i, j))] = (i, j)
-            else:
-                hard.append((c_start, c_end))
+        best = order[starts]
+        group_of = comp[best]
+        joining = group_of != largest
+        easy = joining & (dist[best] <= unfound[group_of])
+        for i, j in zip(best[easy].tolist(), cand_j[best[easy]].tolist()):
+            round_joins[(min(i, j), max(i, j))] = (i, j)
+        hard = list(zip(starts[joining & ~easy].tolist(), ends[joining & ~easy].tolist()))
         if len(hard) > 8 and delaunay is None:
             delaunay = _delaunay_edges(pos)
         if hard and delaunay is not None and delaunay[0].size:
@@ -153,7 +217,7 @@ def join_islands(adjacency: sp.csr_matrix, positions: np.ndarray) -> JoinedGraph
         extra = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
         adjacency = (adjacency + extra + extra.T).tocsr()
         adjacency.data[:] = 1.0
-        ncomp, comp = connected_components(adjacency, directed=False)
+        ncomp, comp = find(adjacency)
     adjacency.sort_indices()
     return JoinedGraph(adjacency, joins, detached, int(ncomp_start - 1))
 

@@ -33,6 +33,16 @@ BIG = 1000.0
 INERTIA_FLOOR = 1e-6
 
 
+def _member_of(keys: np.ndarray, wanted: np.ndarray, size: int) -> np.ndarray:
+    """``np.isin(keys, wanted)`` for keys in [0, size): a table lookup when the table is small
+    (no sort of the keys, which a round repeats over hundreds of thousands of moves)."""
+    if size > 1 << 24:
+        return np.isin(keys, wanted)
+    table = np.zeros(size, dtype=bool)
+    table[wanted] = True
+    return table[keys]
+
+
 class LocalSearch:
     """Boundary-move local search over a complete labelling."""
 
@@ -449,11 +459,11 @@ class LocalSearch:
                 np.minimum(a_old, b_old) * p + np.maximum(a_old, b_old),
             ]))
             pair = np.minimum(src, dst) * p + np.maximum(src, dst)
-            redo = np.isin(pair, stale)
+            redo = _member_of(pair, stale, p * p)
             fresh = self._swap_pairs(unit[redo], src[redo], dst[redo], delta[redo], per_side)
             prev = kept["out"]
             if prev is not None:
-                stay = ~np.isin(prev[2] * p + prev[3], stale)
+                stay = ~_member_of(prev[2] * p + prev[3], stale, p * p)
                 prev = tuple(x[stay] for x in prev)
             parts = [x for x in (prev, fresh) if x is not None]
             if not parts:
@@ -830,7 +840,12 @@ class LocalSearch:
         return self.labels
 
     def _digest(self) -> bytes:
-        return hashlib.blake2b(self.labels.tobytes(), digest_size=16).digest()
+        # a digest of the plan per round: of 16-bit labels when they fit (a quarter of the bytes
+        # to hash at a million units); the digests are only compared with each other
+        labels = self.labels
+        if self.p < 1 << 15:
+            labels = labels.astype(np.int16)
+        return hashlib.blake2b(np.ascontiguousarray(labels), digest_size=16).digest()
 
     def polish_about_centre_units(self, progress: Optional[Progress] = None, passes: int = 4) -> np.ndarray:
         """Compact about a centre unit per territory (the unit nearest its weighted centre).

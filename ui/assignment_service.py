@@ -42,7 +42,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from ..compat import STRING, make_field, undo_command_class
-from ..core.graph import join_islands, undirected
+from ..core.graph import components, join_islands, undirected
 from ..core.ledger import TerritoryLedger
 from ..core.metrics import plan_figures
 from ..core.suggestions import Suggestion, suggest_moves
@@ -186,16 +186,19 @@ class PreparedUnits:
     strays: dict = dataclasses.field(default_factory=dict)
 
 
-def territory_pieces(adjacency: sparse.csr_matrix, labels: np.ndarray, size: int) -> tuple[np.ndarray, dict]:
+def territory_pieces(adjacency: sparse.csr_matrix, labels: np.ndarray, size: int,
+                     order: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """The pieces of every territory at once: the components of the graph of neighbours in the same
     territory, counted per territory (one pass over the neighbours, not one per territory); and the
     units outside each territory's largest piece (the first of equal ones, as a territory's own count
-    numbers them), by territory. ``labels`` are registry numbers below ``size``."""
+    numbers them), by territory. ``labels`` are registry numbers below ``size``. ``order`` (e.g. the
+    units sorted along x) lets the search go block by block (:func:`core.graph.components`), so that
+    a worker thread counting a million units never holds the interpreter long."""
     graph = adjacency.tocoo()
     same = labels[graph.row] == labels[graph.col]
     n = len(labels)
     inside = sparse.csr_matrix((np.ones(int(same.sum())), (graph.row[same], graph.col[same])), shape=(n, n))
-    count, component = connected_components(inside, directed=False)
+    count, component = components(inside, order)
     owner = np.zeros(count, dtype=np.int64)
     owner[component] = labels
     parts = np.bincount(owner, minlength=size)[:size]
@@ -231,11 +234,12 @@ def prepare_units(units, fids: np.ndarray, labels: np.ndarray | None = None) -> 
     positions = np.zeros((n, 2))
     positions[order] = units.positions
     raw = undirected(adjacency, n)
-    joined = join_islands(raw, positions).adjacency
+    joined = join_islands(raw, positions, in_blocks=True).adjacency
     prepared = PreparedUnits(units=units, fids=fids, positions=positions, raw_adjacency=raw, adjacency=joined)
     if labels is not None and len(labels) == n:
         prepared.labels = labels
-        prepared.parts, prepared.strays = territory_pieces(joined, labels, int(labels.max(initial=0)) + 1)
+        prepared.parts, prepared.strays = territory_pieces(joined, labels, int(labels.max(initial=0)) + 1,
+                                                           np.argsort(positions[:, 0], kind="stable"))
     return prepared
 
 

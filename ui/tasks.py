@@ -112,7 +112,7 @@ class UnitsTask(QgsTask):
             gc.disable()
             try:
                 self.units = read_units(self.snapshot, [], self.context, _TaskFeedback(self), with_adjacency=True,
-                                        request=self.request)
+                                        request=self.request, point_geometries=False)
                 if self.units is not None and not self.isCanceled():
                     # the panel needs positions and neighbours, not a geometry object per unit
                     self.units.geometries = []

@@ -172,3 +172,20 @@ def test_invalid_geometry_is_repaired_and_reported():
     units = _read(_grid_layer(1, 3, extra=[bowtie]))
     assert units.repaired == [4]
     assert math.isfinite(units.positions[3][0])
+
+
+def test_unique_points_are_numpys():
+    """layers.units._unique_points (a sort of the two columns) equals np.unique(axis=0) with the
+    inverse, duplicates, negative zeros and near-equal points included."""
+    from territory_planner.layers.units import _unique_points
+
+    rng = np.random.default_rng(2)
+    for trial in range(100):
+        n = int(rng.integers(1, 80))
+        points = rng.integers(-3, 3, size=(n, 2)).astype(float)
+        points[rng.random(n) < 0.3] *= -0.0
+        points[rng.random(n) < 0.2] += 1e-12
+        unique, inverse = np.unique(points, axis=0, return_inverse=True)
+        got, got_inverse = _unique_points(points)
+        assert np.array_equal(got, unique), trial
+        assert np.array_equal(got_inverse, np.asarray(inverse).reshape(-1)), trial
