@@ -144,8 +144,8 @@ def base_parameters(algorithm: str, inputs: Inputs) -> dict:
         return {**common, **search, "TERRITORY_COUNT": 3, "TOLERANCE": 10.0, "OUTPUT": str(out / "units.gpkg"),
                 "OUTPUT_TERRITORIES": str(out / "territories.gpkg")}
     if algorithm == "rebalanceterritories":
-        return {**common, **search, "TERRITORY_FIELD": "territory", "TOLERANCE": 10.0, "OUTPUT": str(out / "units.gpkg"),
-                "OUTPUT_TERRITORIES": str(out / "territories.gpkg")}
+        return {**common, **search, "TERRITORY_FIELD": "territory", "TOLERANCE": 10.0,
+                "OUTPUT": str(out / "units.gpkg"), "OUTPUT_TERRITORIES": str(out / "territories.gpkg")}
     if algorithm == "territorystatistics":
         return {**common, "TERRITORY_FIELD": "territory", "TOLERANCE": 10.0, "OUTPUT": str(out / "stats.gpkg"),
                 "OUTPUT_HTML": str(out / "report.html")}
