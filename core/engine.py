@@ -119,6 +119,9 @@ RESPLIT_COOLING = 2000
 #: short runs from several starts find the good basin far more often than one long run.
 PORTFOLIO = 6
 PORTFOLIO_SHARE = 0.5
+#: Steps of each portfolio run (fewer when its time slice ends first): a budget in steps gives
+#: the same plan on fast and slow machines whenever the time slice is long enough.
+PORTFOLIO_STEPS = 3 * RESPLIT_COOLING
 
 
 def _tol(model: Model) -> np.ndarray:
@@ -171,33 +174,37 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
         quick.run(None, levels=POLISH_LEVELS)
         return quick.labels
 
-    def anneal(start, stream, until, span, patience):
+    def anneal(start, stream, until, span, patience, max_steps=None):
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919] + stream)
         rs = Resplit(model, start, rng, tolerance=tol, power=RESPLIT_POWER)
         return rs.run(until, span, goal=GOAL_FRACTION, floor=floor,
                       temperature=RESPLIT_TEMPERATURE, cooling=RESPLIT_COOLING, polish=polish,
-                      patience=patience, clock=CLOCK)
+                      patience=patience, clock=CLOCK, max_steps=max_steps)
 
     members = [labels] + [np.asarray(s, dtype=np.int64) for s in (starts or [])
                           if not np.array_equal(s, labels)]
     members = members[:PORTFOLIO]
     found, found_key = labels, key0
     lead = 0.0
+    final_stream: list = []  # the first run draws the random stream a single run always drew
     if len(members) >= 2:
-        # the portfolio: an equal slice of time for each start, in order; stop at the goal
+        # the portfolio: PORTFOLIO_STEPS steps (at most an equal slice of time) for each start,
+        # in order; stop at the goal
         lead = 0.9 * PORTFOLIO_SHARE
         left = max(deadline - CLOCK(), 0.0)
+        final_stream = [2]
         for i, start in enumerate(members):
             until = min(deadline, CLOCK() + PORTFOLIO_SHARE * left / len(members))
             span = progress.sub(lead * i / len(members), lead * (i + 1) / len(members))
-            got = anneal(start, [1, i], until, span, _patience(problem, model))
+            got = anneal(start, [] if i == 0 else [1, i], until, span, _patience(problem, model),
+                         max_steps=PORTFOLIO_STEPS)
             got_key = plan_key(model.ratios(got), model.active, tol)
             if i == 0 or better(got_key, found_key):
                 found, found_key = got, got_key
             if found_key.worst <= stop + 1e-9:
                 break
     if found_key.worst > stop + 1e-9:
-        found = anneal(found, [], deadline, progress.sub(lead, 0.9), _patience(problem, model))
+        found = anneal(found, final_stream, deadline, progress.sub(lead, 0.9), _patience(problem, model))
     # smooth the cut lines: single moves under a dominant balance weight, never worse
     ls = LocalSearch(model, found, goal=GOAL_FRACTION * tol)
     ls.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])

@@ -126,3 +126,17 @@ def test_portfolio_result_ranks_no_lower_than_any_start_it_was_given(random_inst
     assert not_worse(key, key_good), (key, key_good, key_strips)
     assert np.all(count_parts(out, model.adjacency, 4) == 1)
     assert out[locked >= 0].tolist() == [2]
+
+
+def test_a_step_budget_stops_the_search_at_the_same_plan_whatever_the_clock(random_instance):
+    """``max_steps`` ends a run after that many steps, so a slow and a fast machine agree."""
+    from dataclasses import replace
+
+    problem, start = conflicting(random_instance)
+    model = build_model(replace(problem, tolerance=0.001))  # out of reach in 150 steps
+    runs = []
+    for _ in range(2):
+        rs = Resplit(model, start, np.random.default_rng(11), power=2.0)
+        runs.append(rs.run(time.monotonic() + 60.0, temperature=4.0, max_steps=150))
+        assert rs.steps == 150
+    assert np.array_equal(runs[0], runs[1])
