@@ -195,6 +195,8 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
         final_stream = [2]
         for i, start in enumerate(members):
             until = min(deadline, CLOCK() + PORTFOLIO_SHARE * left / len(members))
+            if problem.time_limit is None:
+                until = deadline  # no limit set: the step budget and patience alone end each run
             span = progress.sub(lead * i / len(members), lead * (i + 1) / len(members))
             got = anneal(start, [] if i == 0 else [1, i], until, span, _patience(problem, model),
                          max_steps=PORTFOLIO_STEPS)
