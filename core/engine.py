@@ -195,11 +195,14 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
         final_stream = [2]
         for i, start in enumerate(members):
             until = min(deadline, CLOCK() + PORTFOLIO_SHARE * left / len(members))
+            budget = PORTFOLIO_STEPS
             if problem.time_limit is None:
-                until = deadline  # no limit set: the step budget and patience alone end each run
+                # no limit set: a smaller step budget alone ends each run (never the clock, so a
+                # loaded machine gives the same plan)
+                until, budget = deadline, RESPLIT_COOLING
             span = progress.sub(lead * i / len(members), lead * (i + 1) / len(members))
             got = anneal(start, [] if i == 0 else [1, i], until, span, _patience(problem, model),
-                         max_steps=PORTFOLIO_STEPS)
+                         max_steps=budget)
             got_key = plan_key(model.ratios(got), model.active, tol)
             if i == 0 or better(got_key, found_key):
                 found, found_key = got, got_key
