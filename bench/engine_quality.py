@@ -6,7 +6,7 @@ LOWER_BOUND, time, moment of inertia, and the best plan the slow reference searc
 bench/rebalance_quality.py into bench/RESULTS-rebalance.md.
 
     .venv/bin/python bench/engine_quality.py [--reference-seconds 120] [--only georgia-8,metro-1000]
-        [--seeds 1,2] [--no-rebalance]
+        [--seeds 1,2] [--seed-sizes 8,10] [--no-rebalance] [--cpu-clock]
 
 ``--seeds`` adds build-only rows for Georgia at other random seeds (``georgia-8@1``...): the goals
 hold for several seeds, not one lucky one. Every build row states the CPU time the process used
@@ -39,14 +39,14 @@ TIME_LIMIT = 60.0  # the toolbox default
 NOTES_MARKER = "<!-- notes: kept when the tables are rewritten -->"
 
 
-def cases(only, seeds=()):
-    """(row name, instance, random seed)."""
+def cases(only, seeds=(), sizes=(6, 8, 10)):
+    """(row name, instance, random seed); ``sizes``: the Georgia territory counts run at ``seeds``."""
     from run import ensure_instance
 
     georgia = ensure_instance("georgia", 0, 10, 0, need_gpkg=False)
     out = [(f"georgia-{k}", replace(georgia, territories=k), 0) for k in (6, 8, 10, 12)]
     out += [(name, shape_instance(name), 0) for name in SHAPES]
-    out += [(f"georgia-{k}@{s}", replace(georgia, territories=k), s) for s in seeds for k in (6, 8, 10)]
+    out += [(f"georgia-{k}@{s}", replace(georgia, territories=k), s) for s in seeds for k in sizes]
     return [(name, inst, seed) for name, inst, seed in out if not only or name in only]
 
 
@@ -73,6 +73,7 @@ def main(argv=None) -> int:
     parser.add_argument("--reference-seconds", type=float, default=120.0)
     parser.add_argument("--only", default="")
     parser.add_argument("--seeds", default="", help="extra random seeds for the Georgia rows")
+    parser.add_argument("--seed-sizes", default="6,8,10", help="Georgia territory counts run at --seeds")
     parser.add_argument("--no-rebalance", action="store_true", help="build rows only")
     parser.add_argument("--out", default=str(OUT), help="results file (read, updated, reported)")
     parser.add_argument("--merge", default="", help="more results files to add to the report (read only)")
@@ -91,7 +92,8 @@ def main(argv=None) -> int:
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    for name, inst, seed in cases(only, seeds):
+    sizes = [int(k) for k in args.seed_sizes.split(",") if k]
+    for name, inst, seed in cases(only, seeds, sizes):
         problem = replace(problem_for(inst, random_seed=seed), time_limit=TIME_LIMIT)
         load = os.getloadavg()[0]
         start, cpu0 = time.perf_counter(), cpu_seconds()

@@ -241,7 +241,7 @@ class Resplit:
             floor: float = 0.0, temperature: float = 0.0, cooling: int = 2000,
             polish: Optional[Callable] = None, patience: Optional[int] = None,
             polish_below: float = 1.5, polish_every: int = 100,
-            clock: Callable = time.monotonic) -> np.ndarray:
+            clock: Callable = time.monotonic, max_steps: Optional[int] = None) -> np.ndarray:
         """Search until the worst deviation is at most ``goal`` tolerances (or ``floor``, a
         proven bound in tolerances), or ``clock()`` reaches ``deadline``.
 
@@ -249,7 +249,8 @@ class Resplit:
         steps; when it reaches 0 and the plan stalls, the search restarts warm from the best plan.
         ``polish(labels) -> labels`` finishes a new best plan with single moves when it is close.
         With ``patience`` the search also stops after that many steps in which the worst deviation
-        fell by less than PROGRESS tolerances.
+        fell by less than PROGRESS tolerances; with ``max_steps`` after that many steps of this
+        call (a budget in steps, not seconds, gives the same plan on a fast or a slow machine).
         """
         best = self.labels.copy()
         best_key = self.key()
@@ -260,8 +261,11 @@ class Resplit:
         last_polish = -10**9
         stop = max(goal, floor)
         stale = 0
+        first_step = self.steps
         while best_key.worst > stop + 1e-9:
             if patience is not None and stale >= patience:
+                break
+            if max_steps is not None and self.steps - first_step >= max_steps:
                 break
             now = clock()
             if now >= deadline:

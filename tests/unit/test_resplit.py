@@ -96,3 +96,47 @@ def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(r
         checked += 1
     assert checked > 100 and triples > 30
     assert both_inside > 30  # the heavy pair was inside the merged territories many times
+
+
+def test_portfolio_result_ranks_no_lower_than_any_start_it_was_given(random_instance):
+    """improve() runs the merge-and-resplit from every start it is given (the portfolio): with
+    no time to repair a bad first plan, a good other start still carries the result, and every
+    constraint holds in it."""
+    from dataclasses import replace
+
+    from territory_planner.core import engine
+
+    problem, strips = conflicting(random_instance, p=4)
+    locked = np.full(len(strips), -1)
+    locked[np.flatnonzero(strips == 2)[4]] = 2
+    problem = replace(problem, locked=locked, time_limit=1e-3, tolerance=0.003)
+    model = build_model(problem)
+    from territory_planner.core.search import repair_contiguity
+
+    strips, _ = repair_contiguity(model, strips)
+    good = engine.build_territories(replace(problem, time_limit=20.0)).labels
+    tol = engine._tol(model)
+    key_strips = plan_key(model.ratios(strips), model.active, tol)
+    key_good = plan_key(model.ratios(good), model.active, tol)
+    assert key_good.worst < 0.5 * key_strips.worst  # a much better start than the strips
+    from territory_planner.core.progress import ensure_progress
+
+    out = engine.improve(problem, model, strips, engine.CLOCK(), ensure_progress(None), starts=[strips, good])
+    key = plan_key(model.ratios(out), model.active, tol)
+    assert not_worse(key, key_good), (key, key_good, key_strips)
+    assert np.all(count_parts(out, model.adjacency, 4) == 1)
+    assert out[locked >= 0].tolist() == [2]
+
+
+def test_a_step_budget_stops_the_search_at_the_same_plan_whatever_the_clock(random_instance):
+    """``max_steps`` ends a run after that many steps, so a slow and a fast machine agree."""
+    from dataclasses import replace
+
+    problem, start = conflicting(random_instance)
+    model = build_model(replace(problem, tolerance=0.001))  # out of reach in 150 steps
+    runs = []
+    for _ in range(2):
+        rs = Resplit(model, start, np.random.default_rng(11), power=2.0)
+        runs.append(rs.run(time.monotonic() + 60.0, temperature=4.0, max_steps=150))
+        assert rs.steps == 150
+    assert np.array_equal(runs[0], runs[1])
