@@ -267,6 +267,7 @@ def job_kmeans(instance: Instance, out_prefix: str, gpkg: str) -> None:
 def job_gpkg(instance: Instance, out_prefix: str, gpkg: str) -> None:
     """Write the instance's Voronoi polygons with their activities as a GeoPackage."""
     app = start_qgis()  # noqa: F841
+    make_importable()
     from qgis.core import (
         QgsCoordinateReferenceSystem,
         QgsCoordinateTransformContext,
