@@ -9,7 +9,7 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 test-repeat soak demo package lint bench bench-scale bench-dock bench-dock-1m bench-travel clean
+.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 test-repeat soak demo package lint bench bench-scale bench-dock bench-dock-1m bench-dock-1m-polygons bench-travel clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-scale  processing.run on 100,000 to 1,000,000 units (part of make bench)"
 	@echo "make bench-dock  time the territory panel on 50,000 units, write bench/RESULTS-dock.md"
 	@echo "make bench-dock-1m  the same on 1,000,000 account points in a GeoPackage"
+	@echo "make bench-dock-1m-polygons  the same on 1,000,000 Voronoi polygons in a GeoPackage"
 	@echo "make bench-travel  straight-line vs road-network Build on 10,000 units, section of bench/RESULTS.md"
 
 sysdeps:
@@ -131,6 +132,11 @@ bench-dock: venv
 bench-dock-1m: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	nice -n 5 $(PY) bench/bench_dock.py --points 1000000 --clicks 40
+
+# the panel on 1,000,000 Voronoi polygons in a GeoPackage (written once to build/bench-dock/)
+bench-dock-1m-polygons: venv
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	nice -n 5 $(PY) bench/bench_dock.py --polygons 1000000 --clicks 40
 
 # make bench-travel [SEEDS=1,4]
 bench-travel: venv

@@ -15,10 +15,15 @@ A second case (``--points 1000000``): a million account points in a GeoPackage (
 national customer base of ``bench/instances.py``, 2,000 territories around random accounts, two
 lognormal measures), written once to build/bench-dock/ and opened through OGR as a user would.
 
+A third case (``--polygons 1000000``): a million Voronoi polygons in a GeoPackage (the uniform
+synthetic instance of ``bench/instances.py``), 2,000 territories (each cell joins the nearest of
+2,000 random seed cells), two measures; written once to build/bench-dock/, opened through OGR.
+
 Writes its section of bench/RESULTS-dock.md (the other case's section is kept).
 
     python bench/bench_dock.py [--columns 250 --rows 200] [--clicks 40]
     python bench/bench_dock.py --points 1000000 [--territories 2000]
+    python bench/bench_dock.py --polygons 1000000 [--territories 2000]
 """
 
 from __future__ import annotations
@@ -122,6 +127,72 @@ def points_layer(size: int, territories: int):
     return layer
 
 
+def polygons_layer(size: int, territories: int):
+    """A GeoPackage of ``size`` Voronoi polygons (bench/instances.py ``synthetic_instance``, seed 1)
+    in ``territories`` territories (each cell joins the nearest of as many random seed cells, by
+    centroid), opened through OGR. Written once to build/bench-dock/."""
+    import struct
+
+    import numpy as np
+    from instances import synthetic_instance
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransformContext,
+        QgsFeature,
+        QgsFields,
+        QgsGeometry,
+        QgsVectorFileWriter,
+        QgsVectorLayer,
+        QgsWkbTypes,
+    )
+    from qgis.PyQt.QtCore import QByteArray
+    from scipy.spatial import cKDTree
+    from territory_planner.compat import make_field
+
+    path = ROOT / "build" / "bench-dock" / f"voronoi-{size}-{territories}.gpkg"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        instance = synthetic_instance(size, territories, 1)
+        positions = instance.positions
+        rng = np.random.default_rng(5)
+        _, labels = cKDTree(positions[rng.choice(size, territories, replace=False)]).query(positions)
+        fields = QgsFields()
+        for field in (make_field("territory", "string", 40), make_field("customers", "double"),
+                      make_field("demand", "double")):
+            fields.append(field)
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName, options.layerName = "GPKG", "units"
+        partial = path.with_suffix(".partial.gpkg")
+        writer = QgsVectorFileWriter.create(str(partial), fields, QgsWkbTypes.Type.Polygon,
+                                            QgsCoordinateReferenceSystem(instance.crs),
+                                            QgsCoordinateTransformContext(), options)
+        assert not writer.hasError(), writer.errorMessage()
+        names = [f"T{k + 1:04d}" for k in range(territories)]
+        workloads = instance.workloads[:, :2].tolist()
+        offsets = instance.polygon_offsets
+        batch = []
+        for i in range(size):
+            ring = instance.polygon_xy[offsets[i]:offsets[i + 1]]
+            ring = np.vstack([ring, ring[:1]])
+            # little-endian WKB polygon with one closed ring
+            wkb = struct.pack("<BIII", 1, 3, 1, len(ring)) + np.ascontiguousarray(ring, dtype="<f8").tobytes()
+            geometry = QgsGeometry()
+            geometry.fromWkb(QByteArray(wkb))
+            feature = QgsFeature(fields)
+            feature.setGeometry(geometry)
+            feature.setAttributes([names[labels[i]]] + workloads[i])
+            batch.append(feature)
+            if len(batch) == 20_000:
+                writer.addFeatures(batch)
+                batch = []
+        writer.addFeatures(batch)
+        del writer
+        partial.rename(path)
+    layer = QgsVectorLayer(f"{path}|layername=units", "bench polygons", "ogr")
+    assert layer.isValid(), path
+    return layer
+
+
 class FakeIface:
     """What the dock asks of QGIS's iface: the map canvas and the message bar."""
 
@@ -158,7 +229,9 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=250)
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--points", type=int, default=0, help="account points in a GeoPackage instead of the grid")
-    parser.add_argument("--territories", type=int, default=2000, help="territories of the points case")
+    parser.add_argument("--polygons", type=int, default=0,
+                        help="Voronoi polygons in a GeoPackage instead of the grid")
+    parser.add_argument("--territories", type=int, default=2000, help="territories of the points and polygons cases")
     parser.add_argument("--clicks", type=int, default=40)
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS-dock.md"))
     args = parser.parse_args()
@@ -181,6 +254,9 @@ def main() -> None:
     if args.points:
         layer = points_layer(args.points, args.territories)
         measures, territory_count = ["visits", "sales"], args.territories
+    elif args.polygons:
+        layer = polygons_layer(args.polygons, args.territories)
+        measures, territory_count = ["customers", "demand"], args.territories
     else:
         layer = build_layer(args.columns, args.rows)
         measures, territory_count = ["accounts", "potential"], 20
@@ -253,6 +329,21 @@ def main() -> None:
 
         def view_at(x, y):
             canvas.setExtent(QgsRectangle(x - 20000, y - 16000, x + 20000, y + 16000))
+    elif args.polygons:
+        # click inside cells (a cell's centroid lies in it: Voronoi cells are convex), in a view of
+        # about 4 km (cells about 100 m across at a million, 25 pixels), as a user zooms in to paint
+        from qgis.core import QgsFeatureRequest, QgsRectangle
+
+        sample = sorted(int(f) for f in rng.choice(dock.service.fids, size=3 * args.clicks, replace=False))
+        spots = []
+        for f in layer.getFeatures(QgsFeatureRequest().setFilterFids(sample).setNoAttributes()):
+            centre = f.geometry().centroid().asPoint()
+            spots.append((centre.x(), centre.y()))
+        rng.shuffle(spots)
+        rectangle_size = 1000.0
+
+        def view_at(x, y):
+            canvas.setExtent(QgsRectangle(x - 2000, y - 1600, x + 2000, y + 1600))
     else:
         width, height = args.columns * 1000.0, args.rows * 1000.0
         spots = [(rng.uniform(0, width), rng.uniform(0, height)) for _ in range(3 * args.clicks)]
@@ -377,11 +468,17 @@ def main() -> None:
     what = (f"{n:,} account points in a GeoPackage (bench/instances.py `national_accounts`: metro clusters and a "
             f"rural background, lognormal visits and sales), {territory_count:,} territories around random accounts"
             if args.points else
+            f"{n:,} Voronoi polygons in a GeoPackage (bench/instances.py `synthetic_instance`, uniform, seed 1; "
+            f"cells about {(extent.width() * extent.height() / n) ** 0.5:.0f} m across), {territory_count:,} "
+            "territories (each cell joins the nearest of as many random seed cells)"
+            if args.polygons else
             f"Synthetic grid of {n:,} square polygons ({args.columns} × {args.rows}) in a memory layer with a "
             "spatial index, already split into 20 block territories")
-    run = "`make bench-dock-1m`" if args.points else "`make bench-dock`"
+    run = ("`make bench-dock-1m`" if args.points else "`make bench-dock-1m-polygons`" if args.polygons
+           else "`make bench-dock`")
+    kind = "account points" if args.points else "Voronoi polygons" if args.polygons else "polygons"
     lines = [
-        f"## {n:,} {'account points' if args.points else 'polygons'}",
+        f"## {n:,} {kind}",
         "",
         f"{what}; two balance measures. QGIS {Qgis.QGIS_VERSION}, Python {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPU(s), load average {load_before:.1f} when it started and "
@@ -390,7 +487,7 @@ def main() -> None:
         "",
         "| what | time |",
         "|---|---|",
-        f"| {'writing the GeoPackage (once) or opening it' if args.points else 'building the test layer'} "
+        f"| {'writing the GeoPackage (once) or opening it' if args.points or args.polygons else 'building the test layer'} "
         f"(not the dock) | {make_layer_s:.1f} s |",
         f"| creating the dock panel | {dock_ms[0]:.0f} ms |",
         f"| **opening the dock on a project with a plan** → table with every territory's figures "
@@ -423,7 +520,7 @@ def main() -> None:
         "`core.metrics.plan_figures`.",
         "",
     ]
-    if args.points:
+    if args.points or args.polygons:
         lines[-1:-1] = [
             "",
             "Opening reads the plan's columns (fid, territory, two measures) straight from the GeoPackage's table "
