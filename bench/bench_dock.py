@@ -476,6 +476,7 @@ def main() -> None:
             "spatial index, already split into 20 block territories")
     run = ("`make bench-dock-1m`" if args.points else "`make bench-dock-1m-polygons`" if args.polygons
            else "`make bench-dock`")
+    from_file = bool(args.points or args.polygons)
     kind = "account points" if args.points else "Voronoi polygons" if args.polygons else "polygons"
     lines = [
         f"## {n:,} {kind}",
@@ -487,7 +488,7 @@ def main() -> None:
         "",
         "| what | time |",
         "|---|---|",
-        f"| {'writing the GeoPackage (once) or opening it' if args.points or args.polygons else 'building the test layer'} "
+        f"| {'writing the GeoPackage (once) or opening it' if from_file else 'building the test layer'} "
         f"(not the dock) | {make_layer_s:.1f} s |",
         f"| creating the dock panel | {dock_ms[0]:.0f} ms |",
         f"| **opening the dock on a project with a plan** → table with every territory's figures "
@@ -520,7 +521,7 @@ def main() -> None:
         "`core.metrics.plan_figures`.",
         "",
     ]
-    if args.points or args.polygons:
+    if from_file:
         lines[-1:-1] = [
             "",
             "Opening reads the plan's columns (fid, territory, two measures) straight from the GeoPackage's table "
