@@ -189,3 +189,18 @@ def test_unique_points_are_numpys():
         got, got_inverse = _unique_points(points)
         assert np.array_equal(got, unique), trial
         assert np.array_equal(got_inverse, np.asarray(inverse).reshape(-1)), trial
+
+
+def test_vertices_gathered_in_blocks_keep_each_geometrys_own(nc_layer):
+    """polygon_adjacency gathers the vertices a block of geometries at a time (a worker thread
+    then never holds the interpreter for one call over a million arrays): every vertex still
+    belongs to its own geometry, across block boundaries and past geometries without vertices."""
+    from territory_planner.layers.units import _all_vertices, _vertices
+
+    geometries = [QgsGeometry(f.geometry()) for f in nc_layer.getFeatures()]
+    geometries[10:10] = [QgsGeometry(), QgsGeometry()]  # no vertices, inside the second block of 7
+    xy, owner = _all_vertices(geometries, block=7)
+    for index, geometry in enumerate(geometries):
+        assert np.array_equal(xy[owner == index], _vertices(geometry).reshape(-1, 2)), index
+    assert len(xy) == len(owner) == sum(len(_vertices(g)) for g in geometries)
+    assert np.array_equal(np.unique(owner), [i for i in range(len(geometries)) if i not in (10, 11)])
