@@ -80,6 +80,16 @@ class _TaskFeedback:
         self._task.setProgress(value)
 
 
+def release_in_blocks(items: list, block: int = 20_000) -> None:
+    """Empty ``items``, freeing its objects ``block`` at a time.
+
+    Dropping a list of a million geometries is one step for the interpreter: it deletes them all
+    without letting another thread run (the panel paused for half a second on a worker thread
+    at a million polygons). A block at a time, the main thread gets its turns in between."""
+    while items:
+        del items[-block:]
+
+
 class UnitsTask(QgsTask):
     """Reads the units' neighbours and positions with ``layers.units.read_units``."""
 
@@ -115,7 +125,7 @@ class UnitsTask(QgsTask):
                                         request=self.request, point_geometries=False)
                 if self.units is not None and not self.isCanceled():
                     # the panel needs positions and neighbours, not a geometry object per unit
-                    self.units.geometries = []
+                    release_in_blocks(self.units.geometries)
                     # the heavy part of taking them over (ordering, islands), off the main thread
                     self.prepared = prepare_units(self.units, self.fids, self.labels)
             finally:

@@ -275,3 +275,20 @@ def test_the_panel_stays_usable_while_the_neighbours_are_read_in_a_task(qgis_ifa
     finally:
         panel.unload()
         panel.deleteLater()
+
+
+def test_the_units_geometries_are_freed_a_block_at_a_time():
+    """The neighbour-reading task drops its million geometries a block at a time (so the panel's
+    thread runs in between): the list ends empty and every object in it is gone."""
+    import weakref
+
+    from territory_planner.ui.tasks import release_in_blocks
+
+    class Thing:
+        pass
+
+    items = [Thing() for _ in range(5_003)]
+    alive = [weakref.ref(item) for item in items[::7]]
+    release_in_blocks(items, block=1_000)
+    assert items == []
+    assert all(ref() is None for ref in alive)
