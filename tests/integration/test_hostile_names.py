@@ -113,13 +113,22 @@ def test_a_layer_password_is_not_written_to_the_project_or_the_log(qgis_new_proj
     QgsProject.instance().addMapLayer(layer, False)
     logged: list[str] = []
     log = QgsApplication.messageLog()
-    log.messageReceived.connect(lambda message, tag, level: logged.append(message))
-    plan = PlanSettings(layer_id=layer.id(), territory_field="territory", measures=["accounts"])
-    plan.write(QgsProject.instance())
-    path = tmp_path / "plan.qgs"
-    assert QgsProject.instance().write(str(path))
+
+    def record(message, tag, level):
+        logged.append(message)
+
+    # QGIS's message log lives as long as QGIS: the slot is taken off again whatever happens,
+    # or every later test's messages would run it
+    log.messageReceived.connect(record)
+    try:
+        plan = PlanSettings(layer_id=layer.id(), territory_field="territory", measures=["accounts"])
+        plan.write(QgsProject.instance())
+        path = tmp_path / "plan.qgs"
+        assert QgsProject.instance().write(str(path))
+    finally:
+        log.messageReceived.disconnect(record)
+        QgsProject.instance().removeMapLayer(layer.id())
     section = re.search(rf"<{SCOPE}>.*</{SCOPE}>", path.read_text(encoding="utf-8"), re.DOTALL)
     assert section is not None
     assert secret not in section.group(0)
     assert not [m for m in logged if secret in m]
-    QgsProject.instance().removeMapLayer(layer.id())

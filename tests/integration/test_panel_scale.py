@@ -245,8 +245,15 @@ def test_the_panel_stays_usable_while_the_neighbours_are_read_in_a_task(qgis_ifa
     try:
         started = []
         manager = QgsApplication.taskManager()
-        manager.taskAdded.connect(lambda _id: started.append(_id))
-        open_plan(panel, layer)
+
+        def added(task_id):
+            started.append(task_id)
+
+        manager.taskAdded.connect(added)  # QGIS's task manager outlives the test: disconnected below
+        try:
+            open_plan(panel, layer)
+        finally:
+            manager.taskAdded.disconnect(added)
         [task] = [manager.task(i) for i in started if type(manager.task(i)).__name__ == "UnitsTask"]
         qtbot.waitUntil(lambda: task.status() == QgsTask.TaskStatus.Running, timeout=30_000)
 

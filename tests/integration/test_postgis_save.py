@@ -326,7 +326,7 @@ def test_the_conflict_dialog_lists_units_as_text_and_returns_the_choice(qgis_app
 
 
 # -- credentials ---------------------------------------------------------------------------------------
-def test_credentials_never_reach_messages_logs_or_the_change_log(postgis, units, services, tmp_path):
+def test_credentials_never_reach_messages_logs_or_the_change_log(postgis, units, services, tmp_path, request):
     """A password in the layer's connection (the test server trusts every login, so any password
     works) appears in no message of a failed save or a conflict, no log line, no change-log row and
     not in the project file; with the authentication manager the URI holds only the config id."""
@@ -355,7 +355,13 @@ def test_credentials_never_reach_messages_logs_or_the_change_log(postgis, units,
     QgsProject.instance().addMapLayer(second)
 
     logged_lines: list[str] = []
-    QgsApplication.messageLog().messageReceived.connect(lambda message, tag, level: logged_lines.append(message))
+
+    def record(message, tag, level):
+        logged_lines.append(message)
+
+    log = QgsApplication.messageLog()
+    log.messageReceived.connect(record)
+    request.addfinalizer(lambda: log.messageReceived.disconnect(record))  # the log outlives the test
     messages: list[str] = []
     b = services()
     bind(b, second)
