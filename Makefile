@@ -58,14 +58,15 @@ test-debian13:
 	@bash scripts/test-debian13.sh
 
 # make test-repeat RUNS=10: the suite of `make test` RUNS times in a row (a flaky test shows up as a
-# failed run); stops at the first failing run and says which. On Debian 13:
+# failed run); stops at the first failing run and says which. Verbose (-v): a test that crashes
+# the interpreter is named in the log even though pytest's summary never comes. On Debian 13:
 #   bash scripts/test-debian13.sh make test-repeat RUNS=10
 RUNS ?= 10
 test-repeat: venv $(NP2_VENV)/.stamp
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	@for run in $$(seq 1 $(RUNS)); do \
 	  echo "=== test-repeat: run $$run of $(RUNS) ($$(date -u +%H:%M:%S) UTC)"; \
-	  $(TEST_ENV) SAME_EVERYWHERE_PYTHON=$(NP2_VENV)/bin/python $(PY) -m pytest -q tests \
+	  $(TEST_ENV) SAME_EVERYWHERE_PYTHON=$(NP2_VENV)/bin/python $(PY) -m pytest -v tests \
 	    && $(MAKE) --no-print-directory test-engine-numpy2 \
 	    || { echo "=== test-repeat: run $$run of $(RUNS) FAILED"; exit 1; }; \
 	done; echo "=== test-repeat: $(RUNS) runs in a row passed"
