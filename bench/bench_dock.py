@@ -78,18 +78,9 @@ def points_layer(size: int, territories: int):
     in ``territories`` territories (the nearest of as many random accounts), opened through OGR.
     Written once to build/bench-dock/."""
     import numpy as np
+    from common import write_gpkg
     from instances import national_accounts
-    from qgis.core import (
-        QgsCoordinateReferenceSystem,
-        QgsCoordinateTransformContext,
-        QgsFeature,
-        QgsFields,
-        QgsGeometry,
-        QgsPointXY,
-        QgsVectorFileWriter,
-        QgsVectorLayer,
-        QgsWkbTypes,
-    )
+    from qgis.core import QgsFields, QgsGeometry, QgsPointXY, QgsVectorLayer, QgsWkbTypes
     from scipy.spatial import cKDTree
     from territory_planner.compat import make_field
 
@@ -103,25 +94,10 @@ def points_layer(size: int, territories: int):
         for field in (make_field("territory", "string", 40), make_field("visits", "double"),
                       make_field("sales", "double")):
             fields.append(field)
-        options = QgsVectorFileWriter.SaveVectorOptions()
-        options.driverName, options.layerName = "GPKG", "accounts"
-        partial = path.with_suffix(".partial.gpkg")
-        writer = QgsVectorFileWriter.create(str(partial), fields, QgsWkbTypes.Type.Point,
-                                            QgsCoordinateReferenceSystem("EPSG:3857"),
-                                            QgsCoordinateTransformContext(), options)
         names = [f"T{k + 1:04d}" for k in range(territories)]
-        batch = []
-        for i in range(size):
-            feature = QgsFeature(fields)
-            feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(*positions[i])))
-            feature.setAttributes([names[labels[i]], float(workloads[i, 0]), float(workloads[i, 1])])
-            batch.append(feature)
-            if len(batch) == 50_000:
-                writer.addFeatures(batch)
-                batch = []
-        writer.addFeatures(batch)
-        del writer
-        partial.rename(path)
+        rows = ((QgsGeometry.fromPointXY(QgsPointXY(*positions[i])),
+                 [names[labels[i]], float(workloads[i, 0]), float(workloads[i, 1])]) for i in range(size))
+        write_gpkg(path, "accounts", fields, QgsWkbTypes.Type.Point, "EPSG:3857", rows, batch=50_000)
     layer = QgsVectorLayer(f"{path}|layername=accounts", "bench accounts", "ogr")
     assert layer.isValid(), path
     return layer
@@ -134,17 +110,9 @@ def polygons_layer(size: int, territories: int):
     import struct
 
     import numpy as np
+    from common import write_gpkg
     from instances import synthetic_instance
-    from qgis.core import (
-        QgsCoordinateReferenceSystem,
-        QgsCoordinateTransformContext,
-        QgsFeature,
-        QgsFields,
-        QgsGeometry,
-        QgsVectorFileWriter,
-        QgsVectorLayer,
-        QgsWkbTypes,
-    )
+    from qgis.core import QgsFields, QgsGeometry, QgsVectorLayer, QgsWkbTypes
     from qgis.PyQt.QtCore import QByteArray
     from scipy.spatial import cKDTree
     from territory_planner.compat import make_field
@@ -160,34 +128,21 @@ def polygons_layer(size: int, territories: int):
         for field in (make_field("territory", "string", 40), make_field("customers", "double"),
                       make_field("demand", "double")):
             fields.append(field)
-        options = QgsVectorFileWriter.SaveVectorOptions()
-        options.driverName, options.layerName = "GPKG", "units"
-        partial = path.with_suffix(".partial.gpkg")
-        writer = QgsVectorFileWriter.create(str(partial), fields, QgsWkbTypes.Type.Polygon,
-                                            QgsCoordinateReferenceSystem(instance.crs),
-                                            QgsCoordinateTransformContext(), options)
-        assert not writer.hasError(), writer.errorMessage()
         names = [f"T{k + 1:04d}" for k in range(territories)]
         workloads = instance.workloads[:, :2].tolist()
         offsets = instance.polygon_offsets
-        batch = []
-        for i in range(size):
+
+        def polygon(i: int):
             ring = instance.polygon_xy[offsets[i]:offsets[i + 1]]
             ring = np.vstack([ring, ring[:1]])
             # little-endian WKB polygon with one closed ring
             wkb = struct.pack("<BIII", 1, 3, 1, len(ring)) + np.ascontiguousarray(ring, dtype="<f8").tobytes()
             geometry = QgsGeometry()
             geometry.fromWkb(QByteArray(wkb))
-            feature = QgsFeature(fields)
-            feature.setGeometry(geometry)
-            feature.setAttributes([names[labels[i]]] + workloads[i])
-            batch.append(feature)
-            if len(batch) == 20_000:
-                writer.addFeatures(batch)
-                batch = []
-        writer.addFeatures(batch)
-        del writer
-        partial.rename(path)
+            return geometry
+
+        rows = ((polygon(i), [names[labels[i]]] + workloads[i]) for i in range(size))
+        write_gpkg(path, "units", fields, QgsWkbTypes.Type.Polygon, instance.crs, rows)
     layer = QgsVectorLayer(f"{path}|layername=units", "bench polygons", "ogr")
     assert layer.isValid(), path
     return layer

@@ -75,3 +75,38 @@ def granularity_allows(instance) -> bool:
     w = np.asarray(instance.workloads, dtype=float)
     targets = w.sum(axis=0) / instance.territories
     return bool(np.all(w.max(axis=0) <= (1.0 + instance.tolerance) * targets))
+
+
+def write_gpkg(path, layer_name: str, fields, wkb_type, crs: str, rows, batch: int = 20_000) -> None:
+    """Write ``rows`` (pairs of a QgsGeometry and its attribute list) as the GeoPackage layer
+    ``layer_name`` at ``path``, in batches; the file is written under a temporary name and renamed
+    at the end, so an interrupted run never leaves a half-written layer under the real name."""
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransformContext,
+        QgsFeature,
+        QgsVectorFileWriter,
+    )
+
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial.gpkg")
+    if partial.exists():
+        partial.unlink()
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName, options.layerName = "GPKG", layer_name
+    writer = QgsVectorFileWriter.create(str(partial), fields, wkb_type, QgsCoordinateReferenceSystem(crs),
+                                        QgsCoordinateTransformContext(), options)
+    if writer.hasError():
+        raise RuntimeError(writer.errorMessage())
+    pending = []
+    for geometry, attributes in rows:
+        feature = QgsFeature(fields)
+        feature.setGeometry(geometry)
+        feature.setAttributes(attributes)
+        pending.append(feature)
+        if len(pending) == batch:
+            writer.addFeatures(pending)
+            pending = []
+    writer.addFeatures(pending)
+    del writer  # closes the file
+    os.replace(partial, path)

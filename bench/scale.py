@@ -143,18 +143,8 @@ def job_gpkg(name: str) -> None:
 
     app = start_qgis()  # noqa: F841
     make_importable()
-    from qgis.core import (
-        QgsCoordinateReferenceSystem,
-        QgsCoordinateTransformContext,
-        QgsFeature,
-        QgsFields,
-        QgsGeometry,
-        QgsLineString,
-        QgsPoint,
-        QgsPolygon,
-        QgsVectorFileWriter,
-        QgsWkbTypes,
-    )
+    from common import write_gpkg
+    from qgis.core import QgsFields, QgsGeometry, QgsLineString, QgsPoint, QgsPolygon, QgsWkbTypes
     from territory_planner.compat import DOUBLE, INT, make_field
 
     instance = make_instance(name)
@@ -164,36 +154,19 @@ def job_gpkg(name: str) -> None:
     fields.append(make_field("unit_id", INT))
     for measure in instance.measures:
         fields.append(make_field(measure, DOUBLE))
-    options = QgsVectorFileWriter.SaveVectorOptions()
-    options.driverName = "GPKG"
-    options.layerName = "units"
-    tmp = str(gpkg) + ".tmp.gpkg"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    writer = QgsVectorFileWriter.create(tmp, fields, QgsWkbTypes.Type.Point if points else QgsWkbTypes.Type.Polygon,
-                                        QgsCoordinateReferenceSystem(instance.crs),
-                                        QgsCoordinateTransformContext(), options)
-    if writer.hasError():
-        raise RuntimeError(writer.errorMessage())
     workloads = instance.workloads.tolist()
     xy = instance.positions.tolist()
-    batch = []
-    for i in range(instance.size):
-        feature = QgsFeature(fields)
+
+    def geometry(i: int):
         if points:
-            feature.setGeometry(QgsGeometry(QgsPoint(xy[i][0], xy[i][1])))
-        else:
-            ring = instance.polygon(i)
-            feature.setGeometry(QgsGeometry(QgsPolygon(QgsLineString(
-                np.append(ring[:, 0], ring[0, 0]).tolist(), np.append(ring[:, 1], ring[0, 1]).tolist()))))
-        feature.setAttributes([i] + workloads[i])
-        batch.append(feature)
-        if len(batch) == 10000:
-            writer.addFeatures(batch)
-            batch = []
-    writer.addFeatures(batch)
-    del writer
-    os.replace(tmp, gpkg)
+            return QgsGeometry(QgsPoint(xy[i][0], xy[i][1]))
+        ring = instance.polygon(i)
+        return QgsGeometry(QgsPolygon(QgsLineString(
+            np.append(ring[:, 0], ring[0, 0]).tolist(), np.append(ring[:, 1], ring[0, 1]).tolist())))
+
+    rows = ((geometry(i), [i] + workloads[i]) for i in range(instance.size))
+    write_gpkg(gpkg, "units", fields, QgsWkbTypes.Type.Point if points else QgsWkbTypes.Type.Polygon,
+               instance.crs, rows, batch=10_000)
 
 
 class PhaseFeedback:
