@@ -73,28 +73,35 @@ def build_layer(columns: int, rows: int, territories_across: int = 5, territorie
     return layer
 
 
+def nearest_seed_plan(positions, territories: int, seed: int, measures: list):
+    """A plan for a bench layer: each unit in the territory of the nearest of ``territories`` random
+    units; with the territory names and the layer's fields (territory, then one double per measure)."""
+    import numpy as np
+    from qgis.core import QgsFields
+    from scipy.spatial import cKDTree
+    from territory_planner.compat import make_field
+
+    rng = np.random.default_rng(seed)
+    _, labels = cKDTree(positions[rng.choice(len(positions), territories, replace=False)]).query(positions)
+    fields = QgsFields()
+    for field in [make_field("territory", "string", 40)] + [make_field(m, "double") for m in measures]:
+        fields.append(field)
+    return labels, [f"T{k + 1:04d}" for k in range(territories)], fields
+
+
 def points_layer(size: int, territories: int):
     """A GeoPackage of ``size`` clustered account points (bench/instances.py ``national_accounts``)
     in ``territories`` territories (the nearest of as many random accounts), opened through OGR.
     Written once to build/bench-dock/."""
-    import numpy as np
     from common import write_gpkg
     from instances import national_accounts
-    from qgis.core import QgsFields, QgsGeometry, QgsPointXY, QgsVectorLayer, QgsWkbTypes
-    from scipy.spatial import cKDTree
-    from territory_planner.compat import make_field
+    from qgis.core import QgsGeometry, QgsPointXY, QgsVectorLayer, QgsWkbTypes
 
     path = ROOT / "build" / "bench-dock" / f"accounts-{size}-{territories}.gpkg"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         positions, workloads = national_accounts(size, 0)
-        rng = np.random.default_rng(3)
-        _, labels = cKDTree(positions[rng.choice(size, territories, replace=False)]).query(positions)
-        fields = QgsFields()
-        for field in (make_field("territory", "string", 40), make_field("visits", "double"),
-                      make_field("sales", "double")):
-            fields.append(field)
-        names = [f"T{k + 1:04d}" for k in range(territories)]
+        labels, names, fields = nearest_seed_plan(positions, territories, 3, ["visits", "sales"])
         rows = ((QgsGeometry.fromPointXY(QgsPointXY(*positions[i])),
                  [names[labels[i]], float(workloads[i, 0]), float(workloads[i, 1])]) for i in range(size))
         write_gpkg(path, "accounts", fields, QgsWkbTypes.Type.Point, "EPSG:3857", rows, batch=50_000)
@@ -112,23 +119,15 @@ def polygons_layer(size: int, territories: int):
     import numpy as np
     from common import write_gpkg
     from instances import synthetic_instance
-    from qgis.core import QgsFields, QgsGeometry, QgsVectorLayer, QgsWkbTypes
+    from qgis.core import QgsGeometry, QgsVectorLayer, QgsWkbTypes
     from qgis.PyQt.QtCore import QByteArray
-    from scipy.spatial import cKDTree
-    from territory_planner.compat import make_field
 
     path = ROOT / "build" / "bench-dock" / f"voronoi-{size}-{territories}.gpkg"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         instance = synthetic_instance(size, territories, 1)
         positions = instance.positions
-        rng = np.random.default_rng(5)
-        _, labels = cKDTree(positions[rng.choice(size, territories, replace=False)]).query(positions)
-        fields = QgsFields()
-        for field in (make_field("territory", "string", 40), make_field("customers", "double"),
-                      make_field("demand", "double")):
-            fields.append(field)
-        names = [f"T{k + 1:04d}" for k in range(territories)]
+        labels, names, fields = nearest_seed_plan(positions, territories, 5, ["customers", "demand"])
         workloads = instance.workloads[:, :2].tolist()
         offsets = instance.polygon_offsets
 
