@@ -19,7 +19,7 @@ from qgis.core import (
 from scipy import sparse
 
 from ..compat import DOUBLE, INT, STRING, make_field, parameter_as_fields
-from ..core.matching import match_reps, territory_distance_costs, unit_weights
+from ..core.plan.matching import match_reps, territory_distance_costs, unit_weights
 from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback, points_to_metric
 from .common import (

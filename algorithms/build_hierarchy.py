@@ -16,8 +16,8 @@ from qgis.core import (
 
 from ..compat import INT, STRING, make_field, parameter_as_fields
 from ..core.engine import build_territories
-from ..core.hierarchy import coarsen, region_problem, units_in_regions
 from ..core.metrics import plan_figures
+from ..core.plan.hierarchy import coarsen, region_problem, units_in_regions
 from ..core.problem import Problem
 from ..layers.units import ScaledFeedback
 from .common import (

@@ -664,7 +664,7 @@ def keep_codes_by_overlap(source, territory_field: str, units: Units, labels: np
     count); the others keep their new codes, renamed where they collide with an old one."""
     if source.fields().lookupField(territory_field) < 0:
         return codes
-    from ..core.identity import match_by_overlap
+    from ..core.plan.identity import match_by_overlap
 
     old = read_alignment(source, territory_field, units, feedback)
     if not old.names:

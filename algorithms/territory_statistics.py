@@ -658,7 +658,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
     def _rep_travel(self, parameters, context, feedback, units: Units, labels, names, reps) -> dict:
         """Minutes by road from each territory's rep (the first one named for it) to its units."""
-        from ..core.matching import unit_weights
+        from ..core.plan.matching import unit_weights
 
         p = len(names)
         first: dict[int, Rep] = {}

@@ -69,10 +69,10 @@ def beyond_band(labels, problem) -> float:
 
 def least_by_flow(labels, problem) -> float:
     """The least workload (percent of the first measure's total) a border-by-border hand-over moves:
-    core.rebalance.least_flow on the initial plan's territory graph (fractional, one count per border
+    core.solve.rebalance.least_flow on the initial plan's territory graph (fractional, one count per border
     crossed)."""
     from territory_planner.core.metrics import plan_figures
-    from territory_planner.core.rebalance import least_flow
+    from territory_planner.core.solve.rebalance import least_flow
 
     fig = plan_figures(labels, problem)
     coo = problem.adjacency.tocoo()
@@ -137,7 +137,7 @@ def write_report(results: dict) -> None:
         "no plan within tolerance moves less. Target: within tolerance where reachable, moving at most "
         "1.5 × the least; never worse. *Least by flow*: the same, with load handed over only across borders of "
         "the plan before the shift and counted once per border it crosses (a min-cost flow on the territory "
-        "graph, fractional units, `core.rebalance.least_flow`): the part of *moved / least* above "
+        "graph, fractional units, `core.solve.rebalance.least_flow`): the part of *moved / least* above "
         "*flow / least* is what whole units, contiguity and the search add. *Beyond band*: the workload outside "
         "the band (above or below, first measure) before and after: what the moved workload bought.",
         "",

@@ -1,6 +1,6 @@
 """A slow reference search: what balance the data allow, to judge the engine against.
 
-Long runs of the multi-tree merge-and-resplit annealing (core.resplit) from the engine's plan,
+Long runs of the multi-tree merge-and-resplit annealing (core.solve.resplit) from the engine's plan,
 each with a different random stream and no patience limit, every one finished with single
 moves; the best plan of all is kept. Not part of the plugin: it only tells the benchmark how far
 the engine's default search stops from a plan that exists.
@@ -25,9 +25,9 @@ def reference_search(problem, labels: np.ndarray, seconds: float, seed: int = 12
         LocalSearch,
         _tol,
     )
-    from territory_planner.core.model import build_model
-    from territory_planner.core.quality import not_worse, plan_key
-    from territory_planner.core.resplit import Resplit
+    from territory_planner.core.solve.model import build_model
+    from territory_planner.core.solve.quality import not_worse, plan_key
+    from territory_planner.core.solve.resplit import Resplit
 
     model = build_model(problem)
     tol = _tol(model)

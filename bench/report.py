@@ -331,7 +331,7 @@ def _details(lines, plan, rows) -> None:
         lp = rows[name]["lp"]
         if lp is not None:
             text = (f"bound {lp['bound']:.6g} in {lp['seconds']:.1f} s" if lp.get("ok") else lp.get("error"))
-            add(f"| {name} | LP lower bound (`core.bounds`) | {text} | | | | | | |")
+            add(f"| {name} | LP lower bound (`core.solve.bounds`) | {text} | | | | | | |")
     add("")
 
 

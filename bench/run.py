@@ -218,7 +218,7 @@ def run_method(instance: Instance, method: str, gerrychain_python: str, gerrycha
 def best_unit_centre_cost(labels: np.ndarray, instance: Instance) -> float | None:
     make_importable()
     try:
-        from territory_planner.core.bounds import plan_cost_best_unit_centres
+        from territory_planner.core.solve.bounds import plan_cost_best_unit_centres
     except ImportError:
         return None
     return float(plan_cost_best_unit_centres(np.asarray(labels, dtype=np.int64), problem_for(instance)))
@@ -238,7 +238,7 @@ def available(method: str) -> str | None:
         try:
             from territory_planner.core import bounds  # noqa: F401
         except ImportError as error:
-            return f"core.bounds not importable ({error})"
+            return f"core.solve.bounds not importable ({error})"
     return None
 
 

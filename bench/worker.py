@@ -71,7 +71,7 @@ def job_engine(instance: Instance, out_prefix: str) -> None:
 
 def job_lp(instance: Instance, out_prefix: str) -> None:
     make_importable()
-    from territory_planner.core.bounds import lp_lower_bound
+    from territory_planner.core.solve.bounds import lp_lower_bound
 
     problem = problem_for(instance)
     limit = float(os.environ.get("BENCH_LP_TIME_LIMIT", "600"))

@@ -9,16 +9,16 @@ from typing import Optional
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from .allocation import location_allocation, reassign_with_least_disruption
-from .bounds import deviation_lower_bounds
-from .diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .graph import count_parts
 from .metrics import balance_matrix, plan_figures, territory_targets
-from .model import Model, build_model
 from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
-from .quality import better, not_worse, plan_key, within
-from .rebalance import (
+from .solve.allocation import location_allocation, reassign_with_least_disruption
+from .solve.bounds import deviation_lower_bounds
+from .solve.diagnostics import granularity, input_diagnostics, plan_diagnostics
+from .solve.model import Model, build_model
+from .solve.quality import better, not_worse, plan_key, within
+from .solve.rebalance import (
     MOVE_RATE,
     flow_rebalance,
     match_identities,
@@ -27,9 +27,9 @@ from .rebalance import (
     reduce_by_resplits,
     undo_moves,
 )
-from .recom import Recombination
-from .resplit import Resplit
-from .search import BIG, LocalSearch, repair_contiguity
+from .solve.recom import Recombination
+from .solve.resplit import Resplit
+from .solve.search import BIG, LocalSearch, repair_contiguity
 
 # Build aims a little inside the tolerance so that rounding and small edits do not tip it over.
 GOAL_FRACTION = 0.99

@@ -1,5 +1,5 @@
 """Territory styling: one colour per territory code (from the territory table, chosen by
-``core.colouring``), unassigned units shown clearly, territory outlines bold and labelled."""
+``core.plan.colouring``), unassigned units shown clearly, territory outlines bold and labelled."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import numpy as np
 from qgis.core import QgsFeatureRequest, QgsProcessingException
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..core.colouring import assign_colours, is_colour, territory_neighbours
+from ..core.plan.colouring import assign_colours, is_colour, territory_neighbours
 
 TABLE_COLUMNS = ("name", "rep", "colour", "locked")
 

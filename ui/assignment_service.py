@@ -43,9 +43,9 @@ from scipy.sparse.csgraph import connected_components
 
 from ..compat import STRING, make_field, undo_command_class
 from ..core.graph import components, join_islands, undirected
-from ..core.ledger import TerritoryLedger
 from ..core.metrics import plan_figures
-from ..core.suggestions import Suggestion, suggest_moves
+from ..core.plan.ledger import TerritoryLedger
+from ..core.plan.suggestions import Suggestion, suggest_moves
 from ..layers.change_log import ChangeRecorder
 from ..layers.concurrency import CANCEL, SaveGuard
 from ..layers.style import apply_territory_style
@@ -287,7 +287,7 @@ class AssignmentService(QObject):
         self.fids = np.zeros(0, dtype=np.int64)
         self.index_of_fid: dict[int, int] = {}
         self.measures: list[str] = []
-        #: per-territory bookkeeping (labels, counts, sums, reps): core.ledger, fed by the layer's changes
+        #: per-territory bookkeeping (labels, counts, sums, reps): core.plan.ledger, fed by the layer's changes
         self.ledger = TerritoryLedger([], np.zeros((0, 1)))
         self.parts = np.full(1, -1, dtype=np.int64)
         self.territories = TerritoryList((), frozenset())
@@ -1263,9 +1263,9 @@ class AssignmentService(QObject):
 
     def _territory_colours(self) -> dict[str, str]:
         """One colour per territory, chosen on the territory adjacency graph as the algorithms do
-        (core.colouring). Colours the layer's style already gives a territory (a Build output styled
+        (core.plan.colouring). Colours the layer's style already gives a territory (a Build output styled
         from its territory table) or an earlier restyle gave it are kept."""
-        from ..core.colouring import assign_colours, territory_neighbours
+        from ..core.plan.colouring import assign_colours, territory_neighbours
 
         names = list(self.territories.names)
         known = dict(self._colours)

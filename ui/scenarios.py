@@ -11,7 +11,7 @@ import numpy as np
 from qgis.core import Qgis, QgsFeatureRequest, QgsVectorLayer
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..core.scenarios import compare_scenarios
+from ..core.plan.scenarios import compare_scenarios
 from ..layers.values import is_empty_value
 
 
@@ -123,7 +123,7 @@ class Scenarios:
             self.service.plan.baseline = name
 
     def compare(self) -> list:
-        """core.scenarios.ScenarioFigures of every scenario, baseline first."""
+        """core.plan.scenarios.ScenarioFigures of every scenario, baseline first."""
         layer, service = self.layer, self.service
         names = self.names()
         if layer is None or not names:

@@ -180,7 +180,7 @@ class EngineJob:
         names = list(self.names)
         if self.mode != "build" or self.previous is None or not (self.previous >= 0).any():
             return names
-        from ..core.identity import match_by_overlap
+        from ..core.plan.identity import match_by_overlap
 
         count = len(names)
         match = match_by_overlap(self.previous, labels, count, count, self.problem.workloads.sum(axis=1)

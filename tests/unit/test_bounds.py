@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from territory_planner.core.bounds import lp_lower_bound, plan_cost_best_unit_centres
 from territory_planner.core.engine import build_territories
 from territory_planner.core.metrics import plan_figures
 from territory_planner.core.problem import Problem
+from territory_planner.core.solve.bounds import lp_lower_bound, plan_cost_best_unit_centres
 
 
 def test_bound_is_below_the_engine_plan_and_close_to_it(random_instance):

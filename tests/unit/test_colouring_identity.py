@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from territory_planner.core.colouring import (
+from territory_planner.core.plan.colouring import (
     MIN_DISTANCE,
     PALETTE,
     assign_colours,
@@ -14,7 +14,7 @@ from territory_planner.core.colouring import (
     distance,
     territory_neighbours,
 )
-from territory_planner.core.identity import match_by_overlap
+from territory_planner.core.plan.identity import match_by_overlap
 
 
 def grid_neighbours(rows: int, cols: int) -> list[set[int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import sparse
-from territory_planner.core.hierarchy import coarsen, units_in_regions
+from territory_planner.core.plan.hierarchy import coarsen, units_in_regions
 
 
 def grid(width: int, height: int):
@@ -86,7 +86,7 @@ def test_units_inherit_their_territorys_region():
 def test_regions_from_the_engine_are_contiguous_groups_of_whole_territories():
     from scipy.sparse.csgraph import connected_components
     from territory_planner.core.engine import build_territories
-    from territory_planner.core.hierarchy import region_problem
+    from territory_planner.core.plan.hierarchy import region_problem
 
     # a 6 × 4 grid cut into six 2 × 2 blocks; regions of two blocks each are balanced exactly
     xy, adjacency = grid(6, 4)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from territory_planner.core.scenarios import compare_scenarios, encode
+from territory_planner.core.plan.scenarios import compare_scenarios, encode
 
 
 def path_graph(n):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from territory_planner.core.ledger import UNASSIGNED, TerritoryLedger
+from territory_planner.core.plan.ledger import UNASSIGNED, TerritoryLedger
 
 
 def fresh(ledger: TerritoryLedger) -> TerritoryLedger:

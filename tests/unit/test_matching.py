@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from territory_planner.core.matching import (
+from territory_planner.core.plan.matching import (
     MatchingError,
     match_reps,
     territory_distance_costs,

@@ -1,4 +1,4 @@
-"""core.rebalance: least-workload flows over the territory graph, and giving back needless moves."""
+"""core.solve.rebalance: least-workload flows over the territory graph, and giving back needless moves."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from territory_planner.core.engine import rebalance_territories
 from territory_planner.core.graph import count_parts
 from territory_planner.core.metrics import plan_figures
-from territory_planner.core.model import build_model
 from territory_planner.core.problem import Problem
-from territory_planner.core.rebalance import flow_rebalance, match_identities, undo_moves
+from territory_planner.core.solve.model import build_model
+from territory_planner.core.solve.rebalance import flow_rebalance, match_identities, undo_moves
 
 TOL = 0.05
 
@@ -87,7 +87,7 @@ def test_identities_follow_the_initial_plan(west_grows):
 
 
 def test_least_flow_counts_load_passing_through_a_territory_twice():
-    from territory_planner.core.rebalance import least_flow
+    from territory_planner.core.solve.rebalance import least_flow
 
     load = np.array([1.2, 1.0, 0.8])
     target = np.ones(3)
@@ -104,7 +104,7 @@ def test_least_flow_counts_load_passing_through_a_territory_twice():
 
 
 def test_least_flow_is_a_lower_bound_of_a_rebalance(west_grows):
-    from territory_planner.core.rebalance import least_flow
+    from territory_planner.core.solve.rebalance import least_flow
 
     problem, labels = west_grows
     fig = plan_figures(labels, problem)
@@ -123,7 +123,7 @@ def test_out_of_tolerance_a_move_that_buys_little_is_taken_back(east, returned):
     territory 2 at 94 before, the move removed 1 of load beyond the band for 5 moved (taken back at
     MOVE_RATE = 0.25); at 90 before, it removed 5 for 5 (kept)."""
     import scipy.sparse as sp
-    from territory_planner.core.rebalance import MOVE_RATE
+    from territory_planner.core.solve.rebalance import MOVE_RATE
 
     work = np.array([120.0, 95.0, 5.0, east, 400.0 - 120 - 100 - east])
     positions = np.column_stack([np.arange(5) * 1000.0, np.zeros(5)])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from territory_planner.core.model import build_model
 from territory_planner.core.problem import Problem
-from territory_planner.core.search import LocalSearch
+from territory_planner.core.solve.model import build_model
+from territory_planner.core.solve.search import LocalSearch
 
 
 def _search(adjacency_of, seed: int, n: int = 400, p: int = 8, initial: bool = False, heavy: bool = False):

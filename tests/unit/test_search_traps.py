@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from territory_planner.core import engine
-from territory_planner.core.conflicts import HeavyPairs
 from territory_planner.core.engine import build_territories
 from territory_planner.core.graph import count_parts
-from territory_planner.core.model import build_model
 from territory_planner.core.problem import Problem
-from territory_planner.core.quality import not_worse, plan_key
-from territory_planner.core.recom import Recombination
+from territory_planner.core.solve.heavy_pairs import HeavyPairs
+from territory_planner.core.solve.model import build_model
+from territory_planner.core.solve.quality import not_worse, plan_key
+from territory_planner.core.solve.recom import Recombination
 
 
 def heavy_grid(grid_instance, heavy=(44, 45, 54), load=0.6, p=4):

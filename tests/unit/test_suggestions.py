@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from territory_planner.core.metrics import plan_figures
-from territory_planner.core.suggestions import suggest_moves
+from territory_planner.core.plan.suggestions import suggest_moves
 
 
 def grid(columns: int, rows: int) -> sp.csr_matrix:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import balance_matrix, territory_targets
+from ..metrics import balance_matrix, territory_targets
+from ..problem import Diagnostic, PlanFigures, Problem
 from .model import Model
-from .problem import Diagnostic, PlanFigures, Problem
 
 GRANULARITY_NOTE = 0.25  # a unit this large a share of a target makes balance coarse
 MAX_LISTED_UNITS = 200

@@ -9,9 +9,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from .graph import JoinedGraph, Neighbours, join_islands, nearest_neighbour_graph, undirected
-from .metrics import balance_matrix, combined_weight
-from .problem import Problem
+from ..graph import JoinedGraph, Neighbours, join_islands, nearest_neighbour_graph, undirected
+from ..metrics import balance_matrix, combined_weight
+from ..problem import Problem
 
 # Units with no workload still get a little compactness weight, so they join a near territory.
 ZERO_WEIGHT_FLOOR = 1e-3

@@ -22,10 +22,10 @@ from typing import Optional
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .conflicts import heavy_pairs
-from .graph import territory_pieces
+from ..graph import territory_pieces
+from ..progress import Progress
+from .heavy_pairs import heavy_pairs
 from .model import Model
-from .progress import Progress
 
 BIG = 1000.0
 #: Least inertia reference, as a fraction of the plan's total weight (positions are scaled so that

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
-from .conflicts import heavy_pairs
+from .heavy_pairs import heavy_pairs
 from .model import Model
 from .quality import better, plan_key, within
 

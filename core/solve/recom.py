@@ -24,9 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
-from .conflicts import heavy_pairs
+from ..progress import Progress
+from .heavy_pairs import heavy_pairs
 from .model import Model
-from .progress import Progress
 from .quality import EPS, PlanKey, better, plan_key, tolerance_vector
 
 #: A new best plan whose worst deviation is below this many tolerances is finished with single

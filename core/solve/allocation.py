@@ -20,8 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from ..progress import Progress
 from .model import Model, nearest_stable
-from .progress import Progress
 
 CANDIDATES = 8
 REACH = 3.0  # every territory is a candidate of its REACH x (its share of units) nearest units

@@ -19,8 +19,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
-from .metrics import balance_matrix, combined_weight, territory_targets
-from .problem import Problem
+from ..metrics import balance_matrix, combined_weight, territory_targets
+from ..problem import Problem
 
 
 def lp_lower_bound(problem: Problem, time_limit: Optional[float] = None) -> float:

@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from .metrics import balance_matrix, plan_figures
+from ..metrics import balance_matrix, plan_figures
 
 
 @dataclass

@@ -86,7 +86,7 @@ def coarsen(labels: np.ndarray, positions: np.ndarray, workloads: np.ndarray,
 def region_problem(super_units: SuperUnits, region_count: int, measure_names: list[str], tolerance: float,
                    random_seed: int = 0, contiguous: bool = True):
     """The engine's Problem whose units are the territories and whose territories are regions."""
-    from .problem import Problem
+    from ..problem import Problem
 
     names = ["units"] if super_units.counted_units else list(measure_names)
     return Problem(positions=super_units.positions, workloads=super_units.workloads,

@@ -28,9 +28,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import depth_first_order, minimum_spanning_tree
 
-from .conflicts import heavy_pairs
+from ..progress import Progress
+from .heavy_pairs import heavy_pairs
 from .model import Model
-from .progress import Progress
 from .quality import EPS, better, plan_key, tolerance_vector
 from .recom import moment_inertia
 
