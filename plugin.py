@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from qgis.core import QgsApplication, QgsProject
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
 
 try:  # Qt6 (QGIS 4): QAction lives in QtGui
     from qgis.PyQt.QtGui import QAction
@@ -17,6 +17,7 @@ except ImportError:  # Qt5
     from qgis.PyQt.QtWidgets import QAction
 
 from .algorithms.provider import TerritoryProvider
+from .i18n import tr
 from .resources import icon
 
 MENU = "&Territory Planner"
@@ -32,10 +33,6 @@ class TerritoryPlannerPlugin:
         self.service = None
         self.dock_action: QAction | None = None
         self._undo_steps: list[Callable[[], None]] = []
-
-    @staticmethod
-    def tr(text: str) -> str:
-        return QCoreApplication.translate("TerritoryPlanner", text)
 
     # Processing -----------------------------------------------------------------------------
     def initProcessing(self) -> None:  # noqa: N802 - QGIS API name
@@ -60,9 +57,9 @@ class TerritoryPlannerPlugin:
         self.dock.hide()  # shown from its button; adding it to a visible main window shows it
         self._undo_steps.append(self._remove_dock)
 
-        action = QAction(icon("territory.svg"), self.tr("Territory Planner"), self.iface.mainWindow())
+        action = QAction(icon("territory.svg"), tr("Territory Planner"), self.iface.mainWindow())
         action.setObjectName("TerritoryPlannerDockAction")
-        action.setToolTip(self.tr("Show or hide the Territory Planner panel"))
+        action.setToolTip(tr("Show or hide the Territory Planner panel"))
         action.setCheckable(True)
         action.toggled.connect(self.dock.setVisible)
         self.dock.visibilityChanged.connect(action.setChecked)

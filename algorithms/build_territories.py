@@ -19,6 +19,7 @@ from qgis.core import (
 from ..compat import STRING, make_field, parameter_as_fields
 from ..core.engine import DEFAULT_TIME_LIMIT, build_territories
 from ..core.problem import Problem
+from ..i18n import tr
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
 from ..layers.values import default_names, lock_value
@@ -348,9 +349,8 @@ def _check_seeds_near_units(seeds: np.ndarray, positions: np.ndarray, names: lis
     distance = np.hypot(outside[:, 0], outside[:, 1])
     far = np.flatnonzero(~np.isfinite(distance) | (distance > span))
     if len(far):
-        from qgis.PyQt.QtCore import QCoreApplication
 
-        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
+        raise QgsProcessingException(tr(
             "Seeds {} lie far outside the units' extent (more than the extent's own size away). This usually "
-            "means the seed layer's CRS is set wrong; check it in Layer Properties ▸ Source.")).format(
+            "means the seed layer's CRS is set wrong; check it in Layer Properties ▸ Source.").format(
             ", ".join(f"“{names[k]}”" for k in far[:10])))

@@ -29,10 +29,10 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.progress import Cancelled, Progress
+from ..i18n import tr
 from ..layers.style import apply_territory_style, label_territories, order_territories_above_units
 from ..layers.territory_table import TerritoryRow
 from ..layers.units import UnitDataError, Units, read_units
@@ -45,7 +45,7 @@ class TerritoryAlgorithm(QgsProcessingAlgorithm):
     """Base for the provider's algorithms: group, icon, translation and error helpers."""
 
     def tr(self, text: str) -> str:
-        return QCoreApplication.translate("TerritoryPlanner", text)
+        return tr(text)
 
     def createInstance(self):
         return type(self)()
@@ -223,23 +223,22 @@ def file_path_of_destination(destination: str) -> str | None:
 def check_output_path(path: str, label: str) -> None:
     """Raise a QgsProcessingException naming the problem and the fix when ``path`` cannot be written."""
     folder = os.path.dirname(os.path.abspath(path)) or "."
-    tr = QCoreApplication.translate
     if not os.path.isdir(folder):
-        raise QgsProcessingException(tr("TerritoryPlanner", (
+        raise QgsProcessingException(tr(
             "The folder “{}” for the output “{}” does not exist. Create the folder, or choose a file in "
-            "an existing folder.")).format(folder, label))
+            "an existing folder.").format(folder, label))
     if os.path.isdir(path):
-        raise QgsProcessingException(tr("TerritoryPlanner", (
-            "The output “{}” names a folder (“{}”), not a file. Add a file name, e.g. “{}”.")).format(
+        raise QgsProcessingException(tr(
+            "The output “{}” names a folder (“{}”), not a file. Add a file name, e.g. “{}”.").format(
             label, path, os.path.join(path, "output.gpkg")))
     if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise QgsProcessingException(tr("TerritoryPlanner", (
+        raise QgsProcessingException(tr(
             "The file “{}” for the output “{}” cannot be overwritten (it is read-only). Choose another file, "
-            "or make it writable.")).format(path, label))
+            "or make it writable.").format(path, label))
     if not os.path.exists(path) and not os.access(folder, os.W_OK | os.X_OK):
-        raise QgsProcessingException(tr("TerritoryPlanner", (
+        raise QgsProcessingException(tr(
             "Cannot write in the folder “{}” for the output “{}” (no permission, or a read-only disk). "
-            "Choose a folder you can write to.")).format(folder, label))
+            "Choose a folder you can write to.").format(folder, label))
 
 
 _SIDECARS = {
@@ -278,7 +277,7 @@ def run_engine(function, *args, **kwargs):
     except ProblemError as error:
         raise QgsProcessingException(str(error)) from error
     except Cancelled as error:
-        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled.")) from error
+        raise QgsProcessingException(tr("Cancelled.")) from error
 
 
 def read_unit_names(source, field_name: str | None, units: Units) -> list[str] | None:
@@ -288,9 +287,9 @@ def read_unit_names(source, field_name: str | None, units: Units) -> list[str] |
         return None
     index = source.fields().lookupField(field_name)
     if index < 0:
-        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
+        raise QgsProcessingException(tr(
             "The unit name field “{}” is not in the layer. Pick the field that names each unit (county, ZIP, "
-            "account), or leave it empty.")).format(field_name))
+            "account), or leave it empty.").format(field_name))
     from qgis.core import QgsFeatureRequest
 
     names = [str(int(fid)) for fid in units.fids]
@@ -309,7 +308,7 @@ def unit_list(indices, units: Units, unit_names: list[str] | None, limit: int = 
     indices = [int(i) for i in indices]
     if unit_names is not None:
         return _ids([unit_names[i] for i in indices], limit)
-    return QCoreApplication.translate("TerritoryPlanner", "feature ids {}").format(
+    return tr("feature ids {}").format(
         _ids([int(units.fids[i]) for i in indices], limit))
 
 
@@ -320,13 +319,13 @@ def push_diagnostics(plan, units: Units, names: list[str], feedback, unit_names:
         text = diagnostic.message
         if diagnostic.units:
             if unit_names is not None:
-                text += " " + QCoreApplication.translate("TerritoryPlanner", "Units: {}.").format(
+                text += " " + tr("Units: {}.").format(
                     unit_list(diagnostic.units, units, unit_names))
             else:
                 fids = [int(units.fids[i]) for i in diagnostic.units]
-                text += " " + QCoreApplication.translate("TerritoryPlanner", "Feature ids: {}.").format(_ids(fids))
+                text += " " + tr("Feature ids: {}.").format(_ids(fids))
         if diagnostic.territories:
-            text += " " + QCoreApplication.translate("TerritoryPlanner", "Territories: {}.").format(
+            text += " " + tr("Territories: {}.").format(
                 ", ".join(names[k] for k in diagnostic.territories[:20]))
         if diagnostic.severity == "info":
             feedback.pushInfo(text)
@@ -438,7 +437,7 @@ def write_territories(sink, fields: QgsFields, names: list[str], labels: np.ndar
     members = [unit_fids[bounds[k]:bounds[k + 1]] for k in range(p)]
     for k, name in enumerate(names):
         if feedback.isCanceled():
-            raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled."))
+            raise QgsProcessingException(tr("Cancelled."))
         feedback.setProgress(start + (end - start) * k / max(p, 1))
         parts = [source_geometries[fid] for fid in members[k]]
         geometry = QgsGeometry.unaryUnion(parts) if parts else QgsGeometry()
@@ -473,9 +472,9 @@ def add_feature(sink, feature: QgsFeature) -> None:
     if sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert):
         return
     reason = sink.lastError() if hasattr(sink, "lastError") else ""
-    raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
+    raise QgsProcessingException(tr(
         "A feature could not be written to the output ({}). Check that the disk has free space and the "
-        "output can be written, then run again.")).format(reason or "no reason given"))
+        "output can be written, then run again.").format(reason or "no reason given"))
 
 
 def _metric_area_perimeter(geometry: QgsGeometry, transform, factor: float) -> tuple[float, float]:
@@ -500,8 +499,7 @@ def write_units(algorithm: QgsProcessingAlgorithm, parameters, key: str, context
     kept_columns = []
     for index, field in enumerate(source.fields()):
         if field.name() in replaced:
-            feedback.pushInfo(QCoreApplication.translate(
-                "TerritoryPlanner", "The input's field “{}” is replaced in the output.").format(field.name()))
+            feedback.pushInfo(tr("The input's field “{}” is replaced in the output.").format(field.name()))
             fields.append(replaced.pop(field.name()))
             kept_columns.append(None)
         else:
@@ -528,7 +526,7 @@ def write_units(algorithm: QgsProcessingAlgorithm, parameters, key: str, context
     for count, feature in enumerate(source.getFeatures()):
         if count % 1000 == 0:
             if feedback.isCanceled():
-                raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled."))
+                raise QgsProcessingException(tr("Cancelled."))
             feedback.setProgress(start + (end - start) * count / total)
         fid = feature.id()
         values = values_of(index_of_fid[fid])
@@ -630,8 +628,8 @@ def read_alignment(source, field_name: str, units: Units, feedback=None) -> Alig
     fields = source.fields()
     index = fields.lookupField(field_name)
     if index < 0:
-        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
-            "The territory field “{}” is not in the layer. Pick the field that holds each unit's territory."))
+        raise QgsProcessingException(tr(
+            "The territory field “{}” is not in the layer. Pick the field that holds each unit's territory.")
             .format(field_name))
     from qgis.core import QgsFeatureRequest
 
@@ -640,7 +638,7 @@ def read_alignment(source, field_name: str, units: Units, feedback=None) -> Alig
     values: dict[str, object] = {}
     for count, feature in enumerate(source.getFeatures(request)):
         if feedback is not None and count % 1000 == 0 and feedback.isCanceled():
-            raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", "Cancelled."))
+            raise QgsProcessingException(tr("Cancelled."))
         value = feature.attribute(index)
         if is_empty_value(value):
             continue
@@ -681,6 +679,5 @@ def keep_codes_by_overlap(source, territory_field: str, units: Units, labels: np
             out[k] = candidate
             taken.add(candidate)
     kept = sum(1 for o in match if o >= 0)
-    feedback.pushInfo(QCoreApplication.translate(
-        "TerritoryPlanner", "{} territories keep the code of the existing territory they overlap most.").format(kept))
+    feedback.pushInfo(tr("{} territories keep the code of the existing territory they overlap most.").format(kept))
     return out

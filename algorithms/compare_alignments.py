@@ -25,6 +25,7 @@ from qgis.PyQt.QtGui import QColor
 from scipy import sparse
 
 from ..compat import DOUBLE, INT, STRING, make_field, parameter_as_fields
+from ..i18n import tr
 from ..layers.style import apply_territory_style
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
@@ -602,10 +603,6 @@ def _id_key(value):
 
 
 def _check_ids(keys, fids, id_field, where) -> None:
-    from qgis.PyQt.QtCore import QCoreApplication
-
-    def tr(text):
-        return QCoreApplication.translate("TerritoryPlanner", text)
 
     empty = [fid for fid, key in zip(fids, keys) if key is None or key == ""]
     if empty:
@@ -631,12 +628,10 @@ def _unit_moves(before: np.ndarray, after: np.ndarray, changed: np.ndarray, weig
                 unit_names: list[str] | None, units, rows: int) -> list[tuple[list, list]]:
     """Per territory row: (units gained, units lost), each a list of (unit name, the other
     territory's row, workloads), by name (feature id when no unit name field is given)."""
-    from qgis.PyQt.QtCore import QCoreApplication
 
     out: list[tuple[list, list]] = [([], []) for _ in range(rows)]
     for i in np.flatnonzero(changed):
-        name = unit_names[i] if unit_names is not None else QCoreApplication.translate(
-            "TerritoryPlanner", "feature {}").format(int(units.fids[i]))
+        name = unit_names[i] if unit_names is not None else tr("feature {}").format(int(units.fids[i]))
         values = [float(v) for v in weights[i]]
         out[int(after[i])][0].append((name, int(before[i]), values))
         out[int(before[i])][1].append((name, int(after[i]), values))

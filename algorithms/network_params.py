@@ -21,12 +21,12 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 
 from ..compat import DOUBLE, make_field
 from ..core import travel
 from ..core.metrics import combined_weight, plan_figures
 from ..core.progress import Cancelled
+from ..i18n import tr
 from ..layers.network import NetworkDataError, NetworkSettings, cut_by_barriers, read_barriers, read_network
 from .common import engine_progress
 
@@ -46,8 +46,6 @@ TRAVEL_FIELD = "travel_min"
 NAME_FIELDS = ("name", "nom", "namelsad", "label", "title")
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryPlanner", text)
 
 
 HELP = (

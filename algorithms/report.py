@@ -22,9 +22,10 @@ from qgis.core import (
     QgsProcessingException,
     QgsRectangle,
 )
-from qgis.PyQt.QtCore import QBuffer, QByteArray, QCoreApplication, QIODevice, QSize
+from qgis.PyQt.QtCore import QBuffer, QByteArray, QIODevice, QSize
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
 
+from ..i18n import tr
 from ..layers.style import territory_colour
 
 CSS = """
@@ -89,9 +90,9 @@ def write_document(path: str, text: str) -> None:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as error:
-        raise QgsProcessingException(QCoreApplication.translate("TerritoryPlanner", (
+        raise QgsProcessingException(tr(
             "Could not write the report “{}”: {}. Choose another file (in an existing folder you can write "
-            "to), or free some disk space.")).format(path, error.strerror or error)) from error
+            "to), or free some disk space.").format(path, error.strerror or error)) from error
 
 
 def swatch(colour: QColor) -> str:

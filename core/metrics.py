@@ -42,6 +42,17 @@ def combined_weight(workloads) -> np.ndarray:
     return (w[:, use] / (totals[use] / n)).mean(axis=1)
 
 
+def relative_deviation(sums, targets) -> np.ndarray:
+    """(sum − target) / target, elementwise; 0 where the target is 0 (nothing to balance).
+
+    The one deviation formula of the plugin: the engine, the panel, the previews and the reports
+    all call this one (multiply by 100 for percent).
+    """
+    sums = np.asarray(sums, dtype=float)
+    targets = np.asarray(targets, dtype=float)
+    return np.where(targets > 0, (sums - targets) / np.where(targets > 0, targets, 1.0), 0.0)
+
+
 def territory_targets(workloads, territory_count: int, target_shares=None) -> np.ndarray:
     """(p, m') target of every territory on every balanced measure: total x share."""
     b = balance_matrix(workloads)
@@ -111,7 +122,7 @@ def plan_figures(
         sums[:, a] = np.bincount(lab[ok], w[ok, a], minlength=p)[:p]
     targets = territory_targets(workloads, p, target_shares)
     with np.errstate(divide="ignore", invalid="ignore"):
-        deviation = np.where(targets > 0, (sums - targets) / np.where(targets > 0, targets, 1.0), 0.0)
+        deviation = relative_deviation(sums, targets)
     unit_count = np.bincount(lab[ok], minlength=p)[:p].astype(np.int64)
 
     if adjacency is not None:

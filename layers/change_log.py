@@ -35,6 +35,7 @@ from qgis.PyQt.QtCore import QObject
 
 from ..compat import DOUBLE, STRING, make_field
 from .values import is_empty_value as is_missing
+from .values import text_or_none
 
 TABLE = "territory_changes"
 #: the fixed columns, in order; one numeric column per balance field follows them
@@ -272,11 +273,11 @@ class ChangeRecorder(QObject):
         request.setSubsetOfAttributes(names_wanted + [self.territory_field], self.layer.fields())
         for feature in self.layer.getFeatures(request):
             fid = int(feature.id())
-            before = _text(old.get(fid))
-            after = _text(feature[self.territory_field])
+            before = text_or_none(old.get(fid))
+            after = text_or_none(feature[self.territory_field])
             if before == after:
                 continue
-            name = _text(feature[self.unit_name_field]) if self.unit_name_field else None
+            name = text_or_none(feature[self.unit_name_field]) if self.unit_name_field else None
             workloads = {}
             for measure in self.measures:
                 value = feature[measure]
@@ -325,10 +326,3 @@ class ChangeRecorder(QObject):
         self.backlog = []
         self.error = None
         return True
-
-
-def _text(value) -> str | None:
-    if is_missing(value):
-        return None
-    text = str(value).strip()
-    return text or None

@@ -33,10 +33,11 @@ from typing import Callable
 import numpy as np
 from qgis.core import Qgis, QgsApplication, QgsFeature, QgsFeatureRequest, QgsGeometry, QgsMessageLog, QgsVectorLayer
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication, QObject, QTimer, pyqtSignal
+from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
+from ..i18n import tr
 from .change_log import ChangeLogStore, read_saved_values
-from .values import is_empty_value
+from .values import text_or_none
 
 KEEP_MINE = "mine"
 TAKE_THEIRS = "theirs"
@@ -48,15 +49,6 @@ LOG_TAG = "Territory Planner"
 _CONNECTION_WORDS = ("connection", "server", "connect", "terminat", "socket", "network")
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritorySave", text)
-
-
-def _text(value) -> str | None:
-    if is_empty_value(value):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def provider_reason(message: str) -> str:
@@ -99,7 +91,7 @@ class Baseline:
     def reset(self, fids, values) -> None:
         fids = np.asarray(fids, dtype=np.int64)
         lookup: dict = {}
-        codes = np.fromiter((lookup.setdefault(_text(v), len(lookup)) for v in values), dtype=np.int32,
+        codes = np.fromiter((lookup.setdefault(text_or_none(v), len(lookup)) for v in values), dtype=np.int32,
                             count=len(fids))
         order = np.argsort(fids, kind="stable")
         self.fids = fids[order]
@@ -116,7 +108,7 @@ class Baseline:
         return False, None
 
     def set(self, fid: int, value) -> None:
-        self.extra[int(fid)] = _text(value)
+        self.extra[int(fid)] = text_or_none(value)
 
 
 class SaveGuard(QObject):
@@ -199,7 +191,7 @@ class SaveGuard(QObject):
                 held[fid] = value
         self.baseline.reset(fids, values)
         unknown = [fid for fid in buffered if fid not in held]
-        held.update({fid: _text(v) for fid, v in self._database_values(unknown).items()})
+        held.update({fid: text_or_none(v) for fid, v in self._database_values(unknown).items()})
         self.baseline.extra.update(held)
 
     def _on_value_changed(self, fid, index, _value) -> None:
@@ -235,8 +227,8 @@ class SaveGuard(QObject):
             if not known:
                 continue
             deleted = fid not in theirs
-            their_text = None if deleted else _text(theirs[fid])
-            mine_text = _text(value)
+            their_text = None if deleted else text_or_none(theirs[fid])
+            mine_text = text_or_none(value)
             if deleted or (their_text != loaded and their_text != mine_text):
                 conflicts.append(Conflict(fid, str(fid), loaded, their_text, mine_text, deleted))
         if conflicts:
@@ -250,7 +242,7 @@ class SaveGuard(QObject):
             request = QgsFeatureRequest().setFilterFids(list(by_fid)).setFlags(QgsFeatureRequest.Flag.NoGeometry)
             request.setSubsetOfAttributes([self.unit_name_field], self.layer.fields())
             for feature in self.layer.getFeatures(request):
-                name = _text(feature[self.unit_name_field])
+                name = text_or_none(feature[self.unit_name_field])
                 if name:
                     by_fid[int(feature.id())].unit = name
         if self.store is None:

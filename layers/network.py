@@ -24,19 +24,18 @@ from qgis.core import (
     QgsSpatialIndex,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 from scipy import sparse
 
 from ..core import travel
+from ..i18n import tr
 from .units import Units, default_snap_tolerance
+from .values import is_null
 
 
 class NetworkDataError(ValueError):
     """The network or barrier layer cannot be used; the message names the problem and the fix."""
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryNetwork", text)
 
 
 @dataclass
@@ -144,7 +143,7 @@ def read_network(source, units: Units, settings: NetworkSettings, transform_cont
         direction = settings.default_direction
         if direction_index >= 0:
             value = feature.attribute(direction_index)
-            if value is not None and not (hasattr(value, "isNull") and value.isNull()):
+            if not is_null(value):
                 direction = values.get(str(value), settings.default_direction)
         if keep_roads:
             roads.append(geometry)
@@ -183,7 +182,7 @@ def _line_xy(part) -> np.ndarray:
 
 
 def _number(value):
-    if value is None or (hasattr(value, "isNull") and value.isNull()):
+    if is_null(value):
         return None
     try:
         return float(value)

@@ -12,8 +12,10 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QColor
+
+from ..i18n import tr
+from .values import is_null
 
 GOLDEN = 0.6180339887498949
 
@@ -39,7 +41,7 @@ def territory_renderer(layer: QgsVectorLayer, field: str, values: list | None = 
     territory layer drawn over the units. ``titles`` maps a code to its legend text (its name)."""
     if values is None:
         index = layer.fields().lookupField(field)
-        values = sorted((v for v in layer.uniqueValues(index) if v not in (None, "") and not _is_null(v)), key=str)
+        values = sorted((v for v in layer.uniqueValues(index) if v not in (None, "") and not is_null(v)), key=str)
     colours = colours or {}
     titles = titles or {}
     geometry_type = layer.geometryType()
@@ -57,7 +59,7 @@ def territory_renderer(layer: QgsVectorLayer, field: str, values: list | None = 
     if geometry_type == QgsWkbTypes.GeometryType.PolygonGeometry:
         unassigned.symbolLayer(0).setBrushStyle(_hatch())
         unassigned.symbolLayer(0).setStrokeColor(QColor(120, 120, 120))
-    label = QCoreApplication.translate("TerritoryStyle", "Unassigned")
+    label = tr("Unassigned")
     categories.append(QgsRendererCategory(None, unassigned, label))
     return QgsCategorizedSymbolRenderer(field, categories)
 
@@ -155,10 +157,6 @@ def order_territories_above_units(project, territories_id: str | None, units_id:
     clone = territories.clone()
     parent.insertChildNode(children.index(units), clone)
     parent.removeChildNode(territories)
-
-
-def _is_null(value) -> bool:
-    return hasattr(value, "isNull") and value.isNull()
 
 
 def _hatch():

@@ -14,15 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from qgis.core import QgsFeatureRequest, QgsProcessingException
-from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.plan.colouring import assign_colours, is_colour, territory_neighbours
+from ..i18n import tr
+from .values import text_or_none
 
 TABLE_COLUMNS = ("name", "rep", "colour", "locked")
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryPlanner", text)
 
 
 @dataclass
@@ -39,15 +38,8 @@ class TerritoryRow:
         return self.name or self.code
 
 
-def _text(value) -> str | None:
-    if value is None or (hasattr(value, "isNull") and value.isNull()):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _flag(value) -> bool:
-    text = _text(value)
+    text = text_or_none(value)
     return bool(text) and text.lower() not in ("0", "false", "no", "n", "f")
 
 
@@ -77,7 +69,7 @@ def read_territory_table(source, territory_field: str | Sequence[str] | None = N
     rows: dict[str, TerritoryRow] = {}
     request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry)
     for feature in source.getFeatures(request):
-        code = _text(feature.attribute(code_index))
+        code = text_or_none(feature.attribute(code_index))
         if code is None:
             continue
         if code in rows:
@@ -87,8 +79,8 @@ def read_territory_table(source, territory_field: str | Sequence[str] | None = N
         def value(column, feature=feature):
             return feature.attribute(index[column]) if index[column] >= 0 else None
 
-        colour = _text(value("colour"))
-        rows[code] = TerritoryRow(code=code, name=_text(value("name")) or code, rep=_text(value("rep")),
+        colour = text_or_none(value("colour"))
+        rows[code] = TerritoryRow(code=code, name=text_or_none(value("name")) or code, rep=text_or_none(value("rep")),
                                   colour=colour.lower() if colour and is_colour(colour) else None,
                                   locked=_flag(value("locked")))
     return rows

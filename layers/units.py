@@ -25,9 +25,10 @@ from qgis.core import (
     QgsUnitTypes,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 from scipy import sparse
 from scipy.spatial import Delaunay, cKDTree
+
+from ..i18n import tr
 
 #: A Delaunay edge between account points is kept when it is at most this many times the
 #: distance to the third-nearest point at both of its ends (or short by the layer's own standard).
@@ -38,8 +39,6 @@ class UnitDataError(ValueError):
     """The layer cannot be turned into units; the message names the problem and the fix."""
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryUnits", text)
 
 
 @dataclass

@@ -6,13 +6,22 @@ from __future__ import annotations
 import re
 
 
+def is_null(value) -> bool:
+    """None or a NULL attribute value (QVariant NULL under Qt5, None under Qt6): the one NULL test."""
+    return value is None or (hasattr(value, "isNull") and value.isNull())
+
+
 def is_empty_value(value) -> bool:
     """NULL, None or blank text: a unit with no territory (or no lock, no name)."""
-    if value is None:
-        return True
-    if hasattr(value, "isNull") and value.isNull():
-        return True
-    return isinstance(value, str) and value.strip() == ""
+    return is_null(value) or (isinstance(value, str) and value.strip() == "")
+
+
+def text_or_none(value) -> str | None:
+    """An attribute value as stripped text; None for NULL, None and blank text."""
+    if is_empty_value(value):
+        return None
+    text = str(value).strip()
+    return text or None
 
 
 def natural_key(text) -> list:

@@ -37,7 +37,7 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QObject, pyqtSignal
+from qgis.PyQt.QtCore import QMetaType, QObject, pyqtSignal
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
@@ -46,10 +46,11 @@ from ..core.graph import components, join_islands, undirected
 from ..core.metrics import plan_figures
 from ..core.plan.ledger import TerritoryLedger
 from ..core.plan.suggestions import Suggestion, suggest_moves
+from ..i18n import tr
 from ..layers.change_log import ChangeRecorder
 from ..layers.concurrency import CANCEL, SaveGuard
 from ..layers.style import apply_territory_style
-from ..layers.values import lock_value, natural_key
+from ..layers.values import is_null, lock_value, natural_key
 from .attribute_reader import read_columns
 from .preview import Preview, make_preview
 from .settings import PlanSettings
@@ -59,8 +60,6 @@ _REVISIONS = itertools.count(1)
 UNASSIGNED = 0  # registry index of "no territory"
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("AssignmentService", text)
 
 
 def _metatypes(*names: str) -> set[int]:
@@ -70,11 +69,6 @@ def _metatypes(*names: str) -> set[int]:
 
 STRING_TYPES = _metatypes("QString")
 INTEGER_TYPES = _metatypes("Int", "UInt", "LongLong", "ULongLong")
-
-
-def is_null(value) -> bool:
-    """NULL or None (blank text is a value here: see layers.values.is_empty_value for territories)."""
-    return value is None or (hasattr(value, "isNull") and value.isNull())
 
 
 def territory_field_problem(layer: QgsVectorLayer, name: str) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -13,11 +13,8 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..i18n import tr
 from ..layers.change_log import COLUMNS
-
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryChangeLog", text)
 
 
 class ChangeLogDialog(QDialog):

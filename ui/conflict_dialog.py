@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -14,11 +13,8 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..i18n import tr
 from ..layers.concurrency import CANCEL, KEEP_MINE, TAKE_THEIRS, Conflict
-
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryConflicts", text)
 
 
 class ConflictDialog(QDialog):

@@ -19,7 +19,7 @@ from qgis.core import (
 )
 from qgis.gui import QgsCheckableComboBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication, QRectF, QSortFilterProxyModel, Qt, QTimer
+from qgis.PyQt.QtCore import QRectF, QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QBrush, QColor
 
 try:  # Qt6 (QGIS 4): QAction lives in QtGui
@@ -54,6 +54,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..compat import line_layers, polygon_and_point_layers, vector_layers
 from ..core.engine import DEFAULT_TIME_LIMIT
+from ..i18n import tr
 from ..layers.style import has_own_style
 from ..layers.values import default_names, likely_name_field, likely_workloads, measure_candidates
 from ..resources import icon
@@ -106,7 +107,7 @@ class TerritoryDock(QgsDockWidget):
     """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
     def __init__(self, iface, parent=None, service: AssignmentService | None = None):
-        super().__init__(self.tr("Territory Planner"), parent)
+        super().__init__(tr("Territory Planner"), parent)
         self.iface = iface
         self.canvas = iface.mapCanvas()
         self.project = QgsProject.instance()
@@ -142,9 +143,6 @@ class TerritoryDock(QgsDockWidget):
         self._connect()
         self.restore_from_project()
 
-    def tr(self, text: str) -> str:
-        return QCoreApplication.translate("TerritoryDock", text)
-
     # -- layout ----------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         body = QWidget(self)
@@ -157,7 +155,7 @@ class TerritoryDock(QgsDockWidget):
         self.layer_combo.setAllowEmptyLayer(True)
         self.layer_combo.setLayer(None)
         self.layer_combo.setObjectName("territoryLayerCombo")
-        form.addRow(self.tr("Units layer"), self.layer_combo)
+        form.addRow(tr("Units layer"), self.layer_combo)
 
         field_row = QHBoxLayout()
         self.field_combo = QgsFieldComboBox(body)
@@ -168,43 +166,43 @@ class TerritoryDock(QgsDockWidget):
         self.new_field_button = QToolButton(body)
         self.new_field_button.setIcon(QgsApplication.getThemeIcon("/mActionNewAttribute.svg"))
         self.new_field_button.setToolTip(
-            self.tr("Create a new territory field on the layer (saved with the layer's edits)"))
+            tr("Create a new territory field on the layer (saved with the layer's edits)"))
         field_row.addWidget(self.field_combo, 1)
         field_row.addWidget(self.new_field_button)
-        form.addRow(self.tr("Territory field"), field_row)
+        form.addRow(tr("Territory field"), field_row)
 
         scenario_row = QHBoxLayout()
         self.scenario_combo = QComboBox(body)
         self.scenario_combo.setObjectName("territoryScenarioCombo")
-        self.scenario_combo.setToolTip(self.tr("Scenarios: alternative alignments, each a territory field of the "
+        self.scenario_combo.setToolTip(tr("Scenarios: alternative alignments, each a territory field of the "
                                                "layer; choose one to work on it"))
         self.new_scenario_button = QToolButton(body)
         self.new_scenario_button.setObjectName("territoryNewScenario")
         self.new_scenario_button.setIcon(QgsApplication.getThemeIcon("/mActionDuplicateLayer.svg"))
-        self.new_scenario_button.setToolTip(self.tr("New scenario: a copy of the current alignment in a new field"))
+        self.new_scenario_button.setToolTip(tr("New scenario: a copy of the current alignment in a new field"))
         self.scenario_menu_button = QToolButton(body)
         self.scenario_menu_button.setObjectName("territoryScenarioMenu")
         self.scenario_menu_button.setText("…")
         self.scenario_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.scenario_menu_button)
-        self.compare_scenarios_action = menu.addAction(self.tr("Compare scenarios…"), self.compare_scenarios)
-        self.promote_scenario_action = menu.addAction(self.tr("Make this scenario the baseline"),
+        self.compare_scenarios_action = menu.addAction(tr("Compare scenarios…"), self.compare_scenarios)
+        self.promote_scenario_action = menu.addAction(tr("Make this scenario the baseline"),
                                                       self.promote_scenario)
-        self.filter_scenario_action = menu.addAction(self.tr("Segment filter of this scenario…"),
+        self.filter_scenario_action = menu.addAction(tr("Segment filter of this scenario…"),
                                                      lambda: self.set_scenario_filter())
-        self.rename_scenario_action = menu.addAction(self.tr("Rename scenario…"), lambda: self.rename_scenario())
-        self.delete_scenario_action = menu.addAction(self.tr("Delete scenario…"), lambda: self.delete_scenario())
+        self.rename_scenario_action = menu.addAction(tr("Rename scenario…"), lambda: self.rename_scenario())
+        self.delete_scenario_action = menu.addAction(tr("Delete scenario…"), lambda: self.delete_scenario())
         self.scenario_menu_button.setMenu(menu)
         scenario_row.addWidget(self.scenario_combo, 1)
         scenario_row.addWidget(self.new_scenario_button)
         scenario_row.addWidget(self.scenario_menu_button)
-        form.addRow(self.tr("Scenario"), scenario_row)
+        form.addRow(tr("Scenario"), scenario_row)
 
         self.measures_combo = QgsCheckableComboBox(body)
-        self.measures_combo.setDefaultText(self.tr("unit count"))
+        self.measures_combo.setDefaultText(tr("unit count"))
         self.measures_combo.setObjectName("territoryMeasures")
-        self.measures_combo.setToolTip(self.tr("Numeric fields to balance; none: balance the number of units"))
-        form.addRow(self.tr("Balance"), self.measures_combo)
+        self.measures_combo.setToolTip(tr("Numeric fields to balance; none: balance the number of units"))
+        form.addRow(tr("Balance"), self.measures_combo)
 
         self.tolerance_spin = QDoubleSpinBox(body)
         self.tolerance_spin.setRange(0.0, 99.0)
@@ -212,58 +210,58 @@ class TerritoryDock(QgsDockWidget):
         self.tolerance_spin.setSingleStep(0.5)
         self.tolerance_spin.setSuffix(" %")
         self.tolerance_spin.setValue(self.preferences.default_tolerance)
-        form.addRow(self.tr("Tolerance"), self.tolerance_spin)
+        form.addRow(tr("Tolerance"), self.tolerance_spin)
 
         # TOLERANCES: a tolerance of its own per balance field (empty: the plan's tolerance above)
         self.tolerances_table = QTableWidget(0, 2, body)
         self.tolerances_table.setObjectName("territoryTolerances")
-        self.tolerances_table.setHorizontalHeaderLabels([self.tr("Balance field"), self.tr("Tolerance %")])
+        self.tolerances_table.setHorizontalHeaderLabels([tr("Balance field"), tr("Tolerance %")])
         self.tolerances_table.verticalHeader().setVisible(False)
         self.tolerances_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tolerances_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.tolerances_table.setToolTip(self.tr(
+        self.tolerances_table.setToolTip(tr(
             "A tolerance of its own per balance field (e.g. visits 5 %, sales 10 %): Build, Rebalance and the "
             "table judge each field by it. Empty: the tolerance above."))
         self.tolerances_table.setVisible(False)
-        self.tolerances_label = QLabel(self.tr("Per field"), body)
+        self.tolerances_label = QLabel(tr("Per field"), body)
         self.tolerances_label.setVisible(False)
         form.addRow(self.tolerances_label, self.tolerances_table)
 
         self.rep_combo = QgsFieldComboBox(body)
         self.rep_combo.setAllowEmptyFieldName(True)
-        self.rep_combo.setToolTip(self.tr("Optional field naming each unit's rep"))
-        form.addRow(self.tr("Rep field"), self.rep_combo)
+        self.rep_combo.setToolTip(tr("Optional field naming each unit's rep"))
+        form.addRow(tr("Rep field"), self.rep_combo)
 
         self.lock_field_combo = QgsFieldComboBox(body)
         self.lock_field_combo.setAllowEmptyFieldName(True)
-        self.lock_field_combo.setToolTip(self.tr("Optional field: units with a non-empty, non-zero value are locked"))
-        form.addRow(self.tr("Lock field"), self.lock_field_combo)
+        self.lock_field_combo.setToolTip(tr("Optional field: units with a non-empty, non-zero value are locked"))
+        form.addRow(tr("Lock field"), self.lock_field_combo)
 
         self.table_combo = QgsMapLayerComboBox(body)
         self.table_combo.setObjectName("territoryTableCombo")
         self.table_combo.setFilters(vector_layers())
         self.table_combo.setAllowEmptyLayer(True)
         self.table_combo.setLayer(None)
-        self.table_combo.setToolTip(self.tr("Optional territory table (the Territories output of Build or Rebalance): "
+        self.table_combo.setToolTip(tr("Optional territory table (the Territories output of Build or Rebalance): "
                                             "names, reps, colours and locks by territory code; renaming then "
                                             "changes the name, never the code"))
-        form.addRow(self.tr("Territory table"), self.table_combo)
+        form.addRow(tr("Territory table"), self.table_combo)
 
         self.network_combo = QgsMapLayerComboBox(body)
         self.network_combo.setObjectName("territoryNetworkCombo")
         self.network_combo.setFilters(line_layers())
         self.network_combo.setAllowEmptyLayer(True)
         self.network_combo.setLayer(None)
-        self.network_combo.setToolTip(self.tr("Optional road network (a line layer, 50 km/h unless Build is given "
+        self.network_combo.setToolTip(tr("Optional road network (a line layer, 50 km/h unless Build is given "
                                               "speeds): the panel shows the active territory's travel times"))
-        form.addRow(self.tr("Road network"), self.network_combo)
+        form.addRow(tr("Road network"), self.network_combo)
 
         self.unit_name_combo = QgsFieldComboBox(body)
         self.unit_name_combo.setObjectName("territoryUnitNameField")
         self.unit_name_combo.setAllowEmptyFieldName(True)
-        self.unit_name_combo.setToolTip(self.tr("Optional field naming each unit (county, ZIP, account) in "
+        self.unit_name_combo.setToolTip(tr("Optional field naming each unit (county, ZIP, account) in "
                                                 "suggestions, previews and the change log; feature ids otherwise"))
-        form.addRow(self.tr("Unit names"), self.unit_name_combo)
+        form.addRow(tr("Unit names"), self.unit_name_combo)
         outer.addLayout(form)
 
         self.toolbar = QToolBar(body)
@@ -294,9 +292,9 @@ class TerritoryDock(QgsDockWidget):
         suggestions_box = QWidget(splitter)
         box_layout = QVBoxLayout(suggestions_box)
         box_layout.setContentsMargins(0, 0, 0, 0)
-        self.suggestions_label = QLabel(self.tr("Suggestions"), suggestions_box)
+        self.suggestions_label = QLabel(tr("Suggestions"), suggestions_box)
         self.suggestions_list = QListWidget(suggestions_box)
-        self.suggestions_list.setToolTip(self.tr("Single-unit moves that improve the balance of the active "
+        self.suggestions_list.setToolTip(tr("Single-unit moves that improve the balance of the active "
                                                  "territory; click one to preview it, then apply or discard it"))
         box_layout.addWidget(self.suggestions_label)
         box_layout.addWidget(self.suggestions_list)
@@ -334,80 +332,80 @@ class TerritoryDock(QgsDockWidget):
         self.eyedropper_tool = EyedropperTool(self.canvas)
         theme = QgsApplication.getThemeIcon
         bar = self.toolbar
-        self.paint_action = self._action(bar, icon("paint.svg"), self.tr("Paint: click a unit or drag a rectangle"),
+        self.paint_action = self._action(bar, icon("paint.svg"), tr("Paint: click a unit or drag a rectangle"),
                                          checkable=True, name="paint")
-        self.lasso_action = self._action(bar, icon("lasso.svg"), self.tr("Lasso: draw around units"),
+        self.lasso_action = self._action(bar, icon("lasso.svg"), tr("Lasso: draw around units"),
                                          checkable=True, name="lasso")
         self.eyedropper_action = self._action(bar, icon("eyedropper.svg"),
-                                              self.tr("Eyedropper: click a unit to make its territory active"),
+                                              tr("Eyedropper: click a unit to make its territory active"),
                                               checkable=True, name="eyedropper")
         for tool, action in ((self.paint_tool, self.paint_action), (self.lasso_tool, self.lasso_action),
                              (self.eyedropper_tool, self.eyedropper_action)):
             tool.setAction(action)
             action.triggered.connect(lambda checked, t=tool: self._use_tool(t, checked))
         self.erase_action = self._action(bar, icon("eraser.svg"),
-                                         self.tr("Unassign: painting removes units from their territory"),
+                                         tr("Unassign: painting removes units from their territory"),
                                          checkable=True, name="erase")
         self.assign_selected_action = self._action(bar, theme("/mActionSelectRectangle.svg"),
-                                                   self.tr("Assign the selected features to the active territory"),
+                                                   tr("Assign the selected features to the active territory"),
                                                    self.assign_selected, name="assign_selected")
         bar.addSeparator()
-        self.lock_units_action = self._action(bar, theme("/locked.svg"), self.tr("Lock the selected units"),
+        self.lock_units_action = self._action(bar, theme("/locked.svg"), tr("Lock the selected units"),
                                               lambda: self.lock_selected_units(True), name="lock_units")
-        self.unlock_units_action = self._action(bar, theme("/unlocked.svg"), self.tr("Unlock the selected units"),
+        self.unlock_units_action = self._action(bar, theme("/unlocked.svg"), tr("Unlock the selected units"),
                                                 lambda: self.lock_selected_units(False), name="unlock_units")
         bar.addSeparator()
-        self.undo_action = self._action(bar, theme("/mActionUndo.svg"), self.tr("Undo"), self.undo, name="undo")
-        self.redo_action = self._action(bar, theme("/mActionRedo.svg"), self.tr("Redo"), self.redo, name="redo")
+        self.undo_action = self._action(bar, theme("/mActionUndo.svg"), tr("Undo"), self.undo, name="undo")
+        self.redo_action = self._action(bar, theme("/mActionRedo.svg"), tr("Redo"), self.redo, name="redo")
 
         tbar = self.territory_toolbar
-        self.new_action = self._action(tbar, theme("/symbologyAdd.svg"), self.tr("New territory"),
+        self.new_action = self._action(tbar, theme("/symbologyAdd.svg"), tr("New territory"),
                                        lambda: self.new_territory(), name="new")
-        self.rename_action = self._action(tbar, theme("/mActionEditTable.svg"), self.tr("Rename the active territory"),
+        self.rename_action = self._action(tbar, theme("/mActionEditTable.svg"), tr("Rename the active territory"),
                                           lambda: self.rename_territory(), name="rename")
-        self.merge_action = self._action(tbar, icon("merge.svg"), self.tr("Merge the active territory into another"),
+        self.merge_action = self._action(tbar, icon("merge.svg"), tr("Merge the active territory into another"),
                                          lambda: self.merge_territory(), name="merge")
         self.delete_action = self._action(tbar, theme("/symbologyRemove.svg"),
-                                          self.tr("Delete the active territory (its units become unassigned)"),
+                                          tr("Delete the active territory (its units become unassigned)"),
                                           lambda: self.delete_territory(), name="delete")
         self.details_action = self._action(tbar, theme("/mActionOpenTable.svg"),
-                                           self.tr("Show every figure in the table (sums and deviations per measure)"),
+                                           tr("Show every figure in the table (sums and deviations per measure)"),
                                            lambda _checked: self._apply_compact(), checkable=True,
                                            name="territoryDetails")
         self.packets_action = self._action(tbar, theme("/mActionSaveAsPDF.svg"),
-                                           self.tr("Territory packets: one PDF per territory for its rep, and an "
+                                           tr("Territory packets: one PDF per territory for its rep, and an "
                                                    "overview"), lambda: self.make_packets(), name="territoryPackets")
         self.log_action = self._action(tbar, theme("/mIconHistory.svg"),
-                                       self.tr("Change log of the active territory (saved changes)"),
+                                       tr("Change log of the active territory (saved changes)"),
                                        lambda: self.show_change_log(), name="territoryChangeLog")
         tbar.addSeparator()
         self.count_spin = QSpinBox(self)
         self.count_spin.setRange(1, 10000)
         self.count_spin.setValue(10)
-        self.count_spin.setToolTip(self.tr("Number of territories to build"))
+        self.count_spin.setToolTip(tr("Number of territories to build"))
         tbar.addWidget(self.count_spin)
         self.time_limit_spin = QDoubleSpinBox(self)
         self.time_limit_spin.setObjectName("territoryTimeLimit")
         self.time_limit_spin.setRange(0.0, 86400.0)
         self.time_limit_spin.setDecimals(0)
         self.time_limit_spin.setSingleStep(10.0)
-        self.time_limit_spin.setSuffix(self.tr(" s"))
+        self.time_limit_spin.setSuffix(tr(" s"))
         self.time_limit_spin.setValue(DEFAULT_TIME_LIMIT)
-        self.time_limit_spin.setToolTip(self.tr("Time limit: Build and Rebalance search at most this many seconds "
+        self.time_limit_spin.setToolTip(tr("Time limit: Build and Rebalance search at most this many seconds "
                                                 "while some territory is out of tolerance"))
         tbar.addWidget(self.time_limit_spin)
-        self.build_action = self._action(tbar, icon("build.svg"), self.tr("Build territories from scratch"),
+        self.build_action = self._action(tbar, icon("build.svg"), tr("Build territories from scratch"),
                                          self.build, name="territoryBuild")
         self.rebalance_action = self._action(tbar, icon("rebalance.svg"),
-                                             self.tr("Rebalance: improve the current plan, moving few units"),
+                                             tr("Rebalance: improve the current plan, moving few units"),
                                              self.rebalance, name="territoryRebalance")
         self.cap_spin = QDoubleSpinBox(self)
         self.cap_spin.setObjectName("territoryRebalanceCap")
         self.cap_spin.setRange(0.0, 100.0)
         self.cap_spin.setDecimals(1)
         self.cap_spin.setSuffix(" %")
-        self.cap_spin.setSpecialValueText(self.tr("no cap"))
-        self.cap_spin.setToolTip(self.tr("Rebalance changes at most this share of the units (0: no cap)"))
+        self.cap_spin.setSpecialValueText(tr("no cap"))
+        self.cap_spin.setToolTip(tr("Rebalance changes at most this share of the units (0: no cap)"))
         tbar.addWidget(self.cap_spin)
 
     def _connect(self) -> None:
@@ -582,7 +580,7 @@ class TerritoryDock(QgsDockWidget):
                 value = QTableWidgetItem("" if own is None else f"{own:g}")
                 value.setData(Qt.ItemDataRole.UserRole, measure)
                 value.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
-                value.setToolTip(self.tr("Tolerance of {} in percent; empty: the plan's {:g} %").format(
+                value.setToolTip(tr("Tolerance of {} in percent; empty: the plan's {:g} %").format(
                     measure, service.plan.tolerance))
                 table.setItem(row, 1, value)
         finally:
@@ -620,7 +618,7 @@ class TerritoryDock(QgsDockWidget):
             except ValueError:
                 value = -1.0
             if not 0.0 <= value < 1000.0:
-                self._show_message(self.tr("The tolerance of {} must be a percentage from 0 up (e.g. 10), or empty "
+                self._show_message(tr("The tolerance of {} must be a percentage from 0 up (e.g. 10), or empty "
                                            "for the plan's tolerance.").format(measure), Qgis.MessageLevel.Warning)
                 self._fill_tolerances()
                 return
@@ -636,10 +634,10 @@ class TerritoryDock(QgsDockWidget):
         """Add a new text territory field to the chosen layer (asks for its name)."""
         layer = self.current_layer()
         if layer is None:
-            self._show_message(self.tr("Choose a units layer first."), Qgis.MessageLevel.Warning)
+            self._show_message(tr("Choose a units layer first."), Qgis.MessageLevel.Warning)
             return False
         if name is None:
-            name, ok = QInputDialog.getText(self, self.tr("New territory field"), self.tr("Field name"),
+            name, ok = QInputDialog.getText(self, tr("New territory field"), tr("Field name"),
                                             text="territory")
             if not ok:
                 return False
@@ -710,7 +708,7 @@ class TerritoryDock(QgsDockWidget):
                                                                                        service.field_name):
             service.plan.keep_style = self._style_answers.get(key, service.plan.keep_style)
             return
-        replace = self.confirm(self.tr("Territory colours"), self.tr(
+        replace = self.confirm(tr("Territory colours"), tr(
             "“{}” has a style of its own. Replace it with one colour per territory? (Choose No to keep it; "
             "the table still shows each territory's colour.)").format(service.layer.name()))
         self._style_answers[key] = not replace
@@ -762,17 +760,17 @@ class TerritoryDock(QgsDockWidget):
             self.table.setColumnHidden(column, compact and kind not in self.COMPACT_KINDS)
 
     def _show_message(self, text: str, level) -> None:
-        self.iface.messageBar().pushMessage(self.tr("Territory Planner"), text, level, 8)
+        self.iface.messageBar().pushMessage(tr("Territory Planner"), text, level, 8)
 
     def _update_status(self) -> None:
         service = self.service
         if not service.is_bound:
-            self.status_label.setText(self.tr("Choose a units layer and its territory field."))
+            self.status_label.setText(tr("Choose a units layer and its territory field."))
         elif service.adjacency is None:
-            self.status_label.setText(self.tr("Active: {} — reading neighbours for contiguity…").format(
+            self.status_label.setText(tr("Active: {} — reading neighbours for contiguity…").format(
                 service.active or "–"))
         else:
-            self.status_label.setText(self.tr("Active: {}").format(service.active or "–"))
+            self.status_label.setText(tr("Active: {}").format(service.active or "–"))
 
     def _update_actions(self) -> None:
         bound = self.service.is_bound
@@ -839,7 +837,7 @@ class TerritoryDock(QgsDockWidget):
         if self.erase_action.isChecked():
             return self.service.assign(fids, None)
         if self.service.active is None:
-            self._show_message(self.tr("Choose the territory to paint with: select a row of the table, or use the "
+            self._show_message(tr("Choose the territory to paint with: select a row of the table, or use the "
                                        "eyedropper."), Qgis.MessageLevel.Info)
             return 0
         return self.service.assign(fids, self.service.active)
@@ -847,7 +845,7 @@ class TerritoryDock(QgsDockWidget):
     def pick_territory(self, fids: list) -> None:
         name = self.service.territory_of_fid(fids[0]) if fids else None
         if name is None:
-            self._show_message(self.tr("That unit is not in a territory."), Qgis.MessageLevel.Info)
+            self._show_message(tr("That unit is not in a territory."), Qgis.MessageLevel.Info)
             return
         self.service.set_active(name)
 
@@ -855,7 +853,7 @@ class TerritoryDock(QgsDockWidget):
         if self.erase_action.isChecked():
             return self.service.assign_selected(None)
         if self.service.active is None:
-            self._show_message(self.tr("Choose a territory in the table first."), Qgis.MessageLevel.Info)
+            self._show_message(tr("Choose a territory in the table first."), Qgis.MessageLevel.Info)
             return 0
         return self.service.assign_selected(self.service.active)
 
@@ -864,7 +862,7 @@ class TerritoryDock(QgsDockWidget):
             return 0
         selected = self.service.layer.selectedFeatureIds()
         if not selected:
-            self._show_message(self.tr("Select the units to lock or unlock first."), Qgis.MessageLevel.Info)
+            self._show_message(tr("Select the units to lock or unlock first."), Qgis.MessageLevel.Info)
             return 0
         changed = self.service.set_units_locked(selected, locked)
         self._save_plan()
@@ -885,7 +883,7 @@ class TerritoryDock(QgsDockWidget):
 
     def new_territory(self, name: str | None = None) -> bool:
         if name is None:
-            name = self._ask(self.tr("New territory"), self.tr("Name"),
+            name = self._ask(tr("New territory"), tr("Name"),
                              self._free_name())
             if name is None:
                 return False
@@ -893,16 +891,16 @@ class TerritoryDock(QgsDockWidget):
 
     def _free_name(self) -> str:
         names = self.service.territory_names
-        return default_names(names, len(names) + 1, self.tr("Territory"))[-1]
+        return default_names(names, len(names) + 1, tr("Territory"))[-1]
 
     def rename_territory(self, new: str | None = None) -> bool:
         old = self.service.active
         if old is None:
-            self._show_message(self.tr("Choose the territory to rename in the table."), Qgis.MessageLevel.Info)
+            self._show_message(tr("Choose the territory to rename in the table."), Qgis.MessageLevel.Info)
             return False
         if new is None:
             shown = self.service.display_name(old)
-            new = self._ask(self.tr("Rename territory"), self.tr("New name for “{}”").format(shown), shown)
+            new = self._ask(tr("Rename territory"), tr("New name for “{}”").format(shown), shown)
             if new is None:
                 return False
         return self.service.rename_territory(old, new)
@@ -910,14 +908,14 @@ class TerritoryDock(QgsDockWidget):
     def merge_territory(self, target: str | None = None) -> bool:
         source = self.service.active
         if source is None:
-            self._show_message(self.tr("Choose the territory to merge in the table."), Qgis.MessageLevel.Info)
+            self._show_message(tr("Choose the territory to merge in the table."), Qgis.MessageLevel.Info)
             return False
         others = [t for t in self.service.territory_names if t != source]
         if not others:
             return False
         if target is None:
-            target, ok = QInputDialog.getItem(self, self.tr("Merge territory"),
-                                              self.tr("Merge “{}” into").format(source), others, 0, False)
+            target, ok = QInputDialog.getItem(self, tr("Merge territory"),
+                                              tr("Merge “{}” into").format(source), others, 0, False)
             if not ok:
                 return False
         return self.service.merge_territories(source, target)
@@ -925,7 +923,7 @@ class TerritoryDock(QgsDockWidget):
     def delete_territory(self) -> bool:
         name = self.service.active
         if name is None:
-            self._show_message(self.tr("Choose the territory to delete in the table."), Qgis.MessageLevel.Info)
+            self._show_message(tr("Choose the territory to delete in the table."), Qgis.MessageLevel.Info)
             return False
         return self.service.delete_territory(name)
 
@@ -937,7 +935,7 @@ class TerritoryDock(QgsDockWidget):
         if not self.service.is_bound:
             return None
         if not any(self.service.counts[self.service.territory_index(t)] for t in self.service.territory_names):
-            self._show_message(self.tr("No unit is in a territory yet: use Build to make a first plan."),
+            self._show_message(tr("No unit is in a territory yet: use Build to make a first plan."),
                                Qgis.MessageLevel.Info)
             return None
         return self._start_engine("rebalance")
@@ -979,7 +977,7 @@ class TerritoryDock(QgsDockWidget):
                 self.scenario_combo.addItem(name)
                 if name == baseline and len(names) > 1:
                     row = self.scenario_combo.count() - 1
-                    self.scenario_combo.setItemData(row, self.tr("Baseline"), Qt.ItemDataRole.ToolTipRole)
+                    self.scenario_combo.setItemData(row, tr("Baseline"), Qt.ItemDataRole.ToolTipRole)
             self.scenario_combo.setCurrentIndex(max(0, names.index(self.service.field_name))
                                                 if self.service.field_name in names else -1)
         finally:
@@ -1000,7 +998,7 @@ class TerritoryDock(QgsDockWidget):
         if not self.service.is_bound:
             return False
         if name is None:
-            name = self._ask(self.tr("New scenario"), self.tr("Name of the new scenario (a new field):"),
+            name = self._ask(tr("New scenario"), tr("Name of the new scenario (a new field):"),
                              self._free_scenario_name())
             if not name:
                 return False
@@ -1022,12 +1020,12 @@ class TerritoryDock(QgsDockWidget):
         if not old:
             return False
         if new is None:
-            new = self._ask(self.tr("Rename scenario"), self.tr("New name of scenario “{}”:").format(old), old)
+            new = self._ask(tr("Rename scenario"), tr("New name of scenario “{}”:").format(old), old)
             if not new:
                 return False
         other = next((n for n in self.scenarios.names() if n != old), "")
         if not other:
-            self._show_message(self.tr("Create a second scenario first; the scenario in use is renamed from "
+            self._show_message(tr("Create a second scenario first; the scenario in use is renamed from "
                                        "another one."), Qgis.MessageLevel.Info)
             return False
         # the field in use cannot be renamed under the bound plan: step aside, rename, come back
@@ -1042,7 +1040,7 @@ class TerritoryDock(QgsDockWidget):
         if name == self.service.field_name:
             other = next((n for n in self.scenarios.names() if n != name), "")
             if not other:
-                self._show_message(self.tr("The only scenario cannot be deleted."), Qgis.MessageLevel.Info)
+                self._show_message(tr("The only scenario cannot be deleted."), Qgis.MessageLevel.Info)
                 return False
             self.switch_scenario(other)
         deleted = self.scenarios.delete(name)
@@ -1057,7 +1055,7 @@ class TerritoryDock(QgsDockWidget):
         if not self.service.is_bound:
             return False
         if expression is None:
-            expression = self._ask(self.tr("Segment filter"), self.tr(
+            expression = self._ask(tr("Segment filter"), tr(
                 "Units of scenario “{}” (an expression, e.g. \"industry\" = 'healthcare'; empty: all units):")
                 .format(plan.territory_field), plan.filter_expression)
             if expression is None:
@@ -1066,7 +1064,7 @@ class TerritoryDock(QgsDockWidget):
         if expression:
             parsed = QgsExpression(expression)  # the user's own expression, parsed to check it
             if parsed.hasParserError():
-                self._show_message(self.tr("That filter is not a valid expression: {}").format(
+                self._show_message(tr("That filter is not a valid expression: {}").format(
                     parsed.parserErrorString()), Qgis.MessageLevel.Warning)
                 return False
         filters = dict(plan.filters)
@@ -1115,7 +1113,7 @@ class TerritoryDock(QgsDockWidget):
 
         dialog = processing.createAlgorithmDialog("territory:territorypackets", self.packet_parameters())
         if dialog is None:
-            self._show_message(self.tr("The Territory packets algorithm is not available; is the Processing "
+            self._show_message(tr("The Territory packets algorithm is not available; is the Processing "
                                        "plugin enabled?"), Qgis.MessageLevel.Warning)
             return None
         dialog.show()
@@ -1181,10 +1179,10 @@ class TerritoryDock(QgsDockWidget):
         if figures is None:
             self.travel_label.setVisible(False)
             return
-        text = self.tr("By road from its centre unit: mean {:.1f} min (workload-weighted {:.1f}), longest {:.1f} min")\
+        text = tr("By road from its centre unit: mean {:.1f} min (workload-weighted {:.1f}), longest {:.1f} min")\
             .format(figures["mean"], figures["weighted"], figures["max"])
         if figures["off_network"]:
-            text += self.tr("; {} unit(s) off the network").format(figures["off_network"])
+            text += tr("; {} unit(s) off the network").format(figures["off_network"])
         self.travel_label.setText(text)
         self.travel_label.setVisible(True)
 
@@ -1194,24 +1192,24 @@ class TerritoryDock(QgsDockWidget):
         self.suggestions_list.clear()
         service = self.service
         if not service.is_bound or service.active is None:
-            self.suggestions_label.setText(self.tr("Suggestions"))
+            self.suggestions_label.setText(tr("Suggestions"))
             return
         if service.adjacency is None:
-            self.suggestions_label.setText(self.tr("Suggestions (waiting for neighbours…)"))
+            self.suggestions_label.setText(tr("Suggestions (waiting for neighbours…)"))
             return
         found = service.suggestions(5)
-        self.suggestions_label.setText(self.tr("Suggestions for {}").format(service.active) if found else
-                                       self.tr("No single move improves the balance of {}").format(service.active))
+        self.suggestions_label.setText(tr("Suggestions for {}").format(service.active) if found else
+                                       tr("No single move improves the balance of {}").format(service.active))
         names = service.territory_names
         measures = service.measure_names
         for suggestion in found:
             effects = []
             for a, measure in enumerate(measures):
-                effects.append(self.tr("{m}: {s} {sb:+.1f}→{sa:+.1f} %, {t} {tb:+.1f}→{ta:+.1f} %").format(
+                effects.append(tr("{m}: {s} {sb:+.1f}→{sa:+.1f} %, {t} {tb:+.1f}→{ta:+.1f} %").format(
                     m=measure, s=names[suggestion.source], t=names[suggestion.target],
                     sb=100 * suggestion.deviation_before[0, a], sa=100 * suggestion.deviation_after[0, a],
                     tb=100 * suggestion.deviation_before[1, a], ta=100 * suggestion.deviation_after[1, a]))
-            text = self.tr("Move {} from {} to {} — {}").format(
+            text = tr("Move {} from {} to {} — {}").format(
                 service.unit_label(suggestion.unit), names[suggestion.source], names[suggestion.target],
                 "; ".join(effects))
             item = QListWidgetItem(text, self.suggestions_list)

@@ -4,7 +4,7 @@ what moves, the before → after deviation of each territory it touches, and App
 from __future__ import annotations
 
 import numpy as np
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QBrush, QColor
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
@@ -17,13 +17,12 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..i18n import tr
 from .preview import Preview
 
 _RED = QColor(200, 40, 40)
 
 
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryPreview", text)
 
 
 class PreviewPanel(QWidget):

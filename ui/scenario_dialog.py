@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -15,9 +15,7 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryScenarios", text)
+from ..i18n import tr
 
 
 class ScenarioDialog(QDialog):

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import Qgis, QgsFeatureRequest, QgsVectorLayer
-from qgis.PyQt.QtCore import QCoreApplication
 
 from ..core.plan.scenarios import compare_scenarios
+from ..i18n import tr
 from ..layers.values import is_empty_value
-
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryScenarios", text)
 
 
 class Scenarios:

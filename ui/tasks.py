@@ -23,17 +23,14 @@ from qgis.core import (
     QgsVectorLayer,
     QgsVectorLayerFeatureSource,
 )
-from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
+from qgis.PyQt.QtCore import pyqtSignal
 
 from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
+from ..i18n import tr
 from ..layers.units import UnitDataError, read_units
 from ..layers.values import default_names
 from .assignment_service import LOG_TAG, AssignmentService, prepare_units
-
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("TerritoryTasks", text)
 
 
 class LayerSnapshot:

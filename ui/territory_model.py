@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 
 from qgis.core import QgsApplication
-from qgis.PyQt.QtCore import QAbstractTableModel, QCoreApplication, QModelIndex, Qt
+from qgis.PyQt.QtCore import QAbstractTableModel, QModelIndex, Qt
 from qgis.PyQt.QtGui import QColor
 
+from ..i18n import tr
 from ..layers.style import territory_colour
 from .assignment_service import AssignmentService
 
@@ -41,9 +42,6 @@ class TerritoryTableModel(QAbstractTableModel):
         service.planChanged.connect(self.reset)
         service.figuresChanged.connect(self._on_figures_changed)
         self.reset()
-
-    def tr(self, text: str) -> str:
-        return QCoreApplication.translate("TerritoryTableModel", text)
 
     # -- structure -------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -114,23 +112,23 @@ class TerritoryTableModel(QAbstractTableModel):
         measure = self._measure_names[a] if 0 <= a < len(self._measure_names) else ""
         if role == Qt.ItemDataRole.DisplayRole:
             return {
-                "name": self.tr("Territory"), "locked": "", "rep": self.tr("Rep"), "units": self.tr("Units"),
-                "sum": measure, "deviation": self.tr("{} dev. %").format(measure), "parts": self.tr("Pieces"),
-                "worst": self.tr("Worst dev. %"),
+                "name": tr("Territory"), "locked": "", "rep": tr("Rep"), "units": tr("Units"),
+                "sum": measure, "deviation": tr("{} dev. %").format(measure), "parts": tr("Pieces"),
+                "worst": tr("Worst dev. %"),
             }[kind]
         if role == Qt.ItemDataRole.DecorationRole and kind == "locked":
             return QgsApplication.getThemeIcon("/locked.svg")
         if role == Qt.ItemDataRole.ToolTipRole:
             return {
-                "name": self.tr("Territory name; the swatch is its colour on the map"),
-                "locked": self.tr("Locked territories are changed neither by painting nor by rebalancing"),
-                "rep": self.tr("Rep of the territory's units (from the rep field)"),
-                "units": self.tr("Number of units"),
-                "sum": self.tr("Sum of {}").format(measure),
-                "deviation": self.tr("Deviation of {} from the territory's target; red outside the tolerance")
+                "name": tr("Territory name; the swatch is its colour on the map"),
+                "locked": tr("Locked territories are changed neither by painting nor by rebalancing"),
+                "rep": tr("Rep of the territory's units (from the rep field)"),
+                "units": tr("Number of units"),
+                "sum": tr("Sum of {}").format(measure),
+                "deviation": tr("Deviation of {} from the territory's target; red outside the tolerance")
                 .format(measure),
-                "parts": self.tr("Connected pieces; more than one means the territory is not contiguous"),
-                "worst": self.tr("The largest deviation over all balanced measures; red outside the tolerance"),
+                "parts": tr("Connected pieces; more than one means the territory is not contiguous"),
+                "worst": tr("The largest deviation over all balanced measures; red outside the tolerance"),
             }[kind]
         return None
 
@@ -196,7 +194,7 @@ class TerritoryTableModel(QAbstractTableModel):
 
     def _name_data(self, name, role):
         if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
-            return self.service.display_name(name) if name is not None else self.tr("Unassigned")
+            return self.service.display_name(name) if name is not None else tr("Unassigned")
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._summary(name)
         if role == Qt.ItemDataRole.DecorationRole:
@@ -216,23 +214,23 @@ class TerritoryTableModel(QAbstractTableModel):
         """Every figure of a territory in a few lines (the name cell's tooltip)."""
         figures = self._figures.get(name) or self.service.figures_of(name)
         shown = self.service.display_name(name)
-        lines = [(shown if shown == name else f"{shown} ({name})") if name is not None else self.tr("Unassigned"),
-                 self.tr("Units: {}").format(figures.get("units", 0))]
+        lines = [(shown if shown == name else f"{shown} ({name})") if name is not None else tr("Unassigned"),
+                 tr("Units: {}").format(figures.get("units", 0))]
         if figures.get("rep"):
-            lines.append(self.tr("Rep: {}").format(figures["rep"]))
+            lines.append(tr("Rep: {}").format(figures["rep"]))
         for a, measure in enumerate(self._measure_names):
             if a >= len(figures.get("sums", [])):
                 break
             line = "{}: {}".format(measure, _format_number(float(figures["sums"][a])))
             deviation = float(figures["deviation"][a])
             if name is not None and not math.isnan(deviation):
-                line += self.tr(" (target {}, {:+.1f} %)").format(_format_number(float(figures["targets"][a])),
+                line += tr(" (target {}, {:+.1f} %)").format(_format_number(float(figures["targets"][a])),
                                                                     100.0 * deviation)
             lines.append(line)
         if name is not None and figures.get("parts", -1) >= 0:
-            lines.append(self.tr("Pieces: {}").format(figures["parts"]))
+            lines.append(tr("Pieces: {}").format(figures["parts"]))
         if figures.get("locked"):
-            lines.append(self.tr("Locked"))
+            lines.append(tr("Locked"))
         return "\n".join(lines)
 
     def _tolerance(self, kind: str, a: int, name) -> float:
@@ -260,8 +258,8 @@ class TerritoryTableModel(QAbstractTableModel):
         if role == OUT_OF_TOLERANCE_ROLE:
             return outside
         if role == Qt.ItemDataRole.ToolTipRole:
-            return (self.tr("Outside the tolerance of ±{:.1f} %") if outside
-                    else self.tr("Within the tolerance of ±{:.1f} %")).format(100.0 * tolerance)
+            return (tr("Outside the tolerance of ±{:.1f} %") if outside
+                    else tr("Within the tolerance of ±{:.1f} %")).format(100.0 * tolerance)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -277,10 +275,10 @@ class TerritoryTableModel(QAbstractTableModel):
             return self._warning_icon
         if role == Qt.ItemDataRole.ToolTipRole:
             if parts < 0:
-                return self.tr("Neighbours are still being read")
+                return tr("Neighbours are still being read")
             if parts > 1:
-                return self.tr("Not contiguous: {} separate pieces").format(parts)
-            return self.tr("Contiguous")
+                return tr("Not contiguous: {} separate pieces").format(parts)
+            return tr("Contiguous")
         return None
 
     def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:

@@ -14,6 +14,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..metrics import relative_deviation
+
 UNASSIGNED = 0
 
 
@@ -81,7 +83,7 @@ class TerritoryLedger:
     def deviation(self, k: int, count: int) -> np.ndarray:
         """(m,) relative deviation of registry entry ``k`` from an equal share of ``count`` territories."""
         target = self.totals / max(count, 1)
-        return np.where(target > 0, (self.sums[k] - target) / np.where(target > 0, target, 1.0), 0.0)
+        return relative_deviation(self.sums[k], target)
 
     # -- changes ------------------------------------------------------------------------------------
     def move(self, i: int, name) -> Optional[tuple]:
