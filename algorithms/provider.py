@@ -14,6 +14,7 @@ def algorithm_classes() -> list[type]:
     from .build_territories import BuildTerritoriesAlgorithm
     from .compare_alignments import CompareAlignmentsAlgorithm
     from .rebalance_territories import RebalanceTerritoriesAlgorithm
+    from .set_goals import SetGoalsAlgorithm
     from .territory_packets import TerritoryPacketsAlgorithm
     from .territory_statistics import TerritoryStatisticsAlgorithm
 
@@ -22,6 +23,7 @@ def algorithm_classes() -> list[type]:
         RebalanceTerritoriesAlgorithm,
         AssignRepsAlgorithm,
         BuildHierarchyAlgorithm,
+        SetGoalsAlgorithm,
         TerritoryStatisticsAlgorithm,
         CompareAlignmentsAlgorithm,
         TerritoryPacketsAlgorithm,
