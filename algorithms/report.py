@@ -180,7 +180,7 @@ def render_map(
 # --- charts -----------------------------------------------------------------------------------
 
 
-def _nice_ceiling(value: float) -> float:
+def nice_ceiling(value: float) -> float:
     if value <= 0 or not math.isfinite(value):
         return 1.0
     exponent = math.floor(math.log10(value))
@@ -190,7 +190,7 @@ def _nice_ceiling(value: float) -> float:
     return 10.0 ** (exponent + 1)
 
 
-def _short(text: str, limit: int = 18) -> str:
+def short_text(text: str, limit: int = 18) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -211,7 +211,7 @@ def bar_chart(
     width = max(left + right + max(n, 1) * bar, 330)
     height = 260 + top + bottom
     plot_h = 260
-    high = _nice_ceiling(max([0.0] + [float(v) for v in values] + [float(t) * (1 + tolerance) for t in targets]))
+    high = nice_ceiling(max([0.0] + [float(v) for v in values] + [float(t) * (1 + tolerance) for t in targets]))
 
     def y(v: float) -> float:
         return top + plot_h - plot_h * float(v) / high
@@ -257,7 +257,7 @@ def bar_chart(
         label_y = top + plot_h + 8
         parts.append(
             f'<text x="{label_x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
-            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(_short(names[k]))}</text>'
+            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(short_text(names[k]))}</text>'
         )
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#333"/>')
     legend_y = height - 10
@@ -287,7 +287,7 @@ def gain_loss_chart(
     half = 130
     width = max(left + right + max(n, 1) * bar, 330)
     height = top + 2 * half + bottom
-    high = _nice_ceiling(max([0.0] + [float(v) for v in gained] + [float(v) for v in lost]))
+    high = nice_ceiling(max([0.0] + [float(v) for v in gained] + [float(v) for v in lost]))
     zero = top + half
 
     def y(v: float) -> float:
@@ -332,7 +332,7 @@ def gain_loss_chart(
         label_y = top + 2 * half + 16
         parts.append(
             f'<text x="{label_x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
-            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(_short(names[k]))}</text>'
+            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(short_text(names[k]))}</text>'
         )
     legend_y = height - 10
     for offset, colour, text in ((0, "#4caf50", "gained"), (80, "#e57373", "lost")):
