@@ -1,16 +1,17 @@
-"""Compare alignments: which units and how much workload change territory between two plans."""
+"""Compare alignments: which units and how much workload change territory between two plans.
+
+The flows are counted in ``core.plan.realignment``, the map drawn in ``report_maps`` and the
+HTML written in ``report_compare``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
-    QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureRequest,
     QgsField,
     QgsFields,
-    QgsGeometry,
-    QgsMemoryProviderUtils,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -18,47 +19,36 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
-    QgsSymbol,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtGui import QColor
 from scipy import sparse
 
-from ..compat import DOUBLE, INT, STRING, make_field, parameter_as_fields
+from ..compat import DOUBLE, INT, STRING, make_field
+from ..core.plan.realignment import flows, territory_changes
 from ..i18n import tr
-from ..layers.style import apply_territory_style
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
+from ..layers.values import is_null, natural_key, text_or_none
+from . import parameters as shared
 from . import report
-from .common import (
-    TerritoryAlgorithm,
-    TerritoryStyler,
-    _ids,
-    add_feature,
-    destination_of,
-    measure_columns,
-    natural_key,
-    read_unit_names,
-    removes_partial_outputs,
-)
-from .territory_statistics import _unique, territory_name
+from .base import TerritoryAlgorithm, removes_partial_outputs
+from .engine_run import check_cancelled
+from .messages import listed
+from .outputs import TerritoryStyler, add_feature, destination_of, output_field_names
+from .parameters import FIELD_BEFORE, INPUT, OUTPUT, OUTPUT_HTML, TERRITORIES
+from .report_compare import compare_report, unit_moves
+from .report_maps import changes_map
+from .territory_layer import measure_columns
 
 FROM = "from_territory"
 TO = "to_territory"
 
 
 class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
-    INPUT = "INPUT"
-    FIELD_BEFORE = "FIELD_BEFORE"
     FIELD_AFTER = "FIELD_AFTER"
     INPUT_AFTER = "INPUT_AFTER"
     UNIT_ID_FIELD = "UNIT_ID_FIELD"
-    BALANCE_FIELDS = "BALANCE_FIELDS"
-    TERRITORIES = "TERRITORIES"
-    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
-    OUTPUT = "OUTPUT"
     OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
-    OUTPUT_HTML = "OUTPUT_HTML"
     CHANGED_UNITS = "CHANGED_UNITS"
     CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
     TERRITORIES_CHANGED = "TERRITORIES_CHANGED"
@@ -100,24 +90,10 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         )
 
     def initAlgorithm(self, config=None):
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(
-                self.INPUT, self.tr("Units layer"), [QgsProcessing.SourceType.TypeVectorPolygon,
-                                                     QgsProcessing.SourceType.TypeVectorPoint]
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterField(
-                self.FIELD_BEFORE, self.tr("Territory field before"), parentLayerParameterName=self.INPUT
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterField(
-                self.FIELD_AFTER,
-                self.tr("Territory field after (on the units layer, or on the layer after)"),
-                parentLayerParameterName=self.INPUT,
-            )
-        )
+        shared.add_units_layer(self, self.tr("Units layer"))
+        shared.add_unit_field(self, FIELD_BEFORE, self.tr("Territory field before"))
+        shared.add_unit_field(self, self.FIELD_AFTER,
+                              self.tr("Territory field after (on the units layer, or on the layer after)"))
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.INPUT_AFTER,
@@ -130,35 +106,16 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             QgsProcessingParameterField(
                 self.UNIT_ID_FIELD,
                 self.tr("Unit id field (in both layers)"),
-                parentLayerParameterName=self.INPUT,
+                parentLayerParameterName=INPUT,
                 optional=True,
             )
         )
-        self.addParameter(
-            QgsProcessingParameterField(
-                self.BALANCE_FIELDS,
-                self.tr("Balance fields (workload measures)"),
-                parentLayerParameterName=self.INPUT,
-                type=QgsProcessingParameterField.DataType.Numeric,
-                allowMultiple=True,
-                optional=True,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(
-                self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
-                [QgsProcessing.SourceType.TypeVector], optional=True
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterField(
-                self.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"),
-                parentLayerParameterName=self.INPUT, optional=True
-            )
-        )
+        shared.add_balance_fields(self)
+        shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
+        shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"), optional=True)
         self.addParameter(
             QgsProcessingParameterFeatureSink(
-                self.OUTPUT, self.tr("Changed units"), QgsProcessing.SourceType.TypeVectorAnyGeometry
+                OUTPUT, self.tr("Changed units"), QgsProcessing.SourceType.TypeVectorAnyGeometry
             )
         )
         self.addParameter(
@@ -168,7 +125,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFileDestination(
-                self.OUTPUT_HTML, self.tr("Realignment report"), self.tr("HTML files (*.html)")
+                OUTPUT_HTML, self.tr("Realignment report"), self.tr("HTML files (*.html)")
             )
         )
         self.addOutput(QgsProcessingOutputNumber(self.CHANGED_UNITS, self.tr("Changed units")))
@@ -178,24 +135,22 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
     # -- run -----------------------------------------------------------------------------------
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+        source = shared.units_source(self, parameters, context)
         after_source = self.parameterAsSource(parameters, self.INPUT_AFTER, context)
-        field_before = self.parameterAsString(parameters, self.FIELD_BEFORE, context)
+        field_before = self.parameterAsString(parameters, FIELD_BEFORE, context)
         field_after = self.parameterAsString(parameters, self.FIELD_AFTER, context)
         id_field = self.parameterAsString(parameters, self.UNIT_ID_FIELD, context)
-        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
-        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
+        balance_fields = shared.balance_fields(self, parameters, context)
+        html_path = self.parameterAsFileOutput(parameters, OUTPUT_HTML, context)
         self._check_fields(source, after_source, field_before, field_after, id_field)
 
-        table_source = self.parameterAsSource(parameters, self.TERRITORIES, context)
+        table_source = self.parameterAsSource(parameters, TERRITORIES, context)
         known = read_territory_table(table_source, [field_after, field_before])
         feedback.setProgressText(self.tr("Reading units…"))
         # without a territory table, colours are chosen on the territories' adjacency, as Build does
         units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 30),
                                 with_adjacency=table_source is None)
-        unit_names = read_unit_names(source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context), units)
+        unit_names = shared.unit_names(self, parameters, context, source, units)
         before, ids = self._read_column(
             source, field_before, id_field if after_source is not None else None, units, feedback
         )
@@ -216,8 +171,8 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         changed = b != a
         adjacency = units.adjacency if units.adjacency is not None else sparse.csr_matrix((units.count, units.count))
         table = plan_rows(names, np.where(a < len(names), a, -1), adjacency, known)
-        flows = _flows(b, a, weights, len(rows))
-        summary = _summary(b, a, weights, len(rows))
+        moved_between = flows(b, a, weights, len(rows))
+        summary = territory_changes(b, a, weights, len(rows))
 
         feedback.setProgressText(self.tr("Writing changed units…"))
         out_id = self._write_changed(parameters, context, source, units, before, after, changed, names, feedback,
@@ -233,9 +188,8 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
 
         feedback.setProgressText(self.tr("Writing the realignment report…"))
         feedback.setProgress(85)
-        if feedback.isCanceled():
-            raise QgsProcessingException(self.tr("Cancelled."))
-        image = self._map_image(source, units, after, changed, names, context, table)
+        check_cancelled(feedback)
+        image = changes_map(source, units, after, changed, names, context, table)
         info = {
             "layer": source.sourceName(),
             "after_layer": after_source.sourceName() if after_source else None,
@@ -247,8 +201,9 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             "changed_workload": changed_workload,
             "territories_changed": territories_changed,
         }
-        moves = _unit_moves(b, a, changed, weights, unit_names, units, len(rows))
-        report.write_document(html_path, self._report_html(rows, measures, summary, flows, info, image, table, moves))
+        moves = unit_moves(b, a, changed, weights, unit_names, units, len(rows))
+        report.write_document(html_path, compare_report(rows, measures, summary, moved_between, info, image, table,
+                                                        moves))
         feedback.setProgress(100)
         feedback.pushInfo(
             self.tr("{} of {} units change territory ({:.2f} % of {}).").format(
@@ -256,9 +211,9 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             )
         )
         return {
-            self.OUTPUT: out_id,
+            OUTPUT: out_id,
             self.OUTPUT_SUMMARY: summary_id,
-            self.OUTPUT_HTML: html_path,
+            OUTPUT_HTML: html_path,
             self.CHANGED_UNITS: changed_units,
             self.CHANGED_WORKLOAD: changed_workload,
             self.TERRITORIES_CHANGED: territories_changed,
@@ -335,11 +290,11 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             if i is None:
                 continue
             value = feature.attribute(index)
-            values[i] = territory_name(value)
+            values[i] = text_or_none(value)
             if id_index >= 0:
                 ids[i] = _id_key(feature.attribute(id_index))
         if id_index >= 0:
-            _check_ids(ids, [int(f) for f in units.fids], id_field, self.tr("the units layer"))
+            _checklisted(ids, [int(f) for f in units.fids], id_field, self.tr("the units layer"))
         return values, ids
 
     def _join_after(self, after_source, field_after, id_field, ids, feedback) -> list[str | None]:
@@ -353,9 +308,9 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 raise QgsProcessingException(self.tr("Cancelled."))
             keys.append(_id_key(feature.attribute(id_index)))
             value = feature.attribute(index)
-            values.append(territory_name(value))
+            values.append(text_or_none(value))
             fids.append(feature.id())
-        _check_ids(keys, fids, id_field, self.tr("the layer after"))
+        _checklisted(keys, fids, id_field, self.tr("the layer after"))
         by_key = dict(zip(keys, values))
         missing = [k for k in ids if k not in by_key]
         if missing:
@@ -363,7 +318,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 self.tr(
                     "{} units of the units layer are missing from the layer after (ids in “{}”: {}). Both layers "
                     "must hold the same units."
-                ).format(len(missing), id_field, _ids(missing))
+                ).format(len(missing), id_field, listed(missing))
             )
         extra = sorted(set(keys) - set(ids), key=str)
         if extra:
@@ -371,17 +326,14 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 self.tr(
                     "{} units of the layer after are not in the units layer (ids in “{}”: {}). Both layers must "
                     "hold the same units."
-                ).format(len(extra), id_field, _ids(extra))
+                ).format(len(extra), id_field, listed(extra))
             )
         return [by_key[k] for k in ids]
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_changed(self, parameters, context, source, units, before, after, changed, names, feedback, table):
-        destination = destination_of(parameters, self.OUTPUT)
         input_names = [f.name() for f in source.fields()]
-        field_names = _unique(input_names + [FROM, TO])
-        if report.is_dbf_destination(destination):
-            field_names = report.short_field_names(field_names)
+        field_names = output_field_names(input_names + [FROM, TO], destination_of(parameters, OUTPUT))
         fields = QgsFields()
         for name, qfield in zip(field_names, list(source.fields())):
             copy = QgsField(qfield)
@@ -392,17 +344,16 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             qfield.setAlias(alias)
             fields.append(qfield)
         sink, out_id = self.parameterAsSink(
-            parameters, self.OUTPUT, context, fields, source.wkbType(), source.sourceCrs()
+            parameters, OUTPUT, context, fields, source.wkbType(), source.sourceCrs()
         )
         if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+            raise QgsProcessingException(self.invalidSinkError(parameters, OUTPUT))
         changed_fids = [int(units.fids[i]) for i in np.flatnonzero(changed)]
         total = max(len(changed_fids), 1)
         request = QgsFeatureRequest().setFilterFids(changed_fids)
         for count, feature in enumerate(source.getFeatures(request)):
             if count % 500 == 0:
-                if feedback.isCanceled():
-                    raise QgsProcessingException(self.tr("Cancelled."))
+                check_cancelled(feedback)
                 feedback.setProgress(35 + 40 * count / total)
             i = units.index_of_fid[feature.id()]
             out = QgsFeature(fields)
@@ -412,7 +363,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         TerritoryStyler.attach(out_id, field_names[-1], names, context, table)
         return out_id
 
-    def _summary_fields(self, measures: list[str], shapefile: bool) -> QgsFields:
+    def _summary_fields(self, measures: list[str], destination: str) -> QgsFields:
         spec = [("territory", STRING, self.tr("Territory"))]
         stages = [
             ("before", self.tr("{} before")),
@@ -426,9 +377,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             kind = INT if block == "units" else DOUBLE
             for stage, alias in stages:
                 spec.append((f"{block}_{stage}", kind, alias.format(block)))
-        names = _unique([s[0] for s in spec])
-        if shapefile:
-            names = report.short_field_names(names)
+        names = output_field_names([s[0] for s in spec], destination)
         fields = QgsFields()
         for name, (_, kind, alias) in zip(names, spec):
             qfield = make_field(name, kind, 254 if kind == STRING else 0)
@@ -437,8 +386,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         return fields
 
     def _write_summary(self, parameters, context, rows, measures, summary) -> str | None:
-        destination = destination_of(parameters, self.OUTPUT_SUMMARY)
-        fields = self._summary_fields(measures, report.is_dbf_destination(destination))
+        fields = self._summary_fields(measures, destination_of(parameters, self.OUTPUT_SUMMARY))
         sink, summary_id = self.parameterAsSink(
             parameters, self.OUTPUT_SUMMARY, context, fields, QgsWkbTypes.Type.NoGeometry
         )
@@ -456,138 +404,6 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             add_feature(sink, feature)
         return summary_id
 
-    def _map_image(self, source, units, after, changed, names, context, table):
-        """Units in their new territory's colour; units that change are outlined in red."""
-        from .territory_statistics import _feature, _no_brush
-
-        crs = source.sourceCrs()
-        fields = QgsFields()
-        fields.append(make_field("territory", STRING))
-        layer = QgsMemoryProviderUtils.createMemoryLayer("units", fields, source.wkbType(), crs)
-        changes = QgsMemoryProviderUtils.createMemoryLayer("changes", fields, source.wkbType(), crs)
-        everything, moved = [], []
-        for feature in source.getFeatures(QgsFeatureRequest().setNoAttributes()):
-            i = units.index_of_fid.get(feature.id())
-            if i is None:
-                continue
-            out = _feature(fields, QgsGeometry(feature.geometry()), [after[i]])
-            everything.append(out)
-            if changed[i]:
-                moved.append(out)
-        layer.dataProvider().addFeatures(everything)
-        changes.dataProvider().addFeatures(moved)
-        apply_territory_style(layer, "territory", names, {row.code: row.colour for row in table})
-        symbol = QgsSymbol.defaultSymbol(changes.geometryType())
-        if units.is_polygon:
-            symbol.symbolLayer(0).setBrushStyle(_no_brush())
-            symbol.symbolLayer(0).setStrokeColor(QColor(200, 0, 0))
-            symbol.symbolLayer(0).setStrokeWidth(0.7)
-        else:
-            symbol.setColor(QColor(200, 0, 0))
-        changes.renderer().setSymbol(symbol)
-        # Geographic layers are drawn in the local metric projection so shapes are not stretched.
-        map_crs = units.metric_crs if crs.isGeographic() else crs
-        extent = source.sourceExtent()
-        if map_crs != crs:
-            extent = QgsCoordinateTransform(crs, map_crs, context.transformContext()).transformBoundingBox(extent)
-        return report.render_map([changes, layer], map_crs, extent, transform_context=context.transformContext())
-
-    def _report_html(self, rows, measures, summary, flows, info, image, table, moves) -> str:
-        esc, fmt = report.esc, report.fmt
-        unassigned = self.tr("Unassigned")
-        labels = [report.display_name(table[r]) if name is not None else unassigned for r, name in enumerate(rows)]
-        table_colours = report.colours_of(table)
-        colours = [table_colours[r] if name is not None else QColor(200, 200, 200) for r, name in enumerate(rows)]
-        blocks = ["units"] + [m for m in measures if m != "units"]
-        after_text = (
-            f"{esc(info['after'])} ({esc(self.tr('layer'))} {esc(info['after_layer'])}, "
-            f"{esc(self.tr('joined on'))} {esc(info['id'])})"
-            if info["after_layer"]
-            else esc(info["after"])
-        )
-        body = [
-            f'<p class="meta">{esc(self.tr("Layer"))}: <b>{esc(info["layer"])}</b> · '
-            f"{esc(self.tr('before'))}: <b>{esc(info['before'])}</b> · {esc(self.tr('after'))}: <b>{after_text}</b>"
-            f" · {esc(self.tr('measures'))}: <b>{esc(', '.join(measures))}</b></p>"
-        ]
-        body.append(
-            report.cards(
-                [
-                    (f"{info['changed_units']} / {info['units']}", self.tr("units change territory"), ""),
-                    (
-                        f"{fmt(info['changed_workload'], 2)} %",
-                        self.tr("of {} changes territory").format(measures[0]),
-                        "",
-                    ),
-                    (str(info["territories_changed"]), self.tr("territories gain or lose units"), ""),
-                ]
-            )
-        )
-        body.append(f"<h2>{esc(self.tr('Map of the changes'))}</h2>")
-        legend = self.tr("Units in their new territory colour; units that change territory are outlined in red.")
-        body.append(f'<p class="meta">{esc(legend)}</p>')
-        body.append(report.image_tag(image, self.tr("Map of the units that change territory")))
-
-        body.append(f"<h2>{esc(self.tr('Gains and losses'))}</h2>")
-        for m, block in enumerate(blocks):
-            body.append(
-                "<div>" + report.gain_loss_chart(block, labels, summary[:, m, 2], summary[:, m, 3], colours) + "</div>"
-            )
-
-        body.append(f"<h2>{esc(self.tr('Summary'))}</h2>")
-        headers = [self.tr("Territory")]
-        for block in blocks:
-            headers += [
-                self.tr("{} before").format(block),
-                self.tr("{} after").format(block),
-                self.tr("{} gained").format(block),
-                self.tr("{} lost").format(block),
-                self.tr("{} net").format(block),
-            ]
-        table_rows = []
-        for r in range(len(rows)):
-            row = [report.swatch(colours[r]) + esc(labels[r])]
-            for m in range(len(blocks)):
-                before, after, gained, lost, net = summary[r, m]
-                row += [fmt(before), fmt(after), fmt(gained), fmt(lost), f"{'+' if net > 0 else ''}{fmt(net)}"]
-            table_rows.append(row)
-        body.append(report.table(headers, table_rows, [False] + [True] * (len(headers) - 1)))
-
-        body.append(f"<h2>{esc(self.tr('Per territory'))}</h2>")
-        for r in range(len(rows)):
-            gains = [s for s in range(len(rows)) if s != r and flows[s, r, 0] > 0]
-            losses = [s for s in range(len(rows)) if s != r and flows[r, s, 0] > 0]
-            body.append(f"<h3>{report.swatch(colours[r])}{esc(labels[r])}</h3>")
-            if not gains and not losses:
-                body.append(f"<p>{esc(self.tr('No change.'))}</p>")
-                continue
-            items = []
-            for s in gains:
-                items.append(esc(self.tr("gains from {}: {}").format(labels[s], self._amounts(flows[s, r], blocks))))
-            for s in losses:
-                items.append(esc(self.tr("loses to {}: {}").format(labels[s], self._amounts(flows[r, s], blocks))))
-            net = ", ".join(
-                f"{'+' if summary[r, m, 4] > 0 else ''}{fmt(summary[r, m, 4])} {block}"
-                for m, block in enumerate(blocks)
-            )
-            items.append(f"<b>{esc(self.tr('net'))}</b>: {esc(net)}")
-            body.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>")
-            for title, listed in ((self.tr("Units gained"), moves[r][0]), (self.tr("Units lost"), moves[r][1])):
-                if not listed:
-                    continue
-                cells = [[esc(name), esc(labels[other])] + [fmt(v) for v in values] for name, other, values in listed]
-                headers = [title, self.tr("from") if listed is moves[r][0] else self.tr("to")]
-                headers += [m for m in measures if m != "units"]
-                body.append(report.table(headers, cells, [False, False] + [True] * (len(headers) - 2)))
-        return report.document(self.tr("Realignment report"), "\n".join(body))
-
-    @staticmethod
-    def _amounts(flow, blocks) -> str:
-        return ", ".join(
-            f"{report.fmt(flow[m])} {'unit' if block == 'units' and flow[m] == 1 else block}"
-            for m, block in enumerate(blocks)
-        )
-
 
 # --- helpers ----------------------------------------------------------------------------------
 
@@ -595,21 +411,21 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
 def _id_key(value):
     """A unit id comparable across layers and field types (13001, 13001.0 and "13001" differ
     only when the text differs)."""
-    if value is None or (hasattr(value, "isNull") and value.isNull()):
+    if is_null(value):
         return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
 
 
-def _check_ids(keys, fids, id_field, where) -> None:
+def _checklisted(keys, fids, id_field, where) -> None:
 
     empty = [fid for fid, key in zip(fids, keys) if key is None or key == ""]
     if empty:
         raise QgsProcessingException(
             tr(
                 "{} features of {} have no unit id in “{}” (feature ids {}). Every unit needs an id to be matched."
-            ).format(len(empty), where, id_field, _ids(empty))
+            ).format(len(empty), where, id_field, listed(empty))
         )
     seen: dict = {}
     duplicated = []
@@ -620,42 +436,5 @@ def _check_ids(keys, fids, id_field, where) -> None:
         raise QgsProcessingException(
             tr(
                 "Unit ids in “{}” are repeated in {}: {}. Each id must identify one unit; choose a unique id field."
-            ).format(id_field, where, _ids(duplicated))
+            ).format(id_field, where, listed(duplicated))
         )
-
-
-def _unit_moves(before: np.ndarray, after: np.ndarray, changed: np.ndarray, weights: np.ndarray,
-                unit_names: list[str] | None, units, rows: int) -> list[tuple[list, list]]:
-    """Per territory row: (units gained, units lost), each a list of (unit name, the other
-    territory's row, workloads), by name (feature id when no unit name field is given)."""
-
-    out: list[tuple[list, list]] = [([], []) for _ in range(rows)]
-    for i in np.flatnonzero(changed):
-        name = unit_names[i] if unit_names is not None else tr("feature {}").format(int(units.fids[i]))
-        values = [float(v) for v in weights[i]]
-        out[int(after[i])][0].append((name, int(before[i]), values))
-        out[int(before[i])][1].append((name, int(after[i]), values))
-    for gained, lost in out:
-        gained.sort(key=lambda item: natural_key(item[0]))
-        lost.sort(key=lambda item: natural_key(item[0]))
-    return out
-
-
-def _flows(before: np.ndarray, after: np.ndarray, weights: np.ndarray, rows: int) -> np.ndarray:
-    """(rows, rows, 1 + m): units and workload moving from row r (before) to row s (after)."""
-    values = np.concatenate([np.ones((len(before), 1)), weights.reshape(len(before), -1)], axis=1)
-    out = np.zeros((rows, rows, values.shape[1]))
-    np.add.at(out, (before, after), values)
-    return out
-
-
-def _summary(before: np.ndarray, after: np.ndarray, weights: np.ndarray, rows: int) -> np.ndarray:
-    """(rows, 1 + m, 5): per territory, for the unit count then every measure: before, after,
-    gained, lost, net."""
-    flows = _flows(before, after, weights, rows)
-    stay = np.stack([flows[r, r] for r in range(rows)]) if rows else np.zeros((0, flows.shape[2]))
-    before_total = flows.sum(axis=1)
-    after_total = flows.sum(axis=0)
-    gained = after_total - stay
-    lost = before_total - stay
-    return np.stack([before_total, after_total, gained, lost, gained - lost], axis=2)

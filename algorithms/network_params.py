@@ -28,7 +28,7 @@ from ..core.metrics import combined_weight, plan_figures
 from ..core.progress import Cancelled
 from ..i18n import tr
 from ..layers.network import NetworkDataError, NetworkSettings, cut_by_barriers, read_barriers, read_network
-from .common import engine_progress
+from .engine_run import engine_progress
 
 NETWORK = "NETWORK"
 SPEED_FIELD = "SPEED_FIELD"

@@ -4,8 +4,8 @@ A report is one ``.html`` file a sales manager can open, mail or archive: the CS
 images are PNGs embedded as base64 data URIs and charts are inline SVG, so nothing refers to a
 file or a web address. Everything that comes from user data goes through :func:`esc`.
 
-Also here: :func:`short_field_names`, which both reporting algorithms use to keep output field
-names readable when the destination is a shapefile (10-character field names).
+The reports themselves are written in ``report_statistics`` and ``report_compare``, their map
+images in ``report_maps``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QBuffer, QByteArray, QIODevice, QSize
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
 
+from ..core.metrics import relative_deviation
 from ..i18n import tr
 from ..layers.style import territory_colour
 
@@ -93,6 +94,12 @@ def write_document(path: str, text: str) -> None:
         raise QgsProcessingException(tr(
             "Could not write the report “{}”: {}. Choose another file (in an existing folder you can write "
             "to), or free some disk space.").format(path, error.strerror or error)) from error
+
+
+def within_tolerance(deviation: float, tolerance: float) -> bool:
+    """Whether a deviation (a signed fraction of the target, as ``core.metrics.relative_deviation``
+    gives it) lies within ± ``tolerance``: the rule of ``plan_figures``' within_tolerance."""
+    return abs(float(deviation)) <= tolerance + 1e-9
 
 
 def swatch(colour: QColor) -> str:
@@ -242,7 +249,7 @@ def bar_chart(
         x = left + k * bar
         value = float(values[k])
         target = float(targets[k])
-        outside = abs(value - target) > tolerance * target + 1e-9 * max(target, 1.0)
+        outside = not within_tolerance(relative_deviation(value, target), tolerance)
         stroke = ' stroke="#b42318" stroke-width="2"' if outside else ' stroke="#444" stroke-width="0.5"'
         parts.append(
             f'<rect x="{x + bar * 0.15:.1f}" y="{y(value):.1f}" width="{bar * 0.7:.1f}" '
@@ -362,36 +369,3 @@ def colours_of(rows) -> list[QColor]:
 def display_name(row) -> str:
     """A territory as people read it: its name, with its code when they differ."""
     return row.label if row.label == row.code else f"{row.label} ({row.code})"
-
-
-# --- output field names -------------------------------------------------------------------------
-
-
-def short_field_names(names: Sequence[str], limit: int = 10) -> list[str]:
-    """Field names cut to ``limit`` characters and kept unique, for shapefile and dBase outputs.
-
-    A short ending after the last underscore (``_tgt``, ``_before``, ``_1974``) is kept and the
-    start is cut (``population_tgt`` → ``popula_tgt``); names that still collide get a number.
-    """
-    out: list[str] = []
-    taken: set[str] = set()
-    for name in names:
-        base, suffix = name, ""
-        cut = name.rfind("_")
-        if len(name) > limit and 0 < cut and len(name) - cut <= 7:
-            base, suffix = name[:cut], name[cut:]
-        candidate = (base[: limit - len(suffix)] + suffix) if len(name) > limit else name
-        number = 2
-        while candidate.lower() in taken:
-            tag = str(number)
-            candidate = base[: limit - len(suffix) - len(tag)] + tag + suffix
-            number += 1
-        taken.add(candidate.lower())
-        out.append(candidate)
-    return out
-
-
-def is_dbf_destination(destination: str) -> bool:
-    """True when an output path will be written as a shapefile or dBase table."""
-    path = (destination or "").split("|")[0].strip().lower()
-    return path.endswith(".shp") or path.endswith(".dbf")
