@@ -28,7 +28,18 @@ from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .network_params import add_travel_parameters, rep_travel_minutes, territory_travel_costs
 from .outputs import TerritoryStyler, add_feature, write_units
-from .parameters import OUTPUT, OUTPUT_TERRITORIES, REP_NAME_FIELD, REP_TERRITORY_FIELD, REPS, TERRITORY_FIELD
+from .parameters import (
+    MEAN_DISTANCE_KM,
+    OUTPUT,
+    OUTPUT_REPS,
+    OUTPUT_TERRITORIES,
+    REP_NAME_FIELD,
+    REP_TERRITORY_FIELD,
+    REPS,
+    TERRITORY_FIELD,
+    UNASSIGNED_REPS,
+    VACANCIES,
+)
 from .territory_layer import (
     Column,
     figure_columns,
@@ -44,49 +55,46 @@ REP_FIELD = "rep"
 TEXT_WIDTHS = (80, 120, 80, 7)
 
 
+HELP = (
+    "Gives every territory one rep so that, over all reps, the workload-weighted straight-line "
+    "distance from each rep's home to the units of their territory is as small as possible. The "
+    "matching is optimal (Hungarian method), not greedy: no swap of reps between territories "
+    "would shorten the total.\n\n"
+    "<b>Input layer</b>: the units with their territory.\n"
+    "<b>Territory field</b>: each unit's territory. Units without one get no rep.\n"
+    "<b>Reps</b>: a point layer with one point per rep (their home or office), in any CRS.\n"
+    "<b>Rep name field</b>: the reps' names; every rep needs a name and names must be unique.\n"
+    "<b>Rep territory field</b> (optional, on the reps layer): a territory name keeps that rep "
+    "on that territory; empty values leave the rep free. Each territory can be kept for one rep.\n"
+    "<b>Balance fields</b> (optional): the workloads that weight the distance (a unit with twice "
+    "the accounts counts twice); with several fields each counts equally. None chosen: every unit "
+    "weighs the same.\n\n"
+    "More territories than reps: the territories that would add the most travel stay vacant and "
+    "are named “Vacancy 1”, “Vacancy 2”…. More reps than territories: the reps left over are "
+    "listed in a warning and in the UNASSIGNED_REPS result.\n"
+    "<b>Territory table</b> (optional): names and colours by territory code.\n"
+    "Outputs: the units with a “rep” field; one feature per territory with its code, name, rep, "
+    "colour, the workload-weighted mean distance (rep_avg_km) and the farthest unit (rep_max_km) "
+    "from the rep's home, and its workload per balance field; and the reps with their territory "
+    "code (in a field named like the territory field, for Statistics and Territory packets). "
+    "Distances are in kilometres, measured in a metric projection of the units' layer."
+)
+
+HELP_ROAD_NETWORK = (
+    "\n\n<b>Road network</b> (optional; with its speed, direction and tolerance settings as in "
+    "Build territories): reps are matched on workload-weighted travel time by road from home "
+    "instead of straight-line distance, one-way streets included; the territories output adds "
+    "rep_avg_min (workload-weighted mean) and rep_max_min (farthest unit), in minutes from the "
+    "rep's home."
+)
+
+
 class AssignRepsAlgorithm(TerritoryAlgorithm):
-    OUTPUT_REPS = "OUTPUT_REPS"
-    MEAN_DISTANCE_KM = "MEAN_DISTANCE_KM"
-    VACANCIES = "VACANCIES"
-    UNASSIGNED_REPS = "UNASSIGNED_REPS"
+    """Assign reps to territories: the matching with the least workload-weighted travel."""
 
-    def name(self) -> str:
-        return "assignreps"
-
-    def displayName(self) -> str:
-        return self.tr("Assign reps to territories")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Gives every territory one rep so that, over all reps, the workload-weighted straight-line "
-            "distance from each rep's home to the units of their territory is as small as possible. The "
-            "matching is optimal (Hungarian method), not greedy: no swap of reps between territories "
-            "would shorten the total.\n\n"
-            "<b>Input layer</b>: the units with their territory.\n"
-            "<b>Territory field</b>: each unit's territory. Units without one get no rep.\n"
-            "<b>Reps</b>: a point layer with one point per rep (their home or office), in any CRS.\n"
-            "<b>Rep name field</b>: the reps' names; every rep needs a name and names must be unique.\n"
-            "<b>Rep territory field</b> (optional, on the reps layer): a territory name keeps that rep "
-            "on that territory; empty values leave the rep free. Each territory can be kept for one rep.\n"
-            "<b>Balance fields</b> (optional): the workloads that weight the distance (a unit with twice "
-            "the accounts counts twice); with several fields each counts equally. None chosen: every unit "
-            "weighs the same.\n\n"
-            "More territories than reps: the territories that would add the most travel stay vacant and "
-            "are named “Vacancy 1”, “Vacancy 2”…. More reps than territories: the reps left over are "
-            "listed in a warning and in the UNASSIGNED_REPS result.\n"
-            "<b>Territory table</b> (optional): names and colours by territory code.\n"
-            "Outputs: the units with a “rep” field; one feature per territory with its code, name, rep, "
-            "colour, the workload-weighted mean distance (rep_avg_km) and the farthest unit (rep_max_km) "
-            "from the rep's home, and its workload per balance field; and the reps with their territory "
-            "code (in a field named like the territory field, for Statistics and Territory packets). "
-            "Distances are in kilometres, measured in a metric projection of the units' layer."
-        ) + self.tr(
-            "\n\n<b>Road network</b> (optional; with its speed, direction and tolerance settings as in "
-            "Build territories): reps are matched on workload-weighted travel time by road from home "
-            "instead of straight-line distance, one-way streets included; the territories output adds "
-            "rep_avg_min (workload-weighted mean) and rep_max_min (farthest unit), in minutes from the "
-            "rep's home."
-        )
+    algorithm_id = "assignreps"
+    display_name = "Assign reps to territories"
+    help_text = (HELP, HELP_ROAD_NETWORK)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
@@ -101,12 +109,12 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT_TERRITORIES, self.tr("Territories with reps"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_REPS, self.tr("Reps with their territory code"), QgsProcessing.SourceType.TypeVectorPoint,
+            OUTPUT_REPS, self.tr("Reps with their territory code"), QgsProcessing.SourceType.TypeVectorPoint,
             optional=True, createByDefault=True))
         self.addOutput(QgsProcessingOutputNumber(
-            self.MEAN_DISTANCE_KM, self.tr("Workload-weighted mean distance to the rep (km)")))
-        self.addOutput(QgsProcessingOutputNumber(self.VACANCIES, self.tr("Territories without a rep")))
-        self.addOutput(QgsProcessingOutputString(self.UNASSIGNED_REPS, self.tr("Reps without a territory")))
+            MEAN_DISTANCE_KM, self.tr("Workload-weighted mean distance to the rep (km)")))
+        self.addOutput(QgsProcessingOutputNumber(VACANCIES, self.tr("Territories without a rep")))
+        self.addOutput(QgsProcessingOutputString(UNASSIGNED_REPS, self.tr("Reps without a territory")))
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
@@ -191,10 +199,10 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
         return {
             OUTPUT: out_id,
             OUTPUT_TERRITORIES: territories_id,
-            self.OUTPUT_REPS: reps_id,
-            self.MEAN_DISTANCE_KM: mean_km,
-            self.VACANCIES: vacancies,
-            self.UNASSIGNED_REPS: ", ".join(unassigned),
+            OUTPUT_REPS: reps_id,
+            MEAN_DISTANCE_KM: mean_km,
+            VACANCIES: vacancies,
+            UNASSIGNED_REPS: ", ".join(unassigned),
         }
 
     # -- inputs --------------------------------------------------------------------------------
@@ -247,7 +255,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
                 kept_columns.append(index)
         fields.append(make_field(territory_field, STRING, 80))
         fields.append(make_field("rep_avg_km", DOUBLE))
-        sink, reps_id = self.parameterAsSink(parameters, self.OUTPUT_REPS, context, fields, reps.wkbType(),
+        sink, reps_id = self.parameterAsSink(parameters, OUTPUT_REPS, context, fields, reps.wkbType(),
                                              reps.sourceCrs())
         if sink is None:
             return None

@@ -30,10 +30,28 @@ from .output_files import check_output_path, file_path_of_destination, files_of_
 
 
 class TerritoryAlgorithm(QgsProcessingAlgorithm):
-    """Base for the provider's algorithms: group, icon, translation and error helpers."""
+    """Base for the provider's algorithms: group, icon, translation and error helpers.
+
+    An algorithm names itself with ``algorithm_id`` (its id in the provider: a contract, never
+    changed), ``display_name`` and ``help_text`` (English; the help in parts, each translated as a
+    whole when shown).
+    """
+
+    algorithm_id = ""
+    display_name = ""
+    help_text: tuple[str, ...] = ()
 
     def tr(self, text: str) -> str:
         return tr(text)
+
+    def name(self) -> str:
+        return self.algorithm_id
+
+    def displayName(self) -> str:
+        return self.tr(self.display_name)
+
+    def shortHelpString(self) -> str:
+        return "".join(self.tr(part) for part in self.help_text)
 
     def createInstance(self):
         return type(self)()

@@ -26,59 +26,54 @@ from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import engine_progress, run_engine
 from .messages import listed
 from .outputs import TerritoryStyler, write_units
-from .parameters import OUTPUT, RANDOM_SEED, TERRITORY_FIELD
+from .parameters import OUTPUT, OUTPUT_REGIONS, RANDOM_SEED, REGION_COUNT, REGION_FIELD, TERRITORY_FIELD
 from .territory_layer import Column, figure_columns, plan_columns, write_territory_layer
+
+HELP = (
+    "Groups whole territories into regions (e.g. one per regional manager) so that every region "
+    "carries its share of each workload and is one connected piece. A territory is never split "
+    "between regions. Run it again on the output, with the region field as the territory field, "
+    "for a third level (areas, divisions…).\n\n"
+    "<b>Input layer</b>: the units with their territory (every unit needs one).\n"
+    "<b>Territory field</b>: each unit's territory.\n"
+    "<b>Number of regions</b>: at most the number of territories.\n"
+    "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: regions "
+    "get equal unit counts.\n"
+    "<b>Tolerance</b>: the allowed deviation from each region's target, in percent. Whole "
+    "territories are coarse building blocks, so a tight tolerance may be out of reach; the log "
+    "then says so.\n"
+    "<b>Region field name</b>: the field added to the output units; regions are named after it "
+    "(“Region 1”, “Region 2”…; a field “zone” gives “Zone 1”…).\n"
+    "<b>Random seed</b>: the same seed gives the same regions.\n\n"
+    "Two territories are neighbours when any of their units touch. Outputs: the units with "
+    "their region, and one feature per region with its sum, target and deviation per measure, "
+    "its number of territories (terr_count) and their names (members), contiguity and compactness. Results: "
+    "MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS."
+)
 
 
 class BuildHierarchyAlgorithm(TerritoryAlgorithm):
-    REGION_COUNT = "REGION_COUNT"
-    REGION_FIELD = "REGION_FIELD"
-    OUTPUT_REGIONS = "OUTPUT_REGIONS"
+    """Build territory hierarchy: regions made of whole territories."""
 
-    def name(self) -> str:
-        return "buildhierarchy"
-
-    def displayName(self) -> str:
-        return self.tr("Build territory hierarchy")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Groups whole territories into regions (e.g. one per regional manager) so that every region "
-            "carries its share of each workload and is one connected piece. A territory is never split "
-            "between regions. Run it again on the output, with the region field as the territory field, "
-            "for a third level (areas, divisions…).\n\n"
-            "<b>Input layer</b>: the units with their territory (every unit needs one).\n"
-            "<b>Territory field</b>: each unit's territory.\n"
-            "<b>Number of regions</b>: at most the number of territories.\n"
-            "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: regions "
-            "get equal unit counts.\n"
-            "<b>Tolerance</b>: the allowed deviation from each region's target, in percent. Whole "
-            "territories are coarse building blocks, so a tight tolerance may be out of reach; the log "
-            "then says so.\n"
-            "<b>Region field name</b>: the field added to the output units; regions are named after it "
-            "(“Region 1”, “Region 2”…; a field “zone” gives “Zone 1”…).\n"
-            "<b>Random seed</b>: the same seed gives the same regions.\n\n"
-            "Two territories are neighbours when any of their units touch. Outputs: the units with "
-            "their region, and one feature per region with its sum, target and deviation per measure, "
-            "its number of territories (terr_count) and their names (members), contiguity and compactness. Results: "
-            "MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS."
-        )
+    algorithm_id = "buildhierarchy"
+    display_name = "Build territory hierarchy"
+    help_text = (HELP,)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
         shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
         self.addParameter(QgsProcessingParameterNumber(
-            self.REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Type.Integer,
+            REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=3, minValue=1))
         shared.add_balance_fields(self)
         shared.add_tolerance(self, self.tr("Tolerance (% of each region's target)"))
         self.addParameter(QgsProcessingParameterString(
-            self.REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
+            REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
         shared.add_random_seed(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT, self.tr("Units with regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_REGIONS, self.tr("Regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+            OUTPUT_REGIONS, self.tr("Regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addOutput(QgsProcessingOutputNumber(shared.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(shared.NONCONTIGUOUS, self.tr("Non-contiguous regions")))
 
@@ -86,10 +81,10 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         source = shared.units_source(self, parameters, context)
         territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
-        region_count = self.parameterAsInt(parameters, self.REGION_COUNT, context)
+        region_count = self.parameterAsInt(parameters, REGION_COUNT, context)
         balance_fields = shared.balance_fields(self, parameters, context)
         tolerance = shared.tolerance(self, parameters, context)
-        region_field = self.parameterAsString(parameters, self.REGION_FIELD, context).strip()
+        region_field = self.parameterAsString(parameters, REGION_FIELD, context).strip()
         random_seed = self.parameterAsInt(parameters, RANDOM_SEED, context)
         if not region_field:
             raise QgsProcessingException(self.tr("Give the region field a name (e.g. “region”)."))
@@ -143,7 +138,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
                                   int(figures.noncontiguous)))
         return {
             OUTPUT: out_id,
-            self.OUTPUT_REGIONS: regions_id,
+            OUTPUT_REGIONS: regions_id,
             shared.MAX_DEVIATION: max_deviation,
             shared.NONCONTIGUOUS: int(figures.noncontiguous),
         }
@@ -178,7 +173,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(region_names), source.sourceCrs(),
                                           context.transformContext(), feedback, (90.0, 100.0))
         regions_id, _ = write_territory_layer(
-            self, parameters, self.OUTPUT_REGIONS, context, feedback,
+            self, parameters, OUTPUT_REGIONS, context, feedback,
             plan_columns(region_field, rows, units, figures, shapes) + [regions], shapes, source.sourceCrs(),
             units.is_polygon)
         if regions_id is not None:

@@ -31,78 +31,82 @@ from .messages import push_diagnostics, report_lower_bound
 from .network_params import HELP as TRAVEL_HELP
 from .network_params import TravelRun, add_travel_parameters
 from .outputs import TerritoryStyler, write_units
-from .parameters import LOCKED_FIELD, OUTPUT, OUTPUT_TERRITORIES, RANDOM_SEED, TERRITORY_FIELD
+from .parameters import (
+    LOCKED_FIELD,
+    OUTPUT,
+    OUTPUT_TERRITORIES,
+    RANDOM_SEED,
+    SEED_NAME_FIELD,
+    SEED_TARGET_FIELD,
+    SEEDS,
+    TERRITORY_COUNT,
+    TERRITORY_FIELD,
+)
 from .territory_layer import plan_columns, write_territory_layer
+
+HELP = (
+    "Splits a layer of sales units (ZIP codes, counties, accounts…) into territories, one per "
+    "rep, so that each territory carries its share of every chosen workload, stays in one "
+    "connected piece and is compact.\n\n"
+    "<b>Input layer</b>: polygons (units touching along a boundary are neighbours; small "
+    "gaps and slivers are tolerated) or points (neighbours by Delaunay triangulation). A layer "
+    "in a geographic CRS is measured in a local projection, never in degrees.\n"
+    "<b>Number of territories</b>: ignored when a seed layer is given (one territory per seed).\n"
+    "<b>Balance fields</b>: numeric workload fields (accounts, potential, visits…). Every one "
+    "is balanced at once. None chosen: territories get equal unit counts. NULL or negative "
+    "values are errors.\n"
+    "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
+    "<b>Contiguous</b>: keep every territory in one piece. Islands and units touching nothing "
+    "are joined to their nearest neighbour, and reported.\n"
+    "<b>Seeds</b>: optional points (e.g. rep homes); each becomes a territory centre. "
+    "<b>Seed name field</b> names the territories; <b>seed target field</b> gives a relative "
+    "target (1 = full share, 0.5 = a half-time rep).\n"
+    "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
+    "territory name); empty values are free.\n"
+    "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
+    "each measure is judged against its own tolerance. When not every measure can be within "
+    "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
+    "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
+    "tolerance; it stops as soon as every territory is within tolerance.\n"
+    "<b>Random seed</b>: the same seed gives the same plan.\n"
+    "<b>Territory field</b>: the name of the field added to the output units; it holds each "
+    "territory's code. When the input already has this field (an existing plan), each new "
+    "territory keeps the code, name, rep and colour of the old territory it overlaps most.\n"
+    "<b>Territory table</b>: optional, the territory table of the existing plan (names, reps, "
+    "colours by code), as written by this algorithm.\n"
+    "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
+    "Outputs: the units with their territory, and one feature per territory with its sum, "
+    "target and deviation per measure, unit count, contiguity and compactness. The result "
+    "also gives MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent: no plan can have a "
+    "smaller worst deviation; 0 when nothing is proven) and NONCONTIGUOUS. When the tolerance "
+    "cannot be reached (a single unit outweighs a territory's target, say), the plan is still "
+    "complete and the log names the units and territories responsible.\n\n"
+)
 
 
 class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
-    TERRITORY_COUNT = "TERRITORY_COUNT"
-    SEEDS = "SEEDS"
-    SEED_NAME_FIELD = "SEED_NAME_FIELD"
-    SEED_TARGET_FIELD = "SEED_TARGET_FIELD"
+    """Build territories: one territory per rep, balanced, contiguous and compact."""
 
-    def name(self) -> str:
-        return "buildterritories"
-
-    def displayName(self) -> str:
-        return self.tr("Build territories")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Splits a layer of sales units (ZIP codes, counties, accounts…) into territories, one per "
-            "rep, so that each territory carries its share of every chosen workload, stays in one "
-            "connected piece and is compact.\n\n"
-            "<b>Input layer</b>: polygons (units touching along a boundary are neighbours; small "
-            "gaps and slivers are tolerated) or points (neighbours by Delaunay triangulation). A layer "
-            "in a geographic CRS is measured in a local projection, never in degrees.\n"
-            "<b>Number of territories</b>: ignored when a seed layer is given (one territory per seed).\n"
-            "<b>Balance fields</b>: numeric workload fields (accounts, potential, visits…). Every one "
-            "is balanced at once. None chosen: territories get equal unit counts. NULL or negative "
-            "values are errors.\n"
-            "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
-            "<b>Contiguous</b>: keep every territory in one piece. Islands and units touching nothing "
-            "are joined to their nearest neighbour, and reported.\n"
-            "<b>Seeds</b>: optional points (e.g. rep homes); each becomes a territory centre. "
-            "<b>Seed name field</b> names the territories; <b>seed target field</b> gives a relative "
-            "target (1 = full share, 0.5 = a half-time rep).\n"
-            "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
-            "territory name); empty values are free.\n"
-            "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
-            "each measure is judged against its own tolerance. When not every measure can be within "
-            "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
-            "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
-            "tolerance; it stops as soon as every territory is within tolerance.\n"
-            "<b>Random seed</b>: the same seed gives the same plan.\n"
-            "<b>Territory field</b>: the name of the field added to the output units; it holds each "
-            "territory's code. When the input already has this field (an existing plan), each new "
-            "territory keeps the code, name, rep and colour of the old territory it overlaps most.\n"
-            "<b>Territory table</b>: optional, the territory table of the existing plan (names, reps, "
-            "colours by code), as written by this algorithm.\n"
-            "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
-            "Outputs: the units with their territory, and one feature per territory with its sum, "
-            "target and deviation per measure, unit count, contiguity and compactness. The result "
-            "also gives MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent: no plan can have a "
-            "smaller worst deviation; 0 when nothing is proven) and NONCONTIGUOUS. When the tolerance "
-            "cannot be reached (a single unit outweighs a territory's target, say), the plan is still "
-            "complete and the log names the units and territories responsible.\n\n"
-        ) + self.tr(TRAVEL_HELP)
+    algorithm_id = "buildterritories"
+    display_name = "Build territories"
+    help_text = (HELP, TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
         self.addParameter(QgsProcessingParameterNumber(
-            self.TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Type.Integer,
+            TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=10, minValue=1))
         shared.add_balance_fields(self)
         shared.add_tolerance(self)
         shared.add_search_settings(self)
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"),
+            SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"),
             [QgsProcessing.SourceType.TypeVectorPoint],
             optional=True))
         self.addParameter(QgsProcessingParameterField(
-            self.SEED_NAME_FIELD, self.tr("Seed name field"), parentLayerParameterName=self.SEEDS, optional=True))
+            SEED_NAME_FIELD, self.tr("Seed name field"), parentLayerParameterName=SEEDS, optional=True))
         self.addParameter(QgsProcessingParameterField(
-            self.SEED_TARGET_FIELD, self.tr("Seed relative target field"), parentLayerParameterName=self.SEEDS,
+            SEED_TARGET_FIELD, self.tr("Seed relative target field"), parentLayerParameterName=SEEDS,
             type=QgsProcessingParameterField.DataType.Numeric, optional=True))
         shared.add_unit_field(self, LOCKED_FIELD, self.tr("Locked territory field"), optional=True)
         shared.add_random_seed(self)
@@ -130,14 +134,14 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         if not territory_field:
             raise QgsProcessingException(self.tr("Give the territory field a name (e.g. “territory”)."))
         locked_field = self.parameterAsString(parameters, LOCKED_FIELD, context)
-        count = self.parameterAsInt(parameters, self.TERRITORY_COUNT, context)
+        count = self.parameterAsInt(parameters, TERRITORY_COUNT, context)
 
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
         read_feedback = ScaledFeedback(feedback, 0, 25)
         units = self.read_units(source, balance_fields, context, read_feedback)
         travel_run = TravelRun.read(self, parameters, context, feedback, source, units)
 
-        seeds = self.parameterAsSource(parameters, self.SEEDS, context)
+        seeds = self.parameterAsSource(parameters, SEEDS, context)
         seed_positions = seed_targets = None
         names: list[str] = []
         if seeds is not None:
@@ -186,8 +190,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
     # -- inputs --------------------------------------------------------------------------------
     def _read_seeds(self, parameters, context, seeds, units):
-        name_field = self.parameterAsString(parameters, self.SEED_NAME_FIELD, context)
-        target_field = self.parameterAsString(parameters, self.SEED_TARGET_FIELD, context)
+        name_field = self.parameterAsString(parameters, SEED_NAME_FIELD, context)
+        target_field = self.parameterAsString(parameters, SEED_TARGET_FIELD, context)
         points, names, targets = [], [], []
         for feature in seeds.getFeatures():
             geometry = feature.geometry()

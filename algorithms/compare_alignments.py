@@ -17,7 +17,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
     QgsWkbTypes,
 )
@@ -35,7 +34,19 @@ from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .messages import listed
 from .outputs import TerritoryStyler, add_feature, destination_of, output_field_names
-from .parameters import FIELD_BEFORE, INPUT, OUTPUT, OUTPUT_HTML, TERRITORIES
+from .parameters import (
+    CHANGED_UNITS,
+    CHANGED_WORKLOAD,
+    FIELD_AFTER,
+    FIELD_BEFORE,
+    INPUT_AFTER,
+    OUTPUT,
+    OUTPUT_HTML,
+    OUTPUT_SUMMARY,
+    TERRITORIES,
+    TERRITORIES_CHANGED,
+    UNIT_ID_FIELD,
+)
 from .report_compare import compare_report, unit_moves
 from .report_maps import changes_map
 from .territory_layer import measure_columns
@@ -44,102 +55,73 @@ FROM = "from_territory"
 TO = "to_territory"
 
 
+HELP = (
+    "Compares two alignments of the same units (say, last year's territories and a proposal) and "
+    "tells who gains what from whom.\n\n"
+    "<b>Units layer</b>: the units, with the alignment before (and, in one-layer mode, after).\n"
+    "<b>Territory field before</b>: each unit's territory before.\n"
+    "<b>Territory field after</b>: each unit's territory after: a different field of the units "
+    "layer, or, when a second layer is given, the field of that layer.\n"
+    "<b>Layer after</b> (optional): a second layer with the alignment after, e.g. an edited copy. "
+    "Its units are matched to the units layer by <b>unit id field</b>, a field both layers have "
+    "(fips, ZIP code…); every id must be present once in each layer.\n"
+    "<b>Balance fields</b>: numeric workload fields of the units layer; workloads are always "
+    "read from the units layer. None chosen: units are counted.\n"
+    "<b>Territory table</b> (optional): names and colours by territory code, for the report. "
+    "<b>Unit name field</b> (optional): names the units each territory gains and loses in the "
+    "report (feature ids otherwise).\n\n"
+    "NULL or blank territories are <i>unassigned</i>; a unit that becomes assigned or "
+    "unassigned counts as changed, and the summary has a row with an empty territory for "
+    "the unassigned units, so that gains and losses balance.\n"
+    "<b>Changed units</b> (output): only the units whose territory changed, with all their "
+    "attributes and from_territory / to_territory.\n"
+    "<b>Summary</b> (output table, no geometry; CSV and XLSX work): per territory the units and "
+    "the workload of every measure before, after, gained, lost and net. A shapefile or dBase "
+    "destination gets field names cut to 10 characters.\n"
+    "<b>Report</b>: a self-contained HTML file with a map of the changes, a gain/loss chart per "
+    "measure and, per territory, what it gains from and loses to whom.\n\n"
+    "Results: CHANGED_UNITS, CHANGED_WORKLOAD (percent of the first measure's total, or of the "
+    "unit count without measures) and TERRITORIES_CHANGED."
+)
+
+
 class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
-    FIELD_AFTER = "FIELD_AFTER"
-    INPUT_AFTER = "INPUT_AFTER"
-    UNIT_ID_FIELD = "UNIT_ID_FIELD"
-    OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
-    CHANGED_UNITS = "CHANGED_UNITS"
-    CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
-    TERRITORIES_CHANGED = "TERRITORIES_CHANGED"
+    """Compare alignments: who gains what from whom between two plans."""
 
-    def name(self) -> str:
-        return "comparealignments"
-
-    def displayName(self) -> str:
-        return self.tr("Compare alignments")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Compares two alignments of the same units (say, last year's territories and a proposal) and "
-            "tells who gains what from whom.\n\n"
-            "<b>Units layer</b>: the units, with the alignment before (and, in one-layer mode, after).\n"
-            "<b>Territory field before</b>: each unit's territory before.\n"
-            "<b>Territory field after</b>: each unit's territory after: a different field of the units "
-            "layer, or, when a second layer is given, the field of that layer.\n"
-            "<b>Layer after</b> (optional): a second layer with the alignment after, e.g. an edited copy. "
-            "Its units are matched to the units layer by <b>unit id field</b>, a field both layers have "
-            "(fips, ZIP code…); every id must be present once in each layer.\n"
-            "<b>Balance fields</b>: numeric workload fields of the units layer; workloads are always "
-            "read from the units layer. None chosen: units are counted.\n"
-            "<b>Territory table</b> (optional): names and colours by territory code, for the report. "
-            "<b>Unit name field</b> (optional): names the units each territory gains and loses in the "
-            "report (feature ids otherwise).\n\n"
-            "NULL or blank territories are <i>unassigned</i>; a unit that becomes assigned or "
-            "unassigned counts as changed, and the summary has a row with an empty territory for "
-            "the unassigned units, so that gains and losses balance.\n"
-            "<b>Changed units</b> (output): only the units whose territory changed, with all their "
-            "attributes and from_territory / to_territory.\n"
-            "<b>Summary</b> (output table, no geometry; CSV and XLSX work): per territory the units and "
-            "the workload of every measure before, after, gained, lost and net. A shapefile or dBase "
-            "destination gets field names cut to 10 characters.\n"
-            "<b>Report</b>: a self-contained HTML file with a map of the changes, a gain/loss chart per "
-            "measure and, per territory, what it gains from and loses to whom.\n\n"
-            "Results: CHANGED_UNITS, CHANGED_WORKLOAD (percent of the first measure's total, or of the "
-            "unit count without measures) and TERRITORIES_CHANGED."
-        )
+    algorithm_id = "comparealignments"
+    display_name = "Compare alignments"
+    help_text = (HELP,)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer"))
         shared.add_unit_field(self, FIELD_BEFORE, self.tr("Territory field before"))
-        shared.add_unit_field(self, self.FIELD_AFTER,
+        shared.add_unit_field(self, FIELD_AFTER,
                               self.tr("Territory field after (on the units layer, or on the layer after)"))
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(
-                self.INPUT_AFTER,
-                self.tr("Layer after (optional, joined by unit id)"),
-                [QgsProcessing.SourceType.TypeVector],
-                optional=True,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterField(
-                self.UNIT_ID_FIELD,
-                self.tr("Unit id field (in both layers)"),
-                parentLayerParameterName=INPUT,
-                optional=True,
-            )
-        )
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            INPUT_AFTER, self.tr("Layer after (optional, joined by unit id)"), [QgsProcessing.SourceType.TypeVector],
+            optional=True))
+        shared.add_unit_field(self, UNIT_ID_FIELD, self.tr("Unit id field (in both layers)"), optional=True)
         shared.add_balance_fields(self)
         shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
         shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"), optional=True)
-        self.addParameter(
-            QgsProcessingParameterFeatureSink(
-                OUTPUT, self.tr("Changed units"), QgsProcessing.SourceType.TypeVectorAnyGeometry
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFeatureSink(
-                self.OUTPUT_SUMMARY, self.tr("Summary per territory"), QgsProcessing.SourceType.TypeVector
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterFileDestination(
-                OUTPUT_HTML, self.tr("Realignment report"), self.tr("HTML files (*.html)")
-            )
-        )
-        self.addOutput(QgsProcessingOutputNumber(self.CHANGED_UNITS, self.tr("Changed units")))
-        self.addOutput(QgsProcessingOutputNumber(self.CHANGED_WORKLOAD, self.tr("Changed workload (%)")))
-        self.addOutput(QgsProcessingOutputNumber(self.TERRITORIES_CHANGED, self.tr("Territories that change")))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            OUTPUT, self.tr("Changed units"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            OUTPUT_SUMMARY, self.tr("Summary per territory"), QgsProcessing.SourceType.TypeVector))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            OUTPUT_HTML, self.tr("Realignment report"), self.tr("HTML files (*.html)")))
+        self.addOutput(QgsProcessingOutputNumber(CHANGED_UNITS, self.tr("Changed units")))
+        self.addOutput(QgsProcessingOutputNumber(CHANGED_WORKLOAD, self.tr("Changed workload (%)")))
+        self.addOutput(QgsProcessingOutputNumber(TERRITORIES_CHANGED, self.tr("Territories that change")))
 
     # -- run -----------------------------------------------------------------------------------
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = shared.units_source(self, parameters, context)
-        after_source = self.parameterAsSource(parameters, self.INPUT_AFTER, context)
+        after_source = self.parameterAsSource(parameters, INPUT_AFTER, context)
         field_before = self.parameterAsString(parameters, FIELD_BEFORE, context)
-        field_after = self.parameterAsString(parameters, self.FIELD_AFTER, context)
-        id_field = self.parameterAsString(parameters, self.UNIT_ID_FIELD, context)
+        field_after = self.parameterAsString(parameters, FIELD_AFTER, context)
+        id_field = self.parameterAsString(parameters, UNIT_ID_FIELD, context)
         balance_fields = shared.balance_fields(self, parameters, context)
         html_path = self.parameterAsFileOutput(parameters, OUTPUT_HTML, context)
         self._check_fields(source, after_source, field_before, field_after, id_field)
@@ -166,13 +148,13 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         if any(v is None for v in before + after):
             rows.append(None)
         row_of = {name: r for r, name in enumerate(rows)}
-        b = np.array([row_of[v] for v in before], dtype=np.int64)
-        a = np.array([row_of[v] for v in after], dtype=np.int64)
-        changed = b != a
+        row_before = np.array([row_of[v] for v in before], dtype=np.int64)
+        row_after = np.array([row_of[v] for v in after], dtype=np.int64)
+        changed = row_before != row_after
         adjacency = units.adjacency if units.adjacency is not None else sparse.csr_matrix((units.count, units.count))
-        table = plan_rows(names, np.where(a < len(names), a, -1), adjacency, known)
-        moved_between = flows(b, a, weights, len(rows))
-        summary = territory_changes(b, a, weights, len(rows))
+        table = plan_rows(names, np.where(row_after < len(names), row_after, -1), adjacency, known)
+        moved_between = flows(row_before, row_after, weights, len(rows))
+        summary = territory_changes(row_before, row_after, weights, len(rows))
 
         feedback.setProgressText(self.tr("Writing changed units…"))
         out_id = self._write_changed(parameters, context, source, units, before, after, changed, names, feedback,
@@ -201,76 +183,55 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             "changed_workload": changed_workload,
             "territories_changed": territories_changed,
         }
-        moves = unit_moves(b, a, changed, weights, unit_names, units, len(rows))
+        moves = unit_moves(row_before, row_after, changed, weights, unit_names, units, len(rows))
         report.write_document(html_path, compare_report(rows, measures, summary, moved_between, info, image, table,
                                                         moves))
         feedback.setProgress(100)
-        feedback.pushInfo(
-            self.tr("{} of {} units change territory ({:.2f} % of {}).").format(
-                changed_units, units.count, changed_workload, measures[0]
-            )
-        )
+        feedback.pushInfo(self.tr("{} of {} units change territory ({:.2f} % of {}).").format(
+            changed_units, units.count, changed_workload, measures[0]))
         return {
             OUTPUT: out_id,
-            self.OUTPUT_SUMMARY: summary_id,
+            OUTPUT_SUMMARY: summary_id,
             OUTPUT_HTML: html_path,
-            self.CHANGED_UNITS: changed_units,
-            self.CHANGED_WORKLOAD: changed_workload,
-            self.TERRITORIES_CHANGED: territories_changed,
+            CHANGED_UNITS: changed_units,
+            CHANGED_WORKLOAD: changed_workload,
+            TERRITORIES_CHANGED: territories_changed,
         }
 
     # -- inputs --------------------------------------------------------------------------------
     def _check_fields(self, source, after_source, field_before, field_after, id_field) -> None:
-        fields = source.fields()
-        if not field_before or fields.lookupField(field_before) < 0:
-            raise QgsProcessingException(
-                self.tr(
-                    "The territory field before, “{}”, is not in the units layer. Choose the field with the "
-                    "alignment before."
-                ).format(field_before)
-            )
+        """Raise, naming the field and the fix, when the field parameters do not fit the layers."""
+        in_units = source.fields().lookupField
+        if not field_before or in_units(field_before) < 0:
+            raise QgsProcessingException(self.tr(
+                "The territory field before, “{}”, is not in the units layer. Choose the field with the "
+                "alignment before.").format(field_before))
         if after_source is None:
-            if not field_after or fields.lookupField(field_after) < 0:
-                raise QgsProcessingException(
-                    self.tr(
-                        "The territory field after, “{}”, is not in the units layer. Choose the field with the "
-                        "alignment after, or give the layer after."
-                    ).format(field_after)
-                )
+            if not field_after or in_units(field_after) < 0:
+                raise QgsProcessingException(self.tr(
+                    "The territory field after, “{}”, is not in the units layer. Choose the field with the "
+                    "alignment after, or give the layer after.").format(field_after))
             if field_after == field_before:
-                raise QgsProcessingException(
-                    self.tr(
-                        "The fields before and after are the same field (“{}”), so nothing can change. Choose "
-                        "the field with the other alignment, or give the layer after and a unit id field."
-                    ).format(field_before)
-                )
+                raise QgsProcessingException(self.tr(
+                    "The fields before and after are the same field (“{}”), so nothing can change. Choose "
+                    "the field with the other alignment, or give the layer after and a unit id field.").format(
+                    field_before))
             return
+        in_after = after_source.fields().lookupField
         if not id_field:
-            raise QgsProcessingException(
-                self.tr(
-                    "A layer after was given without a unit id field. Choose the field that identifies each unit "
-                    "in both layers (fips, ZIP code…)."
-                )
-            )
-        if fields.lookupField(id_field) < 0:
-            raise QgsProcessingException(
-                self.tr("The unit id field “{}” is not in the units layer. Choose a field both layers have.").format(
-                    id_field
-                )
-            )
-        if after_source.fields().lookupField(id_field) < 0:
-            raise QgsProcessingException(
-                self.tr("The unit id field “{}” is not in the layer after. Choose a field both layers have.").format(
-                    id_field
-                )
-            )
-        if not field_after or after_source.fields().lookupField(field_after) < 0:
-            raise QgsProcessingException(
-                self.tr(
-                    "The territory field after, “{}”, is not in the layer after. Choose the field of the layer "
-                    "after that holds the new alignment."
-                ).format(field_after)
-            )
+            raise QgsProcessingException(self.tr(
+                "A layer after was given without a unit id field. Choose the field that identifies each unit "
+                "in both layers (fips, ZIP code…)."))
+        if in_units(id_field) < 0:
+            raise QgsProcessingException(self.tr(
+                "The unit id field “{}” is not in the units layer. Choose a field both layers have.").format(id_field))
+        if in_after(id_field) < 0:
+            raise QgsProcessingException(self.tr(
+                "The unit id field “{}” is not in the layer after. Choose a field both layers have.").format(id_field))
+        if not field_after or in_after(field_after) < 0:
+            raise QgsProcessingException(self.tr(
+                "The territory field after, “{}”, is not in the layer after. Choose the field of the layer "
+                "after that holds the new alignment.").format(field_after))
 
     def _read_column(self, source, field_name, id_field, units, feedback):
         """Territory per unit (None = unassigned) and, with ``id_field``, each unit's id key."""
@@ -294,7 +255,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             if id_index >= 0:
                 ids[i] = _id_key(feature.attribute(id_index))
         if id_index >= 0:
-            _checklisted(ids, [int(f) for f in units.fids], id_field, self.tr("the units layer"))
+            _check_ids(ids, [int(f) for f in units.fids], id_field, self.tr("the units layer"))
         return values, ids
 
     def _join_after(self, after_source, field_after, id_field, ids, feedback) -> list[str | None]:
@@ -310,24 +271,18 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             value = feature.attribute(index)
             values.append(text_or_none(value))
             fids.append(feature.id())
-        _checklisted(keys, fids, id_field, self.tr("the layer after"))
+        _check_ids(keys, fids, id_field, self.tr("the layer after"))
         by_key = dict(zip(keys, values))
         missing = [k for k in ids if k not in by_key]
         if missing:
-            raise QgsProcessingException(
-                self.tr(
-                    "{} units of the units layer are missing from the layer after (ids in “{}”: {}). Both layers "
-                    "must hold the same units."
-                ).format(len(missing), id_field, listed(missing))
-            )
+            raise QgsProcessingException(self.tr(
+                "{} units of the units layer are missing from the layer after (ids in “{}”: {}). Both layers "
+                "must hold the same units.").format(len(missing), id_field, listed(missing)))
         extra = sorted(set(keys) - set(ids), key=str)
         if extra:
-            raise QgsProcessingException(
-                self.tr(
-                    "{} units of the layer after are not in the units layer (ids in “{}”: {}). Both layers must "
-                    "hold the same units."
-                ).format(len(extra), id_field, listed(extra))
-            )
+            raise QgsProcessingException(self.tr(
+                "{} units of the layer after are not in the units layer (ids in “{}”: {}). Both layers must "
+                "hold the same units.").format(len(extra), id_field, listed(extra)))
         return [by_key[k] for k in ids]
 
     # -- outputs -------------------------------------------------------------------------------
@@ -386,12 +341,12 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         return fields
 
     def _write_summary(self, parameters, context, rows, measures, summary) -> str | None:
-        fields = self._summary_fields(measures, destination_of(parameters, self.OUTPUT_SUMMARY))
+        fields = self._summary_fields(measures, destination_of(parameters, OUTPUT_SUMMARY))
         sink, summary_id = self.parameterAsSink(
-            parameters, self.OUTPUT_SUMMARY, context, fields, QgsWkbTypes.Type.NoGeometry
+            parameters, OUTPUT_SUMMARY, context, fields, QgsWkbTypes.Type.NoGeometry
         )
         if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_SUMMARY))
+            raise QgsProcessingException(self.invalidSinkError(parameters, OUTPUT_SUMMARY))
         with_measures = measures != ["units"]
         for r, name in enumerate(rows):
             values: list = [name]
@@ -418,23 +373,18 @@ def _id_key(value):
     return str(value).strip()
 
 
-def _checklisted(keys, fids, id_field, where) -> None:
-
+def _check_ids(keys, fids, id_field, where) -> None:
+    """Raise when a unit has no id or an id is repeated (``where``: which layer, for the message)."""
     empty = [fid for fid, key in zip(fids, keys) if key is None or key == ""]
     if empty:
-        raise QgsProcessingException(
-            tr(
-                "{} features of {} have no unit id in “{}” (feature ids {}). Every unit needs an id to be matched."
-            ).format(len(empty), where, id_field, listed(empty))
-        )
+        raise QgsProcessingException(tr(
+            "{} features of {} have no unit id in “{}” (feature ids {}). Every unit needs an id to be matched."
+        ).format(len(empty), where, id_field, listed(empty)))
     seen: dict = {}
-    duplicated = []
     for key in keys:
         seen[key] = seen.get(key, 0) + 1
     duplicated = [key for key, count in seen.items() if count > 1]
     if duplicated:
-        raise QgsProcessingException(
-            tr(
-                "Unit ids in “{}” are repeated in {}: {}. Each id must identify one unit; choose a unique id field."
-            ).format(id_field, where, listed(duplicated))
-        )
+        raise QgsProcessingException(tr(
+            "Unit ids in “{}” are repeated in {}: {}. Each id must identify one unit; choose a unique id field."
+        ).format(id_field, where, listed(duplicated)))

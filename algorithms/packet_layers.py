@@ -17,11 +17,8 @@ from qgis.core import (
     QgsMemoryProviderUtils,
     QgsPalLayerSettings,
     QgsProperty,
-    QgsSimpleMarkerSymbolLayerBase,
     QgsSymbol,
     QgsSymbolLayer,
-    QgsTextBufferSettings,
-    QgsTextFormat,
     QgsVectorLayerSimpleLabeling,
     QgsWkbTypes,
 )
@@ -33,6 +30,7 @@ from ..layers.shapes import TerritoryShapes
 from ..layers.style import label_territories
 from ..layers.values import natural_key
 from . import report
+from .map_style import haloed_text, show_labels, star_symbol
 
 GREY = "#e3e3e3"
 GAINED = "#1a7f37"
@@ -185,19 +183,9 @@ def _style_units(layer) -> None:
     settings.isExpression = True
     settings.fieldName = (f"CASE WHEN @atlas_feature IS NOT NULL AND (\"code\" = {current} OR "
                           f"\"before\" = {current}) THEN \"unit\" END")
-    text = QgsTextFormat()
-    text.setFont(QFont("DejaVu Sans"))
-    text.setSize(6.5)
-    text.setColor(QColor(40, 40, 40))
-    buffer = QgsTextBufferSettings()
-    buffer.setEnabled(True)
-    buffer.setSize(0.7)
-    buffer.setColor(QColor(255, 255, 255))
-    text.setBuffer(buffer)
-    settings.setFormat(text)
     settings.priority = 3
-    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
-    layer.setLabelsEnabled(True)
+    show_labels(layer, settings, haloed_text(6.5, 0.7, QColor(40, 40, 40), QFont("DejaVu Sans")))
+
 
 def _style_changes(layer) -> None:
     """Units gained by the packet's territory outlined green, units it lost red; others not drawn."""
@@ -234,10 +222,7 @@ def _style_territories(layer) -> None:
     layer.setLabeling(QgsVectorLayerSimpleLabeling(labeling))
 
 def _style_homes(layer) -> None:
-    symbol = QgsSymbol.defaultSymbol(layer.geometryType())
-    symbol.setColor(QColor(20, 20, 20))
-    symbol.setSize(4.2)
-    symbol.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Shape.Star)
+    symbol = star_symbol(layer, 4.2)
     symbol.symbolLayer(0).setStrokeColor(QColor(255, 255, 255))
     layer.renderer().setSymbol(symbol)
     settings = QgsPalLayerSettings()
@@ -245,20 +230,10 @@ def _style_homes(layer) -> None:
     settings.fieldName = "CASE WHEN @atlas_feature IS NULL THEN NULL ELSE \"rep\" END"  # overview: in the label
     settings.placement = QgsPalLayerSettings.Placement.OrderedPositionsAroundPoint
     settings.dist = 1.5
-    text = QgsTextFormat()
+    settings.priority = 10
     font = QFont("DejaVu Sans")
     font.setItalic(True)
-    text.setFont(font)
-    text.setSize(7.5)
-    buffer = QgsTextBufferSettings()
-    buffer.setEnabled(True)
-    buffer.setSize(0.8)
-    buffer.setColor(QColor(255, 255, 255))
-    text.setBuffer(buffer)
-    settings.setFormat(text)
-    settings.priority = 10
-    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
-    layer.setLabelsEnabled(True)
+    show_labels(layer, settings, haloed_text(7.5, 0.8, font=font))
 
 
 def _file_name(code: str, used: set[str]) -> str:

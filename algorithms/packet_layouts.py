@@ -48,11 +48,7 @@ def pdf_settings():
 def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
     """One A4 page per territory (an atlas over the territories layer): header, map, workload
     against target, units gained and lost, units in the territory."""
-    layout = QgsPrintLayout(project)
-    layout.setName("territory packets")
-    layout.initializeDefaults()  # one A4 page
-    page = layout.pageCollection().page(0)
-    page.setPageSize("A4", page.Portrait)
+    layout = _a4_layout(project, "territory packets", landscape=False)
     territories = layers["territories"]
 
     bar = QgsLayoutItemShape(layout)
@@ -78,13 +74,7 @@ def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
         17, 20, 183, 7, 10.5, colour=MUTED)
     _label(layout, tr("Territory packet"), 150, 9, 50, 6, 8.5, colour=MUTED, align_right=True)
 
-    map_item = QgsLayoutItemMap(layout)
-    map_item.setLayers([layers["homes"], territories, layers["changes"], layers["units"]])
-    map_item.setCrs(project.crs())
-    map_item.setFrameEnabled(True)
-    map_item.setFrameStrokeColor(QColor(170, 170, 170))
-    layout.addLayoutItem(map_item)
-    _place_map(map_item, _extent_in(territories, project), 10, 32, 190, 125)
+    map_item = _map_item(layout, project, layers, _extent_in(territories, project), 10, 32, 190, 125)
     map_item.setAtlasDriven(True)
     map_item.setAtlasScalingMode(QgsLayoutItemMap.AtlasScalingMode.Auto)
     map_item.setAtlasMargin(0.08)
@@ -128,25 +118,16 @@ def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
     atlas.setFilenameExpression("'territory_' || \"file\"")
     return layout
 
+
 def overview_layout(project, layers, measures, with_changes: bool, count: int) -> QgsPrintLayout:
     """The manager's overview: every territory on one landscape map, and the table of territories."""
-    layout = QgsPrintLayout(project)
-    layout.setName("overview")
-    layout.initializeDefaults()
-    page = layout.pageCollection().page(0)
-    page.setPageSize("A4", page.Landscape)
+    layout = _a4_layout(project, "overview", landscape=True)
     territories = layers["territories"]
     _label(layout, tr("Territory plan: overview"), 10, 8, 200, 10, 18, bold=True)
     _label(layout, tr("{} territories").format(count), 10, 19, 200, 6, 10.5, colour=MUTED)
-    map_item = QgsLayoutItemMap(layout)
-    map_item.setLayers([layers["homes"], territories, layers["changes"], layers["units"]])
-    map_item.setCrs(project.crs())
-    map_item.setFrameEnabled(True)
-    map_item.setFrameStrokeColor(QColor(170, 170, 170))
-    layout.addLayoutItem(map_item)
     extent = _extent_in(territories, project)
     extent.scale(1.04)
-    _place_map(map_item, extent, 10, 27, 130, 175)
+    _map_item(layout, project, layers, extent, 10, 27, 130, 175)
 
     columns = [("name", tr("Territory")), ("rep", tr("Rep")), ("units", tr("Units"))]
     for a, measure in enumerate(measures):
@@ -161,6 +142,16 @@ def overview_layout(project, layers, measures, with_changes: bool, count: int) -
     table.setResizeMode(QgsLayoutMultiFrame.ResizeMode.ExtendToNextPage)
     return layout
 
+
+
+def _a4_layout(project, name: str, landscape: bool) -> QgsPrintLayout:
+    """An empty layout of one A4 page."""
+    layout = QgsPrintLayout(project)
+    layout.setName(name)
+    layout.initializeDefaults()
+    page = layout.pageCollection().page(0)
+    page.setPageSize("A4", page.Landscape if landscape else page.Portrait)
+    return layout
 
 
 def _place(item, x: float, y: float, width: float, height: float) -> None:
@@ -187,6 +178,18 @@ def _extent_in(layer, project):
     return transform.transformBoundingBox(layer.extent())
 
 
+def _map_item(layout, project, layers, extent, x: float, y: float, width: float, height: float) -> QgsLayoutItemMap:
+    """A framed map of the packet layers (homes on top) in the project's CRS, showing ``extent``."""
+    item = QgsLayoutItemMap(layout)
+    item.setLayers([layers["homes"], layers["territories"], layers["changes"], layers["units"]])
+    item.setCrs(project.crs())
+    item.setFrameEnabled(True)
+    item.setFrameStrokeColor(QColor(170, 170, 170))
+    layout.addLayoutItem(item)
+    _place_map(item, extent, x, y, width, height)
+    return item
+
+
 def _place_map(item, extent, x: float, y: float, width: float, height: float) -> None:
     """Place a map item and show ``extent`` in it at that size. A new map item has no extent, and
     setting one changes its height, so: size, set the extent, size again, then fit the extent."""
@@ -196,21 +199,28 @@ def _place_map(item, extent, x: float, y: float, width: float, height: float) ->
     item.zoomToExtent(extent)
 
 
+def _page_text(size: float, bold: bool = False, colour: QColor = INK) -> QgsTextFormat:
+    """Text on a packet page: DejaVu Sans (it has every accent) of ``size`` points."""
+    font = QFont("DejaVu Sans")
+    font.setBold(bold)
+    text_format = QgsTextFormat()
+    text_format.setFont(font)
+    text_format.setSize(size)
+    text_format.setSizeUnit(QgsUnitTypes.RenderUnit.RenderPoints)
+    text_format.setColor(colour)
+    return text_format
+
+
 def _label(layout, text: str, x, y, width, height, size: float, bold: bool = False, colour: QColor = INK,
            align_right: bool = False) -> QgsLayoutItemLabel:
     label = QgsLayoutItemLabel(layout)
     label.setText(text)
-    font = QFont("DejaVu Sans")
-    font.setBold(bold)
-    font.setPointSizeF(size)
     if hasattr(label, "setTextFormat"):  # QGIS >= 3.24; setFont and setFontColor are deprecated there
-        text_format = QgsTextFormat()
-        text_format.setFont(font)
-        text_format.setSize(size)
-        text_format.setSizeUnit(QgsUnitTypes.RenderUnit.RenderPoints)
-        text_format.setColor(colour)
-        label.setTextFormat(text_format)
+        label.setTextFormat(_page_text(size, bold, colour))
     else:
+        font = QFont("DejaVu Sans")
+        font.setBold(bold)
+        font.setPointSizeF(size)
         label.setFont(font)
         label.setFontColor(colour)
     label.setVAlign(Qt.AlignmentFlag.AlignVCenter)
@@ -248,15 +258,8 @@ def _table(layout, layer, columns, expression: str | None, x, y, width, height, 
     # QGIS 3.22 measures rows with the new columns against contents fetched for the old ones
     # (out-of-bounds writes) until the contents are refreshed: refresh before anything recalculates.
     table.refreshAttributes()
-    for bold, setter in ((True, table.setHeaderTextFormat), (False, table.setContentTextFormat)):
-        font = QFont("DejaVu Sans")
-        font.setBold(bold)
-        text_format = QgsTextFormat()
-        text_format.setFont(font)
-        text_format.setSize(7.5)
-        text_format.setSizeUnit(QgsUnitTypes.RenderUnit.RenderPoints)
-        text_format.setColor(INK)
-        setter(text_format)
+    table.setHeaderTextFormat(_page_text(7.5, bold=True))
+    table.setContentTextFormat(_page_text(7.5))
     table.setCellMargin(1.0)
     table.setGridStrokeWidth(0.15)
     table.setGridColor(QColor(190, 190, 190))

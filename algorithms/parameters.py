@@ -1,5 +1,5 @@
-"""The parameters the algorithms share: their names, one block per kind of input (added in the
-order the calling algorithm lists them), and the readers of their values.
+"""The parameters the algorithms share: the provider's parameter and result names, one block per
+kind of input (added in the order the calling algorithm lists them), and the readers of their values.
 
 Descriptions that differ between algorithms (a units layer "with an alignment", balance fields
 as "weights for the distance") are passed in; everything else is written once here. The road
@@ -47,6 +47,35 @@ OUTPUT_HTML = "OUTPUT_HTML"
 MAX_DEVIATION = "MAX_DEVIATION"
 LOWER_BOUND = "LOWER_BOUND"
 NONCONTIGUOUS = "NONCONTIGUOUS"
+# the names of one algorithm's own parameters and results, kept here with the rest: every
+# Processing name of the provider is a contract, listed in one place
+CHANGED_UNITS = "CHANGED_UNITS"
+CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
+COEFFICIENT_OF_VARIATION = "COEFFICIENT_OF_VARIATION"
+FIELD_AFTER = "FIELD_AFTER"
+FILLED_UNITS = "FILLED_UNITS"
+INPUT_AFTER = "INPUT_AFTER"
+ISSUES = "ISSUES"
+MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
+MEAN_DISTANCE_KM = "MEAN_DISTANCE_KM"
+OUTPUT_FOLDER = "OUTPUT_FOLDER"
+OUTPUT_OVERVIEW = "OUTPUT_OVERVIEW"
+OUTPUT_REGIONS = "OUTPUT_REGIONS"
+OUTPUT_REPS = "OUTPUT_REPS"
+OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
+PACKETS = "PACKETS"
+REGION_COUNT = "REGION_COUNT"
+REGION_FIELD = "REGION_FIELD"
+SEEDS = "SEEDS"
+SEED_NAME_FIELD = "SEED_NAME_FIELD"
+SEED_TARGET_FIELD = "SEED_TARGET_FIELD"
+TERRITORIES_CHANGED = "TERRITORIES_CHANGED"
+TERRITORY_COUNT = "TERRITORY_COUNT"
+UNASSIGNED = "UNASSIGNED"
+UNASSIGNED_REPS = "UNASSIGNED_REPS"
+UNIT_ID_FIELD = "UNIT_ID_FIELD"
+VACANCIES = "VACANCIES"
+WITHIN_TOLERANCE = "WITHIN_TOLERANCE"
 
 UNITS_LAYER_TYPES = [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]
 

@@ -32,62 +32,66 @@ from .messages import push_diagnostics, report_lower_bound
 from .network_params import HELP as TRAVEL_HELP
 from .network_params import TravelRun, add_travel_parameters
 from .outputs import TerritoryStyler, write_units
-from .parameters import LOCKED_FIELD, OUTPUT, OUTPUT_TERRITORIES, TERRITORY_FIELD
+from .parameters import (
+    CHANGED_UNITS,
+    CHANGED_WORKLOAD,
+    FILLED_UNITS,
+    LOCKED_FIELD,
+    MAX_CHANGED_UNITS,
+    OUTPUT,
+    OUTPUT_TERRITORIES,
+    TERRITORY_FIELD,
+)
 from .territory_layer import Column, figure_columns, plan_columns, write_territory_layer
 
 PREVIOUS_FIELD = "previous_territory"
 CHANGED_FIELD = "changed"
 
 
+HELP = (
+    "Brings an existing territory plan back within tolerance after workloads have changed, "
+    "moving as few units and as little workload as possible. Units that have no territory yet "
+    "(new ZIP codes, new accounts) are filled in.\n\n"
+    "<b>Input layer</b>: the units, polygons or points, with their current territory.\n"
+    "<b>Territory field</b>: the current alignment. NULL or empty values mean “not yet "
+    "assigned”. The plan keeps the same territories: their names stay, none is added or removed.\n"
+    "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: unit "
+    "counts.\n"
+    "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
+    "<b>Contiguous</b>: keep every territory in one connected piece.\n"
+    "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
+    "each measure is judged against its own tolerance. When not every measure can be within "
+    "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
+    "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
+    "tolerance when the plan has to be built afresh (no unit has a territory yet); rebalancing "
+    "itself moves single units and stops when no move helps. The result is never worse than "
+    "the input plan: when nothing better is found, the plan is returned unchanged and the log "
+    "says so.\n"
+    "<b>Locked field</b>: units with a value here do not move. A value naming a territory puts "
+    "the unit in that territory (it must be one of the territory field's values); a flag such as "
+    "1, yes, true or x keeps the unit's current territory; 0, no, false or empty leave it free.\n"
+    "<b>Maximum changed units</b>: optional cap, in percent of all units, on how many units may "
+    "change territory (filling in unassigned units does not count). When the cap keeps the "
+    "plan from reaching the tolerance, the best plan within the cap is returned with a warning.\n"
+    "<b>Territory table</b>: optional, the plan's territory table (names, reps, colours by code); "
+    "the output table keeps them.\n"
+    "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
+    "Outputs: the units with their new territory in the territory field, the "
+    "“previous_territory” they had and “changed” (1 when the unit moved to another territory, "
+    "else 0); and one feature per territory with its figures and the units moved in and out. "
+    "Results: MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent, proven; 0 when "
+    "nothing is proven), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
+    "the first balance field's total that moved; of the unit count with no balance field), "
+    "FILLED_UNITS and NONCONTIGUOUS.\n\n"
+)
+
+
 class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
-    MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
-    CHANGED_UNITS = "CHANGED_UNITS"
-    CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
-    FILLED_UNITS = "FILLED_UNITS"
+    """Rebalance territories: an existing plan back within tolerance, moving little."""
 
-    def name(self) -> str:
-        return "rebalanceterritories"
-
-    def displayName(self) -> str:
-        return self.tr("Rebalance territories")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Brings an existing territory plan back within tolerance after workloads have changed, "
-            "moving as few units and as little workload as possible. Units that have no territory yet "
-            "(new ZIP codes, new accounts) are filled in.\n\n"
-            "<b>Input layer</b>: the units, polygons or points, with their current territory.\n"
-            "<b>Territory field</b>: the current alignment. NULL or empty values mean “not yet "
-            "assigned”. The plan keeps the same territories: their names stay, none is added or removed.\n"
-            "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: unit "
-            "counts.\n"
-            "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
-            "<b>Contiguous</b>: keep every territory in one connected piece.\n"
-            "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
-            "each measure is judged against its own tolerance. When not every measure can be within "
-            "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
-            "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
-            "tolerance when the plan has to be built afresh (no unit has a territory yet); rebalancing "
-            "itself moves single units and stops when no move helps. The result is never worse than "
-            "the input plan: when nothing better is found, the plan is returned unchanged and the log "
-            "says so.\n"
-            "<b>Locked field</b>: units with a value here do not move. A value naming a territory puts "
-            "the unit in that territory (it must be one of the territory field's values); a flag such as "
-            "1, yes, true or x keeps the unit's current territory; 0, no, false or empty leave it free.\n"
-            "<b>Maximum changed units</b>: optional cap, in percent of all units, on how many units may "
-            "change territory (filling in unassigned units does not count). When the cap keeps the "
-            "plan from reaching the tolerance, the best plan within the cap is returned with a warning.\n"
-            "<b>Territory table</b>: optional, the plan's territory table (names, reps, colours by code); "
-            "the output table keeps them.\n"
-            "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
-            "Outputs: the units with their new territory in the territory field, the "
-            "“previous_territory” they had and “changed” (1 when the unit moved to another territory, "
-            "else 0); and one feature per territory with its figures and the units moved in and out. "
-            "Results: MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent, proven; 0 when "
-            "nothing is proven), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
-            "the first balance field's total that moved; of the unit count with no balance field), "
-            "FILLED_UNITS and NONCONTIGUOUS.\n\n"
-        ) + self.tr(TRAVEL_HELP)
+    algorithm_id = "rebalanceterritories"
+    display_name = "Rebalance territories"
+    help_text = (HELP, TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
@@ -97,7 +101,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         shared.add_search_settings(self)
         shared.add_unit_field(self, LOCKED_FIELD, self.tr("Locked field"), optional=True)
         self.addParameter(QgsProcessingParameterNumber(
-            self.MAX_CHANGED_UNITS, self.tr("Maximum changed units (% of all units)"),
+            MAX_CHANGED_UNITS, self.tr("Maximum changed units (% of all units)"),
             QgsProcessingParameterNumber.Type.Double, optional=True, minValue=0.0, maxValue=100.0))
         shared.add_territory_table(self, self.tr("Territory table (names, reps, colours)"))
         shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), optional=True)
@@ -109,10 +113,10 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(shared.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(
             shared.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
-        self.addOutput(QgsProcessingOutputNumber(self.CHANGED_UNITS, self.tr("Units that changed territory")))
+        self.addOutput(QgsProcessingOutputNumber(CHANGED_UNITS, self.tr("Units that changed territory")))
         self.addOutput(QgsProcessingOutputNumber(
-            self.CHANGED_WORKLOAD, self.tr("Workload that changed territory (%)")))
-        self.addOutput(QgsProcessingOutputNumber(self.FILLED_UNITS, self.tr("Unassigned units filled in")))
+            CHANGED_WORKLOAD, self.tr("Workload that changed territory (%)")))
+        self.addOutput(QgsProcessingOutputNumber(FILLED_UNITS, self.tr("Unassigned units filled in")))
         self.addOutput(QgsProcessingOutputNumber(shared.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
 
     @removes_partial_outputs
@@ -123,9 +127,9 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         search = shared.search_settings(self, parameters, context, balance_fields)
         locked_field = self.parameterAsString(parameters, LOCKED_FIELD, context)
         cap_percent = None
-        raw_cap = parameters.get(self.MAX_CHANGED_UNITS)
+        raw_cap = parameters.get(MAX_CHANGED_UNITS)
         if raw_cap is not None and str(raw_cap).strip() != "":
-            cap_percent = self.parameterAsDouble(parameters, self.MAX_CHANGED_UNITS, context)
+            cap_percent = self.parameterAsDouble(parameters, MAX_CHANGED_UNITS, context)
             if not (0.0 <= cap_percent <= 100.0) or math.isnan(cap_percent):
                 raise QgsProcessingException(self.tr(
                     "The maximum of changed units is a percentage of all units, between 0 and 100 (got {})."
@@ -208,9 +212,9 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             OUTPUT_TERRITORIES: territories_id,
             shared.MAX_DEVIATION: max_deviation,
             shared.LOWER_BOUND: lower_bound,
-            self.CHANGED_UNITS: changed_units,
-            self.CHANGED_WORKLOAD: changed_workload,
-            self.FILLED_UNITS: int(filled.sum()),
+            CHANGED_UNITS: changed_units,
+            CHANGED_WORKLOAD: changed_workload,
+            FILLED_UNITS: int(filled.sum()),
             shared.NONCONTIGUOUS: int(figures.noncontiguous),
         }
 

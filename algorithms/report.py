@@ -201,6 +201,31 @@ def _short(text: str, limit: int = 18) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _chart_start(title: str, width: int, height: int, left: int) -> list[str]:
+    """The opening of a chart's SVG and its title."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
+        f'<text x="{left}" y="18" font-size="14" font-weight="600">{esc(title)}</text>',
+    ]
+
+
+def _gridline(value: float, y, left: int, right_edge: int, high: float, colour: str = "#eee") -> list[str]:
+    """A horizontal line across the plot at ``value`` (``y`` maps values to pixels) and its label."""
+    return [
+        f'<line x1="{left}" x2="{right_edge}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+        f'stroke="{colour}" stroke-width="1"/>',
+        f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">'
+        f"{esc(fmt(value, 0 if high >= 50 else 2))}</text>",
+    ]
+
+
+def _slanted_name(name: str, x: float, y: int) -> str:
+    """A territory's name under its bar, slanted so that long names fit."""
+    return (f'<text x="{x:.1f}" y="{y}" font-size="11" text-anchor="end" '
+            f'transform="rotate(-55 {x:.1f} {y})">{esc(_short(name))}</text>')
+
+
 def bar_chart(
     title: str,
     names: Sequence[str],
@@ -223,20 +248,9 @@ def bar_chart(
     def y(v: float) -> float:
         return top + plot_h - plot_h * float(v) / high
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-        f'<text x="{left}" y="18" font-size="14" font-weight="600">{esc(title)}</text>',
-    ]
+    parts = _chart_start(title, width, height, left)
     for k in range(6):
-        v = high * k / 5
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee" stroke-width="1"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">'
-            f"{esc(fmt(v, 0 if high >= 50 else 2))}</text>"
-        )
+        parts += _gridline(high * k / 5, y, left, width - right, high)
     for k in range(n):
         x = left + k * bar
         target = float(targets[k])
@@ -260,12 +274,7 @@ def bar_chart(
             f'<line x1="{x:.1f}" x2="{x + bar:.1f}" y1="{y(target):.1f}" y2="{y(target):.1f}" '
             'stroke="#1f3a5f" stroke-width="2"/>'
         )
-        label_x = x + bar / 2
-        label_y = top + plot_h + 8
-        parts.append(
-            f'<text x="{label_x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
-            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(_short(names[k]))}</text>'
-        )
+        parts.append(_slanted_name(names[k], x + bar / 2, top + plot_h + 8))
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#333"/>')
     legend_y = height - 10
     parts.append(
@@ -300,20 +309,9 @@ def gain_loss_chart(
     def y(v: float) -> float:
         return zero - half * float(v) / high
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-        f'<text x="{left}" y="18" font-size="14" font-weight="600">{esc(title)}</text>',
-    ]
+    parts = _chart_start(title, width, height, left)
     for v in (-high, -high / 2, 0.0, high / 2, high):
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-            f'stroke="{"#333" if v == 0 else "#eee"}" stroke-width="1"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">'
-            f"{esc(fmt(v, 0 if high >= 50 else 2))}</text>"
-        )
+        parts += _gridline(v, y, left, width - right, high, "#333" if v == 0 else "#eee")
     for k in range(n):
         x = left + k * bar
         g, lo = float(gained[k]), float(lost[k])
@@ -335,12 +333,7 @@ def gain_loss_chart(
             f'<rect x="{x + bar * 0.35:.1f}" y="{top + 2 * half + 4}" width="{bar * 0.3:.1f}" height="6" '
             f'fill="{colours[k].name()}"/>'
         )
-        label_x = x + bar / 2
-        label_y = top + 2 * half + 16
-        parts.append(
-            f'<text x="{label_x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
-            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(_short(names[k]))}</text>'
-        )
+        parts.append(_slanted_name(names[k], x + bar / 2, top + 2 * half + 16))
     legend_y = height - 10
     for offset, colour, text in ((0, "#4caf50", "gained"), (80, "#e57373", "lost")):
         parts.append(

@@ -16,11 +16,7 @@ from qgis.core import (
     QgsGeometry,
     QgsMemoryProviderUtils,
     QgsPalLayerSettings,
-    QgsSimpleMarkerSymbolLayerBase,
     QgsSymbol,
-    QgsTextBufferSettings,
-    QgsTextFormat,
-    QgsVectorLayerSimpleLabeling,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import Qt
@@ -32,6 +28,7 @@ from ..layers.style import apply_territory_style
 from ..layers.territory_table import TerritoryRow
 from ..layers.units import Units
 from . import report
+from .map_style import haloed_text, show_labels, star_symbol
 
 TERRITORY = "territory"
 
@@ -51,7 +48,9 @@ def alignment_map(source, units: Units, labels, names: list[str], geometries, ou
         outline = _memory_layer("territories", fields, QgsWkbTypes.Type.MultiPolygon, crs, [
             _feature(fields, geometry, [row.label]) for geometry, row in zip(outlines, rows) if not geometry.isNull()])
         outline.renderer().setSymbol(_outline_symbol(outline, QColor(30, 30, 30), 0.5))
-        _label(outline)
+        settings = QgsPalLayerSettings()
+        settings.fieldName = TERRITORY
+        show_labels(outline, settings, haloed_text(9, 1.0, QColor(20, 20, 20)))
         layers.insert(0, outline)
     homes = reps.with_home() if reps is not None else []
     if homes:
@@ -59,11 +58,7 @@ def alignment_map(source, units: Units, labels, names: list[str], geometries, ou
         rep_fields.append(make_field("rep", STRING))
         rep_layer = _memory_layer("reps", rep_fields, QgsWkbTypes.Type.Point, reps.crs, [
             _feature(rep_fields, QgsGeometry.fromPointXY(rep.point), [rep.name]) for rep in homes])
-        star = QgsSymbol.defaultSymbol(rep_layer.geometryType())
-        star.setColor(QColor(20, 20, 20))
-        star.setSize(3.2)
-        star.symbolLayer(0).setShape(QgsSimpleMarkerSymbolLayerBase.Shape.Star)
-        rep_layer.renderer().setSymbol(star)
+        rep_layer.renderer().setSymbol(star_symbol(rep_layer, 3.2))
         layers.insert(0, rep_layer)
     return _render(layers, source, units, context)
 
@@ -130,19 +125,3 @@ def _outline_symbol(layer, colour: QColor, width: float):
     symbol.symbolLayer(0).setStrokeColor(colour)
     symbol.symbolLayer(0).setStrokeWidth(width)
     return symbol
-
-
-def _label(layer) -> None:
-    settings = QgsPalLayerSettings()
-    settings.fieldName = TERRITORY
-    text = QgsTextFormat()
-    text.setSize(9)
-    text.setColor(QColor(20, 20, 20))
-    buffer = QgsTextBufferSettings()
-    buffer.setEnabled(True)
-    buffer.setSize(1.0)
-    buffer.setColor(QColor(255, 255, 255))
-    text.setBuffer(buffer)
-    settings.setFormat(text)
-    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
-    layer.setLabelsEnabled(True)

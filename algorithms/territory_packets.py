@@ -32,49 +32,45 @@ from .engine_run import check_cancelled
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
 from .packet_layers import packet_layers
 from .packet_layouts import map_crs, overview_layout, packet_layout, pdf_settings
-from .parameters import FIELD_BEFORE, REP_NAME_FIELD, REPS, TERRITORY_FIELD
+from .parameters import FIELD_BEFORE, OUTPUT_FOLDER, OUTPUT_OVERVIEW, PACKETS, REP_NAME_FIELD, REPS, TERRITORY_FIELD
 from .territory_layer import measure_columns
+
+HELP = (
+    "Writes one PDF per territory for its rep, and overview.pdf for the sales manager, through a "
+    "QGIS print layout atlas.\n\n"
+    "Each packet shows the territory on a map with its neighbours greyed and its units labelled, the "
+    "rep and the rep's home, the workload against the target on every balance field, and the list of "
+    "units by name. With a previous alignment, the units gained and lost are listed with their "
+    "workload and outlined on the map (gained in green, lost in red).\n\n"
+    "<b>Units layer</b> and <b>territory field</b>: the plan (the field holds territory codes).\n"
+    "<b>Territory table</b>: optional, names, reps and colours by code (the Territories output of "
+    "Build or Rebalance territories); without it names are the codes and colours are chosen here.\n"
+    "<b>Balance fields</b>: the workloads shown against their targets (none: unit counts).\n"
+    "<b>Unit name field</b>: how units are named (feature ids otherwise).\n"
+    "<b>Previous territory field</b>: optional, the alignment before, for gains and losses.\n"
+    "<b>Reps</b> / <b>rep name field</b>: optional rep homes (points). A rep belongs to the territory "
+    "whose code is in the reps' field named like the territory field (as Assign reps writes it), "
+    "else to the territory whose rep in the table has the rep's name, else to the territory the home "
+    "lies in.\n"
+    "<b>Road network</b> (optional, with its speed, direction and tolerance settings as in Build "
+    "territories): each packet adds the drive from the rep's home to the territory's units (mean and "
+    "longest, in minutes by road).\n"
+    "<b>Output folder</b>: receives territory_<code>.pdf per territory and overview.pdf.\n\n"
+    "Results: PACKETS (the number of territory PDFs) and OUTPUT_OVERVIEW (the overview's path)."
+)
 
 
 class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
-    OUTPUT_FOLDER = "OUTPUT_FOLDER"
-    PACKETS = "PACKETS"
-    OUTPUT_OVERVIEW = "OUTPUT_OVERVIEW"
+    """Territory packets: a PDF per territory for its rep and an overview for the manager."""
 
-    def name(self) -> str:
-        return "territorypackets"
-
-    def displayName(self) -> str:
-        return self.tr("Territory packets (PDF per rep)")
+    algorithm_id = "territorypackets"
+    display_name = "Territory packets (PDF per rep)"
+    help_text = (HELP,)
 
     def flags(self):
         # print layouts and their fonts are used on the thread that made them: run on the main thread
         return super().flags() | self.FlagNoThreading
 
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Writes one PDF per territory for its rep, and overview.pdf for the sales manager, through a "
-            "QGIS print layout atlas.\n\n"
-            "Each packet shows the territory on a map with its neighbours greyed and its units labelled, the "
-            "rep and the rep's home, the workload against the target on every balance field, and the list of "
-            "units by name. With a previous alignment, the units gained and lost are listed with their "
-            "workload and outlined on the map (gained in green, lost in red).\n\n"
-            "<b>Units layer</b> and <b>territory field</b>: the plan (the field holds territory codes).\n"
-            "<b>Territory table</b>: optional, names, reps and colours by code (the Territories output of "
-            "Build or Rebalance territories); without it names are the codes and colours are chosen here.\n"
-            "<b>Balance fields</b>: the workloads shown against their targets (none: unit counts).\n"
-            "<b>Unit name field</b>: how units are named (feature ids otherwise).\n"
-            "<b>Previous territory field</b>: optional, the alignment before, for gains and losses.\n"
-            "<b>Reps</b> / <b>rep name field</b>: optional rep homes (points). A rep belongs to the territory "
-            "whose code is in the reps' field named like the territory field (as Assign reps writes it), "
-            "else to the territory whose rep in the table has the rep's name, else to the territory the home "
-            "lies in.\n"
-            "<b>Road network</b> (optional, with its speed, direction and tolerance settings as in Build "
-            "territories): each packet adds the drive from the rep's home to the territory's units (mean and "
-            "longest, in minutes by road).\n"
-            "<b>Output folder</b>: receives territory_<code>.pdf per territory and overview.pdf.\n\n"
-            "Results: PACKETS (the number of territory PDFs) and OUTPUT_OVERVIEW (the overview's path)."
-        )
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer with an alignment"))
@@ -86,9 +82,9 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
                               optional=True)
         shared.add_reps(self, self.tr("Reps (home points)"))
         add_travel_parameters(self, network_only=True)
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
-        self.addOutput(QgsProcessingOutputNumber(self.PACKETS, self.tr("Territory packets written")))
-        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_OVERVIEW, self.tr("Overview PDF")))
+        self.addParameter(QgsProcessingParameterFolderDestination(OUTPUT_FOLDER, self.tr("Output folder")))
+        self.addOutput(QgsProcessingOutputNumber(PACKETS, self.tr("Territory packets written")))
+        self.addOutput(QgsProcessingOutputFile(OUTPUT_OVERVIEW, self.tr("Overview PDF")))
 
     # -- run -----------------------------------------------------------------------------------
     @removes_partial_outputs
@@ -97,7 +93,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
         balance_fields = shared.balance_fields(self, parameters, context)
         field_before = self.parameterAsString(parameters, FIELD_BEFORE, context)
-        folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         os.makedirs(folder, exist_ok=True)
 
         feedback.setProgressText(self.tr("Reading units…"))
@@ -156,7 +152,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.tr("The overview could not be written to {}.").format(overview_path))
         feedback.setProgress(100)
         feedback.pushInfo(self.tr("{} territory packets and overview.pdf written to {}.").format(len(codes), folder))
-        return {self.PACKETS: len(codes), self.OUTPUT_OVERVIEW: overview_path, self.OUTPUT_FOLDER: folder}
+        return {PACKETS: len(codes), OUTPUT_OVERVIEW: overview_path, OUTPUT_FOLDER: folder}
 
     # -- inputs --------------------------------------------------------------------------------
     def _home_drives(self, parameters, context, feedback, units, labels, homes) -> dict:

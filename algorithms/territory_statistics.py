@@ -29,7 +29,19 @@ from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
 from .outputs import TerritoryStyler
-from .parameters import OUTPUT, OUTPUT_HTML, REP_NAME_FIELD, REP_TERRITORY_FIELD, REPS, TERRITORY_FIELD
+from .parameters import (
+    COEFFICIENT_OF_VARIATION,
+    ISSUES,
+    OUTPUT,
+    OUTPUT_HTML,
+    REP_NAME_FIELD,
+    REP_TERRITORY_FIELD,
+    REPS,
+    TERRITORY_COUNT,
+    TERRITORY_FIELD,
+    UNASSIGNED,
+    WITHIN_TOLERANCE,
+)
 from .report_maps import alignment_map
 from .report_statistics import statistics_report
 from .statistics_checks import alignment_issues, rep_issues
@@ -50,59 +62,53 @@ TERRITORY = "territory"
 TEXT_WIDTHS = (254, 254, 254, 254)
 
 
+HELP = (
+    "Measures an existing alignment (a layer whose units carry a territory name) and writes "
+    "one feature per territory and an HTML report for the sales manager.\n\n"
+    "<b>Units layer</b>: polygons or points, each with its territory in the territory field.\n"
+    "<b>Territory field</b>: the territory of each unit. NULL or blank values are "
+    "<i>unassigned</i>: they belong to no territory, are counted in UNASSIGNED and listed in "
+    "the report.\n"
+    "<b>Balance fields</b>: numeric workload fields (accounts, potential…). None chosen: the "
+    "unit count is the workload. Each territory's target is its equal share of the layer's total "
+    "(unassigned units included: their workload still has to be served); the deviation is "
+    "(sum − target) / target in percent.\n"
+    "<b>Tolerance</b>: the allowed deviation in percent; a territory is within tolerance when "
+    "every measure is.\n"
+    "<b>Reps</b>: optional points (rep homes or offices). <b>Rep name field</b> names the rep. "
+    "<b>Rep territory field</b> holds the rep's territory code (or its name in the territory "
+    "table); without it, a field named like the territory field is used (Assign reps writes "
+    "one), else a rep belongs to the territory whose code equals the rep's name. A rep whose "
+    "territory matches no territory is warned about; reps never add territories. "
+    "<b>Territory table</b>: optional names, reps and colours by code; its territories without "
+    "units are listed as empty. <b>Unit name field</b> names units in the report. "
+    "Distances are straight lines from the rep to each unit's "
+    "centre (its centroid, or a point inside it when the centroid falls outside), in km; the "
+    "report gives their mean and maximum per territory. With a <b>road network</b> (speed, "
+    "direction and tolerance settings as in Build territories) the report and the layer add the "
+    "rep's travel time by road in minutes: mean (rep_avg_min), workload-weighted mean "
+    "(rep_wavg_min) and longest (rep_max_min).\n"
+    "<b>Territories</b> (output): one feature per territory with unit count, sum, target "
+    "(_tgt) and deviation in percent (_dev) per measure, area (km²), perimeter (km), "
+    "Polsby-Popper compactness (4πA/P², 1 = a circle), number of parts, contiguity, the "
+    "territory surrounding it when it is an enclave, and the rep's mean and maximum distance. "
+    "A shapefile gets field names cut to 10 characters.\n"
+    "<b>Report</b>: a self-contained HTML file (map, a bar chart per measure with target and "
+    "tolerance band, the table and a list of problems).\n\n"
+    "An <i>enclave</i> is a territory whose neighbouring units all belong to one other "
+    "territory and that does not reach the outer edge of the layer. Results: MAX_DEVIATION "
+    "(percent, worst measure and territory), WITHIN_TOLERANCE, UNASSIGNED, TERRITORY_COUNT, "
+    "ISSUES (number of problems listed) and COEFFICIENT_OF_VARIATION (per measure: the "
+    "standard deviation of the territory sums over their mean, in percent)."
+)
+
+
 class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
-    WITHIN_TOLERANCE = "WITHIN_TOLERANCE"
-    UNASSIGNED = "UNASSIGNED"
-    TERRITORY_COUNT = "TERRITORY_COUNT"
-    ISSUES = "ISSUES"
-    COEFFICIENT_OF_VARIATION = "COEFFICIENT_OF_VARIATION"
+    """Territory statistics and report: the figures of an alignment, as a layer and an HTML report."""
 
-    def name(self) -> str:
-        return "territorystatistics"
-
-    def displayName(self) -> str:
-        return self.tr("Territory statistics and report")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Measures an existing alignment (a layer whose units carry a territory name) and writes "
-            "one feature per territory and an HTML report for the sales manager.\n\n"
-            "<b>Units layer</b>: polygons or points, each with its territory in the territory field.\n"
-            "<b>Territory field</b>: the territory of each unit. NULL or blank values are "
-            "<i>unassigned</i>: they belong to no territory, are counted in UNASSIGNED and listed in "
-            "the report.\n"
-            "<b>Balance fields</b>: numeric workload fields (accounts, potential…). None chosen: the "
-            "unit count is the workload. Each territory's target is its equal share of the layer's total "
-            "(unassigned units included: their workload still has to be served); the deviation is "
-            "(sum − target) / target in percent.\n"
-            "<b>Tolerance</b>: the allowed deviation in percent; a territory is within tolerance when "
-            "every measure is.\n"
-            "<b>Reps</b>: optional points (rep homes or offices). <b>Rep name field</b> names the rep. "
-            "<b>Rep territory field</b> holds the rep's territory code (or its name in the territory "
-            "table); without it, a field named like the territory field is used (Assign reps writes "
-            "one), else a rep belongs to the territory whose code equals the rep's name. A rep whose "
-            "territory matches no territory is warned about; reps never add territories. "
-            "<b>Territory table</b>: optional names, reps and colours by code; its territories without "
-            "units are listed as empty. <b>Unit name field</b> names units in the report. "
-            "Distances are straight lines from the rep to each unit's "
-            "centre (its centroid, or a point inside it when the centroid falls outside), in km; the "
-            "report gives their mean and maximum per territory. With a <b>road network</b> (speed, "
-            "direction and tolerance settings as in Build territories) the report and the layer add the "
-            "rep's travel time by road in minutes: mean (rep_avg_min), workload-weighted mean "
-            "(rep_wavg_min) and longest (rep_max_min).\n"
-            "<b>Territories</b> (output): one feature per territory with unit count, sum, target "
-            "(_tgt) and deviation in percent (_dev) per measure, area (km²), perimeter (km), "
-            "Polsby-Popper compactness (4πA/P², 1 = a circle), number of parts, contiguity, the "
-            "territory surrounding it when it is an enclave, and the rep's mean and maximum distance. "
-            "A shapefile gets field names cut to 10 characters.\n"
-            "<b>Report</b>: a self-contained HTML file (map, a bar chart per measure with target and "
-            "tolerance band, the table and a list of problems).\n\n"
-            "An <i>enclave</i> is a territory whose neighbouring units all belong to one other "
-            "territory and that does not reach the outer edge of the layer. Results: MAX_DEVIATION "
-            "(percent, worst measure and territory), WITHIN_TOLERANCE, UNASSIGNED, TERRITORY_COUNT, "
-            "ISSUES (number of problems listed) and COEFFICIENT_OF_VARIATION (per measure: the "
-            "standard deviation of the territory sums over their mean, in percent)."
-        )
+    algorithm_id = "territorystatistics"
+    display_name = "Territory statistics and report"
+    help_text = (HELP,)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer with an alignment"))
@@ -114,18 +120,15 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         add_travel_parameters(self, network_only=True)
         shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
         shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"), optional=True)
-        self.addParameter(
-            QgsProcessingParameterFeatureSink(OUTPUT, self.tr("Territories"),
-                                              QgsProcessing.SourceType.TypeVectorAnyGeometry)
-        )
-        self.addParameter(
-            QgsProcessingParameterFileDestination(OUTPUT_HTML, self.tr("Report"), self.tr("HTML files (*.html)"))
-        )
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            OUTPUT, self.tr("Territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            OUTPUT_HTML, self.tr("Report"), self.tr("HTML files (*.html)")))
         self.addOutput(QgsProcessingOutputNumber(shared.MAX_DEVIATION, self.tr("Worst deviation (%)")))
-        self.addOutput(QgsProcessingOutputNumber(self.WITHIN_TOLERANCE, self.tr("Territories within tolerance")))
-        self.addOutput(QgsProcessingOutputNumber(self.UNASSIGNED, self.tr("Unassigned units")))
-        self.addOutput(QgsProcessingOutputNumber(self.TERRITORY_COUNT, self.tr("Territories")))
-        self.addOutput(QgsProcessingOutputNumber(self.ISSUES, self.tr("Problems listed in the report")))
+        self.addOutput(QgsProcessingOutputNumber(WITHIN_TOLERANCE, self.tr("Territories within tolerance")))
+        self.addOutput(QgsProcessingOutputNumber(UNASSIGNED, self.tr("Unassigned units")))
+        self.addOutput(QgsProcessingOutputNumber(TERRITORY_COUNT, self.tr("Territories")))
+        self.addOutput(QgsProcessingOutputNumber(ISSUES, self.tr("Problems listed in the report")))
 
     # -- run -----------------------------------------------------------------------------------
     @removes_partial_outputs
@@ -133,20 +136,14 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         source = shared.units_source(self, parameters, context)
         territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
         if not territory_field or source.fields().lookupField(territory_field) < 0:
-            raise QgsProcessingException(
-                self.tr(
-                    "The territory field “{}” is not in the units layer. Choose the field that holds each "
-                    "unit's territory."
-                ).format(territory_field)
-            )
+            raise QgsProcessingException(self.tr(
+                "The territory field “{}” is not in the units layer. Choose the field that holds each "
+                "unit's territory.").format(territory_field))
         balance_fields = shared.balance_fields(self, parameters, context)
         if territory_field in balance_fields:
-            raise QgsProcessingException(
-                self.tr(
-                    "“{}” is chosen both as the territory field and as a balance field. Choose a different "
-                    "balance field."
-                ).format(territory_field)
-            )
+            raise QgsProcessingException(self.tr(
+                "“{}” is chosen both as the territory field and as a balance field. Choose a different "
+                "balance field.").format(territory_field))
         tolerance = shared.tolerance(self, parameters, context)
         html_path = self.parameterAsFileOutput(parameters, OUTPUT_HTML, context)
 
@@ -172,12 +169,9 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 else:
                     stray.append(rep)
         if not names:
-            raise QgsProcessingException(
-                self.tr(
-                    "No unit has a territory in “{}” (all values are empty). Choose the field that holds the "
-                    "alignment, or build territories first."
-                ).format(territory_field)
-            )
+            raise QgsProcessingException(self.tr(
+                "No unit has a territory in “{}” (all values are empty). Choose the field that holds the "
+                "alignment, or build territories first.").format(territory_field))
         labels = alignment.labels
 
         feedback.setProgressText(self.tr("Measuring {} territories…").format(len(names)))
@@ -222,21 +216,19 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         }
         report.write_document(html_path, statistics_report(figures, summary, image, bool(rep_list)))
         feedback.setProgress(100)
-        feedback.pushInfo(
-            self.tr(
-                "{} territories; {} within tolerance; worst deviation {:.2f} %; {} unassigned "
-                "units; {} problems listed."
-            ).format(len(names), within, max_deviation, len(unassigned), len(figures.issues))
-        )
+        feedback.pushInfo(self.tr(
+            "{} territories; {} within tolerance; worst deviation {:.2f} %; {} unassigned "
+            "units; {} problems listed.").format(len(names), within, max_deviation, len(unassigned),
+                                                 len(figures.issues)))
         return {
             OUTPUT: out_id,
             OUTPUT_HTML: html_path,
             shared.MAX_DEVIATION: max_deviation,
-            self.WITHIN_TOLERANCE: within,
-            self.UNASSIGNED: int(len(unassigned)),
-            self.TERRITORY_COUNT: len(names),
-            self.ISSUES: len(figures.issues),
-            self.COEFFICIENT_OF_VARIATION: cv,
+            WITHIN_TOLERANCE: within,
+            UNASSIGNED: int(len(unassigned)),
+            TERRITORY_COUNT: len(names),
+            ISSUES: len(figures.issues),
+            COEFFICIENT_OF_VARIATION: cv,
         }
 
     # -- inputs --------------------------------------------------------------------------------
@@ -252,12 +244,9 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             # Assign reps writes each rep's territory code in a field named like the units' territory field
             territory_field = unit_territory_field
         if not name_field and not territory_field:
-            raise QgsProcessingException(
-                self.tr(
-                    "A rep layer was given without a rep name field. Choose the field that names each rep "
-                    "(and, if names differ from territory names, the rep territory field)."
-                )
-            )
+            raise QgsProcessingException(self.tr(
+                "A rep layer was given without a rep name field. Choose the field that names each rep "
+                "(and, if names differ from territory names, the rep territory field)."))
         return read_reps(reps_source, name_field or territory_field, territory_field or name_field, units,
                          context.transformContext())
 
