@@ -23,7 +23,7 @@ from ..layers.alignment import keep_codes_by_overlap
 from ..layers.shapes import TerritoryShapes
 from ..layers.territory_table import plan_rows
 from ..layers.units import ScaledFeedback, points_to_metric
-from ..layers.values import default_names, lock_value
+from ..layers.values import default_names, lock_value, text_or_none
 from . import parameters as shared
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import engine_progress, run_engine
@@ -199,12 +199,12 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
                 raise QgsProcessingException(self.tr("Seed feature {} has no geometry.").format(feature.id()))
             points.append(geometry.centroid().asPoint())
             if name_field:
-                value = feature[name_field]
-                if value is None or str(value).strip() == "" or (hasattr(value, "isNull") and value.isNull()):
+                name = text_or_none(feature[name_field])
+                if name is None:
                     raise QgsProcessingException(self.tr(
                         "Seed feature {} has no name in “{}”. Name every seed, or leave the seed name field empty."
                     ).format(feature.id(), name_field))
-                names.append(str(value).strip())
+                names.append(name)
             else:
                 names.append(self.tr("Territory {}").format(len(names) + 1))
             if target_field:
