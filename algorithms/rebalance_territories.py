@@ -176,7 +176,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         labels, plan.figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
         labels = np.asarray(labels, dtype=np.int64)
         known = shared.territory_table(self, parameters, context, territory_field)
-        self._rows = plan_rows(names, labels, units.adjacency, known)
+        rows = plan_rows(names, labels, units.adjacency, known)
 
         was_assigned = initial >= 0
         changed = was_assigned & (labels != initial)
@@ -190,7 +190,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         changed_workload = round(changed_workload, 3)
 
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
-                                                     plan, alignment, changed, territory_field, travel_run)
+                                                     plan, alignment, changed, territory_field, rows, travel_run)
         figures = plan.figures
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
         lower_bound = report_lower_bound(plan, max_deviation, feedback)
@@ -251,7 +251,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, plan, alignment, changed,
-                       territory_field, travel_run):
+                       territory_field, rows, travel_run):
         territory = QgsField(alignment.field)
         territory.setName(territory_field)
         previous = QgsField(alignment.field)
@@ -274,10 +274,10 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                                           context.transformContext(), feedback, (90.0, 100.0))
         territories_id, _ = write_territory_layer(
             self, parameters, OUTPUT_TERRITORIES, context, feedback,
-            plan_columns(territory_field, self._rows, units, plan.figures, shapes) + [moves], shapes,
+            plan_columns(territory_field, rows, units, plan.figures, shapes) + [moves], shapes,
             source.sourceCrs(), units.is_polygon)
         if territories_id is not None:
-            TerritoryStyler.attach(territories_id, territory_field, names, context, self._rows, outline=True,
+            TerritoryStyler.attach(territories_id, territory_field, names, context, rows, outline=True,
                                    peer=out_id)
-        TerritoryStyler.attach(out_id, territory_field, style_values, context, self._rows, peer=territories_id)
+        TerritoryStyler.attach(out_id, territory_field, style_values, context, rows, peer=territories_id)
         return out_id, territories_id

@@ -82,3 +82,10 @@ def rep_issues(figures: TerritoryFigures, units: Units, labels, reps: list[Rep])
             issues.append(("warning", tr("Rep “{}” lives outside their territory “{}” (in {}).").format(
                 rep.name, rep.territory, where)))
     return issues
+
+
+def stray_rep_issues(stray: list[Rep], with_table: bool) -> list[tuple[str, str]]:
+    """A warning for every rep whose territory matches no territory code (nor name, ``with_table``)."""
+    return [("warning", tr("Rep “{}” (feature {}) is given the territory “{}”, which matches no territory code{}. "
+                           "Check the rep territory field.").format(
+        rep.name, rep.fid, rep.territory, tr(" or name") if with_table else "")) for rep in stray]

@@ -44,7 +44,7 @@ from .parameters import (
 )
 from .report_maps import alignment_map
 from .report_statistics import statistics_report
-from .statistics_checks import alignment_issues, rep_issues
+from .statistics_checks import alignment_issues, rep_issues, stray_rep_issues
 from .statistics_figures import TerritoryFigures, measure_territories, rep_travel, territory_reps
 from .territory_layer import (
     Column,
@@ -160,14 +160,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
         # territories of the table without units are listed (empty); reps never invent territories
         names = alignment.names + [code for code in sorted(known, key=natural_key) if code not in alignment.names]
-        code_of_name = {row.name: code for code, row in known.items()}
-        stray = []
-        for rep in rep_list:
-            if rep.territory is not None and rep.territory not in names:
-                if rep.territory in code_of_name:
-                    rep.territory = code_of_name[rep.territory]
-                else:
-                    stray.append(rep)
+        stray = self._resolve_rep_territories(rep_list, names, known)
         if not names:
             raise QgsProcessingException(self.tr(
                 "No unit has a territory in “{}” (all values are empty). Choose the field that holds the "
@@ -179,11 +172,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                                           context.transformContext(), feedback, (45.0, 85.0))
         figures = measure_territories(units, labels, names, tolerance, shapes, rep_list)
         figures.rows = plan_rows(names, labels, units.adjacency, known, figures.rep)
-        for rep in stray:
-            figures.issues.append(("warning", self.tr(
-                "Rep “{}” (feature {}) is given the territory “{}”, which matches no territory code{}. Check "
-                "the rep territory field.").format(
-                rep.name, rep.fid, rep.territory, self.tr(" or name") if known else "")))
+        figures.issues += stray_rep_issues(stray, with_table=bool(known))
         if rep_list and self.parameterAsSource(parameters, NETWORK, context) is not None:
             figures.rep_travel = self._rep_travel(parameters, context, feedback, units, labels, names, rep_list)
         unassigned = np.flatnonzero(labels < 0)
@@ -249,6 +238,20 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 "(and, if names differ from territory names, the rep territory field)."))
         return read_reps(reps_source, name_field or territory_field, territory_field or name_field, units,
                          context.transformContext())
+
+    @staticmethod
+    def _resolve_rep_territories(reps, names: list[str], known) -> list:
+        """Give each rep the code of their territory where the reps layer names it by its table name;
+        returns the reps whose territory matches no code or name (they are listed, never added)."""
+        code_of_name = {row.name: code for code, row in known.items()}
+        stray = []
+        for rep in reps:
+            if rep.territory is not None and rep.territory not in names:
+                if rep.territory in code_of_name:
+                    rep.territory = code_of_name[rep.territory]
+                else:
+                    stray.append(rep)
+        return stray
 
     def _rep_travel(self, parameters, context, feedback, units: Units, labels, names, reps) -> dict:
         """Minutes by road from each territory's rep (the first one named for it) to its units."""
