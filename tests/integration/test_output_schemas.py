@@ -37,16 +37,17 @@ def plan(run_algorithm, georgia_layer):
 
 
 def reps_for(plan_layer) -> QgsVectorLayer:
+    """A rep per territory, at home in its first unit, with the territory code beside the name."""
     reps = QgsVectorLayer(f"Point?crs={plan_layer.crs().authid()}&field=name:string&field=territory:string",
                           "reps", "memory")
-    features = []
-    for n, code in enumerate(sorted({f["territory"] for f in plan_layer.getFeatures()})):
-        home = next(f for f in plan_layer.getFeatures() if f["territory"] == code)
-        feature = QgsFeature(reps.fields())
-        feature.setGeometry(home.geometry().pointOnSurface())
-        feature.setAttributes([f"Rep {n}", code])
-        features.append(feature)
-    reps.dataProvider().addFeatures(features)
+    homes = {}
+    for unit in plan_layer.getFeatures():
+        homes.setdefault(unit["territory"], unit.geometry().pointOnSurface())
+    for n, (code, home) in enumerate(sorted(homes.items())):
+        rep = QgsFeature(reps.fields())
+        rep.setGeometry(home)
+        rep.setAttributes([f"Rep {n}", code])
+        assert reps.dataProvider().addFeature(rep)
     return reps
 
 

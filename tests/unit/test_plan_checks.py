@@ -17,19 +17,11 @@ from territory_planner.core.plan.checks import (
 from territory_planner.core.plan.realignment import flows, territory_changes
 
 
-def grid_adjacency(columns: int, rows: int):
-    """Rook adjacency of a grid, units numbered row by row."""
-    pairs = []
-    for row in range(rows):
-        for col in range(columns):
-            i = row * columns + col
-            if col + 1 < columns:
-                pairs.append((i, i + 1))
-            if row + 1 < rows:
-                pairs.append((i, i + columns))
-    a, b = np.array(pairs).T
-    n = columns * rows
-    return sparse.coo_matrix((np.ones(2 * len(pairs)), (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
+def grid_adjacency(side: int):
+    """Rook adjacency of a side × side grid, units numbered row by row."""
+    cells = np.array([(i % side, i // side) for i in range(side * side)])
+    steps = np.abs(cells[:, None, :] - cells[None, :, :]).sum(axis=2)
+    return sparse.csr_matrix(steps == 1)
 
 
 def test_coefficient_of_variation_in_percent():
@@ -39,7 +31,7 @@ def test_coefficient_of_variation_in_percent():
 
 
 def test_a_territory_inside_another_is_an_enclave_unless_it_touches_the_edge():
-    adjacency = grid_adjacency(3, 3)
+    adjacency = grid_adjacency(3)
     labels = np.zeros(9, dtype=np.int64)
     labels[4] = 1  # the centre
     around = surrounding_territories(labels, adjacency, 2)
