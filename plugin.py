@@ -45,13 +45,13 @@ class TerritoryPlannerPlugin:
     def initGui(self) -> None:  # noqa: N802 - QGIS API name
         self.initProcessing()
         from .ui.assignment_service import AssignmentService
-        from .ui.conflict_dialog import ConflictChooser
         from .ui.dock import TerritoryDock
+        from .ui.save_conflict_dialog import SaveConflictChooser
 
         # the plan the panel shows and edits: the panel is a view of it
         self.service = AssignmentService(QgsProject.instance())
         # a save that would overwrite units someone else changed asks first (Keep mine / Take theirs / Cancel)
-        self.service.conflict_chooser = ConflictChooser(self.iface.mainWindow())
+        self.service.conflict_chooser = SaveConflictChooser(self.iface.mainWindow())
         self.dock = TerritoryDock(self.iface, self.iface.mainWindow(), service=self.service)
         self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()  # shown from its button; adding it to a visible main window shows it

@@ -73,7 +73,7 @@ def main() -> None:
     app = QgsApplication([], False)
     app.initQgis()
     from postgis_server import PostgisServer
-    from territory_planner.layers.concurrency import KEEP_MINE, Baseline
+    from territory_planner.layers.save_guard import KEEP_MINE, Baseline
     from territory_planner.ui.assignment_service import AssignmentService
     from territory_planner.ui.settings import PlanSettings
 

@@ -48,7 +48,7 @@ from ..core.plan.ledger import TerritoryLedger
 from ..core.plan.suggestions import Suggestion, suggest_moves
 from ..i18n import tr
 from ..layers.change_log import ChangeRecorder
-from ..layers.concurrency import CANCEL, SaveGuard
+from ..layers.save_guard import CANCEL, SaveGuard
 from ..layers.style import apply_territory_style
 from ..layers.values import is_null, lock_value, natural_key
 from .attribute_reader import read_columns

@@ -67,13 +67,13 @@ from .scenario_dialog import ScenarioDialog
 from .scenarios import Scenarios
 from .settings import PlanSettings, Preferences
 from .tasks import EngineTask, UnitsTask, engine_job
-from .territory_model import (
+from .territory_list_model import (
     DEVIATION_ROLE,
     OUT_OF_TOLERANCE_ROLE,
     SORT_ROLE,
     TERRITORY_ROLE,
     TOLERANCE_ROLE,
-    TerritoryTableModel,
+    TerritoryListModel,
 )
 
 SUGGESTION_ROLE = Qt.ItemDataRole.UserRole + 10
@@ -122,7 +122,7 @@ class TerritoryDock(QgsDockWidget):
         self._scenario_dialog = None
         self._log_dialog = None
         self._packets_dialog = None
-        self.model = TerritoryTableModel(self.service, self)
+        self.model = TerritoryListModel(self.service, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)

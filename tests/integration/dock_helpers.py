@@ -7,7 +7,7 @@ import numpy as np
 from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProject, QgsRectangle, QgsVectorLayer
 from qgis.gui import QgsMapMouseEvent
 from qgis.PyQt.QtCore import QEvent, QPoint, Qt
-from territory_planner.ui.territory_model import SORT_ROLE
+from territory_planner.ui.territory_list_model import SORT_ROLE
 
 
 def grid_layer(columns: int = 6, rows: int = 4, territories: dict | None = None, name: str = "grid",

@@ -64,7 +64,7 @@ def test_dock_shows_each_territory_with_its_figures(dock):
 
     # outside the tolerance the deviation cell is flagged (the bar turns red)
     model = dock.model
-    from territory_planner.ui.territory_model import OUT_OF_TOLERANCE_ROLE
+    from territory_planner.ui.territory_list_model import OUT_OF_TOLERANCE_ROLE
 
     west_dev = model.index(model.row_of("West"), model.column_of("deviation", 0))
     potential_dev = model.index(model.row_of("West"), model.column_of("deviation", 1))

@@ -13,7 +13,7 @@ from qgis.core import Qgis, QgsProject
 from territory_planner.compat import STRING, make_field
 from territory_planner.ui.dock import TerritoryDock
 from territory_planner.ui.settings import PlanSettings
-from territory_planner.ui.territory_model import OUT_OF_TOLERANCE_ROLE, TERRITORY_ROLE
+from territory_planner.ui.territory_list_model import OUT_OF_TOLERANCE_ROLE, TERRITORY_ROLE
 
 
 class TaskRecorder:

@@ -13,7 +13,7 @@ from postgis_server import PostgisServer, PostgisUnavailableError
 from qgis.core import Qgis, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QCoreApplication
 from territory_planner.layers import change_log
-from territory_planner.layers.concurrency import CANCEL, KEEP_MINE, TAKE_THEIRS
+from territory_planner.layers.save_guard import CANCEL, KEEP_MINE, TAKE_THEIRS
 from territory_planner.resources import sample_data
 from territory_planner.ui.assignment_service import AssignmentService
 from territory_planner.ui.settings import PlanSettings
@@ -304,13 +304,13 @@ def test_without_a_chooser_a_conflicting_save_is_cancelled(postgis, units, servi
 
 
 def test_the_conflict_dialog_lists_units_as_text_and_returns_the_choice(qgis_app):
-    from territory_planner.layers.concurrency import Conflict
-    from territory_planner.ui.conflict_dialog import ConflictDialog
+    from territory_planner.layers.save_guard import Conflict
+    from territory_planner.ui.save_conflict_dialog import SaveConflictDialog
 
     conflicts = [Conflict(7, "<script>alert(1)</script>", "North", HOSTILE_TERRITORY, MARKUP_TERRITORY,
                           who=HOSTILE_USER, when="2026-11-30T12:00:00+00:00"),
                  Conflict(8, "13013", "North", None, "South", deleted=True)]
-    dialog = ConflictDialog(conflicts)
+    dialog = SaveConflictDialog(conflicts)
     cells = [[dialog.table.item(r, c).text() for c in range(dialog.table.columnCount())]
              for r in range(dialog.table.rowCount())]
     assert cells[0] == ["<script>alert(1)</script>", HOSTILE_TERRITORY, MARKUP_TERRITORY, HOSTILE_USER,
@@ -320,7 +320,7 @@ def test_the_conflict_dialog_lists_units_as_text_and_returns_the_choice(qgis_app
         ["Keep mine", "Take theirs", "Cancel save"]
     dialog.take_button.click()
     assert dialog.choice == TAKE_THEIRS and dialog.result() == dialog.DialogCode.Accepted
-    without_cancel = ConflictDialog(conflicts, can_cancel=False)
+    without_cancel = SaveConflictDialog(conflicts, can_cancel=False)
     assert not without_cancel.cancel_button.isVisibleTo(without_cancel)
     assert without_cancel.choice == TAKE_THEIRS, "closing the window overwrites nothing"
 
@@ -533,7 +533,7 @@ def test_a_script_saving_twice_in_a_row_after_a_cancel_is_asked_again(postgis, u
 
 
 def test_the_reason_of_a_failed_save_leaves_out_the_sql_and_its_values():
-    from territory_planner.layers.concurrency import provider_reason
+    from territory_planner.layers.save_guard import provider_reason
 
     query = ('Erroneous query: UPDATE "public"."units" SET "territory"=\'<b>[x]</b>\' WHERE "fid"=3 '
              "returned 7 [server closed the connection unexpectedly\n\tThis probably means the server terminated]")

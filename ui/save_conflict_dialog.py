@@ -1,4 +1,4 @@
-"""Asks what to do when a save would overwrite units someone else changed (see layers/concurrency.py)."""
+"""Asks what to do when a save would overwrite units someone else changed (see layers/save_guard.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..i18n import tr
-from ..layers.concurrency import CANCEL, KEEP_MINE, TAKE_THEIRS, Conflict
+from ..layers.save_guard import CANCEL, KEEP_MINE, TAKE_THEIRS, Conflict
 
 
-class ConflictDialog(QDialog):
+class SaveConflictDialog(QDialog):
     """The conflicting units (name, their value, your value, who, when) and three answers:
     *Keep mine*, *Take theirs*, *Cancel save*. :attr:`choice` holds the answer."""
 
@@ -72,14 +72,14 @@ class ConflictDialog(QDialog):
         self.accept()
 
 
-class ConflictChooser:
-    """The service's ``conflict_chooser`` in QGIS: asks with a :class:`ConflictDialog`."""
+class SaveConflictChooser:
+    """The service's ``conflict_chooser`` in QGIS: asks with a :class:`SaveConflictDialog`."""
 
     def __init__(self, parent=None):
         self.parent = parent
 
     def __call__(self, conflicts: list[Conflict], can_cancel: bool) -> str:
-        dialog = ConflictDialog(conflicts, can_cancel, self.parent)
+        dialog = SaveConflictDialog(conflicts, can_cancel, self.parent)
         dialog.exec()
         choice = dialog.choice
         dialog.deleteLater()

@@ -1,5 +1,6 @@
-"""The territory table: one row per territory (and one for unassigned units) over the service's
-figures. The model only reads the service; it never computes figures itself."""
+"""The territory list as the panel shows it: one row per territory (and one for unassigned units)
+over the service's figures. The model only reads the service; it never computes figures itself.
+(The "territory table" is another thing: the toolbox's table of territories, layers/territory_table.py.)"""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ TERRITORY_ROLE = Qt.ItemDataRole.UserRole + 4
 TOLERANCE_ROLE = Qt.ItemDataRole.UserRole + 5
 
 
-class TerritoryTableModel(QAbstractTableModel):
+class TerritoryListModel(QAbstractTableModel):
     """Columns: territory, locked, [rep], units, then sum and deviation per measure, pieces."""
 
     def __init__(self, service: AssignmentService, parent=None):
