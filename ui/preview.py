@@ -15,6 +15,8 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor
 
 from ..compat import POINT_GEOMETRY, POLYGON_GEOMETRY
+from ..core.metrics import relative_deviation
+from ..layers.signal_links import SignalLinks
 
 
 @dataclass
@@ -56,15 +58,12 @@ class Preview:
 
 
 def territory_deviation(labels: np.ndarray, workloads: np.ndarray, count: int) -> np.ndarray:
-    """Relative deviation (p, m) of each territory's sum from an equal share; labels −1 count nowhere."""
-    m = workloads.shape[1]
-    sums = np.zeros((count, m))
+    """Relative deviation (p, m) of each territory's sum from an equal share (``core.metrics``' one
+    formula); labels −1 count nowhere."""
+    sums = np.zeros((count, workloads.shape[1]))
     inside = labels >= 0
     np.add.at(sums, labels[inside], workloads[inside])
-    totals = workloads.sum(axis=0)
-    target = totals / max(count, 1)
-    scale = np.where(target > 0, target, 1.0)
-    return np.where(target > 0, (sums - target) / scale, 0.0)
+    return relative_deviation(sums, workloads.sum(axis=0) / max(count, 1))
 
 
 def make_preview(title: str, action: str, current: np.ndarray, current_names: list[str], units: np.ndarray,
@@ -109,7 +108,7 @@ class PreviewHighlight:
         self.fids: list[int] = []
         self._layer = None
         # the band holds map coordinates: draw it again when the map's CRS changes
-        canvas.destinationCrsChanged.connect(self._redraw)
+        self._links = SignalLinks([(canvas.destinationCrsChanged, self._redraw)])
 
     def _redraw(self) -> None:
         if self.band is not None and self._layer is not None:
@@ -144,10 +143,7 @@ class PreviewHighlight:
 
     def close(self) -> None:
         self.clear()
-        try:
-            self.canvas.destinationCrsChanged.disconnect(self._redraw)
-        except (TypeError, RuntimeError):
-            pass
+        self._links.cut()
 
     def clear(self) -> None:
         if self.band is not None:
