@@ -140,16 +140,33 @@ class TerritoryColours:
             apply_territory_style(layer, field, values, {str(v): colours[name] for v, name in zip(values, names)})
 
 
+def haloed_text(size: float, colour: QColor, bold: bool = False, halo: float = 1.0):
+    """A label text format: DejaVu Sans of ``size`` points in ``colour`` with a white halo of ``halo`` mm,
+    readable over any territory colour."""
+    from qgis.core import QgsTextBufferSettings, QgsTextFormat
+    from qgis.PyQt.QtGui import QFont
+
+    text_format = QgsTextFormat()
+    font = QFont("DejaVu Sans")
+    font.setBold(bold)
+    text_format.setFont(font)
+    text_format.setSize(size)
+    text_format.setColor(colour)
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setSize(halo)
+    buffer.setColor(QColor(255, 255, 255))
+    text_format.setBuffer(buffer)
+    return text_format
+
+
 def label_territories(layer: QgsVectorLayer, name_field: str = "name", rep_field: str = "rep",
                       code_field: str | None = None, size: float = 9.0) -> None:
     """Bold labels with each territory's name (its code when unnamed) and, below it, its rep when known."""
     from qgis.core import (
         QgsPalLayerSettings,
-        QgsTextBufferSettings,
-        QgsTextFormat,
         QgsVectorLayerSimpleLabeling,
     )
-    from qgis.PyQt.QtGui import QFont
 
     fields = layer.fields()
     parts = []
@@ -166,18 +183,7 @@ def label_territories(layer: QgsVectorLayer, name_field: str = "name", rep_field
     settings = QgsPalLayerSettings()
     settings.fieldName = " || ".join(parts)
     settings.isExpression = True
-    text_format = QgsTextFormat()
-    font = QFont("DejaVu Sans")
-    font.setBold(True)
-    text_format.setFont(font)
-    text_format.setSize(size)
-    text_format.setColor(QColor(20, 20, 20))
-    buffer = QgsTextBufferSettings()
-    buffer.setEnabled(True)
-    buffer.setSize(1.0)
-    buffer.setColor(QColor(255, 255, 255))
-    text_format.setBuffer(buffer)
-    settings.setFormat(text_format)
+    settings.setFormat(haloed_text(size, QColor(20, 20, 20), bold=True))
     if layer.geometryType() == QgsWkbTypes.GeometryType.PolygonGeometry:
         settings.placement = QgsPalLayerSettings.Placement.OverPoint
         settings.fitInPolygonOnly = False

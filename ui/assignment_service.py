@@ -33,13 +33,15 @@ from ..layers.style import TerritoryColours
 from ..layers.territory_table import adjacency_pairs, plan_table_layer, read_plan_table
 from ..layers.values import lock_value, natural_key, text_or_none
 from .plan_saving import PlanSaving
-from .preview import Preview, make_preview
+from .preview import Preview, applied_message, make_preview
 from .settings import PlanSettings
 from .territory_list import TerritoryListCommand
 
 __all__ = ["LOG_TAG", "AssignmentService"]
 
 _REVISIONS = itertools.count(1)
+#: the plan settings :meth:`AssignmentService.change_plan` changes without reading the layer again
+PLAN_SETTINGS_IN_PLACE = ("tolerance", "tolerances", "time_limit", "territory_count", "keep_style", "network_layer")
 
 
 class AssignmentService(QObject):
@@ -320,10 +322,6 @@ class AssignmentService(QObject):
         """Whether some measure of territory ``name`` is outside its tolerance."""
         return self.ledger.out_of_tolerance(name, self.plan.tolerance_fractions())
 
-    def territory_colour(self, name: str) -> str | None:
-        """Territory ``name``'s colour (#rrggbb) on the map; None before the layer is styled."""
-        return self.colours.of(name)
-
     def set_units_locked(self, fids, locked: bool) -> int:
         """Lock (or unlock) single units; the list is saved with the project. Units locked by the
         lock field stay locked."""
@@ -349,8 +347,7 @@ class AssignmentService(QObject):
         ``time_limit``, ``territory_count``, ``keep_style``, ``network_layer``); the figures are
         judged again."""
         for name, value in settings.items():
-            if name not in ("tolerance", "tolerances", "time_limit", "territory_count", "keep_style",
-                            "network_layer"):
+            if name not in PLAN_SETTINGS_IN_PLACE:
                 raise AttributeError(f"{name} is not a plan setting the panel changes in place")
             setattr(self.plan, name, value)
         if "tolerance" in settings or "tolerances" in settings:
@@ -575,13 +572,8 @@ class AssignmentService(QObject):
         changed = self.apply_labels(preview.units, preview.names, preview.title, preview.territory_list,
                                     action=preview.action)
         outside = [name for name in self.territories.names if self.out_of_tolerance(name)]
-        text = tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %.").format(
-            preview.title, changed, 100.0 * self.ledger.max_deviation())
-        if outside:
-            self.message.emit(text + " " + tr("Still outside the tolerance ({}): {}.").format(
-                self.plan.tolerance_text(), ", ".join(outside)), Qgis.MessageLevel.Warning)
-        else:
-            self.message.emit(text + " " + tr("Every territory is within tolerance."), Qgis.MessageLevel.Success)
+        self.message.emit(*applied_message(preview.title, changed, self.ledger.max_deviation(), outside,
+                                           self.plan.tolerance_text()))
         return changed
 
     # -- saving ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ goes through the assignment service; the dock computes nothing and writes none o
 
 from __future__ import annotations
 
-from qgis.core import Qgis, QgsCoordinateTransform, QgsFeatureRequest, QgsProject, QgsRectangle
+from qgis.core import Qgis, QgsProject
 from qgis.gui import QgsDockWidget
 from qgis.PyQt.QtCore import QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QColor
@@ -32,8 +32,8 @@ from ..layers.values import default_names
 from .assignment_service import AssignmentService
 from .change_log_dialog import ChangeLogDialog
 from .deviation_bar import DeviationBarDelegate
+from .map_view import UnitsOutline, select_units, zoom_to_units
 from .plan_controller import PlanController
-from .preview import PreviewHighlight
 from .preview_panel import PreviewPanel
 from .scenario_dialog import ScenarioDialog
 from .setup_form import SetupForm, parse_tolerance
@@ -119,8 +119,8 @@ class TerritoryDock(QgsDockWidget):
         splitter.setStretchFactor(2, 1)
         outer.addWidget(splitter, 1)
 
-        self.highlight = PreviewHighlight(self.canvas)
-        self.pieces_highlight = PreviewHighlight(self.canvas, QColor(220, 0, 0), dashed=True)
+        self.highlight = UnitsOutline(self.canvas)
+        self.pieces_highlight = UnitsOutline(self.canvas, QColor(220, 0, 0), dashed=True)
         self.status_label = QLabel(body)
         self.status_label.setWordWrap(True)
         outer.addWidget(self.status_label)
@@ -330,23 +330,9 @@ class TerritoryDock(QgsDockWidget):
 
     def zoom_to(self, name: str | None) -> None:
         """Zoom the map to a territory's units."""
-        service = self.service
-        if name is None or not service.is_bound:
-            return
-        extent = QgsRectangle()
-        fids = service.ledger.fids_of(name)
-        if fids:
-            for feature in service.layer.getFeatures(QgsFeatureRequest().setFilterFids(fids).setNoAttributes()):
-                if feature.hasGeometry():
-                    extent.combineExtentWith(feature.geometry().boundingBox())
-        if extent.isEmpty() and extent.width() == 0 and extent.height() == 0 and extent.isNull():
-            return
-        transform = QgsCoordinateTransform(service.layer.crs(), self.canvas.mapSettings().destinationCrs(),
-                                           self.project.transformContext())
-        extent = transform.transformBoundingBox(extent)
-        extent.scale(1.1)
-        self.canvas.setExtent(extent)
-        self.canvas.refresh()
+        if name is not None and self.service.is_bound:
+            zoom_to_units(self.canvas, self.service.layer, self.service.ledger.fids_of(name),
+                          self.project.transformContext())
 
     # -- painting --------------------------------------------------------------------------------
     def _use_tool(self, tool, checked: bool) -> None:
@@ -547,14 +533,7 @@ class TerritoryDock(QgsDockWidget):
 
     def select_units(self, fids: list[int], zoom: bool = True) -> int:
         """Select units on the layer (QGIS's own selection) and zoom the map to them."""
-        layer = self.service.layer
-        if layer is None or not fids:
-            return 0
-        layer.selectByIds([int(f) for f in fids])
-        if zoom:
-            self.canvas.zoomToSelected(layer)
-            self.canvas.refresh()
-        return len(fids)
+        return select_units(self.canvas, self.service.layer, fids, zoom)
 
     # -- lifetime --------------------------------------------------------------------------------
     def unload(self) -> None:

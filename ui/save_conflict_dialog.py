@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from qgis.PyQt.QtWidgets import (
-    QAbstractItemView,
-    QDialog,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-)
+from qgis.PyQt.QtWidgets import QDialog, QHBoxLayout, QLabel, QVBoxLayout
 
 from ..i18n import tr
 from ..layers.save_guard import CANCEL, KEEP_MINE, TAKE_THEIRS, Conflict
+from .table_dialog import push_button, read_only_table
 
 
 class SaveConflictDialog(QDialog):
@@ -33,35 +25,25 @@ class SaveConflictDialog(QDialog):
         label.setWordWrap(True)
         layout.addWidget(label)
         headers = [tr("Unit"), tr("Their territory"), tr("Your territory"), tr("Changed by"), tr("When")]
-        self.table = QTableWidget(len(conflicts), len(headers), self)
-        self.table.setObjectName("territoryConflictTable")
-        self.table.setHorizontalHeaderLabels(headers)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
         unknown = tr("not recorded")
-        for row, conflict in enumerate(conflicts):
-            theirs = tr("(deleted)") if conflict.deleted else (conflict.theirs or tr("(none)"))
-            cells = [conflict.unit, theirs, conflict.mine or tr("(none)"), conflict.who or unknown,
-                     conflict.when or unknown]
-            for column, value in enumerate(cells):
-                # QTableWidgetItem shows text as text: names like <b> or '; DROP TABLE stay what they are
-                self.table.setItem(row, column, QTableWidgetItem(str(value)))
-        self.table.resizeColumnsToContents()
+        rows = [[str(value) for value in (conflict.unit,
+                                          tr("(deleted)") if conflict.deleted else (conflict.theirs or tr("(none)")),
+                                          conflict.mine or tr("(none)"), conflict.who or unknown,
+                                          conflict.when or unknown)]
+                for conflict in conflicts]
+        self.table = read_only_table(self, "territoryConflictTable", headers, rows)
         layout.addWidget(self.table)
         buttons = QHBoxLayout()
-        self.keep_button = QPushButton(tr("Keep mine"), self)
-        self.keep_button.setObjectName("territoryConflictKeepMine")
-        self.keep_button.setToolTip(tr("Save your territories for these units over theirs"))
-        self.take_button = QPushButton(tr("Take theirs"), self)
-        self.take_button.setObjectName("territoryConflictTakeTheirs")
-        self.take_button.setToolTip(tr("Keep their territories for these units; the rest of your edits are saved"))
-        self.cancel_button = QPushButton(tr("Cancel save"), self)
-        self.cancel_button.setObjectName("territoryConflictCancel")
-        self.cancel_button.setToolTip(tr("Write nothing; your edits stay in the layer's edit buffer"))
+        self.keep_button = push_button(self, tr("Keep mine"), "territoryConflictKeepMine",
+                                       tr("Save your territories for these units over theirs"))
+        self.take_button = push_button(self, tr("Take theirs"), "territoryConflictTakeTheirs",
+                                       tr("Keep their territories for these units; the rest of your edits are saved"))
+        self.cancel_button = push_button(self, tr("Cancel save"), "territoryConflictCancel",
+                                         tr("Write nothing; your edits stay in the layer's edit buffer"))
         self.cancel_button.setVisible(can_cancel)
         for button, choice in ((self.keep_button, KEEP_MINE), (self.take_button, TAKE_THEIRS),
                                (self.cancel_button, CANCEL)):
-            button.clicked.connect(lambda _checked=False, c=choice: self._answer(c))
+            button.clicked.connect(lambda _checked=False, answer=choice: self._answer(answer))
             buttons.addWidget(button)
         layout.addLayout(buttons)
         self.cancel_button.setDefault(can_cancel)

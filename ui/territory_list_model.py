@@ -222,7 +222,7 @@ class TerritoryListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole:
             if name is None:
                 return QColor(200, 200, 200)
-            colour = self.service.territory_colour(name)  # the map's colour
+            colour = self.service.colours.of(name)  # the map's colour
             return QColor(colour) if colour else territory_colour(self.service.territory_names.index(name))
         if role == Qt.ItemDataRole.FontRole and name is None:
             from qgis.PyQt.QtGui import QFont

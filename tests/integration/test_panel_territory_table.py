@@ -39,7 +39,7 @@ def test_the_panel_shows_names_and_renames_in_the_table(dock, run_algorithm, geo
     service = dock.service
     assert "Atlanta Metro" in table(dock), "the table shows the territory's name"
     colours = {f["territory"]: f["colour"] for f in territories.getFeatures()}
-    assert all(service.territory_colour(c) == colours[c] for c in service.territory_names)
+    assert all(service.colours.of(c) == colours[c] for c in service.territory_names)
 
     other = sorted(service.territory_names)[1]
     codes_before = {f.id(): f["territory"] for f in units.getFeatures()}

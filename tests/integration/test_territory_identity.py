@@ -215,7 +215,7 @@ def test_the_panel_shows_the_colours_the_build_output_was_styled_with(georgia_20
         assert {c.value(): c.symbol().color().name() for c in categories if c.value()} == colours
         model = dock.table.model()
         for code, colour in colours.items():
-            assert dock.service.territory_colour(code) == colour
+            assert dock.service.colours.of(code) == colour
         shown = 0
         for row in range(model.rowCount()):
             name = model.index(row, 0).data(Qt.ItemDataRole.DisplayRole)
