@@ -50,6 +50,8 @@ def workload_value(unit: int | str, field_name: str, value) -> float:
     the panel. NULL (or text that is no number), negative and non-finite values raise
     :class:`UnitDataError` naming the feature (``unit``: its id, or how messages name it), the field
     and the fix."""
+    if type(value) is float and 0.0 <= value < math.inf:  # the usual case, a million times on a large layer
+        return value
     number = as_number(value)
     if number is None:
         raise UnitDataError(tr(

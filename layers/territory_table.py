@@ -151,7 +151,7 @@ def rename_in_table(layer, territory_field: str, code: str, new: str) -> str | N
         return tr("The territory table “{}” has no name column to hold the new name.").format(layer.name())
     if not layer.isEditable() and not layer.startEditing():
         return tr("QGIS could not start editing the territory table “{}”.").format(layer.name())
-    fids = [f.id() for f in layer.getFeatures() if str(f.attribute(index)).strip() == code]
+    fids = [f.id() for f in layer.getFeatures() if text_or_none(f.attribute(index)) == code]
     layer.beginEditCommand(tr("Rename territory {} to {}").format(code, new))
     for fid in fids:
         layer.changeAttributeValue(fid, name_index, new)

@@ -41,7 +41,8 @@ __all__ = ["LOG_TAG", "AssignmentService"]
 
 _REVISIONS = itertools.count(1)
 #: the plan settings :meth:`AssignmentService.change_plan` changes without reading the layer again
-PLAN_SETTINGS_IN_PLACE = ("tolerance", "tolerances", "time_limit", "territory_count", "keep_style", "network_layer")
+PLAN_SETTINGS_IN_PLACE = ("tolerance", "tolerances", "time_limit", "territory_count", "keep_style", "network_layer",
+                          "scenarios", "baseline")
 
 
 class AssignmentService(QObject):
@@ -343,9 +344,8 @@ class AssignmentService(QObject):
             self.activeChanged.emit(name)
 
     def change_plan(self, **settings) -> None:
-        """Change settings of the bound plan that need no new read (``tolerance``, ``tolerances``,
-        ``time_limit``, ``territory_count``, ``keep_style``, ``network_layer``); the figures are
-        judged again."""
+        """Change settings of the plan that need no new read (:data:`PLAN_SETTINGS_IN_PLACE`); a
+        change of tolerance has the figures judged again."""
         for name, value in settings.items():
             if name not in PLAN_SETTINGS_IN_PLACE:
                 raise AttributeError(f"{name} is not a plan setting the panel changes in place")

@@ -61,7 +61,7 @@ class Scenarios:
         return self.service.plan.baseline if self.service.plan.baseline in names else (names[0] if names else "")
 
     def _remember(self, names: list[str]) -> None:
-        self.service.plan.scenarios = list(names)
+        self.service.change_plan(scenarios=list(names))
 
     def _warn(self, text: str) -> None:
         self.service.message.emit(text, Qgis.MessageLevel.Warning)
@@ -113,7 +113,7 @@ class Scenarios:
             return False
         names = [new if n == old else n for n in before]
         if self.service.plan.baseline == old:
-            self.service.plan.baseline = new
+            self.service.change_plan(baseline=new)
         self._remember(names)
         return True
 
@@ -137,7 +137,7 @@ class Scenarios:
     def promote(self, name: str) -> None:
         """Make ``name`` the baseline that the comparison counts changes against."""
         if name in self.names():
-            self.service.plan.baseline = name
+            self.service.change_plan(baseline=name)
 
     def compare(self) -> list:
         """core.plan.scenarios.ScenarioFigures of every scenario, baseline first."""
