@@ -35,7 +35,7 @@ from ..layers.values import lock_value, natural_key, text_or_none
 from .plan_saving import PlanSaving
 from .preview import Preview, applied_message, make_preview
 from .settings import PlanSettings
-from .territory_list import TerritoryListCommand
+from .territory_list import TerritoryListCommand, plan_territory_list
 
 __all__ = ["LOG_TAG", "AssignmentService"]
 
@@ -219,18 +219,13 @@ class AssignmentService(QObject):
                                                    self.field_name)
         if problem is not None:
             self.warn(problem)
-        order = [t for t in dict.fromkeys(self.plan.territories) if t]
-        present = sorted(set(read.territories) - {None} - set(order), key=natural_key)
-        territories = TerritoryList(tuple(order + present),
-                                    frozenset(t for t in order + present if t in self.plan.locked_territories
-                                              or (t in self.table_rows and self.table_rows[t].locked)))
+        territories = plan_territory_list(self.plan, read.territories, self.table_rows)
         # neighbours of the previous read no longer apply (set again below when the units match)
         self.ledger = TerritoryLedger(read.territories, read.workloads, registry=list(territories.names),
                                       rep_values=read.reps, territories=territories, field_locks=read.locked,
                                       listed_locks=listed_locks, fids=read.fids)
         self.units = self.raw_adjacency = self.positions = None
-        self.plan.territories = list(self.territories.names)
-        self.plan.locked_territories = sorted(self.territories.locked)
+        self._remember_list()
         self.revision = next(_REVISIONS)
         if units is not None and n == len(units.fids) and set(map(int, units.fids)) == set(self.index_of_fid):
             self.set_units(units, emit=False)
@@ -455,10 +450,13 @@ class AssignmentService(QObject):
         return len(changes)
 
     def apply_list(self, territories: TerritoryList) -> None:
-        """Make ``territories`` the plan's territory list (announced when the change settles)."""
+        """Make ``territories`` the plan's territory list (the plan remembers it, and the panel is told,
+        when the change settles)."""
         self.ledger.set_list(territories)
-        self.plan.territories = list(territories.names)
-        self.plan.locked_territories = sorted(territories.locked)
+
+    def _remember_list(self) -> None:
+        self.plan.territories = list(self.territories.names)
+        self.plan.locked_territories = sorted(self.territories.locked)
 
     # -- keeping figures in step with the layer --------------------------------------------------
     def _on_value_changed(self, fid: int, index: int, value) -> None:
@@ -496,9 +494,7 @@ class AssignmentService(QObject):
             return
         settled = self.ledger.settle(natural_key)
         if settled.list_changed:
-            # values written elsewhere (attribute table, field calculator) may have joined the plan
-            self.plan.territories = list(self.territories.names)
-            self.plan.locked_territories = sorted(self.territories.locked)
+            self._remember_list()  # values written elsewhere (attribute table…) may have joined it
             if self.active is not None and self.active not in self.territories.names:
                 self.set_active(None)
             self.territoriesChanged.emit()

@@ -18,8 +18,19 @@ from ..compat import undo_command_class
 from ..core.plan.ledger import TerritoryList
 from ..i18n import tr
 from ..layers.territory_table import display_name, plan_table_layer, rename_in_table
+from ..layers.values import natural_key
 
 QUndoCommand = undo_command_class()
+
+
+def plan_territory_list(plan, present: list, table_rows: dict) -> TerritoryList:
+    """The territory list of ``plan`` (a PlanSettings) on a layer whose units hold the territories
+    ``present``: the plan's order first, then the others in natural order; locked when the plan or
+    the territory table (``table_rows`` by code) says so."""
+    order = [name for name in dict.fromkeys(plan.territories) if name]
+    names = order + sorted(set(present) - {None} - set(order), key=natural_key)
+    return TerritoryList(tuple(names), frozenset(name for name in names if name in plan.locked_territories
+                                                 or (name in table_rows and table_rows[name].locked)))
 
 
 class TerritoryListCommand(QUndoCommand):
