@@ -207,7 +207,7 @@ def test_the_panel_shows_the_colours_the_build_output_was_styled_with(georgia_20
     units, table = georgia_20["OUTPUT"], georgia_20["OUTPUT_TERRITORIES"]
     colours = {f["territory"]: f["colour"] for f in table.getFeatures()}
     dock = TerritoryDock(qgis_iface)
-    dock.run_task = run_synchronously
+    dock.controller.run_task = run_synchronously
     try:
         set_up_dock(dock, units, measures=["population"])
         assert dock.service.is_bound
@@ -215,7 +215,7 @@ def test_the_panel_shows_the_colours_the_build_output_was_styled_with(georgia_20
         assert {c.value(): c.symbol().color().name() for c in categories if c.value()} == colours
         model = dock.table.model()
         for code, colour in colours.items():
-            assert dock.service.territory_colour(code) == colour
+            assert dock.service.colours.of(code) == colour
         shown = 0
         for row in range(model.rowCount()):
             name = model.index(row, 0).data(Qt.ItemDataRole.DisplayRole)
