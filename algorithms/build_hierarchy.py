@@ -57,7 +57,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "buildhierarchy"
     display_name = "Build territory hierarchy"
-    help_text = (HELP,)
+    help_text = (HELP, shared.INDEX_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
@@ -66,6 +66,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
             REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=3, minValue=1))
         shared.add_balance_fields(self)
+        shared.add_index_weights(self)
         shared.add_tolerance(self, self.tr("Tolerance (% of each region's target)"))
         self.addParameter(QgsProcessingParameterString(
             REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
@@ -83,6 +84,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
         region_count = self.parameterAsInt(parameters, REGION_COUNT, context)
         balance_fields = shared.balance_fields(self, parameters, context)
+        weights = shared.index_weights(self, parameters, context)
         tolerance = shared.tolerance(self, parameters, context)
         region_field = self.parameterAsString(parameters, REGION_FIELD, context).strip()
         random_seed = self.parameterAsInt(parameters, RANDOM_SEED, context)
@@ -110,6 +112,8 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
                 "There are {} territories in “{}” but {} regions were asked for. Ask for at most {} regions."
             ).format(len(territories), territory_field, region_count, len(territories)))
 
+        # the index scaled so the average region scores 1,000
+        units = self.with_index(source, units, weights, region_count, feedback)
         super_units = coarsen(alignment.labels, units.positions, units.workloads, units.adjacency,
                               len(territories))
         problem = region_problem(super_units, region_count, list(units.measure_names), tolerance,

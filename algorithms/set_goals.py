@@ -16,111 +16,107 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterString,
     QgsWkbTypes,
 )
 
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.plan.goals import set_goals
-from ..core.plan.index import INDEX_NAME, check_index_fields, parse_index_weights, territory_index
+from ..core.plan.index import INDEX_NAME, check_index_fields, territory_index
 from ..layers.territory_table import TerritoryRow, code_column, read_territory_table
 from ..layers.values import natural_key, text_or_none
-from .common import TerritoryAlgorithm, add_feature, removes_partial_outputs, run_engine
+from . import parameters as shared
+from .base import TerritoryAlgorithm, removes_partial_outputs
+from .engine_run import run_engine
+from .outputs import add_feature
+from .parameters import (
+    AT_CAP,
+    AT_FLOOR,
+    BASIS,
+    CAP,
+    FLOOR,
+    HISTORY_FIELD,
+    HISTORY_WEIGHT,
+    INPUT,
+    OUTPUT,
+    ROUND_TO,
+    TERRITORY_COUNT,
+    TERRITORY_FIELD,
+    TOTAL_GOAL,
+)
+
+HELP = (
+    "Splits a total goal (quota) over the territories, top-down, by each territory's share of a basis "
+    "such as sales potential or the workload index, and writes the territory table with a <b>goal</b> "
+    "column. Give that table as the territory table (TERRITORIES) of Statistics, Packets, Build or "
+    "Rebalance, or to the panel: the goals travel with the territory codes.\n\n"
+    "<b>Territory table or units</b>: the territory table (one row per code, e.g. the territories "
+    "written by Build territories) or the units layer; units are summed per territory.\n"
+    "<b>Territory field</b>: the territory code of each row (units: each unit's territory). Empty: a "
+    "column named “code” or “territory”.\n"
+    "<b>Territory table</b>: optional names, reps and colours by code, when the input is the units.\n"
+    "<b>Total goal</b>: the amount to split; the goals add up to it exactly.\n"
+    "<b>Basis</b>: the numeric field whose share sets each goal (potential, say), or “index”: the "
+    "workload index of <b>Index weights</b> (field:weight,…, e.g. accounts:0.6,sales:0.1,potential:0.3; "
+    "each field as a share of its total, weighted). Empty basis with index weights: the index.\n"
+    "<b>History field</b> and <b>history weight</b>: optional, last period's sales; each territory's share "
+    "becomes (1 − weight) × its basis share + weight × its sales share (weight 0.4 = 40 % history).\n"
+    "<b>Floor</b> and <b>cap</b>: optional, in % of the average goal (total / territories): no goal below "
+    "the floor or above the cap; the territories in between share the rest in proportion.\n"
+    "<b>Round to</b>: the step of the goals (1 = whole numbers, 1000 = thousands); the total must be a "
+    "multiple of it. Goals are rounded by largest remainder, so they still add up to the total.\n\n"
+    "Output: code, name, rep, colour, locked, basis, share (%), goal and bound (floor or cap when one "
+    "binds). Results: TERRITORY_COUNT, AT_FLOOR and AT_CAP (territories held by the floor or the cap)."
+)
 
 
 class SetGoalsAlgorithm(TerritoryAlgorithm):
-    INPUT = "INPUT"
-    TERRITORY_FIELD = "TERRITORY_FIELD"
-    TERRITORIES = "TERRITORIES"
-    TOTAL_GOAL = "TOTAL_GOAL"
-    BASIS = "BASIS"
-    INDEX_WEIGHTS = "INDEX_WEIGHTS"
-    HISTORY_FIELD = "HISTORY_FIELD"
-    HISTORY_WEIGHT = "HISTORY_WEIGHT"
-    FLOOR = "FLOOR"
-    CAP = "CAP"
-    ROUND_TO = "ROUND_TO"
-    OUTPUT = "OUTPUT"
-    TERRITORY_COUNT = "TERRITORY_COUNT"
-    AT_FLOOR = "AT_FLOOR"
-    AT_CAP = "AT_CAP"
+    """Set territory goals: a total goal split over the territories by a basis."""
 
-    def name(self) -> str:
-        return "setgoals"
-
-    def displayName(self) -> str:
-        return self.tr("Set territory goals")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Splits a total goal (quota) over the territories, top-down, by each territory's share of a basis "
-            "such as sales potential or the workload index, and writes the territory table with a <b>goal</b> "
-            "column. Give that table as the territory table (TERRITORIES) of Statistics, Packets, Build or "
-            "Rebalance, or to the panel: the goals travel with the territory codes.\n\n"
-            "<b>Territory table or units</b>: the territory table (one row per code, e.g. the territories "
-            "written by Build territories) or the units layer; units are summed per territory.\n"
-            "<b>Territory field</b>: the territory code of each row (units: each unit's territory). Empty: a "
-            "column named “code” or “territory”.\n"
-            "<b>Territory table</b>: optional names, reps and colours by code, when the input is the units.\n"
-            "<b>Total goal</b>: the amount to split; the goals add up to it exactly.\n"
-            "<b>Basis</b>: the numeric field whose share sets each goal (potential, say), or “index”: the "
-            "workload index of <b>Index weights</b> (field:weight,…, e.g. accounts:0.6,sales:0.1,potential:0.3; "
-            "each field as a share of its total, weighted). Empty basis with index weights: the index.\n"
-            "<b>History field</b> and <b>history weight</b>: optional, last period's sales; each territory's share "
-            "becomes (1 − weight) × its basis share + weight × its sales share (weight 0.4 = 40 % history).\n"
-            "<b>Floor</b> and <b>cap</b>: optional, in % of the average goal (total / territories): no goal below "
-            "the floor or above the cap; the territories in between share the rest in proportion.\n"
-            "<b>Round to</b>: the step of the goals (1 = whole numbers, 1000 = thousands); the total must be a "
-            "multiple of it. Goals are rounded by largest remainder, so they still add up to the total.\n\n"
-            "Output: code, name, rep, colour, locked, basis, share (%), goal and bound (floor or cap when one "
-            "binds). Results: TERRITORY_COUNT, AT_FLOOR and AT_CAP (territories held by the floor or the cap)."
-        )
+    algorithm_id = "setgoals"
+    display_name = "Set territory goals"
+    help_text = (HELP,)
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Territory table or units layer"), [QgsProcessing.SourceType.TypeVector]))
+            INPUT, self.tr("Territory table or units layer"), [QgsProcessing.SourceType.TypeVector]))
         self.addParameter(QgsProcessingParameterField(
-            self.TERRITORY_FIELD, self.tr("Territory field (the territory code)"), parentLayerParameterName=self.INPUT,
+            TERRITORY_FIELD, self.tr("Territory field (the territory code)"), parentLayerParameterName=INPUT,
             optional=True))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.TERRITORIES, self.tr("Territory table (names, reps, colours by code), for units"),
-            [QgsProcessing.SourceType.TypeVector], optional=True))
+        shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code), for units"))
         self.addParameter(QgsProcessingParameterNumber(
-            self.TOTAL_GOAL, self.tr("Total goal"), QgsProcessingParameterNumber.Type.Double, minValue=0.0))
+            TOTAL_GOAL, self.tr("Total goal"), QgsProcessingParameterNumber.Type.Double, minValue=0.0))
         self.addParameter(QgsProcessingParameterField(
-            self.BASIS, self.tr("Basis (a field such as potential, or “index”)"), parentLayerParameterName=self.INPUT,
+            BASIS, self.tr("Basis (a field such as potential, or “index”)"), parentLayerParameterName=INPUT,
             type=QgsProcessingParameterField.DataType.Numeric, optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.INDEX_WEIGHTS, self.tr("Index weights (field:weight,…, e.g. accounts:0.6,sales:0.1,potential:0.3)"),
-            optional=True))
+        shared.add_index_weights(self)
         self.addParameter(QgsProcessingParameterField(
-            self.HISTORY_FIELD, self.tr("History field (last period's sales)"), parentLayerParameterName=self.INPUT,
+            HISTORY_FIELD, self.tr("History field (last period's sales)"), parentLayerParameterName=INPUT,
             type=QgsProcessingParameterField.DataType.Numeric, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.HISTORY_WEIGHT, self.tr("History weight (0 = basis only, 1 = history only)"),
+            HISTORY_WEIGHT, self.tr("History weight (0 = basis only, 1 = history only)"),
             QgsProcessingParameterNumber.Type.Double, defaultValue=0.5, minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.FLOOR, self.tr("Floor (% of the average goal)"), QgsProcessingParameterNumber.Type.Double,
+            FLOOR, self.tr("Floor (% of the average goal)"), QgsProcessingParameterNumber.Type.Double,
             optional=True, minValue=0.0, maxValue=100.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.CAP, self.tr("Cap (% of the average goal)"), QgsProcessingParameterNumber.Type.Double,
+            CAP, self.tr("Cap (% of the average goal)"), QgsProcessingParameterNumber.Type.Double,
             optional=True, minValue=100.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.ROUND_TO, self.tr("Round to (step of the goals)"), QgsProcessingParameterNumber.Type.Double,
+            ROUND_TO, self.tr("Round to (step of the goals)"), QgsProcessingParameterNumber.Type.Double,
             defaultValue=1.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Territory goals"), QgsProcessing.SourceType.TypeVector))
-        self.addOutput(QgsProcessingOutputNumber(self.TERRITORY_COUNT, self.tr("Territories")))
-        self.addOutput(QgsProcessingOutputNumber(self.AT_FLOOR, self.tr("Goals held up by the floor")))
-        self.addOutput(QgsProcessingOutputNumber(self.AT_CAP, self.tr("Goals held down by the cap")))
+            OUTPUT, self.tr("Territory goals"), QgsProcessing.SourceType.TypeVector))
+        self.addOutput(QgsProcessingOutputNumber(TERRITORY_COUNT, self.tr("Territories")))
+        self.addOutput(QgsProcessingOutputNumber(AT_FLOOR, self.tr("Goals held up by the floor")))
+        self.addOutput(QgsProcessingOutputNumber(AT_CAP, self.tr("Goals held down by the cap")))
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = self.parameterAsSource(parameters, self.INPUT, context)
+        source = self.parameterAsSource(parameters, INPUT, context)
         if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+            raise QgsProcessingException(self.invalidSourceError(parameters, INPUT))
         fields = source.fields()
-        code_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context).strip()
+        code_field = self.parameterAsString(parameters, TERRITORY_FIELD, context).strip()
         code_index = fields.lookupField(code_field) if code_field else code_column(fields, None)
         if code_index < 0:
             raise QgsProcessingException(self.tr(
@@ -128,8 +124,8 @@ class SetGoalsAlgorithm(TerritoryAlgorithm):
                 "territory code in Territory field.").format(code_field or "code, territory"))
         code_field = fields.at(code_index).name()
         basis_field, weights = self._basis(parameters, context, fields)
-        history_field = self.parameterAsString(parameters, self.HISTORY_FIELD, context).strip()
-        history_weight = self.parameterAsDouble(parameters, self.HISTORY_WEIGHT, context) if history_field else 0.0
+        history_field = self.parameterAsString(parameters, HISTORY_FIELD, context).strip()
+        history_weight = self.parameterAsDouble(parameters, HISTORY_WEIGHT, context) if history_field else 0.0
         read = [basis_field] if basis_field else list(weights.fields)
         if history_field:
             read.append(history_field)
@@ -137,7 +133,7 @@ class SetGoalsAlgorithm(TerritoryAlgorithm):
         codes, sums, repeated = self._sums(source, code_index, read, feedback)
         # a territory table names each code once (units repeat them): its names, reps and colours count
         own = {} if repeated else read_territory_table(source, code_field)
-        table = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), code_field)
+        table = shared.territory_table(self, parameters, context, code_field)
         # territories of the table without any unit still get a goal (the floor, or 0)
         extra = [code for code in sorted(table, key=natural_key) if code not in codes]
         codes += extra
@@ -149,20 +145,20 @@ class SetGoalsAlgorithm(TerritoryAlgorithm):
             basis = run_engine(territory_index, ingredients, ingredients.sum(axis=0), weights)
             basis_name = self.tr("index ({})").format(weights.text())
         history = sums[:, -1] if history_field else None
-        floor = self._optional_number(parameters, self.FLOOR, context)
-        cap = self._optional_number(parameters, self.CAP, context)
+        floor = self._optional_number(parameters, FLOOR, context)
+        cap = self._optional_number(parameters, CAP, context)
         result = run_engine(
-            set_goals, basis, self.parameterAsDouble(parameters, self.TOTAL_GOAL, context), history=history,
+            set_goals, basis, self.parameterAsDouble(parameters, TOTAL_GOAL, context), history=history,
             history_weight=history_weight, floor=floor, cap=cap,
-            round_to=self.parameterAsDouble(parameters, self.ROUND_TO, context), basis_name=basis_name,
+            round_to=self.parameterAsDouble(parameters, ROUND_TO, context), basis_name=basis_name,
             history_name=history_field, names=codes)
 
         rows = [table.get(code) or own.get(code) or TerritoryRow(code=code, name=code) for code in codes]
         sink_fields = self._fields(code_field, history_field)
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, sink_fields,
+        sink, dest_id = self.parameterAsSink(parameters, OUTPUT, context, sink_fields,
                                              QgsWkbTypes.Type.NoGeometry, source.sourceCrs())
         if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+            raise QgsProcessingException(self.invalidSinkError(parameters, OUTPUT))
         for k, row in enumerate(rows):
             bound = "floor" if result.at_floor[k] else "cap" if result.at_cap[k] else None
             values = [row.code, row.name, row.rep, row.colour, 1 if row.locked else 0, float(basis[k])]
@@ -175,14 +171,14 @@ class SetGoalsAlgorithm(TerritoryAlgorithm):
         at_floor, at_cap = int(result.at_floor.sum()), int(result.at_cap.sum())
         feedback.pushInfo(self.tr("Goals for {} territories, {} in all; {} held up by the floor, {} held down by the "
                                   "cap.").format(len(codes), f"{float(result.goals.sum()):,.10g}", at_floor, at_cap))
-        return {self.OUTPUT: dest_id, self.TERRITORY_COUNT: len(codes), self.AT_FLOOR: at_floor,
-                self.AT_CAP: at_cap}
+        return {OUTPUT: dest_id, TERRITORY_COUNT: len(codes), AT_FLOOR: at_floor,
+                AT_CAP: at_cap}
 
     # -- inputs --------------------------------------------------------------------------------
     def _basis(self, parameters, context, fields):
         """(basis field, None) or (None, the index weights)."""
-        basis = self.parameterAsString(parameters, self.BASIS, context).strip()
-        weights = run_engine(parse_index_weights, self.parameterAsString(parameters, self.INDEX_WEIGHTS, context))
+        basis = self.parameterAsString(parameters, BASIS, context).strip()
+        weights = shared.index_weights(self, parameters, context)
         wants_index = basis.lower() == INDEX_NAME and (weights is not None or fields.lookupField(basis) < 0)
         if basis and not wants_index:
             index = fields.lookupField(basis)
