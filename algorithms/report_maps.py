@@ -1,8 +1,9 @@
 """The map images of the HTML reports, drawn by QGIS from memory layers.
 
 Statistics draws the alignment (units in their territory colours, territory outlines and names,
-reps as stars); Compare alignments draws the units in their new territory's colour with the units
-that change outlined in red. Layers in longitude/latitude are drawn in the units' local metric
+reps as stars), the territories over and under their target, and the untapped potential; Compare
+alignments draws the units in their new territory's colour with the units that change outlined
+in red. Layers in longitude/latitude are drawn in the units' local metric
 projection, so shapes are not stretched.
 """
 
@@ -22,10 +23,11 @@ from qgis.core import (
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor
 
-from ..compat import STRING, make_field
+from ..compat import DOUBLE, STRING, make_field
 from ..layers.reps import RepLayer
 from ..layers.style import apply_territory_style
 from ..layers.territory_table import TerritoryRow
+from ..layers.thematic import OverUnderScale, over_under_renderer, untapped_renderer
 from ..layers.units import Units
 from . import report
 from .map_style import haloed_text, show_labels, star_symbol
@@ -87,6 +89,51 @@ def changes_map(source, units: Units, after, changed, names: list[str], context,
         symbol.setColor(QColor(200, 0, 0))
         changes.renderer().setSymbol(symbol)
     return _render([changes, layer], source, units, context)
+
+
+def over_under_map(source, units: Units, outlines, rows: list[TerritoryRow], values, scale: OverUnderScale, context,
+                   unit: str = "", decimals: int = 0):
+    """The territories (``outlines``) coloured by ``values`` on the diverging ramp of ``scale``,
+    centred on the target, with their names."""
+    fields = _territory_fields()
+    fields.append(make_field("value", DOUBLE))
+    layer = _memory_layer("over/under", fields, QgsWkbTypes.Type.MultiPolygon if units.is_polygon
+                          else QgsWkbTypes.Type.MultiPoint, source.sourceCrs(), [
+        _feature(fields, geometry, [row.label, None if value is None else float(value)])
+        for geometry, row, value in zip(outlines, rows, values) if not geometry.isNull()])
+    layer.setRenderer(over_under_renderer(layer, "value", scale, unit, decimals))
+    settings = QgsPalLayerSettings()
+    settings.fieldName = TERRITORY
+    show_labels(layer, settings, haloed_text(9, 1.0, QColor(20, 20, 20)))
+    return _render([layer], source, units, context)
+
+
+def untapped_map(source, units: Units, geometries, untapped, outlines, rows: list[TerritoryRow], top, context):
+    """Every unit coloured by its untapped potential (quantiles), the territories outlined with
+    their names, the ``top`` units outlined in black."""
+    fields = QgsFields()
+    fields.append(make_field("untapped", DOUBLE))
+    layer = _memory_layer("untapped", fields, source.wkbType(), source.sourceCrs(), [
+        _feature(fields, geometry, [float(value) if value == value else None])
+        for geometry, value in zip(geometries, untapped)])
+    layer.setRenderer(untapped_renderer(layer, "untapped"))
+    best = _memory_layer("opportunities", fields, source.wkbType(), source.sourceCrs(), [
+        _feature(fields, geometries[i], [float(untapped[i])]) for i in top])
+    if units.is_polygon:
+        best.renderer().setSymbol(_outline_symbol(best, QColor(0, 0, 0), 0.8))
+    else:
+        best.renderer().setSymbol(star_symbol(best, 3.0))
+    layers = [best, layer]
+    if units.is_polygon:
+        names = _territory_fields()
+        outline = _memory_layer("territories", names, QgsWkbTypes.Type.MultiPolygon, source.sourceCrs(), [
+            _feature(names, geometry, [row.label]) for geometry, row in zip(outlines, rows) if not geometry.isNull()])
+        outline.renderer().setSymbol(_outline_symbol(outline, QColor(60, 60, 60), 0.4))
+        settings = QgsPalLayerSettings()
+        settings.fieldName = TERRITORY
+        show_labels(outline, settings, haloed_text(8, 1.0, QColor(20, 20, 20)))
+        layers.insert(0, outline)
+    return _render(layers, source, units, context)
 
 
 def _render(layers, source, units: Units, context):
