@@ -260,3 +260,18 @@ def test_a_tolerance_for_a_measure_that_is_not_there_is_named(run_algorithm):
         run_algorithm("territory:rebalanceterritories", {
             "INPUT": grid_layer(PLAN), "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["accounts"],
             "TOLERANCES": "index:3", "OUTPUT": "memory:", "OUTPUT_TERRITORIES": "memory:"})
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdftotext") is None, reason="poppler-utils is not installed")
+def test_each_packet_says_your_goal(run_algorithm, tmp_path):
+    import subprocess
+
+    layer = grid_layer(PLAN)
+    goals = goals_table(run_algorithm, layer, total=9000)
+    folder = tmp_path / "packets"
+    run_algorithm("territory:territorypackets", {"INPUT": layer, "TERRITORY_FIELD": "territory", "TERRITORIES": goals,
+                                                 "BALANCE_FIELDS": ["accounts"], "OUTPUT_FOLDER": str(folder)})
+    for feature in goals.getFeatures():
+        text = subprocess.run(["pdftotext", "-layout", str(folder / f"territory_{feature['territory']}.pdf"), "-"],
+                              check=True, capture_output=True, text=True).stdout
+        assert re.search(rf"your goal\s+{feature['goal']:,.0f}", text), text[:1500]
