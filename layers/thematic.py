@@ -119,18 +119,15 @@ def untapped_renderer(layer: QgsVectorLayer, field: str, classes: int = 5) -> Qg
     return renderer
 
 
-def territory_theme_renderer(layer: QgsVectorLayer, field: str, values_by_code: dict[str, float | None],
-                             scale: OverUnderScale, titles: dict[str, str] | None = None
-                             ) -> QgsCategorizedSymbolRenderer:
-    """Units coloured by their territory's figure: one category per territory code in the
-    scale's colour of its value (the panel's over/under and penetration views)."""
-    titles = titles or {}
+def territory_theme_renderer(layer: QgsVectorLayer, field: str, territories: Sequence[tuple],
+                             scale: OverUnderScale, unit: str = "") -> QgsCategorizedSymbolRenderer:
+    """Units coloured by their territory's figure: one category per territory, ``territories``
+    being (the field's value, the name shown, the figure or None), in the scale's colour of the
+    figure (the panel's over/under and penetration views)."""
     categories = []
-    for code, value in values_by_code.items():
-        symbol = _symbol(layer, scale.colour_of(value))
-        text = titles.get(code) or code
-        shown = "–" if value is None or not math.isfinite(float(value)) else f"{float(value):,.1f}"
-        categories.append(QgsRendererCategory(code, symbol, f"{text}: {shown}"))
+    for value, title, figure in territories:
+        shown = "–" if figure is None or not math.isfinite(float(figure)) else f"{float(figure):,.1f}{unit}"
+        categories.append(QgsRendererCategory(value, _symbol(layer, scale.colour_of(figure)), f"{title}: {shown}"))
     categories.append(QgsRendererCategory(None, _symbol(layer, QColor(200, 200, 200)), tr("Unassigned")))
     return QgsCategorizedSymbolRenderer(field, categories)
 

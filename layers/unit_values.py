@@ -47,6 +47,28 @@ def read_unit_values(source, field_names: list[str], units: Units, role: str, fe
     return values
 
 
+def read_values_by_fid(layer, field_names: list[str], fids, role: str, request: QgsFeatureRequest | None = None
+                       ) -> np.ndarray:
+    """(n, f) values of ``field_names`` for the features ``fids`` (in that order), read without
+    geometry; the same errors as :func:`read_unit_values`. Features not in ``fids`` are skipped."""
+    fields = layer.fields()
+    indexes = [fields.lookupField(name) for name in field_names]
+    for name, index in zip(field_names, indexes):
+        if index < 0:
+            raise UnitDataError(tr("The {} field “{}” is not in the layer. Pick one of its numeric fields.")
+                                .format(role, name))
+    position = {int(fid): i for i, fid in enumerate(fids)}
+    values = np.zeros((len(position), len(field_names)))
+    wanted = QgsFeatureRequest(request) if request is not None else QgsFeatureRequest()
+    wanted.setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes(indexes)
+    for feature in layer.getFeatures(wanted):
+        i = position.get(int(feature.id()))
+        if i is not None:
+            for column, (name, index) in enumerate(zip(field_names, indexes)):
+                values[i, column] = _value(feature, index, name, role)
+    return values
+
+
 def _value(feature, index: int, name: str, role: str) -> float:
     value = feature.attribute(index)
     if is_null(value):

@@ -159,6 +159,8 @@ class TerritoryDock(QgsDockWidget):
         territory.details_action.toggled.connect(lambda _checked: self._apply_compact())
         territory.time_limit_spin.valueChanged.connect(controller.set_time_limit)
         territory.count_spin.valueChanged.connect(controller.set_territory_count)
+        territory.thematic_combo.currentIndexChanged.connect(
+            lambda _index: controller.thematic.set_mode(territory.thematic_combo.currentData()))
         form.new_field_button.clicked.connect(lambda: self.create_field())
         form.scenario_combo.textActivated.connect(controller.switch_scenario)
         form.new_scenario_button.clicked.connect(lambda: controller.new_scenario())
@@ -490,7 +492,7 @@ class TerritoryDock(QgsDockWidget):
         if not service.is_bound:
             return None
         territory = territory or service.active
-        return self._show_dialog("log", ChangeLogDialog(service.change_log(territory), list(service.measures),
+        return self._show_dialog("log", ChangeLogDialog(service.change_log(territory), list(service.plan.measures),
                                                         territory, service.saving.where(), self))
 
     # -- preview before apply --------------------------------------------------------------------
