@@ -47,13 +47,7 @@ def alignment_map(source, units: Units, labels, names: list[str], geometries, ou
     apply_territory_style(unit_layer, TERRITORY, names, {row.code: row.colour for row in rows})
     layers = [unit_layer]
     if units.is_polygon:
-        outline = _memory_layer("territories", fields, QgsWkbTypes.Type.MultiPolygon, crs, [
-            _feature(fields, geometry, [row.label]) for geometry, row in zip(outlines, rows) if not geometry.isNull()])
-        outline.renderer().setSymbol(_outline_symbol(outline, QColor(30, 30, 30), 0.5))
-        settings = QgsPalLayerSettings()
-        settings.fieldName = TERRITORY
-        show_labels(outline, settings, haloed_text(9, 1.0, QColor(20, 20, 20)))
-        layers.insert(0, outline)
+        layers.insert(0, _named_outlines(outlines, rows, crs, QColor(30, 30, 30), 0.5, 9))
     homes = reps.with_home() if reps is not None else []
     if homes:
         rep_fields = QgsFields()
@@ -102,9 +96,7 @@ def over_under_map(source, units: Units, outlines, rows: list[TerritoryRow], val
         _feature(fields, geometry, [row.label, None if value is None else float(value)])
         for geometry, row, value in zip(outlines, rows, values) if not geometry.isNull()])
     layer.setRenderer(over_under_renderer(layer, "value", scale, unit, decimals))
-    settings = QgsPalLayerSettings()
-    settings.fieldName = TERRITORY
-    show_labels(layer, settings, haloed_text(9, 1.0, QColor(20, 20, 20)))
+    _label_territories(layer, 9)
     return _render([layer], source, units, context)
 
 
@@ -125,15 +117,24 @@ def untapped_map(source, units: Units, geometries, untapped, outlines, rows: lis
         best.renderer().setSymbol(star_symbol(best, 3.0))
     layers = [best, layer]
     if units.is_polygon:
-        names = _territory_fields()
-        outline = _memory_layer("territories", names, QgsWkbTypes.Type.MultiPolygon, source.sourceCrs(), [
-            _feature(names, geometry, [row.label]) for geometry, row in zip(outlines, rows) if not geometry.isNull()])
-        outline.renderer().setSymbol(_outline_symbol(outline, QColor(60, 60, 60), 0.4))
-        settings = QgsPalLayerSettings()
-        settings.fieldName = TERRITORY
-        show_labels(outline, settings, haloed_text(8, 1.0, QColor(20, 20, 20)))
-        layers.insert(0, outline)
+        layers.insert(0, _named_outlines(outlines, rows, source.sourceCrs(), QColor(60, 60, 60), 0.4, 8))
     return _render(layers, source, units, context)
+
+
+def _named_outlines(outlines, rows: list[TerritoryRow], crs, colour: QColor, width: float, size: float):
+    """The territories' outlines (no fill) labelled with their names."""
+    fields = _territory_fields()
+    layer = _memory_layer("territories", fields, QgsWkbTypes.Type.MultiPolygon, crs, [
+        _feature(fields, geometry, [row.label]) for geometry, row in zip(outlines, rows) if not geometry.isNull()])
+    layer.renderer().setSymbol(_outline_symbol(layer, colour, width))
+    _label_territories(layer, size)
+    return layer
+
+
+def _label_territories(layer, size: float) -> None:
+    settings = QgsPalLayerSettings()
+    settings.fieldName = TERRITORY
+    show_labels(layer, settings, haloed_text(size, 1.0, QColor(20, 20, 20)))
 
 
 def _render(layers, source, units: Units, context):
