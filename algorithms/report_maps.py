@@ -97,7 +97,7 @@ def over_under_map(source, units: Units, outlines, rows: list[TerritoryRow], val
         for geometry, row, value in zip(outlines, rows, values) if not geometry.isNull()])
     layer.setRenderer(over_under_renderer(layer, "value", scale, unit, decimals))
     _label_territories(layer, 9)
-    return _render([layer], source, units, context)
+    return with_legend(_render([layer], source, units, context), layer.renderer())
 
 
 def untapped_map(source, units: Units, geometries, untapped, outlines, rows: list[TerritoryRow], top, context):
@@ -118,7 +118,37 @@ def untapped_map(source, units: Units, geometries, untapped, outlines, rows: lis
     layers = [best, layer]
     if units.is_polygon:
         layers.insert(0, _named_outlines(outlines, rows, source.sourceCrs(), QColor(60, 60, 60), 0.4, 8))
-    return _render(layers, source, units, context)
+    return with_legend(_render(layers, source, units, context), layer.renderer())
+
+
+def with_legend(image, renderer):
+    """``image`` with the graduated ``renderer``'s classes (colour and range) in a box at its lower left."""
+    from qgis.PyQt.QtCore import QRectF
+    from qgis.PyQt.QtGui import QFont, QPainter
+
+    items = [(r.symbol().color(), r.label()) for r in renderer.ranges()]
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    font = QFont("DejaVu Sans")
+    font.setPixelSize(12)
+    painter.setFont(font)
+    metrics = painter.fontMetrics()
+    line = 18
+    width = 36 + max(metrics.horizontalAdvance(text) for _, text in items)
+    height = 10 + line * len(items)
+    left, top = 8, image.height() - height - 8
+    painter.setPen(QColor(160, 160, 160))
+    painter.setBrush(QColor(255, 255, 255, 230))
+    painter.drawRect(QRectF(left, top, width, height))
+    for row, (colour, text) in enumerate(items):
+        y = top + 5 + row * line
+        painter.setPen(QColor(80, 80, 80))
+        painter.setBrush(colour)
+        painter.drawRect(QRectF(left + 6, y + 2, 18, 12))
+        painter.setPen(QColor(20, 20, 20))
+        painter.drawText(QRectF(left + 30, y, width - 32, line), int(Qt.AlignmentFlag.AlignVCenter), text)
+    painter.end()
+    return image
 
 
 def _named_outlines(outlines, rows: list[TerritoryRow], crs, colour: QColor, width: float, size: float):

@@ -210,8 +210,9 @@ def potential_sales_chart(title: str, labels: Sequence[str], potential, sales, c
         end_x = min(high_x, high_y / rate)
         parts.append(f'<line x1="{px(0):.1f}" y1="{py(0):.1f}" x2="{px(end_x):.1f}" y2="{py(rate * end_x):.1f}" '
                      f'stroke="#1f3a5f" stroke-width="1.5" stroke-dasharray="6,3"/>'
-                     f'<text x="{px(end_x) - 4:.1f}" y="{py(rate * end_x) + 14:.1f}" font-size="10" '
-                     f'text-anchor="end">{esc(tr("overall penetration {} %").format(fmt(overall_penetration)))}</text>')
+                     f'<text x="{px(0.35 * end_x):.1f}" y="{py(0.35 * rate * end_x) - 8:.1f}" font-size="10" '
+                     f'text-anchor="end" fill="#1f3a5f">'
+                     f'{esc(tr("overall penetration {} %").format(fmt(overall_penetration)))}</text>')
     for k in range(len(labels)):
         parts.append(f'<circle cx="{px(potential[k]):.1f}" cy="{py(sales[k]):.1f}" r="6" fill="{colours[k].name()}" '
                      f'stroke="#333" stroke-width="0.8"><title>{esc(labels[k])}: {esc(tr("potential"))} '
