@@ -275,3 +275,16 @@ def test_each_packet_says_your_goal(run_algorithm, tmp_path):
         text = subprocess.run(["pdftotext", "-layout", str(folder / f"territory_{feature['territory']}.pdf"), "-"],
                               check=True, capture_output=True, text=True).stdout
         assert re.search(rf"your goal\s+{feature['goal']:,.0f}", text), text[:1500]
+
+
+def test_goals_roll_up_the_hierarchy(run_algorithm):
+    layer = grid_layer(PLAN)
+    goals = goals_table(run_algorithm, layer, total=900)
+    goal_of = {f["territory"]: f["goal"] for f in goals.getFeatures()}
+    regions = run_algorithm("territory:buildhierarchy", {
+        "INPUT": layer, "TERRITORY_FIELD": "territory", "REGION_COUNT": 2, "BALANCE_FIELDS": ["accounts"],
+        "TOLERANCE": 50, "TERRITORIES": goals, "OUTPUT": "memory:", "OUTPUT_REGIONS": "memory:"})
+    rows = list(regions["OUTPUT_REGIONS"].getFeatures())
+    for row in rows:
+        assert row["goal"] == pytest.approx(sum(goal_of[code] for code in row["members"].split(", ")))
+    assert sum(row["goal"] for row in rows) == 900
