@@ -204,6 +204,9 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         out_id = self._write_layer(parameters, context, feedback, source, figures, units.is_polygon, run, theme)
         unit_names = names_of_units(source, units, unit_names)
         opportunities_id = None
+        if run is None and parameters.get(OUTPUT_OPPORTUNITIES):
+            feedback.pushWarning(self.tr("The opportunities need the sales and the potential field; none were "
+                                         "written."))
         if run is not None:
             opportunities_id = write_opportunities(self, parameters, context, feedback, source, units, geometries, run,
                                                    labels, figures.rows, figures.rep, unit_names)

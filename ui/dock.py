@@ -47,7 +47,7 @@ class TerritoryDock(QgsDockWidget):
     """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
     #: the columns of the compact table (every figure is in the name's tooltip and the full table)
-    COMPACT_KINDS = ("name", "locked", "worst", "parts")
+    COMPACT_KINDS = ("name", "locked", "goal", "worst", "parts")
 
     def __init__(self, iface, parent=None, controller: PlanController | None = None):
         super().__init__(tr("Territory Planner"), parent)

@@ -131,6 +131,7 @@ def test_goals_of_the_territory_table_show_in_the_table(dock, run_algorithm):
     rows = table(dock)
     assert rows["West"]["Goal"] == "500" and rows["East"]["Goal"] == "500"
     assert "Goal: 500" in dock.model.index(dock.model.row_of("West"), 0).data(3)  # the tooltip
+    assert not dock.table.isColumnHidden(dock.model.column_of("goal")), "the compact table shows goals too"
 
 
 def category_colours(layer) -> dict:
