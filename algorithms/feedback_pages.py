@@ -1,0 +1,188 @@
+"""Feedback pages for reps: one self-contained HTML page per territory where its rep requests to add
+or drop units, with a reason, and saves the requests as a CSV file for the manager (see
+Review rep feedback)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputString,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..compat import parameter_as_fields
+from ..core.metrics import plan_figures
+from ..core.plan.feedback import plan_fingerprint
+from ..layers.feedback_files import read_unit_ids
+from ..layers.svg_map import svg_map
+from ..layers.territory_table import plan_rows, read_territory_table
+from ..layers.units import ScaledFeedback
+from .common import TerritoryAlgorithm, measure_columns, read_alignment, read_unit_names
+from .feedback_html import FeedbackPage, PageMeasure, PageUnit, file_code, index_html, page_html
+from .report import write_document
+
+#: bordering units of no territory yet are drawn in this grey
+UNASSIGNED_COLOUR = "#bdbdbd"
+
+
+class FeedbackPagesAlgorithm(TerritoryAlgorithm):
+    INPUT = "INPUT"
+    TERRITORY_FIELD = "TERRITORY_FIELD"
+    TERRITORIES = "TERRITORIES"
+    BALANCE_FIELDS = "BALANCE_FIELDS"
+    TOLERANCE = "TOLERANCE"
+    UNIT_ID_FIELD = "UNIT_ID_FIELD"
+    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
+    DUE_DATE = "DUE_DATE"
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    PAGES = "PAGES"
+
+    def name(self) -> str:
+        return "feedbackpages"
+
+    def displayName(self) -> str:
+        return self.tr("Feedback pages for reps")
+
+    def shortHelpString(self) -> str:
+        return self.tr(
+            "Writes one web page per territory for its rep, and index.html listing them. A page is a single "
+            "file that opens from disk in any browser (no network, no server): it shows the territory and "
+            "its bordering units on a map, the workload against the target on every balance field, and the "
+            "units by name. The rep clicks a unit, types a reason and requests to drop it (a unit of the "
+            "territory) or to add it (a bordering unit); the page shows what the requests do to the workload, "
+            "and Save feedback downloads feedback_<code>.csv to send back. Review rep feedback reads those "
+            "files.\n\n"
+            "<b>Units layer</b> and <b>territory field</b>: the alignment the reps answer (the field holds "
+            "territory codes).\n"
+            "<b>Territory table</b>: optional, names, reps and colours by code.\n"
+            "<b>Balance fields</b> and <b>tolerance</b>: the workloads shown against their targets.\n"
+            "<b>Unit id field</b>: the units' business ids (ZIP, FIPS) as the feedback files name them; "
+            "feature ids when empty. Use the same field when reviewing.\n"
+            "<b>Unit name field</b>: how units are named on the page.\n"
+            "<b>Due date</b>: optional text shown on every page.\n"
+            "<b>Output folder</b>: receives feedback_<code>.html per territory and index.html.\n\n"
+            "Every page carries the alignment's fingerprint (plan id): a feedback file made from another "
+            "alignment is marked stale in the review. Result PAGES: the pages written."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INPUT, self.tr("Units layer with an alignment"),
+            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterField(
+            self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
+            [QgsProcessing.SourceType.TypeVector], optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"), parentLayerParameterName=self.INPUT,
+            type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
+        self.addParameter(QgsProcessingParameterField(
+            self.UNIT_ID_FIELD, self.tr("Unit id field (feature ids when empty)"), parentLayerParameterName=self.INPUT,
+            optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.UNIT_NAME_FIELD, self.tr("Unit name field"), parentLayerParameterName=self.INPUT, optional=True))
+        self.addParameter(QgsProcessingParameterString(self.DUE_DATE, self.tr("Due date (shown on the pages)"),
+                                                       optional=True))
+        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
+        self.addOutput(QgsProcessingOutputString(self.PAGES, self.tr("Feedback pages written")))
+
+    def processAlgorithm(self, parameters, context, feedback):
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
+        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
+        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
+        tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
+        due_date = (self.parameterAsString(parameters, self.DUE_DATE, context) or "").strip()
+        folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        os.makedirs(folder, exist_ok=True)
+
+        feedback.setProgressText(self.tr("Reading units…"))
+        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 30))
+        alignment = read_alignment(source, territory_field, units, feedback)
+        codes, labels = alignment.names, alignment.labels
+        if not codes:
+            raise QgsProcessingException(self.tr(
+                "No unit has a territory in “{}”. Choose the field that holds the plan, or build territories "
+                "first.").format(territory_field))
+        unit_ids = read_unit_ids(source, self.parameterAsString(parameters, self.UNIT_ID_FIELD, context), units)
+        unit_names = read_unit_names(source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context),
+                                     units) or [self.tr("Unit {}").format(unit_id) for unit_id in unit_ids]
+        plan_id = plan_fingerprint(unit_ids, [codes[k] if k >= 0 else None for k in labels])
+        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
+        rows = plan_rows(codes, labels, units.adjacency, known)
+        figures = plan_figures(labels, units.workloads, territory_count=len(codes))
+        measures = measure_columns(units)
+        weights = units.workloads if units.measure_names else np.ones((units.count, 1))
+
+        feedback.setProgressText(self.tr("Writing {} feedback pages…").format(len(codes)))
+        adjacency = units.adjacency.tocsr()
+        taken: set[str] = {"index"}
+        texts, listed = [], []
+        for k, code in enumerate(codes):
+            if feedback.isCanceled():
+                raise QgsProcessingException(self.tr("Cancelled."))
+            feedback.setProgress(30 + 65 * k / len(codes))
+            own = np.flatnonzero(labels == k)
+            near = np.unique(adjacency[own].indices) if own.size else np.zeros(0, dtype=np.int64)
+            bordering = near[labels[near] != k]
+            shown = np.concatenate([own, bordering])
+            drawing = svg_map([units.geometries[i] for i in shown])
+            page_units = []
+            for slot, i in enumerate(shown):
+                other = int(labels[i])
+                page_units.append(PageUnit(
+                    id=unit_ids[i], name=unit_names[i], own=other == k,
+                    territory=codes[other] if other >= 0 else "",
+                    territory_label=rows[other].label if other >= 0 else self.tr("no territory"),
+                    colour=rows[other].colour if other >= 0 else UNASSIGNED_COLOUR,
+                    workloads=[float(v) for v in weights[i]], shape=drawing.shapes[slot],
+                    point=drawing.points[slot]))
+            page_units[:] = sorted(page_units, key=lambda u: (not u.own, u.name.lower(), u.id))
+            page = FeedbackPage(
+                territory=code, file_code=file_code(code, taken), name=rows[k].label, rep=rows[k].rep,
+                colour=rows[k].colour, plan_id=plan_id, due_date=due_date, width=drawing.width,
+                height=drawing.height, units=page_units,
+                measures=[PageMeasure(measures[a], float(figures.sums[k, a]), float(figures.targets[k, a]), tolerance)
+                          for a in range(len(measures))])
+            file = f"feedback_{page.file_code}.html"
+            texts.append((os.path.join(folder, file), page_html(page)))
+            listed.append((code, rows[k].label, rows[k].rep, file))
+        texts.append((os.path.join(folder, "index.html"),
+                      index_html(self.tr("Feedback pages"), listed, plan_id, due_date)))
+        self._write_all(texts)
+        pages = [path for path, _text in texts[:-1]]
+        sizes = [os.path.getsize(path) for path in pages]
+        feedback.pushInfo(self.tr("{} feedback pages and index.html written to {} (alignment {}; largest page "
+                                  "{:.0f} KB).").format(len(pages), folder, plan_id, max(sizes) / 1024))
+        feedback.setProgress(100)
+        return {self.PAGES: pages, self.OUTPUT_FOLDER: folder}
+
+    def _write_all(self, texts: list[tuple[str, str]]) -> None:
+        """Write every page, or none: a failure removes the pages this run already wrote."""
+        written = []
+        try:
+            for path, text in texts:
+                existed = os.path.exists(path)
+                write_document(path, text)
+                if not existed:
+                    written.append(path)
+        except BaseException:
+            for path in written:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+            raise
