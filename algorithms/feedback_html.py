@@ -197,11 +197,11 @@ def _workload_table(page: FeedbackPage) -> str:
             f'<td class="num {flag}">{_percent(deviation)}</td>'
             f'<td class="num after">{fmt(measure.sum)}</td>'
             f'<td class="num after-dev {flag}">{_percent(deviation)}</td></tr>')
-    return (f'<h2>{esc(tr("Workload against target"))}</h2>\n<table id="workload"><thead><tr>'
+    return (f'<h2>{esc(tr("Workload against target"))}</h2>\n<div class="scroll"><table id="workload"><thead><tr>'
             f'<th>{esc(tr("Measure"))}</th><th class="num">{esc(tr("Now"))}</th>'
             f'<th class="num">{esc(tr("Target"))}</th>'
             f'<th class="num">{esc(tr("Deviation"))}</th><th class="num">{esc(tr("With your requests"))}</th>'
-            f'<th class="num">{esc(tr("Deviation"))}</th></tr></thead>\n<tbody>{"".join(rows)}</tbody></table>\n')
+            f'<th class="num">{esc(tr("Deviation"))}</th></tr></thead>\n<tbody>{"".join(rows)}</tbody></table></div>\n')
 
 
 def _unit_table(units: list[PageUnit], page: FeedbackPage, with_territory: bool) -> str:
@@ -215,7 +215,8 @@ def _unit_table(units: list[PageUnit], page: FeedbackPage, with_territory: bool)
                        for k, c in enumerate(cells))
         rows.append(f'<tr data-row-unit="{esc(unit.id)}">{body}</tr>')
     header = "".join(f"<th>{h}</th>" for h in head)
-    return f"<table><thead><tr>{header}</tr></thead>\n<tbody>{''.join(rows)}</tbody></table>\n"
+    return (f'<div class="scroll"><table><thead><tr>{header}</tr></thead>\n'
+            f"<tbody>{''.join(rows)}</tbody></table></div>\n")
 
 
 def index_html(title: str, pages: list[tuple[str, str, str | None, str]], plan_id: str, due_date: str) -> str:
