@@ -25,7 +25,7 @@ from ..layers.feedback_files import read_unit_ids
 from ..layers.svg_map import svg_map
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
-from .common import TerritoryAlgorithm, measure_columns, read_alignment, read_unit_names
+from .common import TerritoryAlgorithm, measure_columns, read_alignment, read_unit_names, removes_partial_outputs
 from .feedback_html import FeedbackPage, PageMeasure, PageUnit, file_code, index_html, page_html
 from .report import write_document
 
@@ -98,6 +98,7 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
         self.addOutput(QgsProcessingOutputString(self.PAGES, self.tr("Feedback pages written")))
 
+    @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:

@@ -165,7 +165,7 @@ def test_hostile_reasons_stay_text_in_replies_and_spreadsheets(run_algorithm, ge
          "plan_id": plan_id},
     ])
     xlsx = tmp_path / "requests.xlsx"
-    result = review(run_algorithm, units, table, folder, tmp_path, OUTPUT_REQUESTS=str(xlsx))
+    review(run_algorithm, units, table, folder, tmp_path, OUTPUT_REQUESTS=str(xlsx))
     layer = QgsVectorLayer(str(xlsx), "requests", "ogr")
     reasons = sorted((f["reason"] or "") for f in layer.getFeatures())
     assert formula in reasons, "the ' the page adds before a formula is taken off again"
