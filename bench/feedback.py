@@ -42,7 +42,7 @@ def wiggly_ring(ring: np.ndarray, depth: int = 6) -> np.ndarray:
         a, b = (start, end) if forward else (end, start)
         rng = np.random.default_rng(abs(hash(key)) % (2 ** 63))
         line = np.array([a, b], dtype=float)
-        for level in range(depth):
+        for _level in range(depth):
             middle = (line[:-1] + line[1:]) / 2
             step = line[1:] - line[:-1]
             normal = np.column_stack([-step[:, 1], step[:, 0]])
@@ -116,7 +116,8 @@ def section(records: list[dict]) -> str:
         targets = [f"every page ≤ {PAGE_LIMIT_MB:g} MB: {'met' if r['largest_mb'] <= PAGE_LIMIT_MB else 'NOT met'}"]
         if r["territories"] == 20:
             targets.append(f"all pages ≤ {TIME_LIMIT_S:g} s: {'met' if r['seconds'] <= TIME_LIMIT_S else 'NOT met'}")
-        lines.append(f"| {r['layer']} ({r['vertices']:,}) | {r['territories']} | {r['pages']} | {r['own_units_max']} / {r['shown_units_max']} | "
+        lines.append(f"| {r['layer']} ({r['vertices']:,}) | {r['territories']} | {r['pages']} | "
+                     f"{r['own_units_max']} / {r['shown_units_max']} | "
                      f"{r['largest_mb']:.2f} | {r['mean_mb']:.2f} | {r['seconds']:.1f} ({r['cpu_seconds']:.1f}) | "
                      f"{'; '.join(targets)} |")
     lines += ["", "Load average when each case ended: " + ", ".join(f"{r['load']:.1f}" for r in records)
