@@ -123,7 +123,7 @@ def page_html(page: FeedbackPage) -> str:
         "accounts": page.accounts,
         "words": _words(),
     }
-    title = tr("Feedback on territory {}").format(page.name)
+    title = tr("Feedback on {}").format(page.name)
     own = [u for u in page.units if u.own]
     bordering = [u for u in page.units if not u.own]
     meta = [tr("Territory code {}").format(page.territory)]
@@ -255,11 +255,11 @@ def reply_html(code: str, name: str, verdicts, why: list[str], codes: list[str],
                      f'<span class="reason">{esc(request.reason)}</span>', f"<b>{esc(verdict.status)}</b>", esc(text),
                      "<br>".join(change)])
         flagged.append(verdict.status != "accepted")
-    intro = tr("Your manager reviewed the {} request(s) you sent for territory {}.").format(len(rows), name)
+    intro = tr("Your manager reviewed the {} request(s) you sent for {}.").format(len(rows), name)
     headers = [tr("Unit"), tr("Id"), tr("Request"), tr("Your reason"), tr("Status"), tr("Why"),
                tr("Your territory's deviation (before → after)")]
     body = f"<p>{esc(intro)}</p>\n" + table(headers, rows, flagged=flagged)
-    text = document(tr("Answer to your feedback: territory {}").format(name), body)
+    text = document(tr("Answer to your feedback on {}").format(name), body)
     policy = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
     return text.replace('<meta charset="utf-8">\n', '<meta charset="utf-8">\n' + policy, 1).replace(
         "</style>", ".reason{white-space:pre-wrap;overflow-wrap:anywhere}</style>", 1)

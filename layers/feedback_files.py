@@ -148,7 +148,7 @@ def why_text(verdict: Verdict, codes: list[str], labels: dict[str, str] | None =
     if why == "no_destination":
         return tr("The unit borders no other territory: choose by hand where it should go.")
     if why == "conflict":
-        return tr("Territory {} asks for the same unit: decide between them.").format(
+        return tr("Also asked for by {}: decide between them.").format(
             ", ".join(verdict.details["territories"]))
     move = tr("{} → {}").format(named(impact.from_territory), named(impact.to_territory)) if impact else ""
     if why == "evaluate_only":

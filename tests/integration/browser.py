@@ -89,12 +89,14 @@ class Browser:
             time.sleep(0.1)
         raise AssertionError(f"{name} was not downloaded to {self.downloads}: {sorted(os.listdir(self.downloads))}")
 
-    def screenshot(self, name: str, size: tuple[int, int]) -> Path:
-        """A full-height screenshot at ``size``'s width, kept in test-output/browser/."""
+    def screenshot(self, name: str, size: tuple[int, int], full_height: bool = True) -> Path:
+        """A screenshot at ``size`` (the whole page's height with ``full_height``), kept in
+        test-output/browser/."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.driver.set_window_size(*size)
-        height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(size[0], max(size[1], min(int(height) + 20, 6000)))
+        if full_height:
+            height = self.driver.execute_script("return document.documentElement.scrollHeight")
+            self.driver.set_window_size(size[0], max(size[1], min(int(height) + 20, 6000)))
         path = SCREENSHOTS / name
         self.driver.save_screenshot(str(path))
         self.driver.set_window_size(*size)
