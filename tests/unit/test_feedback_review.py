@@ -19,18 +19,11 @@ from territory_planner.core.plan.feedback import (
 
 
 def grid(rows: int, cols: int) -> sp.csr_matrix:
-    """Rook adjacency of a rows × cols grid, units numbered row by row."""
-    pairs = []
-    for r in range(rows):
-        for c in range(cols):
-            i = r * cols + c
-            if c + 1 < cols:
-                pairs.append((i, i + 1))
-            if r + 1 < rows:
-                pairs.append((i, i + cols))
-    a, b = np.array(pairs).T
-    n = rows * cols
-    return sp.csr_matrix((np.ones(2 * len(a)), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+    """Rook adjacency of a rows × cols grid, units numbered row by row (paths along rows and columns)."""
+    def path(n: int) -> sp.csr_matrix:
+        return sp.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], shape=(n, n))
+
+    return sp.csr_matrix(sp.kron(sp.identity(rows), path(cols)) + sp.kron(path(rows), sp.identity(cols)))
 
 
 def alignment(labels, workloads=None, tolerance=0.05, contiguous=True, cols=4) -> Alignment:
