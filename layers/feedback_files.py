@@ -161,10 +161,13 @@ def why_text(verdict: Verdict, codes: list[str], labels: dict[str, str] | None =
         return tr("Accepted ({}): neither territory ends further from its tolerance than before.").format(move)
     if why == "empties":
         return tr("Rejected: territory {} would have no unit left.").format(named(impact.from_territory))
+    further = ", ".join(named(k) for k in impact.further) if impact else ""
+    split = ", ".join(named(k) for k in impact.split) if impact else ""
     if why == "balance":
-        return tr("Rejected ({}): a territory would end further outside its tolerance.").format(move)
+        return tr("Rejected ({}): {} would end further outside its tolerance.").format(move, further)
     if why == "contiguity":
-        return tr("Rejected ({}): a territory would be split in pieces.").format(move)
+        return tr("Rejected ({}): {} would be split in pieces.").format(move, split)
     if why == "balance_and_contiguity":
-        return tr("Rejected ({}): a territory would end further outside its tolerance and be split.").format(move)
+        return tr("Rejected ({}): {} would end further outside its tolerance; {} would be split in pieces.").format(
+            move, further, split)
     return why

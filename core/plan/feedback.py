@@ -84,7 +84,9 @@ class Request:
 @dataclass
 class Impact:
     """What moving one unit from one territory to another does. Territories are indices (−1: none);
-    ``before``/``after`` are (2, m) relative deviations of [from, to] (NaN for a missing side)."""
+    ``before``/``after`` are (2, m) relative deviations of [from, to] (NaN for a missing side);
+    ``further`` and ``split`` list the territories that would end further outside their tolerance,
+    and that would be split in more pieces."""
 
     unit: int
     from_territory: int
@@ -95,6 +97,8 @@ class Impact:
     within: bool
     contiguous: bool
     empties_territory: bool
+    further: list = field(default_factory=list)
+    split: list = field(default_factory=list)
 
 
 @dataclass
@@ -180,6 +184,7 @@ class RequestEvaluator:
         before = np.full((2, measures), np.nan)
         after = np.full((2, measures), np.nan)
         balance_ok, within, contiguous, empties = True, True, True, False
+        further, split = [], []
         weight = self.workloads[unit]
         for side, territory, sign in ((0, source, -1.0), (1, to_territory, 1.0)):
             if territory < 0:
@@ -189,6 +194,7 @@ class RequestEvaluator:
             before[side], after[side] = old, new
             if self.excess(new) > self.excess(old) + _SLACK:
                 balance_ok = False
+                further.append(territory)
             if self.excess(new) > _SLACK:
                 within = False
             members = np.flatnonzero(self.labels == territory)
@@ -197,7 +203,9 @@ class RequestEvaluator:
                 empties = True
             if self.parts(moved) > max(self.parts(members), 1):
                 contiguous = False
-        return Impact(unit, source, to_territory, before, after, balance_ok, within, contiguous, empties)
+                split.append(territory)
+        return Impact(unit, source, to_territory, before, after, balance_ok, within, contiguous, empties,
+                      further, split)
 
     def apply(self, unit: int, to_territory: int) -> None:
         source = int(self.labels[unit])

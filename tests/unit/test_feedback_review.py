@@ -197,3 +197,16 @@ def test_emptying_a_territory_is_rejected():
     plan = alignment(labels, tolerance=1.0)
     review = review_requests(plan, [request(plan, "T2", "u15", "drop")])
     assert review.verdicts[0].status == REJECTED and review.verdicts[0].why == "empties"
+
+
+def test_a_rejection_names_the_territories_that_get_worse_or_split():
+    plan = alignment(HALVES, tolerance=0.05)
+    impact = review_requests(plan, [request(plan, "T2", "u1", "add")]).verdicts[0].impact
+    assert impact.further == [0, 1] and impact.split == []
+    labels = [0, 0, 0, 1,
+              0, 1, 1, 1,
+              0, 1, 1, 1,
+              0, 0, 1, 1]
+    plan = alignment(labels, tolerance=1.0)
+    impact = review_requests(plan, [request(plan, "T1", "u1", "drop")]).verdicts[0].impact
+    assert impact.split == [0] and impact.further == []
