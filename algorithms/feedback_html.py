@@ -269,11 +269,29 @@ def write_replies(folder: str, file_codes: dict[str, str], review, why: list[str
                   names: dict[str, str], measures: list[str]) -> list[str]:
     """reply_<code>.html for every territory that sent requests, in ``folder``; the paths written."""
     os.makedirs(folder, exist_ok=True)
-    paths = []
+    texts = []
     for code, safe in file_codes.items():
         mine = [(v, w) for v, w in zip(review.verdicts, why) if v.request.territory == code]
-        path = os.path.join(folder, f"reply_{safe}.html")
-        write_document(path, reply_html(code, names.get(code, code), [v for v, _ in mine], [w for _, w in mine],
-                                        codes, measures))
-        paths.append(path)
-    return paths
+        texts.append((os.path.join(folder, f"reply_{safe}.html"),
+                      reply_html(code, names.get(code, code), [v for v, _ in mine], [w for _, w in mine], codes,
+                                 measures)))
+    write_all(texts)
+    return [path for path, _text in texts]
+
+
+def write_all(texts: list[tuple[str, str]]) -> None:
+    """Write every (path, text), or none: a failure removes the files this call created."""
+    created = []
+    try:
+        for path, text in texts:
+            existed = os.path.exists(path)
+            write_document(path, text)
+            if not existed:
+                created.append(path)
+    except BaseException:
+        for path in created:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+        raise

@@ -26,8 +26,7 @@ from ..layers.svg_map import svg_map
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
 from .common import TerritoryAlgorithm, measure_columns, read_alignment, read_unit_names, removes_partial_outputs
-from .feedback_html import FeedbackPage, PageMeasure, PageUnit, file_code, index_html, page_html
-from .report import write_document
+from .feedback_html import FeedbackPage, PageMeasure, PageUnit, file_code, index_html, page_html, write_all
 
 #: bordering units of no territory yet are drawn in this grey
 UNASSIGNED_COLOUR = "#bdbdbd"
@@ -163,27 +162,10 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
             listed.append((code, rows[k].label, rows[k].rep, file))
         texts.append((os.path.join(folder, "index.html"),
                       index_html(self.tr("Feedback pages"), listed, plan_id, due_date)))
-        self._write_all(texts)
+        write_all(texts)
         pages = [path for path, _text in texts[:-1]]
         sizes = [os.path.getsize(path) for path in pages]
         feedback.pushInfo(self.tr("{} feedback pages and index.html written to {} (alignment {}; largest page "
                                   "{:.0f} KB).").format(len(pages), folder, plan_id, max(sizes) / 1024))
         feedback.setProgress(100)
         return {self.PAGES: pages, self.OUTPUT_FOLDER: folder}
-
-    def _write_all(self, texts: list[tuple[str, str]]) -> None:
-        """Write every page, or none: a failure removes the pages this run already wrote."""
-        written = []
-        try:
-            for path, text in texts:
-                existed = os.path.exists(path)
-                write_document(path, text)
-                if not existed:
-                    written.append(path)
-        except BaseException:
-            for path in written:
-                try:
-                    os.remove(path)
-                except OSError:
-                    pass
-            raise
