@@ -213,7 +213,7 @@ def _unit_table(units: list[PageUnit], page: FeedbackPage, with_territory: bool)
         cells += [fmt(value) for value in unit.workloads]
         body = "".join(f"<td>{c}</td>" if k < len(head) - len(page.measures) else f'<td class="num">{c}</td>'
                        for k, c in enumerate(cells))
-        rows.append(f'<tr data-row-unit="{esc(unit.id)}">{body}</tr>')
+        rows.append(f'<tr data-row-unit="{esc(unit.id)}" tabindex="0">{body}</tr>')
     header = "".join(f"<th>{h}</th>" for h in head)
     return (f'<div class="scroll"><table><thead><tr>{header}</tr></thead>\n'
             f"<tbody>{''.join(rows)}</tbody></table></div>\n")

@@ -66,7 +66,10 @@ def read_feedback_file(path: str) -> list[Request]:
     name = os.path.basename(path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
+            # a spreadsheet set to a European locale saves the file again with semicolons
+            first = handle.readline()
+            handle.seek(0)
+            reader = csv.reader(handle, delimiter=";" if first.count(";") > first.count(",") else ",")
             header = [h.strip().lower() for h in next(reader, [])]
             missing = [c for c in FEEDBACK_COLUMNS if c not in header]
             if missing:

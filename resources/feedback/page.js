@@ -176,6 +176,9 @@
   });
   document.querySelectorAll("tr[data-row-unit], tr[data-row-account]").forEach(function (row) {
     row.addEventListener("click", function () { select(keyOf(row, "row-")); });
+    row.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(keyOf(row, "row-")); }
+    });
   });
   $("request-drop").addEventListener("click", function () { request("drop"); });
   $("request-add").addEventListener("click", function () { request("add"); });

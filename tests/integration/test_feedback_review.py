@@ -210,3 +210,15 @@ def test_pages_are_self_contained_and_escape_names(run_algorithm, georgia_layer,
     plan_ids = {re.search(r'"plan_id":"(\w+)"', open(p, encoding="utf-8").read()).group(1)
                 for p in made["PAGES"] + again["PAGES"]}
     assert len(plan_ids) == 1, "the same alignment gives the same plan id"
+
+
+def test_a_feedback_file_saved_again_by_a_spreadsheet_with_semicolons_is_read(tmp_path):
+    from territory_planner.layers.feedback_files import read_feedback_file
+
+    path = tmp_path / "feedback_T1.csv"
+    path.write_text("territory;unit;unit_name;kind;action;reason;submitted_by;submitted_at;plan_id\r\n"
+                    "T1;13001;Appling;unit;DROP;'=1+1;Ann;2026-12-01T10:00:00Z;abc\r\n\r\n",
+                    encoding="utf-8-sig")
+    (request,) = read_feedback_file(str(path))
+    assert (request.territory, request.unit, request.action, request.reason) == ("T1", "13001", "drop", "=1+1")
+    assert (request.submitted_by, request.source, request.line) == ("Ann", "feedback_T1.csv", 2)
