@@ -40,6 +40,11 @@
     });
   }
 
+  function fill(text, value) {
+    // a function, so that "$&" and the like in a name are not read as replacement patterns
+    return text.replace("{}", function () { return value; });
+  }
+
   function say(text, bad) {
     var box = $("message");
     box.textContent = text;
@@ -53,7 +58,7 @@
     shapesOf(key).forEach(function (el) { el.classList.add("selected"); });
     var item = items[key];
     $("selected").textContent = item.name + " (" + item.id + ") — " +
-      (item.own ? words.yours : words.bordering.replace("{}", item.territory_label));
+      (item.own ? words.yours : fill(words.bordering, item.territory_label));
     $("request-drop").disabled = !item.own;
     $("request-add").disabled = item.own;
     say("");
@@ -152,7 +157,7 @@
     document.body.appendChild(link);
     link.click();
     setTimeout(function () { URL.revokeObjectURL(link.href); link.remove(); }, 2000);
-    say(words.saved.replace("{}", link.download));
+    say(fill(words.saved, link.download));
   }
 
   function remember() {

@@ -4,6 +4,7 @@ units clicked on the map, reasons typed, the feedback saved, and the saved file 
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 from browser import DESKTOP, PHONE, open_chromium
@@ -131,3 +132,27 @@ def test_pages_open_without_errors_or_requests(run_algorithm, georgia_layer, chr
     chromium.open(tmp_path / "pages" / name)
     assert chromium.console_errors() == []
     assert chromium.outside_requests() == []
+
+
+def test_hostile_unit_and_territory_names_are_shown_as_text(run_algorithm, georgia_layer, chromium, tmp_path):
+    from selenium.webdriver.common.by import By
+    from territory_planner.compat import STRING, make_field
+
+    units, table = build_georgia(run_algorithm, georgia_layer, count=4)
+    hostile = "<img src=x onerror=\"document.title='pwned'\">$& {}"
+    units.dataProvider().addAttributes([make_field("name", STRING)])
+    units.updateFields()
+    index = units.fields().lookupField("name")
+    units.dataProvider().changeAttributeValues({f.id(): {index: f"{hostile} {f['fips']}"} for f in units.getFeatures()})
+    name = table.fields().lookupField("name")
+    table.dataProvider().changeAttributeValues({f.id(): {name: hostile} for f in table.getFeatures()})
+    made = make_pages(run_algorithm, units, table, tmp_path / "pages", UNIT_NAME_FIELD="name")
+    chromium.open(Path(made["PAGES"][0]))
+    driver = chromium.driver
+    border = driver.find_element(By.CSS_SELECTOR, "#map [data-unit].border").get_attribute("data-unit")
+    driver.find_element(By.CSS_SELECTOR, f'tr[data-row-unit="{border}"]').click()
+    selected = by_id(driver, "selected").text
+    assert selected.startswith(f"{hostile} {border} ({border}) — bordering, in {hostile}")
+    assert not driver.find_elements(By.CSS_SELECTOR, "body img")
+    assert driver.title != "pwned" and hostile in driver.title
+    assert chromium.outside_requests() == [] and chromium.console_errors() == []
