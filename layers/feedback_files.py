@@ -154,6 +154,10 @@ def why_text(verdict: Verdict, codes: list[str], labels: dict[str, str] | None =
         return tr("Also asked for by {}: decide between them.").format(
             ", ".join(verdict.details["territories"]))
     move = tr("{} → {}").format(named(impact.from_territory), named(impact.to_territory)) if impact else ""
+    if why == "manager":
+        if verdict.status == "accepted":
+            return tr("Accepted by the manager ({}).").format(move)
+        return tr("Rejected by the manager.")
     if why == "evaluate_only":
         if verdict.details.get("acceptable"):
             return tr("Evaluated only ({}): the rule would accept it.").format(move)

@@ -75,6 +75,11 @@ class Request:
     source: str = ""
     line: int = 0
 
+    @property
+    def key(self) -> tuple:
+        """What names this request for a decision: its file and line."""
+        return (self.source, self.line)
+
     def order_key(self) -> tuple:
         """The review's order (see the module's docstring)."""
         return (self.submitted_at == "", self.submitted_at, self.territory, self.unit, self.action,
@@ -246,11 +251,15 @@ class Review:
         return [v for v in self.verdicts if v.status == ACCEPTED]
 
 
-def review_requests(alignment: Alignment, requests: list[Request], accept: bool = True) -> Review:
+def review_requests(alignment: Alignment, requests: list[Request], accept: bool = True,
+                    decisions: dict | None = None) -> Review:
     """Check and evaluate ``requests`` in the review's order (module docstring); with ``accept``
     the acceptable ones are applied and later ones build on them, without it every evaluable
-    request *needs review* and nothing changes. Returns the verdicts in evaluation order and the
-    labels with the accepted requests applied."""
+    request *needs review* and nothing changes. ``decisions`` (``Request.key`` → ACCEPTED or
+    REJECTED) are a manager's: they override the rule and settle conflicts (a request that cannot be
+    evaluated stays as it is). Returns the verdicts in evaluation order and the labels with the
+    accepted requests applied."""
+    decisions = decisions or {}
     ordered = sorted(requests, key=Request.order_key)
     position = {str(unit): i for i, unit in enumerate(alignment.unit_ids)}
     territory_of = {str(code): k for k, code in enumerate(alignment.codes)}
@@ -277,6 +286,14 @@ def review_requests(alignment: Alignment, requests: list[Request], accept: bool 
         if impact is None:
             verdicts[n] = Verdict(request, NEEDS_REVIEW, "no_destination", unit=unit,
                                   impact=evaluator.impact(unit, -1))
+            continue
+        decision = decisions.get(request.key)
+        if decision == ACCEPTED:
+            evaluator.apply(unit, impact.to_territory)
+            verdicts[n] = Verdict(request, ACCEPTED, "manager", {}, unit, impact)
+            continue
+        if decision == REJECTED:
+            verdicts[n] = Verdict(request, REJECTED, "manager", {}, unit, impact)
             continue
         others = sorted(asked_by[unit] - {request.territory})
         if others:

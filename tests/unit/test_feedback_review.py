@@ -210,3 +210,20 @@ def test_a_rejection_names_the_territories_that_get_worse_or_split():
     plan = alignment(labels, tolerance=1.0)
     impact = review_requests(plan, [request(plan, "T1", "u1", "drop")]).verdicts[0].impact
     assert impact.split == [0] and impact.further == []
+
+
+def test_a_managers_decisions_override_the_rule_and_settle_a_conflict():
+    labels = [0, 1, 2, 2] * 4
+    plan = alignment(labels, tolerance=0.01)
+    first = request(plan, "T1", "u1", "add", source="a.csv", line=2)
+    second = request(plan, "T3", "u1", "add", source="b.csv", line=2, at="2026-12-01T11:00:00Z")
+    rejected_by_rule = request(plan, "T2", "u13", "drop", source="c.csv", line=2, at="2026-12-01T12:00:00Z")
+    undecided = request(plan, "T2", "u9", "drop", source="c.csv", line=3, at="2026-12-01T13:00:00Z")
+    review = review_requests(plan, [first, second, rejected_by_rule, undecided], accept=False,
+                             decisions={("b.csv", 2): ACCEPTED, ("a.csv", 2): REJECTED, ("c.csv", 2): ACCEPTED})
+    got = {v.request.key: (v.status, v.why) for v in review.verdicts}
+    assert got == {("a.csv", 2): (REJECTED, "manager"), ("b.csv", 2): (ACCEPTED, "manager"),
+                   ("c.csv", 2): (ACCEPTED, "manager"), ("c.csv", 3): (NEEDS_REVIEW, "evaluate_only")}
+    assert review.labels[1] == 2 and review.labels[13] in (0, 2)
+    # the undecided drop is judged on the plan the accepted ones left: T2 has lost u1 and u13
+    assert review.verdicts[3].impact.before[0, 0] == pytest.approx((2 - 16 / 3) / (16 / 3))
