@@ -222,3 +222,13 @@ def test_a_feedback_file_saved_again_by_a_spreadsheet_with_semicolons_is_read(tm
     (request,) = read_feedback_file(str(path))
     assert (request.territory, request.unit, request.action, request.reason) == ("T1", "13001", "drop", "=1+1")
     assert (request.submitted_by, request.source, request.line) == ("Ann", "feedback_T1.csv", 2)
+
+
+def test_pages_refuse_unit_ids_that_repeat_and_write_nothing(run_algorithm, georgia_layer, tmp_path):
+    units, table = build_georgia(run_algorithm, georgia_layer, count=4)
+    index = units.fields().lookupField("fips")
+    first, second = list(units.getFeatures())[:2]
+    units.dataProvider().changeAttributeValues({second.id(): {index: first["fips"]}})
+    with pytest.raises(QgsProcessingException, match=r"unit id “\d+” is used by features .* must be unique"):
+        make_pages(run_algorithm, units, table, tmp_path / "pages")
+    assert not any((tmp_path / "pages").iterdir())
