@@ -85,7 +85,7 @@ def read_feedback_file(path: str) -> list[Request]:
                 cells = {c: _clean(row[k]) if k < len(row) else "" for c, k in column.items()}
                 requests.append(Request(
                     territory=cells["territory"], unit=cells["unit"], unit_name=cells["unit_name"],
-                    kind=cells["kind"].lower(), action=cells["action"].lower(), reason=cells["reason"],
+                    kind=cells["kind"].lower() or "unit", action=cells["action"].lower(), reason=cells["reason"],
                     submitted_by=cells["submitted_by"], submitted_at=cells["submitted_at"],
                     plan_id=cells["plan_id"], source=name, line=reader.line_num))
             return requests
