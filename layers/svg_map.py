@@ -29,9 +29,9 @@ class SvgMap:
 def svg_map(geometries: list[QgsGeometry], margin: float = 0.02) -> SvgMap:
     """Path data of each geometry (metric coordinates: x east, y north) in a viewBox
     ``0 0 width height`` with y down, fitted to their common extent with a small margin."""
-    extent = QgsRectangle()
-    extent.setMinimal()
-    for geometry in geometries:
+    # QgsRectangle.setMinimal() is deprecated in QGIS 3.40: start from the first geometry's box
+    extent = QgsRectangle(geometries[0].boundingBox()) if geometries else QgsRectangle(0, 0, 1, 1)
+    for geometry in geometries[1:]:
         extent.combineExtentWith(geometry.boundingBox())
     span = max(extent.width(), extent.height(), 1e-9)
     pad = span * margin
