@@ -8,105 +8,78 @@ import os
 
 import numpy as np
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputString,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
     QgsProcessingParameterFolderDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 
-from ..compat import parameter_as_fields
 from ..core.metrics import plan_figures
 from ..core.plan.feedback import plan_fingerprint
+from ..layers.alignment import read_alignment
 from ..layers.feedback_files import read_unit_ids
 from ..layers.svg_map import svg_map
-from ..layers.territory_table import plan_rows, read_territory_table
+from ..layers.territory_table import plan_rows
 from ..layers.units import ScaledFeedback
-from .common import TerritoryAlgorithm, measure_columns, read_alignment, read_unit_names, removes_partial_outputs
+from . import parameters as shared
+from .base import TerritoryAlgorithm, removes_partial_outputs
 from .feedback_html import FeedbackPage, PageMeasure, PageUnit, file_code, index_html, page_html, write_all
+from .parameters import DUE_DATE, OUTPUT_FOLDER, PAGES, TERRITORY_FIELD, UNIT_ID_FIELD, UNIT_NAME_FIELD
+from .territory_layer import measure_columns
 
 #: bordering units of no territory yet are drawn in this grey
 UNASSIGNED_COLOUR = "#bdbdbd"
 
+HELP = (
+    "Writes one web page per territory for its rep, and index.html listing them. A page is a single "
+    "file that opens from disk in any browser (no network, no server): it shows the territory and "
+    "its bordering units on a map, the workload against the target on every balance field, and the "
+    "units by name. The rep clicks a unit, types a reason and requests to drop it (a unit of the "
+    "territory) or to add it (a bordering unit); the page shows what the requests do to the workload, "
+    "and Save feedback downloads feedback_<code>.csv to send back. Review rep feedback reads those "
+    "files.\n\n"
+    "<b>Units layer</b> and <b>territory field</b>: the alignment the reps answer (the field holds "
+    "territory codes).\n"
+    "<b>Territory table</b>: optional, names, reps and colours by code.\n"
+    "<b>Balance fields</b> and <b>tolerance</b>: the workloads shown against their targets.\n"
+    "<b>Unit id field</b>: the units' business ids (ZIP, FIPS) as the feedback files name them; "
+    "feature ids when empty. Use the same field when reviewing.\n"
+    "<b>Unit name field</b>: how units are named on the page.\n"
+    "<b>Due date</b>: optional text shown on every page.\n"
+    "<b>Output folder</b>: receives feedback_<code>.html per territory and index.html.\n\n"
+    "Every page carries the alignment's fingerprint (plan id): a feedback file made from another "
+    "alignment is marked stale in the review. Result PAGES: the pages written."
+)
+
 
 class FeedbackPagesAlgorithm(TerritoryAlgorithm):
-    INPUT = "INPUT"
-    TERRITORY_FIELD = "TERRITORY_FIELD"
-    TERRITORIES = "TERRITORIES"
-    BALANCE_FIELDS = "BALANCE_FIELDS"
-    TOLERANCE = "TOLERANCE"
-    UNIT_ID_FIELD = "UNIT_ID_FIELD"
-    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
-    DUE_DATE = "DUE_DATE"
-    OUTPUT_FOLDER = "OUTPUT_FOLDER"
-    PAGES = "PAGES"
+    """Feedback pages for reps: a page per territory to request units added or dropped."""
 
-    def name(self) -> str:
-        return "feedbackpages"
-
-    def displayName(self) -> str:
-        return self.tr("Feedback pages for reps")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Writes one web page per territory for its rep, and index.html listing them. A page is a single "
-            "file that opens from disk in any browser (no network, no server): it shows the territory and "
-            "its bordering units on a map, the workload against the target on every balance field, and the "
-            "units by name. The rep clicks a unit, types a reason and requests to drop it (a unit of the "
-            "territory) or to add it (a bordering unit); the page shows what the requests do to the workload, "
-            "and Save feedback downloads feedback_<code>.csv to send back. Review rep feedback reads those "
-            "files.\n\n"
-            "<b>Units layer</b> and <b>territory field</b>: the alignment the reps answer (the field holds "
-            "territory codes).\n"
-            "<b>Territory table</b>: optional, names, reps and colours by code.\n"
-            "<b>Balance fields</b> and <b>tolerance</b>: the workloads shown against their targets.\n"
-            "<b>Unit id field</b>: the units' business ids (ZIP, FIPS) as the feedback files name them; "
-            "feature ids when empty. Use the same field when reviewing.\n"
-            "<b>Unit name field</b>: how units are named on the page.\n"
-            "<b>Due date</b>: optional text shown on every page.\n"
-            "<b>Output folder</b>: receives feedback_<code>.html per territory and index.html.\n\n"
-            "Every page carries the alignment's fingerprint (plan id): a feedback file made from another "
-            "alignment is marked stale in the review. Result PAGES: the pages written."
-        )
+    algorithm_id = "feedbackpages"
+    display_name = "Feedback pages for reps"
+    help_text = (HELP,)
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Units layer with an alignment"),
-            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterField(
-            self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
-            [QgsProcessing.SourceType.TypeVector], optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"), parentLayerParameterName=self.INPUT,
-            type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"),
-            QgsProcessingParameterNumber.Type.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
-        self.addParameter(QgsProcessingParameterField(
-            self.UNIT_ID_FIELD, self.tr("Unit id field (feature ids when empty)"), parentLayerParameterName=self.INPUT,
-            optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.UNIT_NAME_FIELD, self.tr("Unit name field"), parentLayerParameterName=self.INPUT, optional=True))
-        self.addParameter(QgsProcessingParameterString(self.DUE_DATE, self.tr("Due date (shown on the pages)"),
+        shared.add_units_layer(self, self.tr("Units layer with an alignment"))
+        shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
+        shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
+        shared.add_balance_fields(self)
+        shared.add_tolerance(self)
+        shared.add_unit_field(self, UNIT_ID_FIELD, self.tr("Unit id field (feature ids when empty)"), optional=True)
+        shared.add_unit_field(self, UNIT_NAME_FIELD, self.tr("Unit name field"), optional=True)
+        self.addParameter(QgsProcessingParameterString(DUE_DATE, self.tr("Due date (shown on the pages)"),
                                                        optional=True))
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
-        self.addOutput(QgsProcessingOutputString(self.PAGES, self.tr("Feedback pages written")))
+        self.addParameter(QgsProcessingParameterFolderDestination(OUTPUT_FOLDER, self.tr("Output folder")))
+        self.addOutput(QgsProcessingOutputString(PAGES, self.tr("Feedback pages written")))
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
-        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
-        tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
-        due_date = (self.parameterAsString(parameters, self.DUE_DATE, context) or "").strip()
-        folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        source = shared.units_source(self, parameters, context)
+        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
+        balance_fields = shared.balance_fields(self, parameters, context)
+        tolerance = shared.tolerance(self, parameters, context)
+        due_date = (self.parameterAsString(parameters, DUE_DATE, context) or "").strip()
+        folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         os.makedirs(folder, exist_ok=True)
 
         feedback.setProgressText(self.tr("Reading units…"))
@@ -117,11 +90,11 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.tr(
                 "No unit has a territory in “{}”. Choose the field that holds the plan, or build territories "
                 "first.").format(territory_field))
-        unit_ids = read_unit_ids(source, self.parameterAsString(parameters, self.UNIT_ID_FIELD, context), units)
-        unit_names = read_unit_names(source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context),
-                                     units) or [self.tr("Unit {}").format(unit_id) for unit_id in unit_ids]
+        unit_ids = read_unit_ids(source, self.parameterAsString(parameters, UNIT_ID_FIELD, context), units)
+        unit_names = shared.unit_names(self, parameters, context, source, units) or [
+            self.tr("Unit {}").format(unit_id) for unit_id in unit_ids]
         plan_id = plan_fingerprint(unit_ids, [codes[k] if k >= 0 else None for k in labels])
-        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
+        known = shared.territory_table(self, parameters, context, territory_field)
         rows = plan_rows(codes, labels, units.adjacency, known)
         figures = plan_figures(labels, units.workloads, territory_count=len(codes))
         measures = measure_columns(units)
@@ -168,4 +141,4 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
         feedback.pushInfo(self.tr("{} feedback pages and index.html written to {} (alignment {}; largest page "
                                   "{:.0f} KB).").format(len(pages), folder, plan_id, max(sizes) / 1024))
         feedback.setProgress(100)
-        return {self.PAGES: pages, self.OUTPUT_FOLDER: folder}
+        return {PAGES: pages, OUTPUT_FOLDER: folder}

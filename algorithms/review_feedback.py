@@ -15,36 +15,37 @@ from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
     QgsWkbTypes,
 )
 
-from ..compat import DOUBLE, INT, STRING, make_field, parameter_as_fields
+from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.graph import join_islands, undirected
 from ..core.metrics import balance_matrix, territory_targets
 from ..core.plan.feedback import FEEDBACK_COLUMNS, STATUSES, Alignment, review_requests
+from ..layers.alignment import read_alignment
 from ..layers.feedback_files import read_feedback_folder, read_unit_ids, why_text
-from ..layers.territory_table import plan_rows, read_territory_table
+from ..layers.territory_table import plan_rows
 from ..layers.units import ScaledFeedback
-from .common import (
-    TerritoryAlgorithm,
-    TerritoryStyler,
-    add_feature,
-    destination_of,
-    deviation_percent,
-    measure_columns,
-    parse_tolerances,
-    read_alignment,
-    removes_partial_outputs,
-    write_units,
-)
+from . import parameters as shared
+from .base import TerritoryAlgorithm, removes_partial_outputs
 from .feedback_html import file_code, write_replies
-from .report import is_dbf_destination, short_field_names
+from .outputs import TerritoryStyler, add_feature, destination_of, output_field_names, write_units
+from .parameters import (
+    ACCEPTED,
+    CONTIGUOUS,
+    FEEDBACK_FOLDER,
+    OUTPUT,
+    OUTPUT_REPLIES,
+    OUTPUT_REQUESTS,
+    RULE,
+    TERRITORY_FIELD,
+    TOLERANCES,
+    UNIT_ID_FIELD,
+)
+from .territory_layer import measure_columns
 
 PREVIOUS_FIELD = "previous_territory"
 CHANGED_FIELD = "changed"
@@ -65,111 +66,87 @@ def request_fields(measures: list[str], destination: str = "") -> QgsFields:
     fields.append(make_field("contiguous", INT))
     fields.append(make_field("file", STRING, 200))
     fields.append(make_field("line", INT))
-    if is_dbf_destination(destination):
-        for index, name in enumerate(short_field_names(fields.names())):
-            fields.rename(index, name)
+    for index, name in enumerate(output_field_names(fields.names(), destination)):
+        fields.rename(index, name)
     return fields
 
 
+def percent(fraction: float) -> float | None:
+    """A deviation (fraction of the target) as the outputs write it: percent, 3 decimals
+    (territory_layer.deviation_percent's rounding); None when there is no such territory."""
+    return round(100.0 * float(fraction), 3) if np.isfinite(fraction) else None
+
+
+HELP = (
+    "Reads every feedback_*.csv the reps saved from their feedback pages and judges each request "
+    "against the alignment: what it does to the balance of both territories, whether they stay in one "
+    "piece, and whether the request is still valid.\n\n"
+    "Requests are taken earliest first (by the time the rep saved them; then territory, unit, action, "
+    "file and line); accepted requests build on each other. Checks: an unknown territory or unit id, "
+    "or a value that is not a kind or action, is <i>invalid</i>; a page made from another alignment "
+    "(its plan id differs) or a unit no longer where the page showed it is <i>stale</i>; two "
+    "territories asking for the same unit is a <i>conflict</i> for both; account requests and drops "
+    "of units bordering no other territory <i>need review</i>. A drop goes to the neighbouring "
+    "territory that takes the unit best.\n\n"
+    "<b>Rule</b>: accept a request when both territories end within tolerance, or no further from it "
+    "than before, neither is emptied, and (with Contiguous) neither is split; or evaluate only "
+    "(every request that could be applied <i>needs review</i>, nothing is accepted).\n"
+    "<b>Unit id field</b>: the same field the pages were made with (feature ids when empty).\n"
+    "<b>Tolerance</b> / <b>Tolerances</b>: as in Rebalance territories.\n\n"
+    "Outputs: the units with the accepted requests applied (the input is never changed; "
+    "“previous_territory” and “changed” say what moved), one row per request (status, why, the "
+    "territories, per balance field the deviation in percent of both territories before and after), "
+    "and a folder of reply_<code>.html pages, one per rep. Result ACCEPTED: requests accepted."
+)
+
+
 class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
-    INPUT = "INPUT"
-    TERRITORY_FIELD = "TERRITORY_FIELD"
-    TERRITORIES = "TERRITORIES"
-    BALANCE_FIELDS = "BALANCE_FIELDS"
-    TOLERANCE = "TOLERANCE"
-    TOLERANCES = "TOLERANCES"
-    CONTIGUOUS = "CONTIGUOUS"
-    UNIT_ID_FIELD = "UNIT_ID_FIELD"
-    FEEDBACK_FOLDER = "FEEDBACK_FOLDER"
-    RULE = "RULE"
-    OUTPUT = "OUTPUT"
-    OUTPUT_REQUESTS = "OUTPUT_REQUESTS"
-    OUTPUT_REPLIES = "OUTPUT_REPLIES"
-    ACCEPTED = "ACCEPTED"
+    """Review rep feedback: every request judged, the accepted ones applied, a reply per rep."""
 
-    def name(self) -> str:
-        return "reviewfeedback"
-
-    def displayName(self) -> str:
-        return self.tr("Review rep feedback")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Reads every feedback_*.csv the reps saved from their feedback pages and judges each request "
-            "against the alignment: what it does to the balance of both territories, whether they stay in one "
-            "piece, and whether the request is still valid.\n\n"
-            "Requests are taken earliest first (by the time the rep saved them; then territory, unit, action, "
-            "file and line); accepted requests build on each other. Checks: an unknown territory or unit id, "
-            "or a value that is not a kind or action, is <i>invalid</i>; a page made from another alignment "
-            "(its plan id differs) or a unit no longer where the page showed it is <i>stale</i>; two "
-            "territories asking for the same unit is a <i>conflict</i> for both; account requests and drops "
-            "of units bordering no other territory <i>need review</i>. A drop goes to the neighbouring "
-            "territory that takes the unit best.\n\n"
-            "<b>Rule</b>: accept a request when both territories end within tolerance, or no further from it "
-            "than before, neither is emptied, and (with Contiguous) neither is split; or evaluate only "
-            "(every request that could be applied <i>needs review</i>, nothing is accepted).\n"
-            "<b>Unit id field</b>: the same field the pages were made with (feature ids when empty).\n"
-            "<b>Tolerance</b> / <b>Tolerances</b>: as in Rebalance territories.\n\n"
-            "Outputs: the units with the accepted requests applied (the input is never changed; "
-            "“previous_territory” and “changed” say what moved), one row per request (status, why, the "
-            "territories, per balance field the deviation in percent of both territories before and after), "
-            "and a folder of reply_<code>.html pages, one per rep. Result ACCEPTED: requests accepted."
-        )
+    algorithm_id = "reviewfeedback"
+    display_name = "Review rep feedback"
+    help_text = (HELP,)
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Units layer with an alignment"),
-            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterField(
-            self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.TERRITORIES, self.tr("Territory table (names, reps, colours by code)"),
-            [QgsProcessing.SourceType.TypeVector], optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"), parentLayerParameterName=self.INPUT,
-            type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"),
-            QgsProcessingParameterNumber.Type.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
+        shared.add_units_layer(self, self.tr("Units layer with an alignment"))
+        shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
+        shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
+        shared.add_balance_fields(self)
+        shared.add_tolerance(self)
         self.addParameter(QgsProcessingParameterString(
-            self.TOLERANCES, self.tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"), optional=True))
+            TOLERANCES, self.tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"), optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.UNIT_ID_FIELD, self.tr("Unit id field (feature ids when empty)"), parentLayerParameterName=self.INPUT,
-            optional=True))
+            CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
+        shared.add_unit_field(self, UNIT_ID_FIELD, self.tr("Unit id field (feature ids when empty)"), optional=True)
         self.addParameter(QgsProcessingParameterFile(
-            self.FEEDBACK_FOLDER, self.tr("Folder of feedback files (feedback_*.csv)"),
+            FEEDBACK_FOLDER, self.tr("Folder of feedback files (feedback_*.csv)"),
             behavior=QgsProcessingParameterFile.Behavior.Folder))
         self.addParameter(QgsProcessingParameterEnum(
-            self.RULE, self.tr("Rule"), [self.tr("Accept requests that keep balance and contiguity"),
-                                         self.tr("Evaluate only (accept nothing)")], defaultValue=0))
+            RULE, self.tr("Rule"), [self.tr("Accept requests that keep balance and contiguity"),
+                                    self.tr("Evaluate only (accept nothing)")], defaultValue=0))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Units with accepted requests"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+            OUTPUT, self.tr("Units with accepted requests"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_REQUESTS, self.tr("Requests and their review"), QgsProcessing.SourceType.TypeVector))
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_REPLIES, self.tr("Replies to the reps")))
-        self.addOutput(QgsProcessingOutputNumber(self.ACCEPTED, self.tr("Requests accepted")))
+            OUTPUT_REQUESTS, self.tr("Requests and their review"), QgsProcessing.SourceType.TypeVector))
+        self.addParameter(QgsProcessingParameterFolderDestination(OUTPUT_REPLIES, self.tr("Replies to the reps")))
+        self.addOutput(QgsProcessingOutputNumber(ACCEPTED, self.tr("Requests accepted")))
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
-        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
-        tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
-        tolerances = parse_tolerances(self.parameterAsString(parameters, self.TOLERANCES, context),
-                                      balance_fields, self.tr)
-        contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
-        accept = self.parameterAsEnum(parameters, self.RULE, context) == 0
-        replies_folder = self.parameterAsString(parameters, self.OUTPUT_REPLIES, context)
+        source = shared.units_source(self, parameters, context)
+        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
+        balance_fields = shared.balance_fields(self, parameters, context)
+        tolerance = shared.tolerance(self, parameters, context)
+        tolerances = shared.parse_tolerances(self.parameterAsString(parameters, TOLERANCES, context), balance_fields)
+        contiguous = self.parameterAsBool(parameters, CONTIGUOUS, context)
+        accept = self.parameterAsEnum(parameters, RULE, context) == 0
+        replies_folder = self.parameterAsString(parameters, OUTPUT_REPLIES, context)
         if territory_field in (PREVIOUS_FIELD, CHANGED_FIELD):
             raise QgsProcessingException(self.tr(
                 "The territory field may not be called “{}”: the output uses that name for its own figures. "
                 "Rename the field and run again.").format(territory_field))
         # the files first: a folder with nothing to review stops before the layer is read
-        requests = read_feedback_folder(self.parameterAsFile(parameters, self.FEEDBACK_FOLDER, context))
+        requests = read_feedback_folder(self.parameterAsFile(parameters, FEEDBACK_FOLDER, context))
 
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
         units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 40))
@@ -179,8 +156,8 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.tr(
                 "No unit has a territory in “{}”. Choose the field that holds the plan the pages were made "
                 "from.").format(territory_field))
-        unit_ids = read_unit_ids(source, self.parameterAsString(parameters, self.UNIT_ID_FIELD, context), units)
-        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
+        unit_ids = read_unit_ids(source, self.parameterAsString(parameters, UNIT_ID_FIELD, context), units)
+        known = shared.territory_table(self, parameters, context, territory_field)
         rows = plan_rows(codes, labels, units.adjacency, known)
         measures = measure_columns(units)
         workloads = balance_matrix(units.workloads)
@@ -211,7 +188,7 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
             new, old = int(review.labels[i]), int(labels[i])
             return [values[new] if new >= 0 else None, values[old] if old >= 0 else None, 1 if changed[i] else 0]
 
-        out_id, _ = write_units(self, parameters, self.OUTPUT, context, feedback, source, units,
+        out_id, _ = write_units(self, parameters, OUTPUT, context, feedback, source, units,
                                 [territory, previous, make_field(CHANGED_FIELD, INT)], values_of, (60.0, 85.0))
         TerritoryStyler.attach(out_id, territory_field, list(values), context, rows)
         requests_id = self._write_requests(parameters, context, review, why, codes, measures)
@@ -223,15 +200,15 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
         counts = {status: sum(1 for v in review.verdicts if v.status == status) for status in STATUSES}
         feedback.pushInfo(self.tr("{} requests reviewed: {}. {} units changed territory.").format(
             len(review.verdicts), ", ".join(f"{n} {s}" for s, n in counts.items() if n), int(changed.sum())))
-        return {self.OUTPUT: out_id, self.OUTPUT_REQUESTS: requests_id, self.OUTPUT_REPLIES: replies_folder,
-                self.ACCEPTED: counts["accepted"]}
+        return {OUTPUT: out_id, OUTPUT_REQUESTS: requests_id, OUTPUT_REPLIES: replies_folder,
+                ACCEPTED: counts["accepted"]}
 
     def _write_requests(self, parameters, context, review, why, codes, measures) -> str:
-        fields = request_fields(measures, destination_of(parameters, self.OUTPUT_REQUESTS))
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT_REQUESTS, context, fields,
+        fields = request_fields(measures, destination_of(parameters, OUTPUT_REQUESTS))
+        sink, dest_id = self.parameterAsSink(parameters, OUTPUT_REQUESTS, context, fields,
                                              QgsWkbTypes.Type.NoGeometry)
         if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_REQUESTS))
+            raise QgsProcessingException(self.invalidSinkError(parameters, OUTPUT_REQUESTS))
         for order, (verdict, text) in enumerate(zip(review.verdicts, why), start=1):
             request, impact = verdict.request, verdict.impact
             values = [order] + [getattr(request, name) for name in FEEDBACK_COLUMNS] + [verdict.status, text]
@@ -241,7 +218,7 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
                 for side in (0, 1):
                     for figures in ("before", "after"):
                         value = getattr(impact, figures)[side, a] if impact is not None else np.nan
-                        values.append(deviation_percent(value) if np.isfinite(value) else None)
+                        values.append(percent(value))
             values.append(None if impact is None else int(impact.contiguous))
             values += [request.source, request.line]
             feature = QgsFeature(fields)

@@ -105,10 +105,10 @@ def pick_requests(units) -> dict:
     """Counties for every status, chosen with the review's own rules on this plan."""
     import numpy as np
     from qgis.core import QgsProject
-    from territory_planner.algorithms.common import read_alignment
     from territory_planner.core.graph import join_islands, undirected
     from territory_planner.core.metrics import territory_targets
     from territory_planner.core.plan.feedback import Alignment, RequestEvaluator
+    from territory_planner.layers.alignment import read_alignment
     from territory_planner.layers.feedback_files import read_unit_ids
     from territory_planner.layers.units import read_units
 
