@@ -171,10 +171,10 @@ def why_text(verdict: Verdict, codes: list[str], labels: dict[str, str] | None =
     further = ", ".join(named(k) for k in impact.further) if impact else ""
     split = ", ".join(named(k) for k in impact.split) if impact else ""
     if why == "balance":
-        return tr("Rejected ({}): {} would end further outside its tolerance.").format(move, further)
+        return tr("Rejected ({}): {} would end further outside tolerance.").format(move, further)
     if why == "contiguity":
         return tr("Rejected ({}): {} would be split in pieces.").format(move, split)
     if why == "balance_and_contiguity":
-        return tr("Rejected ({}): {} would end further outside its tolerance; {} would be split in pieces.").format(
+        return tr("Rejected ({}): {} would end further outside tolerance; {} would be split in pieces.").format(
             move, further, split)
     return why
