@@ -21,8 +21,10 @@ from ..layers.feedback_files import read_unit_ids
 from ..layers.svg_map import svg_map
 from ..layers.territory_table import plan_rows
 from ..layers.units import ScaledFeedback
+from ..layers.values import natural_key
 from . import parameters as shared
 from .base import TerritoryAlgorithm, removes_partial_outputs
+from .engine_run import check_cancelled
 from .feedback_html import FeedbackPage, PageMeasure, PageUnit, file_code, index_html, page_html, write_all
 from .parameters import DUE_DATE, OUTPUT_FOLDER, PAGES, TERRITORY_FIELD, UNIT_ID_FIELD, UNIT_NAME_FIELD
 from .territory_layer import measure_columns
@@ -105,8 +107,7 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
         taken: set[str] = {"index"}
         texts, listed = [], []
         for k, code in enumerate(codes):
-            if feedback.isCanceled():
-                raise QgsProcessingException(self.tr("Cancelled."))
+            check_cancelled(feedback)
             feedback.setProgress(30 + 65 * k / len(codes))
             own = np.flatnonzero(labels == k)
             near = np.unique(adjacency[own].indices) if own.size else np.zeros(0, dtype=np.int64)
@@ -123,7 +124,7 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
                     colour=rows[other].colour if other >= 0 else UNASSIGNED_COLOUR,
                     workloads=[float(v) for v in weights[i]], shape=drawing.shapes[slot],
                     point=drawing.points[slot]))
-            page_units[:] = sorted(page_units, key=lambda u: (not u.own, u.name.lower(), u.id))
+            page_units.sort(key=lambda u: (not u.own, natural_key(u.name), natural_key(u.id)))
             page = FeedbackPage(
                 territory=code, file_code=file_code(code, taken), name=rows[k].label, rep=rows[k].rep,
                 colour=rows[k].colour, plan_id=plan_id, due_date=due_date, width=drawing.width,
