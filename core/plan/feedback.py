@@ -283,11 +283,12 @@ def review_requests(alignment: Alignment, requests: list[Request], accept: bool 
         unit = position[request.unit]
         territory = territory_of[request.territory]
         impact = evaluator.best_destination(unit) if request.action == "drop" else evaluator.impact(unit, territory)
-        if impact is None:
-            verdicts[n] = Verdict(request, NEEDS_REVIEW, "no_destination", unit=unit,
-                                  impact=evaluator.impact(unit, -1))
-            continue
         decision = decisions.get(request.key)
+        if impact is None:
+            # no territory to give the unit to: a manager may still turn the request down
+            status, why = (REJECTED, "manager") if decision == REJECTED else (NEEDS_REVIEW, "no_destination")
+            verdicts[n] = Verdict(request, status, why, unit=unit, impact=evaluator.impact(unit, -1))
+            continue
         if decision == ACCEPTED:
             evaluator.apply(unit, impact.to_territory)
             verdicts[n] = Verdict(request, ACCEPTED, "manager", {}, unit, impact)
