@@ -93,6 +93,7 @@ def main() -> int:
     for f in sorted(requests.getFeatures(), key=lambda f: f["order"]):
         print(f"| {f['order']} | {f['territory']} | {f['unit']} | {f['action']} | {f['status']} | {f['why']} |")
     screenshot_reply(OUT / "replies" / f"reply_{safe(picked['asking'])}.html")
+    screenshot_panel(units, downloads, picked)
     print("plan id", plan_id, "; outputs in", OUT)
     return 0
 
@@ -186,6 +187,50 @@ def screenshot_reply(reply: Path) -> None:
         shutil.copy(browser.screenshot("feedback_reply.png", (1200, 700)), ROOT / "docs")
     finally:
         browser.close()
+
+
+def screenshot_panel(units, folder: Path, picked: dict) -> None:
+    """The panel on the same plan: the feedback loaded, the accepted drop selected (previewed) and
+    accepted, the heavy county rejected."""
+    from dock_helpers import run_synchronously, set_up_dock
+    from qgis.core import QgsProject
+    from qgis.gui import QgsMapCanvas, QgsMessageBar
+    from qgis.PyQt.QtWidgets import QMainWindow
+    from territory_planner.ui.dock import TerritoryDock
+
+    class Iface:
+        """What the panel asks of QGIS's interface, outside the QGIS desktop: a map canvas, a message bar."""
+
+        def __init__(self):
+            self.window = QMainWindow()
+            self.canvas = QgsMapCanvas(self.window)
+            self.bar = QgsMessageBar(self.window)
+
+        def mapCanvas(self):  # noqa: N802 - QGIS API name
+            return self.canvas
+
+        def messageBar(self):  # noqa: N802 - QGIS API name
+            return self.bar
+
+        def mainWindow(self):  # noqa: N802 - QGIS API name
+            return self.window
+
+    QgsProject.instance().addMapLayer(units)
+    dock = TerritoryDock(Iface())
+    dock.controller.run_task = run_synchronously
+    set_up_dock(dock, units, measures=MEASURES, tolerance=TOLERANCE)
+    panel = dock.feedback_panel
+    panel.load(str(folder))
+    rows = {row[2]: n for n, row in enumerate(panel.rows())}
+    panel.select(rows[f"Unit {picked['heavy']}"])
+    panel.reject_button.click()
+    panel.select(rows[f"Unit {picked['drop']}"])
+    panel.accept_button.click()
+    panel.select(rows[f"Unit {picked['drop']}"])
+    dock.resize(780, 1250)
+    dock.show()
+    dock.grab().save(str(ROOT / "docs" / "feedback_panel.png"))
+    dock.unload()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ apply the accepted ones as one undo step."""
 
 from __future__ import annotations
 
+import os
+
 from qgis.core import Qgis, QgsProcessingException
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
@@ -21,7 +23,7 @@ from ..core.plan.feedback import ACCEPTED, REJECTED
 from ..i18n import tr
 from .feedback_review import FeedbackReview
 
-COLUMNS = ("#", "territory", "unit", "request", "status", "why", "impact")
+COLUMNS = ("#", "territory", "unit", "status", "request", "why", "impact")
 
 
 class FeedbackPanel(QWidget):
@@ -49,13 +51,14 @@ class FeedbackPanel(QWidget):
         layout.addWidget(self.summary)
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setObjectName("territoryFeedbackRequests")
-        self.table.setHorizontalHeaderLabels([tr("#"), tr("Territory"), tr("Unit"), tr("Request"), tr("Status"),
+        self.table.setHorizontalHeaderLabels([tr("#"), tr("Territory"), tr("Unit"), tr("Status"), tr("Request"),
                                               tr("Why"), tr("Before → after")])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(150)  # a few requests stay readable however the panel is split
         self.table.itemSelectionChanged.connect(self._on_selection)
         layout.addWidget(self.table, 1)
         self._refresh_buttons()
@@ -118,8 +121,8 @@ class FeedbackPanel(QWidget):
         for row, verdict in enumerate(verdicts):
             request = verdict.request
             status = verdict.status + (tr(" (applied)") if self.review.applied(verdict) else "")
-            values = [str(row + 1), request.territory, request.unit_name or request.unit,
-                      f"{request.action}: {request.reason}", status, self.review.why(verdict),
+            values = [str(row + 1), request.territory, request.unit_name or request.unit, status,
+                      f"{request.action}: {request.reason}", self.review.why(verdict),
                       self.review.impact_text(verdict)]
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
@@ -130,8 +133,9 @@ class FeedbackPanel(QWidget):
         counts: dict[str, int] = {}
         for verdict in verdicts:
             counts[verdict.status] = counts.get(verdict.status, 0) + 1
-        self.summary.setText(tr("{} request(s) from {}: {}").format(
-            len(verdicts), self.review.folder, ", ".join(f"{n} {s}" for s, n in counts.items())) if verdicts else "")
+        folder = os.path.basename(os.path.normpath(self.review.folder))
+        figures = ", ".join(f"{n} {s}" for s, n in counts.items())
+        self.summary.setText(tr("{} request(s) from {}: {}").format(len(verdicts), folder, figures) if verdicts else "")
         if 0 <= keep < len(verdicts):
             self.table.selectRow(keep)
         self._refresh_buttons()
