@@ -62,11 +62,7 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
     help_text = (HELP,)
 
     def initAlgorithm(self, config=None):
-        shared.add_units_layer(self, self.tr("Units layer with an alignment"))
-        shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
-        shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
-        shared.add_balance_fields(self)
-        shared.add_tolerance(self)
+        shared.add_alignment_inputs(self)
         shared.add_unit_field(self, UNIT_ID_FIELD, self.tr("Unit id field (feature ids when empty)"), optional=True)
         shared.add_unit_field(self, UNIT_NAME_FIELD, self.tr("Unit name field"), optional=True)
         self.addParameter(QgsProcessingParameterString(DUE_DATE, self.tr("Due date (shown on the pages)"),

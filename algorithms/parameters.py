@@ -126,6 +126,16 @@ def add_search_settings(algorithm) -> None:
         QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0))
 
 
+def add_alignment_inputs(algorithm) -> None:
+    """INPUT (units with an alignment), TERRITORY_FIELD, TERRITORIES, BALANCE_FIELDS and TOLERANCE: an
+    existing plan and how its balance is judged (the feedback pages and their review)."""
+    add_units_layer(algorithm, tr("Units layer with an alignment"))
+    add_unit_field(algorithm, TERRITORY_FIELD, tr("Territory field"))
+    add_territory_table(algorithm, tr("Territory table (names, reps, colours by code)"))
+    add_balance_fields(algorithm)
+    add_tolerance(algorithm)
+
+
 def add_random_seed(algorithm) -> None:
     """RANDOM_SEED: the same seed gives the same plan."""
     algorithm.addParameter(QgsProcessingParameterNumber(

@@ -108,11 +108,7 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
     help_text = (HELP,)
 
     def initAlgorithm(self, config=None):
-        shared.add_units_layer(self, self.tr("Units layer with an alignment"))
-        shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
-        shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
-        shared.add_balance_fields(self)
-        shared.add_tolerance(self)
+        shared.add_alignment_inputs(self)
         self.addParameter(QgsProcessingParameterString(
             TOLERANCES, self.tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"), optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
