@@ -16,6 +16,7 @@ def algorithm_classes() -> list[type]:
     from .feedback_pages import FeedbackPagesAlgorithm
     from .rebalance_territories import RebalanceTerritoriesAlgorithm
     from .review_feedback import ReviewFeedbackAlgorithm
+    from .set_goals import SetGoalsAlgorithm
     from .territory_packets import TerritoryPacketsAlgorithm
     from .territory_statistics import TerritoryStatisticsAlgorithm
 
@@ -24,6 +25,7 @@ def algorithm_classes() -> list[type]:
         RebalanceTerritoriesAlgorithm,
         AssignRepsAlgorithm,
         BuildHierarchyAlgorithm,
+        SetGoalsAlgorithm,
         TerritoryStatisticsAlgorithm,
         CompareAlignmentsAlgorithm,
         TerritoryPacketsAlgorithm,

@@ -48,7 +48,7 @@ class TerritoryDock(QgsDockWidget):
     """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
     #: the columns of the compact table (every figure is in the name's tooltip and the full table)
-    COMPACT_KINDS = ("name", "locked", "worst", "parts")
+    COMPACT_KINDS = ("name", "locked", "goal", "worst", "parts")
 
     def __init__(self, iface, parent=None, controller: PlanController | None = None):
         super().__init__(tr("Territory Planner"), parent)
@@ -162,6 +162,8 @@ class TerritoryDock(QgsDockWidget):
         territory.details_action.toggled.connect(lambda _checked: self._apply_compact())
         territory.time_limit_spin.valueChanged.connect(controller.set_time_limit)
         territory.count_spin.valueChanged.connect(controller.set_territory_count)
+        territory.thematic_combo.currentIndexChanged.connect(
+            lambda _index: controller.thematic.set_mode(territory.thematic_combo.currentData()))
         form.new_field_button.clicked.connect(lambda: self.create_field())
         form.scenario_combo.textActivated.connect(controller.switch_scenario)
         form.new_scenario_button.clicked.connect(lambda: controller.new_scenario())
@@ -493,7 +495,7 @@ class TerritoryDock(QgsDockWidget):
         if not service.is_bound:
             return None
         territory = territory or service.active
-        return self._show_dialog("log", ChangeLogDialog(service.change_log(territory), list(service.measures),
+        return self._show_dialog("log", ChangeLogDialog(service.change_log(territory), list(service.plan.measures),
                                                         territory, service.saving.where(), self))
 
     # -- preview before apply --------------------------------------------------------------------
