@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Optional
 
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
+from .clock import CLOCK
 from .graph import count_parts
 from .metrics import balance_matrix, plan_figures, territory_targets
 from .problem import Diagnostic, Plan, Problem, ProblemError
@@ -104,9 +104,6 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     return plan
 
 
-#: The clock TIME_LIMIT is counted on (wall-clock seconds). The benchmark may swap in
-#: time.process_time to measure what the search needs on a core of its own.
-CLOCK = time.monotonic
 #: Seconds the search may take when the caller sets no time limit (it then also stops when it
 #: stops improving).
 DEFAULT_TIME_LIMIT = 60.0
@@ -187,7 +184,7 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
         rs = Resplit(model, start, rng, tolerance=tol, power=RESPLIT_POWER)
         return rs.run(until, span, goal=GOAL_FRACTION, floor=floor,
                       temperature=RESPLIT_TEMPERATURE, cooling=RESPLIT_COOLING, polish=polish,
-                      patience=patience, clock=CLOCK, max_steps=max_steps)
+                      patience=patience, max_steps=max_steps)
 
     members = [labels] + [np.asarray(s, dtype=np.int64) for s in (starts or [])
                           if not np.array_equal(s, labels)]
@@ -393,7 +390,7 @@ def rebalance_territories(
     if not np.any(initial >= 0):
         plan = build_territories(problem, progress)
         return plan
-    clock = time.monotonic()
+    clock = CLOCK()
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     labels = initial.copy()
@@ -441,7 +438,7 @@ def rebalance_territories(
             # balance does not need
             # from the flows' plan (least moved) and from the best plan, half the time each
             starts = [flowed] if np.array_equal(flowed, best) else [flowed, best]
-            total = _time_limit(problem) - (time.monotonic() - clock)
+            total = _time_limit(problem) - (CLOCK() - clock)
             for i, start in enumerate(starts):
                 until = clock + (_time_limit(problem) - total) + max(total, 0.0) * (i + 1) / len(starts)
                 span = progress.sub(0.6 + 0.38 * i / len(starts), 0.6 + 0.38 * (i + 1) / len(starts))
@@ -538,7 +535,7 @@ REBALANCE_PATIENCE = 150
 def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, initial: np.ndarray, cap,
                          deadline: float, progress: Progress) -> Optional[np.ndarray]:
     """Merge-and-resplit from a rebalanced plan until within tolerance or ``deadline``
-    (time.monotonic()), then changed units go back where balance allows. None when it finds
+    (core.clock.CLOCK), then changed units go back where balance allows. None when it finds
     nothing or breaks the cap."""
     if problem.time_limit is not None and float(problem.time_limit) <= 0:
         return None
@@ -587,7 +584,7 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
         # pairs of territories cut anew nearer their initial border
         rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
         out = reduce_by_resplits(model, out, initial, _tol(model), rng, cap=cap,
-                                 deadline=time.monotonic() + RESPLIT_SECONDS,
+                                 deadline=CLOCK() + RESPLIT_SECONDS,
                                  check=None if progress is None else progress.check)
         out = undo_moves(model, out, initial, _tol(model), rate=MOVE_RATE)
     return out

@@ -12,13 +12,13 @@ Intended for small instances (n up to ~500; the LP has n^2 assignment variables)
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
+from ..clock import CLOCK
 from ..metrics import balance_matrix, combined_weight, territory_targets
 from ..problem import Problem
 
@@ -36,7 +36,7 @@ def lp_lower_bound(problem: Problem, time_limit: Optional[float] = None) -> floa
     optimisation; the best bound found so far is returned.
     """
     problem.validate()
-    start = time.monotonic()
+    start = CLOCK()
     data = _bound_data(problem)
     n, m = data["n"], data["m"]
     cost = data["cost"]
@@ -44,7 +44,7 @@ def lp_lower_bound(problem: Problem, time_limit: Optional[float] = None) -> floa
     x = np.zeros(n + 2 * n * m)
     x[:n] = np.sort(cost, axis=1)[:, 1]  # a unit pays about its second-nearest cost
     for eps in (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5):
-        if time_limit is not None and time.monotonic() - start > time_limit:
+        if time_limit is not None and CLOCK() - start > time_limit:
             break
         res = minimize(
             _smoothed_dual,

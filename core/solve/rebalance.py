@@ -13,7 +13,6 @@ with the disruption-charged local search and keeps whichever plan ranks best.
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import numpy as np
@@ -21,6 +20,7 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
+from ..clock import CLOCK
 from .heavy_pairs import heavy_pairs
 from .model import Model
 from .quality import better, plan_key, within
@@ -527,7 +527,7 @@ def reduce_by_resplits(model: Model, labels: np.ndarray, initial: np.ndarray, to
     """Cut pairs of neighbouring territories anew nearer their initial border while balance
     stays as good: the plan's rank never drops and the workload moved falls with every step.
     Pairs holding the most moved workload are tried first; stops after ``tries`` attempts in a
-    row without a gain, or at ``deadline`` (time.monotonic()). ``check()`` is called every step
+    row without a gain, or at ``deadline`` (core.clock.CLOCK). ``check()`` is called every step
     (it raises to cancel)."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     initial = np.asarray(initial, dtype=np.int64)
@@ -540,7 +540,7 @@ def reduce_by_resplits(model: Model, labels: np.ndarray, initial: np.ndarray, to
     valid = initial >= 0
     while fails < tries and steps < 10 * tries:
         steps += 1
-        if deadline is not None and time.monotonic() > deadline:
+        if deadline is not None and CLOCK() > deadline:
             break
         if check is not None:
             check()  # raises when the user cancels

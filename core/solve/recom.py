@@ -17,13 +17,13 @@ lower bound, or when its time is up.
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
+from ..clock import CLOCK
 from ..progress import Progress
 from .heavy_pairs import heavy_pairs
 from .model import Model
@@ -203,14 +203,14 @@ class Recombination:
     def run(self, deadline: float, progress: Optional[Progress] = None, floor: float = 0.0,
             patience: Optional[int] = None, temperature: float = 0.0, polish=None) -> np.ndarray:
         """Search until within tolerance, at ``floor`` (a proven bound, as worst/tolerance), out of
-        time (``deadline``, time.monotonic()), or ``patience`` steps without a better plan.
+        time (``deadline``, core.clock.CLOCK), or ``patience`` steps without a better plan.
 
         ``polish(labels) -> labels`` (optional) finishes a new best plan that is close to the
         tolerance with single moves; when that reaches the tolerance the search stops there."""
         best = self.labels.copy()
         best_key = self.key()
         since = 0
-        start = time.monotonic()
+        start = CLOCK()
         last_report = start
         last_polish = -POLISH_EVERY
         heated = 0
@@ -218,7 +218,7 @@ class Recombination:
             key = self.key()
             if key.worst <= 1.0 / BAND + EPS or key.worst <= floor / BAND + 1e-7:
                 break
-            now = time.monotonic()
+            now = CLOCK()
             if now >= deadline or (patience is not None and since >= patience):
                 break
             if progress is not None and now - last_report > 0.25:

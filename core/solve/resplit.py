@@ -21,13 +21,13 @@ are never taken.
 
 from __future__ import annotations
 
-import time
 from typing import Callable, Optional
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import depth_first_order, minimum_spanning_tree
 
+from ..clock import CLOCK
 from ..progress import Progress
 from .heavy_pairs import heavy_pairs
 from .model import Model
@@ -241,9 +241,9 @@ class Resplit:
             floor: float = 0.0, temperature: float = 0.0, cooling: int = 2000,
             polish: Optional[Callable] = None, patience: Optional[int] = None,
             polish_below: float = 1.5, polish_every: int = 100,
-            clock: Callable = time.monotonic, max_steps: Optional[int] = None) -> np.ndarray:
+            max_steps: Optional[int] = None) -> np.ndarray:
         """Search until the worst deviation is at most ``goal`` tolerances (or ``floor``, a
-        proven bound in tolerances), or ``clock()`` reaches ``deadline``.
+        proven bound in tolerances), or the engine's clock (core.clock.CLOCK) reaches ``deadline``.
 
         The annealing temperature falls linearly from ``temperature`` to 0 over ``cooling``
         steps; when it reaches 0 and the plan stalls, the search restarts warm from the best plan.
@@ -254,7 +254,7 @@ class Resplit:
         """
         best = self.labels.copy()
         best_key = self.key()
-        start = clock()
+        start = CLOCK()
         last_report = start
         heated = 0
         since = 0
@@ -267,7 +267,7 @@ class Resplit:
                 break
             if max_steps is not None and self.steps - first_step >= max_steps:
                 break
-            now = clock()
+            now = CLOCK()
             if now >= deadline:
                 break
             if progress is not None and now - last_report > 0.25:
