@@ -48,7 +48,7 @@ def no_clock_limits() -> None:
     make_importable()
     from territory_planner.core import engine
 
-    for module, name in ((engine, "DEFAULT_TIME_LIMIT"), (engine, "RESPLIT_SECONDS")):
+    for module, name in ((engine, "DEFAULT_TIME_LIMIT"), (engine, "RESPLIT_SECONDS"), (engine, "RECUT_SECONDS")):
         if hasattr(module, name):
             setattr(module, name, FAR)
 

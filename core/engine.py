@@ -16,17 +16,10 @@ from .progress import Progress, ensure_progress
 from .solve.allocation import location_allocation, reassign_with_least_disruption
 from .solve.bounds import deviation_lower_bounds
 from .solve.diagnostics import granularity, input_diagnostics, plan_diagnostics
+from .solve.give_back import reduce_by_recuts, undo_moves
 from .solve.model import Model, build_model
 from .solve.quality import better, not_worse, plan_key, within
-from .solve.rebalance import (
-    MOVE_RATE,
-    flow_rebalance,
-    match_identities,
-    moved_load,
-    out_of_band_cost,
-    reduce_by_resplits,
-    undo_moves,
-)
+from .solve.rebalance import MOVE_RATE, flow_rebalance, match_identities, moved_load, out_of_band_cost
 from .solve.recom import Recombination
 from .solve.resplit import Resplit
 from .solve.search import BIG, LocalSearch, repair_contiguity
@@ -526,7 +519,7 @@ def _rebalance_by_moves(model: Model, labels: np.ndarray, initial: np.ndarray, c
 
 
 #: Seconds the rebalance spends at most on cutting pairs anew nearer their initial border, per plan.
-RESPLIT_SECONDS = 5.0
+RECUT_SECONDS = 5.0
 #: Without a time limit, the rebalance's merge-and-resplit gives up after this many steps
 #: without a better plan.
 REBALANCE_PATIENCE = 150
@@ -583,9 +576,9 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     if model.contiguous:
         # pairs of territories cut anew nearer their initial border
         rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
-        out = reduce_by_resplits(model, out, initial, _tol(model), rng, cap=cap,
-                                 deadline=CLOCK() + RESPLIT_SECONDS,
-                                 check=None if progress is None else progress.check)
+        out = reduce_by_recuts(model, out, initial, _tol(model), rng, cap=cap,
+                               deadline=CLOCK() + RECUT_SECONDS,
+                               check=None if progress is None else progress.check)
         out = undo_moves(model, out, initial, _tol(model), rate=MOVE_RATE)
     return out
 

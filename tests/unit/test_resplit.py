@@ -35,7 +35,7 @@ def test_resplit_improves_keeps_territories_whole_and_never_ranks_below_its_star
     assert key.worst < 0.5 * key0.worst  # strips are far off on both measures; resplitting fixes most
     assert np.all(count_parts(labels, model.adjacency, 6) == 1)
     assert np.all(np.bincount(labels, minlength=6) > 0)
-    assert np.allclose(rs.R, model.ratios(labels))  # the running figures match the plan
+    assert np.allclose(rs.ratios, model.ratios(labels))  # the running figures match the plan
 
 
 def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(random_instance):
@@ -92,7 +92,7 @@ def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(r
         assert labels[u] != labels[v]
         assert np.allclose(rows, model.ratios(labels)[touched])
         rs.labels = labels
-        rs.R = model.ratios(labels)
+        rs.ratios = model.ratios(labels)
         checked += 1
     assert checked > 100 and triples > 30
     assert both_inside > 30  # the heavy pair was inside the merged territories many times
