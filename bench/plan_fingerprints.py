@@ -118,9 +118,9 @@ def resplit_alone(instance, seed, triples):
     """core's multi-tree merge-and-resplit on its own, from a plan of horizontal strips, at 1 %."""
 
     def run():
+        from territory_planner.core.solve.contiguity import repair_contiguity
         from territory_planner.core.solve.model import build_model
         from territory_planner.core.solve.resplit import Resplit
-        from territory_planner.core.solve.search import repair_contiguity
 
         problem = replace(problem_for(instance, random_seed=seed), tolerance=0.01)
         model = build_model(problem)
@@ -138,9 +138,9 @@ def recombination_alone(instance, seed):
     ends it)."""
 
     def run():
+        from territory_planner.core.solve.contiguity import repair_contiguity
         from territory_planner.core.solve.model import build_model
         from territory_planner.core.solve.recom import Recombination
-        from territory_planner.core.solve.search import repair_contiguity
 
         problem = replace(problem_for(instance, random_seed=seed), tolerance=0.01)
         model = build_model(problem)

@@ -6,7 +6,6 @@ from dataclasses import replace
 from typing import Optional
 
 import numpy as np
-from scipy.sparse.csgraph import connected_components
 
 from .clock import CLOCK
 from .graph import count_parts
@@ -15,14 +14,16 @@ from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
 from .solve.allocation import location_allocation, reassign_with_least_disruption
 from .solve.bounds import deviation_lower_bounds
+from .solve.contiguity import rejoin_through_filled, repair_contiguity, split_by_user
 from .solve.diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .solve.give_back import reduce_by_recuts, undo_moves
+from .solve.merit import BIG
 from .solve.model import Model, build_model
 from .solve.quality import better, not_worse, plan_key, within
 from .solve.rebalance import MOVE_RATE, flow_rebalance, match_identities, moved_load, out_of_band_cost
 from .solve.recom import Recombination
 from .solve.resplit import Resplit
-from .solve.search import BIG, LocalSearch, repair_contiguity
+from .solve.search import LocalSearch
 
 # Build aims a little inside the tolerance so that rounding and small edits do not tip it over.
 GOAL_FRACTION = 0.99
@@ -393,11 +394,11 @@ def rebalance_territories(
     already_split = []
     if model.contiguous:
         parts = count_parts(labels, model.adjacency, model.p)
-        user_split = set(_split_by_user(model, initial))
+        user_split = set(split_by_user(model, initial))
         if any(parts[k] > 1 and k not in user_split for k in range(model.p)):
             # filling in units cut a territory the user had in one piece: join its pieces again
             # through filled-in units (they count as no change)
-            labels = _rejoin_through_filled(model, labels, initial, user_split)
+            labels = rejoin_through_filled(model, labels, initial, user_split)
             parts = count_parts(labels, model.adjacency, model.p)
         cap_now = None if max_changed_units is None else int(max_changed_units)
         if any(parts[k] > 1 and k not in user_split for k in range(model.p)):
@@ -613,79 +614,6 @@ def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.
 
     ok = [i for i in range(len(candidates)) if i == 0 or not_worse(keys[i], keys[0])]
     return candidates[min(ok, key=rank)]
-
-
-def _rejoin_through_filled(model: Model, labels: np.ndarray, initial: np.ndarray, user_split,
-                           passes: int = 4) -> np.ndarray:
-    """Join the pieces of territories the filling-in cut, along shortest paths of filled-in
-    units (initial label -1, not locked), which take the territory's label."""
-    labels = labels.copy()
-    lists = model.neighbours.lists
-    free = (initial < 0) & (model.locked < 0)
-    for _ in range(passes):
-        parts = count_parts(labels, model.adjacency, model.p)
-        todo = [k for k in range(model.p) if parts[k] > 1 and k not in user_split]
-        if not todo:
-            break
-        for k in todo:
-            members = np.flatnonzero(labels == k)
-            sub = model.adjacency[members][:, members]
-            ncomp, comp = connected_components(sub, directed=False)
-            if ncomp <= 1:
-                continue
-            size = np.bincount(comp, model.weight[members], minlength=ncomp)
-            main = int(np.argmax(size))
-            target = set(members[comp == main].tolist())
-            for c in range(ncomp):
-                if c == main:
-                    continue
-                start = members[comp == c].tolist()
-                prev = {u: -1 for u in start}
-                frontier = list(start)
-                found = -1
-                while frontier and found < 0:
-                    nxt = []
-                    for u in frontier:
-                        for v in lists[u]:
-                            if v in prev:
-                                continue
-                            if v in target:
-                                prev[v] = u
-                                found = v
-                                break
-                            if free[v] or labels[v] == k:
-                                prev[v] = u
-                                nxt.append(v)
-                        if found >= 0:
-                            break
-                    frontier = nxt
-                if found < 0:
-                    continue
-                u = prev[found]
-                while u >= 0 and prev[u] >= 0:
-                    labels[u] = k
-                    u = prev[u]
-                target.update(members[comp == c].tolist())
-    return labels
-
-
-def _split_by_user(model: Model, initial: np.ndarray) -> list:
-    """Territories whose assigned units the input already has in several pieces (counting
-    unassigned units as bridges: filling them in could join the pieces)."""
-    out = []
-    adj = model.adjacency
-    for k in range(model.p):
-        own = np.flatnonzero(initial == k)
-        if own.size <= 1:
-            continue
-        members = np.flatnonzero((initial == k) | (initial < 0))
-        sub = adj[members][:, members]
-        _, comp = connected_components(sub, directed=False)
-        comp_of = np.full(model.n, -1, dtype=np.int64)
-        comp_of[members] = comp
-        if np.unique(comp_of[own]).size > 1:
-            out.append(k)
-    return out
 
 
 def _rebalance_search(model: Model, labels: np.ndarray, initial: np.ndarray, cap) -> LocalSearch:

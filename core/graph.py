@@ -234,6 +234,41 @@ def territory_pieces(labels: np.ndarray, adjacency: sp.csr_matrix) -> np.ndarray
     return piece
 
 
+def path_between(lists: list, sources: list, passable: np.ndarray, target: np.ndarray):
+    """The units between ``sources`` and the nearest ``target`` unit, breadth first.
+
+    The search starts at every unit of ``sources`` at once and steps only onto units with
+    ``passable`` (n,) True; the first one reached with ``target`` (n,) True ends it. Returns the
+    units strictly between that target and the sources, from the target's side back (empty when
+    a source touches it), or None when no target can be reached.
+    """
+    previous = {unit: -1 for unit in sources}
+    frontier = list(sources)
+    found = -1
+    while frontier and found < 0:
+        following = []
+        for unit in frontier:
+            for neighbour in lists[unit]:
+                if neighbour in previous or not passable[neighbour]:
+                    continue
+                previous[neighbour] = unit
+                if target[neighbour]:
+                    found = neighbour
+                    break
+                following.append(neighbour)
+            if found >= 0:
+                break
+        frontier = following
+    if found < 0:
+        return None
+    path = []
+    unit = previous[found]
+    while unit >= 0 and previous[unit] >= 0:
+        path.append(unit)
+        unit = previous[unit]
+    return path
+
+
 def count_parts(labels: np.ndarray, adjacency: sp.csr_matrix, p: int) -> np.ndarray:
     """Number of connected pieces of every territory 0..p-1 (0 for an empty one)."""
     piece = territory_pieces(labels, adjacency)

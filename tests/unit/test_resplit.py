@@ -57,7 +57,7 @@ def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(r
     problem = Problem(problem.positions, w, problem.adjacency, 4, tolerance=0.02, locked=locked)
     model = build_model(problem)
     assert model.locked[strip[5]] == 0 and model.locked[other] == 1
-    from territory_planner.core.solve.search import repair_contiguity
+    from territory_planner.core.solve.contiguity import repair_contiguity
 
     start, _ = repair_contiguity(model, start)
     rs = Resplit(model, start, np.random.default_rng(5), power=2.0)
@@ -111,7 +111,7 @@ def test_portfolio_result_ranks_no_lower_than_any_start_it_was_given(random_inst
     locked[np.flatnonzero(strips == 2)[4]] = 2
     problem = replace(problem, locked=locked, time_limit=1e-3, tolerance=0.003)
     model = build_model(problem)
-    from territory_planner.core.solve.search import repair_contiguity
+    from territory_planner.core.solve.contiguity import repair_contiguity
 
     strips, _ = repair_contiguity(model, strips)
     good = engine.build_territories(replace(problem, time_limit=20.0)).labels
