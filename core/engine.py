@@ -12,8 +12,10 @@ from .graph import count_parts
 from .metrics import balance_matrix, plan_figures, territory_targets
 from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
+from .solve import restarts
 from .solve.allocation import location_allocation, reassign_with_least_disruption
 from .solve.bounds import deviation_lower_bounds
+from .solve.completion import ensure_nonempty, fill_unassigned
 from .solve.contiguity import rejoin_through_filled, repair_contiguity, split_by_user
 from .solve.diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .solve.give_back import reduce_by_recuts, undo_moves
@@ -28,18 +30,6 @@ from .solve.search import LocalSearch
 # Build aims a little inside the tolerance so that rounding and small edits do not tip it over.
 GOAL_FRACTION = 0.99
 POLISH_CENTRE_UNITS = True
-MIN_STARTS = 4  # independent starts always tried (when the size allows that many)
-PATIENCE = 3  # when balance is out of reach: stop after this many starts in a row without progress
-START_SHARE = 0.25  # out of tolerance, no new start after this share of the time limit
-
-
-def _effort(n: int, p: int) -> tuple:
-    """(independent starts, centre relocation trials per start): more search for small layers."""
-    starts = int(min(12, max(1, round(6000 / max(n, 1)))))
-    if p > 20:
-        starts = min(starts, 2 if n < 1500 else 1)  # with many territories local optima differ little
-    trials = 2 if n <= 1000 else 1
-    return starts, trials
 
 
 def build_territories(problem: Problem, progress: Optional[Progress] = None) -> Plan:
@@ -55,41 +45,24 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     progress.step(0.03, "Preparing units")
-    starts, trials = _effort(model.n, model.p)
-    if np.any(granularity(problem)[1] > _tol(model)):
-        starts = 1  # some unit alone overshoots every target: restarts cannot fix that
-    best = None
-    best_key = None
-    stuck: list = []
-    since_better = 0
-    pool: list = []  # every start's plan, in start order: the merge-and-resplit's portfolio
+    tolerance = model.tolerance_vector
     apart = _heavy_units_apart(problem)
-    if apart is not None:
-        starts = max(starts, 2)
-    for s in range(starts):
-        if s >= MIN_STARTS and since_better >= PATIENCE and best_key[0] > 0:
-            # tolerance out of reach and the last starts found nothing better: stop early
-            break
-        if s >= 1 and best_key[0] > 0 and CLOCK() - clock > START_SHARE * _time_limit(problem):
-            # out of tolerance and the starts have had their share of the time: leave the rest
-            # to the merge-and-resplit, which fixes far more than another start
-            break
-        span = progress.sub(0.03 + 0.57 * s / starts, 0.03 + 0.57 * (s + 1) / starts)
-        rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, s])
-        start = "bisection" if s % 2 == 0 else "kmeans"
-        start_model = apart if (apart is not None and s % 2 == 1) else model
-        labels, stuck_s, ls = _solve_once(start_model, rng, span, trials, start)
-        compact = ls.centre_unit_cost() if POLISH_CENTRE_UNITS else ls.inertia_total()
-        key = (round(ls.excess(_tol(model)), 12), compact)
-        since_better += 1
-        if not stuck_s:
-            pool.append(labels)
-        if best_key is None or key < best_key:
-            best, best_key, stuck = labels, key, stuck_s
-            since_better = 0
-            # the progress text shows the current worst deviation (the panel's task and the toolbox)
-            worst = plan_key(model.ratios(best), model.active, _tol(model)).worst_deviation
-            span.step(1.0, f"Start {s + 1} of {starts}: worst deviation {100 * worst:.2f} %")
+    starts, trials = restarts.start_count(model.n, model.p, bool(np.any(granularity(problem)[1] > tolerance)),
+                                          apart is not None)
+
+    def run_start(index: int, span: Progress) -> tuple:
+        rng, centres, heavy_apart = restarts.start_plan(problem.random_seed, index)
+        start_model = apart if (apart is not None and heavy_apart) else model
+        labels, stuck, search = _solve_once(start_model, rng, span, trials, centres)
+        compact = search.centre_unit_cost() if POLISH_CENTRE_UNITS else search.inertia_total()
+        return labels, stuck, (round(search.excess(tolerance), 12), compact)
+
+    def describe(labels: np.ndarray) -> str:
+        worst = plan_key(model.ratios(labels), model.active, tolerance).worst_deviation
+        return f"worst deviation {100 * worst:.2f} %"
+
+    best, stuck, pool = restarts.best_of_starts(starts, run_start, clock, _time_limit(problem),
+                                                progress.sub(0.03, 0.6), describe)
     if model.contiguous and not stuck:
         best = improve(problem, model, best, clock, progress.sub(0.6, 0.99), starts=pool)
     progress.step(0.99, "Summarising")
@@ -111,21 +84,6 @@ REBALANCE_TEMPERATURE = 1.0
 RESPLIT_POWER = 2.0
 RESPLIT_TEMPERATURE = 8.0
 RESPLIT_COOLING = 2000
-#: Portfolio: out of tolerance, the merge-and-resplit first runs from up to this many of the
-#: independent starts (in start order), each for an equal slice of PORTFOLIO_SHARE of the time
-#: left, then spends the rest on the best plan they found. Which start leads to a good plan is
-#: a lottery (Georgia k = 10: the best-ranked start often ends at 10.6 %, another at 7.8 %);
-#: short runs from several starts find the good basin far more often than one long run.
-PORTFOLIO = 6
-PORTFOLIO_SHARE = 0.5
-#: Steps of each portfolio run (fewer when its time slice ends first): a budget in steps gives
-#: the same plan on fast and slow machines whenever the time slice is long enough.
-PORTFOLIO_STEPS = 3 * RESPLIT_COOLING
-
-
-def _tol(model: Model) -> np.ndarray:
-    """(m',) per-measure tolerance of the model."""
-    return model.tolerances if model.tolerances is not None else np.full(model.m, model.tolerance)
 
 
 def _figures_tolerance(problem: Problem):
@@ -158,7 +116,7 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
     two or more, short runs from each come first (the portfolio) and the rest of the time goes
     to the best plan they found.
     """
-    tol = _tol(model)
+    tol = model.tolerance_vector
     key0 = plan_key(model.ratios(labels), model.active, tol)
     if within(key0):
         return labels
@@ -173,42 +131,17 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
         quick.run(None, levels=POLISH_LEVELS)
         return quick.labels
 
-    def anneal(start, stream, until, span, patience, max_steps=None):
+    def anneal(start, stream, until, span, max_steps):
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919] + stream)
-        rs = Resplit(model, start, rng, tolerance=tol, power=RESPLIT_POWER)
-        return rs.run(until, span, goal=GOAL_FRACTION, floor=floor,
-                      temperature=RESPLIT_TEMPERATURE, cooling=RESPLIT_COOLING, polish=polish,
-                      patience=patience, max_steps=max_steps)
+        search = Resplit(model, start, rng, tolerance=tol, power=RESPLIT_POWER)
+        return search.run(until, span, goal=GOAL_FRACTION, floor=floor, temperature=RESPLIT_TEMPERATURE,
+                          cooling=RESPLIT_COOLING, polish=polish, patience=_patience(problem, model),
+                          max_steps=max_steps)
 
     members = [labels] + [np.asarray(s, dtype=np.int64) for s in (starts or [])
                           if not np.array_equal(s, labels)]
-    members = members[:PORTFOLIO]
-    found, found_key = labels, key0
-    lead = 0.0
-    final_stream: list = []  # the first run draws the random stream a single run always drew
-    if len(members) >= 2:
-        # the portfolio: PORTFOLIO_STEPS steps (at most an equal slice of time) for each start,
-        # in order; stop at the goal
-        lead = 0.9 * PORTFOLIO_SHARE
-        left = max(deadline - CLOCK(), 0.0)
-        final_stream = [2]
-        for i, start in enumerate(members):
-            until = min(deadline, CLOCK() + PORTFOLIO_SHARE * left / len(members))
-            budget = PORTFOLIO_STEPS
-            if problem.time_limit is None:
-                # no limit set: a smaller step budget alone ends each run (never the clock, so a
-                # loaded machine gives the same plan)
-                until, budget = deadline, RESPLIT_COOLING
-            span = progress.sub(lead * i / len(members), lead * (i + 1) / len(members))
-            got = anneal(start, [] if i == 0 else [1, i], until, span, _patience(problem, model),
-                         max_steps=budget)
-            got_key = plan_key(model.ratios(got), model.active, tol)
-            if i == 0 or better(got_key, found_key):
-                found, found_key = got, got_key
-            if found_key.worst <= stop + 1e-9:
-                break
-    if found_key.worst > stop + 1e-9:
-        found = anneal(found, final_stream, deadline, progress.sub(lead, 0.9), _patience(problem, model))
+    found = restarts.run_portfolio(members, anneal, lambda plan: plan_key(model.ratios(plan), model.active, tol),
+                                   deadline, stop, RESPLIT_COOLING, problem.time_limit is not None, progress)
     # smooth the cut lines: single moves under a dominant balance weight, never worse
     ls = LocalSearch(model, found, goal=GOAL_FRACTION * tol)
     ls.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
@@ -264,45 +197,11 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, tria
         # joining a territory's locked pieces can claim every unit of another territory
         labels = ensure_nonempty(model, labels)
     progress.step(0.65, "Balancing and compacting")
-    ls = LocalSearch(model, labels, goal=GOAL_FRACTION * _tol(model))
+    ls = LocalSearch(model, labels, goal=GOAL_FRACTION * model.tolerance_vector)
     ls.run(progress.sub(0.65, 0.85))
     if POLISH_CENTRE_UNITS:
         ls.polish_about_centre_units(progress.sub(0.85, 1.0))
     return ls.labels.copy(), stuck, ls
-
-
-def ensure_nonempty(model: Model, labels: np.ndarray, prefer: Optional[np.ndarray] = None) -> np.ndarray:
-    """Give every empty territory one unit, taken from the territory with the most units.
-
-    ``prefer`` (n,) bool: units to take first (rebalance: filled-in units, whose move is no change).
-    """
-    labels = labels.copy()
-    p = model.p
-    count = np.bincount(labels, minlength=p)
-    for k in np.flatnonzero(count == 0).tolist():
-        donors = np.argsort(-count, kind="stable")
-        for d in donors.tolist():
-            if count[d] <= 1:
-                break
-            members = np.flatnonzero((labels == d) & (model.locked < 0))
-            if members.size == 0:
-                continue
-            cen = model.xy[members].mean(axis=0)
-            d2 = ((model.xy[members] - cen) ** 2).sum(axis=1)
-            if prefer is None:
-                far = members[np.argsort(-d2, kind="stable")]
-            else:
-                far = members[np.lexsort((-d2, ~prefer[members]))]
-            pick = far[0]
-            for u in far[: min(far.size, 50)].tolist():
-                if model.neighbours.removal_keeps_connected(u, labels):
-                    pick = u
-                    break
-            labels[pick] = k
-            count[d] -= 1
-            count[k] += 1
-            break
-    return labels
 
 
 def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **extra) -> Plan:
@@ -412,13 +311,13 @@ def rebalance_territories(
         already_split = np.flatnonzero(parts > 1).tolist()
     labels = ensure_nonempty(model, labels, prefer=initial < 0)
     incumbent = labels.copy()  # the input as a complete plan: the result never ranks below it
-    incumbent_key = plan_key(model.ratios(incumbent), model.active, _tol(model))
+    incumbent_key = plan_key(model.ratios(incumbent), model.active, model.tolerance_vector)
     cap = None if max_changed_units is None else int(max_changed_units)
     progress.step(0.05, "Rebalancing")
     candidates = [incumbent]
     if not within(incumbent_key):
         # first the load the excess requires, along the territory graph; then single moves
-        flowed = flow_rebalance(model, labels, _tol(model), initial, cap)
+        flowed = flow_rebalance(model, labels, model.tolerance_vector, initial, cap)
         progress.step(0.2, "Rebalancing")
         ls = _rebalance_search(model, flowed, initial, cap)
         ls.run(progress.sub(0.2, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
@@ -427,18 +326,17 @@ def rebalance_territories(
             candidates += _rebalance_by_moves(model, labels, initial, cap, progress.sub(0.4, 0.6))
         candidates = [candidates[0]] + [_reduce_disruption(model, c, initial, cap, progress) for c in candidates[1:]]
         best = _pick_rebalanced(model, candidates, initial)
-        if not within(plan_key(model.ratios(best), model.active, _tol(model))) and model.contiguous:
+        if not within(plan_key(model.ratios(best), model.active, model.tolerance_vector)) and model.contiguous:
             # load has to be laid out anew: merge-and-resplit while time is left, then undo what
             # balance does not need
             # from the flows' plan (least moved) and from the best plan, half the time each
-            starts = [flowed] if np.array_equal(flowed, best) else [flowed, best]
-            total = _time_limit(problem) - (CLOCK() - clock)
-            for i, start in enumerate(starts):
-                until = clock + (_time_limit(problem) - total) + max(total, 0.0) * (i + 1) / len(starts)
-                span = progress.sub(0.6 + 0.38 * i / len(starts), 0.6 + 0.38 * (i + 1) / len(starts))
-                found = _rebalance_recombine(problem, model, start, initial, cap, until, span)
-                if found is not None:
-                    candidates.append(found)
+            plans = [flowed] if np.array_equal(flowed, best) else [flowed, best]
+
+            def recombine(plan, until, span):
+                return _rebalance_recombine(problem, model, plan, initial, cap, until, span)
+
+            candidates += restarts.in_time_slices(plans, recombine, clock, _time_limit(problem),
+                                                  progress.sub(0.6, 0.98))
     labels = _pick_rebalanced(model, candidates, initial)
     chose_whole = False
     if already_split:
@@ -447,12 +345,12 @@ def rebalance_territories(
         joined = _joined_candidates(model, incumbent, initial, cap, progress)
         whole = [c for c in candidates + joined
                  if np.all(count_parts(c, model.adjacency, model.p) <= 1)
-                 and not_worse(plan_key(model.ratios(c), model.active, _tol(model)), incumbent_key)]
+                 and not_worse(plan_key(model.ratios(c), model.active, model.tolerance_vector), incumbent_key)]
         if whole:
             labels = _pick_rebalanced(model, whole, initial)
             already_split = []
             chose_whole = True
-    key = plan_key(model.ratios(labels), model.active, _tol(model))
+    key = plan_key(model.ratios(labels), model.active, model.tolerance_vector)
     capped = False
     if cap is not None and not within(key):
         capped = int(np.sum((initial >= 0) & (labels != initial))) >= cap
@@ -533,15 +431,15 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
     nothing or breaks the cap."""
     if problem.time_limit is not None and float(problem.time_limit) <= 0:
         return None
-    floor = float(np.max(proven_floor(problem) / np.maximum(_tol(model), 1e-6)))
-    key0 = plan_key(model.ratios(labels), model.active, _tol(model))
+    floor = float(np.max(proven_floor(problem) / np.maximum(model.tolerance_vector, 1e-6)))
+    key0 = plan_key(model.ratios(labels), model.active, model.tolerance_vector)
     if key0.worst <= floor + 1e-7:
         return None
     patience = None if problem.time_limit is not None else REBALANCE_PATIENCE
     rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 104729])
     # cuts judged on balance first, then on the workload they move from its initial territory
     # (a disruption far above the compactness term, which is scaled to about 1 per territory)
-    rc = Recombination(model, match_identities(model, labels, initial), rng, tolerance=_tol(model),
+    rc = Recombination(model, match_identities(model, labels, initial), rng, tolerance=model.tolerance_vector,
                        initial=initial, disruption=1e3 * model.p / float(model.weight.sum()))
 
     def polish(lab):
@@ -566,21 +464,21 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     then the disruption-charged search to its end (exchanges and chains of returns), then
     single returns again. The plan's rank (worst deviation, total excess) never drops, and a
     plan within tolerance stays within."""
-    key0 = plan_key(model.ratios(labels), model.active, _tol(model))
-    out = undo_moves(model, labels, initial, _tol(model), rate=MOVE_RATE)
+    key0 = plan_key(model.ratios(labels), model.active, model.tolerance_vector)
+    out = undo_moves(model, labels, initial, model.tolerance_vector, rate=MOVE_RATE)
     ls = _rebalance_search(model, out, initial, cap)
     ls.max_moves_per_round = None
     ls.run(None, max_rounds=200, levels=[(BIG, 0.0)])
-    key1 = plan_key(model.ratios(ls.labels), model.active, _tol(model))
+    key1 = plan_key(model.ratios(ls.labels), model.active, model.tolerance_vector)
     if (within(key1) if within(key0) else not_worse(key1, key0)):
-        out = undo_moves(model, ls.labels, initial, _tol(model), rate=MOVE_RATE)
+        out = undo_moves(model, ls.labels, initial, model.tolerance_vector, rate=MOVE_RATE)
     if model.contiguous:
         # pairs of territories cut anew nearer their initial border
         rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
-        out = reduce_by_recuts(model, out, initial, _tol(model), rng, cap=cap,
+        out = reduce_by_recuts(model, out, initial, model.tolerance_vector, rng, cap=cap,
                                deadline=CLOCK() + RECUT_SECONDS,
                                check=None if progress is None else progress.check)
-        out = undo_moves(model, out, initial, _tol(model), rate=MOVE_RATE)
+        out = undo_moves(model, out, initial, model.tolerance_vector, rate=MOVE_RATE)
     return out
 
 
@@ -593,7 +491,7 @@ def _joined_candidates(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     forced = valid & (model.locked >= 0) & (model.locked != initial)
     if cap is not None and int(np.sum(valid & ~forced & (joined != initial))) > cap:
         return []
-    flowed = flow_rebalance(model, joined, _tol(model), initial, cap)
+    flowed = flow_rebalance(model, joined, model.tolerance_vector, initial, cap)
     ls = _rebalance_search(model, flowed, initial, cap)
     ls.run(progress.sub(0.98, 0.99), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     return [joined, _reduce_disruption(model, ls.labels.copy(), initial, cap, progress)]
@@ -604,7 +502,7 @@ def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.
     tolerance rank first and among them the least workload moved wins; out of tolerance, the
     smallest ``out_of_band_cost`` (worst deviation, load beyond the bands and workload moved, so
     that moving much for a small gain loses). Ties: the earliest."""
-    tol = _tol(model)
+    tol = model.tolerance_vector
     keys = [plan_key(model.ratios(c), model.active, tol) for c in candidates]
 
     def rank(i):
@@ -619,40 +517,7 @@ def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.
 def _rebalance_search(model: Model, labels: np.ndarray, initial: np.ndarray, cap) -> LocalSearch:
     """Local search whose merit charges for every unit moved away from its initial territory."""
     disruption = 0.1 * BIG * model.p / model.n
-    ls = LocalSearch(model, labels, goal=_tol(model), initial=initial, disruption=disruption, cap=cap)
+    ls = LocalSearch(model, labels, goal=model.tolerance_vector, initial=initial, disruption=disruption, cap=cap)
     ls.max_moves_per_round = 0  # one move per territory off target per round: no needless moves
     ls.focus_violated = True
     return ls
-
-
-def fill_unassigned(model: Model, labels: np.ndarray) -> np.ndarray:
-    """Assign units with label -1 to a neighbouring territory, lightest territory first."""
-    labels = labels.copy()
-    p = model.p
-    eu, ev = model.edges
-    while np.any(labels < 0):
-        ratios = _ratios_assigned(model, labels)
-        load = (ratios * model.active).sum(axis=1)
-        front = (labels[eu] < 0) & (labels[ev] >= 0)
-        if not np.any(front):
-            break
-        u = eu[front]
-        terr = labels[ev[front]]
-        # per unassigned unit: the neighbouring territory with the least load (ties: lowest index)
-        order = np.lexsort((terr, load[terr], u))
-        u, terr = u[order], terr[order]
-        first = np.r_[True, u[1:] != u[:-1]]
-        labels[u[first]] = terr[first]
-    if np.any(labels < 0):
-        # no assigned unit reaches them (cannot happen once islands are joined); nearest territory
-        rest = np.flatnonzero(labels < 0)
-        labels[rest] = 0 if p else -1
-    return labels
-
-
-def _ratios_assigned(model: Model, labels: np.ndarray) -> np.ndarray:
-    ok = labels >= 0
-    out = np.zeros((model.p, model.m))
-    for a in range(model.m):
-        out[:, a] = np.bincount(labels[ok], model.frac[ok, a], minlength=model.p)
-    return out / model.share[:, None]

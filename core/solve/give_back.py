@@ -17,11 +17,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from ..clock import CLOCK
 from .heavy_pairs import heavy_pairs
 from .model import Model
 from .quality import better, plan_key, within
 from .rebalance import excess_load, unit_load
+from .restarts import until_stale
 from .tree_cut import TreeCuts, walk_tree
 
 
@@ -158,29 +158,23 @@ def reduce_by_recuts(model: Model, labels: np.ndarray, initial: np.ndarray, tole
     """Cut pairs of neighbouring territories anew nearer their initial border while balance
     stays as good: the plan's rank never drops and the workload moved falls with every step.
     Pairs holding the most moved workload are tried first; stops after ``tries`` attempts in a
-    row without a gain, or at ``deadline`` (core.clock.CLOCK). ``check()`` is called every step
-    (it raises to cancel)."""
+    row without a gain, or at ``deadline`` (core.clock.CLOCK) (restarts.until_stale). ``check()``
+    is called every step (it raises to cancel)."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     initial = np.asarray(initial, dtype=np.int64)
     p = model.p
     load = unit_load(model)
-    tries = int(tries if tries is not None else 4 * p + 20)
-    fails = 0
-    steps = 0
     assigned = initial >= 0
-    while fails < tries and steps < 10 * tries:
-        steps += 1
-        if deadline is not None and CLOCK() > deadline:
-            break
-        if check is not None:
-            check()  # raises when the user cancels
+
+    def attempt() -> Optional[bool]:
+        nonlocal labels
         pairs = model.territory_pairs(labels)
         if pairs.shape[0] == 0:
-            break
+            return None
         moved = np.bincount(labels, load * (assigned & (labels != initial)), minlength=p)
         weight = moved[pairs[:, 0]] + moved[pairs[:, 1]]
         if not np.any(weight > 0):
-            break
+            return None
         # mostly the pairs with the most moved workload, sometimes any pair with some
         top = np.flatnonzero(weight > 0)
         if rng.random() < 0.7:
@@ -188,17 +182,16 @@ def reduce_by_recuts(model: Model, labels: np.ndarray, initial: np.ndarray, tole
         pick = int(top[rng.integers(top.size)])
         out = recut_pair(model, labels, initial, int(pairs[pick, 0]), int(pairs[pick, 1]), rng, tolerance)
         if out is None:
-            fails += 1
-            continue
+            return False
         units, new, _before, _after = out
         trial = labels.copy()
         trial[units] = new
         if np.bincount(trial, minlength=p).min() == 0:
-            fails += 1
-            continue
+            return False
         if cap is not None and int(np.sum(assigned & (trial != initial))) > cap:
-            fails += 1
-            continue
+            return False
         labels = trial
-        fails = 0
+        return True
+
+    until_stale(attempt, int(tries if tries is not None else 4 * p + 20), deadline, check)
     return labels

@@ -115,7 +115,7 @@ def test_portfolio_result_ranks_no_lower_than_any_start_it_was_given(random_inst
 
     strips, _ = repair_contiguity(model, strips)
     good = engine.build_territories(replace(problem, time_limit=20.0)).labels
-    tol = engine._tol(model)
+    tol = model.tolerance_vector
     key_strips = plan_key(model.ratios(strips), model.active, tol)
     key_good = plan_key(model.ratios(good), model.active, tol)
     assert key_good.worst < 0.5 * key_strips.worst  # a much better start than the strips
