@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -234,6 +235,20 @@ def territory_pieces(labels: np.ndarray, adjacency: sp.csr_matrix) -> np.ndarray
     return piece
 
 
+def territory_walk(lists: list, labels: np.ndarray, start: int, seen: set) -> Iterator[int]:
+    """Units of ``start``'s territory reached from ``start``, depth first, never through a unit in
+    ``seen``; each is added to ``seen`` and yielded when first reached (``start`` is not)."""
+    own = labels[start]
+    stack = [start]
+    while stack:
+        unit = stack.pop()
+        for neighbour in lists[unit]:
+            if neighbour not in seen and labels[neighbour] == own:
+                seen.add(neighbour)
+                yield neighbour
+                stack.append(neighbour)
+
+
 def path_between(lists: list, sources: list, passable: np.ndarray, target: np.ndarray):
     """The units between ``sources`` and the nearest ``target`` unit, breadth first.
 
@@ -372,50 +387,24 @@ def piece_cut_units(lists: list, labels: np.ndarray, start: int) -> tuple:
     """Cut units of the piece of ``start``'s territory that holds ``start`` (Hopcroft–Tarjan).
 
     Walks only that piece (neighbour lists, no scan of all units). Returns (units, is_cut) as
-    Python lists in discovery order.
+    Python lists, ``start`` first.
     """
     own = labels[start]
-    idx = {start: 0}
+    index = {start: 0}
     nodes = [start]
-    low = [0]
-    parent = [-1]
-    cut = [False]
-    adj = [[w for w in lists[start] if labels[w] == own]]
-    ptr = [0]
-    stack = [0]
-    root_children = 0
-    while stack:
-        v = stack[-1]
-        av = adj[v]
-        i = ptr[v]
-        if i < len(av):
-            ptr[v] = i + 1
-            w = av[i]
-            j = idx.get(w)
-            if j is None:
-                j = len(nodes)
-                idx[w] = j
-                nodes.append(w)
-                low.append(j)  # discovery time = local index
-                parent.append(v)
-                cut.append(False)
-                adj.append([x for x in lists[w] if labels[x] == own])
-                ptr.append(0)
-                stack.append(j)
-                if v == 0:
-                    root_children += 1
-            elif j != parent[v] and j < low[v]:
-                low[v] = j
-        else:
-            stack.pop()
-            u = parent[v]
-            if u >= 0:
-                if low[v] < low[u]:
-                    low[u] = low[v]
-                if u != 0 and low[v] >= u:
-                    cut[u] = True
-    cut[0] = root_children > 1
-    return nodes, cut
+    indptr = [0]
+    indices: list = []
+    for node in nodes:  # grows while the piece is discovered
+        for neighbour in lists[node]:
+            if labels[neighbour] != own:
+                continue
+            local = index.get(neighbour)
+            if local is None:
+                local = index[neighbour] = len(nodes)
+                nodes.append(neighbour)
+            indices.append(local)
+        indptr.append(len(indices))
+    return nodes, _cut_vertices(indptr, indices, len(nodes))
 
 
 class TerritoryCuts:
@@ -485,6 +474,11 @@ class Neighbours:
         """A lazily refreshed articulation-point cache for labellings with ``p`` territories."""
         return TerritoryCuts(self, self.adjacency, p)
 
+    def territory_neighbours(self, unit: int, labels: np.ndarray) -> list:
+        """The unit's neighbours in its own territory."""
+        own = labels[unit]
+        return [v for v in self.lists[unit] if labels[v] == own]
+
     def ring_keeps_connected(self, unit: int, labels: np.ndarray, ring: int = 2) -> bool:
         """Local sufficient test: the unit's same-territory neighbours are connected to each other
         through same-territory units within ``ring`` steps of the unit (never through the unit).
@@ -493,7 +487,7 @@ class Neighbours:
         """
         lists = self.lists
         own = labels[unit]
-        nbrs = [v for v in lists[unit] if labels[v] == own]
+        nbrs = self.territory_neighbours(unit, labels)
         if len(nbrs) <= 1:
             return True
         nset = set(nbrs)
@@ -538,11 +532,11 @@ class Neighbours:
         reaches every other neighbour proves True; one that runs out of units first proves False
         (that side is cut off). Most cut units cut off a small appendage, found quickly.
         """
-        lists = self.lists
-        own = labels[unit]
-        nbrs = [v for v in lists[unit] if labels[v] == own]
+        nbrs = self.territory_neighbours(unit, labels)
         if len(nbrs) <= 1:
             return True
+        lists = self.lists
+        own = labels[unit]
         nset = set(nbrs)
         done = set()
         for start in nbrs:
@@ -579,22 +573,14 @@ class Neighbours:
         # local test: the territory neighbours of the unit are connected among themselves
         if self.ring_keeps_connected(unit, labels, ring=1):
             return True
-        lists = self.lists
-        own = labels[unit]
-        nbrs = [v for v in lists[unit] if labels[v] == own]
+        nbrs = self.territory_neighbours(unit, labels)
         # exact test: search the territory without the unit until every neighbour is found
         visited = {unit, nbrs[0]}
-        stack = [nbrs[0]]
         missing = set(nbrs[1:])
-        while stack:
-            v = stack.pop()
-            for w in lists[v]:
-                if w not in visited and labels[w] == own:
-                    visited.add(w)
-                    missing.discard(w)
-                    if not missing:
-                        return True
-                    if len(visited) > limit:
-                        return False
-                    stack.append(w)
+        for reached in territory_walk(self.lists, labels, nbrs[0], visited):
+            missing.discard(reached)
+            if not missing:
+                return True
+            if len(visited) > limit:
+                return False
         return not missing

@@ -507,47 +507,36 @@ def location_allocation(
 
     Large layers (over COARSE_ABOVE units) are allocated on groups of neighbouring units first
     (``coarse_groups``), then the units themselves are allocated once to the resulting centres,
-    starting from the groups' prices; see ``_location_allocation`` for the rest.
+    starting from the groups' prices; see ``relocating_hess`` for the rest.
     """
     group = coarse_groups(model)
     if group is None:
-        return _location_allocation(model, rng, progress, trials, iterations, band, start)
+        labels, _ = relocating_hess(LocationAllocation(model, band), rng, progress, trials, iterations, start)
+        return labels
     coarse = coarse_model(model, group)
     part = None if progress is None else progress.sub(0.0, 0.7)
-    la_coarse = LocationAllocation(coarse, band)
-    la_coarse.warm_iterations = COARSE_WARM_ITERATIONS
+    on_groups = LocationAllocation(coarse, band)
+    on_groups.warm_iterations = COARSE_WARM_ITERATIONS
     # no centre-relocation trials: moving one centre among the thousands of a layer this large
     # changes next to nothing and costs TRIAL_ITERATIONS allocations
-    labels_coarse, prices = _location_allocation(coarse, rng, part, 0, iterations, band, start,
-                                                 return_prices=la_coarse)
+    labels_coarse, prices = relocating_hess(on_groups, rng, part, 0, iterations, start)
     labels = labels_coarse[group]
     if progress is not None:
         progress.step(0.7, "Placing territory centres")
     # one allocation of the units themselves about the territories' centre units, warm-started
-    la = LocationAllocation(model, band)
-    la.alloc.prices = prices
+    on_units = LocationAllocation(model, band)
+    on_units.alloc.prices = prices
     centres = weighted_centres(labels, model.xy, model.weight, model.p)
-    _, near = la.tree.query(centres)
+    _, near = on_units.tree.query(centres)
     centres = model.xy[np.asarray(near)]
-    fine = la.alloc.allocate(centres, FINE_EPS, maxiter=FINE_ITERATIONS,
-                             progress=None if progress is None else progress.sub(0.7, 1.0))
-    return fine
+    return on_units.alloc.allocate(centres, FINE_EPS, maxiter=FINE_ITERATIONS,
+                                   progress=None if progress is None else progress.sub(0.7, 1.0))
 
 
-def _location_allocation(
-    model: Model,
-    rng: np.random.Generator,
-    progress: Optional[Progress] = None,
-    trials: int = 0,
-    iterations: int = 8,
-    band: Optional[float] = None,
-    start: str = "bisection",
-    return_prices: Optional[LocationAllocation] = None,
-):
-    """Compact, nearly balanced labels (not yet contiguous) for the model's units.
-
-    With ``return_prices`` (a LocationAllocation of this model to use), returns (labels, the
-    territories' prices of the kept allocation) instead of labels alone.
+def relocating_hess(hess: LocationAllocation, rng: np.random.Generator, progress: Optional[Progress],
+                    trials: int, iterations: int, start: str) -> tuple:
+    """Compact, nearly balanced labels (not yet contiguous) for the units of ``hess.model``, and
+    the territories' prices of the allocation kept: (labels, prices).
 
     ``start`` picks the first centres: "bisection" (weighted recursive bisection, robust where
     units cluster) or "kmeans" (k-means++ and Lloyd steps). After the first Hess run, ``trials``
@@ -556,26 +545,22 @@ def _location_allocation(
     plan's cost about its centre units drops (iterated local search: Hess iterations alone stop
     in the first local optimum).
     """
+    model = hess.model
     centres, fixed_mask = initial_centres(model, rng, start)
-    la = LocationAllocation(model, band) if return_prices is None else return_prices
     fixed = bool(fixed_mask.all())
     searching = not (fixed or trials <= 0 or model.p < 2)
     first_part = None if progress is None else progress.sub(0.0, 0.5 if searching else 1.0)
-    labels, centres = la.iterate(centres, fixed, iterations, first_part)
-
-    def done(labels, prices):
-        return labels if return_prices is None else (labels, prices)
-
+    labels, centres = hess.iterate(centres, fixed, iterations, first_part)
     if not searching:
-        return done(labels, la.alloc.prices.copy())
+        return labels, hess.alloc.prices.copy()
     xy, weight, p = model.xy, model.weight, model.p
     movable = np.ones(p, dtype=bool)
     if np.any(model.locked >= 0):
         movable[np.unique(model.locked[model.locked >= 0])] = False
     if not np.any(movable):
-        return done(labels, la.alloc.prices.copy())
-    best_cost = la.cost(labels)
-    best_prices = la.alloc.prices.copy()
+        return labels, hess.alloc.prices.copy()
+    best_cost = hess.cost(labels)
+    best_prices = hess.alloc.prices.copy()
     for t in range(trials):
         part = None if progress is None else progress.sub(0.5 + 0.5 * t / trials, 0.5 + 0.5 * (t + 1) / trials)
         trial = centres.copy()
@@ -586,13 +571,13 @@ def _location_allocation(
         score = weight * np.asarray(dist) ** 2
         total = score.sum()
         trial[k] = xy[int(rng.choice(xy.shape[0], p=score / total))] if total > 0 else trial[k]
-        la.alloc.prices = best_prices.copy()
-        new_labels, new_centres = la.iterate(trial, False, TRIAL_ITERATIONS, part, first=False)
-        cost = la.cost(new_labels)
+        hess.alloc.prices = best_prices.copy()
+        new_labels, new_centres = hess.iterate(trial, False, TRIAL_ITERATIONS, part, first=False)
+        cost = hess.cost(new_labels)
         if cost < best_cost:
             best_cost, labels, centres = cost, new_labels, new_centres
-            best_prices = la.alloc.prices.copy()
-    return done(labels, best_prices)
+            best_prices = hess.alloc.prices.copy()
+    return labels, best_prices
 
 
 def reassign_with_least_disruption(

@@ -80,40 +80,31 @@ def input_diagnostics(problem: Problem, model: Model) -> list:
     targets = territory_targets(problem.workload_matrix(), problem.territory_count, problem.seed_targets)
     names = measure_labels(problem)
     tols = _tolerances(problem, w.shape[1])
-    tol = float(tols.min())
     for a in range(w.shape[1]):
         tol = float(tols[a])
         tmax = targets[:, a].max()
         tmin = targets[:, a].min()
         if tmax <= 0:
             continue
-        too_big = np.flatnonzero(w[:, a] > (1.0 + tol) * tmax)
+        column = w[:, a]
+        too_big = np.flatnonzero(column > (1.0 + tol) * tmax)
         if too_big.size:
-            order = too_big[np.argsort(-w[too_big, a], kind="stable")]
-            out.append(
-                Diagnostic(
-                    "unit_exceeds_target",
-                    f"{too_big.size} unit(s) each carry more '{names[a]}' than a whole territory's "
-                    f"target plus the {_pct(tol)} tolerance (the largest is {_pct(w[order[0], a] / tmax)} "
-                    "of a target); the territories holding them cannot be balanced. Split these units, "
-                    "raise the tolerance or use fewer territories.",
-                    units=order[:MAX_LISTED_UNITS].tolist(),
-                )
-            )
-            continue
-        coarse = np.flatnonzero(w[:, a] >= GRANULARITY_NOTE * tmin)
-        if coarse.size:
-            order = coarse[np.argsort(-w[coarse, a], kind="stable")]
-            out.append(
-                Diagnostic(
-                    "granularity",
-                    f"{coarse.size} unit(s) each carry at least {_pct(GRANULARITY_NOTE)} of a territory's "
-                    f"'{names[a]}' target (the largest {_pct(w[order[0], a] / tmin)}), so balance on this "
-                    "measure moves in coarse steps.",
-                    units=order[:MAX_LISTED_UNITS].tolist(),
-                    severity="info",
-                )
-            )
+            order = too_big[np.argsort(-column[too_big], kind="stable")]
+            code, severity = "unit_exceeds_target", "warning"
+            message = (f"{too_big.size} unit(s) each carry more '{names[a]}' than a whole territory's "
+                       f"target plus the {_pct(tol)} tolerance (the largest is {_pct(column[order[0]] / tmax)} "
+                       "of a target); the territories holding them cannot be balanced. Split these units, "
+                       "raise the tolerance or use fewer territories.")
+        else:
+            coarse = np.flatnonzero(column >= GRANULARITY_NOTE * tmin)
+            if not coarse.size:
+                continue
+            order = coarse[np.argsort(-column[coarse], kind="stable")]
+            code, severity = "granularity", "info"
+            message = (f"{coarse.size} unit(s) each carry at least {_pct(GRANULARITY_NOTE)} of a territory's "
+                       f"'{names[a]}' target (the largest {_pct(column[order[0]] / tmin)}), so balance on this "
+                       "measure moves in coarse steps.")
+        out.append(Diagnostic(code, message, units=order[:MAX_LISTED_UNITS].tolist(), severity=severity))
     out.extend(_locked_load(problem, model, w, targets, names, tols))
     return out
 

@@ -11,6 +11,8 @@ any bit. The kept result equals a computation from scratch exactly, in the same 
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 
@@ -165,21 +167,34 @@ class CandidateMoves:
                            "figures": tuple(a.copy() for a in self._figures())}
         return key, base
 
-    # ----- chains: u from A to B, then v from B to C -------------------------------------------
-    def chains(self, unit, src, dst, delta, per_side: int = 3):
-        """See LocalSearch.chain_candidates."""
+    def _compare_kept(self, kept: Optional[dict], unit, src, dst, delta, per_side: int) -> tuple:
+        """(record, comparison) for chains or exchanges built from these moves: the record to keep
+        for the next call (None when the moves are not in key order), and None when ``kept`` (the
+        last call's record) cannot be used, else (territories whose figures changed, moves listed
+        and scored as last time and not touching them, kept moves no longer listed)."""
         p = self.search.territory_count
         key = unit * p + dst
         signature = (self.search.merit.signature(), per_side)
         figures = tuple(a.copy() for a in self._figures())
-        kept = self.kept_chains
         ordered = key.size < 2 or bool(np.all(key[1:] > key[:-1]))
+        record = {"signature": signature, "figures": figures, "key": key, "delta": delta, "src": src.copy()}
         if kept is None or kept["signature"] != signature or not ordered:
+            return (record if ordered else None), None
+        changed = _changed_territories(figures, kept["figures"], p)
+        same, gone = _compare_moves(kept, key, delta)
+        same &= ~(changed[src] | changed[dst])
+        return record, (changed, same, gone)
+
+    # ----- chains: u from A to B, then v from B to C -------------------------------------------
+    def chains(self, unit, src, dst, delta, per_side: int = 3):
+        """See LocalSearch.chain_candidates."""
+        p = self.search.territory_count
+        kept = self.kept_chains
+        record, comparison = self._compare_kept(kept, unit, src, dst, delta.copy(), per_side)
+        if comparison is None:
             out = self._chains(unit, src, dst, delta, per_side)
         else:
-            changed = _changed_territories(figures, kept["figures"], p)
-            same, gone = _compare_moves(kept, key, delta)
-            same &= ~(changed[src] | changed[dst])
+            changed, same, gone = comparison
             stale = np.zeros(p, dtype=bool)
             stale[src[~same]] = True
             stale[dst[~same]] = True
@@ -201,8 +216,7 @@ class CandidateMoves:
                 out = tuple(np.concatenate([x[k] for x in parts]) for k in range(6))
                 order = np.argsort(out[3], kind="stable")
                 out = tuple(x[order] for x in out)
-        self.kept_chains = {"signature": signature, "figures": figures, "key": key, "delta": delta.copy(),
-                            "src": src.copy(), "out": out} if ordered else None
+        self.kept_chains = None if record is None else {**record, "out": out}
         return out
 
     def full_chains(self, unit, src, dst, delta, per_side: int = 3):
@@ -259,18 +273,12 @@ class CandidateMoves:
         """See LocalSearch.swap_candidates."""
         p = self.search.territory_count
         delta = np.where(np.isfinite(delta), delta, 0.0)  # exchanges keep unit counts
-        key = unit * p + dst
-        signature = (self.search.merit.signature(), per_side)
-        figures = tuple(a.copy() for a in self._figures())
         kept = self.kept_exchanges
-        ordered = key.size < 2 or bool(np.all(key[1:] > key[:-1]))
-        if kept is None or kept["signature"] != signature or not ordered:
+        record, comparison = self._compare_kept(kept, unit, src, dst, delta, per_side)
+        if comparison is None:
             out = self._exchange_pairs(unit, src, dst, delta, per_side)
         else:
-            changed = _changed_territories(figures, kept["figures"], p)
-            # moves that are new or scored differently, and moves that are gone
-            same, gone = _compare_moves(kept, key, delta)
-            same &= ~(changed[src] | changed[dst])
+            _, same, gone = comparison
             src_gone = kept["src"][gone]
             dst_gone = kept["key"][gone] % p
             stale = np.unique(np.concatenate([
@@ -293,8 +301,7 @@ class CandidateMoves:
                 out = tuple(x[order] for x in out)
                 if out[0].size == 0:
                     out = None
-        self.kept_exchanges = {"signature": signature, "figures": figures, "key": key, "delta": delta,
-                               "src": src.copy(), "out": out} if ordered else None
+        self.kept_exchanges = None if record is None else {**record, "out": out}
         return out
 
     def full_exchanges(self, unit, src, dst, delta, per_side: int = 6):

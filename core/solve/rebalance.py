@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment, linprog
 
+from ..graph import territory_walk
 from .heavy_pairs import heavy_pairs
 from .model import Model
 from .quality import plan_key
@@ -271,20 +272,11 @@ def _cut_off(model: Model, labels: np.ndarray, u: int, a: int, limit: int = BUND
     load = model.weight
     pieces = []
     seen = {u}
-    for s0 in lists[u]:
-        if labels[s0] != a or s0 in seen:
+    for first in lists[u]:
+        if labels[first] != a or first in seen:
             continue
-        piece = [s0]
-        seen.add(s0)
-        stack = [s0]
-        while stack:
-            v = stack.pop()
-            for t in lists[v]:
-                if t not in seen and labels[t] == a:
-                    seen.add(t)
-                    piece.append(t)
-                    stack.append(t)
-        pieces.append(piece)
+        seen.add(first)
+        pieces.append([first, *territory_walk(lists, labels, first, seen)])
     if len(pieces) <= 1:
         return [u]
 
