@@ -116,40 +116,40 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
     two or more, short runs from each come first (the portfolio) and the rest of the time goes
     to the best plan they found.
     """
-    tol = model.tolerance_vector
-    key0 = plan_key(model.ratios(labels), model.active, tol)
+    tolerance = model.tolerance_vector
+    key0 = plan_key(model.ratios(labels), model.active, tolerance)
     if within(key0):
         return labels
-    floor = float(np.max(proven_floor(problem) / np.maximum(tol, 1e-6)))
+    floor = float(np.max(proven_floor(problem) / np.maximum(tolerance, 1e-6)))
     if key0.worst <= floor + 1e-7:
         return labels
     deadline = clock + _time_limit(problem)
     stop = max(GOAL_FRACTION, floor)
 
     def polish(labels):
-        quick = LocalSearch(model, labels, goal=GOAL_FRACTION * tol)
+        quick = LocalSearch(model, labels, goal=GOAL_FRACTION * tolerance)
         quick.run(None, levels=POLISH_LEVELS)
         return quick.labels
 
     def anneal(start, stream, until, span, max_steps):
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919] + stream)
-        search = Resplit(model, start, rng, tolerance=tol, power=RESPLIT_POWER)
+        search = Resplit(model, start, rng, tolerance=tolerance, power=RESPLIT_POWER)
         return search.run(until, span, goal=GOAL_FRACTION, floor=floor, temperature=RESPLIT_TEMPERATURE,
                           cooling=RESPLIT_COOLING, polish=polish, patience=_patience(problem, model),
                           max_steps=max_steps)
 
     members = [labels] + [np.asarray(s, dtype=np.int64) for s in (starts or [])
                           if not np.array_equal(s, labels)]
-    found = restarts.run_portfolio(members, anneal, lambda plan: plan_key(model.ratios(plan), model.active, tol),
+    found = restarts.run_portfolio(members, anneal, lambda plan: plan_key(model.ratios(plan), model.active, tolerance),
                                    deadline, stop, RESPLIT_COOLING, problem.time_limit is not None, progress)
     # smooth the cut lines: single moves under a dominant balance weight, never worse
-    ls = LocalSearch(model, found, goal=GOAL_FRACTION * tol)
-    ls.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
-    polished = ls.labels.copy()
-    key_f = plan_key(model.ratios(found), model.active, tol)
-    key_p = plan_key(model.ratios(polished), model.active, tol)
+    search = LocalSearch(model, found, goal=GOAL_FRACTION * tolerance)
+    search.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
+    polished = search.labels.copy()
+    key_f = plan_key(model.ratios(found), model.active, tolerance)
+    key_p = plan_key(model.ratios(polished), model.active, tolerance)
     out = polished if not_worse(key_p, key_f) or (within(key_p) and within(key_f)) else found
-    key_o = plan_key(model.ratios(out), model.active, tol)
+    key_o = plan_key(model.ratios(out), model.active, tolerance)
     return out if not_worse(key_o, key0) else labels
 
 
@@ -197,11 +197,11 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, tria
         # joining a territory's locked pieces can claim every unit of another territory
         labels = ensure_nonempty(model, labels)
     progress.step(0.65, "Balancing and compacting")
-    ls = LocalSearch(model, labels, goal=GOAL_FRACTION * model.tolerance_vector)
-    ls.run(progress.sub(0.65, 0.85))
+    search = LocalSearch(model, labels, goal=GOAL_FRACTION * model.tolerance_vector)
+    search.run(progress.sub(0.65, 0.85))
     if POLISH_CENTRE_UNITS:
-        ls.polish_about_centre_units(progress.sub(0.85, 1.0))
-    return ls.labels.copy(), stuck, ls
+        search.polish_about_centre_units(progress.sub(0.85, 1.0))
+    return search.labels.copy(), stuck, search
 
 
 def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **extra) -> Plan:
@@ -215,8 +215,8 @@ def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **e
         _figures_tolerance(problem),
         join_islands_first=False,
     )
-    diags = input_diagnostics(problem, model)
-    diags += plan_diagnostics(
+    diagnostics = input_diagnostics(problem, model)
+    diagnostics += plan_diagnostics(
         problem,
         model,
         labels,
@@ -225,18 +225,18 @@ def _finish(problem: Problem, model: Model, labels: np.ndarray, stuck: list, **e
         already_split=extra.pop("already_split", ()),
         capped=extra.pop("capped", False),
     )
-    gran, _ = granularity(problem)
+    unit_granularity, _ = granularity(problem)
     bound, bound_units, reasons = deviation_lower_bounds(problem)
-    diags += _bound_notes(problem, bound, bound_units, reasons)
-    m_bal = figures.sums.shape[1]
+    diagnostics += _bound_notes(problem, bound, bound_units, reasons)
+    measures = figures.sums.shape[1]
     return Plan(
         labels=labels.astype(np.int64),
         figures=figures,
-        diagnostics=diags,
+        diagnostics=diagnostics,
         changed_units=int(extra.pop("changed_units", 0)),
-        moved_workload=extra.pop("moved_workload", np.zeros(m_bal)),
+        moved_workload=extra.pop("moved_workload", np.zeros(measures)),
         lower_bounds=bound,
-        granularity=gran,
+        granularity=unit_granularity,
     )
 
 
@@ -287,8 +287,8 @@ def rebalance_territories(
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     labels = initial.copy()
-    lk = model.locked >= 0
-    labels[lk] = model.locked[lk]
+    is_locked = model.locked >= 0
+    labels[is_locked] = model.locked[is_locked]
     labels = fill_unassigned(model, labels)
     already_split = []
     if model.contiguous:
@@ -319,10 +319,10 @@ def rebalance_territories(
         # first the load the excess requires, along the territory graph; then single moves
         flowed = flow_rebalance(model, labels, model.tolerance_vector, initial, cap)
         progress.step(0.2, "Rebalancing")
-        ls = _rebalance_search(model, flowed, initial, cap)
-        ls.run(progress.sub(0.2, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
-        candidates.append(ls.labels.copy())
-        if ls.violated():
+        search = _rebalance_search(model, flowed, initial, cap)
+        search.run(progress.sub(0.2, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+        candidates.append(search.labels.copy())
+        if search.violated():
             candidates += _rebalance_by_moves(model, labels, initial, cap, progress.sub(0.4, 0.6))
         candidates = [candidates[0]] + [_reduce_disruption(model, c, initial, cap, progress) for c in candidates[1:]]
         best = _pick_rebalanced(model, candidates, initial)
@@ -400,20 +400,20 @@ _REBALANCE_LEVELS = [(BIG, b) for b in (0.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e
 def _rebalance_by_moves(model: Model, labels: np.ndarray, initial: np.ndarray, cap, progress: Progress) -> list:
     """The move-based path: disruption-charged local search, then the least-disruption LP."""
     out = []
-    ls = _rebalance_search(model, labels, initial, cap)
-    ls.run(progress.sub(0.0, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
-    out.append(ls.labels.copy())
-    if ls.violated() and (cap is None or ls.changed < cap):
+    search = _rebalance_search(model, labels, initial, cap)
+    search.run(progress.sub(0.0, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+    out.append(search.labels.copy())
+    if search.violated() and (cap is None or search.changed < cap):
         # load has to travel through several territories: solve the least-disruption LP
-        moved = reassign_with_least_disruption(model, ls.labels, 0.6 * model.tolerance, progress=progress)
+        moved = reassign_with_least_disruption(model, search.labels, 0.6 * model.tolerance, progress=progress)
         if model.contiguous:
             moved, _ = repair_contiguity(model, moved)
         moved = ensure_nonempty(model, moved)
         valid = initial >= 0
         if cap is None or int(np.sum(moved[valid] != initial[valid])) <= cap:
-            ls = _rebalance_search(model, moved, initial, cap)
-            ls.run(progress.sub(0.5, 1.0), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
-            out.append(ls.labels.copy())
+            search = _rebalance_search(model, moved, initial, cap)
+            search.run(progress.sub(0.5, 1.0), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+            out.append(search.labels.copy())
     return out
 
 
@@ -439,16 +439,17 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
     rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 104729])
     # cuts judged on balance first, then on the workload they move from its initial territory
     # (a disruption far above the compactness term, which is scaled to about 1 per territory)
-    rc = Recombination(model, match_identities(model, labels, initial), rng, tolerance=model.tolerance_vector,
-                       initial=initial, disruption=1e3 * model.p / float(model.weight.sum()))
+    recombination = Recombination(model, match_identities(model, labels, initial), rng,
+                                  tolerance=model.tolerance_vector, initial=initial,
+                                  disruption=1e3 * model.p / float(model.weight.sum()))
 
-    def polish(lab):
-        ls = _rebalance_search(model, lab, initial, None)
-        ls.run(None, stop_when_balanced=True, levels=_REBALANCE_LEVELS)
-        return ls.labels
+    def polish(plan):
+        search = _rebalance_search(model, plan, initial, None)
+        search.run(None, stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+        return search.labels
 
-    found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=patience,
-                   temperature=REBALANCE_TEMPERATURE * float(np.min(model.tolerance)), polish=polish)
+    found = recombination.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=patience,
+                              temperature=REBALANCE_TEMPERATURE * float(np.min(model.tolerance)), polish=polish)
     found = polish(match_identities(model, found, initial))
     found = _reduce_disruption(model, found, initial, cap, progress)
     progress.step(1.0, "Rebalancing")
@@ -466,12 +467,12 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     plan within tolerance stays within."""
     key0 = plan_key(model.ratios(labels), model.active, model.tolerance_vector)
     out = undo_moves(model, labels, initial, model.tolerance_vector, rate=MOVE_RATE)
-    ls = _rebalance_search(model, out, initial, cap)
-    ls.max_moves_per_round = None
-    ls.run(None, max_rounds=200, levels=[(BIG, 0.0)])
-    key1 = plan_key(model.ratios(ls.labels), model.active, model.tolerance_vector)
+    search = _rebalance_search(model, out, initial, cap)
+    search.max_moves_per_round = None
+    search.run(None, max_rounds=200, levels=[(BIG, 0.0)])
+    key1 = plan_key(model.ratios(search.labels), model.active, model.tolerance_vector)
     if (within(key1) if within(key0) else not_worse(key1, key0)):
-        out = undo_moves(model, ls.labels, initial, model.tolerance_vector, rate=MOVE_RATE)
+        out = undo_moves(model, search.labels, initial, model.tolerance_vector, rate=MOVE_RATE)
     if model.contiguous:
         # pairs of territories cut anew nearer their initial border
         rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
@@ -492,9 +493,9 @@ def _joined_candidates(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     if cap is not None and int(np.sum(valid & ~forced & (joined != initial))) > cap:
         return []
     flowed = flow_rebalance(model, joined, model.tolerance_vector, initial, cap)
-    ls = _rebalance_search(model, flowed, initial, cap)
-    ls.run(progress.sub(0.98, 0.99), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
-    return [joined, _reduce_disruption(model, ls.labels.copy(), initial, cap, progress)]
+    search = _rebalance_search(model, flowed, initial, cap)
+    search.run(progress.sub(0.98, 0.99), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+    return [joined, _reduce_disruption(model, search.labels.copy(), initial, cap, progress)]
 
 
 def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.ndarray:
@@ -502,13 +503,13 @@ def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.
     tolerance rank first and among them the least workload moved wins; out of tolerance, the
     smallest ``out_of_band_cost`` (worst deviation, load beyond the bands and workload moved, so
     that moving much for a small gain loses). Ties: the earliest."""
-    tol = model.tolerance_vector
-    keys = [plan_key(model.ratios(c), model.active, tol) for c in candidates]
+    tolerance = model.tolerance_vector
+    keys = [plan_key(model.ratios(c), model.active, tolerance) for c in candidates]
 
     def rank(i):
         if within(keys[i]):
             return (0, round(moved_load(model, candidates[i], initial), 12), i)
-        return (1, round(out_of_band_cost(model, candidates[i], initial, tol), 12), i)
+        return (1, round(out_of_band_cost(model, candidates[i], initial, tolerance), 12), i)
 
     ok = [i for i in range(len(candidates)) if i == 0 or not_worse(keys[i], keys[0])]
     return candidates[min(ok, key=rank)]
@@ -517,7 +518,7 @@ def _pick_rebalanced(model: Model, candidates: list, initial: np.ndarray) -> np.
 def _rebalance_search(model: Model, labels: np.ndarray, initial: np.ndarray, cap) -> LocalSearch:
     """Local search whose merit charges for every unit moved away from its initial territory."""
     disruption = 0.1 * BIG * model.p / model.n
-    ls = LocalSearch(model, labels, goal=model.tolerance_vector, initial=initial, disruption=disruption, cap=cap)
-    ls.max_moves_per_round = 0  # one move per territory off target per round: no needless moves
-    ls.focus_violated = True
-    return ls
+    search = LocalSearch(model, labels, goal=model.tolerance_vector, initial=initial, disruption=disruption, cap=cap)
+    search.max_moves_per_round = 0  # one move per territory off target per round: no needless moves
+    search.focus_violated = True
+    return search

@@ -417,12 +417,12 @@ class TerritoryCuts:
     """
 
     def __init__(self, neighbours: Neighbours, adjacency: sp.csr_matrix, p: int):
-        self.nb = neighbours
+        self.neighbours = neighbours
         self.adjacency = adjacency
-        self.p = int(p)
+        self.territory_count = int(p)
         n = adjacency.shape[0]
         self.cut = np.zeros(n, dtype=bool)
-        self.key = np.full(n, -1, dtype=np.int64)  # version * p + territory when computed
+        self.stamp = np.full(n, -1, dtype=np.int64)  # version * p + territory when computed (-1: never)
         self.refreshes = 0
 
     def refresh(self, labels: np.ndarray, territories, versions) -> None:
@@ -433,30 +433,30 @@ class TerritoryCuts:
             return
         members = np.flatnonzero(np.isin(labels, territories))
         self.cut[members] = _member_cuts(labels, self.adjacency, members)
-        key = np.zeros(self.p, dtype=np.int64)
-        key[territories] = versions * self.p + territories
-        self.key[members] = key[labels[members]]
+        key = np.zeros(self.territory_count, dtype=np.int64)
+        key[territories] = versions * self.territory_count + territories
+        self.stamp[members] = key[labels[members]]
         self.refreshes += int(territories.size)
 
     def keeps_connected(self, unit: int, labels: np.ndarray, version: int) -> bool:
         """True if ``unit`` can leave its territory without splitting the piece it lies in (exact)."""
         own = int(labels[unit])
-        key = version * self.p + own
-        if self.key[unit] == key:
+        key = version * self.territory_count + own
+        if self.stamp[unit] == key:
             return not bool(self.cut[unit])
         # the local answers are exact too: kept like the cut units until the territory changes
-        if self.nb.ring_keeps_connected(unit, labels):
+        if self.neighbours.ring_keeps_connected(unit, labels):
             self.cut[unit] = False
-            self.key[unit] = key
+            self.stamp[unit] = key
             return True
-        quick = self.nb.bounded_keeps_connected(unit, labels)
+        quick = self.neighbours.bounded_keeps_connected(unit, labels)
         if quick is not None:
             self.cut[unit] = not quick
-            self.key[unit] = key
+            self.stamp[unit] = key
             return quick
-        nodes, cut = piece_cut_units(self.nb.lists, labels, unit)
+        nodes, cut = piece_cut_units(self.neighbours.lists, labels, unit)
         self.cut[nodes] = cut
-        self.key[nodes] = key
+        self.stamp[nodes] = key
         self.refreshes += 1
         return not cut[0]
 

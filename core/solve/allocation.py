@@ -209,18 +209,20 @@ def minimise_in_box(fun, x0: np.ndarray, low: float, high: float, maxiter: int, 
 class DualAllocator:
     """Balanced allocation of points to fixed centres through the smoothed LP dual."""
 
-    def __init__(self, pts: Points, share: np.ndarray, active: np.ndarray, band: float):
-        self.pts = pts
-        self.p = share.shape[0]
-        self.n = pts.xy.shape[0]
-        self.m = pts.frac.shape[1]
-        self.r = 1.0 / (self.p * share)  # price multiplier per territory (unequal targets)
-        self.v = pts.frac * self.n  # ~1 per point
-        self.v[:, ~active] = 0.0
-        cap = self.n / self.p
-        self.upper = np.where(active[None, :], (1.0 + band) * cap, 1e30) * np.ones((self.p, 1))
-        self.lower = np.where(active[None, :], (1.0 - band) * cap, 0.0) * np.ones((self.p, 1))
-        self.prices = np.zeros(2 * self.p * self.m)
+    def __init__(self, points: Points, share: np.ndarray, active: np.ndarray, band: float):
+        self.points = points
+        self.territory_count = share.shape[0]
+        self.point_count = points.xy.shape[0]
+        self.measure_count = points.frac.shape[1]
+        # price multiplier per territory (unequal targets)
+        self.target_scale = 1.0 / (self.territory_count * share)
+        self.point_load = points.frac * self.point_count  # ~1 per point
+        self.point_load[:, ~active] = 0.0
+        cap = self.point_count / self.territory_count
+        rows = np.ones((self.territory_count, 1))
+        self.upper = np.where(active[None, :], (1.0 + band) * cap, 1e30) * rows
+        self.lower = np.where(active[None, :], (1.0 - band) * cap, 0.0) * rows
+        self.prices = np.zeros(2 * self.territory_count * self.measure_count)
         self.tree = None
 
     def candidates(self, centres: np.ndarray) -> Candidates:
@@ -229,27 +231,27 @@ class DualAllocator:
         The second list makes every territory able to gather its target even where the units'
         own nearest centres all lie elsewhere (clusters, coasts), which keeps the dual bounded.
         """
-        n, p = self.n, self.p
-        xy = self.pts.xy
+        n, p = self.point_count, self.territory_count
+        xy = self.points.xy
         k = int(min(p, CANDIDATES))
         d, near = nearest_stable(cKDTree(centres), xy, k)
         d_first = d[:, 0]
         if self.tree is None:
             self.tree = cKDTree(xy)
-        reach = int(min(n, np.ceil(REACH * n / (p * self.r.min()))))
+        reach = int(min(n, np.ceil(REACH * n / (p * self.target_scale.min()))))
         _, rev = self.tree.query(centres, k=reach)
         rev = np.asarray(rev).reshape(p, reach)
         unit = np.concatenate([np.repeat(np.arange(n), k), rev.ravel()])
         terr = np.concatenate([near.ravel(), np.repeat(np.arange(p), reach)])
-        locked = self.pts.locked
+        locked = self.points.locked
         if np.any(locked >= 0):
             keep = (locked[unit] < 0) | (locked[unit] == terr)
             fix = np.flatnonzero(locked >= 0)
             unit = np.concatenate([unit[keep], fix])
             terr = np.concatenate([terr[keep], locked[fix]])
         unit, terr = _dedupe(unit, terr, p)
-        cost = self.pts.weight[unit] * ((xy[unit] - centres[terr]) ** 2).sum(axis=1)
-        scale = float(np.mean(self.pts.weight * d_first**2)) or 1.0
+        cost = self.points.weight[unit] * ((xy[unit] - centres[terr]) ** 2).sum(axis=1)
+        scale = float(np.mean(self.points.weight * d_first**2)) or 1.0
         return Candidates(unit, terr, cost / scale, n, presorted=True)
 
     def allocate(self, centres: np.ndarray, eps_schedule=(0.1,), maxiter: int = 60, progress=None):
@@ -258,10 +260,10 @@ class DualAllocator:
 
     def allocate_candidates(self, cand: Candidates, eps_schedule=(0.1,), maxiter: int = 60, progress=None):
         """Labels at the optimised prices for given candidates (costs about 1 per point)."""
-        n, p, m = self.n, self.p, self.m
+        n, p, m = self.point_count, self.territory_count, self.measure_count
         terr, cost, count, starts = cand.terr, cand.cost, cand.count, cand.starts
         # load a candidate brings to its territory per measure, in target units x n / p
-        vu = (self.v[cand.unit] * self.r[terr][:, None]).T.copy()  # (m, L)
+        vu = (self.point_load[cand.unit] * self.target_scale[terr][:, None]).T.copy()  # (m, L)
         upper, lower = self.upper, self.lower
 
         def reduced(lam):

@@ -40,15 +40,15 @@ def undo_moves(model: Model, labels: np.ndarray, initial: np.ndarray, tolerance:
     labels = np.asarray(labels, dtype=np.int64).copy()
     initial = np.asarray(initial, dtype=np.int64)
     lists = model.neighbours.lists
-    nb = model.neighbours
-    pairs_h = heavy_pairs(model)
+    neighbours = model.neighbours
+    heavy = heavy_pairs(model)
     load = unit_load(model)
-    act = model.active
+    active = model.active
     ratios = model.ratios(labels)
     count = np.bincount(labels, minlength=model.p)
 
     def key_of(r):
-        return plan_key(r, act, tolerance)
+        return plan_key(r, active, tolerance)
 
     current = key_of(ratios)
     for _ in range(passes):
@@ -71,9 +71,9 @@ def undo_moves(model: Model, labels: np.ndarray, initial: np.ndarray, tolerance:
                     continue
                 if excess_load(model, r, tolerance) - excess_load(model, ratios, tolerance) >= rate * load[u]:
                     continue
-            if pairs_h and pairs_h.blocked(u, labels, b):
+            if heavy and heavy.blocked(u, labels, b):
                 continue
-            if model.contiguous and not nb.removal_keeps_connected(u, labels):
+            if model.contiguous and not neighbours.removal_keeps_connected(u, labels):
                 continue
             labels[u] = b
             ratios = r
@@ -86,12 +86,12 @@ def undo_moves(model: Model, labels: np.ndarray, initial: np.ndarray, tolerance:
     return labels
 
 
-def _pair_state(ratios: np.ndarray, act: np.ndarray, tol: np.ndarray) -> tuple:
+def _pair_state(ratios: np.ndarray, active: np.ndarray, tolerance: np.ndarray) -> tuple:
     """(worst |deviation| / tolerance, total excess) over the rows of ``ratios``."""
-    dev = np.abs(ratios[..., act] - 1.0)
-    t = tol[act]
-    worst = (dev / np.maximum(t, 1e-6)).max(axis=-1)
-    excess = np.maximum(dev - t, 0.0).sum(axis=-1)
+    deviation = np.abs(ratios[..., active] - 1.0)
+    band = tolerance[active]
+    worst = (deviation / np.maximum(band, 1e-6)).max(axis=-1)
+    excess = np.maximum(deviation - band, 0.0).sum(axis=-1)
     return worst, excess
 
 

@@ -46,19 +46,19 @@ WORST_WEIGHT = 2.5
 
 def unit_load(model: Model) -> np.ndarray:
     """(n,) the load the flows count: the mean share of the total over the active measures."""
-    act = model.active.astype(float)
-    return (model.frac * act[None, :]).sum(axis=1) / max(float(act.sum()), 1.0)
+    active = model.active.astype(float)
+    return (model.frac * active[None, :]).sum(axis=1) / max(float(active.sum()), 1.0)
 
 
 def excess_load(model: Model, ratios: np.ndarray, tolerance: np.ndarray) -> float:
     """Load beyond the bands (share of the total, mean over the active measures)."""
-    act = np.flatnonzero(model.active)
-    if act.size == 0:
+    active = np.flatnonzero(model.active)
+    if active.size == 0:
         return 0.0
-    dev = np.abs(np.asarray(ratios)[:, act] - 1.0)
-    over = np.maximum(dev - np.asarray(tolerance)[act][None, :], 0.0) * model.share[:, None]
+    dev = np.abs(np.asarray(ratios)[:, active] - 1.0)
+    over = np.maximum(dev - np.asarray(tolerance)[active][None, :], 0.0) * model.share[:, None]
     # a fixed summation order keeps the sum identical on every platform
-    return float(sum(float(v) for v in over.sum(axis=1).tolist())) / act.size
+    return float(sum(float(v) for v in over.sum(axis=1).tolist())) / active.size
 
 
 def moved_load(model: Model, labels: np.ndarray, initial: np.ndarray) -> float:
@@ -118,12 +118,12 @@ def unit_flows(model: Model, labels: np.ndarray, tolerance: np.ndarray, hops: in
     floor = 1e-4 / n
     cost_x = (load[unit] + floor) * (1.0 + 0.1 * extra)
 
-    act = np.flatnonzero(model.active)
+    active = np.flatnonzero(model.active)
     ratios = model.ratios(labels)
     dev = np.abs(ratios - 1.0)
-    off = np.any(dev[:, act] > tolerance[act][None, :] + 1e-12, axis=1)
+    off = np.any(dev[:, active] > tolerance[active][None, :] + 1e-12, axis=1)
     band = np.where(off[:, None], band_fraction * tolerance[None, :], tolerance[None, :])
-    na = act.size
+    na = active.size
     rows, cols, vals = [], [], []
     # rows 0 .. n-1: every unit moves at most once
     rows.append(unit)
@@ -132,7 +132,7 @@ def unit_flows(model: Model, labels: np.ndarray, tolerance: np.ndarray, hops: in
     rhs = [np.where(np.bincount(unit, minlength=n) > 0, 1.0, 0.0)]
     base = n
     # per territory and active measure: upper then lower band, with a slack column each
-    for j, i in enumerate(act.tolist()):
+    for j, i in enumerate(active.tolist()):
         gain = model.frac[unit, i] / model.share[recv]
         loss = model.frac[unit, i] / model.share[donor]
         up = base + 2 * (np.arange(p) * na + j)
@@ -144,7 +144,7 @@ def unit_flows(model: Model, labels: np.ndarray, tolerance: np.ndarray, hops: in
         cols += [np.arange(c_n), np.arange(c_n), c_n + 2 * (np.arange(p) * na + j) + 1]
         vals += [-gain, loss, -np.ones(p)]
     up_rhs = np.zeros(2 * p * na)
-    for j, i in enumerate(act.tolist()):
+    for j, i in enumerate(active.tolist()):
         idx = 2 * (np.arange(p) * na + j)
         up_rhs[idx] = 1.0 + band[:, i] - ratios[:, i]
         up_rhs[idx + 1] = ratios[:, i] - (1.0 - band[:, i])
@@ -185,8 +185,8 @@ def realise_flows(model: Model, labels: np.ndarray, pairs: np.ndarray, flow: np.
     load = unit_load(model)
     lists = model.neighbours.lists
     movable = model.locked < 0
-    pairs_h = heavy_pairs(model)
-    nb = model.neighbours
+    heavy = heavy_pairs(model)
+    neighbours = model.neighbours
     count = np.bincount(labels, minlength=model.p)
     w = model.weight
     wsum = np.maximum(np.bincount(labels, w, minlength=model.p), 1e-300)
@@ -203,36 +203,37 @@ def realise_flows(model: Model, labels: np.ndarray, pairs: np.ndarray, flow: np.
                  if movable[u] and any(labels[v] == b for v in lists[u])}
         refused: set = set()
         while left > MIN_FLOW and count[a] > 1:
-            cand = sorted(front - refused)
-            if not cand:
+            candidates = sorted(front - refused)
+            if not candidates:
                 break
-            cu = np.asarray(cand, dtype=np.int64)
-            g = load[cu]
-            fit = (((model.xy[cu] - centre[b]) ** 2).sum(axis=1) - ((model.xy[cu] - centre[a]) ** 2).sum(axis=1))
-            want = np.zeros(cu.size) if preference is None else -np.asarray(
-                [preference.get((u, b), 0.0) for u in cand])
+            candidate_units = np.asarray(candidates, dtype=np.int64)
+            g = load[candidate_units]
+            xy = model.xy[candidate_units]
+            fit = ((xy - centre[b]) ** 2).sum(axis=1) - ((xy - centre[a]) ** 2).sum(axis=1)
+            want = np.zeros(candidate_units.size) if preference is None else -np.asarray(
+                [preference.get((u, b), 0.0) for u in candidates])
             want = np.round(want, 6)  # LP values: ties within float noise rank by fit
             light = g <= left * (1.0 + 1e-9)
             if np.any(light):
                 pool = np.flatnonzero(light)
-                pick = pool[np.lexsort((cu[pool], fit[pool], want[pool]))]
+                pick = pool[np.lexsort((candidate_units[pool], fit[pool], want[pool]))]
             else:
                 pool = np.flatnonzero(g - left < left)
                 if pool.size == 0:
                     break
-                pick = pool[np.lexsort((cu[pool], g[pool], want[pool]))]
+                pick = pool[np.lexsort((candidate_units[pool], g[pool], want[pool]))]
             moved = False
             for i in pick.tolist():
-                u = int(cu[i])
+                u = int(candidate_units[i])
                 bundle = [u]
-                if model.contiguous and not nb.removal_keeps_connected(u, labels):
+                if model.contiguous and not neighbours.removal_keeps_connected(u, labels):
                     # a cut unit goes together with the part of the donor it cuts off
                     bundle = _cut_off(model, labels, u, a)
                     g_b = float(load[bundle].sum()) if bundle else 0.0
                     if not bundle or not (g_b <= left * (1.0 + 1e-9) or g_b - left < left):
                         refused.add(u)
                         continue
-                if len(bundle) >= count[a] or (pairs_h and any(pairs_h.blocked(v, labels, b) for v in bundle)):
+                if len(bundle) >= count[a] or (heavy and any(heavy.blocked(v, labels, b) for v in bundle)):
                     refused.add(u)
                     continue
                 step = 0

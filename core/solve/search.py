@@ -233,8 +233,7 @@ class LocalSearch:
             return 0
         order = good[np.argsort(d_all[good], kind="stable")]
         touched = np.zeros(self.territory_count, dtype=np.int64)
-        nb = self.model.neighbours
-        lists = nb.lists
+        lists = self.model.neighbours.lists
         labels = self.labels
         cap = self.cap
         made = 0
@@ -329,9 +328,8 @@ class LocalSearch:
         return self.cuts.keeps_connected(u, self.labels, int(self.version[self.labels[u]]))
 
     def _swap_keeps_connected(self, u: int, v: int, a: int, b: int) -> bool:
-        nb = self.model.neighbours
         labels = self.labels
-        lists = nb.lists
+        lists = self.model.neighbours.lists
         if not any(labels[w] == a and w != u for w in lists[v]):
             return False
         if not any(labels[w] == b and w != v for w in lists[u]):
