@@ -1,4 +1,9 @@
-"""Build and rebalance territories: the engine's two entry points."""
+"""Build and rebalance territories: the engine's two entry points.
+
+Each is a pipeline of the solve/ rooms (see core/README.md): which step runs when, with which
+settings, and the plan's summary at the end. The restart rules are in solve/restarts.py, the
+clock that time limits are counted on in clock.py (``CLOCK`` here is the same object).
+"""
 
 from __future__ import annotations
 
@@ -79,7 +84,7 @@ DEFAULT_TIME_LIMIT = 60.0
 POLISH_LEVELS = [(BIG, b) for b in (0.0, 1.0, 10.0, 100.0)]
 #: Start temperature of the rebalance's recombination annealing, as a fraction of the tolerance.
 REBALANCE_TEMPERATURE = 1.0
-#: The multi-tree merge-and-resplit (core.resplit): energy exponent, start temperature (in units
+#: The multi-tree merge-and-resplit (core.solve.resplit): energy exponent, start temperature (in units
 #: of the energy, (deviation / tolerance) ** power) and the steps over which it cools to 0.
 RESPLIT_POWER = 2.0
 RESPLIT_TEMPERATURE = 8.0
@@ -110,7 +115,7 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
 
     Runs only while the plan is out of tolerance and until the time limit (counted from
     ``clock``); the result never ranks below ``labels`` (worst deviation, then total excess).
-    The search is core.resplit's annealing: neighbouring territories merged and split again at
+    The search is core.solve.resplit's annealing: neighbouring territories merged and split again at
     the best cut of many random spanning trees, on an energy that spreads imbalance out.
     ``starts``: other complete, contiguous plans (the independent starts, in start order); with
     two or more, short runs from each come first (the portfolio) and the rest of the time goes
@@ -154,7 +159,7 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
 
 
 def proven_floor(problem: Problem) -> np.ndarray:
-    """(m',) no plan can have a smaller worst |deviation| on that measure (see core.bounds)."""
+    """(m',) no plan can have a smaller worst |deviation| on that measure (see core.solve.bounds)."""
     return deviation_lower_bounds(problem)[0]
 
 
