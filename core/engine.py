@@ -103,14 +103,14 @@ def _time_limit(problem: Problem) -> float:
 
 
 def _patience(problem: Problem, model: Model) -> Optional[int]:
-    """Recombination steps without a better plan before giving up (None: use all the time)."""
+    """Steps of the build's resplit without progress before it gives up (None: use all the time)."""
     if problem.time_limit is not None:
         return None
     return int(max(2 * RESPLIT_COOLING, 100 * model.p))
 
 
 def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, progress: Progress,
-            initial: Optional[np.ndarray] = None, starts: Optional[list] = None) -> np.ndarray:
+            starts: Optional[list] = None) -> np.ndarray:
     """Leave the traps single moves cannot: merge-and-resplit while some territory is off.
 
     Runs only while the plan is out of tolerance and until the time limit (counted from
@@ -145,8 +145,12 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
 
     members = [labels] + [np.asarray(s, dtype=np.int64) for s in (starts or [])
                           if not np.array_equal(s, labels)]
-    found = restarts.run_portfolio(members, anneal, lambda plan: plan_key(model.ratios(plan), model.active, tolerance),
-                                   deadline, stop, RESPLIT_COOLING, problem.time_limit is not None, progress)
+
+    def key_of(plan):
+        return plan_key(model.ratios(plan), model.active, tolerance)
+
+    found = restarts.run_portfolio(members, anneal, key_of, deadline, stop, RESPLIT_COOLING,
+                                   problem.time_limit is not None, progress)
     # smooth the cut lines: single moves under a dominant balance weight, never worse
     search = LocalSearch(model, found, goal=GOAL_FRACTION * tolerance)
     search.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
