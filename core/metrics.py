@@ -1,6 +1,9 @@
 """The one definition of balance, contiguity and compactness of a plan.
 
-The toolbox, the dock and the engine all call :func:`plan_figures`, so they never disagree.
+The toolbox and the engine take a plan's figures from :func:`plan_figures`. The panel keeps its
+per-territory sums in step with every edit (core.plan.ledger), words their deviation with the same
+:func:`relative_deviation`, and asks :func:`plan_figures` for what needs the whole plan (its
+pieces), so the panel and the toolbox never disagree.
 """
 
 from __future__ import annotations
