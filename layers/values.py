@@ -24,6 +24,16 @@ def text_or_none(value) -> str | None:
     return text or None
 
 
+def number_or_none(value) -> float | None:
+    """An attribute value as a float; None for NULL and for what is not a number."""
+    if is_null(value):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def natural_key(text) -> list:
     """Sort key that puts “Territory 2” before “Territory 10” (case-insensitive)."""
     parts = re.split(r"(\d+)", str(text))

@@ -1,0 +1,471 @@
+"""Turn a QGIS layer (or table) of accounts into arrays beside the units.
+
+An account is a point (a customer, a hospital, a store) or a row of a table without geometry whose
+unit field holds the id of its unit (accounts that carry a ZIP code). Its *home unit* is the unit
+it stands in: found by location (points in another CRS are transformed to the units'), or by
+matching its unit id against the units' id field. Its override, when set, is the code of the
+territory it is aligned to on purpose. Everything a user can get wrong (repeated ids, an account
+with neither location nor unit id, NULL or negative workloads, multipoints) raises
+:class:`AccountDataError` naming the accounts and the fix; nothing is guessed.
+
+This is the one reading path for the accounts of the toolbox and the panel.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsCoordinateTransformContext,
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsGeometry,
+    QgsPoint,
+    QgsWkbTypes,
+)
+
+from ..core.plan.accounts import AccountBook
+from ..i18n import tr
+from .units import Units
+from .values import number_or_none, text_or_none
+
+#: How many accounts a message names before "and N more".
+NAMED_IN_MESSAGES = 10
+
+
+class AccountDataError(ValueError):
+    """The accounts cannot be read as given; the message names the accounts and the fix."""
+
+
+@dataclass
+class Accounts:
+    """The accounts of one layer, in the order they were read.
+
+    ``fids`` are feature ids, ``ids`` the values of the account id field (as text), ``names`` what
+    messages call each account (the name field, else the id). ``workloads`` has one column per
+    entry of ``measure_names``. ``overrides`` holds each account's override code (None: none).
+    ``home`` is the engine index of each account's home unit, -1 outside every unit (or when its
+    unit id matches no unit: those are also in ``unknown_unit``). ``positions`` are in the units'
+    metric CRS (NaN for accounts read by unit id only).
+    """
+
+    fids: np.ndarray
+    ids: list[str]
+    names: list[str]
+    workloads: np.ndarray
+    measure_names: list[str]
+    overrides: list
+    home: np.ndarray
+    positions: np.ndarray
+    override_field: str = ""
+    unknown_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    index_of_fid: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+    def outside(self) -> np.ndarray:
+        """Indices of the accounts in no unit (not an error: they have no territory unless overridden)."""
+        return np.flatnonzero(self.home < 0)
+
+    def label(self, i: int) -> str:
+        """An account as messages name it: “name (id)”, or the id alone."""
+        name, ident = self.names[i], self.ids[i]
+        return ident if name == ident else f"{name} ({ident})"
+
+    def listing(self, indices, limit: int = NAMED_IN_MESSAGES) -> str:
+        return _listing([self.label(int(i)) for i in indices], limit)
+
+    def unknown_overrides(self, codes: Sequence[str]) -> np.ndarray:
+        """Indices of the accounts whose override names none of ``codes``."""
+        known = set(codes)
+        return np.asarray([i for i, code in enumerate(self.overrides) if code is not None and code not in known],
+                          dtype=np.int64)
+
+    def override_indices(self, codes: Sequence[str], strict: bool = True) -> np.ndarray:
+        """(a,) each override as an index into ``codes`` (-1: none). ``strict``: an override naming no
+        territory of the plan raises :class:`AccountDataError`; otherwise such an override counts as none."""
+        if strict:
+            self.check_overrides(codes)
+        position = {code: k for k, code in enumerate(codes)}
+        return np.fromiter((position.get(code, -1) if code is not None else -1 for code in self.overrides),
+                           dtype=np.int64, count=self.count)
+
+    def check_overrides(self, codes: Sequence[str]) -> None:
+        unknown = self.unknown_overrides(codes)
+        if unknown.size:
+            values = sorted({self.overrides[i] for i in unknown.tolist()})
+            raise AccountDataError(tr(
+                "{} accounts have an override that is not a territory of the plan ({}): {}. Put the code of one "
+                "of the plan's territories in “{}”, or clear the override.").format(
+                unknown.size, _listing([f"“{v}”" for v in values], NAMED_IN_MESSAGES), self.listing(unknown),
+                self.override_field))
+
+    def book(self, codes: Sequence[str], strict: bool = True) -> AccountBook:
+        """The engine's view of the accounts for a plan whose territories are ``codes``."""
+        return AccountBook(home=self.home, override=self.override_indices(codes, strict), workloads=self.workloads)
+
+
+def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoordinateTransformContext,
+                  name_field: str | None = None, override_field: str | None = None,
+                  balance_fields: Sequence[str] = (), unit_source=None, unit_id_field: str | None = None,
+                  account_unit_field: str | None = None, feedback=None) -> Accounts | None:
+    """Read every account of ``source`` (a feature source or vector layer, points or a table).
+
+    ``units`` are the units the accounts stand in (read with their geometries); ``unit_source`` is
+    the layer they were read from, needed with ``unit_id_field``. With ``unit_id_field`` and
+    ``account_unit_field`` an account's home unit is the unit whose id it holds (its location
+    decides where the unit id is empty); otherwise its location decides. Returns None when
+    ``feedback`` is cancelled.
+    """
+    fields = source.fields()
+    if bool(unit_id_field) != bool(account_unit_field):
+        raise AccountDataError(tr(
+            "Give both the units' id field and the accounts' unit field (to find each account's unit by its id), "
+            "or neither (to find it by location)."))
+    columns = _columns(fields, id_field, name_field, override_field, balance_fields, account_unit_field)
+    geometry_type = QgsWkbTypes.geometryType(source.wkbType())
+    has_geometry = geometry_type == QgsWkbTypes.GeometryType.PointGeometry
+    if geometry_type not in (QgsWkbTypes.GeometryType.PointGeometry, QgsWkbTypes.GeometryType.NullGeometry,
+                             QgsWkbTypes.GeometryType.UnknownGeometry):
+        raise AccountDataError(tr(
+            "Accounts are points, or a table whose unit field holds each account's unit id; this layer has {} "
+            "geometries. Use its centroids (Vector ▸ Geometry Tools ▸ Centroids) or a table.").format(
+            QgsWkbTypes.geometryDisplayString(geometry_type)))
+    if not has_geometry and not account_unit_field:
+        raise AccountDataError(tr(
+            "The accounts have no geometry, so their units cannot be found by location. Give the units' id field "
+            "and the accounts' unit field (e.g. the units' ZIP code and the accounts' ZIP code)."))
+    if account_unit_field is None and not units.is_polygon:
+        raise AccountDataError(tr(
+            "The units are points, so no account stands in one. Give the units' id field and the accounts' unit "
+            "field to find each account's unit by its id."))
+
+    raw = _read_rows(source, columns, has_geometry, feedback)
+    if raw is None:
+        return None
+    _check_rows(raw, id_field, account_unit_field)
+
+    count = len(raw.ids)
+    workloads = np.frombuffer(raw.workloads, dtype=float).reshape(count, len(balance_fields)).copy()
+    positions = _to_units_crs(raw, source.sourceCrs(), units, transform_context)
+    home = np.full(count, -1, dtype=np.int64)
+    unknown = np.zeros(0, dtype=np.int64)
+    by_location = np.isfinite(positions[:, 0])
+    if account_unit_field:
+        keys = _unit_keys(unit_source, unit_id_field, units)
+        found = np.fromiter((keys.get(key, -2) if key is not None else -3 for key in raw.unit_keys),
+                            dtype=np.int64, count=count)
+        home = np.where(found >= 0, found, -1)
+        unknown = np.flatnonzero(found == -2)
+        by_location &= found == -3
+    if np.any(by_location):
+        if not units.is_polygon:
+            raise AccountDataError(tr(
+                "{} accounts have no unit id and the units are points, so their unit cannot be found: {}. Fill "
+                "in their unit id.").format(int(by_location.sum()), _listing(
+                    [raw.ids[i] for i in np.flatnonzero(by_location)], NAMED_IN_MESSAGES)))
+        located = locate_in_units(positions[by_location], units.geometries, feedback)
+        if located is None:
+            return None
+        home[by_location] = located
+    fids = np.frombuffer(raw.fids, dtype=np.int64).copy()
+    return Accounts(fids=fids, ids=raw.ids, names=raw.names, workloads=workloads,
+                    measure_names=list(balance_fields), overrides=raw.overrides, home=home, positions=positions,
+                    override_field=override_field or "", unknown_unit=unknown,
+                    index_of_fid={int(fid): i for i, fid in enumerate(fids.tolist())})
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+@dataclass
+class _Columns:
+    ident: int
+    name: int
+    override: int
+    unit: int
+    balance: list
+    balance_names: list
+
+
+@dataclass
+class _Rows:
+    fids: array = field(default_factory=lambda: array("q"))
+    ids: list = field(default_factory=list)
+    names: list = field(default_factory=list)
+    overrides: list = field(default_factory=list)
+    unit_keys: list = field(default_factory=list)
+    workloads: array = field(default_factory=lambda: array("d"))
+    xs: array = field(default_factory=lambda: array("d"))
+    ys: array = field(default_factory=lambda: array("d"))
+    null_ids: list = field(default_factory=list)
+    multipoints: list = field(default_factory=list)
+    nowhere: list = field(default_factory=list)
+    bad_workloads: dict = field(default_factory=dict)  # balance field → accounts with a bad value in it
+
+
+def _columns(fields, id_field, name_field, override_field, balance_fields, account_unit_field) -> _Columns:
+    def index_of(name: str | None, what: str) -> int:
+        if not name:
+            return -1
+        index = fields.lookupField(name)
+        if index < 0:
+            raise AccountDataError(tr("The {} “{}” is not a field of the accounts. Pick one of their fields.")
+                                   .format(what, name))
+        return index
+
+    if not id_field:
+        raise AccountDataError(tr("Give the accounts' id field: the field that tells accounts apart."))
+    balance = []
+    for name in balance_fields:
+        index = index_of(name, tr("balance field"))
+        if not fields.at(index).isNumeric():
+            raise AccountDataError(tr(
+                "The accounts' balance field “{}” is not numeric ({}). Choose a numeric field, or convert it with the "
+                "Field Calculator.").format(name, fields.at(index).typeName()))
+        balance.append(index)
+    return _Columns(ident=index_of(id_field, tr("account id field")), name=index_of(name_field, tr("name field")),
+                    override=index_of(override_field, tr("override field")),
+                    unit=index_of(account_unit_field, tr("unit field")), balance=balance,
+                    balance_names=list(balance_fields))
+
+
+def _read_rows(source, columns: _Columns, has_geometry: bool, feedback) -> _Rows | None:
+    wanted = sorted({c for c in (columns.ident, columns.name, columns.override, columns.unit) if c >= 0}
+                    | set(columns.balance))
+    request = QgsFeatureRequest().setSubsetOfAttributes(wanted)
+    if not has_geometry:
+        request.setFlags(QgsFeatureRequest.Flag.NoGeometry)
+    rows = _Rows()
+    total = max(source.featureCount(), 1)
+    step = max(1, total // 100)
+    point_type = QgsWkbTypes.Type.Point
+    feature = QgsFeature()
+    iterator = source.getFeatures(request)
+    count = 0
+    # one pass, the least Python per feature (a million accounts)
+    while iterator.nextFeature(feature):
+        if feedback is not None and count % step == 0:
+            if feedback.isCanceled():
+                return None
+            feedback.setProgress(60.0 * count / total)
+        at = count
+        count += 1
+        rows.fids.append(feature.id())
+        ident = text_or_none(feature.attribute(columns.ident))
+        if ident is None:
+            rows.null_ids.append(feature.id())
+            ident = ""
+        rows.ids.append(ident)
+        name = text_or_none(feature.attribute(columns.name)) if columns.name >= 0 else None
+        rows.names.append(name or ident)
+        rows.overrides.append(_code(feature.attribute(columns.override)) if columns.override >= 0 else None)
+        unit_key = _code(feature.attribute(columns.unit)) if columns.unit >= 0 else None
+        rows.unit_keys.append(unit_key)
+        for index, balance_name in zip(columns.balance, columns.balance_names):
+            value = feature.attribute(index)
+            number = value if type(value) is float else number_or_none(value)
+            if number is None or not math.isfinite(number) or number < 0:
+                rows.bad_workloads.setdefault(balance_name, []).append(at)
+                number = 0.0
+            rows.workloads.append(number)
+        x = y = math.nan
+        if has_geometry:
+            geometry = feature.geometry()
+            if not geometry.isNull() and not geometry.isEmpty():
+                if QgsWkbTypes.flatType(geometry.wkbType()) == point_type:
+                    point = geometry.asPoint()
+                    x, y = point.x(), point.y()
+                else:
+                    part = _single_point(geometry)
+                    if part is None:
+                        rows.multipoints.append(at)
+                    else:
+                        x, y = part
+        rows.xs.append(x)
+        rows.ys.append(y)
+        if math.isnan(x) and unit_key is None:
+            rows.nowhere.append(at)
+    return rows
+
+
+def _single_point(geometry: QgsGeometry) -> tuple[float, float] | None:
+    """The point of a multipoint with one part; None for several points."""
+    collection = geometry.constGet()
+    if collection.numGeometries() != 1:
+        return None
+    point = collection.geometryN(0)
+    return point.x(), point.y()
+
+
+def _code(value) -> str | None:
+    """A territory code or unit id as text; a whole number stored as a decimal reads as the integer
+    (30301.0 → "30301"), so numeric and text fields of the same ids match."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return text_or_none(value)
+
+
+def _check_rows(rows: _Rows, id_field: str, account_unit_field: str | None) -> None:
+    """Raise for the first kind of bad account found, naming every account of that kind."""
+    if rows.null_ids:
+        raise AccountDataError(tr(
+            "{} accounts have no id in “{}” (feature ids {}). Give every account an id.").format(
+            len(rows.null_ids), id_field, _listing([str(f) for f in rows.null_ids], NAMED_IN_MESSAGES)))
+    repeated = [(ident, times) for ident, times in Counter(rows.ids).items() if times > 1]
+    if repeated:
+        repeated.sort(key=lambda item: (-item[1], item[0]))
+        raise AccountDataError(tr(
+            "{} account ids are used more than once in “{}”: {}. Give every account its own id (merge the "
+            "duplicates, or use another id field).").format(
+            len(repeated), id_field, _listing([tr("“{}” ({} times)").format(i, n) for i, n in repeated],
+                                              NAMED_IN_MESSAGES)))
+
+    def label(i: int) -> str:
+        name, ident = rows.names[i], rows.ids[i]
+        return ident if name == ident else f"{name} ({ident})"
+
+    if rows.multipoints:
+        raise AccountDataError(tr(
+            "{} accounts are several points each: {}. An account stands in one place: split them (Vector ▸ "
+            "Geometry Tools ▸ Multipart to singleparts, then give each part its own id) or keep one point.").format(
+            len(rows.multipoints), _listing([label(i) for i in rows.multipoints], NAMED_IN_MESSAGES)))
+    if rows.nowhere:
+        where = tr("a location or a unit id in “{}”").format(account_unit_field) if account_unit_field else tr(
+            "a location")
+        raise AccountDataError(tr(
+            "{} accounts have neither a location nor a unit id: {}. Give each of them {}, or leave them out."
+        ).format(len(rows.nowhere), _listing([label(i) for i in rows.nowhere], NAMED_IN_MESSAGES), where))
+    for balance_name, accounts in rows.bad_workloads.items():
+        raise AccountDataError(tr(
+            "{} accounts have no workload (NULL), a negative or an invalid one in “{}”: {}. Workloads are zero or "
+            "more: fill them in (0 when the account has none).").format(
+            len(accounts), balance_name, _listing([label(i) for i in accounts], NAMED_IN_MESSAGES)))
+
+
+def _listing(items: list, limit: int) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (tr(" and {} more").format(len(items) - limit) if len(items) > limit else "")
+
+
+def _to_units_crs(rows: _Rows, crs, units: Units, transform_context) -> np.ndarray:
+    """(a, 2) the accounts' points in the units' metric CRS (NaN where an account has none)."""
+    count = len(rows.ids)
+    xy = np.column_stack([np.frombuffer(rows.xs, dtype=float), np.frombuffer(rows.ys, dtype=float)]).reshape(count, 2)
+    located = np.flatnonzero(np.isfinite(xy[:, 0]))
+    if located.size and crs.isValid() and crs != units.metric_crs:
+        transform = QgsCoordinateTransform(crs, units.metric_crs, transform_context)
+        from qgis.core import QgsPointXY
+
+        for i in located.tolist():
+            point = transform.transform(QgsPointXY(xy[i, 0], xy[i, 1]))
+            xy[i, 0], xy[i, 1] = point.x(), point.y()
+    return xy * units.unit_factor
+
+
+def _unit_keys(unit_source, unit_id_field: str, units: Units) -> dict:
+    """unit id (as text) → engine index; raises when the field is missing or an id repeats."""
+    if unit_source is None:
+        raise AccountDataError(tr("The units' layer is needed to read their ids."))
+    index = unit_source.fields().lookupField(unit_id_field)
+    if index < 0:
+        raise AccountDataError(tr("The unit id field “{}” is not a field of the units. Pick the field that holds "
+                                  "each unit's id (e.g. its ZIP code).").format(unit_id_field))
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([index])
+    keys: dict = {}
+    repeated = []
+    for feature in unit_source.getFeatures(request):
+        key = _code(feature.attribute(index))
+        i = units.index_of_fid.get(feature.id())
+        if key is None or i is None:
+            continue
+        if key in keys:
+            repeated.append(key)
+        keys[key] = i
+    if repeated:
+        raise AccountDataError(tr(
+            "The unit id “{}” is used by more than one unit in “{}”, so accounts holding it cannot be placed. Give "
+            "every unit its own id, or pick another id field.").format(repeated[0], unit_id_field))
+    return keys
+
+
+# --- which unit each point stands in -------------------------------------------------------------
+
+def locate_in_units(points: np.ndarray, geometries: list[QgsGeometry], feedback=None) -> np.ndarray | None:
+    """(k,) the index of the polygon each point lies in (-1: in none); a point on a shared boundary
+    goes to the first of its units. The points sit in a grid of cells sorted by cell, so each
+    unit tests only the points in its bounding box, against its prepared (GEOS) geometry.
+    Returns None when ``feedback`` is cancelled."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    found = np.full(len(points), -1, dtype=np.int64)
+    if len(points) == 0 or not geometries:
+        return found
+    grid = _PointGrid(points)
+    step = max(1, len(geometries) // 50)
+    boundary: list[tuple[int, np.ndarray]] = []
+    for unit, geometry in enumerate(geometries):
+        if feedback is not None and unit % step == 0:
+            if feedback.isCanceled():
+                return None
+            feedback.setProgress(60.0 + 40.0 * unit / len(geometries))
+        box = geometry.boundingBox()
+        candidates = grid.within(box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())
+        candidates = candidates[found[candidates] < 0]
+        if candidates.size == 0:
+            continue
+        engine = QgsGeometry.createGeometryEngine(geometry.constGet())
+        engine.prepareGeometry()
+        inside = [i for i, (x, y) in zip(candidates.tolist(), points[candidates].tolist())
+                  if engine.contains(QgsPoint(x, y))]
+        found[inside] = unit
+        boundary.append((unit, candidates))
+    # points on a boundary are in no unit's interior: the first unit that touches them
+    for unit, candidates in boundary:
+        left = candidates[found[candidates] < 0]
+        if left.size == 0:
+            continue
+        engine = QgsGeometry.createGeometryEngine(geometries[unit].constGet())
+        touching = [i for i, (x, y) in zip(left.tolist(), points[left].tolist()) if engine.intersects(QgsPoint(x, y))]
+        found[touching] = unit
+    return found
+
+
+class _PointGrid:
+    """Points sorted by the cell of a uniform grid (about 16 points per cell)."""
+
+    def __init__(self, points: np.ndarray):
+        self.points = points
+        low = points.min(axis=0)
+        span = np.maximum(points.max(axis=0) - low, 1e-9)
+        cells = max(1, len(points) // 16)
+        side = float(max(np.sqrt(span[0] * span[1] / cells), span.max() / 4096, 1e-9))
+        self.low, self.side = low, side
+        self.width = int(span[0] // side) + 1
+        self.height = int(span[1] // side) + 1
+        column = np.minimum(((points[:, 0] - low[0]) // side).astype(np.int64), self.width - 1)
+        row = np.minimum(((points[:, 1] - low[1]) // side).astype(np.int64), self.height - 1)
+        cell = row * self.width + column
+        self.order = np.argsort(cell, kind="stable")
+        self.starts = np.searchsorted(cell[self.order], np.arange(self.width * self.height + 1))
+
+    def within(self, xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:
+        """Indices of the points inside the box (closed)."""
+        c0 = max(0, int((xmin - self.low[0]) // self.side))
+        c1 = min(self.width - 1, int((xmax - self.low[0]) // self.side))
+        r0 = max(0, int((ymin - self.low[1]) // self.side))
+        r1 = min(self.height - 1, int((ymax - self.low[1]) // self.side))
+        if c0 > c1 or r0 > r1:
+            return np.zeros(0, dtype=np.int64)
+        parts = [self.order[self.starts[r * self.width + c0]:self.starts[r * self.width + c1 + 1]]
+                 for r in range(r0, r1 + 1)]
+        found = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        xy = self.points[found]
+        keep = (xy[:, 0] >= xmin) & (xy[:, 0] <= xmax) & (xy[:, 1] >= ymin) & (xy[:, 1] <= ymax)
+        return found[keep]
