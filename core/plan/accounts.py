@@ -126,6 +126,34 @@ class AccountBook:
                 _sum_by(lost_from[lost], self.workloads[away][lost], territory_count))
 
 
+@dataclass
+class OverrideLists:
+    """The overrides of one territory both ways, each an array of account indices.
+
+    kept     accounts standing outside the territory's units that it serves ("accounts outside your
+             area that you keep"), with ``kept_from`` the territory each stands in (-1: none)
+    served   accounts standing in its units that another territory serves ("accounts in your area
+             served by another rep"), with ``served_by`` that territory
+    """
+
+    kept: np.ndarray
+    kept_from: np.ndarray
+    served: np.ndarray
+    served_by: np.ndarray
+
+
+def override_lists(book: AccountBook, unit_labels, territory_count: int) -> list[OverrideLists]:
+    """Per territory, its overrides both ways (see :class:`OverrideLists`), accounts in index order."""
+    away = np.flatnonzero(book.moved_away(unit_labels))
+    home = book.home_territories(unit_labels)[away]
+    to = book.override[away]
+    out = []
+    for k in range(int(territory_count)):
+        kept, served = to == k, home == k
+        out.append(OverrideLists(away[kept], home[kept], away[served], to[served]))
+    return out
+
+
 def changed_accounts(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """Indices of the accounts whose territory differs between two plans (-1 = none counts as a
     territory of its own: an account that gains or loses its territory has changed)."""

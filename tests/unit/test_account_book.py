@@ -10,6 +10,7 @@ from territory_planner.core.plan.accounts import (
     SOURCE_UNIT,
     AccountBook,
     changed_accounts,
+    override_lists,
 )
 from territory_planner.core.problem import Problem, ProblemError
 
@@ -78,3 +79,14 @@ def test_bad_fixed_loads_are_named(fixed, words):
 
 def test_changed_accounts_count_gaining_or_losing_a_territory():
     np.testing.assert_array_equal(changed_accounts([0, 1, -1, 2], [0, 2, 1, 2]), [1, 2])
+
+
+def test_override_lists_name_both_ways_with_the_other_territory():
+    lists = override_lists(book(), UNIT_LABELS, 2)
+    np.testing.assert_array_equal(lists[0].kept, [5])
+    np.testing.assert_array_equal(lists[0].kept_from, [-1])
+    np.testing.assert_array_equal(lists[0].served, [1])
+    np.testing.assert_array_equal(lists[0].served_by, [1])
+    np.testing.assert_array_equal(lists[1].kept, [1])
+    np.testing.assert_array_equal(lists[1].kept_from, [0])
+    assert lists[1].served.size == 0
