@@ -5,6 +5,9 @@ for the toolbox and names in the log the accounts that stand in no unit).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
@@ -12,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterField,
 )
 
+from ..core.plan.accounts import AccountBook
 from ..i18n import tr
 from ..layers.accounts import AccountDataError, Accounts, read_accounts
 from ..layers.units import ScaledFeedback, Units
@@ -105,3 +109,83 @@ def report_accounts_outside(accounts: Accounts, feedback) -> None:
         feedback.pushWarning(tr(
             "{} accounts hold a unit id that no unit has (they have no territory unless overridden): {}.").format(
             len(unknown), accounts.listing(sorted(unknown))))
+
+
+class AccountRun:
+    """The accounts side of one run of an algorithm that balances or reports a plan.
+
+    ``BALANCE_FIELDS`` may name fields of the units, of the accounts (summed per unit), or both; a
+    name on both layers is an error. ``split`` sorts them before the units are read (the units'
+    reader reads only the units' own fields); ``read`` reads the accounts; ``workloads`` and
+    ``fixed_loads`` give the engine its arrays in the user's order of measures: the units' own
+    workloads and the accounts aligned by geography summed per unit, and the overridden accounts as
+    fixed loads of their territories (zero on the units' own measures).
+    """
+
+    def __init__(self, balance_fields: list[str], unit_fields: list[str], account_fields: list[str]):
+        self.balance_fields, self.unit_fields, self.account_fields = balance_fields, unit_fields, account_fields
+        self.accounts: Accounts | None = None
+
+    @classmethod
+    def split(cls, algorithm, parameters, context, unit_source, balance_fields: list[str]) -> AccountRun:
+        accounts = algorithm.parameterAsSource(parameters, ACCOUNTS, context)
+        if accounts is None:
+            return cls(list(balance_fields), list(balance_fields), [])
+        unit_names = set(unit_source.fields().names())
+        account_names = set(accounts.fields().names())
+        both = [name for name in balance_fields if name in unit_names and name in account_names]
+        if both:
+            raise QgsProcessingException(tr(
+                "The balance field “{}” is a field of both the units and the accounts, so it is not clear which to "
+                "balance. Rename it on one of the layers (e.g. with the Field Calculator) and name that one.").format(
+                both[0]))
+        neither = [name for name in balance_fields if name not in unit_names and name not in account_names]
+        if neither:
+            raise QgsProcessingException(tr(
+                "The balance field “{}” is neither a field of the units nor of the accounts. Pick fields of either "
+                "layer.").format(neither[0]))
+        return cls(list(balance_fields), [n for n in balance_fields if n in unit_names],
+                   [n for n in balance_fields if n in account_names])
+
+    @property
+    def given(self) -> bool:
+        return self.accounts is not None
+
+    def read(self, algorithm, parameters, context, unit_source, units: Units, feedback,
+             progress: tuple[float, float] = (20.0, 30.0)) -> Accounts | None:
+        self.accounts = read_account_parameters(algorithm, parameters, context, unit_source, units,
+                                                self.account_fields, feedback, progress)
+        if self.accounts is not None:
+            for a, name in enumerate(self.account_fields):
+                if self.accounts.count and not (self.accounts.workloads[:, a] > 0).any():
+                    feedback.pushWarning(tr(
+                        "The accounts' balance field “{}” is 0 for every account, so there is nothing to balance "
+                        "on it. Check that it holds the workload, or leave it out.").format(name))
+        return self.accounts
+
+    def workloads(self, own: np.ndarray, book: AccountBook | None) -> np.ndarray:
+        """(n, m) per unit: its own workloads and the accounts aligned to it by geography."""
+        own = np.asarray(own, dtype=float).reshape(own.shape[0], -1)
+        if book is None:
+            return own
+        from_accounts = book.unit_workloads(own.shape[0])
+        return np.column_stack([own[:, self.unit_fields.index(name)] if name in self.unit_fields
+                                else from_accounts[:, self.account_fields.index(name)]
+                                for name in self.balance_fields]) if self.balance_fields else own
+
+    def fixed_loads(self, book: AccountBook | None, territory_count: int) -> np.ndarray | None:
+        """(p, m) the overridden accounts' workload per territory (None when no account is overridden)."""
+        if book is None or not book.overridden.any() or not self.account_fields:
+            return None
+        fixed = book.fixed_loads(territory_count)
+        out = np.zeros((territory_count, len(self.balance_fields)))
+        for j, name in enumerate(self.balance_fields):
+            if name in self.account_fields:
+                out[:, j] = fixed[:, self.account_fields.index(name)]
+        return out
+
+    def with_accounts(self, units: Units, book: AccountBook | None) -> Units:
+        """``units`` whose workloads are :meth:`workloads` (measure names in the user's order)."""
+        if book is None:
+            return units
+        return replace(units, workloads=self.workloads(units.workloads, book), measure_names=list(self.balance_fields))

@@ -8,6 +8,7 @@ from qgis.core import (
     QgsFields,
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -16,6 +17,7 @@ from qgis.core import (
 
 from ..compat import DOUBLE, INT, STRING, make_field, parameter_as_fields
 from ..core.plan.accounts import SOURCE_NAMES
+from ..layers.account_style import apply_account_style
 from ..layers.territory_table import TerritoryRow, read_territory_table
 from ..layers.units import ScaledFeedback
 from ..layers.values import natural_key, text_or_none
@@ -155,6 +157,8 @@ class AssignAccountsAlgorithm(TerritoryAlgorithm):
 
         out_id, _ = write_units(self, parameters, self.OUTPUT, context, feedback, account_source, accounts, fields,
                                 values_of, progress=(60.0, 95.0), keep_geometries=False)
+        if account_source.wkbType() != QgsWkbTypes.Type.NoGeometry:
+            AccountStyler.attach(out_id, codes, rows, context)
         return out_id
 
     def _write_summary(self, parameters, context, feedback, book, unit_labels, codes, rows, territory_field,
@@ -180,3 +184,27 @@ class AssignAccountsAlgorithm(TerritoryAlgorithm):
             add_feature(sink, feature)
         feedback.setProgress(100.0)
         return summary_id
+
+
+class AccountStyler(QgsProcessingLayerPostProcessorInterface):
+    """Draws the loaded account list in the territories' colours, overrides ringed."""
+
+    _alive: list[AccountStyler] = []  # Processing keeps only a reference
+
+    def __init__(self, codes: list[str], rows: list[TerritoryRow]):
+        super().__init__()
+        self.codes, self.rows = codes, rows
+
+    def postProcessLayer(self, layer, context, feedback):
+        apply_account_style(layer, "territory", "\"source\" = 'override'", self.codes,
+                            {row.code: row.colour for row in self.rows if row.colour},
+                            {row.code: row.label for row in self.rows})
+
+    @classmethod
+    def attach(cls, dest_id: str, codes: list[str], rows: list[TerritoryRow], context) -> None:
+        if not dest_id or not context.willLoadLayerOnCompletion(dest_id):
+            return
+        styler = cls(codes, rows)
+        cls._alive.append(styler)
+        del cls._alive[:-1000]
+        context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)

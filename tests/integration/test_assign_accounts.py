@@ -175,3 +175,27 @@ def test_the_account_list_of_a_layer_in_the_project_is_the_same(run_algorithm, g
     layer = layer_of(Path(accounts_path), "accounts")
     out = rows_by(as_layer(run_assign(run_algorithm, layer_of(grid, "units"), layer)["OUTPUT"]), "id")
     assert out["A3"]["territory"] == "T2" and out["A1"]["territory"] == "T1"
+
+
+def test_the_loaded_account_list_is_drawn_by_territory_with_overrides_ringed(territory_provider, grid, tmp_path,
+                                                                            qgis_new_project):
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProject, QgsSymbolLayer
+
+    accounts_path = write_accounts(tmp_path / "in" / "accounts.gpkg", ACCOUNTS)
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    result = processing.runAndLoadResults("territory:assignaccounts", {
+        "INPUT": str(grid), "TERRITORY_FIELD": "territory", "ACCOUNTS": str(accounts_path), "ACCOUNT_ID_FIELD": "id",
+        "OVERRIDE_FIELD": "override", "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_SUMMARY": "TEMPORARY_OUTPUT"},
+        context=context)
+    layer = QgsProject.instance().mapLayer(result["OUTPUT"])
+    renderer = layer.renderer()
+    assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "territory"
+    categories = renderer.categories()  # copies: kept while their symbols are read
+    assert [c.value() for c in categories][:4] == ["T1", "T2", "T3", "T4"]
+    symbols = [c.symbol() for c in categories]
+    ring = symbols[0].symbolLayer(1)
+    enabled = ring.dataDefinedProperties().property(QgsSymbolLayer.Property.PropertyLayerEnabled)
+    assert enabled.expressionString() == "\"source\" = 'override'"
+    assert symbols[0].color() != symbols[1].color()
