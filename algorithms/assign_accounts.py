@@ -4,105 +4,77 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
-    QgsFeature,
-    QgsFields,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsWkbTypes,
 )
 
-from ..compat import DOUBLE, INT, STRING, make_field, parameter_as_fields
+from ..compat import DOUBLE, STRING, make_field
 from ..core.plan.accounts import SOURCE_NAMES
 from ..layers.account_style import apply_account_style
-from ..layers.territory_table import TerritoryRow, read_territory_table
+from ..layers.alignment import read_alignment
+from ..layers.territory_table import TerritoryRow
 from ..layers.units import ScaledFeedback
 from ..layers.values import natural_key, text_or_none
-from .account_params import (
-    ACCOUNT_ID_FIELD,
-    ACCOUNT_NAME_FIELD,
-    ACCOUNT_UNIT_FIELD,
-    ACCOUNTS,
-    OVERRIDE_FIELD,
-    UNIT_ID_FIELD,
-    add_account_parameters,
-    read_account_parameters,
+from . import parameters as shared
+from .account_run import read_account_parameters
+from .base import TerritoryAlgorithm, removes_partial_outputs
+from .outputs import write_units
+from .parameters import ACCOUNTS, BALANCE_FIELDS, OUTPUT, OUTPUT_SUMMARY, TERRITORY_FIELD, UNIT_ID_FIELD
+from .territory_layer import Column, account_columns, figure_columns, table_columns, write_territory_layer
+
+HELP = (
+    "Gives every account (customer, hospital, store) its territory and rep: the list a CRM imports.\n\n"
+    "<b>Units layer</b> and its <b>territory field</b>: the plan (each unit's territory code). "
+    "<b>Territory table</b>: optional, names and reps by code, as Build or Rebalance write it.\n"
 )
-from .account_params import HELP as ACCOUNTS_HELP
-from .common import TerritoryAlgorithm, add_feature, read_alignment, removes_partial_outputs, write_units
+OUTPUTS_HELP = (
+    "<b>Account name field</b>: optional, names accounts in messages.\n"
+    "<b>Balance fields</b>: optional numeric fields of the accounts, summed per territory.\n\n"
+    "Outputs: the accounts with <b>territory</b> (code), <b>territory_name</b>, <b>rep</b>, <b>source</b> "
+    "(unit: from the unit it stands in; override; none: no territory) and <b>unit</b> (the home unit's id: "
+    "the unit id field's value, else its feature id); and one row per territory with <b>accounts</b>, "
+    "<b>overrides_in</b> (accounts from outside its units it keeps), <b>overrides_out</b> (accounts in its units "
+    "served by another territory) and the sums. Both can be written to CSV or XLSX."
+)
 
 #: the columns the account list adds (a CRM imports them by these names)
 ACCOUNT_COLUMNS = ("territory", "territory_name", "rep", "source", "unit")
 
 
 class AssignAccountsAlgorithm(TerritoryAlgorithm):
-    INPUT = "INPUT"
-    TERRITORY_FIELD = "TERRITORY_FIELD"
-    TERRITORIES = "TERRITORIES"
-    ACCOUNTS = ACCOUNTS
-    ACCOUNT_ID_FIELD = ACCOUNT_ID_FIELD
-    ACCOUNT_NAME_FIELD = ACCOUNT_NAME_FIELD
-    OVERRIDE_FIELD = OVERRIDE_FIELD
-    UNIT_ID_FIELD = UNIT_ID_FIELD
-    ACCOUNT_UNIT_FIELD = ACCOUNT_UNIT_FIELD
-    BALANCE_FIELDS = "BALANCE_FIELDS"
-    OUTPUT = "OUTPUT"
-    OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
+    """Assign accounts to territories: the account → territory → rep list."""
 
-    def name(self) -> str:
-        return "assignaccounts"
-
-    def displayName(self) -> str:
-        return self.tr("Assign accounts to territories")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Gives every account (customer, hospital, store) its territory and rep: the list a CRM imports.\n\n"
-            "<b>Units layer</b> and its <b>territory field</b>: the plan (each unit's territory code). "
-            "<b>Territory table</b>: optional, names and reps by code, as Build or Rebalance write it.\n"
-        ) + self.tr(ACCOUNTS_HELP) + self.tr(
-            "\n<b>Account name field</b>: optional, names accounts in messages.\n"
-            "<b>Balance fields</b>: optional numeric fields of the accounts, summed per territory.\n\n"
-            "Outputs: the accounts with <b>territory</b> (code), <b>territory_name</b>, <b>rep</b>, <b>source</b> "
-            "(unit: from the unit it stands in; override; none: no territory) and <b>unit</b> (the home unit's id); "
-            "and one row per territory with <b>accounts</b>, <b>overrides_in</b> (accounts from outside its units "
-            "it keeps), <b>overrides_out</b> (accounts in its units served by another territory) and the sums. Both "
-            "can be written to CSV or XLSX."
-        )
+    algorithm_id = "assignaccounts"
+    display_name = "Assign accounts to territories"
+    help_text = (HELP, shared.ACCOUNTS_HELP, OUTPUTS_HELP)
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Units layer with territories"),
-            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
+        shared.add_units_layer(self, self.tr("Units layer with territories"))
+        shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
+        shared.add_territory_table(self, self.tr("Territory table (names, reps)"))
+        shared.add_accounts(self, optional=False, with_name=True)
         self.addParameter(QgsProcessingParameterField(
-            self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.TERRITORIES, self.tr("Territory table (names, reps)"), [QgsProcessing.SourceType.TypeVector],
-            optional=True))
-        add_account_parameters(self, optional=False, with_name=True)
-        self.addParameter(QgsProcessingParameterField(
-            self.BALANCE_FIELDS, self.tr("Account fields to sum per territory"), parentLayerParameterName=ACCOUNTS,
+            BALANCE_FIELDS, self.tr("Account fields to sum per territory"), parentLayerParameterName=ACCOUNTS,
             type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True, optional=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Accounts with territories"), QgsProcessing.SourceType.TypeVector))
+            OUTPUT, self.tr("Accounts with territories"), QgsProcessing.SourceType.TypeVector))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_SUMMARY, self.tr("Accounts per territory"), QgsProcessing.SourceType.TypeVector))
+            OUTPUT_SUMMARY, self.tr("Accounts per territory"), QgsProcessing.SourceType.TypeVector))
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
-        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
+        source = shared.units_source(self, parameters, context)
+        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
+        balance_fields = shared.balance_fields(self, parameters, context)
 
         feedback.setProgressText(self.tr("Reading units…"))
         units = self.read_units(source, [], context, ScaledFeedback(feedback, 0, 15), with_adjacency=False)
         alignment = read_alignment(source, territory_field, units, feedback)
-        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
+        known = shared.territory_table(self, parameters, context, territory_field)
         codes = sorted(set(alignment.names) | set(known), key=natural_key)
         position = {code: k for k, code in enumerate(codes)}
         unit_labels = np.array([position[alignment.names[k]] if k >= 0 else -1 for k in alignment.labels.tolist()],
@@ -123,7 +95,7 @@ class AssignAccountsAlgorithm(TerritoryAlgorithm):
         counts = np.bincount(sources, minlength=3)
         feedback.pushInfo(self.tr("{} accounts: {} by their unit, {} by override, {} without a territory.").format(
             accounts.count, int(counts[0]), int(counts[1]), int(counts[2])))
-        return {self.OUTPUT: out_id, self.OUTPUT_SUMMARY: summary_id}
+        return {OUTPUT: out_id, OUTPUT_SUMMARY: summary_id}
 
     def _unit_ids(self, parameters, context, source, units) -> list[str]:
         """Each unit's id for the ``unit`` column: the unit id field's value, else the feature id."""
@@ -155,7 +127,7 @@ class AssignAccountsAlgorithm(TerritoryAlgorithm):
             return by_territory[territory_list[i]] + [SOURCE_NAMES[source_list[i]],
                                                       unit_ids[home] if home >= 0 else None]
 
-        out_id, _ = write_units(self, parameters, self.OUTPUT, context, feedback, account_source, accounts, fields,
+        out_id, _ = write_units(self, parameters, OUTPUT, context, feedback, account_source, accounts, fields,
                                 values_of, progress=(60.0, 95.0), keep_geometries=False)
         if account_source.wkbType() != QgsWkbTypes.Type.NoGeometry:
             AccountStyler.attach(out_id, codes, rows, context)
@@ -163,25 +135,17 @@ class AssignAccountsAlgorithm(TerritoryAlgorithm):
 
     def _write_summary(self, parameters, context, feedback, book, unit_labels, codes, rows, territory_field,
                        balance_fields):
-        fields = QgsFields()
-        for new in [make_field(territory_field, STRING, 80), make_field("name", STRING, 120),
-                    make_field("rep", STRING, 120), make_field("accounts", INT), make_field("overrides_in", INT),
-                    make_field("overrides_out", INT)] + [make_field(name, DOUBLE) for name in balance_fields]:
-            fields.append(new)
-        sink, summary_id = self.parameterAsSink(parameters, self.OUTPUT_SUMMARY, context, fields,
-                                                QgsWkbTypes.Type.NoGeometry)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT_SUMMARY))
         p = len(codes)
-        counts = book.account_counts(unit_labels, p)
-        gained = book.overrides_in(unit_labels, p)
-        lost = book.overrides_out(unit_labels, p)
         sums = book.territory_sums(unit_labels, p)
-        for k, code in enumerate(codes):
-            feature = QgsFeature(fields)
-            feature.setAttributes([code, rows[k].name, rows[k].rep, int(counts[k]), int(gained[k]), int(lost[k])]
-                                  + [float(v) for v in sums[k].tolist()])
-            add_feature(sink, feature)
+        groups = [table_columns(territory_field, rows),
+                  account_columns(book.account_counts(unit_labels, p), book.overrides_in(unit_labels, p),
+                                  book.overrides_out(unit_labels, p)),
+                  figure_columns(*[(Column(name, DOUBLE, self.tr("{} (sum)").format(name)), sums[:, a].tolist())
+                                   for a, name in enumerate(balance_fields)])]
+        summary_id, _ = write_territory_layer(self, parameters, OUTPUT_SUMMARY, context, feedback, groups, None,
+                                              None, False, territory_count=p)
+        if summary_id is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, OUTPUT_SUMMARY))
         feedback.setProgress(100.0)
         return summary_id
 

@@ -26,13 +26,13 @@ from qgis.core import (
     QgsFeature,
     QgsFeatureRequest,
     QgsGeometry,
-    QgsPoint,
     QgsWkbTypes,
 )
 
 from ..core.plan.accounts import AccountBook
 from ..i18n import tr
-from .units import Units
+from .shapes import units_at
+from .units import ScaledFeedback, Units
 from .values import number_or_none, text_or_none
 
 #: How many accounts a message names before "and N more".
@@ -172,7 +172,8 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
                 "{} accounts have no unit id and the units are points, so their unit cannot be found: {}. Fill "
                 "in their unit id.").format(int(by_location.sum()), _listing(
                     [raw.ids[i] for i in np.flatnonzero(by_location)], NAMED_IN_MESSAGES)))
-        located = locate_in_units(positions[by_location], units.geometries, feedback)
+        located = units_at(units, positions[by_location],
+                           ScaledFeedback(feedback, 60.0, 100.0) if feedback is not None else None)
         if located is None:
             return None
         home[by_location] = located
@@ -394,78 +395,3 @@ def _unit_keys(unit_source, unit_id_field: str, units: Units) -> dict:
             "The unit id “{}” is used by more than one unit in “{}”, so accounts holding it cannot be placed. Give "
             "every unit its own id, or pick another id field.").format(repeated[0], unit_id_field))
     return keys
-
-
-# --- which unit each point stands in -------------------------------------------------------------
-
-def locate_in_units(points: np.ndarray, geometries: list[QgsGeometry], feedback=None) -> np.ndarray | None:
-    """(k,) the index of the polygon each point lies in (-1: in none); a point on a shared boundary
-    goes to the first of its units. The points sit in a grid of cells sorted by cell, so each
-    unit tests only the points in its bounding box, against its prepared (GEOS) geometry.
-    Returns None when ``feedback`` is cancelled."""
-    points = np.asarray(points, dtype=float).reshape(-1, 2)
-    found = np.full(len(points), -1, dtype=np.int64)
-    if len(points) == 0 or not geometries:
-        return found
-    grid = _PointGrid(points)
-    step = max(1, len(geometries) // 50)
-    boundary: list[tuple[int, np.ndarray]] = []
-    for unit, geometry in enumerate(geometries):
-        if feedback is not None and unit % step == 0:
-            if feedback.isCanceled():
-                return None
-            feedback.setProgress(60.0 + 40.0 * unit / len(geometries))
-        box = geometry.boundingBox()
-        candidates = grid.within(box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())
-        candidates = candidates[found[candidates] < 0]
-        if candidates.size == 0:
-            continue
-        engine = QgsGeometry.createGeometryEngine(geometry.constGet())
-        engine.prepareGeometry()
-        inside = [i for i, (x, y) in zip(candidates.tolist(), points[candidates].tolist())
-                  if engine.contains(QgsPoint(x, y))]
-        found[inside] = unit
-        boundary.append((unit, candidates))
-    # points on a boundary are in no unit's interior: the first unit that touches them
-    for unit, candidates in boundary:
-        left = candidates[found[candidates] < 0]
-        if left.size == 0:
-            continue
-        engine = QgsGeometry.createGeometryEngine(geometries[unit].constGet())
-        touching = [i for i, (x, y) in zip(left.tolist(), points[left].tolist()) if engine.intersects(QgsPoint(x, y))]
-        found[touching] = unit
-    return found
-
-
-class _PointGrid:
-    """Points sorted by the cell of a uniform grid (about 16 points per cell)."""
-
-    def __init__(self, points: np.ndarray):
-        self.points = points
-        low = points.min(axis=0)
-        span = np.maximum(points.max(axis=0) - low, 1e-9)
-        cells = max(1, len(points) // 16)
-        side = float(max(np.sqrt(span[0] * span[1] / cells), span.max() / 4096, 1e-9))
-        self.low, self.side = low, side
-        self.width = int(span[0] // side) + 1
-        self.height = int(span[1] // side) + 1
-        column = np.minimum(((points[:, 0] - low[0]) // side).astype(np.int64), self.width - 1)
-        row = np.minimum(((points[:, 1] - low[1]) // side).astype(np.int64), self.height - 1)
-        cell = row * self.width + column
-        self.order = np.argsort(cell, kind="stable")
-        self.starts = np.searchsorted(cell[self.order], np.arange(self.width * self.height + 1))
-
-    def within(self, xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:
-        """Indices of the points inside the box (closed)."""
-        c0 = max(0, int((xmin - self.low[0]) // self.side))
-        c1 = min(self.width - 1, int((xmax - self.low[0]) // self.side))
-        r0 = max(0, int((ymin - self.low[1]) // self.side))
-        r1 = min(self.height - 1, int((ymax - self.low[1]) // self.side))
-        if c0 > c1 or r0 > r1:
-            return np.zeros(0, dtype=np.int64)
-        parts = [self.order[self.starts[r * self.width + c0]:self.starts[r * self.width + c1 + 1]]
-                 for r in range(r0, r1 + 1)]
-        found = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        xy = self.points[found]
-        keep = (xy[:, 0] >= xmin) & (xy[:, 0] <= xmax) & (xy[:, 1] >= ymin) & (xy[:, 1] <= ymax)
-        return found[keep]

@@ -232,6 +232,15 @@ def test_bad_reps_are_refused(run_algorithm, plan, names, kept, message):
         assign(run_algorithm, plan, reps, REP_TERRITORY_FIELD="keep")
 
 
+def test_a_rep_without_a_location_is_refused_by_name(run_algorithm, plan):
+    """Assign reps matches on the distance from home, so it cannot skip a rep without one (the
+    others warn and go on: layers/reps.py)."""
+    reps = reps_layer(plan, 3)
+    reps.dataProvider().changeGeometryValues({2: QgsGeometry()})
+    with pytest.raises(QgsProcessingException, match="Rep “Rep B” \\(feature 2\\) has no location.*their home"):
+        assign(run_algorithm, plan, reps)
+
+
 def test_outputs_load_styled(territory_provider, plan, qgis_new_project):
     import processing
     from qgis.core import QgsProcessingContext

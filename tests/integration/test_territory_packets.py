@@ -132,6 +132,27 @@ def test_packets_show_reps_and_use_the_table_colours(run_algorithm, georgia_plan
 
 
 @needs_poppler
+def test_a_rep_without_a_location_still_heads_their_packet(run_algorithm, georgia_plan, tmp_path):
+    """The one rep rule (layers/reps.py): a rep without a location keeps their territory and name;
+    only the home (the star, the drive) is left out, with a warning naming the rep."""
+    from qgis.core import QgsFeature, QgsProcessingFeedback, QgsVectorLayer
+
+    units, _, _ = georgia_plan
+    code = sorted({f["territory"] for f in units.getFeatures()})[0]
+    reps = QgsVectorLayer(f"Point?crs={units.crs().authid()}&field=name:string&field=territory:string", "reps",
+                          "memory")
+    homeless = QgsFeature(reps.fields())
+    homeless.setAttributes(["Nomad rep", code])
+    reps.dataProvider().addFeatures([homeless])
+    feedback = QgsProcessingFeedback()
+    folder = tmp_path / "packets"
+    run_algorithm(PACKETS, {"INPUT": units, "TERRITORY_FIELD": "territory", "REPS": reps, "REP_NAME_FIELD": "name",
+                            "OUTPUT_FOLDER": str(folder)}, feedback=feedback)
+    assert "Nomad rep" in pdf_text(folder / f"territory_{code.replace(' ', '_')}.pdf")
+    assert "Rep “Nomad rep” (feature 1) has no location" in feedback.textLog()
+
+
+@needs_poppler
 def test_packets_run_from_qgis_process(georgia_layer, tmp_path):
     from qgis_process import enable_plugin, environment, run
 

@@ -1,0 +1,259 @@
+"""The parameters the algorithms share: the provider's parameter and result names, one block per
+kind of input (added in the order the calling algorithm lists them), and the readers of their values.
+
+Descriptions that differ between algorithms (a units layer "with an alignment", balance fields
+as "weights for the distance") are passed in; everything else is written once here. The road
+network's parameters live in ``network_params``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..compat import parameter_as_fields
+from ..core.engine import DEFAULT_TIME_LIMIT
+from ..i18n import tr
+from ..layers.alignment import read_unit_names
+from ..layers.territory_table import TerritoryRow, read_territory_table
+
+INPUT = "INPUT"
+TERRITORY_FIELD = "TERRITORY_FIELD"
+BALANCE_FIELDS = "BALANCE_FIELDS"
+TOLERANCE = "TOLERANCE"
+CONTIGUOUS = "CONTIGUOUS"
+TOLERANCES = "TOLERANCES"
+TIME_LIMIT = "TIME_LIMIT"
+LOCKED_FIELD = "LOCKED_FIELD"
+RANDOM_SEED = "RANDOM_SEED"
+TERRITORIES = "TERRITORIES"
+UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
+REPS = "REPS"
+REP_NAME_FIELD = "REP_NAME_FIELD"
+REP_TERRITORY_FIELD = "REP_TERRITORY_FIELD"
+FIELD_BEFORE = "FIELD_BEFORE"
+OUTPUT = "OUTPUT"
+OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
+OUTPUT_HTML = "OUTPUT_HTML"
+MAX_DEVIATION = "MAX_DEVIATION"
+LOWER_BOUND = "LOWER_BOUND"
+NONCONTIGUOUS = "NONCONTIGUOUS"
+ACCOUNTS = "ACCOUNTS"
+ACCOUNT_ID_FIELD = "ACCOUNT_ID_FIELD"
+OVERRIDE_FIELD = "OVERRIDE_FIELD"
+UNIT_ID_FIELD = "UNIT_ID_FIELD"
+ACCOUNT_UNIT_FIELD = "ACCOUNT_UNIT_FIELD"
+# the names of one algorithm's own parameters and results, kept here with the rest: every
+# Processing name of the provider is a contract, listed in one place
+ACCOUNT_NAME_FIELD = "ACCOUNT_NAME_FIELD"
+CHANGED_UNITS = "CHANGED_UNITS"
+CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
+COEFFICIENT_OF_VARIATION = "COEFFICIENT_OF_VARIATION"
+FIELD_AFTER = "FIELD_AFTER"
+FILLED_UNITS = "FILLED_UNITS"
+INPUT_AFTER = "INPUT_AFTER"
+ISSUES = "ISSUES"
+MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
+MEAN_DISTANCE_KM = "MEAN_DISTANCE_KM"
+OUTPUT_ACCOUNTS = "OUTPUT_ACCOUNTS"
+OUTPUT_FOLDER = "OUTPUT_FOLDER"
+OUTPUT_OVERVIEW = "OUTPUT_OVERVIEW"
+OUTPUT_REGIONS = "OUTPUT_REGIONS"
+OUTPUT_REPS = "OUTPUT_REPS"
+OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
+PACKETS = "PACKETS"
+REGION_COUNT = "REGION_COUNT"
+REGION_FIELD = "REGION_FIELD"
+SCOPE = "SCOPE"
+SEEDS = "SEEDS"
+SEED_NAME_FIELD = "SEED_NAME_FIELD"
+SEED_TARGET_FIELD = "SEED_TARGET_FIELD"
+TERRITORIES_CHANGED = "TERRITORIES_CHANGED"
+TERRITORY_COUNT = "TERRITORY_COUNT"
+UNASSIGNED = "UNASSIGNED"
+UNASSIGNED_REPS = "UNASSIGNED_REPS"
+VACANCIES = "VACANCIES"
+WITHIN_TOLERANCE = "WITHIN_TOLERANCE"
+
+UNITS_LAYER_TYPES = [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]
+
+
+# --- blocks -----------------------------------------------------------------------------------
+
+
+def add_units_layer(algorithm, description: str) -> None:
+    """INPUT: the units, polygons or points."""
+    algorithm.addParameter(QgsProcessingParameterFeatureSource(INPUT, description, UNITS_LAYER_TYPES))
+
+
+def add_unit_field(algorithm, name: str, description: str, optional: bool = False) -> None:
+    """A field of the units layer (INPUT), e.g. the territory field."""
+    algorithm.addParameter(QgsProcessingParameterField(name, description, parentLayerParameterName=INPUT,
+                                                       optional=optional))
+
+
+def add_balance_fields(algorithm, description: str | None = None) -> None:
+    """BALANCE_FIELDS: numeric workload fields of the units layer, any number (none: unit counts)."""
+    algorithm.addParameter(QgsProcessingParameterField(
+        BALANCE_FIELDS, description or tr("Balance fields (workload measures)"), parentLayerParameterName=INPUT,
+        type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True, optional=True))
+
+
+def add_tolerance(algorithm, description: str | None = None) -> None:
+    """TOLERANCE: the allowed deviation from each target, in percent (default 5)."""
+    algorithm.addParameter(QgsProcessingParameterNumber(
+        TOLERANCE, description or tr("Tolerance (% of each territory's target)"),
+        QgsProcessingParameterNumber.Type.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
+
+
+def add_search_settings(algorithm) -> None:
+    """CONTIGUOUS, TOLERANCES (one per balance field) and TIME_LIMIT, for Build and Rebalance."""
+    algorithm.addParameter(QgsProcessingParameterBoolean(
+        CONTIGUOUS, tr("Keep territories contiguous"), defaultValue=True))
+    algorithm.addParameter(QgsProcessingParameterString(
+        TOLERANCES, tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"), optional=True))
+    algorithm.addParameter(QgsProcessingParameterNumber(
+        TIME_LIMIT, tr("Time limit (seconds) while some territory is out of tolerance"),
+        QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0))
+
+
+def add_random_seed(algorithm) -> None:
+    """RANDOM_SEED: the same seed gives the same plan."""
+    algorithm.addParameter(QgsProcessingParameterNumber(
+        RANDOM_SEED, tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, defaultValue=0, minValue=0))
+
+
+def add_territory_table(algorithm, description: str) -> None:
+    """TERRITORIES: the optional territory table (names, reps, colours by code)."""
+    algorithm.addParameter(QgsProcessingParameterFeatureSource(
+        TERRITORIES, description, [QgsProcessing.SourceType.TypeVector], optional=True))
+
+
+def add_reps(algorithm, description: str, optional: bool = True, territory_field: str | None = None) -> None:
+    """REPS (points at the reps' homes), REP_NAME_FIELD and, given its description, REP_TERRITORY_FIELD."""
+    algorithm.addParameter(QgsProcessingParameterFeatureSource(
+        REPS, description, [QgsProcessing.SourceType.TypeVectorPoint], optional=optional))
+    algorithm.addParameter(QgsProcessingParameterField(
+        REP_NAME_FIELD, tr("Rep name field"), parentLayerParameterName=REPS, optional=optional))
+    if territory_field is not None:
+        algorithm.addParameter(QgsProcessingParameterField(
+            REP_TERRITORY_FIELD, territory_field, parentLayerParameterName=REPS, optional=True))
+
+
+ACCOUNTS_HELP = (
+    "<b>Accounts</b>: optional points (customers, hospitals, stores) or a table without geometry. Each account "
+    "belongs to the territory of the unit it stands in (accounts in another CRS are transformed), unless its "
+    "<b>override field</b> holds a territory code: then it belongs to that territory, whatever its unit. "
+    "<b>Account id field</b> tells accounts apart (ids must not repeat).\n"
+    "<b>Unit id field</b> and <b>accounts' unit field</b> (together, optional): find each account's unit by "
+    "its id instead of its location (accounts that carry a ZIP code; an empty unit id falls back to the location).\n"
+    "Accounts outside every unit have no territory unless overridden; they are listed in the log. Repeated ids, "
+    "overrides naming no territory of the plan, accounts with neither location nor unit id, NULL or negative "
+    "workloads and multipoints are errors, and nothing is written.\n"
+)
+
+
+def add_accounts(algorithm, optional: bool = True, with_name: bool = False) -> None:
+    """ACCOUNTS (points or a table), ACCOUNT_ID_FIELD, OVERRIDE_FIELD, UNIT_ID_FIELD and
+    ACCOUNT_UNIT_FIELD (``with_name``: ACCOUNT_NAME_FIELD too). UNIT_ID_FIELD is added only when the
+    algorithm has none yet (Compare's already names the units)."""
+    algorithm.addParameter(QgsProcessingParameterFeatureSource(
+        ACCOUNTS, tr("Accounts (points, or a table with a unit id)"), [QgsProcessing.SourceType.TypeVector],
+        optional=optional))
+    algorithm.addParameter(QgsProcessingParameterField(
+        ACCOUNT_ID_FIELD, tr("Account id field"), parentLayerParameterName=ACCOUNTS, optional=optional))
+    if with_name:
+        algorithm.addParameter(QgsProcessingParameterField(
+            ACCOUNT_NAME_FIELD, tr("Account name field"), parentLayerParameterName=ACCOUNTS, optional=True))
+    algorithm.addParameter(QgsProcessingParameterField(
+        OVERRIDE_FIELD, tr("Override field (territory code an account is aligned to on purpose)"),
+        parentLayerParameterName=ACCOUNTS, optional=True))
+    if algorithm.parameterDefinition(UNIT_ID_FIELD) is None:
+        algorithm.addParameter(QgsProcessingParameterField(
+            UNIT_ID_FIELD, tr("Unit id field (to find accounts' units by id)"), parentLayerParameterName=INPUT,
+            optional=True))
+    algorithm.addParameter(QgsProcessingParameterField(
+        ACCOUNT_UNIT_FIELD, tr("Accounts' unit field (the id of each account's unit)"),
+        parentLayerParameterName=ACCOUNTS, optional=True))
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def units_source(algorithm, parameters, context):
+    """The INPUT layer; raises when it cannot be read."""
+    source = algorithm.parameterAsSource(parameters, INPUT, context)
+    if source is None:
+        raise QgsProcessingException(algorithm.invalidSourceError(parameters, INPUT))
+    return source
+
+
+def balance_fields(algorithm, parameters, context) -> list[str]:
+    return parameter_as_fields(algorithm, parameters, BALANCE_FIELDS, context)
+
+
+def tolerance(algorithm, parameters, context) -> float:
+    """TOLERANCE as a fraction of the target."""
+    return algorithm.parameterAsDouble(parameters, TOLERANCE, context) / 100.0
+
+
+@dataclass
+class SearchSettings:
+    """What Build and Rebalance ask of the search: tolerance (fraction), one tolerance per
+    measure or None, contiguity, and the time limit in seconds."""
+
+    tolerance: float
+    tolerances: list[float] | None
+    contiguous: bool
+    time_limit: float
+
+
+def search_settings(algorithm, parameters, context, fields: list[str]) -> SearchSettings:
+    return SearchSettings(
+        tolerance=tolerance(algorithm, parameters, context),
+        tolerances=parse_tolerances(algorithm.parameterAsString(parameters, TOLERANCES, context), fields),
+        contiguous=algorithm.parameterAsBool(parameters, CONTIGUOUS, context),
+        time_limit=algorithm.parameterAsDouble(parameters, TIME_LIMIT, context))
+
+
+def parse_tolerances(text: str, fields: list) -> list[float] | None:
+    """TOLERANCES ("5,10": percent, one per balance field) as fractions; None when empty."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as error:
+        raise QgsProcessingException(tr(
+            "The tolerances “{}” are not numbers. Give one percentage per balance field, separated by commas "
+            "(e.g. 5,10).").format(text)) from error
+    expected = max(len(fields), 1)
+    if len(values) != expected:
+        raise QgsProcessingException(tr(
+            "{} tolerance(s) were given for {} balance field(s). Give one percentage per balance field, in the "
+            "same order (e.g. 5,10), or leave Tolerances empty to use the single tolerance.").format(
+            len(values), expected))
+    if any(not (0.0 <= v < 100.0) for v in values):
+        raise QgsProcessingException(tr(
+            "Each tolerance is a percentage of the target from 0 up to (not including) 100; got “{}”.").format(text))
+    return [v / 100.0 for v in values]
+
+
+def territory_table(algorithm, parameters, context, territory_field) -> dict[str, TerritoryRow]:
+    """The TERRITORIES table's rows by code ({} when none is given)."""
+    return read_territory_table(algorithm.parameterAsSource(parameters, TERRITORIES, context), territory_field)
+
+
+def unit_names(algorithm, parameters, context, source, units) -> list[str] | None:
+    """Each unit's name from UNIT_NAME_FIELD (engine order); None when no field is given."""
+    return read_unit_names(source, algorithm.parameterAsString(parameters, UNIT_NAME_FIELD, context), units)
