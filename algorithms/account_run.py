@@ -130,6 +130,36 @@ class AccountRun:
                         "on it. Check that it holds the workload, or leave it out.").format(name))
         return self.accounts
 
+    def book(self, codes, strict: bool = True) -> AccountBook | None:
+        """The accounts for a plan whose territories are ``codes`` (None without accounts). ``strict``:
+        an override naming none of them is an error (nothing is written); else it counts as none."""
+        if self.accounts is None:
+            return None
+        try:
+            return self.accounts.book(list(codes), strict)
+        except AccountDataError as error:
+            raise QgsProcessingException(str(error)) from error
+
+    def at_home(self) -> AccountBook | None:
+        """Every account at its home unit, overrides left aside (a plan not built yet has no codes)."""
+        if self.accounts is None:
+            return None
+        return AccountBook(home=self.accounts.home, override=np.full(self.accounts.count, -1, dtype=np.int64),
+                           workloads=self.accounts.workloads)
+
+    def report_vanished(self, codes, feedback) -> None:
+        """Name in the log the overrides whose territory is not among ``codes`` (a new plan dropped it);
+        they count at their unit."""
+        if self.accounts is None:
+            return
+        gone = self.accounts.unknown_overrides(list(codes))
+        if gone.size:
+            values = sorted({self.accounts.overrides[i] for i in gone.tolist()})
+            feedback.pushWarning(tr(
+                "{} accounts are overridden to territories that no longer exist ({}); they count with the territory "
+                "of their unit: {}. Give them a territory of the new plan, or clear their override.").format(
+                gone.size, ", ".join(values[:10]), self.accounts.listing(gone)))
+
     def workloads(self, own: np.ndarray, book: AccountBook | None) -> np.ndarray:
         """(n, m) per unit: its own workloads and the accounts aligned to it by geography."""
         own = np.asarray(own, dtype=float).reshape(own.shape[0], -1)

@@ -71,6 +71,11 @@ class Accounts:
     def count(self) -> int:
         return len(self.ids)
 
+    @property
+    def overridden_any(self) -> bool:
+        """Some account carries an override."""
+        return any(code is not None for code in self.overrides)
+
     def outside(self) -> np.ndarray:
         """Indices of the accounts in no unit (not an error: they have no territory unless overridden)."""
         return np.flatnonzero(self.home < 0)

@@ -66,13 +66,14 @@ class Account:
     wkt: str | None = None  # a geometry of its own (multipoints)
 
 
-def write_accounts(path: Path, accounts: list[Account], epsg: int | None = UNITS_EPSG, id_kind=ogr.OFTString) -> Path:
+def write_accounts(path: Path, accounts: list[Account], epsg: int | None = UNITS_EPSG, id_kind=ogr.OFTString,
+                   extra: tuple[str, ...] = ()) -> Path:
     """Accounts as points in ``epsg`` (None: a table without geometry), fields id, name, visits,
-    override and zip (the id of its unit)."""
+    override and zip (the id of its unit), and the real fields ``extra`` (1 each)."""
     data = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     layer = data.CreateLayer("accounts", srs(epsg) if epsg else None, ogr.wkbPoint if epsg else ogr.wkbNone)
     for name, kind in (("id", id_kind), ("name", ogr.OFTString), ("visits", ogr.OFTReal),
-                       ("override", ogr.OFTString), ("zip", ogr.OFTString)):
+                       ("override", ogr.OFTString), ("zip", ogr.OFTString), *[(e, ogr.OFTReal) for e in extra]):
         layer.CreateField(ogr.FieldDefn(name, kind))
     transform = None
     if epsg and epsg != UNITS_EPSG:
@@ -82,6 +83,8 @@ def write_accounts(path: Path, accounts: list[Account], epsg: int | None = UNITS
         feature = ogr.Feature(layer.GetLayerDefn())
         if account.ident is not None:
             feature.SetField("id", account.ident)
+        for name in extra:
+            feature.SetField(name, 1.0)
         for name in ("name", "visits", "override", "unit"):
             value = getattr(account, name)
             if value is not None:
