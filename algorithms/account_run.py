@@ -186,3 +186,49 @@ class AccountRun:
         if book is None:
             return units
         return replace(units, workloads=self.workloads(units.workloads, book), measure_names=list(self.balance_fields))
+
+    def problem_with(self, problem, own_workloads: np.ndarray, book: AccountBook | None):
+        """``problem`` counting the accounts as ``book`` aligns them (units' workloads, fixed loads)."""
+        if book is None:
+            return problem
+        return replace(problem, workloads=self.workloads(own_workloads, book),
+                       fixed_loads=self.fixed_loads(book, int(problem.territory_count)))
+
+    def move_accounts(self, problem, labels: np.ndarray, book: AccountBook, feedback) -> AccountBook:
+        """The alignment scope "accounts": new overrides, each to a territory bordering its unit's, as
+        little workload moved as possible (``core.solve.account_moves``); ``problem`` counts ``book``."""
+        from ..core.solve.account_moves import move_accounts_in_plan
+
+        if not self.account_fields:
+            raise QgsProcessingException(tr(
+                "Moving accounts needs a balance field of the accounts (their workload): name one in the balance "
+                "fields, or choose the scope “units”."))
+        feedback.setProgressText(tr("Moving accounts to bordering territories…"))
+        columns = [self.balance_fields.index(name) for name in self.account_fields]
+        moves, moved = move_accounts_in_plan(problem, labels, book, columns)
+        workload = ", ".join(f"{name} {moves.moved_workload[self.balance_fields.index(name)]:g}"
+                             for name in self.account_fields)
+        feedback.pushInfo(tr("{} accounts get a new override to a bordering territory (workload moved: {}).").format(
+            moves.moved.size, workload))
+        return moved
+
+    def write_overrides(self, algorithm, parameters, context, feedback, book: AccountBook, alignment,
+                        key: str) -> str:
+        """The accounts with their override field set from ``book`` (in the territory field's type),
+        written to the sink ``key`` (a temporary layer when none is named). Returns its id."""
+        from qgis.core import QgsField, QgsProcessing
+
+        from .outputs import write_units
+
+        source = algorithm.parameterAsSource(parameters, ACCOUNTS, context)
+        name = algorithm.parameterAsString(parameters, OVERRIDE_FIELD, context).strip() or "override"
+        field = QgsField(alignment.field)
+        field.setName(name)
+        values = alignment.values
+        overrides = book.override.tolist()
+        if not parameters.get(key):
+            parameters = {**parameters, key: QgsProcessing.TEMPORARY_OUTPUT}
+        out_id, _ = write_units(algorithm, parameters, key, context, feedback, source, self.accounts, [field],
+                                lambda i: [values[overrides[i]] if overrides[i] >= 0 else None],
+                                progress=(96.0, 100.0), keep_geometries=False)
+        return out_id

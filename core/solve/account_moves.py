@@ -5,8 +5,7 @@ bordering their unit's territory (a new override), as little workload as possibl
 Accounts are small beside a territory, so the search works in three steps:
 
 1. Flows. A small linear program over the territory graph decides how much of each territory's
-   movable accounts crosses each border, every territory ending inside its band (a little inside
-   for those now outside it, so that whole accounts do not land just beyond the edge), as little
+   movable accounts crosses each border, every territory ending inside its band, as little
    workload moved as possible. A territory's movable accounts are pooled by their dominant
    measure, so the program knows what mix of workloads a border can carry.
 2. Accounts. Each border's flow is carried by real accounts of the pool: the largest that still
@@ -26,8 +25,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-#: The flows aim this far inside the band for territories now outside it.
-BAND_FRACTION = 0.9
 #: Weight of excess left beyond the band against workload moved (keeps the program feasible).
 SLACK_COST = 100.0
 #: The repair moves at most this many accounts one at a time.
@@ -166,11 +163,8 @@ class _Search:
         source = pools[[g for g, _ in columns], 0]
         receiver = np.array([b for _, b in columns], dtype=np.int64)
         group = np.array([g for g, _ in columns], dtype=np.int64)
-        off = self.excess(self.sums) > EPS
-        band = np.where(off, BAND_FRACTION, 1.0)[:, None] * self.tol[None, :]
-        targets = self.scale
-        upper_room = (targets * (1.0 + band) - self.sums) / self.mean_target[None, :]
-        lower_room = (self.sums - targets * (1.0 - band)) / self.mean_target[None, :]
+        upper_room = (self.upper - self.sums) / self.mean_target[None, :]
+        lower_room = (self.sums - self.lower) / self.mean_target[None, :]
         rows, cols, vals, rhs = [group], [np.arange(ncol)], [np.ones(ncol)], [np.ones(pools.shape[0])]
         base = pools.shape[0]
         nslack = 0
@@ -280,7 +274,8 @@ class _Search:
 
 def _cover(members: np.ndarray, size: np.ndarray, amount: float) -> np.ndarray:
     """Accounts of ``members`` whose sizes add up to ``amount`` with little overshoot: the largest
-    that still fit what is left, then the smallest that covers the rest."""
+    that still fit what is left, then the smallest that covers the rest; or the smallest single
+    account that covers the whole amount, when that overshoots less."""
     if amount <= EPS or members.size == 0:
         return np.zeros(0, dtype=np.int64)
     ordered = members[np.argsort(-size[members], kind="stable")]
@@ -299,4 +294,34 @@ def _cover(members: np.ndarray, size: np.ndarray, amount: float) -> np.ndarray:
         covering = np.flatnonzero(~taken & (values >= left))
         if covering.size:
             chosen.append(int(covering[-1]))  # the smallest that covers (sizes are descending)
+    alone = np.flatnonzero(values >= amount - EPS)
+    if alone.size and float(values[alone[-1]]) < float(values[chosen].sum()) - EPS:
+        chosen = [int(alone[-1])]
     return ordered[np.asarray(chosen, dtype=np.int64)]
+
+
+def move_accounts_in_plan(problem, labels, book, account_columns) -> tuple[AccountMoves, object]:
+    """:func:`move_accounts` on a plan: ``problem`` holds the units' workloads (with the accounts
+    aligned to them) and the fixed loads (the overridden accounts), ``labels`` the units'
+    territories (they stay), ``book`` the accounts (a ``core.plan.accounts.AccountBook``) whose
+    workload columns are the problem's measures ``account_columns``. Returns the moves and the book
+    with the new overrides."""
+    from ..metrics import plan_figures
+    from ..plan.accounts import AccountBook
+    from ..plan.colouring import territory_neighbours
+
+    labels = np.asarray(labels, dtype=np.int64)
+    p = int(problem.territory_count)
+    figures = plan_figures(labels, problem)
+    account_work = np.zeros((book.count, figures.sums.shape[1]))
+    if book.measure_count:
+        account_work[:, list(account_columns)] = book.workloads
+    territory = book.territories(labels)
+    movable = (~book.overridden) & (book.home >= 0) & (territory >= 0)
+    coo = problem.adjacency.tocoo()
+    neighbours = territory_neighbours(labels, np.column_stack([coo.row, coo.col]), p)
+    borders = np.array([(a, b) for a in range(p) for b in neighbours[a] if a < b], dtype=np.int64).reshape(-1, 2)
+    tolerances = problem.tolerance_vector()[: figures.sums.shape[1]]
+    moves = move_accounts(territory, movable, account_work, figures.sums, figures.targets, tolerances, borders)
+    override = np.where(moves.destination >= 0, moves.destination, book.override)
+    return moves, AccountBook(home=book.home, override=override, workloads=book.workloads)

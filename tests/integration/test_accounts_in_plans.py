@@ -110,3 +110,100 @@ def test_units_and_accounts_balanced_together(run_algorithm, folder):
     assert sum(f["population"] for f in territories.getFeatures()) == 1600.0
     assert sum(f["visits"] for f in territories.getFeatures()) == 170.0
     assert np.isclose(sum(f["visits_tgt"] for f in territories.getFeatures()), 170.0)
+
+
+def many_per_unit(per_unit: int = 5, visits: float = 2.0, heavy: tuple = ()) -> list[Account]:
+    """``per_unit`` accounts of ``visits`` in every unit, twice as many in the units of ``heavy``."""
+    out = []
+    for row in range(4):
+        for col in range(4):
+            count = per_unit * (2 if (row, col) in heavy else 1)
+            out += [Account(f"A{row}{col}-{i}", (row + 0.1 + 0.8 * (i + 0.5) / count, col + 0.5), visits)
+                    for i in range(count)]
+    return out
+
+
+def rebalance(run_algorithm, units, accounts_path, scope: int, feedback=None, **extra):
+    parameters = {"INPUT": str(units), "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"],
+                  "TOLERANCE": 5.0, "ACCOUNTS": str(accounts_path), "ACCOUNT_ID_FIELD": "id",
+                  "OVERRIDE_FIELD": "override", "SCOPE": scope, "TIME_LIMIT": 10, "OUTPUT": "memory:",
+                  "OUTPUT_TERRITORIES": "memory:"}
+    parameters.update(extra)
+    return run_algorithm("territory:rebalanceterritories", parameters, feedback=feedback)
+
+
+def override_sums(units_layer, accounts_layer, override_field: str = "override") -> dict[str, float]:
+    """Workload per territory from written layers: an account's override, else its unit's territory."""
+    from qgis.core import QgsGeometry
+
+    units = [(f.geometry(), f["territory"]) for f in units_layer.getFeatures()]
+    sums: dict[str, float] = {}
+    for account in accounts_layer.getFeatures():
+        territory = account[override_field]
+        if not territory:
+            point = QgsGeometry(account.geometry())
+            territory = next(t for g, t in units if g.contains(point))
+        sums[territory] = sums.get(territory, 0.0) + float(account["visits"])
+    return sums
+
+
+BORDERS = {"T1": {"T2", "T3"}, "T2": {"T1", "T4"}, "T3": {"T1", "T4"}, "T4": {"T2", "T3"}}
+
+
+def test_rebalance_counts_a_key_account_for_its_override_territory(run_algorithm, folder):
+    units = write_grid(folder / "units.gpkg")
+    accounts = one_per_unit() + [Account("KEY", (0.5, 0.5), 40.0, override="T2")]
+    accounts_path = write_accounts(folder / "accounts.gpkg", accounts)
+    before = digest(folder)
+    result = rebalance(run_algorithm, units, accounts_path, 0, TOLERANCE=10.0)
+    out = as_layer(result["OUTPUT"])
+    sums = account_sums(out, accounts)
+    assert all(abs(v - 50.0) <= 5.0 + 1e-9 for v in sums.values()), sums
+    assert result["CHANGED_UNITS"] >= 3, "T2 (40 + the key account's 40) must give units away"
+    assert "OUTPUT_ACCOUNTS" not in result
+    territories = rows_by(as_layer(result["OUTPUT_TERRITORIES"]), "territory")
+    assert {k: f["visits"] for k, f in territories.items()} == pytest.approx(sums)
+    assert digest(folder) == before, "overrides are never changed"
+
+
+def test_accounts_only_moves_accounts_to_bordering_territories(run_algorithm, folder):
+    units = write_grid(folder / "units.gpkg")
+    accounts = many_per_unit(heavy={(0, 0), (0, 1), (1, 0), (1, 1)})  # T1 carries 80, the others 40
+    accounts[0].override = "T1"  # an existing override (to its own territory) stays as it is
+    accounts_path = write_accounts(folder / "accounts.gpkg", accounts)
+    before = digest(folder)
+    result = rebalance(run_algorithm, units, accounts_path, 1)
+    out = as_layer(result["OUTPUT"])
+    assert result["CHANGED_UNITS"] == 0
+    assert all(f["territory"] == f["previous_territory"] for f in out.getFeatures()), "the units stay"
+    moved_layer = as_layer(result["OUTPUT_ACCOUNTS"])
+    sums = override_sums(out, moved_layer)
+    assert all(abs(v - 50.0) <= 2.5 + 1e-9 for v in sums.values()), sums
+    home = {a.ident: f"T{1 + int(a.at[1]) // 2 + 2 * (int(a.at[0]) // 2)}" for a in accounts}
+    new = {f["id"]: f["override"] for f in moved_layer.getFeatures() if f["override"]}
+    assert new.pop(accounts[0].ident) == "T1"
+    assert new, "accounts were moved"
+    assert all(code in BORDERS[home[ident]] for ident, code in new.items()), new
+    moved_workload = 2.0 * len(new)
+    assert moved_workload <= 40.0, "close to the least possible (36)"
+    territories = rows_by(as_layer(result["OUTPUT_TERRITORIES"]), "territory")
+    assert {k: f["visits"] for k, f in territories.items()} == pytest.approx(sums)
+    assert sum(f["overrides_in"] for f in territories.values()) == len(new)
+    assert digest(folder) == before, "inputs are never modified"
+
+
+def test_units_and_accounts_reach_the_band_and_write_the_accounts(run_algorithm, folder):
+    units = write_grid(folder / "units.gpkg")
+    accounts = many_per_unit(heavy={(0, 0), (0, 1), (1, 0), (1, 1)})
+    accounts_path = write_accounts(folder / "accounts.gpkg", accounts)
+    result = rebalance(run_algorithm, units, accounts_path, 2)
+    sums = override_sums(as_layer(result["OUTPUT"]), as_layer(result["OUTPUT_ACCOUNTS"]))
+    assert all(abs(v - 50.0) <= 2.5 + 1e-9 for v in sums.values()), sums
+
+
+def test_an_accounts_scope_without_accounts_is_refused(run_algorithm, folder):
+    units = write_grid(folder / "units.gpkg")
+    with pytest.raises(QgsProcessingException, match="give the accounts layer"):
+        run_algorithm("territory:rebalanceterritories", {
+            "INPUT": str(units), "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["population"], "SCOPE": 1,
+            "OUTPUT": "memory:", "OUTPUT_TERRITORIES": "memory:"})

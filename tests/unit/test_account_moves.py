@@ -68,3 +68,32 @@ def test_two_measures_on_a_grid_reach_the_band():
         assert (int(territory[account]), int(result.destination[account])) in neighbours
     # far less than everything: the flows move about what the two corners are off
     assert result.moved_workload.sum() < 0.25 * workloads.sum() / p * 2
+
+
+def test_on_a_plan_only_accounts_move_and_their_workload_leaves_the_unit():
+    import scipy.sparse as sp
+    from territory_planner.core.metrics import plan_figures
+    from territory_planner.core.plan.accounts import AccountBook
+    from territory_planner.core.problem import Problem
+    from territory_planner.core.solve.account_moves import move_accounts_in_plan
+
+    # units 0-1 in territory 0, 2-3 in territory 1, in a row; accounts: 3 in unit 0, 1 in unit 3
+    positions = np.arange(8.0).reshape(4, 2)
+    adjacency = sp.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]]))
+    book = AccountBook(home=[0, 0, 0, 3], override=[-1, -1, -1, -1], workloads=[[3.0], [2.0], [2.0], [1.0]])
+    labels = np.array([0, 0, 1, 1])
+    unit_workloads = np.column_stack([np.full(4, 10.0), book.unit_workloads(4)[:, 0]])
+    problem = Problem(positions=positions, workloads=unit_workloads, adjacency=adjacency, territory_count=2,
+                      initial=labels, tolerance=0.1, fixed_loads=np.zeros((2, 2)))
+    moves, moved_book = move_accounts_in_plan(problem, labels, book, [1])
+    # accounts: territory 0 holds 7, territory 1 holds 1 (target 4 ± 0.4): the account of 3 crosses
+    assert set(moves.moved.tolist()) <= {0, 1, 2}, "only territory 0's accounts move, to its neighbour"
+    after = moved_book.territory_sums(labels, 2)[:, 0]
+    np.testing.assert_allclose(after, [4.0, 4.0])
+    assert moves.moved_workload[1] == 3.0
+    again = Problem(positions=positions, workloads=np.column_stack([np.full(4, 10.0),
+                                                                     moved_book.unit_workloads(4)[:, 0]]),
+                    adjacency=adjacency, territory_count=2, fixed_loads=np.column_stack(
+                        [np.zeros(2), moved_book.fixed_loads(2)[:, 0]]))
+    np.testing.assert_allclose(plan_figures(labels, again).sums[:, 1], after)
+    np.testing.assert_allclose(plan_figures(labels, again).sums[:, 0], [20.0, 20.0]), "units stay"
