@@ -33,7 +33,7 @@ from ..core.plan.accounts import AccountBook
 from ..i18n import tr
 from .shapes import units_at
 from .units import ScaledFeedback, Units
-from .values import number_or_none, text_or_none
+from .values import as_number, text_or_none
 
 #: How many accounts a message names before "and N more".
 NAMED_IN_MESSAGES = 10
@@ -277,7 +277,7 @@ def _read_rows(source, columns: _Columns, has_geometry: bool, feedback) -> _Rows
         rows.unit_keys.append(unit_key)
         for index, balance_name in zip(columns.balance, columns.balance_names):
             value = feature.attribute(index)
-            number = value if type(value) is float else number_or_none(value)
+            number = as_number(value)
             if number is None or not math.isfinite(number) or number < 0:
                 rows.bad_workloads.setdefault(balance_name, []).append(at)
                 number = 0.0

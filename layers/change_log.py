@@ -34,6 +34,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QObject
 
 from ..compat import DOUBLE, STRING, make_field
+from .signal_links import SignalLinks
 from .values import is_empty_value as is_missing
 from .values import text_or_none
 
@@ -224,22 +225,15 @@ class ChangeRecorder(QObject):
         self.backlog: list[ChangeRow] = []
         self._written_this_save = False
         self._pending: dict[int, tuple] = {}
-        self._connections = [
+        self._links = SignalLinks([
             (layer.beforeCommitChanges, self._before_commit),
             (layer.committedAttributeValuesChanges, self._committed),
             (layer.afterRollBack, self._forget),
             (layer.afterCommitChanges, self._after_commit),
-        ]
-        for signal, slot in self._connections:
-            signal.connect(slot)
+        ])
 
     def detach(self) -> None:
-        for signal, slot in self._connections:
-            try:
-                signal.disconnect(slot)
-            except (TypeError, RuntimeError):
-                pass
-        self._connections = []
+        self._links.cut()
 
     def note(self, fids, action: str) -> None:
         """The panel is about to change ``fids`` by ``action``."""

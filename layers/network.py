@@ -29,7 +29,7 @@ from scipy import sparse
 from ..core import travel
 from ..i18n import tr
 from .units import Units, default_snap_tolerance
-from .values import is_null, number_or_none
+from .values import as_number, is_null
 
 
 class NetworkDataError(ValueError):
@@ -135,7 +135,7 @@ def read_network(source, units: Units, settings: NetworkSettings, transform_cont
             geometry = _to_metric(geometry, transform, factor)
         speed = settings.default_speed
         if speed_index >= 0:
-            value = number_or_none(feature.attribute(speed_index))
+            value = as_number(feature.attribute(speed_index))
             if value is not None and value > 0:
                 speed = value
             else:

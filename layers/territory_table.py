@@ -13,15 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from qgis.core import QgsFeatureRequest, QgsProcessingException
+from qgis.core import QgsFeatureRequest, QgsProcessingException, QgsVectorLayer
 
 from ..core.plan.colouring import assign_colours, is_colour, territory_neighbours
 from ..i18n import tr
-from .values import text_or_none
+from .values import lock_value, text_or_none
 
 TABLE_COLUMNS = ("name", "rep", "colour", "locked")
-
-
 
 
 @dataclass
@@ -36,11 +34,6 @@ class TerritoryRow:
     def label(self) -> str:
         """What people call the territory: its name, its code when unnamed."""
         return self.name or self.code
-
-
-def _flag(value) -> bool:
-    text = text_or_none(value)
-    return bool(text) and text.lower() not in ("0", "false", "no", "n", "f")
 
 
 def code_column(fields, territory_field: str | Sequence[str] | None) -> int:
@@ -82,7 +75,7 @@ def read_territory_table(source, territory_field: str | Sequence[str] | None = N
         colour = text_or_none(value("colour"))
         rows[code] = TerritoryRow(code=code, name=text_or_none(value("name")) or code, rep=text_or_none(value("rep")),
                                   colour=colour.lower() if colour and is_colour(colour) else None,
-                                  locked=_flag(value("locked")))
+                                  locked=lock_value(value("locked"))[0])
     return rows
 
 
@@ -119,3 +112,43 @@ def colours_by_code(rows: Sequence[TerritoryRow]) -> dict[str, str]:
 
 def names_by_code(rows: Sequence[TerritoryRow]) -> dict[str, str]:
     return {row.code: row.label for row in rows}
+
+
+def plan_table_layer(project, layer_id: str) -> QgsVectorLayer | None:
+    """The territory table ``layer_id`` of the panel's plan, when it is a valid layer of ``project``."""
+    layer = project.mapLayer(layer_id) if layer_id else None
+    return layer if isinstance(layer, QgsVectorLayer) and layer.isValid() else None
+
+
+def read_plan_table(layer: QgsVectorLayer | None, territory_field: str) -> tuple[dict[str, TerritoryRow], str | None]:
+    """The rows of the panel's territory table by code, and why it could not be read (None when it
+    could); no rows without a table."""
+    if layer is None:
+        return {}, None
+    try:
+        return read_territory_table(layer, territory_field), None
+    except QgsProcessingException as error:
+        return {}, str(error)
+
+
+def display_name(rows: dict[str, TerritoryRow], code: str | None) -> str | None:
+    """What people call territory ``code``: its name in the territory table, else the code."""
+    row = rows.get(code) if code is not None else None
+    return row.label if row is not None else code
+
+
+def rename_in_table(layer, territory_field: str, code: str, new: str) -> str | None:
+    """Give territory ``code`` the name ``new`` in the territory table ``layer``, through the table's
+    edit buffer (one undoable edit; the code, and so every unit, stays). None when done, else why not."""
+    index = code_column(layer.fields(), territory_field)
+    name_index = layer.fields().lookupField("name")
+    if index < 0 or name_index < 0:
+        return tr("The territory table “{}” has no name column to hold the new name.").format(layer.name())
+    if not layer.isEditable() and not layer.startEditing():
+        return tr("QGIS could not start editing the territory table “{}”.").format(layer.name())
+    fids = [f.id() for f in layer.getFeatures() if text_or_none(f.attribute(index)) == code]
+    layer.beginEditCommand(tr("Rename territory {} to {}").format(code, new))
+    for fid in fids:
+        layer.changeAttributeValue(fid, name_index, new)
+    layer.endEditCommand()
+    return None

@@ -4,13 +4,11 @@ what moves, the before → after deviation of each territory it touches, and App
 from __future__ import annotations
 
 import numpy as np
-from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QBrush, QColor
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -19,10 +17,9 @@ from qgis.PyQt.QtWidgets import (
 
 from ..i18n import tr
 from .preview import Preview
+from .table_dialog import RIGHT, push_button
 
 _RED = QColor(200, 40, 40)
-
-
 
 
 class PreviewPanel(QWidget):
@@ -42,15 +39,12 @@ class PreviewPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         buttons = QHBoxLayout()
-        self.apply_button = QPushButton(tr("Apply"), self)
-        self.apply_button.setObjectName("territoryApplyPreview")
-        self.apply_button.setToolTip(tr("Make these changes as one edit (undo reverts it)"))
-        self.discard_button = QPushButton(tr("Discard"), self)
-        self.discard_button.setObjectName("territoryDiscardPreview")
-        self.discard_button.setToolTip(tr("Forget this proposal; the layer stays as it is"))
-        self.select_button = QPushButton(tr("Select"), self)
-        self.select_button.setObjectName("territoryPreviewSelect")
-        self.select_button.setToolTip(tr("Select the units that would move (and zoom to them)"))
+        self.apply_button = push_button(self, tr("Apply"), "territoryApplyPreview",
+                                        tr("Make these changes as one edit (undo reverts it)"))
+        self.discard_button = push_button(self, tr("Discard"), "territoryDiscardPreview",
+                                          tr("Forget this proposal; the layer stays as it is"))
+        self.select_button = push_button(self, tr("Select"), "territoryPreviewSelect",
+                                         tr("Select the units that would move (and zoom to them)"))
         buttons.addWidget(self.select_button)
         buttons.addStretch(1)
         buttons.addWidget(self.discard_button)
@@ -94,7 +88,7 @@ class PreviewPanel(QWidget):
             for a in range(len(preview.measures)):
                 before, after = preview.before[k, a], preview.after[k, a]
                 item = QTableWidgetItem(f"{100 * before:+.1f} % → {100 * after:+.1f} %")
-                item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                item.setTextAlignment(RIGHT)
                 limit = preview.tolerance if tolerance is None else tolerance[min(a, len(tolerance) - 1)]
                 if abs(after) > limit + 1e-9:
                     item.setForeground(QBrush(_RED))

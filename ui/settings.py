@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 from qgis.core import QgsProject, QgsSettings
 
 PREFIX = "territory_planner/"
@@ -147,6 +148,25 @@ class PlanSettings:
         """The tolerance (percent) of one balance field: its own, else the plan's."""
         value = self.tolerances.get(measure)
         return float(value) if value is not None else float(self.tolerance)
+
+    def tolerance_fractions(self) -> np.ndarray:
+        """The tolerance (a fraction) of each balanced measure: a measure's own (TOLERANCES) or the
+        plan's; one entry for the unit count when no measure is balanced."""
+        if not self.measures:
+            return np.array([self.tolerance / 100.0])
+        return np.array([self.tolerance_of(m) / 100.0 for m in self.measures])
+
+    def engine_tolerances(self) -> list[float] | None:
+        """The per-measure tolerances for the engine (fractions), None when every measure uses the plan's."""
+        if not self.measures or not any(m in self.tolerances for m in self.measures):
+            return None
+        return [float(v) for v in self.tolerance_fractions()]
+
+    def tolerance_text(self) -> str:
+        """The tolerance as the user set it: "5 %", or "visits 5 %, sales 10 %" when measures differ."""
+        if self.engine_tolerances() is None:
+            return f"{self.tolerance:g} %"
+        return ", ".join(f"{m} {self.tolerance_of(m):g} %" for m in self.measures)
 
     @staticmethod
     def clear(project: QgsProject) -> None:

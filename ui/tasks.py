@@ -25,12 +25,13 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import pyqtSignal
 
+from ..core.plan.ledger import prepare_units
 from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
 from ..i18n import tr
 from ..layers.units import UnitDataError, read_units
 from ..layers.values import default_names
-from .assignment_service import LOG_TAG, AssignmentService, prepare_units
+from .assignment_service import LOG_TAG, AssignmentService
 
 
 class LayerSnapshot:
@@ -194,11 +195,12 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
     from nor add to them; locked units of other territories are passed as locks. Raises
     ProblemError when there is nothing the engine may change.
     """
-    if service.adjacency is None and not service.read_units_now():
+    if service.adjacency is None and not read_units_now(service):
         raise ProblemError(tr("The units' neighbours could not be read (see the message above), so territories "
                               "cannot be built or rebalanced."))
+    ledger = service.ledger
     names = list(service.territory_names)
-    locked_names = set(service.territories.locked)
+    locked_names = set(ledger.territories.locked)
     if mode == "build":
         count = int(territory_count or len(names) or service.plan.territory_count)
         if count < 1:
@@ -208,7 +210,7 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
     free_names = [name for name in names if name not in locked_names]
     if not free_names:
         raise ProblemError(tr("Every territory is locked; unlock some to let the engine change them."))
-    labels = service.plan_labels()
+    labels = ledger.plan_labels()
     position_of = {name: k for k, name in enumerate(service.territory_names)}
     locked_positions = {position_of[name] for name in locked_names if name in position_of}
     in_locked = np.isin(labels, list(locked_positions)) if locked_positions else np.zeros(len(labels), dtype=bool)
@@ -221,18 +223,32 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
     for name, k in position_of.items():
         remap[k] = free_index.get(name, -1)
     initial = remap[labels[units]]
-    locked_units = (service.unit_lock_field | service.unit_lock_list)[units]
+    locked_units = (ledger.field_locks | ledger.listed_locks)[units]
     locked = np.where(locked_units, initial, -1)
     adjacency = service.raw_adjacency[units][:, units]
     problem = Problem(
         positions=service.positions[units], workloads=service.problem_workloads()[units], adjacency=adjacency,
         territory_count=len(free_names), measure_names=list(service.measures), locked=locked,
         initial=initial if mode == "rebalance" else None, tolerance=service.plan.tolerance / 100.0,
-        tolerances=service.engine_tolerances(), time_limit=max(0.0, float(service.plan.time_limit)),
+        tolerances=service.plan.engine_tolerances(), time_limit=max(0.0, float(service.plan.time_limit)),
         contiguous=True)
     problem.validate()
     return EngineJob(mode=mode, problem=problem, units=units, names=free_names, territory_list=territory_list,
                      previous=initial)
+
+
+def read_units_now(service: AssignmentService) -> bool:
+    """Read the neighbours and positions of ``service``'s units on this thread (when no background
+    read has); False, after saying why, when they cannot be read."""
+    if not service.is_bound:
+        return False
+    try:
+        units = read_units(service.layer, [], service.project.transformContext(), with_adjacency=True,
+                           request=service.unit_request())
+    except UnitDataError as error:
+        service.warn(str(error))
+        return False
+    return service.set_units(units)
 
 
 def _complete_names(names: list[str], count: int) -> list[str]:

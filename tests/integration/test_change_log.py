@@ -10,7 +10,9 @@ from qgis.core import QgsProject, QgsVectorFileWriter, QgsVectorLayer
 from territory_planner.layers.change_log import TABLE, ChangeLogStore
 from territory_planner.resources import sample_data
 from territory_planner.ui.assignment_service import AssignmentService
+from territory_planner.ui.scenarios import add_territory_field
 from territory_planner.ui.settings import PlanSettings
+from territory_planner.ui.territory_list import TerritoryListEditor
 
 
 def west_east(columns=6, rows=4):
@@ -60,7 +62,7 @@ def test_saved_paint_and_merge_are_logged_once_per_unit_in_the_geopackage(servic
     assert service.assign([a, b], "East") == 2
     assert service.assign([a], "West") == 1  # painted back: no change for a at save time
     assert layer.commitChanges()
-    store = service.recorder.store
+    store = service.saving.recorder.store
     rows = fresh_rows(store)
     assert [(r["unit"], r["from_territory"], r["to_territory"], r["action"]) for r in rows] == \
         [(str(b), "West", "East", "paint")]
@@ -70,7 +72,7 @@ def test_saved_paint_and_merge_are_logged_once_per_unit_in_the_geopackage(servic
     assert rows[0]["changed_at"][:4].isdigit()
 
     west_units = [f.id() for f in layer.getFeatures() if f["territory"] == "West"]
-    assert service.merge_territories("West", "East")
+    assert TerritoryListEditor(service).merge("West", "East")
     assert layer.commitChanges()
     rows = fresh_rows(store)
     merged = [r for r in rows if r["action"] == "merge"]
@@ -91,7 +93,7 @@ def test_rollback_and_undo_leave_no_record(service, tmp_path):
     assert service.assign([a], "East") == 1
     layer.undoStack().undo()
     assert layer.commitChanges()
-    assert fresh_rows(service.recorder.store) == []
+    assert fresh_rows(service.saving.recorder.store) == []
 
 
 def test_attribute_table_edits_are_logged_with_unit_names(service, tmp_path):
@@ -102,7 +104,7 @@ def test_attribute_table_edits_are_logged_with_unit_names(service, tmp_path):
     # what the attribute table and the field calculator do: a plain attribute change
     assert layer.changeAttributeValue(a, layer.fields().lookupField("territory"), "West")
     assert layer.commitChanges()
-    rows = fresh_rows(service.recorder.store)
+    rows = fresh_rows(service.saving.recorder.store)
     assert [(r["unit"], r["from_territory"], r["to_territory"], r["action"]) for r in rows] == \
         [("rep1", "East", "West", "table edit")]
 
@@ -114,7 +116,7 @@ def test_shapefile_log_goes_to_a_sidecar_geopackage(service, tmp_path):
     assert layer.commitChanges()
     sidecar = tmp_path / f"grid_{TABLE}.gpkg"
     assert sidecar.exists()
-    rows = fresh_rows(service.recorder.store)
+    rows = fresh_rows(service.saving.recorder.store)
     assert [(r["from_territory"], r["to_territory"]) for r in rows] == [("West", "East")]
     assert service.change_log("East") == service.change_log()
     assert service.change_log("Nowhere") == []
@@ -124,7 +126,7 @@ def test_memory_layers_have_no_log_and_nothing_fails(service):
     layer = grid_layer(territories=west_east())
     QgsProject.instance().addMapLayer(layer)
     bind(service, layer)
-    assert service.recorder.store is None
+    assert service.saving.recorder.store is None
     assert service.assign([cell_fid(layer, 0, 0)], "East") == 1
     assert layer.commitChanges()
     assert service.change_log() == []
@@ -152,16 +154,16 @@ def test_postgis_log_is_a_table_in_the_layer_schema(postgis, service):
     territory = "territory"
     if territory not in fields:
         assert layer.startEditing()
-        assert service.create_territory_field(layer, territory)
+        assert add_territory_field(layer, territory) is None
         assert layer.commitChanges()
     plan = PlanSettings(territory_field=territory, measures=[], unit_name_field=name_field)
     assert service.bind(layer, plan)
-    assert service.new_territory("North")
+    assert TerritoryListEditor(service).new("North")
     fids = sorted(f.id() for f in layer.getFeatures())[:3]
     names = {f.id(): f[name_field] for f in layer.getFeatures() if f.id() in fids}
     assert service.assign(fids, "North") == 3
     assert layer.commitChanges(), layer.commitErrors()
-    store = service.recorder.store
+    store = service.saving.recorder.store
     assert store.provider == "postgres" and store.schema == "public"
     rows = fresh_rows(store)
     assert sorted(r["unit"] for r in rows) == sorted(names.values())
@@ -176,7 +178,7 @@ def test_the_panel_lists_the_log_of_the_active_territory(qgis_iface, qgis_new_pr
     from territory_planner.ui.dock import TerritoryDock
 
     dock = TerritoryDock(qgis_iface)
-    dock.run_task = run_synchronously
+    dock.controller.run_task = run_synchronously
     try:
         layer = saved_copy(tmp_path, "GPKG", "gpkg")
         set_up_dock(dock, layer, measures=["accounts"])

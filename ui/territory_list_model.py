@@ -1,5 +1,6 @@
-"""The territory table: one row per territory (and one for unassigned units) over the service's
-figures. The model only reads the service; it never computes figures itself."""
+"""The territory list as the panel shows it: one row per territory (and one for unassigned units)
+over the service's figures. The model only reads the service; it never computes figures itself.
+(The "territory table" is another thing: the toolbox's table of territories, layers/territory_table.py.)"""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from qgis.PyQt.QtCore import QAbstractTableModel, QModelIndex, Qt
 from qgis.PyQt.QtGui import QColor
 
 from ..i18n import tr
+from ..layers.signal_links import SignalLinks
 from ..layers.style import territory_colour
+from ..layers.territory_table import display_name
 from .assignment_service import AssignmentService
+from .territory_list import TerritoryListEditor
 
 #: numeric value for sorting (Qt's UserRole)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -25,7 +29,7 @@ TERRITORY_ROLE = Qt.ItemDataRole.UserRole + 4
 TOLERANCE_ROLE = Qt.ItemDataRole.UserRole + 5
 
 
-class TerritoryTableModel(QAbstractTableModel):
+class TerritoryListModel(QAbstractTableModel):
     """Columns: territory, locked, [rep], units, then sum and deviation per measure, pieces."""
 
     def __init__(self, service: AssignmentService, parent=None):
@@ -38,10 +42,30 @@ class TerritoryTableModel(QAbstractTableModel):
         self._figures: dict = {}
         self._measure_names: list[str] = []
         self._warning_icon = QgsApplication.getThemeIcon("/mIconWarning.svg")
-        service.territoriesChanged.connect(self.reset)
-        service.planChanged.connect(self.reset)
-        service.figuresChanged.connect(self._on_figures_changed)
+        self._editor = TerritoryListEditor(service)  # the lock column's check boxes lock territories
+        self._links = SignalLinks([(service.territoriesChanged, self.reset), (service.planChanged, self.reset),
+                                   (service.figuresChanged, self._on_figures_changed)])
         self.reset()
+
+    def _figures_of(self, name) -> dict:
+        """The ledger's figures of a territory, with the rep shown for it."""
+        figures = self._figures.get(name)
+        if figures is None:
+            figures = self._figures[name] = self.service.ledger.figures_of(name)
+            if figures:
+                figures["rep"] = self._rep_text(name)
+        return figures
+
+    def _rep_text(self, name) -> str:
+        """The rep of most of the territory's units (rep field), else its territory table's rep."""
+        service = self.service
+        common = service.ledger.rep_counts(name) if service.plan.rep_field else []
+        if not common:
+            row = service.table_rows.get(name) if name is not None else None
+            return row.rep if row is not None and row.rep else ""
+        if len(common) == 1:
+            return common[0][0]
+        return tr("{} (+{} more)").format(common[0][0], len(common) - 1)
 
     # -- structure -------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -147,9 +171,7 @@ class TerritoryTableModel(QAbstractTableModel):
             return name
         if role == TOLERANCE_ROLE:
             return self._tolerance(kind, a, name)
-        figures = self._figures.get(name)
-        if figures is None:
-            figures = self._figures[name] = self.service.figures_of(name)
+        figures = self._figures_of(name)
         if not figures or (a >= 0 and a >= len(figures["sums"])):
             return None
         if kind == "name":
@@ -194,13 +216,13 @@ class TerritoryTableModel(QAbstractTableModel):
 
     def _name_data(self, name, role):
         if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
-            return self.service.display_name(name) if name is not None else tr("Unassigned")
+            return display_name(self.service.table_rows, name) if name is not None else tr("Unassigned")
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._summary(name)
         if role == Qt.ItemDataRole.DecorationRole:
             if name is None:
                 return QColor(200, 200, 200)
-            colour = self.service.territory_colour(name)  # the map's colour
+            colour = self.service.colours.of(name)  # the map's colour
             return QColor(colour) if colour else territory_colour(self.service.territory_names.index(name))
         if role == Qt.ItemDataRole.FontRole and name is None:
             from qgis.PyQt.QtGui import QFont
@@ -212,8 +234,8 @@ class TerritoryTableModel(QAbstractTableModel):
 
     def _summary(self, name) -> str:
         """Every figure of a territory in a few lines (the name cell's tooltip)."""
-        figures = self._figures.get(name) or self.service.figures_of(name)
-        shown = self.service.display_name(name)
+        figures = self._figures_of(name)
+        shown = display_name(self.service.table_rows, name)
         lines = [(shown if shown == name else f"{shown} ({name})") if name is not None else tr("Unassigned"),
                  tr("Units: {}").format(figures.get("units", 0))]
         if figures.get("rep"):
@@ -236,12 +258,11 @@ class TerritoryTableModel(QAbstractTableModel):
     def _tolerance(self, kind: str, a: int, name) -> float:
         """The tolerance (a fraction) a cell is judged against: its measure's own, or for the worst
         column the tolerance of the measure that deviates most (relative to its tolerance)."""
-        tolerances = self.service.tolerance_vector()
+        tolerances = self.service.plan.tolerance_fractions()
         if kind == "deviation" and 0 <= a < len(tolerances):
             return float(tolerances[a])
         if kind == "worst" and name is not None and len(tolerances) > 1:
-            figures = self._figures.get(name) or self.service.figures_of(name)
-            deviation = figures.get("deviation")
+            deviation = self._figures_of(name).get("deviation")
             if deviation is not None and len(deviation) == len(tolerances):
                 return float(tolerances[int(abs(deviation).argmax())])
         return float(tolerances[0]) if len(tolerances) else self.service.plan.tolerance / 100.0
@@ -291,7 +312,7 @@ class TerritoryTableModel(QAbstractTableModel):
             state = Qt.CheckState(value)
         except (TypeError, ValueError):
             state = value
-        self.service.set_territory_locked(name, state == Qt.CheckState.Checked)
+        self._editor.set_locked(name, state == Qt.CheckState.Checked)
         return True
 
 
