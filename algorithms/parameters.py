@@ -156,7 +156,8 @@ ACCOUNTS_HELP = (
     "<b>Account id field</b> tells accounts apart (ids must not repeat).\n"
     "<b>Unit id field</b> and <b>accounts' unit field</b> (together, optional): find each account's unit by "
     "its id instead of its location (accounts that carry a ZIP code; an empty unit id falls back to the location).\n"
-    "Accounts outside every unit have no territory unless overridden; they are listed in the log. Repeated ids, "
+    "Accounts outside every unit have no territory unless overridden: they count nowhere (not even in the "
+    "targets) and are listed in the log. Repeated ids, "
     "overrides naming no territory of the plan, accounts with neither location nor unit id, NULL or negative "
     "workloads and multipoints are errors, and nothing is written.\n"
 )

@@ -207,3 +207,25 @@ def test_an_accounts_scope_without_accounts_is_refused(run_algorithm, folder):
         run_algorithm("territory:rebalanceterritories", {
             "INPUT": str(units), "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["population"], "SCOPE": 1,
             "OUTPUT": "memory:", "OUTPUT_TERRITORIES": "memory:"})
+
+
+def test_statistics_count_overrides_for_their_territory_and_list_accounts_without_one(run_algorithm, folder, tmp_path):
+    units = write_grid(folder / "units.gpkg")
+    accounts = one_per_unit() + [Account("KEY", (0.5, 0.5), 40.0, override="T2", name="Key hospital"),
+                                 Account("FAR", (9.0, 9.0), 3.0, name="Far away")]
+    accounts_path = write_accounts(folder / "accounts.gpkg", accounts)
+    feedback = QgsProcessingFeedback()
+    result = run_algorithm("territory:territorystatistics", {
+        "INPUT": str(units), "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["population", "visits"],
+        "ACCOUNTS": str(accounts_path), "ACCOUNT_ID_FIELD": "id", "ACCOUNT_NAME_FIELD": "name",
+        "OVERRIDE_FIELD": "override", "OUTPUT": "memory:", "OUTPUT_HTML": str(tmp_path / "report.html")},
+        feedback=feedback)
+    territories = rows_by(as_layer(result["OUTPUT"]), "territory")
+    assert {k: f["visits"] for k, f in territories.items()} == {"T1": 40.0, "T2": 80.0, "T3": 40.0, "T4": 40.0}
+    assert {k: f["population"] for k, f in territories.items()} == {k: 400.0 for k in territories}
+    assert territories["T2"]["visits_tgt"] == pytest.approx(200.0 / 4), "an account outside every unit counts nowhere"
+    assert (territories["T2"]["accounts"], territories["T2"]["overrides_in"]) == (5, 1)
+    assert (territories["T1"]["accounts"], territories["T1"]["overrides_out"]) == (4, 1)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Overrides in" in html and "1 accounts stand in no unit: FAR" in html
+    assert "1 accounts stand in no unit: FAR" in feedback.textLog()
