@@ -55,6 +55,7 @@ ACCOUNT_UNIT_FIELD = "ACCOUNT_UNIT_FIELD"
 # the names of one algorithm's own parameters and results, kept here with the rest: every
 # Processing name of the provider is a contract, listed in one place
 ACCOUNT_NAME_FIELD = "ACCOUNT_NAME_FIELD"
+CHANGED_ACCOUNTS = "CHANGED_ACCOUNTS"
 CHANGED_UNITS = "CHANGED_UNITS"
 CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
 COEFFICIENT_OF_VARIATION = "COEFFICIENT_OF_VARIATION"

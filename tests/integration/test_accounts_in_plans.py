@@ -229,3 +229,27 @@ def test_statistics_count_overrides_for_their_territory_and_list_accounts_withou
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Overrides in" in html and "1 accounts stand in no unit: FAR" in html
     assert "1 accounts stand in no unit: FAR" in feedback.textLog()
+
+
+def test_compare_counts_and_lists_accounts_whose_territory_changes(run_algorithm, folder, tmp_path):
+    from accounts_helpers import quadrant
+
+    units = write_grid(folder / "units.gpkg")
+    after = write_grid(folder / "after.gpkg", lambda row, col: quadrant(row, 2 if col == 1 else col))
+    accounts = one_per_unit() + [Account("KEY", (0.5, 1.5), 40.0, override="T1", name="Key hospital")]
+    accounts_path = write_accounts(folder / "accounts.gpkg", accounts)
+    result = run_algorithm("territory:comparealignments", {
+        "INPUT": str(units), "FIELD_BEFORE": "territory", "FIELD_AFTER": "territory", "INPUT_AFTER": str(after),
+        "UNIT_ID_FIELD": "uid", "BALANCE_FIELDS": ["visits"], "ACCOUNTS": str(accounts_path),
+        "ACCOUNT_ID_FIELD": "id", "OVERRIDE_FIELD": "override", "OUTPUT": "memory:", "OUTPUT_SUMMARY": "memory:",
+        "OUTPUT_ACCOUNTS": "memory:", "OUTPUT_HTML": str(tmp_path / "compare.html")})
+    assert result["CHANGED_UNITS"] == 4
+    assert result["CHANGED_ACCOUNTS"] == 4, "the key account keeps its override territory"
+    changed = rows_by(as_layer(result["OUTPUT_ACCOUNTS"]), "id")
+    assert {k: (f["from_territory"], f["to_territory"]) for k, f in changed.items()} == {
+        "U01": ("T1", "T2"), "U11": ("T1", "T2"), "U21": ("T3", "T4"), "U31": ("T3", "T4")}
+    summary = rows_by(as_layer(result["OUTPUT_SUMMARY"]), "territory")
+    assert (summary["T1"]["visits_before"], summary["T1"]["visits_after"]) == (80.0, 60.0)
+    assert (summary["T2"]["visits_gained"], summary["T2"]["visits_after"]) == (20.0, 60.0)
+    html = (tmp_path / "compare.html").read_text(encoding="utf-8")
+    assert "Accounts that change territory" in html and "U21" in html and "Key hospital" not in html
