@@ -4,6 +4,9 @@ accounts-only scope moves accounts (as new overrides) only to bordering territor
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 from accounts_helpers import Account, as_layer, digest, rows_by, write_accounts, write_grid
@@ -253,3 +256,33 @@ def test_compare_counts_and_lists_accounts_whose_territory_changes(run_algorithm
     assert (summary["T2"]["visits_gained"], summary["T2"]["visits_after"]) == (20.0, 60.0)
     html = (tmp_path / "compare.html").read_text(encoding="utf-8")
     assert "Accounts that change territory" in html and "U21" in html and "Key hospital" not in html
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) is not installed")
+def test_packets_list_the_overrides_both_ways_with_their_workload(run_algorithm, folder, tmp_path):
+    units = write_grid(folder / "units.gpkg")
+    accounts = one_per_unit() + [Account("KEY", (0.5, 0.5), 40.0, override="T2", name="Key hospital"),
+                                 Account("PIN", (3.5, 3.5), 7.0, override="T4", name="Pinned store")]
+    accounts_path = write_accounts(folder / "accounts.gpkg", accounts)
+    out = tmp_path / "packets"
+    result = run_algorithm("territory:territorypackets", {
+        "INPUT": str(units), "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"],
+        "ACCOUNTS": str(accounts_path), "ACCOUNT_ID_FIELD": "id", "ACCOUNT_NAME_FIELD": "name",
+        "OVERRIDE_FIELD": "override", "OUTPUT_FOLDER": str(out)})
+    assert result["PACKETS"] == 4
+
+    def text(code: str) -> str:
+        return subprocess.run(["pdftotext", "-layout", str(out / f"territory_{code}.pdf"), "-"], check=True,
+                              capture_output=True, text=True).stdout
+
+    def one_line(page: str) -> str:
+        return " ".join(page.split())
+
+    t2, t1, t4 = one_line(text("T2")), one_line(text("T1")), one_line(text("T4"))
+    assert "Accounts outside your area that you keep (1)" in t2
+    assert "Key hospital (KEY) T1 40 " in t2, t2
+    assert "Accounts in your area served by another rep (0)" in t2
+    assert "Accounts in your area served by another rep (1)" in t1 and "Key hospital (KEY) T2 40" in t1
+    assert "Accounts outside your area that you keep (0)" in t1
+    assert "Pinned store" not in t4, "an override to its own territory is neither kept from outside nor lost"
+    assert "visits 80 52" in t2, "the workload counts the key account for T2 (80 against a target of 207 / 4)"
