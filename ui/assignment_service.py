@@ -45,6 +45,14 @@ PLAN_SETTINGS_IN_PLACE = ("tolerance", "tolerances", "time_limit", "territory_co
                           "scenarios", "baseline")
 
 
+def unit_measures(layer: QgsVectorLayer, plan: PlanSettings) -> list[str]:
+    """The plan's measures that are the units' own: with an accounts layer, a measure the units do
+    not have is the accounts' (counted by ``ui.account_binding``)."""
+    if not plan.accounts_layer:
+        return list(plan.measures)
+    return [m for m in plan.measures if layer.fields().lookupField(m) >= 0]
+
+
 class AssignmentService(QObject):
     """Holds the bound plan, makes its edits and keeps its per-territory figures in step."""
 
@@ -84,6 +92,8 @@ class AssignmentService(QObject):
 
     def _clear_state(self) -> None:
         self.measures: list[str] = []
+        #: the measures that are the units' own fields (the others are the accounts')
+        self.own_measures: list[str] = []
         #: the plan ledger: territory list, locks, per-territory figures and pieces, fed by the layer's changes
         self.ledger = TerritoryLedger([], np.zeros((0, 1)))
         self.colours = TerritoryColours()
@@ -135,8 +145,8 @@ class AssignmentService(QObject):
         Reads the attributes (not the geometries: neighbours come later, see :meth:`set_units`).
         Returns False and emits :attr:`message` when the layer or a field cannot be used.
         """
-        problem = plan_problem(layer, plan.territory_field, plan.measures, plan.rep_field, plan.lock_field,
-                               plan.filter_expression)
+        problem = plan_problem(layer, plan.territory_field, unit_measures(layer, plan), plan.rep_field,
+                               plan.lock_field, plan.filter_expression)
         if problem is not None:
             self.warn(problem)
             return False
@@ -168,7 +178,7 @@ class AssignmentService(QObject):
             (layer.geometryChanged, self._on_geometry_changed),
             (layer.editingStopped, self.settle),
         ])
-        self.saving.log_changes(self.measures)
+        self.saving.log_changes(self.own_measures)
         self.planChanged.emit()
         if self.active not in self.territories.names:
             self.set_active(self.territories.names[0] if self.territories.names else None)
@@ -197,6 +207,7 @@ class AssignmentService(QObject):
     def _lookup_indexes(self) -> None:
         fields = self.layer.fields()
         self._field_index = fields.lookupField(self.field_name)
+        # a measure the units do not have is the accounts' (−1 here: the account binding counts it)
         self._measure_indexes = [fields.lookupField(m) for m in self.measures]
         self._rep_index = fields.lookupField(self.plan.rep_field) if self.plan.rep_field else -1
         self._lock_index = fields.lookupField(self.plan.lock_field) if self.plan.lock_field else -1
@@ -207,8 +218,15 @@ class AssignmentService(QObject):
         units = self.units
         self.measures = list(self.plan.measures)
         self._lookup_indexes()
-        read = read_plan_attributes(self.layer, self._field_index, list(zip(self.measures, self._measure_indexes)),
-                                    self._rep_index, self._lock_index, self.unit_request())
+        self.own_measures = unit_measures(self.layer, self.plan)
+        own = [(m, i) for m, i in zip(self.measures, self._measure_indexes) if m in self.own_measures]
+        read = read_plan_attributes(self.layer, self._field_index, own, self._rep_index, self._lock_index,
+                                    self.unit_request())
+        if len(own) < len(self.measures):  # the accounts' measures start at 0 until the accounts are read
+            workloads = np.zeros((len(read.fids), len(self.measures)))
+            workloads[:, [k for k, m in enumerate(self.measures) if m in self.own_measures]] = \
+                read.workloads[:, :len(own)]
+            read.workloads = workloads
         n = len(read.fids)
         if self.saving is not None:
             self.saving.remember(read.fids, read.territory_values)
@@ -242,7 +260,8 @@ class AssignmentService(QObject):
         if not self.is_bound:
             return
         self._lookup_indexes()
-        if self._field_index < 0 or any(i < 0 for i in self._measure_indexes):
+        if self._field_index < 0 or any(i < 0 for m, i in zip(self.measures, self._measure_indexes)
+                                        if m in self.own_measures):
             name = self.layer.name()
             self.unbind()
             self.warn(tr("A field of the plan is no longer in “{}” (rolled back or deleted). Choose the "

@@ -30,7 +30,8 @@ from .territory_list_model import TerritoryListModel
 
 #: the plan's settings the setup form chooses; the rest belongs to the layer or comes from the plan
 FORM_FIELDS = ("layer_id", "territory_field", "network_layer", "territory_table", "unit_name_field", "measures",
-               "tolerance", "rep_field", "lock_field", "territory_count")
+               "tolerance", "rep_field", "lock_field", "territory_count", "accounts_layer", "account_id_field",
+               "override_field")
 
 
 def form_part(plan: PlanSettings) -> PlanSettings:

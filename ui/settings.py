@@ -74,6 +74,11 @@ class PlanSettings:
     tolerances: dict = field(default_factory=dict)
     #: seconds Build and Rebalance may search while some territory is out of tolerance (TIME_LIMIT)
     time_limit: float = 60.0
+    #: id of the accounts layer (points), its id field and its override field (a territory code per
+    #: account kept by a territory other than its unit's); ``measures`` may name its numeric fields
+    accounts_layer: str = ""
+    account_id_field: str = ""
+    override_field: str = ""
 
     @property
     def filter_expression(self) -> str:
@@ -103,6 +108,9 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/tolerances", json.dumps({str(k): float(v) for k, v in self.tolerances.items()
                                                                  if v is not None}))
         project.writeEntryDouble(SCOPE, "plan/time_limit", float(self.time_limit))
+        project.writeEntry(SCOPE, "plan/accounts_layer", self.accounts_layer)
+        project.writeEntry(SCOPE, "plan/account_id_field", self.account_id_field)
+        project.writeEntry(SCOPE, "plan/override_field", self.override_field)
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -142,6 +150,9 @@ class PlanSettings:
             except (TypeError, ValueError):
                 continue
         plan.time_limit = project.readDoubleEntry(SCOPE, "plan/time_limit", 60.0)[0]
+        plan.accounts_layer = project.readEntry(SCOPE, "plan/accounts_layer", "")[0]
+        plan.account_id_field = project.readEntry(SCOPE, "plan/account_id_field", "")[0]
+        plan.override_field = project.readEntry(SCOPE, "plan/override_field", "")[0]
         return plan
 
     def tolerance_of(self, measure: str) -> float:
