@@ -20,11 +20,12 @@ from qgis.PyQt.QtCore import QObject, pyqtSignal
 from ..i18n import tr
 from ..layers.signal_links import SignalLinks
 from ..layers.style import has_own_style
+from .account_binding import AccountBinding
 from .assignment_service import AssignmentService
 from .road_travel import NETWORK_ERRORS, RoadTravel
 from .scenarios import Scenarios, add_territory_field
 from .settings import PlanSettings, Preferences
-from .tasks import EngineTask, UnitsTask, engine_job
+from .tasks import AccountsTask, EngineTask, UnitsTask, engine_job
 from .territory_list import TerritoryListEditor
 from .territory_list_model import TerritoryListModel
 
@@ -59,6 +60,8 @@ class PlanController(QObject):
         self.scenarios = Scenarios(service)
         self.territory_editor = TerritoryListEditor(service)
         self.road_travel = RoadTravel(self.project)
+        #: the plan's accounts: their loads, overrides and colours
+        self.accounts = AccountBinding(service, self)
         #: the setup the user chose in the form (with the territory count), None before there is one
         self.choice: PlanSettings | None = None
         #: asks the user a yes/no question (the panel gives its dialog; tests answer themselves)
@@ -198,15 +201,28 @@ class PlanController(QObject):
 
     def _on_plan_changed(self) -> None:
         if not self.service.is_bound:
+            self.accounts.unbind()
             return
         self._ask_about_style()
         self.save_plan()
         self.service.restyle()
         if self.service.adjacency is None:
             self.read_neighbours()
+        self.read_accounts()
 
     def _on_territories_changed(self) -> None:
         self.save_plan()
+        self.accounts.restyle()
+
+    def read_accounts(self) -> None:
+        """Bind the plan's accounts layer and read its accounts in the background (none: unbind)."""
+        problem = self.accounts.bind()
+        if problem is not None:
+            self.service.warn(problem)
+        if not self.accounts.is_bound:
+            return
+        task = AccountsTask(self.service, self.accounts)
+        self.run_task(task)
 
     def _ask_about_style(self) -> None:
         """Ask once before replacing a style someone made with the territory colours."""
@@ -410,3 +426,4 @@ class PlanController(QObject):
         """Let go of the project and the service's signals, and cancel the work in progress."""
         self.cancel_tasks()
         self._links.cut()
+        self.accounts.unbind()
