@@ -13,7 +13,7 @@ from qgis.core import QgsProcessingException
 
 from ..core.plan.accounts import AccountBook
 from ..i18n import tr
-from ..layers.accounts import AccountDataError, Accounts, read_accounts
+from ..layers.accounts import AccountDataError, Accounts, prepare_file_read, read_accounts
 from ..layers.units import ScaledFeedback, Units
 from .parameters import (
     ACCOUNT_ID_FIELD,
@@ -47,10 +47,13 @@ def read_account_parameters(algorithm, parameters, context, unit_source, units: 
         raise QgsProcessingException(tr(
             "The accounts' unit field is given without the units' id field (UNIT_ID_FIELD): give both to find "
             "each account's unit by its id, or neither to find it by location."))
+    name_field = field(ACCOUNT_NAME_FIELD) if ACCOUNT_NAME_FIELD in parameters else None
     try:
         accounts = read_accounts(
             source, units, id_field, context.transformContext(),
-            name_field=field(ACCOUNT_NAME_FIELD) if ACCOUNT_NAME_FIELD in parameters else None,
+            from_file=_file_read(algorithm, parameters, context, id_field, field(OVERRIDE_FIELD), balance_fields,
+                                 name_field),
+            name_field=name_field,
             override_field=field(OVERRIDE_FIELD), balance_fields=balance_fields, unit_source=unit_source,
             # UNIT_ID_FIELD counts only with ACCOUNT_UNIT_FIELD (Compare's names the units on its own)
             unit_id_field=field(UNIT_ID_FIELD) if field(ACCOUNT_UNIT_FIELD) else None,
@@ -62,6 +65,20 @@ def read_account_parameters(algorithm, parameters, context, unit_source, units: 
         raise QgsProcessingException(tr("Cancelled."))
     report_accounts_outside(accounts, feedback)
     return accounts
+
+
+def _file_read(algorithm, parameters, context, id_field, override_field, balance_fields, name_field):
+    """The accounts read straight from their GeoPackage when the parameter is a whole layer (not only
+    its selected features, a limit or a filter of Processing's source options)."""
+    from qgis.core import QgsProcessingFeatureSourceDefinition
+
+    value = parameters.get(ACCOUNTS)
+    if isinstance(value, QgsProcessingFeatureSourceDefinition) and (
+            value.selectedFeaturesOnly or value.featureLimit >= 0 or getattr(value, "filterExpression", "")):
+        return None
+    layer = algorithm.parameterAsVectorLayer(parameters, ACCOUNTS, context)
+    return prepare_file_read(layer, id_field, override_field, balance_fields, name_field) if layer is not None \
+        else None
 
 
 def report_accounts_outside(accounts: Accounts, feedback) -> None:

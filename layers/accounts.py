@@ -31,6 +31,7 @@ from qgis.core import (
 
 from ..core.plan.accounts import AccountBook
 from ..i18n import tr
+from .plan_reader import GeoPackageColumns
 from .shapes import units_at
 from .units import ScaledFeedback, Units
 from .values import as_number, text_or_none
@@ -121,14 +122,16 @@ class Accounts:
 def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoordinateTransformContext,
                   name_field: str | None = None, override_field: str | None = None,
                   balance_fields: Sequence[str] = (), unit_source=None, unit_id_field: str | None = None,
-                  account_unit_field: str | None = None, feedback=None) -> Accounts | None:
+                  account_unit_field: str | None = None, feedback=None,
+                  from_file: GeoPackageColumns | None = None) -> Accounts | None:
     """Read every account of ``source`` (a feature source or vector layer, points or a table).
 
     ``units`` are the units the accounts stand in (read with their geometries); ``unit_source`` is
     the layer they were read from, needed with ``unit_id_field``. With ``unit_id_field`` and
     ``account_unit_field`` an account's home unit is the unit whose id it holds (its location
     decides where the unit id is empty); otherwise its location decides. Returns None when
-    ``feedback`` is cancelled.
+    ``feedback`` is cancelled. ``from_file``: the columns and points prepared by
+    :func:`prepare_file_read` (read straight from the GeoPackage; through ``source`` when that fails).
     """
     fields = source.fields()
     if bool(unit_id_field) != bool(account_unit_field):
@@ -153,7 +156,8 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
             "The units are points, so no account stands in one. Give the units' id field and the accounts' unit "
             "field to find each account's unit by its id."))
 
-    raw = _read_rows(source, columns, has_geometry, feedback)
+    read = from_file.read() if from_file is not None and has_geometry else None
+    raw = _rows_from_file(columns, *read) if read is not None else _read_rows(source, columns, has_geometry, feedback)
     if raw is None:
         return None
     _check_rows(raw, id_field, account_unit_field)
@@ -302,6 +306,72 @@ def _read_rows(source, columns: _Columns, has_geometry: bool, feedback) -> _Rows
     return rows
 
 
+def _wanted(columns: _Columns) -> list[int]:
+    return [c for c in (columns.ident, columns.name, columns.override, columns.unit) if c >= 0] + list(columns.balance)
+
+
+def prepare_file_read(layer, id_field: str, override_field: str | None = None, balance_fields: Sequence[str] = (),
+                      name_field: str | None = None) -> GeoPackageColumns | None:
+    """The accounts' columns and points read straight from their GeoPackage (a million accounts in a
+    second or two, where QGIS takes several), prepared on the main thread for :func:`read_accounts`;
+    None when the layer is not a plain GeoPackage point table (it is read through QGIS then)."""
+    if QgsWkbTypes.geometryType(layer.wkbType()) != QgsWkbTypes.GeometryType.PointGeometry:
+        return None
+    try:
+        columns = _columns(layer.fields(), id_field, name_field, override_field, balance_fields, None)
+    except AccountDataError:
+        return None
+    return GeoPackageColumns.prepare(layer, _wanted(columns), points=True)
+
+
+def _rows_from_file(columns: _Columns, fids: list, raw: list, xy: np.ndarray) -> _Rows:
+    """:class:`_Rows` from columns read straight from the file (same checks as :func:`_read_rows`)."""
+    rows = _Rows()
+    values = dict(zip(_wanted(columns), raw))
+    count = len(fids)
+    rows.fids = np.asarray(fids, dtype=np.int64)
+    # text read straight from the file is str, int, float or None: the cheap cases first (a million ids)
+    texts = [v.strip() or None if type(v) is str else (str(v) if type(v) is int else text_or_none(v))
+             for v in values[columns.ident]]
+    rows.null_ids = [fid for fid, text in zip(fids, texts) if text is None]
+    rows.ids = [text or "" for text in texts]
+    if columns.name >= 0:
+        rows.names = [name or ident for name, ident in zip(_distinct_codes(values[columns.name], text_or_none),
+                                                           rows.ids)]
+    else:
+        rows.names = rows.ids
+    rows.overrides = _distinct_codes(values[columns.override], _code) if columns.override >= 0 else [None] * count
+    rows.unit_keys = _distinct_codes(values[columns.unit], _code) if columns.unit >= 0 else [None] * count
+    work = np.zeros((count, len(columns.balance)))
+    for a, (index, name) in enumerate(zip(columns.balance, columns.balance_names)):
+        column = values[index]
+        try:
+            numbers = np.asarray(column, dtype=float)
+        except (TypeError, ValueError):
+            numbers = np.array([as_number(v) if as_number(v) is not None else np.nan for v in column], dtype=float)
+        bad = np.flatnonzero(~np.isfinite(numbers) | (numbers < 0))
+        if bad.size:
+            rows.bad_workloads[name] = bad.tolist()
+            numbers[bad] = 0.0
+        work[:, a] = numbers
+    # numpy arrays serve as the buffers the reader's arrays are (np.frombuffer takes either)
+    rows.workloads = np.ascontiguousarray(work.ravel())
+    rows.xs, rows.ys = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    nowhere = np.isnan(xy[:, 0]) & np.array([key is None for key in rows.unit_keys], dtype=bool)
+    rows.nowhere = np.flatnonzero(nowhere).tolist()
+    return rows
+
+
+def _distinct_codes(values: list, convert) -> list:
+    """``convert`` of every value, computed once per distinct value (a few hundred territory codes
+    among a million accounts)."""
+    try:
+        once = {value: convert(value) for value in set(values)}
+    except TypeError:  # an unhashable value: one by one
+        return [convert(value) for value in values]
+    return list(map(once.__getitem__, values))
+
+
 def _single_point(geometry: QgsGeometry) -> tuple[float, float] | None:
     """The point of a multipoint with one part; None for several points."""
     collection = geometry.constGet()
@@ -325,7 +395,8 @@ def _check_rows(rows: _Rows, id_field: str, account_unit_field: str | None) -> N
         raise AccountDataError(tr(
             "{} accounts have no id in “{}” (feature ids {}). Give every account an id.").format(
             len(rows.null_ids), id_field, _listing([str(f) for f in rows.null_ids], NAMED_IN_MESSAGES)))
-    repeated = [(ident, times) for ident, times in Counter(rows.ids).items() if times > 1]
+    repeated = [] if len(set(rows.ids)) == len(rows.ids) else [
+        (ident, times) for ident, times in Counter(rows.ids).items() if times > 1]
     if repeated:
         repeated.sort(key=lambda item: (-item[1], item[0]))
         raise AccountDataError(tr(

@@ -176,6 +176,10 @@ class AccountsTask(QgsTask):
         self.context = QgsProject.instance().transformContext()
         self.id_field, self.override_field = service.plan.account_id_field, service.plan.override_field
         self.measures = binding.account_measures
+        from ..layers.accounts import prepare_file_read
+
+        # a GeoPackage is read straight from the file on the worker thread (see layers.plan_reader)
+        self.from_file = prepare_file_read(layer, self.id_field, self.override_field, self.measures)
         self.units = self.accounts = None
         self.error = ""
         self.on_finished = None
@@ -193,7 +197,7 @@ class AccountsTask(QgsTask):
                 return False
             self.accounts = read_accounts(self.accounts_snapshot, self.units, self.id_field, self.context,
                                           override_field=self.override_field, balance_fields=self.measures,
-                                          feedback=_TaskFeedback(self))
+                                          feedback=_TaskFeedback(self), from_file=self.from_file)
             release_in_blocks(self.units.geometries)
         except (UnitDataError, AccountDataError) as error:
             self.error = str(error)

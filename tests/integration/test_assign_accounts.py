@@ -199,3 +199,26 @@ def test_the_loaded_account_list_is_drawn_by_territory_with_overrides_ringed(ter
     enabled = ring.dataDefinedProperties().property(QgsSymbolLayer.Property.PropertyLayerEnabled)
     assert enabled.expressionString() == "\"source\" = 'override'"
     assert symbols[0].color() != symbols[1].color()
+
+
+def test_reading_straight_from_the_geopackage_equals_reading_through_qgis(grid, tmp_path):
+    from qgis.core import QgsProject
+    from territory_planner.layers.accounts import prepare_file_read, read_accounts
+    from territory_planner.layers.units import read_units
+
+    accounts_path = write_accounts(tmp_path / "in" / "accounts.gpkg", ACCOUNTS)
+    layer = layer_of(Path(accounts_path), "accounts")
+    units = read_units(layer_of(grid, "units"), [], QgsProject.instance().transformContext(), with_adjacency=False)
+    layer.startEditing()
+    fid = next(f.id() for f in layer.getFeatures() if f["id"] == "A1")
+    layer.changeAttributeValue(fid, layer.fields().lookupField("override"), "T4")  # unsaved: the buffer counts
+    context = QgsProject.instance().transformContext()
+    arguments = dict(override_field="override", balance_fields=["visits"], name_field="name")
+    from_file = prepare_file_read(layer, "id", "override", ["visits"], "name")
+    assert from_file is not None
+    direct = read_accounts(layer, units, "id", context, from_file=from_file, **arguments)
+    through = read_accounts(layer, units, "id", context, **arguments)
+    assert direct.ids == through.ids and direct.names == through.names and direct.overrides == through.overrides
+    assert direct.overrides[direct.ids.index("A1")] == "T4"
+    assert (direct.home == through.home).all() and (direct.workloads == through.workloads).all()
+    layer.rollBack()
