@@ -44,7 +44,9 @@ HERE = OUT / "accounts"
 DATA = HERE / f"v{ACCOUNTS_VERSION}"
 UNITS_GPKG, ACCOUNTS_GPKG, TRUTH = DATA / "zips.gpkg", DATA / "accounts.gpkg", DATA / "truth.npz"
 #: job → (wall-clock target seconds, peak memory target MB, timeout seconds)
-JOBS = {"assign": (60, None, 1800), "build": (300, 4096, 3600)}
+JOBS = {"assign": (60, None, 1800), "build": (300, 4096, 3600), "panel": (3, None, 1800)}
+#: the panel: a paint on accounts → table updated, 95th percentile target (ms), and how many clicks
+PAINT_TARGET_MS, CLICKS = 50, 40
 SECTION_START = "<!-- accounts: written by bench/accounts.py -->"
 SECTION_END = "<!-- /accounts -->"
 #: What the kept results measured (kept by hand; update with the results).
@@ -243,6 +245,115 @@ def judge_build(path: Path, truth) -> dict:
             "codes_kept": kept, "overrides_lost": int(np.sum((truth["override"] >= 0) & (override < 0)))}
 
 
+def run_panel(out_json: str) -> None:
+    """The panel on the instance: opening it with the accounts (the table counting every account
+    where it is aligned), then painting accounts by clicking them."""
+    import statistics
+
+    from qgis.core import QgsApplication, QgsFeatureRequest, QgsProject, QgsRectangle
+    from qgis.gui import QgsMapCanvas, QgsMessageBar
+
+    app = QgsApplication([], True)
+    app.initQgis()
+    make_importable()
+    sys.path.insert(0, str(BENCH.parent / "tests" / "integration"))
+    from bench_dock import FakeIface
+    from dock_helpers import click, select_row
+    from territory_planner.ui.dock import TerritoryDock
+    from worker import open_layer
+
+    units, accounts = open_layer(str(UNITS_GPKG), "zips"), open_layer(str(ACCOUNTS_GPKG), "accounts")
+    QgsProject.instance().addMapLayers([units, accounts])
+    from territory_planner.layers.accounts import HomeCache
+
+    remembered = HomeCache.for_layers(units, accounts).path
+    if remembered and os.path.exists(remembered):
+        os.remove(remembered)  # the first opening locates every account
+    canvas = QgsMapCanvas()
+    canvas.resize(1000, 800)
+    canvas.setDestinationCrs(units.crs())
+    tasks: list = []
+    dock = TerritoryDock(FakeIface(canvas, QgsMessageBar()))
+    dock.controller.run_task = tasks.append
+    dock.show()
+    peak_and_reset()
+    wall, cpu = time.perf_counter(), time.process_time()
+    form = dock.setup_form
+    form.layer_combo.setLayer(units)
+    form.accounts_combo.setLayer(accounts)
+    form.account_id_combo.setField("account_id")
+    form.override_combo.setField("override")
+    form.measures_combo.deselectAllOptions()
+    form.measures_combo.setCheckedItems(MEASURES)
+    form.field_combo.setField("territory")
+    app.processEvents()
+    bound_wall, bound_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    task = [t for t in tasks if type(t).__name__ == "AccountsTask"][-1]  # the one for the whole setup
+    task_wall, task_cpu = time.perf_counter(), time.process_time()
+    assert task.run()
+    task.finished(True)
+    app.processEvents()
+    open_wall, open_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    task_wall, task_cpu = time.perf_counter() - task_wall, time.process_time() - task_cpu
+    assert dock.controller.accounts.ready
+    truth = np.load(TRUTH)
+    sums = {name: row for name, row in zip(dock.service.territory_names,
+                                           dock.service.ledger.sums[dock.service.ledger.listed()])}
+    width = len(str(TERRITORIES))
+    codes = [f"Territory {k + 1:0{width}d}" for k in range(TERRITORIES)]
+    expected = np.zeros((TERRITORIES, len(MEASURES)))
+    np.add.at(expected, np.where(truth["override"] >= 0, truth["override"], truth["labels"][truth["home"]]),
+              truth["workloads"])
+    worst = max(float(np.abs(sums[code] - expected[k]).max()) for k, code in enumerate(codes))
+
+    # reopening: a new panel on the project that holds the plan (the accounts' units are remembered)
+    tasks.clear()
+    wall, cpu = time.perf_counter(), time.process_time()
+    panel = TerritoryDock(FakeIface(canvas, QgsMessageBar()))
+    panel.controller.run_task = tasks.append
+    panel.controller.restore_from_project()
+    app.processEvents()
+    reopen_task = [t for t in tasks if type(t).__name__ == "AccountsTask"][-1]
+    assert reopen_task.run()
+    reopen_task.finished(True)
+    app.processEvents()
+    reopen_wall, reopen_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert panel.controller.accounts.ready
+    panel.unload()
+
+    rng = np.random.default_rng(3)
+    sample = sorted(int(f) for f in rng.choice(dock.controller.accounts.fids, size=CLICKS, replace=False))
+    spots = [f.geometry().asPoint() for f in accounts.getFeatures(QgsFeatureRequest().setFilterFids(sample))]
+    announced: list = []
+    dock.model.dataChanged.connect(lambda *_: announced.append(time.perf_counter()))
+    dock.model.modelReset.connect(lambda *_: announced.append(time.perf_counter()))
+    select_row(dock, codes[7])
+    dock.paint_toolbar.paint_accounts_action.trigger()
+    paint_ms, paint_cpu_ms = [], []
+    for point in spots:
+        canvas.setExtent(QgsRectangle(point.x() - 3000, point.y() - 2400, point.x() + 3000, point.y() + 2400))
+        announced.clear()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        before = accounts.undoStack().count()
+        click(dock.paint_toolbar.account_tool, canvas, point.x(), point.y())
+        if accounts.undoStack().count() > before and announced:
+            paint_ms.append(1000.0 * (announced[-1] - start))
+            paint_cpu_ms.append(1000.0 * (time.process_time() - start_cpu))
+    paint_ms.sort()
+    record = {"job": "panel", "units": UNITS, "accounts": ACCOUNTS, "territories": TERRITORIES,
+              "seconds": reopen_wall, "cpu_seconds": reopen_cpu, "first_seconds": open_wall, "first_cpu": open_cpu,
+              "bind_seconds": bound_wall, "bind_cpu": bound_cpu,
+              "accounts_task_seconds": task_wall, "accounts_task_cpu": task_cpu, "peak_rss_mb": peak_and_reset(),
+              "worst_sum_difference": worst, "paints": len(paint_ms),
+              "paint_median_ms": statistics.median(paint_ms) if paint_ms else None,
+              "paint_p95_ms": paint_ms[min(len(paint_ms) - 1, int(round(0.95 * (len(paint_ms) - 1))))]
+              if paint_ms else None, "paint_cpu_median_ms": statistics.median(paint_cpu_ms) if paint_cpu_ms else None,
+              "phases": [], "load": os.getloadavg()[0]}
+    Path(out_json).write_text(json.dumps(record, indent=1))
+    dock.unload()
+    os._exit(0)  # QGIS's teardown of a GUI application may crash after the results are written
+
+
 # --- runner ---------------------------------------------------------------------------------------
 
 def run(job: str, fresh: bool) -> dict | None:
@@ -281,6 +392,22 @@ def section() -> str:
         r = json.loads(path.read_text())
         phases = "; ".join(f"{p['phase']} {p['seconds']:.1f} ({p['cpu_seconds']:.1f}) / {p['peak_rss_mb']:.0f}"
                            for p in r["phases"])
+        if job == "panel":
+            checked = (f"reopening the project → table counting the accounts (their units remembered); the first "
+                       f"opening: {r['first_seconds']:.1f} s (CPU {r['first_cpu']:.1f}): setup bound "
+                       f"{r['bind_seconds']:.1f} s (CPU {r['bind_cpu']:.1f}), accounts read and located "
+                       f"{r['accounts_task_seconds']:.1f} s (CPU {r['accounts_task_cpu']:.1f}); table sums against "
+                       f"the generator's: largest difference {r['worst_sum_difference']:.3g}; paint on accounts → "
+                       f"table updated ({r['paints']} clicks): median {r['paint_median_ms']:.1f} ms, 95th percentile "
+                       f"{r['paint_p95_ms']:.1f} ms (CPU median {r['paint_cpu_median_ms']:.1f} ms)")
+            met = [f"opening ≤ {seconds_target} s: " + ("met" if r["seconds"] <= seconds_target else (
+                "NOT met by wall-clock, " + ("met" if r["cpu_seconds"] <= seconds_target else "NOT met")
+                + " by CPU time")),
+                   f"paint p95 ≤ {PAINT_TARGET_MS} ms: " + ("met" if r["paint_p95_ms"] <= PAINT_TARGET_MS
+                                                             else "NOT met")]
+            lines.append(f"| {job} | {r['seconds']:.1f} ({r['cpu_seconds']:.1f}) | {r['peak_rss_mb']:.0f} | – | "
+                         f"{checked} | {'; '.join(met)} |")
+            continue
         if job == "assign":
             checked = (f"{r['rows']:,} rows, {r['wrong_territory']} wrong territories, {r['wrong_unit']} wrong "
                        f"units; sources {r['sources']}")
@@ -319,7 +446,7 @@ def main(argv: list[str]) -> int:
         job_prepare()
         return 0
     if argv and argv[0] == "job":
-        run_job(argv[1], argv[2])
+        (run_panel(argv[2]) if argv[1] == "panel" else run_job(argv[1], argv[2]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", default=",".join(JOBS))

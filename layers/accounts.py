@@ -123,7 +123,7 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
                   name_field: str | None = None, override_field: str | None = None,
                   balance_fields: Sequence[str] = (), unit_source=None, unit_id_field: str | None = None,
                   account_unit_field: str | None = None, feedback=None,
-                  from_file: GeoPackageColumns | None = None) -> Accounts | None:
+                  from_file: GeoPackageColumns | None = None, known_homes=None) -> Accounts | None:
     """Read every account of ``source`` (a feature source or vector layer, points or a table).
 
     ``units`` are the units the accounts stand in (read with their geometries); ``unit_source`` is
@@ -132,6 +132,8 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
     decides where the unit id is empty); otherwise its location decides. Returns None when
     ``feedback`` is cancelled. ``from_file``: the columns and points prepared by
     :func:`prepare_file_read` (read straight from the GeoPackage; through ``source`` when that fails).
+    ``known_homes``: (account feature ids, unit feature ids) found before for the same files
+    (:class:`HomeCache`); only the other accounts are located.
     """
     fields = source.fields()
     if bool(unit_id_field) != bool(account_unit_field):
@@ -175,6 +177,11 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
         home = np.where(found >= 0, found, -1)
         unknown = np.flatnonzero(found == -2)
         by_location &= found == -3
+    fids = np.frombuffer(raw.fids, dtype=np.int64).copy()
+    if known_homes is not None and np.any(by_location):
+        known = _known_homes(fids, units, *known_homes)
+        home = np.where(by_location & (known >= 0), known, home)
+        by_location &= known < 0
     if np.any(by_location):
         if not units.is_polygon:
             raise AccountDataError(tr(
@@ -186,11 +193,86 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
         if located is None:
             return None
         home[by_location] = located
-    fids = np.frombuffer(raw.fids, dtype=np.int64).copy()
     return Accounts(fids=fids, ids=raw.ids, names=raw.names, workloads=workloads,
                     measure_names=list(balance_fields), overrides=raw.overrides, home=home, positions=positions,
                     override_field=override_field or "", unknown_unit=unknown,
                     index_of_fid={int(fid): i for i, fid in enumerate(fids.tolist())})
+
+
+def _known_homes(fids: np.ndarray, units: Units, account_fids: np.ndarray, unit_fids: np.ndarray) -> np.ndarray:
+    """(a,) the unit index of each account found in the remembered homes (−1: not remembered, or its
+    unit is gone), by feature ids."""
+    if len(account_fids) == 0 or units.count == 0:
+        return np.full(len(fids), -1, dtype=np.int64)
+    order = np.argsort(account_fids, kind="stable")
+    account_fids, unit_fids = np.asarray(account_fids)[order], np.asarray(unit_fids)[order]
+    at = np.clip(np.searchsorted(account_fids, fids), 0, len(account_fids) - 1)
+    wanted = unit_fids[at]
+    unit_order = np.argsort(units.fids, kind="stable")
+    sorted_units = units.fids[unit_order]
+    spot = np.clip(np.searchsorted(sorted_units, wanted), 0, len(sorted_units) - 1)
+    exists = (account_fids[at] == fids) & (sorted_units[spot] == wanted)
+    return np.where(exists, unit_order[spot], -1)
+
+
+class HomeCache:
+    """The accounts' home units remembered between sessions: locating a million accounts takes
+    seconds, and the answer only changes when a file of either layer does. One file per pair of
+    layers, keyed by their files' paths, sizes and times and the units' filter, in QGIS's settings
+    folder. Only whole files are remembered (not layers with unsaved geometry edits)."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+
+    @classmethod
+    def for_layers(cls, units_layer, accounts_layer, unit_filter: str = "") -> HomeCache:
+        """The cache of two layers (a cache that remembers nothing when either is not a plain file or
+        has unsaved geometry edits or added or deleted features)."""
+        import hashlib
+        import os
+
+        from qgis.core import QgsApplication, QgsProviderRegistry
+
+        parts = [unit_filter]
+        for layer in (units_layer, accounts_layer):
+            buffer = layer.editBuffer() if layer.isEditable() else None
+            if buffer is not None and (buffer.changedGeometries() or buffer.addedFeatures()
+                                       or buffer.deletedFeatureIds()):
+                return cls(None)
+            decoded = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
+            path = decoded.get("path") or ""
+            if layer.providerType() != "ogr" or not os.path.isfile(path) or layer.subsetString():
+                return cls(None)
+            status = os.stat(path)
+            parts += [os.path.abspath(path), str(decoded.get("layerName") or ""), str(status.st_size),
+                      str(status.st_mtime_ns)]
+        key = hashlib.sha1("|".join(parts).encode("utf-8")).hexdigest()
+        folder = os.path.join(QgsApplication.qgisSettingsDirPath(), "territory_planner", "account_homes")
+        return cls(os.path.join(folder, f"{key}.npz"))
+
+    def load(self):
+        """(account feature ids, unit feature ids), or None when nothing is remembered."""
+        if self.path is None:
+            return None
+        try:
+            with np.load(self.path) as data:
+                return data["accounts"], data["units"]
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def save(self, accounts: Accounts, units: Units) -> None:
+        if self.path is None:
+            return
+        import os
+
+        located = accounts.home >= 0
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            partial = self.path + ".partial.npz"
+            np.savez(partial, accounts=accounts.fids[located], units=units.fids[accounts.home[located]])
+            os.replace(partial, self.path)
+        except OSError:
+            pass  # nothing remembered: the next opening locates the accounts again
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ class AccountBinding(QObject):
         super().__init__(parent)
         self.service = service
         self.layer: QgsVectorLayer | None = None
+        #: grows with every bind: a read started for an earlier binding is not adopted
+        self.generation = 0
         self._links = SignalLinks()
         self._recorder: ChangeRecorder | None = None
         self._clear()
@@ -77,6 +79,7 @@ class AccountBinding(QObject):
         """Bind to the accounts layer the service's plan names (none: unbind). Returns why the
         accounts cannot be used, or None; the accounts are read by :class:`ui.tasks.AccountsTask`."""
         self.unbind()
+        self.generation += 1
         plan = self.service.plan
         if not self.service.is_bound or not plan.accounts_layer:
             return None
@@ -118,10 +121,16 @@ class AccountBinding(QObject):
         feature ids of the units their ``home`` indexes point at) and count them in the ledger."""
         if not self.is_bound:
             return
-        position = self.service.index_of_fid
+        # the task's unit order to the plan's, by feature id
         unit_fids = np.asarray(unit_fids, dtype=np.int64)
-        home = np.array([position.get(int(unit_fids[h]), -1) if h >= 0 else -1 for h in accounts.home.tolist()],
-                        dtype=np.int64)
+        home = np.full(len(accounts.home), -1, dtype=np.int64)
+        if len(self.service.fids) and len(unit_fids):
+            plan_order = np.argsort(self.service.fids, kind="stable")
+            sorted_fids = self.service.fids[plan_order]
+            wanted = unit_fids[np.maximum(accounts.home, 0)]
+            spot = np.clip(np.searchsorted(sorted_fids, wanted), 0, len(sorted_fids) - 1)
+            found = (accounts.home >= 0) & (sorted_fids[spot] == wanted)
+            home[found] = plan_order[spot[found]]
         self.fids, self.ids, self.home = accounts.fids, list(accounts.ids), home
         self.workloads = np.asarray(accounts.workloads, dtype=float).reshape(len(home), len(self.columns))
         self.index_of_fid = dict(accounts.index_of_fid)

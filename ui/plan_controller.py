@@ -62,6 +62,7 @@ class PlanController(QObject):
         self.road_travel = RoadTravel(self.project)
         #: the plan's accounts: their loads, overrides and colours
         self.accounts = AccountBinding(service, self)
+        self._accounts_task: AccountsTask | None = None
         #: the setup the user chose in the form (with the territory count), None before there is one
         self.choice: PlanSettings | None = None
         #: asks the user a yes/no question (the panel gives its dialog; tests answer themselves)
@@ -219,10 +220,13 @@ class PlanController(QObject):
         problem = self.accounts.bind()
         if problem is not None:
             self.service.warn(problem)
+        previous, self._accounts_task = self._accounts_task, None
+        if previous is not None and not sip.isdeleted(previous):
+            previous.cancel()  # read for a setup that is gone
         if not self.accounts.is_bound:
             return
-        task = AccountsTask(self.service, self.accounts)
-        self.run_task(task)
+        self._accounts_task = AccountsTask(self.service, self.accounts)
+        self.run_task(self._accounts_task)
 
     def _ask_about_style(self) -> None:
         """Ask once before replacing a style someone made with the territory colours."""

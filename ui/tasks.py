@@ -170,16 +170,19 @@ class AccountsTask(QgsTask):
         super().__init__(tr("Reading the accounts of “{}”").format(layer.name()), QgsTask.Flag.CanCancel)
         self.service, self.binding = service, binding
         self.layer_id, self.units_id = layer.id(), service.layer_id
+        self.generation = binding.generation
         self.units_snapshot = LayerSnapshot(service.layer)
         self.accounts_snapshot = LayerSnapshot(layer)
         self.request = service.unit_request()
         self.context = QgsProject.instance().transformContext()
         self.id_field, self.override_field = service.plan.account_id_field, service.plan.override_field
         self.measures = binding.account_measures
-        from ..layers.accounts import prepare_file_read
+        from ..layers.accounts import HomeCache, prepare_file_read
 
-        # a GeoPackage is read straight from the file on the worker thread (see layers.plan_reader)
+        # a GeoPackage is read straight from the file on the worker thread (see layers.plan_reader), and
+        # the accounts' units found last time for the same files are taken as they were
         self.from_file = prepare_file_read(layer, self.id_field, self.override_field, self.measures)
+        self.homes = HomeCache.for_layers(service.layer, layer, service.plan.filter_expression)
         self.units = self.accounts = None
         self.error = ""
         self.on_finished = None
@@ -195,9 +198,12 @@ class AccountsTask(QgsTask):
                                     request=self.request)
             if self.units is None or self.isCanceled():
                 return False
+            known = self.homes.load()
             self.accounts = read_accounts(self.accounts_snapshot, self.units, self.id_field, self.context,
                                           override_field=self.override_field, balance_fields=self.measures,
-                                          feedback=_TaskFeedback(self), from_file=self.from_file)
+                                          feedback=_TaskFeedback(self), from_file=self.from_file, known_homes=known)
+            if self.accounts is not None and (known is None or len(known[0]) != int((self.accounts.home >= 0).sum())):
+                self.homes.save(self.accounts, self.units)
             release_in_blocks(self.units.geometries)
         except (UnitDataError, AccountDataError) as error:
             self.error = str(error)
@@ -218,9 +224,9 @@ class AccountsTask(QgsTask):
                     self.service.message.emit(tr("The accounts could not be read, so they do not count: {}").format(
                         self.error.strip().splitlines()[-1]), Qgis.MessageLevel.Warning)
                 return
-            if self.binding.layer is None or self.binding.layer.id() != self.layer_id \
+            if self.binding.generation != self.generation or self.binding.layer is None \
                     or self.service.layer_id != self.units_id:
-                return
+                return  # read for an earlier setup
             self.binding.adopt(self.accounts, self.units.fids)
         finally:
             if self.on_finished is not None:

@@ -133,3 +133,21 @@ def test_accounts_are_drawn_in_their_territorys_colour_with_overrides_ringed(doc
         context.setFeature(feature)
         found[feature["id"]] = expression.evaluate(context)
     assert found["KEY"] == "T2" and found["A00"] == "T1" and found["A33"] == "T4", found
+
+
+def test_reopening_takes_the_accounts_units_found_before(dock, layers, qgis_iface, monkeypatch):
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    before = visits(dock)
+    from territory_planner.layers import accounts as account_layers
+
+    monkeypatch.setattr(account_layers, "units_at", lambda *args: pytest.fail("the accounts were located again"))
+    again = TerritoryDock(qgis_iface)
+    again.controller.run_task = run_synchronously
+    try:
+        again.controller.restore_from_project()
+        assert again.controller.accounts.ready
+        assert visits(again) == before
+    finally:
+        again.unload()
+        again.deleteLater()
