@@ -286,3 +286,26 @@ def test_packets_list_the_overrides_both_ways_with_their_workload(run_algorithm,
     assert "Accounts outside your area that you keep (0)" in t1
     assert "Pinned store" not in t4, "an override to its own territory is neither kept from outside nor lost"
     assert "visits 80 52" in t2, "the workload counts the key account for T2 (80 against a target of 207 / 4)"
+
+
+def test_a_table_of_accounts_counts_by_unit_id_in_rebalance_and_statistics(run_algorithm, folder, tmp_path):
+    from osgeo import ogr
+
+    units = write_grid(folder / "units.gpkg")
+    table = [Account(100 + k, None, 10.0, unit=f"U{row}{col}") for k, (row, col) in
+             enumerate((r, c) for r in range(4) for c in range(4))]
+    table.append(Account(200, None, 40.0, unit="U00", override="T2"))
+    accounts_path = write_accounts(folder / "accounts.gpkg", table, epsg=None, id_kind=ogr.OFTInteger)
+    by_id = {"ACCOUNTS": str(accounts_path), "ACCOUNT_ID_FIELD": "id", "OVERRIDE_FIELD": "override",
+             "UNIT_ID_FIELD": "uid", "ACCOUNT_UNIT_FIELD": "zip"}
+    statistics = run_algorithm("territory:territorystatistics", {
+        "INPUT": str(units), "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"], "OUTPUT": "memory:",
+        "OUTPUT_HTML": str(tmp_path / "report.html"), **by_id})
+    assert {k: f["visits"] for k, f in rows_by(as_layer(statistics["OUTPUT"]), "territory").items()} == {
+        "T1": 40.0, "T2": 80.0, "T3": 40.0, "T4": 40.0}
+    rebalanced = run_algorithm("territory:rebalanceterritories", {
+        "INPUT": str(units), "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"], "TOLERANCE": 10.0,
+        "TIME_LIMIT": 10, "OUTPUT": "memory:", "OUTPUT_TERRITORIES": "memory:", **by_id})
+    territories = rows_by(as_layer(rebalanced["OUTPUT_TERRITORIES"]), "territory")
+    assert all(abs(f["visits"] - 50.0) <= 5.0 + 1e-9 for f in territories.values()), \
+        {k: f["visits"] for k, f in territories.items()}
