@@ -15,10 +15,10 @@ from qgis.core import (
 from ..compat import DOUBLE, STRING, make_field
 from ..core.plan.accounts import SOURCE_NAMES
 from ..layers.account_style import apply_account_style
-from ..layers.alignment import read_alignment
+from ..layers.alignment import read_alignment, read_unit_names
 from ..layers.territory_table import TerritoryRow
 from ..layers.units import ScaledFeedback
-from ..layers.values import natural_key, text_or_none
+from ..layers.values import natural_key
 from . import parameters as shared
 from .account_run import read_account_parameters
 from .base import TerritoryAlgorithm, removes_partial_outputs
@@ -99,19 +99,8 @@ class AssignAccountsAlgorithm(TerritoryAlgorithm):
 
     def _unit_ids(self, parameters, context, source, units) -> list[str]:
         """Each unit's id for the ``unit`` column: the unit id field's value, else the feature id."""
-        ids = [str(int(fid)) for fid in units.fids.tolist()]
         field_name = self.parameterAsString(parameters, UNIT_ID_FIELD, context)
-        index = source.fields().lookupField(field_name) if field_name else -1
-        if index >= 0:
-            from qgis.core import QgsFeatureRequest
-
-            request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([index])
-            for feature in source.getFeatures(request):
-                i = units.index_of_fid.get(feature.id())
-                value = text_or_none(feature.attribute(index))
-                if i is not None and value is not None:
-                    ids[i] = value
-        return ids
+        return read_unit_names(source, field_name, units) or [str(int(fid)) for fid in units.fids.tolist()]
 
     def _write_accounts(self, parameters, context, feedback, accounts, territory, sources, rows, codes, unit_ids):
         account_source = self.parameterAsSource(parameters, ACCOUNTS, context)
@@ -138,8 +127,7 @@ class AssignAccountsAlgorithm(TerritoryAlgorithm):
         p = len(codes)
         sums = book.territory_sums(unit_labels, p)
         groups = [table_columns(territory_field, rows),
-                  account_columns(book.account_counts(unit_labels, p), book.overrides_in(unit_labels, p),
-                                  book.overrides_out(unit_labels, p)),
+                  account_columns(book, unit_labels, p),
                   figure_columns(*[(Column(name, DOUBLE, self.tr("{} (sum)").format(name)), sums[:, a].tolist())
                                    for a, name in enumerate(balance_fields)])]
         summary_id, _ = write_territory_layer(self, parameters, OUTPUT_SUMMARY, context, feedback, groups, None,

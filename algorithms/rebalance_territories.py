@@ -326,8 +326,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                                           context.transformContext(), feedback, (90.0, 100.0))
         groups = plan_columns(territory_field, rows, units, plan.figures, shapes) + [moves]
         if book is not None:
-            groups.append(account_columns(book.account_counts(labels, p), book.overrides_in(labels, p),
-                                          book.overrides_out(labels, p)))
+            groups.append(account_columns(book, labels, p))
         territories_id, _ = write_territory_layer(
             self, parameters, OUTPUT_TERRITORIES, context, feedback, groups, shapes, source.sourceCrs(),
             units.is_polygon)

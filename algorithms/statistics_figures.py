@@ -43,8 +43,11 @@ class TerritoryFigures:
     rows: list[TerritoryRow] = field(default_factory=list)  # the territory table's rows, names[k] = rows[k].code
     # with a road network: minutes from the rep's home, per territory (mean, workload-weighted mean, max)
     rep_travel: dict | None = None
-    # with accounts: per territory "accounts", "overrides_in" and "overrides_out" (counts)
+    # with accounts: per territory "accounts", "overrides_in" and "overrides_out" (counts), and the
+    # accounts themselves (a core.plan.accounts.AccountBook) with the units' labels they were counted on
     accounts: dict | None = None
+    book: object | None = None
+    labels: np.ndarray | None = None
 
 
 def measure_territories(units: Units, labels: np.ndarray, names: list[str], tolerance: float,
@@ -85,6 +88,7 @@ def measure_territories(units: Units, labels: np.ndarray, names: list[str], tole
         accounts=None if book is None else {"accounts": book.account_counts(labels, p),
                                             "overrides_in": book.overrides_in(labels, p),
                                             "overrides_out": book.overrides_out(labels, p)},
+        book=book, labels=labels,
     )
 
 

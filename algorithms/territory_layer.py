@@ -136,13 +136,16 @@ def rep_distance_columns(mean_km, longest_km) -> ColumnGroup:
                           (Column("rep_max_km", DOUBLE, tr("Rep max distance (km)")), longest_km))
 
 
-def account_columns(accounts, overrides_in, overrides_out) -> ColumnGroup:
+def account_columns(book, labels, count: int) -> ColumnGroup:
     """``accounts`` aligned to the territory, ``overrides_in`` (accounts outside its units it keeps)
-    and ``overrides_out`` (accounts in its units another territory serves)."""
+    and ``overrides_out`` (accounts in its units another territory serves), from ``book`` (a
+    ``core.plan.accounts.AccountBook``) and the units' ``labels``."""
+    accounts = book.account_counts(labels, count)
+    kept, served = book.overrides_in(labels, count), book.overrides_out(labels, count)
     return ColumnGroup([Column("accounts", INT, tr("Accounts")),
                         Column("overrides_in", INT, tr("Accounts from outside kept (overrides in)")),
                         Column("overrides_out", INT, tr("Accounts inside served by others (overrides out)"))],
-                       lambda k: [int(accounts[k]), int(overrides_in[k]), int(overrides_out[k])])
+                       lambda k: [int(accounts[k]), int(kept[k]), int(served[k])])
 
 
 def figure_columns(*pairs: tuple[Column, Sequence]) -> ColumnGroup:

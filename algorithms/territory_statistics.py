@@ -293,9 +293,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                             [1 if within else 0 for within in figures.within])),
             rep_distance_columns(figures.rep_mean_km, figures.rep_max_km),
         ]
-        if figures.accounts is not None:
-            groups.append(account_columns(figures.accounts["accounts"], figures.accounts["overrides_in"],
-                                          figures.accounts["overrides_out"]))
+        if figures.book is not None:
+            groups.append(account_columns(figures.book, figures.labels, len(figures.names)))
         if figures.rep_travel is not None:
             travel = figures.rep_travel
             groups.append(figure_columns(

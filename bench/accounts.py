@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH, OUT, make_importable  # noqa: E402
+from common import BENCH, OUT, make_importable, replace_section  # noqa: E402
 from instances import ACCOUNTS_VERSION, NATION_CRS, zip_like_accounts  # noqa: E402
 from scale import PhaseFeedback, peak_and_reset  # noqa: E402
 
@@ -431,14 +431,7 @@ def section() -> str:
 
 
 def write_section(results: Path) -> None:
-    text = results.read_text() if results.exists() else ""
-    block = section()
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        text = before + block + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    results.write_text(text)
+    replace_section(results, SECTION_START, SECTION_END, section())
 
 
 def main(argv: list[str]) -> int:
