@@ -178,21 +178,26 @@ class AccountRun:
                 gone.size, ", ".join(values[:10]), self.accounts.listing(gone)))
 
     def workloads(self, own: np.ndarray, book: AccountBook | None) -> np.ndarray:
-        """(n, m) per unit: its own workloads and the accounts aligned to it by geography."""
+        """(n, m) per unit: its own workloads and the accounts aligned to it by geography, in the order
+        of the balance fields; measures the units carry after their balance fields (the workload
+        index) follow unchanged."""
         own = np.asarray(own, dtype=float).reshape(own.shape[0], -1)
         if book is None:
             return own
         from_accounts = book.unit_workloads(own.shape[0])
-        return np.column_stack([own[:, self.unit_fields.index(name)] if name in self.unit_fields
-                                else from_accounts[:, self.account_fields.index(name)]
-                                for name in self.balance_fields]) if self.balance_fields else own
+        kept = len(self.unit_fields)
+        columns = [own[:, self.unit_fields.index(name)] if name in self.unit_fields
+                   else from_accounts[:, self.account_fields.index(name)] for name in self.balance_fields]
+        return np.column_stack(columns + [own[:, kept:]]) if columns else own
 
-    def fixed_loads(self, book: AccountBook | None, territory_count: int) -> np.ndarray | None:
-        """(p, m) the overridden accounts' workload per territory (None when no account is overridden)."""
+    def fixed_loads(self, book: AccountBook | None, territory_count: int, measure_count: int | None = None):
+        """(p, m) the overridden accounts' workload per territory, in the order of the balance fields and
+        padded with zeros to ``measure_count`` measures (the workload index has none of its own); None
+        when no account is overridden."""
         if book is None or not book.overridden.any() or not self.account_fields:
             return None
         fixed = book.fixed_loads(territory_count)
-        out = np.zeros((territory_count, len(self.balance_fields)))
+        out = np.zeros((territory_count, max(len(self.balance_fields), measure_count or 0)))
         for j, name in enumerate(self.balance_fields):
             if name in self.account_fields:
                 out[:, j] = fixed[:, self.account_fields.index(name)]
@@ -202,14 +207,17 @@ class AccountRun:
         """``units`` whose workloads are :meth:`workloads` (measure names in the user's order)."""
         if book is None:
             return units
-        return replace(units, workloads=self.workloads(units.workloads, book), measure_names=list(self.balance_fields))
+        trailing = list(units.measure_names)[len(self.unit_fields):]
+        return replace(units, workloads=self.workloads(units.workloads, book),
+                       measure_names=list(self.balance_fields) + trailing)
 
     def problem_with(self, problem, own_workloads: np.ndarray, book: AccountBook | None):
         """``problem`` counting the accounts as ``book`` aligns them (units' workloads, fixed loads)."""
         if book is None:
             return problem
-        return replace(problem, workloads=self.workloads(own_workloads, book),
-                       fixed_loads=self.fixed_loads(book, int(problem.territory_count)))
+        workloads = self.workloads(own_workloads, book)
+        return replace(problem, workloads=workloads,
+                       fixed_loads=self.fixed_loads(book, int(problem.territory_count), workloads.shape[1]))
 
     def move_accounts(self, problem, labels: np.ndarray, book: AccountBook, feedback) -> AccountBook:
         """The alignment scope "accounts": new overrides, each to a territory bordering its unit's, as

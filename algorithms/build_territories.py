@@ -99,7 +99,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "buildterritories"
     display_name = "Build territories"
-    help_text = (HELP, shared.ACCOUNTS_HELP, ACCOUNTS_HELP, TRAVEL_HELP)
+    help_text = (HELP, shared.INDEX_HELP, shared.ACCOUNTS_HELP, ACCOUNTS_HELP, TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
@@ -107,6 +107,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=10, minValue=1))
         shared.add_balance_fields(self)
+        shared.add_index_weights(self)
         shared.add_tolerance(self)
         shared.add_search_settings(self)
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -139,7 +140,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         source = shared.units_source(self, parameters, context)
         balance_fields = shared.balance_fields(self, parameters, context)
-        search = shared.search_settings(self, parameters, context, balance_fields)
+        weights = shared.index_weights(self, parameters, context)
+        search = shared.search_settings(self, parameters, context, shared.measure_names(balance_fields, weights))
         random_seed = self.parameterAsInt(parameters, RANDOM_SEED, context)
         territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context).strip()
         if not territory_field:
@@ -166,6 +168,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
                 "The layer has {} units but {} territories were asked for. Ask for at most {} territories.")
                 .format(units.count, count, units.count))
 
+        units = self.with_index(source, units, weights, count, feedback)
+
         locked = None
         if locked_field:
             locked, names = self._read_locks(source, locked_field, units, names, count)
@@ -186,7 +190,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             territory_count=count, measure_names=list(units.measure_names), seeds=seed_positions,
             seed_targets=seed_targets, locked=locked, tolerance=search.tolerance, contiguous=search.contiguous,
             random_seed=random_seed, time_limit=search.time_limit, tolerances=search.tolerances,
-            fixed_loads=account_run.fixed_loads(book, count))
+            fixed_loads=account_run.fixed_loads(book, count, units.workloads.shape[1]))
         second_pass = account_run.given and not names_fixed and bool(account_run.accounts.overridden_any)
         feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
         engine_problem = travel_run.engine_problem(problem, feedback, random_seed)
@@ -224,7 +228,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         """The built plan again, the overridden accounts counted for their territories (now that the
         codes are known) and the rest at their units: a rebalance moves what that needs."""
         problem = replace(problem, workloads=account_run.workloads(own_workloads, book),
-                          fixed_loads=account_run.fixed_loads(book, len(names)), initial=np.asarray(labels))
+                          fixed_loads=account_run.fixed_loads(book, len(names), problem.workloads.shape[1]),
+                          initial=np.asarray(labels))
         units = replace(units, workloads=problem.workloads)
         feedback.setProgressText(self.tr("Counting {} overridden accounts for their territories…").format(
             int(book.overridden.sum())))

@@ -94,7 +94,8 @@ class AccountBinding(QObject):
         self.layer = layer
         self._override_index = fields.lookupField(plan.override_field)
         self._integer_override = is_integer_field(layer, self._override_index)
-        self.columns = [k for k, m in enumerate(self.service.measures) if m not in self.service.own_measures]
+        # the plan's balance fields come first among the service's measures (the workload index follows)
+        self.columns = [k for k, m in enumerate(plan.measures) if m not in self.service.own_measures]
         self._measure_indexes = [fields.lookupField(self.service.measures[c]) for c in self.columns]
         missing = [self.service.measures[c] for c, i in zip(self.columns, self._measure_indexes) if i < 0]
         if missing:

@@ -170,3 +170,13 @@ def test_accounts_count_where_they_are_aligned_and_stay_equal_to_a_recount():
     np.testing.assert_allclose(ledger.sums[a], [2.0, 12.0])
     np.testing.assert_allclose(ledger.fixed, fixed)
     assert ledger.settle().totals_changed
+
+
+def test_rescaling_a_measure_scales_units_sums_and_totals_alike():
+    ledger = TerritoryLedger(["A", "A", "B"], np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]]))
+    before = ledger.figures_of("A")["deviation"].copy()
+    ledger.rescale(1, 0.5)
+    assert ledger.workloads[:, 1].tolist() == [5.0, 10.0, 15.0]
+    assert ledger.figures_of("A")["sums"].tolist() == [3.0, 15.0]
+    assert ledger.totals.tolist() == [6.0, 30.0]
+    np.testing.assert_allclose(ledger.figures_of("A")["deviation"], before)
