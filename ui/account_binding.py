@@ -7,7 +7,7 @@ the overridden ones as fixed loads of their territories. The binding listens to 
 ``attributeValueChanged`` (the panel's own paints, undo and redo, edits in the attribute table) and
 moves an account's workload between its unit and the fixed loads; every paint or reset is one edit
 command on the accounts layer's undo stack. Saved override changes go to the plan's change log
-(action ``override``, unit = the account's id). The accounts themselves are read on a worker thread
+(action ``override``, unit = the account's name, or its id). The accounts themselves are read on a worker thread
 (``ui.tasks.AccountsTask``) and handed over with :meth:`AccountBinding.adopt`.
 """
 
@@ -22,7 +22,7 @@ from ..layers.account_style import apply_account_style
 from ..layers.change_log import ChangeRecorder
 from ..layers.edit_checks import editing_problem, is_integer_field
 from ..layers.signal_links import SignalLinks
-from ..layers.values import as_number, text_or_none
+from ..layers.values import as_number, likely_name_field, text_or_none
 from .assignment_service import AssignmentService
 
 #: what the change log calls a paint or reset of overrides
@@ -58,6 +58,7 @@ class AccountBinding(QObject):
         #: the service's measure column of each account measure
         self.columns: list[int] = []
         self._override_index = -1
+        self._name_field = ""
         self._measure_indexes: list[int] = []
         self._integer_override = False
 
@@ -104,9 +105,10 @@ class AccountBinding(QObject):
         self._links.link([(layer.attributeValueChanged, self._on_value_changed),
                           (layer.undoStack().indexChanged, lambda _index: self.service.settle())])
         if self.service.saving is not None and self.service.saving.recorder is not None:
+            self._name_field = likely_name_field(layer)
             self._recorder = ChangeRecorder(layer, plan.override_field, self.account_measures, plan.account_id_field,
                                             self, store=self.service.saving.recorder.store,
-                                            territory_of=self._territory_of)
+                                            territory_of=self._territory_of, name_of=self._name_of)
         return None
 
     def unbind(self) -> None:
@@ -211,6 +213,15 @@ class AccountBinding(QObject):
         if a is None or self.home[a] < 0:
             return None
         return self.service.registry[self.service.labels[self.home[a]]]
+
+    def _name_of(self, fid: int) -> str:
+        """What the change log calls account ``fid``: its name (a field named like one), else its id."""
+        if self._name_field:
+            name = text_or_none(self.layer.getFeature(int(fid))[self._name_field])
+            if name is not None:
+                return name
+        a = self.index_of_fid.get(int(fid))
+        return self.ids[a] if a is not None else str(int(fid))
 
     def territory(self, a: int):
         return self._territory_of(int(self.fids[a]), self.overrides[a])

@@ -24,7 +24,7 @@ def dock(qgis_iface, qgis_new_project):
 
 
 ACCOUNTS = [Account(f"A{row}{col}", (row + 0.5, col + 0.5), 10.0) for row in range(4) for col in range(4)] + [
-    Account("KEY", (0.25, 0.25), 40.0, override="T2")]
+    Account("KEY", (0.25, 0.25), 40.0, override="T2", name="Key hospital")]
 
 
 @pytest.fixture
@@ -94,7 +94,8 @@ def test_painting_and_resetting_overrides_are_undoable_edits_logged_as_overrides
     assert accounts.commitChanges()
     log = dock.service.change_log()
     rows = {(r["unit"], r["action"], r["from_territory"], r["to_territory"], r["visits"]) for r in log}
-    assert rows == {("A11", "override", "T1", "T3", 10.0), ("KEY", "override", "T2", "T1", 40.0)}
+    # the log names an account by its name, else by its id
+    assert rows == {("A11", "override", "T1", "T3", 10.0), ("Key hospital", "override", "T2", "T1", 40.0)}
 
 
 def test_the_overrides_view_lists_the_active_territorys_overrides_both_ways(dock, layers):
