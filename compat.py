@@ -82,6 +82,11 @@ def line_layers():
     return _layer_filters("LineLayer")
 
 
+def point_layers():
+    """The filter for a ``QgsMapLayerComboBox`` that offers point layers (accounts)."""
+    return _layer_filters("PointLayer")
+
+
 def vector_layers():
     """The filter for a ``QgsMapLayerComboBox`` that offers every vector layer (tables included)."""
     return _layer_filters("VectorLayer")

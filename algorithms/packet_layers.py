@@ -38,7 +38,7 @@ LOST = "#b42318"
 
 
 def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, figures, measures, homes, crs,
-                  drives: dict, geometries: list[QgsGeometry], shapes: TerritoryShapes) -> dict:
+                  drives: dict, geometries: list[QgsGeometry], shapes: TerritoryShapes, overrides=None) -> dict:
     """The packets' memory layers (in ``crs``, the units' own): units, the units that changed
     territory, territories (the atlas coverage, with their header figures), workload against
     target per territory and measure (then its goal, and the drive from home, ``drives[k]``), and
@@ -85,6 +85,13 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
     t_fields = QgsFields()
     for name in ("code", "name", "rep", "colour", "file", "units", "gained", "lost", "summary"):
         t_fields.append(make_field(name, STRING, 254))
+    kept = {code: 0 for code in codes}
+    served = {code: 0 for code in codes}
+    if overrides is not None:  # the accounts page's counts, "kept" and "served"
+        for row in overrides[1]:
+            (kept if row[1] == "kept" else served)[row[0]] += 1
+        t_fields.append(make_field("kept", STRING, 20))
+        t_fields.append(make_field("served", STRING, 20))
     for a, _m in enumerate(measures):
         for part in ("sum", "tgt", "dev"):
             t_fields.append(make_field(f"{part}{a}", STRING, 40))
@@ -116,6 +123,8 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
         summary = tr("{} units").format(int(figures.unit_count[k]))
         values = [row.code, row.label, row.rep or "", row.colour, file_name, str(int(figures.unit_count[k])),
                   str(gained[row.code]), str(lost[row.code]), summary]
+        if overrides is not None:
+            values += [str(kept[row.code]), str(served[row.code])]
         for a in range(len(measures)):
             values += [report.fmt(figures.sums[k, a], 0), report.fmt(figures.targets[k, a], 0),
                        f"{100 * float(figures.deviation[k, a]):+.1f} %"]
@@ -166,8 +175,28 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
         h_features.append(feature)
     home_layer.dataProvider().addFeatures(h_features)
     _style_homes(home_layer)
-    return {"units": unit_layer, "territories": territory_layer, "workload": workload_layer,
-            "homes": home_layer, "changes": changes_layer, "measures": shown}
+    layers = {"units": unit_layer, "territories": territory_layer, "workload": workload_layer,
+              "homes": home_layer, "changes": changes_layer, "measures": shown}
+    if overrides is not None:
+        layers["account_measures"], layers["overrides"] = overrides[0], _override_layer(*overrides, crs)
+    return layers
+
+
+def _override_layer(account_measures: list[str], rows: list[tuple], crs):
+    """The accounts kept from outside and served by others, one row per account and territory page."""
+    fields = QgsFields()
+    for name in ("code", "direction", "account", "other"):
+        fields.append(make_field(name, STRING, 254))
+    for a, _m in enumerate(account_measures):
+        fields.append(make_field(f"w{a}", STRING, 40))
+    layer = QgsMemoryProviderUtils.createMemoryLayer("overrides", fields, QgsWkbTypes.Type.NoGeometry, crs)
+    features = []
+    for code, direction, account, other, values in sorted(rows, key=lambda row: natural_key(row[2])):
+        feature = QgsFeature(fields)
+        feature.setAttributes([code, direction, account, other] + [report.fmt(v, 1) for v in values])
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    return layer
 
 def _style_units(layer) -> None:
     current = "attribute(@atlas_feature, 'code')"

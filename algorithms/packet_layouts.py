@@ -13,6 +13,7 @@ from qgis.core import (
     QgsLayoutItemAttributeTable,
     QgsLayoutItemLabel,
     QgsLayoutItemMap,
+    QgsLayoutItemPage,
     QgsLayoutItemShape,
     QgsLayoutMultiFrame,
     QgsLayoutPoint,
@@ -47,7 +48,8 @@ def pdf_settings():
 
 def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
     """One A4 page per territory (an atlas over the territories layer): header, map, workload
-    against target, units gained and lost, units in the territory."""
+    against target, units gained and lost, units in the territory; with accounts, a second page
+    with the territory's overrides both ways."""
     layout = _a4_layout(project, "territory packets", landscape=False)
     territories = layers["territories"]
 
@@ -111,12 +113,37 @@ def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
                          108, y + 7, 92, 287 - y - 7, numeric={f"w{a}" for a in range(len(shown))})
     units_table.setResizeMode(QgsLayoutMultiFrame.ResizeMode.ExtendToNextPage)
 
+    if "overrides" in layers:
+        _accounts_page(layout, layers)
+
     atlas = layout.atlas()
     atlas.setCoverageLayer(territories)
     atlas.setEnabled(True)
     atlas.setPageNameExpression("\"name\"")
     atlas.setFilenameExpression("'territory_' || \"file\"")
     return layout
+
+
+def _accounts_page(layout, layers) -> None:
+    """Page 2: the accounts outside the territory that it keeps, and the accounts in it that another
+    territory serves, with their workload (the left column; the units list may go on at the right)."""
+    page = QgsLayoutItemPage(layout)
+    page.setPageSize("A4", QgsLayoutItemPage.Orientation.Portrait)
+    layout.pageCollection().addPage(page)
+    current = "attribute(@atlas_feature, 'code')"
+    _label(layout, "[% attribute(@atlas_feature, 'name') %]: " + tr("accounts"), 10, 9, 190, 10, 16, bold=True,
+           page=1)
+    shown = layers["account_measures"]
+    workload_columns = [(f"w{a}", m) for a, m in enumerate(shown)]
+    numeric = {f"w{a}" for a in range(len(shown))}
+    for y, direction, title, other, colour in (
+            (22, "kept", tr("Accounts outside your area that you keep"), tr("Stands in"), QColor(GAINED)),
+            (156, "served", tr("Accounts in your area served by another rep"), tr("Served by"), QColor(LOST))):
+        _label(layout, f"{title} ([% attribute(@atlas_feature, '{direction}') %])", 10, y, 190, 6, 11, bold=True,
+               colour=colour, page=1)
+        _table(layout, layers["overrides"], [("account", tr("Account")), ("other", other)] + workload_columns,
+               f"\"direction\" = '{direction}' AND \"code\" = {current}", 10, y + 7, 92, 124, numeric=numeric,
+               empty=tr("none"), page=1)
 
 
 def overview_layout(project, layers, measures, with_changes: bool, count: int) -> QgsPrintLayout:
@@ -154,8 +181,9 @@ def _a4_layout(project, name: str, landscape: bool) -> QgsPrintLayout:
     return layout
 
 
-def _place(item, x: float, y: float, width: float, height: float) -> None:
-    item.attemptMove(QgsLayoutPoint(x, y, QgsUnitTypes.LayoutUnit.LayoutMillimeters))
+def _place(item, x: float, y: float, width: float, height: float, page: int = 0) -> None:
+    """Place an item at (x, y) mm on page ``page`` (0: the first)."""
+    item.attemptMove(QgsLayoutPoint(x, y, QgsUnitTypes.LayoutUnit.LayoutMillimeters), page=page)
     item.attemptResize(QgsLayoutSize(width, height, QgsUnitTypes.LayoutUnit.LayoutMillimeters))
 
 
@@ -212,7 +240,7 @@ def _page_text(size: float, bold: bool = False, colour: QColor = INK) -> QgsText
 
 
 def _label(layout, text: str, x, y, width, height, size: float, bold: bool = False, colour: QColor = INK,
-           align_right: bool = False) -> QgsLayoutItemLabel:
+           align_right: bool = False, page: int = 0) -> QgsLayoutItemLabel:
     label = QgsLayoutItemLabel(layout)
     label.setText(text)
     if hasattr(label, "setTextFormat"):  # QGIS >= 3.24; setFont and setFontColor are deprecated there
@@ -227,12 +255,12 @@ def _label(layout, text: str, x, y, width, height, size: float, bold: bool = Fal
     if align_right:
         label.setHAlign(Qt.AlignmentFlag.AlignRight)
     layout.addLayoutItem(label)
-    _place(label, x, y, width, height)
+    _place(label, x, y, width, height, page)
     return label
 
 
 def _table(layout, layer, columns, expression: str | None, x, y, width, height, numeric=(),
-           empty: str = "", shares: list[float] | None = None) -> QgsLayoutItemAttributeTable:
+           empty: str = "", shares: list[float] | None = None, page: int = 0) -> QgsLayoutItemAttributeTable:
     """An attribute table of ``layer`` (in its feature order) with ``columns`` (field, heading),
     features filtered by ``expression``, in one frame at the given place (mm)."""
     table = QgsLayoutItemAttributeTable(layout)
@@ -271,7 +299,7 @@ def _table(layout, layer, columns, expression: str | None, x, y, width, height, 
         table.setEmptyTableMessage(empty)
     layout.addMultiFrame(table)
     frame = QgsLayoutFrame(layout, table)
-    _place(frame, x, y, width, height)
+    _place(frame, x, y, width, height, page)
     table.addFrame(frame)
     return table
 

@@ -89,3 +89,24 @@ def stray_rep_issues(stray: list[Rep], with_table: bool) -> list[tuple[str, str]
     return [("warning", tr("Rep “{}” (feature {}) is given the territory “{}”, which matches no territory code{}. "
                            "Check the rep territory field.").format(
         rep.name, rep.fid, rep.territory, tr(" or name") if with_table else "")) for rep in stray]
+
+
+def account_issues(accounts, book, labels) -> list[tuple[str, str]]:
+    """(severity, text) for the accounts with no territory: standing in no unit, holding a unit id no
+    unit has, or standing in a unit without a territory (and not overridden)."""
+    if accounts is None:
+        return []
+    issues = []
+    unknown = set(accounts.unknown_unit.tolist())
+    outside = [i for i in accounts.outside().tolist() if i not in unknown]
+    if outside:
+        issues.append(("warning", tr("{} accounts stand in no unit: {}.").format(len(outside),
+                                                                               accounts.listing(outside))))
+    if unknown:
+        issues.append(("warning", tr("{} accounts hold a unit id that no unit has: {}.").format(
+            len(unknown), accounts.listing(sorted(unknown)))))
+    loose = np.flatnonzero((book.territories(labels) < 0) & (accounts.home >= 0))
+    if loose.size:
+        issues.append(("warning", tr("{} accounts stand in units without a territory: {}.").format(
+            loose.size, accounts.listing(loose))))
+    return issues

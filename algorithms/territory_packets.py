@@ -20,6 +20,7 @@ from qgis.core import (
 )
 
 from ..core.metrics import plan_figures
+from ..core.plan.accounts import override_lists
 from ..core.plan.checks import reach
 from ..layers.alignment import read_alignment
 from ..layers.reps import no_home_warning, read_reps
@@ -27,6 +28,7 @@ from ..layers.shapes import TerritoryShapes, nearest_unit, read_unit_geometries,
 from ..layers.territory_table import TerritoryRow, plan_rows
 from ..layers.units import ScaledFeedback
 from . import parameters as shared
+from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
@@ -60,12 +62,19 @@ HELP = (
 )
 
 
+ACCOUNTS_HELP = (
+    "With accounts, the workload counts every account where it is aligned (an overridden account for its "
+    "override territory), and each packet gets a page of its overrides both ways, with their workload: the "
+    "accounts outside the territory that its rep keeps, and the accounts in it served by another rep."
+)
+
+
 class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
     """Territory packets: a PDF per territory for its rep and an overview for the manager."""
 
     algorithm_id = "territorypackets"
     display_name = "Territory packets (PDF per rep)"
-    help_text = (HELP,)
+    help_text = (HELP, shared.ACCOUNTS_HELP, ACCOUNTS_HELP)
 
     def flags(self):
         # print layouts and their fonts are used on the thread that made them: run on the main thread
@@ -82,6 +91,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
                               optional=True)
         shared.add_reps(self, self.tr("Reps (home points)"))
         add_travel_parameters(self, network_only=True)
+        shared.add_accounts(self, with_name=True)
         self.addParameter(QgsProcessingParameterFolderDestination(OUTPUT_FOLDER, self.tr("Output folder")))
         self.addOutput(QgsProcessingOutputNumber(PACKETS, self.tr("Territory packets written")))
         self.addOutput(QgsProcessingOutputFile(OUTPUT_OVERVIEW, self.tr("Overview PDF")))
@@ -96,8 +106,10 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         os.makedirs(folder, exist_ok=True)
 
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
         feedback.setProgressText(self.tr("Reading units…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 20))
+        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 15))
+        account_run.read(self, parameters, context, source, units, feedback, (15.0, 20.0))
         alignment = read_alignment(source, territory_field, units, feedback)
         codes = alignment.names
         if not codes:
@@ -115,8 +127,12 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         rows = plan_rows(codes, labels, units.adjacency, known)
         homes = self._read_reps(parameters, context, source, units, labels, rows, territory_field, feedback)
         drives = self._home_drives(parameters, context, feedback, units, labels, homes)
-        figures = plan_figures(labels, units.workloads, None, None, territory_count=len(codes))
+        book = account_run.book(list(dict.fromkeys([*codes, *known])))  # unknown override codes stop here
+        units = account_run.with_accounts(units, book)
+        figures = plan_figures(labels, units.workloads, None, None, territory_count=len(codes),
+                               fixed_loads=account_run.fixed_loads(book, len(codes)))
         measures = measure_columns(units)
+        overrides = self._overrides(account_run, book, labels, rows) if book is not None else None
 
         feedback.setProgressText(self.tr("Preparing the maps…"))
         project = QgsProject()
@@ -125,9 +141,11 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         geometries = read_unit_geometries(source, units, feedback)
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(codes), crs, context.transformContext())
         layers = packet_layers(source, units, labels, codes, rows, before_codes, unit_names, figures, measures,
-                               [(k, rep.name, point) for k, rep, point in homes], crs, drives, geometries, shapes)
-        for key in ("units", "territories", "workload", "homes", "changes"):
-            project.addMapLayer(layers[key], False)
+                               [(k, rep.name, point) for k, rep, point in homes], crs, drives, geometries, shapes,
+                               overrides)
+        for key in ("units", "territories", "workload", "homes", "changes", "overrides"):
+            if key in layers:
+                project.addMapLayer(layers[key], False)
         feedback.setProgress(40)
 
         feedback.setProgressText(self.tr("Writing {} territory packets…").format(len(codes)))
@@ -153,6 +171,22 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         feedback.setProgress(100)
         feedback.pushInfo(self.tr("{} territory packets and overview.pdf written to {}.").format(len(codes), folder))
         return {PACKETS: len(codes), OUTPUT_OVERVIEW: overview_path, OUTPUT_FOLDER: folder}
+
+    @staticmethod
+    def _overrides(account_run, book, labels, rows) -> tuple[list[str], list[tuple]]:
+        """The accounts page's rows: per territory, the accounts it keeps from outside ("kept", with
+        the territory they stand in) and those in it another territory serves ("served", with it)."""
+        accounts = account_run.accounts
+        count = len(rows)
+        out = []
+        for k, lists in enumerate(override_lists(book, labels, count)[:count]):
+            for i, other in zip(lists.kept.tolist(), lists.kept_from.tolist()):
+                out.append((rows[k].code, "kept", accounts.label(i), rows[other].label if other >= 0 else "–",
+                            accounts.workloads[i].tolist()))
+            for i, other in zip(lists.served.tolist(), lists.served_by.tolist()):
+                out.append((rows[k].code, "served", accounts.label(i),
+                            rows[other].label if 0 <= other < count else "–", accounts.workloads[i].tolist()))
+        return list(accounts.measure_names), out
 
     # -- inputs --------------------------------------------------------------------------------
     def _home_drives(self, parameters, context, feedback, units, labels, homes) -> dict:

@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .clock import CLOCK
+from .fixed_loads import Ghosts
 from .graph import count_parts
 from .metrics import balance_matrix, plan_figures, territory_targets
 from .problem import Diagnostic, Plan, Problem, ProblemError
@@ -45,6 +46,9 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     reason. Raises ProblemError for invalid input and Cancelled when the progress says so.
     """
     progress = ensure_progress(progress)
+    ghosts = Ghosts.of(problem)
+    if ghosts is not None:  # fixed loads ride on ghost units (core/fixed_loads.py)
+        return ghosts.strip(build_territories(ghosts.problem, progress))
     problem.validate()
     clock = CLOCK()
     progress.step(0.0, "Preparing units")
@@ -286,6 +290,9 @@ def rebalance_territories(
     problem.validate()
     if problem.initial is None:
         raise ProblemError("Rebalancing needs an existing plan: set the initial territory of every unit.")
+    ghosts = Ghosts.of(problem)
+    if ghosts is not None:  # fixed loads ride on ghost units (core/fixed_loads.py)
+        return ghosts.strip(rebalance_territories(ghosts.problem, max_changed_units, progress))
     if max_changed_units is not None and int(max_changed_units) < 0:
         raise ProblemError("The limit on changed units must be zero or more.")
     initial = np.asarray(problem.initial, dtype=np.int64)

@@ -212,16 +212,24 @@ class ChangeRecorder(QObject):
 
     ``action_of(fid)`` names what changed a unit (paint, build…); edits it does not know are
     "table edit". ``unit_name_field`` names units in the log (the fid when empty).
+
+    The accounts' overrides are logged the same way: ``layer`` is then the accounts layer and
+    ``territory_field`` its override field, ``store`` the units' log, and ``territory_of(fid,
+    value)`` the account's territory when its override is ``value`` (its unit's when empty), and
+    ``name_of(fid)`` its name.
     """
 
     def __init__(self, layer: QgsVectorLayer, territory_field: str, measures: list[str],
-                 unit_name_field: str = "", parent: QObject | None = None):
+                 unit_name_field: str = "", parent: QObject | None = None, store: ChangeLogStore | None = None,
+                 territory_of=None, name_of=None):
         super().__init__(parent)
         self.layer = layer
         self.territory_field = territory_field
         self.measures = list(measures)
         self.unit_name_field = unit_name_field
-        self.store = ChangeLogStore.for_layer(layer)
+        self.store = store if store is not None else ChangeLogStore.for_layer(layer)
+        self.territory_of = territory_of
+        self.name_of = name_of
         self.actions: dict[int, str] = {}
         self.notes: dict[int, str] = {}
         self.error: str | None = None
@@ -279,7 +287,12 @@ class ChangeRecorder(QObject):
             after = text_or_none(feature[self.territory_field])
             if before == after:
                 continue
-            name = text_or_none(feature[self.unit_name_field]) if self.unit_name_field else None
+            if self.territory_of is not None:
+                before, after = self.territory_of(fid, before), self.territory_of(fid, after)
+            if self.name_of is not None:
+                name = self.name_of(fid)
+            else:
+                name = text_or_none(feature[self.unit_name_field]) if self.unit_name_field else None
             workloads = {}
             for measure in self.measures:
                 value = feature[measure]

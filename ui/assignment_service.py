@@ -46,6 +46,14 @@ PLAN_SETTINGS_IN_PLACE = ("tolerance", "tolerances", "time_limit", "territory_co
                           "scenarios", "baseline")
 
 
+def unit_measures(layer: QgsVectorLayer, plan: PlanSettings) -> list[str]:
+    """The plan's measures that are the units' own: with an accounts layer, a measure the units do
+    not have is the accounts' (counted by ``ui.account_binding``)."""
+    if not plan.accounts_layer:
+        return list(plan.measures)
+    return [m for m in plan.measures if layer.fields().lookupField(m) >= 0]
+
+
 class AssignmentService(QObject):
     """Holds the bound plan, makes its edits and keeps its per-territory figures in step."""
 
@@ -87,6 +95,8 @@ class AssignmentService(QObject):
 
     def _clear_state(self) -> None:
         self.measures: list[str] = []
+        #: the measures that are the units' own fields (the others are the accounts')
+        self.own_measures: list[str] = []
         #: the plan ledger: territory list, locks, per-territory figures and pieces, fed by the layer's changes
         self.ledger = TerritoryLedger([], np.zeros((0, 1)))
         self.colours = TerritoryColours()
@@ -141,8 +151,8 @@ class AssignmentService(QObject):
         Reads the attributes (not the geometries: neighbours come later, see :meth:`set_units`).
         Returns False and emits :attr:`message` when the layer or a field cannot be used.
         """
-        problem = plan_problem(layer, plan.territory_field, plan.measures, plan.rep_field, plan.lock_field,
-                               plan.filter_expression)
+        problem = plan_problem(layer, plan.territory_field, unit_measures(layer, plan), plan.rep_field,
+                               plan.lock_field, plan.filter_expression)
         if problem is not None:
             self.warn(problem)
             return False
@@ -174,7 +184,7 @@ class AssignmentService(QObject):
             (layer.geometryChanged, self._on_geometry_changed),
             (layer.editingStopped, self.settle),
         ])
-        self.saving.log_changes(self.plan.measures)
+        self.saving.log_changes(self.own_measures)
         self.planChanged.emit()
         if self.active not in self.territories.names:
             self.set_active(self.territories.names[0] if self.territories.names else None)
@@ -203,6 +213,7 @@ class AssignmentService(QObject):
     def _lookup_indexes(self) -> None:
         fields = self.layer.fields()
         self._field_index = fields.lookupField(self.field_name)
+        # a measure the units do not have is the accounts' (−1 here: the account binding counts it)
         self._measure_indexes = [fields.lookupField(m) for m in self.plan.measures]
         self._index_indexes = [fields.lookupField(m) for m in self.index.fields]
         self._rep_index = fields.lookupField(self.plan.rep_field) if self.plan.rep_field else -1
@@ -214,9 +225,19 @@ class AssignmentService(QObject):
         units = self.units
         self.index = PlanIndex(self.plan.index_weights, self.layer)
         self._lookup_indexes()
-        columns = list(zip(self.plan.measures + self.index.fields, self._measure_indexes + self._index_indexes))
+        self.own_measures = unit_measures(self.layer, self.plan)
+        own = [(m, i) for m, i in zip(self.plan.measures, self._measure_indexes) if m in self.own_measures]
+        columns = own + list(zip(self.index.fields, self._index_indexes))
         read = read_plan_attributes(self.layer, self._field_index, columns, self._rep_index, self._lock_index,
                                     self.unit_request())
+        width = len(self.plan.measures)
+        if len(own) < width:  # the accounts' measures start at 0 until the accounts are read
+            workloads = np.zeros((len(read.fids), width + len(self.index.fields)))
+            workloads[:, [k for k, m in enumerate(self.plan.measures) if m in self.own_measures]] = \
+                read.workloads[:, :len(own)]
+            if self.index.fields:
+                workloads[:, width:] = read.workloads[:, len(own):]
+            read.workloads = workloads
         n = len(read.fids)
         if self.saving is not None:
             self.saving.remember(read.fids, read.territory_values)
@@ -255,7 +276,8 @@ class AssignmentService(QObject):
         if not self.is_bound:
             return
         self._lookup_indexes()
-        if self._field_index < 0 or any(i < 0 for i in self._measure_indexes + self._index_indexes):
+        if self._field_index < 0 or any(i < 0 for m, i in zip(self.plan.measures, self._measure_indexes)
+                                        if m in self.own_measures) or any(i < 0 for i in self._index_indexes):
             name = self.layer.name()
             self.unbind()
             self.warn(tr("A field of the plan is no longer in “{}” (rolled back or deleted). Choose the "

@@ -34,6 +34,7 @@ from .change_log_dialog import ChangeLogDialog
 from .deviation_bar import DeviationBarDelegate
 from .feedback_panel import FeedbackPanel
 from .map_view import UnitsOutline, select_units, zoom_to_units
+from .overrides_panel import OverridesPanel
 from .plan_controller import PlanController
 from .preview_panel import PreviewPanel
 from .scenario_dialog import ScenarioDialog
@@ -75,6 +76,8 @@ class TerritoryDock(QgsDockWidget):
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setDynamicSortFilter(True)
         self._selecting = False
+        #: whether the panel's last paint was on the accounts (undo and redo then act on them)
+        self._accounts_last = False
         self._suggestions_timer = QTimer(self)
         self._suggestions_timer.setSingleShot(True)
         self._suggestions_timer.setInterval(150)
@@ -115,6 +118,7 @@ class TerritoryDock(QgsDockWidget):
         self.table.setObjectName("territoryTable")
         self.preview_panel = PreviewPanel(splitter)
         self.suggestions_panel = SuggestionsPanel(self.service, splitter)
+        self.overrides_panel = OverridesPanel(self.service, self.controller.accounts, splitter)
         self.feedback_panel = FeedbackPanel(self.service, splitter)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
@@ -141,8 +145,10 @@ class TerritoryDock(QgsDockWidget):
             action.triggered.connect(lambda checked, chosen=tool: self._use_tool(chosen, checked))
         for tool in (paint.paint_tool, paint.lasso_tool):
             tool.unitsPicked.connect(self.paint)
+        paint.account_tool.unitsPicked.connect(self.paint_accounts)
         paint.eyedropper_tool.unitsPicked.connect(self.pick_territory)
         for action, slot in ((paint.assign_selected_action, self.assign_selected),
+                             (paint.reset_override_action, self.reset_override),
                              (paint.lock_units_action, lambda: self.lock_selected_units(True)),
                              (paint.unlock_units_action, lambda: self.lock_selected_units(False)),
                              (paint.undo_action, self.undo), (paint.redo_action, self.redo),
@@ -174,6 +180,7 @@ class TerritoryDock(QgsDockWidget):
         self.preview_panel.discard_button.clicked.connect(self.discard_preview)
         self.preview_panel.select_button.clicked.connect(lambda: self.select_units(service.preview_fids()))
         self.suggestions_panel.unitChosen.connect(lambda fid: self.select_units([fid]))
+        self.overrides_panel.accountChosen.connect(self.select_account)
         self._links = SignalLinks([
             (form.layerChosen, self._on_layer_chosen),
             (form.setupChanged, self._apply_setup),
@@ -189,6 +196,7 @@ class TerritoryDock(QgsDockWidget):
             (service.figuresChanged, self._schedule_suggestions),
             (service.unitsReady, self._on_units_ready),
             (service.previewChanged, self._on_preview_changed),
+            (controller.accounts.changed, self._schedule_suggestions),
         ])
         self._update_actions()
 
@@ -254,6 +262,7 @@ class TerritoryDock(QgsDockWidget):
         self._show_tolerances()
         for tool, _action in self.paint_toolbar.tools():
             tool.set_layer(self.service.layer)
+        self.paint_toolbar.account_tool.set_layer(self.controller.accounts.layer)
         self._on_territories_changed()
         self._update_status()
 
@@ -305,6 +314,8 @@ class TerritoryDock(QgsDockWidget):
         bound = self.service.is_bound
         for action in self.paint_toolbar.plan_actions() + self.territory_toolbar.plan_actions():
             action.setEnabled(bound)
+        for action in self.paint_toolbar.account_actions():
+            action.setEnabled(bound and self.controller.accounts.is_bound)
 
     # -- active territory ------------------------------------------------------------------------
     def _on_row_chosen(self, current, _previous) -> None:
@@ -359,7 +370,25 @@ class TerritoryDock(QgsDockWidget):
         """Units picked on the map go to the active territory (or out of it in unassign mode)."""
         go, name = self._painting_into(tr("Choose the territory to paint with: select a row of the table, or "
                                           "use the eyedropper."))
+        self._accounts_last = False
         return self.service.assign(fids, name) if go else 0
+
+    def paint_accounts(self, fids: list) -> int:
+        """Accounts picked on the map are kept by the active territory (an override; unassign mode:
+        their override is cleared)."""
+        go, name = self._painting_into(tr("Choose the territory that keeps the accounts: select a row of the "
+                                          "table."))
+        self._accounts_last = True
+        return self.controller.accounts.paint(fids, name) if go else 0
+
+    def reset_override(self) -> int:
+        """The accounts selected on the accounts layer go back to their unit's territory."""
+        self._accounts_last = True
+        return self.controller.accounts.reset()
+
+    def select_account(self, fid: int) -> int:
+        """Select an account on the accounts layer and zoom the map to it."""
+        return select_units(self.canvas, self.controller.accounts.layer, [fid], zoom=True)
 
     def pick_territory(self, fids: list) -> None:
         name = self.service.ledger.territory_of_fid(fids[0]) if fids else None
@@ -392,13 +421,18 @@ class TerritoryDock(QgsDockWidget):
         self.controller.save_plan()
         return changed
 
+    def _edited_layer(self):
+        """The layer the panel's undo and redo act on: the accounts after painting accounts, else the units."""
+        accounts = self.controller.accounts.layer
+        return accounts if self._accounts_last and accounts is not None else self.service.layer
+
     def undo(self) -> None:
         if self.service.is_bound:
-            self.service.layer.undoStack().undo()
+            self._edited_layer().undoStack().undo()
 
     def redo(self) -> None:
         if self.service.is_bound:
-            self.service.layer.undoStack().redo()
+            self._edited_layer().undoStack().redo()
 
     # -- territories -----------------------------------------------------------------------------
     def _ask(self, title: str, label: str, text: str = "") -> str | None:
@@ -522,6 +556,7 @@ class TerritoryDock(QgsDockWidget):
         self.pieces_highlight.show(self.service.layer, self.service.ledger.stray_fids())
         self.refresh_travel()
         self.suggestions_panel.refresh()
+        self.overrides_panel.refresh()
 
     def refresh_travel(self) -> None:
         """The active territory's travel times by road (when the plan has a road network)."""
@@ -548,6 +583,7 @@ class TerritoryDock(QgsDockWidget):
         self._links.cut()
         self.setup_form.unload()
         self.suggestions_panel.unload()
+        self.overrides_panel.unload()
         self.feedback_panel.unload()
         self.highlight.close()
         self.pieces_highlight.close()

@@ -20,11 +20,12 @@ from qgis.PyQt.QtCore import QObject, pyqtSignal
 from ..i18n import tr
 from ..layers.signal_links import SignalLinks
 from ..layers.style import has_own_style
+from .account_binding import AccountBinding
 from .assignment_service import AssignmentService
 from .road_travel import NETWORK_ERRORS, RoadTravel
 from .scenarios import Scenarios, add_territory_field
 from .settings import PlanSettings, Preferences
-from .tasks import EngineTask, UnitsTask, engine_job
+from .tasks import AccountsTask, EngineTask, UnitsTask, engine_job
 from .territory_list import TerritoryListEditor
 from .territory_list_model import TerritoryListModel
 from .thematic_view import ThematicView
@@ -32,7 +33,7 @@ from .thematic_view import ThematicView
 #: the plan's settings the setup form chooses; the rest belongs to the layer or comes from the plan
 FORM_FIELDS = ("layer_id", "territory_field", "network_layer", "territory_table", "unit_name_field", "measures",
                "tolerance", "rep_field", "lock_field", "territory_count", "index_weights", "sales_field",
-               "potential_field")
+               "potential_field", "accounts_layer", "account_id_field", "override_field")
 
 
 def form_part(plan: PlanSettings) -> PlanSettings:
@@ -62,6 +63,9 @@ class PlanController(QObject):
         self.road_travel = RoadTravel(self.project)
         #: the map's view: territory colours, over/under target or penetration
         self.thematic = ThematicView(service, self)
+        #: the plan's accounts: their loads, overrides and colours
+        self.accounts = AccountBinding(service, self)
+        self._accounts_task: AccountsTask | None = None
         #: the setup the user chose in the form (with the territory count), None before there is one
         self.choice: PlanSettings | None = None
         #: asks the user a yes/no question (the panel gives its dialog; tests answer themselves)
@@ -201,15 +205,31 @@ class PlanController(QObject):
 
     def _on_plan_changed(self) -> None:
         if not self.service.is_bound:
+            self.accounts.unbind()
             return
         self._ask_about_style()
         self.save_plan()
         self.service.restyle()
         if self.service.adjacency is None:
             self.read_neighbours()
+        self.read_accounts()
 
     def _on_territories_changed(self) -> None:
         self.save_plan()
+        self.accounts.restyle()
+
+    def read_accounts(self) -> None:
+        """Bind the plan's accounts layer and read its accounts in the background (none: unbind)."""
+        problem = self.accounts.bind()
+        if problem is not None:
+            self.service.warn(problem)
+        previous, self._accounts_task = self._accounts_task, None
+        if previous is not None and not sip.isdeleted(previous):
+            previous.cancel()  # read for a setup that is gone
+        if not self.accounts.is_bound:
+            return
+        self._accounts_task = AccountsTask(self.service, self.accounts)
+        self.run_task(self._accounts_task)
 
     def _ask_about_style(self) -> None:
         """Ask once before replacing a style someone made with the territory colours."""
@@ -416,3 +436,4 @@ class PlanController(QObject):
         self.cancel_tasks()
         self._links.cut()
         self.thematic.unload()
+        self.accounts.unbind()

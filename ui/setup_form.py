@@ -29,7 +29,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..compat import line_layers, polygon_and_point_layers, vector_layers
+from ..compat import line_layers, point_layers, polygon_and_point_layers, vector_layers
 from ..i18n import tr
 from ..layers.edit_checks import territory_field_problem
 from ..layers.signal_links import SignalLinks
@@ -157,6 +157,19 @@ class SetupForm(QWidget):
             "Optional potential per unit, for the map's penetration view"), filters=numbers)
         form.addRow(tr("Sales, potential"), self._row(self.sales_combo, self.potential_combo))
 
+        # accounts beside the units: counted where they are aligned, overrides painted on the map
+        self.accounts_combo = self._layer_picker("territoryAccountsCombo", point_layers(), tr(
+            "Optional accounts (points): each counts for its unit's territory, or for its override; their numeric "
+            "fields can be balanced"))
+        form.addRow(tr("Accounts"), self.accounts_combo)
+        self.account_id_combo = self._field_picker("territoryAccountIdField", tr("The field that tells accounts "
+                                                                                "apart"), allow_empty=False)
+        form.addRow(tr("Account id"), self.account_id_combo)
+        self.override_combo = self._field_picker("territoryOverrideField", tr(
+            "The accounts' override field: a territory code when an account is kept by a territory other than its "
+            "unit's"), allow_empty=False, filters=kinds.String | kinds.Int | kinds.LongLong)
+        form.addRow(tr("Override field"), self.override_combo)
+
         changed = self._say_changed
         self._links = SignalLinks([
             (self.layer_combo.layerChanged, self._on_layer_chosen),
@@ -170,6 +183,9 @@ class SetupForm(QWidget):
             (self.index_edit.editingFinished, self._on_index_typed),
             (self.table_combo.layerChanged, changed),
             (self.network_combo.layerChanged, changed),
+            (self.accounts_combo.layerChanged, self._on_accounts_chosen),
+            (self.account_id_combo.fieldChanged, changed),
+            (self.override_combo.fieldChanged, changed),
             (self.tolerance_spin.valueChanged, self._on_tolerance),
             (self.tolerances_table.itemChanged, self._on_tolerance_typed),
         ])
@@ -246,6 +262,28 @@ class SetupForm(QWidget):
         if item.column() == 1 and measure and not self._filling:
             self.measureToleranceTyped.emit(measure, item.text())
 
+    def _on_accounts_chosen(self, layer) -> None:
+        with self.filling():
+            self._show_accounts(self.current_layer(), layer if isinstance(layer, QgsVectorLayer) else None)
+        self._say_changed()
+
+    def _show_accounts(self, units: QgsVectorLayer | None, accounts: QgsVectorLayer | None,
+                       plan: PlanSettings | None = None) -> None:
+        """Point the account fields at ``accounts`` and offer their numeric fields as measures too."""
+        for combo in (self.account_id_combo, self.override_combo):
+            combo.setLayer(accounts)
+        if accounts is not None and plan is None:
+            self.account_id_combo.setField(next((f.name() for f in accounts.fields()
+                                                 if f.name().lower() in ("id", "account_id", "account")), ""))
+            self.override_combo.setField(next((f.name() for f in accounts.fields()
+                                               if "override" in f.name().lower()), ""))
+        checked = list(self.measures_combo.checkedItems())
+        own = measure_candidates(units) if units is not None else []
+        extra = [name for name in measure_candidates(accounts) if name not in own] if accounts is not None else []
+        self.measures_combo.clear()
+        self.measures_combo.addItems(own + extra)
+        self.measures_combo.setCheckedItems([m for m in checked if m in own + extra])
+
     def current_layer(self) -> QgsVectorLayer | None:
         layer = self.layer_combo.currentLayer()
         return layer if isinstance(layer, QgsVectorLayer) else None
@@ -259,7 +297,11 @@ class SetupForm(QWidget):
             return None
         table = self.table_combo.currentLayer()
         network = self.network_combo.currentLayer()
+        accounts = self.accounts_combo.currentLayer()
         return PlanSettings(layer_id=layer.id(), territory_field=field,
+                            accounts_layer=accounts.id() if accounts is not None else "",
+                            account_id_field=self.account_id_combo.currentField() if accounts is not None else "",
+                            override_field=self.override_combo.currentField() if accounts is not None else "",
                             network_layer=network.id() if network is not None else "",
                             territory_table=table.id() if table is not None and table is not layer else "",
                             unit_name_field=self.unit_name_combo.currentField(),
@@ -305,6 +347,14 @@ class SetupForm(QWidget):
             self.table_combo.setLayer(project.mapLayer(plan.territory_table) if plan.territory_table else None)
             self.network_combo.setLayer(project.mapLayer(plan.network_layer) if plan.network_layer else None)
             self.tolerance_spin.setValue(plan.tolerance)
+            accounts = project.mapLayer(plan.accounts_layer) if plan.accounts_layer else None
+            accounts = accounts if isinstance(accounts, QgsVectorLayer) else None
+            self.accounts_combo.setLayer(accounts)
+            self._show_accounts(layer, accounts, plan)
+            if accounts is not None:
+                self.account_id_combo.setField(plan.account_id_field)
+                self.override_combo.setField(plan.override_field)
+                self.measures_combo.setCheckedItems(plan.measures)
 
     def _show_index(self, text: str) -> None:
         self.index_edit.setText(text)

@@ -40,12 +40,17 @@ class PaintToolbar(QToolBar):
         self.paint_tool = PaintTool(canvas)
         self.lasso_tool = LassoTool(canvas)
         self.eyedropper_tool = EyedropperTool(canvas)
+        #: paints accounts (the plan's accounts layer): their override becomes the active territory
+        self.account_tool = PaintTool(canvas)
         self.paint_action = _action(self, icon("paint.svg"), tr("Paint: click a unit or drag a rectangle"), "paint",
                                     checkable=True)
         self.lasso_action = _action(self, icon("lasso.svg"), tr("Lasso: draw around units"), "lasso", checkable=True)
         self.eyedropper_action = _action(self, icon("eyedropper.svg"),
                                          tr("Eyedropper: click a unit to make its territory active"), "eyedropper",
                                          checkable=True)
+        self.paint_accounts_action = _action(self, icon("paint.svg"), tr(
+            "Paint accounts: click an account or drag a rectangle; the active territory keeps them (an override)"),
+            "territoryPaintAccounts", checkable=True)
         for tool, action in self.tools():
             tool.setAction(action)
         self.erase_action = _action(self, icon("eraser.svg"), tr("Unassign: painting removes units from their "
@@ -53,6 +58,8 @@ class PaintToolbar(QToolBar):
         self.assign_selected_action = _action(self, theme("/mActionSelectRectangle.svg"),
                                               tr("Assign the selected features to the active territory"),
                                               "assign_selected")
+        self.reset_override_action = _action(self, theme("/mActionUndo.svg"), tr(
+            "Reset override: the selected accounts go back to their unit's territory"), "territoryResetOverride")
         self.addSeparator()
         self.lock_units_action = _action(self, theme("/locked.svg"), tr("Lock the selected units"), "lock_units")
         self.unlock_units_action = _action(self, theme("/unlocked.svg"), tr("Unlock the selected units"),
@@ -64,13 +71,17 @@ class PaintToolbar(QToolBar):
     def tools(self) -> list:
         """The map tools with the action that picks each."""
         return [(self.paint_tool, self.paint_action), (self.lasso_tool, self.lasso_action),
-                (self.eyedropper_tool, self.eyedropper_action)]
+                (self.eyedropper_tool, self.eyedropper_action), (self.account_tool, self.paint_accounts_action)]
 
     def plan_actions(self) -> list[QAction]:
         """The actions that need a plan."""
         return [self.paint_action, self.lasso_action, self.eyedropper_action, self.erase_action,
                 self.assign_selected_action, self.lock_units_action, self.unlock_units_action, self.undo_action,
                 self.redo_action]
+
+    def account_actions(self) -> list[QAction]:
+        """The actions that need the plan's accounts."""
+        return [self.paint_accounts_action, self.reset_override_action]
 
 
 class TerritoryToolbar(QToolBar):
