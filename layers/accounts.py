@@ -17,7 +17,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from qgis.core import (
@@ -197,6 +197,22 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
                     measure_names=list(balance_fields), overrides=raw.overrides, home=home, positions=positions,
                     override_field=override_field or "", unknown_unit=unknown,
                     index_of_fid={int(fid): i for i, fid in enumerate(fids.tolist())})
+
+
+def read_overrides(source, field_name: str, accounts: Accounts) -> Accounts:
+    """``accounts`` with their overrides read from another field of ``source`` (Compare's overrides
+    before beside the override field's after); the codes are read as the override field's are."""
+    index = source.fields().lookupField(field_name)
+    if index < 0:
+        raise AccountDataError(tr("The override field “{}” is not a field of the accounts. Pick one of their "
+                                  "fields.").format(field_name))
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([index])
+    overrides: list = [None] * accounts.count
+    for feature in source.getFeatures(request):
+        i = accounts.index_of_fid.get(feature.id())
+        if i is not None:
+            overrides[i] = _code(feature.attribute(index))
+    return replace(accounts, overrides=overrides, override_field=field_name)
 
 
 def _known_homes(fids: np.ndarray, units: Units, account_fids: np.ndarray, unit_fids: np.ndarray) -> np.ndarray:
