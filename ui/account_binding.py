@@ -6,7 +6,9 @@ accounts``): the ledger carries the accounts aligned by their unit inside the un
 the overridden ones as fixed loads of their territories. The binding listens to the accounts layer's
 ``attributeValueChanged`` (the panel's own paints, undo and redo, edits in the attribute table) and
 moves an account's workload between its unit and the fixed loads; every paint or reset is one edit
-command on the accounts layer's undo stack. Saved override changes go to the plan's change log
+command on the accounts layer's undo stack. An override naming a territory the plan no longer lists
+(a build with fewer territories dropped it) counts at its unit, as the toolbox counts it, until the
+territory is listed again. Saved override changes go to the plan's change log
 (action ``override``, unit = the account's name, or its id). The accounts themselves are read on a worker thread
 (``ui.tasks.AccountsTask``) and handed over with :meth:`AccountBinding.adopt`.
 """
@@ -55,6 +57,8 @@ class AccountBinding(QObject):
         self.index_of_fid: dict[int, int] = {}
         #: the accounts that carry an override
         self.overridden: set[int] = set()
+        #: the override codes counted as fixed loads (those the plan lists)
+        self._fixed_codes: set = set()
         #: the service's measure column of each account measure
         self.columns: list[int] = []
         self._override_index = -1
@@ -103,7 +107,8 @@ class AccountBinding(QObject):
             self.layer = None
             return tr("The balance field “{}” is a field of neither the units nor the accounts.").format(missing[0])
         self._links.link([(layer.attributeValueChanged, self._on_value_changed),
-                          (layer.undoStack().indexChanged, lambda _index: self.service.settle())])
+                          (layer.undoStack().indexChanged, lambda _index: self.service.settle()),
+                          (self.service.territoriesChanged, self._on_list_changed)])
         if self.service.saving is not None and self.service.saving.recorder is not None:
             self._name_field = likely_name_field(layer)
             self._recorder = ChangeRecorder(layer, plan.override_field, self.account_measures, plan.account_id_field,
@@ -150,11 +155,13 @@ class AccountBinding(QObject):
         ledger = self.service.ledger
         n = len(ledger.labels)
         self.overridden = {a for a, code in enumerate(self.overrides) if code is not None}
+        listed = set(self.service.territory_names)
+        self._fixed_codes = {self.overrides[a] for a in self.overridden} & listed
         by_override = np.zeros(len(self.home), dtype=bool)
         fixed: dict = {}
         for a in self.overridden:
             code = self.overrides[a]
-            if code in ledger.registry_index:
+            if code in listed:
                 by_override[a] = True
                 fixed.setdefault(code, np.zeros(len(self.service.measures)))[self.columns] += self.workloads[a]
         if self.columns:  # without a measure of the accounts there is nothing of theirs to count
@@ -179,7 +186,7 @@ class AccountBinding(QObject):
             return
         ledger = self.service.ledger
         load = sign * self._full(self.workloads[a])
-        if code is not None and code in ledger.registry_index:
+        if code is not None and code in ledger.territories.names:
             ledger.add_fixed(code, load)
         elif self.home[a] >= 0:
             ledger.add_to_unit(int(self.home[a]), load)
@@ -196,6 +203,8 @@ class AccountBinding(QObject):
                 self.overridden.discard(a)
             else:
                 self.overridden.add(a)
+                if self.overrides[a] in self.service.ledger.territories.names:
+                    self._fixed_codes.add(self.overrides[a])
             self.changed.emit()
         elif index in self._measure_indexes:
             number = as_number(value)
@@ -204,6 +213,15 @@ class AccountBinding(QObject):
             self._place(a, self.overrides[a], -1.0)
             self.workloads[a, self._measure_indexes.index(index)] = number
             self._place(a, self.overrides[a], +1.0)
+
+    def _on_list_changed(self) -> None:
+        """The territory list changed: an override to a territory no longer listed counts at its unit,
+        one to a territory listed again counts for it."""
+        if not self.ready:
+            return
+        listed = set(self.service.territory_names)
+        if {self.overrides[a] for a in self.overridden} & listed != self._fixed_codes:
+            self._count_all()
 
     def _territory_of(self, fid: int, value):
         """The territory of account ``fid`` when its override is ``value`` (the change log's words)."""
@@ -286,9 +304,10 @@ class AccountBinding(QObject):
         if not self.ready or name is None:
             return kept, served
         registry, labels = self.service.registry, self.service.labels
+        listed = set(self.service.territory_names)
         for a in sorted(self.overridden):
             code = self.overrides[a]
-            if code not in self.service.registry_index:
+            if code not in listed:  # counts at its unit
                 continue
             home = registry[labels[self.home[a]]] if self.home[a] >= 0 else None
             if code == home:

@@ -345,6 +345,9 @@ class PlanController(QObject):
             parameters["TERRITORIES"] = service.plan.territory_table
         if service.plan.unit_name_field:
             parameters["UNIT_NAME_FIELD"] = service.plan.unit_name_field
+        if self.accounts.is_bound:  # the accounts count where they are aligned; packets list the overrides
+            parameters.update(ACCOUNTS=self.accounts.layer, ACCOUNT_ID_FIELD=service.plan.account_id_field,
+                              OVERRIDE_FIELD=service.plan.override_field)
         baseline = self.scenarios.baseline
         if baseline and baseline != service.field_name:
             parameters["FIELD_BEFORE"] = baseline  # the changes since the baseline scenario

@@ -152,3 +152,60 @@ def test_reopening_takes_the_accounts_units_found_before(dock, layers, qgis_ifac
     finally:
         again.unload()
         again.deleteLater()
+
+
+def test_build_preview_and_table_count_overrides_as_the_toolbox_does(dock, layers, run_algorithm, tmp_path):
+    """The key account (40 visits, standing in T1's U00, kept by T2) counts for T2 in the panel's
+    Build, in its preview before and after, and in the table, as Statistics counts it."""
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    dock.setup_form.tolerance_spin.setValue(5.0)
+    dock.territory_toolbar.count_spin.setValue(4)
+    dock.territory_toolbar.build_action.trigger()
+    preview = dock.service.preview
+    assert preview is not None and preview.territories == ["T1", "T2", "T3", "T4"]
+    assert preview.before[:, 0] == pytest.approx([-0.2, 0.6, -0.2, -0.2]), "before: T2 carries the key account"
+    after = {name: 40.0 if name == "T2" else 0.0 for name in preview.territories}  # the key account stays
+    territory_of = dict(zip(preview.units.tolist(), preview.names))
+    for i in range(len(dock.service.fids)):
+        after[territory_of[i]] += 10.0
+    assert preview.after[:, 0] == pytest.approx([(after[n] - 50.0) / 50.0 for n in preview.territories])
+    assert preview.worst_after <= 0.05 + 1e-9, "the build counted the key account for T2"
+    assert preview.total_workload[0] == pytest.approx(200.0)
+    dock.apply_preview()
+    assert visits(dock) == pytest.approx(after)
+    assert units.commitChanges()
+
+    shown = {name: row for name, row in table_numbers(dock).items() if name != "Unassigned"}
+    statistics = run_algorithm("territory:territorystatistics", {
+        "INPUT": units, "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"], "TOLERANCE": 5.0,
+        "ACCOUNTS": accounts, "ACCOUNT_ID_FIELD": "id", "OVERRIDE_FIELD": "override", "OUTPUT": "memory:",
+        "OUTPUT_HTML": str(tmp_path / "report.html")})
+    figures = {f["territory"]: f for f in statistics["OUTPUT"].getFeatures()}
+    assert set(figures) == set(shown)
+    for name, row in shown.items():
+        assert row["visits"] == pytest.approx(figures[name]["visits"]), name
+        assert 100.0 * dock.service.ledger.figures_of(name)["deviation"][0] == pytest.approx(
+            figures[name]["visits_dev"], abs=1e-3), name
+        assert dock.service.ledger.figures_of(name)["targets"][0] == pytest.approx(figures[name]["visits_tgt"])
+
+
+def test_an_override_to_a_territory_a_build_dropped_counts_at_its_unit(dock, layers):
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    dock.territory_toolbar.count_spin.setValue(1)  # the plan keeps T1 alone: the key account's T2 is gone
+    dock.territory_toolbar.build_action.trigger()
+    dock.apply_preview()
+    assert dock.service.territory_names == ["T1"]
+    assert visits(dock) == {"T1": 200.0}, "the key account counts at its unit, as the toolbox counts it"
+    units.undoStack().undo()
+    assert visits(dock) == {"T1": 40.0, "T2": 80.0, "T3": 40.0, "T4": 40.0}, "and for T2 again once it is back"
+
+
+def test_the_panels_packets_take_its_accounts(dock, layers):
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    parameters = dock.controller.packet_parameters()
+    assert (parameters["ACCOUNTS"], parameters["ACCOUNT_ID_FIELD"], parameters["OVERRIDE_FIELD"]) == (
+        accounts, "id", "override")
+    assert parameters["BALANCE_FIELDS"] == ["visits"]
