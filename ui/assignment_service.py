@@ -382,10 +382,10 @@ class AssignmentService(QObject):
         edit command on the layer's undo stack. ``action`` is what the change log calls it."""
         if not self._ensure_editing():
             return False
-        if self.saving is not None:
-            self.saving.note((int(self.fids[i]) for i, _ in changes), action)
         layer = self.layer
         before = self.territories
+        # what each unit moves from and to, for the change log (the labels change as the values do)
+        moves = {int(self.fids[i]): (self.registry[self.labels[i]], name) for i, name in changes}
         layer.beginEditCommand(text)
         try:
             if after is not None:
@@ -399,6 +399,8 @@ class AssignmentService(QObject):
             layer.destroyEditCommand()
             raise
         layer.endEditCommand()
+        if self.saving is not None and moves:
+            self.saving.note(moves, action)
         self.settle()
         layer.triggerRepaint()
         return True

@@ -490,8 +490,9 @@ class TerritoryDock(QgsDockWidget):
         if not service.is_bound:
             return None
         territory = territory or service.active
-        return self._show_dialog("log", ChangeLogDialog(service.change_log(territory), list(service.measures),
-                                                        territory, service.saving.where(), self))
+        names = {code: row.label for code, row in service.table_rows.items()}
+        return self._show_dialog("log", ChangeLogDialog(service.change_log(), list(service.measures), territory,
+                                                        service.saving.where(), names, service.field_name, self))
 
     # -- preview before apply --------------------------------------------------------------------
     def _on_preview_changed(self, preview) -> None:

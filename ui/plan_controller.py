@@ -384,7 +384,7 @@ class PlanController(QObject):
 
     def _on_engine_progress(self, task: EngineTask, text: str) -> None:
         """The engine's progress ("Searching: worst deviation 6.20 %") in the panel and the task manager."""
-        if sip.isdeleted(task):
+        if sip.isdeleted(task) or sip.isdeleted(self):  # the plugin unloaded while the engine ran
             return
         line = f"{task.title}: {text}"
         task.setDescription(line)
