@@ -9,7 +9,7 @@ goes through the assignment service; the dock computes nothing and writes none o
 from __future__ import annotations
 
 from qgis.core import Qgis, QgsProject
-from qgis.gui import QgsDockWidget
+from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
 from qgis.PyQt.QtCore import QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
@@ -27,14 +27,14 @@ from qgis.PyQt.QtWidgets import (
 from ..core.engine import DEFAULT_TIME_LIMIT
 from ..i18n import tr
 from ..layers.signal_links import SignalLinks
-from ..layers.territory_table import display_name
 from ..layers.values import default_names
 from .assignment_service import AssignmentService
 from .change_log_dialog import ChangeLogDialog
 from .deviation_bar import DeviationBarDelegate
-from .map_view import UnitsOutline, select_units, zoom_to_units
+from .map_view import TerritoryLabels, UnitsOutline, select_units, zoom_to_units
 from .plan_controller import PlanController
-from .preview_panel import PreviewPanel
+from .plan_outputs import rep_home_flags
+from .preview_panel import PreviewPanel, preview_moves
 from .scenario_dialog import ScenarioDialog
 from .setup_form import SetupForm, parse_tolerance
 from .suggestions_panel import SuggestionsPanel
@@ -74,6 +74,7 @@ class TerritoryDock(QgsDockWidget):
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setDynamicSortFilter(True)
         self._selecting = False
+        self._folded_for = None  # the plan (layer id, field) the setup was last folded away for
         self._suggestions_timer = QTimer(self)
         self._suggestions_timer.setSingleShot(True)
         self._suggestions_timer.setInterval(150)
@@ -88,13 +89,21 @@ class TerritoryDock(QgsDockWidget):
         body = QWidget(self)
         outer = QVBoxLayout(body)
         outer.setContentsMargins(4, 4, 4, 4)
-        self.setup_form = SetupForm(self.controller.preferences.default_tolerance, body)
-        outer.addWidget(self.setup_form)
+        # the setup folds away once the plan is set up: the territory table then has the height
+        self.setup_box = QgsCollapsibleGroupBox(tr("Plan setup"), body)
+        self.setup_box.setObjectName("territorySetupBox")
+        self.setup_box.setSaveCollapsedState(False)
+        box_layout = QVBoxLayout(self.setup_box)
+        box_layout.setContentsMargins(2, 2, 2, 2)
+        self.setup_form = SetupForm(self.controller.preferences.default_tolerance, self.setup_box)
+        box_layout.addWidget(self.setup_form)
+        outer.addWidget(self.setup_box)
 
         self.paint_toolbar = PaintToolbar(self.canvas, body)
         outer.addWidget(self.paint_toolbar)
         self.territory_toolbar = TerritoryToolbar(body, self.paint_toolbar.iconSize())
         outer.addWidget(self.territory_toolbar)
+        outer.addWidget(self.territory_toolbar.engine_row(body))
 
         splitter = QSplitter(Qt.Orientation.Vertical, body)
         self.table = QTableView(splitter)
@@ -106,7 +115,7 @@ class TerritoryDock(QgsDockWidget):
         self.table.verticalHeader().setVisible(False)
         # sized once per reset, not on every change: painting must not make the view measure every cell
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setStretchLastSection(False)
         # columns are sized from the rows in view and 200 others, not from every territory's row
         self.table.horizontalHeader().setResizeContentsPrecision(200)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
@@ -121,6 +130,7 @@ class TerritoryDock(QgsDockWidget):
 
         self.highlight = UnitsOutline(self.canvas)
         self.pieces_highlight = UnitsOutline(self.canvas, QColor(220, 0, 0), dashed=True)
+        self.territory_labels = TerritoryLabels(self.canvas)
         self.status_label = QLabel(body)
         self.status_label.setWordWrap(True)
         outer.addWidget(self.status_label)
@@ -148,6 +158,9 @@ class TerritoryDock(QgsDockWidget):
                              (territory.merge_action, lambda: self.merge_territory()),
                              (territory.delete_action, lambda: self.delete_territory()),
                              (territory.packets_action, lambda: self.make_packets()),
+                             (territory.statistics_action, lambda: self.open_algorithm("territorystatistics")),
+                             (territory.compare_action, lambda: self.open_algorithm("comparealignments")),
+                             (territory.assign_reps_action, lambda: self.controller.assign_reps()),
                              (territory.log_action, lambda: self.show_change_log()),
                              (territory.build_action, self.build), (territory.rebalance_action, self.rebalance),
                              (form.compare_scenarios_action, lambda: self.compare_scenarios()),
@@ -169,6 +182,7 @@ class TerritoryDock(QgsDockWidget):
         self.preview_panel.discard_button.clicked.connect(self.discard_preview)
         self.preview_panel.select_button.clicked.connect(lambda: self.select_units(service.preview_fids()))
         self.suggestions_panel.unitChosen.connect(lambda fid: self.select_units([fid]))
+        self.preview_panel.unitChosen.connect(lambda fid: self.select_units([fid]))
         self._links = SignalLinks([
             (form.layerChosen, self._on_layer_chosen),
             (form.setupChanged, self._apply_setup),
@@ -182,6 +196,7 @@ class TerritoryDock(QgsDockWidget):
             (service.planChanged, self._on_plan_changed),
             (service.territoriesChanged, self._on_territories_changed),
             (service.figuresChanged, self._schedule_suggestions),
+            (service.figuresChanged, lambda _names: self._update_status()),
             (service.unitsReady, self._on_units_ready),
             (service.previewChanged, self._on_preview_changed),
         ])
@@ -244,7 +259,27 @@ class TerritoryDock(QgsDockWidget):
         return True
 
     # -- the plan's signals ------------------------------------------------------------------------
+    def _fold_setup(self) -> None:
+        """Fold the setup away once a plan is set up (its units are in territories), once per plan:
+        the table then shows its rows; the box's title says what the plan is."""
+        service = self.service
+        if not service.is_bound:
+            self._folded_for = None
+            self.setup_box.setTitle(tr("Plan setup"))
+            self.setup_box.setCollapsed(False)
+            return
+        measures = ", ".join(service.measures) or tr("unit count")
+        self.setup_box.setTitle(tr("Plan: {} · {} · {} · ±{}").format(
+            service.layer.name(), service.field_name, measures, service.plan.tolerance_text()))
+        key = (service.layer_id, service.field_name)
+        if key != self._folded_for and any(service.ledger.counts[service.ledger.listed()]):
+            self._folded_for = key
+            self.setup_box.setCollapsed(True)
+
     def _on_plan_changed(self) -> None:
+        if self.service.is_bound:
+            self.setup_form.show_table(self.service.table())
+        self._fold_setup()
         self._fill_scenarios()
         self._show_tolerances()
         for tool, _action in self.paint_toolbar.tools():
@@ -253,6 +288,8 @@ class TerritoryDock(QgsDockWidget):
         self._update_status()
 
     def _on_territories_changed(self) -> None:
+        self._fold_setup()
+        self._update_status()
         names = self.service.territory_names
         if self.service.is_bound and names and self.territory_toolbar.count_spin.value() != len(names):
             self.territory_toolbar.count_spin.setValue(len(names))
@@ -270,6 +307,11 @@ class TerritoryDock(QgsDockWidget):
         for column in range(self.model.columnCount()):
             self.table.setItemDelegateForColumn(column, self.bar_delegate if column in deviation_columns else None)
         self.table.resizeColumnsToContents()
+        # the name takes the width the other columns leave (names are elided): no sideways scrolling
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        if self.model.columnCount():
+            header.setSectionResizeMode(self.model.column_of("name"), QHeaderView.ResizeMode.Stretch)
         self._select_row(self.service.active)
 
     def _apply_compact(self) -> None:
@@ -287,14 +329,27 @@ class TerritoryDock(QgsDockWidget):
         return answer == QMessageBox.StandardButton.Yes
 
     def _update_status(self) -> None:
+        """The status line: the active territory and the plan's worst deviation, the one figure the
+        message bar, the preview and the table give too (refreshed after every change, undo and redo)."""
         service = self.service
         if not service.is_bound:
             self.status_label.setText(tr("Choose a units layer and its territory field."))
-        elif service.adjacency is None:
-            self.status_label.setText(tr("Active: {} — reading neighbours for contiguity…").format(
-                service.active or "–"))
-        else:
-            self.status_label.setText(tr("Active: {}").format(service.active or "–"))
+            return
+        active = service.display_name(service.active) if service.active is not None else "–"
+        text = tr("Active: {}").format(active)
+        if service.territory_names and any(service.ledger.counts[service.ledger.listed()]):
+            outside = sum(1 for name in service.territory_names if service.out_of_tolerance(name))
+            text += " · " + tr("worst deviation {:.1f} % (tolerance {})").format(
+                100.0 * service.ledger.max_deviation(), service.plan.tolerance_text())
+            if outside:
+                text += " · " + tr("{} outside").format(outside)
+        preview = service.preview
+        if preview is not None:
+            text += " · " + tr("{}: worst deviation {:.1f} % → {:.1f} %, apply or discard it").format(
+                preview.title, 100.0 * preview.worst_before, 100.0 * preview.worst_after)
+        if service.adjacency is None:
+            text += " — " + tr("reading neighbours for contiguity…")
+        self.status_label.setText(text)
 
     def _update_actions(self) -> None:
         bound = self.service.is_bound
@@ -418,7 +473,7 @@ class TerritoryDock(QgsDockWidget):
         if old is None:
             return False
         if new is None:
-            shown = display_name(self.service.table_rows, old)
+            shown = self.service.display_name(old)
             new = self._ask(tr("Rename territory"), tr("New name for “{}”").format(shown), shown)
             if new is None:
                 return False
@@ -429,12 +484,14 @@ class TerritoryDock(QgsDockWidget):
         others = [t for t in self.service.territory_names if t != source]
         if source is None or not others:
             return False
+        shown = {self.service.display_name(code): code for code in others}
         if target is None:
             target, ok = QInputDialog.getItem(self, tr("Merge territory"),
-                                              tr("Merge “{}” into").format(source), others, 0, False)
+                                              tr("Merge “{}” into").format(self.service.display_name(source)),
+                                              list(shown), 0, False)
             if not ok:
                 return False
-        return self.controller.territory_editor.merge(source, target)
+        return self.controller.territory_editor.merge(source, target if target in others else shown.get(target, target))
 
     def delete_territory(self) -> bool:
         name = self._active_or_say(tr("Choose the territory to delete in the table."))
@@ -471,17 +528,23 @@ class TerritoryDock(QgsDockWidget):
 
     def make_packets(self):
         """Open Territory packets for the plan in the panel (its dialog, filled in; runs in the background)."""
+        return self.open_algorithm("territorypackets")
+
+    def open_algorithm(self, algorithm: str):
+        """Open a toolbox algorithm's dialog filled in with the plan in the panel (its territory table,
+        reps, unit names and baseline): packets, statistics, the comparison with the baseline."""
         if not self.service.is_bound:
             return None
         import processing
 
-        dialog = processing.createAlgorithmDialog("territory:territorypackets", self.controller.packet_parameters())
+        dialog = processing.createAlgorithmDialog(f"territory:{algorithm}",
+                                                  self.controller.algorithm_parameters(algorithm))
         if dialog is None:
-            self._show_message(tr("The Territory packets algorithm is not available; is the Processing "
+            self._show_message(tr("The Territory Planner algorithms are not available; is the Processing "
                                   "plugin enabled?"), Qgis.MessageLevel.Warning)
             return None
         dialog.show()
-        self._dialogs["packets"] = dialog
+        self._dialogs[algorithm] = dialog
         return dialog
 
     def show_change_log(self, territory: str | None = None) -> ChangeLogDialog | None:
@@ -496,7 +559,9 @@ class TerritoryDock(QgsDockWidget):
 
     # -- preview before apply --------------------------------------------------------------------
     def _on_preview_changed(self, preview) -> None:
-        self.preview_panel.show_preview(preview)
+        self._update_status()
+        moves = preview_moves(self.service, preview) if preview is not None else []
+        self.preview_panel.show_preview(preview, moves, self.service.display_name)
         if preview is None:
             self.highlight.clear()
         else:
@@ -516,6 +581,8 @@ class TerritoryDock(QgsDockWidget):
     def refresh_suggestions(self) -> None:
         """The suggestions, the stray pieces on the map and the travel times, for the plan as it is now."""
         self.pieces_highlight.show(self.service.layer, self.service.ledger.stray_fids())
+        self.model.show_rep_flags(rep_home_flags(self.service))
+        self.territory_labels.show(self.service)
         self.refresh_travel()
         self.suggestions_panel.refresh()
 
@@ -546,6 +613,7 @@ class TerritoryDock(QgsDockWidget):
         self.suggestions_panel.unload()
         self.highlight.close()
         self.pieces_highlight.close()
+        self.territory_labels.close()
         for tool, _action in self.paint_toolbar.tools():
             if self.canvas.mapTool() is tool:
                 self.canvas.unsetMapTool(tool)

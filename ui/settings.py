@@ -74,6 +74,9 @@ class PlanSettings:
     tolerances: dict = field(default_factory=dict)
     #: seconds Build and Rebalance may search while some territory is out of tolerance (TIME_LIMIT)
     time_limit: float = 60.0
+    #: id of the reps layer (points at the reps' homes) and the field naming each rep
+    reps_layer: str = ""
+    rep_name_field: str = ""
 
     @property
     def filter_expression(self) -> str:
@@ -103,6 +106,8 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/tolerances", json.dumps({str(k): float(v) for k, v in self.tolerances.items()
                                                                  if v is not None}))
         project.writeEntryDouble(SCOPE, "plan/time_limit", float(self.time_limit))
+        project.writeEntry(SCOPE, "plan/reps_layer", self.reps_layer)
+        project.writeEntry(SCOPE, "plan/rep_name_field", self.rep_name_field)
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -142,6 +147,8 @@ class PlanSettings:
             except (TypeError, ValueError):
                 continue
         plan.time_limit = project.readDoubleEntry(SCOPE, "plan/time_limit", 60.0)[0]
+        plan.reps_layer = project.readEntry(SCOPE, "plan/reps_layer", "")[0]
+        plan.rep_name_field = project.readEntry(SCOPE, "plan/rep_name_field", "")[0]
         return plan
 
     def tolerance_of(self, measure: str) -> float:

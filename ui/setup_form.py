@@ -27,7 +27,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..compat import line_layers, polygon_and_point_layers, vector_layers
+from ..compat import line_layers, point_layers, polygon_and_point_layers, vector_layers
 from ..i18n import tr
 from ..layers.edit_checks import territory_field_problem
 from ..layers.signal_links import SignalLinks
@@ -128,6 +128,11 @@ class SetupForm(QWidget):
             "Optional territory table (the Territories output of Build or Rebalance): names, reps, colours and "
             "locks by territory code; renaming then changes the name, never the code"))
         form.addRow(tr("Territory table"), self.table_combo)
+        self.reps_combo = self._layer_picker("territoryRepsCombo", point_layers(), tr(
+            "Optional reps layer (a point at each rep's home): Assign reps matches them to territories, the "
+            "packets show their homes, and a rep living outside their territory is flagged"))
+        self.rep_name_combo = self._field_picker("territoryRepNameField", tr("The reps layer's field naming each rep"))
+        form.addRow(tr("Reps"), self._row(self.reps_combo, self.rep_name_combo))
         self.network_combo = self._layer_picker("territoryNetworkCombo", line_layers(), tr(
             "Optional road network (a line layer, 50 km/h unless Build is given speeds): the panel shows the "
             "active territory's travel times"))
@@ -147,6 +152,8 @@ class SetupForm(QWidget):
             (self.unit_name_combo.fieldChanged, changed),
             (self.table_combo.layerChanged, changed),
             (self.network_combo.layerChanged, changed),
+            (self.reps_combo.layerChanged, self._on_reps_chosen),
+            (self.rep_name_combo.fieldChanged, changed),
             (self.tolerance_spin.valueChanged, self._on_tolerance),
             (self.tolerances_table.itemChanged, self._on_tolerance_typed),
         ])
@@ -207,6 +214,13 @@ class SetupForm(QWidget):
         if not self._filling:
             self.layerChosen.emit(layer if isinstance(layer, QgsVectorLayer) else None)
 
+    def _on_reps_chosen(self, layer) -> None:
+        with self.filling():
+            self.rep_name_combo.setLayer(layer)
+            if layer is not None and not self.rep_name_combo.currentField():
+                self.rep_name_combo.setField(likely_name_field(layer))
+        self._say_changed()
+
     def _on_tolerance(self, value: float) -> None:
         if not self._filling:
             self.toleranceChanged.emit(float(value))
@@ -229,13 +243,16 @@ class SetupForm(QWidget):
             return None
         table = self.table_combo.currentLayer()
         network = self.network_combo.currentLayer()
+        reps = self.reps_combo.currentLayer()
         return PlanSettings(layer_id=layer.id(), territory_field=field,
                             network_layer=network.id() if network is not None else "",
                             territory_table=table.id() if table is not None and table is not layer else "",
                             unit_name_field=self.unit_name_combo.currentField(),
                             measures=list(self.measures_combo.checkedItems()),
                             tolerance=self.tolerance_spin.value(), rep_field=self.rep_combo.currentField(),
-                            lock_field=self.lock_field_combo.currentField())
+                            lock_field=self.lock_field_combo.currentField(),
+                            reps_layer=reps.id() if reps is not None else "",
+                            rep_name_field=self.rep_name_combo.currentField() if reps is not None else "")
 
     # -- showing a plan --------------------------------------------------------------------------------
     def fill(self, layer: QgsVectorLayer | None, plan: PlanSettings | None = None,
@@ -256,6 +273,7 @@ class SetupForm(QWidget):
                 self.lock_field_combo.setField("")
                 self.unit_name_combo.setField(likely_name_field(layer))
                 self.measures_combo.setCheckedItems(likely_workloads(numeric))
+                self.table_combo.setLayer(None)  # another layer's table is not this one's
                 return
             project = project or QgsProject.instance()
             self.field_combo.setField(plan.territory_field)
@@ -265,7 +283,16 @@ class SetupForm(QWidget):
             self.unit_name_combo.setField(plan.unit_name_field)
             self.table_combo.setLayer(project.mapLayer(plan.territory_table) if plan.territory_table else None)
             self.network_combo.setLayer(project.mapLayer(plan.network_layer) if plan.network_layer else None)
+            reps = project.mapLayer(plan.reps_layer) if plan.reps_layer else None
+            self.reps_combo.setLayer(reps)
+            self.rep_name_combo.setLayer(reps)
+            self.rep_name_combo.setField(plan.rep_name_field)
             self.tolerance_spin.setValue(plan.tolerance)
+
+    def show_table(self, table: QgsVectorLayer | None) -> None:
+        """Show ``table`` (the plan's territory table, perhaps just made by the panel) in its row."""
+        with self.filling():
+            self.table_combo.setLayer(table)
 
     def show_field(self, layer: QgsVectorLayer, name: str) -> None:
         """Show ``name`` (a field just added to ``layer``) as the territory field."""

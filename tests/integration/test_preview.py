@@ -120,7 +120,9 @@ def test_rebalance_is_logged_as_rebalance_after_saving(dock, georgia_layer):
     dock.apply_preview()
     assert georgia_layer.commitChanges()
     rows = [r for r in service.change_log() if r["action"] == "rebalance"]
-    assert sorted(int(r["unit"]) for r in rows) == sorted(moved)
+    # named by the layer's id field (fips) as every row of the log is (issue 25), no unit-name field being chosen
+    fips = {f.id(): f["fips"] for f in georgia_layer.getFeatures()}
+    assert sorted(r["unit"] for r in rows) == sorted(fips[f] for f in moved)
     assert np.all([r["population"] > 0 for r in rows])
 
 
