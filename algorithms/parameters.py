@@ -49,9 +49,12 @@ LOWER_BOUND = "LOWER_BOUND"
 NONCONTIGUOUS = "NONCONTIGUOUS"
 # the names of one algorithm's own parameters and results, kept here with the rest: every
 # Processing name of the provider is a contract, listed in one place
+ACCEPTED = "ACCEPTED"
 CHANGED_UNITS = "CHANGED_UNITS"
 CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
 COEFFICIENT_OF_VARIATION = "COEFFICIENT_OF_VARIATION"
+DUE_DATE = "DUE_DATE"
+FEEDBACK_FOLDER = "FEEDBACK_FOLDER"
 FIELD_AFTER = "FIELD_AFTER"
 FILLED_UNITS = "FILLED_UNITS"
 INPUT_AFTER = "INPUT_AFTER"
@@ -61,11 +64,15 @@ MEAN_DISTANCE_KM = "MEAN_DISTANCE_KM"
 OUTPUT_FOLDER = "OUTPUT_FOLDER"
 OUTPUT_OVERVIEW = "OUTPUT_OVERVIEW"
 OUTPUT_REGIONS = "OUTPUT_REGIONS"
+OUTPUT_REPLIES = "OUTPUT_REPLIES"
 OUTPUT_REPS = "OUTPUT_REPS"
+OUTPUT_REQUESTS = "OUTPUT_REQUESTS"
 OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
 PACKETS = "PACKETS"
+PAGES = "PAGES"
 REGION_COUNT = "REGION_COUNT"
 REGION_FIELD = "REGION_FIELD"
+RULE = "RULE"
 SEEDS = "SEEDS"
 SEED_NAME_FIELD = "SEED_NAME_FIELD"
 SEED_TARGET_FIELD = "SEED_TARGET_FIELD"
@@ -117,6 +124,16 @@ def add_search_settings(algorithm) -> None:
     algorithm.addParameter(QgsProcessingParameterNumber(
         TIME_LIMIT, tr("Time limit (seconds) while some territory is out of tolerance"),
         QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0))
+
+
+def add_alignment_inputs(algorithm) -> None:
+    """INPUT (units with an alignment), TERRITORY_FIELD, TERRITORIES, BALANCE_FIELDS and TOLERANCE: an
+    existing plan and how its balance is judged (the feedback pages and their review)."""
+    add_units_layer(algorithm, tr("Units layer with an alignment"))
+    add_unit_field(algorithm, TERRITORY_FIELD, tr("Territory field"))
+    add_territory_table(algorithm, tr("Territory table (names, reps, colours by code)"))
+    add_balance_fields(algorithm)
+    add_tolerance(algorithm)
 
 
 def add_random_seed(algorithm) -> None:

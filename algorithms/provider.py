@@ -13,7 +13,9 @@ def algorithm_classes() -> list[type]:
     from .build_hierarchy import BuildHierarchyAlgorithm
     from .build_territories import BuildTerritoriesAlgorithm
     from .compare_alignments import CompareAlignmentsAlgorithm
+    from .feedback_pages import FeedbackPagesAlgorithm
     from .rebalance_territories import RebalanceTerritoriesAlgorithm
+    from .review_feedback import ReviewFeedbackAlgorithm
     from .territory_packets import TerritoryPacketsAlgorithm
     from .territory_statistics import TerritoryStatisticsAlgorithm
 
@@ -25,6 +27,8 @@ def algorithm_classes() -> list[type]:
         TerritoryStatisticsAlgorithm,
         CompareAlignmentsAlgorithm,
         TerritoryPacketsAlgorithm,
+        FeedbackPagesAlgorithm,
+        ReviewFeedbackAlgorithm,
     ]
 
 

@@ -115,8 +115,9 @@ class ChangeRow:
     from_territory: str | None
     to_territory: str | None
     workloads: dict = field(default_factory=dict)
-    #: what a row that moves no unit says (a new, copied or renamed scenario)
-    note: str | None = None
+    #: what a row says beside the move: why, when the panel knows (an accepted rep request: the rep and
+    #: the reason), or what a row that moves no unit records (a new, copied or renamed scenario)
+    note: str | None = ""
 
 
 class ChangeLogStore:
@@ -173,7 +174,8 @@ class ChangeLogStore:
         return table if table.isValid() else None
 
     def append(self, rows: list[ChangeRow], measures: list[str]) -> None:
-        """Append ``rows``; creates the table and any missing workload column first.
+        """Append ``rows``; creates the table and any missing column (a workload, or ``note`` in a log
+        written before it had one) first.
 
         Raises ``RuntimeError`` naming the table when the rows cannot be written.
         """
@@ -328,6 +330,7 @@ class Step:
     position: int
     action: str
     moves: dict
+    notes: dict = field(default_factory=dict)
 
 
 class ChangeRecorder(QObject):
@@ -368,13 +371,14 @@ class ChangeRecorder(QObject):
     def detach(self) -> None:
         self._links.cut()
 
-    def note(self, moves: dict, action: str) -> None:
+    def note(self, moves: dict, action: str, notes: dict[int, str] | None = None) -> None:
         """The panel changed units by ``action``: ``moves`` {fid: (from, to)}, in the edit command
-        that now ends at the undo stack's current index."""
+        that now ends at the undo stack's current index; ``notes`` (fid → text) say why."""
         position = self.layer.undoStack().index()
         # an edit made after undoing others replaces them on the stack: they can never come back
         self.steps = [step for step in self.steps if step.position < position]
-        self.steps.append(Step(position, action, {int(fid): move for fid, move in moves.items()}))
+        self.steps.append(Step(position, action, {int(fid): move for fid, move in moves.items()},
+                               {int(fid): text for fid, text in (notes or {}).items()}))
 
     def _forget(self, *_args) -> None:
         self.steps.clear()
@@ -384,7 +388,8 @@ class ChangeRecorder(QObject):
     def _moves_of(self, fid: int) -> list[tuple]:
         """(action, from, to) of every edit still on the undo stack that moved ``fid``, oldest first."""
         done = self.layer.undoStack().index()
-        return [(step.action, *step.moves[fid]) for step in self.steps if step.position <= done and fid in step.moves]
+        return [(step.action, *step.moves[fid], step.notes.get(fid, "")) for step in self.steps
+                if step.position <= done and fid in step.moves]
 
     def _before_commit(self, *_args) -> None:
         self._pending = {}
@@ -428,7 +433,7 @@ class ChangeRecorder(QObject):
                 value = feature[measure]
                 workloads[measure] = 0.0 if is_missing(value) else float(value)
             if not (moves and moves[0][1] == before and moves[-1][2] == after):
-                moves = [(moves[-1][0] if moves else TABLE_EDIT, before, after)]
+                moves = [(moves[-1][0], before, after, moves[-1][3]) if moves else (TABLE_EDIT, before, after, "")]
             self._pending[fid] = (moves, name or str(fid), workloads)
 
     def _after_commit(self) -> None:
@@ -455,8 +460,8 @@ class ChangeRecorder(QObject):
         for fid, (moves, name, workloads) in sorted(self._pending.items()):
             if fid not in committed:
                 continue
-            for action, before, after in moves:
-                rows.append(ChangeRow(now, user, self.territory_field, action, name, before, after, workloads))
+            for action, before, after, note in moves:
+                rows.append(ChangeRow(now, user, self.territory_field, action, name, before, after, workloads, note))
         self._pending = {}
         self._notes = []
         self.steps.clear()

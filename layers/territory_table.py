@@ -17,7 +17,7 @@ from qgis.core import QgsFeature, QgsFeatureRequest, QgsProcessingException, Qgs
 
 from ..core.plan.colouring import assign_colours, is_colour, territory_neighbours
 from ..i18n import tr
-from .values import text_or_none
+from .values import lock_value, text_or_none
 
 TABLE_COLUMNS = ("name", "rep", "colour", "locked")
 
@@ -34,11 +34,6 @@ class TerritoryRow:
     def label(self) -> str:
         """What people call the territory: its name, its code when unnamed."""
         return self.name or self.code
-
-
-def _flag(value) -> bool:
-    text = text_or_none(value)
-    return bool(text) and text.lower() not in ("0", "false", "no", "n", "f")
 
 
 def code_column(fields, territory_field: str | Sequence[str] | None) -> int:
@@ -80,7 +75,7 @@ def read_territory_table(source, territory_field: str | Sequence[str] | None = N
         colour = text_or_none(value("colour"))
         rows[code] = TerritoryRow(code=code, name=text_or_none(value("name")) or code, rep=text_or_none(value("rep")),
                                   colour=colour.lower() if colour and is_colour(colour) else None,
-                                  locked=_flag(value("locked")))
+                                  locked=lock_value(value("locked"))[0])
     return rows
 
 

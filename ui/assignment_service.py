@@ -418,9 +418,10 @@ class AssignmentService(QObject):
         return int(name) if self._integer_field else name
 
     def edit(self, text: str, changes: list[tuple[int, str | None]], after: TerritoryList | None = None,
-             action: str = "paint") -> bool:
+             action: str = "paint", notes: dict[int, str] | None = None) -> bool:
         """Apply ``changes`` (unit index, territory name) and an optional new territory list as ONE
-        edit command on the layer's undo stack. ``action`` is what the change log calls it."""
+        edit command on the layer's undo stack. ``action`` is what the change log calls it;
+        ``notes`` (unit index → text) what it notes beside a unit (a rep's reason)."""
         if not self.ensure_editing():
             return False
         layer = self.layer
@@ -441,7 +442,7 @@ class AssignmentService(QObject):
             raise
         layer.endEditCommand()
         if self.saving is not None and moves:
-            self.saving.note(moves, action)
+            self.saving.note(moves, action, {int(self.fids[i]): text for i, text in (notes or {}).items()})
         self.settle()
         layer.triggerRepaint()
         return True

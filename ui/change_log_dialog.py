@@ -70,8 +70,8 @@ class ChangeLogDialog(QDialog):
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
-        self.headers = [tr("When"), tr("Who"), tr("Scenario"), tr("Action"), tr("Unit"), tr("From"), tr("To")] \
-            + self.measures + [tr("Note")]
+        self.headers = [tr("When"), tr("Who"), tr("Scenario"), tr("Action"), tr("Unit"), tr("From"), tr("To"),
+                        tr("Note")] + self.measures
         self.table = read_only_table(self, "territoryChangeLogTable", self.headers, [])
         layout.addWidget(self.table, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
@@ -126,7 +126,7 @@ class ChangeLogDialog(QDialog):
             line = [shown_time(row.get("changed_at"))]
             line += [row.get(key) for key in COLUMNS[1:5]]
             line += [self._territory(row.get("from_territory")), self._territory(row.get("to_territory"))]
-            line += [row.get(m) for m in self.measures] + [row.get("note")]
+            line += [row.get("note")] + [row.get(m) for m in self.measures]
             values.append(line)
         cells = [["" if value is None else (f"{value:,.0f}" if isinstance(value, float) else str(value))
                   for value in line] for line in values]

@@ -31,6 +31,7 @@ from ..layers.values import default_names
 from .assignment_service import AssignmentService
 from .change_log_dialog import ChangeLogDialog
 from .deviation_bar import DeviationBarDelegate
+from .feedback_panel import FeedbackPanel
 from .map_view import TerritoryLabels, UnitsOutline, select_units, zoom_to_units
 from .plan_controller import PlanController
 from .plan_outputs import rep_home_flags
@@ -123,9 +124,11 @@ class TerritoryDock(QgsDockWidget):
         self.table.setObjectName("territoryTable")
         self.preview_panel = PreviewPanel(splitter)
         self.suggestions_panel = SuggestionsPanel(self.service, splitter)
+        self.feedback_panel = FeedbackPanel(self.service, splitter)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setStretchFactor(2, 1)
+        splitter.setStretchFactor(3, 1)
         outer.addWidget(splitter, 1)
 
         self.highlight = UnitsOutline(self.canvas)
@@ -611,6 +614,7 @@ class TerritoryDock(QgsDockWidget):
         self._links.cut()
         self.setup_form.unload()
         self.suggestions_panel.unload()
+        self.feedback_panel.unload()
         self.highlight.close()
         self.pieces_highlight.close()
         self.territory_labels.close()
