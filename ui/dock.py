@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from qgis.core import Qgis, QgsProject
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
-from qgis.PyQt.QtCore import QSortFilterProxyModel, Qt, QTimer
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import QEvent, QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHeaderView,
     QInputDialog,
     QLabel,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -42,6 +45,36 @@ from .suggestions_panel import SuggestionsPanel
 from .tasks import EngineTask
 from .territory_list_model import SORT_ROLE, TERRITORY_ROLE
 from .toolbars import PaintToolbar, TerritoryToolbar
+
+
+class PanelScroll(QScrollArea):
+    """The panel's scroll area: as wide as the panel's content needs (so the dock opens wide enough for
+    its buttons and the table's columns), as tall as the screen allows (it scrolls when shorter)."""
+
+    def setWidget(self, widget) -> None:  # noqa: N802 - Qt's name
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        # the content's size changed (a layer chosen, a panel shown): the dock may need to be wider
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+    def _content_width(self) -> int:
+        body = self.widget()
+        return body.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() if body else 0
+
+    def sizeHint(self):  # noqa: N802 - Qt's name
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), self._content_width()))
+        return hint
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt's name
+        # never narrower than the content (no clipped buttons, no sideways scrolling); any height
+        hint = super().minimumSizeHint()
+        hint.setWidth(max(hint.width(), self._content_width()))
+        return hint
 
 
 class TerritoryDock(QgsDockWidget):
@@ -106,7 +139,7 @@ class TerritoryDock(QgsDockWidget):
         outer.addWidget(self.territory_toolbar)
         outer.addWidget(self.territory_toolbar.engine_row(body))
 
-        splitter = QSplitter(Qt.Orientation.Vertical, body)
+        splitter = self.splitter = QSplitter(Qt.Orientation.Vertical, body)
         self.table = QTableView(splitter)
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -114,6 +147,9 @@ class TerritoryDock(QgsDockWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        # compact rows: a laptop screen shows every territory of a small plan without scrolling
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         # sized once per reset, not on every change: painting must not make the view measure every cell
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(False)
@@ -134,15 +170,30 @@ class TerritoryDock(QgsDockWidget):
         self.highlight = UnitsOutline(self.canvas)
         self.pieces_highlight = UnitsOutline(self.canvas, QColor(220, 0, 0), dashed=True)
         self.territory_labels = TerritoryLabels(self.canvas)
-        self.status_label = QLabel(body)
+        # a short screen scrolls the panel instead of making QGIS's window taller than the screen; the
+        # status line stays in view below it
+        frame = QWidget(self)
+        frame_layout = QVBoxLayout(frame)
+        frame_layout.setContentsMargins(0, 0, 0, 0)
+        frame_layout.setSpacing(2)
+        scroll = PanelScroll(frame)
+        scroll.setObjectName("territoryPanelScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        frame_layout.addWidget(scroll, 1)
+        self.status_label = QLabel(frame)
+        self.status_label.setObjectName("territoryStatus")
         self.status_label.setWordWrap(True)
-        outer.addWidget(self.status_label)
-        self.travel_label = QLabel(body)
+        self.status_label.setContentsMargins(4, 0, 4, 2)
+        frame_layout.addWidget(self.status_label)
+        self.travel_label = QLabel(frame)
         self.travel_label.setObjectName("territoryTravel")
         self.travel_label.setWordWrap(True)
         self.travel_label.setVisible(False)
-        outer.addWidget(self.travel_label)
-        self.setWidget(body)
+        frame_layout.addWidget(self.travel_label)
+        self.setWidget(frame)
 
     def _connect(self) -> None:
         form, paint, territory = self.setup_form, self.paint_toolbar, self.territory_toolbar
@@ -316,6 +367,23 @@ class TerritoryDock(QgsDockWidget):
         if self.model.columnCount():
             header.setSectionResizeMode(self.model.column_of("name"), QHeaderView.ResizeMode.Stretch)
         self._select_row(self.service.active)
+        QTimer.singleShot(0, self.fit_table)
+
+    def fit_table(self, most: int = 12) -> None:
+        """Give the territory table the height of its rows (up to ``most``) before the panels below it
+        (preview, suggestions, feedback) share the rest of the splitter."""
+        if sip.isdeleted(self):
+            return
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        rows = min(self.proxy.rowCount(), most)
+        needed = (self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()
+                  + 2 * self.table.frameWidth() + 2)
+        if total <= needed or sizes[0] >= needed:
+            return
+        others = sum(sizes[1:]) or 1
+        rest = total - needed
+        self.splitter.setSizes([needed] + [int(rest * size / others) for size in sizes[1:]])
 
     def _apply_compact(self) -> None:
         compact = not self.territory_toolbar.details_action.isChecked()

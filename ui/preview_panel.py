@@ -17,6 +17,7 @@ from qgis.PyQt.QtWidgets import (
     QListWidgetItem,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -85,11 +86,12 @@ class PreviewPanel(QWidget):
         self.units_list.setObjectName("territoryPreviewUnits")
         self.units_list.setToolTip(tr("The units that would move, from → to; click one to select it on the map"))
         self.units_list.itemClicked.connect(lambda item: self.unitChosen.emit(int(item.data(FID_ROLE))))
-        tables = QHBoxLayout()
-        tables.addWidget(self.table, 1)
-        tables.addWidget(self.units_list, 1)
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("territoryPreviewTabs")
+        self.tabs.addTab(self.table, tr("Territories"))
+        self.tabs.addTab(self.units_list, tr("Units"))
         layout.addWidget(self.summary)
-        layout.addLayout(tables, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addLayout(buttons)
         self.setVisible(False)
 
@@ -108,6 +110,7 @@ class PreviewPanel(QWidget):
             item = QListWidgetItem(f"{unit}: {before or tr('unassigned')} → {after or tr('unassigned')}")
             item.setData(FID_ROLE, int(fid))
             self.units_list.addItem(item)
+        self.tabs.setTabText(1, tr("Units ({})").format(len(moves or [])))
         moved_share = [100.0 * w / t if t > 0 else 0.0 for w, t in zip(preview.moved_workload, preview.total_workload)]
         workload = ", ".join(tr("{:.1f} % of {}").format(s, m) for s, m in zip(moved_share, preview.measures))
         text = tr("{}: {} unit(s) would change territory ({}). Worst deviation {:.1f} % → {:.1f} %.").format(
