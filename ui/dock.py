@@ -374,16 +374,21 @@ class TerritoryDock(QgsDockWidget):
         (preview, suggestions, feedback) share the rest of the splitter."""
         if sip.isdeleted(self):
             return
-        sizes = self.splitter.sizes()
-        total = sum(sizes)
         rows = min(self.proxy.rowCount(), most)
         needed = (self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()
                   + 2 * self.table.frameWidth() + 2)
+        splitter = self.splitter
+        below = [splitter.widget(k) for k in range(1, splitter.count()) if splitter.widget(k).isVisible()]
+        least_below = sum(max(w.minimumSizeHint().height(), w.minimumHeight()) for w in below)
+        # the splitter never squeezes the table below its rows: on a short screen the panel scrolls instead
+        splitter.setMinimumHeight(needed + least_below + splitter.handleWidth() * len(below))
+        sizes = splitter.sizes()
+        total = sum(sizes)
         if total <= needed or sizes[0] >= needed:
             return
         others = sum(sizes[1:]) or 1
         rest = total - needed
-        self.splitter.setSizes([needed] + [int(rest * size / others) for size in sizes[1:]])
+        splitter.setSizes([needed] + [int(rest * size / others) for size in sizes[1:]])
 
     def _apply_compact(self) -> None:
         compact = not self.territory_toolbar.details_action.isChecked()
