@@ -197,9 +197,11 @@ def test_quitting_while_the_engine_runs_leaves_no_python_error(tmp_path):
     with another Build still running."""
     run = run_desktop(tmp_path, georgia(tmp_path) + """
     import time
-    import qgis.utils
+
     from qgis.core import QgsProject, QgsTask, QgsVectorLayer
-    from qgis.PyQt.QtCore import QObject
+    from qgis.PyQt import sip
+    from qgis.utils import loadPlugin, startPlugin, unloadPlugin
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent, QObject
     from qgis.PyQt.QtWidgets import QDockWidget
     layer = QgsVectorLayer(SAMPLE, "Georgia counties", "ogr")
     QgsProject.instance().addMapLayer(layer)
@@ -229,7 +231,11 @@ def test_quitting_while_the_engine_runs_leaves_no_python_error(tmp_path):
     task = start_build(dock)
     result["running"] = task.status() == QgsTask.TaskStatus.Running
     depth = layer.undoStack().index()
-    result["reloaded"] = qgis.utils.reloadPlugin("territory_planner") is not False
+    # what QGIS's way out does: the plugin unloads and its objects are deleted before the task's end
+    # reaches the main thread
+    result["unloaded_first"] = unloadPlugin("territory_planner")
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    result["service_gone"] = sip.isdeleted(dock.service)
     deadline = time.monotonic() + 60
     while QgsApplication.taskManager().countActiveTasks() and time.monotonic() < deadline:
         QgsApplication.processEvents()
@@ -239,12 +245,14 @@ def test_quitting_while_the_engine_runs_leaves_no_python_error(tmp_path):
     result["tasks_left"] = QgsApplication.taskManager().countActiveTasks()
     result["nothing_written"] = layer.undoStack().index() == depth
     # and once more, left running when QGIS quits
+    loadPlugin("territory_planner")
+    result["reloaded"] = startPlugin("territory_planner")
     second = start_build(panel())
     result["second_running"] = second.status() == QgsTask.TaskStatus.Running
     layer.rollBack()
     """, timeout=300)
     result = check_desktop_run(run)
-    assert result["running"] and result["reloaded"]
+    assert result["running"] and result["unloaded_first"] and result["service_gone"] and result["reloaded"]
     assert result["tasks_left"] == 0 and result["nothing_written"]
     assert result["second_running"]
 
