@@ -11,16 +11,14 @@ from __future__ import annotations
 from qgis.core import Qgis, QgsProject
 from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QEvent, QSortFilterProxyModel, Qt, QTimer
+from qgis.PyQt.QtCore import QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QMessageBox,
-    QScrollArea,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -30,16 +28,15 @@ from qgis.PyQt.QtWidgets import (
 from ..core.engine import DEFAULT_TIME_LIMIT
 from ..i18n import tr
 from ..layers.signal_links import SignalLinks
-from ..layers.values import default_names
 from .assignment_service import AssignmentService
-from .change_log_dialog import ChangeLogDialog
 from .deviation_bar import DeviationBarDelegate
 from .feedback_panel import FeedbackPanel
 from .map_view import TerritoryLabels, UnitsOutline, select_units, zoom_to_units
+from .panel_actions import PlanDialogs, TerritoryActions
+from .panel_layout import PanelScroll, fit_table_rows, plan_status
 from .plan_controller import PlanController
 from .plan_outputs import rep_home_flags
 from .preview_panel import PreviewPanel, preview_moves
-from .scenario_dialog import ScenarioDialog
 from .setup_form import SetupForm, parse_tolerance
 from .suggestions_panel import SuggestionsPanel
 from .tasks import EngineTask
@@ -47,37 +44,7 @@ from .territory_list_model import SORT_ROLE, TERRITORY_ROLE
 from .toolbars import PaintToolbar, TerritoryToolbar
 
 
-class PanelScroll(QScrollArea):
-    """The panel's scroll area: as wide as the panel's content needs (so the dock opens wide enough for
-    its buttons and the table's columns), as tall as the screen allows (it scrolls when shorter)."""
-
-    def setWidget(self, widget) -> None:  # noqa: N802 - Qt's name
-        super().setWidget(widget)
-        widget.installEventFilter(self)
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
-        # the content's size changed (a layer chosen, a panel shown): the dock may need to be wider
-        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
-            self.updateGeometry()
-        return super().eventFilter(watched, event)
-
-    def _content_width(self) -> int:
-        body = self.widget()
-        return body.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() if body else 0
-
-    def sizeHint(self):  # noqa: N802 - Qt's name
-        hint = super().sizeHint()
-        hint.setWidth(max(hint.width(), self._content_width()))
-        return hint
-
-    def minimumSizeHint(self):  # noqa: N802 - Qt's name
-        # never narrower than the content (no clipped buttons, no sideways scrolling); any height
-        hint = super().minimumSizeHint()
-        hint.setWidth(max(hint.width(), self._content_width()))
-        return hint
-
-
-class TerritoryDock(QgsDockWidget):
+class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
     """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
     #: the columns of the compact table (every figure is in the name's tooltip and the full table)
@@ -370,25 +337,9 @@ class TerritoryDock(QgsDockWidget):
         QTimer.singleShot(0, self.fit_table)
 
     def fit_table(self, most: int = 12) -> None:
-        """Give the territory table the height of its rows (up to ``most``) before the panels below it
-        (preview, suggestions, feedback) share the rest of the splitter."""
-        if sip.isdeleted(self):
-            return
-        rows = min(self.proxy.rowCount(), most)
-        needed = (self.table.horizontalHeader().height() + rows * self.table.verticalHeader().defaultSectionSize()
-                  + 2 * self.table.frameWidth() + 2)
-        splitter = self.splitter
-        below = [splitter.widget(k) for k in range(1, splitter.count()) if splitter.widget(k).isVisible()]
-        least_below = sum(max(w.minimumSizeHint().height(), w.minimumHeight()) for w in below)
-        # the splitter never squeezes the table below its rows: on a short screen the panel scrolls instead
-        splitter.setMinimumHeight(needed + least_below + splitter.handleWidth() * len(below))
-        sizes = splitter.sizes()
-        total = sum(sizes)
-        if total <= needed or sizes[0] >= needed:
-            return
-        others = sum(sizes[1:]) or 1
-        rest = total - needed
-        splitter.setSizes([needed] + [int(rest * size / others) for size in sizes[1:]])
+        """Give the territory table the height of its rows (up to ``most``) in the splitter."""
+        if not sip.isdeleted(self):
+            fit_table_rows(self.splitter, self.table, self.proxy.rowCount(), most)
 
     def _apply_compact(self) -> None:
         compact = not self.territory_toolbar.details_action.isChecked()
@@ -405,27 +356,8 @@ class TerritoryDock(QgsDockWidget):
         return answer == QMessageBox.StandardButton.Yes
 
     def _update_status(self) -> None:
-        """The status line: the active territory and the plan's worst deviation, the one figure the
-        message bar, the preview and the table give too (refreshed after every change, undo and redo)."""
-        service = self.service
-        if not service.is_bound:
-            self.status_label.setText(tr("Choose a units layer and its territory field."))
-            return
-        active = service.display_name(service.active) if service.active is not None else "–"
-        text = tr("Active: {}").format(active)
-        if service.territory_names and any(service.ledger.counts[service.ledger.listed()]):
-            outside = sum(1 for name in service.territory_names if service.out_of_tolerance(name))
-            text += " · " + tr("worst deviation {:.1f} % (tolerance {})").format(
-                100.0 * service.ledger.max_deviation(), service.plan.tolerance_text())
-            if outside:
-                text += " · " + tr("{} outside").format(outside)
-        preview = service.preview
-        if preview is not None:
-            text += " · " + tr("{}: worst deviation {:.1f} % → {:.1f} %, apply or discard it").format(
-                preview.title, 100.0 * preview.worst_before, 100.0 * preview.worst_after)
-        if service.adjacency is None:
-            text += " — " + tr("reading neighbours for contiguity…")
-        self.status_label.setText(text)
+        """The status line: the one figure the message bar, the preview and the table give too."""
+        self.status_label.setText(plan_status(self.service))
 
     def _update_actions(self) -> None:
         bound = self.service.is_bound
@@ -526,53 +458,6 @@ class TerritoryDock(QgsDockWidget):
         if self.service.is_bound:
             self.service.layer.undoStack().redo()
 
-    # -- territories -----------------------------------------------------------------------------
-    def _ask(self, title: str, label: str, text: str = "") -> str | None:
-        value, ok = QInputDialog.getText(self, title, label, text=text)
-        return value if ok else None
-
-    def _active_or_say(self, text: str) -> str | None:
-        if self.service.active is None:
-            self._show_message(text, Qgis.MessageLevel.Info)
-        return self.service.active
-
-    def new_territory(self, name: str | None = None) -> bool:
-        if name is None:
-            names = self.service.territory_names
-            name = self._ask(tr("New territory"), tr("Name"), default_names(names, len(names) + 1, tr("Territory"))[-1])
-            if name is None:
-                return False
-        return self.controller.territory_editor.new(name)
-
-    def rename_territory(self, new: str | None = None) -> bool:
-        old = self._active_or_say(tr("Choose the territory to rename in the table."))
-        if old is None:
-            return False
-        if new is None:
-            shown = self.service.display_name(old)
-            new = self._ask(tr("Rename territory"), tr("New name for “{}”").format(shown), shown)
-            if new is None:
-                return False
-        return self.controller.territory_editor.rename(old, new)
-
-    def merge_territory(self, target: str | None = None) -> bool:
-        source = self._active_or_say(tr("Choose the territory to merge in the table."))
-        others = [t for t in self.service.territory_names if t != source]
-        if source is None or not others:
-            return False
-        shown = {self.service.display_name(code): code for code in others}
-        if target is None:
-            target, ok = QInputDialog.getItem(self, tr("Merge territory"),
-                                              tr("Merge “{}” into").format(self.service.display_name(source)),
-                                              list(shown), 0, False)
-            if not ok:
-                return False
-        return self.controller.territory_editor.merge(source, target if target in others else shown.get(target, target))
-
-    def delete_territory(self) -> bool:
-        name = self._active_or_say(tr("Choose the territory to delete in the table."))
-        return name is not None and self.controller.territory_editor.delete(name)
-
     # -- engine ----------------------------------------------------------------------------------
     def build(self) -> EngineTask | None:
         return self.controller.build(self.territory_toolbar.count_spin.value())
@@ -588,50 +473,6 @@ class TerritoryDock(QgsDockWidget):
         if self.service.is_bound and self.setup_form.field_combo.currentField() != self.service.field_name:
             with self.setup_form.filling():  # a scenario switched by the controller
                 self.setup_form.field_combo.setField(self.service.field_name)
-
-    def _show_dialog(self, key: str, dialog):
-        dialog.setModal(False)
-        dialog.show()
-        self._dialogs[key] = dialog
-        return dialog
-
-    def compare_scenarios(self) -> ScenarioDialog | None:
-        if not self.service.is_bound:
-            return None
-        scenarios = self.controller.scenarios
-        return self._show_dialog("scenarios", ScenarioDialog(scenarios.compare(), self.service.measure_names,
-                                                             scenarios.baseline, self.service.plan.tolerance, self))
-
-    def make_packets(self):
-        """Open Territory packets for the plan in the panel (its dialog, filled in; runs in the background)."""
-        return self.open_algorithm("territorypackets")
-
-    def open_algorithm(self, algorithm: str):
-        """Open a toolbox algorithm's dialog filled in with the plan in the panel (its territory table,
-        reps, unit names and baseline): packets, statistics, the comparison with the baseline."""
-        if not self.service.is_bound:
-            return None
-        import processing
-
-        dialog = processing.createAlgorithmDialog(f"territory:{algorithm}",
-                                                  self.controller.algorithm_parameters(algorithm))
-        if dialog is None:
-            self._show_message(tr("The Territory Planner algorithms are not available; is the Processing "
-                                  "plugin enabled?"), Qgis.MessageLevel.Warning)
-            return None
-        dialog.show()
-        self._dialogs[algorithm] = dialog
-        return dialog
-
-    def show_change_log(self, territory: str | None = None) -> ChangeLogDialog | None:
-        """The saved changes into or out of ``territory`` (the active one by default)."""
-        service = self.service
-        if not service.is_bound:
-            return None
-        territory = territory or service.active
-        names = {code: row.label for code, row in service.table_rows.items()}
-        return self._show_dialog("log", ChangeLogDialog(service.change_log(), list(service.measures), territory,
-                                                        service.saving.where(), names, service.field_name, self))
 
     # -- preview before apply --------------------------------------------------------------------
     def _on_preview_changed(self, preview) -> None:
