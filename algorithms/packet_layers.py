@@ -24,7 +24,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor, QFont
 
-from ..compat import STRING, make_field
+from ..compat import INT, STRING, make_field
 from ..i18n import tr
 from ..layers.shapes import TerritoryShapes
 from ..layers.style import label_territories
@@ -38,12 +38,15 @@ LOST = "#b42318"
 
 
 def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, figures, measures, homes, crs,
-                  drives: dict, geometries: list[QgsGeometry], shapes: TerritoryShapes, overrides=None) -> dict:
+                  drives: dict, geometries: list[QgsGeometry], shapes: TerritoryShapes, overrides=None,
+                  rep_flags: dict | None = None) -> dict:
     """The packets' memory layers (in ``crs``, the units' own): units, the units that changed
     territory, territories (the atlas coverage, with their header figures), workload against
     target per territory and measure (then its goal, and the drive from home, ``drives[k]``), and
     the reps' homes (``homes``: (territory index, rep name, home point in ``crs``)). ``geometries[i]``:
-    unit i's geometry, ``shapes``: the territories dissolved."""
+    unit i's geometry, ``shapes``: the territories dissolved; ``rep_flags[k]``: why territory k's rep
+    is flagged (a home outside the territory)."""
+    rep_flags = rep_flags or {}
     is_polygon = units.is_polygon
     name_of = {row.code: row.label for row in rows}
     shown = [m for m in measures if m != "units"]
@@ -52,12 +55,13 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
     fields = QgsFields()
     for name in ("code", "colour", "unit", "before", "terr_name", "before_name", "change"):
         fields.append(make_field(name, STRING, 120))
+    fields.append(make_field("order", INT))  # the units' natural order by name, for sorted lists
     for a, _m in enumerate(shown):
         fields.append(make_field(f"w{a}", STRING, 40))
     unit_layer = QgsMemoryProviderUtils.createMemoryLayer(
         "units", fields, QgsWkbTypes.Type.MultiPolygon if is_polygon else QgsWkbTypes.Type.MultiPoint, crs)
     features = []
-    for i in sorted(range(units.count), key=lambda i: natural_key(unit_names[i])):
+    for order, i in enumerate(sorted(range(units.count), key=lambda i: natural_key(unit_names[i]))):
         k = int(labels[i])
         code = codes[k] if k >= 0 else None
         before = before_codes[i]
@@ -69,7 +73,7 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
         feature = QgsFeature(fields)
         feature.setGeometry(geometry)
         values = [code, rows[k].colour if k >= 0 else None, unit_names[i], before,
-                  name_of.get(code, code), name_of.get(before, before), change]
+                  name_of.get(code, code), name_of.get(before, before), change, order]
         values += [report.fmt(units.workloads[i, a], 0) for a in range(len(shown))]
         feature.setAttributes(values)
         features.append(feature)
@@ -83,7 +87,7 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
 
     # territories: the atlas coverage, one feature per code with its header figures
     t_fields = QgsFields()
-    for name in ("code", "name", "rep", "colour", "file", "units", "gained", "lost", "summary"):
+    for name in ("code", "name", "rep", "colour", "file", "units", "gained", "lost", "summary", "rep_note"):
         t_fields.append(make_field(name, STRING, 254))
     kept = {code: 0 for code in codes}
     served = {code: 0 for code in codes}
@@ -122,7 +126,7 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
         file_name = _file_name(row.code, used_files)
         summary = tr("{} units").format(int(figures.unit_count[k]))
         values = [row.code, row.label, row.rep or "", row.colour, file_name, str(int(figures.unit_count[k])),
-                  str(gained[row.code]), str(lost[row.code]), summary]
+                  str(gained[row.code]), str(lost[row.code]), summary, rep_flags.get(k, "")]
         if overrides is not None:
             values += [str(kept[row.code]), str(served[row.code])]
         for a in range(len(measures)):
@@ -249,6 +253,7 @@ def _style_territories(layer) -> None:
     label_territories(layer, "name", "rep", "code", size=8.5)
     labeling = layer.labeling().settings()
     labeling.priority = 10
+    labeling.displayAll = True  # every territory named on the overview, even where labels crowd
     # a packet names its neighbours, the overview names every territory; the packet's own name is the title
     labeling.fieldName = (
         "CASE WHEN \"code\" = attribute(@atlas_feature, 'code') THEN NULL ELSE " + labeling.fieldName + " END")

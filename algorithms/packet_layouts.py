@@ -7,6 +7,7 @@ from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsExpression,
     QgsFillSymbol,
     QgsLayoutExporter,
     QgsLayoutFrame,
@@ -31,6 +32,9 @@ from qgis.PyQt.QtGui import QColor, QFont
 
 from ..i18n import tr
 from .packet_layers import GAINED, LOST
+
+#: the units gained (and lost) listed on a packet's first page; all of them are in its list of units
+CHANGES_SHOWN = 4
 
 INK = QColor(30, 30, 30)
 MUTED = QColor(95, 95, 95)
@@ -75,6 +79,10 @@ def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
         f"[% if(attribute(@atlas_feature, 'units') = '1', '{unit_text}', '{units_text}') %]"),
         17, 20, 183, 7, 10.5, colour=MUTED)
     _label(layout, tr("Territory packet"), 150, 9, 50, 6, 8.5, colour=MUTED, align_right=True)
+    # a rep whose home lies outside the territory, as AlignMix outlines such reps in red
+    _label(layout, "[% if(coalesce(attribute(@atlas_feature, 'rep_note'), '') = '', '', "
+           "attribute(@atlas_feature, 'rep') || ' ' || attribute(@atlas_feature, 'rep_note')) %]",
+           17, 27, 183, 4.5, 8, colour=QColor(LOST))
 
     map_item = _map_item(layout, project, layers, _extent_in(territories, project), 10, 32, 190, 125)
     map_item.setAtlasDriven(True)
@@ -96,21 +104,38 @@ def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
 
     shown = layers["measures"]
     unit_columns = [("unit", tr("Unit"))] + [(f"w{a}", m) for a, m in enumerate(shown)]
+    current = "attribute(@atlas_feature, 'code')"
     if with_changes:
-        _label(layout, tr("Units gained"), 10, 205, 92, 6, 11, bold=True, colour=QColor(GAINED))
-        _table(layout, layers["units"], [("unit", tr("Unit")), ("before_name", tr("From"))]
-               + [(f"w{a}", m) for a, m in enumerate(shown)],
-               "\"change\" = 'moved' AND \"code\" = attribute(@atlas_feature, 'code')", 10, 212, 92, 32,
-               numeric={f"w{a}" for a in range(len(shown))}, empty=tr("none"))
-        _label(layout, tr("Units lost"), 10, 247, 92, 6, 11, bold=True, colour=QColor(LOST))
-        _table(layout, layers["units"], [("unit", tr("Unit")), ("terr_name", tr("To"))]
-               + [(f"w{a}", m) for a, m in enumerate(shown)],
-               "\"change\" = 'moved' AND \"before\" = attribute(@atlas_feature, 'code')", 10, 254, 92, 32,
-               numeric={f"w{a}" for a in range(len(shown))}, empty=tr("none"))
+        # the first rows of each here; every one of them in the list of units, which runs on over further pages
+        for top, heading, colour, column, other, count, code in (
+                (205, tr("Units gained"), GAINED, "before_name", tr("From"), "gained", "code"),
+                (246, tr("Units lost"), LOST, "terr_name", tr("To"), "lost", "before")):
+            _label(layout, heading, 10, top, 92, 6, 11, bold=True, colour=QColor(colour))
+            changes = _table(layout, layers["units"], [("unit", tr("Unit")), (column, other)]
+                             + [(f"w{a}", m) for a, m in enumerate(shown)],
+                             f"\"change\" = 'moved' AND \"{code}\" = {current}", 10, top + 7, 92, 28,
+                             numeric={f"w{a}" for a in range(len(shown))}, empty=tr("none"))
+            changes.setMaximumNumberOfFeatures(CHANGES_SHOWN)
+            count_of = f"to_int(attribute(@atlas_feature, '{count}'))"
+            before, after = tr("… and {} more: every change is in the list of units").split("{}")
+            more = f"{QgsExpression.quotedString(before)} || ({count_of} - {CHANGES_SHOWN}) || " \
+                   f"{QgsExpression.quotedString(after)}"
+            _label(layout, f"[% if({count_of} > {CHANGES_SHOWN}, {more}, '') %]", 10, top + 35, 92, 4.5, 7.5,
+                   colour=MUTED)
 
     _label(layout, tr("Units in the territory"), 108, y, 92, 6, 11, bold=True)
-    units_table = _table(layout, layers["units"], unit_columns, "\"code\" = attribute(@atlas_feature, 'code')",
-                         108, y + 7, 92, 287 - y - 7, numeric={f"w{a}" for a in range(len(shown))})
+    if with_changes:  # gained and lost units are marked; the lost ones follow the territory's own
+        gained_from = QgsExpression.quotedString(tr("gained from") + " ")
+        lost_to = QgsExpression.quotedString(tr("lost to") + " ")
+        change = (f"CASE WHEN \"change\" = 'moved' AND \"code\" = {current} THEN {gained_from} || \"before_name\" "
+                  f"WHEN \"change\" = 'moved' AND \"before\" = {current} THEN {lost_to} || \"terr_name\" ELSE '' END")
+        unit_columns.insert(1, (change, tr("Change")))
+    units_table = _table(layout, layers["units"], unit_columns,
+                         f"\"code\" = {current} OR (\"change\" = 'moved' AND \"before\" = {current})",
+                         108, y + 7, 92, 287 - y - 7, numeric={f"w{a}" for a in range(len(shown))},
+                         shares=[0.24, 0.44] if with_changes else None)
+    if with_changes:
+        _sort_by(units_table, f"if(\"code\" = {current}, 0, 1) * 1000000 + \"order\"")
     units_table.setResizeMode(QgsLayoutMultiFrame.ResizeMode.ExtendToNextPage)
 
     if "overrides" in layers:
@@ -169,6 +194,15 @@ def overview_layout(project, layers, measures, with_changes: bool, count: int) -
     table.setResizeMode(QgsLayoutMultiFrame.ResizeMode.ExtendToNextPage)
     return layout
 
+
+
+def _sort_by(table: QgsLayoutItemAttributeTable, expression: str) -> None:
+    """Rows of ``table`` in the order of ``expression`` (ascending), a column not shown."""
+    column = QgsLayoutTableColumn()
+    column.setAttribute(expression)
+    column.setSortOrder(Qt.SortOrder.AscendingOrder)
+    table.setSortColumns([column])
+    table.refreshAttributes()
 
 
 def _a4_layout(project, name: str, landscape: bool) -> QgsPrintLayout:

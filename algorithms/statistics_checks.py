@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.plan.checks import names_alike, tolerance_breaches
 from ..i18n import tr
-from ..layers.reps import Rep, no_home_warning
+from ..layers.reps import Rep, home_outside_km, no_home_warning
 from ..layers.shapes import units_at
 from ..layers.units import Units
 from .messages import unit_list
@@ -79,8 +79,13 @@ def rep_issues(figures: TerritoryFigures, units: Units, labels, reps: list[Rep])
             issues.append(("warning", tr("Rep “{}” lives outside every unit of the layer.").format(rep.name)))
         elif labels[i] < 0 or names[labels[i]] != rep.territory:
             where = names[labels[i]] if labels[i] >= 0 else tr("an unassigned unit")
-            issues.append(("warning", tr("Rep “{}” lives outside their territory “{}” (in {}).").format(
-                rep.name, rep.territory, where)))
+            text = tr("Rep “{}” lives outside their territory “{}” (in {}).").format(rep.name, rep.territory, where)
+            km = home_outside_km(rep.position, names.index(rep.territory), labels, units.positions,
+                                 units.is_polygon, lambda j: units.geometries[j]) \
+                if rep.territory in names else None
+            if km is not None:
+                text += " " + tr("Their home is {:.1f} km from it.").format(km)
+            issues.append(("warning", text))
     return issues
 
 

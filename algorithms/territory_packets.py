@@ -23,8 +23,8 @@ from ..core.metrics import plan_figures
 from ..core.plan.accounts import override_lists
 from ..core.plan.checks import reach
 from ..layers.alignment import read_alignment
-from ..layers.reps import no_home_warning, read_reps
-from ..layers.shapes import TerritoryShapes, nearest_unit, read_unit_geometries, units_at
+from ..layers.reps import home_outside_km, no_home_warning, outside_note, read_reps
+from ..layers.shapes import TerritoryShapes, read_unit_geometries
 from ..layers.territory_table import TerritoryRow, plan_rows
 from ..layers.units import ScaledFeedback
 from . import parameters as shared
@@ -52,8 +52,9 @@ HELP = (
     "<b>Previous territory field</b>: optional, the alignment before, for gains and losses.\n"
     "<b>Reps</b> / <b>rep name field</b>: optional rep homes (points). A rep belongs to the territory "
     "whose code is in the reps' field named like the territory field (as Assign reps writes it), "
-    "else to the territory whose rep in the table has the rep's name, else to the territory the home "
-    "lies in.\n"
+    "else to the territory whose rep in the table has the rep's name; never to the territory their "
+    "home lies in. A rep whose home lies outside their territory is named on the packet with the "
+    "distance.\n"
     "<b>Road network</b> (optional, with its speed, direction and tolerance settings as in Build "
     "territories): each packet adds the drive from the rep's home to the territory's units (mean and "
     "longest, in minutes by road).\n"
@@ -125,7 +126,9 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             self.tr("Unit {}").format(int(fid)) for fid in units.fids]
         known = shared.territory_table(self, parameters, context, territory_field)
         rows = plan_rows(codes, labels, units.adjacency, known)
-        homes = self._read_reps(parameters, context, source, units, labels, rows, territory_field, feedback)
+        geometries = read_unit_geometries(source, units, feedback)
+        homes, rep_flags = self._read_reps(parameters, context, source, units, labels, rows, territory_field,
+                                           feedback)
         drives = self._home_drives(parameters, context, feedback, units, labels, homes)
         book = account_run.book(list(dict.fromkeys([*codes, *known])))  # unknown override codes stop here
         units = account_run.with_accounts(units, book)
@@ -138,11 +141,10 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         project = QgsProject()
         crs = source.sourceCrs()
         project.setCrs(map_crs(source, crs, context))
-        geometries = read_unit_geometries(source, units, feedback)
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(codes), crs, context.transformContext())
         layers = packet_layers(source, units, labels, codes, rows, before_codes, unit_names, figures, measures,
                                [(k, rep.name, point) for k, rep, point in homes], crs, drives, geometries, shapes,
-                               overrides)
+                               overrides, rep_flags)
         for key in ("units", "territories", "workload", "homes", "changes", "overrides"):
             if key in layers:
                 project.addMapLayer(layers[key], False)
@@ -209,32 +211,39 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         return drives
 
     def _read_reps(self, parameters, context, source, units, labels, rows: list[TerritoryRow], territory_field,
-                   feedback) -> list[tuple]:
-        """Rep homes as (territory index, rep, home in the units' CRS), and each territory's rep in
-        ``rows``. A rep belongs to the territory whose code is in the reps' field named like the
-        territory field, else to the one whose rep in the table has the rep's name, else to the
-        one their home lies in (the nearest unit's, outside every unit)."""
+                   feedback) -> tuple[list[tuple], dict[int, str]]:
+        """Rep homes as (territory index, rep, home in the units' CRS), each territory's rep in
+        ``rows``, and {territory index: why its rep is flagged}. A rep belongs to a territory by code
+        only: the code in the reps' field named like the territory field (as Assign reps writes it),
+        else the territory whose rep in the table has the rep's name; never by where they live. A rep
+        whose home lies outside their territory is flagged with the distance."""
         source_of_reps = self.parameterAsSource(parameters, REPS, context)
         if source_of_reps is None:
-            return []
+            return [], {}
         code_field = territory_field if source_of_reps.fields().lookupField(territory_field) >= 0 else None
         reps = read_reps(source_of_reps, self.parameterAsString(parameters, REP_NAME_FIELD, context), code_field,
                          units, context.transformContext())
         index_of_code = {row.code: k for k, row in enumerate(rows)}
         index_of_rep = {row.rep: k for k, row in enumerate(rows) if row.rep}
-        homes = []
+        homes, flags = [], {}
         for rep in reps.reps:
             k = index_of_code.get(rep.territory, -1) if rep.territory is not None else -1
             if k < 0:
                 k = index_of_rep.get(rep.name, -1)
-            if not rep.has_home:
-                feedback.pushWarning(no_home_warning(rep))
-            elif k < 0:
-                i = int(units_at(units, [rep.position])[0])
-                i = i if i >= 0 else nearest_unit(units, rep.position)
-                k = int(labels[i]) if i >= 0 else -1
             if k >= 0:
                 rows[k].rep = rep.name
-            if rep.has_home:
-                homes.append((k, rep, reps.home_in(rep, source.sourceCrs(), context.transformContext())))
-        return homes
+            elif rep.territory is not None or rep.named:
+                feedback.pushWarning(self.tr(
+                    "Rep “{}” is given no territory: neither the reps layer's field “{}” nor the territory table's "
+                    "reps name them. Run Assign reps, or name the rep in the territory table.").format(
+                    rep.name, territory_field))
+            if not rep.has_home:
+                feedback.pushWarning(no_home_warning(rep))
+                continue
+            homes.append((k, rep, reps.home_in(rep, source.sourceCrs(), context.transformContext())))
+            km = home_outside_km(rep.position, k, labels, units.positions, units.is_polygon,
+                                 lambda i: units.geometries[i]) if k >= 0 else None
+            if km is not None:
+                flags[k] = outside_note(km)
+                feedback.pushWarning(self.tr("Rep “{}” of “{}” {}.").format(rep.name, rows[k].label, flags[k]))
+        return homes, flags

@@ -190,7 +190,9 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
         # territories of the table without units are listed (empty); reps never invent territories
         names = alignment.names + [code for code in sorted(known, key=natural_key) if code not in alignment.names]
-        stray = self._resolve_rep_territories(rep_list, names, known)
+        stray = self._resolve_rep_territories(rep_list, names, known,
+                                              by_table=not self._rep_territory_field(parameters, context, units,
+                                                                                     territory_field))
         if not names:
             raise QgsProcessingException(self.tr(
                 "No unit has a territory in “{}” (all values are empty). Choose the field that holds the "
@@ -289,13 +291,27 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         return read_reps(reps_source, name_field or territory_field, territory_field or name_field, units,
                          context.transformContext())
 
+    def _rep_territory_field(self, parameters, context, units: Units, unit_territory_field: str) -> str:
+        """The reps layer's field that gives each rep's territory ("" when none: the table's reps do)."""
+        reps_source = self.parameterAsSource(parameters, REPS, context)
+        field = self.parameterAsString(parameters, REP_TERRITORY_FIELD, context)
+        if not field and reps_source is not None and reps_source.fields().lookupField(unit_territory_field) >= 0:
+            field = unit_territory_field
+        return field
+
     @staticmethod
-    def _resolve_rep_territories(reps, names: list[str], known) -> list:
-        """Give each rep the code of their territory where the reps layer names it by its table name;
-        returns the reps whose territory matches no code or name (they are listed, never added)."""
+    def _resolve_rep_territories(reps, names: list[str], known, by_table: bool = False) -> list:
+        """Give each rep the code of their territory: with ``by_table`` (the reps layer names no
+        territory) the code whose rep in the territory table is the rep (as Assign reps writes it);
+        where the reps layer names it by its table name, that code. Returns the reps whose territory
+        matches no code or name (they are listed, never added)."""
         code_of_name = {row.name: code for code, row in known.items()}
+        code_of_rep = {row.rep: code for code, row in known.items() if row.rep}
         stray = []
         for rep in reps:
+            if by_table and rep.name in code_of_rep:
+                rep.territory = code_of_rep[rep.name]
+                continue
             if rep.territory is not None and rep.territory not in names:
                 if rep.territory in code_of_name:
                     rep.territory = code_of_name[rep.territory]

@@ -142,7 +142,9 @@ def workload_problem(layer: QgsVectorLayer, name_field: str, fid: int, field_nam
 def unit_label(layer: QgsVectorLayer, name_field: str, fid: int) -> str:
     """How messages name a unit: its unit-name field's text, else its feature id."""
     if name_field and layer is not None and layer.fields().lookupField(name_field) >= 0:
-        name = text_or_none(layer.getFeature(int(fid))[name_field])
+        feature = layer.getFeature(int(fid))
+        # an invalid feature (the database went away) has no attributes: name the unit by its id
+        name = text_or_none(feature[name_field]) if feature.isValid() else None
         if name is not None:
             return name
     return str(int(fid))

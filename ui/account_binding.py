@@ -265,9 +265,8 @@ class AccountBinding(QObject):
         if problem is not None:
             self.service.warn(problem)
             return 0
-        if self._recorder is not None:
-            self._recorder.note((int(self.fids[a]) for a in accounts), ACTION)
         value = None if name is None else (int(name) if self._integer_override else name)
+        moves = {a: self._territory_of(int(self.fids[a]), self.overrides[a]) for a in accounts}
         text = tr("Override {} account(s) to {}").format(len(accounts), name) if name is not None else \
             tr("Reset the override of {} account(s)").format(len(accounts))
         self.layer.beginEditCommand(text)
@@ -280,6 +279,9 @@ class AccountBinding(QObject):
             self.layer.destroyEditCommand()
             raise
         self.layer.endEditCommand()
+        if self._recorder is not None:  # after the command ends: the log ties the move to its undo step
+            self._recorder.note({int(self.fids[a]): (moves[a], self._territory_of(int(self.fids[a]), name))
+                                 for a in accounts}, ACTION)
         self.service.settle()
         self.layer.triggerRepaint()
         return len(accounts)

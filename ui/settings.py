@@ -86,6 +86,9 @@ class PlanSettings:
     accounts_layer: str = ""
     account_id_field: str = ""
     override_field: str = ""
+    #: id of the reps layer (points at the reps' homes) and the field naming each rep
+    reps_layer: str = ""
+    rep_name_field: str = ""
 
     @property
     def balanced_measures(self) -> list[str]:
@@ -126,6 +129,8 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/accounts_layer", self.accounts_layer)
         project.writeEntry(SCOPE, "plan/account_id_field", self.account_id_field)
         project.writeEntry(SCOPE, "plan/override_field", self.override_field)
+        project.writeEntry(SCOPE, "plan/reps_layer", self.reps_layer)
+        project.writeEntry(SCOPE, "plan/rep_name_field", self.rep_name_field)
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -171,6 +176,8 @@ class PlanSettings:
         plan.accounts_layer = project.readEntry(SCOPE, "plan/accounts_layer", "")[0]
         plan.account_id_field = project.readEntry(SCOPE, "plan/account_id_field", "")[0]
         plan.override_field = project.readEntry(SCOPE, "plan/override_field", "")[0]
+        plan.reps_layer = project.readEntry(SCOPE, "plan/reps_layer", "")[0]
+        plan.rep_name_field = project.readEntry(SCOPE, "plan/rep_name_field", "")[0]
         return plan
 
     def tolerance_of(self, measure: str) -> float:

@@ -141,6 +141,11 @@ class SetupForm(QWidget):
             "Optional territory table (the Territories output of Build or Rebalance): names, reps, colours and "
             "locks by territory code; renaming then changes the name, never the code"))
         form.addRow(tr("Territory table"), self.table_combo)
+        self.reps_combo = self._layer_picker("territoryRepsCombo", point_layers(), tr(
+            "Optional reps layer (a point at each rep's home): Assign reps matches them to territories, the "
+            "packets show their homes, and a rep living outside their territory is flagged"))
+        self.rep_name_combo = self._field_picker("territoryRepNameField", tr("The reps layer's field naming each rep"))
+        form.addRow(tr("Reps"), self._row(self.reps_combo, self.rep_name_combo))
         self.network_combo = self._layer_picker("territoryNetworkCombo", line_layers(), tr(
             "Optional road network (a line layer, 50 km/h unless Build is given speeds): the panel shows the "
             "active territory's travel times"))
@@ -186,6 +191,8 @@ class SetupForm(QWidget):
             (self.accounts_combo.layerChanged, self._on_accounts_chosen),
             (self.account_id_combo.fieldChanged, changed),
             (self.override_combo.fieldChanged, changed),
+            (self.reps_combo.layerChanged, self._on_reps_chosen),
+            (self.rep_name_combo.fieldChanged, changed),
             (self.tolerance_spin.valueChanged, self._on_tolerance),
             (self.tolerances_table.itemChanged, self._on_tolerance_typed),
         ])
@@ -253,6 +260,13 @@ class SetupForm(QWidget):
             self._index_shown = text
             self._say_changed()
 
+    def _on_reps_chosen(self, layer) -> None:
+        with self.filling():
+            self.rep_name_combo.setLayer(layer)
+            if layer is not None and not self.rep_name_combo.currentField():
+                self.rep_name_combo.setField(likely_name_field(layer))
+        self._say_changed()
+
     def _on_tolerance(self, value: float) -> None:
         if not self._filling:
             self.toleranceChanged.emit(float(value))
@@ -298,6 +312,7 @@ class SetupForm(QWidget):
         table = self.table_combo.currentLayer()
         network = self.network_combo.currentLayer()
         accounts = self.accounts_combo.currentLayer()
+        reps = self.reps_combo.currentLayer()
         return PlanSettings(layer_id=layer.id(), territory_field=field,
                             accounts_layer=accounts.id() if accounts is not None else "",
                             account_id_field=self.account_id_combo.currentField() if accounts is not None else "",
@@ -310,7 +325,9 @@ class SetupForm(QWidget):
                             lock_field=self.lock_field_combo.currentField(),
                             index_weights=self.index_edit.text().strip(),
                             sales_field=self.sales_combo.currentField(),
-                            potential_field=self.potential_combo.currentField())
+                            potential_field=self.potential_combo.currentField(),
+                            reps_layer=reps.id() if reps is not None else "",
+                            rep_name_field=self.rep_name_combo.currentField() if reps is not None else "")
 
     # -- showing a plan --------------------------------------------------------------------------------
     def fill(self, layer: QgsVectorLayer | None, plan: PlanSettings | None = None,
@@ -335,6 +352,7 @@ class SetupForm(QWidget):
                 self.potential_combo.setField("")
                 self.unit_name_combo.setField(likely_name_field(layer))
                 self.measures_combo.setCheckedItems(likely_workloads(numeric))
+                self.table_combo.setLayer(None)  # another layer's table is not this one's
                 return
             project = project or QgsProject.instance()
             self.field_combo.setField(plan.territory_field)
@@ -346,6 +364,10 @@ class SetupForm(QWidget):
             self.potential_combo.setField(plan.potential_field)
             self.table_combo.setLayer(project.mapLayer(plan.territory_table) if plan.territory_table else None)
             self.network_combo.setLayer(project.mapLayer(plan.network_layer) if plan.network_layer else None)
+            reps = project.mapLayer(plan.reps_layer) if plan.reps_layer else None
+            self.reps_combo.setLayer(reps)
+            self.rep_name_combo.setLayer(reps)
+            self.rep_name_combo.setField(plan.rep_name_field)
             self.tolerance_spin.setValue(plan.tolerance)
             accounts = project.mapLayer(plan.accounts_layer) if plan.accounts_layer else None
             accounts = accounts if isinstance(accounts, QgsVectorLayer) else None
@@ -359,6 +381,11 @@ class SetupForm(QWidget):
     def _show_index(self, text: str) -> None:
         self.index_edit.setText(text)
         self._index_shown = text.strip()
+
+    def show_table(self, table: QgsVectorLayer | None) -> None:
+        """Show ``table`` (the plan's territory table, perhaps just made by the panel) in its row."""
+        with self.filling():
+            self.table_combo.setLayer(table)
 
     def show_field(self, layer: QgsVectorLayer, name: str) -> None:
         """Show ``name`` (a field just added to ``layer``) as the territory field."""

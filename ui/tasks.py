@@ -23,6 +23,7 @@ from qgis.core import (
     QgsVectorLayer,
     QgsVectorLayerFeatureSource,
 )
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import pyqtSignal
 
 from ..core.plan.ledger import prepare_units
@@ -32,6 +33,12 @@ from ..i18n import tr
 from ..layers.units import UnitDataError, read_units
 from ..layers.values import default_names
 from .assignment_service import LOG_TAG, AssignmentService
+
+
+def is_alive(service) -> bool:
+    """Whether ``service`` (a QObject the task reports to) still exists: unloading the plugin, or
+    quitting QGIS, deletes it while a task may still be running."""
+    return service is not None and not sip.isdeleted(service)
 
 
 class LayerSnapshot:
@@ -146,6 +153,8 @@ class UnitsTask(QgsTask):
 
     def _hand_over(self, result: bool) -> None:
         service = self.service
+        if not is_alive(service):  # the plugin unloaded (QGIS quits) while the task ran: nothing to tell
+            return
         if not result:
             if self.error:
                 QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Warning)
@@ -422,6 +431,8 @@ class EngineTask(QgsTask):
 
     def finished(self, result: bool) -> None:
         service = self.service
+        if not is_alive(service):  # the plugin unloaded (QGIS quits) while the engine ran: nothing to write
+            return
         what = tr("Building territories") if self.job.mode == "build" else tr("Rebalancing")
         if (QgsProject.instance().mapLayer(self.layer_id) is None or service.layer_id != self.layer_id
                 or service.field_name != self.field_name):

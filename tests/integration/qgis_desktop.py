@@ -164,10 +164,10 @@ def check_desktop_run(run: DesktopRun) -> dict:
     return run.result
 
 
-def run_desktop(work_dir: Path, probe_body: str, timeout: int = 120) -> DesktopRun:
+def run_desktop(work_dir: Path, probe_body: str, timeout: int = 120, screen: str = "1440x900") -> DesktopRun:
     """Start QGIS with the plugin installed from its ZIP, run ``probe_body`` (Python, with
     ``iface`` and a ``result`` dict in scope) once QGIS is up, then leave QGIS (see the module's
-    docstring) and quit it.
+    docstring) and quit it. ``screen``: the virtual screen's size (e.g. a laptop's "1366x768").
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     profile_root = work_dir / "qgis-config"
@@ -196,7 +196,7 @@ def run_desktop(work_dir: Path, probe_body: str, timeout: int = 120) -> DesktopR
     })
     runtime = env.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
     os.makedirs(runtime, mode=0o700, exist_ok=True)
-    command = [shutil.which("xvfb-run") or "xvfb-run", "-a", "-s", "-screen 0 1440x900x24",
+    command = [shutil.which("xvfb-run") or "xvfb-run", "-a", "-s", f"-screen 0 {screen}x24",
                "qgis", "--nologo", "--noversioncheck", "--code", str(probe)]
     returncode = None
     try:
