@@ -177,8 +177,10 @@ class AccountRun:
     def in_measures(self, account_workloads: np.ndarray, width: int) -> np.ndarray:
         """(k, width) the accounts' workloads (k, len(account fields)) in the columns of the balance
         fields they are (zero on the units' own measures and on the measures after them)."""
-        account_workloads = np.asarray(account_workloads, dtype=float).reshape(-1, len(self.account_fields))
+        account_workloads = np.asarray(account_workloads, dtype=float)
         out = np.zeros((account_workloads.shape[0], width))
+        if not self.account_fields:
+            return out
         for j, name in enumerate(self.balance_fields[:width]):
             if name in self.account_fields:
                 out[:, j] = account_workloads[:, self.account_fields.index(name)]
