@@ -19,6 +19,7 @@ import numpy as np
 from qgis.core import Qgis, QgsExpression, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
+from ..core.plan.accounts import AccountBook
 from ..i18n import tr
 from ..layers.account_style import apply_account_style
 from ..layers.change_log import ChangeRecorder
@@ -258,6 +259,17 @@ class AccountBinding(QObject):
         accounts = [a for a in accounts if self.overrides[a] != name]
         if not accounts:
             return 0
+        text = tr("Override {} account(s) to {}").format(len(accounts), name) if name is not None else \
+            tr("Reset the override of {} account(s)").format(len(accounts))
+        return self.set_overrides({a: name for a in accounts}, text)
+
+    def set_overrides(self, overrides: dict, text: str, action: str = ACTION, notes: dict | None = None) -> int:
+        """Give each account ``a`` of ``overrides`` the override ``overrides[a]`` (a territory name, None:
+        none) as ONE edit command ``text`` on the accounts layer; the change log calls it ``action`` and
+        notes ``notes[a]`` beside an account. Returns how many accounts changed."""
+        accounts = [a for a, name in overrides.items() if self.overrides[a] != name]
+        if not accounts:
+            return 0
         problem = editing_problem(self.layer)
         if problem is None and not self.layer.isEditable() and not self.layer.startEditing():
             problem = tr("QGIS could not start editing “{}”. Check that its data source is writable.").format(
@@ -265,23 +277,24 @@ class AccountBinding(QObject):
         if problem is not None:
             self.service.warn(problem)
             return 0
-        value = None if name is None else (int(name) if self._integer_override else name)
+
+        def value(name):
+            return None if name is None else (int(name) if self._integer_override else name)
+
         moves = {a: self._territory_of(int(self.fids[a]), self.overrides[a]) for a in accounts}
-        text = tr("Override {} account(s) to {}").format(len(accounts), name) if name is not None else \
-            tr("Reset the override of {} account(s)").format(len(accounts))
         self.layer.beginEditCommand(text)
         try:
             for a in accounts:
-                old = self.overrides[a]
-                self.layer.changeAttributeValue(int(self.fids[a]), self._override_index, value,
-                                                None if old is None else (int(old) if self._integer_override else old))
+                self.layer.changeAttributeValue(int(self.fids[a]), self._override_index, value(overrides[a]),
+                                                value(self.overrides[a]))
         except Exception:
             self.layer.destroyEditCommand()
             raise
         self.layer.endEditCommand()
         if self._recorder is not None:  # after the command ends: the log ties the move to its undo step
-            self._recorder.note({int(self.fids[a]): (moves[a], self._territory_of(int(self.fids[a]), name))
-                                 for a in accounts}, ACTION)
+            self._recorder.note({int(self.fids[a]): (moves[a], self._territory_of(int(self.fids[a]), overrides[a]))
+                                 for a in accounts}, action,
+                                {int(self.fids[a]): note for a, note in (notes or {}).items()})
         self.service.settle()
         self.layer.triggerRepaint()
         return len(accounts)
@@ -296,6 +309,17 @@ class AccountBinding(QObject):
                 self.service.warn(tr("Select the accounts whose override to clear."), Qgis.MessageLevel.Info)
                 return 0
         return self.paint(fids, None)
+
+    def book(self, names: list, width: int) -> AccountBook:
+        """The accounts for a plan whose territories are ``names`` (an override naming none of them counts
+        at its unit, as in the table), their workloads in the service's measure columns of ``width``."""
+        position = {name: k for k, name in enumerate(names)}
+        override = np.fromiter((position.get(code, -1) if code is not None else -1 for code in self.overrides),
+                               dtype=np.int64, count=len(self.overrides))
+        workloads = np.zeros((len(self.home), width))
+        if self.columns:
+            workloads[:, self.columns] = self.workloads
+        return AccountBook(home=self.home, override=override, workloads=workloads)
 
     # -- what the panel shows ----------------------------------------------------------------------
     def overrides_of(self, name) -> tuple[list, list]:

@@ -209,3 +209,53 @@ def test_the_panels_packets_take_its_accounts(dock, layers):
     assert (parameters["ACCOUNTS"], parameters["ACCOUNT_ID_FIELD"], parameters["OVERRIDE_FIELD"]) == (
         accounts, "id", "override")
     assert parameters["BALANCE_FIELDS"] == ["visits"]
+
+
+def test_the_feedback_view_judges_and_applies_account_requests_through_the_accounts_layer(dock, layers,
+                                                                                         run_algorithm, tmp_path):
+    import json
+    import re
+
+    from feedback_helpers import PAGES, write_feedback
+
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    made = run_algorithm(PAGES, {"INPUT": units, "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"],
+                                 "UNIT_ID_FIELD": "uid", "ACCOUNTS": accounts, "ACCOUNT_ID_FIELD": "id",
+                                 "OVERRIDE_FIELD": "override", "OUTPUT_FOLDER": str(tmp_path / "pages")})
+    page = open(made["PAGES"][0], encoding="utf-8").read()
+    plan_id = json.loads(re.search(r'id="page-data">(.*?)</script>', page).group(1))["plan_id"]
+    folder = tmp_path / "feedback"
+    folder.mkdir()
+    write_feedback(folder / "feedback_T2.csv", [
+        {"territory": "T2", "unit": "A02", "unit_name": "A02", "kind": "account", "action": "drop",
+         "reason": "Not on my route", "submitted_by": "Rep Two", "submitted_at": "2026-12-01T09:00:00Z",
+         "plan_id": plan_id}])
+    write_feedback(folder / "feedback_T4.csv", [
+        {"territory": "T4", "unit": "U13", "kind": "unit", "action": "add", "reason": "Next door",
+         "submitted_by": "Rep Four", "submitted_at": "2026-12-01T10:00:00Z", "plan_id": plan_id}])
+    panel = dock.feedback_panel
+    assert panel.load(str(folder)) == 2
+    rows = panel.rows()
+    assert [(r[2], r[3]) for r in rows] == [("A02", "needs review"), ("U13", "needs review")]
+    assert "T1" in rows[0][6] and "the rule would accept it" in rows[0][5], rows[0]
+
+    panel.select(0)
+    assert [f["id"] for f in accounts.selectedFeatures()] == ["A02"] and dock.service.preview is None
+    panel.accept_button.click()
+    panel.select(1)
+    panel.accept_button.click()
+    units_depth, accounts_depth = units.undoStack().index(), accounts.undoStack().index()
+    assert panel.apply() == 2
+    assert (units.undoStack().index(), accounts.undoStack().index()) == (units_depth + 1, accounts_depth + 1)
+    assert next(f for f in accounts.getFeatures() if f["id"] == "A02")["override"] == "T1"
+    assert visits(dock) == {"T1": 50.0, "T2": 60.0, "T3": 40.0, "T4": 50.0}
+    assert [r[3] for r in panel.rows()] == ["accepted (applied)", "accepted (applied)"]
+    accounts.undoStack().undo()
+    assert visits(dock) == {"T1": 40.0, "T2": 70.0, "T3": 40.0, "T4": 50.0}
+    assert panel.review.applied(panel.review.verdicts[0]) is False
+    accounts.undoStack().redo()
+    assert accounts.commitChanges()
+    logged = [row for row in dock.service.change_log() if row["action"] == "feedback" and row["unit"] == "A02"]
+    assert len(logged) == 1 and (logged[0]["from_territory"], logged[0]["to_territory"]) == ("T2", "T1")
+    assert "Rep Two" in logged[0]["note"] and "Not on my route" in logged[0]["note"]
