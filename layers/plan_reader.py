@@ -236,22 +236,23 @@ class GeoPackageColumns:
         except sqlite3.Error:
             return None
         try:
-            quoted = QgsExpression.quotedColumnRef
-            columns = connection.execute(f"PRAGMA table_info({quoted(self.table)})").fetchall()
+            columns = connection.execute(f"PRAGMA table_info({QgsExpression.quotedColumnRef(self.table)})").fetchall()
             key = [row[1] for row in columns if row[5] and str(row[2]).upper() == "INTEGER"]
             known = {row[1] for row in columns}
             if len(key) != 1 or not all(name in known for name in self.names):
                 return None
             wanted = [key[0]] + self.names
             if self.geometry_column:
-                found = connection.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
-                                           (self.table,)).fetchone()
-                if found is None:
+                # no value in the statement: the table's row is picked here, not in SQL
+                tables = dict(connection.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
+                if self.table not in tables:
                     return None
-                wanted.append(found[0])
+                wanted.append(tables[self.table])
             # identifiers only, each quoted (no value is ever part of the statement)
-            cols = ", ".join(quoted(c) for c in wanted)
-            rows = connection.execute(f"SELECT {cols} FROM {quoted(self.table)} ORDER BY 1").fetchall()
+            quote = QgsExpression.quotedColumnRef
+            cols = ", ".join(quote(c) for c in wanted)
+            rows = connection.execute(f"SELECT {cols} FROM {quote(self.table)} ORDER BY 1")  # quotedColumnRef
+            rows = rows.fetchall()
         except sqlite3.Error:
             return None
         finally:
