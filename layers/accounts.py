@@ -123,7 +123,8 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
                   name_field: str | None = None, override_field: str | None = None,
                   balance_fields: Sequence[str] = (), unit_source=None, unit_id_field: str | None = None,
                   account_unit_field: str | None = None, feedback=None,
-                  from_file: GeoPackageColumns | None = None, known_homes=None) -> Accounts | None:
+                  from_file: GeoPackageColumns | None = None, known_homes=None,
+                  units_with_shapes=None) -> Accounts | None:
     """Read every account of ``source`` (a feature source or vector layer, points or a table).
 
     ``units`` are the units the accounts stand in (read with their geometries); ``unit_source`` is
@@ -133,7 +134,9 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
     ``feedback`` is cancelled. ``from_file``: the columns and points prepared by
     :func:`prepare_file_read` (read straight from the GeoPackage; through ``source`` when that fails).
     ``known_homes``: (account feature ids, unit feature ids) found before for the same files
-    (:class:`HomeCache`); only the other accounts are located.
+    (:class:`HomeCache`); only the other accounts are located. ``units_with_shapes``: called for the
+    units with their geometries when some account must be located (``units`` may then come without
+    them, ``layers.units.unit_frame``).
     """
     fields = source.fields()
     if bool(unit_id_field) != bool(account_unit_field):
@@ -188,10 +191,17 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
                 "{} accounts have no unit id and the units are points, so their unit cannot be found: {}. Fill "
                 "in their unit id.").format(int(by_location.sum()), _listing(
                     [raw.ids[i] for i in np.flatnonzero(by_location)], NAMED_IN_MESSAGES)))
-        located = units_at(units, positions[by_location],
+        shaped = units_with_shapes() if units_with_shapes is not None else units
+        if shaped is None:
+            return None
+        located = units_at(shaped, positions[by_location],
                            ScaledFeedback(feedback, 60.0, 100.0) if feedback is not None else None)
         if located is None:
             return None
+        if shaped is not units:  # the shapes' numbering to the units', by feature id
+            numbering = np.array([units.index_of_fid.get(int(fid), -1) for fid in shaped.fids] + [-1],
+                                 dtype=np.int64)
+            located = numbering[located]
         home[by_location] = located
     return Accounts(fids=fids, ids=raw.ids, names=raw.names, workloads=workloads,
                     measure_names=list(balance_fields), overrides=raw.overrides, home=home, positions=positions,

@@ -30,7 +30,7 @@ from ..core.plan.ledger import prepare_units
 from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
 from ..i18n import tr
-from ..layers.units import UnitDataError, read_units
+from ..layers.units import UnitDataError, read_units, unit_frame
 from ..layers.values import default_names
 from .assignment_service import LOG_TAG, AssignmentService
 
@@ -203,14 +203,21 @@ class AccountsTask(QgsTask):
         collecting = gc.isenabled()
         gc.disable()  # a million accounts: see UnitsTask.run
         try:
-            self.units = read_units(self.units_snapshot, [], self.context, None, with_adjacency=False,
-                                    request=self.request)
+            known = self.homes.load()
+
+            def with_shapes():
+                return read_units(self.units_snapshot, [], self.context, None, with_adjacency=False,
+                                  request=self.request)
+
+            # the units' shapes are read only when some account must be located (none are, reopening)
+            self.units = unit_frame(self.units_snapshot, self.context, self.request) if known is not None \
+                else with_shapes()
             if self.units is None or self.isCanceled():
                 return False
-            known = self.homes.load()
             self.accounts = read_accounts(self.accounts_snapshot, self.units, self.id_field, self.context,
                                           override_field=self.override_field, balance_fields=self.measures,
-                                          feedback=_TaskFeedback(self), from_file=self.from_file, known_homes=known)
+                                          feedback=_TaskFeedback(self), from_file=self.from_file, known_homes=known,
+                                          units_with_shapes=with_shapes)
             if self.accounts is not None and (known is None or len(known[0]) != int((self.accounts.home >= 0).sum())):
                 self.homes.save(self.accounts, self.units)
             release_in_blocks(self.units.geometries)
