@@ -328,19 +328,19 @@ def run_panel(out_json: str) -> None:
               truth["workloads"])
     worst = max(float(np.abs(sums[code] - expected[k]).max()) for k, code in enumerate(codes))
 
-    # reopening: a new panel on the project that holds the plan (the accounts' units are remembered)
-    tasks.clear()
+    # reopening: a new panel on the project that holds the plan (the accounts' units are remembered), as
+    # QGIS makes it: it restores the plan as it is made and reads the accounts in QGIS's task manager; the
+    # user can work once the table shows the units' figures ("usable") and waits for the accounts'
+    # ("reopening": the table counting every account where it is aligned). CPU: the whole process's.
     wall, cpu = time.perf_counter(), time.process_time()
     panel = TerritoryDock(FakeIface(canvas, QgsMessageBar()))
-    panel.controller.run_task = tasks.append
-    panel.controller.restore_from_project()
-    app.processEvents()
-    reopen_task = [t for t in tasks if type(t).__name__ == "AccountsTask"][-1]
-    assert reopen_task.run()
-    reopen_task.finished(True)
-    app.processEvents()
+    usable_wall, usable_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    deadline = time.monotonic() + 600
+    while not panel.controller.accounts.ready and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.002)
     reopen_wall, reopen_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    assert panel.controller.accounts.ready
+    assert panel.controller.accounts.ready and panel.service.is_bound
     panel.unload()
 
     rng = np.random.default_rng(3)
@@ -364,6 +364,7 @@ def run_panel(out_json: str) -> None:
     paint_ms.sort()
     record = {"job": "panel", "units": UNITS, "accounts": ACCOUNTS, "territories": TERRITORIES,
               "seconds": reopen_wall, "cpu_seconds": reopen_cpu, "first_seconds": open_wall, "first_cpu": open_cpu,
+              "usable_seconds": usable_wall, "usable_cpu": usable_cpu,
               "bind_seconds": bound_wall, "bind_cpu": bound_cpu,
               "accounts_task_seconds": task_wall, "accounts_task_cpu": task_cpu, "peak_rss_mb": peak_and_reset(),
               "worst_sum_difference": worst, "paints": len(paint_ms),
@@ -415,7 +416,9 @@ def section() -> str:
         phases = "; ".join(f"{p['phase']} {p['seconds']:.1f} ({p['cpu_seconds']:.1f}) / {p['peak_rss_mb']:.0f}"
                            for p in r["phases"])
         if job == "panel":
-            checked = (f"reopening the project → table counting the accounts (their units remembered); the first "
+            checked = (f"reopening the project → table counting every account (their units remembered; the table "
+                       f"shows the units' figures after {r.get('usable_seconds', float('nan')):.1f} s, CPU "
+                       f"{r.get('usable_cpu', float('nan')):.1f}); the first "
                        f"opening: {r['first_seconds']:.1f} s (CPU {r['first_cpu']:.1f}): setup bound "
                        f"{r['bind_seconds']:.1f} s (CPU {r['bind_cpu']:.1f}), accounts read and located "
                        f"{r['accounts_task_seconds']:.1f} s (CPU {r['accounts_task_cpu']:.1f}); table sums against "

@@ -229,17 +229,19 @@ class GeoPackageColumns:
             read.geometry_column = "?"  # looked up in the file by read()
         return read
 
-    def read(self):
-        """(fids, one list of values per column) — with points also an (n, 2) array of x, y — or None."""
-        found = self._read_with_gdal()
+    def read(self, points: bool = True):
+        """(fids, one list of values per column) — with points also an (n, 2) array of x, y — or None.
+        ``points=False``: not the points, even when prepared with them."""
+        points = points and bool(self.geometry_column)
+        found = self._read_with_gdal(points)
         if found is None:
-            found = self._read_with_sqlite()
+            found = self._read_with_sqlite(points)
         if found is None:
             return None
         fids, raw, xy = self._apply_edits(*found)
         return (fids, raw) if xy is None else (fids, raw, xy)
 
-    def _read_with_gdal(self):
+    def _read_with_gdal(self, points: bool):
         """(fids, columns, points or None) read through GDAL's columnar (Arrow) interface, GDAL 3.6 and
         later: whole columns as arrays, no Python object per row until the lists are made (a million
         accounts in a fraction of a second); None when GDAL lacks it or a column is of a kind this does
@@ -261,7 +263,7 @@ class GeoPackageColumns:
             if not all(name in present for name in self.names) or len(set(self.names)) != len(self.names):
                 return None
             ignored = [name for name in present if name not in self.names]
-            if not self.geometry_column:
+            if not points:
                 ignored.append("OGR_GEOMETRY")
             if layer.SetIgnoredFields(ignored) != 0:
                 return None
@@ -277,7 +279,7 @@ class GeoPackageColumns:
             layer = None
             source = None  # noqa: F841 - closes the file
         if not batches:
-            return [], [[] for _ in self.names], (np.zeros((0, 2)) if self.geometry_column else None)
+            return [], [[] for _ in self.names], (np.zeros((0, 2)) if points else None)
 
         def column(name):
             parts = [batch[name] for batch in batches]
@@ -287,10 +289,10 @@ class GeoPackageColumns:
         try:
             fids = np.asarray(column(fid_name), dtype=np.int64)
             raw = [_as_values(column(name)) for name in self.names]
-            xy = _wkb_points(column(geometry_name)) if self.geometry_column else None
+            xy = _wkb_points(column(geometry_name)) if points else None
         except (KeyError, ValueError, UnicodeDecodeError):
             return None
-        if any(values is None for values in raw) or (self.geometry_column and xy is None):
+        if any(values is None for values in raw) or (points and xy is None):
             return None
         if len(fids) != self.count and self.count >= 0:
             return None  # not the table QGIS shows: ask QGIS
@@ -300,7 +302,7 @@ class GeoPackageColumns:
             xy = xy[order] if xy is not None else None
         return fids.tolist(), raw, xy
 
-    def _read_with_sqlite(self):
+    def _read_with_sqlite(self, points: bool):
         """(fids, columns, points or None) read with Python's SQLite; None when the table is not as expected."""
         try:
             connection = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True)
@@ -313,7 +315,7 @@ class GeoPackageColumns:
             if len(key) != 1 or not all(name in known for name in self.names):
                 return None
             wanted = [key[0]] + self.names
-            if self.geometry_column:
+            if points:
                 # no value in the statement: the table's row is picked here, not in SQL
                 tables = dict(connection.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
                 if self.table not in tables:
@@ -333,7 +335,7 @@ class GeoPackageColumns:
         fids = [row[0] for row in rows]
         raw = [[row[k] for row in rows] for k in range(1, len(self.names) + 1)]
         xy = None
-        if self.geometry_column:
+        if points:
             xy = geopackage_points([row[-1] for row in rows])
             if xy is None:
                 return None
@@ -364,18 +366,23 @@ def _as_values(array) -> list | None:
     mask = np.ma.getmaskarray(array) if isinstance(array, np.ma.MaskedArray) else None
     data = np.ma.getdata(array)
     kind = data.dtype.kind
-    if kind in "iuf":
+    if kind not in "iufSUO":
+        return None
+    if mask is not None and kind in "SUO" and mask.mean() > 0.5:
+        # mostly NULL (overrides): only the values there are are converted
+        values: list = [None] * len(data)
+        present = np.flatnonzero(~mask)
+        for k, value in zip(present.tolist(), _as_values(data[present])):
+            values[k] = value
+        return values
+    if kind in "iufU":
         values = data.tolist()
     elif kind == "S":
         values = [text.decode("utf-8") for text in data.tolist()]
-    elif kind == "U":
-        values = data.tolist()
-    elif kind == "O":
+    else:
         values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in data.tolist()]
         if any(v is not None and not isinstance(v, str) for v in values):
             return None
-    else:
-        return None
     if mask is not None:
         for k in np.flatnonzero(mask).tolist():
             values[k] = None

@@ -122,7 +122,8 @@ def numeric_field_names(source) -> set[str]:
 
 def read_units(source, balance_fields: list[str], transform_context: QgsCoordinateTransformContext,
                feedback=None, with_adjacency: bool = True, snap_tolerance: float | None = None,
-               request: QgsFeatureRequest | None = None, point_geometries: bool = True) -> Units:
+               request: QgsFeatureRequest | None = None, point_geometries: bool = True,
+               with_positions: bool = True) -> Units:
     """Read every feature of ``source`` (a QgsFeatureSource or vector layer) as a unit.
 
     ``balance_fields`` are numeric fields whose values are the workloads. NULL or negative
@@ -130,6 +131,7 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
     ``feedback`` (QgsFeedback or None) receives progress 0–100 and is checked for cancellation;
     a cancelled read returns ``None``. ``point_geometries=False``: no geometry object per point
     (``Units.geometries`` stays empty for a point layer; the panel needs positions only).
+    ``with_positions=False``: polygons' positions are left at 0 (placing accounts needs the shapes only).
     """
     fields = source.fields()
     for name in balance_fields:
@@ -209,7 +211,7 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
             repaired.append(feature.id())
         rows.extend(_workload_row(feature, balance_fields, field_indexes))
         fids.append(feature.id())
-        x, y = _representative_point(geometry, is_polygon)
+        x, y = _representative_point(geometry, is_polygon) if with_positions else (0.0, 0.0)
         xs.append(x)
         ys.append(y)
         geometries.append(geometry)
@@ -239,15 +241,18 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
 
 
 def unit_frame(source, transform_context: QgsCoordinateTransformContext,
-               request: QgsFeatureRequest | None = None) -> Units:
+               request: QgsFeatureRequest | None = None, fids: np.ndarray | None = None) -> Units:
     """The units of ``source`` as :func:`read_units` numbers them, without geometries, positions,
     workloads or neighbours: their feature ids, kind and metric CRS (what placing accounts by
-    remembered homes needs; a few hundredths of a second where reading the shapes takes a second)."""
+    remembered homes needs; a few hundredths of a second where reading the shapes takes a second).
+    ``fids``: the units' feature ids when known already (the panel's plan), else read."""
     geometry_type = QgsWkbTypes.geometryType(source.wkbType())
     metric_crs, factor = metric_crs_for(source.sourceCrs(), source.sourceExtent(), transform_context)
-    req = QgsFeatureRequest(request) if request is not None else QgsFeatureRequest()
-    req.setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([])
-    fids = np.fromiter((feature.id() for feature in source.getFeatures(req)), dtype=np.int64)
+    if fids is None:
+        req = QgsFeatureRequest(request) if request is not None else QgsFeatureRequest()
+        req.setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([])
+        fids = np.fromiter((feature.id() for feature in source.getFeatures(req)), dtype=np.int64)
+    fids = np.asarray(fids, dtype=np.int64)
     n = len(fids)
     return Units(fids=fids, positions=np.zeros((n, 2)), workloads=np.zeros((n, 0)), measure_names=[],
                  adjacency=sparse.csr_matrix((n, n), dtype=np.int8), metric_crs=metric_crs,

@@ -167,8 +167,9 @@ class AccountBinding(QObject):
                 fixed.setdefault(code, np.zeros(len(self.service.measures)))[self.columns] += self.workloads[a]
         if self.columns:  # without a measure of the accounts there is nothing of theirs to count
             at_home = ~by_override & (self.home >= 0)
-            unit_loads = np.zeros((n, len(self.columns)))
-            np.add.at(unit_loads, self.home[at_home], self.workloads[at_home])
+            homes, loads = self.home[at_home], self.workloads[at_home]
+            unit_loads = np.column_stack([np.bincount(homes, weights=loads[:, k], minlength=n)[:n]
+                                          for k in range(len(self.columns))])
             ledger.set_account_loads(self.columns, unit_loads, fixed)
         self.service.settle()
         self.service.figuresChanged.emit([])

@@ -182,6 +182,8 @@ class AccountsTask(QgsTask):
         self.generation = binding.generation
         self.units_snapshot = LayerSnapshot(service.layer)
         self.accounts_snapshot = LayerSnapshot(layer)
+        #: the plan's units (the units' request selects the same ones)
+        self.unit_fids = np.array(service.fids, dtype=np.int64)
         self.request = service.unit_request()
         self.context = QgsProject.instance().transformContext()
         self.id_field, self.override_field = service.plan.account_id_field, service.plan.override_field
@@ -207,18 +209,18 @@ class AccountsTask(QgsTask):
 
             def with_shapes():
                 return read_units(self.units_snapshot, [], self.context, None, with_adjacency=False,
-                                  request=self.request)
+                                  request=self.request, with_positions=False)
 
             # the units' shapes are read only when some account must be located (none are, reopening)
-            self.units = unit_frame(self.units_snapshot, self.context, self.request) if known is not None \
-                else with_shapes()
+            self.units = unit_frame(self.units_snapshot, self.context, self.request, self.unit_fids) \
+                if known is not None else with_shapes()
             if self.units is None or self.isCanceled():
                 return False
             self.accounts = read_accounts(self.accounts_snapshot, self.units, self.id_field, self.context,
                                           override_field=self.override_field, balance_fields=self.measures,
                                           feedback=_TaskFeedback(self), from_file=self.from_file, known_homes=known,
                                           units_with_shapes=with_shapes)
-            if self.accounts is not None and (known is None or len(known[0]) != int((self.accounts.home >= 0).sum())):
+            if self.accounts is not None and (known is None or self.accounts.located):
                 self.homes.save(self.accounts, self.units)
             release_in_blocks(self.units.geometries)
         except (UnitDataError, AccountDataError) as error:

@@ -154,6 +154,46 @@ def test_reopening_takes_the_accounts_units_found_before(dock, layers, qgis_ifac
         again.deleteLater()
 
 
+def test_reopening_reads_no_point_when_every_home_is_remembered(qgis_iface, qgis_new_project, tmp_path,
+                                                                 monkeypatch):
+    """An account outside every unit is remembered as such; reopening reads neither the accounts' points
+    nor the units' shapes."""
+    from territory_planner.layers import accounts as account_layers
+    from territory_planner.layers.plan_reader import GeoPackageColumns
+
+    units = layer_of(write_grid(tmp_path / "units.gpkg"), "units")
+    path = write_accounts(tmp_path / "accounts.gpkg", ACCOUNTS + [Account("FAR", (9.0, 9.0), 5.0)])
+    accounts = layer_of(path, "accounts")
+    QgsProject.instance().addMapLayers([units, accounts])
+
+    from territory_planner.ui.plan_controller import PlanController
+
+    # a new panel restores the plan from the project as it is made: its tasks run at once here
+    monkeypatch.setattr(PlanController, "_run_in_task_manager", lambda self, task: run_synchronously(task))
+
+    def panel():
+        return TerritoryDock(qgis_iface)
+
+    first = TerritoryDock(qgis_iface)
+    first.controller.run_task = run_synchronously
+    set_up(first, units, accounts)
+    expected = visits(first)
+    first.unload()
+    real_read = GeoPackageColumns.read
+    asked: list = []
+    # the reads of points (the units' attributes come through here too, never with points)
+    monkeypatch.setattr(GeoPackageColumns, "read", lambda self, points=True: asked.append(
+        points and bool(self.geometry_column)) or real_read(self, points))
+    monkeypatch.setattr(account_layers, "units_at", lambda *args: pytest.fail("the accounts were located again"))
+    again = panel()
+    try:
+        assert again.controller.accounts.ready and visits(again) == expected
+        assert True not in asked, "the points are not read"
+        assert again.controller.accounts.home[-1] == -1, "FAR stands in no unit, as remembered"
+    finally:
+        again.unload()
+
+
 def test_build_preview_and_table_count_overrides_as_the_toolbox_does(dock, layers, run_algorithm, tmp_path):
     """The key account (40 visits, standing in T1's U00, kept by T2) counts for T2 in the panel's
     Build, in its preview before and after, and in the table, as Statistics counts it."""

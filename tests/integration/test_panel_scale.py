@@ -81,9 +81,9 @@ def test_geopackage_columns_equal_what_qgis_reads_with_unsaved_edits(tmp_path, m
 
         if not hasattr(ogr.Layer, "GetArrowStreamAsNumPy"):
             pytest.skip("GDAL older than 3.6: no columnar reader")
-        monkeypatch.setattr(plan_reader.GeoPackageColumns, other, lambda self: pytest.fail("read with SQLite"))
+        monkeypatch.setattr(plan_reader.GeoPackageColumns, other, lambda self, points: pytest.fail("read with SQLite"))
     else:
-        monkeypatch.setattr(plan_reader.GeoPackageColumns, other, lambda self: None)
+        monkeypatch.setattr(plan_reader.GeoPackageColumns, other, lambda self, points: None)
     layer = points_gpkg(tmp_path / "hostile 'names'.gpkg", 300, 5, table='acc"ounts')
     indexes = [layer.fields().lookupField(name) for name in ("territory", "visits", "sales, €", "rep")]
     territory, visits = indexes[:2]
