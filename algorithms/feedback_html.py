@@ -25,8 +25,9 @@ FEEDBACK_RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "fee
 
 
 @dataclass
-class PageUnit:
-    """A unit on a rep's page: ``own`` (in the rep's territory) or bordering it."""
+class PageItem:
+    """What a rep may ask for on a page: its id and name, whether it is the rep's (``own``), the
+    territory it is in (code, label, colour) and its workload on every measure of the page."""
 
     id: str
     name: str
@@ -35,25 +36,24 @@ class PageUnit:
     territory_label: str
     colour: str
     workloads: list[float]
+
+
+@dataclass
+class PageUnit(PageItem):
+    """A unit on a rep's page: ``own`` (in the rep's territory) or bordering it."""
+
     shape: str | None = None
     point: tuple[float, float] | None = None
 
 
 @dataclass
-class PageAccount:
+class PageAccount(PageItem):
     """An account on a rep's page: ``own`` (aligned to the rep's territory: by its unit, or kept by
     ``override``) or standing in a unit the page shows; ``unit`` is its unit's id (the page's ids; ""
     in none), ``point`` where the map draws it (None: not on the map)."""
 
-    id: str
-    name: str
-    own: bool
-    territory: str
-    territory_label: str
-    colour: str
-    workloads: list[float]
-    unit: str
-    override: bool
+    unit: str = ""
+    override: bool = False
     point: tuple[float, float] | None = None
 
 

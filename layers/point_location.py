@@ -81,7 +81,7 @@ class _Edges:
         rings, ring_owner, unparsed = [], [], []
         parsed = np.zeros(len(geometries), dtype=bool)
         for unit, geometry in enumerate(geometries):
-            found = _rings(bytes(geometry.asWkb()))
+            found = wkb_rings(bytes(geometry.asWkb()))
             if found is None:
                 unparsed.append(unit)
                 continue
@@ -117,7 +117,7 @@ class _Edges:
         return edges
 
 
-def _rings(wkb: bytes) -> list[np.ndarray] | None:
+def wkb_rings(wkb: bytes) -> list[np.ndarray] | None:
     """The rings (k, 2) of a little-endian 2-D polygon or multipolygon WKB; None otherwise (curves,
     Z or M: GEOS decides those units)."""
     if len(wkb) < 9 or wkb[0] != 1:
@@ -137,7 +137,7 @@ def _rings(wkb: bytes) -> list[np.ndarray] | None:
         for _ in range(count):
             vertices = int.from_bytes(wkb[offset:offset + 4], "little")
             offset += 4
-            if vertices >= 2:
+            if vertices:
                 rings.append(np.frombuffer(wkb, dtype="<f8", count=2 * vertices, offset=offset).reshape(vertices, 2))
             offset += 16 * vertices
     return rings

@@ -30,6 +30,7 @@ from scipy.spatial import Delaunay, cKDTree
 
 from ..i18n import tr
 from .plan_reader import UnitDataError, workload_value
+from .point_location import wkb_rings
 
 #: A Delaunay edge between account points is kept when it is at most this many times the
 #: distance to the third-nearest point at both of its ends (or short by the layer's own standard).
@@ -504,40 +505,11 @@ def _all_vertices(geometries: list[QgsGeometry], block: int = 20_000) -> tuple[n
     return np.concatenate(parts), owner
 
 
-_WKB_POLYGON = 3
-_WKB_MULTIPOLYGON = 6
-
-
 def _vertices(geometry: QgsGeometry) -> np.ndarray:
     """The geometry's vertices (x, y); read from its WKB when it is a 2-D (multi)polygon."""
-    wkb = bytes(geometry.asWkb())
-    if len(wkb) >= 9 and wkb[0] == 1:
-        kind = int.from_bytes(wkb[1:5], "little")
-        if kind in (_WKB_POLYGON, _WKB_MULTIPOLYGON):
-            parts = []
-            offset = 5
-            polygons = 1
-            if kind == _WKB_MULTIPOLYGON:
-                polygons = int.from_bytes(wkb[5:9], "little")
-                offset = 9
-            ok = True
-            for _ in range(polygons):
-                if kind == _WKB_MULTIPOLYGON:
-                    if wkb[offset] != 1 or int.from_bytes(wkb[offset + 1:offset + 5], "little") != _WKB_POLYGON:
-                        ok = False
-                        break
-                    offset += 5
-                rings = int.from_bytes(wkb[offset:offset + 4], "little")
-                offset += 4
-                for _ in range(rings):
-                    count = int.from_bytes(wkb[offset:offset + 4], "little")
-                    offset += 4
-                    parts.append(np.frombuffer(wkb, dtype="<f8", count=2 * count, offset=offset))
-                    offset += 16 * count
-            if ok:
-                if not parts:
-                    return np.zeros((0, 2))
-                return np.concatenate(parts).reshape(-1, 2)
+    rings = wkb_rings(bytes(geometry.asWkb()))
+    if rings is not None:
+        return np.concatenate(rings) if rings else np.zeros((0, 2))
     coords = [(v.x(), v.y()) for v in geometry.vertices()]
     return np.asarray(coords, dtype=float).reshape(-1, 2)
 
