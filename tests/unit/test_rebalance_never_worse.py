@@ -51,6 +51,7 @@ def base(random_instance):
     locks=st.integers(0, 5),
     contiguous=st.booleans(),
 )
+@pytest.mark.slow(110)
 def test_rebalance_never_ranks_below_its_input(base, seed, moved, shift, locks, contiguous):
     points, workloads, adjacency, labels = base
     rng = np.random.default_rng(seed)

@@ -100,6 +100,7 @@ def cases_file(tmp_path_factory) -> Path:
 
 @pytest.mark.skipif(not OTHER, reason="SAME_EVERYWHERE_PYTHON names no second interpreter to compare with "
                     "(make test sets it to build/numpy2-venv/bin/python)")
+@pytest.mark.slow(40)
 def test_same_seed_same_plan_in_another_numpy(cases_file, tmp_path):
     out = tmp_path / "labels.npz"
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")

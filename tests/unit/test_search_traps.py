@@ -78,6 +78,7 @@ def test_per_measure_tolerances_are_checked_and_used(random_instance):
     assert np.allclose(plan.figures.tolerance, [0.02, 0.5])
 
 
+@pytest.mark.slow(30)
 def test_same_seed_same_plan_when_the_search_runs(random_instance, monkeypatch):
     """Out of tolerance, the merge-and-resplit runs; its path depends on the seed, not on the clock."""
     # the default time limit counts wall-clock seconds: on a loaded machine it, not patience, would
