@@ -106,9 +106,12 @@ test-integration: venv
 # below its input; `make test` runs 50 fixed ones of each), niced; the statistics say how many ran
 # and how long. No per-test time limit: 1,000 examples of one property take longer than pyproject's
 # 900 s on a shared machine (the hang reproductions keep their own 30 s limit).
+# Then the tests marked soak (pyproject.toml), e.g. same seed, same plan with the search running on
+# 150 units, where `make test` runs 60.
 soak: venv
 	HYPOTHESIS_PROFILE=soak nice -n 10 $(PY) -m pytest tests/unit/test_properties.py \
 		tests/unit/test_rebalance_never_worse.py -p no:cacheprovider --hypothesis-show-statistics -rxX --timeout=0
+	nice -n 10 $(PY) -m pytest -m soak tests/unit -p no:cacheprovider -rxX
 
 demo: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
