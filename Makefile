@@ -105,7 +105,7 @@ test-integration: venv
 
 # The property tests of tests/unit/test_properties.py and test_rebalance_never_worse.py with the
 # "soak" profile: 1,000 new random instances per property (build, rebalance, rebalance never ranks
-# below its input; `make test` runs 50 fixed ones of each), niced; the statistics say how many ran
+# below its input; `make test` runs 50 fixed ones of the first two and 200 of the third), niced; the statistics say how many ran
 # and how long. No per-test time limit: 1,000 examples of one property take longer than pyproject's
 # 900 s on a shared machine (the hang reproductions keep their own 30 s limit).
 # Then the tests marked soak (pyproject.toml), e.g. same seed, same plan with the search running on
