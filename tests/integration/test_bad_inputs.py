@@ -130,7 +130,7 @@ class Inputs:
     layer: QgsVectorLayer | None = None  # set when the case needs a layer object (filters, memory)
 
 
-SEARCH_SECONDS = 2.0
+SEARCH_SECONDS = 0.5
 
 
 def base_parameters(algorithm: str, inputs: Inputs) -> dict:

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None or shutil.which
                                 reason="needs the qgis and xvfb packages (make sysdeps)")
 
 
+@pytest.mark.slow(11)
 def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
     sample = tmp_path / "georgia_counties.gpkg"
     shutil.copy(ROOT / "resources" / "data" / "georgia_counties.gpkg", sample)
@@ -97,6 +98,7 @@ def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
     assert result["committed"]
 
 
+@pytest.mark.slow(8)
 def test_scenarios_preview_and_change_log_in_the_desktop(tmp_path):
     """A second scenario painted on its own and compared with the first; a rebalance previewed,
     discarded, then applied as one step; after saving, the change log holds what changed."""

@@ -28,11 +28,11 @@ def pdf_pages(path: Path) -> int:
 
 
 @pytest.fixture
-def georgia_plan(run_algorithm, georgia_layer):
-    """An 8-territory Georgia plan with a previous alignment in “before”: three counties moved."""
-    built = run_algorithm(BUILD, {
-        "INPUT": georgia_layer, "TERRITORY_COUNT": 8, "BALANCE_FIELDS": ["population", "elderly"],
-        "TOLERANCE": 10, "RANDOM_SEED": 1, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+def georgia_plan(built_plan):
+    """An 8-territory Georgia plan with a previous alignment in “before”: three counties moved (this
+    test's own copies of the layers; the build runs once per worker: conftest.built_plan)."""
+    built = built_plan("georgia_counties.gpkg", TERRITORY_COUNT=8, BALANCE_FIELDS=["population", "elderly"],
+                       TOLERANCE=10, RANDOM_SEED=1)
     units, table = built["OUTPUT"], built["OUTPUT_TERRITORIES"]
     provider = units.dataProvider()
     provider.addAttributes([make_field("before", STRING)])
