@@ -179,6 +179,7 @@ def test_reopening_reads_no_point_when_every_home_is_remembered(qgis_iface, qgis
     set_up(first, units, accounts)
     expected = visits(first)
     first.unload()
+    first.deleteLater()
     real_read = GeoPackageColumns.read
     asked: list = []
     # the reads of points (the units' attributes come through here too, never with points)
@@ -192,6 +193,7 @@ def test_reopening_reads_no_point_when_every_home_is_remembered(qgis_iface, qgis
         assert again.controller.accounts.home[-1] == -1, "FAR stands in no unit, as remembered"
     finally:
         again.unload()
+        again.deleteLater()
 
 
 def test_build_preview_and_table_count_overrides_as_the_toolbox_does(dock, layers, run_algorithm, tmp_path):
