@@ -11,11 +11,13 @@ from dataclasses import replace
 import numpy as np
 from qgis.core import QgsProcessingException
 
+from ..compat import parameter_as_fields
 from ..core.plan.accounts import AccountBook
 from ..i18n import tr
-from ..layers.accounts import AccountDataError, Accounts, prepare_file_read, read_accounts
+from ..layers.accounts import AccountDataError, Accounts, prepare_file_read, read_accounts, read_overrides
 from ..layers.units import ScaledFeedback, Units
 from .parameters import (
+    ACCOUNT_BALANCE_FIELDS,
     ACCOUNT_ID_FIELD,
     ACCOUNT_NAME_FIELD,
     ACCOUNT_UNIT_FIELD,
@@ -99,7 +101,8 @@ class AccountRun:
     """The accounts side of one run of an algorithm that balances or reports a plan.
 
     ``BALANCE_FIELDS`` may name fields of the units, of the accounts (summed per unit), or both; a
-    name on both layers is an error. ``split`` sorts them before the units are read (the units'
+    name on both layers is an error (``ACCOUNT_BALANCE_FIELDS``, the accounts' own picker, is read
+    with them by ``parameters.balance_fields``). ``split`` sorts them before the units are read (the units'
     reader reads only the units' own fields); ``read`` reads the accounts; ``workloads`` and
     ``fixed_loads`` give the engine its arrays in the user's order of measures: the units' own
     workloads and the accounts aligned by geography summed per unit, and the overridden accounts as
@@ -114,6 +117,11 @@ class AccountRun:
     def split(cls, algorithm, parameters, context, unit_source, balance_fields: list[str]) -> AccountRun:
         accounts = algorithm.parameterAsSource(parameters, ACCOUNTS, context)
         if accounts is None:
+            if algorithm.parameterDefinition(ACCOUNT_BALANCE_FIELDS) is not None and parameter_as_fields(
+                    algorithm, parameters, ACCOUNT_BALANCE_FIELDS, context):
+                raise QgsProcessingException(tr(
+                    "Account balance fields are given but no accounts layer: choose the accounts (ACCOUNTS), or "
+                    "leave the account balance fields empty."))
             return cls(list(balance_fields), list(balance_fields), [])
         unit_names = set(unit_source.fields().names())
         account_names = set(accounts.fields().names())
@@ -157,6 +165,27 @@ class AccountRun:
         except AccountDataError as error:
             raise QgsProcessingException(str(error)) from error
 
+    def book_of_field(self, algorithm, parameters, context, field_name: str, codes) -> AccountBook:
+        """The accounts with their overrides read from ``field_name`` (Compare's overrides before),
+        for a plan whose territories are ``codes``; an override naming none of them is an error."""
+        source = algorithm.parameterAsSource(parameters, ACCOUNTS, context)
+        try:
+            return read_overrides(source, field_name, self.accounts).book(list(codes))
+        except AccountDataError as error:
+            raise QgsProcessingException(str(error)) from error
+
+    def in_measures(self, account_workloads: np.ndarray, width: int) -> np.ndarray:
+        """(k, width) the accounts' workloads (k, len(account fields)) in the columns of the balance
+        fields they are (zero on the units' own measures and on the measures after them)."""
+        account_workloads = np.asarray(account_workloads, dtype=float)
+        out = np.zeros((account_workloads.shape[0], width))
+        if not self.account_fields:
+            return out
+        for j, name in enumerate(self.balance_fields[:width]):
+            if name in self.account_fields:
+                out[:, j] = account_workloads[:, self.account_fields.index(name)]
+        return out
+
     def at_home(self) -> AccountBook | None:
         """Every account at its home unit, overrides left aside (a plan not built yet has no codes)."""
         if self.accounts is None:
@@ -196,12 +225,7 @@ class AccountRun:
         when no account is overridden."""
         if book is None or not book.overridden.any() or not self.account_fields:
             return None
-        fixed = book.fixed_loads(territory_count)
-        out = np.zeros((territory_count, max(len(self.balance_fields), measure_count or 0)))
-        for j, name in enumerate(self.balance_fields):
-            if name in self.account_fields:
-                out[:, j] = fixed[:, self.account_fields.index(name)]
-        return out
+        return self.in_measures(book.fixed_loads(territory_count), max(len(self.balance_fields), measure_count or 0))
 
     def with_accounts(self, units: Units, book: AccountBook | None) -> Units:
         """``units`` whose workloads are :meth:`workloads` (measure names in the user's order)."""

@@ -56,7 +56,7 @@ class AssignAccountsAlgorithm(TerritoryAlgorithm):
         shared.add_units_layer(self, self.tr("Units layer with territories"))
         shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
         shared.add_territory_table(self, self.tr("Territory table (names, reps)"))
-        shared.add_accounts(self, optional=False, with_name=True)
+        shared.add_accounts(self, optional=False, with_name=True, with_balance=False)
         self.addParameter(QgsProcessingParameterField(
             BALANCE_FIELDS, self.tr("Account fields to sum per territory"), parentLayerParameterName=ACCOUNTS,
             type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True, optional=True))

@@ -17,14 +17,15 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
     QgsWkbTypes,
 )
 from scipy import sparse
 
 from ..compat import DOUBLE, INT, STRING, make_field
-from ..core.plan.accounts import changed_accounts
-from ..core.plan.realignment import flows, territory_changes
+from ..core.plan.accounts import AccountBook, changed_accounts
+from ..core.plan.realignment import flow_changes, flows
 from ..i18n import tr
 from ..layers.territory_table import plan_rows, read_territory_table
 from ..layers.units import ScaledFeedback
@@ -48,6 +49,8 @@ from .parameters import (
     OUTPUT_ACCOUNTS,
     OUTPUT_HTML,
     OUTPUT_SUMMARY,
+    OVERRIDE_FIELD,
+    OVERRIDE_FIELD_BEFORE,
     TERRITORIES,
     TERRITORIES_CHANGED,
     UNIT_ID_FIELD,
@@ -93,9 +96,12 @@ HELP = (
 ACCOUNTS_HELP = (
     "With accounts (the unit id field above also finds the accounts' units when the accounts' unit field is "
     "given), <b>balance fields</b> may name fields of the units or of the accounts; an account follows its unit "
-    "unless overridden (an override stays with its territory in both plans). The report counts and lists the "
-    "accounts whose territory changes, the result gives CHANGED_ACCOUNTS, and <b>changed accounts</b> "
-    "(optional) gets them with from_territory and to_territory."
+    "unless overridden. The <b>override field</b> holds the overrides after, and before too unless the "
+    "<b>override field before</b> (optional, a field of the accounts) holds the overrides before: then an account "
+    "whose override changed changes territory even where its unit stays (the territory fields before and after "
+    "may then be the same field). The report counts and lists the accounts whose territory changes, the result "
+    "gives CHANGED_ACCOUNTS, and <b>changed accounts</b> (optional) gets them with from_territory and "
+    "to_territory."
 )
 
 
@@ -119,6 +125,9 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
         shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"), optional=True)
         shared.add_accounts(self, with_name=True)
+        self.addParameter(QgsProcessingParameterField(
+            OVERRIDE_FIELD_BEFORE, self.tr("Override field before (the override field is the after)"),
+            parentLayerParameterName=ACCOUNTS, optional=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT, self.tr("Changed units"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -143,7 +152,10 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         id_field = self.parameterAsString(parameters, UNIT_ID_FIELD, context)
         balance_fields = shared.balance_fields(self, parameters, context)
         html_path = self.parameterAsFileOutput(parameters, OUTPUT_HTML, context)
-        self._check_fields(source, after_source, field_before, field_after, id_field)
+        override_before = self.parameterAsString(parameters, OVERRIDE_FIELD_BEFORE, context).strip()
+        overrides_differ = bool(override_before) and override_before != self.parameterAsString(
+            parameters, OVERRIDE_FIELD, context).strip()
+        self._check_fields(source, after_source, field_before, field_after, id_field, overrides_differ)
 
         table_source = self.parameterAsSource(parameters, TERRITORIES, context)
         known = read_territory_table(table_source, [field_after, field_before])
@@ -163,22 +175,26 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             after, _ = self._read_column(source, field_after, None, units, feedback)
 
         names = sorted({v for v in before + after if v is not None}, key=natural_key)
-        book = account_run.book(list(dict.fromkeys([*names, *known])))  # unknown override codes stop here
-        units = account_run.with_accounts(units, book)
+        names, books = self._account_books(parameters, context, account_run, names, known, override_before)
+        units = account_run.with_accounts(units, _geography_in_both(*books) if books else None)
         measures = measure_columns(units)
         weights = units.workloads
         rows: list[str | None] = list(names)
-        if any(v is None for v in before + after):
-            rows.append(None)
+        unassigned = np.array([v is None for v in before + after], dtype=bool)
+        count = len(names)
         row_of = {name: r for r, name in enumerate(rows)}
-        row_before = np.array([row_of[v] for v in before], dtype=np.int64)
-        row_after = np.array([row_of[v] for v in after], dtype=np.int64)
+        row_before = np.array([row_of.get(v, count) for v in before], dtype=np.int64)
+        row_after = np.array([row_of.get(v, count) for v in after], dtype=np.int64)
+        account_changes = self._account_changes(books, names, row_before, row_after)
+        if unassigned.any() or (account_changes is not None and account_changes["unaligned"]):
+            rows.append(None)
         changed = row_before != row_after
         adjacency = units.adjacency if units.adjacency is not None else sparse.csr_matrix((units.count, units.count))
         table = plan_rows(names, np.where(row_after < len(names), row_after, -1), adjacency, known)
         moved_between = flows(row_before, row_after, weights, len(rows))
-        summary = territory_changes(row_before, row_after, weights, len(rows))
-        account_changes = self._account_changes(account_run, book, rows, row_before, row_after, summary)
+        if account_changes is not None:
+            moved_between += _apart_flows(account_run, account_changes, len(rows), weights.shape[1])
+        summary = flow_changes(moved_between)
 
         feedback.setProgressText(self.tr("Writing changed units…"))
         out_id = self._write_changed(parameters, context, source, units, before, after, changed, names, feedback,
@@ -192,9 +208,10 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 table, OUTPUT_ACCOUNTS)
 
         changed_units = int(np.count_nonzero(changed))
-        first = weights[:, 0] if weights.shape[1] else np.ones(units.count)
+        # the first measure (the unit count without measures), of the units and of the accounts apart
+        first = moved_between[:, :, 1 if weights.shape[1] else 0]
         total = float(first.sum())
-        changed_workload = round(100.0 * float(first[changed].sum()) / total, 3) if total > 0 else 0.0
+        changed_workload = round(100.0 * float(total - np.trace(first)) / total, 3) if total > 0 else 0.0
         moved = (summary[:, 0, 2] > 0) | (summary[:, 0, 3] > 0)
         territories_changed = int(sum(bool(moved[r]) for r, name in enumerate(rows) if name is not None))
 
@@ -237,8 +254,10 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         }
 
     # -- inputs --------------------------------------------------------------------------------
-    def _check_fields(self, source, after_source, field_before, field_after, id_field) -> None:
-        """Raise, naming the field and the fix, when the field parameters do not fit the layers."""
+    def _check_fields(self, source, after_source, field_before, field_after, id_field, overrides_differ) -> None:
+        """Raise, naming the field and the fix, when the field parameters do not fit the layers
+        (``overrides_differ``: the accounts' overrides before and after are two fields, so one
+        territory field may serve before and after)."""
         in_units = source.fields().lookupField
         if not field_before or in_units(field_before) < 0:
             raise QgsProcessingException(self.tr(
@@ -249,7 +268,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 raise QgsProcessingException(self.tr(
                     "The territory field after, “{}”, is not in the units layer. Choose the field with the "
                     "alignment after, or give the layer after.").format(field_after))
-            if field_after == field_before:
+            if field_after == field_before and not overrides_differ:
                 raise QgsProcessingException(self.tr(
                     "The fields before and after are the same field (“{}”), so nothing can change. Choose "
                     "the field with the other alignment, or give the layer after and a unit id field.").format(
@@ -323,25 +342,49 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 "hold the same units.").format(len(extra), id_field, listed(extra)))
         return [by_key[k] for k in ids]
 
+    def _account_books(self, parameters, context, account_run, names, known, override_before):
+        """The territory codes of the comparison (``names``, and the codes only overrides name) and the
+        accounts before and after (None without accounts): the override field's overrides after, and
+        before too unless ``override_before`` names the field of the overrides before. An override
+        naming neither a unit's territory nor one of the territory table stops here."""
+        if not account_run.given:
+            if override_before:
+                raise QgsProcessingException(self.tr(
+                    "The override field before is given without accounts: choose the accounts layer (ACCOUNTS), "
+                    "or leave the override field before empty."))
+            return names, None
+        allowed = list(dict.fromkeys([*names, *known]))
+        after = account_run.book(allowed)
+        before = account_run.book_of_field(self, parameters, context, override_before, allowed) \
+            if override_before else after
+        used = {allowed[k] for book in (before, after) for k in np.unique(book.override[book.override >= 0]).tolist()}
+        if used <= set(names):
+            return names, (before, after)
+        names = sorted(set(names) | used, key=natural_key)  # a territory without units that keeps accounts
+        after = account_run.book(names)
+        before = account_run.book_of_field(self, parameters, context, override_before, names) \
+            if override_before else after
+        return names, (before, after)
+
     @staticmethod
-    def _account_changes(account_run, book, rows, row_before, row_after, summary) -> dict | None:
-        """The accounts' territories before and after (codes), which change, and the overridden
-        accounts' workload added to every territory's totals before and after (it stays put)."""
-        if book is None:
+    def _account_changes(books, names, row_before, row_after) -> dict | None:
+        """The accounts' territories before and after (codes, and rows: past ``names`` for none), which
+        change, which stand apart from their unit in either plan (overridden), whether one of those
+        has no territory, and their workloads."""
+        if books is None:
             return None
-        count = sum(1 for name in rows if name is not None)
-        before = book.territories(np.where(row_before < count, row_before, -1))
-        after = book.territories(np.where(row_after < count, row_after, -1))
-        fixed = account_run.fixed_loads(book, count)
-        if fixed is not None:
-            summary[:count, 1:, 0] += fixed
-            summary[:count, 1:, 1] += fixed
-        changed = np.zeros(book.count, dtype=bool)
+        book_before, book_after = books
+        count = len(names)
+        before = book_before.territories(np.where(row_before < count, row_before, -1))
+        after = book_after.territories(np.where(row_after < count, row_after, -1))
+        changed = np.zeros(book_after.count, dtype=bool)
         changed[changed_accounts(before, after)] = True
-        code = [name for name in rows if name is not None] + [None]
+        apart = book_before.overridden | book_after.overridden
+        code = [*names, None]  # −1 (no territory) is the last
         return {"before": [code[k] for k in before.tolist()], "after": [code[k] for k in after.tolist()],
-                "changed": changed, "rows_before": np.where(before >= 0, before, count),
-                "rows_after": np.where(after >= 0, after, count)}
+                "changed": changed, "apart": apart, "unaligned": bool(((before < 0) | (after < 0))[apart].any()),
+                "rows_before": np.where(before >= 0, before, count), "rows_after": np.where(after >= 0, after, count),
+                "workloads": book_after.workloads}
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_changed(self, parameters, context, source, units, before, after, changed, names, feedback, table,
@@ -422,6 +465,26 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _geography_in_both(before: AccountBook, after: AccountBook) -> AccountBook:
+    """The accounts that follow their unit in both plans (the units carry them); an account
+    overridden in either plan stands apart and moves on its own (:func:`_apart_flows`)."""
+    apart = before.overridden | after.overridden
+    return AccountBook(home=after.home, override=np.where(apart, np.maximum(before.override, after.override), -1),
+                       workloads=after.workloads)
+
+
+def _apart_flows(account_run, changes: dict, rows: int, width: int) -> np.ndarray:
+    """(rows, rows, 1 + width) the workload of the accounts standing apart from their unit (overridden
+    in either plan) from their row before to their row after; they are not units (count 0)."""
+    apart = np.flatnonzero(changes["apart"])
+    values = np.zeros((apart.size, 1 + width))
+    values[:, 1:] = account_run.in_measures(changes["workloads"][apart], width)
+    out = np.zeros((rows, rows, 1 + width))
+    np.add.at(out, (changes["rows_before"][apart], changes["rows_after"][apart]), values)
+    return out
+
 
 
 def _id_key(value):

@@ -25,8 +25,9 @@ FEEDBACK_RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "fee
 
 
 @dataclass
-class PageUnit:
-    """A unit on a rep's page: ``own`` (in the rep's territory) or bordering it."""
+class PageItem:
+    """What a rep may ask for on a page: its id and name, whether it is the rep's (``own``), the
+    territory it is in (code, label, colour) and its workload on every measure of the page."""
 
     id: str
     name: str
@@ -35,7 +36,24 @@ class PageUnit:
     territory_label: str
     colour: str
     workloads: list[float]
+
+
+@dataclass
+class PageUnit(PageItem):
+    """A unit on a rep's page: ``own`` (in the rep's territory) or bordering it."""
+
     shape: str | None = None
+    point: tuple[float, float] | None = None
+
+
+@dataclass
+class PageAccount(PageItem):
+    """An account on a rep's page: ``own`` (aligned to the rep's territory: by its unit, or kept by
+    ``override``) or standing in a unit the page shows; ``unit`` is its unit's id (the page's ids; ""
+    in none), ``point`` where the map draws it (None: not on the map)."""
+
+    unit: str = ""
+    override: bool = False
     point: tuple[float, float] | None = None
 
 
@@ -60,7 +78,7 @@ class FeedbackPage:
     width: float
     height: float
     due_date: str = ""
-    accounts: list = field(default_factory=list)
+    accounts: list[PageAccount] = field(default_factory=list)
 
 
 def file_code(code: str, taken: set[str]) -> str:
@@ -87,6 +105,8 @@ def _words() -> dict:
     return {
         "yours": tr("in your territory"),
         "bordering": tr("bordering, in {}"),
+        "account_yours": tr("an account of your territory"),
+        "account_other": tr("an account served by {}"),
         "select_first": tr("Select a unit on the map or in a list first."),
         "reason_first": tr("Type the reason for the request first."),
         "name_first": tr("Type your name first (Submitted by)."),
@@ -120,7 +140,9 @@ def page_html(page: FeedbackPage) -> str:
                      for m in page.measures],
         "units": [{"id": u.id, "name": u.name, "own": u.own, "territory": u.territory,
                    "territory_label": u.territory_label, "workloads": u.workloads} for u in page.units],
-        "accounts": page.accounts,
+        "accounts": [{"id": a.id, "name": a.name, "own": a.own, "territory": a.territory,
+                      "territory_label": a.territory_label, "workloads": a.workloads, "unit": a.unit,
+                      "override": a.override} for a in page.accounts],
         "words": _words(),
     }
     title = tr("Feedback on {}").format(page.name)
@@ -141,10 +163,11 @@ def page_html(page: FeedbackPage) -> str:
         f'<h1><span class="swatch" style="background:{esc(page.colour)}"></span>{esc(title)}</h1>\n',
         f'<p class="meta">{" · ".join(esc(m) for m in meta)} · {esc(tr("made"))} {made}</p>\n',
         '<div class="layout">\n<div>\n', _map_svg(page),
-        f'<p class="legend">{esc(_legend())}</p>\n',
+        f'<p class="legend">{esc(_legend())}{esc(_account_legend()) if page.accounts else ""}</p>\n',
         "</div>\n<div>\n", _request_panel(), _workload_table(page), "</div>\n</div>\n",
         f"<h2>{esc(tr('Your units'))} ({len(own)})</h2>\n", _unit_table(own, page, False),
         f"<h2>{esc(tr('Bordering units'))} ({len(bordering)})</h2>\n", _unit_table(bordering, page, True),
+        _account_tables(page) if page.accounts else "",
         f'<script type="application/json" id="page-data">{script_json(data)}</script>\n',
         f"<script>{script}</script>\n</body>\n</html>\n",
     ])
@@ -163,6 +186,14 @@ def _map_svg(page: FeedbackPage) -> str:
         elif unit.point is not None:
             out.append(f'<circle class="{kind}" data-unit="{esc(unit.id)}" fill="{esc(unit.colour)}" '
                        f'cx="{unit.point[0]:g}" cy="{unit.point[1]:g}" r="5">{tip}</circle>\n')
+    # accounts on top of every unit, each in its territory's colour (kept ones ringed)
+    for account in page.accounts:
+        if account.point is None:
+            continue
+        kind = "account " + ("own" if account.own else "border") + (" kept" if account.override else "")
+        tip = f"<title>{esc(account.name)} ({esc(account.territory_label)})</title>"
+        out.append(f'<circle class="{kind}" data-account="{esc(account.id)}" fill="{esc(account.colour)}" '
+                   f'cx="{account.point[0]:g}" cy="{account.point[1]:g}" r="7">{tip}</circle>\n')
     out.append("</svg>\n")
     return "".join(out)
 
@@ -217,6 +248,33 @@ def _unit_table(units: list[PageUnit], page: FeedbackPage, with_territory: bool)
     header = "".join(f"<th>{h}</th>" for h in head)
     return (f'<div class="scroll"><table><thead><tr>{header}</tr></thead>\n'
             f"<tbody>{''.join(rows)}</tbody></table></div>\n")
+
+
+def _account_legend() -> str:
+    return " " + tr("Dots: accounts, in the colour of the territory that serves them; ringed: kept by a territory "
+                    "other than their unit's.")
+
+
+def _account_tables(page: FeedbackPage) -> str:
+    """The page's accounts by name: the rep's own, then the others standing in the units it shows."""
+    units = {unit.id: unit.name for unit in page.units}
+    own = [a for a in page.accounts if a.own]
+    others = [a for a in page.accounts if not a.own]
+    parts = []
+    for title, accounts, with_territory in ((tr("Your accounts"), own, False),
+                                            (tr("Accounts of other territories in these units"), others, True)):
+        head = [tr("Name"), tr("Id"), tr("Unit")] + ([tr("Served by")] if with_territory else [tr("Kept")])
+        head += [m.name for m in page.measures]
+        rows = []
+        for account in accounts:
+            cells = [esc(account.name), esc(account.id), esc(units.get(account.unit, account.unit)),
+                     esc(account.territory_label) if with_territory else (esc(tr("yes")) if account.override else "")]
+            cells = [f"<td>{c}</td>" for c in cells] + [f'<td class="num">{fmt(v)}</td>' for v in account.workloads]
+            rows.append(f'<tr data-row-account="{esc(account.id)}" tabindex="0">{"".join(cells)}</tr>')
+        header = "".join(f"<th>{esc(h)}</th>" for h in head)
+        parts.append(f"<h2>{esc(title)} ({len(accounts)})</h2>\n<div class=\"scroll\"><table><thead><tr>{header}</tr>"
+                     f"</thead>\n<tbody>{''.join(rows)}</tbody></table></div>\n")
+    return "".join(parts)
 
 
 def index_html(title: str, pages: list[tuple[str, str, str | None, str]], plan_id: str, due_date: str) -> str:

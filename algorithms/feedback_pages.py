@@ -16,6 +16,7 @@ from qgis.core import (
 
 from ..core.metrics import plan_figures
 from ..core.plan.feedback import plan_fingerprint
+from ..i18n import tr
 from ..layers.alignment import read_alignment
 from ..layers.feedback_files import read_unit_ids
 from ..layers.svg_map import svg_map
@@ -23,9 +24,19 @@ from ..layers.territory_table import plan_rows
 from ..layers.units import ScaledFeedback
 from ..layers.values import natural_key
 from . import parameters as shared
+from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
-from .feedback_html import FeedbackPage, PageMeasure, PageUnit, file_code, index_html, page_html, write_all
+from .feedback_html import (
+    FeedbackPage,
+    PageAccount,
+    PageMeasure,
+    PageUnit,
+    file_code,
+    index_html,
+    page_html,
+    write_all,
+)
 from .parameters import DUE_DATE, OUTPUT_FOLDER, PAGES, TERRITORY_FIELD, UNIT_ID_FIELD, UNIT_NAME_FIELD
 from .territory_layer import measure_columns
 
@@ -48,6 +59,10 @@ HELP = (
     "feature ids when empty. Use the same field when reviewing.\n"
     "<b>Unit name field</b>: how units are named on the page.\n"
     "<b>Due date</b>: optional text shown on every page.\n"
+    "<b>Accounts</b> (optional, the parameters of the accounts below): each page also shows the territory's "
+    "accounts and those standing in its bordering units, on the map and by name; the rep requests to add or "
+    "drop accounts as units (kind “account”), and the workload on the page counts each account where it is "
+    "aligned: an override for its territory, the rest with their unit.\n"
     "<b>Output folder</b>: receives feedback_<code>.html per territory and index.html.\n\n"
     "Every page carries the alignment's fingerprint (plan id): a feedback file made from another "
     "alignment is marked stale in the review. Result PAGES: the pages written."
@@ -59,12 +74,13 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "feedbackpages"
     display_name = "Feedback pages for reps"
-    help_text = (HELP,)
+    help_text = (HELP, shared.ACCOUNTS_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_alignment_inputs(self)
         shared.add_unit_field(self, UNIT_ID_FIELD, self.tr("Unit id field (feature ids when empty)"), optional=True)
         shared.add_unit_field(self, UNIT_NAME_FIELD, self.tr("Unit name field"), optional=True)
+        shared.add_accounts(self, with_name=True)
         self.addParameter(QgsProcessingParameterString(DUE_DATE, self.tr("Due date (shown on the pages)"),
                                                        optional=True))
         self.addParameter(QgsProcessingParameterFolderDestination(OUTPUT_FOLDER, self.tr("Output folder")))
@@ -81,22 +97,29 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
         os.makedirs(folder, exist_ok=True)
 
         feedback.setProgressText(self.tr("Reading units…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 30))
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
+        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 25))
+        account_run.read(self, parameters, context, source, units, feedback, (25.0, 30.0))
         alignment = read_alignment(source, territory_field, units, feedback)
         codes, labels = alignment.names, alignment.labels
         if not codes:
             raise QgsProcessingException(self.tr(
                 "No unit has a territory in “{}”. Choose the field that holds the plan, or build territories "
                 "first.").format(territory_field))
+        book = account_run.book(codes)  # an override naming no territory of the plan stops here
+        units = account_run.with_accounts(units, book)
         unit_ids = read_unit_ids(source, self.parameterAsString(parameters, UNIT_ID_FIELD, context), units)
         unit_names = shared.unit_names(self, parameters, context, source, units) or [
             self.tr("Unit {}").format(unit_id) for unit_id in unit_ids]
         plan_id = plan_fingerprint(unit_ids, [codes[k] if k >= 0 else None for k in labels])
         known = shared.territory_table(self, parameters, context, territory_field)
         rows = plan_rows(codes, labels, units.adjacency, known)
-        figures = plan_figures(labels, units.workloads, territory_count=len(codes))
+        figures = plan_figures(labels, units.workloads, territory_count=len(codes),
+                               fixed_loads=account_run.fixed_loads(book, len(codes), units.workloads.shape[1]))
         measures = measure_columns(units)
         weights = units.workloads if units.measure_names else np.ones((units.count, 1))
+        accounts = _PageAccounts(account_run, book, labels, unit_ids, codes, rows, weights.shape[1]) \
+            if book is not None else None
 
         feedback.setProgressText(self.tr("Writing {} feedback pages…").format(len(codes)))
         adjacency = units.adjacency.tocsr()
@@ -121,10 +144,11 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
                     workloads=[float(v) for v in weights[i]], shape=drawing.shapes[slot],
                     point=drawing.points[slot]))
             page_units.sort(key=lambda u: (not u.own, natural_key(u.name), natural_key(u.id)))
+            page_accounts = accounts.of(k, shown, drawing) if accounts is not None else []
             page = FeedbackPage(
                 territory=code, file_code=file_code(code, taken), name=rows[k].label, rep=rows[k].rep,
                 colour=rows[k].colour, plan_id=plan_id, due_date=due_date, width=drawing.width,
-                height=drawing.height, units=page_units,
+                height=drawing.height, units=page_units, accounts=page_accounts,
                 measures=[PageMeasure(measures[a], float(figures.sums[k, a]), float(figures.targets[k, a]), tolerance)
                           for a in range(len(measures))])
             file = f"feedback_{page.file_code}.html"
@@ -139,3 +163,46 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
                                   "{:.0f} KB).").format(len(pages), folder, plan_id, max(sizes) / 1024))
         feedback.setProgress(100)
         return {PAGES: pages, OUTPUT_FOLDER: folder}
+
+
+class _PageAccounts:
+    """The accounts as the pages show them: each page gets its territory's accounts and those standing in
+    the units it shows (its own and the bordering ones), each with its territory and its workload in
+    the page's measures; accounts standing in a shown unit are drawn where they stand."""
+
+    def __init__(self, account_run: AccountRun, book, labels, unit_ids, codes, rows, width: int):
+        accounts = account_run.accounts
+        self.accounts, self.unit_ids, self.codes, self.rows = accounts, unit_ids, codes, rows
+        self.home = book.home
+        self.territory = book.territories(labels)
+        self.overridden = book.overridden
+        # the accounts' workloads in the page's measures (none of the units' own; a count of 0 without measures)
+        self.workloads = account_run.in_measures(accounts.workloads, width) if account_run.account_fields else \
+            np.zeros((accounts.count, width))
+        order = np.argsort(self.home, kind="stable")
+        self.by_home, self.home_sorted = order, self.home[order]
+
+    def of(self, territory: int, shown: np.ndarray, drawing) -> list[PageAccount]:
+        """The accounts of page ``territory`` whose map shows the units ``shown`` (``drawing``)."""
+        shown = np.asarray(shown, dtype=np.int64)
+        start = np.searchsorted(self.home_sorted, shown, side="left")
+        end = np.searchsorted(self.home_sorted, shown, side="right")
+        standing = np.concatenate([self.by_home[a:b] for a, b in zip(start.tolist(), end.tolist())] or
+                                  [np.zeros(0, dtype=np.int64)])
+        chosen = np.union1d(standing, np.flatnonzero(self.territory == territory))
+        on_map = np.isin(chosen, standing)
+        out = []
+        for a, drawn in zip(chosen.tolist(), on_map.tolist()):
+            k = int(self.territory[a])
+            x, y = self.accounts.positions[a]
+            home = int(self.home[a])
+            out.append(PageAccount(
+                id=self.accounts.ids[a], name=self.accounts.names[a], own=k == territory,
+                territory=self.codes[k] if k >= 0 else "",
+                territory_label=self.rows[k].label if k >= 0 else tr("no territory"),
+                colour=self.rows[k].colour if k >= 0 else UNASSIGNED_COLOUR,
+                workloads=[float(v) for v in self.workloads[a]], unit=self.unit_ids[home] if home >= 0 else "",
+                override=bool(self.overridden[a]),
+                point=drawing.at(x, y) if drawn and np.isfinite(x) else None))
+        out.sort(key=lambda account: (not account.own, natural_key(account.name), natural_key(account.id)))
+        return out

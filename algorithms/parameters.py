@@ -53,6 +53,7 @@ ACCOUNT_ID_FIELD = "ACCOUNT_ID_FIELD"
 OVERRIDE_FIELD = "OVERRIDE_FIELD"
 UNIT_ID_FIELD = "UNIT_ID_FIELD"
 ACCOUNT_UNIT_FIELD = "ACCOUNT_UNIT_FIELD"
+ACCOUNT_BALANCE_FIELDS = "ACCOUNT_BALANCE_FIELDS"
 INDEX_WEIGHTS = "INDEX_WEIGHTS"
 # the names of one algorithm's own parameters and results, kept here with the rest: every
 # Processing name of the provider is a contract, listed in one place
@@ -87,6 +88,7 @@ OUTPUT_REPLIES = "OUTPUT_REPLIES"
 OUTPUT_REPS = "OUTPUT_REPS"
 OUTPUT_REQUESTS = "OUTPUT_REQUESTS"
 OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
+OVERRIDE_FIELD_BEFORE = "OVERRIDE_FIELD_BEFORE"
 PACKETS = "PACKETS"
 PAGES = "PAGES"
 PERFORMANCE_THRESHOLD = "PERFORMANCE_THRESHOLD"
@@ -205,6 +207,9 @@ ACCOUNTS_HELP = (
     "belongs to the territory of the unit it stands in (accounts in another CRS are transformed), unless its "
     "<b>override field</b> holds a territory code: then it belongs to that territory, whatever its unit. "
     "<b>Account id field</b> tells accounts apart (ids must not repeat).\n"
+    "<b>Account balance fields</b> (optional): numeric fields of the accounts to balance, summed where each "
+    "account is aligned; they are balanced beside the balance fields (which may name account fields too, from "
+    "Python or qgis_process). A name that is a field of both layers is an error naming it.\n"
     "<b>Unit id field</b> and <b>accounts' unit field</b> (together, optional): find each account's unit by "
     "its id instead of its location (accounts that carry a ZIP code; an empty unit id falls back to the location).\n"
     "Accounts outside every unit have no territory unless overridden: they count nowhere (not even in the "
@@ -214,10 +219,12 @@ ACCOUNTS_HELP = (
 )
 
 
-def add_accounts(algorithm, optional: bool = True, with_name: bool = False) -> None:
+def add_accounts(algorithm, optional: bool = True, with_name: bool = False, with_balance: bool = True) -> None:
     """ACCOUNTS (points or a table), ACCOUNT_ID_FIELD, OVERRIDE_FIELD, UNIT_ID_FIELD and
-    ACCOUNT_UNIT_FIELD (``with_name``: ACCOUNT_NAME_FIELD too). UNIT_ID_FIELD is added only when the
-    algorithm has none yet (Compare's already names the units)."""
+    ACCOUNT_UNIT_FIELD (``with_name``: ACCOUNT_NAME_FIELD too; ``with_balance``: ACCOUNT_BALANCE_FIELDS,
+    the accounts' fields for the Processing dialog's picker, read by :func:`balance_fields` beside
+    BALANCE_FIELDS). UNIT_ID_FIELD is added only when the algorithm has none yet (Compare's already
+    names the units)."""
     algorithm.addParameter(QgsProcessingParameterFeatureSource(
         ACCOUNTS, tr("Accounts (points, or a table with a unit id)"), [QgsProcessing.SourceType.TypeVector],
         optional=optional))
@@ -236,6 +243,12 @@ def add_accounts(algorithm, optional: bool = True, with_name: bool = False) -> N
     algorithm.addParameter(QgsProcessingParameterField(
         ACCOUNT_UNIT_FIELD, tr("Accounts' unit field (the id of each account's unit)"),
         parentLayerParameterName=ACCOUNTS, optional=True))
+    if with_balance:
+        # BALANCE_FIELDS' picker lists the units' fields only: a picker of its own for the accounts'
+        algorithm.addParameter(QgsProcessingParameterField(
+            ACCOUNT_BALANCE_FIELDS, tr("Account balance fields (workload measures of the accounts)"),
+            parentLayerParameterName=ACCOUNTS, type=QgsProcessingParameterField.DataType.Numeric,
+            allowMultiple=True, optional=True))
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -250,7 +263,12 @@ def units_source(algorithm, parameters, context):
 
 
 def balance_fields(algorithm, parameters, context) -> list[str]:
-    return parameter_as_fields(algorithm, parameters, BALANCE_FIELDS, context)
+    """The measures to balance: BALANCE_FIELDS (fields of the units, or of the accounts), then the
+    ACCOUNT_BALANCE_FIELDS not named there already, for the algorithms that take accounts."""
+    fields = parameter_as_fields(algorithm, parameters, BALANCE_FIELDS, context)
+    if algorithm.parameterDefinition(ACCOUNT_BALANCE_FIELDS) is not None:
+        fields += parameter_as_fields(algorithm, parameters, ACCOUNT_BALANCE_FIELDS, context)
+    return list(dict.fromkeys(fields))
 
 
 def tolerance(algorithm, parameters, context) -> float:

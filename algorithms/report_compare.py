@@ -81,8 +81,9 @@ def compare_report(rows, measures, summary, flows, info, image, table, moves, ac
 
     body.append(f"<h2>{esc(tr('Per territory'))}</h2>")
     for r in range(len(rows)):
-        gains = [s for s in range(len(rows)) if s != r and flows[s, r, 0] > 0]
-        losses = [s for s in range(len(rows)) if s != r and flows[r, s, 0] > 0]
+        # units, or accounts moving on their own (overrides changed) with no unit
+        gains = [s for s in range(len(rows)) if s != r and (flows[s, r] > 0).any()]
+        losses = [s for s in range(len(rows)) if s != r and (flows[r, s] > 0).any()]
         body.append(f"<h3>{report.swatch(colours[r])}{esc(labels[r])}</h3>")
         if not gains and not losses:
             body.append(f"<p>{esc(tr('No change.'))}</p>")

@@ -24,12 +24,14 @@ from qgis.core import (
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.graph import join_islands, undirected
 from ..core.metrics import balance_matrix, territory_targets
+from ..core.plan.accounts import AccountBook
 from ..core.plan.feedback import FEEDBACK_COLUMNS, STATUSES, Alignment, review_requests
 from ..layers.alignment import read_alignment
 from ..layers.feedback_files import read_feedback_folder, read_unit_ids, why_text
 from ..layers.territory_table import plan_rows
 from ..layers.units import ScaledFeedback
 from . import parameters as shared
+from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .feedback_html import file_code, write_replies
 from .outputs import TerritoryStyler, add_feature, destination_of, output_field_names, write_units
@@ -38,6 +40,7 @@ from .parameters import (
     CONTIGUOUS,
     FEEDBACK_FOLDER,
     OUTPUT,
+    OUTPUT_ACCOUNTS,
     OUTPUT_REPLIES,
     OUTPUT_REQUESTS,
     RULE,
@@ -85,9 +88,15 @@ HELP = (
     "file and line); accepted requests build on each other. Checks: an unknown territory or unit id, "
     "or a value that is not a kind or action, is <i>invalid</i>; a page made from another alignment "
     "(its plan id differs) or a unit no longer where the page showed it is <i>stale</i>; two "
-    "territories asking for the same unit is a <i>conflict</i> for both; account requests and drops "
-    "of units bordering no other territory <i>need review</i>. A drop goes to the neighbouring "
-    "territory that takes the unit best.\n\n"
+    "territories asking for the same unit is a <i>conflict</i> for both; drops of units bordering no other "
+    "territory (and account requests when no accounts are given) <i>need review</i>. A drop goes to the "
+    "neighbouring territory that takes the unit best.\n\n"
+    "<b>Accounts</b> (optional, the parameters of the accounts below): account requests are judged by the same "
+    "rule, the account moving as an override: an added account is overridden to the rep's territory (its "
+    "override cleared when that is its unit's territory); a dropped one goes back to its unit's territory when "
+    "it is kept from outside, else to the territory bordering its unit that takes it best. Workloads count "
+    "every account where it is aligned. <b>Accounts with accepted requests</b> (OUTPUT_ACCOUNTS) gets the "
+    "accounts with their override field as it then stands.\n\n"
     "<b>Rule</b>: accept a request when both territories end within tolerance, or no further from it "
     "than before, neither is emptied, and (with Contiguous) neither is split; or evaluate only "
     "(every request that could be applied <i>needs review</i>, nothing is accepted).\n"
@@ -105,7 +114,7 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "reviewfeedback"
     display_name = "Review rep feedback"
-    help_text = (HELP,)
+    help_text = (HELP, shared.ACCOUNTS_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_alignment_inputs(self)
@@ -114,6 +123,7 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
         shared.add_unit_field(self, UNIT_ID_FIELD, self.tr("Unit id field (feature ids when empty)"), optional=True)
+        shared.add_accounts(self)
         self.addParameter(QgsProcessingParameterFile(
             FEEDBACK_FOLDER, self.tr("Folder of feedback files (feedback_*.csv)"),
             behavior=QgsProcessingParameterFile.Behavior.Folder))
@@ -125,6 +135,9 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT_REQUESTS, self.tr("Requests and their review"), QgsProcessing.SourceType.TypeVector))
         self.addParameter(QgsProcessingParameterFolderDestination(OUTPUT_REPLIES, self.tr("Replies to the reps")))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            OUTPUT_ACCOUNTS, self.tr("Accounts with accepted requests (their overrides)"),
+            QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber(ACCEPTED, self.tr("Requests accepted")))
 
     @removes_partial_outputs
@@ -145,7 +158,9 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
         requests = read_feedback_folder(self.parameterAsFile(parameters, FEEDBACK_FOLDER, context))
 
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 40))
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
+        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 35))
+        account_run.read(self, parameters, context, source, units, feedback, (35.0, 40.0))
         alignment = read_alignment(source, territory_field, units, feedback)
         codes, labels = alignment.names, alignment.labels
         if not codes:
@@ -155,14 +170,22 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
         unit_ids = read_unit_ids(source, self.parameterAsString(parameters, UNIT_ID_FIELD, context), units)
         known = shared.territory_table(self, parameters, context, territory_field)
         rows = plan_rows(codes, labels, units.adjacency, known)
+        book = account_run.book(codes)  # an override naming no territory of the plan stops here
+        units = account_run.with_accounts(units, book)
         measures = measure_columns(units)
         workloads = balance_matrix(units.workloads)
+        fixed = account_run.fixed_loads(book, len(codes), units.workloads.shape[1])
         # islands are joined to their nearest unit, as the engine and every plan figure join them
         adjacency = join_islands(undirected(units.adjacency, units.count), units.positions).adjacency
         plan = Alignment(codes=codes, labels=labels, unit_ids=unit_ids, workloads=workloads,
-                         targets=territory_targets(units.workloads, len(codes)),
+                         targets=territory_targets(units.workloads, len(codes), fixed_loads=fixed),
                          tolerances=np.asarray(tolerances if tolerances else [tolerance] * workloads.shape[1]),
                          adjacency=adjacency, contiguous=contiguous)
+        if book is not None:
+            # the accounts' workloads in the balanced measures' columns (none of the units' own)
+            plan.accounts = AccountBook(home=book.home, override=book.override,
+                                        workloads=account_run.in_measures(book.workloads, workloads.shape[1]))
+            plan.account_ids = list(account_run.accounts.ids)
         feedback.setProgressText(self.tr("Reviewing {} requests…").format(len(requests)))
         review = review_requests(plan, requests, accept=accept)
         feedback.setProgress(60)
@@ -187,6 +210,13 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
         out_id, _ = write_units(self, parameters, OUTPUT, context, feedback, source, units,
                                 [territory, previous, make_field(CHANGED_FIELD, INT)], values_of, (60.0, 85.0))
         TerritoryStyler.attach(out_id, territory_field, list(values), context, rows)
+        accounts_id = None
+        if book is not None:
+            accounts_id = account_run.write_overrides(
+                self, parameters, context, feedback, AccountBook(book.home, review.overrides, book.workloads),
+                alignment, OUTPUT_ACCOUNTS)
+            feedback.pushInfo(self.tr("{} accounts have a new override.").format(
+                int((review.overrides != book.override).sum())))
         requests_id = self._write_requests(parameters, context, review, why, codes, measures)
         taken: set[str] = set()
         codes_in_files = sorted({v.request.territory for v in review.verdicts})
@@ -197,7 +227,7 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
         feedback.pushInfo(self.tr("{} requests reviewed: {}. {} units changed territory.").format(
             len(review.verdicts), ", ".join(f"{n} {s}" for s, n in counts.items() if n), int(changed.sum())))
         return {OUTPUT: out_id, OUTPUT_REQUESTS: requests_id, OUTPUT_REPLIES: replies_folder,
-                ACCEPTED: counts["accepted"]}
+                ACCEPTED: counts["accepted"], **({OUTPUT_ACCOUNTS: accounts_id} if accounts_id is not None else {})}
 
     def _write_requests(self, parameters, context, review, why, codes, measures) -> str:
         fields = request_fields(measures, destination_of(parameters, OUTPUT_REQUESTS))

@@ -17,7 +17,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from qgis.core import (
@@ -67,6 +67,8 @@ class Accounts:
     override_field: str = ""
     unknown_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     index_of_fid: dict = field(default_factory=dict, repr=False)
+    #: how many accounts this read located (the others' homes were remembered or found by unit id)
+    located: int = 0
 
     @property
     def count(self) -> int:
@@ -123,7 +125,8 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
                   name_field: str | None = None, override_field: str | None = None,
                   balance_fields: Sequence[str] = (), unit_source=None, unit_id_field: str | None = None,
                   account_unit_field: str | None = None, feedback=None,
-                  from_file: GeoPackageColumns | None = None, known_homes=None) -> Accounts | None:
+                  from_file: GeoPackageColumns | None = None, known_homes=None,
+                  units_with_shapes=None) -> Accounts | None:
     """Read every account of ``source`` (a feature source or vector layer, points or a table).
 
     ``units`` are the units the accounts stand in (read with their geometries); ``unit_source`` is
@@ -133,7 +136,9 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
     ``feedback`` is cancelled. ``from_file``: the columns and points prepared by
     :func:`prepare_file_read` (read straight from the GeoPackage; through ``source`` when that fails).
     ``known_homes``: (account feature ids, unit feature ids) found before for the same files
-    (:class:`HomeCache`); only the other accounts are located.
+    (:class:`HomeCache`); only the other accounts are located. ``units_with_shapes``: called for the
+    units with their geometries when some account must be located (``units`` may then come without
+    them, ``layers.units.unit_frame``).
     """
     fields = source.fields()
     if bool(unit_id_field) != bool(account_unit_field):
@@ -158,8 +163,18 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
             "The units are points, so no account stands in one. Give the units' id field and the accounts' unit "
             "field to find each account's unit by its id."))
 
-    read = from_file.read() if from_file is not None and has_geometry else None
-    raw = _rows_from_file(columns, *read) if read is not None else _read_rows(source, columns, has_geometry, feedback)
+    read, remembered = None, None
+    if from_file is not None and has_geometry:
+        if known_homes is not None and not account_unit_field:
+            # every home remembered (reopening): the points are not even read
+            read = from_file.read(points=False)
+            if read is not None:
+                remembered, known = _known_homes(np.asarray(read[0], dtype=np.int64), units, *known_homes)
+                read = (*read, np.full((len(read[0]), 2), np.nan)) if known.all() else None
+        if read is None:
+            read, remembered = from_file.read(), None
+    raw = _rows_from_file(columns, *read, located=remembered is not None) if read is not None else \
+        _read_rows(source, columns, has_geometry, feedback)
     if raw is None:
         return None
     _check_rows(raw, id_field, account_unit_field)
@@ -178,41 +193,86 @@ def read_accounts(source, units: Units, id_field: str, transform_context: QgsCoo
         unknown = np.flatnonzero(found == -2)
         by_location &= found == -3
     fids = np.frombuffer(raw.fids, dtype=np.int64).copy()
-    if known_homes is not None and np.any(by_location):
-        known = _known_homes(fids, units, *known_homes)
-        home = np.where(by_location & (known >= 0), known, home)
-        by_location &= known < 0
-    if np.any(by_location):
+    if remembered is not None:
+        home = remembered
+    elif known_homes is not None and np.any(by_location):
+        found, known = _known_homes(fids, units, *known_homes)
+        home = np.where(by_location & known, found, home)
+        by_location &= ~known
+    located = int(by_location.sum())
+    if located:
         if not units.is_polygon:
             raise AccountDataError(tr(
                 "{} accounts have no unit id and the units are points, so their unit cannot be found: {}. Fill "
                 "in their unit id.").format(int(by_location.sum()), _listing(
                     [raw.ids[i] for i in np.flatnonzero(by_location)], NAMED_IN_MESSAGES)))
-        located = units_at(units, positions[by_location],
+        shaped = units_with_shapes() if units_with_shapes is not None and not units.geometries else units
+        if shaped is None:
+            return None
+        located = units_at(shaped, positions[by_location],
                            ScaledFeedback(feedback, 60.0, 100.0) if feedback is not None else None)
         if located is None:
             return None
+        if shaped is not units:  # the shapes' numbering to the units', by feature id
+            numbering = np.array([units.index_of_fid.get(int(fid), -1) for fid in shaped.fids] + [-1],
+                                 dtype=np.int64)
+            located = numbering[located]
         home[by_location] = located
     return Accounts(fids=fids, ids=raw.ids, names=raw.names, workloads=workloads,
                     measure_names=list(balance_fields), overrides=raw.overrides, home=home, positions=positions,
                     override_field=override_field or "", unknown_unit=unknown,
-                    index_of_fid={int(fid): i for i, fid in enumerate(fids.tolist())})
+                    index_of_fid=dict(zip(fids.tolist(), range(count))), located=located)
 
 
-def _known_homes(fids: np.ndarray, units: Units, account_fids: np.ndarray, unit_fids: np.ndarray) -> np.ndarray:
-    """(a,) the unit index of each account found in the remembered homes (−1: not remembered, or its
-    unit is gone), by feature ids."""
+def read_overrides(source, field_name: str, accounts: Accounts) -> Accounts:
+    """``accounts`` with their overrides read from another field of ``source`` (Compare's overrides
+    before beside the override field's after); the codes are read as the override field's are."""
+    index = source.fields().lookupField(field_name)
+    if index < 0:
+        raise AccountDataError(tr("The override field “{}” is not a field of the accounts. Pick one of their "
+                                  "fields.").format(field_name))
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([index])
+    overrides: list = [None] * accounts.count
+    for feature in source.getFeatures(request):
+        i = accounts.index_of_fid.get(feature.id())
+        if i is not None:
+            overrides[i] = _code(feature.attribute(index))
+    return replace(accounts, overrides=overrides, override_field=field_name)
+
+
+def _known_homes(fids: np.ndarray, units: Units, account_fids: np.ndarray,
+                 unit_fids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((a,) the unit index of each account by the remembered homes, −1 outside every unit; (a,) bool
+    whether it is remembered), by feature ids; an account whose remembered unit is gone is not."""
     if len(account_fids) == 0 or units.count == 0:
-        return np.full(len(fids), -1, dtype=np.int64)
-    order = np.argsort(account_fids, kind="stable")
-    account_fids, unit_fids = np.asarray(account_fids)[order], np.asarray(unit_fids)[order]
-    at = np.clip(np.searchsorted(account_fids, fids), 0, len(account_fids) - 1)
-    wanted = unit_fids[at]
-    unit_order = np.argsort(units.fids, kind="stable")
-    sorted_units = units.fids[unit_order]
-    spot = np.clip(np.searchsorted(sorted_units, wanted), 0, len(sorted_units) - 1)
-    exists = (account_fids[at] == fids) & (sorted_units[spot] == wanted)
-    return np.where(exists, unit_order[spot], -1)
+        return np.full(len(fids), -1, dtype=np.int64), np.zeros(len(fids), dtype=bool)
+    account_fids, unit_fids = np.asarray(account_fids, dtype=np.int64), np.asarray(unit_fids, dtype=np.int64)
+    if np.array_equal(account_fids, fids):  # the same accounts as last time (reopening): no search
+        wanted, exists = unit_fids, np.ones(len(fids), dtype=bool)
+    else:
+        order = np.argsort(account_fids, kind="stable")
+        account_fids, unit_fids = account_fids[order], unit_fids[order]
+        at = np.clip(np.searchsorted(account_fids, fids), 0, len(account_fids) - 1)
+        wanted, exists = unit_fids[at], account_fids[at] == fids
+    home = np.where(exists & (wanted >= 0), _unit_index(units, wanted), -1)
+    # remembered outside every unit (−1), or in a unit that is still there
+    return home, exists & ((wanted < 0) | (home >= 0))
+
+
+def _unit_index(units: Units, fids: np.ndarray) -> np.ndarray:
+    """The index of the unit of each feature id (−1: none)."""
+    unit_fids = np.asarray(units.fids, dtype=np.int64)
+    top = int(unit_fids.max(initial=0))
+    if 0 <= unit_fids.min(initial=0) and top <= 4 * len(unit_fids) + 1024:
+        # feature ids of a table are usually 1…n: a lookup table, no search
+        table = np.full(top + 1, -1, dtype=np.int64)
+        table[unit_fids] = np.arange(len(unit_fids))
+        inside = (fids >= 0) & (fids <= top)
+        return np.where(inside, table[np.clip(fids, 0, top)], -1)
+    order = np.argsort(unit_fids, kind="stable")
+    ordered = unit_fids[order]
+    spot = np.clip(np.searchsorted(ordered, fids), 0, len(ordered) - 1)
+    return np.where(ordered[spot] == fids, order[spot], -1)
 
 
 class HomeCache:
@@ -269,7 +329,9 @@ class HomeCache:
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             partial = self.path + ".partial.npz"
-            np.savez(partial, accounts=accounts.fids[located], units=units.fids[accounts.home[located]])
+            # every account: its unit's feature id, −1 outside every unit (remembered too)
+            np.savez(partial, accounts=accounts.fids,
+                     units=np.where(located, units.fids[np.maximum(accounts.home, 0)], -1))
             os.replace(partial, self.path)
         except OSError:
             pass  # nothing remembered: the next opening locates the accounts again
@@ -406,8 +468,9 @@ def prepare_file_read(layer, id_field: str, override_field: str | None = None, b
     return GeoPackageColumns.prepare(layer, _wanted(columns), points=True)
 
 
-def _rows_from_file(columns: _Columns, fids: list, raw: list, xy: np.ndarray) -> _Rows:
-    """:class:`_Rows` from columns read straight from the file (same checks as :func:`_read_rows`)."""
+def _rows_from_file(columns: _Columns, fids: list, raw: list, xy: np.ndarray, located: bool = False) -> _Rows:
+    """:class:`_Rows` from columns read straight from the file (same checks as :func:`_read_rows`);
+    ``located``: every account's home is known, so none lacks a location (their points were not read)."""
     rows = _Rows()
     values = dict(zip(_wanted(columns), raw))
     count = len(fids)
@@ -439,8 +502,9 @@ def _rows_from_file(columns: _Columns, fids: list, raw: list, xy: np.ndarray) ->
     # numpy arrays serve as the buffers the reader's arrays are (np.frombuffer takes either)
     rows.workloads = np.ascontiguousarray(work.ravel())
     rows.xs, rows.ys = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
-    nowhere = np.isnan(xy[:, 0]) & np.array([key is None for key in rows.unit_keys], dtype=bool)
-    rows.nowhere = np.flatnonzero(nowhere).tolist()
+    if not located:
+        nowhere = np.isnan(xy[:, 0]) & np.array([key is None for key in rows.unit_keys], dtype=bool)
+        rows.nowhere = np.flatnonzero(nowhere).tolist()
     return rows
 
 

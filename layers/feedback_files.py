@@ -136,8 +136,12 @@ def why_text(verdict: Verdict, codes: list[str], labels: dict[str, str] | None =
             .format(request.territory)
     if why == "unknown_unit":
         return tr("No unit has the id “{}” in the layer.").format(request.unit)
+    if why == "unknown_account":
+        return tr("No account has the id “{}”.").format(request.unit)
     if why == "account":
-        return tr("Account requests are not evaluated yet: decide by hand.")
+        return tr("No accounts were given to the review, so account requests are not evaluated: decide by hand, "
+                  "or give the accounts.")
+    account = request.kind == "account"
     if why == "repeated":
         return tr("The same request as line {} of {}; counted once.").format(
             verdict.details["line"], verdict.details["source"])
@@ -145,10 +149,17 @@ def why_text(verdict: Verdict, codes: list[str], labels: dict[str, str] | None =
         return tr("The page was made from another alignment ({}; now {}): make new pages and ask again.").format(
             verdict.details["plan_id"] or tr("none"), verdict.details["current"])
     if why == "not_in_territory":
-        return tr("The unit is no longer in territory {}.").format(request.territory)
+        text = tr("The account is no longer in territory {}.") if account else tr(
+            "The unit is no longer in territory {}.")
+        return text.format(request.territory)
     if why == "already_in_territory":
-        return tr("The unit is already in territory {}.").format(request.territory)
+        text = tr("The account is already in territory {}.") if account else tr(
+            "The unit is already in territory {}.")
+        return text.format(request.territory)
     if why == "no_destination":
+        if account:
+            return tr("The account's unit borders no other territory (or it stands in no unit): choose by hand "
+                      "where it should go.")
         return tr("The unit borders no other territory: choose by hand where it should go.")
     if why == "conflict":
         return tr("Also asked for by {}: decide between them.").format(

@@ -18,12 +18,20 @@ DECIMALS = 1
 
 @dataclass
 class SvgMap:
-    """``shapes[i]``: the SVG path data of unit i (or ``None`` for a point, drawn at ``points[i]``)."""
+    """``shapes[i]``: the SVG path data of unit i (or ``None`` for a point, drawn at ``points[i]``);
+    ``left``, ``top`` and ``scale`` place other points (accounts) on the same map (:meth:`at`)."""
 
     width: float
     height: float
     shapes: list[str | None]
     points: list[tuple[float, float] | None]
+    left: float = 0.0
+    top: float = 0.0
+    scale: float = 1.0
+
+    def at(self, x: float, y: float) -> tuple[float, float]:
+        """A point in the geometries' coordinates (x east, y north) in the map's (y down)."""
+        return round((x - self.left) * self.scale, DECIMALS), round((self.top - y) * self.scale, DECIMALS)
 
 
 def svg_map(geometries: list[QgsGeometry], margin: float = 0.02) -> SvgMap:
@@ -38,13 +46,8 @@ def svg_map(geometries: list[QgsGeometry], margin: float = 0.02) -> SvgMap:
     extent.grow(pad)
     scale = MAP_WIDTH / max(extent.width(), 1e-9)
     height = round(max(extent.height() * scale, 1.0), DECIMALS)
-    left, top = extent.xMinimum(), extent.yMaximum()
-
-    def svg_xy(x: float, y: float) -> tuple[float, float]:
-        return round((x - left) * scale, DECIMALS), round((top - y) * scale, DECIMALS)
-
-    shapes: list[str | None] = []
-    points: list[tuple[float, float] | None] = []
+    drawing = SvgMap(MAP_WIDTH, height, [], [], extent.xMinimum(), extent.yMaximum(), scale)
+    svg_xy, shapes, points = drawing.at, drawing.shapes, drawing.points
     tolerance = SIMPLIFY_PIXELS / scale
     for geometry in geometries:
         if QgsWkbTypes.geometryType(geometry.wkbType()) == QgsWkbTypes.GeometryType.PointGeometry:
@@ -54,7 +57,7 @@ def svg_map(geometries: list[QgsGeometry], margin: float = 0.02) -> SvgMap:
             continue
         shapes.append(_path_data(_simplified(geometry, tolerance), svg_xy))
         points.append(None)
-    return SvgMap(MAP_WIDTH, height, shapes, points)
+    return drawing
 
 
 def _simplified(geometry: QgsGeometry, tolerance: float) -> QgsGeometry:

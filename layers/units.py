@@ -30,6 +30,7 @@ from scipy.spatial import Delaunay, cKDTree
 
 from ..i18n import tr
 from .plan_reader import UnitDataError, workload_value
+from .point_location import wkb_rings
 
 #: A Delaunay edge between account points is kept when it is at most this many times the
 #: distance to the third-nearest point at both of its ends (or short by the layer's own standard).
@@ -122,7 +123,8 @@ def numeric_field_names(source) -> set[str]:
 
 def read_units(source, balance_fields: list[str], transform_context: QgsCoordinateTransformContext,
                feedback=None, with_adjacency: bool = True, snap_tolerance: float | None = None,
-               request: QgsFeatureRequest | None = None, point_geometries: bool = True) -> Units:
+               request: QgsFeatureRequest | None = None, point_geometries: bool = True,
+               with_positions: bool = True) -> Units:
     """Read every feature of ``source`` (a QgsFeatureSource or vector layer) as a unit.
 
     ``balance_fields`` are numeric fields whose values are the workloads. NULL or negative
@@ -130,6 +132,7 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
     ``feedback`` (QgsFeedback or None) receives progress 0–100 and is checked for cancellation;
     a cancelled read returns ``None``. ``point_geometries=False``: no geometry object per point
     (``Units.geometries`` stays empty for a point layer; the panel needs positions only).
+    ``with_positions=False``: polygons' positions are left at 0 (placing accounts needs the shapes only).
     """
     fields = source.fields()
     for name in balance_fields:
@@ -209,7 +212,7 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
             repaired.append(feature.id())
         rows.extend(_workload_row(feature, balance_fields, field_indexes))
         fids.append(feature.id())
-        x, y = _representative_point(geometry, is_polygon)
+        x, y = _representative_point(geometry, is_polygon) if with_positions else (0.0, 0.0)
         xs.append(x)
         ys.append(y)
         geometries.append(geometry)
@@ -236,6 +239,26 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
         measure_names=list(balance_fields), adjacency=adjacency, metric_crs=metric_crs,
         is_polygon=is_polygon, unit_factor=factor, geometries=geometries, repaired=repaired,
         index_of_fid={fid: i for i, fid in enumerate(fids)})
+
+
+def unit_frame(source, transform_context: QgsCoordinateTransformContext,
+               request: QgsFeatureRequest | None = None, fids: np.ndarray | None = None) -> Units:
+    """The units of ``source`` as :func:`read_units` numbers them, without geometries, positions,
+    workloads or neighbours: their feature ids, kind and metric CRS (what placing accounts by
+    remembered homes needs; a few hundredths of a second where reading the shapes takes a second).
+    ``fids``: the units' feature ids when known already (the panel's plan), else read."""
+    geometry_type = QgsWkbTypes.geometryType(source.wkbType())
+    metric_crs, factor = metric_crs_for(source.sourceCrs(), source.sourceExtent(), transform_context)
+    if fids is None:
+        req = QgsFeatureRequest(request) if request is not None else QgsFeatureRequest()
+        req.setFlags(QgsFeatureRequest.Flag.NoGeometry).setSubsetOfAttributes([])
+        fids = np.fromiter((feature.id() for feature in source.getFeatures(req)), dtype=np.int64)
+    fids = np.asarray(fids, dtype=np.int64)
+    n = len(fids)
+    return Units(fids=fids, positions=np.zeros((n, 2)), workloads=np.zeros((n, 0)), measure_names=[],
+                 adjacency=sparse.csr_matrix((n, n), dtype=np.int8), metric_crs=metric_crs,
+                 is_polygon=geometry_type == QgsWkbTypes.GeometryType.PolygonGeometry, unit_factor=factor,
+                 index_of_fid={fid: i for i, fid in enumerate(fids.tolist())})
 
 
 def _workload_row(feature, balance_fields: list[str], field_indexes: list[int]) -> list[float]:
@@ -482,40 +505,11 @@ def _all_vertices(geometries: list[QgsGeometry], block: int = 20_000) -> tuple[n
     return np.concatenate(parts), owner
 
 
-_WKB_POLYGON = 3
-_WKB_MULTIPOLYGON = 6
-
-
 def _vertices(geometry: QgsGeometry) -> np.ndarray:
     """The geometry's vertices (x, y); read from its WKB when it is a 2-D (multi)polygon."""
-    wkb = bytes(geometry.asWkb())
-    if len(wkb) >= 9 and wkb[0] == 1:
-        kind = int.from_bytes(wkb[1:5], "little")
-        if kind in (_WKB_POLYGON, _WKB_MULTIPOLYGON):
-            parts = []
-            offset = 5
-            polygons = 1
-            if kind == _WKB_MULTIPOLYGON:
-                polygons = int.from_bytes(wkb[5:9], "little")
-                offset = 9
-            ok = True
-            for _ in range(polygons):
-                if kind == _WKB_MULTIPOLYGON:
-                    if wkb[offset] != 1 or int.from_bytes(wkb[offset + 1:offset + 5], "little") != _WKB_POLYGON:
-                        ok = False
-                        break
-                    offset += 5
-                rings = int.from_bytes(wkb[offset:offset + 4], "little")
-                offset += 4
-                for _ in range(rings):
-                    count = int.from_bytes(wkb[offset:offset + 4], "little")
-                    offset += 4
-                    parts.append(np.frombuffer(wkb, dtype="<f8", count=2 * count, offset=offset))
-                    offset += 16 * count
-            if ok:
-                if not parts:
-                    return np.zeros((0, 2))
-                return np.concatenate(parts).reshape(-1, 2)
+    rings = wkb_rings(bytes(geometry.asWkb()))
+    if rings is not None:
+        return np.concatenate(rings) if rings else np.zeros((0, 2))
     coords = [(v.x(), v.y()) for v in geometry.vertices()]
     return np.asarray(coords, dtype=float).reshape(-1, 2)
 

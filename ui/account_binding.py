@@ -6,7 +6,9 @@ accounts``): the ledger carries the accounts aligned by their unit inside the un
 the overridden ones as fixed loads of their territories. The binding listens to the accounts layer's
 ``attributeValueChanged`` (the panel's own paints, undo and redo, edits in the attribute table) and
 moves an account's workload between its unit and the fixed loads; every paint or reset is one edit
-command on the accounts layer's undo stack. Saved override changes go to the plan's change log
+command on the accounts layer's undo stack. An override naming a territory the plan no longer lists
+(a build with fewer territories dropped it) counts at its unit, as the toolbox counts it, until the
+territory is listed again. Saved override changes go to the plan's change log
 (action ``override``, unit = the account's name, or its id). The accounts themselves are read on a worker thread
 (``ui.tasks.AccountsTask``) and handed over with :meth:`AccountBinding.adopt`.
 """
@@ -17,6 +19,7 @@ import numpy as np
 from qgis.core import Qgis, QgsExpression, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
+from ..core.plan.accounts import AccountBook
 from ..i18n import tr
 from ..layers.account_style import apply_account_style
 from ..layers.change_log import ChangeRecorder
@@ -55,6 +58,8 @@ class AccountBinding(QObject):
         self.index_of_fid: dict[int, int] = {}
         #: the accounts that carry an override
         self.overridden: set[int] = set()
+        #: the override codes counted as fixed loads (those the plan lists)
+        self._fixed_codes: set = set()
         #: the service's measure column of each account measure
         self.columns: list[int] = []
         self._override_index = -1
@@ -103,7 +108,8 @@ class AccountBinding(QObject):
             self.layer = None
             return tr("The balance field “{}” is a field of neither the units nor the accounts.").format(missing[0])
         self._links.link([(layer.attributeValueChanged, self._on_value_changed),
-                          (layer.undoStack().indexChanged, lambda _index: self.service.settle())])
+                          (layer.undoStack().indexChanged, lambda _index: self.service.settle()),
+                          (self.service.territoriesChanged, self._on_list_changed)])
         if self.service.saving is not None and self.service.saving.recorder is not None:
             self._name_field = likely_name_field(layer)
             self._recorder = ChangeRecorder(layer, plan.override_field, self.account_measures, plan.account_id_field,
@@ -150,17 +156,20 @@ class AccountBinding(QObject):
         ledger = self.service.ledger
         n = len(ledger.labels)
         self.overridden = {a for a, code in enumerate(self.overrides) if code is not None}
+        listed = set(self.service.territory_names)
+        self._fixed_codes = {self.overrides[a] for a in self.overridden} & listed
         by_override = np.zeros(len(self.home), dtype=bool)
         fixed: dict = {}
         for a in self.overridden:
             code = self.overrides[a]
-            if code in ledger.registry_index:
+            if code in listed:
                 by_override[a] = True
                 fixed.setdefault(code, np.zeros(len(self.service.measures)))[self.columns] += self.workloads[a]
         if self.columns:  # without a measure of the accounts there is nothing of theirs to count
             at_home = ~by_override & (self.home >= 0)
-            unit_loads = np.zeros((n, len(self.columns)))
-            np.add.at(unit_loads, self.home[at_home], self.workloads[at_home])
+            homes, loads = self.home[at_home], self.workloads[at_home]
+            unit_loads = np.column_stack([np.bincount(homes, weights=loads[:, k], minlength=n)[:n]
+                                          for k in range(len(self.columns))])
             ledger.set_account_loads(self.columns, unit_loads, fixed)
         self.service.settle()
         self.service.figuresChanged.emit([])
@@ -179,7 +188,7 @@ class AccountBinding(QObject):
             return
         ledger = self.service.ledger
         load = sign * self._full(self.workloads[a])
-        if code is not None and code in ledger.registry_index:
+        if code is not None and code in ledger.territories.names:
             ledger.add_fixed(code, load)
         elif self.home[a] >= 0:
             ledger.add_to_unit(int(self.home[a]), load)
@@ -196,6 +205,8 @@ class AccountBinding(QObject):
                 self.overridden.discard(a)
             else:
                 self.overridden.add(a)
+                if self.overrides[a] in self.service.ledger.territories.names:
+                    self._fixed_codes.add(self.overrides[a])
             self.changed.emit()
         elif index in self._measure_indexes:
             number = as_number(value)
@@ -204,6 +215,15 @@ class AccountBinding(QObject):
             self._place(a, self.overrides[a], -1.0)
             self.workloads[a, self._measure_indexes.index(index)] = number
             self._place(a, self.overrides[a], +1.0)
+
+    def _on_list_changed(self) -> None:
+        """The territory list changed: an override to a territory no longer listed counts at its unit,
+        one to a territory listed again counts for it."""
+        if not self.ready:
+            return
+        listed = set(self.service.territory_names)
+        if {self.overrides[a] for a in self.overridden} & listed != self._fixed_codes:
+            self._count_all()
 
     def _territory_of(self, fid: int, value):
         """The territory of account ``fid`` when its override is ``value`` (the change log's words)."""
@@ -240,6 +260,17 @@ class AccountBinding(QObject):
         accounts = [a for a in accounts if self.overrides[a] != name]
         if not accounts:
             return 0
+        text = tr("Override {} account(s) to {}").format(len(accounts), name) if name is not None else \
+            tr("Reset the override of {} account(s)").format(len(accounts))
+        return self.set_overrides({a: name for a in accounts}, text)
+
+    def set_overrides(self, overrides: dict, text: str, action: str = ACTION, notes: dict | None = None) -> int:
+        """Give each account ``a`` of ``overrides`` the override ``overrides[a]`` (a territory name, None:
+        none) as ONE edit command ``text`` on the accounts layer; the change log calls it ``action`` and
+        notes ``notes[a]`` beside an account. Returns how many accounts changed."""
+        accounts = [a for a, name in overrides.items() if self.overrides[a] != name]
+        if not accounts:
+            return 0
         problem = editing_problem(self.layer)
         if problem is None and not self.layer.isEditable() and not self.layer.startEditing():
             problem = tr("QGIS could not start editing “{}”. Check that its data source is writable.").format(
@@ -247,23 +278,24 @@ class AccountBinding(QObject):
         if problem is not None:
             self.service.warn(problem)
             return 0
-        value = None if name is None else (int(name) if self._integer_override else name)
+
+        def value(name):
+            return None if name is None else (int(name) if self._integer_override else name)
+
         moves = {a: self._territory_of(int(self.fids[a]), self.overrides[a]) for a in accounts}
-        text = tr("Override {} account(s) to {}").format(len(accounts), name) if name is not None else \
-            tr("Reset the override of {} account(s)").format(len(accounts))
         self.layer.beginEditCommand(text)
         try:
             for a in accounts:
-                old = self.overrides[a]
-                self.layer.changeAttributeValue(int(self.fids[a]), self._override_index, value,
-                                                None if old is None else (int(old) if self._integer_override else old))
+                self.layer.changeAttributeValue(int(self.fids[a]), self._override_index, value(overrides[a]),
+                                                value(self.overrides[a]))
         except Exception:
             self.layer.destroyEditCommand()
             raise
         self.layer.endEditCommand()
         if self._recorder is not None:  # after the command ends: the log ties the move to its undo step
-            self._recorder.note({int(self.fids[a]): (moves[a], self._territory_of(int(self.fids[a]), name))
-                                 for a in accounts}, ACTION)
+            self._recorder.note({int(self.fids[a]): (moves[a], self._territory_of(int(self.fids[a]), overrides[a]))
+                                 for a in accounts}, action,
+                                {int(self.fids[a]): note for a, note in (notes or {}).items()})
         self.service.settle()
         self.layer.triggerRepaint()
         return len(accounts)
@@ -279,6 +311,17 @@ class AccountBinding(QObject):
                 return 0
         return self.paint(fids, None)
 
+    def book(self, names: list, width: int) -> AccountBook:
+        """The accounts for a plan whose territories are ``names`` (an override naming none of them counts
+        at its unit, as in the table), their workloads in the service's measure columns of ``width``."""
+        position = {name: k for k, name in enumerate(names)}
+        override = np.fromiter((position.get(code, -1) if code is not None else -1 for code in self.overrides),
+                               dtype=np.int64, count=len(self.overrides))
+        workloads = np.zeros((len(self.home), width))
+        if self.columns:
+            workloads[:, self.columns] = self.workloads
+        return AccountBook(home=self.home, override=override, workloads=workloads)
+
     # -- what the panel shows ----------------------------------------------------------------------
     def overrides_of(self, name) -> tuple[list, list]:
         """Territory ``name``'s overrides both ways: (kept, served), each a list of (feature id,
@@ -288,9 +331,10 @@ class AccountBinding(QObject):
         if not self.ready or name is None:
             return kept, served
         registry, labels = self.service.registry, self.service.labels
+        listed = set(self.service.territory_names)
         for a in sorted(self.overridden):
             code = self.overrides[a]
-            if code not in self.service.registry_index:
+            if code not in listed:  # counts at its unit
                 continue
             home = registry[labels[self.home[a]]] if self.home[a] >= 0 else None
             if code == home:

@@ -625,10 +625,8 @@ class AssignmentService(QObject):
         or discard; nothing changes on the layer until :meth:`apply_preview`."""
         if not self.is_bound:
             return None
-        workloads = self.workloads if self.measures else np.ones((len(self.fids), 1))
-        preview = make_preview(title, action, self.ledger.plan_labels(), list(self.territories.names), units, names,
-                               territory_list, workloads, self.measure_names, self.plan.tolerance_fractions(),
-                               self.revision, self.ledger.locked_mask())
+        preview = make_preview(title, action, self.ledger, units, names, territory_list, bool(self.measures),
+                               self.measure_names, self.plan.tolerance_fractions(), self.revision)
         preview.notes = list(notes or [])
         self.preview = preview
         self.previewChanged.emit(preview)

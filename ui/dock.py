@@ -131,7 +131,7 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         self.preview_panel = PreviewPanel(splitter)
         self.suggestions_panel = SuggestionsPanel(self.service, splitter)
         self.overrides_panel = OverridesPanel(self.service, self.controller.accounts, splitter)
-        self.feedback_panel = FeedbackPanel(self.service, splitter)
+        self.feedback_panel = FeedbackPanel(self.service, splitter, self.controller.accounts)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setStretchFactor(2, 1)

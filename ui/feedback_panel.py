@@ -29,11 +29,11 @@ COLUMNS = ("#", "territory", "unit", "status", "request", "why", "impact")
 class FeedbackPanel(QWidget):
     """A view of one :class:`FeedbackReview`: the requests, and Load, Accept, Reject, Apply."""
 
-    def __init__(self, service, parent=None):
+    def __init__(self, service, parent=None, accounts=None):
         super().__init__(parent)
         self.setObjectName("territoryFeedback")
         self.service = service
-        self.review = FeedbackReview(service)
+        self.review = FeedbackReview(service, accounts)
         #: asks for the folder to load; tests replace it
         self.choose_folder = lambda: QFileDialog.getExistingDirectory(self, tr("Folder of feedback files"))
         layout = QVBoxLayout(self)

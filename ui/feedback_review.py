@@ -1,6 +1,8 @@
 """The panel's review of rep feedback: the requests of a folder of feedback files judged against the
 bound plan as it was when they were loaded (the alignment the pages were made from), the manager's
-accept and reject decisions, a preview of one request, and the accepted ones written as one edit.
+accept and reject decisions, a preview of one request, and the accepted ones written as one edit
+(the units' through the units layer's edit buffer, the accounts' overrides through the accounts
+layer's: one undo step on each layer).
 
 The rules are the toolbox's (``core.plan.feedback``, worded by ``layers.feedback_files``): the
 panel and Review rep feedback never disagree about a request.
@@ -44,8 +46,10 @@ def unit_ids_matching(layer, fids: np.ndarray, wanted: set[str]) -> list[str]:
 class FeedbackReview:
     """The loaded requests of one plan, the manager's decisions, and what they make of the plan."""
 
-    def __init__(self, service):
+    def __init__(self, service, accounts=None):
         self.service = service
+        #: the plan's accounts (``ui.account_binding.AccountBinding``): account requests are judged when read
+        self.accounts = accounts
         self.requests: list[Request] = []
         self.decisions: dict[tuple, str] = {}
         self.alignment: Alignment | None = None
@@ -64,12 +68,18 @@ class FeedbackReview:
         contiguous = adjacency is not None
         if adjacency is None:  # neighbours not read yet: balance only
             adjacency = sp.csr_matrix((len(service.fids), len(service.fids)))
-        targets = np.tile(workloads.sum(axis=0) / max(len(names), 1), (max(len(names), 1), 1))
-        ids = unit_ids_matching(service.layer, service.fids, {r.unit for r in requests})
-        self.alignment = Alignment(codes=names, labels=ledger.plan_labels().copy(), unit_ids=ids,
+        labels = ledger.plan_labels().copy()
+        # the accounts as the table counts them: an override for its territory, the rest with their unit
+        book = self.accounts.book(names, workloads.shape[1]) if self.accounts is not None and \
+            self.accounts.ready else None
+        totals = workloads.sum(axis=0) + (book.fixed_loads(len(names)).sum(axis=0) if book is not None else 0.0)
+        targets = np.tile(totals / max(len(names), 1), (max(len(names), 1), 1))
+        ids = unit_ids_matching(service.layer, service.fids, {r.unit for r in requests if r.kind != "account"})
+        self.alignment = Alignment(codes=names, labels=labels, unit_ids=ids,
                                    workloads=np.asarray(workloads, dtype=float), targets=targets,
                                    tolerances=service.plan.tolerance_fractions(), adjacency=adjacency,
-                                   contiguous=contiguous)
+                                   contiguous=contiguous, accounts=book,
+                                   account_ids=list(self.accounts.ids) if book is not None else [])
         self.requests, self.decisions, self.folder = requests, {}, folder
         self.evaluate()
         return len(requests)
@@ -110,9 +120,14 @@ class FeedbackReview:
         return "; ".join(parts)
 
     def propose(self, row: int):
-        """Preview the request in ``row`` (the panel's preview: units outlined, before → after)."""
+        """Preview the request in ``row`` (the panel's preview: units outlined, before → after); an
+        account's request selects the account on the map (its impact is in the table)."""
         verdict = self.verdicts[row]
         impact = verdict.impact
+        if verdict.account >= 0:
+            self.service.discard_preview()
+            self.accounts.layer.selectByIds([int(self.accounts.fids[verdict.account])])
+            return None
         if impact is None or impact.to_territory < 0:
             self.service.warn(tr("This request cannot be previewed: {}").format(self.why(verdict)))
             return None
@@ -128,31 +143,46 @@ class FeedbackReview:
         return [v for v in self.verdicts if v.status == ACCEPTED]
 
     def apply(self) -> int:
-        """Write the accepted requests as ONE edit (one undo step); the change log notes each unit's rep
-        and reason. Returns how many units changed territory."""
+        """Write the accepted requests: the units as ONE edit of the units layer, the accounts' overrides
+        as ONE edit of the accounts layer (one undo step each); the change log notes each one's rep and
+        reason. Returns how many units and accounts changed territory."""
         accepted = self.accepted()
         if not accepted:
             self.service.warn(tr("No request is accepted yet: accept some first."))
             return 0
         names = self.alignment.codes
         target = self.review.labels
-        changes, notes = [], {}
+        changes, notes, overrides, account_notes = [], {}, {}, {}
         for verdict in accepted:
+            request = verdict.request
+            note = tr("{} ({}): {}").format(request.submitted_by or tr("a rep"), request.territory, request.reason)
+            if verdict.account >= 0:
+                code = self.review.overrides[verdict.account]
+                overrides[verdict.account] = names[code] if code >= 0 else None
+                account_notes[verdict.account] = note
+                continue
             unit = verdict.unit
             changes.append((unit, names[target[unit]] if target[unit] >= 0 else None))
-            request = verdict.request
-            notes[unit] = tr("{} ({}): {}").format(request.submitted_by or tr("a rep"), request.territory,
-                                                   request.reason)
-        text = tr("Accept {} feedback request(s)").format(len(accepted))
-        if not self.service.edit(text, changes, action=ACTION, notes=notes):
-            return 0
-        return len(changes)
+            notes[unit] = note
+        changed = 0
+        if changes:
+            text = tr("Accept {} feedback request(s)").format(len(changes))
+            if not self.service.edit(text, changes, action=ACTION, notes=notes):
+                return 0
+            changed += len(changes)
+        if overrides:
+            changed += self.accounts.set_overrides(
+                overrides, tr("Accept {} feedback request(s) on accounts").format(len(overrides)), ACTION,
+                account_notes)
+        return changed
 
     def applied(self, verdict) -> bool:
-        """Whether the layer holds the request's outcome now (after Apply, until undone)."""
+        """Whether the layers hold the request's outcome now (after Apply, until undone)."""
         impact = verdict.impact
         if verdict.status != ACCEPTED or impact is None:
             return False
+        if verdict.account >= 0:
+            code = self.review.overrides[verdict.account]
+            return self.accounts.overrides[verdict.account] == (self.alignment.codes[code] if code >= 0 else None)
         labels = self.service.ledger.plan_labels()
         return bool(labels[impact.unit] == self.review.labels[impact.unit])
-

@@ -53,23 +53,29 @@ class Preview:
         return [name for name, flag in zip(self.territories, bad) if flag]
 
 
-def territory_deviation(labels: np.ndarray, workloads: np.ndarray, count: int) -> np.ndarray:
+def territory_deviation(labels: np.ndarray, workloads: np.ndarray, count: int,
+                        fixed: np.ndarray | None = None) -> np.ndarray:
     """Relative deviation (p, m) of each territory's sum from an equal share (``core.metrics``' one
-    formula); labels −1 count nowhere."""
-    sums = np.zeros((count, workloads.shape[1]))
+    formula); labels −1 count nowhere. ``fixed`` (p, m): the load each territory carries whatever its
+    units (accounts overridden to it), in its sum and in the total the shares come from."""
+    sums = np.zeros((count, workloads.shape[1])) if fixed is None else np.array(fixed, dtype=float)
     inside = labels >= 0
     np.add.at(sums, labels[inside], workloads[inside])
-    return relative_deviation(sums, workloads.sum(axis=0) / max(count, 1))
+    total = workloads.sum(axis=0) + (0.0 if fixed is None else np.asarray(fixed).sum(axis=0))
+    return relative_deviation(sums, total / max(count, 1))
 
 
-def make_preview(title: str, action: str, current: np.ndarray, current_names: list[str], units: np.ndarray,
-                 names: list, territory_list: list | None, workloads: np.ndarray, measures: list[str],
-                 tolerance, revision: int, locked: np.ndarray) -> Preview:
-    """The preview of giving unit ``units[i]`` territory ``names[i]`` (locked units never move).
+def make_preview(title: str, action: str, ledger, units: np.ndarray, names: list, territory_list: list | None,
+                 measured: bool, measures: list[str], tolerance, revision: int) -> Preview:
+    """The preview of giving unit ``units[i]`` territory ``names[i]`` in the plan of ``ledger``
+    (``core.plan.ledger.TerritoryLedger``; its locked units never move).
 
-    ``current``: every unit's position in ``current_names`` (−1: unassigned); ``workloads`` (n, m)
-    the balanced measures (a column of ones when the unit count is balanced).
+    ``measured``: the plan balances its measures (else the unit count, a column of ones); each
+    territory's fixed load (its accounts overridden to it) counts before and after, as in the table.
     """
+    current, current_names = ledger.plan_labels(), list(ledger.territories.names)
+    workloads = ledger.workloads if measured else np.ones((len(current), 1))
+    locked = ledger.locked_mask()
     after_names = list(territory_list) if territory_list is not None else list(current_names)
     position = {name: k for k, name in enumerate(after_names)}
     remap = np.array([position.get(name, -1) for name in current_names] + [-1], dtype=np.int64)
@@ -86,8 +92,13 @@ def make_preview(title: str, action: str, current: np.ndarray, current_names: li
     preview.moved = moved
     preview.moved_workload = workloads[moved].sum(axis=0)
     preview.total_workload = workloads.sum(axis=0)
-    preview.before = territory_deviation(before_labels, workloads, len(after_names))
-    preview.after = territory_deviation(after_labels, workloads, len(after_names))
+    fixed = None
+    if measured:
+        fixed = np.array([ledger.fixed[ledger.registry_index[name]] if name in ledger.registry_index
+                          else np.zeros(workloads.shape[1]) for name in after_names]).reshape(-1, workloads.shape[1])
+        preview.total_workload = preview.total_workload + fixed.sum(axis=0)
+    preview.before = territory_deviation(before_labels, workloads, len(after_names), fixed)
+    preview.after = territory_deviation(after_labels, workloads, len(after_names), fixed)
     preview.tolerance = tolerance
     return preview
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from qgis.core import (
@@ -30,7 +30,7 @@ from ..core.plan.ledger import prepare_units
 from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
 from ..i18n import tr
-from ..layers.units import UnitDataError, read_units
+from ..layers.units import UnitDataError, read_units, unit_frame
 from ..layers.values import default_names
 from .assignment_service import LOG_TAG, AssignmentService
 
@@ -182,6 +182,8 @@ class AccountsTask(QgsTask):
         self.generation = binding.generation
         self.units_snapshot = LayerSnapshot(service.layer)
         self.accounts_snapshot = LayerSnapshot(layer)
+        #: the plan's units (the units' request selects the same ones)
+        self.unit_fids = np.array(service.fids, dtype=np.int64)
         self.request = service.unit_request()
         self.context = QgsProject.instance().transformContext()
         self.id_field, self.override_field = service.plan.account_id_field, service.plan.override_field
@@ -203,15 +205,22 @@ class AccountsTask(QgsTask):
         collecting = gc.isenabled()
         gc.disable()  # a million accounts: see UnitsTask.run
         try:
-            self.units = read_units(self.units_snapshot, [], self.context, None, with_adjacency=False,
-                                    request=self.request)
+            known = self.homes.load()
+
+            def with_shapes():
+                return read_units(self.units_snapshot, [], self.context, None, with_adjacency=False,
+                                  request=self.request, with_positions=False)
+
+            # the units' shapes are read only when some account must be located (none are, reopening)
+            self.units = unit_frame(self.units_snapshot, self.context, self.request, self.unit_fids) \
+                if known is not None else with_shapes()
             if self.units is None or self.isCanceled():
                 return False
-            known = self.homes.load()
             self.accounts = read_accounts(self.accounts_snapshot, self.units, self.id_field, self.context,
                                           override_field=self.override_field, balance_fields=self.measures,
-                                          feedback=_TaskFeedback(self), from_file=self.from_file, known_homes=known)
-            if self.accounts is not None and (known is None or len(known[0]) != int((self.accounts.home >= 0).sum())):
+                                          feedback=_TaskFeedback(self), from_file=self.from_file, known_homes=known,
+                                          units_with_shapes=with_shapes)
+            if self.accounts is not None and (known is None or self.accounts.located):
                 self.homes.save(self.accounts, self.units)
             release_in_blocks(self.units.geometries)
         except (UnitDataError, AccountDataError) as error:
@@ -252,10 +261,32 @@ class EngineJob:
     names: list[str]  # territory name of each problem territory
     territory_list: list[str]  # the plan's territory list after the run
     previous: np.ndarray | None = None  # each problem unit's territory before the run (problem numbering)
+    #: (m,) the fixed load of each territory that has one (its accounts overridden to it), by name
+    fixed_loads: dict = field(default_factory=dict)
+    #: the names a build settled on before its fixed loads were counted (they stay with those names)
+    run_names: list | None = None
+
+    @property
+    def counts_fixed_loads_after(self) -> bool:
+        """A build learns its territories' names only once built: their fixed loads are counted then."""
+        return self.mode == "build" and bool(self.fixed_loads)
+
+    def with_fixed_loads(self, plan, progress: Progress):
+        """The built ``plan`` again with each territory's fixed load counted, now that its names are
+        known (by overlap): a rebalance moves what that needs, as the toolbox's Build does."""
+        from ..core.engine import rebalance_territories
+
+        self.run_names = self.names_for(np.asarray(plan.labels, dtype=np.int64))
+        width = self.problem.workload_matrix().shape[1]
+        fixed = np.array([self.fixed_loads.get(name, np.zeros(width)) for name in self.run_names]).reshape(-1, width)
+        problem = replace(self.problem, initial=np.asarray(plan.labels, dtype=np.int64), fixed_loads=fixed)
+        return rebalance_territories(problem, progress=progress)
 
     def names_for(self, labels: np.ndarray) -> list[str]:
         """The territory name of each of the run's territories. A build on a plan keeps each existing
         name for the new territory that overlaps it most (one optimal matching), never by position."""
+        if self.run_names is not None:
+            return list(self.run_names)
         names = list(self.names)
         if self.mode != "build" or self.previous is None or not (self.previous >= 0).any():
             return names
@@ -307,19 +338,24 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
     locked_units = (ledger.field_locks | ledger.listed_locks)[units]
     locked = np.where(locked_units, initial, -1)
     adjacency = service.raw_adjacency[units][:, units]
-    # accounts overridden to a territory are its fixed load (a rebalance keeps every territory's code)
+    # accounts overridden to a territory are its fixed load: a rebalance keeps every territory's name,
+    # a build counts them once its territories have their names (EngineJob.with_fixed_loads)
+    fixed_loads = {}
+    if service.measures:
+        fixed_loads = {name: ledger.fixed[ledger.registry_index[name]].copy() for name in free_names
+                       if name in ledger.registry_index and ledger.fixed[ledger.registry_index[name]].any()}
     fixed = None
-    if mode == "rebalance" and service.measures:
-        fixed = ledger.fixed[[ledger.registry_index[name] for name in free_names]]
+    if mode == "rebalance" and fixed_loads:
+        fixed = np.array([fixed_loads.get(name, np.zeros(len(service.measures))) for name in free_names])
     problem = Problem(
         positions=service.positions[units], workloads=service.problem_workloads()[units], adjacency=adjacency,
         territory_count=len(free_names), measure_names=list(service.measures), locked=locked,
         initial=initial if mode == "rebalance" else None, tolerance=service.plan.tolerance / 100.0,
         tolerances=service.plan.engine_tolerances(), time_limit=max(0.0, float(service.plan.time_limit)),
-        contiguous=True, fixed_loads=fixed if fixed is not None and fixed.any() else None)
+        contiguous=True, fixed_loads=fixed)
     problem.validate()
     return EngineJob(mode=mode, problem=problem, units=units, names=free_names, territory_list=territory_list,
-                     previous=initial)
+                     previous=initial, fixed_loads=fixed_loads)
 
 
 def read_units_now(service: AssignmentService) -> bool:
@@ -372,7 +408,10 @@ class EngineTask(QgsTask):
 
         progress = Progress(report=self._report, is_cancelled=self.isCanceled)
         try:
-            if self.job.mode == "build":
+            if self.job.counts_fixed_loads_after:
+                built = build_territories(self.job.problem, progress=progress.sub(0.0, 0.75))
+                self.plan = self.job.with_fixed_loads(built, progress.sub(0.75, 1.0))
+            elif self.job.mode == "build":
                 self.plan = build_territories(self.job.problem, progress=progress)
             else:
                 self.plan = rebalance_territories(self.job.problem, max_changed_units=self.max_changed_units,

@@ -164,7 +164,9 @@ def changed_accounts(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 def _sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     index = np.asarray(index, dtype=np.int64)
-    values = np.asarray(values, dtype=float).reshape(index.size, -1)
+    values = np.asarray(values, dtype=float)
+    # (a, m) rows, none selected included (numpy cannot infer the width of zero rows)
+    values = values.reshape(index.size, values.shape[1] if values.ndim == 2 else -1)
     out = np.zeros((int(size), values.shape[1]))
     for column in range(values.shape[1]):
         out[:, column] = np.bincount(index, values[:, column], minlength=size)[:size]

@@ -14,6 +14,13 @@ or a unit that is no longer where the page showed it is *stale*, the same reques
 *invalid* (the later copy), and units asked for by two or more territories are a *conflict* for
 every one of those requests. The rest are evaluated one after the other on the alignment as the
 accepted ones before them left it, so accepted requests build on each other.
+
+Accounts (``Alignment.accounts``) are judged by the same rule: an account request moves the account
+as an override (``core.plan.accounts``). *Add* overrides it to the rep's territory (or clears its
+override when that is its unit's territory); *drop* sends it back to its unit's territory when it is
+kept from outside, else to the territory bordering its unit that takes it best. An account move
+never splits or empties a territory. Without accounts, account requests need review. The
+fingerprint stays the units' alone: an account that is no longer where the page showed it is stale.
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..metrics import relative_deviation
+from .accounts import AccountBook
 
 #: the header of a feedback file, in order
 FEEDBACK_COLUMNS = ("territory", "unit", "unit_name", "kind", "action", "reason", "submitted_by",
@@ -117,6 +126,7 @@ class Verdict:
     details: dict = field(default_factory=dict)
     unit: int = -1
     impact: Impact | None = None
+    account: int = -1
 
 
 @dataclass
@@ -126,11 +136,16 @@ class Alignment:
     codes       territory codes; a label is an index into them
     labels      (n,) territory of each unit (−1: none)
     unit_ids    (n,) the units' ids as the pages show them
-    workloads   (n, m) balanced measures (a column of ones when there is no balance field)
-    targets     (p, m) targets
+    workloads   (n, m) balanced measures (a column of ones when there is no balance field); with
+                accounts, the units' own and the accounts aligned by geography (``AccountBook.
+                unit_workloads`` in the measures' columns)
+    targets     (p, m) targets (with accounts: of every account, overridden ones included)
     tolerances  (m,) tolerance of each measure (fraction)
     adjacency   (n, n) neighbours (symmetric; islands already joined as the engine joins them)
     contiguous  whether a request may not split a territory
+    accounts    the accounts beside the units (home units, overrides as indices into ``codes``,
+                workloads (a, m) in the measures' columns); None: account requests need review
+    account_ids (a,) the accounts' ids as the pages show them
     """
 
     codes: list
@@ -141,6 +156,8 @@ class Alignment:
     tolerances: np.ndarray
     adjacency: sp.csr_matrix
     contiguous: bool = True
+    accounts: Optional[AccountBook] = None
+    account_ids: list = field(default_factory=list)
 
     @property
     def plan_id(self) -> str:
@@ -148,12 +165,13 @@ class Alignment:
 
 
 class RequestEvaluator:
-    """The alignment as requests change it: labels and sums kept in step, impacts of single moves."""
+    """The alignment as requests change it: labels, overrides and sums kept in step, impacts of single moves."""
 
     def __init__(self, alignment: Alignment):
         self.alignment = alignment
         self.labels = np.asarray(alignment.labels, dtype=np.int64).copy()
-        self.workloads = np.asarray(alignment.workloads, dtype=float)
+        # a copy: an account overridden away leaves its unit's workload
+        self.workloads = np.array(alignment.workloads, dtype=float)
         self.targets = np.asarray(alignment.targets, dtype=float)
         self.tolerances = np.asarray(alignment.tolerances, dtype=float).reshape(-1)
         self.adjacency = sp.csr_matrix(alignment.adjacency)
@@ -161,6 +179,13 @@ class RequestEvaluator:
         assigned = self.labels >= 0
         self.sums = np.zeros((count, self.workloads.shape[1]))
         np.add.at(self.sums, self.labels[assigned], self.workloads[assigned])
+        accounts = alignment.accounts
+        self.home = accounts.home if accounts is not None else np.zeros(0, dtype=np.int64)
+        self.override = accounts.override.copy() if accounts is not None else np.zeros(0, dtype=np.int64)
+        self.account_workloads = accounts.workloads.reshape(len(self.home), -1) if accounts is not None else \
+            np.zeros((0, self.workloads.shape[1]))
+        if accounts is not None and self.account_workloads.shape[1]:
+            self.sums += accounts.fixed_loads(count)
 
     def deviation(self, territory: int) -> np.ndarray:
         return relative_deviation(self.sums[territory], self.targets[territory])
@@ -182,15 +207,13 @@ class RequestEvaluator:
         sub = self.adjacency[members][:, members]
         return int(connected_components(sub, directed=False)[0])
 
-    def impact(self, unit: int, to_territory: int) -> Impact:
-        """Moving ``unit`` from its territory to ``to_territory`` (−1: out of every territory)."""
-        source = int(self.labels[unit])
+    def _balance(self, weight: np.ndarray, source: int, to_territory: int) -> tuple:
+        """(before, after, balance_ok, within, further) of ``weight`` moving from ``source`` to
+        ``to_territory`` (−1: none)."""
         measures = self.workloads.shape[1]
         before = np.full((2, measures), np.nan)
         after = np.full((2, measures), np.nan)
-        balance_ok, within, contiguous, empties = True, True, True, False
-        further, split = [], []
-        weight = self.workloads[unit]
+        balance_ok, within, further = True, True, []
         for side, territory, sign in ((0, source, -1.0), (1, to_territory, 1.0)):
             if territory < 0:
                 continue
@@ -202,6 +225,16 @@ class RequestEvaluator:
                 further.append(territory)
             if self.excess(new) > _SLACK:
                 within = False
+        return before, after, balance_ok, within, further
+
+    def impact(self, unit: int, to_territory: int) -> Impact:
+        """Moving ``unit`` from its territory to ``to_territory`` (−1: out of every territory)."""
+        source = int(self.labels[unit])
+        before, after, balance_ok, within, further = self._balance(self.workloads[unit], source, to_territory)
+        contiguous, empties, split = True, False, []
+        for territory, sign in ((source, -1.0), (to_territory, 1.0)):
+            if territory < 0:
+                continue
             members = np.flatnonzero(self.labels == territory)
             moved = members[members != unit] if sign < 0 else np.append(members, unit)
             if sign < 0 and moved.size == 0:
@@ -220,6 +253,39 @@ class RequestEvaluator:
             self.sums[to_territory] += self.workloads[unit]
         self.labels[unit] = to_territory
 
+    # -- accounts ------------------------------------------------------------------------------
+    def account_territory(self, account: int) -> int:
+        """The account's territory now: its override, else its unit's (−1: none)."""
+        if self.override[account] >= 0:
+            return int(self.override[account])
+        home = int(self.home[account])
+        return int(self.labels[home]) if home >= 0 else -1
+
+    def account_impact(self, account: int, to_territory: int) -> Impact:
+        """Moving ``account`` (as an override) from its territory to ``to_territory``: units stay, so
+        no territory is split or emptied. ``Impact.unit`` is −1."""
+        source = self.account_territory(account)
+        before, after, balance_ok, within, further = self._balance(self.account_workloads[account], source,
+                                                                   to_territory)
+        return Impact(-1, source, to_territory, before, after, balance_ok, within, True, False, further, [])
+
+    def apply_account(self, account: int, to_territory: int) -> None:
+        """Override ``account`` to ``to_territory``; to its unit's territory, its override is cleared."""
+        weight = self.account_workloads[account]
+        source = self.account_territory(account)
+        home = int(self.home[account])
+        if self.override[account] < 0 and home >= 0:
+            self.workloads[home] -= weight  # its unit no longer carries it
+        if home >= 0 and to_territory == self.labels[home]:
+            self.override[account] = -1
+            self.workloads[home] += weight
+        else:
+            self.override[account] = to_territory
+        if source >= 0:
+            self.sums[source] -= weight
+        if to_territory >= 0:
+            self.sums[to_territory] += weight
+
     def acceptable(self, impact: Impact) -> bool:
         """The acceptance rule: both territories end within tolerance or no further from it than
         before, neither is emptied, and (when contiguity is asked for) neither is split."""
@@ -229,7 +295,21 @@ class RequestEvaluator:
     def best_destination(self, unit: int) -> Impact | None:
         """For a drop: the neighbouring territory that takes the unit best (acceptable first, then the
         smaller excess of the two territories after, then the smaller worst |deviation|, then index)."""
-        impacts = [self.impact(unit, territory) for territory in self.neighbour_territories(unit)]
+        return self._best([self.impact(unit, territory) for territory in self.neighbour_territories(unit)])
+
+    def best_account_destination(self, account: int) -> Impact | None:
+        """For a drop of an account: back to its unit's territory when it is kept from outside, else
+        the territory bordering its unit that takes it best (as :meth:`best_destination`); None for an
+        account in no unit."""
+        home = int(self.home[account])
+        if home < 0:
+            return None
+        own = int(self.labels[home])
+        if own >= 0 and own != self.account_territory(account):
+            return self.account_impact(account, own)
+        return self._best([self.account_impact(account, territory) for territory in self.neighbour_territories(home)])
+
+    def _best(self, impacts: list[Impact]) -> Impact | None:
         if not impacts:
             return None
 
@@ -243,8 +323,12 @@ class RequestEvaluator:
 
 @dataclass
 class Review:
+    """The verdicts in evaluation order, the units' labels with the accepted requests applied and,
+    with accounts, their overrides (indices into the codes, −1: none) likewise."""
+
     verdicts: list[Verdict]
     labels: np.ndarray
+    overrides: Optional[np.ndarray] = None
 
     @property
     def accepted(self) -> list[Verdict]:
@@ -257,63 +341,92 @@ def review_requests(alignment: Alignment, requests: list[Request], accept: bool 
     the acceptable ones are applied and later ones build on them, without it every evaluable
     request *needs review* and nothing changes. ``decisions`` (``Request.key`` → ACCEPTED or
     REJECTED) are a manager's: they override the rule and settle conflicts (a request that cannot be
-    evaluated stays as it is). Returns the verdicts in evaluation order and the labels with the
-    accepted requests applied."""
+    evaluated stays as it is). Returns the verdicts in evaluation order and the labels (and
+    overrides) with the accepted requests applied."""
     decisions = decisions or {}
     ordered = sorted(requests, key=Request.order_key)
-    position = {str(unit): i for i, unit in enumerate(alignment.unit_ids)}
+    evaluator = RequestEvaluator(alignment)
+    found = _Lookup(alignment)
     territory_of = {str(code): k for k, code in enumerate(alignment.codes)}
     plan_id = alignment.plan_id
-    labels = np.asarray(alignment.labels, dtype=np.int64)
     verdicts: list[Verdict | None] = [None] * len(ordered)
     first_of: dict[tuple, Request] = {}
-    asked_by: dict[int, set] = {}
+    asked_by: dict[tuple, set] = {}
     for n, request in enumerate(ordered):
-        verdict = _check(request, position, territory_of, labels, plan_id, first_of)
+        verdict = _check(request, found, territory_of, plan_id, first_of)
         if verdict is not None:
             verdicts[n] = verdict
         else:
-            unit = position[request.unit]
-            asked_by.setdefault(unit, set()).add(request.territory)
+            asked_by.setdefault(found.target(request), set()).add(request.territory)
 
-    evaluator = RequestEvaluator(alignment)
     for n, request in enumerate(ordered):
         if verdicts[n] is not None:
             continue
-        unit = position[request.unit]
+        kind, index = found.target(request)
+        where = {"account": index} if kind == "account" else {"unit": index}
         territory = territory_of[request.territory]
-        impact = evaluator.best_destination(unit) if request.action == "drop" else evaluator.impact(unit, territory)
+        if kind == "account":
+            impact = evaluator.best_account_destination(index) if request.action == "drop" else \
+                evaluator.account_impact(index, territory)
+            move, nowhere = evaluator.apply_account, evaluator.account_impact
+        else:
+            impact = evaluator.best_destination(index) if request.action == "drop" else \
+                evaluator.impact(index, territory)
+            move, nowhere = evaluator.apply, evaluator.impact
         decision = decisions.get(request.key)
         if impact is None:
-            # no territory to give the unit to: a manager may still turn the request down
+            # no territory to give it to: a manager may still turn the request down
             status, why = (REJECTED, "manager") if decision == REJECTED else (NEEDS_REVIEW, "no_destination")
-            verdicts[n] = Verdict(request, status, why, unit=unit, impact=evaluator.impact(unit, -1))
+            verdicts[n] = Verdict(request, status, why, impact=nowhere(index, -1), **where)
             continue
         if decision == ACCEPTED:
-            evaluator.apply(unit, impact.to_territory)
-            verdicts[n] = Verdict(request, ACCEPTED, "manager", {}, unit, impact)
+            move(index, impact.to_territory)
+            verdicts[n] = Verdict(request, ACCEPTED, "manager", {}, impact=impact, **where)
             continue
         if decision == REJECTED:
-            verdicts[n] = Verdict(request, REJECTED, "manager", {}, unit, impact)
+            verdicts[n] = Verdict(request, REJECTED, "manager", {}, impact=impact, **where)
             continue
-        others = sorted(asked_by[unit] - {request.territory})
+        others = sorted(asked_by[(kind, index)] - {request.territory})
         if others:
-            verdicts[n] = Verdict(request, CONFLICT, "conflict", {"territories": others}, unit, impact)
+            verdicts[n] = Verdict(request, CONFLICT, "conflict", {"territories": others}, impact=impact, **where)
             continue
         acceptable = evaluator.acceptable(impact)
         if not accept:
-            verdicts[n] = Verdict(request, NEEDS_REVIEW, "evaluate_only", {"acceptable": acceptable}, unit, impact)
+            verdicts[n] = Verdict(request, NEEDS_REVIEW, "evaluate_only", {"acceptable": acceptable}, impact=impact,
+                                  **where)
         elif acceptable:
-            evaluator.apply(unit, impact.to_territory)
-            verdicts[n] = Verdict(request, ACCEPTED, "within" if impact.within else "closer", {}, unit, impact)
+            move(index, impact.to_territory)
+            verdicts[n] = Verdict(request, ACCEPTED, "within" if impact.within else "closer", {}, impact=impact,
+                                  **where)
         else:
-            verdicts[n] = Verdict(request, REJECTED, _rejection(impact, alignment.contiguous), {}, unit, impact)
-    return Review([v for v in verdicts if v is not None], evaluator.labels)
+            verdicts[n] = Verdict(request, REJECTED, _rejection(impact, alignment.contiguous), {}, impact=impact,
+                                  **where)
+    return Review([v for v in verdicts if v is not None], evaluator.labels,
+                  evaluator.override if alignment.accounts is not None else None)
 
 
-def _check(request: Request, position: dict, territory_of: dict, labels: np.ndarray, plan_id: str,
-           first_of: dict) -> Verdict | None:
-    """The verdict of a request that cannot be evaluated (invalid, stale, account, repeated), else None."""
+class _Lookup:
+    """Where the requests' ids point: units by id, accounts by id (None without accounts), and the
+    territory each had when the pages were made."""
+
+    def __init__(self, alignment: Alignment):
+        self.units = {str(unit): i for i, unit in enumerate(alignment.unit_ids)}
+        self.labels = np.asarray(alignment.labels, dtype=np.int64)
+        self.accounts = None
+        if alignment.accounts is not None:
+            self.accounts = {str(account): a for a, account in enumerate(alignment.account_ids)}
+            self.account_territories = alignment.accounts.territories(self.labels)
+
+    def target(self, request: Request) -> tuple:
+        """("unit" or "account", its index) of a request that passed the checks."""
+        if request.kind == "account":
+            return "account", self.accounts[request.unit]
+        return "unit", self.units[request.unit]
+
+
+def _check(request: Request, found: _Lookup, territory_of: dict, plan_id: str, first_of: dict) -> Verdict | None:
+    """The verdict of a request that cannot be evaluated (invalid, stale, repeated; an account without
+    accounts), else None."""
     if request.kind not in KINDS:
         return Verdict(request, INVALID, "bad_kind")
     if request.action not in ACTIONS:
@@ -321,24 +434,30 @@ def _check(request: Request, position: dict, territory_of: dict, labels: np.ndar
     if request.territory not in territory_of:
         return Verdict(request, INVALID, "unknown_territory")
     if request.kind == "account":
-        # accounts come with the accounts issue: until then a person decides
-        return Verdict(request, NEEDS_REVIEW, "account")
-    if request.unit not in position:
-        return Verdict(request, INVALID, "unknown_unit")
+        if found.accounts is None:
+            # no accounts were given to the review: a person decides
+            return Verdict(request, NEEDS_REVIEW, "account")
+        if request.unit not in found.accounts:
+            return Verdict(request, INVALID, "unknown_account")
+        index = found.accounts[request.unit]
+        now, where = int(found.account_territories[index]), {"account": index}
+    else:
+        if request.unit not in found.units:
+            return Verdict(request, INVALID, "unknown_unit")
+        index = found.units[request.unit]
+        now, where = int(found.labels[index]), {"unit": index}
     key = (request.territory, request.unit, request.action, request.kind)
     if key in first_of:
         earlier = first_of[key]
-        return Verdict(request, INVALID, "repeated", {"source": earlier.source, "line": earlier.line},
-                       position[request.unit])
+        return Verdict(request, INVALID, "repeated", {"source": earlier.source, "line": earlier.line}, **where)
     first_of[key] = request
-    unit = position[request.unit]
     if request.plan_id != plan_id:
-        return Verdict(request, STALE, "other_plan", {"plan_id": request.plan_id, "current": plan_id}, unit)
+        return Verdict(request, STALE, "other_plan", {"plan_id": request.plan_id, "current": plan_id}, **where)
     territory = territory_of[request.territory]
-    if request.action == "drop" and labels[unit] != territory:
-        return Verdict(request, STALE, "not_in_territory", unit=unit)
-    if request.action == "add" and labels[unit] == territory:
-        return Verdict(request, STALE, "already_in_territory", unit=unit)
+    if request.action == "drop" and now != territory:
+        return Verdict(request, STALE, "not_in_territory", **where)
+    if request.action == "add" and now == territory:
+        return Verdict(request, STALE, "already_in_territory", **where)
     return None
 
 

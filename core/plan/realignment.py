@@ -20,7 +20,13 @@ def flows(before: np.ndarray, after: np.ndarray, weights: np.ndarray, rows: int)
 def territory_changes(before: np.ndarray, after: np.ndarray, weights: np.ndarray, rows: int) -> np.ndarray:
     """(rows, 1 + m, 5): per territory, for the unit count then every measure: before, after,
     gained, lost, net."""
-    moved = flows(before, after, weights, rows)
+    return flow_changes(flows(before, after, weights, rows))
+
+
+def flow_changes(moved: np.ndarray) -> np.ndarray:
+    """:func:`territory_changes` of the flows ``moved`` (rows, rows, 1 + m): flows of units and of
+    what moves beside them (accounts overridden in either plan, with a unit count of 0) summed."""
+    rows = moved.shape[0]
     stay = np.stack([moved[r, r] for r in range(rows)]) if rows else np.zeros((0, moved.shape[2]))
     before_total = moved.sum(axis=1)
     after_total = moved.sum(axis=0)

@@ -1,5 +1,5 @@
-// The feedback page's behaviour: select a unit on the map or in a list, request to add or drop it
-// with a reason, see the workload after the requests, save them as a CSV file for the manager.
+// The feedback page's behaviour: select a unit (or an account) on the map or in a list, request to add
+// or drop it with a reason, see the workload after the requests, save them as a CSV file for the manager.
 // Runs from file:// without any network: no fetch, no external resource; every text from the
 // data is put in the page with textContent, never as HTML.
 (function () {
@@ -57,8 +57,10 @@
     selected = key;
     shapesOf(key).forEach(function (el) { el.classList.add("selected"); });
     var item = items[key];
-    $("selected").textContent = item.name + " (" + item.id + ") — " +
-      (item.own ? words.yours : fill(words.bordering, item.territory_label));
+    var where = item.kind === "account"
+      ? (item.own ? words.account_yours : fill(words.account_other, item.territory_label))
+      : (item.own ? words.yours : fill(words.bordering, item.territory_label));
+    $("selected").textContent = item.name + " (" + item.id + ") — " + where;
     $("request-drop").disabled = !item.own;
     $("request-add").disabled = item.own;
     say("");
@@ -119,11 +121,28 @@
     });
     $("no-requests").hidden = requests.length > 0;
     $("save-feedback").disabled = requests.length === 0;
+    var asked = {};
+    requests.forEach(function (r) { asked[r.key] = r.action; });
+    function unitInAfter(id) {
+      var key = "unit:" + id;
+      return asked[key] ? asked[key] === "add" : Boolean(items[key].own);
+    }
+    function inBefore(r) {
+      // where the item would be without its own request: a unit where it is; an account kept by a
+      // territory stays there, any other follows its unit (and a request on that unit)
+      var item = items[r.key];
+      if (r.kind === "account" && !item.override && item.unit && items["unit:" + item.unit]) {
+        return unitInAfter(item.unit);
+      }
+      return Boolean(item.own);
+    }
     data.measures.forEach(function (measure, a) {
       var after = measure.sum;
       requests.forEach(function (r) {
         var w = items[r.key].workloads;
-        if (r.kind === "unit" && w) { after += (r.action === "add" ? 1 : -1) * w[a]; }
+        var wanted = r.action === "add";
+        // a unit's workload holds the accounts that follow it; an account moves on its own
+        if (w && wanted !== inBefore(r)) { after += (wanted ? 1 : -1) * w[a]; }
       });
       var deviation = measure.target > 0 ? (after - measure.target) / measure.target : 0;
       var row = $("measure-" + a);

@@ -309,3 +309,87 @@ def test_a_table_of_accounts_counts_by_unit_id_in_rebalance_and_statistics(run_a
     territories = rows_by(as_layer(rebalanced["OUTPUT_TERRITORIES"]), "territory")
     assert all(abs(f["visits"] - 50.0) <= 5.0 + 1e-9 for f in territories.values()), \
         {k: f["visits"] for k, f in territories.items()}
+
+
+BALANCING = ("buildterritories", "rebalanceterritories", "territorystatistics", "comparealignments",
+             "territorypackets", "feedbackpages", "reviewfeedback")
+
+
+def test_the_dialog_picks_account_balance_fields_from_the_accounts(territory_provider):
+    from qgis.core import QgsApplication, QgsProcessingParameterField
+
+    for name in BALANCING:
+        algorithm = QgsApplication.processingRegistry().algorithmById(f"territory:{name}")
+        picker = algorithm.parameterDefinition("ACCOUNT_BALANCE_FIELDS")
+        assert picker is not None, name
+        assert (picker.parentLayerParameterName(), picker.allowMultiple(), picker.dataType()) == (
+            "ACCOUNTS", True, QgsProcessingParameterField.DataType.Numeric), name
+        assert algorithm.parameterDefinition("BALANCE_FIELDS").parentLayerParameterName() == "INPUT", name
+    assign = QgsApplication.processingRegistry().algorithmById("territory:assignaccounts")
+    assert assign.parameterDefinition("ACCOUNT_BALANCE_FIELDS") is None, "its BALANCE_FIELDS are the accounts'"
+
+
+def test_account_balance_fields_count_as_balance_fields_do(run_algorithm, folder, tmp_path):
+    units = write_grid(folder / "units.gpkg")
+    accounts = one_per_unit() + [Account("KEY", (0.5, 0.5), 40.0, override="T2")]
+    accounts_path = write_accounts(folder / "accounts.gpkg", accounts, extra=("population",))
+    common = {"INPUT": str(units), "TERRITORY_FIELD": "territory", "ACCOUNTS": str(accounts_path),
+              "ACCOUNT_ID_FIELD": "id", "OVERRIDE_FIELD": "override", "OUTPUT": "memory:",
+              "OUTPUT_HTML": str(tmp_path / "report.html")}
+    picked = run_algorithm("territory:territorystatistics", {**common, "ACCOUNT_BALANCE_FIELDS": ["visits"]})
+    named = run_algorithm("territory:territorystatistics", {**common, "BALANCE_FIELDS": ["visits"]})
+    figures = [{k: (f["visits"], f["visits_tgt"]) for k, f in rows_by(as_layer(r["OUTPUT"]), "territory").items()}
+               for r in (picked, named)]
+    assert figures[0] == figures[1] == {"T1": (40.0, 50.0), "T2": (80.0, 50.0), "T3": (40.0, 50.0),
+                                        "T4": (40.0, 50.0)}
+    with pytest.raises(QgsProcessingException, match="“population” is a field of both the units and the accounts"):
+        run_algorithm("territory:territorystatistics", {**common, "ACCOUNT_BALANCE_FIELDS": ["population"]})
+    with pytest.raises(QgsProcessingException, match="no accounts layer"):
+        run_algorithm("territory:territorystatistics", {
+            "INPUT": str(units), "TERRITORY_FIELD": "territory", "ACCOUNT_BALANCE_FIELDS": ["visits"],
+            "OUTPUT": "memory:", "OUTPUT_HTML": str(tmp_path / "report2.html")})
+
+
+def add_text_field(path, name: str, values: dict) -> None:
+    """A text field ``name`` on the accounts of ``path``, ``values`` by account id (others empty)."""
+    from osgeo import ogr
+
+    data = ogr.Open(str(path), 1)
+    layer = data.GetLayer("accounts")
+    layer.CreateField(ogr.FieldDefn(name, ogr.OFTString))
+    for feature in layer:
+        if feature.GetField("id") in values:
+            feature.SetField(name, values[feature.GetField("id")])
+            layer.SetFeature(feature)
+    data = None
+
+
+def test_compare_sees_overrides_changed_between_the_plans(run_algorithm, folder, tmp_path):
+    units = write_grid(folder / "units.gpkg")
+    # the key account was kept by T2 and goes back to its unit's T1; X, in T4, is now kept by T3
+    accounts = one_per_unit() + [Account("KEY", (0.5, 0.5), 40.0, name="Key hospital"),
+                                 Account("X", (3.5, 3.5), 10.0, override="T3")]
+    accounts_path = write_accounts(folder / "accounts.gpkg", accounts)
+    add_text_field(accounts_path, "override_2024", {"KEY": "T2"})
+    common = {"INPUT": str(units), "FIELD_BEFORE": "territory", "FIELD_AFTER": "territory",
+              "BALANCE_FIELDS": ["visits"], "ACCOUNTS": str(accounts_path), "ACCOUNT_ID_FIELD": "id",
+              "ACCOUNT_NAME_FIELD": "name", "OVERRIDE_FIELD": "override", "OUTPUT": "memory:",
+              "OUTPUT_SUMMARY": "memory:", "OUTPUT_ACCOUNTS": "memory:", "OUTPUT_HTML": str(tmp_path / "compare.html")}
+    with pytest.raises(QgsProcessingException, match="the same field"):
+        run_algorithm("territory:comparealignments", common)
+    result = run_algorithm("territory:comparealignments", {**common, "OVERRIDE_FIELD_BEFORE": "override_2024"})
+    assert (result["CHANGED_UNITS"], result["CHANGED_ACCOUNTS"]) == (0, 2)
+    changed = rows_by(as_layer(result["OUTPUT_ACCOUNTS"]), "id")
+    assert {k: (f["from_territory"], f["to_territory"]) for k, f in changed.items()} == {
+        "KEY": ("T2", "T1"), "X": ("T4", "T3")}
+    summary = {k: (f["visits_before"], f["visits_after"], f["visits_gained"], f["visits_lost"], f["units_gained"])
+               for k, f in rows_by(as_layer(result["OUTPUT_SUMMARY"]), "territory").items()}
+    assert summary == {"T1": (40.0, 80.0, 40.0, 0.0, 0), "T2": (80.0, 40.0, 0.0, 40.0, 0),
+                       "T3": (40.0, 50.0, 10.0, 0.0, 0), "T4": (50.0, 40.0, 0.0, 10.0, 0)}
+    assert result["CHANGED_WORKLOAD"] == pytest.approx(100.0 * 50.0 / 210.0, abs=1e-3)
+    html = (tmp_path / "compare.html").read_text(encoding="utf-8")
+    assert "Key hospital" in html and "gains from T2" in html
+    # the override field alone serves before and after: the key account's change is not one
+    same = run_algorithm("territory:comparealignments", {
+        **common, "INPUT_AFTER": str(units), "UNIT_ID_FIELD": "uid", "OVERRIDE_FIELD_BEFORE": "override"})
+    assert (same["CHANGED_UNITS"], same["CHANGED_ACCOUNTS"]) == (0, 0)

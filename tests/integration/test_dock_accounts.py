@@ -152,3 +152,152 @@ def test_reopening_takes_the_accounts_units_found_before(dock, layers, qgis_ifac
     finally:
         again.unload()
         again.deleteLater()
+
+
+def test_reopening_reads_no_point_when_every_home_is_remembered(qgis_iface, qgis_new_project, tmp_path,
+                                                                 monkeypatch):
+    """An account outside every unit is remembered as such; reopening reads neither the accounts' points
+    nor the units' shapes."""
+    from territory_planner.layers import accounts as account_layers
+    from territory_planner.layers.plan_reader import GeoPackageColumns
+
+    units = layer_of(write_grid(tmp_path / "units.gpkg"), "units")
+    path = write_accounts(tmp_path / "accounts.gpkg", ACCOUNTS + [Account("FAR", (9.0, 9.0), 5.0)])
+    accounts = layer_of(path, "accounts")
+    QgsProject.instance().addMapLayers([units, accounts])
+
+    from territory_planner.ui.plan_controller import PlanController
+
+    # a new panel restores the plan from the project as it is made: its tasks run at once here
+    monkeypatch.setattr(PlanController, "_run_in_task_manager", lambda self, task: run_synchronously(task))
+
+    def panel():
+        return TerritoryDock(qgis_iface)
+
+    first = TerritoryDock(qgis_iface)
+    first.controller.run_task = run_synchronously
+    set_up(first, units, accounts)
+    expected = visits(first)
+    first.unload()
+    first.deleteLater()
+    real_read = GeoPackageColumns.read
+    asked: list = []
+    # the reads of points (the units' attributes come through here too, never with points)
+    monkeypatch.setattr(GeoPackageColumns, "read", lambda self, points=True: asked.append(
+        points and bool(self.geometry_column)) or real_read(self, points))
+    monkeypatch.setattr(account_layers, "units_at", lambda *args: pytest.fail("the accounts were located again"))
+    again = panel()
+    try:
+        assert again.controller.accounts.ready and visits(again) == expected
+        assert True not in asked, "the points are not read"
+        assert again.controller.accounts.home[-1] == -1, "FAR stands in no unit, as remembered"
+    finally:
+        again.unload()
+        again.deleteLater()
+
+
+def test_build_preview_and_table_count_overrides_as_the_toolbox_does(dock, layers, run_algorithm, tmp_path):
+    """The key account (40 visits, standing in T1's U00, kept by T2) counts for T2 in the panel's
+    Build, in its preview before and after, and in the table, as Statistics counts it."""
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    dock.setup_form.tolerance_spin.setValue(5.0)
+    dock.territory_toolbar.count_spin.setValue(4)
+    dock.territory_toolbar.build_action.trigger()
+    preview = dock.service.preview
+    assert preview is not None and preview.territories == ["T1", "T2", "T3", "T4"]
+    assert preview.before[:, 0] == pytest.approx([-0.2, 0.6, -0.2, -0.2]), "before: T2 carries the key account"
+    after = {name: 40.0 if name == "T2" else 0.0 for name in preview.territories}  # the key account stays
+    territory_of = dict(zip(preview.units.tolist(), preview.names))
+    for i in range(len(dock.service.fids)):
+        after[territory_of[i]] += 10.0
+    assert preview.after[:, 0] == pytest.approx([(after[n] - 50.0) / 50.0 for n in preview.territories])
+    assert preview.worst_after <= 0.05 + 1e-9, "the build counted the key account for T2"
+    assert preview.total_workload[0] == pytest.approx(200.0)
+    dock.apply_preview()
+    assert visits(dock) == pytest.approx(after)
+    assert units.commitChanges()
+
+    shown = {name: row for name, row in table_numbers(dock).items() if name != "Unassigned"}
+    statistics = run_algorithm("territory:territorystatistics", {
+        "INPUT": units, "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"], "TOLERANCE": 5.0,
+        "ACCOUNTS": accounts, "ACCOUNT_ID_FIELD": "id", "OVERRIDE_FIELD": "override", "OUTPUT": "memory:",
+        "OUTPUT_HTML": str(tmp_path / "report.html")})
+    figures = {f["territory"]: f for f in statistics["OUTPUT"].getFeatures()}
+    assert set(figures) == set(shown)
+    for name, row in shown.items():
+        assert row["visits"] == pytest.approx(figures[name]["visits"]), name
+        assert 100.0 * dock.service.ledger.figures_of(name)["deviation"][0] == pytest.approx(
+            figures[name]["visits_dev"], abs=1e-3), name
+        assert dock.service.ledger.figures_of(name)["targets"][0] == pytest.approx(figures[name]["visits_tgt"])
+
+
+def test_an_override_to_a_territory_a_build_dropped_counts_at_its_unit(dock, layers):
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    dock.territory_toolbar.count_spin.setValue(1)  # the plan keeps T1 alone: the key account's T2 is gone
+    dock.territory_toolbar.build_action.trigger()
+    dock.apply_preview()
+    assert dock.service.territory_names == ["T1"]
+    assert visits(dock) == {"T1": 200.0}, "the key account counts at its unit, as the toolbox counts it"
+    units.undoStack().undo()
+    assert visits(dock) == {"T1": 40.0, "T2": 80.0, "T3": 40.0, "T4": 40.0}, "and for T2 again once it is back"
+
+
+def test_the_panels_packets_take_its_accounts(dock, layers):
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    parameters = dock.controller.packet_parameters()
+    assert (parameters["ACCOUNTS"], parameters["ACCOUNT_ID_FIELD"], parameters["OVERRIDE_FIELD"]) == (
+        accounts, "id", "override")
+    assert parameters["BALANCE_FIELDS"] == ["visits"]
+
+
+def test_the_feedback_view_judges_and_applies_account_requests_through_the_accounts_layer(dock, layers,
+                                                                                         run_algorithm, tmp_path):
+    import json
+    import re
+
+    from feedback_helpers import PAGES, write_feedback
+
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    made = run_algorithm(PAGES, {"INPUT": units, "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"],
+                                 "UNIT_ID_FIELD": "uid", "ACCOUNTS": accounts, "ACCOUNT_ID_FIELD": "id",
+                                 "OVERRIDE_FIELD": "override", "OUTPUT_FOLDER": str(tmp_path / "pages")})
+    page = open(made["PAGES"][0], encoding="utf-8").read()
+    plan_id = json.loads(re.search(r'id="page-data">(.*?)</script>', page).group(1))["plan_id"]
+    folder = tmp_path / "feedback"
+    folder.mkdir()
+    write_feedback(folder / "feedback_T2.csv", [
+        {"territory": "T2", "unit": "A02", "unit_name": "A02", "kind": "account", "action": "drop",
+         "reason": "Not on my route", "submitted_by": "Rep Two", "submitted_at": "2026-12-01T09:00:00Z",
+         "plan_id": plan_id}])
+    write_feedback(folder / "feedback_T4.csv", [
+        {"territory": "T4", "unit": "U13", "kind": "unit", "action": "add", "reason": "Next door",
+         "submitted_by": "Rep Four", "submitted_at": "2026-12-01T10:00:00Z", "plan_id": plan_id}])
+    panel = dock.feedback_panel
+    assert panel.load(str(folder)) == 2
+    rows = panel.rows()
+    assert [(r[2], r[3]) for r in rows] == [("A02", "needs review"), ("U13", "needs review")]
+    assert "T1" in rows[0][6] and "the rule would accept it" in rows[0][5], rows[0]
+
+    panel.select(0)
+    assert [f["id"] for f in accounts.selectedFeatures()] == ["A02"] and dock.service.preview is None
+    panel.accept_button.click()
+    panel.select(1)
+    panel.accept_button.click()
+    units_depth, accounts_depth = units.undoStack().index(), accounts.undoStack().index()
+    assert panel.apply() == 2
+    assert (units.undoStack().index(), accounts.undoStack().index()) == (units_depth + 1, accounts_depth + 1)
+    assert next(f for f in accounts.getFeatures() if f["id"] == "A02")["override"] == "T1"
+    assert visits(dock) == {"T1": 50.0, "T2": 60.0, "T3": 40.0, "T4": 50.0}
+    assert [r[3] for r in panel.rows()] == ["accepted (applied)", "accepted (applied)"]
+    accounts.undoStack().undo()
+    assert visits(dock) == {"T1": 40.0, "T2": 70.0, "T3": 40.0, "T4": 50.0}
+    assert panel.review.applied(panel.review.verdicts[0]) is False
+    accounts.undoStack().redo()
+    assert accounts.commitChanges()
+    logged = [row for row in dock.service.change_log() if row["action"] == "feedback" and row["unit"] == "A02"]
+    assert len(logged) == 1 and (logged[0]["from_territory"], logged[0]["to_territory"]) == ("T2", "T1")
+    assert "Rep Two" in logged[0]["note"] and "Not on my route" in logged[0]["note"]

@@ -156,3 +156,58 @@ def test_hostile_unit_and_territory_names_are_shown_as_text(run_algorithm, georg
     assert not driver.find_elements(By.CSS_SELECTOR, "body img")
     assert driver.title != "pwned" and hostile in driver.title
     assert chromium.outside_requests() == [] and chromium.console_errors() == []
+
+
+def test_a_rep_requests_accounts_and_the_page_counts_them_where_they_are_aligned(run_algorithm, chromium, tmp_path):
+    from accounts_helpers import write_accounts, write_grid
+    from selenium.webdriver.common.by import By
+    from test_feedback_accounts import ACCOUNTS, make_account_pages
+
+    units = str(write_grid(tmp_path / "units.gpkg"))
+    accounts = str(write_accounts(tmp_path / "accounts.gpkg", ACCOUNTS))
+    pages = tmp_path / "pages"
+    make_account_pages(run_algorithm, (units, accounts), pages)
+    chromium.open(pages / "feedback_T1.html")
+    driver = chromium.driver
+
+    def ask(selector: str, action: str, reason: str) -> None:
+        driver.find_element(By.CSS_SELECTOR, selector).click()
+        by_id(driver, "request-reason").send_keys(reason)
+        by_id(driver, f"request-{action}").click()
+
+    # T1 carries 40 visits against a target of 50
+    driver.find_element(By.CSS_SELECTOR, '#map [data-account="KEY"]').click()
+    assert by_id(driver, "selected").text == "Key hospital (KEY) — an account served by T2"
+    assert by_id(driver, "request-drop").get_attribute("disabled") is not None
+    by_id(driver, "request-reason").send_keys("I built this relationship")
+    by_id(driver, "request-add").click()                                        # + 40 (kept by T2 until now)
+    ask('tr[data-row-account="A02"]', "add", "On my route")                    # + 10, from a bordering unit
+    ask('#map [data-unit="U11"]', "drop", "Too far")                           # − 10 with its store A11
+    ask('tr[data-row-account="A11"]', "drop", "Gone with its unit")            # nothing more: counted once
+    ask('tr[data-row-account="A01"]', "drop", "Not my customer")               # − 10
+    assert by_id(driver, "measure-0").find_element("css selector", ".after").text == "70"
+    assert by_id(driver, "measure-0").find_element("css selector", ".after-dev").text == "+40.0 %"
+    assert "req-add" in driver.find_element(By.CSS_SELECTOR, '#map [data-account="KEY"]').get_attribute("class")
+
+    by_id(driver, "submitted-by").send_keys("Rep One")
+    by_id(driver, "save-feedback").click()
+    saved = chromium.wait_for_download("feedback_T1.csv")
+    assert chromium.outside_requests() == [] and chromium.console_errors() == []
+    with open(saved, encoding="utf-8-sig", newline="") as handle:
+        lines = list(csv.reader(handle))
+    assert [(r[1], r[2], r[3], r[4]) for r in lines[1:]] == [
+        ("KEY", "Key hospital", "account", "add"), ("A02", "Store 02", "account", "add"),
+        ("U11", "Unit U11", "unit", "drop"), ("A11", "Store 11", "account", "drop"),
+        ("A01", "Store 01", "account", "drop")]
+    shot = chromium.screenshot("feedback_page_accounts.png", DESKTOP)
+    print(f"screenshot: {shot}")
+
+    review = run_algorithm(REVIEW, {
+        "INPUT": units, "TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["visits"], "TOLERANCE": 10,
+        "UNIT_ID_FIELD": "uid", "FEEDBACK_FOLDER": str(chromium.downloads), "RULE": 0, "OUTPUT": "TEMPORARY_OUTPUT",
+        "OUTPUT_REQUESTS": "TEMPORARY_OUTPUT", "OUTPUT_REPLIES": str(tmp_path / "replies"),
+        "ACCOUNTS": accounts, "ACCOUNT_ID_FIELD": "id", "OVERRIDE_FIELD": "override"})
+    requests = {f["unit"]: f for f in review["OUTPUT_REQUESTS"].getFeatures()}
+    assert set(requests) == {"KEY", "A02", "U11", "A11", "A01"}
+    assert all(f["status"] not in ("stale", "invalid") and "No accounts were given" not in f["why"]
+               for f in requests.values()), {k: (f["status"], f["why"]) for k, f in requests.items()}

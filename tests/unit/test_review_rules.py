@@ -227,3 +227,83 @@ def test_a_managers_decisions_override_the_rule_and_settle_a_conflict():
     assert review.labels[1] == 2 and review.labels[13] in (0, 2)
     # the undecided drop is judged on the plan the accepted ones left: T2 has lost u1 and u13
     assert review.verdicts[3].impact.before[0, 0] == pytest.approx((2 - 16 / 3) / (16 / 3))
+
+
+# -- accounts -------------------------------------------------------------------------------------------
+def with_accounts(labels, homes, visits, overrides, tolerance=0.15) -> Alignment:
+    """``HALVES``-like plan whose only measure is the accounts' visits: account a stands in unit
+    ``homes[a]`` with ``visits[a]``, overridden to ``overrides[a]`` (a territory index, −1 none)."""
+    from territory_planner.core.plan.accounts import AccountBook
+
+    labels = np.asarray(labels)
+    book = AccountBook(home=homes, override=overrides, workloads=np.asarray(visits, dtype=float).reshape(-1, 1))
+    workloads = book.unit_workloads(len(labels))
+    p = int(labels.max()) + 1
+    targets = np.tile(book.workloads.sum(axis=0) / p, (p, 1))
+    return Alignment(codes=[f"T{k + 1}" for k in range(p)], labels=labels, unit_ids=[f"u{i}" for i in range(16)],
+                     workloads=workloads, targets=targets, tolerances=np.full(1, tolerance), adjacency=grid(4, 4),
+                     accounts=book, account_ids=[f"a{i}" for i in range(len(homes))])
+
+
+def one_account_per_unit_and_a_key(key_visits=2.0, key_override=1):
+    """a0…a15 (one visit each, in u0…u15) and KEY (a16, in u0 of T1) kept by T2."""
+    homes = list(range(16)) + [0]
+    visits = [1.0] * 16 + [key_visits]
+    overrides = [-1] * 16 + [key_override]
+    plan = with_accounts(HALVES, homes, visits, overrides)
+    plan.account_ids[16] = "KEY"
+    return plan
+
+
+def account(plan, territory, ident, action, **more):
+    return request(plan, territory, ident, action, kind="account", **more)
+
+
+def test_an_account_kept_from_outside_goes_back_to_its_units_territory():
+    plan = one_account_per_unit_and_a_key()
+    # T1 8 + 0, T2 8 + 2 (the key account): targets 9
+    review = review_requests(plan, [account(plan, "T1", "KEY", "add", reason="my hospital")])
+    (verdict,) = review.verdicts
+    assert (verdict.status, verdict.why, verdict.account, verdict.unit) == (ACCEPTED, "within", 16, -1)
+    assert (verdict.impact.from_territory, verdict.impact.to_territory) == (1, 0)
+    assert verdict.impact.before[:, 0] == pytest.approx([1 / 9, -1 / 9]), "[from T2, to T1]"
+    assert verdict.impact.after[:, 0] == pytest.approx([-1 / 9, 1 / 9])
+    assert review.overrides[16] == -1, "back to its unit: the override is cleared"
+    assert review.overrides[:16].tolist() == [-1] * 16 and np.array_equal(review.labels, plan.labels)
+    # a drop by the territory that keeps it does the same
+    dropped = review_requests(plan, [account(plan, "T2", "KEY", "drop")])
+    assert dropped.verdicts[0].status == ACCEPTED and dropped.overrides[16] == -1
+
+
+def test_an_account_dropped_from_its_units_territory_goes_to_a_bordering_one_as_an_override():
+    plan = one_account_per_unit_and_a_key(key_override=-1)  # T1 10, T2 8: targets 9
+    review = review_requests(plan, [account(plan, "T1", "a1", "drop")])  # a1 stands in u1, beside T2's u2
+    (verdict,) = review.verdicts
+    assert verdict.status == ACCEPTED and verdict.impact.to_territory == 1
+    assert review.overrides[1] == 1 and np.array_equal(review.labels, plan.labels), "only the account moves"
+    # an account whose unit borders no other territory: a person decides
+    inner = review_requests(plan, [account(plan, "T1", "a0", "drop")])
+    assert (inner.verdicts[0].status, inner.verdicts[0].why) == (NEEDS_REVIEW, "no_destination")
+
+
+def test_account_requests_are_checked_like_units_and_build_on_each_other():
+    plan = one_account_per_unit_and_a_key(key_override=-1)
+    requests = [
+        account(plan, "T1", "a2", "drop"),                                   # a2 is in T2
+        account(plan, "T2", "a2", "add"),                                    # already in T2
+        account(plan, "T2", "nobody", "add"),                                # no such account
+        account(plan, "T2", "a5", "add", plan_id="0123456789abcdef"),        # another alignment
+    ]
+    whys = [(v.status, v.why) for v in sorted(review_requests(plan, requests).verdicts,
+                                              key=lambda v: requests.index(v.request))]
+    assert whys == [(STALE, "not_in_territory"), (STALE, "already_in_territory"), (INVALID, "unknown_account"),
+                    (STALE, "other_plan")]
+    both = review_requests(plan, [account(plan, "T2", "a1", "add"), account(plan, "T1", "a1", "drop", at="2026-12-02")])
+    assert {v.status for v in both.verdicts} == {CONFLICT}
+    # a1 joins T2 as an override (T1 9, T2 9); then u1 moving to T2 no longer carries it
+    review = review_requests(plan, [account(plan, "T2", "a1", "add", at="2026-12-01T10:00:00Z"),
+                                    request(plan, "T2", "u1", "add", at="2026-12-01T11:00:00Z")])
+    first, second = review.verdicts
+    assert first.status == ACCEPTED and review.overrides[1] == 1
+    assert second.impact.before[:, 0] == pytest.approx([0.0, 0.0])
+    assert second.impact.after[:, 0] == pytest.approx([0.0, 0.0]), "u1 no longer carries a1, kept by T2 already"
