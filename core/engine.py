@@ -382,6 +382,8 @@ def rebalance_territories(
     locked territory; then boundary units move, cheapest disruption first, until every territory
     is within tolerance. With ``max_changed_units`` the plan changes at most that many units (of
     those with a valid initial label) and reports "cap_reached" if that stops short of balance.
+    With a time limit every search stops when it is up (the best plan found so far is kept, and the
+    steps that follow are skipped or cut short); without one, each runs until no move helps.
     """
     progress = ensure_progress(progress)
     problem.validate()
@@ -394,6 +396,8 @@ def rebalance_territories(
         plan = build_territories(problem, progress)
         return plan
     clock = time.monotonic()
+    if problem.time_limit is not None:
+        progress = progress.until(clock + float(problem.time_limit))
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     labels = initial.copy()
@@ -432,7 +436,7 @@ def rebalance_territories(
         ls = _rebalance_search(model, flowed, initial, cap)
         ls.run(progress.sub(0.2, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
         candidates.append(ls.labels.copy())
-        if ls.violated():
+        if ls.violated() and not progress.out_of_time():
             candidates += _rebalance_by_moves(model, labels, initial, cap, progress.sub(0.4, 0.6))
         candidates = [candidates[0]] + [_reduce_disruption(model, c, initial, cap, progress) for c in candidates[1:]]
         best = _pick_rebalanced(model, candidates, initial)
@@ -514,7 +518,7 @@ def _rebalance_by_moves(model: Model, labels: np.ndarray, initial: np.ndarray, c
     ls = _rebalance_search(model, labels, initial, cap)
     ls.run(progress.sub(0.0, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     out.append(ls.labels.copy())
-    if ls.violated() and (cap is None or ls.changed < cap):
+    if ls.violated() and (cap is None or ls.changed < cap) and not progress.out_of_time():
         # load has to travel through several territories: solve the least-disruption LP
         moved = reassign_with_least_disruption(model, ls.labels, 0.6 * model.tolerance, progress=progress)
         if model.contiguous:
@@ -555,7 +559,7 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
 
     def polish(lab):
         ls = _rebalance_search(model, lab, initial, None)
-        ls.run(None, stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+        ls.run(progress.quiet(), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
         return ls.labels
 
     found = rc.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=patience,
@@ -579,15 +583,17 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     out = undo_moves(model, labels, initial, _tol(model), rate=MOVE_RATE)
     ls = _rebalance_search(model, out, initial, cap)
     ls.max_moves_per_round = None
-    ls.run(None, max_rounds=200, levels=[(BIG, 0.0)])
+    ls.run(None if progress is None else progress.quiet(), max_rounds=200, levels=[(BIG, 0.0)])
     key1 = plan_key(model.ratios(ls.labels), model.active, _tol(model))
     if (within(key1) if within(key0) else not_worse(key1, key0)):
         out = undo_moves(model, ls.labels, initial, _tol(model), rate=MOVE_RATE)
     if model.contiguous:
         # pairs of territories cut anew nearer their initial border
         rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
-        out = reduce_by_resplits(model, out, initial, _tol(model), rng, cap=cap,
-                                 deadline=time.monotonic() + RESPLIT_SECONDS,
+        deadline = time.monotonic() + RESPLIT_SECONDS
+        if progress is not None and progress.deadline is not None:
+            deadline = min(deadline, progress.deadline)
+        out = reduce_by_resplits(model, out, initial, _tol(model), rng, cap=cap, deadline=deadline,
                                  check=None if progress is None else progress.check)
         out = undo_moves(model, out, initial, _tol(model), rate=MOVE_RATE)
     return out
@@ -602,6 +608,8 @@ def _joined_candidates(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     forced = valid & (model.locked >= 0) & (model.locked != initial)
     if cap is not None and int(np.sum(valid & ~forced & (joined != initial))) > cap:
         return []
+    if progress.out_of_time():
+        return [joined]
     flowed = flow_rebalance(model, joined, _tol(model), initial, cap)
     ls = _rebalance_search(model, flowed, initial, cap)
     ls.run(progress.sub(0.98, 0.99), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
