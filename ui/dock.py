@@ -32,6 +32,7 @@ from ..layers.values import default_names
 from .assignment_service import AssignmentService
 from .change_log_dialog import ChangeLogDialog
 from .deviation_bar import DeviationBarDelegate
+from .engine_progress import EngineProgress
 from .map_view import UnitsOutline, select_units, zoom_to_units
 from .plan_controller import PlanController
 from .preview_panel import PreviewPanel
@@ -121,6 +122,8 @@ class TerritoryDock(QgsDockWidget):
 
         self.highlight = UnitsOutline(self.canvas)
         self.pieces_highlight = UnitsOutline(self.canvas, QColor(220, 0, 0), dashed=True)
+        self.engine_progress = EngineProgress(body)
+        outer.addWidget(self.engine_progress)
         self.status_label = QLabel(body)
         self.status_label.setWordWrap(True)
         outer.addWidget(self.status_label)
@@ -169,6 +172,7 @@ class TerritoryDock(QgsDockWidget):
         self.preview_panel.discard_button.clicked.connect(self.discard_preview)
         self.preview_panel.select_button.clicked.connect(lambda: self.select_units(service.preview_fids()))
         self.suggestions_panel.unitChosen.connect(lambda fid: self.select_units([fid]))
+        self.engine_progress.cancel_button.clicked.connect(self.cancel_engine)
         self._links = SignalLinks([
             (form.layerChosen, self._on_layer_chosen),
             (form.setupChanged, self._apply_setup),
@@ -176,6 +180,10 @@ class TerritoryDock(QgsDockWidget):
             (form.measureToleranceTyped, self._on_measure_tolerance),
             (controller.setupShown, self._show_setup),
             (controller.progress, self.status_label.setText),
+            (controller.progress, self.engine_progress.show_line),
+            (controller.engineStarted, self.engine_progress.start),
+            (controller.engineFraction, self.engine_progress.show_fraction),
+            (controller.engineEnded, self.engine_progress.stop),
             (controller.scenariosChanged, self._fill_scenarios),
             (service.message, self._show_message),
             (service.activeChanged, self._on_active_changed),
@@ -446,6 +454,11 @@ class TerritoryDock(QgsDockWidget):
 
     def rebalance(self) -> EngineTask | None:
         return self.controller.rebalance(self.territory_toolbar.cap_spin.value())
+
+    def cancel_engine(self) -> None:
+        """Stop the Build or Rebalance that runs (the Cancel button under the table)."""
+        self.engine_progress.cancelling()
+        self.controller.cancel_engine()
 
     # -- scenarios, packets and the change log ---------------------------------------------------
     def _fill_scenarios(self) -> None:

@@ -9,6 +9,7 @@ failed task changes nothing, and a task whose layer went away is refused with a 
 from __future__ import annotations
 
 import gc
+import time
 import traceback
 from dataclasses import dataclass
 
@@ -278,8 +279,11 @@ class EngineTask(QgsTask):
         self.title = title.format(layer.name())
         self.last_message = ""
         self.worst_text = ""
+        self._last_sent = 0.0
         self.plan = None
         self.error = ""
+        #: called on the main thread once the task is over, whatever its outcome
+        self.on_finished = None
         self.setDependentLayers([layer])
 
     def run(self) -> bool:
@@ -310,11 +314,26 @@ class EngineTask(QgsTask):
             self.worst_text = message[message.index(marker):]
         elif message and self.worst_text:
             message = f"{message} ({self.worst_text})"  # the phase, and the best plan so far
-        if message and message != self.last_message:
-            self.last_message = message
-            self.progressText.emit(message)
+        if not message or message == self.last_message:
+            return
+        # a new phase at once; the figures of one phase at most four times a second (the search reports
+        # every few rounds: the panel need not redraw its line that often)
+        phase = message.split(":", 1)[0]
+        now = time.monotonic()
+        if phase == self.last_message.split(":", 1)[0] and now - self._last_sent < 0.25:
+            return
+        self.last_message = message
+        self._last_sent = now
+        self.progressText.emit(message)
 
     def finished(self, result: bool) -> None:
+        try:
+            self._hand_over(result)
+        finally:
+            if self.on_finished is not None:
+                self.on_finished(self)
+
+    def _hand_over(self, result: bool) -> None:
         service = self.service
         what = tr("Building territories") if self.job.mode == "build" else tr("Rebalancing")
         if (QgsProject.instance().mapLayer(self.layer_id) is None or service.layer_id != self.layer_id
