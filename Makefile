@@ -9,7 +9,7 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 test-repeat soak demo package lint bench bench-scale bench-dock bench-dock-1m bench-dock-1m-polygons bench-travel clean
+.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 test-repeat soak demo package lint bench bench-scale bench-dock bench-dock-1m bench-dock-1m-polygons bench-travel bench-feedback clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-dock-1m  the same on 1,000,000 account points in a GeoPackage"
 	@echo "make bench-dock-1m-polygons  the same on 1,000,000 Voronoi polygons in a GeoPackage"
 	@echo "make bench-travel  straight-line vs road-network Build on 10,000 units, section of bench/RESULTS.md"
+	@echo "make bench-feedback  feedback page sizes and generation time on 3,000 units, section of bench/RESULTS.md"
 
 sysdeps:
 	@bash scripts/install-system-deps.sh
@@ -142,6 +143,11 @@ bench-dock-1m-polygons: venv
 # make bench-travel [SEEDS=1,4]
 bench-travel: venv
 	nice -n 10 $(PY) bench/travel.py $(if $(SEEDS),--seeds $(SEEDS))
+
+# feedback pages on the synthetic 3,000-unit layer (issue 22)
+bench-feedback: venv
+	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	nice -n 5 $(PY) bench/feedback.py
 
 clean:
 	rm -rf $(BUILD) dist demo-output test-output .pytest_cache .ruff_cache

@@ -22,7 +22,9 @@ from qgis.core import (
     QgsWkbTypes,
 )
 
+from ..core.problem import ProblemError
 from ..i18n import tr
+from ..layers.unit_values import with_index as units_with_index
 from ..layers.units import UnitDataError, Units, read_units
 from ..resources import icon, icon_path
 from .messages import listed
@@ -191,6 +193,16 @@ class TerritoryAlgorithm(QgsProcessingAlgorithm):
                     "on it (its targets and deviations are 0). Check that it holds the workload (a failed "
                     "join leaves zeros), or leave it out.").format(name))
         return units
+
+    def with_index(self, source, units: Units, weights, territory_count: int, feedback) -> Units:
+        """``units`` with the workload index of ``weights`` as one more measure (``index``), scaled
+        for ``territory_count`` territories; ``units`` unchanged when ``weights`` is None."""
+        if weights is None:
+            return units
+        try:
+            return units_with_index(units, source, weights, territory_count, feedback)
+        except (UnitDataError, ProblemError) as error:
+            raise QgsProcessingException(str(error)) from error
 
 
 def removes_partial_outputs(process):

@@ -12,7 +12,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..compat import INT, STRING, make_field
+from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.engine import build_territories
 from ..core.metrics import plan_figures
 from ..core.plan.hierarchy import coarsen, region_problem, units_in_regions
@@ -44,7 +44,9 @@ HELP = (
     "then says so.\n"
     "<b>Region field name</b>: the field added to the output units; regions are named after it "
     "(“Region 1”, “Region 2”…; a field “zone” gives “Zone 1”…).\n"
-    "<b>Random seed</b>: the same seed gives the same regions.\n\n"
+    "<b>Random seed</b>: the same seed gives the same regions.\n"
+    "<b>Territory table</b>: optional; when it holds goals (Set territory goals), each region's goal "
+    "is the sum of its territories' goals (column goal).\n\n"
     "Two territories are neighbours when any of their units touch. Outputs: the units with "
     "their region, and one feature per region with its sum, target and deviation per measure, "
     "its number of territories (terr_count) and their names (members), contiguity and compactness. Results: "
@@ -57,7 +59,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "buildhierarchy"
     display_name = "Build territory hierarchy"
-    help_text = (HELP,)
+    help_text = (HELP, shared.INDEX_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
@@ -66,10 +68,12 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
             REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=3, minValue=1))
         shared.add_balance_fields(self)
+        shared.add_index_weights(self)
         shared.add_tolerance(self, self.tr("Tolerance (% of each region's target)"))
         self.addParameter(QgsProcessingParameterString(
             REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
         shared.add_random_seed(self)
+        shared.add_territory_table(self, self.tr("Territory table (the territories' goals roll up to the regions)"))
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT, self.tr("Units with regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -83,6 +87,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
         region_count = self.parameterAsInt(parameters, REGION_COUNT, context)
         balance_fields = shared.balance_fields(self, parameters, context)
+        weights = shared.index_weights(self, parameters, context)
         tolerance = shared.tolerance(self, parameters, context)
         region_field = self.parameterAsString(parameters, REGION_FIELD, context).strip()
         random_seed = self.parameterAsInt(parameters, RANDOM_SEED, context)
@@ -110,6 +115,8 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
                 "There are {} territories in “{}” but {} regions were asked for. Ask for at most {} regions."
             ).format(len(territories), territory_field, region_count, len(territories)))
 
+        # the index scaled so the average region scores 1,000
+        units = self.with_index(source, units, weights, region_count, feedback)
         super_units = coarsen(alignment.labels, units.positions, units.workloads, units.adjacency,
                               len(territories))
         problem = region_problem(super_units, region_count, list(units.measure_names), tolerance,
@@ -169,16 +176,34 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         members = [[territories[t] for t in np.flatnonzero(region_of_territory == k)] for k in range(len(region_names))]
         regions = figure_columns((Column("terr_count", INT), [len(names) for names in members]),
                                  (Column("members", STRING, length=254), [", ".join(names)[:254] for names in members]))
+        goals = self._region_goals(parameters, context, feedback, members)
         rows = [TerritoryRow(code=name, name=name) for name in region_names]
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(region_names), source.sourceCrs(),
                                           context.transformContext(), feedback, (90.0, 100.0))
         regions_id, _ = write_territory_layer(
             self, parameters, OUTPUT_REGIONS, context, feedback,
-            plan_columns(region_field, rows, units, figures, shapes) + [regions], shapes, source.sourceCrs(),
+            plan_columns(region_field, rows, units, figures, shapes) + [regions] + goals, shapes, source.sourceCrs(),
             units.is_polygon)
         if regions_id is not None:
             TerritoryStyler.attach(regions_id, region_field, region_names, context)
         return out_id, regions_id
+
+
+    def _region_goals(self, parameters, context, feedback, members: list[list[str]]) -> list:
+        """A region's goal is the sum of its territories' goals (the territory table's): a column
+        ``goal`` when the table has goals, none otherwise."""
+        table = shared.territory_table(self, parameters, context, self.parameterAsString(parameters, TERRITORY_FIELD,
+                                                                                         context))
+        if not any(row.goal is not None for row in table.values()):
+            return []
+        missing = sorted({code for names in members for code in names
+                          if code not in table or table[code].goal is None})
+        if missing:
+            feedback.pushWarning(self.tr("{} territories have no goal in the territory table ({}); their regions' "
+                                         "goals leave them out.").format(len(missing), listed(missing)))
+        goals = [sum(table[code].goal for code in names if code in table and table[code].goal is not None)
+                 for names in members]
+        return [figure_columns((Column("goal", DOUBLE, self.tr("Goal (the territories' goals)")), goals))]
 
 
 def _region_names(region_field: str, count: int, tr) -> list[str]:

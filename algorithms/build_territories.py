@@ -89,7 +89,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "buildterritories"
     display_name = "Build territories"
-    help_text = (HELP, TRAVEL_HELP)
+    help_text = (HELP, shared.INDEX_HELP, TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
@@ -97,6 +97,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=10, minValue=1))
         shared.add_balance_fields(self)
+        shared.add_index_weights(self)
         shared.add_tolerance(self)
         shared.add_search_settings(self)
         self.addParameter(QgsProcessingParameterFeatureSource(
@@ -128,7 +129,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):
         source = shared.units_source(self, parameters, context)
         balance_fields = shared.balance_fields(self, parameters, context)
-        search = shared.search_settings(self, parameters, context, balance_fields)
+        weights = shared.index_weights(self, parameters, context)
+        search = shared.search_settings(self, parameters, context, shared.measure_names(balance_fields, weights))
         random_seed = self.parameterAsInt(parameters, RANDOM_SEED, context)
         territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context).strip()
         if not territory_field:
@@ -151,6 +153,8 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.tr(
                 "The layer has {} units but {} territories were asked for. Ask for at most {} territories.")
                 .format(units.count, count, units.count))
+
+        units = self.with_index(source, units, weights, count, feedback)
 
         locked = None
         if locked_field:

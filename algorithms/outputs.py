@@ -131,10 +131,16 @@ class TerritoryStyler(QgsProcessingLayerPostProcessorInterface):
                peer: str | None = None) -> None:
         """Style ``dest_id`` when loaded; ``peer``: for a territory layer (``outline``) its units
         layer, for units their territory layer: the territories end up drawn above the units."""
+        styler = cls(field, values, rows, outline)
+        styler.peer = peer
+        cls.run_on_load(styler, dest_id, context)
+
+    @classmethod
+    def run_on_load(cls, styler: TerritoryStyler, dest_id: str | None, context) -> None:
+        """Have ``styler`` style ``dest_id`` once Processing has loaded it (nothing when it is not loaded)."""
         if not dest_id or not context.willLoadLayerOnCompletion(dest_id):
             return
-        styler = cls(field, values, rows, outline)
-        styler.dest_id, styler.peer = dest_id, peer
+        styler.dest_id = dest_id
         cls._alive.append(styler)
         del cls._alive[:-1000]
         context.layerToLoadOnCompletionDetails(dest_id).setPostProcessor(styler)

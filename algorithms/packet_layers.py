@@ -41,8 +41,8 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
                   drives: dict, geometries: list[QgsGeometry], shapes: TerritoryShapes) -> dict:
     """The packets' memory layers (in ``crs``, the units' own): units, the units that changed
     territory, territories (the atlas coverage, with their header figures), workload against
-    target per territory and measure (and the drive from home, ``drives[k]``), and the reps'
-    homes (``homes``: (territory index, rep name, home point in ``crs``)). ``geometries[i]``:
+    target per territory and measure (then its goal, and the drive from home, ``drives[k]``), and
+    the reps' homes (``homes``: (territory index, rep name, home point in ``crs``)). ``geometries[i]``:
     unit i's geometry, ``shapes``: the territories dissolved."""
     is_polygon = units.is_polygon
     name_of = {row.code: row.label for row in rows}
@@ -139,6 +139,10 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
                                    report.fmt(figures.targets[k, a], 0), f"{deviation:+.1f} %",
                                    tr("over") if deviation > 0.05 else tr("under")
                                    if deviation < -0.05 else tr("on target")])
+            w_features.append(feature)
+        if row.goal is not None:  # the goal the territory table gives it (Set territory goals)
+            feature = QgsFeature(w_fields)
+            feature.setAttributes([row.code, tr("your goal"), report.fmt(row.goal, 0), "", "", ""])
             w_features.append(feature)
         drive = drives.get(k)
         if drive is not None:  # with a road network: the drive from the rep's home

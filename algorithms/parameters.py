@@ -22,6 +22,7 @@ from qgis.core import (
 
 from ..compat import parameter_as_fields
 from ..core.engine import DEFAULT_TIME_LIMIT
+from ..core.plan.index import INDEX_NAME, IndexWeights, IndexWeightsError, parse_index_weights
 from ..i18n import tr
 from ..layers.alignment import read_unit_names
 from ..layers.territory_table import TerritoryRow, read_territory_table
@@ -47,30 +48,52 @@ OUTPUT_HTML = "OUTPUT_HTML"
 MAX_DEVIATION = "MAX_DEVIATION"
 LOWER_BOUND = "LOWER_BOUND"
 NONCONTIGUOUS = "NONCONTIGUOUS"
+INDEX_WEIGHTS = "INDEX_WEIGHTS"
 # the names of one algorithm's own parameters and results, kept here with the rest: every
 # Processing name of the provider is a contract, listed in one place
+ACCEPTED = "ACCEPTED"
+AT_CAP = "AT_CAP"
+AT_FLOOR = "AT_FLOOR"
+BASIS = "BASIS"
+CAP = "CAP"
 CHANGED_UNITS = "CHANGED_UNITS"
 CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
 COEFFICIENT_OF_VARIATION = "COEFFICIENT_OF_VARIATION"
+DUE_DATE = "DUE_DATE"
+FEEDBACK_FOLDER = "FEEDBACK_FOLDER"
 FIELD_AFTER = "FIELD_AFTER"
 FILLED_UNITS = "FILLED_UNITS"
+FLOOR = "FLOOR"
+HISTORY_FIELD = "HISTORY_FIELD"
+HISTORY_WEIGHT = "HISTORY_WEIGHT"
 INPUT_AFTER = "INPUT_AFTER"
 ISSUES = "ISSUES"
 MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
 MEAN_DISTANCE_KM = "MEAN_DISTANCE_KM"
+OPPORTUNITY_COUNT = "OPPORTUNITY_COUNT"
 OUTPUT_FOLDER = "OUTPUT_FOLDER"
+OUTPUT_OPPORTUNITIES = "OUTPUT_OPPORTUNITIES"
 OUTPUT_OVERVIEW = "OUTPUT_OVERVIEW"
 OUTPUT_REGIONS = "OUTPUT_REGIONS"
+OUTPUT_REPLIES = "OUTPUT_REPLIES"
 OUTPUT_REPS = "OUTPUT_REPS"
+OUTPUT_REQUESTS = "OUTPUT_REQUESTS"
 OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
 PACKETS = "PACKETS"
+PAGES = "PAGES"
+PERFORMANCE_THRESHOLD = "PERFORMANCE_THRESHOLD"
+POTENTIAL_FIELD = "POTENTIAL_FIELD"
 REGION_COUNT = "REGION_COUNT"
 REGION_FIELD = "REGION_FIELD"
+ROUND_TO = "ROUND_TO"
+RULE = "RULE"
+SALES_FIELD = "SALES_FIELD"
 SEEDS = "SEEDS"
 SEED_NAME_FIELD = "SEED_NAME_FIELD"
 SEED_TARGET_FIELD = "SEED_TARGET_FIELD"
 TERRITORIES_CHANGED = "TERRITORIES_CHANGED"
 TERRITORY_COUNT = "TERRITORY_COUNT"
+TOTAL_GOAL = "TOTAL_GOAL"
 UNASSIGNED = "UNASSIGNED"
 UNASSIGNED_REPS = "UNASSIGNED_REPS"
 UNIT_ID_FIELD = "UNIT_ID_FIELD"
@@ -108,6 +131,23 @@ def add_tolerance(algorithm, description: str | None = None) -> None:
         QgsProcessingParameterNumber.Type.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
 
 
+def add_index_weights(algorithm) -> None:
+    """INDEX_WEIGHTS: the workload index (``field:weight,…``), balanced or measured as one more measure."""
+    algorithm.addParameter(QgsProcessingParameterString(
+        INDEX_WEIGHTS, tr("Workload index weights (field:weight,…, e.g. accounts:0.6,sales:0.1,potential:0.3)"),
+        optional=True))
+
+
+#: the help of INDEX_WEIGHTS, shared by the algorithms that take it
+INDEX_HELP = (
+    "<b>Index weights</b>: optional, a workload index as one more measure, named “index”: "
+    "field:weight,… (e.g. accounts:0.6,sales:0.1,potential:0.3). Each field counts as its share of the "
+    "layer's total, weighted (weights are shares: 0.6/0.1/0.3 or 60/10/30), scaled so the average "
+    "territory scores 1,000. It is balanced and reported like a balance field (index, index_tgt, "
+    "index_dev), alone or beside them; its tolerance is the tolerance, or its entry in Tolerances "
+    "(index:3).\n")
+
+
 def add_search_settings(algorithm) -> None:
     """CONTIGUOUS, TOLERANCES (one per balance field) and TIME_LIMIT, for Build and Rebalance."""
     algorithm.addParameter(QgsProcessingParameterBoolean(
@@ -117,6 +157,16 @@ def add_search_settings(algorithm) -> None:
     algorithm.addParameter(QgsProcessingParameterNumber(
         TIME_LIMIT, tr("Time limit (seconds) while some territory is out of tolerance"),
         QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0))
+
+
+def add_alignment_inputs(algorithm) -> None:
+    """INPUT (units with an alignment), TERRITORY_FIELD, TERRITORIES, BALANCE_FIELDS and TOLERANCE: an
+    existing plan and how its balance is judged (the feedback pages and their review)."""
+    add_units_layer(algorithm, tr("Units layer with an alignment"))
+    add_unit_field(algorithm, TERRITORY_FIELD, tr("Territory field"))
+    add_territory_table(algorithm, tr("Territory table (names, reps, colours by code)"))
+    add_balance_fields(algorithm)
+    add_tolerance(algorithm)
 
 
 def add_random_seed(algorithm) -> None:
@@ -174,35 +224,82 @@ class SearchSettings:
 
 
 def search_settings(algorithm, parameters, context, fields: list[str]) -> SearchSettings:
+    """The search settings; ``fields`` are the measures balanced (the balance fields, then
+    ``index`` with index weights)."""
+    single = tolerance(algorithm, parameters, context)
     return SearchSettings(
-        tolerance=tolerance(algorithm, parameters, context),
-        tolerances=parse_tolerances(algorithm.parameterAsString(parameters, TOLERANCES, context), fields),
+        tolerance=single,
+        tolerances=parse_tolerances(algorithm.parameterAsString(parameters, TOLERANCES, context), fields, single),
         contiguous=algorithm.parameterAsBool(parameters, CONTIGUOUS, context),
         time_limit=algorithm.parameterAsDouble(parameters, TIME_LIMIT, context))
 
 
-def parse_tolerances(text: str, fields: list) -> list[float] | None:
-    """TOLERANCES ("5,10": percent, one per balance field) as fractions; None when empty."""
+def parse_tolerances(text: str, fields: list, default: float | None = None) -> list[float] | None:
+    """TOLERANCES as fractions, one per measure of ``fields``; None when empty.
+
+    Percentages in the order of the balance fields ("5,10"), and entries named by their measure
+    ("index:3", "population:4"); a measure without an entry takes ``default`` (the single
+    tolerance). The order alone may leave out the index, the last measure."""
     text = (text or "").strip()
     if not text:
         return None
     parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    named: dict[str, str] = {}
+    ordered: list[str] = []
+    for part in parts:
+        name, colon, number = part.rpartition(":")
+        if colon:
+            if name.strip() not in fields:
+                raise QgsProcessingException(tr(
+                    "The tolerance “{}” names “{}”, which is not a measure of this run. Name one of: {}.").format(
+                    part, name.strip(), ", ".join(fields) or "units"))
+            named[name.strip()] = number.strip()
+        else:
+            ordered.append(part)
     try:
-        values = [float(p) for p in parts]
+        values = [float(p) for p in ordered]
+        named_values = {name: float(value) for name, value in named.items()}
     except ValueError as error:
         raise QgsProcessingException(tr(
             "The tolerances “{}” are not numbers. Give one percentage per balance field, separated by commas "
             "(e.g. 5,10).").format(text)) from error
     expected = max(len(fields), 1)
-    if len(values) != expected:
+    allowed = {expected}
+    if named:
+        allowed.add(0)
+    if fields and fields[-1] == INDEX_NAME and default is not None:
+        allowed.add(expected - 1)  # the index takes the single tolerance
+    if len(values) not in allowed:
         raise QgsProcessingException(tr(
             "{} tolerance(s) were given for {} balance field(s). Give one percentage per balance field, in the "
             "same order (e.g. 5,10), or leave Tolerances empty to use the single tolerance.").format(
             len(values), expected))
-    if any(not (0.0 <= v < 100.0) for v in values):
+    if any(not (0.0 <= v < 100.0) for v in [*values, *named_values.values()]):
         raise QgsProcessingException(tr(
             "Each tolerance is a percentage of the target from 0 up to (not including) 100; got “{}”.").format(text))
-    return [v / 100.0 for v in values]
+    names = list(fields) or ["units"]
+    out = []
+    for position, name in enumerate(names):
+        if name in named_values:
+            out.append(named_values[name] / 100.0)
+        elif position < len(values):
+            out.append(values[position] / 100.0)
+        else:
+            out.append(default)
+    return out
+
+
+def index_weights(algorithm, parameters, context) -> IndexWeights | None:
+    """INDEX_WEIGHTS read, or None when empty; a bad text raises naming the entry and the fix."""
+    try:
+        return parse_index_weights(algorithm.parameterAsString(parameters, INDEX_WEIGHTS, context))
+    except IndexWeightsError as error:
+        raise QgsProcessingException(str(error)) from error
+
+
+def measure_names(fields: list[str], weights: IndexWeights | None) -> list[str]:
+    """The measures a run balances or measures: the balance fields, then the index when weighted."""
+    return [*fields, INDEX_NAME] if weights is not None else list(fields)
 
 
 def territory_table(algorithm, parameters, context, territory_field) -> dict[str, TerritoryRow]:

@@ -13,7 +13,10 @@ def algorithm_classes() -> list[type]:
     from .build_hierarchy import BuildHierarchyAlgorithm
     from .build_territories import BuildTerritoriesAlgorithm
     from .compare_alignments import CompareAlignmentsAlgorithm
+    from .feedback_pages import FeedbackPagesAlgorithm
     from .rebalance_territories import RebalanceTerritoriesAlgorithm
+    from .review_feedback import ReviewFeedbackAlgorithm
+    from .set_goals import SetGoalsAlgorithm
     from .territory_packets import TerritoryPacketsAlgorithm
     from .territory_statistics import TerritoryStatisticsAlgorithm
 
@@ -22,9 +25,12 @@ def algorithm_classes() -> list[type]:
         RebalanceTerritoriesAlgorithm,
         AssignRepsAlgorithm,
         BuildHierarchyAlgorithm,
+        SetGoalsAlgorithm,
         TerritoryStatisticsAlgorithm,
         CompareAlignmentsAlgorithm,
         TerritoryPacketsAlgorithm,
+        FeedbackPagesAlgorithm,
+        ReviewFeedbackAlgorithm,
     ]
 
 

@@ -81,7 +81,8 @@ HELP = (
     "else 0); and one feature per territory with its figures and the units moved in and out. "
     "Results: MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent, proven; 0 when "
     "nothing is proven), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
-    "the first balance field's total that moved; of the unit count with no balance field), "
+    "the first balance field's total that moved, the index's when it is the only measure; of the unit count "
+    "with neither), "
     "FILLED_UNITS and NONCONTIGUOUS.\n\n"
 )
 
@@ -91,12 +92,13 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "rebalanceterritories"
     display_name = "Rebalance territories"
-    help_text = (HELP, TRAVEL_HELP)
+    help_text = (HELP, shared.INDEX_HELP, TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
         shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field (current alignment)"))
         shared.add_balance_fields(self)
+        shared.add_index_weights(self)
         shared.add_tolerance(self)
         shared.add_search_settings(self)
         shared.add_unit_field(self, LOCKED_FIELD, self.tr("Locked field"), optional=True)
@@ -124,7 +126,8 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         source = shared.units_source(self, parameters, context)
         territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
         balance_fields = shared.balance_fields(self, parameters, context)
-        search = shared.search_settings(self, parameters, context, balance_fields)
+        weights = shared.index_weights(self, parameters, context)
+        search = shared.search_settings(self, parameters, context, shared.measure_names(balance_fields, weights))
         locked_field = self.parameterAsString(parameters, LOCKED_FIELD, context)
         cap_percent = None
         raw_cap = parameters.get(MAX_CHANGED_UNITS)
@@ -150,6 +153,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                 "territories first (Build territories), or pick the field that holds the current territories."
             ).format(territory_field))
         count = len(names)
+        units = self.with_index(source, units, weights, count, feedback)
         initial = alignment.labels
         locked = None
         if locked_field:

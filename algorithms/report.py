@@ -187,7 +187,7 @@ def render_map(
 # --- charts -----------------------------------------------------------------------------------
 
 
-def _nice_ceiling(value: float) -> float:
+def nice_ceiling(value: float) -> float:
     if value <= 0 or not math.isfinite(value):
         return 1.0
     exponent = math.floor(math.log10(value))
@@ -197,7 +197,7 @@ def _nice_ceiling(value: float) -> float:
     return 10.0 ** (exponent + 1)
 
 
-def _short(text: str, limit: int = 18) -> str:
+def short_text(text: str, limit: int = 18) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -223,7 +223,7 @@ def _gridline(value: float, y, left: int, right_edge: int, high: float, colour: 
 def _slanted_name(name: str, x: float, y: int) -> str:
     """A territory's name under its bar, slanted so that long names fit."""
     return (f'<text x="{x:.1f}" y="{y}" font-size="11" text-anchor="end" '
-            f'transform="rotate(-55 {x:.1f} {y})">{esc(_short(name))}</text>')
+            f'transform="rotate(-55 {x:.1f} {y})">{esc(short_text(name))}</text>')
 
 
 def bar_chart(
@@ -243,7 +243,7 @@ def bar_chart(
     width = max(left + right + max(n, 1) * bar, 330)
     height = 260 + top + bottom
     plot_h = 260
-    high = _nice_ceiling(max([0.0] + [float(v) for v in values] + [float(t) * (1 + tolerance) for t in targets]))
+    high = nice_ceiling(max([0.0] + [float(v) for v in values] + [float(t) * (1 + tolerance) for t in targets]))
 
     def y(v: float) -> float:
         return top + plot_h - plot_h * float(v) / high
@@ -303,7 +303,7 @@ def gain_loss_chart(
     half = 130
     width = max(left + right + max(n, 1) * bar, 330)
     height = top + 2 * half + bottom
-    high = _nice_ceiling(max([0.0] + [float(v) for v in gained] + [float(v) for v in lost]))
+    high = nice_ceiling(max([0.0] + [float(v) for v in gained] + [float(v) for v in lost]))
     zero = top + half
 
     def y(v: float) -> float:

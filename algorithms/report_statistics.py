@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from ..core.plan.index import INDEX_NAME
 from ..i18n import tr
 from . import report
 from .statistics_figures import TerritoryFigures
 
 
-def statistics_report(figures: TerritoryFigures, summary: dict, image, with_reps: bool) -> str:
+def statistics_report(figures: TerritoryFigures, summary: dict, image, with_reps: bool, sections: str = "",
+                      with_performance: bool = False) -> str:
     """The Territory statistics report: key figures, the map, a balance chart per measure, the
-    table of territories, the problems found and how to read it all."""
+    table of territories, ``sections`` (HTML: the over/under map, the performance section when
+    sales were given), the problems found and how to read it all."""
     esc, fmt = report.esc, report.fmt
     names = figures.names
     colours = report.colours_of(figures.rows)
@@ -106,6 +109,8 @@ def statistics_report(figures: TerritoryFigures, summary: dict, image, with_reps
         numeric[headers.index(tr("Rep"))] = False
     body.append(report.table(headers, rows, numeric, flagged))
 
+    if sections:
+        body.append(sections)
     body.append(f"<h2>{esc(tr('Validation'))}</h2>")
     if figures.issues:
         css = {"error": "bad", "warning": "warn", "info": ""}
@@ -138,6 +143,18 @@ def statistics_report(figures: TerritoryFigures, summary: dict, image, with_reps
                 tr("Rep distances: straight lines from the rep to each unit's centre, mean and maximum."),
             )
         )
+        + "".join(f"<li>{esc(text)}</li>" for text in _reading_analytics(figures.measures, with_performance))
         + "</ul>"
     )
     return report.document(tr("Territory report"), "\n".join(body))
+
+
+def _reading_analytics(measures, with_performance: bool) -> list[str]:
+    """How to read the index and the performance figures, when the report has them."""
+    lines = []
+    if INDEX_NAME in measures:
+        lines.append(tr("Index: each index field as its share of the layer's total, weighted, times 1,000 × the "
+                        "number of territories, so the average territory scores 1,000."))
+    if with_performance:
+        lines.append(tr("Penetration: sales / potential. Attainment: sales / goal. Rank 1 is the highest."))
+    return lines

@@ -62,7 +62,8 @@ def deviation_percent(total: float, target: float) -> float:
 def table_columns(code_field: str, rows: Sequence[TerritoryRow], reps: Sequence[str | None] | None = None,
                   widths: tuple[int, int, int, int] = TABLE_WIDTHS) -> ColumnGroup:
     """The territory table's columns: the code (named ``code_field``), name, rep (``reps[k]`` when
-    given and not empty, else the table's), colour and locked (1 = yes)."""
+    given and not empty, else the table's), colour, locked (1 = yes) and, when any territory has
+    one, its goal."""
     code_width, name_width, rep_width, colour_width = widths
     columns = [Column(code_field, STRING, tr("Territory code"), code_width),
                Column("name", STRING, tr("Name"), name_width),
@@ -70,10 +71,16 @@ def table_columns(code_field: str, rows: Sequence[TerritoryRow], reps: Sequence[
                Column("colour", STRING, tr("Colour"), colour_width),
                Column("locked", INT, tr("Locked (1 = yes)"))]
 
+    # goals travel with the codes (Set territory goals); a table without any keeps its columns
+    with_goals = any(row.goal is not None for row in rows)
+    if with_goals:
+        columns.append(Column("goal", DOUBLE, tr("Goal")))
+
     def values(k: int) -> list:
         row = rows[k]
         rep = reps[k] if reps is not None and reps[k] else row.rep
-        return [row.code, row.name, rep, row.colour, 1 if row.locked else 0]
+        out = [row.code, row.name, rep, row.colour, 1 if row.locked else 0]
+        return out + [row.goal] if with_goals else out
 
     return ColumnGroup(columns, values)
 

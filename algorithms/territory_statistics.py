@@ -28,12 +28,12 @@ from . import report
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
-from .outputs import TerritoryStyler
 from .parameters import (
     COEFFICIENT_OF_VARIATION,
     ISSUES,
     OUTPUT,
     OUTPUT_HTML,
+    OUTPUT_OPPORTUNITIES,
     REP_NAME_FIELD,
     REP_TERRITORY_FIELD,
     REPS,
@@ -42,10 +42,21 @@ from .parameters import (
     UNASSIGNED,
     WITHIN_TOLERANCE,
 )
-from .report_maps import alignment_map
+from .report_maps import alignment_map, over_under_map, untapped_map
+from .report_performance import performance_section
 from .report_statistics import statistics_report
 from .statistics_checks import alignment_issues, rep_issues, stray_rep_issues
 from .statistics_figures import TerritoryFigures, measure_territories, rep_travel, territory_reps
+from .statistics_performance import HELP as PERFORMANCE_HELP
+from .statistics_performance import (
+    OverUnder,
+    add_opportunities_output,
+    add_performance_parameters,
+    names_of_units,
+    opportunities,
+    read_performance,
+    write_opportunities,
+)
 from .territory_layer import (
     Column,
     figure_columns,
@@ -56,6 +67,7 @@ from .territory_layer import (
     workload_columns,
     write_territory_layer,
 )
+from .themed_outputs import OverUnderStyler, UntappedStyler
 
 TERRITORY = "territory"
 #: Statistics writes every text column 254 characters wide
@@ -108,22 +120,25 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "territorystatistics"
     display_name = "Territory statistics and report"
-    help_text = (HELP,)
+    help_text = (HELP, shared.INDEX_HELP, PERFORMANCE_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer with an alignment"))
         shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
         shared.add_balance_fields(self)
+        shared.add_index_weights(self)
         shared.add_tolerance(self)
         shared.add_reps(self, self.tr("Reps (points)"),
                         territory_field=self.tr("Rep territory field (default: the rep's name)"))
         add_travel_parameters(self, network_only=True)
         shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
         shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"), optional=True)
+        add_performance_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT, self.tr("Territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFileDestination(
             OUTPUT_HTML, self.tr("Report"), self.tr("HTML files (*.html)")))
+        add_opportunities_output(self)
         self.addOutput(QgsProcessingOutputNumber(shared.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(WITHIN_TOLERANCE, self.tr("Territories within tolerance")))
         self.addOutput(QgsProcessingOutputNumber(UNASSIGNED, self.tr("Unassigned units")))
@@ -145,6 +160,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 "“{}” is chosen both as the territory field and as a balance field. Choose a different "
                 "balance field.").format(territory_field))
         tolerance = shared.tolerance(self, parameters, context)
+        weights = shared.index_weights(self, parameters, context)
         html_path = self.parameterAsFileOutput(parameters, OUTPUT_HTML, context)
 
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
@@ -166,6 +182,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 "No unit has a territory in “{}” (all values are empty). Choose the field that holds the "
                 "alignment, or build territories first.").format(territory_field))
         labels = alignment.labels
+        units = self.with_index(source, units, weights, len(names), feedback)
 
         feedback.setProgressText(self.tr("Measuring {} territories…").format(len(names)))
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(names), source.sourceCrs(),
@@ -173,6 +190,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         figures = measure_territories(units, labels, names, tolerance, shapes, rep_list)
         figures.rows = plan_rows(names, labels, units.adjacency, known, figures.rep)
         figures.issues += stray_rep_issues(stray, with_table=bool(known))
+        run = read_performance(self, parameters, context, source, units, labels, figures.rows, feedback)
         if rep_list and self.parameterAsSource(parameters, NETWORK, context) is not None:
             figures.rep_travel = self._rep_travel(parameters, context, feedback, units, labels, names, rep_list)
         unassigned = np.flatnonzero(labels < 0)
@@ -182,7 +200,17 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             (feedback.pushWarning if severity != "info" else feedback.pushInfo)(text)
 
         feedback.setProgressText(self.tr("Writing territories…"))
-        out_id = self._write_layer(parameters, context, feedback, source, figures, units.is_polygon)
+        theme = OverUnder.of(figures, tolerance)
+        out_id = self._write_layer(parameters, context, feedback, source, figures, units.is_polygon, run, theme)
+        unit_names = names_of_units(source, units, unit_names)
+        opportunities_id = None
+        if run is None and parameters.get(OUTPUT_OPPORTUNITIES):
+            feedback.pushWarning(self.tr("The opportunities need the sales and the potential field; none were "
+                                         "written."))
+        if run is not None:
+            opportunities_id = write_opportunities(self, parameters, context, feedback, source, units, geometries, run,
+                                                   labels, figures.rows, figures.rep, unit_names)
+            UntappedStyler.attach_theme(opportunities_id, "untapped", context)
 
         measures = figures.measures
         max_deviation = round(100.0 * float(np.max(np.abs(figures.deviation))), 3) if figures.deviation.size else 0.0
@@ -193,6 +221,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         feedback.setProgress(88)
         check_cancelled(feedback)
         image = alignment_map(source, units, labels, names, geometries, shapes.geometry, reps, context, figures.rows)
+        sections = self._analytics_sections(source, units, labels, geometries, figures, theme, run, unit_names,
+                                            context)
         summary = {
             "layer": source.sourceName(),
             "field": territory_field,
@@ -203,7 +233,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             "within": within,
             "cv": cv,
         }
-        report.write_document(html_path, statistics_report(figures, summary, image, bool(rep_list)))
+        report.write_document(html_path, statistics_report(figures, summary, image, bool(rep_list), sections,
+                                                           run is not None))
         feedback.setProgress(100)
         feedback.pushInfo(self.tr(
             "{} territories; {} within tolerance; worst deviation {:.2f} %; {} unassigned "
@@ -218,6 +249,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
             TERRITORY_COUNT: len(names),
             ISSUES: len(figures.issues),
             COEFFICIENT_OF_VARIATION: cv,
+            OUTPUT_OPPORTUNITIES: opportunities_id,
         }
 
     # -- inputs --------------------------------------------------------------------------------
@@ -264,7 +296,25 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         return rep_travel(minutes, order, units, labels, len(names))
 
     # -- outputs -------------------------------------------------------------------------------
-    def _write_layer(self, parameters, context, feedback, source, figures: TerritoryFigures, is_polygon: bool):
+    def _analytics_sections(self, source, units, labels, geometries, figures: TerritoryFigures, theme, run,
+                            unit_names, context) -> str:
+        """The over/under map and, with sales, the performance section with the untapped potential map."""
+        over_under = over_under_map(source, units, figures.shapes.geometry, figures.rows, theme.values, theme.scale,
+                                    context, theme.unit, theme.decimals)
+        if run is None:
+            return (f"<h2>{report.esc(theme.title)}</h2>" + report.image_tag(over_under, theme.title))
+        colours = report.colours_of(figures.rows)
+        labels_shown = [row.label for row in figures.rows]
+        untapped_image = None
+        if run.untapped is not None:
+            untapped_image = untapped_map(source, units, geometries, run.untapped, figures.shapes.geometry,
+                                          figures.rows, run.top(), context)
+        return performance_section(run.performance, labels_shown, colours, run.threshold,
+                                   opportunities(run, labels, figures.rows, figures.rep, unit_names), over_under,
+                                   untapped_image, theme.title)
+
+    def _write_layer(self, parameters, context, feedback, source, figures: TerritoryFigures, is_polygon: bool,
+                     run=None, theme=None):
         groups = [
             table_columns(TERRITORY, figures.rows, figures.rep, TEXT_WIDTHS),
             workload_columns(figures.measures, figures.unit_count, figures.sums, figures.targets),
@@ -282,9 +332,14 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 (Column("rep_wavg_min", DOUBLE, self.tr("Rep workload-weighted travel time (min)")),
                  travel["weighted"]),
                 (Column("rep_max_min", DOUBLE, self.tr("Rep max travel time (min)")), travel["max"])))
+        if run is not None:
+            groups.append(run.columns())
         out_id, fields = write_territory_layer(self, parameters, OUTPUT, context, feedback, groups, figures.shapes,
                                                source.sourceCrs(), is_polygon, aliases=True)
         if out_id is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, OUTPUT))
-        TerritoryStyler.attach(out_id, fields.at(0).name(), figures.names, context, figures.rows, outline=True)
+        column_names = [column.name for group in groups for column in group.columns]
+        theme_field = fields.at(column_names.index(theme.column)).name()
+        OverUnderStyler.attach_theme(out_id, fields.at(0).name(), figures.names, context, figures.rows, theme_field,
+                                     theme.scale, theme.unit, theme.decimals)
         return out_id

@@ -40,7 +40,7 @@ from .values import text_or_none
 
 TABLE = "territory_changes"
 #: the fixed columns, in order; one numeric column per balance field follows them
-COLUMNS = ("changed_at", "user_name", "scenario", "action", "unit", "from_territory", "to_territory")
+COLUMNS = ("changed_at", "user_name", "scenario", "action", "unit", "from_territory", "to_territory", "note")
 #: what ``action`` says when an edit did not come from the panel
 TABLE_EDIT = "table edit"
 
@@ -69,6 +69,8 @@ class ChangeRow:
     from_territory: str | None
     to_territory: str | None
     workloads: dict = field(default_factory=dict)
+    #: why, when the panel knows (an accepted rep request: the rep and the reason)
+    note: str = ""
 
 
 class ChangeLogStore:
@@ -125,7 +127,8 @@ class ChangeLogStore:
         return table if table.isValid() else None
 
     def append(self, rows: list[ChangeRow], measures: list[str]) -> None:
-        """Append ``rows``; creates the table and any missing workload column first.
+        """Append ``rows``; creates the table and any missing column (a workload, or ``note`` in a log
+        written before it had one) first.
 
         Raises ``RuntimeError`` naming the table when the rows cannot be written.
         """
@@ -146,7 +149,7 @@ class ChangeLogStore:
         if table is None:
             raise RuntimeError(f"the change log {self.description} could not be opened")
         provider = table.dataProvider()
-        missing = [fields.field(name) for name in measures if table.fields().lookupField(name) < 0]
+        missing = [fields.field(name) for name in [*COLUMNS, *measures] if table.fields().lookupField(name) < 0]
         if missing:
             provider.addAttributes(missing)
             table.updateFields()
@@ -220,6 +223,7 @@ class ChangeRecorder(QObject):
         self.unit_name_field = unit_name_field
         self.store = ChangeLogStore.for_layer(layer)
         self.actions: dict[int, str] = {}
+        self.notes: dict[int, str] = {}
         self.error: str | None = None
         #: rows of saved edits that could not be written to the log yet; written with the next save
         self.backlog: list[ChangeRow] = []
@@ -235,13 +239,17 @@ class ChangeRecorder(QObject):
     def detach(self) -> None:
         self._links.cut()
 
-    def note(self, fids, action: str) -> None:
-        """The panel is about to change ``fids`` by ``action``."""
+    def note(self, fids, action: str, notes: dict[int, str] | None = None) -> None:
+        """The panel is about to change ``fids`` by ``action``; ``notes`` (fid → text) say why."""
         for fid in fids:
             self.actions[int(fid)] = action
+            self.notes.pop(int(fid), None)
+        for fid, text in (notes or {}).items():
+            self.notes[int(fid)] = text
 
     def _forget(self, *_args) -> None:
         self.actions.clear()
+        self.notes.clear()
         self._pending.clear()
 
     def _before_commit(self, *_args) -> None:
@@ -296,9 +304,10 @@ class ChangeRecorder(QObject):
             if fid not in committed:
                 continue
             rows.append(ChangeRow(now, user, self.territory_field, self.actions.get(fid, TABLE_EDIT), name,
-                                  before, after, workloads))
+                                  before, after, workloads, self.notes.get(fid, "")))
         self._pending = {}
         self.actions.clear()
+        self.notes.clear()
         self.write(rows)
 
     def write(self, rows: list[ChangeRow] | None = None) -> bool:

@@ -67,6 +67,8 @@ def territory_renderer(layer: QgsVectorLayer, field: str, values: list | None = 
 
 #: layer property naming the field of the territory style this plugin gave the layer
 STYLED_PROPERTY = "territory_planner/styled_field"
+#: layer property naming the map view (over/under, penetration) the panel colours the territories by
+THEMED_PROPERTY = "territory_planner/themed"
 
 
 def has_own_style(layer: QgsVectorLayer, field: str) -> bool:
@@ -86,6 +88,7 @@ def apply_territory_style(layer: QgsVectorLayer, field: str, values: list | None
                           colours: dict | None = None, outline: bool = False, titles: dict | None = None) -> None:
     layer.setRenderer(territory_renderer(layer, field, values, colours, outline, titles))
     layer.setCustomProperty(STYLED_PROPERTY, field)
+    layer.removeCustomProperty(THEMED_PROPERTY)
     layer.triggerRepaint()
 
 
@@ -94,6 +97,8 @@ def layer_colours(layer: QgsVectorLayer | None, field: str) -> dict[str, str]:
     Build output styled from its territory table); empty for any other style."""
     renderer = layer.renderer() if layer is not None else None
     if renderer is None or renderer.type() != "categorizedSymbol" or renderer.classAttribute() != field:
+        return {}
+    if layer.customProperty(THEMED_PROPERTY, ""):  # coloured by a figure (the panel's map views), not by territory
         return {}
     return {str(c.value()): c.symbol().color().name() for c in renderer.categories()
             if c.value() is not None and str(c.value()) != "" and c.symbol() is not None}

@@ -1,14 +1,15 @@
-"""The territory table: one row per territory code with its name, rep, colour and lock.
+"""The territory table: one row per territory code with its name, rep, colour, lock and goal.
 
 A unit's territory field holds the code, which never changes; everything people see (name, rep,
 colour) lives in the table, so a rename touches no unit. Build and Rebalance write the table as
 their ``OUTPUT_TERRITORIES`` layer (code column named like the units' territory field, then
-``name``, ``rep``, ``colour``, ``locked`` and the figures); every algorithm that takes a plan reads
-it back through its optional ``TERRITORIES`` input.
+``name``, ``rep``, ``colour``, ``locked``, ``goal`` and the figures); Set territory goals writes it
+with goals; every algorithm that takes a plan reads it back through its optional ``TERRITORIES`` input.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,9 +18,9 @@ from qgis.core import QgsFeatureRequest, QgsProcessingException, QgsVectorLayer
 
 from ..core.plan.colouring import assign_colours, is_colour, territory_neighbours
 from ..i18n import tr
-from .values import text_or_none
+from .values import lock_value, text_or_none
 
-TABLE_COLUMNS = ("name", "rep", "colour", "locked")
+TABLE_COLUMNS = ("name", "rep", "colour", "locked", "goal")
 
 
 @dataclass
@@ -29,16 +30,12 @@ class TerritoryRow:
     rep: str | None = None
     colour: str | None = None
     locked: bool = False
+    goal: float | None = None
 
     @property
     def label(self) -> str:
         """What people call the territory: its name, its code when unnamed."""
         return self.name or self.code
-
-
-def _flag(value) -> bool:
-    text = text_or_none(value)
-    return bool(text) and text.lower() not in ("0", "false", "no", "n", "f")
 
 
 def code_column(fields, territory_field: str | Sequence[str] | None) -> int:
@@ -80,8 +77,24 @@ def read_territory_table(source, territory_field: str | Sequence[str] | None = N
         colour = text_or_none(value("colour"))
         rows[code] = TerritoryRow(code=code, name=text_or_none(value("name")) or code, rep=text_or_none(value("rep")),
                                   colour=colour.lower() if colour and is_colour(colour) else None,
-                                  locked=_flag(value("locked")))
+                                  locked=lock_value(value("locked"))[0], goal=_goal(value("goal"), code))
     return rows
+
+
+def _goal(value, code: str) -> float | None:
+    """A goal cell as a number; None when empty. Text that is no number is an error naming the code."""
+    text = text_or_none(value)
+    if text is None:
+        return None
+    try:
+        goal = float(text) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        goal = float("nan")
+    if not math.isfinite(goal) or goal < 0:
+        raise QgsProcessingException(tr(
+            "The territory table's goal for “{}” is “{}”, which is not a goal. Give a number of zero or more, or "
+            "leave it empty.").format(code, text))
+    return goal
 
 
 def adjacency_pairs(adjacency) -> np.ndarray:
@@ -93,7 +106,7 @@ def adjacency_pairs(adjacency) -> np.ndarray:
 
 def plan_rows(codes: Sequence[str], labels: np.ndarray, adjacency, known: dict[str, TerritoryRow] | None = None,
               reps: Sequence[str | None] | None = None) -> list[TerritoryRow]:
-    """A row per code (in ``codes`` order): name, rep and lock from ``known`` (the table given),
+    """A row per code (in ``codes`` order): name, rep, lock and goal from ``known`` (the table given),
     colours kept from it where neighbours stay distinct and chosen on the territory adjacency
     graph for the rest. ``reps[k]``, when given, overrides the rep of territory k."""
     known = known or {}
@@ -107,7 +120,7 @@ def plan_rows(codes: Sequence[str], labels: np.ndarray, adjacency, known: dict[s
         if reps is not None and reps[k]:
             rep = reps[k]
         rows.append(TerritoryRow(code=code, name=old.name if old else code, rep=rep, colour=colours[k],
-                                 locked=old.locked if old else False))
+                                 locked=old.locked if old else False, goal=old.goal if old else None))
     return rows
 
 

@@ -32,6 +32,7 @@ from ..layers.signal_links import SignalLinks
 from ..layers.style import TerritoryColours
 from ..layers.territory_table import adjacency_pairs, plan_table_layer, read_plan_table
 from ..layers.values import lock_value, natural_key, text_or_none
+from .plan_index import PlanIndex
 from .plan_saving import PlanSaving
 from .preview import Preview, applied_message, make_preview
 from .settings import PlanSettings
@@ -79,6 +80,8 @@ class AssignmentService(QObject):
         self.preview: Preview | None = None
         #: the territory table's rows by code (names, reps, colours, locks), when the plan has one
         self.table_rows: dict = {}
+        #: the map view shown instead of the territory colours (``ui/thematic_view.py``), when one is
+        self.theme = None
         self._clear_state()
         self._project_links = SignalLinks([(self.project.layersWillBeRemoved, self._on_layers_removed)])
 
@@ -96,6 +99,9 @@ class AssignmentService(QObject):
         self._bad_workloads: list[tuple[int, int, object]] = []
         self._field_index = -1
         self._measure_indexes: list[int] = []
+        #: the workload index (one more measure, last) and the fields it is made of
+        self.index = PlanIndex("", None)
+        self._index_indexes: list[int] = []
         self._rep_index = -1
         self._lock_index = -1
         self._integer_field = False
@@ -168,7 +174,7 @@ class AssignmentService(QObject):
             (layer.geometryChanged, self._on_geometry_changed),
             (layer.editingStopped, self.settle),
         ])
-        self.saving.log_changes(self.measures)
+        self.saving.log_changes(self.plan.measures)
         self.planChanged.emit()
         if self.active not in self.territories.names:
             self.set_active(self.territories.names[0] if self.territories.names else None)
@@ -197,7 +203,8 @@ class AssignmentService(QObject):
     def _lookup_indexes(self) -> None:
         fields = self.layer.fields()
         self._field_index = fields.lookupField(self.field_name)
-        self._measure_indexes = [fields.lookupField(m) for m in self.measures]
+        self._measure_indexes = [fields.lookupField(m) for m in self.plan.measures]
+        self._index_indexes = [fields.lookupField(m) for m in self.index.fields]
         self._rep_index = fields.lookupField(self.plan.rep_field) if self.plan.rep_field else -1
         self._lock_index = fields.lookupField(self.plan.lock_field) if self.plan.lock_field else -1
         self._integer_field = is_integer_field(self.layer, self._field_index)
@@ -205,10 +212,11 @@ class AssignmentService(QObject):
     def _load(self) -> None:
         """Read ids, territories, workloads, reps and locks of every unit (no geometry)."""
         units = self.units
-        self.measures = list(self.plan.measures)
+        self.index = PlanIndex(self.plan.index_weights, self.layer)
         self._lookup_indexes()
-        read = read_plan_attributes(self.layer, self._field_index, list(zip(self.measures, self._measure_indexes)),
-                                    self._rep_index, self._lock_index, self.unit_request())
+        columns = list(zip(self.plan.measures + self.index.fields, self._measure_indexes + self._index_indexes))
+        read = read_plan_attributes(self.layer, self._field_index, columns, self._rep_index, self._lock_index,
+                                    self.unit_request())
         n = len(read.fids)
         if self.saving is not None:
             self.saving.remember(read.fids, read.territory_values)
@@ -220,8 +228,13 @@ class AssignmentService(QObject):
         if problem is not None:
             self.warn(problem)
         territories = plan_territory_list(self.plan, read.territories, self.table_rows)
+        workloads = self.index.workloads(read.workloads, len(self.plan.measures), len(territories.names))
+        if self.index.problem is not None:
+            self.warn(self.index.problem)
+            self.plan.index_weights = ""  # the plan balances what it measures: its tolerances follow
+        self.measures = self.index.measures(list(self.plan.measures))
         # neighbours of the previous read no longer apply (set again below when the units match)
-        self.ledger = TerritoryLedger(read.territories, read.workloads, registry=list(territories.names),
+        self.ledger = TerritoryLedger(read.territories, workloads, registry=list(territories.names),
                                       rep_values=read.reps, territories=territories, field_locks=read.locked,
                                       listed_locks=listed_locks, fids=read.fids)
         self.units = self.raw_adjacency = self.positions = None
@@ -242,7 +255,7 @@ class AssignmentService(QObject):
         if not self.is_bound:
             return
         self._lookup_indexes()
-        if self._field_index < 0 or any(i < 0 for i in self._measure_indexes):
+        if self._field_index < 0 or any(i < 0 for i in self._measure_indexes + self._index_indexes):
             name = self.layer.name()
             self.unbind()
             self.warn(tr("A field of the plan is no longer in “{}” (rolled back or deleted). Choose the "
@@ -377,13 +390,15 @@ class AssignmentService(QObject):
         return int(name) if self._integer_field else name
 
     def edit(self, text: str, changes: list[tuple[int, str | None]], after: TerritoryList | None = None,
-             action: str = "paint") -> bool:
+             action: str = "paint", notes: dict[int, str] | None = None) -> bool:
         """Apply ``changes`` (unit index, territory name) and an optional new territory list as ONE
-        edit command on the layer's undo stack. ``action`` is what the change log calls it."""
+        edit command on the layer's undo stack. ``action`` is what the change log calls it;
+        ``notes`` (unit index → text) what it notes beside a unit (a rep's reason)."""
         if not self._ensure_editing():
             return False
         if self.saving is not None:
-            self.saving.note((int(self.fids[i]) for i, _ in changes), action)
+            self.saving.note((int(self.fids[i]) for i, _ in changes), action,
+                             {int(self.fids[i]): text for i, text in (notes or {}).items()})
         layer = self.layer
         before = self.territories
         layer.beginEditCommand(text)
@@ -476,6 +491,9 @@ class AssignmentService(QObject):
                 return
             self.ledger.set_workload(i, measure, number)
             self.revision = next(_REVISIONS)
+        if index in self._index_indexes:
+            # every unit's index depends on the field's total: read the plan again
+            self._schedule_reload()
         elif index == self._rep_index:
             self.ledger.set_rep(i, text_or_none(value))
         elif index == self._lock_index:
@@ -493,6 +511,8 @@ class AssignmentService(QObject):
         if not self.is_bound:
             return
         settled = self.ledger.settle(natural_key)
+        if self.index.rescale(self.ledger, len(self.territories.names)):
+            settled.totals_changed = not settled.list_changed
         if settled.list_changed:
             self._remember_list()  # values written elsewhere (attribute table…) may have joined it
             if self.active is not None and self.active not in self.territories.names:
@@ -526,6 +546,8 @@ class AssignmentService(QObject):
         if not self.is_bound:
             return
         names = list(self.territories.names)
+        if self.theme is not None and self.theme.paint():
+            return
         self.colours.paint(self.layer, self.field_name, names, [self._value_for(name) for name in names],
                            self.ledger.plan_labels(),
                            adjacency_pairs(self.adjacency) if self.adjacency is not None else None,

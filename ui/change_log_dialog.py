@@ -19,7 +19,8 @@ class ChangeLogDialog(TableDialog):
             text = tr("No saved change{} yet. Changes are recorded when the layer's edits are saved{}.").format(
                 tr(" of {}").format(territory) if territory else "",
                 "" if where else tr(" (layers kept only in memory have no change log)"))
-        headers = [tr("When"), tr("Who"), tr("Scenario"), tr("Action"), tr("Unit"), tr("From"), tr("To")] + measures
+        headers = [tr("When"), tr("Who"), tr("Scenario"), tr("Action"), tr("Unit"), tr("From"), tr("To"),
+                   tr("Note")] + measures
         values = [[row.get(key) for key in list(COLUMNS) + measures] for row in reversed(rows)]
         cells = [["" if value is None else (f"{value:,.0f}" if isinstance(value, float) else str(value))
                   for value in row] for row in values]

@@ -33,6 +33,7 @@ from .assignment_service import AssignmentService
 from .change_log_dialog import ChangeLogDialog
 from .deviation_bar import DeviationBarDelegate
 from .engine_progress import EngineProgress
+from .feedback_panel import FeedbackPanel
 from .map_view import UnitsOutline, select_units, zoom_to_units
 from .plan_controller import PlanController
 from .preview_panel import PreviewPanel
@@ -48,7 +49,7 @@ class TerritoryDock(QgsDockWidget):
     """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
     #: the columns of the compact table (every figure is in the name's tooltip and the full table)
-    COMPACT_KINDS = ("name", "locked", "worst", "parts")
+    COMPACT_KINDS = ("name", "locked", "goal", "worst", "parts")
 
     def __init__(self, iface, parent=None, controller: PlanController | None = None):
         super().__init__(tr("Territory Planner"), parent)
@@ -115,9 +116,11 @@ class TerritoryDock(QgsDockWidget):
         self.table.setObjectName("territoryTable")
         self.preview_panel = PreviewPanel(splitter)
         self.suggestions_panel = SuggestionsPanel(self.service, splitter)
+        self.feedback_panel = FeedbackPanel(self.service, splitter)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setStretchFactor(2, 1)
+        splitter.setStretchFactor(3, 1)
         outer.addWidget(splitter, 1)
 
         self.highlight = UnitsOutline(self.canvas)
@@ -162,6 +165,8 @@ class TerritoryDock(QgsDockWidget):
         territory.details_action.toggled.connect(lambda _checked: self._apply_compact())
         territory.time_limit_spin.valueChanged.connect(controller.set_time_limit)
         territory.count_spin.valueChanged.connect(controller.set_territory_count)
+        territory.thematic_combo.currentIndexChanged.connect(
+            lambda _index: controller.thematic.set_mode(territory.thematic_combo.currentData()))
         form.new_field_button.clicked.connect(lambda: self.create_field())
         form.scenario_combo.textActivated.connect(controller.switch_scenario)
         form.new_scenario_button.clicked.connect(lambda: controller.new_scenario())
@@ -503,7 +508,7 @@ class TerritoryDock(QgsDockWidget):
         if not service.is_bound:
             return None
         territory = territory or service.active
-        return self._show_dialog("log", ChangeLogDialog(service.change_log(territory), list(service.measures),
+        return self._show_dialog("log", ChangeLogDialog(service.change_log(territory), list(service.plan.measures),
                                                         territory, service.saving.where(), self))
 
     # -- preview before apply --------------------------------------------------------------------
@@ -556,6 +561,7 @@ class TerritoryDock(QgsDockWidget):
         self._links.cut()
         self.setup_form.unload()
         self.suggestions_panel.unload()
+        self.feedback_panel.unload()
         self.highlight.close()
         self.pieces_highlight.close()
         for tool, _action in self.paint_toolbar.tools():

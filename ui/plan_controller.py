@@ -27,10 +27,12 @@ from .settings import PlanSettings, Preferences
 from .tasks import EngineTask, UnitsTask, engine_job
 from .territory_list import TerritoryListEditor
 from .territory_list_model import TerritoryListModel
+from .thematic_view import ThematicView
 
 #: the plan's settings the setup form chooses; the rest belongs to the layer or comes from the plan
 FORM_FIELDS = ("layer_id", "territory_field", "network_layer", "territory_table", "unit_name_field", "measures",
-               "tolerance", "rep_field", "lock_field", "territory_count")
+               "tolerance", "rep_field", "lock_field", "territory_count", "index_weights", "sales_field",
+               "potential_field")
 
 
 def form_part(plan: PlanSettings) -> PlanSettings:
@@ -64,6 +66,8 @@ class PlanController(QObject):
         self.scenarios = Scenarios(service)
         self.territory_editor = TerritoryListEditor(service)
         self.road_travel = RoadTravel(self.project)
+        #: the map's view: territory colours, over/under target or penetration
+        self.thematic = ThematicView(service, self)
         #: the setup the user chose in the form (with the territory count), None before there is one
         self.choice: PlanSettings | None = None
         #: asks the user a yes/no question (the panel gives its dialog; tests answer themselves)
@@ -324,7 +328,9 @@ class PlanController(QObject):
         """The Territory packets parameters of the plan in the panel."""
         service = self.service
         parameters = {"INPUT": service.layer, "TERRITORY_FIELD": service.field_name,
-                      "BALANCE_FIELDS": list(service.measures)}
+                      "BALANCE_FIELDS": list(service.plan.measures)}
+        if service.plan.territory_table:  # names, reps, colours and goals by code
+            parameters["TERRITORIES"] = service.plan.territory_table
         if service.plan.unit_name_field:
             parameters["UNIT_NAME_FIELD"] = service.plan.unit_name_field
         baseline = self.scenarios.baseline
@@ -439,3 +445,4 @@ class PlanController(QObject):
         """Let go of the project and the service's signals, and cancel the work in progress."""
         self.cancel_tasks()
         self._links.cut()
+        self.thematic.unload()

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from qgis.core import QgsProject, QgsSettings
 
+from ..core.plan.index import INDEX_NAME
+
 PREFIX = "territory_planner/"
 SCOPE = "TerritoryPlanner"
 
@@ -74,6 +76,16 @@ class PlanSettings:
     tolerances: dict = field(default_factory=dict)
     #: seconds Build and Rebalance may search while some territory is out of tolerance (TIME_LIMIT)
     time_limit: float = 60.0
+    #: the workload index (INDEX_WEIGHTS, ``field:weight,…``): balanced as one more measure, ``index``
+    index_weights: str = ""
+    #: sales and potential per unit, for the penetration view of the map
+    sales_field: str = ""
+    potential_field: str = ""
+
+    @property
+    def balanced_measures(self) -> list[str]:
+        """The measures the plan balances: the balance fields, then ``index`` when it has index weights."""
+        return self.measures + [INDEX_NAME] if self.index_weights.strip() else list(self.measures)
 
     @property
     def filter_expression(self) -> str:
@@ -103,6 +115,9 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/tolerances", json.dumps({str(k): float(v) for k, v in self.tolerances.items()
                                                                  if v is not None}))
         project.writeEntryDouble(SCOPE, "plan/time_limit", float(self.time_limit))
+        project.writeEntry(SCOPE, "plan/index_weights", self.index_weights)
+        project.writeEntry(SCOPE, "plan/sales_field", self.sales_field)
+        project.writeEntry(SCOPE, "plan/potential_field", self.potential_field)
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -142,6 +157,9 @@ class PlanSettings:
             except (TypeError, ValueError):
                 continue
         plan.time_limit = project.readDoubleEntry(SCOPE, "plan/time_limit", 60.0)[0]
+        plan.index_weights = project.readEntry(SCOPE, "plan/index_weights", "")[0]
+        plan.sales_field = project.readEntry(SCOPE, "plan/sales_field", "")[0]
+        plan.potential_field = project.readEntry(SCOPE, "plan/potential_field", "")[0]
         return plan
 
     def tolerance_of(self, measure: str) -> float:
@@ -152,13 +170,15 @@ class PlanSettings:
     def tolerance_fractions(self) -> np.ndarray:
         """The tolerance (a fraction) of each balanced measure: a measure's own (TOLERANCES) or the
         plan's; one entry for the unit count when no measure is balanced."""
-        if not self.measures:
+        measures = self.balanced_measures
+        if not measures:
             return np.array([self.tolerance / 100.0])
-        return np.array([self.tolerance_of(m) / 100.0 for m in self.measures])
+        return np.array([self.tolerance_of(m) / 100.0 for m in measures])
 
     def engine_tolerances(self) -> list[float] | None:
         """The per-measure tolerances for the engine (fractions), None when every measure uses the plan's."""
-        if not self.measures or not any(m in self.tolerances for m in self.measures):
+        measures = self.balanced_measures
+        if not measures or not any(m in self.tolerances for m in measures):
             return None
         return [float(v) for v in self.tolerance_fractions()]
 
@@ -166,7 +186,7 @@ class PlanSettings:
         """The tolerance as the user set it: "5 %", or "visits 5 %, sales 10 %" when measures differ."""
         if self.engine_tolerances() is None:
             return f"{self.tolerance:g} %"
-        return ", ".join(f"{m} {self.tolerance_of(m):g} %" for m in self.measures)
+        return ", ".join(f"{m} {self.tolerance_of(m):g} %" for m in self.balanced_measures)
 
     @staticmethod
     def clear(project: QgsProject) -> None:

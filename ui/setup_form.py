@@ -1,5 +1,6 @@
-"""The panel's setup form: the units layer, its territory field and scenario, the balance fields and
-their tolerances, and the optional rep, lock, unit-name fields, territory table and road network.
+"""The panel's setup form: the units layer, its territory field and scenario, the balance fields, the
+workload index and their tolerances, and the optional rep, lock, unit-name, sales and potential
+fields, territory table and road network.
 
 The form only shows and collects choices: :meth:`SetupForm.choice` says what the user picked,
 :meth:`SetupForm.fill` shows a plan (or good guesses for a new layer). What a choice means for the
@@ -20,6 +21,7 @@ from qgis.PyQt.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QMenu,
     QTableWidget,
     QTableWidgetItem,
@@ -54,6 +56,7 @@ class SetupForm(QWidget):
     def __init__(self, default_tolerance: float, parent=None):
         super().__init__(parent)
         self._filling = False
+        self._index_shown = ""  # the index weights as last said to the panel
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         self.layer_combo = QgsMapLayerComboBox(self)
@@ -96,6 +99,16 @@ class SetupForm(QWidget):
         self.measures_combo.setToolTip(tr("Numeric fields to balance; none: balance the number of units"))
         form.addRow(tr("Balance"), self.measures_combo)
 
+        # INDEX_WEIGHTS: the workload index, balanced (and shown) as one more measure, "index"
+        self.index_edit = QLineEdit(self)
+        self.index_edit.setObjectName("territoryIndexWeights")
+        self.index_edit.setPlaceholderText(tr("e.g. accounts:0.6,sales:0.1,potential:0.3"))
+        self.index_edit.setToolTip(tr(
+            "Optional workload index, field:weight,…: each field as its share of the layer's total, weighted, scaled "
+            "so the average territory scores 1,000. It is balanced beside the balance fields (its tolerance: the "
+            "plan's, or its own below)."))
+        form.addRow(tr("Index"), self.index_edit)
+
         self.tolerance_spin = QDoubleSpinBox(self)
         self.tolerance_spin.setRange(0.0, 99.0)
         self.tolerance_spin.setDecimals(1)
@@ -136,6 +149,13 @@ class SetupForm(QWidget):
             "Optional field naming each unit (county, ZIP, account) in suggestions, previews and the change log; "
             "feature ids otherwise"))
         form.addRow(tr("Unit names"), self.unit_name_combo)
+        numbers = QgsFieldProxyModel.Filter.Numeric
+        self.sales_combo = self._field_picker("territorySalesField", tr(
+            "Optional sales per unit: the map's penetration view colours territories by sales / potential"),
+            filters=numbers)
+        self.potential_combo = self._field_picker("territoryPotentialField", tr(
+            "Optional potential per unit, for the map's penetration view"), filters=numbers)
+        form.addRow(tr("Sales, potential"), self._row(self.sales_combo, self.potential_combo))
 
         changed = self._say_changed
         self._links = SignalLinks([
@@ -145,6 +165,9 @@ class SetupForm(QWidget):
             (self.rep_combo.fieldChanged, changed),
             (self.lock_field_combo.fieldChanged, changed),
             (self.unit_name_combo.fieldChanged, changed),
+            (self.sales_combo.fieldChanged, changed),
+            (self.potential_combo.fieldChanged, changed),
+            (self.index_edit.editingFinished, self._on_index_typed),
             (self.table_combo.layerChanged, changed),
             (self.network_combo.layerChanged, changed),
             (self.tolerance_spin.valueChanged, self._on_tolerance),
@@ -207,6 +230,13 @@ class SetupForm(QWidget):
         if not self._filling:
             self.layerChosen.emit(layer if isinstance(layer, QgsVectorLayer) else None)
 
+    def _on_index_typed(self) -> None:
+        # editingFinished also comes when the focus leaves an unchanged text: only a change counts
+        text = self.index_edit.text().strip()
+        if text != self._index_shown:
+            self._index_shown = text
+            self._say_changed()
+
     def _on_tolerance(self, value: float) -> None:
         if not self._filling:
             self.toleranceChanged.emit(float(value))
@@ -235,7 +265,10 @@ class SetupForm(QWidget):
                             unit_name_field=self.unit_name_combo.currentField(),
                             measures=list(self.measures_combo.checkedItems()),
                             tolerance=self.tolerance_spin.value(), rep_field=self.rep_combo.currentField(),
-                            lock_field=self.lock_field_combo.currentField())
+                            lock_field=self.lock_field_combo.currentField(),
+                            index_weights=self.index_edit.text().strip(),
+                            sales_field=self.sales_combo.currentField(),
+                            potential_field=self.potential_combo.currentField())
 
     # -- showing a plan --------------------------------------------------------------------------------
     def fill(self, layer: QgsVectorLayer | None, plan: PlanSettings | None = None,
@@ -243,9 +276,11 @@ class SetupForm(QWidget):
         """Point the field pickers at ``layer`` and show ``plan``'s choices (or guesses for a new layer)."""
         with self.filling():
             self.layer_combo.setLayer(layer)
-            for combo in (self.field_combo, self.rep_combo, self.lock_field_combo, self.unit_name_combo):
+            for combo in (self.field_combo, self.rep_combo, self.lock_field_combo, self.unit_name_combo,
+                          self.sales_combo, self.potential_combo):
                 combo.setLayer(layer)
             self.measures_combo.clear()
+            self._show_index(plan.index_weights if plan is not None else "")
             if layer is None:
                 return
             numeric = measure_candidates(layer)
@@ -254,6 +289,8 @@ class SetupForm(QWidget):
                 self.field_combo.setField(guess_territory_field(layer))
                 self.rep_combo.setField("")
                 self.lock_field_combo.setField("")
+                self.sales_combo.setField("")
+                self.potential_combo.setField("")
                 self.unit_name_combo.setField(likely_name_field(layer))
                 self.measures_combo.setCheckedItems(likely_workloads(numeric))
                 return
@@ -263,9 +300,15 @@ class SetupForm(QWidget):
             self.rep_combo.setField(plan.rep_field)
             self.lock_field_combo.setField(plan.lock_field)
             self.unit_name_combo.setField(plan.unit_name_field)
+            self.sales_combo.setField(plan.sales_field)
+            self.potential_combo.setField(plan.potential_field)
             self.table_combo.setLayer(project.mapLayer(plan.territory_table) if plan.territory_table else None)
             self.network_combo.setLayer(project.mapLayer(plan.network_layer) if plan.network_layer else None)
             self.tolerance_spin.setValue(plan.tolerance)
+
+    def _show_index(self, text: str) -> None:
+        self.index_edit.setText(text)
+        self._index_shown = text.strip()
 
     def show_field(self, layer: QgsVectorLayer, name: str) -> None:
         """Show ``name`` (a field just added to ``layer``) as the territory field."""

@@ -30,7 +30,7 @@ TOLERANCE_ROLE = Qt.ItemDataRole.UserRole + 5
 
 
 class TerritoryListModel(QAbstractTableModel):
-    """Columns: territory, locked, [rep], units, then sum and deviation per measure, pieces."""
+    """Columns: territory, locked, [rep], units, [goal], then sum and deviation per measure, pieces."""
 
     def __init__(self, service: AssignmentService, parent=None):
         super().__init__(parent)
@@ -77,6 +77,8 @@ class TerritoryListModel(QAbstractTableModel):
         if service.is_bound and service.plan.rep_field:
             columns.append(("rep", -1))
         columns.append(("units", -1))
+        if service.is_bound and any(row.goal is not None for row in service.table_rows.values()):
+            columns.append(("goal", -1))  # goals kept by code in the territory table
         if service.is_bound:
             columns.append(("worst", -1))
             for a in range(len(service.measure_names)):
@@ -138,7 +140,7 @@ class TerritoryListModel(QAbstractTableModel):
             return {
                 "name": tr("Territory"), "locked": "", "rep": tr("Rep"), "units": tr("Units"),
                 "sum": measure, "deviation": tr("{} dev. %").format(measure), "parts": tr("Pieces"),
-                "worst": tr("Worst dev. %"),
+                "worst": tr("Worst dev. %"), "goal": tr("Goal"),
             }[kind]
         if role == Qt.ItemDataRole.DecorationRole and kind == "locked":
             return QgsApplication.getThemeIcon("/locked.svg")
@@ -153,6 +155,7 @@ class TerritoryListModel(QAbstractTableModel):
                 .format(measure),
                 "parts": tr("Connected pieces; more than one means the territory is not contiguous"),
                 "worst": tr("The largest deviation over all balanced measures; red outside the tolerance"),
+                "goal": tr("The territory's goal, kept by code in the territory table (Set territory goals)"),
             }[kind]
         return None
 
@@ -189,6 +192,16 @@ class TerritoryListModel(QAbstractTableModel):
         if kind == "units":
             if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
                 return figures["units"]
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if kind == "goal":
+            row = self.service.table_rows.get(name) if name is not None else None
+            goal = row.goal if row is not None else None
+            if role == Qt.ItemDataRole.DisplayRole:
+                return _format_number(goal) if goal is not None else ""
+            if role == SORT_ROLE:
+                return goal if goal is not None else float("-inf")
             if role == Qt.ItemDataRole.TextAlignmentRole:
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             return None
@@ -240,6 +253,9 @@ class TerritoryListModel(QAbstractTableModel):
                  tr("Units: {}").format(figures.get("units", 0))]
         if figures.get("rep"):
             lines.append(tr("Rep: {}").format(figures["rep"]))
+        row = self.service.table_rows.get(name) if name is not None else None
+        if row is not None and row.goal is not None:
+            lines.append(tr("Goal: {}").format(_format_number(row.goal)))
         for a, measure in enumerate(self._measure_names):
             if a >= len(figures.get("sums", [])):
                 break

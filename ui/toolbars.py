@@ -1,11 +1,12 @@
 """The panel's two toolbars: painting (the map tools, unassign, locks, undo) and territories (new,
 rename, merge, delete, the full table, packets, the change log, Build and Rebalance with their
-count, time limit and cap). They hold actions and spin boxes; the panel connects them."""
+count, time limit and cap, and the map's view). They hold actions, spin boxes and a choice; the panel
+connects them."""
 
 from __future__ import annotations
 
 from qgis.core import QgsApplication
-from qgis.PyQt.QtWidgets import QDoubleSpinBox, QSpinBox, QToolBar
+from qgis.PyQt.QtWidgets import QComboBox, QDoubleSpinBox, QSpinBox, QToolBar
 
 try:  # Qt6 (QGIS 4): QAction lives in QtGui
     from qgis.PyQt.QtGui import QAction
@@ -16,6 +17,7 @@ from ..core.engine import DEFAULT_TIME_LIMIT
 from ..i18n import tr
 from ..resources import icon
 from .map_tools import EyedropperTool, LassoTool, PaintTool
+from .thematic_view import MODES as MAP_VIEWS
 
 
 def _action(toolbar: QToolBar, icon_, text: str, name: str, checkable: bool = False) -> QAction:
@@ -109,6 +111,17 @@ class TerritoryToolbar(QToolBar):
                                    tr("Rebalance changes at most this share of the units (0: no cap)"), decimals=1,
                                    suffix=" %")
         self.cap_spin.setSpecialValueText(tr("no cap"))
+        self.addSeparator()
+        # the map's view: territory colours, over/under target, penetration
+        self.thematic_combo = QComboBox(self)
+        self.thematic_combo.setObjectName("territoryThematic")
+        for mode, text in MAP_VIEWS:
+            self.thematic_combo.addItem(tr(text), mode)
+        self.thematic_combo.setToolTip(tr(
+            "What the map shows: each territory in its colour, over or under its target (the index against 1,000, "
+            "else its worst deviation; within tolerance pale), or its penetration (sales / potential) against the "
+            "plan's"))
+        self.addWidget(self.thematic_combo)
 
     def _spin(self, spin, name: str, limits: tuple, tip: str, decimals: int | None = None, suffix: str = ""):
         if name:

@@ -289,6 +289,13 @@ class TerritoryLedger:
         self._totals_changed = True
         return k
 
+    def rescale(self, a: int, factor: float) -> None:
+        """Measure ``a`` times ``factor`` for every unit, sum and total (the workload index keeps
+        the average territory at 1,000 when the number of territories changes)."""
+        self.workloads[:, a] *= factor
+        self.sums[:, a] *= factor
+        self.totals[a] *= factor
+
     def set_rep(self, i: int, rep) -> int:
         k = int(self.labels[i])
         old = self.rep_values[i]

@@ -30,6 +30,7 @@ def plan_layer(run_algorithm, georgia_layer):
                                      "BALANCE_FIELDS": ["population"]}),
     ("territory:rebalanceterritories", {"TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["population"]}),
     ("territory:buildterritories", {"TERRITORY_COUNT": 6, "BALANCE_FIELDS": ["population"], "TOLERANCE": 10}),
+    ("territory:setgoals", {"TERRITORY_FIELD": "territory", "TOTAL_GOAL": 6000, "BASIS": "population"}),
 ])
 def test_default_outputs_load_without_errors(territory_provider, plan_layer, qgis_new_project, algorithm,
                                              parameters, tmp_path):

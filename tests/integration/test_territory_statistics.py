@@ -545,6 +545,11 @@ def test_the_territory_layer_is_loaded_coloured_by_territory(
     )
 
     layer = QgsProject.instance().mapLayer(result["OUTPUT"])
+    # issue 24: the layer loads over/under target; its territory colours are the named style kept beside it
+    assert layer.renderer().type() == "graduatedSymbol"
+    assert layer.renderer().classAttribute() == "units_dev"
+    assert "territory colours" in layer.styleManager().styles()
+    assert layer.styleManager().setCurrentStyle("territory colours")
     renderer = layer.renderer()
     assert renderer.type() == "categorizedSymbol"
     assert renderer.classAttribute() == TERRITORY

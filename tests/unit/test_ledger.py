@@ -149,3 +149,13 @@ def test_deviations_and_tolerances_use_the_one_formula():
     assert not ledger.out_of_tolerance("A", [0.3, 0.0])
     assert not ledger.out_of_tolerance(None, [0.0, 0.0]), "the unassigned row has no tolerance"
     assert np.isnan(ledger.figures_of(None)["deviation"]).all() and ledger.figures_of("Nowhere") == {}
+
+
+def test_rescaling_a_measure_scales_units_sums_and_totals_alike():
+    ledger = TerritoryLedger(["A", "A", "B"], np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]]))
+    before = ledger.figures_of("A")["deviation"].copy()
+    ledger.rescale(1, 0.5)
+    assert ledger.workloads[:, 1].tolist() == [5.0, 10.0, 15.0]
+    assert ledger.figures_of("A")["sums"].tolist() == [3.0, 15.0]
+    assert ledger.totals.tolist() == [6.0, 30.0]
+    np.testing.assert_allclose(ledger.figures_of("A")["deviation"], before)
