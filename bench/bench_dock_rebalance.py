@@ -45,19 +45,6 @@ make_importable()
 PATIENCE = 900.0
 
 
-class FakeIface:
-    """What the dock asks of QGIS's iface: the map canvas and the message bar."""
-
-    def __init__(self, canvas, bar):
-        self._canvas, self._bar = canvas, bar
-
-    def mapCanvas(self):
-        return self._canvas
-
-    def messageBar(self):
-        return self._bar
-
-
 class PathClock:
     """Seconds spent in the steps of the panel's path (the snapshot, the engine on the task's thread,
     the preview, the outline on the map), timed by wrapping the functions that do them."""
@@ -107,6 +94,7 @@ def toolbox_run(path: str, measures: list[str], limit: float) -> dict:
 
 
 def open_panel(app, canvas, bar, path: str, measures: list[str], limit: float):
+    from bench_dock import FakeIface
     from qgis.core import QgsProject, QgsVectorLayer
     from territory_planner.ui.dock import TerritoryDock
 

@@ -89,12 +89,32 @@ def release_in_blocks(items: list, block: int = 20_000) -> None:
         del items[-block:]
 
 
-class UnitsTask(QgsTask):
+class PanelTask(QgsTask):
+    """A task of the panel: ``finished()`` hands the result over (:meth:`_hand_over`, on the main
+    thread), then calls :attr:`on_finished` whatever the outcome, so the controller knows it is over."""
+
+    def __init__(self, description: str):
+        super().__init__(description, QgsTask.Flag.CanCancel)
+        #: called on the main thread once the task is over, whatever its outcome
+        self.on_finished = None
+
+    def finished(self, result: bool) -> None:
+        try:
+            self._hand_over(result)
+        finally:
+            if self.on_finished is not None:
+                self.on_finished(self)
+
+    def _hand_over(self, result: bool) -> None:
+        raise NotImplementedError
+
+
+class UnitsTask(PanelTask):
     """Reads the units' neighbours and positions with ``layers.units.read_units``."""
 
     def __init__(self, service: AssignmentService):
         layer = service.layer
-        super().__init__(tr("Reading the neighbours of “{}”").format(layer.name()), QgsTask.Flag.CanCancel)
+        super().__init__(tr("Reading the neighbours of “{}”").format(layer.name()))
         self.service = service
         self.layer_id = layer.id()
         self.revision = service.revision
@@ -108,8 +128,6 @@ class UnitsTask(QgsTask):
         self.labels = service.labels.copy()
         self.prepared = None
         self.error = ""
-        #: called on the main thread once the task is over, whatever its outcome
-        self.on_finished = None
         self.setDependentLayers([layer])
 
     def run(self) -> bool:
@@ -137,13 +155,6 @@ class UnitsTask(QgsTask):
             self.error = traceback.format_exc()
             return False
         return self.units is not None and not self.isCanceled()
-
-    def finished(self, result: bool) -> None:
-        try:
-            self._hand_over(result)
-        finally:
-            if self.on_finished is not None:
-                self.on_finished(self)
 
     def _hand_over(self, result: bool) -> None:
         service = self.service
@@ -256,7 +267,7 @@ def _complete_names(names: list[str], count: int) -> list[str]:
     return default_names(names, count, tr("Territory"))
 
 
-class EngineTask(QgsTask):
+class EngineTask(PanelTask):
     """Runs ``core.engine.build_territories`` or ``rebalance_territories`` on a snapshot and writes
     the result back as one undoable edit. While it searches, :attr:`progressText` tells what it
     does ("Searching: worst deviation 6.20 %"); the task's description in QGIS's task manager
@@ -268,7 +279,7 @@ class EngineTask(QgsTask):
     def __init__(self, service: AssignmentService, job: EngineJob, max_changed_units: int | None = None):
         layer = service.layer
         title = tr("Building territories on “{}”") if job.mode == "build" else tr("Rebalancing “{}”")
-        super().__init__(title.format(layer.name()), QgsTask.Flag.CanCancel)
+        super().__init__(title.format(layer.name()))
         self.service = service
         self.job = job
         self.layer_id = layer.id()
@@ -282,8 +293,6 @@ class EngineTask(QgsTask):
         self._last_sent = 0.0
         self.plan = None
         self.error = ""
-        #: called on the main thread once the task is over, whatever its outcome
-        self.on_finished = None
         self.setDependentLayers([layer])
 
     def run(self) -> bool:
@@ -325,13 +334,6 @@ class EngineTask(QgsTask):
         self.last_message = message
         self._last_sent = now
         self.progressText.emit(message)
-
-    def finished(self, result: bool) -> None:
-        try:
-            self._hand_over(result)
-        finally:
-            if self.on_finished is not None:
-                self.on_finished(self)
 
     def _hand_over(self, result: bool) -> None:
         service = self.service
