@@ -314,6 +314,7 @@ class EngineTask(PanelTask):
             self.error = traceback.format_exc()
             QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Critical)
             return False
+        self._report(1.0, f"Done: worst deviation {100.0 * float(self.plan.figures.max_deviation):.2f} %")
         return not self.isCanceled()
 
     def _report(self, fraction: float, message: str) -> None:
@@ -321,8 +322,10 @@ class EngineTask(PanelTask):
         marker = "worst deviation"
         if marker in message:
             self.worst_text = message[message.index(marker):]
+        elif fraction >= 1.0:
+            return  # run() says the plan's own figure once the engine is done
         elif message and self.worst_text:
-            message = f"{message} ({self.worst_text})"  # the phase, and the best plan so far
+            message = f"{message} ({self.worst_text})"  # the phase, and the last figure of the search
         if not message or message == self.last_message:
             return
         # a new phase at once; the figures of one phase at most four times a second (the search reports
