@@ -139,6 +139,7 @@ def panel_run(app, canvas, bar, path: str, measures: list[str], limit: float,
     from qgis.core import QgsApplication, QgsTask
     from qgis.PyQt.QtCore import QPoint, Qt, QTimer
     from qgis.PyQt.QtTest import QTest
+    from territory_planner.ui import plan_controller
     from territory_planner.ui import tasks as task_module
     from territory_planner.ui.assignment_service import AssignmentService
     from territory_planner.ui.map_view import UnitsOutline
@@ -146,7 +147,7 @@ def panel_run(app, canvas, bar, path: str, measures: list[str], limit: float,
     layer, dock = open_panel(app, canvas, bar, path, measures, limit)
     service = dock.service
     clock = PathClock()
-    clock.wrap(task_module, "engine_job", "snapshot")
+    clock.wrap(plan_controller, "engine_job", "snapshot")  # the controller's own name for it
     clock.wrap(task_module.EngineTask, "run", "engine")
     clock.wrap(AssignmentService, "propose", "preview")
     clock.wrap(UnitsOutline, "show", "outline")

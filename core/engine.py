@@ -431,7 +431,7 @@ def rebalance_territories(
     candidates = [incumbent]
     if not within(incumbent_key):
         # first the load the excess requires, along the territory graph; then single moves
-        flowed = flow_rebalance(model, labels, _tol(model), initial, cap)
+        flowed = flow_rebalance(model, labels, _tol(model), initial, cap, check=progress.check)
         progress.step(0.2, "Rebalancing")
         ls = _rebalance_search(model, flowed, initial, cap)
         ls.run(progress.sub(0.2, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
@@ -610,7 +610,7 @@ def _joined_candidates(model: Model, labels: np.ndarray, initial: np.ndarray, ca
         return []
     if progress.out_of_time():
         return [joined]
-    flowed = flow_rebalance(model, joined, _tol(model), initial, cap)
+    flowed = flow_rebalance(model, joined, _tol(model), initial, cap, check=progress.check)
     ls = _rebalance_search(model, flowed, initial, cap)
     ls.run(progress.sub(0.98, 0.99), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     return [joined, _reduce_disruption(model, ls.labels.copy(), initial, cap, progress)]

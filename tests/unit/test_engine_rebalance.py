@@ -128,3 +128,15 @@ def test_the_search_reports_the_worst_deviation(shifted):
     seen = []
     rebalance_territories(problem, progress=Progress(report=lambda f, m: seen.append(m)))
     assert any(m.startswith("Balancing and compacting: worst deviation ") for m in seen), seen
+
+
+def test_cancel_is_seen_between_the_rounds_of_border_flows(shifted, monkeypatch):
+    from territory_planner.core.solve import rebalance as flows
+
+    problem, _ = shifted
+    rounds = []
+    original = flows.unit_flows
+    monkeypatch.setattr(flows, "unit_flows", lambda *a, **k: rounds.append(1) or original(*a, **k))
+    with pytest.raises(Cancelled):
+        rebalance_territories(problem, progress=Progress(is_cancelled=lambda: bool(rounds)))
+    assert len(rounds) == 1
