@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from qgis.core import (
     QgsFeatureRequest,
@@ -16,15 +18,16 @@ from qgis.core import (
 )
 
 from ..compat import STRING, make_field
-from ..core.engine import build_territories
+from ..core.engine import build_territories, rebalance_territories
 from ..core.problem import Problem
 from ..i18n import tr
-from ..layers.alignment import keep_codes_by_overlap
+from ..layers.alignment import keep_codes_by_overlap, read_alignment
 from ..layers.shapes import TerritoryShapes
 from ..layers.territory_table import plan_rows
 from ..layers.units import ScaledFeedback, points_to_metric
 from ..layers.values import default_names, lock_value, text_or_none
 from . import parameters as shared
+from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import engine_progress, run_engine
 from .messages import push_diagnostics, report_lower_bound
@@ -42,7 +45,7 @@ from .parameters import (
     TERRITORY_COUNT,
     TERRITORY_FIELD,
 )
-from .territory_layer import plan_columns, write_territory_layer
+from .territory_layer import account_columns, plan_columns, write_territory_layer
 
 HELP = (
     "Splits a layer of sales units (ZIP codes, counties, accounts…) into territories, one per "
@@ -82,6 +85,13 @@ HELP = (
     "cannot be reached (a single unit outweighs a territory's target, say), the plan is still "
     "complete and the log names the units and territories responsible.\n\n"
 )
+ACCOUNTS_HELP = (
+    "With accounts, <b>balance fields</b> may name fields of the units, of the accounts (summed per unit) or "
+    "both. An overridden account counts for its override territory, never for its unit's; overrides are never "
+    "changed, the codes they name are kept (each new territory keeps the code of the old one it overlaps most) "
+    "and overrides whose territory no longer exists are named in the log. The territories then also get "
+    "<b>accounts</b>, <b>overrides_in</b> and <b>overrides_out</b>.\n\n"
+)
 
 
 class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
@@ -89,7 +99,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "buildterritories"
     display_name = "Build territories"
-    help_text = (HELP, shared.INDEX_HELP, TRAVEL_HELP)
+    help_text = (HELP, shared.INDEX_HELP, shared.ACCOUNTS_HELP, ACCOUNTS_HELP, TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
@@ -115,6 +125,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             TERRITORY_FIELD, self.tr("Territory field name"), defaultValue="territory"))
         shared.add_territory_table(self, self.tr("Territory table of the existing plan (names, reps, colours)"))
         shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), optional=True)
+        shared.add_accounts(self)
         add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT, self.tr("Units with territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
@@ -138,9 +149,12 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         locked_field = self.parameterAsString(parameters, LOCKED_FIELD, context)
         count = self.parameterAsInt(parameters, TERRITORY_COUNT, context)
 
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
+
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        read_feedback = ScaledFeedback(feedback, 0, 25)
-        units = self.read_units(source, balance_fields, context, read_feedback)
+        read_feedback = ScaledFeedback(feedback, 0, 20)
+        units = self.read_units(source, account_run.unit_fields, context, read_feedback)
+        account_run.read(self, parameters, context, source, units, feedback, (20.0, 25.0))
         travel_run = TravelRun.read(self, parameters, context, feedback, source, units)
 
         seeds = self.parameterAsSource(parameters, SEEDS, context)
@@ -160,26 +174,43 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         if locked_field:
             locked, names = self._read_locks(source, locked_field, units, names, count)
         names = default_names(names, count)
+        known = shared.territory_table(self, parameters, context, territory_field)
+        # codes fixed before the build (seeds, locks) take the overrides at once; otherwise the codes come
+        # from the old plan after the build, and a second pass counts the overrides where they belong
+        names_fixed = seeds is not None or locked is not None
+        own_workloads = units.workloads
+        book = None
+        if account_run.given:
+            account_run.book(self._plan_codes(source, territory_field, units, known, names))  # refuses unknown codes
+            book = account_run.book(names, strict=False) if names_fixed else account_run.at_home()
+            units = account_run.with_accounts(units, book)
 
         problem = Problem(
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), seeds=seed_positions,
             seed_targets=seed_targets, locked=locked, tolerance=search.tolerance, contiguous=search.contiguous,
-            random_seed=random_seed, time_limit=search.time_limit, tolerances=search.tolerances)
+            random_seed=random_seed, time_limit=search.time_limit, tolerances=search.tolerances,
+            fixed_loads=account_run.fixed_loads(book, count, units.workloads.shape[1]))
+        second_pass = account_run.given and not names_fixed and bool(account_run.accounts.overridden_any)
         feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
         engine_problem = travel_run.engine_problem(problem, feedback, random_seed)
-        plan = run_engine(build_territories, engine_problem, engine_progress(feedback, 25, 85))
+        plan = run_engine(build_territories, engine_problem, engine_progress(feedback, 25, 75 if second_pass else 85))
         labels, figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
         labels = np.asarray(labels)
-        known = shared.territory_table(self, parameters, context, territory_field)
-        if seeds is None and locked is None:
+        if not names_fixed:
             names = keep_codes_by_overlap(source, territory_field, units, labels, names, feedback)
+        if account_run.given:
+            account_run.report_vanished(names, feedback)
+            book = account_run.book(names, strict=False)
+        if second_pass and book.overridden.any():
+            plan, labels, figures, units = self._count_overrides(problem, plan, labels, units, own_workloads,
+                                                                  account_run, book, travel_run, names, feedback)
         unit_names = shared.unit_names(self, parameters, context, source, units)
         push_diagnostics(plan, units, names, feedback, unit_names)
 
         rows = plan_rows(names, labels, units.adjacency, known)
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
-                                                     figures, names, territory_field, rows, travel_run)
+                                                     figures, names, territory_field, rows, travel_run, book)
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
         lower_bound = report_lower_bound(plan, max_deviation, feedback)
         feedback.pushInfo(self.tr("{} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not contiguous.")
@@ -191,6 +222,30 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             shared.LOWER_BOUND: lower_bound,
             shared.NONCONTIGUOUS: int(figures.noncontiguous),
         }
+
+    def _count_overrides(self, problem, plan, labels, units, own_workloads, account_run, book, travel_run, names,
+                         feedback):
+        """The built plan again, the overridden accounts counted for their territories (now that the
+        codes are known) and the rest at their units: a rebalance moves what that needs."""
+        problem = replace(problem, workloads=account_run.workloads(own_workloads, book),
+                          fixed_loads=account_run.fixed_loads(book, len(names), problem.workloads.shape[1]),
+                          initial=np.asarray(labels))
+        units = replace(units, workloads=problem.workloads)
+        feedback.setProgressText(self.tr("Counting {} overridden accounts for their territories…").format(
+            int(book.overridden.sum())))
+        engine_problem = travel_run.engine_problem(problem, feedback, problem.random_seed)
+        plan = run_engine(rebalance_territories, engine_problem, progress=engine_progress(feedback, 75, 85))
+        labels, figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
+        return plan, np.asarray(labels), figures, units
+
+    @staticmethod
+    def _plan_codes(source, territory_field, units, known, names) -> list[str]:
+        """The codes overrides may name: the existing plan's (the territory field and table) and the
+        territories named up front (seeds, locks)."""
+        old = []
+        if source.fields().lookupField(territory_field) >= 0:
+            old = read_alignment(source, territory_field, units).names
+        return list(dict.fromkeys([*old, *known, *names]))
 
     # -- inputs --------------------------------------------------------------------------------
     def _read_seeds(self, parameters, context, seeds, units):
@@ -268,7 +323,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field,
-                       rows, travel_run):
+                       rows, travel_run, book=None):
         unit_codes = [names[k] for k in np.asarray(labels, dtype=np.int64).tolist()]
         out_id, geometries = write_units(
             self, parameters, OUTPUT, context, feedback, source, units,
@@ -276,9 +331,12 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
             (lambda i: [unit_codes[i]] + travel_run.values(i)) if travel_run.fields() else (lambda i: [unit_codes[i]]))
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(names), source.sourceCrs(),
                                           context.transformContext(), feedback, (90.0, 100.0))
+        groups = plan_columns(territory_field, rows, units, figures, shapes)
+        if book is not None:
+            groups.append(account_columns(book, labels, len(names)))
         territories_id, _ = write_territory_layer(
-            self, parameters, OUTPUT_TERRITORIES, context, feedback,
-            plan_columns(territory_field, rows, units, figures, shapes), shapes, source.sourceCrs(), units.is_polygon)
+            self, parameters, OUTPUT_TERRITORIES, context, feedback, groups, shapes, source.sourceCrs(),
+            units.is_polygon)
         if territories_id is not None:
             TerritoryStyler.attach(territories_id, territory_field, names, context, rows, outline=True, peer=out_id)
         TerritoryStyler.attach(out_id, territory_field, names, context, rows, peer=territories_id)

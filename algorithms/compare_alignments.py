@@ -23,6 +23,7 @@ from qgis.core import (
 from scipy import sparse
 
 from ..compat import DOUBLE, INT, STRING, make_field
+from ..core.plan.accounts import changed_accounts
 from ..core.plan.realignment import flows, territory_changes
 from ..i18n import tr
 from ..layers.territory_table import plan_rows, read_territory_table
@@ -30,24 +31,28 @@ from ..layers.units import ScaledFeedback
 from ..layers.values import is_null, natural_key, text_or_none
 from . import parameters as shared
 from . import report
+from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .messages import listed
 from .outputs import TerritoryStyler, add_feature, destination_of, output_field_names
 from .parameters import (
+    ACCOUNTS,
+    CHANGED_ACCOUNTS,
     CHANGED_UNITS,
     CHANGED_WORKLOAD,
     FIELD_AFTER,
     FIELD_BEFORE,
     INPUT_AFTER,
     OUTPUT,
+    OUTPUT_ACCOUNTS,
     OUTPUT_HTML,
     OUTPUT_SUMMARY,
     TERRITORIES,
     TERRITORIES_CHANGED,
     UNIT_ID_FIELD,
 )
-from .report_compare import compare_report, unit_moves
+from .report_compare import account_moves, compare_report, unit_moves
 from .report_maps import changes_map
 from .territory_layer import measure_columns
 
@@ -85,12 +90,21 @@ HELP = (
 )
 
 
+ACCOUNTS_HELP = (
+    "With accounts (the unit id field above also finds the accounts' units when the accounts' unit field is "
+    "given), <b>balance fields</b> may name fields of the units or of the accounts; an account follows its unit "
+    "unless overridden (an override stays with its territory in both plans). The report counts and lists the "
+    "accounts whose territory changes, the result gives CHANGED_ACCOUNTS, and <b>changed accounts</b> "
+    "(optional) gets them with from_territory and to_territory."
+)
+
+
 class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
     """Compare alignments: who gains what from whom between two plans."""
 
     algorithm_id = "comparealignments"
     display_name = "Compare alignments"
-    help_text = (HELP,)
+    help_text = (HELP, shared.ACCOUNTS_HELP, ACCOUNTS_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer"))
@@ -104,6 +118,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         shared.add_balance_fields(self)
         shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
         shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"), optional=True)
+        shared.add_accounts(self, with_name=True)
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT, self.tr("Changed units"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
@@ -112,7 +127,11 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             OUTPUT_HTML, self.tr("Realignment report"), self.tr("HTML files (*.html)")))
         self.addOutput(QgsProcessingOutputNumber(CHANGED_UNITS, self.tr("Changed units")))
         self.addOutput(QgsProcessingOutputNumber(CHANGED_WORKLOAD, self.tr("Changed workload (%)")))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            OUTPUT_ACCOUNTS, self.tr("Changed accounts"), QgsProcessing.SourceType.TypeVector, optional=True,
+            createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber(TERRITORIES_CHANGED, self.tr("Territories that change")))
+        self.addOutput(QgsProcessingOutputNumber(CHANGED_ACCOUNTS, self.tr("Accounts that change territory")))
 
     # -- run -----------------------------------------------------------------------------------
     @removes_partial_outputs
@@ -130,8 +149,10 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         known = read_territory_table(table_source, [field_after, field_before])
         feedback.setProgressText(self.tr("Reading units…"))
         # without a territory table, colours are chosen on the territories' adjacency, as Build does
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 30),
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
+        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 25),
                                 with_adjacency=table_source is None)
+        account_run.read(self, parameters, context, source, units, feedback, (25.0, 30.0))
         unit_names = shared.unit_names(self, parameters, context, source, units)
         before, ids = self._read_column(
             source, field_before, id_field if after_source is not None else None, units, feedback
@@ -141,9 +162,11 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         else:
             after, _ = self._read_column(source, field_after, None, units, feedback)
 
+        names = sorted({v for v in before + after if v is not None}, key=natural_key)
+        book = account_run.book(list(dict.fromkeys([*names, *known])))  # unknown override codes stop here
+        units = account_run.with_accounts(units, book)
         measures = measure_columns(units)
         weights = units.workloads
-        names = sorted({v for v in before + after if v is not None}, key=natural_key)
         rows: list[str | None] = list(names)
         if any(v is None for v in before + after):
             rows.append(None)
@@ -155,11 +178,18 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         table = plan_rows(names, np.where(row_after < len(names), row_after, -1), adjacency, known)
         moved_between = flows(row_before, row_after, weights, len(rows))
         summary = territory_changes(row_before, row_after, weights, len(rows))
+        account_changes = self._account_changes(account_run, book, rows, row_before, row_after, summary)
 
         feedback.setProgressText(self.tr("Writing changed units…"))
         out_id = self._write_changed(parameters, context, source, units, before, after, changed, names, feedback,
                                      table)
         summary_id = self._write_summary(parameters, context, rows, measures, summary)
+        accounts_id = None
+        if account_changes is not None and parameters.get(OUTPUT_ACCOUNTS):
+            accounts_id = self._write_changed(
+                parameters, context, self.parameterAsSource(parameters, ACCOUNTS, context), account_run.accounts,
+                account_changes["before"], account_changes["after"], account_changes["changed"], names, feedback,
+                table, OUTPUT_ACCOUNTS)
 
         changed_units = int(np.count_nonzero(changed))
         first = weights[:, 0] if weights.shape[1] else np.ones(units.count)
@@ -184,8 +214,14 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             "territories_changed": territories_changed,
         }
         moves = unit_moves(row_before, row_after, changed, weights, unit_names, units, len(rows))
+        changed_list = None
+        if account_changes is not None:
+            info["changed_accounts"] = int(account_changes["changed"].sum())
+            changed_list = account_moves(account_run.accounts, account_changes)
+            feedback.pushInfo(self.tr("{} of {} accounts change territory.").format(
+                info["changed_accounts"], account_run.accounts.count))
         report.write_document(html_path, compare_report(rows, measures, summary, moved_between, info, image, table,
-                                                        moves))
+                                                        moves, changed_list))
         feedback.setProgress(100)
         feedback.pushInfo(self.tr("{} of {} units change territory ({:.2f} % of {}).").format(
             changed_units, units.count, changed_workload, measures[0]))
@@ -196,6 +232,8 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             CHANGED_UNITS: changed_units,
             CHANGED_WORKLOAD: changed_workload,
             TERRITORIES_CHANGED: territories_changed,
+            **({CHANGED_ACCOUNTS: info["changed_accounts"]} if account_changes is not None else {}),
+            **({OUTPUT_ACCOUNTS: accounts_id} if accounts_id is not None else {}),
         }
 
     # -- inputs --------------------------------------------------------------------------------
@@ -285,10 +323,33 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
                 "hold the same units.").format(len(extra), id_field, listed(extra)))
         return [by_key[k] for k in ids]
 
+    @staticmethod
+    def _account_changes(account_run, book, rows, row_before, row_after, summary) -> dict | None:
+        """The accounts' territories before and after (codes), which change, and the overridden
+        accounts' workload added to every territory's totals before and after (it stays put)."""
+        if book is None:
+            return None
+        count = sum(1 for name in rows if name is not None)
+        before = book.territories(np.where(row_before < count, row_before, -1))
+        after = book.territories(np.where(row_after < count, row_after, -1))
+        fixed = account_run.fixed_loads(book, count)
+        if fixed is not None:
+            summary[:count, 1:, 0] += fixed
+            summary[:count, 1:, 1] += fixed
+        changed = np.zeros(book.count, dtype=bool)
+        changed[changed_accounts(before, after)] = True
+        code = [name for name in rows if name is not None] + [None]
+        return {"before": [code[k] for k in before.tolist()], "after": [code[k] for k in after.tolist()],
+                "changed": changed, "rows_before": np.where(before >= 0, before, count),
+                "rows_after": np.where(after >= 0, after, count)}
+
     # -- outputs -------------------------------------------------------------------------------
-    def _write_changed(self, parameters, context, source, units, before, after, changed, names, feedback, table):
+    def _write_changed(self, parameters, context, source, units, before, after, changed, names, feedback, table,
+                       key: str = OUTPUT):
+        """The changed units (or, with ``key`` OUTPUT_ACCOUNTS, accounts: ``units`` is then the
+        accounts, with the same fids and index) with the territory before and after."""
         input_names = [f.name() for f in source.fields()]
-        field_names = output_field_names(input_names + [FROM, TO], destination_of(parameters, OUTPUT))
+        field_names = output_field_names(input_names + [FROM, TO], destination_of(parameters, key))
         fields = QgsFields()
         for name, qfield in zip(field_names, list(source.fields())):
             copy = QgsField(qfield)
@@ -299,10 +360,10 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
             qfield.setAlias(alias)
             fields.append(qfield)
         sink, out_id = self.parameterAsSink(
-            parameters, OUTPUT, context, fields, source.wkbType(), source.sourceCrs()
+            parameters, key, context, fields, source.wkbType(), source.sourceCrs()
         )
         if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, OUTPUT))
+            raise QgsProcessingException(self.invalidSinkError(parameters, key))
         changed_fids = [int(units.fids[i]) for i in np.flatnonzero(changed)]
         total = max(len(changed_fids), 1)
         request = QgsFeatureRequest().setFilterFids(changed_fids)

@@ -39,12 +39,13 @@ def add_feature(sink, feature: QgsFeature) -> None:
 
 def write_units(algorithm: QgsProcessingAlgorithm, parameters, key: str, context, feedback, source, units: Units,
                 new_fields: list[QgsField], values_of, progress: tuple[float, float] = (85.0, 90.0),
-                ) -> tuple[str, list[QgsGeometry]]:
+                keep_geometries: bool = True) -> tuple[str, list[QgsGeometry]]:
     """Copy every unit of ``source`` to the sink ``key`` with all its attributes, plus ``new_fields``.
 
     ``values_of(i)`` gives the new fields' values for engine unit ``i``. A new field named like an
     input field takes its place (and column); the input itself is never changed. Returns the
-    sink's id and each unit's geometry as written (engine order), for dissolving territories.
+    sink's id and each unit's geometry as written (engine order), for dissolving territories (empty
+    geometries when ``keep_geometries`` is False: a million accounts need no dissolve).
     """
     fields = QgsFields()
     replaced = {f.name(): f for f in new_fields}
@@ -92,7 +93,8 @@ def write_units(algorithm: QgsProcessingAlgorithm, parameters, key: str, context
         feature.setFields(fields, False)  # a remapping sink (appending to a layer) looks fields up by name
         feature.setAttributes(attributes)
         add_feature(sink, feature)
-        geometries[i] = feature.geometry()
+        if keep_geometries:
+            geometries[i] = feature.geometry()
     return dest_id, geometries
 
 

@@ -24,7 +24,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor, QFont
 
-from ..compat import STRING, make_field
+from ..compat import INT, STRING, make_field
 from ..i18n import tr
 from ..layers.shapes import TerritoryShapes
 from ..layers.style import label_territories
@@ -38,12 +38,15 @@ LOST = "#b42318"
 
 
 def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, figures, measures, homes, crs,
-                  drives: dict, geometries: list[QgsGeometry], shapes: TerritoryShapes) -> dict:
+                  drives: dict, geometries: list[QgsGeometry], shapes: TerritoryShapes, overrides=None,
+                  rep_flags: dict | None = None) -> dict:
     """The packets' memory layers (in ``crs``, the units' own): units, the units that changed
     territory, territories (the atlas coverage, with their header figures), workload against
     target per territory and measure (then its goal, and the drive from home, ``drives[k]``), and
     the reps' homes (``homes``: (territory index, rep name, home point in ``crs``)). ``geometries[i]``:
-    unit i's geometry, ``shapes``: the territories dissolved."""
+    unit i's geometry, ``shapes``: the territories dissolved; ``rep_flags[k]``: why territory k's rep
+    is flagged (a home outside the territory)."""
+    rep_flags = rep_flags or {}
     is_polygon = units.is_polygon
     name_of = {row.code: row.label for row in rows}
     shown = [m for m in measures if m != "units"]
@@ -52,12 +55,13 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
     fields = QgsFields()
     for name in ("code", "colour", "unit", "before", "terr_name", "before_name", "change"):
         fields.append(make_field(name, STRING, 120))
+    fields.append(make_field("order", INT))  # the units' natural order by name, for sorted lists
     for a, _m in enumerate(shown):
         fields.append(make_field(f"w{a}", STRING, 40))
     unit_layer = QgsMemoryProviderUtils.createMemoryLayer(
         "units", fields, QgsWkbTypes.Type.MultiPolygon if is_polygon else QgsWkbTypes.Type.MultiPoint, crs)
     features = []
-    for i in sorted(range(units.count), key=lambda i: natural_key(unit_names[i])):
+    for order, i in enumerate(sorted(range(units.count), key=lambda i: natural_key(unit_names[i]))):
         k = int(labels[i])
         code = codes[k] if k >= 0 else None
         before = before_codes[i]
@@ -69,7 +73,7 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
         feature = QgsFeature(fields)
         feature.setGeometry(geometry)
         values = [code, rows[k].colour if k >= 0 else None, unit_names[i], before,
-                  name_of.get(code, code), name_of.get(before, before), change]
+                  name_of.get(code, code), name_of.get(before, before), change, order]
         values += [report.fmt(units.workloads[i, a], 0) for a in range(len(shown))]
         feature.setAttributes(values)
         features.append(feature)
@@ -83,8 +87,15 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
 
     # territories: the atlas coverage, one feature per code with its header figures
     t_fields = QgsFields()
-    for name in ("code", "name", "rep", "colour", "file", "units", "gained", "lost", "summary"):
+    for name in ("code", "name", "rep", "colour", "file", "units", "gained", "lost", "summary", "rep_note"):
         t_fields.append(make_field(name, STRING, 254))
+    kept = {code: 0 for code in codes}
+    served = {code: 0 for code in codes}
+    if overrides is not None:  # the accounts page's counts, "kept" and "served"
+        for row in overrides[1]:
+            (kept if row[1] == "kept" else served)[row[0]] += 1
+        t_fields.append(make_field("kept", STRING, 20))
+        t_fields.append(make_field("served", STRING, 20))
     for a, _m in enumerate(measures):
         for part in ("sum", "tgt", "dev"):
             t_fields.append(make_field(f"{part}{a}", STRING, 40))
@@ -115,7 +126,9 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
         file_name = _file_name(row.code, used_files)
         summary = tr("{} units").format(int(figures.unit_count[k]))
         values = [row.code, row.label, row.rep or "", row.colour, file_name, str(int(figures.unit_count[k])),
-                  str(gained[row.code]), str(lost[row.code]), summary]
+                  str(gained[row.code]), str(lost[row.code]), summary, rep_flags.get(k, "")]
+        if overrides is not None:
+            values += [str(kept[row.code]), str(served[row.code])]
         for a in range(len(measures)):
             values += [report.fmt(figures.sums[k, a], 0), report.fmt(figures.targets[k, a], 0),
                        f"{100 * float(figures.deviation[k, a]):+.1f} %"]
@@ -166,8 +179,28 @@ def packet_layers(source, units, labels, codes, rows, before_codes, unit_names, 
         h_features.append(feature)
     home_layer.dataProvider().addFeatures(h_features)
     _style_homes(home_layer)
-    return {"units": unit_layer, "territories": territory_layer, "workload": workload_layer,
-            "homes": home_layer, "changes": changes_layer, "measures": shown}
+    layers = {"units": unit_layer, "territories": territory_layer, "workload": workload_layer,
+              "homes": home_layer, "changes": changes_layer, "measures": shown}
+    if overrides is not None:
+        layers["account_measures"], layers["overrides"] = overrides[0], _override_layer(*overrides, crs)
+    return layers
+
+
+def _override_layer(account_measures: list[str], rows: list[tuple], crs):
+    """The accounts kept from outside and served by others, one row per account and territory page."""
+    fields = QgsFields()
+    for name in ("code", "direction", "account", "other"):
+        fields.append(make_field(name, STRING, 254))
+    for a, _m in enumerate(account_measures):
+        fields.append(make_field(f"w{a}", STRING, 40))
+    layer = QgsMemoryProviderUtils.createMemoryLayer("overrides", fields, QgsWkbTypes.Type.NoGeometry, crs)
+    features = []
+    for code, direction, account, other, values in sorted(rows, key=lambda row: natural_key(row[2])):
+        feature = QgsFeature(fields)
+        feature.setAttributes([code, direction, account, other] + [report.fmt(v, 1) for v in values])
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    return layer
 
 def _style_units(layer) -> None:
     current = "attribute(@atlas_feature, 'code')"
@@ -220,6 +253,7 @@ def _style_territories(layer) -> None:
     label_territories(layer, "name", "rep", "code", size=8.5)
     labeling = layer.labeling().settings()
     labeling.priority = 10
+    labeling.displayAll = True  # every territory named on the overview, even where labels crowd
     # a packet names its neighbours, the overview names every territory; the packet's own name is the title
     labeling.fieldName = (
         "CASE WHEN \"code\" = attribute(@atlas_feature, 'code') THEN NULL ELSE " + labeling.fieldName + " END")

@@ -7,12 +7,14 @@ from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsExpression,
     QgsFillSymbol,
     QgsLayoutExporter,
     QgsLayoutFrame,
     QgsLayoutItemAttributeTable,
     QgsLayoutItemLabel,
     QgsLayoutItemMap,
+    QgsLayoutItemPage,
     QgsLayoutItemShape,
     QgsLayoutMultiFrame,
     QgsLayoutPoint,
@@ -31,6 +33,9 @@ from qgis.PyQt.QtGui import QColor, QFont
 from ..i18n import tr
 from .packet_layers import GAINED, LOST
 
+#: the units gained (and lost) listed on a packet's first page; all of them are in its list of units
+CHANGES_SHOWN = 4
+
 INK = QColor(30, 30, 30)
 MUTED = QColor(95, 95, 95)
 
@@ -47,7 +52,8 @@ def pdf_settings():
 
 def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
     """One A4 page per territory (an atlas over the territories layer): header, map, workload
-    against target, units gained and lost, units in the territory."""
+    against target, units gained and lost, units in the territory; with accounts, a second page
+    with the territory's overrides both ways."""
     layout = _a4_layout(project, "territory packets", landscape=False)
     territories = layers["territories"]
 
@@ -73,6 +79,10 @@ def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
         f"[% if(attribute(@atlas_feature, 'units') = '1', '{unit_text}', '{units_text}') %]"),
         17, 20, 183, 7, 10.5, colour=MUTED)
     _label(layout, tr("Territory packet"), 150, 9, 50, 6, 8.5, colour=MUTED, align_right=True)
+    # a rep whose home lies outside the territory, as AlignMix outlines such reps in red
+    _label(layout, "[% if(coalesce(attribute(@atlas_feature, 'rep_note'), '') = '', '', "
+           "attribute(@atlas_feature, 'rep') || ' ' || attribute(@atlas_feature, 'rep_note')) %]",
+           17, 27, 183, 4.5, 8, colour=QColor(LOST))
 
     map_item = _map_item(layout, project, layers, _extent_in(territories, project), 10, 32, 190, 125)
     map_item.setAtlasDriven(True)
@@ -94,22 +104,42 @@ def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
 
     shown = layers["measures"]
     unit_columns = [("unit", tr("Unit"))] + [(f"w{a}", m) for a, m in enumerate(shown)]
+    current = "attribute(@atlas_feature, 'code')"
     if with_changes:
-        _label(layout, tr("Units gained"), 10, 205, 92, 6, 11, bold=True, colour=QColor(GAINED))
-        _table(layout, layers["units"], [("unit", tr("Unit")), ("before_name", tr("From"))]
-               + [(f"w{a}", m) for a, m in enumerate(shown)],
-               "\"change\" = 'moved' AND \"code\" = attribute(@atlas_feature, 'code')", 10, 212, 92, 32,
-               numeric={f"w{a}" for a in range(len(shown))}, empty=tr("none"))
-        _label(layout, tr("Units lost"), 10, 247, 92, 6, 11, bold=True, colour=QColor(LOST))
-        _table(layout, layers["units"], [("unit", tr("Unit")), ("terr_name", tr("To"))]
-               + [(f"w{a}", m) for a, m in enumerate(shown)],
-               "\"change\" = 'moved' AND \"before\" = attribute(@atlas_feature, 'code')", 10, 254, 92, 32,
-               numeric={f"w{a}" for a in range(len(shown))}, empty=tr("none"))
+        # the first rows of each here; every one of them in the list of units, which runs on over further pages
+        for top, heading, colour, column, other, count, code in (
+                (205, tr("Units gained"), GAINED, "before_name", tr("From"), "gained", "code"),
+                (246, tr("Units lost"), LOST, "terr_name", tr("To"), "lost", "before")):
+            _label(layout, heading, 10, top, 92, 6, 11, bold=True, colour=QColor(colour))
+            changes = _table(layout, layers["units"], [("unit", tr("Unit")), (column, other)]
+                             + [(f"w{a}", m) for a, m in enumerate(shown)],
+                             f"\"change\" = 'moved' AND \"{code}\" = {current}", 10, top + 7, 92, 28,
+                             numeric={f"w{a}" for a in range(len(shown))}, empty=tr("none"))
+            changes.setMaximumNumberOfFeatures(CHANGES_SHOWN)
+            count_of = f"to_int(attribute(@atlas_feature, '{count}'))"
+            before, after = tr("… and {} more: every change is in the list of units").split("{}")
+            more = f"{QgsExpression.quotedString(before)} || ({count_of} - {CHANGES_SHOWN}) || " \
+                   f"{QgsExpression.quotedString(after)}"
+            _label(layout, f"[% if({count_of} > {CHANGES_SHOWN}, {more}, '') %]", 10, top + 35, 92, 4.5, 7.5,
+                   colour=MUTED)
 
     _label(layout, tr("Units in the territory"), 108, y, 92, 6, 11, bold=True)
-    units_table = _table(layout, layers["units"], unit_columns, "\"code\" = attribute(@atlas_feature, 'code')",
-                         108, y + 7, 92, 287 - y - 7, numeric={f"w{a}" for a in range(len(shown))})
+    if with_changes:  # gained and lost units are marked; the lost ones follow the territory's own
+        gained_from = QgsExpression.quotedString(tr("gained from") + " ")
+        lost_to = QgsExpression.quotedString(tr("lost to") + " ")
+        change = (f"CASE WHEN \"change\" = 'moved' AND \"code\" = {current} THEN {gained_from} || \"before_name\" "
+                  f"WHEN \"change\" = 'moved' AND \"before\" = {current} THEN {lost_to} || \"terr_name\" ELSE '' END")
+        unit_columns.insert(1, (change, tr("Change")))
+    units_table = _table(layout, layers["units"], unit_columns,
+                         f"\"code\" = {current} OR (\"change\" = 'moved' AND \"before\" = {current})",
+                         108, y + 7, 92, 287 - y - 7, numeric={f"w{a}" for a in range(len(shown))},
+                         shares=[0.24, 0.44] if with_changes else None)
+    if with_changes:
+        _sort_by(units_table, f"if(\"code\" = {current}, 0, 1) * 1000000 + \"order\"")
     units_table.setResizeMode(QgsLayoutMultiFrame.ResizeMode.ExtendToNextPage)
+
+    if "overrides" in layers:
+        _accounts_page(layout, layers)
 
     atlas = layout.atlas()
     atlas.setCoverageLayer(territories)
@@ -117,6 +147,28 @@ def packet_layout(project, layers, with_changes: bool) -> QgsPrintLayout:
     atlas.setPageNameExpression("\"name\"")
     atlas.setFilenameExpression("'territory_' || \"file\"")
     return layout
+
+
+def _accounts_page(layout, layers) -> None:
+    """Page 2: the accounts outside the territory that it keeps, and the accounts in it that another
+    territory serves, with their workload (the left column; the units list may go on at the right)."""
+    page = QgsLayoutItemPage(layout)
+    page.setPageSize("A4", QgsLayoutItemPage.Orientation.Portrait)
+    layout.pageCollection().addPage(page)
+    current = "attribute(@atlas_feature, 'code')"
+    _label(layout, "[% attribute(@atlas_feature, 'name') %]: " + tr("accounts"), 10, 9, 190, 10, 16, bold=True,
+           page=1)
+    shown = layers["account_measures"]
+    workload_columns = [(f"w{a}", m) for a, m in enumerate(shown)]
+    numeric = {f"w{a}" for a in range(len(shown))}
+    for y, direction, title, other, colour in (
+            (22, "kept", tr("Accounts outside your area that you keep"), tr("Stands in"), QColor(GAINED)),
+            (156, "served", tr("Accounts in your area served by another rep"), tr("Served by"), QColor(LOST))):
+        _label(layout, f"{title} ([% attribute(@atlas_feature, '{direction}') %])", 10, y, 190, 6, 11, bold=True,
+               colour=colour, page=1)
+        _table(layout, layers["overrides"], [("account", tr("Account")), ("other", other)] + workload_columns,
+               f"\"direction\" = '{direction}' AND \"code\" = {current}", 10, y + 7, 92, 124, numeric=numeric,
+               empty=tr("none"), page=1)
 
 
 def overview_layout(project, layers, measures, with_changes: bool, count: int) -> QgsPrintLayout:
@@ -144,6 +196,15 @@ def overview_layout(project, layers, measures, with_changes: bool, count: int) -
 
 
 
+def _sort_by(table: QgsLayoutItemAttributeTable, expression: str) -> None:
+    """Rows of ``table`` in the order of ``expression`` (ascending), a column not shown."""
+    column = QgsLayoutTableColumn()
+    column.setAttribute(expression)
+    column.setSortOrder(Qt.SortOrder.AscendingOrder)
+    table.setSortColumns([column])
+    table.refreshAttributes()
+
+
 def _a4_layout(project, name: str, landscape: bool) -> QgsPrintLayout:
     """An empty layout of one A4 page."""
     layout = QgsPrintLayout(project)
@@ -154,8 +215,9 @@ def _a4_layout(project, name: str, landscape: bool) -> QgsPrintLayout:
     return layout
 
 
-def _place(item, x: float, y: float, width: float, height: float) -> None:
-    item.attemptMove(QgsLayoutPoint(x, y, QgsUnitTypes.LayoutUnit.LayoutMillimeters))
+def _place(item, x: float, y: float, width: float, height: float, page: int = 0) -> None:
+    """Place an item at (x, y) mm on page ``page`` (0: the first)."""
+    item.attemptMove(QgsLayoutPoint(x, y, QgsUnitTypes.LayoutUnit.LayoutMillimeters), page=page)
     item.attemptResize(QgsLayoutSize(width, height, QgsUnitTypes.LayoutUnit.LayoutMillimeters))
 
 
@@ -212,7 +274,7 @@ def _page_text(size: float, bold: bool = False, colour: QColor = INK) -> QgsText
 
 
 def _label(layout, text: str, x, y, width, height, size: float, bold: bool = False, colour: QColor = INK,
-           align_right: bool = False) -> QgsLayoutItemLabel:
+           align_right: bool = False, page: int = 0) -> QgsLayoutItemLabel:
     label = QgsLayoutItemLabel(layout)
     label.setText(text)
     if hasattr(label, "setTextFormat"):  # QGIS >= 3.24; setFont and setFontColor are deprecated there
@@ -227,12 +289,12 @@ def _label(layout, text: str, x, y, width, height, size: float, bold: bool = Fal
     if align_right:
         label.setHAlign(Qt.AlignmentFlag.AlignRight)
     layout.addLayoutItem(label)
-    _place(label, x, y, width, height)
+    _place(label, x, y, width, height, page)
     return label
 
 
 def _table(layout, layer, columns, expression: str | None, x, y, width, height, numeric=(),
-           empty: str = "", shares: list[float] | None = None) -> QgsLayoutItemAttributeTable:
+           empty: str = "", shares: list[float] | None = None, page: int = 0) -> QgsLayoutItemAttributeTable:
     """An attribute table of ``layer`` (in its feature order) with ``columns`` (field, heading),
     features filtered by ``expression``, in one frame at the given place (mm)."""
     table = QgsLayoutItemAttributeTable(layout)
@@ -271,7 +333,7 @@ def _table(layout, layer, columns, expression: str | None, x, y, width, height, 
         table.setEmptyTableMessage(empty)
     layout.addMultiFrame(table)
     frame = QgsLayoutFrame(layout, table)
-    _place(frame, x, y, width, height)
+    _place(frame, x, y, width, height, page)
     table.addFrame(frame)
     return table
 

@@ -48,14 +48,21 @@ OUTPUT_HTML = "OUTPUT_HTML"
 MAX_DEVIATION = "MAX_DEVIATION"
 LOWER_BOUND = "LOWER_BOUND"
 NONCONTIGUOUS = "NONCONTIGUOUS"
+ACCOUNTS = "ACCOUNTS"
+ACCOUNT_ID_FIELD = "ACCOUNT_ID_FIELD"
+OVERRIDE_FIELD = "OVERRIDE_FIELD"
+UNIT_ID_FIELD = "UNIT_ID_FIELD"
+ACCOUNT_UNIT_FIELD = "ACCOUNT_UNIT_FIELD"
 INDEX_WEIGHTS = "INDEX_WEIGHTS"
 # the names of one algorithm's own parameters and results, kept here with the rest: every
 # Processing name of the provider is a contract, listed in one place
 ACCEPTED = "ACCEPTED"
+ACCOUNT_NAME_FIELD = "ACCOUNT_NAME_FIELD"
 AT_CAP = "AT_CAP"
 AT_FLOOR = "AT_FLOOR"
 BASIS = "BASIS"
 CAP = "CAP"
+CHANGED_ACCOUNTS = "CHANGED_ACCOUNTS"
 CHANGED_UNITS = "CHANGED_UNITS"
 CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
 COEFFICIENT_OF_VARIATION = "COEFFICIENT_OF_VARIATION"
@@ -71,6 +78,7 @@ ISSUES = "ISSUES"
 MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
 MEAN_DISTANCE_KM = "MEAN_DISTANCE_KM"
 OPPORTUNITY_COUNT = "OPPORTUNITY_COUNT"
+OUTPUT_ACCOUNTS = "OUTPUT_ACCOUNTS"
 OUTPUT_FOLDER = "OUTPUT_FOLDER"
 OUTPUT_OPPORTUNITIES = "OUTPUT_OPPORTUNITIES"
 OUTPUT_OVERVIEW = "OUTPUT_OVERVIEW"
@@ -88,6 +96,7 @@ REGION_FIELD = "REGION_FIELD"
 ROUND_TO = "ROUND_TO"
 RULE = "RULE"
 SALES_FIELD = "SALES_FIELD"
+SCOPE = "SCOPE"
 SEEDS = "SEEDS"
 SEED_NAME_FIELD = "SEED_NAME_FIELD"
 SEED_TARGET_FIELD = "SEED_TARGET_FIELD"
@@ -96,7 +105,6 @@ TERRITORY_COUNT = "TERRITORY_COUNT"
 TOTAL_GOAL = "TOTAL_GOAL"
 UNASSIGNED = "UNASSIGNED"
 UNASSIGNED_REPS = "UNASSIGNED_REPS"
-UNIT_ID_FIELD = "UNIT_ID_FIELD"
 VACANCIES = "VACANCIES"
 WITHIN_TOLERANCE = "WITHIN_TOLERANCE"
 
@@ -190,6 +198,44 @@ def add_reps(algorithm, description: str, optional: bool = True, territory_field
     if territory_field is not None:
         algorithm.addParameter(QgsProcessingParameterField(
             REP_TERRITORY_FIELD, territory_field, parentLayerParameterName=REPS, optional=True))
+
+
+ACCOUNTS_HELP = (
+    "<b>Accounts</b>: optional points (customers, hospitals, stores) or a table without geometry. Each account "
+    "belongs to the territory of the unit it stands in (accounts in another CRS are transformed), unless its "
+    "<b>override field</b> holds a territory code: then it belongs to that territory, whatever its unit. "
+    "<b>Account id field</b> tells accounts apart (ids must not repeat).\n"
+    "<b>Unit id field</b> and <b>accounts' unit field</b> (together, optional): find each account's unit by "
+    "its id instead of its location (accounts that carry a ZIP code; an empty unit id falls back to the location).\n"
+    "Accounts outside every unit have no territory unless overridden: they count nowhere (not even in the "
+    "targets) and are listed in the log. Repeated ids, "
+    "overrides naming no territory of the plan, accounts with neither location nor unit id, NULL or negative "
+    "workloads and multipoints are errors, and nothing is written.\n"
+)
+
+
+def add_accounts(algorithm, optional: bool = True, with_name: bool = False) -> None:
+    """ACCOUNTS (points or a table), ACCOUNT_ID_FIELD, OVERRIDE_FIELD, UNIT_ID_FIELD and
+    ACCOUNT_UNIT_FIELD (``with_name``: ACCOUNT_NAME_FIELD too). UNIT_ID_FIELD is added only when the
+    algorithm has none yet (Compare's already names the units)."""
+    algorithm.addParameter(QgsProcessingParameterFeatureSource(
+        ACCOUNTS, tr("Accounts (points, or a table with a unit id)"), [QgsProcessing.SourceType.TypeVector],
+        optional=optional))
+    algorithm.addParameter(QgsProcessingParameterField(
+        ACCOUNT_ID_FIELD, tr("Account id field"), parentLayerParameterName=ACCOUNTS, optional=optional))
+    if with_name:
+        algorithm.addParameter(QgsProcessingParameterField(
+            ACCOUNT_NAME_FIELD, tr("Account name field"), parentLayerParameterName=ACCOUNTS, optional=True))
+    algorithm.addParameter(QgsProcessingParameterField(
+        OVERRIDE_FIELD, tr("Override field (territory code an account is aligned to on purpose)"),
+        parentLayerParameterName=ACCOUNTS, optional=True))
+    if algorithm.parameterDefinition(UNIT_ID_FIELD) is None:
+        algorithm.addParameter(QgsProcessingParameterField(
+            UNIT_ID_FIELD, tr("Unit id field (to find accounts' units by id)"), parentLayerParameterName=INPUT,
+            optional=True))
+    algorithm.addParameter(QgsProcessingParameterField(
+        ACCOUNT_UNIT_FIELD, tr("Accounts' unit field (the id of each account's unit)"),
+        parentLayerParameterName=ACCOUNTS, optional=True))
 
 
 # --- values -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from ..resources import icon, icon_path
 
 def algorithm_classes() -> list[type]:
     """Every algorithm the provider offers, in toolbox order."""
+    from .assign_accounts import AssignAccountsAlgorithm
     from .assign_reps import AssignRepsAlgorithm
     from .build_hierarchy import BuildHierarchyAlgorithm
     from .build_territories import BuildTerritoriesAlgorithm
@@ -24,6 +25,7 @@ def algorithm_classes() -> list[type]:
         BuildTerritoriesAlgorithm,
         RebalanceTerritoriesAlgorithm,
         AssignRepsAlgorithm,
+        AssignAccountsAlgorithm,
         BuildHierarchyAlgorithm,
         SetGoalsAlgorithm,
         TerritoryStatisticsAlgorithm,

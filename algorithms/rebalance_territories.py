@@ -4,6 +4,7 @@ workload as possible."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,19 +14,22 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterNumber,
 )
 
 from ..compat import INT, make_field
 from ..core.engine import rebalance_territories
-from ..core.problem import Problem
+from ..core.metrics import plan_figures
+from ..core.problem import Plan, Problem
 from ..layers.alignment import read_alignment
 from ..layers.shapes import TerritoryShapes
 from ..layers.territory_table import plan_rows
 from ..layers.units import ScaledFeedback
 from ..layers.values import lock_value
 from . import parameters as shared
+from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import engine_progress, run_engine
 from .messages import push_diagnostics, report_lower_bound
@@ -39,11 +43,15 @@ from .parameters import (
     LOCKED_FIELD,
     MAX_CHANGED_UNITS,
     OUTPUT,
+    OUTPUT_ACCOUNTS,
     OUTPUT_TERRITORIES,
+    SCOPE,
     TERRITORY_FIELD,
 )
-from .territory_layer import Column, figure_columns, plan_columns, write_territory_layer
+from .territory_layer import Column, account_columns, figure_columns, plan_columns, write_territory_layer
 
+#: SCOPE's values
+SCOPE_UNITS, SCOPE_ACCOUNTS, SCOPE_BOTH = 0, 1, 2
 PREVIOUS_FIELD = "previous_territory"
 CHANGED_FIELD = "changed"
 
@@ -85,6 +93,16 @@ HELP = (
     "with neither), "
     "FILLED_UNITS and NONCONTIGUOUS.\n\n"
 )
+SCOPE_HELP = (
+    "With accounts, <b>balance fields</b> may name fields of the units, of the accounts (summed per unit) or "
+    "both; an overridden account counts for its override territory and is never changed. <b>Alignment "
+    "scope</b>: units (move units, as without accounts); accounts only (the units stay; accounts are moved as "
+    "new overrides, each only to a territory bordering its unit's territory, as little workload as possible); "
+    "units and accounts (units first, then accounts for what is left). With the accounts scopes the result also "
+    "has <b>OUTPUT_ACCOUNTS</b>: the accounts with their override field as it now stands (the input is never "
+    "changed).\n\n"
+)
+SCOPES = ("Units", "Accounts only (new overrides; units stay)", "Units and accounts")
 
 
 class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
@@ -92,7 +110,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
 
     algorithm_id = "rebalanceterritories"
     display_name = "Rebalance territories"
-    help_text = (HELP, shared.INDEX_HELP, TRAVEL_HELP)
+    help_text = (HELP, shared.INDEX_HELP, shared.ACCOUNTS_HELP, SCOPE_HELP, TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
@@ -107,11 +125,17 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             QgsProcessingParameterNumber.Type.Double, optional=True, minValue=0.0, maxValue=100.0))
         shared.add_territory_table(self, self.tr("Territory table (names, reps, colours)"))
         shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), optional=True)
+        shared.add_accounts(self)
+        self.addParameter(QgsProcessingParameterEnum(
+            SCOPE, self.tr("Alignment scope"), options=[self.tr(option) for option in SCOPES], defaultValue=0))
         add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT, self.tr("Rebalanced units"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT_TERRITORIES, self.tr("Rebalanced territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            OUTPUT_ACCOUNTS, self.tr("Accounts with their overrides (accounts scopes)"),
+            QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber(shared.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(
             shared.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
@@ -142,8 +166,16 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                 "The territory field may not be called “{}”: the output uses that name for its own figures. "
                 "Rename the field and run again.").format(territory_field))
 
+        scope = self.parameterAsEnum(parameters, SCOPE, context)
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
+        if scope and self.parameterAsSource(parameters, shared.ACCOUNTS, context) is None:
+            raise QgsProcessingException(self.tr(
+                "The alignment scope “{}” moves accounts: give the accounts layer (ACCOUNTS), or choose the scope "
+                "“units”.").format(self.tr(SCOPES[scope])))
+
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 25))
+        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 20))
+        account_run.read(self, parameters, context, source, units, feedback, (20.0, 25.0))
         travel_run = TravelRun.read(self, parameters, context, feedback, source, units)
         alignment = read_alignment(source, territory_field, units, feedback)
         names = alignment.names
@@ -162,16 +194,25 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         if cap_percent is not None:
             cap = int(math.floor(cap_percent / 100.0 * units.count + 1e-9))
 
+        book = account_run.book(names)  # an override naming no territory of the plan stops here
+        own_workloads = units.workloads
+        units = account_run.with_accounts(units, book)
         problem = Problem(
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), locked=locked,
             tolerance=search.tolerance, contiguous=search.contiguous, time_limit=search.time_limit,
-            tolerances=search.tolerances, initial=initial)
+            tolerances=search.tolerances, initial=initial,
+            fixed_loads=account_run.fixed_loads(book, count, units.workloads.shape[1]))
+        if scope == SCOPE_ACCOUNTS:
+            travel_run.max_minutes = None  # the units stay where they are
         feedback.setProgressText(self.tr("Rebalancing {} territories of {} units…")
                                  .format(count, units.count))
         engine_problem = travel_run.engine_problem(problem, feedback)
-        plan = run_engine(rebalance_territories, engine_problem, max_changed_units=cap,
-                          progress=engine_progress(feedback, 25, 85))
+        if scope == SCOPE_ACCOUNTS:
+            plan = Plan(labels=initial.copy(), figures=plan_figures(initial, engine_problem))
+        else:
+            plan = run_engine(rebalance_territories, engine_problem, max_changed_units=cap,
+                              progress=engine_progress(feedback, 25, 85))
         # The engine's "cap reached" note is replaced by one that quotes the cap as the user set it.
         capped = [d for d in plan.diagnostics if d.code == "cap_reached"]
         unit_names = shared.unit_names(self, parameters, context, source, units)
@@ -179,6 +220,13 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                          units, names, feedback, unit_names)
         labels, plan.figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
         labels = np.asarray(labels, dtype=np.int64)
+        if scope != SCOPE_UNITS:
+            book = account_run.move_accounts(problem, labels, book, feedback)
+            problem = account_run.problem_with(problem, own_workloads, book)
+            units = replace(units, workloads=problem.workloads)
+            moved = plan_figures(labels, problem)
+            plan.figures = replace(moved, parts=plan.figures.parts, contiguous=plan.figures.contiguous,
+                                   noncontiguous=plan.figures.noncontiguous)
         known = shared.territory_table(self, parameters, context, territory_field)
         rows = plan_rows(names, labels, units.adjacency, known)
 
@@ -194,7 +242,11 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         changed_workload = round(changed_workload, 3)
 
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
-                                                     plan, alignment, changed, territory_field, rows, travel_run)
+                                                     plan, alignment, changed, territory_field, rows, travel_run, book)
+        accounts_id = None
+        if scope != SCOPE_UNITS:
+            accounts_id = account_run.write_overrides(self, parameters, context, feedback, book, alignment,
+                                                      OUTPUT_ACCOUNTS)
         figures = plan.figures
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
         lower_bound = report_lower_bound(plan, max_deviation, feedback)
@@ -220,6 +272,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             CHANGED_WORKLOAD: changed_workload,
             FILLED_UNITS: int(filled.sum()),
             shared.NONCONTIGUOUS: int(figures.noncontiguous),
+            **({OUTPUT_ACCOUNTS: accounts_id} if accounts_id is not None else {}),
         }
 
     # -- inputs --------------------------------------------------------------------------------
@@ -255,7 +308,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, plan, alignment, changed,
-                       territory_field, rows, travel_run):
+                       territory_field, rows, travel_run, book=None):
         territory = QgsField(alignment.field)
         territory.setName(territory_field)
         previous = QgsField(alignment.field)
@@ -276,10 +329,12 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                                (Column("moved_out", INT), np.bincount(alignment.labels[changed], minlength=p).tolist()))
         shapes = TerritoryShapes.dissolve(units, geometries, labels, p, source.sourceCrs(),
                                           context.transformContext(), feedback, (90.0, 100.0))
+        groups = plan_columns(territory_field, rows, units, plan.figures, shapes) + [moves]
+        if book is not None:
+            groups.append(account_columns(book, labels, p))
         territories_id, _ = write_territory_layer(
-            self, parameters, OUTPUT_TERRITORIES, context, feedback,
-            plan_columns(territory_field, rows, units, plan.figures, shapes) + [moves], shapes,
-            source.sourceCrs(), units.is_polygon)
+            self, parameters, OUTPUT_TERRITORIES, context, feedback, groups, shapes, source.sourceCrs(),
+            units.is_polygon)
         if territories_id is not None:
             TerritoryStyler.attach(territories_id, territory_field, names, context, rows, outline=True,
                                    peer=out_id)

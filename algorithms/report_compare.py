@@ -9,10 +9,14 @@ from ..i18n import tr
 from ..layers.values import natural_key
 from . import report
 
+#: how many changed accounts the report lists (the rest are counted)
+LISTED_ACCOUNTS = 500
 
-def compare_report(rows, measures, summary, flows, info, image, table, moves) -> str:
+
+def compare_report(rows, measures, summary, flows, info, image, table, moves, accounts=None) -> str:
     """The realignment report: key figures, the map of the changes, a gain/loss chart per
-    measure, the summary table and, per territory, what it gains from and loses to whom."""
+    measure, the summary table and, per territory, what it gains from and loses to whom; with
+    ``accounts`` (see :func:`account_moves`), the accounts that change territory."""
     esc, fmt = report.esc, report.fmt
     unassigned = tr("Unassigned")
     labels = [report.display_name(table[r]) if name is not None else unassigned for r, name in enumerate(rows)]
@@ -40,6 +44,8 @@ def compare_report(rows, measures, summary, flows, info, image, table, moves) ->
                     "",
                 ),
                 (str(info["territories_changed"]), tr("territories gain or lose units"), ""),
+                *([(str(info["changed_accounts"]), tr("accounts change territory"), "")]
+                  if accounts is not None else []),
             ]
         )
     )
@@ -99,7 +105,33 @@ def compare_report(rows, measures, summary, flows, info, image, table, moves) ->
             headers = [title, tr("from") if listed is moves[r][0] else tr("to")]
             headers += [m for m in measures if m != "units"]
             body.append(report.table(headers, cells, [False, False] + [True] * (len(headers) - 2)))
+    if accounts is not None:
+        account_measures, accounts = accounts
+        body.append(f"<h2>{esc(tr('Accounts that change territory'))}</h2>")
+        if not accounts:
+            body.append(f"<p>{esc(tr('No account changes territory.'))}</p>")
+        else:
+            shown = accounts[:LISTED_ACCOUNTS]
+            account_labels = labels + [unassigned]
+            cells = [[esc(name), esc(account_labels[before]), esc(account_labels[after])] + [fmt(v) for v in values]
+                     for name, before, after, values in shown]
+            headers = [tr("Account"), tr("from"), tr("to")] + list(account_measures)
+            body.append(report.table(headers, cells, [False, False, False] + [True] * (len(headers) - 3)))
+            if len(accounts) > len(shown):
+                body.append(f"<p>{esc(tr('… and {} more.').format(len(accounts) - len(shown)))}</p>")
     return report.document(tr("Realignment report"), "\n".join(body))
+
+
+def account_moves(accounts, changes: dict) -> tuple[list[str], list[tuple]]:
+    """The accounts' measures, and the accounts that change territory as (name, row before, row
+    after, workloads), by name; a row past the territories' is "no territory"."""
+    out = []
+    measures = accounts.workloads.shape[1]
+    for i in np.flatnonzero(changes["changed"]).tolist():
+        values = [float(v) for v in accounts.workloads[i]] if measures else []
+        out.append((accounts.label(i), int(changes["rows_before"][i]), int(changes["rows_after"][i]), values))
+    out.sort(key=lambda item: natural_key(item[0]))
+    return list(accounts.measure_names), out
 
 
 def _amounts(flow, blocks) -> str:

@@ -72,6 +72,8 @@ def statistics_report(figures: TerritoryFigures, summary: dict, image, with_reps
         headers += [tr("Rep"), tr("Rep mean km"), tr("Rep max km")]
         if figures.rep_travel is not None:
             headers += [tr("Rep mean min"), tr("Rep weighted min"), tr("Rep max min")]
+    if figures.accounts is not None:
+        headers += [tr("Accounts"), tr("Overrides in"), tr("Overrides out")]
     rows, flagged = [], []
     for k in range(len(names)):
         row = [report.swatch(colours[k]) + esc(report.display_name(figures.rows[k])),
@@ -95,6 +97,8 @@ def statistics_report(figures: TerritoryFigures, summary: dict, image, with_reps
             row += [esc(figures.rep[k]), fmt(figures.rep_mean_km[k]), fmt(figures.rep_max_km[k])]
             if figures.rep_travel is not None:
                 row += [fmt(figures.rep_travel[key][k]) for key in ("mean", "weighted", "max")]
+        if figures.accounts is not None:
+            row += [str(int(figures.accounts[key][k])) for key in ("accounts", "overrides_in", "overrides_out")]
         rows.append(row)
         flagged.append(
             not figures.within[k]
@@ -141,6 +145,12 @@ def statistics_report(figures: TerritoryFigures, summary: dict, image, with_reps
                 ),
                 tr("Enclave: a territory entirely surrounded by one other territory."),
                 tr("Rep distances: straight lines from the rep to each unit's centre, mean and maximum."),
+                tr(
+                    "Accounts: those aligned to the territory (by their unit, or by an override). Overrides in: "
+                    "accounts outside the territory's units that it keeps; overrides out: accounts in its units "
+                    "that another territory serves. An overridden account's workload counts for its override "
+                    "territory."
+                ),
             )
         )
         + "".join(f"<li>{esc(text)}</li>" for text in _reading_analytics(figures.measures, with_performance))

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.plan.checks import names_alike, tolerance_breaches
 from ..i18n import tr
-from ..layers.reps import Rep, no_home_warning
+from ..layers.reps import Rep, home_outside_km, no_home_warning
 from ..layers.shapes import units_at
 from ..layers.units import Units
 from .messages import unit_list
@@ -79,8 +79,13 @@ def rep_issues(figures: TerritoryFigures, units: Units, labels, reps: list[Rep])
             issues.append(("warning", tr("Rep “{}” lives outside every unit of the layer.").format(rep.name)))
         elif labels[i] < 0 or names[labels[i]] != rep.territory:
             where = names[labels[i]] if labels[i] >= 0 else tr("an unassigned unit")
-            issues.append(("warning", tr("Rep “{}” lives outside their territory “{}” (in {}).").format(
-                rep.name, rep.territory, where)))
+            text = tr("Rep “{}” lives outside their territory “{}” (in {}).").format(rep.name, rep.territory, where)
+            km = home_outside_km(rep.position, names.index(rep.territory), labels, units.positions,
+                                 units.is_polygon, lambda j: units.geometries[j]) \
+                if rep.territory in names else None
+            if km is not None:
+                text += " " + tr("Their home is {:.1f} km from it.").format(km)
+            issues.append(("warning", text))
     return issues
 
 
@@ -89,3 +94,24 @@ def stray_rep_issues(stray: list[Rep], with_table: bool) -> list[tuple[str, str]
     return [("warning", tr("Rep “{}” (feature {}) is given the territory “{}”, which matches no territory code{}. "
                            "Check the rep territory field.").format(
         rep.name, rep.fid, rep.territory, tr(" or name") if with_table else "")) for rep in stray]
+
+
+def account_issues(accounts, book, labels) -> list[tuple[str, str]]:
+    """(severity, text) for the accounts with no territory: standing in no unit, holding a unit id no
+    unit has, or standing in a unit without a territory (and not overridden)."""
+    if accounts is None:
+        return []
+    issues = []
+    unknown = set(accounts.unknown_unit.tolist())
+    outside = [i for i in accounts.outside().tolist() if i not in unknown]
+    if outside:
+        issues.append(("warning", tr("{} accounts stand in no unit: {}.").format(len(outside),
+                                                                               accounts.listing(outside))))
+    if unknown:
+        issues.append(("warning", tr("{} accounts hold a unit id that no unit has: {}.").format(
+            len(unknown), accounts.listing(sorted(unknown)))))
+    loose = np.flatnonzero((book.territories(labels) < 0) & (accounts.home >= 0))
+    if loose.size:
+        issues.append(("warning", tr("{} accounts stand in units without a territory: {}.").format(
+            loose.size, accounts.listing(loose))))
+    return issues

@@ -43,16 +43,23 @@ class TerritoryFigures:
     rows: list[TerritoryRow] = field(default_factory=list)  # the territory table's rows, names[k] = rows[k].code
     # with a road network: minutes from the rep's home, per territory (mean, workload-weighted mean, max)
     rep_travel: dict | None = None
+    # with accounts: per territory "accounts", "overrides_in" and "overrides_out" (counts), and the
+    # accounts themselves (a core.plan.accounts.AccountBook) with the units' labels they were counted on
+    accounts: dict | None = None
+    book: object | None = None
+    labels: np.ndarray | None = None
 
 
 def measure_territories(units: Units, labels: np.ndarray, names: list[str], tolerance: float,
-                        shapes: TerritoryShapes, reps: list[Rep]) -> TerritoryFigures:
+                        shapes: TerritoryShapes, reps: list[Rep], book=None, fixed_loads=None) -> TerritoryFigures:
     """The figures of the alignment ``labels`` (−1: unassigned). Unassigned units count in no
     territory, but their workload counts in the targets, since it still has to be served. Each
-    territory's rep is the first rep given it; distances are measured from that rep's home."""
+    territory's rep is the first rep given it; distances are measured from that rep's home. With
+    accounts (``book``, a ``core.plan.accounts.AccountBook``), ``units`` carry the accounts aligned
+    by geography and ``fixed_loads`` the overridden ones, counted for their territory."""
     p = len(names)
     plan = plan_figures(labels, units.workloads, units.adjacency, units.positions, territory_count=p,
-                        tolerance=tolerance)
+                        tolerance=tolerance, fixed_loads=fixed_loads)
     around = surrounding_territories(labels, units.adjacency, p)
     enclave_owner = enclaves(labels, around, shapes.edge_units(units, labels)) if around else {}
     rep_of = territory_reps(names, reps)
@@ -78,6 +85,10 @@ def measure_territories(units: Units, labels: np.ndarray, names: list[str], tole
         rep_mean_km=rep_mean,
         rep_max_km=rep_max,
         within=np.asarray(plan.within_tolerance, dtype=bool).reshape(p),
+        accounts=None if book is None else {"accounts": book.account_counts(labels, p),
+                                            "overrides_in": book.overrides_in(labels, p),
+                                            "overrides_out": book.overrides_out(labels, p)},
+        book=book, labels=labels,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qgis.core import QgsFeature, QgsFields, QgsWkbTypes
+from qgis.core import QgsCoordinateReferenceSystem, QgsFeature, QgsFields, QgsWkbTypes
 
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.metrics import relative_deviation
@@ -143,6 +143,18 @@ def rep_distance_columns(mean_km, longest_km) -> ColumnGroup:
                           (Column("rep_max_km", DOUBLE, tr("Rep max distance (km)")), longest_km))
 
 
+def account_columns(book, labels, count: int) -> ColumnGroup:
+    """``accounts`` aligned to the territory, ``overrides_in`` (accounts outside its units it keeps)
+    and ``overrides_out`` (accounts in its units another territory serves), from ``book`` (a
+    ``core.plan.accounts.AccountBook``) and the units' ``labels``."""
+    accounts = book.account_counts(labels, count)
+    kept, served = book.overrides_in(labels, count), book.overrides_out(labels, count)
+    return ColumnGroup([Column("accounts", INT, tr("Accounts")),
+                        Column("overrides_in", INT, tr("Accounts from outside kept (overrides in)")),
+                        Column("overrides_out", INT, tr("Accounts inside served by others (overrides out)"))],
+                       lambda k: [int(accounts[k]), int(kept[k]), int(served[k])])
+
+
 def figure_columns(*pairs: tuple[Column, Sequence]) -> ColumnGroup:
     """Columns of an algorithm's own, each with its value per territory."""
     return ColumnGroup([column for column, _ in pairs], lambda k: [values[k] for _, values in pairs])
@@ -162,18 +174,26 @@ def territory_fields(groups: Sequence[ColumnGroup], destination: str = "", alias
 
 
 def write_territory_layer(algorithm, parameters, key: str, context, feedback, groups: Sequence[ColumnGroup],
-                          shapes: TerritoryShapes, crs, is_polygon: bool, aliases: bool = False):
+                          shapes: TerritoryShapes | None, crs, is_polygon: bool, aliases: bool = False,
+                          territory_count: int = 0):
     """Write one feature per territory (its dissolved shape and the groups' values) to the sink
-    ``key``. Returns (sink id, fields); the id is None when the output is not wanted."""
+    ``key``; without ``shapes``, a table of ``territory_count`` rows. Returns (sink id, fields); the
+    id is None when the output is not wanted."""
     fields = territory_fields(groups, destination_of(parameters, key), aliases)
-    wkb = QgsWkbTypes.Type.MultiPolygon if is_polygon else QgsWkbTypes.Type.MultiPoint
-    sink, dest_id = algorithm.parameterAsSink(parameters, key, context, fields, wkb, crs)
+    if shapes is None:
+        wkb = QgsWkbTypes.Type.NoGeometry
+    else:
+        wkb = QgsWkbTypes.Type.MultiPolygon if is_polygon else QgsWkbTypes.Type.MultiPoint
+    sink, dest_id = algorithm.parameterAsSink(parameters, key, context, fields, wkb,
+                                              crs if crs is not None else QgsCoordinateReferenceSystem())
     if sink is None:
         return None, fields
-    for k, geometry in enumerate(shapes.geometry):
+    geometries = shapes.geometry if shapes is not None else [None] * territory_count
+    for k, geometry in enumerate(geometries):
         check_cancelled(feedback)
         feature = QgsFeature(fields)
-        feature.setGeometry(geometry)
+        if geometry is not None:
+            feature.setGeometry(geometry)
         feature.setAttributes([value for group in groups for value in group.values(k)])
         add_feature(sink, feature)
     return dest_id, fields

@@ -20,13 +20,15 @@ from qgis.core import (
 )
 
 from ..core.metrics import plan_figures
+from ..core.plan.accounts import override_lists
 from ..core.plan.checks import reach
 from ..layers.alignment import read_alignment
-from ..layers.reps import no_home_warning, read_reps
-from ..layers.shapes import TerritoryShapes, nearest_unit, read_unit_geometries, units_at
+from ..layers.reps import home_outside_km, no_home_warning, outside_note, read_reps
+from ..layers.shapes import TerritoryShapes, read_unit_geometries
 from ..layers.territory_table import TerritoryRow, plan_rows
 from ..layers.units import ScaledFeedback
 from . import parameters as shared
+from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
@@ -50,8 +52,9 @@ HELP = (
     "<b>Previous territory field</b>: optional, the alignment before, for gains and losses.\n"
     "<b>Reps</b> / <b>rep name field</b>: optional rep homes (points). A rep belongs to the territory "
     "whose code is in the reps' field named like the territory field (as Assign reps writes it), "
-    "else to the territory whose rep in the table has the rep's name, else to the territory the home "
-    "lies in.\n"
+    "else to the territory whose rep in the table has the rep's name; never to the territory their "
+    "home lies in. A rep whose home lies outside their territory is named on the packet with the "
+    "distance.\n"
     "<b>Road network</b> (optional, with its speed, direction and tolerance settings as in Build "
     "territories): each packet adds the drive from the rep's home to the territory's units (mean and "
     "longest, in minutes by road).\n"
@@ -60,12 +63,19 @@ HELP = (
 )
 
 
+ACCOUNTS_HELP = (
+    "With accounts, the workload counts every account where it is aligned (an overridden account for its "
+    "override territory), and each packet gets a page of its overrides both ways, with their workload: the "
+    "accounts outside the territory that its rep keeps, and the accounts in it served by another rep."
+)
+
+
 class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
     """Territory packets: a PDF per territory for its rep and an overview for the manager."""
 
     algorithm_id = "territorypackets"
     display_name = "Territory packets (PDF per rep)"
-    help_text = (HELP,)
+    help_text = (HELP, shared.ACCOUNTS_HELP, ACCOUNTS_HELP)
 
     def flags(self):
         # print layouts and their fonts are used on the thread that made them: run on the main thread
@@ -82,6 +92,7 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
                               optional=True)
         shared.add_reps(self, self.tr("Reps (home points)"))
         add_travel_parameters(self, network_only=True)
+        shared.add_accounts(self, with_name=True)
         self.addParameter(QgsProcessingParameterFolderDestination(OUTPUT_FOLDER, self.tr("Output folder")))
         self.addOutput(QgsProcessingOutputNumber(PACKETS, self.tr("Territory packets written")))
         self.addOutput(QgsProcessingOutputFile(OUTPUT_OVERVIEW, self.tr("Overview PDF")))
@@ -96,8 +107,10 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         os.makedirs(folder, exist_ok=True)
 
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
         feedback.setProgressText(self.tr("Reading units…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 20))
+        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 15))
+        account_run.read(self, parameters, context, source, units, feedback, (15.0, 20.0))
         alignment = read_alignment(source, territory_field, units, feedback)
         codes = alignment.names
         if not codes:
@@ -113,21 +126,28 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
             self.tr("Unit {}").format(int(fid)) for fid in units.fids]
         known = shared.territory_table(self, parameters, context, territory_field)
         rows = plan_rows(codes, labels, units.adjacency, known)
-        homes = self._read_reps(parameters, context, source, units, labels, rows, territory_field, feedback)
+        geometries = read_unit_geometries(source, units, feedback)
+        homes, rep_flags = self._read_reps(parameters, context, source, units, labels, rows, territory_field,
+                                           feedback)
         drives = self._home_drives(parameters, context, feedback, units, labels, homes)
-        figures = plan_figures(labels, units.workloads, None, None, territory_count=len(codes))
+        book = account_run.book(list(dict.fromkeys([*codes, *known])))  # unknown override codes stop here
+        units = account_run.with_accounts(units, book)
+        figures = plan_figures(labels, units.workloads, None, None, territory_count=len(codes),
+                               fixed_loads=account_run.fixed_loads(book, len(codes)))
         measures = measure_columns(units)
+        overrides = self._overrides(account_run, book, labels, rows) if book is not None else None
 
         feedback.setProgressText(self.tr("Preparing the maps…"))
         project = QgsProject()
         crs = source.sourceCrs()
         project.setCrs(map_crs(source, crs, context))
-        geometries = read_unit_geometries(source, units, feedback)
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(codes), crs, context.transformContext())
         layers = packet_layers(source, units, labels, codes, rows, before_codes, unit_names, figures, measures,
-                               [(k, rep.name, point) for k, rep, point in homes], crs, drives, geometries, shapes)
-        for key in ("units", "territories", "workload", "homes", "changes"):
-            project.addMapLayer(layers[key], False)
+                               [(k, rep.name, point) for k, rep, point in homes], crs, drives, geometries, shapes,
+                               overrides, rep_flags)
+        for key in ("units", "territories", "workload", "homes", "changes", "overrides"):
+            if key in layers:
+                project.addMapLayer(layers[key], False)
         feedback.setProgress(40)
 
         feedback.setProgressText(self.tr("Writing {} territory packets…").format(len(codes)))
@@ -154,6 +174,22 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         feedback.pushInfo(self.tr("{} territory packets and overview.pdf written to {}.").format(len(codes), folder))
         return {PACKETS: len(codes), OUTPUT_OVERVIEW: overview_path, OUTPUT_FOLDER: folder}
 
+    @staticmethod
+    def _overrides(account_run, book, labels, rows) -> tuple[list[str], list[tuple]]:
+        """The accounts page's rows: per territory, the accounts it keeps from outside ("kept", with
+        the territory they stand in) and those in it another territory serves ("served", with it)."""
+        accounts = account_run.accounts
+        count = len(rows)
+        out = []
+        for k, lists in enumerate(override_lists(book, labels, count)[:count]):
+            for i, other in zip(lists.kept.tolist(), lists.kept_from.tolist()):
+                out.append((rows[k].code, "kept", accounts.label(i), rows[other].label if other >= 0 else "–",
+                            accounts.workloads[i].tolist()))
+            for i, other in zip(lists.served.tolist(), lists.served_by.tolist()):
+                out.append((rows[k].code, "served", accounts.label(i),
+                            rows[other].label if 0 <= other < count else "–", accounts.workloads[i].tolist()))
+        return list(accounts.measure_names), out
+
     # -- inputs --------------------------------------------------------------------------------
     def _home_drives(self, parameters, context, feedback, units, labels, homes) -> dict:
         """{territory: (mean, longest) minutes by road from its rep's home}, with a road network."""
@@ -175,32 +211,39 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
         return drives
 
     def _read_reps(self, parameters, context, source, units, labels, rows: list[TerritoryRow], territory_field,
-                   feedback) -> list[tuple]:
-        """Rep homes as (territory index, rep, home in the units' CRS), and each territory's rep in
-        ``rows``. A rep belongs to the territory whose code is in the reps' field named like the
-        territory field, else to the one whose rep in the table has the rep's name, else to the
-        one their home lies in (the nearest unit's, outside every unit)."""
+                   feedback) -> tuple[list[tuple], dict[int, str]]:
+        """Rep homes as (territory index, rep, home in the units' CRS), each territory's rep in
+        ``rows``, and {territory index: why its rep is flagged}. A rep belongs to a territory by code
+        only: the code in the reps' field named like the territory field (as Assign reps writes it),
+        else the territory whose rep in the table has the rep's name; never by where they live. A rep
+        whose home lies outside their territory is flagged with the distance."""
         source_of_reps = self.parameterAsSource(parameters, REPS, context)
         if source_of_reps is None:
-            return []
+            return [], {}
         code_field = territory_field if source_of_reps.fields().lookupField(territory_field) >= 0 else None
         reps = read_reps(source_of_reps, self.parameterAsString(parameters, REP_NAME_FIELD, context), code_field,
                          units, context.transformContext())
         index_of_code = {row.code: k for k, row in enumerate(rows)}
         index_of_rep = {row.rep: k for k, row in enumerate(rows) if row.rep}
-        homes = []
+        homes, flags = [], {}
         for rep in reps.reps:
             k = index_of_code.get(rep.territory, -1) if rep.territory is not None else -1
             if k < 0:
                 k = index_of_rep.get(rep.name, -1)
-            if not rep.has_home:
-                feedback.pushWarning(no_home_warning(rep))
-            elif k < 0:
-                i = int(units_at(units, [rep.position])[0])
-                i = i if i >= 0 else nearest_unit(units, rep.position)
-                k = int(labels[i]) if i >= 0 else -1
             if k >= 0:
                 rows[k].rep = rep.name
-            if rep.has_home:
-                homes.append((k, rep, reps.home_in(rep, source.sourceCrs(), context.transformContext())))
-        return homes
+            elif rep.territory is not None or rep.named:
+                feedback.pushWarning(self.tr(
+                    "Rep “{}” is given no territory: neither the reps layer's field “{}” nor the territory table's "
+                    "reps name them. Run Assign reps, or name the rep in the territory table.").format(
+                    rep.name, territory_field))
+            if not rep.has_home:
+                feedback.pushWarning(no_home_warning(rep))
+                continue
+            homes.append((k, rep, reps.home_in(rep, source.sourceCrs(), context.transformContext())))
+            km = home_outside_km(rep.position, k, labels, units.positions, units.is_polygon,
+                                 lambda i: units.geometries[i]) if k >= 0 else None
+            if km is not None:
+                flags[k] = outside_note(km)
+                feedback.pushWarning(self.tr("Rep “{}” of “{}” {}.").format(rep.name, rows[k].label, flags[k]))
+        return homes, flags

@@ -25,6 +25,7 @@ from ..layers.units import ScaledFeedback, Units
 from ..layers.values import natural_key
 from . import parameters as shared
 from . import report
+from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
@@ -45,7 +46,7 @@ from .parameters import (
 from .report_maps import alignment_map, over_under_map, untapped_map
 from .report_performance import performance_section
 from .report_statistics import statistics_report
-from .statistics_checks import alignment_issues, rep_issues, stray_rep_issues
+from .statistics_checks import account_issues, alignment_issues, rep_issues, stray_rep_issues
 from .statistics_figures import TerritoryFigures, measure_territories, rep_travel, territory_reps
 from .statistics_performance import HELP as PERFORMANCE_HELP
 from .statistics_performance import (
@@ -59,6 +60,7 @@ from .statistics_performance import (
 )
 from .territory_layer import (
     Column,
+    account_columns,
     figure_columns,
     piece_columns,
     rep_distance_columns,
@@ -115,12 +117,20 @@ HELP = (
 )
 
 
+ACCOUNTS_HELP = (
+    "With accounts, <b>balance fields</b> may name fields of the units, of the accounts (summed per unit) or "
+    "both; an overridden account counts for its override territory. The territories then also get "
+    "<b>accounts</b>, <b>overrides_in</b> and <b>overrides_out</b>, in the layer and the report, and the "
+    "validation lists the accounts without a territory."
+)
+
+
 class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
     """Territory statistics and report: the figures of an alignment, as a layer and an HTML report."""
 
     algorithm_id = "territorystatistics"
     display_name = "Territory statistics and report"
-    help_text = (HELP, shared.INDEX_HELP, PERFORMANCE_HELP)
+    help_text = (HELP, shared.INDEX_HELP, PERFORMANCE_HELP, shared.ACCOUNTS_HELP, ACCOUNTS_HELP)
 
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer with an alignment"))
@@ -134,6 +144,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         shared.add_territory_table(self, self.tr("Territory table (names, reps, colours by code)"))
         shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for the report)"), optional=True)
         add_performance_parameters(self)
+        shared.add_accounts(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
             OUTPUT, self.tr("Territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -163,8 +174,11 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         weights = shared.index_weights(self, parameters, context)
         html_path = self.parameterAsFileOutput(parameters, OUTPUT_HTML, context)
 
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
+
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 40))
+        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 35))
+        accounts = account_run.read(self, parameters, context, source, units, feedback, (35.0, 40.0))
         alignment = read_alignment(source, territory_field, units, feedback)
         geometries = read_unit_geometries(source, units, feedback)
         feedback.setProgress(45)
@@ -176,18 +190,23 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
 
         # territories of the table without units are listed (empty); reps never invent territories
         names = alignment.names + [code for code in sorted(known, key=natural_key) if code not in alignment.names]
-        stray = self._resolve_rep_territories(rep_list, names, known)
+        stray = self._resolve_rep_territories(rep_list, names, known,
+                                              by_table=not self._rep_territory_field(parameters, context, units,
+                                                                                     territory_field))
         if not names:
             raise QgsProcessingException(self.tr(
                 "No unit has a territory in “{}” (all values are empty). Choose the field that holds the "
                 "alignment, or build territories first.").format(territory_field))
         labels = alignment.labels
+        book = account_run.book(names)  # an override naming no territory of the plan stops here
+        units = account_run.with_accounts(units, book)
         units = self.with_index(source, units, weights, len(names), feedback)
 
         feedback.setProgressText(self.tr("Measuring {} territories…").format(len(names)))
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(names), source.sourceCrs(),
                                           context.transformContext(), feedback, (45.0, 85.0))
-        figures = measure_territories(units, labels, names, tolerance, shapes, rep_list)
+        figures = measure_territories(units, labels, names, tolerance, shapes, rep_list, book,
+                                      account_run.fixed_loads(book, len(names), units.workloads.shape[1]))
         figures.rows = plan_rows(names, labels, units.adjacency, known, figures.rep)
         figures.issues += stray_rep_issues(stray, with_table=bool(known))
         run = read_performance(self, parameters, context, source, units, labels, figures.rows, feedback)
@@ -196,6 +215,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         unassigned = np.flatnonzero(labels < 0)
         figures.issues += alignment_issues(figures, units, unassigned, tolerance, territory_field, unit_names)
         figures.issues += rep_issues(figures, units, labels, rep_list)
+        figures.issues += account_issues(accounts, book, labels)
         for severity, text in figures.issues:
             (feedback.pushWarning if severity != "info" else feedback.pushInfo)(text)
 
@@ -271,13 +291,27 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         return read_reps(reps_source, name_field or territory_field, territory_field or name_field, units,
                          context.transformContext())
 
+    def _rep_territory_field(self, parameters, context, units: Units, unit_territory_field: str) -> str:
+        """The reps layer's field that gives each rep's territory ("" when none: the table's reps do)."""
+        reps_source = self.parameterAsSource(parameters, REPS, context)
+        field = self.parameterAsString(parameters, REP_TERRITORY_FIELD, context)
+        if not field and reps_source is not None and reps_source.fields().lookupField(unit_territory_field) >= 0:
+            field = unit_territory_field
+        return field
+
     @staticmethod
-    def _resolve_rep_territories(reps, names: list[str], known) -> list:
-        """Give each rep the code of their territory where the reps layer names it by its table name;
-        returns the reps whose territory matches no code or name (they are listed, never added)."""
+    def _resolve_rep_territories(reps, names: list[str], known, by_table: bool = False) -> list:
+        """Give each rep the code of their territory: with ``by_table`` (the reps layer names no
+        territory) the code whose rep in the territory table is the rep (as Assign reps writes it);
+        where the reps layer names it by its table name, that code. Returns the reps whose territory
+        matches no code or name (they are listed, never added)."""
         code_of_name = {row.name: code for code, row in known.items()}
+        code_of_rep = {row.rep: code for code, row in known.items() if row.rep}
         stray = []
         for rep in reps:
+            if by_table and rep.name in code_of_rep:
+                rep.territory = code_of_rep[rep.name]
+                continue
             if rep.territory is not None and rep.territory not in names:
                 if rep.territory in code_of_name:
                     rep.territory = code_of_name[rep.territory]
@@ -325,6 +359,8 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                             [1 if within else 0 for within in figures.within])),
             rep_distance_columns(figures.rep_mean_km, figures.rep_max_km),
         ]
+        if figures.book is not None:
+            groups.append(account_columns(figures.book, figures.labels, len(figures.names)))
         if figures.rep_travel is not None:
             travel = figures.rep_travel
             groups.append(figure_columns(

@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     from territory_planner.core.engine import build_territories
 
     if args.cpu_clock:
-        engine.CLOCK = time.process_time
+        engine.CLOCK.source = time.process_time
 
     only = [s for s in args.only.split(",") if s]
     out_path = Path(args.out)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+
+from .clock import CLOCK
 
 
 class Cancelled(Exception):
@@ -18,7 +19,7 @@ class Progress:
     ``report(fraction, message)`` receives a fraction in 0..1 and a short message;
     ``is_cancelled()`` is polled at every step, and a true answer raises :class:`Cancelled`.
     Both are optional, so ``Progress()`` is a silent, never-cancelled progress. ``deadline`` (a
-    ``time.monotonic()`` reading, None: none) is when the caller's time is up: a search that sees
+    reading of the engine's clock, core/clock.py; None: none) is when the caller's time is up: a search that sees
     :meth:`out_of_time` stops and keeps the best plan it has.
     """
 
@@ -47,7 +48,7 @@ class Progress:
 
     def out_of_time(self) -> bool:
         """The deadline has passed."""
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        return self.deadline is not None and CLOCK() >= self.deadline
 
     def sub(self, start: float, end: float) -> Progress:
         """Return a child whose 0..1 maps to ``start..end`` of this progress."""

@@ -87,7 +87,7 @@ def filter_problem(expression: str, scenario: str) -> str | None:
     """Why a scenario's segment filter (the user's own expression) cannot be used."""
     if not expression:
         return None
-    parsed = QgsExpression(expression)
+    parsed = QgsExpression(expression)  # the user's own expression, parsed whole, never assembled
     if parsed.hasParserError():
         return tr("The filter of scenario “{}” is not a valid expression ({}). Fix or clear it.").format(
             scenario, parsed.parserErrorString())

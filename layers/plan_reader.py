@@ -142,7 +142,9 @@ def workload_problem(layer: QgsVectorLayer, name_field: str, fid: int, field_nam
 def unit_label(layer: QgsVectorLayer, name_field: str, fid: int) -> str:
     """How messages name a unit: its unit-name field's text, else its feature id."""
     if name_field and layer is not None and layer.fields().lookupField(name_field) >= 0:
-        name = text_or_none(layer.getFeature(int(fid))[name_field])
+        feature = layer.getFeature(int(fid))
+        # an invalid feature (the database went away) has no attributes: name the unit by its id
+        name = text_or_none(feature[name_field]) if feature.isValid() else None
         if name is not None:
             return name
     return str(int(fid))
@@ -187,56 +189,128 @@ def geopackage_table(layer: QgsVectorLayer) -> tuple[str, str] | None:
 
 
 def _read_geopackage(layer: QgsVectorLayer, indexes: list[int]):
-    where = geopackage_table(layer)
-    if where is None:
-        return None
-    fields = layer.fields()
-    if any(fields.fieldOrigin(i) != QgsFields.FieldOrigin.OriginProvider for i in indexes):
-        return None
-    buffer = layer.editBuffer() if layer.isEditable() else None
-    if buffer is not None and (buffer.addedFeatures() or buffer.addedAttributes() or buffer.deletedAttributeIds()):
-        return None
-    path, table = where
-    provider_fields = layer.dataProvider().fields()  # the table's own column names (a rename is not saved yet)
-    names = [provider_fields.at(fields.fieldOriginIndex(i)).name() for i in indexes]
-    try:
-        connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return None
-    try:
-        columns = connection.execute(f"PRAGMA table_info({QgsExpression.quotedColumnRef(table)})").fetchall()
-        key = [row[1] for row in columns if row[5] and str(row[2]).upper() == "INTEGER"]
-        known = {row[1] for row in columns}
-        if len(key) != 1 or not all(name in known for name in names):
+    read = GeoPackageColumns.prepare(layer, indexes)
+    return read.read() if read is not None else None
+
+
+class GeoPackageColumns:
+    """A read of some columns (and, for a point layer, the points) of a GeoPackage table straight
+    from the file, in two steps: :meth:`prepare` looks at the layer (on the main thread: its source,
+    fields and edit buffer), :meth:`read` reads the file (on any thread) and applies the edit
+    buffer's changed values and deleted features on top. Either gives None when the answer might
+    differ from what QGIS would read; read through QGIS then."""
+
+    def __init__(self, path: str, table: str, names: list[str], count: int, changed: dict, deleted: set,
+                 indexes: list[int]):
+        self.path, self.table, self.names, self.count = path, table, names, count
+        self.changed, self.deleted, self.indexes = changed, deleted, indexes
+        self.geometry_column = ""
+
+    @classmethod
+    def prepare(cls, layer: QgsVectorLayer, indexes: list[int], points: bool = False) -> GeoPackageColumns | None:
+        """``points``: read each feature's point too (unless the edit buffer changes geometries)."""
+        where = geopackage_table(layer)
+        if where is None:
             return None
-        # identifiers only, each quoted (no value is ever part of the statement)
-        cols = ", ".join(QgsExpression.quotedColumnRef(c) for c in [key[0]] + names)
-        rows = connection.execute(f"SELECT {cols} FROM {QgsExpression.quotedColumnRef(table)} ORDER BY 1").fetchall()
-    except sqlite3.Error:
-        return None
-    finally:
-        connection.close()
-    if len(rows) != layer.dataProvider().featureCount() and layer.dataProvider().featureCount() >= 0:
-        return None  # not the table QGIS shows (a view, or the count is stale): ask QGIS
-    if not rows:
-        return [], [[] for _ in indexes]
-    fids = [row[0] for row in rows]
-    raw = [[row[k] for row in rows] for k in range(1, len(indexes) + 1)]
-    del rows
-    if buffer is not None:
-        deleted = set(buffer.deletedFeatureIds())
-        changed = buffer.changedAttributeValues()
-        if changed:
+        fields = layer.fields()
+        if any(fields.fieldOrigin(i) != QgsFields.FieldOrigin.OriginProvider for i in indexes):
+            return None
+        buffer = layer.editBuffer() if layer.isEditable() else None
+        if buffer is not None and (buffer.addedFeatures() or buffer.addedAttributes() or buffer.deletedAttributeIds()
+                                   or (points and buffer.changedGeometries())):
+            return None
+        provider_fields = layer.dataProvider().fields()  # the table's own column names (a rename is not saved yet)
+        names = [provider_fields.at(fields.fieldOriginIndex(i)).name() for i in indexes]
+        changed = {int(fid): dict(values) for fid, values in buffer.changedAttributeValues().items()} \
+            if buffer is not None else {}
+        deleted = set(buffer.deletedFeatureIds()) if buffer is not None else set()
+        read = cls(*where, names, layer.dataProvider().featureCount(), changed, deleted, list(indexes))
+        if points:
+            read.geometry_column = "?"  # looked up in the file by read()
+        return read
+
+    def read(self):
+        """(fids, one list of values per column) — with points also an (n, 2) array of x, y — or None."""
+        try:
+            connection = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return None
+        try:
+            columns = connection.execute(f"PRAGMA table_info({QgsExpression.quotedColumnRef(self.table)})").fetchall()
+            key = [row[1] for row in columns if row[5] and str(row[2]).upper() == "INTEGER"]
+            known = {row[1] for row in columns}
+            if len(key) != 1 or not all(name in known for name in self.names):
+                return None
+            wanted = [key[0]] + self.names
+            if self.geometry_column:
+                # no value in the statement: the table's row is picked here, not in SQL
+                tables = dict(connection.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
+                if self.table not in tables:
+                    return None
+                wanted.append(tables[self.table])
+            # identifiers only, each quoted (no value is ever part of the statement)
+            quote = QgsExpression.quotedColumnRef
+            cols = ", ".join(quote(c) for c in wanted)
+            rows = connection.execute(f"SELECT {cols} FROM {quote(self.table)} ORDER BY 1")  # quotedColumnRef
+            rows = rows.fetchall()
+        except sqlite3.Error:
+            return None
+        finally:
+            connection.close()
+        if len(rows) != self.count and self.count >= 0:
+            return None  # not the table QGIS shows (a view, or the count is stale): ask QGIS
+        fids = [row[0] for row in rows]
+        raw = [[row[k] for row in rows] for k in range(1, len(self.names) + 1)]
+        xy = None
+        if self.geometry_column:
+            xy = geopackage_points([row[-1] for row in rows])
+            if xy is None:
+                return None
+        del rows
+        fids, raw, xy = self._apply_edits(fids, raw, xy)
+        return (fids, raw) if xy is None else (fids, raw, xy)
+
+    def _apply_edits(self, fids, raw, xy):
+        if self.changed:
             position = {fid: k for k, fid in enumerate(fids)}
-            for fid, values in changed.items():
+            for fid, values in self.changed.items():
                 k = position.get(fid)
                 if k is None:
                     continue
-                for column, index in enumerate(indexes):
+                for column, index in enumerate(self.indexes):
                     if index in values:
                         raw[column][k] = values[index]
-        if deleted:
-            keep = [k for k, fid in enumerate(fids) if fid not in deleted]
+        if self.deleted:
+            keep = [k for k, fid in enumerate(fids) if fid not in self.deleted]
             fids = [fids[k] for k in keep]
             raw = [[values[k] for k in keep] for values in raw]
-    return fids, raw
+            if xy is not None:
+                xy = xy[keep]
+        return fids, raw, xy
+
+
+#: a GeoPackage point blob without envelope: "GP", version, flags, srs id, then a little-endian WKB point
+_POINT_BLOB = np.dtype([("magic", "S2"), ("version", "u1"), ("flags", "u1"), ("srs", "<i4"), ("order", "u1"),
+                        ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def geopackage_points(blobs: list) -> np.ndarray | None:
+    """(n, 2) x, y of GeoPackage point geometries, NaN for an empty one (NULL or empty point); None
+    when some blob is not a plain 2-D point (an envelope, Z or M, a multipoint): read through QGIS."""
+    out = np.full((len(blobs), 2), np.nan)
+    present = [k for k, blob in enumerate(blobs) if blob is not None]
+    if not present:
+        return out
+    size = _POINT_BLOB.itemsize
+    if any(len(blobs[k]) != size for k in present):
+        return None
+    parsed = np.frombuffer(b"".join(blobs[k] for k in present), dtype=_POINT_BLOB)
+    flags = parsed["flags"]
+    # little-endian header (bit 0), no envelope (bits 1-3); the empty flag (bit 4) marks empty points
+    if (parsed["magic"] != b"GP").any() or ((flags & 0x0F) != 0x01).any() or (parsed["order"] != 1).any() \
+            or (parsed["kind"] != 1).any():
+        return None
+    xy = np.column_stack([parsed["x"], parsed["y"]])
+    xy[(flags & 0x10) != 0] = np.nan
+    out[present] = xy
+    return out

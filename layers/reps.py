@@ -110,3 +110,40 @@ def refuse_reps_without_home(layer: RepLayer, why: str) -> None:
         raise QgsProcessingException(tr(
             "Rep “{}” (feature {}) has no location. {} Place the rep at their home or remove the feature.")
             .format(rep.name, rep.fid, why))
+
+
+#: how many units nearest a home (by their centres) are looked at to place it
+_NEAREST = 16
+
+
+def home_outside_km(position, k: int, labels: np.ndarray, positions: np.ndarray, is_polygon: bool,
+                    geometry_of) -> float | None:
+    """How far (km) the home at ``position`` (metres, the units' metric CRS) lies outside territory
+    ``k``: None when it lies inside (in one of its units; for point units, nearest to one of its units).
+
+    ``geometry_of(i)`` gives unit i's geometry in the same metres (polygons only). The distance is to
+    the nearest unit of the territory: its outline for polygons, its point otherwise. Only the units
+    nearest the home are looked at, so a layer of a million units is not read for one rep."""
+    position = np.asarray(position, dtype=float).reshape(2)
+    members = np.flatnonzero(labels == k)
+    if len(members) == 0 or len(positions) == 0:
+        return None
+    point = QgsGeometry.fromPointXY(QgsPointXY(float(position[0]), float(position[1])))
+    near = np.argsort(np.hypot(*(positions - position).T))[:_NEAREST]
+    if is_polygon:
+        home_unit = next((int(i) for i in near if geometry_of(int(i)).intersects(point)), -1)
+    else:
+        home_unit = int(near[0])
+    if home_unit >= 0 and labels[home_unit] == k:
+        return None
+    nearest_members = members[np.argsort(np.hypot(*(positions[members] - position).T))[:_NEAREST]]
+    if is_polygon:
+        metres = min(geometry_of(int(i)).distance(point) for i in nearest_members)
+    else:
+        metres = float(np.hypot(*(positions[nearest_members[0]] - position)))
+    return metres / 1000.0
+
+
+def outside_note(km: float) -> str:
+    """The one wording for a rep whose home lies outside their territory (panel, packets, Statistics)."""
+    return tr("lives outside the territory ({:.1f} km away)").format(km)

@@ -16,6 +16,7 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeatureRequest,
     QgsGeometry,
+    QgsPoint,
     QgsPointXY,
     QgsProcessingException,
     QgsSpatialIndex,
@@ -25,6 +26,9 @@ from qgis.PyQt.QtGui import QTransform
 
 from ..i18n import tr
 from .units import Units, default_snap_tolerance
+
+#: above this many points, :func:`units_at` sorts the points into a grid instead of indexing the units
+MANY_POINTS = 200
 
 
 def polsby_popper(area: float, perimeter: float) -> float | None:
@@ -143,15 +147,20 @@ def edge_units(units: Units, pieces: list[QgsGeometry] | None = None) -> np.ndar
     return edge
 
 
-def units_at(units: Units, positions) -> np.ndarray:
+def units_at(units: Units, positions, feedback=None) -> np.ndarray | None:
     """The unit each point (metres, in the units' metric CRS) lies in: for polygon units the one
-    containing it (−1 when none does), for point units the nearest."""
+    containing it (−1 when none does; a point on a shared boundary goes to the first of its units),
+    for point units the nearest. Many points (accounts) are sorted into a grid and each unit tests
+    the points in its bounding box against its prepared geometry; a few (rep homes) look their
+    units up in a spatial index. Returns None when ``feedback`` is cancelled."""
     positions = np.asarray(positions, dtype=float).reshape(-1, 2)
     out = np.full(len(positions), -1, dtype=np.int64)
     if len(positions) == 0 or units.count == 0:
         return out
     if not units.is_polygon:
         return np.array([nearest_unit(units, position) for position in positions], dtype=np.int64)
+    if len(positions) > MANY_POINTS:
+        return _units_at_many(units.geometries, positions, feedback)
     index = QgsSpatialIndex()
     for i, geometry in enumerate(units.geometries):
         index.addFeature(i, geometry.boundingBox())
@@ -170,6 +179,75 @@ def nearest_unit(units: Units, position) -> int:
         return -1
     x, y = float(position[0]), float(position[1])
     return int(np.argmin(np.hypot(units.positions[:, 0] - x, units.positions[:, 1] - y)))
+
+
+def _units_at_many(geometries: list[QgsGeometry], points: np.ndarray, feedback=None) -> np.ndarray | None:
+    """:func:`units_at` for many points over polygons: the points sit in a grid of cells, sorted by
+    cell, so each unit tests only the points in its bounding box, against its prepared (GEOS)
+    geometry: first their interiors, then the boundaries for the points no interior holds."""
+    found = np.full(len(points), -1, dtype=np.int64)
+    grid = _PointGrid(points)
+    step = max(1, len(geometries) // 50)
+    boundary: list[tuple[int, np.ndarray]] = []
+    for unit, geometry in enumerate(geometries):
+        if feedback is not None and unit % step == 0:
+            if feedback.isCanceled():
+                return None
+            feedback.setProgress(100.0 * unit / len(geometries))
+        box = geometry.boundingBox()
+        candidates = grid.within(box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())
+        candidates = candidates[found[candidates] < 0]
+        if candidates.size == 0:
+            continue
+        engine = QgsGeometry.createGeometryEngine(geometry.constGet())
+        engine.prepareGeometry()
+        inside = [i for i, (x, y) in zip(candidates.tolist(), points[candidates].tolist())
+                  if engine.contains(QgsPoint(x, y))]
+        found[inside] = unit
+        boundary.append((unit, candidates))
+    # points on a boundary are in no unit's interior: the first unit that touches them
+    for unit, candidates in boundary:
+        left = candidates[found[candidates] < 0]
+        if left.size == 0:
+            continue
+        engine = QgsGeometry.createGeometryEngine(geometries[unit].constGet())
+        touching = [i for i, (x, y) in zip(left.tolist(), points[left].tolist()) if engine.intersects(QgsPoint(x, y))]
+        found[touching] = unit
+    return found
+
+
+class _PointGrid:
+    """Points sorted by the cell of a uniform grid (about 16 points per cell)."""
+
+    def __init__(self, points: np.ndarray):
+        self.points = points
+        low = points.min(axis=0)
+        span = np.maximum(points.max(axis=0) - low, 1e-9)
+        cells = max(1, len(points) // 16)
+        side = float(max(np.sqrt(span[0] * span[1] / cells), span.max() / 4096, 1e-9))
+        self.low, self.side = low, side
+        self.width = int(span[0] // side) + 1
+        self.height = int(span[1] // side) + 1
+        column = np.minimum(((points[:, 0] - low[0]) // side).astype(np.int64), self.width - 1)
+        row = np.minimum(((points[:, 1] - low[1]) // side).astype(np.int64), self.height - 1)
+        cell = row * self.width + column
+        self.order = np.argsort(cell, kind="stable")
+        self.starts = np.searchsorted(cell[self.order], np.arange(self.width * self.height + 1))
+
+    def within(self, xmin: float, ymin: float, xmax: float, ymax: float) -> np.ndarray:
+        """Indices of the points inside the box (closed)."""
+        c0 = max(0, int((xmin - self.low[0]) // self.side))
+        c1 = min(self.width - 1, int((xmax - self.low[0]) // self.side))
+        r0 = max(0, int((ymin - self.low[1]) // self.side))
+        r1 = min(self.height - 1, int((ymax - self.low[1]) // self.side))
+        if c0 > c1 or r0 > r1:
+            return np.zeros(0, dtype=np.int64)
+        parts = [self.order[self.starts[r * self.width + c0]:self.starts[r * self.width + c1 + 1]]
+                 for r in range(r0, r1 + 1)]
+        found = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        xy = self.points[found]
+        keep = (xy[:, 0] >= xmin) & (xy[:, 0] <= xmax) & (xy[:, 1] >= ymin) & (xy[:, 1] <= ymax)
+        return found[keep]
 
 
 def read_unit_geometries(source, units: Units, feedback=None) -> list[QgsGeometry]:

@@ -137,12 +137,14 @@ class TerritoryColours:
         return self.by_name
 
     def paint(self, layer: QgsVectorLayer, field: str, names: list[str], values: list, labels, neighbour_pairs,
-              table_colours: dict[str, str], keep_style: bool) -> None:
+              table_colours: dict[str, str], keep_style: bool, titles: dict | None = None) -> None:
         """Choose the colours (see :meth:`choose`) and, unless the user keeps the layer's own style, draw
-        ``layer`` by territory: ``values[k]`` is territory ``names[k]``'s value in ``field``."""
+        ``layer`` by territory: ``values[k]`` is territory ``names[k]``'s value in ``field``; ``titles``
+        gives a code its legend text (its name)."""
         colours = self.choose(names, labels, neighbour_pairs, layer, field, table_colours)
         if not keep_style:
-            apply_territory_style(layer, field, values, {str(v): colours[name] for v, name in zip(values, names)})
+            apply_territory_style(layer, field, values, {str(v): colours[name] for v, name in zip(values, names)},
+                                  titles={str(v): (titles or {}).get(name, name) for v, name in zip(values, names)})
 
 
 def haloed_text(size: float, colour: QColor, bold: bool = False, halo: float = 1.0):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from qgis.core import QgsFeatureRequest, QgsProcessingException, QgsVectorLayer
+from qgis.core import QgsFeature, QgsFeatureRequest, QgsProcessingException, QgsVectorLayer
 
 from ..core.plan.colouring import assign_colours, is_colour, territory_neighbours
 from ..i18n import tr
@@ -168,5 +168,39 @@ def rename_in_table(layer, territory_field: str, code: str, new: str) -> str | N
     layer.beginEditCommand(tr("Rename territory {} to {}").format(code, new))
     for fid in fids:
         layer.changeAttributeValue(fid, name_index, new)
+    if not fids:  # a code the table does not list yet (a territory built since the last save)
+        feature = QgsFeature(layer.fields())
+        feature.setAttribute(index, code)
+        feature.setAttribute(name_index, new)
+        layer.addFeature(feature)
+    layer.endEditCommand()
+    return None
+
+
+def set_in_table(layer, territory_field: str, values: dict[str, dict[str, object]], text: str) -> str | None:
+    """Set columns of territory rows in the territory table ``layer`` through its edit buffer, as one
+    edit command: ``values`` {code: {column: value}} (rows missing for a code are added). None when
+    done, else why not."""
+    index = code_column(layer.fields(), territory_field)
+    if index < 0:
+        return tr("The territory table “{}” has no code column.").format(layer.name())
+    if not layer.isEditable() and not layer.startEditing():
+        return tr("QGIS could not start editing the territory table “{}”.").format(layer.name())
+    fids: dict[str, list[int]] = {}
+    for feature in layer.getFeatures(QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry)):
+        fids.setdefault(text_or_none(feature.attribute(index)), []).append(feature.id())
+    layer.beginEditCommand(text)
+    for code, columns in values.items():
+        indexes = {layer.fields().lookupField(column): value for column, value in columns.items()}
+        indexes.pop(-1, None)
+        for fid in fids.get(code, []):
+            for column, value in indexes.items():
+                layer.changeAttributeValue(fid, column, value)
+        if code not in fids:
+            feature = QgsFeature(layer.fields())
+            feature.setAttribute(index, code)
+            for column, value in indexes.items():
+                feature.setAttribute(column, value)
+            layer.addFeature(feature)
     layer.endEditCommand()
     return None

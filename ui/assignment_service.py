@@ -27,10 +27,17 @@ from ..core.plan.ledger import PreparedUnits, TerritoryLedger, TerritoryList, pr
 from ..i18n import tr
 from ..layers.edit_checks import editing_problem, is_integer_field, plan_problem
 from ..layers.plan_reader import UnitDataError, read_plan_attributes, workload_problem, workload_value
+from ..layers.plan_table import TABLE_OF, add_missing_rows
 from ..layers.save_guard import CANCEL, LOG_TAG
 from ..layers.signal_links import SignalLinks
 from ..layers.style import TerritoryColours
-from ..layers.territory_table import adjacency_pairs, plan_table_layer, read_plan_table
+from ..layers.territory_table import (
+    adjacency_pairs,
+    code_column,
+    display_name,
+    plan_table_layer,
+    read_plan_table,
+)
 from ..layers.values import lock_value, natural_key, text_or_none
 from .plan_index import PlanIndex
 from .plan_saving import PlanSaving
@@ -44,6 +51,14 @@ _REVISIONS = itertools.count(1)
 #: the plan settings :meth:`AssignmentService.change_plan` changes without reading the layer again
 PLAN_SETTINGS_IN_PLACE = ("tolerance", "tolerances", "time_limit", "territory_count", "keep_style", "network_layer",
                           "scenarios", "baseline")
+
+
+def unit_measures(layer: QgsVectorLayer, plan: PlanSettings) -> list[str]:
+    """The plan's measures that are the units' own: with an accounts layer, a measure the units do
+    not have is the accounts' (counted by ``ui.account_binding``)."""
+    if not plan.accounts_layer:
+        return list(plan.measures)
+    return [m for m in plan.measures if layer.fields().lookupField(m) >= 0]
 
 
 class AssignmentService(QObject):
@@ -87,6 +102,8 @@ class AssignmentService(QObject):
 
     def _clear_state(self) -> None:
         self.measures: list[str] = []
+        #: the measures that are the units' own fields (the others are the accounts')
+        self.own_measures: list[str] = []
         #: the plan ledger: territory list, locks, per-territory figures and pieces, fed by the layer's changes
         self.ledger = TerritoryLedger([], np.zeros((0, 1)))
         self.colours = TerritoryColours()
@@ -141,8 +158,8 @@ class AssignmentService(QObject):
         Reads the attributes (not the geometries: neighbours come later, see :meth:`set_units`).
         Returns False and emits :attr:`message` when the layer or a field cannot be used.
         """
-        problem = plan_problem(layer, plan.territory_field, plan.measures, plan.rep_field, plan.lock_field,
-                               plan.filter_expression)
+        problem = plan_problem(layer, plan.territory_field, unit_measures(layer, plan), plan.rep_field,
+                               plan.lock_field, plan.filter_expression)
         if problem is not None:
             self.warn(problem)
             return False
@@ -173,8 +190,9 @@ class AssignmentService(QObject):
             (layer.updatedFields, self._on_fields_changed),
             (layer.geometryChanged, self._on_geometry_changed),
             (layer.editingStopped, self.settle),
+            (layer.afterCommitChanges, self._save_table),
         ])
-        self.saving.log_changes(self.plan.measures)
+        self.saving.log_changes(self.own_measures)
         self.planChanged.emit()
         if self.active not in self.territories.names:
             self.set_active(self.territories.names[0] if self.territories.names else None)
@@ -203,6 +221,7 @@ class AssignmentService(QObject):
     def _lookup_indexes(self) -> None:
         fields = self.layer.fields()
         self._field_index = fields.lookupField(self.field_name)
+        # a measure the units do not have is the accounts' (−1 here: the account binding counts it)
         self._measure_indexes = [fields.lookupField(m) for m in self.plan.measures]
         self._index_indexes = [fields.lookupField(m) for m in self.index.fields]
         self._rep_index = fields.lookupField(self.plan.rep_field) if self.plan.rep_field else -1
@@ -214,17 +233,26 @@ class AssignmentService(QObject):
         units = self.units
         self.index = PlanIndex(self.plan.index_weights, self.layer)
         self._lookup_indexes()
-        columns = list(zip(self.plan.measures + self.index.fields, self._measure_indexes + self._index_indexes))
+        self.own_measures = unit_measures(self.layer, self.plan)
+        own = [(m, i) for m, i in zip(self.plan.measures, self._measure_indexes) if m in self.own_measures]
+        columns = own + list(zip(self.index.fields, self._index_indexes))
         read = read_plan_attributes(self.layer, self._field_index, columns, self._rep_index, self._lock_index,
                                     self.unit_request())
+        width = len(self.plan.measures)
+        if len(own) < width:  # the accounts' measures start at 0 until the accounts are read
+            workloads = np.zeros((len(read.fids), width + len(self.index.fields)))
+            workloads[:, [k for k, m in enumerate(self.plan.measures) if m in self.own_measures]] = \
+                read.workloads[:, :len(own)]
+            if self.index.fields:
+                workloads[:, width:] = read.workloads[:, len(own):]
+            read.workloads = workloads
         n = len(read.fids)
         if self.saving is not None:
             self.saving.remember(read.fids, read.territory_values)
         listed = set(self.plan.locked_units)
         listed_locks = (np.isin(read.fids, np.fromiter(listed, dtype=np.int64, count=len(listed)))
                         if listed else np.zeros(n, dtype=bool))
-        self.table_rows, problem = read_plan_table(plan_table_layer(self.project, self.plan.territory_table),
-                                                   self.field_name)
+        self.table_rows, problem = read_plan_table(self.table(), self.field_name)
         if problem is not None:
             self.warn(problem)
         territories = plan_territory_list(self.plan, read.territories, self.table_rows)
@@ -255,7 +283,8 @@ class AssignmentService(QObject):
         if not self.is_bound:
             return
         self._lookup_indexes()
-        if self._field_index < 0 or any(i < 0 for i in self._measure_indexes + self._index_indexes):
+        if self._field_index < 0 or any(i < 0 for m, i in zip(self.plan.measures, self._measure_indexes)
+                                        if m in self.own_measures) or any(i < 0 for i in self._index_indexes):
             name = self.layer.name()
             self.unbind()
             self.warn(tr("A field of the plan is no longer in “{}” (rolled back or deleted). Choose the "
@@ -343,6 +372,40 @@ class AssignmentService(QObject):
         self.territoriesChanged.emit()
         return changed
 
+    # -- the territory table: names, reps, colours by code -------------------------------------------
+    def table(self) -> QgsVectorLayer | None:
+        """The plan's territory table (a layer of the project), None when it has none."""
+        return plan_table_layer(self.project, self.plan.territory_table)
+
+    def display_name(self, code: str | None) -> str | None:
+        """What people call territory ``code``: its name in the territory table, else the code."""
+        return display_name(self.table_rows, code)
+
+    def read_table(self) -> None:
+        """Read the territory table again (after a rename or reps were written to it)."""
+        if not self.is_bound:
+            return
+        self.table_rows, problem = read_plan_table(self.table(), self.field_name)
+        if problem is not None:
+            self.warn(problem)
+        self.territoriesChanged.emit()
+        self.restyle()  # the legend names the territories
+
+    def _save_table(self) -> None:
+        """The units were saved: the territory table's edits (renames, reps) are saved with them, and
+        every territory of the plan gets its row and colour there."""
+        table = self.table()
+        if table is None:
+            return
+        if table.isEditable() and table.isModified() and not table.commitChanges():
+            self.warn(tr("The territory table “{}” could not be saved: {}").format(
+                table.name(), "; ".join(table.commitErrors())))
+            return
+        code_index = code_column(table.fields(), self.field_name)
+        if code_index >= 0 and table.customProperty(TABLE_OF, "") == self.layer_id:
+            add_missing_rows(table, code_index, list(self.territories.names), dict(self.colours.by_name))
+            self.table_rows, _problem = read_plan_table(table, self.field_name)
+
     # -- the plan's settings -----------------------------------------------------------------------
     def set_active(self, name: str | None) -> None:
         if name is not None and name not in self.territories.names:
@@ -365,7 +428,7 @@ class AssignmentService(QObject):
     def warn(self, text: str, level=None) -> None:
         self.message.emit(text, Qgis.MessageLevel.Warning if level is None else level)
 
-    def _ensure_editing(self) -> bool:
+    def ensure_editing(self) -> bool:
         if not self.is_bound:
             self.warn(tr("Choose a layer and a territory field first."))
             return False
@@ -394,13 +457,12 @@ class AssignmentService(QObject):
         """Apply ``changes`` (unit index, territory name) and an optional new territory list as ONE
         edit command on the layer's undo stack. ``action`` is what the change log calls it;
         ``notes`` (unit index → text) what it notes beside a unit (a rep's reason)."""
-        if not self._ensure_editing():
+        if not self.ensure_editing():
             return False
-        if self.saving is not None:
-            self.saving.note((int(self.fids[i]) for i, _ in changes), action,
-                             {int(self.fids[i]): text for i, text in (notes or {}).items()})
         layer = self.layer
         before = self.territories
+        # what each unit moves from and to, for the change log (the labels change as the values do)
+        moves = {int(self.fids[i]): (self.registry[self.labels[i]], name) for i, name in changes}
         layer.beginEditCommand(text)
         try:
             if after is not None:
@@ -414,6 +476,8 @@ class AssignmentService(QObject):
             layer.destroyEditCommand()
             raise
         layer.endEditCommand()
+        if self.saving is not None and moves:
+            self.saving.note(moves, action, {int(self.fids[i]): text for i, text in (notes or {}).items()})
         self.settle()
         layer.triggerRepaint()
         return True
@@ -552,7 +616,7 @@ class AssignmentService(QObject):
                            self.ledger.plan_labels(),
                            adjacency_pairs(self.adjacency) if self.adjacency is not None else None,
                            {code: row.colour for code, row in self.table_rows.items() if row.colour},
-                           self.plan.keep_style)
+                           self.plan.keep_style, {code: row.label for code, row in self.table_rows.items()})
 
     # -- preview before apply ----------------------------------------------------------------------
     def propose(self, units: np.ndarray, names: list, title: str, territory_list: list | None = None,

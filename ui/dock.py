@@ -9,13 +9,14 @@ goes through the assignment service; the dock computes nothing and writes none o
 from __future__ import annotations
 
 from qgis.core import Qgis, QgsProject
-from qgis.gui import QgsDockWidget
+from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QMessageBox,
     QSplitter,
@@ -27,17 +28,17 @@ from qgis.PyQt.QtWidgets import (
 from ..core.engine import DEFAULT_TIME_LIMIT
 from ..i18n import tr
 from ..layers.signal_links import SignalLinks
-from ..layers.territory_table import display_name
-from ..layers.values import default_names
 from .assignment_service import AssignmentService
-from .change_log_dialog import ChangeLogDialog
 from .deviation_bar import DeviationBarDelegate
 from .engine_progress import EngineProgress
 from .feedback_panel import FeedbackPanel
-from .map_view import UnitsOutline, select_units, zoom_to_units
+from .map_view import TerritoryLabels, UnitsOutline, select_units, zoom_to_units
+from .overrides_panel import OverridesPanel
+from .panel_actions import PlanDialogs, TerritoryActions
+from .panel_layout import PanelScroll, fit_table_rows, plan_status
 from .plan_controller import PlanController
-from .preview_panel import PreviewPanel
-from .scenario_dialog import ScenarioDialog
+from .plan_outputs import rep_home_flags
+from .preview_panel import PreviewPanel, preview_moves
 from .setup_form import SetupForm, parse_tolerance
 from .suggestions_panel import SuggestionsPanel
 from .tasks import EngineTask
@@ -45,7 +46,7 @@ from .territory_list_model import SORT_ROLE, TERRITORY_ROLE
 from .toolbars import PaintToolbar, TerritoryToolbar
 
 
-class TerritoryDock(QgsDockWidget):
+class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
     """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
     #: the columns of the compact table (every figure is in the name's tooltip and the full table)
@@ -76,6 +77,9 @@ class TerritoryDock(QgsDockWidget):
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setDynamicSortFilter(True)
         self._selecting = False
+        #: whether the panel's last paint was on the accounts (undo and redo then act on them)
+        self._accounts_last = False
+        self._folded_for = None  # the plan (layer id, field) the setup was last folded away for
         self._suggestions_timer = QTimer(self)
         self._suggestions_timer.setSingleShot(True)
         self._suggestions_timer.setInterval(150)
@@ -90,15 +94,23 @@ class TerritoryDock(QgsDockWidget):
         body = QWidget(self)
         outer = QVBoxLayout(body)
         outer.setContentsMargins(4, 4, 4, 4)
-        self.setup_form = SetupForm(self.controller.preferences.default_tolerance, body)
-        outer.addWidget(self.setup_form)
+        # the setup folds away once the plan is set up: the territory table then has the height
+        self.setup_box = QgsCollapsibleGroupBox(tr("Plan setup"), body)
+        self.setup_box.setObjectName("territorySetupBox")
+        self.setup_box.setSaveCollapsedState(False)
+        box_layout = QVBoxLayout(self.setup_box)
+        box_layout.setContentsMargins(2, 2, 2, 2)
+        self.setup_form = SetupForm(self.controller.preferences.default_tolerance, self.setup_box)
+        box_layout.addWidget(self.setup_form)
+        outer.addWidget(self.setup_box)
 
         self.paint_toolbar = PaintToolbar(self.canvas, body)
         outer.addWidget(self.paint_toolbar)
         self.territory_toolbar = TerritoryToolbar(body, self.paint_toolbar.iconSize())
         outer.addWidget(self.territory_toolbar)
+        outer.addWidget(self.territory_toolbar.engine_row(body))
 
-        splitter = QSplitter(Qt.Orientation.Vertical, body)
+        splitter = self.splitter = QSplitter(Qt.Orientation.Vertical, body)
         self.table = QTableView(splitter)
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -106,9 +118,12 @@ class TerritoryDock(QgsDockWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        # compact rows: a laptop screen shows every territory of a small plan without scrolling
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         # sized once per reset, not on every change: painting must not make the view measure every cell
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setStretchLastSection(False)
         # columns are sized from the rows in view and 200 others, not from every territory's row
         self.table.horizontalHeader().setResizeContentsPrecision(200)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
@@ -116,6 +131,7 @@ class TerritoryDock(QgsDockWidget):
         self.table.setObjectName("territoryTable")
         self.preview_panel = PreviewPanel(splitter)
         self.suggestions_panel = SuggestionsPanel(self.service, splitter)
+        self.overrides_panel = OverridesPanel(self.service, self.controller.accounts, splitter)
         self.feedback_panel = FeedbackPanel(self.service, splitter)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
@@ -125,17 +141,34 @@ class TerritoryDock(QgsDockWidget):
 
         self.highlight = UnitsOutline(self.canvas)
         self.pieces_highlight = UnitsOutline(self.canvas, QColor(220, 0, 0), dashed=True)
-        self.engine_progress = EngineProgress(body)
-        outer.addWidget(self.engine_progress)
-        self.status_label = QLabel(body)
+        self.territory_labels = TerritoryLabels(self.canvas)
+        # a short screen scrolls the panel instead of making QGIS's window taller than the screen; the
+        # status line stays in view below it
+        frame = QWidget(self)
+        frame_layout = QVBoxLayout(frame)
+        frame_layout.setContentsMargins(0, 0, 0, 0)
+        frame_layout.setSpacing(2)
+        scroll = PanelScroll(frame)
+        scroll.setObjectName("territoryPanelScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        frame_layout.addWidget(scroll, 1)
+        # in view with the status line: Cancel must not scroll away while the engine searches
+        self.engine_progress = EngineProgress(frame)
+        frame_layout.addWidget(self.engine_progress)
+        self.status_label = QLabel(frame)
+        self.status_label.setObjectName("territoryStatus")
         self.status_label.setWordWrap(True)
-        outer.addWidget(self.status_label)
-        self.travel_label = QLabel(body)
+        self.status_label.setContentsMargins(4, 0, 4, 2)
+        frame_layout.addWidget(self.status_label)
+        self.travel_label = QLabel(frame)
         self.travel_label.setObjectName("territoryTravel")
         self.travel_label.setWordWrap(True)
         self.travel_label.setVisible(False)
-        outer.addWidget(self.travel_label)
-        self.setWidget(body)
+        frame_layout.addWidget(self.travel_label)
+        self.setWidget(frame)
 
     def _connect(self) -> None:
         form, paint, territory = self.setup_form, self.paint_toolbar, self.territory_toolbar
@@ -144,8 +177,10 @@ class TerritoryDock(QgsDockWidget):
             action.triggered.connect(lambda checked, chosen=tool: self._use_tool(chosen, checked))
         for tool in (paint.paint_tool, paint.lasso_tool):
             tool.unitsPicked.connect(self.paint)
+        paint.account_tool.unitsPicked.connect(self.paint_accounts)
         paint.eyedropper_tool.unitsPicked.connect(self.pick_territory)
         for action, slot in ((paint.assign_selected_action, self.assign_selected),
+                             (paint.reset_override_action, self.reset_override),
                              (paint.lock_units_action, lambda: self.lock_selected_units(True)),
                              (paint.unlock_units_action, lambda: self.lock_selected_units(False)),
                              (paint.undo_action, self.undo), (paint.redo_action, self.redo),
@@ -154,6 +189,9 @@ class TerritoryDock(QgsDockWidget):
                              (territory.merge_action, lambda: self.merge_territory()),
                              (territory.delete_action, lambda: self.delete_territory()),
                              (territory.packets_action, lambda: self.make_packets()),
+                             (territory.statistics_action, lambda: self.open_algorithm("territorystatistics")),
+                             (territory.compare_action, lambda: self.open_algorithm("comparealignments")),
+                             (territory.assign_reps_action, lambda: self.controller.assign_reps()),
                              (territory.log_action, lambda: self.show_change_log()),
                              (territory.build_action, self.build), (territory.rebalance_action, self.rebalance),
                              (form.compare_scenarios_action, lambda: self.compare_scenarios()),
@@ -177,6 +215,8 @@ class TerritoryDock(QgsDockWidget):
         self.preview_panel.discard_button.clicked.connect(self.discard_preview)
         self.preview_panel.select_button.clicked.connect(lambda: self.select_units(service.preview_fids()))
         self.suggestions_panel.unitChosen.connect(lambda fid: self.select_units([fid]))
+        self.overrides_panel.accountChosen.connect(self.select_account)
+        self.preview_panel.unitChosen.connect(lambda fid: self.select_units([fid]))
         self.engine_progress.cancel_button.clicked.connect(self.cancel_engine)
         self._links = SignalLinks([
             (form.layerChosen, self._on_layer_chosen),
@@ -195,8 +235,10 @@ class TerritoryDock(QgsDockWidget):
             (service.planChanged, self._on_plan_changed),
             (service.territoriesChanged, self._on_territories_changed),
             (service.figuresChanged, self._schedule_suggestions),
+            (service.figuresChanged, lambda _names: self._update_status()),
             (service.unitsReady, self._on_units_ready),
             (service.previewChanged, self._on_preview_changed),
+            (controller.accounts.changed, self._schedule_suggestions),
         ])
         self._update_actions()
 
@@ -257,15 +299,38 @@ class TerritoryDock(QgsDockWidget):
         return True
 
     # -- the plan's signals ------------------------------------------------------------------------
+    def _fold_setup(self) -> None:
+        """Fold the setup away once a plan is set up (its units are in territories), once per plan:
+        the table then shows its rows; the box's title says what the plan is."""
+        service = self.service
+        if not service.is_bound:
+            self._folded_for = None
+            self.setup_box.setTitle(tr("Plan setup"))
+            self.setup_box.setCollapsed(False)
+            return
+        measures = ", ".join(service.measures) or tr("unit count")
+        self.setup_box.setTitle(tr("Plan: {} · {} · {} · ±{}").format(
+            service.layer.name(), service.field_name, measures, service.plan.tolerance_text()))
+        key = (service.layer_id, service.field_name)
+        if key != self._folded_for and any(service.ledger.counts[service.ledger.listed()]):
+            self._folded_for = key
+            self.setup_box.setCollapsed(True)
+
     def _on_plan_changed(self) -> None:
+        if self.service.is_bound:
+            self.setup_form.show_table(self.service.table())
+        self._fold_setup()
         self._fill_scenarios()
         self._show_tolerances()
         for tool, _action in self.paint_toolbar.tools():
             tool.set_layer(self.service.layer)
+        self.paint_toolbar.account_tool.set_layer(self.controller.accounts.layer)
         self._on_territories_changed()
         self._update_status()
 
     def _on_territories_changed(self) -> None:
+        self._fold_setup()
+        self._update_status()
         names = self.service.territory_names
         if self.service.is_bound and names and self.territory_toolbar.count_spin.value() != len(names):
             self.territory_toolbar.count_spin.setValue(len(names))
@@ -283,7 +348,18 @@ class TerritoryDock(QgsDockWidget):
         for column in range(self.model.columnCount()):
             self.table.setItemDelegateForColumn(column, self.bar_delegate if column in deviation_columns else None)
         self.table.resizeColumnsToContents()
+        # the name takes the width the other columns leave (names are elided): no sideways scrolling
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        if self.model.columnCount():
+            header.setSectionResizeMode(self.model.column_of("name"), QHeaderView.ResizeMode.Stretch)
         self._select_row(self.service.active)
+        QTimer.singleShot(0, self.fit_table)
+
+    def fit_table(self, most: int = 12) -> None:
+        """Give the territory table the height of its rows (up to ``most``) in the splitter."""
+        if not sip.isdeleted(self):
+            fit_table_rows(self.splitter, self.table, self.proxy.rowCount(), most)
 
     def _apply_compact(self) -> None:
         compact = not self.territory_toolbar.details_action.isChecked()
@@ -300,19 +376,15 @@ class TerritoryDock(QgsDockWidget):
         return answer == QMessageBox.StandardButton.Yes
 
     def _update_status(self) -> None:
-        service = self.service
-        if not service.is_bound:
-            self.status_label.setText(tr("Choose a units layer and its territory field."))
-        elif service.adjacency is None:
-            self.status_label.setText(tr("Active: {} — reading neighbours for contiguity…").format(
-                service.active or "–"))
-        else:
-            self.status_label.setText(tr("Active: {}").format(service.active or "–"))
+        """The status line: the one figure the message bar, the preview and the table give too."""
+        self.status_label.setText(plan_status(self.service))
 
     def _update_actions(self) -> None:
         bound = self.service.is_bound
         for action in self.paint_toolbar.plan_actions() + self.territory_toolbar.plan_actions():
             action.setEnabled(bound)
+        for action in self.paint_toolbar.account_actions():
+            action.setEnabled(bound and self.controller.accounts.is_bound)
 
     # -- active territory ------------------------------------------------------------------------
     def _on_row_chosen(self, current, _previous) -> None:
@@ -367,7 +439,25 @@ class TerritoryDock(QgsDockWidget):
         """Units picked on the map go to the active territory (or out of it in unassign mode)."""
         go, name = self._painting_into(tr("Choose the territory to paint with: select a row of the table, or "
                                           "use the eyedropper."))
+        self._accounts_last = False
         return self.service.assign(fids, name) if go else 0
+
+    def paint_accounts(self, fids: list) -> int:
+        """Accounts picked on the map are kept by the active territory (an override; unassign mode:
+        their override is cleared)."""
+        go, name = self._painting_into(tr("Choose the territory that keeps the accounts: select a row of the "
+                                          "table."))
+        self._accounts_last = True
+        return self.controller.accounts.paint(fids, name) if go else 0
+
+    def reset_override(self) -> int:
+        """The accounts selected on the accounts layer go back to their unit's territory."""
+        self._accounts_last = True
+        return self.controller.accounts.reset()
+
+    def select_account(self, fid: int) -> int:
+        """Select an account on the accounts layer and zoom the map to it."""
+        return select_units(self.canvas, self.controller.accounts.layer, [fid], zoom=True)
 
     def pick_territory(self, fids: list) -> None:
         name = self.service.ledger.territory_of_fid(fids[0]) if fids else None
@@ -400,58 +490,18 @@ class TerritoryDock(QgsDockWidget):
         self.controller.save_plan()
         return changed
 
+    def _edited_layer(self):
+        """The layer the panel's undo and redo act on: the accounts after painting accounts, else the units."""
+        accounts = self.controller.accounts.layer
+        return accounts if self._accounts_last and accounts is not None else self.service.layer
+
     def undo(self) -> None:
         if self.service.is_bound:
-            self.service.layer.undoStack().undo()
+            self._edited_layer().undoStack().undo()
 
     def redo(self) -> None:
         if self.service.is_bound:
-            self.service.layer.undoStack().redo()
-
-    # -- territories -----------------------------------------------------------------------------
-    def _ask(self, title: str, label: str, text: str = "") -> str | None:
-        value, ok = QInputDialog.getText(self, title, label, text=text)
-        return value if ok else None
-
-    def _active_or_say(self, text: str) -> str | None:
-        if self.service.active is None:
-            self._show_message(text, Qgis.MessageLevel.Info)
-        return self.service.active
-
-    def new_territory(self, name: str | None = None) -> bool:
-        if name is None:
-            names = self.service.territory_names
-            name = self._ask(tr("New territory"), tr("Name"), default_names(names, len(names) + 1, tr("Territory"))[-1])
-            if name is None:
-                return False
-        return self.controller.territory_editor.new(name)
-
-    def rename_territory(self, new: str | None = None) -> bool:
-        old = self._active_or_say(tr("Choose the territory to rename in the table."))
-        if old is None:
-            return False
-        if new is None:
-            shown = display_name(self.service.table_rows, old)
-            new = self._ask(tr("Rename territory"), tr("New name for “{}”").format(shown), shown)
-            if new is None:
-                return False
-        return self.controller.territory_editor.rename(old, new)
-
-    def merge_territory(self, target: str | None = None) -> bool:
-        source = self._active_or_say(tr("Choose the territory to merge in the table."))
-        others = [t for t in self.service.territory_names if t != source]
-        if source is None or not others:
-            return False
-        if target is None:
-            target, ok = QInputDialog.getItem(self, tr("Merge territory"),
-                                              tr("Merge “{}” into").format(source), others, 0, False)
-            if not ok:
-                return False
-        return self.controller.territory_editor.merge(source, target)
-
-    def delete_territory(self) -> bool:
-        name = self._active_or_say(tr("Choose the territory to delete in the table."))
-        return name is not None and self.controller.territory_editor.delete(name)
+            self._edited_layer().undoStack().redo()
 
     # -- engine ----------------------------------------------------------------------------------
     def build(self) -> EngineTask | None:
@@ -474,46 +524,11 @@ class TerritoryDock(QgsDockWidget):
             with self.setup_form.filling():  # a scenario switched by the controller
                 self.setup_form.field_combo.setField(self.service.field_name)
 
-    def _show_dialog(self, key: str, dialog):
-        dialog.setModal(False)
-        dialog.show()
-        self._dialogs[key] = dialog
-        return dialog
-
-    def compare_scenarios(self) -> ScenarioDialog | None:
-        if not self.service.is_bound:
-            return None
-        scenarios = self.controller.scenarios
-        return self._show_dialog("scenarios", ScenarioDialog(scenarios.compare(), self.service.measure_names,
-                                                             scenarios.baseline, self.service.plan.tolerance, self))
-
-    def make_packets(self):
-        """Open Territory packets for the plan in the panel (its dialog, filled in; runs in the background)."""
-        if not self.service.is_bound:
-            return None
-        import processing
-
-        dialog = processing.createAlgorithmDialog("territory:territorypackets", self.controller.packet_parameters())
-        if dialog is None:
-            self._show_message(tr("The Territory packets algorithm is not available; is the Processing "
-                                  "plugin enabled?"), Qgis.MessageLevel.Warning)
-            return None
-        dialog.show()
-        self._dialogs["packets"] = dialog
-        return dialog
-
-    def show_change_log(self, territory: str | None = None) -> ChangeLogDialog | None:
-        """The saved changes into or out of ``territory`` (the active one by default)."""
-        service = self.service
-        if not service.is_bound:
-            return None
-        territory = territory or service.active
-        return self._show_dialog("log", ChangeLogDialog(service.change_log(territory), list(service.plan.measures),
-                                                        territory, service.saving.where(), self))
-
     # -- preview before apply --------------------------------------------------------------------
     def _on_preview_changed(self, preview) -> None:
-        self.preview_panel.show_preview(preview)
+        self._update_status()
+        moves = preview_moves(self.service, preview) if preview is not None else []
+        self.preview_panel.show_preview(preview, moves, self.service.display_name)
         if preview is None:
             self.highlight.clear()
         else:
@@ -533,8 +548,11 @@ class TerritoryDock(QgsDockWidget):
     def refresh_suggestions(self) -> None:
         """The suggestions, the stray pieces on the map and the travel times, for the plan as it is now."""
         self.pieces_highlight.show(self.service.layer, self.service.ledger.stray_fids())
+        self.model.show_rep_flags(rep_home_flags(self.service))
+        self.territory_labels.show(self.service)
         self.refresh_travel()
         self.suggestions_panel.refresh()
+        self.overrides_panel.refresh()
 
     def refresh_travel(self) -> None:
         """The active territory's travel times by road (when the plan has a road network)."""
@@ -561,9 +579,11 @@ class TerritoryDock(QgsDockWidget):
         self._links.cut()
         self.setup_form.unload()
         self.suggestions_panel.unload()
+        self.overrides_panel.unload()
         self.feedback_panel.unload()
         self.highlight.close()
         self.pieces_highlight.close()
+        self.territory_labels.close()
         for tool, _action in self.paint_toolbar.tools():
             if self.canvas.mapTool() is tool:
                 self.canvas.unsetMapTool(tool)

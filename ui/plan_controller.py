@@ -18,13 +18,23 @@ from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from ..i18n import tr
+from ..layers.plan_table import TABLE_OF, open_plan_table
 from ..layers.signal_links import SignalLinks
 from ..layers.style import has_own_style
+from .account_binding import AccountBinding
 from .assignment_service import AssignmentService
+from .plan_outputs import (
+    assign_reps_parameters,
+    assigned_reps,
+    compare_parameters,
+    packet_parameters,
+    statistics_parameters,
+    write_reps,
+)
 from .road_travel import NETWORK_ERRORS, RoadTravel
 from .scenarios import Scenarios, add_territory_field
 from .settings import PlanSettings, Preferences
-from .tasks import EngineTask, UnitsTask, engine_job
+from .tasks import AccountsTask, EngineTask, UnitsTask, engine_job
 from .territory_list import TerritoryListEditor
 from .territory_list_model import TerritoryListModel
 from .thematic_view import ThematicView
@@ -32,7 +42,8 @@ from .thematic_view import ThematicView
 #: the plan's settings the setup form chooses; the rest belongs to the layer or comes from the plan
 FORM_FIELDS = ("layer_id", "territory_field", "network_layer", "territory_table", "unit_name_field", "measures",
                "tolerance", "rep_field", "lock_field", "territory_count", "index_weights", "sales_field",
-               "potential_field")
+               "potential_field", "accounts_layer", "account_id_field", "override_field", "reps_layer",
+               "rep_name_field")
 
 
 def form_part(plan: PlanSettings) -> PlanSettings:
@@ -68,6 +79,9 @@ class PlanController(QObject):
         self.road_travel = RoadTravel(self.project)
         #: the map's view: territory colours, over/under target or penetration
         self.thematic = ThematicView(service, self)
+        #: the plan's accounts: their loads, overrides and colours
+        self.accounts = AccountBinding(service, self)
+        self._accounts_task: AccountsTask | None = None
         #: the setup the user chose in the form (with the territory count), None before there is one
         self.choice: PlanSettings | None = None
         #: asks the user a yes/no question (the panel gives its dialog; tests answer themselves)
@@ -108,6 +122,8 @@ class PlanController(QObject):
         """``choice`` with the territory list and locks of the same plan (bound, or stored in the project),
         and what belongs to the layer rather than to one scenario (it carries over between scenarios)."""
         plan = dataclasses.replace(choice)
+        if not plan.territory_table:
+            plan.territory_table = choice.territory_table = self._plan_table(plan.layer_id)
         current = self.service.plan if self.service.is_bound else None
         stored = PlanSettings.read(self.project)
         for source in (current, stored):
@@ -128,6 +144,26 @@ class PlanController(QObject):
                 plan.time_limit = source.time_limit
                 break
         return plan
+
+    def _plan_table(self, layer_id: str) -> str:
+        """The id of the territory table the panel keeps for the units layer ``layer_id`` (found in the
+        project, else opened or made beside the data and added to the project); "" without a layer."""
+        layer = self.project.mapLayer(layer_id)
+        if not isinstance(layer, QgsVectorLayer):
+            return ""
+        for candidate in self.project.mapLayers().values():
+            if isinstance(candidate, QgsVectorLayer) and candidate.customProperty(TABLE_OF, "") == layer_id:
+                return candidate.id()
+        table, problem = open_plan_table(layer, tr("{} — territories").format(layer.name()))
+        for candidate in self.project.mapLayers().values():  # the same table, loaded by the user
+            if isinstance(candidate, QgsVectorLayer) and candidate.source() == table.source() \
+                    and table.providerType() != "memory":
+                candidate.setCustomProperty(TABLE_OF, layer_id)
+                return candidate.id()
+        if problem is not None:
+            self.service.warn(problem, Qgis.MessageLevel.Info)
+        self.project.addMapLayer(table)
+        return table.id()
 
     def _rebind(self, **changes) -> bool:
         """Bind again to the chosen setup with ``changes`` (another territory field, another filter)."""
@@ -194,6 +230,8 @@ class PlanController(QObject):
         layer = self.project.mapLayer(plan.layer_id) if plan is not None else None
         if not isinstance(layer, QgsVectorLayer):
             return False
+        if not isinstance(self.project.mapLayer(plan.territory_table), QgsVectorLayer):
+            plan.territory_table = self._plan_table(layer.id())
         self.choice = form_part(plan)
         self.setupShown.emit(layer, plan)
         return self.service.bind(layer, plan)
@@ -209,15 +247,31 @@ class PlanController(QObject):
 
     def _on_plan_changed(self) -> None:
         if not self.service.is_bound:
+            self.accounts.unbind()
             return
         self._ask_about_style()
         self.save_plan()
         self.service.restyle()
         if self.service.adjacency is None:
             self.read_neighbours()
+        self.read_accounts()
 
     def _on_territories_changed(self) -> None:
         self.save_plan()
+        self.accounts.restyle()
+
+    def read_accounts(self) -> None:
+        """Bind the plan's accounts layer and read its accounts in the background (none: unbind)."""
+        problem = self.accounts.bind()
+        if problem is not None:
+            self.service.warn(problem)
+        previous, self._accounts_task = self._accounts_task, None
+        if previous is not None and not sip.isdeleted(previous):
+            previous.cancel()  # read for a setup that is gone
+        if not self.accounts.is_bound:
+            return
+        self._accounts_task = AccountsTask(self.service, self.accounts)
+        self.run_task(self._accounts_task)
 
     def _ask_about_style(self) -> None:
         """Ask once before replacing a style someone made with the territory colours."""
@@ -325,18 +379,47 @@ class PlanController(QObject):
         return True
 
     def packet_parameters(self) -> dict:
-        """The Territory packets parameters of the plan in the panel."""
+        """The Territory packets parameters of the plan in the panel (its territory table and reps; the
+        changes since the baseline scenario)."""
+        return packet_parameters(self.service, self.scenarios.baseline)
+
+    def algorithm_parameters(self, algorithm: str) -> dict:
+        """The parameters of ``algorithm`` ("territorypackets", "territorystatistics",
+        "comparealignments", "assignreps") filled in with the plan in the panel."""
+        if algorithm == "territorypackets":
+            return self.packet_parameters()
+        if algorithm == "territorystatistics":
+            return statistics_parameters(self.service)
+        if algorithm == "comparealignments":
+            return compare_parameters(self.service, self.scenarios.baseline)
+        return assign_reps_parameters(self.service)
+
+    def assign_reps(self) -> bool:
+        """Run Assign reps on the plan and its reps layer, and write each territory's rep into the
+        territory table (one undoable step); the packets and Statistics then take the reps from there."""
         service = self.service
-        parameters = {"INPUT": service.layer, "TERRITORY_FIELD": service.field_name,
-                      "BALANCE_FIELDS": list(service.plan.measures)}
-        if service.plan.territory_table:  # names, reps, colours and goals by code
-            parameters["TERRITORIES"] = service.plan.territory_table
-        if service.plan.unit_name_field:
-            parameters["UNIT_NAME_FIELD"] = service.plan.unit_name_field
-        baseline = self.scenarios.baseline
-        if baseline and baseline != service.field_name:
-            parameters["FIELD_BEFORE"] = baseline  # the changes since the baseline scenario
-        return parameters
+        if not service.is_bound:
+            return False
+        parameters = assign_reps_parameters(service)
+        if "REPS" not in parameters or "REP_NAME_FIELD" not in parameters:
+            service.warn(tr("Choose the reps layer (a point at each rep's home) and its name field in the setup "
+                            "first."), Qgis.MessageLevel.Info)
+            return False
+        import processing
+        from qgis.core import QgsProcessingException
+
+        try:
+            result = processing.run("territory:assignreps", parameters)
+        except QgsProcessingException as error:
+            service.warn(str(error))
+            return False
+        reps = assigned_reps(result["OUTPUT_TERRITORIES"], service.field_name)
+        if not write_reps(self.territory_editor, service, reps):
+            return False
+        service.message.emit(tr("Reps assigned to {} territories (mean distance {} km); they are kept in the territory "
+                                "table.").format(sum(1 for rep in reps.values() if rep),
+                                                 result.get("MEAN_DISTANCE_KM")), Qgis.MessageLevel.Success)
+        return True
 
     # -- travel ------------------------------------------------------------------------------------
     def travel_of_active(self) -> dict | None:
@@ -418,7 +501,7 @@ class PlanController(QObject):
 
     def _on_engine_progress(self, task: EngineTask, text: str) -> None:
         """The engine's progress ("Searching: worst deviation 6.20 %") in the panel and the task manager."""
-        if sip.isdeleted(task):
+        if sip.isdeleted(task) or sip.isdeleted(self):  # the plugin unloaded while the engine ran
             return
         line = f"{task.title}: {text}"
         task.setDescription(line)
@@ -446,3 +529,4 @@ class PlanController(QObject):
         self.cancel_tasks()
         self._links.cut()
         self.thematic.unload()
+        self.accounts.unbind()

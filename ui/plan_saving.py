@@ -45,11 +45,12 @@ class PlanSaving(QObject):
         """The territories as this session read them (what a save checks others' changes against)."""
         self.guard.remember(fids, values)
 
-    def note(self, fids, action: str, notes: dict[int, str] | None = None) -> None:
-        """The panel is about to change ``fids`` by ``action`` (paint, build…), as the log will call it;
-        ``notes`` (fid → text) go in the log's note column."""
+    def note(self, moves: dict, action: str, notes: dict[int, str] | None = None) -> None:
+        """The panel moved units by ``action`` (paint, build…, as the log will call it): ``moves``
+        {fid: (from, to)}, the edit command that just ended; ``notes`` (fid → text) go in the log's
+        note column."""
         if self.recorder is not None:
-            self.recorder.note(fids, action, notes)
+            self.recorder.note(moves, action, notes)
 
     def rows(self, territory: str | None = None) -> list[dict]:
         """The saved change log (rows into or out of ``territory`` when given)."""

@@ -12,6 +12,7 @@ from qgis.core import Qgis, QgsFeatureRequest, QgsVectorLayer
 
 from ..core.plan.scenarios import compare_scenarios
 from ..i18n import tr
+from ..layers.change_log import DELETE_SCENARIO, NEW_SCENARIO, RENAME_SCENARIO, note_scenario
 from ..layers.edit_checks import new_field_problem, text_field
 from ..layers.values import is_empty_value
 
@@ -88,6 +89,7 @@ class Scenarios:
             if not is_empty_value(value):
                 layer.changeAttributeValue(feature.id(), target, str(value))
         layer.endEditCommand()
+        note_scenario(layer, NEW_SCENARIO, name, tr("copy of scenario “{}”").format(source), copy_of=source)
         names = self.names()
         if name not in names:
             names.append(name)
@@ -111,6 +113,7 @@ class Scenarios:
             self._warn(tr("The data source of “{}” cannot rename fields; create a new scenario from this one "
                           "and delete the old one instead.").format(layer.name()))
             return False
+        note_scenario(layer, RENAME_SCENARIO, new, tr("renamed from “{}”").format(old), renamed_from=old)
         names = [new if n == old else n for n in before]
         if self.service.plan.baseline == old:
             self.service.change_plan(baseline=new)
@@ -131,6 +134,7 @@ class Scenarios:
         if not layer.deleteAttribute(layer.fields().lookupField(name)):
             self._warn(tr("The data source of “{}” cannot delete fields.").format(layer.name()))
             return False
+        note_scenario(layer, DELETE_SCENARIO, name, tr("scenario “{}” deleted").format(name))
         self._remember([n for n in self.names() if n != name])
         return True
 

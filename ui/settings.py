@@ -81,6 +81,14 @@ class PlanSettings:
     #: sales and potential per unit, for the penetration view of the map
     sales_field: str = ""
     potential_field: str = ""
+    #: id of the accounts layer (points), its id field and its override field (a territory code per
+    #: account kept by a territory other than its unit's); ``measures`` may name its numeric fields
+    accounts_layer: str = ""
+    account_id_field: str = ""
+    override_field: str = ""
+    #: id of the reps layer (points at the reps' homes) and the field naming each rep
+    reps_layer: str = ""
+    rep_name_field: str = ""
 
     @property
     def balanced_measures(self) -> list[str]:
@@ -118,6 +126,11 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/index_weights", self.index_weights)
         project.writeEntry(SCOPE, "plan/sales_field", self.sales_field)
         project.writeEntry(SCOPE, "plan/potential_field", self.potential_field)
+        project.writeEntry(SCOPE, "plan/accounts_layer", self.accounts_layer)
+        project.writeEntry(SCOPE, "plan/account_id_field", self.account_id_field)
+        project.writeEntry(SCOPE, "plan/override_field", self.override_field)
+        project.writeEntry(SCOPE, "plan/reps_layer", self.reps_layer)
+        project.writeEntry(SCOPE, "plan/rep_name_field", self.rep_name_field)
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -160,6 +173,11 @@ class PlanSettings:
         plan.index_weights = project.readEntry(SCOPE, "plan/index_weights", "")[0]
         plan.sales_field = project.readEntry(SCOPE, "plan/sales_field", "")[0]
         plan.potential_field = project.readEntry(SCOPE, "plan/potential_field", "")[0]
+        plan.accounts_layer = project.readEntry(SCOPE, "plan/accounts_layer", "")[0]
+        plan.account_id_field = project.readEntry(SCOPE, "plan/account_id_field", "")[0]
+        plan.override_field = project.readEntry(SCOPE, "plan/override_field", "")[0]
+        plan.reps_layer = project.readEntry(SCOPE, "plan/reps_layer", "")[0]
+        plan.rep_name_field = project.readEntry(SCOPE, "plan/rep_name_field", "")[0]
         return plan
 
     def tolerance_of(self, measure: str) -> float:

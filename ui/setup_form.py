@@ -29,7 +29,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..compat import line_layers, polygon_and_point_layers, vector_layers
+from ..compat import line_layers, point_layers, polygon_and_point_layers, vector_layers
 from ..i18n import tr
 from ..layers.edit_checks import territory_field_problem
 from ..layers.signal_links import SignalLinks
@@ -141,6 +141,11 @@ class SetupForm(QWidget):
             "Optional territory table (the Territories output of Build or Rebalance): names, reps, colours and "
             "locks by territory code; renaming then changes the name, never the code"))
         form.addRow(tr("Territory table"), self.table_combo)
+        self.reps_combo = self._layer_picker("territoryRepsCombo", point_layers(), tr(
+            "Optional reps layer (a point at each rep's home): Assign reps matches them to territories, the "
+            "packets show their homes, and a rep living outside their territory is flagged"))
+        self.rep_name_combo = self._field_picker("territoryRepNameField", tr("The reps layer's field naming each rep"))
+        form.addRow(tr("Reps"), self._row(self.reps_combo, self.rep_name_combo))
         self.network_combo = self._layer_picker("territoryNetworkCombo", line_layers(), tr(
             "Optional road network (a line layer, 50 km/h unless Build is given speeds): the panel shows the "
             "active territory's travel times"))
@@ -157,6 +162,19 @@ class SetupForm(QWidget):
             "Optional potential per unit, for the map's penetration view"), filters=numbers)
         form.addRow(tr("Sales, potential"), self._row(self.sales_combo, self.potential_combo))
 
+        # accounts beside the units: counted where they are aligned, overrides painted on the map
+        self.accounts_combo = self._layer_picker("territoryAccountsCombo", point_layers(), tr(
+            "Optional accounts (points): each counts for its unit's territory, or for its override; their numeric "
+            "fields can be balanced"))
+        form.addRow(tr("Accounts"), self.accounts_combo)
+        self.account_id_combo = self._field_picker("territoryAccountIdField", tr("The field that tells accounts "
+                                                                                "apart"), allow_empty=False)
+        form.addRow(tr("Account id"), self.account_id_combo)
+        self.override_combo = self._field_picker("territoryOverrideField", tr(
+            "The accounts' override field: a territory code when an account is kept by a territory other than its "
+            "unit's"), allow_empty=False, filters=kinds.String | kinds.Int | kinds.LongLong)
+        form.addRow(tr("Override field"), self.override_combo)
+
         changed = self._say_changed
         self._links = SignalLinks([
             (self.layer_combo.layerChanged, self._on_layer_chosen),
@@ -170,6 +188,11 @@ class SetupForm(QWidget):
             (self.index_edit.editingFinished, self._on_index_typed),
             (self.table_combo.layerChanged, changed),
             (self.network_combo.layerChanged, changed),
+            (self.accounts_combo.layerChanged, self._on_accounts_chosen),
+            (self.account_id_combo.fieldChanged, changed),
+            (self.override_combo.fieldChanged, changed),
+            (self.reps_combo.layerChanged, self._on_reps_chosen),
+            (self.rep_name_combo.fieldChanged, changed),
             (self.tolerance_spin.valueChanged, self._on_tolerance),
             (self.tolerances_table.itemChanged, self._on_tolerance_typed),
         ])
@@ -237,6 +260,13 @@ class SetupForm(QWidget):
             self._index_shown = text
             self._say_changed()
 
+    def _on_reps_chosen(self, layer) -> None:
+        with self.filling():
+            self.rep_name_combo.setLayer(layer)
+            if layer is not None and not self.rep_name_combo.currentField():
+                self.rep_name_combo.setField(likely_name_field(layer))
+        self._say_changed()
+
     def _on_tolerance(self, value: float) -> None:
         if not self._filling:
             self.toleranceChanged.emit(float(value))
@@ -245,6 +275,28 @@ class SetupForm(QWidget):
         measure = item.data(Qt.ItemDataRole.UserRole)
         if item.column() == 1 and measure and not self._filling:
             self.measureToleranceTyped.emit(measure, item.text())
+
+    def _on_accounts_chosen(self, layer) -> None:
+        with self.filling():
+            self._show_accounts(self.current_layer(), layer if isinstance(layer, QgsVectorLayer) else None)
+        self._say_changed()
+
+    def _show_accounts(self, units: QgsVectorLayer | None, accounts: QgsVectorLayer | None,
+                       plan: PlanSettings | None = None) -> None:
+        """Point the account fields at ``accounts`` and offer their numeric fields as measures too."""
+        for combo in (self.account_id_combo, self.override_combo):
+            combo.setLayer(accounts)
+        if accounts is not None and plan is None:
+            self.account_id_combo.setField(next((f.name() for f in accounts.fields()
+                                                 if f.name().lower() in ("id", "account_id", "account")), ""))
+            self.override_combo.setField(next((f.name() for f in accounts.fields()
+                                               if "override" in f.name().lower()), ""))
+        checked = list(self.measures_combo.checkedItems())
+        own = measure_candidates(units) if units is not None else []
+        extra = [name for name in measure_candidates(accounts) if name not in own] if accounts is not None else []
+        self.measures_combo.clear()
+        self.measures_combo.addItems(own + extra)
+        self.measures_combo.setCheckedItems([m for m in checked if m in own + extra])
 
     def current_layer(self) -> QgsVectorLayer | None:
         layer = self.layer_combo.currentLayer()
@@ -259,7 +311,12 @@ class SetupForm(QWidget):
             return None
         table = self.table_combo.currentLayer()
         network = self.network_combo.currentLayer()
+        accounts = self.accounts_combo.currentLayer()
+        reps = self.reps_combo.currentLayer()
         return PlanSettings(layer_id=layer.id(), territory_field=field,
+                            accounts_layer=accounts.id() if accounts is not None else "",
+                            account_id_field=self.account_id_combo.currentField() if accounts is not None else "",
+                            override_field=self.override_combo.currentField() if accounts is not None else "",
                             network_layer=network.id() if network is not None else "",
                             territory_table=table.id() if table is not None and table is not layer else "",
                             unit_name_field=self.unit_name_combo.currentField(),
@@ -268,7 +325,9 @@ class SetupForm(QWidget):
                             lock_field=self.lock_field_combo.currentField(),
                             index_weights=self.index_edit.text().strip(),
                             sales_field=self.sales_combo.currentField(),
-                            potential_field=self.potential_combo.currentField())
+                            potential_field=self.potential_combo.currentField(),
+                            reps_layer=reps.id() if reps is not None else "",
+                            rep_name_field=self.rep_name_combo.currentField() if reps is not None else "")
 
     # -- showing a plan --------------------------------------------------------------------------------
     def fill(self, layer: QgsVectorLayer | None, plan: PlanSettings | None = None,
@@ -293,6 +352,7 @@ class SetupForm(QWidget):
                 self.potential_combo.setField("")
                 self.unit_name_combo.setField(likely_name_field(layer))
                 self.measures_combo.setCheckedItems(likely_workloads(numeric))
+                self.table_combo.setLayer(None)  # another layer's table is not this one's
                 return
             project = project or QgsProject.instance()
             self.field_combo.setField(plan.territory_field)
@@ -304,11 +364,28 @@ class SetupForm(QWidget):
             self.potential_combo.setField(plan.potential_field)
             self.table_combo.setLayer(project.mapLayer(plan.territory_table) if plan.territory_table else None)
             self.network_combo.setLayer(project.mapLayer(plan.network_layer) if plan.network_layer else None)
+            reps = project.mapLayer(plan.reps_layer) if plan.reps_layer else None
+            self.reps_combo.setLayer(reps)
+            self.rep_name_combo.setLayer(reps)
+            self.rep_name_combo.setField(plan.rep_name_field)
             self.tolerance_spin.setValue(plan.tolerance)
+            accounts = project.mapLayer(plan.accounts_layer) if plan.accounts_layer else None
+            accounts = accounts if isinstance(accounts, QgsVectorLayer) else None
+            self.accounts_combo.setLayer(accounts)
+            self._show_accounts(layer, accounts, plan)
+            if accounts is not None:
+                self.account_id_combo.setField(plan.account_id_field)
+                self.override_combo.setField(plan.override_field)
+                self.measures_combo.setCheckedItems(plan.measures)
 
     def _show_index(self, text: str) -> None:
         self.index_edit.setText(text)
         self._index_shown = text.strip()
+
+    def show_table(self, table: QgsVectorLayer | None) -> None:
+        """Show ``table`` (the plan's territory table, perhaps just made by the panel) in its row."""
+        with self.filling():
+            self.table_combo.setLayer(table)
 
     def show_field(self, layer: QgsVectorLayer, name: str) -> None:
         """Show ``name`` (a field just added to ``layer``) as the territory field."""

@@ -44,12 +44,13 @@ def propose_suggestion(service, suggestion: Suggestion) -> Preview | None:
         return None
     return service.propose(np.array([suggestion.unit]), [names[suggestion.target]],
                            tr("Move unit {} to {}").format(unit_name(service, suggestion.unit),
-                                                           names[suggestion.target]), action="suggestion")
+                                                           service.display_name(names[suggestion.target])),
+                           action="suggestion")
 
 
 def suggestion_text(service, suggestion: Suggestion) -> str:
     """The move and its effect on both territories' deviations, per measure."""
-    names = service.territory_names
+    names = [service.display_name(name) for name in service.territory_names]
     effects = []
     for a, measure in enumerate(service.measure_names):
         effects.append(tr("{m}: {s} {sb:+.1f}→{sa:+.1f} %, {t} {tb:+.1f}→{ta:+.1f} %").format(

@@ -32,6 +32,14 @@ def read_only_table(parent: QWidget, name: str, headers: list[str], rows: list[l
     table.setHorizontalHeaderLabels(headers)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.verticalHeader().setVisible(False)
+    fill_read_only_table(table, rows, right_aligned)
+    return table
+
+
+def fill_read_only_table(table: QTableWidget, rows: list[list[str]],
+                         right_aligned: Callable[[int, int], bool] | None = None) -> None:
+    """Show ``rows`` of cell texts in ``table`` (its headers stay)."""
+    table.setRowCount(len(rows))
     for row, cells in enumerate(rows):
         for column, text in enumerate(cells):
             item = QTableWidgetItem(text)
@@ -39,7 +47,24 @@ def read_only_table(parent: QWidget, name: str, headers: list[str], rows: list[l
                 item.setTextAlignment(RIGHT)
             table.setItem(row, column, item)
     table.resizeColumnsToContents()
-    return table
+
+
+def fit_to_contents(dialog: QDialog, table: QTableWidget, rows: int = 14) -> None:
+    """Size ``dialog`` so that ``table`` shows every column and up to ``rows`` rows without scrolling,
+    within the screen the dialog is on."""
+    width = table.verticalHeader().width() + 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width()
+    width += sum(table.columnWidth(c) for c in range(table.columnCount()))
+    height = table.horizontalHeader().height() + 2 * table.frameWidth()
+    height += sum(table.rowHeight(r) for r in range(min(rows, table.rowCount()))) or table.verticalHeader()\
+        .defaultSectionSize()
+    extra = dialog.sizeHint() - table.sizeHint()  # the labels, buttons and margins around the table
+    screen = dialog.screen().availableGeometry() if hasattr(dialog, "screen") and dialog.screen() else None
+    wanted_width = width + max(extra.width(), 24)
+    wanted_height = height + max(extra.height(), 80)
+    if screen is not None:
+        wanted_width = min(wanted_width, int(0.9 * screen.width()))
+        wanted_height = min(wanted_height, int(0.8 * screen.height()))
+    dialog.resize(max(wanted_width, 360), max(wanted_height, 200))
 
 
 def push_button(parent: QWidget, text: str, name: str, tip: str) -> QPushButton:
@@ -65,3 +90,4 @@ class TableDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.resize(*size)
+        fit_to_contents(self, self.table)

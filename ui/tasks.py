@@ -24,6 +24,7 @@ from qgis.core import (
     QgsVectorLayer,
     QgsVectorLayerFeatureSource,
 )
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import pyqtSignal
 
 from ..core.plan.ledger import prepare_units
@@ -33,6 +34,12 @@ from ..i18n import tr
 from ..layers.units import UnitDataError, read_units
 from ..layers.values import default_names
 from .assignment_service import LOG_TAG, AssignmentService
+
+
+def is_alive(service) -> bool:
+    """Whether ``service`` (a QObject the task reports to) still exists: unloading the plugin, or
+    quitting QGIS, deletes it while a task may still be running."""
+    return service is not None and not sip.isdeleted(service)
 
 
 class LayerSnapshot:
@@ -158,6 +165,8 @@ class UnitsTask(PanelTask):
 
     def _hand_over(self, result: bool) -> None:
         service = self.service
+        if not is_alive(service):  # the plugin unloaded (QGIS quits) while the task ran: nothing to tell
+            return
         if not result:
             if self.error:
                 QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Warning)
@@ -171,6 +180,78 @@ class UnitsTask(PanelTask):
         if not service.set_units(self.units):
             # the layer changed while it was read: read it again
             service.planChanged.emit()
+
+
+class AccountsTask(QgsTask):
+    """Reads the plan's accounts (``layers.accounts.read_accounts``: ids, overrides, workloads, and
+    the unit each stands in) and hands them to the account binding."""
+
+    def __init__(self, service: AssignmentService, binding):
+        layer = binding.layer
+        super().__init__(tr("Reading the accounts of “{}”").format(layer.name()), QgsTask.Flag.CanCancel)
+        self.service, self.binding = service, binding
+        self.layer_id, self.units_id = layer.id(), service.layer_id
+        self.generation = binding.generation
+        self.units_snapshot = LayerSnapshot(service.layer)
+        self.accounts_snapshot = LayerSnapshot(layer)
+        self.request = service.unit_request()
+        self.context = QgsProject.instance().transformContext()
+        self.id_field, self.override_field = service.plan.account_id_field, service.plan.override_field
+        self.measures = binding.account_measures
+        from ..layers.accounts import HomeCache, prepare_file_read
+
+        # a GeoPackage is read straight from the file on the worker thread (see layers.plan_reader), and
+        # the accounts' units found last time for the same files are taken as they were
+        self.from_file = prepare_file_read(layer, self.id_field, self.override_field, self.measures)
+        self.homes = HomeCache.for_layers(service.layer, layer, service.plan.filter_expression)
+        self.units = self.accounts = None
+        self.error = ""
+        self.on_finished = None
+        self.setDependentLayers([layer, service.layer])
+
+    def run(self) -> bool:
+        from ..layers.accounts import AccountDataError, read_accounts
+
+        collecting = gc.isenabled()
+        gc.disable()  # a million accounts: see UnitsTask.run
+        try:
+            self.units = read_units(self.units_snapshot, [], self.context, None, with_adjacency=False,
+                                    request=self.request)
+            if self.units is None or self.isCanceled():
+                return False
+            known = self.homes.load()
+            self.accounts = read_accounts(self.accounts_snapshot, self.units, self.id_field, self.context,
+                                          override_field=self.override_field, balance_fields=self.measures,
+                                          feedback=_TaskFeedback(self), from_file=self.from_file, known_homes=known)
+            if self.accounts is not None and (known is None or len(known[0]) != int((self.accounts.home >= 0).sum())):
+                self.homes.save(self.accounts, self.units)
+            release_in_blocks(self.units.geometries)
+        except (UnitDataError, AccountDataError) as error:
+            self.error = str(error)
+            return False
+        except Exception:  # noqa: BLE001 - reported; the panel keeps working without the accounts
+            self.error = traceback.format_exc()
+            return False
+        finally:
+            if collecting:
+                gc.enable()
+        return self.accounts is not None and not self.isCanceled()
+
+    def finished(self, result: bool) -> None:
+        try:
+            if not result:
+                if self.error:
+                    QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Warning)
+                    self.service.message.emit(tr("The accounts could not be read, so they do not count: {}").format(
+                        self.error.strip().splitlines()[-1]), Qgis.MessageLevel.Warning)
+                return
+            if self.binding.generation != self.generation or self.binding.layer is None \
+                    or self.service.layer_id != self.units_id:
+                return  # read for an earlier setup
+            self.binding.adopt(self.accounts, self.units.fids)
+        finally:
+            if self.on_finished is not None:
+                self.on_finished(self)
 
 
 @dataclass
@@ -238,12 +319,16 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
     locked_units = (ledger.field_locks | ledger.listed_locks)[units]
     locked = np.where(locked_units, initial, -1)
     adjacency = service.raw_adjacency[units][:, units]
+    # accounts overridden to a territory are its fixed load (a rebalance keeps every territory's code)
+    fixed = None
+    if mode == "rebalance" and service.measures:
+        fixed = ledger.fixed[[ledger.registry_index[name] for name in free_names]]
     problem = Problem(
         positions=service.positions[units], workloads=service.problem_workloads()[units], adjacency=adjacency,
         territory_count=len(free_names), measure_names=list(service.measures), locked=locked,
         initial=initial if mode == "rebalance" else None, tolerance=service.plan.tolerance / 100.0,
         tolerances=service.plan.engine_tolerances(), time_limit=max(0.0, float(service.plan.time_limit)),
-        contiguous=True)
+        contiguous=True, fixed_loads=fixed if fixed is not None and fixed.any() else None)
     problem.validate()
     return EngineJob(mode=mode, problem=problem, units=units, names=free_names, territory_list=territory_list,
                      previous=initial)
@@ -340,6 +425,8 @@ class EngineTask(PanelTask):
 
     def _hand_over(self, result: bool) -> None:
         service = self.service
+        if not is_alive(service):  # the plugin unloaded (QGIS quits) while the engine ran: nothing to write
+            return
         what = tr("Building territories") if self.job.mode == "build" else tr("Rebalancing")
         if (QgsProject.instance().mapLayer(self.layer_id) is None or service.layer_id != self.layer_id
                 or service.field_name != self.field_name):

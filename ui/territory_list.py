@@ -76,6 +76,45 @@ class TerritoryListCommand(QUndoCommand):
             service.apply_list(self.before)
 
 
+class TableEditCommand(QUndoCommand):
+    """A territory-table edit (a rename, reps) on the units layer's undo stack: the panel's undo and
+    redo, and a rollback of the layer's edits, undo and redo the table's edit along with the units'.
+
+    The table's edit is already made (in its own edit buffer) when this is pushed; undo and redo then
+    step the table's undo stack and have the plan read the table again."""
+
+    _alive: list[TableEditCommand] = []
+
+    @classmethod
+    def push(cls, stack, command: TableEditCommand) -> None:
+        cls._alive = [c for c in cls._alive if not sip.isdeleted(c)]
+        cls._alive.append(command)
+        stack.push(command)
+
+    def __init__(self, service, table, text: str):
+        super().__init__(text)
+        self._service = weakref.ref(service)
+        self._table = weakref.ref(table)
+        self._pushed = False
+
+    def _step(self, forward: bool) -> None:
+        table, service = self._table(), self._service()
+        if table is None or sip.isdeleted(table) or not table.isEditable():
+            return
+        stack = table.undoStack()
+        (stack.redo if forward else stack.undo)()
+        if service is not None and not sip.isdeleted(service):
+            service.read_table()
+
+    def redo(self) -> None:
+        if self._pushed:
+            self._step(True)
+        self._pushed = True
+
+    def undo(self) -> None:
+        self._step(False)
+
+
 class TerritoryListEditor:
     """New, rename, merge, delete and lock territories of the plan bound to ``service`` (an
     :class:`~.assignment_service.AssignmentService`), each as one undoable edit command."""
@@ -117,10 +156,15 @@ class TerritoryListEditor:
         return False
 
     def rename(self, old: str, new: str) -> bool:
-        """Rename territory ``old``; with a territory table, its name there (the code stays)."""
+        """Rename territory ``old``: its name in the territory table; the code, and so every unit of
+        every scenario, stays. (Only a plan without a table, which the panel gives every plan it can,
+        renames the code itself.)"""
         service = self.service
         table = plan_table_layer(service.project, service.plan.territory_table)
-        if old in service.table_rows and table is not None:
+        if service.ledger.is_locked(old):
+            service.warn(tr("Territory “{}” is locked; unlock it to rename it.").format(service.display_name(old)))
+            return False
+        if table is not None and old in self._list.names:
             return self._rename_in_table(table, old, new)
         new = self._valid_name(new)
         if new is None or old not in self._list.names or new == old:
@@ -147,12 +191,28 @@ class TerritoryListEditor:
         new = (new or "").strip()
         if not new or new == display_name(service.table_rows, code):
             return False
-        problem = rename_in_table(table, service.field_name, code, new)
+        taken = {display_name(service.table_rows, name) for name in self._list.names if name != code}
+        if new in taken:
+            service.warn(tr("A territory is already called “{}”. Choose another name.").format(new))
+            return False
+        text = tr("Rename territory {} to {}").format(display_name(service.table_rows, code), new)
+        return self.edit_table(table, text, lambda: rename_in_table(table, service.field_name, code, new))
+
+    def edit_table(self, table, text: str, change) -> bool:
+        """Make ``change()`` (an edit of the territory table through its edit buffer; it returns None,
+        or why it failed) one undoable step of the plan, on the units layer's undo stack too."""
+        service = self.service
+        if not service.ensure_editing():
+            return False
+        problem = change()
         if problem is not None:
             service.warn(problem)
             return False
-        service.table_rows[code].name = new
-        service.territoriesChanged.emit()
+        layer = service.layer
+        layer.beginEditCommand(text)
+        TableEditCommand.push(layer.undoStack(), TableEditCommand(service, table, text))
+        layer.endEditCommand()
+        service.read_table()
         return True
 
     def merge(self, source: str, target: str) -> bool:

@@ -43,6 +43,8 @@ class TerritoryListModel(QAbstractTableModel):
         self._measure_names: list[str] = []
         self._warning_icon = QgsApplication.getThemeIcon("/mIconWarning.svg")
         self._editor = TerritoryListEditor(service)  # the lock column's check boxes lock territories
+        #: {code: why its rep is flagged} (a rep living outside the territory), shown in red
+        self.rep_flags: dict[str, str] = {}
         self._links = SignalLinks([(service.territoriesChanged, self.reset), (service.planChanged, self.reset),
                                    (service.figuresChanged, self._on_figures_changed)])
         self.reset()
@@ -57,12 +59,15 @@ class TerritoryListModel(QAbstractTableModel):
         return figures
 
     def _rep_text(self, name) -> str:
-        """The rep of most of the territory's units (rep field), else its territory table's rep."""
+        """The territory's rep in the territory table (by code, as Assign reps writes it), else the rep
+        of most of its units (the rep field)."""
         service = self.service
+        row = service.table_rows.get(name) if name is not None else None
+        if row is not None and row.rep:
+            return row.rep
         common = service.ledger.rep_counts(name) if service.plan.rep_field else []
         if not common:
-            row = service.table_rows.get(name) if name is not None else None
-            return row.rep if row is not None and row.rep else ""
+            return ""
         if len(common) == 1:
             return common[0][0]
         return tr("{} (+{} more)").format(common[0][0], len(common) - 1)
@@ -227,7 +232,17 @@ class TerritoryListModel(QAbstractTableModel):
             return self._parts_data(name, figures["parts"], role)
         return None
 
+    def show_rep_flags(self, flags: dict[str, str]) -> None:
+        """Flag the territories whose rep lives outside them (``flags`` {code: text})."""
+        if flags == self.rep_flags:
+            return
+        self.rep_flags = dict(flags)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0))
+
     def _name_data(self, name, role):
+        if role == Qt.ItemDataRole.ForegroundRole and name in self.rep_flags:
+            return QColor(190, 30, 30)  # as AlignMix outlines a rep living elsewhere in red
         if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
             return display_name(self.service.table_rows, name) if name is not None else tr("Unassigned")
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -256,6 +271,8 @@ class TerritoryListModel(QAbstractTableModel):
         row = self.service.table_rows.get(name) if name is not None else None
         if row is not None and row.goal is not None:
             lines.append(tr("Goal: {}").format(_format_number(row.goal)))
+        if name in self.rep_flags:
+            lines.append(self.rep_flags[name])
         for a, measure in enumerate(self._measure_names):
             if a >= len(figures.get("sums", [])):
                 break

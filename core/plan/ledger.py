@@ -89,6 +89,8 @@ class TerritoryLedger:
             self.add_name(name, grow=False)
         #: every territory's pieces (−1 until :meth:`count_pieces` is given the neighbours)
         self.pieces = TerritoryPieces(len(self.registry))
+        #: workload a territory carries whatever its units (accounts overridden to it), by registry number
+        self.fixed = np.zeros((len(self.registry), workloads.shape[1]))
         self._dirty: set[int] = set()
         self._list_changed = False
         self._totals_changed = False
@@ -106,6 +108,7 @@ class TerritoryLedger:
         if grow:
             self.counts = np.append(self.counts, 0)
             self.sums = np.vstack([self.sums, np.zeros((1, self.sums.shape[1]))])
+            self.fixed = np.vstack([self.fixed, np.zeros((1, self.fixed.shape[1]))])
             self.reps.append(Counter())
             self.pieces.grow_to(len(self.registry))
         return k
@@ -157,13 +160,15 @@ class TerritoryLedger:
 
     # -- figures ------------------------------------------------------------------------------------
     def recount(self) -> None:
-        """Every sum again from the labels (after a reload)."""
+        """Every sum again from the labels (after a reload), fixed loads included."""
         size = len(self.registry)
-        self.totals = self.workloads.sum(axis=0)
+        if self.fixed.shape[0] < size:
+            self.fixed = np.vstack([self.fixed, np.zeros((size - self.fixed.shape[0], self.fixed.shape[1]))])
+        self.totals = self.workloads.sum(axis=0) + self.fixed.sum(axis=0)
         self.counts = np.bincount(self.labels, minlength=size).astype(np.int64)
-        self.sums = np.zeros((size, self.workloads.shape[1]))
+        self.sums = self.fixed.copy()
         for a in range(self.workloads.shape[1]):
-            self.sums[:, a] = np.bincount(self.labels, weights=self.workloads[:, a], minlength=size)
+            self.sums[:, a] += np.bincount(self.labels, weights=self.workloads[:, a], minlength=size)
         self.reps = [Counter() for _ in range(size)]
         if not self._has_reps:
             return
@@ -285,6 +290,42 @@ class TerritoryLedger:
         self.sums[k, a] += delta
         self.totals[a] += delta
         self.workloads[i, a] = float(value)
+        self._dirty.add(k)
+        self._totals_changed = True
+        return k
+
+    def set_account_loads(self, columns: list[int], unit_loads: np.ndarray, fixed: dict) -> None:
+        """Accounts counted where they are aligned: ``unit_loads`` (n, len(columns)) becomes the units'
+        workload on measures ``columns`` (the accounts aligned by their unit), ``fixed`` ({territory
+        name: (m,) workload}) every territory's fixed load (its overridden accounts); all counted again."""
+        if columns:
+            self.workloads[:, columns] = np.asarray(unit_loads, dtype=float).reshape(len(self.labels), len(columns))
+        self.fixed[:] = 0.0
+        for name, load in fixed.items():
+            self.fixed[self.add_name(name)] += np.asarray(load, dtype=float)
+        self.recount()
+        self._totals_changed = True
+
+    def add_to_unit(self, i: int, delta: np.ndarray) -> int:
+        """Unit ``i``'s workload changes by ``delta`` (m,) (an account joins or leaves it); returns its
+        registry number."""
+        k = int(self.labels[i])
+        delta = np.asarray(delta, dtype=float)
+        self.workloads[i] += delta
+        self.sums[k] += delta
+        self.totals += delta
+        self._dirty.add(k)
+        self._totals_changed = True
+        return k
+
+    def add_fixed(self, name, delta: np.ndarray) -> int:
+        """Territory ``name``'s fixed load changes by ``delta`` (m,) (an account overridden to it or
+        no longer); returns its registry number."""
+        k = self.add_name(name)
+        delta = np.asarray(delta, dtype=float)
+        self.fixed[k] += delta
+        self.sums[k] += delta
+        self.totals += delta
         self._dirty.add(k)
         self._totals_changed = True
         return k

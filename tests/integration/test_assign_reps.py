@@ -48,11 +48,10 @@ def snapshot(layer: QgsVectorLayer) -> list:
 
 
 @pytest.fixture
-def plan(run_algorithm, georgia_layer):
-    result = run_algorithm("territory:buildterritories", {
-        "INPUT": georgia_layer, "TERRITORY_COUNT": TERRITORIES, "BALANCE_FIELDS": ["population"],
-        "TOLERANCE": 5, "RANDOM_SEED": 3, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
-    return as_layer(result["OUTPUT"])
+def plan(built_plan):
+    """This test's own copy of a Georgia plan, built once per worker (conftest.built_plan)."""
+    return built_plan("georgia_counties.gpkg", TERRITORY_COUNT=TERRITORIES, BALANCE_FIELDS=["population"],
+                      TOLERANCE=5, RANDOM_SEED=3)["OUTPUT"]
 
 
 def reps_layer(plan: QgsVectorLayer, count: int, seed: int = 11, names=None, kept=None) -> QgsVectorLayer:

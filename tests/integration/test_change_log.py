@@ -196,3 +196,66 @@ def test_the_panel_lists_the_log_of_the_active_territory(qgis_iface, qgis_new_pr
     finally:
         dock.unload()
         dock.deleteLater()
+
+
+def test_a_geopackage_opened_by_its_path_logs_every_move_with_its_from_at_the_save(qgis_iface, qgis_new_project,
+                                                                                  tmp_path):
+    """As Processing loads its outputs (no ``|layername=``): the log is written at the save itself; a
+    county built and then painted before one save has two rows, each with its *from*; a new scenario
+    is one row, not a row per unit; units are named by the layer's id field (fips) in every row."""
+    import shutil
+
+    from dock_helpers import run_synchronously
+    from territory_planner.layers.change_log import NEW_SCENARIO
+    from territory_planner.resources import sample_data
+    from territory_planner.ui.dock import TerritoryDock
+
+    path = tmp_path / "georgia.gpkg"
+    shutil.copy(sample_data("georgia_counties.gpkg"), path)
+    layer = QgsVectorLayer(str(path), "georgia", "ogr")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    dock = TerritoryDock(qgis_iface)
+    dock.controller.run_task = run_synchronously
+    try:
+        dock.setup_form.layer_combo.setLayer(layer)
+        dock.setup_form.measures_combo.deselectAllOptions()
+        dock.setup_form.measures_combo.setCheckedItems(["population"])
+        dock.setup_form.unit_name_combo.setField("")
+        assert dock.create_field("territory")
+        dock.territory_toolbar.count_spin.setValue(4)
+        dock.build()
+        assert dock.apply_preview() == 159
+        service = dock.service
+        first, second = service.territory_names[:2]
+        fid = service.ledger.fids_of(first)[0]
+        service.set_active(second)
+        assert dock.paint([fid]) == 1
+        assert layer.commitChanges()
+        assert service.saving.recorder.backlog == [] and service.saving.recorder.error is None, \
+            "written at the save, nothing kept for later"
+        fips = layer.getFeature(fid)["fips"]
+        rows = [(r["action"], r["from_territory"], r["to_territory"]) for r in service.change_log()
+                if r["unit"] == fips]
+        assert rows == [("build", None, first), ("paint", first, second)]
+        assert all(r["unit"].startswith("13") for r in service.change_log()), "named by fips in every row"
+
+        assert dock.controller.new_scenario("plan_b")
+        other = service.ledger.fids_of(second)[0]
+        service.set_active(first)
+        assert dock.paint([other]) == 1
+        assert layer.commitChanges()
+        plan_b = [(r["action"], r["from_territory"], r["to_territory"]) for r in service.change_log()
+                  if r["scenario"] == "plan_b"]
+        assert sorted(plan_b, key=str) == sorted([(NEW_SCENARIO, None, None), ("paint", second, first)], key=str)
+
+        dialog = dock.show_change_log(first)
+        assert dialog.table.rowCount() >= 1 and "UTC" in dialog.table.item(0, 0).text()
+        dialog.scenario_combo.setCurrentIndex(dialog.scenario_combo.findData("plan_b"))
+        assert dialog.table.rowCount() == 1
+        written = dialog.export(str(tmp_path / "log.csv"))
+        assert written and "paint" in (tmp_path / "log.csv").read_text(encoding="utf-8")
+        assert dialog.export(str(tmp_path / "log.xlsx")) and (tmp_path / "log.xlsx").stat().st_size > 1000
+    finally:
+        dock.unload()
+        dock.deleteLater()

@@ -219,8 +219,10 @@ def test_new_rename_merge_delete_and_their_undo(dock):
     select_row(dock, "West")
     assert dock.rename_territory("Coast")
     assert list(table(dock)) == ["East", "Coast", "North", "Unassigned"]
-    assert {layer.getFeature(f)["territory"] for f in service.ledger.fids_of("Coast")} == {"Coast"}
-    assert [c.value() for c in layer.renderer().categories()][:3] == ["East", "Coast", "North"]
+    # a rename is the territory table's (issue 25): the code on every unit stays, the legend shows the name
+    assert {layer.getFeature(f)["territory"] for f in service.ledger.fids_of("West")} == {"West"}
+    assert [c.value() for c in layer.renderer().categories()][:3] == ["East", "West", "North"]
+    assert [c.label() for c in layer.renderer().categories()][:3] == ["East", "Coast", "North"]
     categories = layer.renderer().categories()
     assert categories[1].symbol().color().name() == west_colour, "a renamed territory keeps its colour"
 

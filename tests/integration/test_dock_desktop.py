@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from qgis_desktop import NEEDS_DESKTOP, ROOT, check_desktop_run, run_desktop
 
 pytestmark = NEEDS_DESKTOP
 
 
+@pytest.mark.slow(11)
 def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
     sample = tmp_path / "georgia_counties.gpkg"
     shutil.copy(ROOT / "resources" / "data" / "georgia_counties.gpkg", sample)
@@ -92,6 +94,7 @@ def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
     assert result["committed"]
 
 
+@pytest.mark.slow(8)
 def test_scenarios_preview_and_change_log_in_the_desktop(tmp_path):
     """A second scenario painted on its own and compared with the first; a rebalance previewed,
     discarded, then applied as one step; after saving, the change log holds what changed."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from qgis_desktop import NEEDS_DESKTOP, ROOT, check_desktop_run, run_desktop
 
 pytestmark = NEEDS_DESKTOP
 
 
+@pytest.mark.slow(20)
 def test_rebalance_in_the_desktop_previews_answers_clicks_and_cancels(tmp_path):
     sample = tmp_path / "georgia_counties.gpkg"
     shutil.copy(ROOT / "resources" / "data" / "georgia_counties.gpkg", sample)

@@ -151,6 +151,27 @@ def test_deviations_and_tolerances_use_the_one_formula():
     assert np.isnan(ledger.figures_of(None)["deviation"]).all() and ledger.figures_of("Nowhere") == {}
 
 
+def test_accounts_count_where_they_are_aligned_and_stay_equal_to_a_recount():
+    ledger = TerritoryLedger(["A", "A", "B", None], np.array([[1.0, 0.0], [2.0, 0.0], [4.0, 0.0], [8.0, 0.0]]))
+    # measure 1 is an account measure: 3 at unit 0, 5 at unit 2; an account of 7 overridden to A
+    ledger.set_account_loads([1], np.array([[3.0], [0.0], [5.0], [0.0]]), {"A": np.array([0.0, 7.0])})
+    a, b = ledger.registry_index["A"], ledger.registry_index["B"]
+    np.testing.assert_allclose(ledger.sums[a], [3.0, 10.0])
+    np.testing.assert_allclose(ledger.sums[b], [4.0, 5.0])
+    np.testing.assert_allclose(ledger.totals, [15.0, 15.0])
+    # the account of 5 at unit 2 is overridden to A: it leaves its unit and joins A's fixed load
+    ledger.add_to_unit(2, np.array([0.0, -5.0]))
+    ledger.add_fixed("A", np.array([0.0, 5.0]))
+    ledger.move(0, "B")  # a unit moves with its accounts, never with the overrides
+    np.testing.assert_allclose(ledger.sums[a], [2.0, 12.0])
+    np.testing.assert_allclose(ledger.sums[b], [5.0, 3.0])
+    fixed = ledger.fixed.copy()
+    ledger.recount()
+    np.testing.assert_allclose(ledger.sums[a], [2.0, 12.0])
+    np.testing.assert_allclose(ledger.fixed, fixed)
+    assert ledger.settle().totals_changed
+
+
 def test_rescaling_a_measure_scales_units_sums_and_totals_alike():
     ledger = TerritoryLedger(["A", "A", "B"], np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]]))
     before = ledger.figures_of("A")["deviation"].copy()
