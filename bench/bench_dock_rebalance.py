@@ -350,10 +350,22 @@ def main() -> None:
     ]
     for section in sections:
         lines += section
-    from bench_dock import write_section
-
-    write_section(Path(args.output), lines)
+    replace_section(Path(args.output), lines)
     print("\n".join(lines))
+
+
+def replace_section(path: Path, lines: list[str]) -> None:
+    """Put ``lines`` (a "## " section) in place of the section with the same heading, where it stands
+    (the figures before issue 26 and the notes stay below it), or at the end of the file."""
+    old = path.read_text(encoding="utf-8").splitlines() if path.exists() else ["# Territory dock speed", ""]
+    heading = lines[0]
+    if heading in old:
+        start = old.index(heading)
+        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+        new = old[:start] + lines + old[end:]
+    else:
+        new = old + [""] + lines
+    path.write_text("\n".join(new).rstrip() + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
