@@ -200,8 +200,11 @@ def panel_run(app, canvas, bar, path: str, measures: list[str], limit: float,
     else:
         wait_until(app, lambda: time.perf_counter() - started > cancel_after or bool(shown), PATIENCE)
         pressed = time.perf_counter()
-        cancel = getattr(dock, "cancel_engine", None)
-        (cancel or dock.controller.cancel_tasks)()
+        row = getattr(dock, "engine_progress", None)
+        if row is not None:
+            row.cancel_button.click()  # the panel's Cancel
+        else:
+            dock.controller.cancel_tasks()  # before issue 26 the panel had none: the task manager's
         ended = wait_until(app, lambda: task.status() in (QgsTask.TaskStatus.Complete, QgsTask.TaskStatus.Terminated)
                            and not dock.controller.tasks, PATIENCE)
         result["cancel_seconds"] = time.perf_counter() - pressed if ended else None

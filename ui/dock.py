@@ -156,7 +156,7 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         scroll.setWidget(body)
         frame_layout.addWidget(scroll, 1)
         # in view with the status line: Cancel must not scroll away while the engine searches
-        self.engine_progress = EngineProgress(frame)
+        self.engine_progress = EngineProgress(self.controller, frame)
         frame_layout.addWidget(self.engine_progress)
         self.status_label = QLabel(frame)
         self.status_label.setObjectName("territoryStatus")
@@ -217,7 +217,6 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         self.suggestions_panel.unitChosen.connect(lambda fid: self.select_units([fid]))
         self.overrides_panel.accountChosen.connect(self.select_account)
         self.preview_panel.unitChosen.connect(lambda fid: self.select_units([fid]))
-        self.engine_progress.cancel_button.clicked.connect(self.cancel_engine)
         self._links = SignalLinks([
             (form.layerChosen, self._on_layer_chosen),
             (form.setupChanged, self._apply_setup),
@@ -225,10 +224,6 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
             (form.measureToleranceTyped, self._on_measure_tolerance),
             (controller.setupShown, self._show_setup),
             (controller.progress, self.status_label.setText),
-            (controller.progress, self.engine_progress.show_line),
-            (controller.engineStarted, self.engine_progress.start),
-            (controller.engineFraction, self.engine_progress.show_fraction),
-            (controller.engineEnded, self.engine_progress.stop),
             (controller.scenariosChanged, self._fill_scenarios),
             (service.message, self._show_message),
             (service.activeChanged, self._on_active_changed),
@@ -510,11 +505,6 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
     def rebalance(self) -> EngineTask | None:
         return self.controller.rebalance(self.territory_toolbar.cap_spin.value())
 
-    def cancel_engine(self) -> None:
-        """Stop the Build or Rebalance that runs (the Cancel button under the table)."""
-        self.engine_progress.cancelling()
-        self.controller.cancel_engine()
-
     # -- scenarios, packets and the change log ---------------------------------------------------
     def _fill_scenarios(self) -> None:
         scenarios = self.controller.scenarios
@@ -579,6 +569,7 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         self._links.cut()
         self.setup_form.unload()
         self.suggestions_panel.unload()
+        self.engine_progress.unload()
         self.overrides_panel.unload()
         self.feedback_panel.unload()
         self.highlight.close()

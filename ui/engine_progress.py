@@ -6,14 +6,15 @@ from __future__ import annotations
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from ..i18n import tr
+from ..layers.signal_links import SignalLinks
 from .table_dialog import push_button
 
 
 class EngineProgress(QWidget):
-    """Shown while an engine task runs, hidden otherwise. ``cancel_button`` asks the controller to
-    stop the search (the dock connects it); nothing is changed when a run is cancelled."""
+    """A view of the controller's engine runs: shown while one runs, hidden otherwise; ``cancel_button``
+    asks the controller to stop the search (nothing is changed when a run is cancelled)."""
 
-    def __init__(self, parent=None):
+    def __init__(self, controller, parent=None):
         super().__init__(parent)
         self.setObjectName("territoryEngineProgress")
         layout = QVBoxLayout(self)
@@ -32,6 +33,14 @@ class EngineProgress(QWidget):
         layout.addWidget(self.line)
         layout.addLayout(row)
         self.setVisible(False)
+        self._links = SignalLinks([
+            (controller.engineStarted, self.start),
+            (controller.progress, self.show_line),
+            (controller.engineFraction, self.show_fraction),
+            (controller.engineEnded, self.stop),
+            (self.cancel_button.clicked, self.cancel),
+        ])
+        self._controller = controller
 
     def start(self, title: str) -> None:
         """A run began: show its title until the engine says what it does."""
@@ -46,13 +55,17 @@ class EngineProgress(QWidget):
     def show_fraction(self, percent: float) -> None:
         self.bar.setValue(int(round(percent)))
 
-    def cancelling(self) -> None:
-        """Cancel was clicked: the search stops at its next step."""
+    def cancel(self, *_clicked) -> None:
+        """Stop the run: the search stops at its next step, and nothing is changed."""
         self.cancel_button.setEnabled(False)
         self.line.setText(tr("Stopping the search…"))
+        self._controller.cancel_engine()
 
     def stop(self) -> None:
         self.setVisible(False)
         self.cancel_button.setEnabled(True)
         self.line.clear()
         self.bar.setValue(0)
+
+    def unload(self) -> None:
+        self._links.cut()
