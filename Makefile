@@ -21,7 +21,7 @@ help:
 	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
 	@echo "make bench     run the benchmark, write bench/RESULTS.md"
 	@echo "make bench-scale  processing.run on 100,000 to 1,000,000 units (part of make bench)"
-	@echo "make bench-dock  time the territory panel on 50,000 units, write bench/RESULTS-dock.md"
+	@echo "make bench-dock  time the territory panel on 50,000 units and its Rebalance on county-like layers, write bench/RESULTS-dock.md"
 	@echo "make bench-dock-1m  the same on 1,000,000 account points in a GeoPackage"
 	@echo "make bench-dock-1m-polygons  the same on 1,000,000 Voronoi polygons in a GeoPackage"
 	@echo "make bench-travel  straight-line vs road-network Build on 10,000 units, section of bench/RESULTS.md"
@@ -145,9 +145,13 @@ bench-scale: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	nice -n 10 $(PY) bench/scale.py $(if $(SCALE),--cases $(SCALE)) $(if $(FRESH),--fresh)
 
+# the painting figures on 50,000 units, then Rebalance in the panel against the toolbox (issue 26) on
+# 3,000 and 50,000 county-like units, and on the NAT counties when build/nat/ holds them (bench/nat.py)
+NAT_GPKG := build/nat/nat_counties.gpkg
 bench-dock: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) bench/bench_dock.py
+	$(PY) bench/bench_dock_rebalance.py $(if $(wildcard $(NAT_GPKG)),--counties $(ROOT)/$(NAT_GPKG))
 
 # the panel on 1,000,000 account points in a GeoPackage (written once to build/bench-dock/)
 bench-dock-1m: venv

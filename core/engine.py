@@ -285,6 +285,8 @@ def rebalance_territories(
     locked territory; then boundary units move, cheapest disruption first, until every territory
     is within tolerance. With ``max_changed_units`` the plan changes at most that many units (of
     those with a valid initial label) and reports "cap_reached" if that stops short of balance.
+    With a time limit every search stops when it is up (the best plan found so far is kept, and the
+    steps that follow are skipped or cut short); without one, each runs until no move helps.
     """
     progress = ensure_progress(progress)
     problem.validate()
@@ -300,6 +302,8 @@ def rebalance_territories(
         plan = build_territories(problem, progress)
         return plan
     clock = CLOCK()
+    if problem.time_limit is not None:
+        progress = progress.until(clock + float(problem.time_limit))
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     labels = initial.copy()
@@ -333,12 +337,12 @@ def rebalance_territories(
     candidates = [incumbent]
     if not within(incumbent_key):
         # first the load the excess requires, along the territory graph; then single moves
-        flowed = flow_rebalance(model, labels, model.tolerance_vector, initial, cap)
+        flowed = flow_rebalance(model, labels, model.tolerance_vector, initial, cap, check=progress.check)
         progress.step(0.2, "Rebalancing")
         search = _rebalance_search(model, flowed, initial, cap)
         search.run(progress.sub(0.2, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
         candidates.append(search.labels.copy())
-        if search.violated():
+        if search.violated() and not progress.out_of_time():
             candidates += _rebalance_by_moves(model, labels, initial, cap, progress.sub(0.4, 0.6))
         candidates = [candidates[0]] + [_reduce_disruption(model, c, initial, cap, progress) for c in candidates[1:]]
         best = _pick_rebalanced(model, candidates, initial)
@@ -419,7 +423,7 @@ def _rebalance_by_moves(model: Model, labels: np.ndarray, initial: np.ndarray, c
     search = _rebalance_search(model, labels, initial, cap)
     search.run(progress.sub(0.0, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     out.append(search.labels.copy())
-    if search.violated() and (cap is None or search.changed < cap):
+    if search.violated() and (cap is None or search.changed < cap) and not progress.out_of_time():
         # load has to travel through several territories: solve the least-disruption LP
         moved = reassign_with_least_disruption(model, search.labels, 0.6 * model.tolerance, progress=progress)
         if model.contiguous:
@@ -461,7 +465,7 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
 
     def polish(plan):
         search = _rebalance_search(model, plan, initial, None)
-        search.run(None, stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+        search.run(progress.quiet(), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
         return search.labels
 
     found = recombination.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=patience,
@@ -485,15 +489,17 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     out = undo_moves(model, labels, initial, model.tolerance_vector, rate=MOVE_RATE)
     search = _rebalance_search(model, out, initial, cap)
     search.max_moves_per_round = None
-    search.run(None, max_rounds=200, levels=[(BIG, 0.0)])
+    search.run(None if progress is None else progress.quiet(), max_rounds=200, levels=[(BIG, 0.0)])
     key1 = plan_key(model.ratios(search.labels), model.active, model.tolerance_vector)
     if (within(key1) if within(key0) else not_worse(key1, key0)):
         out = undo_moves(model, search.labels, initial, model.tolerance_vector, rate=MOVE_RATE)
     if model.contiguous:
         # pairs of territories cut anew nearer their initial border
         rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
-        out = reduce_by_recuts(model, out, initial, model.tolerance_vector, rng, cap=cap,
-                               deadline=CLOCK() + RECUT_SECONDS,
+        deadline = CLOCK() + RECUT_SECONDS
+        if progress is not None and progress.deadline is not None:
+            deadline = min(deadline, progress.deadline)
+        out = reduce_by_recuts(model, out, initial, model.tolerance_vector, rng, cap=cap, deadline=deadline,
                                check=None if progress is None else progress.check)
         out = undo_moves(model, out, initial, model.tolerance_vector, rate=MOVE_RATE)
     return out
@@ -508,7 +514,9 @@ def _joined_candidates(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     forced = valid & (model.locked >= 0) & (model.locked != initial)
     if cap is not None and int(np.sum(valid & ~forced & (joined != initial))) > cap:
         return []
-    flowed = flow_rebalance(model, joined, model.tolerance_vector, initial, cap)
+    if progress.out_of_time():
+        return [joined]
+    flowed = flow_rebalance(model, joined, model.tolerance_vector, initial, cap, check=progress.check)
     search = _rebalance_search(model, flowed, initial, cap)
     search.run(progress.sub(0.98, 0.99), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     return [joined, _reduce_disruption(model, search.labels.copy(), initial, cap, progress)]
