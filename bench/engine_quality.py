@@ -32,6 +32,7 @@ sys.path.insert(0, str(BENCH))
 
 from common import figures_record, make_importable, problem_for  # noqa: E402
 from instances import SHAPES, shape_instance  # noqa: E402
+from nat import NAT_CASES, fetch  # noqa: E402
 
 OUT = BENCH / "out" / "engine_quality.json"
 REPORT = BENCH / "RESULTS-engine.md"
@@ -46,6 +47,9 @@ def cases(only, seeds=(), sizes=(6, 8, 10)):
     georgia = ensure_instance("georgia", 0, 10, 0, need_gpkg=False)
     out = [(f"georgia-{k}", replace(georgia, territories=k), 0) for k in (6, 8, 10, 12)]
     out += [(name, shape_instance(name), 0) for name in SHAPES]
+    if not only or any(name in NAT_CASES for name in only):
+        fetch()  # the NAT counties (bench/nat.py): downloaded once into build/nat/
+        out += [(name, ensure_instance(name, 0, NAT_CASES[name][1], 0, need_gpkg=False), 0) for name in NAT_CASES]
     out += [(f"georgia-{k}@{s}", replace(georgia, territories=k), s) for s in seeds for k in sizes]
     return [(name, inst, seed) for name, inst, seed in out if not only or name in only]
 
