@@ -14,6 +14,7 @@ from .metrics import balance_matrix, plan_figures, territory_targets
 from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
 from .solve.allocation import location_allocation, reassign_with_least_disruption
+from .solve.border_anneal import BorderAnneal
 from .solve.bounds import deviation_lower_bounds
 from .solve.diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .solve.model import Model, build_model
@@ -130,6 +131,10 @@ PORTFOLIO_SHARE = 0.5
 #: Steps of each portfolio run (fewer when its time slice ends first): a budget in steps gives
 #: the same plan on fast and slow machines whenever the time slice is long enough.
 PORTFOLIO_STEPS = 3 * RESPLIT_COOLING
+#: Out of tolerance on two or more measures, the border-move annealing (core.solve.border_anneal)
+#: first has one cooling, at most this share of the time, and this share of the progress bar.
+BORDER_SHARE = 0.4
+BORDER_PROGRESS = 0.2
 
 
 def _tol(model: Model) -> np.ndarray:
@@ -193,12 +198,27 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
                           if not np.array_equal(s, labels)]
     members = members[:PORTFOLIO]
     found, found_key = labels, key0
-    lead = 0.0
+    lead = first = 0.0
     final_stream: list = []  # the first run draws the random stream a single run always drew
+    border = border_plan = None
+    if int(np.count_nonzero(model.active)) >= 2:
+        # measures that may pull apart: single border moves, annealed, reshape territories
+        # far beyond a pair (metro territories reaching out into rural units); one cooling first
+        first = BORDER_PROGRESS
+        border = BorderAnneal(model, labels, np.random.default_rng(
+            [int(problem.random_seed) & 0xFFFFFFFF, 7919, 3]), tolerance=tol)
+        until = min(deadline, CLOCK() + BORDER_SHARE * max(deadline - CLOCK(), 0.0))
+        got = border.run(until if problem.time_limit is not None else deadline, progress.sub(0.0, first),
+                         goal=stop, max_proposals=border.sweep(), clock=CLOCK, polish=polish)
+        got_key = plan_key(model.ratios(got), model.active, tol)
+        if better(got_key, found_key):
+            found, found_key, border_plan = got, got_key, got
+        if found_key.worst <= stop + 1e-9:
+            members = []
     if len(members) >= 2:
         # the portfolio: PORTFOLIO_STEPS steps (at most an equal slice of time) for each start,
         # in order; stop at the goal
-        lead = 0.9 * PORTFOLIO_SHARE
+        lead = (0.9 - first) * PORTFOLIO_SHARE
         left = max(deadline - CLOCK(), 0.0)
         final_stream = [2]
         for i, start in enumerate(members):
@@ -208,16 +228,30 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
                 # no limit set: a smaller step budget alone ends each run (never the clock, so a
                 # loaded machine gives the same plan)
                 until, budget = deadline, RESPLIT_COOLING
-            span = progress.sub(lead * i / len(members), lead * (i + 1) / len(members))
+            span = progress.sub(first + lead * i / len(members), first + lead * (i + 1) / len(members))
             got = anneal(start, [] if i == 0 else [1, i], until, span, _patience(problem, model),
                          max_steps=budget)
             got_key = plan_key(model.ratios(got), model.active, tol)
-            if i == 0 or better(got_key, found_key):
+            if (i == 0 and border is None) or better(got_key, found_key):
                 found, found_key = got, got_key
             if found_key.worst <= stop + 1e-9:
                 break
+            if found is border_plan:
+                # the border moves beat the merge-and-resplit from the same start: they get the
+                # rest of the time, unless a start not tried yet ranks higher as it is
+                for other in members[i + 1:]:
+                    other_key = plan_key(model.ratios(other), model.active, tol)
+                    if better(other_key, found_key):
+                        found, found_key = other, other_key
+                break
     if found_key.worst > stop + 1e-9:
-        found = anneal(found, final_stream, deadline, progress.sub(lead, 0.9), _patience(problem, model))
+        span = progress.sub(first + lead, 0.9)
+        if found is border_plan:
+            # the border moves did best: more coolings from their plan
+            found = border.run(deadline, span, goal=stop, clock=CLOCK, polish=polish, sweep=2 * border.sweep(),
+                               max_proposals=None if problem.time_limit is not None else 2 * border.sweep())
+        else:
+            found = anneal(found, final_stream, deadline, span, _patience(problem, model))
     # smooth the cut lines: single moves under a dominant balance weight, never worse
     ls = LocalSearch(model, found, goal=GOAL_FRACTION * tol)
     ls.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
