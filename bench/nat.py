@@ -18,7 +18,8 @@ the plugin would read a layer in degrees: it projects itself) with the fields
 
 Two instances of the sales shape the engine found hardest (issue 23): ``nat-accounts`` (population
 against one account per county) and ``nat-area`` (population against land area), 20 territories,
-tolerance 5 %. ``south_subset`` writes the small real-shaped layer the QGIS test bundles.
+tolerance 5 %. ``python bench/nat.py --ohio-valley`` writes the small real-shaped layer the QGIS tests
+bundle (resources/data/ohio_valley_counties.gpkg).
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ def fetch(python: str = sys.executable) -> Path:
     return GPKG
 
 
-def write_gpkg(shapefile: Path, gpkg: Path, keep=None) -> None:
+def write_gpkg(shapefile: Path, gpkg: Path, keep=None, layer_name: str = LAYER) -> None:
     """Write the counties of ``shapefile`` (those whose FIPS number ``keep`` accepts, all when None)
-    as the GeoPackage layer ``nat_counties`` with the fields of the module docstring."""
+    as the GeoPackage layer ``layer_name`` with the fields of the module docstring."""
     from osgeo import ogr, osr
 
     source = ogr.Open(str(shapefile))
@@ -87,7 +88,7 @@ def write_gpkg(shapefile: Path, gpkg: Path, keep=None) -> None:
     partial = gpkg.with_name(gpkg.stem + ".partial.gpkg")
     partial.unlink(missing_ok=True)
     out = ogr.GetDriverByName("GPKG").CreateDataSource(str(partial))
-    target = out.CreateLayer(LAYER, degrees, ogr.wkbMultiPolygon)
+    target = out.CreateLayer(layer_name, degrees, ogr.wkbMultiPolygon)
     for name, kind in (("fips", ogr.OFTInteger), ("name", ogr.OFTString), ("state", ogr.OFTString),
                        ("population", ogr.OFTInteger), ("accounts", ogr.OFTInteger), ("area_km2", ogr.OFTReal)):
         target.CreateField(ogr.FieldDefn(name, kind))
@@ -113,5 +114,19 @@ def write_gpkg(shapefile: Path, gpkg: Path, keep=None) -> None:
     partial.replace(gpkg)
 
 
+#: The small real-shaped layer the QGIS tests bundle: Ohio, Kentucky and West Virginia.
+OHIO_VALLEY_STATES = (21, 39, 54)
+OHIO_VALLEY = ROOT / "resources" / "data" / "ohio_valley_counties.gpkg"
+
+
+def write_ohio_valley(path: Path = OHIO_VALLEY) -> Path:
+    """The 263 counties of Ohio, Kentucky and West Virginia as ``resources/data/ohio_valley_counties.gpkg``
+    (layer ``ohio_valley_counties``, the fields of the module docstring)."""
+    fetch()
+    write_gpkg(NAT_DIR / "NAT.shp", path, keep=lambda fips: fips // 1000 in OHIO_VALLEY_STATES,
+               layer_name="ohio_valley_counties")
+    return path
+
+
 if __name__ == "__main__":
-    print(fetch())
+    print(write_ohio_valley() if sys.argv[1:] == ["--ohio-valley"] else fetch())

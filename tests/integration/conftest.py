@@ -63,3 +63,13 @@ def nc_layer(tmp_path):
     layer = QgsVectorLayer(f"{path}|layername=nc_counties", "nc", "ogr")
     assert layer.isValid()
     return layer
+
+
+@pytest.fixture
+def ohio_valley_layer(tmp_path):
+    """263 counties of Ohio, Kentucky and West Virginia (degrees) with 1990 population and one
+    account per county: measures that pull apart (resources/data/README.md); a private copy."""
+    path = _copy_sample("ohio_valley_counties.gpkg", tmp_path)
+    layer = QgsVectorLayer(f"{path}|layername=ohio_valley_counties", "ohio_valley", "ogr")
+    assert layer.isValid()
+    return layer
