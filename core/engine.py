@@ -201,6 +201,7 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
     lead = first = 0.0
     final_stream: list = []  # the first run draws the random stream a single run always drew
     border = border_plan = None
+    cooled = False
     if int(np.count_nonzero(model.active)) >= 2:
         # measures that may pull apart: single border moves, annealed, reshape territories
         # far beyond a pair (metro territories reaching out into rural units); one cooling first
@@ -210,6 +211,7 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
         until = min(deadline, CLOCK() + BORDER_SHARE * max(deadline - CLOCK(), 0.0))
         got = border.run(until if problem.time_limit is not None else deadline, progress.sub(0.0, first),
                          goal=stop, max_proposals=border.sweep(), clock=CLOCK, polish=polish)
+        cooled = border.proposals >= border.sweep()  # not cut short by the clock
         got_key = plan_key(model.ratios(got), model.active, tol)
         if better(got_key, found_key):
             found, found_key, border_plan = got, got_key, got
@@ -236,9 +238,9 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
                 found, found_key = got, got_key
             if found_key.worst <= stop + 1e-9:
                 break
-            if found is border_plan:
-                # the border moves beat the merge-and-resplit from the same start: they get the
-                # rest of the time, unless a start not tried yet ranks higher as it is
+            if found is border_plan and cooled:
+                # a full cooling of border moves beat the merge-and-resplit from the same start:
+                # they get the rest of the time, unless a start not tried yet ranks higher as it is
                 for other in members[i + 1:]:
                     other_key = plan_key(model.ratios(other), model.active, tol)
                     if better(other_key, found_key):
@@ -247,10 +249,15 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
     if found_key.worst > stop + 1e-9:
         span = progress.sub(first + lead, 0.9)
         if found is border_plan:
-            # the border moves did best: more coolings from their plan
-            found = border.run(deadline, span, goal=stop, clock=CLOCK, polish=polish, sweep=2 * border.sweep(),
+            # the border moves did best: more coolings from their plan for half the time left,
+            # then the merge-and-resplit finishes from the best plan they found
+            until = min(deadline, CLOCK() + 0.5 * max(deadline - CLOCK(), 0.0))
+            found = border.run(until if problem.time_limit is not None else deadline, span.sub(0.0, 0.5),
+                               goal=stop, clock=CLOCK, polish=polish, sweep=2 * border.sweep(),
                                max_proposals=None if problem.time_limit is not None else 2 * border.sweep())
-        else:
+            span = span.sub(0.5, 1.0)
+        found_key = plan_key(model.ratios(found), model.active, tol)
+        if found_key.worst > stop + 1e-9:
             found = anneal(found, final_stream, deadline, span, _patience(problem, model))
     # smooth the cut lines: single moves under a dominant balance weight, never worse
     ls = LocalSearch(model, found, goal=GOAL_FRACTION * tol)
