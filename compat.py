@@ -77,6 +77,11 @@ def polygon_and_point_layers():
     return _layer_filters("PolygonLayer", "PointLayer")
 
 
+def point_layers():
+    """The filter for a ``QgsMapLayerComboBox`` that offers point layers (rep homes, accounts)."""
+    return _layer_filters("PointLayer")
+
+
 def line_layers():
     """The filter for a ``QgsMapLayerComboBox`` that offers line layers (road networks)."""
     return _layer_filters("LineLayer")

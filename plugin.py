@@ -31,6 +31,7 @@ class TerritoryPlannerPlugin:
         self.provider: TerritoryProvider | None = None
         self.dock = None
         self.service = None
+        self.controller = None
         self.dock_action: QAction | None = None
         self._undo_steps: list[Callable[[], None]] = []
 
@@ -45,14 +46,16 @@ class TerritoryPlannerPlugin:
     def initGui(self) -> None:  # noqa: N802 - QGIS API name
         self.initProcessing()
         from .ui.assignment_service import AssignmentService
-        from .ui.conflict_dialog import ConflictChooser
         from .ui.dock import TerritoryDock
+        from .ui.plan_controller import PlanController
+        from .ui.save_conflict_dialog import SaveConflictChooser
 
-        # the plan the panel shows and edits: the panel is a view of it
+        # the plan the panel shows and edits, and its controller: the panel is a view of them
         self.service = AssignmentService(QgsProject.instance())
         # a save that would overwrite units someone else changed asks first (Keep mine / Take theirs / Cancel)
-        self.service.conflict_chooser = ConflictChooser(self.iface.mainWindow())
-        self.dock = TerritoryDock(self.iface, self.iface.mainWindow(), service=self.service)
+        self.service.conflict_chooser = SaveConflictChooser(self.iface.mainWindow())
+        self.controller = PlanController(self.service, QgsProject.instance())
+        self.dock = TerritoryDock(self.iface, self.iface.mainWindow(), controller=self.controller)
         self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()  # shown from its button; adding it to a visible main window shows it
         self._undo_steps.append(self._remove_dock)
@@ -82,10 +85,12 @@ class TerritoryPlannerPlugin:
         self.dock.setParent(None)
         self.dock.deleteLater()
         self.dock = None
-        if self.service is not None:
-            self.service.close()
-            self.service.deleteLater()
-            self.service = None
+        self.controller.unload()
+        self.controller.deleteLater()
+        self.controller = None
+        self.service.close()
+        self.service.deleteLater()
+        self.service = None
 
     def unload(self) -> None:
         while self._undo_steps:

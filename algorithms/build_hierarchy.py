@@ -8,115 +8,89 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 
-from ..compat import INT, STRING, make_field, parameter_as_fields
+from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.engine import build_territories
 from ..core.metrics import plan_figures
 from ..core.plan.hierarchy import coarsen, region_problem, units_in_regions
 from ..core.problem import Problem
+from ..layers.alignment import read_alignment
+from ..layers.shapes import TerritoryShapes
+from ..layers.territory_table import TerritoryRow
 from ..layers.units import ScaledFeedback
-from .common import (
-    TerritoryAlgorithm,
-    TerritoryStyler,
-    _ids,
-    engine_progress,
-    measure_columns,
-    read_alignment,
-    removes_partial_outputs,
-    run_engine,
-    territory_fields,
-    territory_wkb_type,
-    write_territories,
-    write_units,
+from . import parameters as shared
+from .base import TerritoryAlgorithm, removes_partial_outputs
+from .engine_run import engine_progress, run_engine
+from .messages import listed
+from .outputs import TerritoryStyler, write_units
+from .parameters import OUTPUT, OUTPUT_REGIONS, RANDOM_SEED, REGION_COUNT, REGION_FIELD, TERRITORY_FIELD
+from .territory_layer import Column, figure_columns, plan_columns, write_territory_layer
+
+HELP = (
+    "Groups whole territories into regions (e.g. one per regional manager) so that every region "
+    "carries its share of each workload and is one connected piece. A territory is never split "
+    "between regions. Run it again on the output, with the region field as the territory field, "
+    "for a third level (areas, divisions…).\n\n"
+    "<b>Input layer</b>: the units with their territory (every unit needs one).\n"
+    "<b>Territory field</b>: each unit's territory.\n"
+    "<b>Number of regions</b>: at most the number of territories.\n"
+    "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: regions "
+    "get equal unit counts.\n"
+    "<b>Tolerance</b>: the allowed deviation from each region's target, in percent. Whole "
+    "territories are coarse building blocks, so a tight tolerance may be out of reach; the log "
+    "then says so.\n"
+    "<b>Region field name</b>: the field added to the output units; regions are named after it "
+    "(“Region 1”, “Region 2”…; a field “zone” gives “Zone 1”…).\n"
+    "<b>Random seed</b>: the same seed gives the same regions.\n"
+    "<b>Territory table</b>: optional; when it holds goals (Set territory goals), each region's goal "
+    "is the sum of its territories' goals (column goal).\n\n"
+    "Two territories are neighbours when any of their units touch. Outputs: the units with "
+    "their region, and one feature per region with its sum, target and deviation per measure, "
+    "its number of territories (terr_count) and their names (members), contiguity and compactness. Results: "
+    "MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS."
 )
 
 
 class BuildHierarchyAlgorithm(TerritoryAlgorithm):
-    INPUT = "INPUT"
-    TERRITORY_FIELD = "TERRITORY_FIELD"
-    REGION_COUNT = "REGION_COUNT"
-    BALANCE_FIELDS = "BALANCE_FIELDS"
-    TOLERANCE = "TOLERANCE"
-    REGION_FIELD = "REGION_FIELD"
-    RANDOM_SEED = "RANDOM_SEED"
-    OUTPUT = "OUTPUT"
-    OUTPUT_REGIONS = "OUTPUT_REGIONS"
-    MAX_DEVIATION = "MAX_DEVIATION"
-    NONCONTIGUOUS = "NONCONTIGUOUS"
+    """Build territory hierarchy: regions made of whole territories."""
 
-    def name(self) -> str:
-        return "buildhierarchy"
-
-    def displayName(self) -> str:
-        return self.tr("Build territory hierarchy")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Groups whole territories into regions (e.g. one per regional manager) so that every region "
-            "carries its share of each workload and is one connected piece. A territory is never split "
-            "between regions. Run it again on the output, with the region field as the territory field, "
-            "for a third level (areas, divisions…).\n\n"
-            "<b>Input layer</b>: the units with their territory (every unit needs one).\n"
-            "<b>Territory field</b>: each unit's territory.\n"
-            "<b>Number of regions</b>: at most the number of territories.\n"
-            "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: regions "
-            "get equal unit counts.\n"
-            "<b>Tolerance</b>: the allowed deviation from each region's target, in percent. Whole "
-            "territories are coarse building blocks, so a tight tolerance may be out of reach; the log "
-            "then says so.\n"
-            "<b>Region field name</b>: the field added to the output units; regions are named after it "
-            "(“Region 1”, “Region 2”…; a field “zone” gives “Zone 1”…).\n"
-            "<b>Random seed</b>: the same seed gives the same regions.\n\n"
-            "Two territories are neighbours when any of their units touch. Outputs: the units with "
-            "their region, and one feature per region with its sum, target and deviation per measure, "
-            "its number of territories (terr_count) and their names (members), contiguity and compactness. Results: "
-            "MAX_DEVIATION (percent, worst measure) and NONCONTIGUOUS."
-        )
+    algorithm_id = "buildhierarchy"
+    display_name = "Build territory hierarchy"
+    help_text = (HELP, shared.INDEX_HELP)
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Units layer (polygons or points)"),
-            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterField(
-            self.TERRITORY_FIELD, self.tr("Territory field"), parentLayerParameterName=self.INPUT))
+        shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
+        shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
         self.addParameter(QgsProcessingParameterNumber(
-            self.REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Type.Integer,
+            REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=3, minValue=1))
-        self.addParameter(QgsProcessingParameterField(
-            self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"),
-            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True,
-            optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.TOLERANCE, self.tr("Tolerance (% of each region's target)"),
-            QgsProcessingParameterNumber.Type.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
+        shared.add_balance_fields(self)
+        shared.add_index_weights(self)
+        shared.add_tolerance(self, self.tr("Tolerance (% of each region's target)"))
         self.addParameter(QgsProcessingParameterString(
-            self.REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, defaultValue=0,
-            minValue=0))
+            REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
+        shared.add_random_seed(self)
+        shared.add_territory_table(self, self.tr("Territory table (the territories' goals roll up to the regions)"))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Units with regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+            OUTPUT, self.tr("Units with regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_REGIONS, self.tr("Regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
-        self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
-        self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous regions")))
+            OUTPUT_REGIONS, self.tr("Regions"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+        self.addOutput(QgsProcessingOutputNumber(shared.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(shared.NONCONTIGUOUS, self.tr("Non-contiguous regions")))
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
-        region_count = self.parameterAsInt(parameters, self.REGION_COUNT, context)
-        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
-        tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
-        region_field = self.parameterAsString(parameters, self.REGION_FIELD, context).strip()
-        random_seed = self.parameterAsInt(parameters, self.RANDOM_SEED, context)
+        source = shared.units_source(self, parameters, context)
+        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
+        region_count = self.parameterAsInt(parameters, REGION_COUNT, context)
+        balance_fields = shared.balance_fields(self, parameters, context)
+        weights = shared.index_weights(self, parameters, context)
+        tolerance = shared.tolerance(self, parameters, context)
+        region_field = self.parameterAsString(parameters, REGION_FIELD, context).strip()
+        random_seed = self.parameterAsInt(parameters, RANDOM_SEED, context)
         if not region_field:
             raise QgsProcessingException(self.tr("Give the region field a name (e.g. “region”)."))
         if region_field == territory_field:
@@ -135,12 +109,14 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
             raise QgsProcessingException(self.tr(
                 "{} units have no territory in “{}” (feature ids {}). Regions are groups of whole "
                 "territories: give every unit a territory (e.g. with Rebalance territories, which fills "
-                "them in) and run again.").format(len(missing), territory_field, _ids(missing)))
+                "them in) and run again.").format(len(missing), territory_field, listed(missing)))
         if region_count > len(territories):
             raise QgsProcessingException(self.tr(
                 "There are {} territories in “{}” but {} regions were asked for. Ask for at most {} regions."
             ).format(len(territories), territory_field, region_count, len(territories)))
 
+        # the index scaled so the average region scores 1,000
+        units = self.with_index(source, units, weights, region_count, feedback)
         super_units = coarsen(alignment.labels, units.positions, units.workloads, units.adjacency,
                               len(territories))
         problem = region_problem(super_units, region_count, list(units.measure_names), tolerance,
@@ -168,10 +144,10 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
             "contiguous.").format(region_count, len(territories), max_deviation, tolerance * 100,
                                   int(figures.noncontiguous)))
         return {
-            self.OUTPUT: out_id,
-            self.OUTPUT_REGIONS: regions_id,
-            self.MAX_DEVIATION: max_deviation,
-            self.NONCONTIGUOUS: int(figures.noncontiguous),
+            OUTPUT: out_id,
+            OUTPUT_REGIONS: regions_id,
+            shared.MAX_DEVIATION: max_deviation,
+            shared.NONCONTIGUOUS: int(figures.noncontiguous),
         }
 
     def _push_diagnostics(self, plan, territories, region_names, feedback) -> None:
@@ -192,26 +168,42 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, region_names,
                        region_field, territories, region_of_territory):
         out_id, geometries = write_units(
-            self, parameters, self.OUTPUT, context, feedback, source, units,
+            self, parameters, OUTPUT, context, feedback, source, units,
             [make_field(region_field, STRING, 80)], lambda i: [region_names[int(labels[i])]],
             progress=(80.0, 90.0))
         TerritoryStyler.attach(out_id, region_field, region_names, context)
 
-        r_fields = territory_fields(region_field, measure_columns(units), units.is_polygon)
-        r_fields.append(make_field("terr_count", INT))
-        r_fields.append(make_field("members", STRING, 254))
-        r_sink, regions_id = self.parameterAsSink(
-            parameters, self.OUTPUT_REGIONS, context, r_fields,
-            territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
-        if r_sink is not None:
-            extra = []
-            for k in range(len(region_names)):
-                members = [territories[t] for t in np.flatnonzero(region_of_territory == k)]
-                extra.append([len(members), ", ".join(members)[:254]])
-            write_territories(r_sink, r_fields, region_names, labels, figures, units, geometries,
-                              source.sourceCrs(), context, feedback, extra_values=extra)
+        members = [[territories[t] for t in np.flatnonzero(region_of_territory == k)] for k in range(len(region_names))]
+        regions = figure_columns((Column("terr_count", INT), [len(names) for names in members]),
+                                 (Column("members", STRING, length=254), [", ".join(names)[:254] for names in members]))
+        goals = self._region_goals(parameters, context, feedback, members)
+        rows = [TerritoryRow(code=name, name=name) for name in region_names]
+        shapes = TerritoryShapes.dissolve(units, geometries, labels, len(region_names), source.sourceCrs(),
+                                          context.transformContext(), feedback, (90.0, 100.0))
+        regions_id, _ = write_territory_layer(
+            self, parameters, OUTPUT_REGIONS, context, feedback,
+            plan_columns(region_field, rows, units, figures, shapes) + [regions] + goals, shapes, source.sourceCrs(),
+            units.is_polygon)
+        if regions_id is not None:
             TerritoryStyler.attach(regions_id, region_field, region_names, context)
         return out_id, regions_id
+
+
+    def _region_goals(self, parameters, context, feedback, members: list[list[str]]) -> list:
+        """A region's goal is the sum of its territories' goals (the territory table's): a column
+        ``goal`` when the table has goals, none otherwise."""
+        table = shared.territory_table(self, parameters, context, self.parameterAsString(parameters, TERRITORY_FIELD,
+                                                                                         context))
+        if not any(row.goal is not None for row in table.values()):
+            return []
+        missing = sorted({code for names in members for code in names
+                          if code not in table or table[code].goal is None})
+        if missing:
+            feedback.pushWarning(self.tr("{} territories have no goal in the territory table ({}); their regions' "
+                                         "goals leave them out.").format(len(missing), listed(missing)))
+        goals = [sum(table[code].goal for code in names if code in table and table[code].goal is not None)
+                 for names in members]
+        return [figure_columns((Column("goal", DOUBLE, self.tr("Goal (the territories' goals)")), goals))]
 
 
 def _region_names(region_field: str, count: int, tr) -> list[str]:

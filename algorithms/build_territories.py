@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from qgis.core import (
     QgsFeatureRequest,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -16,182 +17,147 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..compat import STRING, make_field, parameter_as_fields
-from ..core.engine import DEFAULT_TIME_LIMIT, build_territories
+from ..compat import STRING, make_field
+from ..core.engine import build_territories, rebalance_territories
 from ..core.problem import Problem
 from ..i18n import tr
-from ..layers.territory_table import plan_rows, read_territory_table
-from ..layers.units import ScaledFeedback
-from ..layers.values import default_names, lock_value
-from .common import (
-    TerritoryAlgorithm,
-    TerritoryStyler,
-    destination_of,
-    engine_progress,
-    keep_codes_by_overlap,
-    measure_columns,
-    parse_tolerances,
-    push_diagnostics,
-    read_unit_names,
-    removes_partial_outputs,
-    report_lower_bound,
-    run_engine,
-    territory_fields,
-    territory_wkb_type,
-    write_territories,
-    write_units,
-)
+from ..layers.alignment import keep_codes_by_overlap, read_alignment
+from ..layers.shapes import TerritoryShapes
+from ..layers.territory_table import plan_rows
+from ..layers.units import ScaledFeedback, points_to_metric
+from ..layers.values import default_names, lock_value, text_or_none
+from . import parameters as shared
+from .account_run import AccountRun
+from .base import TerritoryAlgorithm, removes_partial_outputs
+from .engine_run import engine_progress, run_engine
+from .messages import push_diagnostics, report_lower_bound
 from .network_params import HELP as TRAVEL_HELP
 from .network_params import TravelRun, add_travel_parameters
+from .outputs import TerritoryStyler, write_units
+from .parameters import (
+    LOCKED_FIELD,
+    OUTPUT,
+    OUTPUT_TERRITORIES,
+    RANDOM_SEED,
+    SEED_NAME_FIELD,
+    SEED_TARGET_FIELD,
+    SEEDS,
+    TERRITORY_COUNT,
+    TERRITORY_FIELD,
+)
+from .territory_layer import account_columns, plan_columns, write_territory_layer
+
+HELP = (
+    "Splits a layer of sales units (ZIP codes, counties, accounts…) into territories, one per "
+    "rep, so that each territory carries its share of every chosen workload, stays in one "
+    "connected piece and is compact.\n\n"
+    "<b>Input layer</b>: polygons (units touching along a boundary are neighbours; small "
+    "gaps and slivers are tolerated) or points (neighbours by Delaunay triangulation). A layer "
+    "in a geographic CRS is measured in a local projection, never in degrees.\n"
+    "<b>Number of territories</b>: ignored when a seed layer is given (one territory per seed).\n"
+    "<b>Balance fields</b>: numeric workload fields (accounts, potential, visits…). Every one "
+    "is balanced at once. None chosen: territories get equal unit counts. NULL or negative "
+    "values are errors.\n"
+    "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
+    "<b>Contiguous</b>: keep every territory in one piece. Islands and units touching nothing "
+    "are joined to their nearest neighbour, and reported.\n"
+    "<b>Seeds</b>: optional points (e.g. rep homes); each becomes a territory centre. "
+    "<b>Seed name field</b> names the territories; <b>seed target field</b> gives a relative "
+    "target (1 = full share, 0.5 = a half-time rep).\n"
+    "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
+    "territory name); empty values are free.\n"
+    "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
+    "each measure is judged against its own tolerance. When not every measure can be within "
+    "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
+    "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
+    "tolerance; it stops as soon as every territory is within tolerance.\n"
+    "<b>Random seed</b>: the same seed gives the same plan.\n"
+    "<b>Territory field</b>: the name of the field added to the output units; it holds each "
+    "territory's code. When the input already has this field (an existing plan), each new "
+    "territory keeps the code, name, rep and colour of the old territory it overlaps most.\n"
+    "<b>Territory table</b>: optional, the territory table of the existing plan (names, reps, "
+    "colours by code), as written by this algorithm.\n"
+    "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
+    "Outputs: the units with their territory, and one feature per territory with its sum, "
+    "target and deviation per measure, unit count, contiguity and compactness. The result "
+    "also gives MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent: no plan can have a "
+    "smaller worst deviation; 0 when nothing is proven) and NONCONTIGUOUS. When the tolerance "
+    "cannot be reached (a single unit outweighs a territory's target, say), the plan is still "
+    "complete and the log names the units and territories responsible.\n\n"
+)
+ACCOUNTS_HELP = (
+    "With accounts, <b>balance fields</b> may name fields of the units, of the accounts (summed per unit) or "
+    "both. An overridden account counts for its override territory, never for its unit's; overrides are never "
+    "changed, the codes they name are kept (each new territory keeps the code of the old one it overlaps most) "
+    "and overrides whose territory no longer exists are named in the log. The territories then also get "
+    "<b>accounts</b>, <b>overrides_in</b> and <b>overrides_out</b>.\n\n"
+)
 
 
 class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
-    INPUT = "INPUT"
-    TERRITORY_COUNT = "TERRITORY_COUNT"
-    BALANCE_FIELDS = "BALANCE_FIELDS"
-    TOLERANCE = "TOLERANCE"
-    TIME_LIMIT = "TIME_LIMIT"
-    TOLERANCES = "TOLERANCES"
-    LOWER_BOUND = "LOWER_BOUND"
-    CONTIGUOUS = "CONTIGUOUS"
-    SEEDS = "SEEDS"
-    SEED_NAME_FIELD = "SEED_NAME_FIELD"
-    SEED_TARGET_FIELD = "SEED_TARGET_FIELD"
-    LOCKED_FIELD = "LOCKED_FIELD"
-    RANDOM_SEED = "RANDOM_SEED"
-    TERRITORY_FIELD = "TERRITORY_FIELD"
-    TERRITORIES = "TERRITORIES"
-    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
-    OUTPUT = "OUTPUT"
-    OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
-    MAX_DEVIATION = "MAX_DEVIATION"
-    NONCONTIGUOUS = "NONCONTIGUOUS"
+    """Build territories: one territory per rep, balanced, contiguous and compact."""
 
-    def name(self) -> str:
-        return "buildterritories"
-
-    def displayName(self) -> str:
-        return self.tr("Build territories")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Splits a layer of sales units (ZIP codes, counties, accounts…) into territories, one per "
-            "rep, so that each territory carries its share of every chosen workload, stays in one "
-            "connected piece and is compact.\n\n"
-            "<b>Input layer</b>: polygons (units touching along a boundary are neighbours; small "
-            "gaps and slivers are tolerated) or points (neighbours by Delaunay triangulation). A layer "
-            "in a geographic CRS is measured in a local projection, never in degrees.\n"
-            "<b>Number of territories</b>: ignored when a seed layer is given (one territory per seed).\n"
-            "<b>Balance fields</b>: numeric workload fields (accounts, potential, visits…). Every one "
-            "is balanced at once. None chosen: territories get equal unit counts. NULL or negative "
-            "values are errors.\n"
-            "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
-            "<b>Contiguous</b>: keep every territory in one piece. Islands and units touching nothing "
-            "are joined to their nearest neighbour, and reported.\n"
-            "<b>Seeds</b>: optional points (e.g. rep homes); each becomes a territory centre. "
-            "<b>Seed name field</b> names the territories; <b>seed target field</b> gives a relative "
-            "target (1 = full share, 0.5 = a half-time rep).\n"
-            "<b>Locked field</b>: units with a value here keep that territory (a seed name, or any "
-            "territory name); empty values are free.\n"
-            "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
-            "each measure is judged against its own tolerance. When not every measure can be within "
-            "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
-            "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
-            "tolerance; it stops as soon as every territory is within tolerance.\n"
-            "<b>Random seed</b>: the same seed gives the same plan.\n"
-            "<b>Territory field</b>: the name of the field added to the output units; it holds each "
-            "territory's code. When the input already has this field (an existing plan), each new "
-            "territory keeps the code, name, rep and colour of the old territory it overlaps most.\n"
-            "<b>Territory table</b>: optional, the territory table of the existing plan (names, reps, "
-            "colours by code), as written by this algorithm.\n"
-            "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
-            "Outputs: the units with their territory, and one feature per territory with its sum, "
-            "target and deviation per measure, unit count, contiguity and compactness. The result "
-            "also gives MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent: no plan can have a "
-            "smaller worst deviation; 0 when nothing is proven) and NONCONTIGUOUS. When the tolerance "
-            "cannot be reached (a single unit outweighs a territory's target, say), the plan is still "
-            "complete and the log names the units and territories responsible.\n\n"
-        ) + self.tr(TRAVEL_HELP)
+    algorithm_id = "buildterritories"
+    display_name = "Build territories"
+    help_text = (HELP, shared.INDEX_HELP, shared.ACCOUNTS_HELP, ACCOUNTS_HELP, TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Units layer (polygons or points)"),
-            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
+        shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
         self.addParameter(QgsProcessingParameterNumber(
-            self.TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Type.Integer,
+            TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=10, minValue=1))
-        self.addParameter(QgsProcessingParameterField(
-            self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"), parentLayerParameterName=self.INPUT,
-            type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"),
-            QgsProcessingParameterNumber.Type.Double,
-            defaultValue=5.0, minValue=0.0, maxValue=100.0))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.TOLERANCES, self.tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"),
-            optional=True))
-        time_limit = QgsProcessingParameterNumber(
-            self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
-            QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
-        self.addParameter(time_limit)
+        shared.add_balance_fields(self)
+        shared.add_index_weights(self)
+        shared.add_tolerance(self)
+        shared.add_search_settings(self)
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"),
+            SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"),
             [QgsProcessing.SourceType.TypeVectorPoint],
             optional=True))
         self.addParameter(QgsProcessingParameterField(
-            self.SEED_NAME_FIELD, self.tr("Seed name field"), parentLayerParameterName=self.SEEDS, optional=True))
+            SEED_NAME_FIELD, self.tr("Seed name field"), parentLayerParameterName=SEEDS, optional=True))
         self.addParameter(QgsProcessingParameterField(
-            self.SEED_TARGET_FIELD, self.tr("Seed relative target field"), parentLayerParameterName=self.SEEDS,
+            SEED_TARGET_FIELD, self.tr("Seed relative target field"), parentLayerParameterName=SEEDS,
             type=QgsProcessingParameterField.DataType.Numeric, optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.LOCKED_FIELD, self.tr("Locked territory field"), parentLayerParameterName=self.INPUT, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.RANDOM_SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, defaultValue=0,
-            minValue=0))
+        shared.add_unit_field(self, LOCKED_FIELD, self.tr("Locked territory field"), optional=True)
+        shared.add_random_seed(self)
         self.addParameter(QgsProcessingParameterString(
-            self.TERRITORY_FIELD, self.tr("Territory field name"), defaultValue="territory"))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.TERRITORIES, self.tr("Territory table of the existing plan (names, reps, colours)"),
-            [QgsProcessing.SourceType.TypeVector], optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), parentLayerParameterName=self.INPUT,
-            optional=True))
+            TERRITORY_FIELD, self.tr("Territory field name"), defaultValue="territory"))
+        shared.add_territory_table(self, self.tr("Territory table of the existing plan (names, reps, colours)"))
+        shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), optional=True)
+        shared.add_accounts(self)
         add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Units with territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+            OUTPUT, self.tr("Units with territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TERRITORIES, self.tr("Territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
-        self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+            OUTPUT_TERRITORIES, self.tr("Territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+        self.addOutput(QgsProcessingOutputNumber(shared.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(
-            self.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
-        self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
+            shared.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(shared.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
-        tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
-        time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
-        tolerances = parse_tolerances(self.parameterAsString(parameters, self.TOLERANCES, context),
-                                      balance_fields, self.tr)
-        contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
-        random_seed = self.parameterAsInt(parameters, self.RANDOM_SEED, context)
-        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context).strip()
+        source = shared.units_source(self, parameters, context)
+        balance_fields = shared.balance_fields(self, parameters, context)
+        weights = shared.index_weights(self, parameters, context)
+        search = shared.search_settings(self, parameters, context, shared.measure_names(balance_fields, weights))
+        random_seed = self.parameterAsInt(parameters, RANDOM_SEED, context)
+        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context).strip()
         if not territory_field:
             raise QgsProcessingException(self.tr("Give the territory field a name (e.g. “territory”)."))
-        locked_field = self.parameterAsString(parameters, self.LOCKED_FIELD, context)
-        count = self.parameterAsInt(parameters, self.TERRITORY_COUNT, context)
+        locked_field = self.parameterAsString(parameters, LOCKED_FIELD, context)
+        count = self.parameterAsInt(parameters, TERRITORY_COUNT, context)
+
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
 
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        read_feedback = ScaledFeedback(feedback, 0, 25)
-        units = self.read_units(source, balance_fields, context, read_feedback)
+        read_feedback = ScaledFeedback(feedback, 0, 20)
+        units = self.read_units(source, account_run.unit_fields, context, read_feedback)
+        account_run.read(self, parameters, context, source, units, feedback, (20.0, 25.0))
         travel_run = TravelRun.read(self, parameters, context, feedback, source, units)
 
-        seeds = self.parameterAsSource(parameters, self.SEEDS, context)
+        seeds = self.parameterAsSource(parameters, SEEDS, context)
         seed_positions = seed_targets = None
         names: list[str] = []
         if seeds is not None:
@@ -202,48 +168,89 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
                 "The layer has {} units but {} territories were asked for. Ask for at most {} territories.")
                 .format(units.count, count, units.count))
 
+        units = self.with_index(source, units, weights, count, feedback)
+
         locked = None
         if locked_field:
             locked, names = self._read_locks(source, locked_field, units, names, count)
-        names = _complete_names(names, count)
+        names = default_names(names, count)
+        known = shared.territory_table(self, parameters, context, territory_field)
+        # codes fixed before the build (seeds, locks) take the overrides at once; otherwise the codes come
+        # from the old plan after the build, and a second pass counts the overrides where they belong
+        names_fixed = seeds is not None or locked is not None
+        own_workloads = units.workloads
+        book = None
+        if account_run.given:
+            account_run.book(self._plan_codes(source, territory_field, units, known, names))  # refuses unknown codes
+            book = account_run.book(names, strict=False) if names_fixed else account_run.at_home()
+            units = account_run.with_accounts(units, book)
 
         problem = Problem(
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), seeds=seed_positions,
-            seed_targets=seed_targets, locked=locked, tolerance=tolerance, contiguous=contiguous,
-            random_seed=random_seed, time_limit=time_limit, tolerances=tolerances)
+            seed_targets=seed_targets, locked=locked, tolerance=search.tolerance, contiguous=search.contiguous,
+            random_seed=random_seed, time_limit=search.time_limit, tolerances=search.tolerances,
+            fixed_loads=account_run.fixed_loads(book, count, units.workloads.shape[1]))
+        second_pass = account_run.given and not names_fixed and bool(account_run.accounts.overridden_any)
         feedback.setProgressText(self.tr("Building {} territories from {} units…").format(count, units.count))
         engine_problem = travel_run.engine_problem(problem, feedback, random_seed)
-        plan = run_engine(build_territories, engine_problem, engine_progress(feedback, 25, 85))
+        plan = run_engine(build_territories, engine_problem, engine_progress(feedback, 25, 75 if second_pass else 85))
         labels, figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
         labels = np.asarray(labels)
-        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
-        if seeds is None and locked is None:
+        if not names_fixed:
             names = keep_codes_by_overlap(source, territory_field, units, labels, names, feedback)
-        unit_names = read_unit_names(source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context), units)
+        if account_run.given:
+            account_run.report_vanished(names, feedback)
+            book = account_run.book(names, strict=False)
+        if second_pass and book.overridden.any():
+            plan, labels, figures, units = self._count_overrides(problem, plan, labels, units, own_workloads,
+                                                                  account_run, book, travel_run, names, feedback)
+        unit_names = shared.unit_names(self, parameters, context, source, units)
         push_diagnostics(plan, units, names, feedback, unit_names)
 
         rows = plan_rows(names, labels, units.adjacency, known)
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
-                                                     figures, names, territory_field, rows, travel_run)
+                                                     figures, names, territory_field, rows, travel_run, book)
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
-        lower_bound = report_lower_bound(plan, max_deviation, feedback, self.tr)
+        lower_bound = report_lower_bound(plan, max_deviation, feedback)
         feedback.pushInfo(self.tr("{} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not contiguous.")
-                          .format(count, max_deviation, tolerance * 100, int(figures.noncontiguous)))
+                          .format(count, max_deviation, search.tolerance * 100, int(figures.noncontiguous)))
         return {
-            self.OUTPUT: out_id,
-            self.OUTPUT_TERRITORIES: territories_id,
-            self.MAX_DEVIATION: max_deviation,
-            self.LOWER_BOUND: lower_bound,
-            self.NONCONTIGUOUS: int(figures.noncontiguous),
+            OUTPUT: out_id,
+            OUTPUT_TERRITORIES: territories_id,
+            shared.MAX_DEVIATION: max_deviation,
+            shared.LOWER_BOUND: lower_bound,
+            shared.NONCONTIGUOUS: int(figures.noncontiguous),
         }
+
+    def _count_overrides(self, problem, plan, labels, units, own_workloads, account_run, book, travel_run, names,
+                         feedback):
+        """The built plan again, the overridden accounts counted for their territories (now that the
+        codes are known) and the rest at their units: a rebalance moves what that needs."""
+        problem = replace(problem, workloads=account_run.workloads(own_workloads, book),
+                          fixed_loads=account_run.fixed_loads(book, len(names), problem.workloads.shape[1]),
+                          initial=np.asarray(labels))
+        units = replace(units, workloads=problem.workloads)
+        feedback.setProgressText(self.tr("Counting {} overridden accounts for their territories…").format(
+            int(book.overridden.sum())))
+        engine_problem = travel_run.engine_problem(problem, feedback, problem.random_seed)
+        plan = run_engine(rebalance_territories, engine_problem, progress=engine_progress(feedback, 75, 85))
+        labels, figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
+        return plan, np.asarray(labels), figures, units
+
+    @staticmethod
+    def _plan_codes(source, territory_field, units, known, names) -> list[str]:
+        """The codes overrides may name: the existing plan's (the territory field and table) and the
+        territories named up front (seeds, locks)."""
+        old = []
+        if source.fields().lookupField(territory_field) >= 0:
+            old = read_alignment(source, territory_field, units).names
+        return list(dict.fromkeys([*old, *known, *names]))
 
     # -- inputs --------------------------------------------------------------------------------
     def _read_seeds(self, parameters, context, seeds, units):
-        from ..layers.units import points_to_metric
-
-        name_field = self.parameterAsString(parameters, self.SEED_NAME_FIELD, context)
-        target_field = self.parameterAsString(parameters, self.SEED_TARGET_FIELD, context)
+        name_field = self.parameterAsString(parameters, SEED_NAME_FIELD, context)
+        target_field = self.parameterAsString(parameters, SEED_TARGET_FIELD, context)
         points, names, targets = [], [], []
         for feature in seeds.getFeatures():
             geometry = feature.geometry()
@@ -251,12 +258,12 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
                 raise QgsProcessingException(self.tr("Seed feature {} has no geometry.").format(feature.id()))
             points.append(geometry.centroid().asPoint())
             if name_field:
-                value = feature[name_field]
-                if value is None or str(value).strip() == "" or (hasattr(value, "isNull") and value.isNull()):
+                name = text_or_none(feature[name_field])
+                if name is None:
                     raise QgsProcessingException(self.tr(
                         "Seed feature {} has no name in “{}”. Name every seed, or leave the seed name field empty."
                     ).format(feature.id(), name_field))
-                names.append(str(value).strip())
+                names.append(name)
             else:
                 names.append(self.tr("Territory {}").format(len(names) + 1))
             if target_field:
@@ -316,29 +323,24 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, names, territory_field,
-                       rows, travel_run):
+                       rows, travel_run, book=None):
         unit_codes = [names[k] for k in np.asarray(labels, dtype=np.int64).tolist()]
         out_id, geometries = write_units(
-            self, parameters, self.OUTPUT, context, feedback, source, units,
+            self, parameters, OUTPUT, context, feedback, source, units,
             [make_field(territory_field, STRING, 80)] + travel_run.fields(),
             (lambda i: [unit_codes[i]] + travel_run.values(i)) if travel_run.fields() else (lambda i: [unit_codes[i]]))
-
-        territories_id = None
-        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon,
-                                    destination_of(parameters, self.OUTPUT_TERRITORIES))
-        t_sink, territories_id = self.parameterAsSink(
-            parameters, self.OUTPUT_TERRITORIES, context, t_fields,
-            territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
-        if t_sink is not None:
-            write_territories(t_sink, t_fields, names, labels, figures, units, geometries, source.sourceCrs(),
-                              context, feedback, rows=rows)
+        shapes = TerritoryShapes.dissolve(units, geometries, labels, len(names), source.sourceCrs(),
+                                          context.transformContext(), feedback, (90.0, 100.0))
+        groups = plan_columns(territory_field, rows, units, figures, shapes)
+        if book is not None:
+            groups.append(account_columns(book, labels, len(names)))
+        territories_id, _ = write_territory_layer(
+            self, parameters, OUTPUT_TERRITORIES, context, feedback, groups, shapes, source.sourceCrs(),
+            units.is_polygon)
+        if territories_id is not None:
             TerritoryStyler.attach(territories_id, territory_field, names, context, rows, outline=True, peer=out_id)
         TerritoryStyler.attach(out_id, territory_field, names, context, rows, peer=territories_id)
         return out_id, territories_id
-
-
-def _complete_names(names: list[str], count: int) -> list[str]:
-    return default_names(names, count)
 
 
 def _check_seeds_near_units(seeds: np.ndarray, positions: np.ndarray, names: list[str]) -> None:

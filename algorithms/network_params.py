@@ -28,7 +28,8 @@ from ..core.metrics import combined_weight, plan_figures
 from ..core.progress import Cancelled
 from ..i18n import tr
 from ..layers.network import NetworkDataError, NetworkSettings, cut_by_barriers, read_barriers, read_network
-from .common import engine_progress
+from ..layers.values import is_null
+from .engine_run import engine_progress
 
 NETWORK = "NETWORK"
 SPEED_FIELD = "SPEED_FIELD"
@@ -352,7 +353,7 @@ def _unit_names(source, units) -> dict[int, str]:
             i = units.index_of_fid.get(feature.id())
             if i is not None:
                 value = feature.attribute(name_index)
-                label = "" if value is None or (hasattr(value, "isNull") and value.isNull()) else str(value)
+                label = "" if is_null(value) else str(value)
                 out[i] = f"“{label}” (feature {feature.id()})" if label else f"feature {feature.id()}"
     for i, fid in enumerate(units.fids):
         out.setdefault(i, f"feature {int(fid)}")

@@ -9,11 +9,15 @@ from ..resources import icon, icon_path
 
 def algorithm_classes() -> list[type]:
     """Every algorithm the provider offers, in toolbox order."""
+    from .assign_accounts import AssignAccountsAlgorithm
     from .assign_reps import AssignRepsAlgorithm
     from .build_hierarchy import BuildHierarchyAlgorithm
     from .build_territories import BuildTerritoriesAlgorithm
     from .compare_alignments import CompareAlignmentsAlgorithm
+    from .feedback_pages import FeedbackPagesAlgorithm
     from .rebalance_territories import RebalanceTerritoriesAlgorithm
+    from .review_feedback import ReviewFeedbackAlgorithm
+    from .set_goals import SetGoalsAlgorithm
     from .territory_packets import TerritoryPacketsAlgorithm
     from .territory_statistics import TerritoryStatisticsAlgorithm
 
@@ -21,10 +25,14 @@ def algorithm_classes() -> list[type]:
         BuildTerritoriesAlgorithm,
         RebalanceTerritoriesAlgorithm,
         AssignRepsAlgorithm,
+        AssignAccountsAlgorithm,
         BuildHierarchyAlgorithm,
+        SetGoalsAlgorithm,
         TerritoryStatisticsAlgorithm,
         CompareAlignmentsAlgorithm,
         TerritoryPacketsAlgorithm,
+        FeedbackPagesAlgorithm,
+        ReviewFeedbackAlgorithm,
     ]
 
 

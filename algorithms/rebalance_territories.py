@@ -4,6 +4,7 @@ workload as possible."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,176 +14,149 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterString,
 )
 
-from ..compat import INT, make_field, parameter_as_fields
-from ..core.engine import DEFAULT_TIME_LIMIT, rebalance_territories
-from ..core.problem import Problem
-from ..layers.territory_table import plan_rows, read_territory_table
+from ..compat import INT, make_field
+from ..core.engine import rebalance_territories
+from ..core.metrics import plan_figures
+from ..core.problem import Plan, Problem
+from ..layers.alignment import read_alignment
+from ..layers.shapes import TerritoryShapes
+from ..layers.territory_table import plan_rows
 from ..layers.units import ScaledFeedback
 from ..layers.values import lock_value
-from .common import (
-    TerritoryAlgorithm,
-    TerritoryStyler,
-    destination_of,
-    engine_progress,
-    measure_columns,
-    parse_tolerances,
-    push_diagnostics,
-    read_alignment,
-    read_unit_names,
-    removes_partial_outputs,
-    report_lower_bound,
-    run_engine,
-    territory_fields,
-    territory_wkb_type,
-    write_territories,
-    write_units,
-)
+from . import parameters as shared
+from .account_run import AccountRun
+from .base import TerritoryAlgorithm, removes_partial_outputs
+from .engine_run import engine_progress, run_engine
+from .messages import push_diagnostics, report_lower_bound
 from .network_params import HELP as TRAVEL_HELP
 from .network_params import TravelRun, add_travel_parameters
+from .outputs import TerritoryStyler, write_units
+from .parameters import (
+    CHANGED_UNITS,
+    CHANGED_WORKLOAD,
+    FILLED_UNITS,
+    LOCKED_FIELD,
+    MAX_CHANGED_UNITS,
+    OUTPUT,
+    OUTPUT_ACCOUNTS,
+    OUTPUT_TERRITORIES,
+    SCOPE,
+    TERRITORY_FIELD,
+)
+from .territory_layer import Column, account_columns, figure_columns, plan_columns, write_territory_layer
 
+#: SCOPE's values
+SCOPE_UNITS, SCOPE_ACCOUNTS, SCOPE_BOTH = 0, 1, 2
 PREVIOUS_FIELD = "previous_territory"
 CHANGED_FIELD = "changed"
-# Lock values that mean "keep the territory it has now" rather than naming a territory.
+
+
+HELP = (
+    "Brings an existing territory plan back within tolerance after workloads have changed, "
+    "moving as few units and as little workload as possible. Units that have no territory yet "
+    "(new ZIP codes, new accounts) are filled in.\n\n"
+    "<b>Input layer</b>: the units, polygons or points, with their current territory.\n"
+    "<b>Territory field</b>: the current alignment. NULL or empty values mean “not yet "
+    "assigned”. The plan keeps the same territories: their names stay, none is added or removed.\n"
+    "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: unit "
+    "counts.\n"
+    "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
+    "<b>Contiguous</b>: keep every territory in one connected piece.\n"
+    "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
+    "each measure is judged against its own tolerance. When not every measure can be within "
+    "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
+    "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
+    "tolerance when the plan has to be built afresh (no unit has a territory yet); rebalancing "
+    "itself moves single units and stops when no move helps. The result is never worse than "
+    "the input plan: when nothing better is found, the plan is returned unchanged and the log "
+    "says so.\n"
+    "<b>Locked field</b>: units with a value here do not move. A value naming a territory puts "
+    "the unit in that territory (it must be one of the territory field's values); a flag such as "
+    "1, yes, true or x keeps the unit's current territory; 0, no, false or empty leave it free.\n"
+    "<b>Maximum changed units</b>: optional cap, in percent of all units, on how many units may "
+    "change territory (filling in unassigned units does not count). When the cap keeps the "
+    "plan from reaching the tolerance, the best plan within the cap is returned with a warning.\n"
+    "<b>Territory table</b>: optional, the plan's territory table (names, reps, colours by code); "
+    "the output table keeps them.\n"
+    "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
+    "Outputs: the units with their new territory in the territory field, the "
+    "“previous_territory” they had and “changed” (1 when the unit moved to another territory, "
+    "else 0); and one feature per territory with its figures and the units moved in and out. "
+    "Results: MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent, proven; 0 when "
+    "nothing is proven), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
+    "the first balance field's total that moved, the index's when it is the only measure; of the unit count "
+    "with neither), "
+    "FILLED_UNITS and NONCONTIGUOUS.\n\n"
+)
+SCOPE_HELP = (
+    "With accounts, <b>balance fields</b> may name fields of the units, of the accounts (summed per unit) or "
+    "both; an overridden account counts for its override territory and is never changed. <b>Alignment "
+    "scope</b>: units (move units, as without accounts); accounts only (the units stay; accounts are moved as "
+    "new overrides, each only to a territory bordering its unit's territory, as little workload as possible); "
+    "units and accounts (units first, then accounts for what is left). With the accounts scopes the result also "
+    "has <b>OUTPUT_ACCOUNTS</b>: the accounts with their override field as it now stands (the input is never "
+    "changed).\n\n"
+)
+SCOPES = ("Units", "Accounts only (new overrides; units stay)", "Units and accounts")
 
 
 class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
-    INPUT = "INPUT"
-    TERRITORY_FIELD = "TERRITORY_FIELD"
-    BALANCE_FIELDS = "BALANCE_FIELDS"
-    TOLERANCE = "TOLERANCE"
-    TIME_LIMIT = "TIME_LIMIT"
-    TOLERANCES = "TOLERANCES"
-    LOWER_BOUND = "LOWER_BOUND"
-    CONTIGUOUS = "CONTIGUOUS"
-    LOCKED_FIELD = "LOCKED_FIELD"
-    MAX_CHANGED_UNITS = "MAX_CHANGED_UNITS"
-    TERRITORIES = "TERRITORIES"
-    UNIT_NAME_FIELD = "UNIT_NAME_FIELD"
-    OUTPUT = "OUTPUT"
-    OUTPUT_TERRITORIES = "OUTPUT_TERRITORIES"
-    MAX_DEVIATION = "MAX_DEVIATION"
-    CHANGED_UNITS = "CHANGED_UNITS"
-    CHANGED_WORKLOAD = "CHANGED_WORKLOAD"
-    FILLED_UNITS = "FILLED_UNITS"
-    NONCONTIGUOUS = "NONCONTIGUOUS"
+    """Rebalance territories: an existing plan back within tolerance, moving little."""
 
-    def name(self) -> str:
-        return "rebalanceterritories"
-
-    def displayName(self) -> str:
-        return self.tr("Rebalance territories")
-
-    def shortHelpString(self) -> str:
-        return self.tr(
-            "Brings an existing territory plan back within tolerance after workloads have changed, "
-            "moving as few units and as little workload as possible. Units that have no territory yet "
-            "(new ZIP codes, new accounts) are filled in.\n\n"
-            "<b>Input layer</b>: the units, polygons or points, with their current territory.\n"
-            "<b>Territory field</b>: the current alignment. NULL or empty values mean “not yet "
-            "assigned”. The plan keeps the same territories: their names stay, none is added or removed.\n"
-            "<b>Balance fields</b>: numeric workload fields, all balanced at once. None chosen: unit "
-            "counts.\n"
-            "<b>Tolerance</b>: the allowed deviation from each territory's target, in percent.\n"
-            "<b>Contiguous</b>: keep every territory in one connected piece.\n"
-            "<b>Tolerances</b>: optional, one percentage per balance field in the same order (e.g. 5,10): "
-            "each measure is judged against its own tolerance. When not every measure can be within "
-            "tolerance, the worst deviation (relative to each measure's tolerance) is made as small as possible.\n"
-            "<b>Time limit</b>: seconds the search may spend while some territory is still out of "
-            "tolerance when the plan has to be built afresh (no unit has a territory yet); rebalancing "
-            "itself moves single units and stops when no move helps. The result is never worse than "
-            "the input plan: when nothing better is found, the plan is returned unchanged and the log "
-            "says so.\n"
-            "<b>Locked field</b>: units with a value here do not move. A value naming a territory puts "
-            "the unit in that territory (it must be one of the territory field's values); a flag such as "
-            "1, yes, true or x keeps the unit's current territory; 0, no, false or empty leave it free.\n"
-            "<b>Maximum changed units</b>: optional cap, in percent of all units, on how many units may "
-            "change territory (filling in unassigned units does not count). When the cap keeps the "
-            "plan from reaching the tolerance, the best plan within the cap is returned with a warning.\n"
-            "<b>Territory table</b>: optional, the plan's territory table (names, reps, colours by code); "
-            "the output table keeps them.\n"
-            "<b>Unit name field</b>: optional, names units in messages (feature ids otherwise).\n\n"
-            "Outputs: the units with their new territory in the territory field, the "
-            "“previous_territory” they had and “changed” (1 when the unit moved to another territory, "
-            "else 0); and one feature per territory with its figures and the units moved in and out. "
-            "Results: MAX_DEVIATION (percent, worst measure), LOWER_BOUND (percent, proven; 0 when "
-            "nothing is proven), CHANGED_UNITS, CHANGED_WORKLOAD (percent of "
-            "the first balance field's total that moved; of the unit count with no balance field), "
-            "FILLED_UNITS and NONCONTIGUOUS.\n\n"
-        ) + self.tr(TRAVEL_HELP)
+    algorithm_id = "rebalanceterritories"
+    display_name = "Rebalance territories"
+    help_text = (HELP, shared.INDEX_HELP, shared.ACCOUNTS_HELP, SCOPE_HELP, TRAVEL_HELP)
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, self.tr("Units layer (polygons or points)"),
-            [QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterField(
-            self.TERRITORY_FIELD, self.tr("Territory field (current alignment)"),
-            parentLayerParameterName=self.INPUT))
-        self.addParameter(QgsProcessingParameterField(
-            self.BALANCE_FIELDS, self.tr("Balance fields (workload measures)"),
-            parentLayerParameterName=self.INPUT, type=QgsProcessingParameterField.DataType.Numeric, allowMultiple=True,
-            optional=True))
+        shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
+        shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field (current alignment)"))
+        shared.add_balance_fields(self)
+        shared.add_index_weights(self)
+        shared.add_tolerance(self)
+        shared.add_search_settings(self)
+        shared.add_unit_field(self, LOCKED_FIELD, self.tr("Locked field"), optional=True)
         self.addParameter(QgsProcessingParameterNumber(
-            self.TOLERANCE, self.tr("Tolerance (% of each territory's target)"),
-            QgsProcessingParameterNumber.Type.Double, defaultValue=5.0, minValue=0.0, maxValue=100.0))
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.CONTIGUOUS, self.tr("Keep territories contiguous"), defaultValue=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.TOLERANCES, self.tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"),
-            optional=True))
-        time_limit = QgsProcessingParameterNumber(
-            self.TIME_LIMIT, self.tr("Time limit (seconds) while some territory is out of tolerance"),
-            QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0)
-        self.addParameter(time_limit)
-        self.addParameter(QgsProcessingParameterField(
-            self.LOCKED_FIELD, self.tr("Locked field"), parentLayerParameterName=self.INPUT, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.MAX_CHANGED_UNITS, self.tr("Maximum changed units (% of all units)"),
+            MAX_CHANGED_UNITS, self.tr("Maximum changed units (% of all units)"),
             QgsProcessingParameterNumber.Type.Double, optional=True, minValue=0.0, maxValue=100.0))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.TERRITORIES, self.tr("Territory table (names, reps, colours)"), [QgsProcessing.SourceType.TypeVector],
-            optional=True))
-        self.addParameter(QgsProcessingParameterField(
-            self.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), parentLayerParameterName=self.INPUT,
-            optional=True))
+        shared.add_territory_table(self, self.tr("Territory table (names, reps, colours)"))
+        shared.add_unit_field(self, shared.UNIT_NAME_FIELD, self.tr("Unit name field (for messages)"), optional=True)
+        shared.add_accounts(self)
+        self.addParameter(QgsProcessingParameterEnum(
+            SCOPE, self.tr("Alignment scope"), options=[self.tr(option) for option in SCOPES], defaultValue=0))
         add_travel_parameters(self)
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Rebalanced units"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+            OUTPUT, self.tr("Rebalanced units"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_TERRITORIES, self.tr("Rebalanced territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
-        self.addOutput(QgsProcessingOutputNumber(self.MAX_DEVIATION, self.tr("Worst deviation (%)")))
+            OUTPUT_TERRITORIES, self.tr("Rebalanced territories"), QgsProcessing.SourceType.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            OUTPUT_ACCOUNTS, self.tr("Accounts with their overrides (accounts scopes)"),
+            QgsProcessing.SourceType.TypeVector, optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputNumber(shared.MAX_DEVIATION, self.tr("Worst deviation (%)")))
         self.addOutput(QgsProcessingOutputNumber(
-            self.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
-        self.addOutput(QgsProcessingOutputNumber(self.CHANGED_UNITS, self.tr("Units that changed territory")))
+            shared.LOWER_BOUND, self.tr("Proven lower bound on the worst deviation (%)")))
+        self.addOutput(QgsProcessingOutputNumber(CHANGED_UNITS, self.tr("Units that changed territory")))
         self.addOutput(QgsProcessingOutputNumber(
-            self.CHANGED_WORKLOAD, self.tr("Workload that changed territory (%)")))
-        self.addOutput(QgsProcessingOutputNumber(self.FILLED_UNITS, self.tr("Unassigned units filled in")))
-        self.addOutput(QgsProcessingOutputNumber(self.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
+            CHANGED_WORKLOAD, self.tr("Workload that changed territory (%)")))
+        self.addOutput(QgsProcessingOutputNumber(FILLED_UNITS, self.tr("Unassigned units filled in")))
+        self.addOutput(QgsProcessingOutputNumber(shared.NONCONTIGUOUS, self.tr("Non-contiguous territories")))
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = self.parameterAsSource(parameters, self.INPUT, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INPUT))
-        territory_field = self.parameterAsString(parameters, self.TERRITORY_FIELD, context)
-        balance_fields = parameter_as_fields(self, parameters, self.BALANCE_FIELDS, context)
-        tolerance = self.parameterAsDouble(parameters, self.TOLERANCE, context) / 100.0
-        time_limit = self.parameterAsDouble(parameters, self.TIME_LIMIT, context)
-        tolerances = parse_tolerances(self.parameterAsString(parameters, self.TOLERANCES, context),
-                                      balance_fields, self.tr)
-        contiguous = self.parameterAsBool(parameters, self.CONTIGUOUS, context)
-        locked_field = self.parameterAsString(parameters, self.LOCKED_FIELD, context)
+        source = shared.units_source(self, parameters, context)
+        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
+        balance_fields = shared.balance_fields(self, parameters, context)
+        weights = shared.index_weights(self, parameters, context)
+        search = shared.search_settings(self, parameters, context, shared.measure_names(balance_fields, weights))
+        locked_field = self.parameterAsString(parameters, LOCKED_FIELD, context)
         cap_percent = None
-        raw_cap = parameters.get(self.MAX_CHANGED_UNITS)
+        raw_cap = parameters.get(MAX_CHANGED_UNITS)
         if raw_cap is not None and str(raw_cap).strip() != "":
-            cap_percent = self.parameterAsDouble(parameters, self.MAX_CHANGED_UNITS, context)
+            cap_percent = self.parameterAsDouble(parameters, MAX_CHANGED_UNITS, context)
             if not (0.0 <= cap_percent <= 100.0) or math.isnan(cap_percent):
                 raise QgsProcessingException(self.tr(
                     "The maximum of changed units is a percentage of all units, between 0 and 100 (got {})."
@@ -192,8 +166,16 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                 "The territory field may not be called “{}”: the output uses that name for its own figures. "
                 "Rename the field and run again.").format(territory_field))
 
+        scope = self.parameterAsEnum(parameters, SCOPE, context)
+        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
+        if scope and self.parameterAsSource(parameters, shared.ACCOUNTS, context) is None:
+            raise QgsProcessingException(self.tr(
+                "The alignment scope “{}” moves accounts: give the accounts layer (ACCOUNTS), or choose the scope "
+                "“units”.").format(self.tr(SCOPES[scope])))
+
         feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 25))
+        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 20))
+        account_run.read(self, parameters, context, source, units, feedback, (20.0, 25.0))
         travel_run = TravelRun.read(self, parameters, context, feedback, source, units)
         alignment = read_alignment(source, territory_field, units, feedback)
         names = alignment.names
@@ -203,6 +185,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                 "territories first (Build territories), or pick the field that holds the current territories."
             ).format(territory_field))
         count = len(names)
+        units = self.with_index(source, units, weights, count, feedback)
         initial = alignment.labels
         locked = None
         if locked_field:
@@ -211,24 +194,41 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         if cap_percent is not None:
             cap = int(math.floor(cap_percent / 100.0 * units.count + 1e-9))
 
+        book = account_run.book(names)  # an override naming no territory of the plan stops here
+        own_workloads = units.workloads
+        units = account_run.with_accounts(units, book)
         problem = Problem(
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), locked=locked,
-            tolerance=tolerance, contiguous=contiguous, time_limit=time_limit, tolerances=tolerances, initial=initial)
+            tolerance=search.tolerance, contiguous=search.contiguous, time_limit=search.time_limit,
+            tolerances=search.tolerances, initial=initial,
+            fixed_loads=account_run.fixed_loads(book, count, units.workloads.shape[1]))
+        if scope == SCOPE_ACCOUNTS:
+            travel_run.max_minutes = None  # the units stay where they are
         feedback.setProgressText(self.tr("Rebalancing {} territories of {} units…")
                                  .format(count, units.count))
         engine_problem = travel_run.engine_problem(problem, feedback)
-        plan = run_engine(rebalance_territories, engine_problem, max_changed_units=cap,
-                          progress=engine_progress(feedback, 25, 85))
+        if scope == SCOPE_ACCOUNTS:
+            plan = Plan(labels=initial.copy(), figures=plan_figures(initial, engine_problem))
+        else:
+            plan = run_engine(rebalance_territories, engine_problem, max_changed_units=cap,
+                              progress=engine_progress(feedback, 25, 85))
         # The engine's "cap reached" note is replaced by one that quotes the cap as the user set it.
         capped = [d for d in plan.diagnostics if d.code == "cap_reached"]
-        unit_names = read_unit_names(source, self.parameterAsString(parameters, self.UNIT_NAME_FIELD, context), units)
+        unit_names = shared.unit_names(self, parameters, context, source, units)
         push_diagnostics(SimpleNamespace(diagnostics=[d for d in plan.diagnostics if d.code != "cap_reached"]),
                          units, names, feedback, unit_names)
         labels, plan.figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
         labels = np.asarray(labels, dtype=np.int64)
-        known = read_territory_table(self.parameterAsSource(parameters, self.TERRITORIES, context), territory_field)
-        self._rows = plan_rows(names, labels, units.adjacency, known)
+        if scope != SCOPE_UNITS:
+            book = account_run.move_accounts(problem, labels, book, feedback)
+            problem = account_run.problem_with(problem, own_workloads, book)
+            units = replace(units, workloads=problem.workloads)
+            moved = plan_figures(labels, problem)
+            plan.figures = replace(moved, parts=plan.figures.parts, contiguous=plan.figures.contiguous,
+                                   noncontiguous=plan.figures.noncontiguous)
+        known = shared.territory_table(self, parameters, context, territory_field)
+        rows = plan_rows(names, labels, units.adjacency, known)
 
         was_assigned = initial >= 0
         changed = was_assigned & (labels != initial)
@@ -242,14 +242,18 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         changed_workload = round(changed_workload, 3)
 
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
-                                                     plan, alignment, changed, territory_field, travel_run)
+                                                     plan, alignment, changed, territory_field, rows, travel_run, book)
+        accounts_id = None
+        if scope != SCOPE_UNITS:
+            accounts_id = account_run.write_overrides(self, parameters, context, feedback, book, alignment,
+                                                      OUTPUT_ACCOUNTS)
         figures = plan.figures
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
-        lower_bound = report_lower_bound(plan, max_deviation, feedback, self.tr)
+        lower_bound = report_lower_bound(plan, max_deviation, feedback)
         feedback.pushInfo(self.tr(
             "{} units changed territory ({:.2f} % of the workload); {} unassigned units filled in; worst "
             "deviation {:.2f} % (tolerance {:.1f} %); {} territories not contiguous.").format(
-            changed_units, changed_workload, int(filled.sum()), max_deviation, tolerance * 100,
+            changed_units, changed_workload, int(filled.sum()), max_deviation, search.tolerance * 100,
             int(figures.noncontiguous)))
         if capped:
             off = ", ".join(names[k] for k in capped[0].territories[:20])
@@ -257,17 +261,18 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                 "The cap on changed units stopped the rebalancing short of the tolerance: with at most {} "
                 "units changing territory ({:g} % of {}), the best plan reaches a worst deviation of {:.2f} % "
                 "(tolerance {:.1f} %; off target: {}). Raise the maximum of changed units, or leave it empty, "
-                "to balance further.").format(cap, cap_percent, units.count, max_deviation, tolerance * 100,
+                "to balance further.").format(cap, cap_percent, units.count, max_deviation, search.tolerance * 100,
                                               off))
         return {
-            self.OUTPUT: out_id,
-            self.OUTPUT_TERRITORIES: territories_id,
-            self.MAX_DEVIATION: max_deviation,
-            self.LOWER_BOUND: lower_bound,
-            self.CHANGED_UNITS: changed_units,
-            self.CHANGED_WORKLOAD: changed_workload,
-            self.FILLED_UNITS: int(filled.sum()),
-            self.NONCONTIGUOUS: int(figures.noncontiguous),
+            OUTPUT: out_id,
+            OUTPUT_TERRITORIES: territories_id,
+            shared.MAX_DEVIATION: max_deviation,
+            shared.LOWER_BOUND: lower_bound,
+            CHANGED_UNITS: changed_units,
+            CHANGED_WORKLOAD: changed_workload,
+            FILLED_UNITS: int(filled.sum()),
+            shared.NONCONTIGUOUS: int(figures.noncontiguous),
+            **({OUTPUT_ACCOUNTS: accounts_id} if accounts_id is not None else {}),
         }
 
     # -- inputs --------------------------------------------------------------------------------
@@ -303,7 +308,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
 
     # -- outputs -------------------------------------------------------------------------------
     def _write_outputs(self, parameters, context, feedback, source, units, labels, plan, alignment, changed,
-                       territory_field, travel_run):
+                       territory_field, rows, travel_run, book=None):
         territory = QgsField(alignment.field)
         territory.setName(territory_field)
         previous = QgsField(alignment.field)
@@ -314,26 +319,24 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             return [alignment.values[int(labels[i])], old_values[i], 1 if changed[i] else 0] + travel_run.values(i)
 
         out_id, geometries = write_units(
-            self, parameters, self.OUTPUT, context, feedback, source, units,
+            self, parameters, OUTPUT, context, feedback, source, units,
             [territory, previous, make_field(CHANGED_FIELD, INT)] + travel_run.fields(), values_of)
         names = alignment.names
         style_values = [alignment.values[k] for k in range(len(names))]
 
         p = len(names)
-        moved_in = np.bincount(labels[changed], minlength=p)
-        moved_out = np.bincount(alignment.labels[changed], minlength=p)
-        t_fields = territory_fields(territory_field, measure_columns(units), units.is_polygon,
-                                    destination_of(parameters, self.OUTPUT_TERRITORIES))
-        t_fields.append(make_field("moved_in", INT))
-        t_fields.append(make_field("moved_out", INT))
-        t_sink, territories_id = self.parameterAsSink(
-            parameters, self.OUTPUT_TERRITORIES, context, t_fields,
-            territory_wkb_type(source.wkbType(), units.is_polygon), source.sourceCrs())
-        if t_sink is not None:
-            moves = [[int(moved_in[k]), int(moved_out[k])] for k in range(p)]
-            write_territories(t_sink, t_fields, names, labels, plan.figures, units, geometries,
-                              source.sourceCrs(), context, feedback, extra_values=moves, rows=self._rows)
-            TerritoryStyler.attach(territories_id, territory_field, names, context, self._rows, outline=True,
+        moves = figure_columns((Column("moved_in", INT), np.bincount(labels[changed], minlength=p).tolist()),
+                               (Column("moved_out", INT), np.bincount(alignment.labels[changed], minlength=p).tolist()))
+        shapes = TerritoryShapes.dissolve(units, geometries, labels, p, source.sourceCrs(),
+                                          context.transformContext(), feedback, (90.0, 100.0))
+        groups = plan_columns(territory_field, rows, units, plan.figures, shapes) + [moves]
+        if book is not None:
+            groups.append(account_columns(book, labels, p))
+        territories_id, _ = write_territory_layer(
+            self, parameters, OUTPUT_TERRITORIES, context, feedback, groups, shapes, source.sourceCrs(),
+            units.is_polygon)
+        if territories_id is not None:
+            TerritoryStyler.attach(territories_id, territory_field, names, context, rows, outline=True,
                                    peer=out_id)
-        TerritoryStyler.attach(out_id, territory_field, style_values, context, self._rows, peer=territories_id)
+        TerritoryStyler.attach(out_id, territory_field, style_values, context, rows, peer=territories_id)
         return out_id, territories_id

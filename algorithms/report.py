@@ -4,8 +4,8 @@ A report is one ``.html`` file a sales manager can open, mail or archive: the CS
 images are PNGs embedded as base64 data URIs and charts are inline SVG, so nothing refers to a
 file or a web address. Everything that comes from user data goes through :func:`esc`.
 
-Also here: :func:`short_field_names`, which both reporting algorithms use to keep output field
-names readable when the destination is a shapefile (10-character field names).
+The reports themselves are written in ``report_statistics`` and ``report_compare``, their map
+images in ``report_maps``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QBuffer, QByteArray, QIODevice, QSize
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
 
+from ..core.metrics import relative_deviation
 from ..i18n import tr
 from ..layers.style import territory_colour
 
@@ -93,6 +94,12 @@ def write_document(path: str, text: str) -> None:
         raise QgsProcessingException(tr(
             "Could not write the report “{}”: {}. Choose another file (in an existing folder you can write "
             "to), or free some disk space.").format(path, error.strerror or error)) from error
+
+
+def within_tolerance(deviation: float, tolerance: float) -> bool:
+    """Whether a deviation (a signed fraction of the target, as ``core.metrics.relative_deviation``
+    gives it) lies within ± ``tolerance``: the rule of ``plan_figures``' within_tolerance."""
+    return abs(float(deviation)) <= tolerance + 1e-9
 
 
 def swatch(colour: QColor) -> str:
@@ -180,7 +187,7 @@ def render_map(
 # --- charts -----------------------------------------------------------------------------------
 
 
-def _nice_ceiling(value: float) -> float:
+def nice_ceiling(value: float) -> float:
     if value <= 0 or not math.isfinite(value):
         return 1.0
     exponent = math.floor(math.log10(value))
@@ -190,8 +197,33 @@ def _nice_ceiling(value: float) -> float:
     return 10.0 ** (exponent + 1)
 
 
-def _short(text: str, limit: int = 18) -> str:
+def short_text(text: str, limit: int = 18) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _chart_start(title: str, width: int, height: int, left: int) -> list[str]:
+    """The opening of a chart's SVG and its title."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
+        f'<text x="{left}" y="18" font-size="14" font-weight="600">{esc(title)}</text>',
+    ]
+
+
+def _gridline(value: float, y, left: int, right_edge: int, high: float, colour: str = "#eee") -> list[str]:
+    """A horizontal line across the plot at ``value`` (``y`` maps values to pixels) and its label."""
+    return [
+        f'<line x1="{left}" x2="{right_edge}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+        f'stroke="{colour}" stroke-width="1"/>',
+        f'<text x="{left - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">'
+        f"{esc(fmt(value, 0 if high >= 50 else 2))}</text>",
+    ]
+
+
+def _slanted_name(name: str, x: float, y: int) -> str:
+    """A territory's name under its bar, slanted so that long names fit."""
+    return (f'<text x="{x:.1f}" y="{y}" font-size="11" text-anchor="end" '
+            f'transform="rotate(-55 {x:.1f} {y})">{esc(short_text(name))}</text>')
 
 
 def bar_chart(
@@ -211,25 +243,14 @@ def bar_chart(
     width = max(left + right + max(n, 1) * bar, 330)
     height = 260 + top + bottom
     plot_h = 260
-    high = _nice_ceiling(max([0.0] + [float(v) for v in values] + [float(t) * (1 + tolerance) for t in targets]))
+    high = nice_ceiling(max([0.0] + [float(v) for v in values] + [float(t) * (1 + tolerance) for t in targets]))
 
     def y(v: float) -> float:
         return top + plot_h - plot_h * float(v) / high
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-        f'<text x="{left}" y="18" font-size="14" font-weight="600">{esc(title)}</text>',
-    ]
+    parts = _chart_start(title, width, height, left)
     for k in range(6):
-        v = high * k / 5
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee" stroke-width="1"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">'
-            f"{esc(fmt(v, 0 if high >= 50 else 2))}</text>"
-        )
+        parts += _gridline(high * k / 5, y, left, width - right, high)
     for k in range(n):
         x = left + k * bar
         target = float(targets[k])
@@ -242,7 +263,7 @@ def bar_chart(
         x = left + k * bar
         value = float(values[k])
         target = float(targets[k])
-        outside = abs(value - target) > tolerance * target + 1e-9 * max(target, 1.0)
+        outside = not within_tolerance(relative_deviation(value, target), tolerance)
         stroke = ' stroke="#b42318" stroke-width="2"' if outside else ' stroke="#444" stroke-width="0.5"'
         parts.append(
             f'<rect x="{x + bar * 0.15:.1f}" y="{y(value):.1f}" width="{bar * 0.7:.1f}" '
@@ -253,12 +274,7 @@ def bar_chart(
             f'<line x1="{x:.1f}" x2="{x + bar:.1f}" y1="{y(target):.1f}" y2="{y(target):.1f}" '
             'stroke="#1f3a5f" stroke-width="2"/>'
         )
-        label_x = x + bar / 2
-        label_y = top + plot_h + 8
-        parts.append(
-            f'<text x="{label_x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
-            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(_short(names[k]))}</text>'
-        )
+        parts.append(_slanted_name(names[k], x + bar / 2, top + plot_h + 8))
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#333"/>')
     legend_y = height - 10
     parts.append(
@@ -287,26 +303,15 @@ def gain_loss_chart(
     half = 130
     width = max(left + right + max(n, 1) * bar, 330)
     height = top + 2 * half + bottom
-    high = _nice_ceiling(max([0.0] + [float(v) for v in gained] + [float(v) for v in lost]))
+    high = nice_ceiling(max([0.0] + [float(v) for v in gained] + [float(v) for v in lost]))
     zero = top + half
 
     def y(v: float) -> float:
         return zero - half * float(v) / high
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">',
-        f'<text x="{left}" y="18" font-size="14" font-weight="600">{esc(title)}</text>',
-    ]
+    parts = _chart_start(title, width, height, left)
     for v in (-high, -high / 2, 0.0, high / 2, high):
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-            f'stroke="{"#333" if v == 0 else "#eee"}" stroke-width="1"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">'
-            f"{esc(fmt(v, 0 if high >= 50 else 2))}</text>"
-        )
+        parts += _gridline(v, y, left, width - right, high, "#333" if v == 0 else "#eee")
     for k in range(n):
         x = left + k * bar
         g, lo = float(gained[k]), float(lost[k])
@@ -328,12 +333,7 @@ def gain_loss_chart(
             f'<rect x="{x + bar * 0.35:.1f}" y="{top + 2 * half + 4}" width="{bar * 0.3:.1f}" height="6" '
             f'fill="{colours[k].name()}"/>'
         )
-        label_x = x + bar / 2
-        label_y = top + 2 * half + 16
-        parts.append(
-            f'<text x="{label_x:.1f}" y="{label_y}" font-size="11" text-anchor="end" '
-            f'transform="rotate(-55 {label_x:.1f} {label_y})">{esc(_short(names[k]))}</text>'
-        )
+        parts.append(_slanted_name(names[k], x + bar / 2, top + 2 * half + 16))
     legend_y = height - 10
     for offset, colour, text in ((0, "#4caf50", "gained"), (80, "#e57373", "lost")):
         parts.append(
@@ -362,36 +362,3 @@ def colours_of(rows) -> list[QColor]:
 def display_name(row) -> str:
     """A territory as people read it: its name, with its code when they differ."""
     return row.label if row.label == row.code else f"{row.label} ({row.code})"
-
-
-# --- output field names -------------------------------------------------------------------------
-
-
-def short_field_names(names: Sequence[str], limit: int = 10) -> list[str]:
-    """Field names cut to ``limit`` characters and kept unique, for shapefile and dBase outputs.
-
-    A short ending after the last underscore (``_tgt``, ``_before``, ``_1974``) is kept and the
-    start is cut (``population_tgt`` → ``popula_tgt``); names that still collide get a number.
-    """
-    out: list[str] = []
-    taken: set[str] = set()
-    for name in names:
-        base, suffix = name, ""
-        cut = name.rfind("_")
-        if len(name) > limit and 0 < cut and len(name) - cut <= 7:
-            base, suffix = name[:cut], name[cut:]
-        candidate = (base[: limit - len(suffix)] + suffix) if len(name) > limit else name
-        number = 2
-        while candidate.lower() in taken:
-            tag = str(number)
-            candidate = base[: limit - len(suffix) - len(tag)] + tag + suffix
-            number += 1
-        taken.add(candidate.lower())
-        out.append(candidate)
-    return out
-
-
-def is_dbf_destination(destination: str) -> bool:
-    """True when an output path will be written as a shapefile or dBase table."""
-    path = (destination or "").split("|")[0].strip().lower()
-    return path.endswith(".shp") or path.endswith(".dbf")

@@ -198,6 +198,7 @@ def main() -> None:
     import numpy as np
     from dock_helpers import click, drag, select_row, show_layer
     from territory_planner.ui.dock import TerritoryDock
+    from territory_planner.ui.suggestions_panel import suggestions_for
 
     load_before = os.getloadavg()[0]
     canvas = QgsMapCanvas()
@@ -225,16 +226,16 @@ def main() -> None:
     def make_dock():
         nonlocal dock
         dock = TerritoryDock(FakeIface(canvas, bar))
-        dock.run_task = tasks.append
+        dock.controller.run_task = tasks.append
 
     dock_ms.append(timed(make_dock))
     dock.resize(500, 900)
     dock.show()
 
     def open_plan():
-        dock.layer_combo.setLayer(layer)
-        dock.measures_combo.setCheckedItems(measures)
-        dock.field_combo.setField("territory")
+        dock.setup_form.layer_combo.setLayer(layer)
+        dock.setup_form.measures_combo.setCheckedItems(measures)
+        dock.setup_form.field_combo.setField("territory")
         app.processEvents()
 
     cpu = cpu_s()
@@ -250,7 +251,7 @@ def main() -> None:
 
     def reopen():
         panel = TerritoryDock(FakeIface(canvas, bar))
-        panel.run_task = tasks.append
+        panel.controller.run_task = tasks.append
         panel.resize(500, 900)
         panel.show()
         app.processEvents()
@@ -307,7 +308,7 @@ def main() -> None:
             pass
     first_name = dock.service.territory_names[min(6, territory_count - 1)]
     select_row(dock, first_name)
-    dock.paint_action.trigger()
+    dock.paint_toolbar.paint_action.trigger()
 
     click_cpu_ms: list[float] = []
 
@@ -321,7 +322,7 @@ def main() -> None:
             announced.clear()
             cpu = cpu_s()
             start = time.perf_counter()
-            click(dock.paint_tool, canvas, x, y)
+            click(dock.paint_toolbar.paint_tool, canvas, x, y)
             if dock.service.revision != before and announced:
                 click_ms.append(1000.0 * (announced[-1] - start))
                 click_cpu_ms.append(1000.0 * (cpu_s() - cpu))
@@ -333,8 +334,9 @@ def main() -> None:
                 before = dock.service.revision
                 announced.clear()
                 start = time.perf_counter()
-                drag(dock.paint_tool, canvas, [(x0 + 10, y0 + 10), (x0 + rectangle_size / 2, y0 + rectangle_size / 3),
-                                               (x0 + rectangle_size - 10, y0 + rectangle_size - 10)])
+                drag(dock.paint_toolbar.paint_tool, canvas,
+                     [(x0 + 10, y0 + 10), (x0 + rectangle_size / 2, y0 + rectangle_size / 3),
+                      (x0 + rectangle_size - 10, y0 + rectangle_size - 10)])
                 if dock.service.revision != before and announced:
                     rect_ms.append(1000.0 * (announced[-1] - start))
                     changed.append(dock.service.revision - before)
@@ -384,7 +386,7 @@ def main() -> None:
             before = dock.service.revision
             announced.clear()
             start = time.perf_counter()
-            click(dock.paint_tool, canvas, x, y)
+            click(dock.paint_toolbar.paint_tool, canvas, x, y)
             if dock.service.revision != before and announced:
                 early_ms.append(1000.0 * (announced[-1] - start))
             last[0] = time.perf_counter()  # a click is not a pause of the event loop
@@ -403,7 +405,7 @@ def main() -> None:
     cpu = cpu_s()
     click_ms, rect_ms, undo_ms, drawn_ms, changed_counts = paint_strokes(args.clicks, args.clicks)
     paint_cpu = cpu_s() - cpu
-    suggestions_ms = [timed(lambda: dock.service.suggestions(5)) for _ in range(5)]
+    suggestions_ms = [timed(lambda: suggestions_for(dock.service, 5)) for _ in range(5)]
     app.processEvents()
     load_after = os.getloadavg()[0]
 
@@ -411,11 +413,11 @@ def main() -> None:
     from territory_planner.core.metrics import plan_figures
 
     service = dock.service
-    full = plan_figures(service.plan_labels(), service.problem_workloads(),
+    full = plan_figures(service.ledger.plan_labels(), service.problem_workloads(),
                         territory_count=len(service.territory_names))
     listed = [service.registry_index[name] for name in service.territory_names]
     assert np.allclose(service.sums[listed], full.sums)
-    pieces = plan_figures(service.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
+    pieces = plan_figures(service.ledger.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
                           territory_count=len(service.territory_names), join_islands_first=False).parts
     assert np.array_equal(service.parts[listed], pieces)
 
@@ -479,7 +481,7 @@ def main() -> None:
         lines[-1:-1] = [
             "",
             "Opening reads the plan's columns (fid, territory, two measures) straight from the GeoPackage's table "
-            "(`ui/attribute_reader.py`; through QGIS when the layer is filtered or has added features); the "
+            "(`layers/plan_reader.py`; through QGIS when the layer is filtered or has added features); the "
             "neighbours are read, put in the panel's order and their islands joined on the task's worker thread; "
             "the main thread only adopts them and counts every territory's pieces in one pass. A click looks at "
             "the two territories it changes (their members are kept in step with each move), never at all units.",

@@ -73,7 +73,7 @@ def main() -> None:
     app = QgsApplication([], False)
     app.initQgis()
     from postgis_server import PostgisServer
-    from territory_planner.layers.concurrency import KEEP_MINE, Baseline
+    from territory_planner.layers.save_guard import KEEP_MINE, Baseline
     from territory_planner.ui.assignment_service import AssignmentService
     from territory_planner.ui.settings import PlanSettings
 
@@ -103,17 +103,18 @@ def main() -> None:
 
         def save(label: str, fids, guarded: bool) -> None:
             names = service.territory_names
-            target = {int(f): names[(names.index(service.territory_of_fid(int(f))) + 1) % len(names)] for f in fids}
+            territory_of = service.ledger.territory_of_fid
+            target = {int(f): names[(names.index(territory_of(int(f))) + 1) % len(names)] for f in fids}
             by_name: dict = {}
             for fid, name in target.items():
                 by_name.setdefault(name, []).append(fid)
             for name, chosen in by_name.items():
                 service.assign(chosen, name, action="build")
             if not guarded:
-                service.guard.detach()
+                service.saving.guard.detach()
             elif len(fids) > 1:
                 with Timer() as t:
-                    conflicts = service.guard.find_conflicts()
+                    conflicts = service.saving.guard.find_conflicts()
                 assert conflicts == []
                 rows.append((f"the conflict check alone, {len(fids):,} changed units", t))
             with Timer() as t:

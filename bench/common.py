@@ -110,3 +110,15 @@ def write_gpkg(path, layer_name: str, fields, wkb_type, crs: str, rows, batch: i
     writer.addFeatures(pending)
     del writer  # closes the file
     os.replace(partial, path)
+
+
+def replace_section(results: Path, start: str, end: str, block: str) -> None:
+    """Put ``block`` (which begins with ``start`` and ends with ``end``) in place of the section between
+    those markers in ``results``, or at its end when there is none yet."""
+    text = results.read_text() if results.exists() else ""
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    results.write_text(text)

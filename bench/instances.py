@@ -372,3 +372,55 @@ def national_accounts(size: int, seed: int, metros: int = 300, rural_share: floa
     visits = np.round(np.exp(0.6 * common + 0.2 * rng.normal(0.0, 1.0, size)) * 12.0, 1)
     sales = np.round(np.exp(0.8 * common + 0.6 * rng.normal(0.0, 1.0, size)) * 1000.0, 2)
     return points + np.asarray(NATION_ORIGIN), np.column_stack([visits, sales])
+
+
+# --- accounts over ZIP-like units (issue 21) ---------------------------------------------------
+
+#: Bump when zip_like_accounts changes (its own number: the other instances stay as they are).
+ACCOUNTS_VERSION = 2
+
+def zip_like_accounts(units: int, accounts: int, seed: int, metros: int = 300) -> tuple:
+    """A ZIP-code-like layer of ``units`` polygons over the national box, and ``accounts`` points
+    standing in them, both denser in the same metro areas.
+
+    Metro areas have Zipf-distributed sizes; 70 % of the unit centres and 85 % of the accounts lie
+    around them (Gaussian, radius growing with the metro), the rest uniformly over the box, so
+    units are small where accounts are many, as ZIP codes are. The units are the Voronoi cells of
+    their centres computed in the unit square and stretched to the box (an affine image of a
+    Voronoi diagram: still a tessellation, with the same neighbours). Each account's home unit is
+    the cell whose centre is nearest to it in the unit square: exactly the cell it stands in.
+    Returns (polygon_xy, polygon_offsets, edges, unit centroids, account points, account home unit,
+    account workloads (visits, sales)), coordinates in NATION_CRS metres.
+    """
+    digest = hashlib.sha256(f"zip-accounts-{ACCOUNTS_VERSION}-{units}-{accounts}-{seed}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    size = np.asarray(NATION_SIZE)
+    sizes = 1.0 / rng.permutation(np.arange(1, metros + 1))
+    sizes /= sizes.sum()
+    middles = rng.uniform(0.05, 0.95, (metros, 2))
+    reach = (5_000.0 + 55_000.0 * np.sqrt(sizes / sizes.max())) / size.mean()
+
+    def scatter(count: int, rural_share: float) -> np.ndarray:
+        rural = int(round(rural_share * count))
+        owner = rng.choice(metros, count - rural, p=sizes)
+        around = middles[owner] + rng.normal(0.0, 1.0, (owner.size, 2)) * (
+            reach[owner] * rng.lognormal(0.0, 0.5, owner.size))[:, None]
+        # kept off the box's edge: a point on it could round to just outside every unit
+        return np.clip(np.concatenate([rng.uniform(0.0, 1.0, (rural, 2)), around]), 1e-6, 1.0 - 1e-6)
+
+    centres = scatter(units, 0.30)
+    while len(np.unique(centres, axis=0)) < len(centres):
+        centres = np.clip(centres + rng.normal(0.0, 1e-9, centres.shape), 0.0, 1.0)
+    centres = centres[rng.permutation(units)]
+    polygon_xy, polygon_offsets, edges = clipped_voronoi(centres, 1.0)
+    points = scatter(accounts, 0.15)[rng.permutation(accounts)]
+    from scipy.spatial import cKDTree
+
+    _, home = cKDTree(centres).query(points)
+    common = rng.normal(0.0, 1.0, accounts)
+    visits = np.round(np.exp(0.6 * common + 0.2 * rng.normal(0.0, 1.0, accounts)) * 12.0, 1)
+    sales = np.round(np.exp(0.8 * common + 0.6 * rng.normal(0.0, 1.0, accounts)) * 1000.0, 2)
+    origin = np.asarray(NATION_ORIGIN)
+    stretch = polygon_xy * size + origin
+    return (stretch, polygon_offsets, edges, polygon_centroids(polygon_xy, polygon_offsets) * size + origin,
+            np.round(points * size + origin, 2), home.astype(np.int64), np.column_stack([visits, sales]))

@@ -23,14 +23,13 @@ def reference_search(problem, labels: np.ndarray, seconds: float, seed: int = 12
         RESPLIT_POWER,
         RESPLIT_TEMPERATURE,
         LocalSearch,
-        _tol,
     )
     from territory_planner.core.solve.model import build_model
     from territory_planner.core.solve.quality import not_worse, plan_key
     from territory_planner.core.solve.resplit import Resplit
 
     model = build_model(problem)
-    tol = _tol(model)
+    tol = model.tolerance_vector
     best = np.asarray(labels, dtype=np.int64).copy()
     best_key = plan_key(model.ratios(best), model.active, tol)
     end = time.monotonic() + seconds

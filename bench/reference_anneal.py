@@ -31,19 +31,20 @@ sys.path.insert(0, str(BENCH))
 SLOWER = 10
 
 
-def reference_anneal(problem, labels: np.ndarray, seconds: float, seed: int = 271828,
-                     clock=time.monotonic, log=None) -> np.ndarray:
-    """Best plan found in ``seconds`` (of ``clock``) from ``labels`` (never worse than ``labels``)."""
-    from territory_planner.core.engine import GOAL_FRACTION, POLISH_LEVELS, LocalSearch, _tol
+def reference_anneal(problem, labels: np.ndarray, seconds: float, seed: int = 271828, log=None) -> np.ndarray:
+    """Best plan found in ``seconds`` of the engine's clock (core.clock.CLOCK: wall-clock seconds
+    unless the caller swapped its source) from ``labels`` (never worse than ``labels``)."""
+    from territory_planner.core.clock import CLOCK
+    from territory_planner.core.engine import GOAL_FRACTION, POLISH_LEVELS, LocalSearch
     from territory_planner.core.solve.border_anneal import BorderAnneal
     from territory_planner.core.solve.model import build_model
     from territory_planner.core.solve.quality import better, plan_key
 
     model = build_model(problem)
-    tol = _tol(model)
+    tol = model.tolerance_vector
     best = np.asarray(labels, dtype=np.int64).copy()
     best_key = plan_key(model.ratios(best), model.active, tol)
-    end = clock() + seconds
+    end = CLOCK() + seconds
 
     def polish(cand):
         ls = LocalSearch(model, cand, goal=GOAL_FRACTION * tol)
@@ -51,10 +52,10 @@ def reference_anneal(problem, labels: np.ndarray, seconds: float, seed: int = 27
         return ls.labels
 
     round_no = 0
-    while clock() < end - 1.0 and best_key.worst > GOAL_FRACTION:
+    while CLOCK() < end - 1.0 and best_key.worst > GOAL_FRACTION:
         round_no += 1
         search = BorderAnneal(model, best, np.random.default_rng([seed, round_no]), tolerance=tol)
-        found = search.run(end, goal=GOAL_FRACTION, sweep=SLOWER * search.sweep(), clock=clock, polish=polish,
+        found = search.run(end, goal=GOAL_FRACTION, sweep=SLOWER * search.sweep(), polish=polish,
                            max_proposals=SLOWER * search.sweep())
         for cand in (found, polish(found)):
             key = plan_key(model.ratios(cand), model.active, tol)
@@ -78,20 +79,18 @@ def main(argv=None) -> int:
     from engine_quality import cases
 
     make_importable()
-    from territory_planner.core import engine
+    from territory_planner.core.clock import CLOCK
+    from territory_planner.core.engine import build_territories
 
-    clock = time.process_time if args.cpu_clock else time.monotonic
+    if args.cpu_clock:
+        CLOCK.source = time.process_time
     [(name, inst, _)] = cases([args.instance])
     problem = problem_for(inst)
-    if args.start:
-        labels = np.load(args.start)
-    else:
-        engine.CLOCK = clock
-        labels = engine.build_territories(problem).labels
-    start = clock()
-    best = reference_anneal(problem, labels, args.seconds, args.seed, clock, log=lambda text: print(text, flush=True))
+    labels = np.load(args.start) if args.start else build_territories(problem).labels
+    start = CLOCK()
+    best = reference_anneal(problem, labels, args.seconds, args.seed, log=lambda text: print(text, flush=True))
     record = figures_record(best, problem)
-    row = {"worst_pct": max(record["max_deviation_pct"]), "seconds": clock() - start,
+    row = {"worst_pct": max(record["max_deviation_pct"]), "seconds": CLOCK() - start,
            "clock": "cpu" if args.cpu_clock else "wall", "inertia_km2": record["inertia_km2"],
            "noncontiguous": record["noncontiguous"]}
     print(name, json.dumps(row), flush=True)

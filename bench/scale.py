@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH, OUT, make_importable  # noqa: E402
+from common import BENCH, OUT, make_importable, replace_section  # noqa: E402
 from instances import (  # noqa: E402
     ACCOUNT_MEASURES,
     CRS,
@@ -366,15 +366,7 @@ def section() -> str:
 
 
 def write_section(results: Path) -> None:
-    text = results.read_text() if results.exists() else ""
-    block = section()
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
-        text = before + block + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    results.write_text(text)
+    replace_section(results, SECTION_START, SECTION_END, section())
 
 
 def main(argv: list[str]) -> int:

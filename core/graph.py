@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -234,6 +235,55 @@ def territory_pieces(labels: np.ndarray, adjacency: sp.csr_matrix) -> np.ndarray
     return piece
 
 
+def territory_walk(lists: list, labels: np.ndarray, start: int, seen: set) -> Iterator[int]:
+    """Units of ``start``'s territory reached from ``start``, depth first, never through a unit in
+    ``seen``; each is added to ``seen`` and yielded when first reached (``start`` is not)."""
+    own = labels[start]
+    stack = [start]
+    while stack:
+        unit = stack.pop()
+        for neighbour in lists[unit]:
+            if neighbour not in seen and labels[neighbour] == own:
+                seen.add(neighbour)
+                yield neighbour
+                stack.append(neighbour)
+
+
+def path_between(lists: list, sources: list, passable: np.ndarray, target: np.ndarray):
+    """The units between ``sources`` and the nearest ``target`` unit, breadth first.
+
+    The search starts at every unit of ``sources`` at once and steps only onto units with
+    ``passable`` (n,) True; the first one reached with ``target`` (n,) True ends it. Returns the
+    units strictly between that target and the sources, from the target's side back (empty when
+    a source touches it), or None when no target can be reached.
+    """
+    previous = {unit: -1 for unit in sources}
+    frontier = list(sources)
+    found = -1
+    while frontier and found < 0:
+        following = []
+        for unit in frontier:
+            for neighbour in lists[unit]:
+                if neighbour in previous or not passable[neighbour]:
+                    continue
+                previous[neighbour] = unit
+                if target[neighbour]:
+                    found = neighbour
+                    break
+                following.append(neighbour)
+            if found >= 0:
+                break
+        frontier = following
+    if found < 0:
+        return None
+    path = []
+    unit = previous[found]
+    while unit >= 0 and previous[unit] >= 0:
+        path.append(unit)
+        unit = previous[unit]
+    return path
+
+
 def count_parts(labels: np.ndarray, adjacency: sp.csr_matrix, p: int) -> np.ndarray:
     """Number of connected pieces of every territory 0..p-1 (0 for an empty one)."""
     piece = territory_pieces(labels, adjacency)
@@ -337,50 +387,24 @@ def piece_cut_units(lists: list, labels: np.ndarray, start: int) -> tuple:
     """Cut units of the piece of ``start``'s territory that holds ``start`` (Hopcroft–Tarjan).
 
     Walks only that piece (neighbour lists, no scan of all units). Returns (units, is_cut) as
-    Python lists in discovery order.
+    Python lists, ``start`` first.
     """
     own = labels[start]
-    idx = {start: 0}
+    index = {start: 0}
     nodes = [start]
-    low = [0]
-    parent = [-1]
-    cut = [False]
-    adj = [[w for w in lists[start] if labels[w] == own]]
-    ptr = [0]
-    stack = [0]
-    root_children = 0
-    while stack:
-        v = stack[-1]
-        av = adj[v]
-        i = ptr[v]
-        if i < len(av):
-            ptr[v] = i + 1
-            w = av[i]
-            j = idx.get(w)
-            if j is None:
-                j = len(nodes)
-                idx[w] = j
-                nodes.append(w)
-                low.append(j)  # discovery time = local index
-                parent.append(v)
-                cut.append(False)
-                adj.append([x for x in lists[w] if labels[x] == own])
-                ptr.append(0)
-                stack.append(j)
-                if v == 0:
-                    root_children += 1
-            elif j != parent[v] and j < low[v]:
-                low[v] = j
-        else:
-            stack.pop()
-            u = parent[v]
-            if u >= 0:
-                if low[v] < low[u]:
-                    low[u] = low[v]
-                if u != 0 and low[v] >= u:
-                    cut[u] = True
-    cut[0] = root_children > 1
-    return nodes, cut
+    indptr = [0]
+    indices: list = []
+    for node in nodes:  # grows while the piece is discovered
+        for neighbour in lists[node]:
+            if labels[neighbour] != own:
+                continue
+            local = index.get(neighbour)
+            if local is None:
+                local = index[neighbour] = len(nodes)
+                nodes.append(neighbour)
+            indices.append(local)
+        indptr.append(len(indices))
+    return nodes, _cut_vertices(indptr, indices, len(nodes))
 
 
 class TerritoryCuts:
@@ -393,12 +417,12 @@ class TerritoryCuts:
     """
 
     def __init__(self, neighbours: Neighbours, adjacency: sp.csr_matrix, p: int):
-        self.nb = neighbours
+        self.neighbours = neighbours
         self.adjacency = adjacency
-        self.p = int(p)
+        self.territory_count = int(p)
         n = adjacency.shape[0]
         self.cut = np.zeros(n, dtype=bool)
-        self.key = np.full(n, -1, dtype=np.int64)  # version * p + territory when computed
+        self.stamp = np.full(n, -1, dtype=np.int64)  # version * p + territory when computed (-1: never)
         self.refreshes = 0
 
     def refresh(self, labels: np.ndarray, territories, versions) -> None:
@@ -409,30 +433,30 @@ class TerritoryCuts:
             return
         members = np.flatnonzero(np.isin(labels, territories))
         self.cut[members] = _member_cuts(labels, self.adjacency, members)
-        key = np.zeros(self.p, dtype=np.int64)
-        key[territories] = versions * self.p + territories
-        self.key[members] = key[labels[members]]
+        key = np.zeros(self.territory_count, dtype=np.int64)
+        key[territories] = versions * self.territory_count + territories
+        self.stamp[members] = key[labels[members]]
         self.refreshes += int(territories.size)
 
     def keeps_connected(self, unit: int, labels: np.ndarray, version: int) -> bool:
         """True if ``unit`` can leave its territory without splitting the piece it lies in (exact)."""
         own = int(labels[unit])
-        key = version * self.p + own
-        if self.key[unit] == key:
+        key = version * self.territory_count + own
+        if self.stamp[unit] == key:
             return not bool(self.cut[unit])
         # the local answers are exact too: kept like the cut units until the territory changes
-        if self.nb.ring_keeps_connected(unit, labels):
+        if self.neighbours.ring_keeps_connected(unit, labels):
             self.cut[unit] = False
-            self.key[unit] = key
+            self.stamp[unit] = key
             return True
-        quick = self.nb.bounded_keeps_connected(unit, labels)
+        quick = self.neighbours.bounded_keeps_connected(unit, labels)
         if quick is not None:
             self.cut[unit] = not quick
-            self.key[unit] = key
+            self.stamp[unit] = key
             return quick
-        nodes, cut = piece_cut_units(self.nb.lists, labels, unit)
+        nodes, cut = piece_cut_units(self.neighbours.lists, labels, unit)
         self.cut[nodes] = cut
-        self.key[nodes] = key
+        self.stamp[nodes] = key
         self.refreshes += 1
         return not cut[0]
 
@@ -450,6 +474,11 @@ class Neighbours:
         """A lazily refreshed articulation-point cache for labellings with ``p`` territories."""
         return TerritoryCuts(self, self.adjacency, p)
 
+    def territory_neighbours(self, unit: int, labels: np.ndarray) -> list:
+        """The unit's neighbours in its own territory."""
+        own = labels[unit]
+        return [v for v in self.lists[unit] if labels[v] == own]
+
     def ring_keeps_connected(self, unit: int, labels: np.ndarray, ring: int = 2) -> bool:
         """Local sufficient test: the unit's same-territory neighbours are connected to each other
         through same-territory units within ``ring`` steps of the unit (never through the unit).
@@ -458,7 +487,7 @@ class Neighbours:
         """
         lists = self.lists
         own = labels[unit]
-        nbrs = [v for v in lists[unit] if labels[v] == own]
+        nbrs = self.territory_neighbours(unit, labels)
         if len(nbrs) <= 1:
             return True
         nset = set(nbrs)
@@ -503,11 +532,11 @@ class Neighbours:
         reaches every other neighbour proves True; one that runs out of units first proves False
         (that side is cut off). Most cut units cut off a small appendage, found quickly.
         """
-        lists = self.lists
-        own = labels[unit]
-        nbrs = [v for v in lists[unit] if labels[v] == own]
+        nbrs = self.territory_neighbours(unit, labels)
         if len(nbrs) <= 1:
             return True
+        lists = self.lists
+        own = labels[unit]
         nset = set(nbrs)
         done = set()
         for start in nbrs:
@@ -544,22 +573,14 @@ class Neighbours:
         # local test: the territory neighbours of the unit are connected among themselves
         if self.ring_keeps_connected(unit, labels, ring=1):
             return True
-        lists = self.lists
-        own = labels[unit]
-        nbrs = [v for v in lists[unit] if labels[v] == own]
+        nbrs = self.territory_neighbours(unit, labels)
         # exact test: search the territory without the unit until every neighbour is found
         visited = {unit, nbrs[0]}
-        stack = [nbrs[0]]
         missing = set(nbrs[1:])
-        while stack:
-            v = stack.pop()
-            for w in lists[v]:
-                if w not in visited and labels[w] == own:
-                    visited.add(w)
-                    missing.discard(w)
-                    if not missing:
-                        return True
-                    if len(visited) > limit:
-                        return False
-                    stack.append(w)
+        for reached in territory_walk(self.lists, labels, nbrs[0], visited):
+            missing.discard(reached)
+            if not missing:
+                return True
+            if len(visited) > limit:
+                return False
         return not missing

@@ -1,6 +1,9 @@
 """The one definition of balance, contiguity and compactness of a plan.
 
-The toolbox, the dock and the engine all call :func:`plan_figures`, so they never disagree.
+The toolbox and the engine take a plan's figures from :func:`plan_figures`. The panel keeps its
+per-territory sums in step with every edit (core.plan.ledger), words their deviation with the same
+:func:`relative_deviation`, and asks :func:`plan_figures` for what needs the whole plan (its
+pieces), so the panel and the toolbox never disagree.
 """
 
 from __future__ import annotations
@@ -53,11 +56,16 @@ def relative_deviation(sums, targets) -> np.ndarray:
     return np.where(targets > 0, (sums - targets) / np.where(targets > 0, targets, 1.0), 0.0)
 
 
-def territory_targets(workloads, territory_count: int, target_shares=None) -> np.ndarray:
-    """(p, m') target of every territory on every balanced measure: total x share."""
+def territory_targets(workloads, territory_count: int, target_shares=None, fixed_loads=None) -> np.ndarray:
+    """(p, m') target of every territory on every balanced measure: total x share. ``fixed_loads``
+    (p, m), when given, are part of the total (accounts overridden to a territory still count)."""
     b = balance_matrix(workloads)
     shares = _shares(territory_count, target_shares)
-    return shares[:, None] * b.sum(axis=0)[None, :]
+    totals = b.sum(axis=0)
+    fixed = _fixed_loads(fixed_loads, territory_count, workloads)
+    if fixed is not None:
+        totals = totals + fixed.sum(axis=0)
+    return shares[:, None] * totals[None, :]
 
 
 def _shares(territory_count: int, target_shares) -> np.ndarray:
@@ -77,6 +85,7 @@ def plan_figures(
     target_shares=None,
     tolerance=0.05,
     join_islands_first: bool = True,
+    fixed_loads=None,
 ) -> PlanFigures:
     """Figures of a plan: workload sums, targets, deviations, pieces, centres, inertia.
 
@@ -91,6 +100,8 @@ def plan_figures(
                     computed (reported as 1 for non-empty territories).
     positions       (n, 2) projected coordinates; None gives NaN centres and inertia.
     target_shares   (p,) relative targets (normalised to sum 1); default equal.
+    fixed_loads     (p, m) workload each territory carries whatever its units (overridden accounts):
+                    added to its sums and to the totals the targets share out.
     """
     if isinstance(workloads, Problem):
         problem = workloads
@@ -106,6 +117,7 @@ def plan_figures(
             problem.seed_targets,
             problem.tolerance,
             join_islands_first,
+            problem.fixed_load_matrix(),
         )
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
     w = balance_matrix(workloads)
@@ -120,7 +132,10 @@ def plan_figures(
     sums = np.zeros((p, w.shape[1]))
     for a in range(w.shape[1]):
         sums[:, a] = np.bincount(lab[ok], w[ok, a], minlength=p)[:p]
-    targets = territory_targets(workloads, p, target_shares)
+    fixed = _fixed_loads(fixed_loads, p, workloads)
+    if fixed is not None:
+        sums += fixed
+    targets = territory_targets(workloads, p, target_shares, fixed_loads)
     with np.errstate(divide="ignore", invalid="ignore"):
         deviation = relative_deviation(sums, targets)
     unit_count = np.bincount(lab[ok], minlength=p)[:p].astype(np.int64)
@@ -159,6 +174,15 @@ def plan_figures(
         tolerance=float(tol) if tol.ndim == 0 else tol,
         within_tolerance=within,
     )
+
+
+def _fixed_loads(fixed_loads, territory_count: int, workloads) -> Optional[np.ndarray]:
+    """The fixed loads as (p, m), or None when there are none or no measure is balanced."""
+    shape = np.shape(workloads)
+    measures = shape[1] if len(shape) == 2 else (1 if np.size(workloads) else 0)
+    if fixed_loads is None or measures == 0:
+        return None
+    return np.asarray(fixed_loads, dtype=float).reshape(int(territory_count), measures)
 
 
 def _centres_and_inertia(labels: np.ndarray, pos: np.ndarray, weight: np.ndarray, p: int):

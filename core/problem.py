@@ -38,6 +38,9 @@ class Problem:
                     ``tolerance`` for those measures.
     time_limit      seconds the search may spend while some territory is out of tolerance (None:
                     the engine's default, and it also stops when the search stops improving).
+    fixed_loads     optional (p, m) workload every territory carries whatever its units are (accounts
+                    overridden to it); added to the territory's sums, and to the totals the targets
+                    are shares of.
     """
 
     positions: np.ndarray
@@ -54,6 +57,7 @@ class Problem:
     random_seed: int = 0
     time_limit: Optional[float] = None
     tolerances: Optional[Sequence[float]] = None
+    fixed_loads: Optional[np.ndarray] = None
 
     @property
     def unit_count(self) -> int:
@@ -79,6 +83,12 @@ class Problem:
         if self.tolerances is None:
             return np.full(m, float(self.tolerance))
         return np.asarray(self.tolerances, dtype=float).reshape(-1)[:m].copy()
+
+    def fixed_load_matrix(self) -> Optional[np.ndarray]:
+        """The fixed loads as a (p, m) float array, or None when there are none."""
+        if self.fixed_loads is None:
+            return None
+        return np.asarray(self.fixed_loads, dtype=float).reshape(int(self.territory_count), -1)
 
     def target_shares(self) -> np.ndarray:
         """Share of every measure's total that each territory should carry; sums to 1."""
@@ -221,6 +231,9 @@ def _validate(problem: Problem) -> None:
                 "use -1 for none or raise the number of territories."
             )
 
+    if problem.fixed_loads is not None:
+        _validate_fixed_loads(problem.fixed_loads, p, w.shape[1], problem.names())
+
     if problem.time_limit is not None:
         try:
             limit = float(problem.time_limit)
@@ -255,6 +268,25 @@ def _validate(problem: Problem) -> None:
         raise ProblemError(
             f"The tolerance is a fraction of the target from 0 to 1 (0.05 = 5 %), got {tol}."
         )
+
+
+def _validate_fixed_loads(fixed_loads, territory_count: int, measure_count: int, names: list) -> None:
+    fixed = np.asarray(fixed_loads)
+    if fixed.shape != (territory_count, measure_count):
+        raise ProblemError(
+            f"Fixed loads must have one row per territory ({territory_count}) and one column per measure "
+            f"({measure_count}), got shape {fixed.shape}."
+        )
+    if fixed.size and not np.issubdtype(fixed.dtype, np.number):
+        raise ProblemError("Fixed loads must be numbers.")
+    fixed = fixed.astype(float)
+    for a in range(measure_count):
+        bad = ~np.isfinite(fixed[:, a]) | (fixed[:, a] < 0)
+        if np.any(bad):
+            raise ProblemError(
+                f"The fixed load of '{names[a]}' is missing, infinite or negative for territories "
+                f"{_bad_units(bad)}; fixed loads are workloads, zero or more."
+            )
 
 
 @dataclass

@@ -29,7 +29,7 @@ from scipy import sparse
 from ..core import travel
 from ..i18n import tr
 from .units import Units, default_snap_tolerance
-from .values import is_null
+from .values import as_number, is_null
 
 
 class NetworkDataError(ValueError):
@@ -135,7 +135,7 @@ def read_network(source, units: Units, settings: NetworkSettings, transform_cont
             geometry = _to_metric(geometry, transform, factor)
         speed = settings.default_speed
         if speed_index >= 0:
-            value = _number(feature.attribute(speed_index))
+            value = as_number(feature.attribute(speed_index))
             if value is not None and value > 0:
                 speed = value
             else:
@@ -179,15 +179,6 @@ def _line_xy(part) -> np.ndarray:
     wkb = bytes(part.asWkb())
     order = "<" if wkb[0] == 1 else ">"
     return np.frombuffer(wkb, dtype=f"{order}f8", offset=9).reshape(-1, dims)[:, :2].astype(float)
-
-
-def _number(value):
-    if is_null(value):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 # --- barriers -------------------------------------------------------------------------------

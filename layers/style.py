@@ -14,6 +14,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
+from ..core.plan.colouring import assign_colours, territory_neighbours
 from ..i18n import tr
 from .values import is_null
 
@@ -66,6 +67,8 @@ def territory_renderer(layer: QgsVectorLayer, field: str, values: list | None = 
 
 #: layer property naming the field of the territory style this plugin gave the layer
 STYLED_PROPERTY = "territory_planner/styled_field"
+#: layer property naming the map view (over/under, penetration) the panel colours the territories by
+THEMED_PROPERTY = "territory_planner/themed"
 
 
 def has_own_style(layer: QgsVectorLayer, field: str) -> bool:
@@ -85,7 +88,83 @@ def apply_territory_style(layer: QgsVectorLayer, field: str, values: list | None
                           colours: dict | None = None, outline: bool = False, titles: dict | None = None) -> None:
     layer.setRenderer(territory_renderer(layer, field, values, colours, outline, titles))
     layer.setCustomProperty(STYLED_PROPERTY, field)
+    layer.removeCustomProperty(THEMED_PROPERTY)
     layer.triggerRepaint()
+
+
+def layer_colours(layer: QgsVectorLayer | None, field: str) -> dict[str, str]:
+    """The colour (#rrggbb) the layer's categorised style gives each territory of ``field`` (e.g. a
+    Build output styled from its territory table); empty for any other style."""
+    renderer = layer.renderer() if layer is not None else None
+    if renderer is None or renderer.type() != "categorizedSymbol" or renderer.classAttribute() != field:
+        return {}
+    if layer.customProperty(THEMED_PROPERTY, ""):  # coloured by a figure (the panel's map views), not by territory
+        return {}
+    return {str(c.value()): c.symbol().color().name() for c in renderer.categories()
+            if c.value() is not None and str(c.value()) != "" and c.symbol() is not None}
+
+
+class TerritoryColours:
+    """One colour per territory of the plan being edited, chosen on the territory adjacency graph as
+    the algorithms choose them (``core.plan.colouring``), neighbours clearly apart. A colour a
+    territory has is kept: from an earlier choice (a rename takes its colour along), from the layer's
+    style, or from the territory table, where colours are kept when the plan has one."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, str] = {}
+
+    def of(self, name: str) -> str | None:
+        """Territory ``name``'s colour, None before any was chosen."""
+        return self.by_name.get(name)
+
+    def rename(self, old: str, new: str) -> None:
+        if old in self.by_name:
+            self.by_name[new] = self.by_name[old]
+
+    def choose(self, names: list[str], labels, neighbour_pairs, layer: QgsVectorLayer | None, field: str,
+               table_colours: dict[str, str]) -> dict[str, str]:
+        """Colours of ``names`` (positions in ``labels``: −1 unassigned); ``neighbour_pairs`` (k, 2)
+        are the unit pairs that touch, None while the neighbours are unknown."""
+        known = dict(self.by_name)
+        known.update(layer_colours(layer, field))
+        known.update(table_colours)
+        keep = {k: known[name] for k, name in enumerate(names) if name in known}
+        if neighbour_pairs is not None and names:
+            neighbours = territory_neighbours(labels, neighbour_pairs, len(names))
+        else:
+            neighbours = [set() for _ in names]
+        self.by_name = dict(zip(names, assign_colours(neighbours, keep)))
+        return self.by_name
+
+    def paint(self, layer: QgsVectorLayer, field: str, names: list[str], values: list, labels, neighbour_pairs,
+              table_colours: dict[str, str], keep_style: bool, titles: dict | None = None) -> None:
+        """Choose the colours (see :meth:`choose`) and, unless the user keeps the layer's own style, draw
+        ``layer`` by territory: ``values[k]`` is territory ``names[k]``'s value in ``field``; ``titles``
+        gives a code its legend text (its name)."""
+        colours = self.choose(names, labels, neighbour_pairs, layer, field, table_colours)
+        if not keep_style:
+            apply_territory_style(layer, field, values, {str(v): colours[name] for v, name in zip(values, names)},
+                                  titles={str(v): (titles or {}).get(name, name) for v, name in zip(values, names)})
+
+
+def haloed_text(size: float, colour: QColor, bold: bool = False, halo: float = 1.0):
+    """A label text format: DejaVu Sans of ``size`` points in ``colour`` with a white halo of ``halo`` mm,
+    readable over any territory colour."""
+    from qgis.core import QgsTextBufferSettings, QgsTextFormat
+    from qgis.PyQt.QtGui import QFont
+
+    text_format = QgsTextFormat()
+    font = QFont("DejaVu Sans")
+    font.setBold(bold)
+    text_format.setFont(font)
+    text_format.setSize(size)
+    text_format.setColor(colour)
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setSize(halo)
+    buffer.setColor(QColor(255, 255, 255))
+    text_format.setBuffer(buffer)
+    return text_format
 
 
 def label_territories(layer: QgsVectorLayer, name_field: str = "name", rep_field: str = "rep",
@@ -93,11 +172,8 @@ def label_territories(layer: QgsVectorLayer, name_field: str = "name", rep_field
     """Bold labels with each territory's name (its code when unnamed) and, below it, its rep when known."""
     from qgis.core import (
         QgsPalLayerSettings,
-        QgsTextBufferSettings,
-        QgsTextFormat,
         QgsVectorLayerSimpleLabeling,
     )
-    from qgis.PyQt.QtGui import QFont
 
     fields = layer.fields()
     parts = []
@@ -114,18 +190,7 @@ def label_territories(layer: QgsVectorLayer, name_field: str = "name", rep_field
     settings = QgsPalLayerSettings()
     settings.fieldName = " || ".join(parts)
     settings.isExpression = True
-    text_format = QgsTextFormat()
-    font = QFont("DejaVu Sans")
-    font.setBold(True)
-    text_format.setFont(font)
-    text_format.setSize(size)
-    text_format.setColor(QColor(20, 20, 20))
-    buffer = QgsTextBufferSettings()
-    buffer.setEnabled(True)
-    buffer.setSize(1.0)
-    buffer.setColor(QColor(255, 255, 255))
-    text_format.setBuffer(buffer)
-    settings.setFormat(text_format)
+    settings.setFormat(haloed_text(size, QColor(20, 20, 20), bold=True))
     if layer.geometryType() == QgsWkbTypes.GeometryType.PolygonGeometry:
         settings.placement = QgsPalLayerSettings.Placement.OverPoint
         settings.fitInPolygonOnly = False

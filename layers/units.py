@@ -29,16 +29,11 @@ from scipy import sparse
 from scipy.spatial import Delaunay, cKDTree
 
 from ..i18n import tr
+from .plan_reader import UnitDataError, workload_value
 
 #: A Delaunay edge between account points is kept when it is at most this many times the
 #: distance to the third-nearest point at both of its ends (or short by the layer's own standard).
 LOCAL_EDGE_FACTOR = 4.0
-
-
-class UnitDataError(ValueError):
-    """The layer cannot be turned into units; the message names the problem and the fix."""
-
-
 
 
 @dataclass
@@ -244,39 +239,9 @@ def read_units(source, balance_fields: list[str], transform_context: QgsCoordina
 
 
 def _workload_row(feature, balance_fields: list[str], field_indexes: list[int]) -> list[float]:
-    """The feature's workloads; NULL, negative or non-finite values raise UnitDataError."""
-    row = []
-    for name, index in zip(balance_fields, field_indexes):
-        value = feature.attribute(index)
-        number = _as_number(value)
-        if number is None:
-            raise UnitDataError(tr(
-                "Feature {} has no value (NULL) in the balance field “{}”. Fill it in (0 if the "
-                "unit has no workload) or filter the feature out.").format(feature.id(), name))
-        if number < 0 or not math.isfinite(number):
-            raise UnitDataError(tr(
-                "Feature {} has a negative or invalid workload ({}) in “{}”. Workloads must be "
-                "zero or more.").format(feature.id(), value, name))
-        row.append(number)
-    return row
-
-
-def _as_number(value) -> float | None:
-    if type(value) is float:  # the usual case, a million times on a large layer
-        return value
-    if value is None:
-        return None
-    try:
-        from qgis.PyQt.QtCore import QVariant
-
-        if isinstance(value, QVariant) and value.isNull():
-            return None
-    except ImportError:  # pragma: no cover - Qt6 builds without QVariant
-        pass
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    """The feature's workloads (plan_reader.workload_value: the panel reads them by the same rule)."""
+    fid = feature.id()
+    return [workload_value(fid, name, feature.attribute(index)) for name, index in zip(balance_fields, field_indexes)]
 
 
 def _scale_matrix(factor: float):

@@ -24,6 +24,18 @@ def text_or_none(value) -> str | None:
     return text or None
 
 
+def as_number(value) -> float | None:
+    """An attribute value as a float; None for NULL and for what is not a number."""
+    if type(value) is float:  # the usual case, a million times on a large layer
+        return value
+    if is_null(value):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def natural_key(text) -> list:
     """Sort key that puts “Territory 2” before “Territory 10” (case-insensitive)."""
     parts = re.split(r"(\d+)", str(text))

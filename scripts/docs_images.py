@@ -9,7 +9,16 @@ poppler's ``pdftoppm``:
     docs/packet.png       page 1 of the packet of the territory that gained and lost counties
     docs/overview.png     the manager's overview.pdf
 
-Run: ``.venv/bin/python scripts/docs_images.py`` (QT_QPA_PLATFORM=offscreen on a server).
+Then the analytics of issue 24 on the same plan, with an illustrative sales potential and last
+year's sales per county (made up from the population, see :func:`_add_sales`): goals from the
+potential (``territory:setgoals``), and Territory statistics with the workload index, sales and
+potential:
+
+    docs/over_under.png   the statistics' territories as they load: over/under the index's 1,000
+    docs/performance.png  the start of the report's performance section, drawn by headless Chromium
+
+Run: ``.venv/bin/python scripts/docs_images.py`` (QT_QPA_PLATFORM=offscreen on a server);
+``… docs_images.py analytics`` makes the analytics pictures only.
 """
 
 from __future__ import annotations
@@ -111,6 +120,12 @@ def main() -> int:
             lost += 1
     units.dataProvider().changeAttributeValues(values)
 
+    analytics_only = sys.argv[1:] == ["analytics"]
+    if analytics_only:
+        _analytics_images(units, table, docs, work, feedback)
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
+
     folder = work / "packets"
     processing.run("territory:territorypackets", {
         "INPUT": units, "TERRITORY_FIELD": "territory", "TERRITORIES": table,
@@ -120,6 +135,7 @@ def main() -> int:
     _render(packet, docs / "packet.png", 80)
     _render(folder / "overview.pdf", docs / "overview.png", 70)
     _plan_map(units, table, reps, docs / "plan_map.png")
+    _analytics_images(units, table, docs, work, feedback)
     shutil.rmtree(work, ignore_errors=True)
     print("wrote", ", ".join(str(p.relative_to(ROOT)) for p in sorted(docs.glob("*.png"))))
     return 0
@@ -156,6 +172,64 @@ def _plan_map(units, table, reps, path: Path) -> None:
     reps.renderer().setSymbol(star)
     image = report.render_map([reps, table, units], units.crs(), units.extent(), width=900, height=900)
     image.save(str(path), "PNG")
+
+
+def _add_sales(units) -> None:
+    """An illustrative sales potential and last year's sales per county: the potential is the
+    population times a spend per head that varies from county to county, and sales reach 6 % to
+    24 % of it, more in the north than in the south (a fixed random seed: the same every run)."""
+    import numpy as np
+    from territory_planner.compat import DOUBLE, make_field
+
+    units.dataProvider().addAttributes([make_field("potential", DOUBLE), make_field("sales", DOUBLE)])
+    units.updateFields()
+    features = sorted(units.getFeatures(), key=lambda f: f.id())
+    rng = np.random.default_rng(24)
+    north = np.array([f.geometry().centroid().asPoint().y() for f in features])
+    north = (north - north.min()) / (north.max() - north.min())
+    spend = rng.uniform(60.0, 140.0, len(features))
+    rate = np.clip(0.06 + 0.12 * north + rng.normal(0.0, 0.03, len(features)), 0.02, 0.4)
+    potential, sales = units.fields().lookupField("potential"), units.fields().lookupField("sales")
+    values = {}
+    for feature, per_head, share in zip(features, spend, rate):
+        amount = round(float(feature["population"]) * float(per_head), -2)
+        values[feature.id()] = {potential: amount, sales: round(amount * float(share), -2)}
+    units.dataProvider().changeAttributeValues(values)
+
+
+def _analytics_images(units, table, docs: Path, work: Path, feedback) -> None:
+    """Goals from the potential, then statistics on the index with sales and potential: the
+    over/under map as the output loads, and the report's performance section."""
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProject
+
+    _add_sales(units)
+    goals = processing.run("territory:setgoals", {
+        "INPUT": units, "TERRITORY_FIELD": "territory", "TERRITORIES": table, "TOTAL_GOAL": 90_000_000,
+        "BASIS": "potential", "HISTORY_FIELD": "sales", "HISTORY_WEIGHT": 0.3, "FLOOR": 80, "CAP": 125,
+        "ROUND_TO": 10_000, "OUTPUT": "TEMPORARY_OUTPUT"}, feedback=feedback)["OUTPUT"]
+    project = QgsProject.instance()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    html = work / "statistics.html"
+    result = processing.runAndLoadResults("territory:territorystatistics", {
+        "INPUT": units, "TERRITORY_FIELD": "territory", "INDEX_WEIGHTS": "population:0.6,sales:0.1,potential:0.3",
+        "TOLERANCE": 10, "TERRITORIES": goals, "SALES_FIELD": "sales", "POTENTIAL_FIELD": "potential",
+        "UNIT_NAME_FIELD": "fips", "OPPORTUNITY_COUNT": 10, "OUTPUT": "TEMPORARY_OUTPUT",
+        "OUTPUT_HTML": str(html), "OUTPUT_OPPORTUNITIES": "TEMPORARY_OUTPUT"}, context=context, feedback=feedback)
+    from territory_planner.algorithms import report
+    from territory_planner.algorithms.report_maps import with_legend
+
+    territories = project.mapLayer(result["OUTPUT"])
+    image = report.render_map([territories], territories.crs(), territories.extent(), width=900, height=900)
+    with_legend(image, territories.renderer()).save(str(docs / "over_under.png"), "PNG")
+    text = html.read_text(encoding="utf-8")
+    section = text.split("<h2>Performance</h2>", 1)[1].split("<h3>Territories below the threshold</h3>", 1)[0]
+    page = work / "performance.html"
+    page.write_text(report.document("Territory report", "<h2>Performance</h2>" + section), encoding="utf-8")
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={docs / 'performance.png'}", "--window-size=1000,1500", page.as_uri()],
+                   check=True, capture_output=True)
 
 
 def _no_brush():

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages Territory Planner needs (QGIS, its Python bindings, a virtual X
-# server for the desktop test, PostgreSQL/PostGIS for the PostGIS test) when any is missing.
+# server for the desktop test, PostgreSQL/PostGIS for the PostGIS test, Chromium and its driver for
+# the tests that open the rep feedback pages in a real browser) when any is missing.
 # Quick when everything is already there. Works on Debian 12 (PostgreSQL 15) and Debian 13
 # (PostgreSQL 17): PostGIS is taken for the PostgreSQL major that is installed, or else the one
 # the release's `postgresql` package would install.
@@ -29,7 +30,7 @@ postgresql_major() {
 }
 
 packages=(qgis python3-qgis qgis-providers python3-venv python3-numpy python3-scipy gdal-bin xvfb xauth git poppler-utils
-          postgresql)
+          postgresql chromium chromium-driver)
 updated=false
 major="$(postgresql_major)"
 if [ -z "$major" ]; then

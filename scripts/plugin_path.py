@@ -21,9 +21,13 @@ def plugins_dir() -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     link = folder / PACKAGE
     if not (link.is_symlink() and link.resolve() == ROOT):
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        os.symlink(ROOT, link, target_is_directory=True)
+        # Parallel test workers may get here at once: each makes the link under a name of its own
+        # and renames it over the old one (atomic), so no process ever finds the link missing.
+        spare = folder / f".{PACKAGE}-{os.getpid()}"
+        if spare.is_symlink():
+            spare.unlink()
+        os.symlink(ROOT, spare, target_is_directory=True)
+        os.replace(spare, link)
     return folder
 
 

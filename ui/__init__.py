@@ -1,1 +1,1 @@
-"""The dock, its table model, map tools and background tasks."""
+"""The panel: the dock (a view), its controller, the assignment service, their widgets and background tasks."""

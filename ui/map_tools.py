@@ -30,6 +30,8 @@ class UnitTool(QgsMapTool):
     def __init__(self, canvas):
         super().__init__(canvas)
         self.layer: QgsVectorLayer | None = None
+        #: the outline drawn while the user drags (a rectangle, a lasso)
+        self._band_item: QgsRubberBand | None = None
         self.setCursor(Qt.CursorShape.CrossCursor)
 
     def set_layer(self, layer: QgsVectorLayer | None) -> None:
@@ -112,6 +114,19 @@ class UnitTool(QgsMapTool):
         band.setWidth(2)
         return band
 
+    def _clear_band(self) -> None:
+        if self._band_item is not None:
+            self.canvas().scene().removeItem(self._band_item)
+            self._band_item = None
+
+    def _forget_gesture(self) -> None:
+        """Drop a press or drag in progress (the tool is being put away)."""
+
+    def deactivate(self):
+        self._forget_gesture()
+        self._clear_band()
+        super().deactivate()
+
 
 class PaintTool(UnitTool):
     """Click a unit, or drag a rectangle over several."""
@@ -121,7 +136,6 @@ class PaintTool(UnitTool):
         self._start = None
         self._start_pixel = None
         self._dragging = False
-        self._band_item: QgsRubberBand | None = None
 
     def canvasPressEvent(self, event):  # noqa: N802 - QGIS API name
         if event.button() != Qt.MouseButton.LeftButton:
@@ -154,15 +168,8 @@ class PaintTool(UnitTool):
         if fids:
             self.unitsPicked.emit(fids)
 
-    def _clear_band(self) -> None:
-        if self._band_item is not None:
-            self.canvas().scene().removeItem(self._band_item)
-            self._band_item = None
-
-    def deactivate(self):
+    def _forget_gesture(self) -> None:
         self._start = None
-        self._clear_band()
-        super().deactivate()
 
 
 class LassoTool(UnitTool):
@@ -172,7 +179,6 @@ class LassoTool(UnitTool):
         super().__init__(canvas)
         self._points: list[QgsPointXY] = []
         self._last_pixel = None
-        self._band_item: QgsRubberBand | None = None
 
     def canvasPressEvent(self, event):  # noqa: N802
         if event.button() != Qt.MouseButton.LeftButton:
@@ -202,15 +208,8 @@ class LassoTool(UnitTool):
         if fids:
             self.unitsPicked.emit(fids)
 
-    def _clear_band(self) -> None:
-        if self._band_item is not None:
-            self.canvas().scene().removeItem(self._band_item)
-            self._band_item = None
-
-    def deactivate(self):
+    def _forget_gesture(self) -> None:
         self._points = []
-        self._clear_band()
-        super().deactivate()
 
 
 class EyedropperTool(UnitTool):

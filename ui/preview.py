@@ -1,7 +1,7 @@
 """A proposed change to the plan (from Build, Rebalance or a suggestion), shown before it is applied.
 
-:class:`Preview` holds the proposal and its figures (pure numpy); :class:`PreviewHighlight` draws the
-units it would move on the map canvas.
+:class:`Preview` holds the proposal and its figures (pure numpy), :func:`applied_message` says what
+applying it did; ``ui/map_view.py`` outlines the units it would move on the map.
 """
 
 from __future__ import annotations
@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from qgis.core import QgsFeatureRequest, QgsGeometry
-from qgis.gui import QgsRubberBand
-from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QColor
+from qgis.core import Qgis
 
-from ..compat import POINT_GEOMETRY, POLYGON_GEOMETRY
+from ..core.metrics import relative_deviation
+from ..i18n import tr
 
 
 @dataclass
@@ -56,15 +54,12 @@ class Preview:
 
 
 def territory_deviation(labels: np.ndarray, workloads: np.ndarray, count: int) -> np.ndarray:
-    """Relative deviation (p, m) of each territory's sum from an equal share; labels −1 count nowhere."""
-    m = workloads.shape[1]
-    sums = np.zeros((count, m))
+    """Relative deviation (p, m) of each territory's sum from an equal share (``core.metrics``' one
+    formula); labels −1 count nowhere."""
+    sums = np.zeros((count, workloads.shape[1]))
     inside = labels >= 0
     np.add.at(sums, labels[inside], workloads[inside])
-    totals = workloads.sum(axis=0)
-    target = totals / max(count, 1)
-    scale = np.where(target > 0, target, 1.0)
-    return np.where(target > 0, (sums - target) / scale, 0.0)
+    return relative_deviation(sums, workloads.sum(axis=0) / max(count, 1))
 
 
 def make_preview(title: str, action: str, current: np.ndarray, current_names: list[str], units: np.ndarray,
@@ -97,62 +92,11 @@ def make_preview(title: str, action: str, current: np.ndarray, current_names: li
     return preview
 
 
-class PreviewHighlight:
-    """Outlines of a set of units drawn over the map: the units a preview would move (magenta), or
-    the stray pieces of territories that are not contiguous (red, dashed)."""
-
-    def __init__(self, canvas, colour: QColor | None = None, dashed: bool = False):
-        self.canvas = canvas
-        self.colour = colour or QColor(255, 0, 255)
-        self.dashed = dashed
-        self.band: QgsRubberBand | None = None
-        self.fids: list[int] = []
-        self._layer = None
-        # the band holds map coordinates: draw it again when the map's CRS changes
-        canvas.destinationCrsChanged.connect(self._redraw)
-
-    def _redraw(self) -> None:
-        if self.band is not None and self._layer is not None:
-            layer, fids = self._layer, list(self.fids)
-            self.clear()
-            self.show(layer, fids)
-
-    def show(self, layer, fids: list[int]) -> None:
-        if self.band is not None and layer is self._layer and sorted(int(f) for f in fids) == self.fids:
-            return  # already drawn (the pieces are marked again after every change)
-        self.clear()
-        if layer is None or not fids:
-            return
-        self._layer = layer
-        polygons = layer.geometryType() == POLYGON_GEOMETRY
-        band = QgsRubberBand(self.canvas, POLYGON_GEOMETRY if polygons else POINT_GEOMETRY)
-        stroke, fill = QColor(self.colour), QColor(self.colour)
-        stroke.setAlpha(220)
-        fill.setAlpha(50)
-        band.setColor(stroke)
-        band.setFillColor(fill)
-        band.setWidth(3)
-        if self.dashed:
-            band.setLineStyle(Qt.PenStyle.DashLine)
-        request = QgsFeatureRequest().setFilterFids(list(fids)).setNoAttributes()
-        geometries = [QgsGeometry(f.geometry()) for f in layer.getFeatures(request) if f.hasGeometry()]
-        for geometry in geometries:
-            band.addGeometry(geometry, layer)
-        band.show()
-        self.band = band
-        self.fids = sorted(int(f) for f in fids)
-
-    def close(self) -> None:
-        self.clear()
-        try:
-            self.canvas.destinationCrsChanged.disconnect(self._redraw)
-        except (TypeError, RuntimeError):
-            pass
-
-    def clear(self) -> None:
-        if self.band is not None:
-            self.band.reset()
-            self.canvas.scene().removeItem(self.band)
-            self.band = None
-        self.fids = []
-        self._layer = None
+def applied_message(title: str, changed: int, worst: float, outside: list[str], tolerance: str) -> tuple:
+    """What the message bar says once a proposal is applied: (text, Qgis.MessageLevel); ``worst`` is
+    the worst deviation now (a fraction), ``outside`` the territories still outside ``tolerance``."""
+    text = tr("{}: {} unit(s) changed territory; worst deviation {:.1f} %.").format(title, changed, 100.0 * worst)
+    if outside:
+        return text + " " + tr("Still outside the tolerance ({}): {}.").format(tolerance, ", ".join(outside)), \
+            Qgis.MessageLevel.Warning
+    return text + " " + tr("Every territory is within tolerance."), Qgis.MessageLevel.Success

@@ -3,33 +3,62 @@ what moves, the before → after deviation of each territory it touches, and App
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from qgis.PyQt.QtCore import Qt
+from qgis.core import QgsFeatureRequest
+from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtGui import QBrush, QColor
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
-    QPushButton,
+    QListWidget,
+    QListWidgetItem,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ..i18n import tr
+from ..layers.values import natural_key, text_or_none
 from .preview import Preview
+from .table_dialog import RIGHT, push_button
 
 _RED = QColor(200, 40, 40)
+FID_ROLE = Qt.ItemDataRole.UserRole + 20
 
 
+def preview_moves(service, preview: Preview, limit: int = 5000) -> list[tuple]:
+    """(fid, unit name, from, to) of each unit ``preview`` would move (the first ``limit``), territories
+    by their names, units by the plan's unit-name field (else the feature id), in name order."""
+    target = dict(zip(np.asarray(preview.units).tolist(), preview.names))
+    moved = [int(i) for i in preview.moved[:limit]]
+    fids = [int(service.fids[i]) for i in moved]
+    names = {fid: str(fid) for fid in fids}
+    field = service.plan.unit_name_field
+    index = service.layer.fields().lookupField(field) if field else -1
+    if index >= 0 and fids:
+        request = QgsFeatureRequest().setFilterFids(fids).setFlags(QgsFeatureRequest.Flag.NoGeometry)
+        request.setSubsetOfAttributes([index])
+        for feature in service.layer.getFeatures(request):
+            names[feature.id()] = text_or_none(feature.attribute(index)) or str(feature.id())
+    rows = [(fid, names[fid], service.display_name(service.registry[service.labels[i]]),
+             service.display_name(target.get(i))) for i, fid in zip(moved, fids)]
+    return sorted(rows, key=lambda row: natural_key(row[1]))
 
 
 class PreviewPanel(QWidget):
     """A view of one :class:`Preview`; hidden while there is none."""
 
+    #: a unit of the list was clicked (its feature id)
+    unitChosen = pyqtSignal(int)  # noqa: N815 - Qt's naming
+
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._names = lambda code: code
         self.setObjectName("territoryPreview")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -42,30 +71,46 @@ class PreviewPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         buttons = QHBoxLayout()
-        self.apply_button = QPushButton(tr("Apply"), self)
-        self.apply_button.setObjectName("territoryApplyPreview")
-        self.apply_button.setToolTip(tr("Make these changes as one edit (undo reverts it)"))
-        self.discard_button = QPushButton(tr("Discard"), self)
-        self.discard_button.setObjectName("territoryDiscardPreview")
-        self.discard_button.setToolTip(tr("Forget this proposal; the layer stays as it is"))
-        self.select_button = QPushButton(tr("Select"), self)
-        self.select_button.setObjectName("territoryPreviewSelect")
-        self.select_button.setToolTip(tr("Select the units that would move (and zoom to them)"))
+        self.apply_button = push_button(self, tr("Apply"), "territoryApplyPreview",
+                                        tr("Make these changes as one edit (undo reverts it)"))
+        self.discard_button = push_button(self, tr("Discard"), "territoryDiscardPreview",
+                                          tr("Forget this proposal; the layer stays as it is"))
+        self.select_button = push_button(self, tr("Select"), "territoryPreviewSelect",
+                                         tr("Select the units that would move (and zoom to them)"))
         buttons.addWidget(self.select_button)
         buttons.addStretch(1)
         buttons.addWidget(self.discard_button)
         buttons.addWidget(self.apply_button)
+        # where each unit goes: a click selects it on the map and zooms to it
+        self.units_list = QListWidget(self)
+        self.units_list.setObjectName("territoryPreviewUnits")
+        self.units_list.setToolTip(tr("The units that would move, from → to; click one to select it on the map"))
+        self.units_list.itemClicked.connect(lambda item: self.unitChosen.emit(int(item.data(FID_ROLE))))
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("territoryPreviewTabs")
+        self.tabs.addTab(self.table, tr("Territories"))
+        self.tabs.addTab(self.units_list, tr("Units"))
         layout.addWidget(self.summary)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addLayout(buttons)
         self.setVisible(False)
 
-    def show_preview(self, preview: Preview | None) -> None:
+    def show_preview(self, preview: Preview | None, moves: list | None = None,
+                     names: Callable[[str], str] | None = None) -> None:
+        """Show ``preview``: its summary, each touched territory's deviation before → after, and
+        ``moves`` [(fid, unit, from, to)]; ``names`` gives a territory code's name."""
+        self.units_list.clear()
         if preview is None:
             self.table.setRowCount(0)
             self.summary.clear()
             self.setVisible(False)
             return
+        self._names = names or (lambda code: code)
+        for fid, unit, before, after in moves or []:
+            item = QListWidgetItem(f"{unit}: {before or tr('unassigned')} → {after or tr('unassigned')}")
+            item.setData(FID_ROLE, int(fid))
+            self.units_list.addItem(item)
+        self.tabs.setTabText(1, tr("Units ({})").format(len(moves or [])))
         moved_share = [100.0 * w / t if t > 0 else 0.0 for w, t in zip(preview.moved_workload, preview.total_workload)]
         workload = ", ".join(tr("{:.1f} % of {}").format(s, m) for s, m in zip(moved_share, preview.measures))
         text = tr("{}: {} unit(s) would change territory ({}). Worst deviation {:.1f} % → {:.1f} %.").format(
@@ -90,11 +135,11 @@ class PreviewPanel(QWidget):
         tolerance = np.broadcast_to(np.asarray(preview.tolerance, dtype=float).reshape(-1),
                                     (max(len(preview.measures), 1),)) if np.ndim(preview.tolerance) else None
         for row, k in enumerate(changed):
-            self.table.setItem(row, 0, QTableWidgetItem(str(preview.territories[k])))
+            self.table.setItem(row, 0, QTableWidgetItem(str(self._names(preview.territories[k]))))
             for a in range(len(preview.measures)):
                 before, after = preview.before[k, a], preview.after[k, a]
                 item = QTableWidgetItem(f"{100 * before:+.1f} % → {100 * after:+.1f} %")
-                item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+                item.setTextAlignment(RIGHT)
                 limit = preview.tolerance if tolerance is None else tolerance[min(a, len(tolerance) - 1)]
                 if abs(after) > limit + 1e-9:
                     item.setForeground(QBrush(_RED))

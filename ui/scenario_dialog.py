@@ -4,61 +4,32 @@ from __future__ import annotations
 
 import math
 
-from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import (
-    QAbstractItemView,
-    QDialog,
-    QDialogButtonBox,
-    QLabel,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-)
-
 from ..i18n import tr
+from .table_dialog import TableDialog
 
 
-class ScenarioDialog(QDialog):
+class ScenarioDialog(TableDialog):
     """Rows: scenarios (baseline first). Columns: worst deviation per measure, territories out of
     tolerance, territories in pieces, compactness, units and workload changed against the baseline."""
 
     def __init__(self, rows: list, measures: list[str], baseline: str, tolerance: float, parent=None):
-        super().__init__(parent)
-        self.setObjectName("territoryScenarioDialog")
-        self.setWindowTitle(tr("Compare scenarios"))
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(tr("Changes are counted against the baseline “{}”; tolerance {:g} %.")
-                                .format(baseline, tolerance), self))
-        self.table = QTableWidget(self)
-        self.table.setObjectName("territoryScenarioTable")
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
         headers = [tr("Scenario"), tr("Territories")]
         headers += [tr("Worst {} dev. %").format(m) for m in measures]
         headers += [tr("Out of tolerance"), tr("In pieces"), tr("Inertia (km²)"), tr("Units changed")]
         headers += [tr("{} changed %").format(m) for m in measures]
         self.headers = headers
-        self.table.setColumnCount(len(headers))
-        self.table.setHorizontalHeaderLabels(headers)
-        self.table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            name = row.name + (" " + tr("(baseline)") if row.name == baseline else "")
-            cells = [name, str(row.territories)]
-            cells += [f"{100 * d:.1f}" for d in row.worst_deviation]
-            cells += [str(row.out_of_tolerance), "–" if row.noncontiguous < 0 else str(row.noncontiguous),
-                      "–" if math.isnan(row.inertia_km2) else f"{row.inertia_km2:,.0f}", str(row.changed_units)]
-            cells += [f"{100 * c:.1f}" for c in row.changed_workload]
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c > 0:
-                    item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
-                self.table.setItem(r, c, item)
-        self.table.resizeColumnsToContents()
-        layout.addWidget(self.table)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-        self.resize(760, 300)
+        cells = []
+        for row in rows:
+            line = [row.name + (" " + tr("(baseline)") if row.name == baseline else ""), str(row.territories)]
+            line += [f"{100 * d:.1f}" for d in row.worst_deviation]
+            line += [str(row.out_of_tolerance), "–" if row.noncontiguous < 0 else str(row.noncontiguous),
+                     "–" if math.isnan(row.inertia_km2) else f"{row.inertia_km2:,.0f}", str(row.changed_units)]
+            line += [f"{100 * c:.1f}" for c in row.changed_workload]
+            cells.append(line)
+        super().__init__("territoryScenarioDialog", tr("Compare scenarios"),
+                         tr("Changes are counted against the baseline “{}”; tolerance {:g} %.").format(baseline,
+                                                                                                   tolerance),
+                         ("territoryScenarioTable", headers, cells, lambda _r, c: c > 0), (760, 300), parent)
 
     def cells(self) -> dict:
         """{scenario row label: {header: text}} as shown."""

@@ -12,11 +12,31 @@ from qgis.core import Qgis, QgsFeatureRequest, QgsVectorLayer
 
 from ..core.plan.scenarios import compare_scenarios
 from ..i18n import tr
+from ..layers.change_log import DELETE_SCENARIO, NEW_SCENARIO, RENAME_SCENARIO, note_scenario
+from ..layers.edit_checks import new_field_problem, text_field
 from ..layers.values import is_empty_value
 
 
+def add_territory_field(layer: QgsVectorLayer, name: str) -> str | None:
+    """Add a text field ``name`` for territories to ``layer`` through its edit buffer (one undoable
+    edit, saved with the layer's edits). None when added, else why not."""
+    name = (name or "").strip()
+    problem = new_field_problem(layer, name)
+    if problem is not None:
+        return problem
+    if not layer.isEditable() and not layer.startEditing():
+        return tr("QGIS could not start editing “{}”.").format(layer.name())
+    layer.beginEditCommand(tr("Add territory field {}").format(name))
+    if not layer.addAttribute(text_field(layer, name)):
+        layer.destroyEditCommand()
+        return tr("QGIS could not add the field “{}” to “{}”.").format(name, layer.name())
+    layer.endEditCommand()
+    return None
+
+
 class Scenarios:
-    """The scenarios of the plan bound to ``service`` (an :class:`AssignmentService`)."""
+    """The scenarios of the plan bound to ``service`` (an :class:`AssignmentService`): its fields,
+    their list and the baseline are the plan's (``service.plan``)."""
 
     def __init__(self, service):
         self.service = service
@@ -42,7 +62,7 @@ class Scenarios:
         return self.service.plan.baseline if self.service.plan.baseline in names else (names[0] if names else "")
 
     def _remember(self, names: list[str]) -> None:
-        self.service.plan.scenarios = list(names)
+        self.service.change_plan(scenarios=list(names))
 
     def _warn(self, text: str) -> None:
         self.service.message.emit(text, Qgis.MessageLevel.Warning)
@@ -55,7 +75,9 @@ class Scenarios:
             self._warn(tr("Choose a layer and a territory field first."))
             return False
         source = copy_from or self.service.field_name
-        if not self.service.create_territory_field(layer, name):
+        problem = add_territory_field(layer, name)
+        if problem is not None:
+            self._warn(problem)
             return False
         name = name.strip()
         target = layer.fields().lookupField(name)
@@ -67,6 +89,7 @@ class Scenarios:
             if not is_empty_value(value):
                 layer.changeAttributeValue(feature.id(), target, str(value))
         layer.endEditCommand()
+        note_scenario(layer, NEW_SCENARIO, name, tr("copy of scenario “{}”").format(source), copy_of=source)
         names = self.names()
         if name not in names:
             names.append(name)
@@ -90,9 +113,10 @@ class Scenarios:
             self._warn(tr("The data source of “{}” cannot rename fields; create a new scenario from this one "
                           "and delete the old one instead.").format(layer.name()))
             return False
+        note_scenario(layer, RENAME_SCENARIO, new, tr("renamed from “{}”").format(old), renamed_from=old)
         names = [new if n == old else n for n in before]
         if self.service.plan.baseline == old:
-            self.service.plan.baseline = new
+            self.service.change_plan(baseline=new)
         self._remember(names)
         return True
 
@@ -110,13 +134,14 @@ class Scenarios:
         if not layer.deleteAttribute(layer.fields().lookupField(name)):
             self._warn(tr("The data source of “{}” cannot delete fields.").format(layer.name()))
             return False
+        note_scenario(layer, DELETE_SCENARIO, name, tr("scenario “{}” deleted").format(name))
         self._remember([n for n in self.names() if n != name])
         return True
 
     def promote(self, name: str) -> None:
         """Make ``name`` the baseline that the comparison counts changes against."""
         if name in self.names():
-            self.service.plan.baseline = name
+            self.service.change_plan(baseline=name)
 
     def compare(self) -> list:
         """core.plan.scenarios.ScenarioFigures of every scenario, baseline first."""

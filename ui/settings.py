@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 from qgis.core import QgsProject, QgsSettings
+
+from ..core.plan.index import INDEX_NAME
 
 PREFIX = "territory_planner/"
 SCOPE = "TerritoryPlanner"
@@ -73,6 +76,24 @@ class PlanSettings:
     tolerances: dict = field(default_factory=dict)
     #: seconds Build and Rebalance may search while some territory is out of tolerance (TIME_LIMIT)
     time_limit: float = 60.0
+    #: the workload index (INDEX_WEIGHTS, ``field:weight,…``): balanced as one more measure, ``index``
+    index_weights: str = ""
+    #: sales and potential per unit, for the penetration view of the map
+    sales_field: str = ""
+    potential_field: str = ""
+    #: id of the accounts layer (points), its id field and its override field (a territory code per
+    #: account kept by a territory other than its unit's); ``measures`` may name its numeric fields
+    accounts_layer: str = ""
+    account_id_field: str = ""
+    override_field: str = ""
+    #: id of the reps layer (points at the reps' homes) and the field naming each rep
+    reps_layer: str = ""
+    rep_name_field: str = ""
+
+    @property
+    def balanced_measures(self) -> list[str]:
+        """The measures the plan balances: the balance fields, then ``index`` when it has index weights."""
+        return self.measures + [INDEX_NAME] if self.index_weights.strip() else list(self.measures)
 
     @property
     def filter_expression(self) -> str:
@@ -102,6 +123,14 @@ class PlanSettings:
         project.writeEntry(SCOPE, "plan/tolerances", json.dumps({str(k): float(v) for k, v in self.tolerances.items()
                                                                  if v is not None}))
         project.writeEntryDouble(SCOPE, "plan/time_limit", float(self.time_limit))
+        project.writeEntry(SCOPE, "plan/index_weights", self.index_weights)
+        project.writeEntry(SCOPE, "plan/sales_field", self.sales_field)
+        project.writeEntry(SCOPE, "plan/potential_field", self.potential_field)
+        project.writeEntry(SCOPE, "plan/accounts_layer", self.accounts_layer)
+        project.writeEntry(SCOPE, "plan/account_id_field", self.account_id_field)
+        project.writeEntry(SCOPE, "plan/override_field", self.override_field)
+        project.writeEntry(SCOPE, "plan/reps_layer", self.reps_layer)
+        project.writeEntry(SCOPE, "plan/rep_name_field", self.rep_name_field)
 
     @classmethod
     def read(cls, project: QgsProject) -> PlanSettings | None:
@@ -141,12 +170,41 @@ class PlanSettings:
             except (TypeError, ValueError):
                 continue
         plan.time_limit = project.readDoubleEntry(SCOPE, "plan/time_limit", 60.0)[0]
+        plan.index_weights = project.readEntry(SCOPE, "plan/index_weights", "")[0]
+        plan.sales_field = project.readEntry(SCOPE, "plan/sales_field", "")[0]
+        plan.potential_field = project.readEntry(SCOPE, "plan/potential_field", "")[0]
+        plan.accounts_layer = project.readEntry(SCOPE, "plan/accounts_layer", "")[0]
+        plan.account_id_field = project.readEntry(SCOPE, "plan/account_id_field", "")[0]
+        plan.override_field = project.readEntry(SCOPE, "plan/override_field", "")[0]
+        plan.reps_layer = project.readEntry(SCOPE, "plan/reps_layer", "")[0]
+        plan.rep_name_field = project.readEntry(SCOPE, "plan/rep_name_field", "")[0]
         return plan
 
     def tolerance_of(self, measure: str) -> float:
         """The tolerance (percent) of one balance field: its own, else the plan's."""
         value = self.tolerances.get(measure)
         return float(value) if value is not None else float(self.tolerance)
+
+    def tolerance_fractions(self) -> np.ndarray:
+        """The tolerance (a fraction) of each balanced measure: a measure's own (TOLERANCES) or the
+        plan's; one entry for the unit count when no measure is balanced."""
+        measures = self.balanced_measures
+        if not measures:
+            return np.array([self.tolerance / 100.0])
+        return np.array([self.tolerance_of(m) / 100.0 for m in measures])
+
+    def engine_tolerances(self) -> list[float] | None:
+        """The per-measure tolerances for the engine (fractions), None when every measure uses the plan's."""
+        measures = self.balanced_measures
+        if not measures or not any(m in self.tolerances for m in measures):
+            return None
+        return [float(v) for v in self.tolerance_fractions()]
+
+    def tolerance_text(self) -> str:
+        """The tolerance as the user set it: "5 %", or "visits 5 %, sales 10 %" when measures differ."""
+        if self.engine_tolerances() is None:
+            return f"{self.tolerance:g} %"
+        return ", ".join(f"{m} {self.tolerance_of(m):g} %" for m in self.balanced_measures)
 
     @staticmethod
     def clear(project: QgsProject) -> None:

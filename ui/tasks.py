@@ -23,14 +23,22 @@ from qgis.core import (
     QgsVectorLayer,
     QgsVectorLayerFeatureSource,
 )
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import pyqtSignal
 
+from ..core.plan.ledger import prepare_units
 from ..core.problem import Problem, ProblemError
 from ..core.progress import Cancelled, Progress
 from ..i18n import tr
 from ..layers.units import UnitDataError, read_units
 from ..layers.values import default_names
-from .assignment_service import LOG_TAG, AssignmentService, prepare_units
+from .assignment_service import LOG_TAG, AssignmentService
+
+
+def is_alive(service) -> bool:
+    """Whether ``service`` (a QObject the task reports to) still exists: unloading the plugin, or
+    quitting QGIS, deletes it while a task may still be running."""
+    return service is not None and not sip.isdeleted(service)
 
 
 class LayerSnapshot:
@@ -145,6 +153,8 @@ class UnitsTask(QgsTask):
 
     def _hand_over(self, result: bool) -> None:
         service = self.service
+        if not is_alive(service):  # the plugin unloaded (QGIS quits) while the task ran: nothing to tell
+            return
         if not result:
             if self.error:
                 QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Warning)
@@ -158,6 +168,78 @@ class UnitsTask(QgsTask):
         if not service.set_units(self.units):
             # the layer changed while it was read: read it again
             service.planChanged.emit()
+
+
+class AccountsTask(QgsTask):
+    """Reads the plan's accounts (``layers.accounts.read_accounts``: ids, overrides, workloads, and
+    the unit each stands in) and hands them to the account binding."""
+
+    def __init__(self, service: AssignmentService, binding):
+        layer = binding.layer
+        super().__init__(tr("Reading the accounts of “{}”").format(layer.name()), QgsTask.Flag.CanCancel)
+        self.service, self.binding = service, binding
+        self.layer_id, self.units_id = layer.id(), service.layer_id
+        self.generation = binding.generation
+        self.units_snapshot = LayerSnapshot(service.layer)
+        self.accounts_snapshot = LayerSnapshot(layer)
+        self.request = service.unit_request()
+        self.context = QgsProject.instance().transformContext()
+        self.id_field, self.override_field = service.plan.account_id_field, service.plan.override_field
+        self.measures = binding.account_measures
+        from ..layers.accounts import HomeCache, prepare_file_read
+
+        # a GeoPackage is read straight from the file on the worker thread (see layers.plan_reader), and
+        # the accounts' units found last time for the same files are taken as they were
+        self.from_file = prepare_file_read(layer, self.id_field, self.override_field, self.measures)
+        self.homes = HomeCache.for_layers(service.layer, layer, service.plan.filter_expression)
+        self.units = self.accounts = None
+        self.error = ""
+        self.on_finished = None
+        self.setDependentLayers([layer, service.layer])
+
+    def run(self) -> bool:
+        from ..layers.accounts import AccountDataError, read_accounts
+
+        collecting = gc.isenabled()
+        gc.disable()  # a million accounts: see UnitsTask.run
+        try:
+            self.units = read_units(self.units_snapshot, [], self.context, None, with_adjacency=False,
+                                    request=self.request)
+            if self.units is None or self.isCanceled():
+                return False
+            known = self.homes.load()
+            self.accounts = read_accounts(self.accounts_snapshot, self.units, self.id_field, self.context,
+                                          override_field=self.override_field, balance_fields=self.measures,
+                                          feedback=_TaskFeedback(self), from_file=self.from_file, known_homes=known)
+            if self.accounts is not None and (known is None or len(known[0]) != int((self.accounts.home >= 0).sum())):
+                self.homes.save(self.accounts, self.units)
+            release_in_blocks(self.units.geometries)
+        except (UnitDataError, AccountDataError) as error:
+            self.error = str(error)
+            return False
+        except Exception:  # noqa: BLE001 - reported; the panel keeps working without the accounts
+            self.error = traceback.format_exc()
+            return False
+        finally:
+            if collecting:
+                gc.enable()
+        return self.accounts is not None and not self.isCanceled()
+
+    def finished(self, result: bool) -> None:
+        try:
+            if not result:
+                if self.error:
+                    QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Warning)
+                    self.service.message.emit(tr("The accounts could not be read, so they do not count: {}").format(
+                        self.error.strip().splitlines()[-1]), Qgis.MessageLevel.Warning)
+                return
+            if self.binding.generation != self.generation or self.binding.layer is None \
+                    or self.service.layer_id != self.units_id:
+                return  # read for an earlier setup
+            self.binding.adopt(self.accounts, self.units.fids)
+        finally:
+            if self.on_finished is not None:
+                self.on_finished(self)
 
 
 @dataclass
@@ -194,11 +276,12 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
     from nor add to them; locked units of other territories are passed as locks. Raises
     ProblemError when there is nothing the engine may change.
     """
-    if service.adjacency is None and not service.read_units_now():
+    if service.adjacency is None and not read_units_now(service):
         raise ProblemError(tr("The units' neighbours could not be read (see the message above), so territories "
                               "cannot be built or rebalanced."))
+    ledger = service.ledger
     names = list(service.territory_names)
-    locked_names = set(service.territories.locked)
+    locked_names = set(ledger.territories.locked)
     if mode == "build":
         count = int(territory_count or len(names) or service.plan.territory_count)
         if count < 1:
@@ -208,7 +291,7 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
     free_names = [name for name in names if name not in locked_names]
     if not free_names:
         raise ProblemError(tr("Every territory is locked; unlock some to let the engine change them."))
-    labels = service.plan_labels()
+    labels = ledger.plan_labels()
     position_of = {name: k for k, name in enumerate(service.territory_names)}
     locked_positions = {position_of[name] for name in locked_names if name in position_of}
     in_locked = np.isin(labels, list(locked_positions)) if locked_positions else np.zeros(len(labels), dtype=bool)
@@ -221,18 +304,36 @@ def engine_job(service: AssignmentService, mode: str, territory_count: int | Non
     for name, k in position_of.items():
         remap[k] = free_index.get(name, -1)
     initial = remap[labels[units]]
-    locked_units = (service.unit_lock_field | service.unit_lock_list)[units]
+    locked_units = (ledger.field_locks | ledger.listed_locks)[units]
     locked = np.where(locked_units, initial, -1)
     adjacency = service.raw_adjacency[units][:, units]
+    # accounts overridden to a territory are its fixed load (a rebalance keeps every territory's code)
+    fixed = None
+    if mode == "rebalance" and service.measures:
+        fixed = ledger.fixed[[ledger.registry_index[name] for name in free_names]]
     problem = Problem(
         positions=service.positions[units], workloads=service.problem_workloads()[units], adjacency=adjacency,
         territory_count=len(free_names), measure_names=list(service.measures), locked=locked,
         initial=initial if mode == "rebalance" else None, tolerance=service.plan.tolerance / 100.0,
-        tolerances=service.engine_tolerances(), time_limit=max(0.0, float(service.plan.time_limit)),
-        contiguous=True)
+        tolerances=service.plan.engine_tolerances(), time_limit=max(0.0, float(service.plan.time_limit)),
+        contiguous=True, fixed_loads=fixed if fixed is not None and fixed.any() else None)
     problem.validate()
     return EngineJob(mode=mode, problem=problem, units=units, names=free_names, territory_list=territory_list,
                      previous=initial)
+
+
+def read_units_now(service: AssignmentService) -> bool:
+    """Read the neighbours and positions of ``service``'s units on this thread (when no background
+    read has); False, after saying why, when they cannot be read."""
+    if not service.is_bound:
+        return False
+    try:
+        units = read_units(service.layer, [], service.project.transformContext(), with_adjacency=True,
+                           request=service.unit_request())
+    except UnitDataError as error:
+        service.warn(str(error))
+        return False
+    return service.set_units(units)
 
 
 def _complete_names(names: list[str], count: int) -> list[str]:
@@ -300,6 +401,8 @@ class EngineTask(QgsTask):
 
     def finished(self, result: bool) -> None:
         service = self.service
+        if not is_alive(service):  # the plugin unloaded (QGIS quits) while the engine ran: nothing to write
+            return
         what = tr("Building territories") if self.job.mode == "build" else tr("Rebalancing")
         if (QgsProject.instance().mapLayer(self.layer_id) is None or service.layer_id != self.layer_id
                 or service.field_name != self.field_name):

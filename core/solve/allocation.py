@@ -209,18 +209,20 @@ def minimise_in_box(fun, x0: np.ndarray, low: float, high: float, maxiter: int, 
 class DualAllocator:
     """Balanced allocation of points to fixed centres through the smoothed LP dual."""
 
-    def __init__(self, pts: Points, share: np.ndarray, active: np.ndarray, band: float):
-        self.pts = pts
-        self.p = share.shape[0]
-        self.n = pts.xy.shape[0]
-        self.m = pts.frac.shape[1]
-        self.r = 1.0 / (self.p * share)  # price multiplier per territory (unequal targets)
-        self.v = pts.frac * self.n  # ~1 per point
-        self.v[:, ~active] = 0.0
-        cap = self.n / self.p
-        self.upper = np.where(active[None, :], (1.0 + band) * cap, 1e30) * np.ones((self.p, 1))
-        self.lower = np.where(active[None, :], (1.0 - band) * cap, 0.0) * np.ones((self.p, 1))
-        self.prices = np.zeros(2 * self.p * self.m)
+    def __init__(self, points: Points, share: np.ndarray, active: np.ndarray, band: float):
+        self.points = points
+        self.territory_count = share.shape[0]
+        self.point_count = points.xy.shape[0]
+        self.measure_count = points.frac.shape[1]
+        # price multiplier per territory (unequal targets)
+        self.target_scale = 1.0 / (self.territory_count * share)
+        self.point_load = points.frac * self.point_count  # ~1 per point
+        self.point_load[:, ~active] = 0.0
+        cap = self.point_count / self.territory_count
+        rows = np.ones((self.territory_count, 1))
+        self.upper = np.where(active[None, :], (1.0 + band) * cap, 1e30) * rows
+        self.lower = np.where(active[None, :], (1.0 - band) * cap, 0.0) * rows
+        self.prices = np.zeros(2 * self.territory_count * self.measure_count)
         self.tree = None
 
     def candidates(self, centres: np.ndarray) -> Candidates:
@@ -229,27 +231,27 @@ class DualAllocator:
         The second list makes every territory able to gather its target even where the units'
         own nearest centres all lie elsewhere (clusters, coasts), which keeps the dual bounded.
         """
-        n, p = self.n, self.p
-        xy = self.pts.xy
+        n, p = self.point_count, self.territory_count
+        xy = self.points.xy
         k = int(min(p, CANDIDATES))
         d, near = nearest_stable(cKDTree(centres), xy, k)
         d_first = d[:, 0]
         if self.tree is None:
             self.tree = cKDTree(xy)
-        reach = int(min(n, np.ceil(REACH * n / (p * self.r.min()))))
+        reach = int(min(n, np.ceil(REACH * n / (p * self.target_scale.min()))))
         _, rev = self.tree.query(centres, k=reach)
         rev = np.asarray(rev).reshape(p, reach)
         unit = np.concatenate([np.repeat(np.arange(n), k), rev.ravel()])
         terr = np.concatenate([near.ravel(), np.repeat(np.arange(p), reach)])
-        locked = self.pts.locked
+        locked = self.points.locked
         if np.any(locked >= 0):
             keep = (locked[unit] < 0) | (locked[unit] == terr)
             fix = np.flatnonzero(locked >= 0)
             unit = np.concatenate([unit[keep], fix])
             terr = np.concatenate([terr[keep], locked[fix]])
         unit, terr = _dedupe(unit, terr, p)
-        cost = self.pts.weight[unit] * ((xy[unit] - centres[terr]) ** 2).sum(axis=1)
-        scale = float(np.mean(self.pts.weight * d_first**2)) or 1.0
+        cost = self.points.weight[unit] * ((xy[unit] - centres[terr]) ** 2).sum(axis=1)
+        scale = float(np.mean(self.points.weight * d_first**2)) or 1.0
         return Candidates(unit, terr, cost / scale, n, presorted=True)
 
     def allocate(self, centres: np.ndarray, eps_schedule=(0.1,), maxiter: int = 60, progress=None):
@@ -258,10 +260,10 @@ class DualAllocator:
 
     def allocate_candidates(self, cand: Candidates, eps_schedule=(0.1,), maxiter: int = 60, progress=None):
         """Labels at the optimised prices for given candidates (costs about 1 per point)."""
-        n, p, m = self.n, self.p, self.m
+        n, p, m = self.point_count, self.territory_count, self.measure_count
         terr, cost, count, starts = cand.terr, cand.cost, cand.count, cand.starts
         # load a candidate brings to its territory per measure, in target units x n / p
-        vu = (self.v[cand.unit] * self.r[terr][:, None]).T.copy()  # (m, L)
+        vu = (self.point_load[cand.unit] * self.target_scale[terr][:, None]).T.copy()  # (m, L)
         upper, lower = self.upper, self.lower
 
         def reduced(lam):
@@ -507,47 +509,36 @@ def location_allocation(
 
     Large layers (over COARSE_ABOVE units) are allocated on groups of neighbouring units first
     (``coarse_groups``), then the units themselves are allocated once to the resulting centres,
-    starting from the groups' prices; see ``_location_allocation`` for the rest.
+    starting from the groups' prices; see ``relocating_hess`` for the rest.
     """
     group = coarse_groups(model)
     if group is None:
-        return _location_allocation(model, rng, progress, trials, iterations, band, start)
+        labels, _ = relocating_hess(LocationAllocation(model, band), rng, progress, trials, iterations, start)
+        return labels
     coarse = coarse_model(model, group)
     part = None if progress is None else progress.sub(0.0, 0.7)
-    la_coarse = LocationAllocation(coarse, band)
-    la_coarse.warm_iterations = COARSE_WARM_ITERATIONS
+    on_groups = LocationAllocation(coarse, band)
+    on_groups.warm_iterations = COARSE_WARM_ITERATIONS
     # no centre-relocation trials: moving one centre among the thousands of a layer this large
     # changes next to nothing and costs TRIAL_ITERATIONS allocations
-    labels_coarse, prices = _location_allocation(coarse, rng, part, 0, iterations, band, start,
-                                                 return_prices=la_coarse)
+    labels_coarse, prices = relocating_hess(on_groups, rng, part, 0, iterations, start)
     labels = labels_coarse[group]
     if progress is not None:
         progress.step(0.7, "Placing territory centres")
     # one allocation of the units themselves about the territories' centre units, warm-started
-    la = LocationAllocation(model, band)
-    la.alloc.prices = prices
+    on_units = LocationAllocation(model, band)
+    on_units.alloc.prices = prices
     centres = weighted_centres(labels, model.xy, model.weight, model.p)
-    _, near = la.tree.query(centres)
+    _, near = on_units.tree.query(centres)
     centres = model.xy[np.asarray(near)]
-    fine = la.alloc.allocate(centres, FINE_EPS, maxiter=FINE_ITERATIONS,
-                             progress=None if progress is None else progress.sub(0.7, 1.0))
-    return fine
+    return on_units.alloc.allocate(centres, FINE_EPS, maxiter=FINE_ITERATIONS,
+                                   progress=None if progress is None else progress.sub(0.7, 1.0))
 
 
-def _location_allocation(
-    model: Model,
-    rng: np.random.Generator,
-    progress: Optional[Progress] = None,
-    trials: int = 0,
-    iterations: int = 8,
-    band: Optional[float] = None,
-    start: str = "bisection",
-    return_prices: Optional[LocationAllocation] = None,
-):
-    """Compact, nearly balanced labels (not yet contiguous) for the model's units.
-
-    With ``return_prices`` (a LocationAllocation of this model to use), returns (labels, the
-    territories' prices of the kept allocation) instead of labels alone.
+def relocating_hess(hess: LocationAllocation, rng: np.random.Generator, progress: Optional[Progress],
+                    trials: int, iterations: int, start: str) -> tuple:
+    """Compact, nearly balanced labels (not yet contiguous) for the units of ``hess.model``, and
+    the territories' prices of the allocation kept: (labels, prices).
 
     ``start`` picks the first centres: "bisection" (weighted recursive bisection, robust where
     units cluster) or "kmeans" (k-means++ and Lloyd steps). After the first Hess run, ``trials``
@@ -556,26 +547,22 @@ def _location_allocation(
     plan's cost about its centre units drops (iterated local search: Hess iterations alone stop
     in the first local optimum).
     """
+    model = hess.model
     centres, fixed_mask = initial_centres(model, rng, start)
-    la = LocationAllocation(model, band) if return_prices is None else return_prices
     fixed = bool(fixed_mask.all())
     searching = not (fixed or trials <= 0 or model.p < 2)
     first_part = None if progress is None else progress.sub(0.0, 0.5 if searching else 1.0)
-    labels, centres = la.iterate(centres, fixed, iterations, first_part)
-
-    def done(labels, prices):
-        return labels if return_prices is None else (labels, prices)
-
+    labels, centres = hess.iterate(centres, fixed, iterations, first_part)
     if not searching:
-        return done(labels, la.alloc.prices.copy())
+        return labels, hess.alloc.prices.copy()
     xy, weight, p = model.xy, model.weight, model.p
     movable = np.ones(p, dtype=bool)
     if np.any(model.locked >= 0):
         movable[np.unique(model.locked[model.locked >= 0])] = False
     if not np.any(movable):
-        return done(labels, la.alloc.prices.copy())
-    best_cost = la.cost(labels)
-    best_prices = la.alloc.prices.copy()
+        return labels, hess.alloc.prices.copy()
+    best_cost = hess.cost(labels)
+    best_prices = hess.alloc.prices.copy()
     for t in range(trials):
         part = None if progress is None else progress.sub(0.5 + 0.5 * t / trials, 0.5 + 0.5 * (t + 1) / trials)
         trial = centres.copy()
@@ -586,13 +573,13 @@ def _location_allocation(
         score = weight * np.asarray(dist) ** 2
         total = score.sum()
         trial[k] = xy[int(rng.choice(xy.shape[0], p=score / total))] if total > 0 else trial[k]
-        la.alloc.prices = best_prices.copy()
-        new_labels, new_centres = la.iterate(trial, False, TRIAL_ITERATIONS, part, first=False)
-        cost = la.cost(new_labels)
+        hess.alloc.prices = best_prices.copy()
+        new_labels, new_centres = hess.iterate(trial, False, TRIAL_ITERATIONS, part, first=False)
+        cost = hess.cost(new_labels)
         if cost < best_cost:
             best_cost, labels, centres = cost, new_labels, new_centres
-            best_prices = la.alloc.prices.copy()
-    return done(labels, best_prices)
+            best_prices = hess.alloc.prices.copy()
+    return labels, best_prices
 
 
 def reassign_with_least_disruption(

@@ -24,15 +24,15 @@ result never ranks below the start.
 from __future__ import annotations
 
 import math
-import time
 from typing import Callable, Optional
 
 import numpy as np
 
+from ..clock import CLOCK
 from ..progress import Progress
 from .heavy_pairs import heavy_pairs
 from .model import Model
-from .quality import PlanKey, better, plan_key, tolerance_vector
+from .quality import PlanKey, plan_key, tolerance_vector
 
 #: Exponent of the energy, the (sum of (|deviation| / tolerance) ** POWER) ** (1 / POWER) over
 #: territories and measures: high enough that it follows the worst deviation, low enough that
@@ -178,9 +178,9 @@ class BorderAnneal:
             temperature: float = TEMPERATURE, final_temperature: float = FINAL_TEMPERATURE,
             sweep: Optional[int] = None,
             max_proposals: Optional[int] = None, patience: Optional[int] = None,
-            clock: Callable = time.monotonic, polish: Optional[Callable] = None,
+            polish: Optional[Callable] = None,
             polish_below: float = 1.5) -> np.ndarray:
-        """Anneal until the worst deviation is at most ``goal`` tolerances, ``clock()`` reaches
+        """Anneal until the worst deviation is at most ``goal`` tolerances, the engine's clock reaches
         ``deadline`` or ``max_proposals`` moves have been proposed; returns the best plan seen.
 
         The temperature (in units of the energy) falls geometrically from ``temperature`` to
@@ -224,7 +224,7 @@ class BorderAnneal:
         batches = 0
         focus = False
         hot: list = []
-        start = clock()
+        start = CLOCK()
         last_report = start
         while best_worst > goal + 1e-9:
             if at >= BATCH:
@@ -236,7 +236,7 @@ class BorderAnneal:
                 if focus:
                     worst_now = max(max(abs(d) for d in row) for row in dev)
                     hot = [max(abs(d) for d in row) >= 0.7 * worst_now for row in dev]
-                now = clock()
+                now = CLOCK()
                 if now >= deadline:
                     break
                 if max_proposals is not None and self.proposals - first >= max_proposals:
@@ -317,13 +317,3 @@ class BorderAnneal:
         self.labels = out
         return out
 
-
-def best_of(model: Model, tolerance, plans: list) -> np.ndarray:
-    """The best-ranked plan of ``plans`` (worst deviation, then total excess; ties: the first)."""
-    tol = tolerance_vector(tolerance, model.m)
-    best, best_key = None, None
-    for plan in plans:
-        key = plan_key(model.ratios(plan), model.active, tol)
-        if best_key is None or better(key, best_key):
-            best, best_key = plan, key
-    return best

@@ -1,24 +1,28 @@
-"""Quality certificates for benchmarks: an LP lower bound on compactness and the matching plan cost.
+"""Proven bounds: how good any plan can be.
 
-The model bounded is balanced location–allocation with centres at units:
+:func:`deviation_lower_bounds` bounds the worst deviation of every plan from the units' sizes
+alone; every Build and Rebalance reports it (``Plan.lower_bounds``, the ``lower_bound``
+diagnostic) and stops searching once a plan reaches it. For the benchmark's quality
+certificates, :func:`lp_lower_bound` bounds compactness through the LP relaxation of balanced
+location–allocation with centres at units:
     min  sum_ij weight_i d_ij^2 x_ij
     s.t. sum_j x_ij = 1,  x_ij <= y_j,  sum_j y_j = p,
          (1 - tol) * Tmin_a * y_j <= sum_i w_ia x_ij <= (1 + tol) * Tmax_a * y_j   for every measure a,
 with weight = combined_weight (as in the plan figures) and Tmin/Tmax the smallest/largest territory
 target (equal targets unless seed_targets differ). Contiguity is left out, so the bound holds for
 every plan within tolerance. :func:`plan_cost_best_unit_centres` is the matching objective of a plan.
-Intended for small instances (n up to ~500; the LP has n^2 assignment variables).
+The LP bound is meant for small instances (n up to ~500; the LP has n^2 assignment variables).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 
+from ..clock import CLOCK
 from ..metrics import balance_matrix, combined_weight, territory_targets
 from ..problem import Problem
 
@@ -36,7 +40,7 @@ def lp_lower_bound(problem: Problem, time_limit: Optional[float] = None) -> floa
     optimisation; the best bound found so far is returned.
     """
     problem.validate()
-    start = time.monotonic()
+    start = CLOCK()
     data = _bound_data(problem)
     n, m = data["n"], data["m"]
     cost = data["cost"]
@@ -44,7 +48,7 @@ def lp_lower_bound(problem: Problem, time_limit: Optional[float] = None) -> floa
     x = np.zeros(n + 2 * n * m)
     x[:n] = np.sort(cost, axis=1)[:, 1]  # a unit pays about its second-nearest cost
     for eps in (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5):
-        if time_limit is not None and time.monotonic() - start > time_limit:
+        if time_limit is not None and CLOCK() - start > time_limit:
             break
         res = minimize(
             _smoothed_dual,

@@ -39,8 +39,8 @@ def granularity(problem: Problem) -> tuple:
 
 def _tolerances(problem: Problem, m: int) -> np.ndarray:
     """(m,) tolerance per balanced measure."""
-    tols = problem.tolerance_vector()
-    return tols[:m] if tols.size >= m else np.full(m, float(tols.min()))
+    tolerances = problem.tolerance_vector()
+    return tolerances[:m] if tolerances.size >= m else np.full(m, float(tolerances.min()))
 
 
 def input_diagnostics(problem: Problem, model: Model) -> list:
@@ -79,46 +79,37 @@ def input_diagnostics(problem: Problem, model: Model) -> list:
     w = balance_matrix(problem.workload_matrix())
     targets = territory_targets(problem.workload_matrix(), problem.territory_count, problem.seed_targets)
     names = measure_labels(problem)
-    tols = _tolerances(problem, w.shape[1])
-    tol = float(tols.min())
+    tolerances = _tolerances(problem, w.shape[1])
     for a in range(w.shape[1]):
-        tol = float(tols[a])
+        tol = float(tolerances[a])
         tmax = targets[:, a].max()
         tmin = targets[:, a].min()
         if tmax <= 0:
             continue
-        too_big = np.flatnonzero(w[:, a] > (1.0 + tol) * tmax)
+        column = w[:, a]
+        too_big = np.flatnonzero(column > (1.0 + tol) * tmax)
         if too_big.size:
-            order = too_big[np.argsort(-w[too_big, a], kind="stable")]
-            out.append(
-                Diagnostic(
-                    "unit_exceeds_target",
-                    f"{too_big.size} unit(s) each carry more '{names[a]}' than a whole territory's "
-                    f"target plus the {_pct(tol)} tolerance (the largest is {_pct(w[order[0], a] / tmax)} "
-                    "of a target); the territories holding them cannot be balanced. Split these units, "
-                    "raise the tolerance or use fewer territories.",
-                    units=order[:MAX_LISTED_UNITS].tolist(),
-                )
-            )
-            continue
-        coarse = np.flatnonzero(w[:, a] >= GRANULARITY_NOTE * tmin)
-        if coarse.size:
-            order = coarse[np.argsort(-w[coarse, a], kind="stable")]
-            out.append(
-                Diagnostic(
-                    "granularity",
-                    f"{coarse.size} unit(s) each carry at least {_pct(GRANULARITY_NOTE)} of a territory's "
-                    f"'{names[a]}' target (the largest {_pct(w[order[0], a] / tmin)}), so balance on this "
-                    "measure moves in coarse steps.",
-                    units=order[:MAX_LISTED_UNITS].tolist(),
-                    severity="info",
-                )
-            )
-    out.extend(_locked_load(problem, model, w, targets, names, tols))
+            order = too_big[np.argsort(-column[too_big], kind="stable")]
+            code, severity = "unit_exceeds_target", "warning"
+            message = (f"{too_big.size} unit(s) each carry more '{names[a]}' than a whole territory's "
+                       f"target plus the {_pct(tol)} tolerance (the largest is {_pct(column[order[0]] / tmax)} "
+                       "of a target); the territories holding them cannot be balanced. Split these units, "
+                       "raise the tolerance or use fewer territories.")
+        else:
+            coarse = np.flatnonzero(column >= GRANULARITY_NOTE * tmin)
+            if not coarse.size:
+                continue
+            order = coarse[np.argsort(-column[coarse], kind="stable")]
+            code, severity = "granularity", "info"
+            message = (f"{coarse.size} unit(s) each carry at least {_pct(GRANULARITY_NOTE)} of a territory's "
+                       f"'{names[a]}' target (the largest {_pct(column[order[0]] / tmin)}), so balance on this "
+                       "measure moves in coarse steps.")
+        out.append(Diagnostic(code, message, units=order[:MAX_LISTED_UNITS].tolist(), severity=severity))
+    out.extend(_locked_load(problem, model, w, targets, names, tolerances))
     return out
 
 
-def _locked_load(problem, model, w, targets, names, tol) -> list:
+def _locked_load(problem, model, w, targets, names, tolerances) -> list:
     out = []
     locked = model.locked
     if not np.any(locked >= 0):
@@ -127,7 +118,7 @@ def _locked_load(problem, model, w, targets, names, tol) -> list:
     lk = np.flatnonzero(locked >= 0)
     for a in range(w.shape[1]):
         load = np.bincount(locked[lk], w[lk, a], minlength=p)
-        over = np.flatnonzero((targets[:, a] > 0) & (load > (1.0 + tol[a]) * targets[:, a]))
+        over = np.flatnonzero((targets[:, a] > 0) & (load > (1.0 + tolerances[a]) * targets[:, a]))
         if over.size:
             units = lk[np.isin(locked[lk], over)]
             out.append(
@@ -154,7 +145,7 @@ def plan_diagnostics(
     """Diagnostics about the finished plan (tolerance missed, pieces, locked conflicts, cap)."""
     out = []
     names = measure_labels(problem)
-    tols = _tolerances(problem, figures.deviation.shape[1])
+    tolerances = _tolerances(problem, figures.deviation.shape[1])
     if stuck_locked:
         units = np.flatnonzero(np.isin(model.locked, stuck_locked))
         out.append(
@@ -181,7 +172,7 @@ def plan_diagnostics(
             )
         )
     dev = figures.deviation
-    bad = np.abs(dev) > tols[None, :] + 1e-9
+    bad = np.abs(dev) > tolerances[None, :] + 1e-9
     if np.any(bad):
         terr = np.flatnonzero(bad.any(axis=1))
         k, a = np.unravel_index(int(np.argmax(np.abs(dev))), dev.shape)
@@ -194,7 +185,7 @@ def plan_diagnostics(
                 if targets[t, b] <= 0:
                     continue
                 members = np.flatnonzero(labels == t)
-                big = members[w[members, b] > tols[b] * targets[t, b]]
+                big = members[w[members, b] > tolerances[b] * targets[t, b]]
                 reason_units.extend(big[np.argsort(-w[big, b], kind="stable")].tolist())
         reason_units = list(dict.fromkeys(reason_units))[:MAX_LISTED_UNITS]
         if capped:
@@ -202,7 +193,7 @@ def plan_diagnostics(
                 Diagnostic(
                     "cap_reached",
                     f"The limit on changed units was reached before every territory was within the "
-                    f"{_pct(tols[a])} tolerance; {terr.size} territory(ies) are still off target (worst "
+                    f"{_pct(tolerances[a])} tolerance; {terr.size} territory(ies) are still off target (worst "
                     f"{dev[k, a] * 100:+.1f} % on '{names[a]}'). Allow more changes to balance further.",
                     territories=terr.tolist(),
                 )
@@ -216,7 +207,7 @@ def plan_diagnostics(
             out.append(
                 Diagnostic(
                     "tolerance_unreachable",
-                    f"{terr.size} territory(ies) could not be brought within the {_pct(tols[a])} tolerance "
+                    f"{terr.size} territory(ies) could not be brought within the {_pct(tolerances[a])} tolerance "
                     f"(worst {dev[k, a] * 100:+.1f} % on '{names[a]}').{why}",
                     units=reason_units,
                     territories=terr.tolist(),

@@ -73,6 +73,20 @@ class Model:
     def m(self) -> int:
         return self.frac.shape[1]
 
+    @property
+    def tolerance_vector(self) -> np.ndarray:
+        """(m',) the tolerance of every balanced measure."""
+        return self.tolerances if self.tolerances is not None else np.full(self.m, self.tolerance)
+
+    def territory_pairs(self, labels: np.ndarray) -> np.ndarray:
+        """(q, 2) pairs of territories that share a border (a < b), sorted."""
+        p = self.p
+        edge_from, edge_to = self.edges
+        first, second = labels[edge_from], labels[edge_to]
+        keep = first < second
+        key = np.unique(first[keep] * p + second[keep])
+        return np.column_stack([key // p, key % p])
+
     def ratios(self, labels: np.ndarray) -> np.ndarray:
         """(p, m') load of every territory as a fraction of its target."""
         out = np.zeros((self.p, self.m))

@@ -37,12 +37,12 @@ def tolerance_vector(tolerance, m: int) -> np.ndarray:
 def plan_key(ratios: np.ndarray, active: np.ndarray, tolerance) -> PlanKey:
     """Key of a plan from its (p, m) ratios (load / target; 1 = on target)."""
     r = np.asarray(ratios, dtype=float)
-    act = np.asarray(active, dtype=bool)
-    if r.size == 0 or not np.any(act):
+    active = np.asarray(active, dtype=bool)
+    if r.size == 0 or not np.any(active):
         return PlanKey(0.0, 0.0, 0.0)
     tol = tolerance_vector(tolerance, r.shape[1])
-    dev = np.abs(r[:, act] - 1.0)
-    t = tol[act]
+    dev = np.abs(r[:, active] - 1.0)
+    t = tol[active]
     rel = dev / np.maximum(t, 1e-6)[None, :]
     # a fixed summation order (rows then columns) keeps the sum identical on every platform
     over = np.maximum(dev - t[None, :], 0.0)

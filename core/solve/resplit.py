@@ -1,6 +1,6 @@
 """Merge two neighbouring territories and split them again, choosing among many spanning trees.
 
-The first recombination (core.recom) draws one random spanning tree of the merged pair and cuts
+The recombination (recom.py, which the rebalance runs) draws one random spanning tree of the merged pair and cuts
 its best edge. On two conflicting measures (population sits in the metros, the elderly in rural
 counties) one tree rarely holds a cut that balances both, so the search wanders. Here each step
 draws ``trees`` random spanning trees of the union at once (one block-diagonal graph, one
@@ -11,8 +11,9 @@ A split is scored by a smooth energy of the two halves: the sum over active meas
 diffusion (a high power makes the energy follow the worst deviation), so load travels through
 territories that are already in band until the whole plan is balanced. A small compactness
 term (the halves' moment of inertia relative to the pair's current one) breaks near-ties.
-Steps are accepted like an annealing on that energy; the best plan seen (worst deviation
-first, then total excess beyond tolerance) is kept, so the result never ranks below the start.
+Steps are accepted like an annealing on that energy (annealing.py); the best plan seen (worst
+deviation first, then total excess beyond tolerance) is kept, so the result never ranks below
+the start. The build runs it while its plan is out of tolerance (core.engine.improve).
 
 Both sides of a tree cut are connected, so contiguity holds by construction. Cuts that leave a
 locked unit on the wrong side, or two units too heavy to share a territory on the same side,
@@ -21,18 +22,18 @@ are never taken.
 
 from __future__ import annotations
 
-import time
 from typing import Callable, Optional
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import depth_first_order, minimum_spanning_tree
 
 from ..progress import Progress
+from .annealing import AnnealingSearch, Schedule, Step
 from .heavy_pairs import heavy_pairs
+from .merit import moment_inertia
 from .model import Model
-from .quality import EPS, better, plan_key, tolerance_vector
-from .recom import moment_inertia
+from .quality import PlanKey
+from .tree_cut import TreeCuts, walk_tree
 
 #: Exponent of the energy: high enough that the worst territory dominates, low enough to slope.
 POWER = 4.0
@@ -44,57 +45,30 @@ TREES = 8
 PROGRESS = 1e-3
 
 
-class Resplit:
+class Resplit(AnnealingSearch):
     """Multi-tree merge-and-resplit annealing over a complete labelling (contiguous territories)."""
 
     def __init__(self, model: Model, labels: np.ndarray, rng: np.random.Generator, tolerance=None,
                  trees: int = TREES, power: float = POWER, compactness: float = COMPACTNESS,
                  triples: float = 0.0):
-        self.model = model
-        self.p = model.p
-        self.labels = np.asarray(labels, dtype=np.int64).copy()
-        self.rng = rng
-        if tolerance is None:
-            tolerance = model.tolerance if model.tolerances is None else model.tolerances
-        self.tol = tolerance_vector(tolerance, model.m)
-        self.act = np.asarray(model.active, dtype=bool)
-        self.scale = np.where(self.act, 1.0 / np.maximum(self.tol, 1e-6), 0.0)
+        super().__init__(model, labels, rng, tolerance)
         self.trees = int(max(1, trees))
         self.power = float(power)
         self.compactness = float(compactness)
         self.triples = float(triples)  # share of steps that merge three territories, not two
-        self.frac = model.frac
-        self.share = model.share
         xy = model.xy
-        w = model.weight
+        weight = model.weight
         # per unit: balance fractions, then the moments compactness needs (w, wx, wy, w|x|^2)
-        self.cols = np.column_stack([model.frac, w, w * xy[:, 0], w * xy[:, 1], w * (xy**2).sum(axis=1)])
-        adj = sp.csr_matrix(model.adjacency)
-        self.adj = adj
+        self.per_unit = np.column_stack([model.frac, weight, weight * xy[:, 0], weight * xy[:, 1],
+                                         weight * (xy**2).sum(axis=1)])
+        self.adjacency = sp.csr_matrix(model.adjacency)
         self.locked = np.asarray(model.locked, dtype=np.int64)
         self.pairs = heavy_pairs(model)
-        self.eu, self.ev = model.edges
-        self.R = model.ratios(self.labels)
-        self.steps = 0
-        self.accepted = 0
 
     # ----- figures -----------------------------------------------------------------------------
-    def key(self):
-        return plan_key(self.R, self.act, self.tol)
-
-    def energy(self, r: np.ndarray) -> np.ndarray:
-        """Energy of ratio rows r (..., m): sum of (|r - 1| / tol) ** POWER over active measures."""
-        return ((np.abs(r - 1.0) * self.scale) ** self.power).sum(axis=-1)
-
-    def rel_worst(self, r: np.ndarray) -> np.ndarray:
-        return (np.abs(r - 1.0) * self.scale).max(axis=-1)
-
-    def territory_pairs(self) -> np.ndarray:
-        """(q, 2) adjacent territory pairs (a < b), sorted."""
-        la, lb = self.labels[self.eu], self.labels[self.ev]
-        keep = la < lb
-        key = np.unique(la[keep] * self.p + lb[keep])
-        return np.column_stack([key // self.p, key % self.p])
+    def energy(self, ratios: np.ndarray) -> np.ndarray:
+        """Energy of ratio rows (..., m): sum of (|ratio - 1| / tol) ** POWER over active measures."""
+        return ((np.abs(ratios - 1.0) * self.scale) ** self.power).sum(axis=-1)
 
     # ----- one split ---------------------------------------------------------------------------
     def propose(self, a: int, b: int):
@@ -107,10 +81,10 @@ class Resplit:
         out = self._split(units, a, (b,))
         if out is None:
             return None
-        side_a, rows, score, ref = out
-        cur = self.labels[units] == a
-        old = float(self.energy(self.R[a]) + self.energy(self.R[b])) + self.compactness * (
-            self._inertia_of(units[cur]) + self._inertia_of(units[~cur])) / ref
+        side_a, rows, score, reference = out
+        current = self.labels[units] == a
+        old = float(self.energy(self.ratios[a]) + self.energy(self.ratios[b])) + self.compactness * (
+            self._inertia_of(units[current]) + self._inertia_of(units[~current])) / reference
         return units, side_a, rows, score - old
 
     def propose_triple(self, a: int, b: int, c: int):
@@ -122,128 +96,123 @@ class Resplit:
         first = self._split(units, a, (b, c))
         if first is None:
             return None
-        side_a, rows1, _, ref = first
+        side_a, rows_a, _, reference = first
         rest = units[~side_a]
         second = self._split(rest, b, (c,))
         if second is None:
             return None
-        side_b, rows2, _, _ = second
+        side_b, rows_bc, _, _ = second
         new = np.full(units.size, a, dtype=np.int64)
-        lab_rest = np.where(side_b, b, c)
-        new[~side_a] = lab_rest
-        rows = np.vstack([rows1[0], rows2[0], rows2[1]])
+        new[~side_a] = np.where(side_b, b, c)
+        rows = np.vstack([rows_a[0], rows_bc[0], rows_bc[1]])
         score = float(self.energy(rows).sum()) + self.compactness * (
-            self._inertia_of(units[side_a]) + self._inertia_of(rest[side_b]) + self._inertia_of(rest[~side_b])) / ref
-        old = float(self.energy(self.R[[a, b, c]]).sum()) + self.compactness * sum(
-            self._inertia_of(np.flatnonzero(self.labels == k)) for k in (a, b, c)) / ref
+            self._inertia_of(units[side_a]) + self._inertia_of(rest[side_b])
+            + self._inertia_of(rest[~side_b])) / reference
+        old = float(self.energy(self.ratios[[a, b, c]]).sum()) + self.compactness * sum(
+            self._inertia_of(np.flatnonzero(self.labels == k)) for k in (a, b, c)) / reference
         return units, new, rows, score - old
 
     def _inertia_of(self, members: np.ndarray) -> float:
-        m = self.frac.shape[1]
-        return float(moment_inertia(self.cols[members][:, m:].sum(axis=0)[None, :])[0])
+        m = self.model.m
+        return float(moment_inertia(self.per_unit[members][:, m:].sum(axis=0)[None, :])[0])
 
     def _split(self, units: np.ndarray, a: int, rest: tuple):
         """Best tree cut of ``units`` into a part for territory a and a part for ``rest`` (one
         territory, or two to be split later: then that part is scored as if split evenly).
 
         Returns (side_a mask, ratio rows (2, m) of a and of the rest, score, inertia reference)."""
-        nloc = units.size
-        if nloc < 2:
+        size = units.size
+        if size < 2:
             return None
-        sub = self.adj[units][:, units].tocoo()
-        up = sub.row < sub.col
-        r0, c0 = sub.row[up].astype(np.int64), sub.col[up].astype(np.int64)
-        if r0.size == 0:
+        sub = self.adjacency[units][:, units].tocoo()
+        upper = sub.row < sub.col
+        first, second = sub.row[upper].astype(np.int64), sub.col[upper].astype(np.int64)
+        if first.size == 0:
             return None
-        nt = self.trees
-        rng = self.rng
-        base = (np.arange(nt, dtype=np.int64) * nloc)[:, None]
-        top = nt * nloc  # a super root joined to one random root per copy
-        roots = rng.integers(nloc, size=nt) + base[:, 0]
-        rows = np.concatenate([(r0[None, :] + base).ravel(), roots])
-        cols = np.concatenate([(c0[None, :] + base).ravel(), np.full(nt, top)])
-        w = np.concatenate([rng.random(nt * r0.size) + 1e-3, np.full(nt, 1e-6)])
-        graph = sp.csr_matrix((w, (rows, cols)), shape=(top + 1, top + 1))
-        tree = minimum_spanning_tree(graph)
-        order, pred = depth_first_order(tree, top, directed=False, return_predecessors=True)
-        if order.size != top + 1:
+        # ``trees`` copies of the union's graph with random weights, each joined to one super
+        # root by one random unit: one minimum spanning tree call draws every tree at once
+        trees = self.trees
+        offset = (np.arange(trees, dtype=np.int64) * size)[:, None]
+        super_root = trees * size
+        roots = self.rng.integers(size, size=trees) + offset[:, 0]
+        rows = np.concatenate([(first[None, :] + offset).ravel(), roots])
+        cols = np.concatenate([(second[None, :] + offset).ravel(), np.full(trees, super_root)])
+        weights = np.concatenate([self.rng.random(trees * first.size) + 1e-3, np.full(trees, 1e-6)])
+        graph = sp.csr_matrix((weights, (rows, cols)), shape=(super_root + 1, super_root + 1))
+        order, predecessors = walk_tree(graph, super_root, both_ways=False)
+        if order.size != super_root + 1:
             return None  # the union is not connected
-        pos = np.empty(top + 1, dtype=np.int64)
-        pos[order] = np.arange(top + 1)
-        size_l = [1] * (top + 1)
-        pred_l = pred.tolist()
-        for v in order[::-1].tolist():
-            par = pred_l[v]
-            if par >= 0:
-                size_l[par] += size_l[v]
-        size = np.asarray(size_l, dtype=np.int64)
-        node_unit = np.concatenate([np.tile(np.arange(nloc), nt), [-1]])  # local index of each node
-        ordered = node_unit[order[1:]]
-        vals = self.cols[units[ordered]]
-        cum = np.vstack([np.zeros((2, vals.shape[1])), np.cumsum(vals, axis=0)])  # pos 0 = super root
-        cand = np.flatnonzero((pred >= 0) & (pred != top))  # cut the edge above each non-root node
-        lo = pos[cand]
-        hi = lo + size[cand]
-        inside = cum[hi] - cum[lo]
-        total = self.cols[units].sum(axis=0)
+        cuts = TreeCuts(order, predecessors, size, super_root=super_root)
+        inside, _ = cuts.sums_below(self.per_unit[units])
+        total = self.per_unit[units].sum(axis=0)
         outside = total[None, :] - inside
-        m = self.frac.shape[1]
-        sa, sb = self.share[a], float(sum(self.share[k] for k in rest))
-        ra = np.concatenate([inside[:, :m] / sa, outside[:, :m] / sa])
-        rb = np.concatenate([outside[:, :m] / sb, inside[:, :m] / sb])
-        ok = np.ones(cand.size, dtype=bool)
-        ok1, ok2 = ok.copy(), ok.copy()
-        lk = self.locked[units]
-        if np.any(lk >= 0):
-            la = np.r_[0, 0, np.cumsum(lk[ordered] == a)]
-            lb = np.r_[0, 0, np.cumsum(np.isin(lk[ordered], rest))]
-            in_a, in_b = la[hi] - la[lo], lb[hi] - lb[lo]
-            tot_a, tot_b = int(np.sum(lk == a)), int(np.sum(np.isin(lk, rest)))
-            ok1 &= (in_b == 0) & (in_a == tot_a)
-            ok2 &= (in_a == 0) & (in_b == tot_b)
+        m = self.model.m
+        share_a = self.model.share[a]
+        share_rest = float(sum(self.model.share[k] for k in rest))
+        ratios_a = np.concatenate([inside[:, :m] / share_a, outside[:, :m] / share_a])
+        ratios_rest = np.concatenate([outside[:, :m] / share_rest, inside[:, :m] / share_rest])
+        to_a, to_rest = cuts.keeps_locks(self.locked[units], a, rest)
         if self.pairs:
-            heavy = np.flatnonzero(self.pairs.mask[units])
-            if heavy.size:
-                local = {int(units[i]): int(i) for i in heavy.tolist()}
-                copy = (cand - 0) // nloc  # the copy each candidate node lies in
-                for u, iu in local.items():
-                    for v in self.pairs.partners[u].tolist():
-                        if v <= u or v not in local:
-                            continue
-                        pu = pos[copy * nloc + iu]
-                        pv = pos[copy * nloc + local[v]]
-                        in_u = (lo <= pu) & (pu < hi)
-                        in_v = (lo <= pv) & (pv < hi)
-                        if len(rest) == 1:
-                            ok1 &= in_u != in_v
-                            ok2 &= in_u != in_v
-                        else:  # only a's part must not hold both; the rest is split again
-                            ok1 &= ~(in_u & in_v)
-                            ok2 &= in_u | in_v
-        valid = np.concatenate([ok1, ok2])
-        if not np.any(valid):
+            for first_below, second_below in cuts.heavy_pairs_below(self.pairs, units):
+                if len(rest) == 1:
+                    to_a &= first_below != second_below
+                    to_rest &= first_below != second_below
+                else:  # only a's part must not hold both; the rest is split again
+                    to_a &= ~(first_below & second_below)
+                    to_rest &= first_below | second_below
+        allowed = np.concatenate([to_a, to_rest])
+        if not np.any(allowed):
             return None
-        inert = moment_inertia(inside[:, m:]) + moment_inertia(outside[:, m:])
-        ref = max(sum(self._inertia_of(units[self.labels[units] == k]) for k in (a, *rest)), 1e-12)
-        score = self.energy(ra) + len(rest) * self.energy(rb) + self.compactness * (
-            np.concatenate([inert, inert]) / ref)
-        score = np.where(valid, score, np.inf)
+        inertia = moment_inertia(inside[:, m:]) + moment_inertia(outside[:, m:])
+        reference = max(sum(self._inertia_of(units[self.labels[units] == k]) for k in (a, *rest)), 1e-12)
+        score = self.energy(ratios_a) + len(rest) * self.energy(ratios_rest) + self.compactness * (
+            np.concatenate([inertia, inertia]) / reference)
+        score = np.where(allowed, score, np.inf)
         choice = int(np.argmin(score))
-        c = cand[choice % cand.size]
-        members = order[pos[c]: pos[c] + size[c]] % nloc
-        in_sub = np.zeros(nloc, dtype=bool)
-        in_sub[members] = True
-        side_a = in_sub if choice < cand.size else ~in_sub
-        return side_a, np.vstack([ra[choice], rb[choice]]), float(score[choice]), ref
+        return cuts.side(choice), np.vstack([ratios_a[choice], ratios_rest[choice]]), float(score[choice]), reference
 
     # ----- the search --------------------------------------------------------------------------
+    def propose_step(self, pairs: np.ndarray) -> Optional[Step]:
+        """Mostly a pair holding the worst territory, else any pair; with ``triples`` sometimes a
+        third territory touching the pair's second; scored by the change of the energy."""
+        if self.rng.random() < 0.4:
+            pair = self.pair_with(pairs, int(np.argmax(self.territory_worst(self.ratios))))
+            if pair is None:
+                return None
+            a, b = pair
+        else:
+            a, b = pairs[self.rng.integers(pairs.shape[0])].tolist()
+        third = -1
+        if self.triples > 0 and self.rng.random() < self.triples:
+            # b in the middle: a third territory touching b, not a
+            if self.rng.random() < 0.5:
+                a, b = b, a
+            rows = np.flatnonzero(((pairs[:, 0] == b) | (pairs[:, 1] == b))
+                                  & (pairs[:, 0] != a) & (pairs[:, 1] != a))
+            if rows.size:
+                pair_c = pairs[rows[self.rng.integers(rows.size)]]
+                third = int(pair_c[0] if pair_c[1] == b else pair_c[1])
+        if third >= 0:
+            proposal = self.propose_triple(a, b, third)
+            if proposal is None:
+                return None
+            units, new_labels, rows_new, change = proposal
+            return Step(units, new_labels, [a, b, third], rows_new, change)
+        proposal = self.propose(a, b)
+        if proposal is None:
+            return None
+        units, side_a, rows_new, change = proposal
+        return Step(units, np.where(side_a, a, b), [a, b], rows_new, change)
+
+    def finished(self, best_key: PlanKey) -> bool:
+        return best_key.worst <= self.stop + 1e-9
+
     def run(self, deadline: float, progress: Optional[Progress] = None, goal: float = 1.0,
             floor: float = 0.0, temperature: float = 0.0, cooling: int = 2000,
             polish: Optional[Callable] = None, patience: Optional[int] = None,
-            polish_below: float = 1.5, polish_every: int = 100,
-            clock: Callable = time.monotonic, max_steps: Optional[int] = None) -> np.ndarray:
+            polish_below: float = 1.5, polish_every: int = 100, max_steps: Optional[int] = None) -> np.ndarray:
         """Search until the worst deviation is at most ``goal`` tolerances (or ``floor``, a
-        proven bound in tolerances), or ``clock()`` reaches ``deadline``.
+        proven bound in tolerances), or the engine's clock (core.clock.CLOCK) reaches ``deadline``.
 
         The annealing temperature falls linearly from ``temperature`` to 0 over ``cooling``
         steps; when it reaches 0 and the plan stalls, the search restarts warm from the best plan.
@@ -252,96 +221,8 @@ class Resplit:
         fell by less than PROGRESS tolerances; with ``max_steps`` after that many steps of this
         call (a budget in steps, not seconds, gives the same plan on a fast or a slow machine).
         """
-        best = self.labels.copy()
-        best_key = self.key()
-        start = clock()
-        last_report = start
-        heated = 0
-        since = 0
-        last_polish = -10**9
-        stop = max(goal, floor)
-        stale = 0
-        first_step = self.steps
-        while best_key.worst > stop + 1e-9:
-            if patience is not None and stale >= patience:
-                break
-            if max_steps is not None and self.steps - first_step >= max_steps:
-                break
-            now = clock()
-            if now >= deadline:
-                break
-            if progress is not None and now - last_report > 0.25:
-                last_report = now
-                span = max(deadline - start, 1e-9)
-                progress.step(min((now - start) / span, 1.0),
-                              f"Searching: worst deviation {100 * best_key.worst_deviation:.2f} %")
-            self.steps += 1
-            since += 1
-            stale += 1
-            cool = self.steps - heated
-            if cool > cooling and since > cooling // 2:
-                heated = self.steps
-                since = 0
-                self.labels = best.copy()
-                self.R = self.model.ratios(self.labels)
-            pairs = self.territory_pairs()
-            if pairs.shape[0] == 0:
-                break
-            u = self.rng.random()
-            if u < 0.4:
-                tw = self.rel_worst(self.R)
-                k = int(np.argmax(tw))
-                rows = np.flatnonzero((pairs[:, 0] == k) | (pairs[:, 1] == k))
-                if rows.size == 0:
-                    continue
-                a, b = pairs[rows[self.rng.integers(rows.size)]].tolist()
-            else:
-                a, b = pairs[self.rng.integers(pairs.shape[0])].tolist()
-            third = -1
-            if self.triples > 0 and self.rng.random() < self.triples:
-                # b in the middle: a third territory touching b, not a
-                if self.rng.random() < 0.5:
-                    a, b = b, a
-                rows = np.flatnonzero(((pairs[:, 0] == b) | (pairs[:, 1] == b))
-                                      & (pairs[:, 0] != a) & (pairs[:, 1] != a))
-                if rows.size:
-                    pc = pairs[rows[self.rng.integers(rows.size)]]
-                    third = int(pc[0] if pc[1] == b else pc[1])
-            if third >= 0:
-                prop = self.propose_triple(a, b, third)
-                if prop is None:
-                    continue
-                units, new_labels, rows_new, delta = prop
-                touched = [a, b, third]
-            else:
-                prop = self.propose(a, b)
-                if prop is None:
-                    continue
-                units, side_a, rows_new, delta = prop
-                new_labels = np.where(side_a, a, b)
-                touched = [a, b]
-            temp = temperature * max(0.0, 1.0 - cool / cooling)
-            if delta > EPS and not (temp > 0 and self.rng.random() < np.exp(-delta / temp)):
-                continue
-            self.labels[units] = new_labels
-            self.R[touched] = rows_new
-            self.accepted += 1
-            new_key = self.key()
-            if better(new_key, best_key):
-                if new_key.worst < best_key.worst - PROGRESS:
-                    stale = 0
-                best, best_key = self.labels.copy(), new_key
-                since = 0
-                if (polish is not None and new_key.worst < polish_below
-                        and self.steps - last_polish >= polish_every):
-                    last_polish = self.steps
-                    done = np.asarray(polish(best), dtype=np.int64)
-                    done_key = plan_key(self.model.ratios(done), self.act, self.tol)
-                    if better(done_key, best_key):
-                        best, best_key = done.copy(), done_key
-                        self.labels = done.copy()
-                        self.R = self.model.ratios(self.labels)
-        self.labels = best
-        self.R = self.model.ratios(best)
-        return best
-
+        self.stop = max(goal, floor)
+        schedule = Schedule(temperature=temperature, cooling=cooling, reheat_after=cooling // 2,
+                            hot_restart=False, polish_below=polish_below, polish_every=polish_every,
+                            progress=PROGRESS)
+        return self.anneal(deadline, schedule, progress, polish=polish, patience=patience, max_steps=max_steps)

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from qgis.core import QgsApplication, QgsVectorLayer
+from qgis.core import QgsApplication, QgsFeatureRequest, QgsVectorLayer
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "resources" / "data"
@@ -63,6 +63,39 @@ def nc_layer(tmp_path):
     layer = QgsVectorLayer(f"{path}|layername=nc_counties", "nc", "ogr")
     assert layer.isValid()
     return layer
+
+
+_BUILT_PLANS: dict = {}  # (sample, parameters) -> the build's results; one build per worker process
+
+
+def _snapshot(layer: QgsVectorLayer) -> list:
+    return [(f.id(), f.attributes(), f.geometry().asWkt(3)) for f in layer.getFeatures()]
+
+
+@pytest.fixture
+def built_plan(run_algorithm, tmp_path_factory):
+    """Factory: ``built_plan("georgia_counties.gpkg", TERRITORY_COUNT=8, ...)`` runs
+    territory:buildterritories on a private copy of a bundled sample once per worker process for
+    each set of parameters, and gives every test its own memory copies of the outputs (``OUTPUT``,
+    ``OUTPUT_TERRITORIES``) with the other results: a test may edit its copy without touching
+    another test's. Each build checks that its input was left untouched."""
+
+    def build(sample: str, **parameters) -> dict:
+        key = (sample, repr(sorted(parameters.items())))
+        if key not in _BUILT_PLANS:
+            path = _copy_sample(sample, tmp_path_factory.mktemp("built-plan"))
+            source = QgsVectorLayer(f"{path}|layername={path.stem}", path.stem, "ogr")
+            assert source.isValid(), path
+            before = _snapshot(source)
+            result = run_algorithm("territory:buildterritories", {
+                "INPUT": source, **parameters, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+            assert _snapshot(source) == before, "the build changed its input"
+            _BUILT_PLANS[key] = {name: value.materialize(QgsFeatureRequest()) if isinstance(value, QgsVectorLayer)
+                                 else value for name, value in result.items()}
+        return {name: value.materialize(QgsFeatureRequest()) if isinstance(value, QgsVectorLayer) else value
+                for name, value in _BUILT_PLANS[key].items()}
+
+    return build
 
 
 @pytest.fixture

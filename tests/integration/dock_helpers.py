@@ -7,7 +7,7 @@ import numpy as np
 from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProject, QgsRectangle, QgsVectorLayer
 from qgis.gui import QgsMapMouseEvent
 from qgis.PyQt.QtCore import QEvent, QPoint, Qt
-from territory_planner.ui.territory_model import SORT_ROLE
+from territory_planner.ui.territory_list_model import SORT_ROLE
 
 
 def grid_layer(columns: int = 6, rows: int = 4, territories: dict | None = None, name: str = "grid",
@@ -134,14 +134,14 @@ def set_up_dock(dock, layer: QgsVectorLayer, field: str = "territory", measures=
     """Pick layer, field, measures, tolerance, rep and lock fields in the dock's widgets."""
     if QgsProject.instance().mapLayer(layer.id()) is None:
         QgsProject.instance().addMapLayer(layer)
-    dock.layer_combo.setLayer(layer)
-    dock.tolerance_spin.setValue(tolerance)
-    dock.measures_combo.deselectAllOptions()  # setCheckedItems only adds to what the panel ticked itself
-    dock.measures_combo.setCheckedItems(list(measures))
-    dock.rep_combo.setField(rep)
-    dock.lock_field_combo.setField(lock)
-    dock.field_combo.setField(field)
+    dock.setup_form.layer_combo.setLayer(layer)
+    dock.setup_form.tolerance_spin.setValue(tolerance)
+    dock.setup_form.measures_combo.deselectAllOptions()  # setCheckedItems only adds to what the panel ticked itself
+    dock.setup_form.measures_combo.setCheckedItems(list(measures))
+    dock.setup_form.rep_combo.setField(rep)
+    dock.setup_form.lock_field_combo.setField(lock)
+    dock.setup_form.field_combo.setField(field)
 
 
 def labels_array(service) -> np.ndarray:
-    return service.plan_labels().copy()
+    return service.ledger.plan_labels().copy()

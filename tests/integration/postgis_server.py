@@ -97,8 +97,16 @@ class PostgisServer:
         self._prepare_owner()
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust",
                   "--encoding=UTF8", "--no-sync")
-        self.port = _free_port()
-        self._launch()
+        for attempt in range(3):
+            self.port = _free_port()
+            try:
+                self._launch()
+                break
+            except PostgisUnavailableError as error:
+                # another process (a parallel test worker) took the port between the probe and the
+                # server's start: start again on another free port
+                if attempt == 2 or "could not bind" not in str(error):
+                    raise
         self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.dbname)
         try:
             self.sql("CREATE EXTENSION postgis")

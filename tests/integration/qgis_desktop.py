@@ -164,10 +164,19 @@ def check_desktop_run(run: DesktopRun) -> dict:
     return run.result
 
 
-def run_desktop(work_dir: Path, probe_body: str, timeout: int = 120) -> DesktopRun:
+def first_display_number() -> int:
+    """Where ``xvfb-run -a`` starts looking for a free X display: 99 (its default), plus 20 per
+    pytest-xdist worker. ``-a`` takes the first number without a lock file, but two workers that
+    look at the same moment would both take it and one X server would fail to start."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ...; not set without xdist
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    return 99 + 20 * index
+
+
+def run_desktop(work_dir: Path, probe_body: str, timeout: int = 120, screen: str = "1440x900") -> DesktopRun:
     """Start QGIS with the plugin installed from its ZIP, run ``probe_body`` (Python, with
     ``iface`` and a ``result`` dict in scope) once QGIS is up, then leave QGIS (see the module's
-    docstring) and quit it.
+    docstring) and quit it. ``screen``: the virtual screen's size (e.g. a laptop's "1366x768").
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     profile_root = work_dir / "qgis-config"
@@ -196,8 +205,8 @@ def run_desktop(work_dir: Path, probe_body: str, timeout: int = 120) -> DesktopR
     })
     runtime = env.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")
     os.makedirs(runtime, mode=0o700, exist_ok=True)
-    command = [shutil.which("xvfb-run") or "xvfb-run", "-a", "-s", "-screen 0 1440x900x24",
-               "qgis", "--nologo", "--noversioncheck", "--code", str(probe)]
+    command = [shutil.which("xvfb-run") or "xvfb-run", "-a", "-n", str(first_display_number()),
+               "-s", f"-screen 0 {screen}x24", "qgis", "--nologo", "--noversioncheck", "--code", str(probe)]
     returncode = None
     try:
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)

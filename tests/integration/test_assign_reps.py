@@ -48,11 +48,10 @@ def snapshot(layer: QgsVectorLayer) -> list:
 
 
 @pytest.fixture
-def plan(run_algorithm, georgia_layer):
-    result = run_algorithm("territory:buildterritories", {
-        "INPUT": georgia_layer, "TERRITORY_COUNT": TERRITORIES, "BALANCE_FIELDS": ["population"],
-        "TOLERANCE": 5, "RANDOM_SEED": 3, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
-    return as_layer(result["OUTPUT"])
+def plan(built_plan):
+    """This test's own copy of a Georgia plan, built once per worker (conftest.built_plan)."""
+    return built_plan("georgia_counties.gpkg", TERRITORY_COUNT=TERRITORIES, BALANCE_FIELDS=["population"],
+                      TOLERANCE=5, RANDOM_SEED=3)["OUTPUT"]
 
 
 def reps_layer(plan: QgsVectorLayer, count: int, seed: int = 11, names=None, kept=None) -> QgsVectorLayer:
@@ -230,6 +229,15 @@ def test_bad_reps_are_refused(run_algorithm, plan, names, kept, message):
     reps = reps_layer(plan, 3, names=names, kept=kept)
     with pytest.raises(QgsProcessingException, match=message):
         assign(run_algorithm, plan, reps, REP_TERRITORY_FIELD="keep")
+
+
+def test_a_rep_without_a_location_is_refused_by_name(run_algorithm, plan):
+    """Assign reps matches on the distance from home, so it cannot skip a rep without one (the
+    others warn and go on: layers/reps.py)."""
+    reps = reps_layer(plan, 3)
+    reps.dataProvider().changeGeometryValues({2: QgsGeometry()})
+    with pytest.raises(QgsProcessingException, match="Rep “Rep B” \\(feature 2\\) has no location.*their home"):
+        assign(run_algorithm, plan, reps)
 
 
 def test_outputs_load_styled(territory_provider, plan, qgis_new_project):

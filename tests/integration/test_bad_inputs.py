@@ -130,7 +130,7 @@ class Inputs:
     layer: QgsVectorLayer | None = None  # set when the case needs a layer object (filters, memory)
 
 
-SEARCH_SECONDS = 2.0
+SEARCH_SECONDS = 0.5
 
 
 def base_parameters(algorithm: str, inputs: Inputs) -> dict:
@@ -460,8 +460,12 @@ def test_every_algorithm_checks_outputs_and_removes_partial_ones(territory_provi
     from territory_planner.algorithms.provider import algorithm_classes
 
     names = {cls().name() for cls in algorithm_classes()}
-    # Territory packets writes a folder of PDFs; its bad inputs are tested in test_territory_packets.py
-    assert names == set(ALGORITHMS) | {"territorypackets"}
+    # Territory packets writes a folder of PDFs; its bad inputs are tested in test_territory_packets.py,
+    # those of the feedback pages and their review in test_feedback_review.py. Set territory goals reads a
+    # territory table (no geometry needed); its bad inputs are in test_set_goals.py. Assign accounts is about
+    # bad accounts, tested in test_assign_accounts.py.
+    assert names == set(ALGORITHMS) | {"territorypackets", "feedbackpages", "reviewfeedback", "setgoals",
+                                       "assignaccounts"}
     for cls in algorithm_classes():
         assert getattr(cls.processAlgorithm, "removes_partial_outputs", False), cls.__name__
 

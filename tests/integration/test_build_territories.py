@@ -178,6 +178,7 @@ def test_input_is_untouched_and_output_keeps_every_attribute(run_algorithm, geor
     assert {f["fips"]: f["population"] for f in out.getFeatures()} == original
 
 
+@pytest.mark.slow(10)
 def test_unit_counts_balanced_without_balance_fields(run_algorithm, georgia_layer):
     result = _build(run_algorithm, georgia_layer, TERRITORY_COUNT=10)
     counts = defaultdict(int)
@@ -209,6 +210,7 @@ def _with_field(layer, name, values_by_fips):
     return copy
 
 
+@pytest.mark.slow(10)
 def test_locked_units_keep_their_territory(run_algorithm, georgia_layer):
     locks = {"13121": "Atlanta", "13089": "Atlanta", "13051": "Savannah", "13029": "Savannah"}
     locked = _with_field(georgia_layer, "lock", locks)
@@ -375,6 +377,7 @@ def test_lower_bound_is_zero_when_nothing_is_proven(run_algorithm, nc_layer):
     assert any("LOWER_BOUND = 0" in m for m in feedback.messages)
 
 
+@pytest.mark.slow(21)
 def test_time_limit_buys_balance_and_the_progress_shows_the_worst_deviation(run_algorithm, georgia_layer):
     """Georgia on two measures in 8 territories: the quick plan is out of tolerance; more time helps."""
     quick = _build(run_algorithm, georgia_layer, TERRITORY_COUNT=8, BALANCE_FIELDS=["population", "elderly"],
@@ -390,6 +393,7 @@ def test_time_limit_buys_balance_and_the_progress_shows_the_worst_deviation(run_
     assert longer["NONCONTIGUOUS"] == 0
 
 
+@pytest.mark.slow(8)
 def test_units_too_heavy_to_share_a_territory_end_apart(run_algorithm, georgia_layer):
     """Fulton and DeKalb (neighbours) made 0.6 of a population target each: never together."""
     copy = georgia_layer.materialize(QgsFeatureRequest())

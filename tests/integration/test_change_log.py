@@ -10,7 +10,9 @@ from qgis.core import QgsProject, QgsVectorFileWriter, QgsVectorLayer
 from territory_planner.layers.change_log import TABLE, ChangeLogStore
 from territory_planner.resources import sample_data
 from territory_planner.ui.assignment_service import AssignmentService
+from territory_planner.ui.scenarios import add_territory_field
 from territory_planner.ui.settings import PlanSettings
+from territory_planner.ui.territory_list import TerritoryListEditor
 
 
 def west_east(columns=6, rows=4):
@@ -60,7 +62,7 @@ def test_saved_paint_and_merge_are_logged_once_per_unit_in_the_geopackage(servic
     assert service.assign([a, b], "East") == 2
     assert service.assign([a], "West") == 1  # painted back: no change for a at save time
     assert layer.commitChanges()
-    store = service.recorder.store
+    store = service.saving.recorder.store
     rows = fresh_rows(store)
     assert [(r["unit"], r["from_territory"], r["to_territory"], r["action"]) for r in rows] == \
         [(str(b), "West", "East", "paint")]
@@ -70,7 +72,7 @@ def test_saved_paint_and_merge_are_logged_once_per_unit_in_the_geopackage(servic
     assert rows[0]["changed_at"][:4].isdigit()
 
     west_units = [f.id() for f in layer.getFeatures() if f["territory"] == "West"]
-    assert service.merge_territories("West", "East")
+    assert TerritoryListEditor(service).merge("West", "East")
     assert layer.commitChanges()
     rows = fresh_rows(store)
     merged = [r for r in rows if r["action"] == "merge"]
@@ -91,7 +93,7 @@ def test_rollback_and_undo_leave_no_record(service, tmp_path):
     assert service.assign([a], "East") == 1
     layer.undoStack().undo()
     assert layer.commitChanges()
-    assert fresh_rows(service.recorder.store) == []
+    assert fresh_rows(service.saving.recorder.store) == []
 
 
 def test_attribute_table_edits_are_logged_with_unit_names(service, tmp_path):
@@ -102,7 +104,7 @@ def test_attribute_table_edits_are_logged_with_unit_names(service, tmp_path):
     # what the attribute table and the field calculator do: a plain attribute change
     assert layer.changeAttributeValue(a, layer.fields().lookupField("territory"), "West")
     assert layer.commitChanges()
-    rows = fresh_rows(service.recorder.store)
+    rows = fresh_rows(service.saving.recorder.store)
     assert [(r["unit"], r["from_territory"], r["to_territory"], r["action"]) for r in rows] == \
         [("rep1", "East", "West", "table edit")]
 
@@ -114,7 +116,7 @@ def test_shapefile_log_goes_to_a_sidecar_geopackage(service, tmp_path):
     assert layer.commitChanges()
     sidecar = tmp_path / f"grid_{TABLE}.gpkg"
     assert sidecar.exists()
-    rows = fresh_rows(service.recorder.store)
+    rows = fresh_rows(service.saving.recorder.store)
     assert [(r["from_territory"], r["to_territory"]) for r in rows] == [("West", "East")]
     assert service.change_log("East") == service.change_log()
     assert service.change_log("Nowhere") == []
@@ -124,7 +126,7 @@ def test_memory_layers_have_no_log_and_nothing_fails(service):
     layer = grid_layer(territories=west_east())
     QgsProject.instance().addMapLayer(layer)
     bind(service, layer)
-    assert service.recorder.store is None
+    assert service.saving.recorder.store is None
     assert service.assign([cell_fid(layer, 0, 0)], "East") == 1
     assert layer.commitChanges()
     assert service.change_log() == []
@@ -152,16 +154,16 @@ def test_postgis_log_is_a_table_in_the_layer_schema(postgis, service):
     territory = "territory"
     if territory not in fields:
         assert layer.startEditing()
-        assert service.create_territory_field(layer, territory)
+        assert add_territory_field(layer, territory) is None
         assert layer.commitChanges()
     plan = PlanSettings(territory_field=territory, measures=[], unit_name_field=name_field)
     assert service.bind(layer, plan)
-    assert service.new_territory("North")
+    assert TerritoryListEditor(service).new("North")
     fids = sorted(f.id() for f in layer.getFeatures())[:3]
     names = {f.id(): f[name_field] for f in layer.getFeatures() if f.id() in fids}
     assert service.assign(fids, "North") == 3
     assert layer.commitChanges(), layer.commitErrors()
-    store = service.recorder.store
+    store = service.saving.recorder.store
     assert store.provider == "postgres" and store.schema == "public"
     rows = fresh_rows(store)
     assert sorted(r["unit"] for r in rows) == sorted(names.values())
@@ -176,7 +178,7 @@ def test_the_panel_lists_the_log_of_the_active_territory(qgis_iface, qgis_new_pr
     from territory_planner.ui.dock import TerritoryDock
 
     dock = TerritoryDock(qgis_iface)
-    dock.run_task = run_synchronously
+    dock.controller.run_task = run_synchronously
     try:
         layer = saved_copy(tmp_path, "GPKG", "gpkg")
         set_up_dock(dock, layer, measures=["accounts"])
@@ -191,6 +193,69 @@ def test_the_panel_lists_the_log_of_the_active_territory(qgis_iface, qgis_new_pr
                  for r in range(dialog.table.rowCount())]
         assert all(row[3] == "paint" and row[5] == "West" and row[6] == "East" for row in cells)
         assert dock.show_change_log("Nowhere").table.rowCount() == 0
+    finally:
+        dock.unload()
+        dock.deleteLater()
+
+
+def test_a_geopackage_opened_by_its_path_logs_every_move_with_its_from_at_the_save(qgis_iface, qgis_new_project,
+                                                                                  tmp_path):
+    """As Processing loads its outputs (no ``|layername=``): the log is written at the save itself; a
+    county built and then painted before one save has two rows, each with its *from*; a new scenario
+    is one row, not a row per unit; units are named by the layer's id field (fips) in every row."""
+    import shutil
+
+    from dock_helpers import run_synchronously
+    from territory_planner.layers.change_log import NEW_SCENARIO
+    from territory_planner.resources import sample_data
+    from territory_planner.ui.dock import TerritoryDock
+
+    path = tmp_path / "georgia.gpkg"
+    shutil.copy(sample_data("georgia_counties.gpkg"), path)
+    layer = QgsVectorLayer(str(path), "georgia", "ogr")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    dock = TerritoryDock(qgis_iface)
+    dock.controller.run_task = run_synchronously
+    try:
+        dock.setup_form.layer_combo.setLayer(layer)
+        dock.setup_form.measures_combo.deselectAllOptions()
+        dock.setup_form.measures_combo.setCheckedItems(["population"])
+        dock.setup_form.unit_name_combo.setField("")
+        assert dock.create_field("territory")
+        dock.territory_toolbar.count_spin.setValue(4)
+        dock.build()
+        assert dock.apply_preview() == 159
+        service = dock.service
+        first, second = service.territory_names[:2]
+        fid = service.ledger.fids_of(first)[0]
+        service.set_active(second)
+        assert dock.paint([fid]) == 1
+        assert layer.commitChanges()
+        assert service.saving.recorder.backlog == [] and service.saving.recorder.error is None, \
+            "written at the save, nothing kept for later"
+        fips = layer.getFeature(fid)["fips"]
+        rows = [(r["action"], r["from_territory"], r["to_territory"]) for r in service.change_log()
+                if r["unit"] == fips]
+        assert rows == [("build", None, first), ("paint", first, second)]
+        assert all(r["unit"].startswith("13") for r in service.change_log()), "named by fips in every row"
+
+        assert dock.controller.new_scenario("plan_b")
+        other = service.ledger.fids_of(second)[0]
+        service.set_active(first)
+        assert dock.paint([other]) == 1
+        assert layer.commitChanges()
+        plan_b = [(r["action"], r["from_territory"], r["to_territory"]) for r in service.change_log()
+                  if r["scenario"] == "plan_b"]
+        assert sorted(plan_b, key=str) == sorted([(NEW_SCENARIO, None, None), ("paint", second, first)], key=str)
+
+        dialog = dock.show_change_log(first)
+        assert dialog.table.rowCount() >= 1 and "UTC" in dialog.table.item(0, 0).text()
+        dialog.scenario_combo.setCurrentIndex(dialog.scenario_combo.findData("plan_b"))
+        assert dialog.table.rowCount() == 1
+        written = dialog.export(str(tmp_path / "log.csv"))
+        assert written and "paint" in (tmp_path / "log.csv").read_text(encoding="utf-8")
+        assert dialog.export(str(tmp_path / "log.xlsx")) and (tmp_path / "log.xlsx").stat().st_size > 1000
     finally:
         dock.unload()
         dock.deleteLater()

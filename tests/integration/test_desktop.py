@@ -11,6 +11,7 @@ pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None or shutil.which
                                 reason="needs the qgis and xvfb packages (make sysdeps)")
 
 
+@pytest.mark.slow(10)
 def test_desktop_loads_plugin_from_zip(tmp_path):
     run = run_desktop(tmp_path, """
         from qgis.PyQt.QtCore import QObject

@@ -28,7 +28,7 @@ from territory_planner.ui.dock import TerritoryDock
 def dock(qgis_iface, qgis_new_project):
     qgis_iface.messageBar().clear_messages()
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = run_synchronously
+    panel.controller.run_task = run_synchronously
     yield panel
     panel.unload()
     panel.deleteLater()
@@ -64,13 +64,13 @@ def test_dock_shows_each_territory_with_its_figures(dock):
 
     # outside the tolerance the deviation cell is flagged (the bar turns red)
     model = dock.model
-    from territory_planner.ui.territory_model import OUT_OF_TOLERANCE_ROLE
+    from territory_planner.ui.territory_list_model import OUT_OF_TOLERANCE_ROLE
 
     west_dev = model.index(model.row_of("West"), model.column_of("deviation", 0))
     potential_dev = model.index(model.row_of("West"), model.column_of("deviation", 1))
     assert west_dev.data(OUT_OF_TOLERANCE_ROLE) is True
     assert potential_dev.data(OUT_OF_TOLERANCE_ROLE) is False
-    dock.tolerance_spin.setValue(99.0)
+    dock.setup_form.tolerance_spin.setValue(99.0)
     assert west_dev.data(OUT_OF_TOLERANCE_ROLE) is False
 
 
@@ -103,9 +103,9 @@ def test_click_paints_a_unit_and_undo_redo_restore_exact_figures(dock, qgis_ifac
 
     select_row(dock, "West")
     assert dock.service.active == "West"
-    dock.paint_action.trigger()
-    assert canvas.mapTool() is dock.paint_tool
-    click(dock.paint_tool, canvas, 3500, 1500)  # unit (3, 1), in East
+    dock.paint_toolbar.paint_action.trigger()
+    assert canvas.mapTool() is dock.paint_toolbar.paint_tool
+    click(dock.paint_toolbar.paint_tool, canvas, 3500, 1500)  # unit (3, 1), in East
 
     moved = cell_fid(layer, 3, 1)
     assert layer.isEditable()
@@ -117,10 +117,10 @@ def test_click_paints_a_unit_and_undo_redo_restore_exact_figures(dock, qgis_ifac
     assert after["East"]["potential"] == before["East"]["potential"] - 20
     assert after["West"]["accounts"] == expected_sums(layer, "accounts")["West"]
 
-    dock.undo_action.trigger()
+    dock.paint_toolbar.undo_action.trigger()
     assert table_numbers(dock) == before
     assert layer.getFeature(moved)["territory"] == "East"
-    dock.redo_action.trigger()
+    dock.paint_toolbar.redo_action.trigger()
     assert table_numbers(dock) == after
 
     layer.rollBack()
@@ -141,12 +141,12 @@ def test_dragging_a_rectangle_paints_every_unit_under_it(dock, qgis_iface):
     show_layer(canvas, layer)
     assert dock.new_territory("North")
     assert table(dock)["Unassigned"]["Units"] == 24
-    dock.paint_action.trigger()
+    dock.paint_toolbar.paint_action.trigger()
     # from inside unit (1, 2) to inside unit (4, 3): columns 1..4 of rows 2..3
-    drag(dock.paint_tool, canvas, [(1500, 2500), (2500, 2900), (4500, 3500)])
+    drag(dock.paint_toolbar.paint_tool, canvas, [(1500, 2500), (2500, 2900), (4500, 3500)])
 
     painted = {cell_fid(layer, c, r) for c in range(1, 5) for r in range(2, 4)}
-    assert set(dock.service.fids_of("North")) == painted
+    assert set(dock.service.ledger.fids_of("North")) == painted
     rows = table(dock)
     assert rows["North"]["Units"] == 8 and rows["Unassigned"]["Units"] == 16
     assert table_numbers(dock)["North"]["accounts"] == 2 * (2 + 3 + 4 + 5)
@@ -162,12 +162,13 @@ def test_lasso_paints_the_units_it_encloses(dock, qgis_iface):
     canvas = qgis_iface.mapCanvas()
     show_layer(canvas, layer)
     dock.new_territory("South")
-    dock.lasso_action.trigger()
-    assert canvas.mapTool() is dock.lasso_tool
+    dock.paint_toolbar.lasso_action.trigger()
+    assert canvas.mapTool() is dock.paint_toolbar.lasso_tool
     # a loop around the centres of units (0,0), (1,0), (0,1) but not (1,1)
     loop = [(200, 200), (1900, 200), (1900, 900), (900, 1000), (900, 1900), (200, 1900), (200, 300)]
-    drag(dock.lasso_tool, canvas, loop)
-    assert set(dock.service.fids_of("South")) == {cell_fid(layer, 0, 0), cell_fid(layer, 1, 0), cell_fid(layer, 0, 1)}
+    drag(dock.paint_toolbar.lasso_tool, canvas, loop)
+    assert set(dock.service.ledger.fids_of("South")) == {cell_fid(layer, 0, 0), cell_fid(layer, 1, 0),
+                                                         cell_fid(layer, 0, 1)}
 
 
 def test_eyedropper_picks_the_active_territory(dock, qgis_iface):
@@ -176,8 +177,8 @@ def test_eyedropper_picks_the_active_territory(dock, qgis_iface):
     canvas = qgis_iface.mapCanvas()
     show_layer(canvas, layer)
     select_row(dock, "West")
-    dock.eyedropper_action.trigger()
-    click(dock.eyedropper_tool, canvas, 5500, 500)
+    dock.paint_toolbar.eyedropper_action.trigger()
+    click(dock.paint_toolbar.eyedropper_tool, canvas, 5500, 500)
     assert dock.service.active == "East"
     selected = dock.table.selectionModel().selectedRows()
     assert [index.data() for index in selected] == ["East"]
@@ -188,14 +189,14 @@ def test_assign_selected_features_and_unassign(dock, qgis_iface):
     set_up_dock(dock, layer)
     layer.selectByIds([cell_fid(layer, 0, 0), cell_fid(layer, 1, 0)])
     select_row(dock, "East")
-    dock.assign_selected_action.trigger()
+    dock.paint_toolbar.assign_selected_action.trigger()
     assert table(dock)["East"]["Units"] == 14
 
-    dock.erase_action.setChecked(True)
+    dock.paint_toolbar.erase_action.setChecked(True)
     canvas = qgis_iface.mapCanvas()
     show_layer(canvas, layer)
-    dock.paint_action.trigger()
-    click(dock.paint_tool, canvas, 5500, 3500)
+    dock.paint_toolbar.paint_action.trigger()
+    click(dock.paint_toolbar.paint_tool, canvas, 5500, 3500)
     rows = table(dock)
     assert rows["East"]["Units"] == 13 and rows["Unassigned"]["Units"] == 1
     value = layer.getFeature(cell_fid(layer, 5, 3))["territory"]
@@ -218,8 +219,10 @@ def test_new_rename_merge_delete_and_their_undo(dock):
     select_row(dock, "West")
     assert dock.rename_territory("Coast")
     assert list(table(dock)) == ["East", "Coast", "North", "Unassigned"]
-    assert {layer.getFeature(f)["territory"] for f in service.fids_of("Coast")} == {"Coast"}
-    assert [c.value() for c in layer.renderer().categories()][:3] == ["East", "Coast", "North"]
+    # a rename is the territory table's (issue 25): the code on every unit stays, the legend shows the name
+    assert {layer.getFeature(f)["territory"] for f in service.ledger.fids_of("West")} == {"West"}
+    assert [c.value() for c in layer.renderer().categories()][:3] == ["East", "West", "North"]
+    assert [c.label() for c in layer.renderer().categories()][:3] == ["East", "Coast", "North"]
     categories = layer.renderer().categories()
     assert categories[1].symbol().color().name() == west_colour, "a renamed territory keeps its colour"
 
@@ -251,7 +254,7 @@ def test_incremental_figures_equal_a_full_recount(dock):
     set_up_dock(dock, layer, measures=["accounts", "potential"])
     service = dock.service
     for name in ("A", "B", "C"):
-        service.new_territory(name)
+        dock.new_territory(name)
     rng = np.random.default_rng(3)
     fids = service.fids.tolist()
     for step in range(40):
@@ -262,7 +265,7 @@ def test_incremental_figures_equal_a_full_recount(dock):
         if step % 11 == 5:
             layer.undoStack().redo()
 
-    labels = service.plan_labels()
+    labels = service.ledger.plan_labels()
     full = plan_figures(labels, service.problem_workloads(), adjacency=service.raw_adjacency,
                         positions=service.positions, territory_count=3)
     numbers = table_numbers(dock)
@@ -305,13 +308,13 @@ def test_locked_territory_and_locked_units_are_not_painted(dock, qgis_iface):
 
     lock_cell = model.index(model.row_of("East"), model.column_of("locked"))
     assert model.setData(lock_cell, Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
-    assert dock.service.is_territory_locked("East")
+    assert dock.service.ledger.is_locked("East")
 
     canvas = qgis_iface.mapCanvas()
     show_layer(canvas, layer)
     select_row(dock, "West")
-    dock.paint_action.trigger()
-    click(dock.paint_tool, canvas, 4500, 500)  # an East unit
+    dock.paint_toolbar.paint_action.trigger()
+    click(dock.paint_toolbar.paint_tool, canvas, 4500, 500)  # an East unit
     assert table(dock)["East"]["Units"] == 12, "a locked territory does not lose units"
     select_row(dock, "East")
     assert dock.service.assign([cell_fid(layer, 0, 0)], "East") == 0, "nor gain them"
@@ -328,9 +331,9 @@ def test_locked_territory_and_locked_units_are_not_painted(dock, qgis_iface):
     model.setData(lock_cell, Qt.CheckState.Unchecked, Qt.ItemDataRole.CheckStateRole)
     changed = dock.service.assign([cell_fid(layer, 0, 0), cell_fid(layer, 1, 0), cell_fid(layer, 2, 0)], "East")
     assert changed == 1
-    assert dock.service.territory_of_fid(cell_fid(layer, 2, 0)) == "East"
-    assert dock.service.territory_of_fid(cell_fid(layer, 0, 0)) == "West"
-    assert dock.service.territory_of_fid(cell_fid(layer, 1, 0)) == "West"
+    assert dock.service.ledger.territory_of_fid(cell_fid(layer, 2, 0)) == "East"
+    assert dock.service.ledger.territory_of_fid(cell_fid(layer, 0, 0)) == "West"
+    assert dock.service.ledger.territory_of_fid(cell_fid(layer, 1, 0)) == "West"
 
 
 def test_suggestions_name_moves_that_improve_balance_and_a_click_applies_one(dock):
@@ -338,11 +341,11 @@ def test_suggestions_name_moves_that_improve_balance_and_a_click_applies_one(doc
     set_up_dock(dock, layer, measures=["accounts"])
     select_row(dock, "West")
     dock.refresh_suggestions()
-    assert dock.suggestions_list.count() > 0
-    first = dock.suggestions_list.item(0)
+    assert dock.suggestions_panel.list.count() > 0
+    first = dock.suggestions_panel.list.item(0)
     assert "East" in first.text() and "West" in first.text()
     before = abs(table_numbers(dock)["West"]["accounts dev. %"])
-    dock.suggestions_list.itemClicked.emit(first)
+    dock.suggestions_panel.list.itemClicked.emit(first)
     assert abs(table_numbers(dock)["West"]["accounts dev. %"]) == pytest.approx(before), "a preview first"
     assert dock.preview_panel.isVisibleTo(dock) and "West" in dock.preview_panel.rows()
     dock.preview_panel.apply_button.click()
@@ -350,7 +353,7 @@ def test_suggestions_name_moves_that_improve_balance_and_a_click_applies_one(doc
     after = abs(table_numbers(dock)["West"]["accounts dev. %"])
     assert after < before
     assert table(dock)["West"]["Pieces"] == "1" and table(dock)["East"]["Pieces"] == "1"
-    dock.undo_action.trigger()
+    dock.paint_toolbar.undo_action.trigger()
     assert abs(table_numbers(dock)["West"]["accounts dev. %"]) == pytest.approx(before)
 
 
@@ -369,9 +372,9 @@ def test_new_territory_field_is_created_through_the_edit_buffer(dock, tmp_path):
     assert layer.deleteAttribute(layer.fields().lookupField("territory"))
     assert layer.commitChanges()
     QgsProject.instance().addMapLayer(layer)
-    dock.layer_combo.setLayer(layer)
+    dock.setup_form.layer_combo.setLayer(layer)
     assert dock.create_field("district")
-    assert dock.field_combo.currentField() == "district"
+    assert dock.setup_form.field_combo.currentField() == "district"
     assert dock.service.is_bound
     assert "district" not in [f.name() for f in layer.dataProvider().fields()]
     dock.new_territory("T1")
@@ -437,22 +440,23 @@ def test_plan_settings_are_restored_when_the_project_is_reopened(dock, qgis_ifac
     assert QgsProject.instance().write(project_file)
 
     QgsProject.instance().clear()
-    assert not dock.service.is_bound and dock.layer_combo.currentLayer() is None
+    assert not dock.service.is_bound and dock.setup_form.layer_combo.currentLayer() is None
     assert dock.proxy.rowCount() == 0
 
     assert QgsProject.instance().read(project_file)
     assert not QgsProject.instance().isDirty(), "restoring the panel does not change the project"
-    restored = dock.layer_combo.currentLayer()
+    restored = dock.setup_form.layer_combo.currentLayer()
     assert restored is not None and restored.id() == layer_id
-    assert dock.field_combo.currentField() == "territory"
-    assert sorted(dock.measures_combo.checkedItems()) == ["accounts", "potential"]
-    assert dock.tolerance_spin.value() == pytest.approx(7.5)
-    assert dock.rep_combo.currentField() == "rep" and dock.lock_field_combo.currentField() == "locked"
+    assert dock.setup_form.field_combo.currentField() == "territory"
+    assert sorted(dock.setup_form.measures_combo.checkedItems()) == ["accounts", "potential"]
+    assert dock.setup_form.tolerance_spin.value() == pytest.approx(7.5)
+    form = dock.setup_form
+    assert form.rep_combo.currentField() == "rep" and form.lock_field_combo.currentField() == "locked"
     assert table(dock) == shown
     assert list(table(dock)) == ["East", "West", "Empty", "Unassigned"]
-    assert dock.service.is_territory_locked("East")
-    assert dock.service.is_unit_locked(cell_fid(restored, 0, 0))
-    assert not dock.service.is_unit_locked(cell_fid(restored, 1, 0))
+    assert dock.service.ledger.is_locked("East")
+    assert dock.service.ledger.is_unit_locked(cell_fid(restored, 0, 0))
+    assert not dock.service.ledger.is_unit_locked(cell_fid(restored, 1, 0))
 
 
 def test_painting_a_shapefile_and_saving_it(dock, qgis_iface, tmp_path):
@@ -469,8 +473,8 @@ def test_painting_a_shapefile_and_saving_it(dock, qgis_iface, tmp_path):
     canvas = qgis_iface.mapCanvas()
     show_layer(canvas, layer)
     select_row(dock, "East")
-    dock.paint_action.trigger()
-    drag(dock.paint_tool, canvas, [(500, 500), (2500, 1500)])  # six western units
+    dock.paint_toolbar.paint_action.trigger()
+    drag(dock.paint_toolbar.paint_tool, canvas, [(500, 500), (2500, 1500)])  # six western units
     rows = table(dock)
     assert rows["East"]["Units"] == 18 and rows["West"]["Units"] == 6
     assert layer.commitChanges()
@@ -509,13 +513,13 @@ def test_painting_point_units(dock, qgis_iface):
     dock.new_territory("Points")
     canvas = qgis_iface.mapCanvas()
     show_layer(canvas, layer)
-    dock.paint_action.trigger()
-    click(dock.paint_tool, canvas, 1010, 990)  # next to the point at (1000, 1000)
-    [fid] = dock.service.fids_of("Points")
+    dock.paint_toolbar.paint_action.trigger()
+    click(dock.paint_toolbar.paint_tool, canvas, 1010, 990)  # next to the point at (1000, 1000)
+    [fid] = dock.service.ledger.fids_of("Points")
     assert layer.getFeature(fid).geometry().asPoint() == QgsPointXY(1000, 1000)
-    dock.lasso_action.trigger()
-    drag(dock.lasso_tool, canvas, [(-500, -500), (2500, -500), (2500, 500), (-500, 500)])
-    assert len(dock.service.fids_of("Points")) == 1 + 3
+    dock.paint_toolbar.lasso_action.trigger()
+    drag(dock.paint_toolbar.lasso_tool, canvas, [(-500, -500), (2500, -500), (2500, 500), (-500, 500)])
+    assert len(dock.service.ledger.fids_of("Points")) == 1 + 3
     assert table(dock)["Points"]["Pieces"] == "1"
 
 
@@ -578,3 +582,22 @@ def test_reshaping_a_unit_updates_contiguity(dock):
     layer.undoStack().undo()
     QgsApplication.processEvents()
     assert table(dock)["T"]["Pieces"] == "2"
+
+
+def test_an_empty_workload_typed_while_editing_is_reported_and_not_counted_as_zero(dock, qgis_iface):
+    layer = grid_layer(territories=west_east())
+    set_up_dock(dock, layer, measures=["accounts"])
+    dock.setup_form.unit_name_combo.setField("rep")  # messages name units by their unit-name field
+    before = table_numbers(dock)
+    unit = cell_fid(layer, 1, 0)  # accounts 2, in West, named rep0
+    accounts = layer.fields().lookupField("accounts")
+    layer.startEditing()
+    layer.changeAttributeValue(unit, accounts, None)  # as typed in the attribute table: the value cleared
+    told = [m for m in warnings(qgis_iface) if "accounts" in m]
+    assert told, "the message bar says which unit has no workload"
+    assert f"Feature {unit} (rep0)" in told[-1] and "no value (NULL)" in told[-1] and "Fill it in" in told[-1]
+    assert "last valid workload (2)" in told[-1] and "not 0" in told[-1]
+    assert table_numbers(dock) == before, "the unit is not counted as 0"
+
+    layer.changeAttributeValue(unit, accounts, 7)  # filled in: counted again
+    assert table_numbers(dock)["West"]["accounts"] == before["West"]["accounts"] + 5

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None or shutil.which
                                 reason="needs the qgis and xvfb packages (make sysdeps)")
 
 
+@pytest.mark.slow(11)
 def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
     sample = tmp_path / "georgia_counties.gpkg"
     shutil.copy(ROOT / "resources" / "data" / "georgia_counties.gpkg", sample)
@@ -34,20 +35,20 @@ def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
         dock = [d for d in iface.mainWindow().findChildren(QDockWidget)
                 if d.objectName() == "TerritoryPlannerDock"][0]
         # tasks run here and now, so the probe sees their results
-        dock.run_task = lambda task: task.finished(task.run())
-        dock.layer_combo.setLayer(layer)
-        dock.measures_combo.setCheckedItems(["population", "elderly"])
-        dock.tolerance_spin.setValue(10.0)
+        dock.controller.run_task = lambda task: task.finished(task.run())
+        dock.setup_form.layer_combo.setLayer(layer)
+        dock.setup_form.measures_combo.setCheckedItems(["population", "elderly"])
+        dock.setup_form.tolerance_spin.setValue(10.0)
         result["field_created"] = dock.create_field("territory")
-        dock.count_spin.setValue(6)
-        dock.build_action.trigger()
+        dock.territory_toolbar.count_spin.setValue(6)
+        dock.territory_toolbar.build_action.trigger()
         dock.apply_preview()
         service = dock.service
         result["territories"] = service.territory_names
-        result["unassigned"] = len(service.fids_of(None))
+        result["unassigned"] = len(service.ledger.fids_of(None))
         # paint a unit on the first territory's border into its neighbour
         first = service.territory_names[0]
-        k = service.territory_index(first)
+        k = service.registry_index[first]
         border = [(i, j) for i in range(len(service.fids)) if service.labels[i] == k
                   for j in service.adjacency[i].indices if service.labels[j] != k]
         i, j = border[0]
@@ -56,12 +57,12 @@ def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
         result["painted"] = dock.paint([int(service.fids[i])])
         # the built plan admits no improving single move; after the hand edit, suggestions appear
         dock.refresh_suggestions()
-        result["suggestions"] = dock.suggestions_list.count()
+        result["suggestions"] = dock.suggestions_panel.list.count()
         def score():
-            return sum(float((service.figures_of(t)["deviation"] ** 2).sum()) for t in service.territory_names)
+            return sum(float((service.ledger.figures_of(t)["deviation"] ** 2).sum()) for t in service.territory_names)
         before = score()
         if result["suggestions"]:
-            dock.suggestions_list.itemClicked.emit(dock.suggestions_list.item(0))
+            dock.suggestions_panel.list.itemClicked.emit(dock.suggestions_panel.list.item(0))
             dock.preview_panel.apply_button.click()
         result["suggestion_helped"] = score() < before
         # for the picture: paint again, and show the suggestions that answer it
@@ -97,6 +98,7 @@ def test_dock_in_the_desktop_builds_a_plan_and_is_screenshotted(tmp_path):
     assert result["committed"]
 
 
+@pytest.mark.slow(8)
 def test_scenarios_preview_and_change_log_in_the_desktop(tmp_path):
     """A second scenario painted on its own and compared with the first; a rebalance previewed,
     discarded, then applied as one step; after saving, the change log holds what changed."""
@@ -112,22 +114,22 @@ def test_scenarios_preview_and_change_log_in_the_desktop(tmp_path):
         dock = [d for d in iface.mainWindow().findChildren(QDockWidget)
                 if d.objectName() == "TerritoryPlannerDock"][0]
         dock.show()
-        dock.run_task = lambda task: task.finished(task.run())
-        dock.layer_combo.setLayer(layer)
-        dock.measures_combo.deselectAllOptions()
-        dock.measures_combo.setCheckedItems(["population"])
-        dock.tolerance_spin.setValue(5.0)
+        dock.controller.run_task = lambda task: task.finished(task.run())
+        dock.setup_form.layer_combo.setLayer(layer)
+        dock.setup_form.measures_combo.deselectAllOptions()
+        dock.setup_form.measures_combo.setCheckedItems(["population"])
+        dock.setup_form.tolerance_spin.setValue(5.0)
         dock.create_field("territory")
-        dock.count_spin.setValue(6)
-        dock.build_action.trigger()
+        dock.territory_toolbar.count_spin.setValue(6)
+        dock.territory_toolbar.build_action.trigger()
         result["built"] = dock.apply_preview()
         result["saved_a"] = layer.commitChanges()
         service = dock.service
-        result["new_scenario"] = dock.new_scenario("plan_b")
+        result["new_scenario"] = dock.controller.new_scenario("plan_b")
         result["scenario"] = service.field_name
         # paint one border county of the first territory into a neighbour, in plan B only
         first = service.territory_names[0]
-        k = service.territory_index(first)
+        k = service.registry_index[first]
         i, j = next((i, j) for i in range(len(service.fids)) if service.labels[i] == k
                     for j in service.adjacency[i].indices if service.labels[j] != k)
         service.set_active(service.registry[service.labels[j]])
@@ -136,13 +138,13 @@ def test_scenarios_preview_and_change_log_in_the_desktop(tmp_path):
         result["compared"] = {{name: row["Units changed"] for name, row in cells.items()}}
         depth = layer.undoStack().index()
         before = {{f.id(): f["plan_b"] for f in layer.getFeatures()}}
-        dock.rebalance_action.trigger()
+        dock.territory_toolbar.rebalance_action.trigger()
         result["preview_units"] = len(service.preview.moved) if service.preview else -1
         result["preview_shown"] = dock.preview_panel.isVisible()
         dock.preview_panel.discard_button.click()
         result["discard_kept"] = ({{f.id(): f["plan_b"] for f in layer.getFeatures()}} == before
                                   and layer.undoStack().index() == depth)
-        dock.rebalance_action.trigger()
+        dock.territory_toolbar.rebalance_action.trigger()
         iface.mainWindow().resize(1440, 900)
         iface.mainWindow().showMaximized()
         from qgis.PyQt.QtCore import Qt

@@ -31,7 +31,7 @@ class TaskRecorder:
 def dock(qgis_iface, qgis_new_project):
     qgis_iface.messageBar().clear_messages()
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = TaskRecorder()
+    panel.controller.run_task = TaskRecorder()
     yield panel
     panel.unload()
     panel.deleteLater()
@@ -50,9 +50,9 @@ def georgia_with_field(georgia_layer):
 
 def built_plan(dock, layer, count=5):
     """Build ``count`` territories from the dock and save them: a plan to start from."""
-    dock.count_spin.setValue(count)
-    dock.build_action.trigger()
-    task = dock.run_task.tasks.pop()
+    dock.territory_toolbar.count_spin.setValue(count)
+    dock.territory_toolbar.build_action.trigger()
+    task = dock.controller.run_task.tasks.pop()
     run_synchronously(task)
     assert dock.apply_preview() > 0
     assert layer.commitChanges()
@@ -65,9 +65,9 @@ def test_build_on_a_layer_without_plan_is_one_undoable_edit(dock, georgia_layer,
     assert list(table(dock)) == ["Unassigned"]
     assert dock.rebalance() is None, "rebalancing needs a plan; the dock says to build one"
 
-    dock.count_spin.setValue(5)
-    dock.build_action.trigger()
-    [task] = dock.run_task.tasks
+    dock.territory_toolbar.count_spin.setValue(5)
+    dock.territory_toolbar.build_action.trigger()
+    [task] = dock.controller.run_task.tasks
     assert "Building" in task.description()
     assert table(dock)["Unassigned"]["Units"] == 159, "nothing changes before the task finishes"
     run_synchronously(task)
@@ -98,16 +98,17 @@ def test_rebalance_improves_balance_as_one_edit_and_leaves_locked_territories_al
 
     # unbalance the plan by hand: move a block of units from one territory to another
     rng = np.random.default_rng(0)
-    donor = max(service.territory_names, key=lambda t: len(service.fids_of(t)))
+    donor = max(service.territory_names, key=lambda t: len(service.ledger.fids_of(t)))
     receiver = next(t for t in service.territory_names if t != donor)
-    moved = rng.choice(service.fids_of(donor), size=len(service.fids_of(donor)) // 3, replace=False).tolist()
+    donor_units = service.ledger.fids_of(donor)
+    moved = rng.choice(donor_units, size=len(donor_units) // 3, replace=False).tolist()
     service.assign(moved, receiver)
     locked_name = next(t for t in service.territory_names if t not in (donor, receiver))
     single_owner = next(t for t in service.territory_names if t not in (donor, receiver, locked_name))
     free = [t for t in service.territory_names if t != locked_name]
 
     def worst_free() -> float:
-        return max(float(np.abs(service.figures_of(t)["deviation"]).max()) for t in free)
+        return max(float(np.abs(service.ledger.figures_of(t)["deviation"]).max()) for t in free)
 
     worst_before = worst_free()
     model = dock.model
@@ -115,30 +116,30 @@ def test_rebalance_improves_balance_as_one_edit_and_leaves_locked_territories_al
 
     model.setData(model.index(model.row_of(locked_name), model.column_of("locked")), Qt.CheckState.Checked,
                   Qt.ItemDataRole.CheckStateRole)
-    locked_units = set(service.fids_of(locked_name))
-    single = service.fids_of(single_owner)[0]
+    locked_units = set(service.ledger.fids_of(locked_name))
+    single = service.ledger.fids_of(single_owner)[0]
     layer.selectByIds([single])
     dock.lock_selected_units(True)
-    before = dict(zip(service.fids.tolist(), [service.territory_of_fid(f) for f in service.fids.tolist()]))
+    before = dict(zip(service.fids.tolist(), [service.ledger.territory_of_fid(f) for f in service.fids.tolist()]))
     depth = layer.undoStack().index()
 
-    dock.rebalance_action.trigger()
-    task = dock.run_task.tasks.pop()
+    dock.territory_toolbar.rebalance_action.trigger()
+    task = dock.controller.run_task.tasks.pop()
     run_synchronously(task)
     assert layer.undoStack().index() == depth, "a proposal first"
     dock.preview_panel.apply_button.click()
 
     assert layer.undoStack().index() == depth + 1, "the result is ONE edit command"
     assert worst_free() < worst_before, "the territories the engine may change are better balanced"
-    assert set(service.fids_of(locked_name)) == locked_units, "the locked territory neither gained nor lost"
-    assert service.territory_of_fid(single) == single_owner, "the locked unit stayed"
-    changed = [f for f, t in before.items() if service.territory_of_fid(f) != t]
+    assert set(service.ledger.fids_of(locked_name)) == locked_units, "the locked territory neither gained nor lost"
+    assert service.ledger.territory_of_fid(single) == single_owner, "the locked unit stayed"
+    changed = [f for f, t in before.items() if service.ledger.territory_of_fid(f) != t]
     assert changed, "rebalancing moved some units"
     assert not set(changed) & locked_units
 
     figures = table_numbers(dock)
     layer.undoStack().undo()
-    assert {f: service.territory_of_fid(f) for f in before} == before
+    assert {f: service.ledger.territory_of_fid(f) for f in before} == before
     layer.undoStack().redo()
     assert table_numbers(dock) == figures
 
@@ -147,7 +148,7 @@ def test_cancelled_rebalance_changes_nothing(dock, georgia_layer, qgis_iface):
     layer = georgia_with_field(georgia_layer)
     set_up_dock(dock, layer, measures=["population"])
     built_plan(dock, layer)
-    dock.service.assign(dock.service.fids_of("Territory 1")[:3], "Territory 2")
+    dock.service.assign(dock.service.ledger.fids_of("Territory 1")[:3], "Territory 2")
     before = table_numbers(dock)
     depth = layer.undoStack().index()
 
@@ -165,7 +166,7 @@ def test_layer_removed_while_the_engine_runs_is_refused_with_a_message(dock, geo
     built_plan(dock, layer)
     source = layer.source()
     saved = {f.id(): f["territory"] for f in layer.getFeatures()}
-    dock.service.assign(dock.service.fids_of("Territory 1")[:3], "Territory 2")
+    dock.service.assign(dock.service.ledger.fids_of("Territory 1")[:3], "Territory 2")
     task = dock.rebalance()
 
     QgsProject.instance().removeMapLayer(layer.id())
@@ -185,7 +186,7 @@ def test_edits_made_while_the_engine_runs_are_not_overwritten(dock, georgia_laye
     built_plan(dock, layer)
     task = dock.rebalance()
     select_row(dock, "Territory 3")
-    unit = dock.service.fids_of("Territory 2")[0]
+    unit = dock.service.ledger.fids_of("Territory 2")[0]
     dock.service.assign([unit], "Territory 3")
     after_paint = table_numbers(dock)
     run_synchronously(task)
@@ -214,7 +215,7 @@ def test_edits_rolled_back_while_the_engine_runs_are_not_overwritten(dock, georg
     set_up_dock(dock, layer, measures=["population"])
     built_plan(dock, layer)
     saved = {f.id(): f["territory"] for f in layer.getFeatures()}
-    dock.service.assign(dock.service.fids_of("Territory 1")[:3], "Territory 2")
+    dock.service.assign(dock.service.ledger.fids_of("Territory 1")[:3], "Territory 2")
     task = dock.rebalance()
     assert layer.rollBack()
     run_synchronously(task)
@@ -254,23 +255,23 @@ def test_tasks_run_in_qgis_task_manager(qgis_iface, qgis_new_project, georgia_la
         qtbot.waitUntil(lambda: panel.service.adjacency is not None, timeout=60000)
         assert table(panel)["Unassigned"]["Pieces"] is None
 
-        panel.count_spin.setValue(4)
+        panel.territory_toolbar.count_spin.setValue(4)
         task = panel.build()
-        assert task is not None and task in panel._tasks
+        assert task is not None and task in panel.controller.tasks
         assert QgsApplication.taskManager().tasks(), "the build shows in QGIS's task manager"
-        qtbot.waitUntil(lambda: not panel._tasks, timeout=120000)
+        qtbot.waitUntil(lambda: not panel.controller.tasks, timeout=120000)
         assert panel.apply_preview() > 0
         assert table(panel)["Unassigned"]["Units"] == 0
         assert layer.undoStack().count() == 1
 
-        panel.service.assign(panel.service.fids_of("Territory 1")[:3], "Territory 2")
+        panel.service.assign(panel.service.ledger.fids_of("Territory 1")[:3], "Territory 2")
         before = table_numbers(panel)
         depth = layer.undoStack().index()
         qgis_iface.messageBar().clear_messages()
         task = panel.rebalance()
         assert rebalance_started.wait(60), "the rebalance did not start on the task manager's thread"
         task.cancel()
-        qtbot.waitUntil(lambda: not panel._tasks, timeout=60000)
+        qtbot.waitUntil(lambda: not panel.controller.tasks, timeout=60000)
         assert table_numbers(panel) == before and layer.undoStack().index() == depth
         assert any("cancelled" in m for m in messages(qgis_iface, Qgis.MessageLevel.Info))
     finally:
@@ -286,17 +287,17 @@ def test_build_on_a_plan_keeps_names_by_overlap_not_by_position(dock, georgia_la
     # rename every territory, then list them in reverse order: positions no longer mean anything
     renamed = {name: f"Region {chr(65 + k)}" for k, name in enumerate(service.territory_names)}
     for old, new in renamed.items():
-        assert service.rename_territory(old, new)
-    members = {name: set(service.fids_of(name)) for name in service.territory_names}
+        assert dock.controller.territory_editor.rename(old, new)
+    members = {name: set(service.ledger.fids_of(name)) for name in service.territory_names}
     plan = service.plan
     plan.territories = list(reversed(plan.territories))
     assert service.bind(layer, plan)
     assert service.territory_names == list(reversed(list(members)))
-    dock.count_spin.setValue(5)
-    dock.build_action.trigger()
-    run_synchronously(dock.run_task.tasks.pop())
+    dock.territory_toolbar.count_spin.setValue(5)
+    dock.territory_toolbar.build_action.trigger()
+    run_synchronously(dock.controller.run_task.tasks.pop())
     dock.apply_preview()
     assert sorted(service.territory_names) == sorted(members)
     for name, before in members.items():
-        after = set(service.fids_of(name))
+        after = set(service.ledger.fids_of(name))
         assert len(after & before) >= 0.5 * len(before), f"{name} kept most of its counties"

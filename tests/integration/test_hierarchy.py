@@ -62,12 +62,11 @@ def deviation(layer: QgsVectorLayer, field: str) -> float:
 
 
 @pytest.fixture
-def plan(run_algorithm, nc_layer):
-    result = run_algorithm("territory:buildterritories", {
-        "INPUT": nc_layer, "TERRITORY_COUNT": TERRITORIES, "BALANCE_FIELDS": [MEASURE],
-        "TOLERANCE": TERRITORY_TOLERANCE, "RANDOM_SEED": 1, "OUTPUT": "TEMPORARY_OUTPUT",
-        "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
-    layer = as_layer(result["OUTPUT"])
+def plan(built_plan):
+    """This test's own copy of a North Carolina plan, built once per worker (conftest.built_plan)."""
+    result = built_plan("nc_counties.gpkg", TERRITORY_COUNT=TERRITORIES, BALANCE_FIELDS=[MEASURE],
+                        TOLERANCE=TERRITORY_TOLERANCE, RANDOM_SEED=1)
+    layer = result["OUTPUT"]
     # Territories within 3 % make any grouping of equal numbers of them a region within 5 %.
     assert result["MAX_DEVIATION"] <= TERRITORY_TOLERANCE, "the territories should be balanced to start with"
     return layer

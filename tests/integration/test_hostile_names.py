@@ -94,8 +94,9 @@ def test_no_sql_or_expression_is_built_from_strings():
     for folder in ("algorithms", "layers", "ui", "core"):
         for path in (ROOT / folder).rglob("*.py"):
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                constant = re.search(r"\.execute\(\s*\"[^\"{}]*\"\s*\)", line)  # a fixed statement, no value in it
                 if pattern.search(line) and "quotedValue" not in line and "quotedColumnRef" not in line \
-                        and "user's own expression" not in line:
+                        and "user's own expression" not in line and not constant:
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not offenders, offenders
 

@@ -9,6 +9,7 @@ and memory targets live in bench/scale.py, not here.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from qgis.core import QgsFeature, QgsFeatureRequest, QgsFields, QgsGeometry, QgsPointXY, QgsVectorLayer
 from territory_planner.compat import DOUBLE, INT, make_field
 
@@ -52,6 +53,7 @@ def _layer(xy: np.ndarray, visits: np.ndarray) -> QgsVectorLayer:
     return layer
 
 
+@pytest.mark.slow(27)
 def test_100000_account_points_balanced_and_contiguous(run_algorithm):
     from territory_planner.core.metrics import plan_figures
     from territory_planner.layers.units import point_adjacency

@@ -39,14 +39,14 @@ def test_build_does_not_turn_a_0_1_column_into_territories(run_algorithm, georgi
 
 def test_the_panel_reads_no_and_0_as_unlocked(qgis_iface, qgis_new_project):
     dock = TerritoryDock(qgis_iface)
-    dock.run_task = run_synchronously
+    dock.controller.run_task = run_synchronously
     try:
         layer = grid_layer(territories={(c, r): "West" if c < 3 else "East" for c in range(6) for r in range(4)})
         fids = sorted(f.id() for f in layer.getFeatures())
         with_lock(layer, {fids[0]: "no", fids[1]: "0", fids[2]: "yes", fids[3]: "East"}, kind=STRING)
         QgsProject.instance().addMapLayer(layer)
         set_up_dock(dock, layer, lock="lock")
-        locked = dict(zip(dock.service.fids.tolist(), dock.service.locked_mask().tolist()))
+        locked = dict(zip(dock.service.fids.tolist(), dock.service.ledger.locked_mask().tolist()))
         assert [locked[f] for f in fids[:5]] == [False, False, True, True, False]
     finally:
         dock.unload()

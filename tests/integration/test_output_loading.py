@@ -17,11 +17,9 @@ class Recorder(QgsProcessingFeedback):
 
 
 @pytest.fixture
-def plan_layer(run_algorithm, georgia_layer):
-    result = run_algorithm("territory:buildterritories", {
-        "INPUT": georgia_layer, "TERRITORY_COUNT": 6, "BALANCE_FIELDS": ["population"], "TOLERANCE": 10,
-        "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
-    return result["OUTPUT"]
+def plan_layer(built_plan):
+    """This test's own copy of a Georgia plan, built once per worker (conftest.built_plan)."""
+    return built_plan("georgia_counties.gpkg", TERRITORY_COUNT=6, BALANCE_FIELDS=["population"], TOLERANCE=10)["OUTPUT"]
 
 
 @pytest.mark.parametrize("algorithm, parameters", [
@@ -30,6 +28,7 @@ def plan_layer(run_algorithm, georgia_layer):
                                      "BALANCE_FIELDS": ["population"]}),
     ("territory:rebalanceterritories", {"TERRITORY_FIELD": "territory", "BALANCE_FIELDS": ["population"]}),
     ("territory:buildterritories", {"TERRITORY_COUNT": 6, "BALANCE_FIELDS": ["population"], "TOLERANCE": 10}),
+    ("territory:setgoals", {"TERRITORY_FIELD": "territory", "TOTAL_GOAL": 6000, "BASIS": "population"}),
 ])
 def test_default_outputs_load_without_errors(territory_provider, plan_layer, qgis_new_project, algorithm,
                                              parameters, tmp_path):

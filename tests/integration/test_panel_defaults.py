@@ -19,7 +19,7 @@ from territory_planner.ui.dock import TerritoryDock
 def dock(qgis_iface, qgis_new_project):
     qgis_iface.messageBar().clear_messages()
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = run_synchronously
+    panel.controller.run_task = run_synchronously
     panel.questions = []
     yield panel
     panel.unload()
@@ -35,11 +35,12 @@ def answering(dock, answer: bool):
 
 def test_ids_are_not_offered_and_workloads_are_ticked(dock, georgia_layer):
     QgsProject.instance().addMapLayer(georgia_layer)
-    dock.layer_combo.setLayer(georgia_layer)
-    offered = [dock.measures_combo.itemText(i) for i in range(dock.measures_combo.count())]
+    dock.setup_form.layer_combo.setLayer(georgia_layer)
+    offered = [dock.setup_form.measures_combo.itemText(i) for i in range(dock.setup_form.measures_combo.count())]
     assert "fid" not in offered and "fips" not in offered
     assert {"population", "elderly", "pct_rural"} <= set(offered)
-    assert dock.measures_combo.checkedItems() == ["population", "elderly"], "shares (pct_*) are not workloads"
+    assert dock.setup_form.measures_combo.checkedItems() == ["population", "elderly"], \
+        "shares (pct_*) are not workloads"
 
 
 def test_a_layer_with_its_own_style_is_restyled_only_after_asking(dock):
@@ -49,8 +50,8 @@ def test_a_layer_with_its_own_style_is_restyled_only_after_asking(dock):
     layer.setRenderer(own)
     QgsProject.instance().addMapLayer(layer)
     answering(dock, False)
-    dock.layer_combo.setLayer(layer)
-    dock.field_combo.setField("territory")
+    dock.setup_form.layer_combo.setLayer(layer)
+    dock.setup_form.field_combo.setField("territory")
     assert dock.service.is_bound
     assert len(dock.questions) == 1 and "style of its own" in dock.questions[0]
     assert layer.renderer().classAttribute() == "rep", "the user's style is kept"
@@ -62,8 +63,8 @@ def test_a_layer_with_its_own_style_is_restyled_only_after_asking(dock):
     other.setRenderer(QgsCategorizedSymbolRenderer("rep", []))
     QgsProject.instance().addMapLayer(other)
     answering(dock, True)
-    dock.layer_combo.setLayer(other)
-    dock.field_combo.setField("territory")
+    dock.setup_form.layer_combo.setLayer(other)
+    dock.setup_form.field_combo.setField("territory")
     assert other.renderer().classAttribute() == "territory", "restyled after a yes"
 
 
@@ -72,8 +73,8 @@ def test_a_plain_layer_is_styled_without_a_question(dock):
     assert isinstance(layer, QgsVectorLayer)
     QgsProject.instance().addMapLayer(layer)
     answering(dock, False)
-    dock.layer_combo.setLayer(layer)
-    dock.field_combo.setField("territory")
+    dock.setup_form.layer_combo.setLayer(layer)
+    dock.setup_form.field_combo.setField("territory")
     assert dock.questions == []
     assert layer.renderer().type() == "categorizedSymbol"
 
@@ -94,7 +95,7 @@ def test_compact_table_fits_and_every_figure_is_on_hover(dock):
     tip = model.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
     assert "accounts: 24 (target 42, -42.9 %)" in tip and "potential: 300 (target 300, +0.0 %)" in tip
     assert "Units: 12" in tip and "Rep: rep0" in tip
-    dock.details_action.trigger()
+    dock.territory_toolbar.details_action.trigger()
     assert not any(view.isColumnHidden(c) for c in range(model.columnCount()))
 
 
@@ -128,13 +129,13 @@ def test_suggestions_name_units_by_the_unit_name_field(dock, nc_layer):
         {f.id(): {index: "West" if f.geometry().centroid().asPoint().x() < -79.5 else "East"}
          for f in nc_layer.getFeatures()})
     QgsProject.instance().addMapLayer(nc_layer)
-    dock.layer_combo.setLayer(nc_layer)
-    name_field = dock.unit_name_combo.currentField()
+    dock.setup_form.layer_combo.setLayer(nc_layer)
+    name_field = dock.setup_form.unit_name_combo.currentField()
     assert name_field, "a text field naming the counties is picked by itself"
     assert name_field == "name"
     set_up_dock(dock, nc_layer, measures=["births_1974"])
     dock.service.set_active("West")
     dock.refresh_suggestions()
     names = {str(f[name_field]) for f in nc_layer.getFeatures()}
-    texts = [dock.suggestions_list.item(i).text() for i in range(dock.suggestions_list.count())]
+    texts = [dock.suggestions_panel.list.item(i).text() for i in range(dock.suggestions_panel.list.count())]
     assert texts and all(any(f"Move {n} from" in t for n in names) for t in texts)

@@ -13,7 +13,7 @@ from qgis.core import Qgis, QgsProject
 from territory_planner.compat import STRING, make_field
 from territory_planner.ui.dock import TerritoryDock
 from territory_planner.ui.settings import PlanSettings
-from territory_planner.ui.territory_model import OUT_OF_TOLERANCE_ROLE, TERRITORY_ROLE
+from territory_planner.ui.territory_list_model import OUT_OF_TOLERANCE_ROLE, TERRITORY_ROLE
 
 
 class TaskRecorder:
@@ -35,7 +35,7 @@ class TaskRecorder:
 def dock(qgis_iface, qgis_new_project):
     qgis_iface.messageBar().clear_messages()
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = TaskRecorder()
+    panel.controller.run_task = TaskRecorder()
     yield panel
     panel.unload()
     panel.deleteLater()
@@ -61,37 +61,37 @@ def outside(dock) -> dict:
 
 
 def tolerance_row(dock, measure: str) -> int:
-    widget = dock.tolerances_table
+    widget = dock.setup_form.tolerances_table
     return [r for r in range(widget.rowCount()) if widget.item(r, 0).text() == measure][0]
 
 
 def test_a_loose_tolerance_on_one_measure_reaches_the_table_and_the_engine(dock, qgis_iface):
     layer = rows_by_halves()
     set_up_dock(dock, layer, measures=["accounts", "potential"], tolerance=5.0)
-    assert dock.tolerances_table.isVisibleTo(dock)
-    assert [dock.tolerances_table.item(r, 0).text() for r in range(2)] == ["accounts", "potential"]
+    assert dock.setup_form.tolerances_table.isVisibleTo(dock)
+    assert [dock.setup_form.tolerances_table.item(r, 0).text() for r in range(2)] == ["accounts", "potential"]
     assert outside(dock) == {"Lower": True, "Upper": True}, "potential is 40 % off in both halves"
 
     # typed in the table as a user does: potential may be 50 % off
-    dock.tolerances_table.item(tolerance_row(dock, "potential"), 1).setText("50")
+    dock.setup_form.tolerances_table.item(tolerance_row(dock, "potential"), 1).setText("50")
     assert dock.service.plan.tolerances == {"potential": 50.0}
     assert outside(dock) == {"Lower": False, "Upper": False}
 
     # the engine judges the plan by the same tolerances: nothing to rebalance
-    dock.rebalance_action.trigger()
-    [task] = dock.run_task.tasks
+    dock.territory_toolbar.rebalance_action.trigger()
+    [task] = dock.controller.run_task.tasks
     assert list(task.job.problem.tolerance_vector()) == pytest.approx([0.05, 0.5])
     run_synchronously(task)
     assert dock.service.preview is None or len(dock.service.preview.moved) == 0
     assert table(dock)["Lower"]["Units"] == 12
 
     # back to the plan's 5 % on potential: the engine now rebalances, moving units
-    dock.run_task.tasks.clear()
-    dock.tolerances_table.item(tolerance_row(dock, "potential"), 1).setText("")
+    dock.controller.run_task.tasks.clear()
+    dock.setup_form.tolerances_table.item(tolerance_row(dock, "potential"), 1).setText("")
     assert dock.service.plan.tolerances == {}
     assert outside(dock) == {"Lower": True, "Upper": True}
-    dock.rebalance_action.trigger()
-    [task] = dock.run_task.tasks
+    dock.territory_toolbar.rebalance_action.trigger()
+    [task] = dock.controller.run_task.tasks
     assert task.job.problem.tolerances is None
     run_synchronously(task)
     assert dock.service.preview is not None and len(dock.service.preview.moved) > 0
@@ -101,22 +101,22 @@ def test_a_loose_tolerance_on_one_measure_reaches_the_table_and_the_engine(dock,
 def test_tolerances_and_time_limit_are_remembered_with_the_plan(dock, qgis_iface):
     layer = rows_by_halves()
     set_up_dock(dock, layer, measures=["accounts", "potential"], tolerance=5.0)
-    dock.tolerances_table.item(tolerance_row(dock, "accounts"), 1).setText("7,5")
-    dock.time_limit_spin.setValue(12)
+    dock.setup_form.tolerances_table.item(tolerance_row(dock, "accounts"), 1).setText("7,5")
+    dock.territory_toolbar.time_limit_spin.setValue(12)
     stored = PlanSettings.read(QgsProject.instance())
     assert stored.tolerances == {"accounts": 7.5} and stored.time_limit == 12.0
 
     # a new panel on the project shows them again
     again = TerritoryDock(qgis_iface)
-    again.run_task = TaskRecorder()
+    again.controller.run_task = TaskRecorder()
     try:
         assert again.service.is_bound
-        assert again.tolerances_table.item(tolerance_row(again, "accounts"), 1).text() == "7.5"
-        assert again.tolerances_table.item(tolerance_row(again, "potential"), 1).text() == ""
-        assert again.time_limit_spin.value() == 12
+        assert again.setup_form.tolerances_table.item(tolerance_row(again, "accounts"), 1).text() == "7.5"
+        assert again.setup_form.tolerances_table.item(tolerance_row(again, "potential"), 1).text() == ""
+        assert again.territory_toolbar.time_limit_spin.value() == 12
         # a change of measures keeps the layer's tolerances
-        again.measures_combo.deselectAllOptions()
-        again.measures_combo.setCheckedItems(["potential", "accounts"])
+        again.setup_form.measures_combo.deselectAllOptions()
+        again.setup_form.measures_combo.setCheckedItems(["potential", "accounts"])
         assert again.service.plan.tolerances == {"accounts": 7.5}
     finally:
         again.unload()
@@ -126,9 +126,9 @@ def test_tolerances_and_time_limit_are_remembered_with_the_plan(dock, qgis_iface
 def test_a_tolerance_that_is_not_a_number_is_refused_with_a_message(dock, qgis_iface):
     layer = rows_by_halves()
     set_up_dock(dock, layer, measures=["accounts", "potential"], tolerance=5.0)
-    dock.tolerances_table.item(tolerance_row(dock, "potential"), 1).setText("lots")
+    dock.setup_form.tolerances_table.item(tolerance_row(dock, "potential"), 1).setText("lots")
     assert dock.service.plan.tolerances == {}
-    assert dock.tolerances_table.item(tolerance_row(dock, "potential"), 1).text() == ""
+    assert dock.setup_form.tolerances_table.item(tolerance_row(dock, "potential"), 1).text() == ""
     assert any("tolerance of potential" in m for m in qgis_iface.messageBar().get_messages(Qgis.MessageLevel.Warning))
 
 
@@ -143,10 +143,10 @@ def test_time_limit_is_honoured_and_the_task_shows_the_worst_deviation(dock, geo
     # the time is up (60 s by default)
     layer = georgia_with_field(georgia_layer)
     set_up_dock(dock, layer, measures=["population", "elderly"], tolerance=1.0)
-    dock.count_spin.setValue(10)
-    dock.time_limit_spin.setValue(3)
-    dock.build_action.trigger()
-    [task] = dock.run_task.tasks
+    dock.territory_toolbar.count_spin.setValue(10)
+    dock.territory_toolbar.time_limit_spin.setValue(3)
+    dock.territory_toolbar.build_action.trigger()
+    [task] = dock.controller.run_task.tasks
     assert task.job.problem.time_limit == 3.0
     texts = []
     task.progressText.connect(texts.append)
@@ -163,10 +163,10 @@ def test_time_limit_is_honoured_and_the_task_shows_the_worst_deviation(dock, geo
 def test_cancelling_while_the_engine_searches_changes_nothing(dock, georgia_layer, qgis_iface):
     layer = georgia_with_field(georgia_layer)
     set_up_dock(dock, layer, measures=["population", "elderly"], tolerance=1.0)
-    dock.count_spin.setValue(10)
-    dock.time_limit_spin.setValue(600)
-    dock.build_action.trigger()
-    [task] = dock.run_task.tasks
+    dock.territory_toolbar.count_spin.setValue(10)
+    dock.territory_toolbar.time_limit_spin.setValue(600)
+    dock.territory_toolbar.build_action.trigger()
+    [task] = dock.controller.run_task.tasks
     seen = []
 
     def cancel_when_searching(text):

@@ -24,8 +24,8 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from territory_planner.compat import make_field
-from territory_planner.ui import attribute_reader
-from territory_planner.ui.attribute_reader import geopackage_table, read_columns
+from territory_planner.layers import plan_reader
+from territory_planner.layers.plan_reader import geopackage_table, read_columns
 from territory_planner.ui.dock import TerritoryDock
 
 HOSTILE = ["North", "O'Brien \"East\"", "", None, "  ", "Süd, 3", "1"]
@@ -82,7 +82,7 @@ def test_geopackage_columns_equal_what_qgis_reads_with_unsaved_edits(tmp_path, m
     assert geopackage_table(layer) is not None
 
     # the shortcut is taken (QGIS is not asked) and gives what QGIS gives
-    monkeypatch.setattr(attribute_reader, "_read_through_qgis", lambda *a: pytest.fail("read through QGIS"))
+    monkeypatch.setattr(plan_reader, "_read_through_qgis", lambda *a: pytest.fail("read through QGIS"))
     direct = read_columns(layer, indexes, QgsFeatureRequest())
     monkeypatch.undo()
     mine, theirs = both_ways(layer, indexes)
@@ -135,7 +135,7 @@ class HeldTasks:
 def dock(qgis_iface, qgis_new_project):
     qgis_iface.messageBar().clear_messages()
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = HeldTasks()
+    panel.controller.run_task = HeldTasks()
     yield panel
     panel.unload()
     panel.deleteLater()
@@ -143,10 +143,10 @@ def dock(qgis_iface, qgis_new_project):
 
 def open_plan(dock, layer):
     QgsProject.instance().addMapLayer(layer)
-    dock.layer_combo.setLayer(layer)
-    dock.measures_combo.deselectAllOptions()
-    dock.measures_combo.setCheckedItems(["visits"])
-    dock.field_combo.setField("territory")
+    dock.setup_form.layer_combo.setLayer(layer)
+    dock.setup_form.measures_combo.deselectAllOptions()
+    dock.setup_form.measures_combo.setCheckedItems(["visits"])
+    dock.setup_form.field_combo.setField("territory")
     assert dock.service.is_bound
 
 
@@ -172,24 +172,24 @@ def stray_units(service) -> list[int]:
 def test_painting_updates_the_table_before_the_neighbours_are_read(dock, qgis_iface, tmp_path):
     layer = points_gpkg(tmp_path / "accounts.gpkg", 20_000, 20)
     open_plan(dock, layer)
-    units_task = dock.run_task.take("UnitsTask")
+    units_task = dock.controller.run_task.take("UnitsTask")
     assert dock.service.adjacency is None and "reading neighbours" in dock.status_label.text()
     before = table(dock)
     assert before["T03"]["Units"] + before["T04"]["Units"] > 0
 
     show_layer(qgis_iface.mapCanvas(), layer)
     select_row(dock, "T03")
-    dock.paint_action.trigger()
+    dock.paint_toolbar.paint_action.trigger()
     fid = next(f.id() for f in layer.getFeatures(QgsFeatureRequest().setNoAttributes()) if f.id() > 100
-               and dock.service.territory_of_fid(f.id()) == "T04")
+               and dock.service.ledger.territory_of_fid(f.id()) == "T04")
     point = point_of(layer, fid)
     canvas = qgis_iface.mapCanvas()
     from qgis.core import QgsRectangle
 
     canvas.setExtent(QgsRectangle(point.x() - 300, point.y() - 300, point.x() + 300, point.y() + 300))
-    click(dock.paint_tool, canvas, point.x(), point.y())
+    click(dock.paint_toolbar.paint_tool, canvas, point.x(), point.y())
     after = table(dock)
-    assert dock.service.territory_of_fid(fid) == "T03"
+    assert dock.service.ledger.territory_of_fid(fid) == "T03"
     assert after["T03"]["Units"] == before["T03"]["Units"] + 1
     assert after["T04"]["Units"] == before["T04"]["Units"] - 1
     assert after["T03"]["Pieces"] == "…", "contiguity is shown once the neighbours are read"
@@ -204,11 +204,11 @@ def test_painting_updates_the_table_before_the_neighbours_are_read(dock, qgis_if
     from territory_planner.core.metrics import plan_figures
 
     names = service.territory_names
-    full = plan_figures(service.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
+    full = plan_figures(service.ledger.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
                         territory_count=len(names), join_islands_first=False)
     assert [int(service.parts[service.registry_index[name]]) for name in names] == [int(v) for v in full.parts]
     assert max(full.parts) > 1, "stripes of random points fall apart in places: the check compares something"
-    assert sorted(service.stray_piece_fids()) == stray_units(service) and stray_units(service)
+    assert sorted(service.ledger.stray_fids()) == stray_units(service) and stray_units(service)
 
     # painting keeps them counted, territory by territory, undo included
     rng = np.random.default_rng(5)
@@ -217,17 +217,17 @@ def test_painting_updates_the_table_before_the_neighbours_are_read(dock, qgis_if
         service.assign(fids, names[stroke % len(names)])
         if stroke % 3 == 2:
             layer.undoStack().undo()
-        full = plan_figures(service.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
+        full = plan_figures(service.ledger.plan_labels(), service.problem_workloads(), adjacency=service.adjacency,
                             territory_count=len(names), join_islands_first=False)
         assert [int(service.parts[service.registry_index[name]]) for name in names] == [int(v) for v in full.parts]
-        assert sorted(service.stray_piece_fids()) == stray_units(service)
+        assert sorted(service.ledger.stray_fids()) == stray_units(service)
 
 
 def test_a_layer_removed_while_its_neighbours_are_read_changes_nothing(dock, qgis_iface, tmp_path):
     layer = points_gpkg(tmp_path / "accounts.gpkg", 5_000, 10)
     other = points_gpkg(tmp_path / "other.gpkg", 500, 4)
     open_plan(dock, layer)
-    units_task = dock.run_task.take("UnitsTask")
+    units_task = dock.controller.run_task.take("UnitsTask")
     assert units_task.run()
     QgsProject.instance().removeMapLayer(layer.id())
     assert not dock.service.is_bound
@@ -266,7 +266,7 @@ def test_the_panel_stays_usable_while_the_neighbours_are_read_in_a_task(qgis_ifa
             fid = members[painted * 37 % len(members)]
             target = service.territory_names[(painted + 3) % len(service.territory_names)]
             units_before = table(panel)[target]["Units"]
-            if service.territory_of_fid(fid) == target:
+            if service.ledger.territory_of_fid(fid) == target:
                 target = first
                 units_before = table(panel)[target]["Units"]
             service.set_active(target)

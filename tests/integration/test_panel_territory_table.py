@@ -13,7 +13,7 @@ from territory_planner.ui.dock import TerritoryDock
 def dock(qgis_iface, qgis_new_project):
     qgis_iface.messageBar().clear_messages()
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = run_synchronously
+    panel.controller.run_task = run_synchronously
     yield panel
     panel.unload()
     panel.deleteLater()
@@ -35,15 +35,15 @@ def test_the_panel_shows_names_and_renames_in_the_table(dock, run_algorithm, geo
     assert territories.commitChanges()
 
     set_up_dock(dock, units, measures=["population"], tolerance=10.0)
-    dock.table_combo.setLayer(territories)
+    dock.setup_form.table_combo.setLayer(territories)
     service = dock.service
     assert "Atlanta Metro" in table(dock), "the table shows the territory's name"
     colours = {f["territory"]: f["colour"] for f in territories.getFeatures()}
-    assert all(service.territory_colour(c) == colours[c] for c in service.territory_names)
+    assert all(service.colours.of(c) == colours[c] for c in service.territory_names)
 
     other = sorted(service.territory_names)[1]
     codes_before = {f.id(): f["territory"] for f in units.getFeatures()}
-    assert service.rename_territory(other, "Savannah Coast")
+    assert dock.controller.territory_editor.rename(other, "Savannah Coast")
     assert {f.id(): f["territory"] for f in units.getFeatures()} == codes_before, "codes never change"
     assert {f["territory"]: f["name"] for f in territories.getFeatures()}[other] == "Savannah Coast"
     assert "Savannah Coast" in table(dock)

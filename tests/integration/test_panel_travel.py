@@ -19,7 +19,7 @@ DATA = Path(__file__).resolve().parents[2] / "resources" / "data"
 @pytest.fixture
 def dock(qgis_iface, qgis_new_project):
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = run_synchronously
+    panel.controller.run_task = run_synchronously
     yield panel
     panel.unload()
     panel.deleteLater()
@@ -39,11 +39,11 @@ def test_travel_times_of_the_active_territory(dock, tmp_path):
     accounts.updateFields()
     QgsProject.instance().addMapLayers([accounts, roads])
     set_up_dock(dock, accounts, measures=[])
-    dock.count_spin.setValue(4)
+    dock.territory_toolbar.count_spin.setValue(4)
     dock.build()
     assert dock.apply_preview() > 0
     service = dock.service
-    dock.network_combo.setLayer(roads)
+    dock.setup_form.network_combo.setLayer(roads)
     assert service.plan.network_layer == roads.id()
     name = service.territory_names[0]
     service.set_active(name)
@@ -53,11 +53,11 @@ def test_travel_times_of_the_active_territory(dock, tmp_path):
     assert 0 < mean <= longest and 0 < weighted <= longest
 
     # give the territory every other unit: the whole sample is farther to drive
-    others = [f.id() for f in accounts.getFeatures() if f.id() not in set(service.fids_of(name))]
+    others = [f.id() for f in accounts.getFeatures() if f.id() not in set(service.ledger.fids_of(name))]
     assert dock.paint(others) == len(others)
     dock.refresh_suggestions()
     assert minutes(dock.travel_label.text())[2] > longest
 
-    dock.network_combo.setLayer(None)
+    dock.setup_form.network_combo.setLayer(None)
     dock.refresh_suggestions()
     assert not dock.travel_label.isVisibleTo(dock)

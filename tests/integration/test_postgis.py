@@ -29,7 +29,7 @@ def postgis():
 def dock(qgis_iface, qgis_new_project):
     qgis_iface.messageBar().clear_messages()
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = run_synchronously
+    panel.controller.run_task = run_synchronously
     yield panel
     panel.unload()
     panel.deleteLater()
@@ -41,32 +41,32 @@ def test_paint_rebalance_and_save_a_postgis_layer(postgis, dock, qgis_iface):
     assert layer.featureCount() == 159
     QgsProject.instance().addMapLayer(layer)
 
-    dock.layer_combo.setLayer(layer)
-    dock.measures_combo.setCheckedItems(["population"])
-    dock.tolerance_spin.setValue(10.0)
+    dock.setup_form.layer_combo.setLayer(layer)
+    dock.setup_form.measures_combo.setCheckedItems(["population"])
+    dock.setup_form.tolerance_spin.setValue(10.0)
     assert dock.create_field("territory"), "the dock adds the territory field through the edit buffer"
     assert dock.service.is_bound
 
     # build a first plan, then paint a county into another territory by clicking it
-    dock.count_spin.setValue(4)
-    dock.build_action.trigger()
+    dock.territory_toolbar.count_spin.setValue(4)
+    dock.territory_toolbar.build_action.trigger()
     assert dock.apply_preview() > 0
     assert table(dock)["Unassigned"]["Units"] == 0
     canvas = qgis_iface.mapCanvas()
     show_layer(canvas, layer)
-    fid = dock.service.fids_of("Territory 1")[0]
+    fid = dock.service.ledger.fids_of("Territory 1")[0]
     point = layer.getFeature(fid).geometry().pointOnSurface().asPoint()
     target = next(t for t in dock.service.territory_names if t != "Territory 1")
     select_row(dock, target)
-    dock.paint_action.trigger()
-    click(dock.paint_tool, canvas, point.x(), point.y())
-    assert dock.service.territory_of_fid(fid) == target
+    dock.paint_toolbar.paint_action.trigger()
+    click(dock.paint_toolbar.paint_tool, canvas, point.x(), point.y())
+    assert dock.service.ledger.territory_of_fid(fid) == target
 
-    worst = dock.service.max_deviation()
-    dock.rebalance_action.trigger()
+    worst = dock.service.ledger.max_deviation()
+    dock.territory_toolbar.rebalance_action.trigger()
     dock.apply_preview()
-    assert dock.service.max_deviation() <= worst
-    plan = {int(f): dock.service.territory_of_fid(f) for f in dock.service.fids.tolist()}
+    assert dock.service.ledger.max_deviation() <= worst
+    plan = {int(f): dock.service.ledger.territory_of_fid(f) for f in dock.service.fids.tolist()}
     assert postgis.sql("SELECT count(*) FROM information_schema.columns WHERE table_name = 'georgia' "
                        "AND column_name = 'territory'").strip() == "0", "nothing reaches the database before saving"
 

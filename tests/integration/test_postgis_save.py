@@ -13,10 +13,11 @@ from postgis_server import PostgisServer, PostgisUnavailableError
 from qgis.core import Qgis, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QCoreApplication
 from territory_planner.layers import change_log
-from territory_planner.layers.concurrency import CANCEL, KEEP_MINE, TAKE_THEIRS
+from territory_planner.layers.save_guard import CANCEL, KEEP_MINE, TAKE_THEIRS
 from territory_planner.resources import sample_data
 from territory_planner.ui.assignment_service import AssignmentService
 from territory_planner.ui.settings import PlanSettings
+from territory_planner.ui.territory_list import TerritoryListEditor
 
 HOSTILE_USER = "<script>alert(1)</script>'; DROP TABLE units; --\"quoted\""
 HOSTILE_TERRITORY = "'; DROP TABLE territory_changes; --"
@@ -115,7 +116,7 @@ def test_server_stopped_while_saving_keeps_the_edits_and_saves_once_after_restar
 
     qgis_iface.messageBar().clear_messages()
     dock = TerritoryDock(qgis_iface)
-    dock.run_task = run_synchronously
+    dock.controller.run_task = run_synchronously
     try:
         layer = open_layer(postgis, units)
         set_up_dock(dock, layer, measures=["population"])
@@ -150,8 +151,11 @@ def test_server_stopped_while_saving_keeps_the_edits_and_saves_once_after_restar
         assert layer.commitChanges(), layer.commitErrors()
         assert not layer.isModified()
         assert database(postgis, units, painted) == {f: "South" for f in painted}
-        rows = logged(postgis)  # the panel names units by feature id here (no unit-name field chosen)
-        assert sorted((r[0], r[1], r[2]) for r in rows) == sorted((str(f), "North", "South") for f in painted)
+        # the log names units by the plan's unit-name field (the sample's county names, which the panel
+        # guesses), in every row alike (issue 25)
+        rows = logged(postgis)
+        names = {f.id(): f["name"] for f in layer.getFeatures() if f.id() in painted}
+        assert sorted((r[0], r[1], r[2]) for r in rows) == sorted((names[f], "North", "South") for f in painted)
         # saving again writes nothing twice
         assert layer.startEditing() and layer.commitChanges()
         assert len(logged(postgis)) == 3
@@ -212,7 +216,7 @@ def test_keep_mine_overwrites_only_after_being_told_which_units(postgis, units, 
     save_as_a(first, {20: "South"})  # A moves unit 20 after B loaded it
     chooser = Chooser(KEEP_MINE)
     b.conflict_chooser = chooser
-    assert b.new_territory(MARKUP_TERRITORY)
+    assert TerritoryListEditor(b).new(MARKUP_TERRITORY)
     assert b.assign([20, 21], MARKUP_TERRITORY) == 2  # B moves 20 (conflict) and 21 (A did not touch it)
     assert second.commitChanges(), second.commitErrors()
     assert len(chooser.asked) == 1
@@ -230,7 +234,7 @@ def test_take_theirs_keeps_their_units_and_saves_the_rest(postgis, units, servic
     a = services()
     bind(a, first)  # A uses the panel: the change log names A
     monkeypatch.setattr(change_log, "current_user", lambda: HOSTILE_USER)
-    assert a.new_territory(HOSTILE_TERRITORY)
+    assert TerritoryListEditor(a).new(HOSTILE_TERRITORY)
     assert a.assign([30], HOSTILE_TERRITORY) == 1
     assert first.commitChanges(), first.commitErrors()
     monkeypatch.setattr(change_log, "current_user", lambda: "analyst B")
@@ -244,7 +248,7 @@ def test_take_theirs_keeps_their_units_and_saves_the_rest(postgis, units, servic
     assert conflict.who == HOSTILE_USER
     assert conflict.when and conflict.when[:4].isdigit()
     assert database(postgis, units, [30, 31]) == {30: HOSTILE_TERRITORY, 31: "South"}
-    assert b.territory_of_fid(30) == HOSTILE_TERRITORY, "B's panel now shows their territory"
+    assert b.ledger.territory_of_fid(30) == HOSTILE_TERRITORY, "B's panel now shows their territory"
     assert not second.isModified()
     # the hostile names were stored as values, not run: every table is still there
     assert postgis.sql(f"SELECT count(*) FROM {units}").strip() == "159"
@@ -262,7 +266,7 @@ def test_cancel_save_writes_nothing_and_keeps_the_edits(postgis, units, services
     b.conflict_chooser = chooser
     messages = []
     b.message.connect(lambda text, level: messages.append(text))
-    assert b.new_territory(MARKUP_TERRITORY)
+    assert TerritoryListEditor(b).new(MARKUP_TERRITORY)
     assert b.assign([40, 41], MARKUP_TERRITORY) == 2
     second.commitChanges()
     QCoreApplication.processEvents()  # the held-back edits return to the buffer
@@ -271,7 +275,7 @@ def test_cancel_save_writes_nothing_and_keeps_the_edits(postgis, units, services
     assert second.isEditable() and second.isModified()
     shown = {f.id(): f["territory"] for f in second.getFeatures() if f.id() in (40, 41)}
     assert shown == {40: MARKUP_TERRITORY, 41: MARKUP_TERRITORY}, "the edits are kept"
-    assert b.territory_of_fid(40) == MARKUP_TERRITORY
+    assert b.ledger.territory_of_fid(40) == MARKUP_TERRITORY
     assert any("cancelled" in m and fips(second, [40])[40] in m for m in messages), messages
     # deciding later: the next save asks again
     chooser.answer = KEEP_MINE
@@ -295,7 +299,7 @@ def test_without_a_chooser_a_conflicting_save_is_cancelled(postgis, units, servi
     """Never a silent overwrite: a service nobody answers for (scripts, tests) cancels."""
     first, second, b = two_sessions(postgis, units, services)
     save_as_a(first, {60: "South"})
-    assert b.new_territory("North 2")
+    assert TerritoryListEditor(b).new("North 2")
     assert b.assign([60], "North 2") == 1
     second.commitChanges()
     QCoreApplication.processEvents()
@@ -304,13 +308,13 @@ def test_without_a_chooser_a_conflicting_save_is_cancelled(postgis, units, servi
 
 
 def test_the_conflict_dialog_lists_units_as_text_and_returns_the_choice(qgis_app):
-    from territory_planner.layers.concurrency import Conflict
-    from territory_planner.ui.conflict_dialog import ConflictDialog
+    from territory_planner.layers.save_guard import Conflict
+    from territory_planner.ui.save_conflict_dialog import SaveConflictDialog
 
     conflicts = [Conflict(7, "<script>alert(1)</script>", "North", HOSTILE_TERRITORY, MARKUP_TERRITORY,
                           who=HOSTILE_USER, when="2026-11-30T12:00:00+00:00"),
                  Conflict(8, "13013", "North", None, "South", deleted=True)]
-    dialog = ConflictDialog(conflicts)
+    dialog = SaveConflictDialog(conflicts)
     cells = [[dialog.table.item(r, c).text() for c in range(dialog.table.columnCount())]
              for r in range(dialog.table.rowCount())]
     assert cells[0] == ["<script>alert(1)</script>", HOSTILE_TERRITORY, MARKUP_TERRITORY, HOSTILE_USER,
@@ -320,7 +324,7 @@ def test_the_conflict_dialog_lists_units_as_text_and_returns_the_choice(qgis_app
         ["Keep mine", "Take theirs", "Cancel save"]
     dialog.take_button.click()
     assert dialog.choice == TAKE_THEIRS and dialog.result() == dialog.DialogCode.Accepted
-    without_cancel = ConflictDialog(conflicts, can_cancel=False)
+    without_cancel = SaveConflictDialog(conflicts, can_cancel=False)
     assert not without_cancel.cancel_button.isVisibleTo(without_cancel)
     assert without_cancel.choice == TAKE_THEIRS, "closing the window overwrites nothing"
 
@@ -378,7 +382,7 @@ def test_credentials_never_reach_messages_logs_or_the_change_log(postgis, units,
     b.conflict_chooser = Chooser(KEEP_MINE)
 
     save_as_a(with_auth, {70: "South"})  # a conflict, then a failed save, then a save
-    assert b.new_territory("West")
+    assert TerritoryListEditor(b).new("West")
     assert b.assign([70, 71], "West") == 2
     postgis.halt()
     try:
@@ -429,7 +433,7 @@ def test_two_sessions_on_one_file_are_told_of_conflicts_too(services, tmp_path, 
     save_as_a(first, {5: "South"})
     chooser = Chooser(TAKE_THEIRS)
     b.conflict_chooser = chooser
-    assert b.new_territory("West")
+    assert TerritoryListEditor(b).new("West")
     assert b.assign([5, 6], "West") == 2
     assert second.commitChanges(), second.commitErrors()
     assert [(c.fid, c.theirs, c.mine) for c in chooser.asked[0]] == [(5, "South", "West")]
@@ -443,7 +447,7 @@ def test_the_first_save_after_a_server_restart_still_finds_conflicts(postgis, un
     changed" and let the save overwrite."""
     first, second, b = two_sessions(postgis, units, services)
     save_as_a(first, {80: "South"})
-    assert b.new_territory("West")
+    assert TerritoryListEditor(b).new("West")
     assert b.assign([80], "West") == 1
     postgis.halt()
     try:
@@ -500,7 +504,7 @@ def test_in_qgis_the_plugin_asks_with_the_dialog(postgis, units, qgis_iface, qgi
         service = plugin.service
         bind(service, second)
         save_as_a(first, {25: "South"})
-        assert service.new_territory("West")
+        assert TerritoryListEditor(service).new("West")
         assert service.assign([25], "West") == 1
         qgis_iface.messageBar().clear_messages()
         QTimer.singleShot(50, answer)
@@ -520,7 +524,7 @@ def test_a_script_saving_twice_in_a_row_after_a_cancel_is_asked_again(postgis, u
     save_as_a(first, {100: "North"})
     chooser = Chooser(CANCEL)
     b.conflict_chooser = chooser
-    assert b.new_territory("West")
+    assert TerritoryListEditor(b).new("West")
     assert b.assign([100, 101], "West") == 2
     assert second.commitChanges(False)  # cancelled: an empty save
     assert database(postgis, units, [100, 101]) == {100: "North", 101: "South"}
@@ -533,7 +537,7 @@ def test_a_script_saving_twice_in_a_row_after_a_cancel_is_asked_again(postgis, u
 
 
 def test_the_reason_of_a_failed_save_leaves_out_the_sql_and_its_values():
-    from territory_planner.layers.concurrency import provider_reason
+    from territory_planner.layers.save_guard import provider_reason
 
     query = ('Erroneous query: UPDATE "public"."units" SET "territory"=\'<b>[x]</b>\' WHERE "fid"=3 '
              "returned 7 [server closed the connection unexpectedly\n\tThis probably means the server terminated]")

@@ -15,7 +15,7 @@ from territory_planner.ui.dock import TerritoryDock
 def dock(qgis_iface, qgis_new_project):
     qgis_iface.messageBar().clear_messages()
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = run_synchronously
+    panel.controller.run_task = run_synchronously
     yield panel
     panel.unload()
     panel.deleteLater()
@@ -25,15 +25,15 @@ def planned(dock, layer, count=5, tolerance=5.0):
     assert layer.dataProvider().addAttributes([make_field("territory", STRING, 40)])
     layer.updateFields()
     set_up_dock(dock, layer, measures=["population"], tolerance=tolerance)
-    dock.count_spin.setValue(count)
+    dock.territory_toolbar.count_spin.setValue(count)
     dock.build()
     assert dock.apply_preview() > 0
     assert layer.commitChanges()
     service = dock.service
     # unbalance it by hand: a third of the largest territory goes to another one
-    donor = max(service.territory_names, key=lambda t: len(service.fids_of(t)))
+    donor = max(service.territory_names, key=lambda t: len(service.ledger.fids_of(t)))
     receiver = next(t for t in service.territory_names if t != donor)
-    moved = service.fids_of(donor)[: len(service.fids_of(donor)) // 3]
+    moved = service.ledger.fids_of(donor)[: len(service.ledger.fids_of(donor)) // 3]
     service.assign(moved, receiver)
     assert layer.commitChanges()
     assert layer.startEditing()
@@ -49,9 +49,9 @@ def test_rebalance_preview_then_discard_changes_nothing(dock, georgia_layer):
     show_layer(dock.canvas, georgia_layer)  # the outline is drawn in the map's CRS
     before = territories(georgia_layer)
     depth = georgia_layer.undoStack().index()
-    worst = service.max_deviation()
+    worst = service.ledger.max_deviation()
 
-    dock.rebalance_action.trigger()
+    dock.territory_toolbar.rebalance_action.trigger()
     preview = service.preview
     assert preview is not None and len(preview.moved) > 0
     assert preview.worst_before == pytest.approx(worst)
@@ -78,13 +78,13 @@ def test_rebalance_apply_is_one_undo_step(dock, georgia_layer, qgis_iface):
     service = planned(dock, georgia_layer)
     before = territories(georgia_layer)
     depth = georgia_layer.undoStack().index()
-    worst = service.max_deviation()
-    dock.rebalance_action.trigger()
+    worst = service.ledger.max_deviation()
+    dock.territory_toolbar.rebalance_action.trigger()
     moved = [int(f) for f in service.preview_fids()]
     dock.preview_panel.apply_button.click()
     after = territories(georgia_layer)
     assert sorted(f for f in after if after[f] != before[f]) == sorted(moved)
-    assert service.max_deviation() < worst
+    assert service.ledger.max_deviation() < worst
     assert georgia_layer.undoStack().index() == depth + 1
     georgia_layer.undoStack().undo()
     assert territories(georgia_layer) == before
@@ -92,8 +92,8 @@ def test_rebalance_apply_is_one_undo_step(dock, georgia_layer, qgis_iface):
 
 def test_cap_limits_the_units_a_rebalance_changes_and_says_what_is_still_off(dock, georgia_layer, qgis_iface):
     service = planned(dock, georgia_layer, tolerance=1.0)
-    dock.cap_spin.setValue(2.0)  # 2 % of 159 units: at most 3
-    dock.rebalance_action.trigger()
+    dock.territory_toolbar.cap_spin.setValue(2.0)  # 2 % of 159 units: at most 3
+    dock.territory_toolbar.rebalance_action.trigger()
     preview = service.preview
     assert 0 < len(preview.moved) <= 3
     still_off = preview.out_of_tolerance_after()
@@ -106,28 +106,32 @@ def test_cap_limits_the_units_a_rebalance_changes_and_says_what_is_still_off(doc
 
 def test_a_preview_made_before_an_edit_is_dropped(dock, georgia_layer):
     service = planned(dock, georgia_layer)
-    dock.rebalance_action.trigger()
+    dock.territory_toolbar.rebalance_action.trigger()
     assert service.preview is not None
-    service.assign(service.fids_of(service.territory_names[0])[:1], service.territory_names[1])
+    service.assign(service.ledger.fids_of(service.territory_names[0])[:1], service.territory_names[1])
     assert service.preview is None and dock.highlight.band is None
     assert dock.apply_preview() == 0
 
 
 def test_rebalance_is_logged_as_rebalance_after_saving(dock, georgia_layer):
     service = planned(dock, georgia_layer)
-    dock.rebalance_action.trigger()
+    dock.territory_toolbar.rebalance_action.trigger()
     moved = service.preview_fids()
     dock.apply_preview()
     assert georgia_layer.commitChanges()
     rows = [r for r in service.change_log() if r["action"] == "rebalance"]
-    assert sorted(int(r["unit"]) for r in rows) == sorted(moved)
+    # named by the plan's unit-name field (the sample's county names, which the panel guesses), as every row
+    # of the log is (issue 25)
+    assert dock.service.plan.unit_name_field == "name"
+    names = {f.id(): f["name"] for f in georgia_layer.getFeatures()}
+    assert sorted(r["unit"] for r in rows) == sorted(names[f] for f in moved)
     assert np.all([r["population"] > 0 for r in rows])
 
 
 def test_the_units_of_a_proposal_can_be_selected_and_zoomed_to(dock, georgia_layer):
     service = planned(dock, georgia_layer)
     show_layer(dock.canvas, georgia_layer)
-    dock.rebalance_action.trigger()
+    dock.territory_toolbar.rebalance_action.trigger()
     moved = sorted(service.preview_fids())
     dock.canvas.setExtent(dock.canvas.extent().buffered(1e6))
     before = dock.canvas.extent()

@@ -14,7 +14,7 @@ from territory_planner.ui.settings import PlanSettings
 def dock(qgis_iface, qgis_new_project):
     qgis_iface.messageBar().clear_messages()
     panel = TerritoryDock(qgis_iface)
-    panel.run_task = run_synchronously
+    panel.controller.run_task = run_synchronously
     yield panel
     panel.unload()
     panel.deleteLater()
@@ -24,6 +24,12 @@ def west_east(columns=6, rows=4):
     return {(c, r): ("West" if c < 3 else "East") for c in range(columns) for r in range(rows)}
 
 
+def scenario_names(dock) -> list[str]:
+    """The scenarios the panel offers, in its order."""
+    combo = dock.setup_form.scenario_combo
+    return [combo.itemText(i) for i in range(combo.count())]
+
+
 def values(layer, field):
     return {f.id(): f[field] for f in layer.getFeatures()}
 
@@ -31,11 +37,11 @@ def values(layer, field):
 def test_second_scenario_is_painted_on_its_own_and_compared(dock):
     layer = grid_layer(territories=west_east())
     set_up_dock(dock, layer, measures=["accounts"])
-    assert dock.scenario_combo.count() == 1 and dock.scenario_combo.currentText() == "territory"
+    assert dock.setup_form.scenario_combo.count() == 1 and dock.setup_form.scenario_combo.currentText() == "territory"
 
-    assert dock.new_scenario("plan_b")
+    assert dock.controller.new_scenario("plan_b")
     assert dock.service.field_name == "plan_b", "the panel switches to the new scenario"
-    assert [dock.scenario_combo.itemText(i) for i in range(dock.scenario_combo.count())] == ["territory", "plan_b"]
+    assert scenario_names(dock) == ["territory", "plan_b"]
     assert values(layer, "plan_b") == values(layer, "territory"), "a copy of the current alignment"
 
     # balance plan B by hand: column 3 (accounts 4 each) moves West; accounts West 24 → 40, East 60 → 44
@@ -56,11 +62,11 @@ def test_second_scenario_is_painted_on_its_own_and_compared(dock):
     assert cells["plan_b"]["In pieces"] == "0"
     dialog.close()
 
-    dock.promote_scenario()
-    assert dock.scenarios.baseline == "plan_b"
+    dock.controller.promote_scenario()
+    assert dock.controller.scenarios.baseline == "plan_b"
     assert list(dock.compare_scenarios().cells()) == ["plan_b (baseline)", "territory"]
 
-    assert dock.switch_scenario("territory")
+    assert dock.controller.switch_scenario("territory")
     assert table(dock)["West"]["Units"] == 12
 
     stored = PlanSettings.read(QgsProject.instance())
@@ -70,17 +76,17 @@ def test_second_scenario_is_painted_on_its_own_and_compared(dock):
 def test_rename_and_delete_go_through_the_edit_buffer(dock):
     layer = grid_layer(territories=west_east())
     set_up_dock(dock, layer, measures=["accounts"])
-    assert dock.new_scenario("draft")
-    assert dock.rename_scenario("draft_2")
+    assert dock.controller.new_scenario("draft")
+    assert dock.controller.rename_scenario("draft_2")
     assert dock.service.field_name == "draft_2"
     assert layer.fields().lookupField("draft") < 0 and layer.fields().lookupField("draft_2") >= 0
-    assert dock.scenarios.names() == ["territory", "draft_2"]
-    assert dock.delete_scenario("draft_2")
+    assert dock.controller.scenarios.names() == ["territory", "draft_2"]
+    assert dock.controller.delete_scenario("draft_2")
     assert dock.service.field_name == "territory"
     assert layer.fields().lookupField("draft_2") < 0
-    assert [dock.scenario_combo.itemText(i) for i in range(dock.scenario_combo.count())] == ["territory"]
+    assert scenario_names(dock) == ["territory"]
     # the only scenario stays
-    assert not dock.delete_scenario("territory")
+    assert not dock.controller.delete_scenario("territory")
     # all of it was edits in the buffer: rolling back restores the layer's fields
     assert layer.rollBack()
     assert layer.fields().names() == ["territory", "accounts", "potential", "rep", "locked"]
@@ -89,9 +95,9 @@ def test_rename_and_delete_go_through_the_edit_buffer(dock):
 def test_a_segment_scenario_covers_only_its_units(dock):
     layer = grid_layer(territories=west_east())
     set_up_dock(dock, layer, measures=["accounts"])
-    assert dock.new_scenario("healthcare")
+    assert dock.controller.new_scenario("healthcare")
     # the segment: the units of rep0 (the three western columns)
-    assert dock.set_scenario_filter("\"rep\" = 'rep0'")
+    assert dock.controller.set_scenario_filter("\"rep\" = 'rep0'")
     service = dock.service
     assert service.field_name == "healthcare" and len(service.fids) == 12
     rows = table(dock)
@@ -100,27 +106,27 @@ def test_a_segment_scenario_covers_only_its_units(dock):
     # painting a unit outside the segment changes nothing
     assert dock.paint([cell_fid(layer, 5, 0)]) == 0
     # build two territories inside the segment only
-    dock.count_spin.setValue(2)
+    dock.territory_toolbar.count_spin.setValue(2)
     dock.build()
     assert dock.apply_preview() > 0
     built = values(layer, "healthcare")
     inside = {cell_fid(layer, c, r) for c in range(3) for r in range(4)}
     assert len({built[f] for f in inside}) == 2, "two territories within the segment"
     assert all(built[f] == "East" for f in set(built) - inside), "units outside the segment are untouched"
-    assert not dock.set_scenario_filter("\"rep\" = = 'x'")
+    assert not dock.controller.set_scenario_filter("\"rep\" = = 'x'")
     assert PlanSettings.read(QgsProject.instance()).filters == {"healthcare": "\"rep\" = 'rep0'"}
-    assert dock.set_scenario_filter("")
+    assert dock.controller.set_scenario_filter("")
     assert len(service.fids) == 24
 
 
 def test_packets_from_the_panel_show_the_changes_since_the_baseline(dock, run_algorithm, tmp_path):
     layer = grid_layer(territories=west_east())
     set_up_dock(dock, layer, measures=["accounts"])
-    assert dock.new_scenario("plan_b")
+    assert dock.controller.new_scenario("plan_b")
     dock.service.set_active("West")
     assert dock.paint([cell_fid(layer, 3, r) for r in range(4)]) == 4
     assert layer.commitChanges()
-    parameters = dock.packet_parameters()
+    parameters = dock.controller.packet_parameters()
     assert parameters["TERRITORY_FIELD"] == "plan_b" and parameters["FIELD_BEFORE"] == "territory"
     assert parameters["BALANCE_FIELDS"] == ["accounts"]
     result = run_algorithm("territory:territorypackets", {**parameters, "OUTPUT_FOLDER": str(tmp_path)})

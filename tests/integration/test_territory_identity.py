@@ -207,7 +207,7 @@ def test_the_panel_shows_the_colours_the_build_output_was_styled_with(georgia_20
     units, table = georgia_20["OUTPUT"], georgia_20["OUTPUT_TERRITORIES"]
     colours = {f["territory"]: f["colour"] for f in table.getFeatures()}
     dock = TerritoryDock(qgis_iface)
-    dock.run_task = run_synchronously
+    dock.controller.run_task = run_synchronously
     try:
         set_up_dock(dock, units, measures=["population"])
         assert dock.service.is_bound
@@ -215,7 +215,7 @@ def test_the_panel_shows_the_colours_the_build_output_was_styled_with(georgia_20
         assert {c.value(): c.symbol().color().name() for c in categories if c.value()} == colours
         model = dock.table.model()
         for code, colour in colours.items():
-            assert dock.service.territory_colour(code) == colour
+            assert dock.service.colours.of(code) == colour
         shown = 0
         for row in range(model.rowCount()):
             name = model.index(row, 0).data(Qt.ItemDataRole.DisplayRole)
@@ -226,3 +226,21 @@ def test_the_panel_shows_the_colours_the_build_output_was_styled_with(georgia_20
     finally:
         dock.unload()
         dock.deleteLater()
+
+
+def test_the_tables_locked_column_means_what_a_lock_field_means(qgis_app):
+    """One meaning of a lock value: 'off' and '0.0' leave a territory free in the table as on a unit."""
+    from territory_planner.layers.territory_table import read_territory_table
+
+    table = QgsVectorLayer("None?field=code:string&field=locked:string", "table", "memory")
+    values = {"A": "yes", "B": "off", "C": "0.0", "D": "1", "E": None, "F": "no"}
+    provider = table.dataProvider()
+    from qgis.core import QgsFeature
+
+    for code, locked in values.items():
+        feature = QgsFeature(table.fields())
+        feature.setAttributes([code, locked])
+        provider.addFeature(feature)
+    rows = read_territory_table(table, "code")
+    assert {code: row.locked for code, row in rows.items()} == {
+        "A": True, "B": False, "C": False, "D": True, "E": False, "F": False}

@@ -28,11 +28,11 @@ def pdf_pages(path: Path) -> int:
 
 
 @pytest.fixture
-def georgia_plan(run_algorithm, georgia_layer):
-    """An 8-territory Georgia plan with a previous alignment in “before”: three counties moved."""
-    built = run_algorithm(BUILD, {
-        "INPUT": georgia_layer, "TERRITORY_COUNT": 8, "BALANCE_FIELDS": ["population", "elderly"],
-        "TOLERANCE": 10, "RANDOM_SEED": 1, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+def georgia_plan(built_plan):
+    """An 8-territory Georgia plan with a previous alignment in “before”: three counties moved (this
+    test's own copies of the layers; the build runs once per worker: conftest.built_plan)."""
+    built = built_plan("georgia_counties.gpkg", TERRITORY_COUNT=8, BALANCE_FIELDS=["population", "elderly"],
+                       TOLERANCE=10, RANDOM_SEED=1)
     units, table = built["OUTPUT"], built["OUTPUT_TERRITORIES"]
     provider = units.dataProvider()
     provider.addAttributes([make_field("before", STRING)])
@@ -132,6 +132,27 @@ def test_packets_show_reps_and_use_the_table_colours(run_algorithm, georgia_plan
 
 
 @needs_poppler
+def test_a_rep_without_a_location_still_heads_their_packet(run_algorithm, georgia_plan, tmp_path):
+    """The one rep rule (layers/reps.py): a rep without a location keeps their territory and name;
+    only the home (the star, the drive) is left out, with a warning naming the rep."""
+    from qgis.core import QgsFeature, QgsProcessingFeedback, QgsVectorLayer
+
+    units, _, _ = georgia_plan
+    code = sorted({f["territory"] for f in units.getFeatures()})[0]
+    reps = QgsVectorLayer(f"Point?crs={units.crs().authid()}&field=name:string&field=territory:string", "reps",
+                          "memory")
+    homeless = QgsFeature(reps.fields())
+    homeless.setAttributes(["Nomad rep", code])
+    reps.dataProvider().addFeatures([homeless])
+    feedback = QgsProcessingFeedback()
+    folder = tmp_path / "packets"
+    run_algorithm(PACKETS, {"INPUT": units, "TERRITORY_FIELD": "territory", "REPS": reps, "REP_NAME_FIELD": "name",
+                            "OUTPUT_FOLDER": str(folder)}, feedback=feedback)
+    assert "Nomad rep" in pdf_text(folder / f"territory_{code.replace(' ', '_')}.pdf")
+    assert "Rep “Nomad rep” (feature 1) has no location" in feedback.textLog()
+
+
+@needs_poppler
 def test_packets_run_from_qgis_process(georgia_layer, tmp_path):
     from qgis_process import enable_plugin, environment, run
 
@@ -207,3 +228,35 @@ def test_packets_show_the_drive_from_the_reps_home_by_road(run_algorithm, tmp_pa
     run_algorithm(PACKETS, {"INPUT": plan, "TERRITORY_FIELD": "territory", "REPS": reps, "REP_NAME_FIELD": "name",
                             "OUTPUT_FOLDER": str(without)})
     assert "drive from home" not in pdf_text(without / f"territory_{codes[0].replace(' ', '_')}.pdf")
+
+
+@needs_poppler
+def test_packets_list_every_gained_and_lost_unit(run_algorithm, georgia_plan, tmp_path):
+    """Issue 25: the first page shows the first few changes with “… and N more”, and every unit gained
+    or lost is in the packet's list of units, which runs on over further pages."""
+    units, table, _ = georgia_plan
+    provider = units.dataProvider()
+    before = units.fields().lookupField("before")
+    counts = {}
+    for f in units.getFeatures():
+        counts[f["territory"]] = counts.get(f["territory"], 0) + 1
+    code = max(sorted(counts), key=counts.get)
+    members = [f for f in units.getFeatures() if f["territory"] == code]
+    assert len(members) >= 9
+    other = next(t for t in sorted({f["territory"] for f in units.getFeatures()}) if t != code)
+    moved = members[:9]  # nine counties the territory gained from its neighbour
+    assert provider.changeAttributeValues({f.id(): {before: other} for f in moved})
+    folder = tmp_path / "packets"
+    run_algorithm(PACKETS, {
+        "INPUT": units, "TERRITORY_FIELD": "territory", "TERRITORIES": table, "BALANCE_FIELDS": ["population"],
+        "UNIT_NAME_FIELD": "fips", "FIELD_BEFORE": "before", "OUTPUT_FOLDER": str(folder)})
+    text = pdf_text(folder / f"territory_{code.replace(' ', '_')}.pdf")
+    assert "… and 5 more" in text
+    listed = text.split("Units in the territory")[1]
+    assert all(f["fips"] in listed for f in moved), "every gained unit is in the list of units"
+    assert listed.count("gained from") >= 9
+    lost = pdf_text(folder / f"territory_{other.replace(' ', '_')}.pdf")
+    assert all(f["fips"] in lost.split("Units in the territory")[1] for f in moved), "and every lost one"
+    assert lost.count("lost to") >= 9
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(folder / f"territory_{code.replace(' ', '_')}.pdf"),
+                    str(tmp_path / "page")], check=True)

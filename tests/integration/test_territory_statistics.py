@@ -296,6 +296,30 @@ def test_reps_belong_to_the_territory_named_like_them_without_a_territory_field(
     assert "Territory “Strip 1” has no rep." in html
 
 
+def test_a_rep_without_a_location_is_named_and_left_out_of_the_distances(run_algorithm, georgia_layer, tmp_path):
+    """The one rep rule (layers/reps.py): a rep without a location keeps their name and territory,
+    nothing is measured from their home, and the report and the log say so, naming the rep."""
+    set_territories(georgia_layer, strips(georgia_layer, 2))
+    groups = features_by_territory(georgia_layer)
+    home = representative_point(groups["Strip 1"][0].geometry())
+    reps = make_reps([("Ann", "Strip 1", to_wgs84(georgia_layer, home)), ("Bob", "Strip 2", QgsPointXY(0, 0))])
+    reps.dataProvider().changeGeometryValues({2: QgsGeometry()})  # Bob's point is lost
+    feedback = QgsProcessingFeedback()
+
+    result = run_algorithm(ALG, {
+        "INPUT": georgia_layer, "TERRITORY_FIELD": TERRITORY, "BALANCE_FIELDS": ["population"], "REPS": reps,
+        "REP_NAME_FIELD": "rep", "REP_TERRITORY_FIELD": "area", "OUTPUT": "memory:",
+        "OUTPUT_HTML": str(tmp_path / "report.html")}, feedback=feedback)
+
+    out = output_rows(result["OUTPUT"])
+    assert out["Strip 2"]["rep"] == "Bob"
+    assert _same(out["Strip 2"]["rep_avg_km"], None) and _same(out["Strip 2"]["rep_max_km"], None)
+    assert out["Strip 1"]["rep"] == "Ann" and out["Strip 1"]["rep_avg_km"] > 0
+    warning = "Rep “Bob” (feature 2) has no location, so nothing is measured from their home."
+    assert warning in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert warning in feedback.textLog()
+
+
 # --- the report -------------------------------------------------------------------------------
 
 
@@ -521,6 +545,11 @@ def test_the_territory_layer_is_loaded_coloured_by_territory(
     )
 
     layer = QgsProject.instance().mapLayer(result["OUTPUT"])
+    # issue 24: the layer loads over/under target; its territory colours are the named style kept beside it
+    assert layer.renderer().type() == "graduatedSymbol"
+    assert layer.renderer().classAttribute() == "units_dev"
+    assert "territory colours" in layer.styleManager().styles()
+    assert layer.styleManager().setCurrentStyle("territory colours")
     renderer = layer.renderer()
     assert renderer.type() == "categorizedSymbol"
     assert renderer.classAttribute() == TERRITORY

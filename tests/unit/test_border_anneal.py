@@ -9,10 +9,10 @@ import numpy as np
 from territory_planner.core.graph import count_parts
 from territory_planner.core.problem import Problem
 from territory_planner.core.solve.border_anneal import BorderAnneal
+from territory_planner.core.solve.contiguity import repair_contiguity
 from territory_planner.core.solve.heavy_pairs import heavy_pairs
 from territory_planner.core.solve.model import build_model
 from territory_planner.core.solve.quality import not_worse, plan_key
-from territory_planner.core.solve.search import repair_contiguity
 
 
 def metro_and_towns(random_instance, n=300, p=6, seed=5, locked=None):

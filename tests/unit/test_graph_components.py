@@ -30,6 +30,7 @@ def test_blocks_give_scipys_components(seed):
     assert np.array_equal(labels, expected)
 
 
+@pytest.mark.slow(12)
 def test_large_layer_of_islands_is_joined_as_before():
     """Clustered points with a short-range graph: hundreds of islands; the blocks (x order) must
     not change which units join."""

@@ -167,6 +167,7 @@ def assert_plan_invariants(plan, problem: Problem, locked: np.ndarray, allowed_s
             assert "noncontiguous" in plan.diagnostic_codes(), "a plan left in pieces says so"
 
 
+@pytest.mark.slow(50)
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(instance=instances(), check_determinism=st.booleans())
 def test_build_invariants(instance, check_determinism):

@@ -8,8 +8,9 @@ from territory_planner.core.engine import rebalance_territories
 from territory_planner.core.graph import count_parts
 from territory_planner.core.metrics import plan_figures
 from territory_planner.core.problem import Problem
+from territory_planner.core.solve.give_back import undo_moves
 from territory_planner.core.solve.model import build_model
-from territory_planner.core.solve.rebalance import flow_rebalance, match_identities, undo_moves
+from territory_planner.core.solve.rebalance import flow_rebalance, match_identities
 
 TOL = 0.05
 

@@ -35,7 +35,7 @@ def test_resplit_improves_keeps_territories_whole_and_never_ranks_below_its_star
     assert key.worst < 0.5 * key0.worst  # strips are far off on both measures; resplitting fixes most
     assert np.all(count_parts(labels, model.adjacency, 6) == 1)
     assert np.all(np.bincount(labels, minlength=6) > 0)
-    assert np.allclose(rs.R, model.ratios(labels))  # the running figures match the plan
+    assert np.allclose(rs.ratios, model.ratios(labels))  # the running figures match the plan
 
 
 def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(random_instance):
@@ -57,7 +57,7 @@ def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(r
     problem = Problem(problem.positions, w, problem.adjacency, 4, tolerance=0.02, locked=locked)
     model = build_model(problem)
     assert model.locked[strip[5]] == 0 and model.locked[other] == 1
-    from territory_planner.core.solve.search import repair_contiguity
+    from territory_planner.core.solve.contiguity import repair_contiguity
 
     start, _ = repair_contiguity(model, start)
     rs = Resplit(model, start, np.random.default_rng(5), power=2.0)
@@ -92,7 +92,7 @@ def test_every_proposal_keeps_locks_heavy_pairs_apart_and_both_sides_connected(r
         assert labels[u] != labels[v]
         assert np.allclose(rows, model.ratios(labels)[touched])
         rs.labels = labels
-        rs.R = model.ratios(labels)
+        rs.ratios = model.ratios(labels)
         checked += 1
     assert checked > 100 and triples > 30
     assert both_inside > 30  # the heavy pair was inside the merged territories many times
@@ -111,11 +111,11 @@ def test_portfolio_result_ranks_no_lower_than_any_start_it_was_given(random_inst
     locked[np.flatnonzero(strips == 2)[4]] = 2
     problem = replace(problem, locked=locked, time_limit=1e-3, tolerance=0.003)
     model = build_model(problem)
-    from territory_planner.core.solve.search import repair_contiguity
+    from territory_planner.core.solve.contiguity import repair_contiguity
 
     strips, _ = repair_contiguity(model, strips)
     good = engine.build_territories(replace(problem, time_limit=20.0)).labels
-    tol = engine._tol(model)
+    tol = model.tolerance_vector
     key_strips = plan_key(model.ratios(strips), model.active, tol)
     key_good = plan_key(model.ratios(good), model.active, tol)
     assert key_good.worst < 0.5 * key_strips.worst  # a much better start than the strips

@@ -57,7 +57,7 @@ def test_kept_moves_equal_a_full_recompute_after_random_changes(adjacency_of, se
         elif action == 4:
             ls.round(check_connected=True, swaps=bool(rng.integers(0, 2)))
         else:
-            ls.fixed_centres = None if rng.integers(0, 2) else ls.xy[rng.choice(ls.xy.shape[0], ls.p)]
+            ls.fixed_centres = None if rng.integers(0, 2) else ls.xy[rng.choice(ls.xy.shape[0], ls.territory_count)]
             ls.inertia_ref = max(ls.inertia_total(), 1e-12)
         if step % 7 == 0:
             ls._recompute()  # figures recomputed from the labels (bitwise different from the updates)

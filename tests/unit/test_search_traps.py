@@ -78,16 +78,21 @@ def test_per_measure_tolerances_are_checked_and_used(random_instance):
     assert np.allclose(plan.figures.tolerance, [0.02, 0.5])
 
 
-def test_same_seed_same_plan_when_the_search_runs(random_instance, monkeypatch):
+# `make test` runs the search on 60 units (about 9 CPU seconds a build); `make soak` on 150 (about 20)
+@pytest.mark.parametrize("units, territories", [
+    pytest.param(60, 3, marks=pytest.mark.slow(18), id="60-units"),
+    pytest.param(150, 6, marks=[pytest.mark.soak, pytest.mark.slow(40)], id="150-units"),
+])
+def test_same_seed_same_plan_when_the_search_runs(random_instance, monkeypatch, units, territories):
     """Out of tolerance, the merge-and-resplit runs; its path depends on the seed, not on the clock."""
     # the default time limit counts wall-clock seconds: on a loaded machine it, not patience, would
     # end one of the two runs; move it out of the way so that only the seed can make a difference
     monkeypatch.setattr(engine, "DEFAULT_TIME_LIMIT", 3600.0)
-    points, _, adjacency = random_instance(150, seed=5, measures=0)
+    points, _, adjacency = random_instance(units, seed=5, measures=0)
     rng = np.random.default_rng(9)
-    people = rng.lognormal(0.0, 1.4, 150)
-    workloads = np.column_stack([people, people ** 0.4 * rng.lognormal(0.0, 0.5, 150)])
-    problem = Problem(points, workloads, adjacency, 6, tolerance=0.002, random_seed=3)
+    people = rng.lognormal(0.0, 1.4, units)
+    workloads = np.column_stack([people, people ** 0.4 * rng.lognormal(0.0, 0.5, units)])
+    problem = Problem(points, workloads, adjacency, territories, tolerance=0.002, random_seed=3)
     first = build_territories(problem)
     assert first.figures.max_deviation > 0.002  # the search ran (and stopped by patience)
     assert np.array_equal(first.labels, build_territories(problem).labels)

@@ -1,5 +1,6 @@
-"""The territory table: one row per territory (and one for unassigned units) over the service's
-figures. The model only reads the service; it never computes figures itself."""
+"""The territory list as the panel shows it: one row per territory (and one for unassigned units)
+over the service's figures. The model only reads the service; it never computes figures itself.
+(The "territory table" is another thing: the toolbox's table of territories, layers/territory_table.py.)"""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from qgis.PyQt.QtCore import QAbstractTableModel, QModelIndex, Qt
 from qgis.PyQt.QtGui import QColor
 
 from ..i18n import tr
+from ..layers.signal_links import SignalLinks
 from ..layers.style import territory_colour
+from ..layers.territory_table import display_name
 from .assignment_service import AssignmentService
+from .territory_list import TerritoryListEditor
 
 #: numeric value for sorting (Qt's UserRole)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -25,8 +29,8 @@ TERRITORY_ROLE = Qt.ItemDataRole.UserRole + 4
 TOLERANCE_ROLE = Qt.ItemDataRole.UserRole + 5
 
 
-class TerritoryTableModel(QAbstractTableModel):
-    """Columns: territory, locked, [rep], units, then sum and deviation per measure, pieces."""
+class TerritoryListModel(QAbstractTableModel):
+    """Columns: territory, locked, [rep], units, [goal], then sum and deviation per measure, pieces."""
 
     def __init__(self, service: AssignmentService, parent=None):
         super().__init__(parent)
@@ -38,10 +42,35 @@ class TerritoryTableModel(QAbstractTableModel):
         self._figures: dict = {}
         self._measure_names: list[str] = []
         self._warning_icon = QgsApplication.getThemeIcon("/mIconWarning.svg")
-        service.territoriesChanged.connect(self.reset)
-        service.planChanged.connect(self.reset)
-        service.figuresChanged.connect(self._on_figures_changed)
+        self._editor = TerritoryListEditor(service)  # the lock column's check boxes lock territories
+        #: {code: why its rep is flagged} (a rep living outside the territory), shown in red
+        self.rep_flags: dict[str, str] = {}
+        self._links = SignalLinks([(service.territoriesChanged, self.reset), (service.planChanged, self.reset),
+                                   (service.figuresChanged, self._on_figures_changed)])
         self.reset()
+
+    def _figures_of(self, name) -> dict:
+        """The ledger's figures of a territory, with the rep shown for it."""
+        figures = self._figures.get(name)
+        if figures is None:
+            figures = self._figures[name] = self.service.ledger.figures_of(name)
+            if figures:
+                figures["rep"] = self._rep_text(name)
+        return figures
+
+    def _rep_text(self, name) -> str:
+        """The territory's rep in the territory table (by code, as Assign reps writes it), else the rep
+        of most of its units (the rep field)."""
+        service = self.service
+        row = service.table_rows.get(name) if name is not None else None
+        if row is not None and row.rep:
+            return row.rep
+        common = service.ledger.rep_counts(name) if service.plan.rep_field else []
+        if not common:
+            return ""
+        if len(common) == 1:
+            return common[0][0]
+        return tr("{} (+{} more)").format(common[0][0], len(common) - 1)
 
     # -- structure -------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -53,6 +82,8 @@ class TerritoryTableModel(QAbstractTableModel):
         if service.is_bound and service.plan.rep_field:
             columns.append(("rep", -1))
         columns.append(("units", -1))
+        if service.is_bound and any(row.goal is not None for row in service.table_rows.values()):
+            columns.append(("goal", -1))  # goals kept by code in the territory table
         if service.is_bound:
             columns.append(("worst", -1))
             for a in range(len(service.measure_names)):
@@ -114,7 +145,7 @@ class TerritoryTableModel(QAbstractTableModel):
             return {
                 "name": tr("Territory"), "locked": "", "rep": tr("Rep"), "units": tr("Units"),
                 "sum": measure, "deviation": tr("{} dev. %").format(measure), "parts": tr("Pieces"),
-                "worst": tr("Worst dev. %"),
+                "worst": tr("Worst dev. %"), "goal": tr("Goal"),
             }[kind]
         if role == Qt.ItemDataRole.DecorationRole and kind == "locked":
             return QgsApplication.getThemeIcon("/locked.svg")
@@ -129,6 +160,7 @@ class TerritoryTableModel(QAbstractTableModel):
                 .format(measure),
                 "parts": tr("Connected pieces; more than one means the territory is not contiguous"),
                 "worst": tr("The largest deviation over all balanced measures; red outside the tolerance"),
+                "goal": tr("The territory's goal, kept by code in the territory table (Set territory goals)"),
             }[kind]
         return None
 
@@ -147,9 +179,7 @@ class TerritoryTableModel(QAbstractTableModel):
             return name
         if role == TOLERANCE_ROLE:
             return self._tolerance(kind, a, name)
-        figures = self._figures.get(name)
-        if figures is None:
-            figures = self._figures[name] = self.service.figures_of(name)
+        figures = self._figures_of(name)
         if not figures or (a >= 0 and a >= len(figures["sums"])):
             return None
         if kind == "name":
@@ -167,6 +197,16 @@ class TerritoryTableModel(QAbstractTableModel):
         if kind == "units":
             if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
                 return figures["units"]
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if kind == "goal":
+            row = self.service.table_rows.get(name) if name is not None else None
+            goal = row.goal if row is not None else None
+            if role == Qt.ItemDataRole.DisplayRole:
+                return _format_number(goal) if goal is not None else ""
+            if role == SORT_ROLE:
+                return goal if goal is not None else float("-inf")
             if role == Qt.ItemDataRole.TextAlignmentRole:
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             return None
@@ -192,15 +232,25 @@ class TerritoryTableModel(QAbstractTableModel):
             return self._parts_data(name, figures["parts"], role)
         return None
 
+    def show_rep_flags(self, flags: dict[str, str]) -> None:
+        """Flag the territories whose rep lives outside them (``flags`` {code: text})."""
+        if flags == self.rep_flags:
+            return
+        self.rep_flags = dict(flags)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0))
+
     def _name_data(self, name, role):
+        if role == Qt.ItemDataRole.ForegroundRole and name in self.rep_flags:
+            return QColor(190, 30, 30)  # as AlignMix outlines a rep living elsewhere in red
         if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
-            return self.service.display_name(name) if name is not None else tr("Unassigned")
+            return display_name(self.service.table_rows, name) if name is not None else tr("Unassigned")
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._summary(name)
         if role == Qt.ItemDataRole.DecorationRole:
             if name is None:
                 return QColor(200, 200, 200)
-            colour = self.service.territory_colour(name)  # the map's colour
+            colour = self.service.colours.of(name)  # the map's colour
             return QColor(colour) if colour else territory_colour(self.service.territory_names.index(name))
         if role == Qt.ItemDataRole.FontRole and name is None:
             from qgis.PyQt.QtGui import QFont
@@ -212,12 +262,17 @@ class TerritoryTableModel(QAbstractTableModel):
 
     def _summary(self, name) -> str:
         """Every figure of a territory in a few lines (the name cell's tooltip)."""
-        figures = self._figures.get(name) or self.service.figures_of(name)
-        shown = self.service.display_name(name)
+        figures = self._figures_of(name)
+        shown = display_name(self.service.table_rows, name)
         lines = [(shown if shown == name else f"{shown} ({name})") if name is not None else tr("Unassigned"),
                  tr("Units: {}").format(figures.get("units", 0))]
         if figures.get("rep"):
             lines.append(tr("Rep: {}").format(figures["rep"]))
+        row = self.service.table_rows.get(name) if name is not None else None
+        if row is not None and row.goal is not None:
+            lines.append(tr("Goal: {}").format(_format_number(row.goal)))
+        if name in self.rep_flags:
+            lines.append(self.rep_flags[name])
         for a, measure in enumerate(self._measure_names):
             if a >= len(figures.get("sums", [])):
                 break
@@ -236,12 +291,11 @@ class TerritoryTableModel(QAbstractTableModel):
     def _tolerance(self, kind: str, a: int, name) -> float:
         """The tolerance (a fraction) a cell is judged against: its measure's own, or for the worst
         column the tolerance of the measure that deviates most (relative to its tolerance)."""
-        tolerances = self.service.tolerance_vector()
+        tolerances = self.service.plan.tolerance_fractions()
         if kind == "deviation" and 0 <= a < len(tolerances):
             return float(tolerances[a])
         if kind == "worst" and name is not None and len(tolerances) > 1:
-            figures = self._figures.get(name) or self.service.figures_of(name)
-            deviation = figures.get("deviation")
+            deviation = self._figures_of(name).get("deviation")
             if deviation is not None and len(deviation) == len(tolerances):
                 return float(tolerances[int(abs(deviation).argmax())])
         return float(tolerances[0]) if len(tolerances) else self.service.plan.tolerance / 100.0
@@ -291,7 +345,7 @@ class TerritoryTableModel(QAbstractTableModel):
             state = Qt.CheckState(value)
         except (TypeError, ValueError):
             state = value
-        self.service.set_territory_locked(name, state == Qt.CheckState.Checked)
+        self._editor.set_locked(name, state == Qt.CheckState.Checked)
         return True
 
 

@@ -37,6 +37,7 @@ from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
 from ..i18n import tr
 from .change_log import ChangeLogStore, read_saved_values
+from .signal_links import SignalLinks
 from .values import text_or_none
 
 KEEP_MINE = "mine"
@@ -138,24 +139,17 @@ class SaveGuard(QObject):
         self._errors_before = 0
         self._held: tuple | None = None
         self._provider_log: list[str] = []
-        self._listening = False
-        self._connections = [
+        self._log_links = SignalLinks()
+        self._links = SignalLinks([
             (layer.beforeCommitChanges, self._before_commit),
             (layer.afterCommitChanges, self._after_commit),
             (layer.committedAttributeValuesChanges, self._committed),
             (layer.attributeValueChanged, self._on_value_changed),
-        ]
-        for signal, slot in self._connections:
-            signal.connect(slot)
+        ])
 
     def detach(self) -> None:
         self._stop_listening()
-        for signal, slot in self._connections:
-            try:
-                signal.disconnect(slot)
-            except (TypeError, RuntimeError):
-                pass
-        self._connections = []
+        self._links.cut()
 
     # -- the baseline ------------------------------------------------------------------------------
     def _index(self) -> int:
@@ -373,17 +367,11 @@ class SaveGuard(QObject):
     def _listen(self) -> None:
         """Collect what the data provider logs during the save (PostgreSQL's own error text)."""
         self._provider_log = []
-        if not self._listening:
-            QgsApplication.messageLog().messageReceived.connect(self._on_log)
-            self._listening = True
+        if not len(self._log_links):
+            self._log_links.link([(QgsApplication.messageLog().messageReceived, self._on_log)])
 
     def _stop_listening(self) -> None:
-        if self._listening:
-            try:
-                QgsApplication.messageLog().messageReceived.disconnect(self._on_log)
-            except (TypeError, RuntimeError):
-                pass
-            self._listening = False
+        self._log_links.cut()
 
     def _on_log(self, message: str, tag: str, _level) -> None:
         if tag and tag not in (LOG_TAG, "") and len(self._provider_log) < 5:

@@ -1,0 +1,202 @@
+"""How the engine runs its searches again from other starting points: every restart rule in one place.
+
+- **Independent starts** (Build, :func:`best_of_starts`): :func:`start_count` of them (more for small
+  layers, fewer with many territories, one when a unit alone overshoots every target), each on its
+  own random stream, alternating weighted-bisection and k-means++ centres (odd starts begin with
+  units too heavy to share a territory apart, when there are such). The best by (excess,
+  compactness) is kept. Out of tolerance, no new start after PATIENCE starts in a row without a
+  better one (once MIN_STARTS have run), nor after START_SHARE of the time limit: the rest of the
+  time goes to the merge-and-resplit, which fixes far more than another start.
+- **The portfolio** (Build out of tolerance, :func:`run_portfolio`): the merge-and-resplit runs
+  from up to PORTFOLIO of the starts, in start order, each for PORTFOLIO_COOLINGS cooling cycles
+  of steps or an equal slice of PORTFOLIO_SHARE of the time left (without a time limit, one
+  cycle and no clock, so a loaded machine gives the same plan); then the rest of the time from
+  the best plan they found. Which start leads to a good plan is a lottery: short runs from
+  several starts find the good basin far more often than one long run.
+- **Border moves first** (Build out of tolerance on two or more measures, :func:`run_portfolio`): one
+  cooling of the border-move annealing from the best start, in at most BORDER_SHARE of the time;
+  after a whole cooling that beats the merge-and-resplit from the same start, the rest of the
+  portfolio is skipped (measures that pull apart need territories reshaped far beyond a pair); when
+  its plan is the best, it goes on for half the time left, then the merge-and-resplit finishes.
+- **Time slices** (Rebalance, :func:`in_time_slices`): the merge-and-resplit from each of its
+  plans, in order, each until the end of its equal slice of the time left.
+- **Tries in a row** (giving back, :func:`until_stale`): attempts until a number of them in a row
+  bring nothing (or ten times that many in all, or a deadline).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..clock import CLOCK
+from ..progress import Progress
+from .quality import better
+
+MIN_STARTS = 4  # independent starts always tried (when the size allows that many)
+PATIENCE = 3  # when balance is out of reach: stop after this many starts in a row without progress
+START_SHARE = 0.25  # out of tolerance, no new start after this share of the time limit
+#: Portfolio: at most this many starts, each for an equal slice of PORTFOLIO_SHARE of the time
+#: left, and at most PORTFOLIO_COOLINGS cooling cycles of steps (a budget in steps gives the
+#: same plan on fast and slow machines whenever the time slice is long enough).
+PORTFOLIO = 6
+PORTFOLIO_SHARE = 0.5
+PORTFOLIO_COOLINGS = 3
+#: Share of a progress span the portfolio reports over (the rest: the final run, then the caller's).
+PORTFOLIO_PROGRESS = 0.9
+#: Out of tolerance on two or more measures, the border-move annealing (core.solve.border_anneal)
+#: runs first: one cooling, in at most this share of the time, over this share of the progress.
+BORDER_SHARE = 0.4
+BORDER_PROGRESS = 0.2
+
+
+def start_count(n: int, p: int, one_unit_overshoots: bool, heavy_apart: bool) -> tuple:
+    """(independent starts, centre relocation trials per start): more search for small layers."""
+    starts = int(min(12, max(1, round(6000 / max(n, 1)))))
+    if p > 20:
+        starts = min(starts, 2 if n < 1500 else 1)  # with many territories local optima differ little
+    trials = 2 if n <= 1000 else 1
+    if one_unit_overshoots:
+        starts = 1  # some unit alone overshoots every target: restarts cannot fix that
+    if heavy_apart:
+        starts = max(starts, 2)  # the second start begins with the heavy units apart
+    return starts, trials
+
+
+def start_plan(random_seed: int, index: int) -> tuple:
+    """(random generator, first centres: "bisection" or "kmeans", heavy units apart) of a start."""
+    rng = np.random.default_rng([int(random_seed) & 0xFFFFFFFF, index])
+    return rng, "bisection" if index % 2 == 0 else "kmeans", index % 2 == 1
+
+
+def best_of_starts(count: int, run_start: Callable, started: float, time_limit: float,
+                   progress: Progress, describe: Callable) -> tuple:
+    """Run independent starts 0, 1, ... in order and keep the best.
+
+    ``run_start(index, progress)`` returns (labels, stuck territories, key); the smaller key wins,
+    and ``key[0] > 0`` means out of tolerance. ``describe(labels)`` words a new best plan for the
+    progress text. Returns (best labels, its stuck territories, the plans of every start with no
+    stuck territory, in start order: the portfolio).
+    """
+    best, best_key, stuck = None, None, []
+    since_better = 0
+    pool: list = []
+    for index in range(count):
+        if index >= MIN_STARTS and since_better >= PATIENCE and best_key[0] > 0:
+            break  # tolerance out of reach and the last starts found nothing better
+        if index >= 1 and best_key[0] > 0 and CLOCK() - started > START_SHARE * time_limit:
+            break  # out of tolerance, and the starts have had their share of the time
+        span = progress.sub(index / count, (index + 1) / count)
+        labels, stuck_here, key = run_start(index, span)
+        since_better += 1
+        if not stuck_here:
+            pool.append(labels)
+        if best_key is None or key < best_key:
+            best, best_key, stuck = labels, key, stuck_here
+            since_better = 0
+            # the progress text shows the current worst deviation (the panel's task and the toolbox)
+            span.step(1.0, f"Start {index + 1} of {count}: {describe(best)}")
+    return best, stuck, pool
+
+
+def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: float, stop: float,
+                  cooling: int, clock_decides: bool, progress: Progress,
+                  border: Optional[Callable] = None) -> np.ndarray:
+    """The merge-and-resplit from the first plan of ``members``, or with two or more, first from
+    each of up to PORTFOLIO of them and then from the best it found; see the module's words.
+
+    ``anneal(start, stream, until, progress, max_steps)`` runs one search (``stream``: the extra
+    words of its random stream; the first run draws the stream a single run always drew) and
+    returns its plan; ``key_of(labels)`` ranks plans. The search stops at ``stop`` (worst
+    deviation in tolerances) or ``deadline``; ``clock_decides``: the caller set a time limit.
+
+    ``border(until, progress, first)`` (measures that may pull apart): the border-move annealing
+    from the first plan, returning (plan, whether a whole cooling ran). It runs first, one cooling
+    in at most BORDER_SHARE of the time; when it beats the merge-and-resplit from the same start
+    after a whole cooling, the rest of the portfolio is skipped; when its plan is the best at the
+    end, it continues for half the time left before the merge-and-resplit finishes.
+    """
+    members = members[:PORTFOLIO]
+    found, found_key = members[0], key_of(members[0])
+    lead = first = 0.0
+    final_stream: list = []
+    border_plan, cooled = None, False
+    if border is not None:
+        first = BORDER_PROGRESS
+        until = min(deadline, CLOCK() + BORDER_SHARE * max(deadline - CLOCK(), 0.0))
+        got, cooled = border(until if clock_decides else deadline, progress.sub(0.0, first), True)
+        got_key = key_of(got)
+        if better(got_key, found_key):
+            found, found_key, border_plan = got, got_key, got
+        if found_key.worst <= stop + 1e-9:
+            return found
+    if len(members) >= 2:
+        lead = (PORTFOLIO_PROGRESS - first) * PORTFOLIO_SHARE
+        left = max(deadline - CLOCK(), 0.0)
+        final_stream = [2]
+        for index, start in enumerate(members):
+            until = min(deadline, CLOCK() + PORTFOLIO_SHARE * left / len(members))
+            budget = PORTFOLIO_COOLINGS * cooling
+            if not clock_decides:
+                # no limit set: a smaller step budget alone ends each run (never the clock)
+                until, budget = deadline, cooling
+            span = progress.sub(first + lead * index / len(members), first + lead * (index + 1) / len(members))
+            got = anneal(start, [] if index == 0 else [1, index], until, span, budget)
+            got_key = key_of(got)
+            if (index == 0 and border is None) or better(got_key, found_key):
+                found, found_key = got, got_key
+            if found_key.worst <= stop + 1e-9:
+                break
+            if found is border_plan and cooled:
+                # a whole cooling of border moves beat the merge-and-resplit from the same start:
+                # they go on, unless a start not tried yet ranks higher as it is
+                for other in members[index + 1:]:
+                    if better(key_of(other), found_key):
+                        found, found_key = other, key_of(other)
+                break
+    if found_key.worst > stop + 1e-9:
+        span = progress.sub(first + lead, PORTFOLIO_PROGRESS)
+        if found is border_plan:
+            # the border moves did best: more coolings from their plan for half the time left,
+            # then the merge-and-resplit finishes from the best plan they found
+            until = min(deadline, CLOCK() + 0.5 * max(deadline - CLOCK(), 0.0))
+            found, _ = border(until if clock_decides else deadline, span.sub(0.0, 0.5), False)
+            span = span.sub(0.5, 1.0)
+        if key_of(found).worst > stop + 1e-9:
+            found = anneal(found, final_stream, deadline, span, None)
+    return found
+
+
+def in_time_slices(plans: list, run: Callable, started: float, time_limit: float, progress: Progress) -> list:
+    """``run(plan, until, progress)`` for each plan in order, each until the end of its equal
+    slice of the time left (counted from ``started`` on the engine's clock); the results that are
+    not None, in order."""
+    out = []
+    total = time_limit - (CLOCK() - started)
+    for index, plan in enumerate(plans):
+        until = started + (time_limit - total) + max(total, 0.0) * (index + 1) / len(plans)
+        span = progress.sub(index / len(plans), (index + 1) / len(plans))
+        found = run(plan, until, span)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def until_stale(attempt: Callable, tries: int, deadline: Optional[float] = None,
+                check: Optional[Callable] = None) -> None:
+    """Call ``attempt()`` until ``tries`` calls in a row bring nothing (it returns False), it has
+    nothing left to try (None), 10 * ``tries`` calls in all, or the engine's clock passes
+    ``deadline``. ``check()`` runs before every attempt (it raises to cancel)."""
+    fails = 0
+    steps = 0
+    while fails < tries and steps < 10 * tries:
+        steps += 1
+        if deadline is not None and CLOCK() > deadline:
+            break
+        if check is not None:
+            check()
+        gained = attempt()
+        if gained is None:
+            break
+        fails = 0 if gained else fails + 1
