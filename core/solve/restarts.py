@@ -115,7 +115,7 @@ def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: f
     from the first plan, returning (plan, whether a whole cooling ran). It runs first, one cooling
     in at most BORDER_SHARE of the time; when it beats the merge-and-resplit from the same start
     after a whole cooling, the rest of the portfolio is skipped; when its plan is the best at the
-    end, it continues for half the time left before the merge-and-resplit finishes.
+    end after a whole cooling, it continues for half the time left before the merge-and-resplit finishes.
     """
     members = members[:PORTFOLIO]
     found, found_key = members[0], key_of(members[0])
@@ -157,9 +157,9 @@ def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: f
                 break
     if found_key.worst > stop + 1e-9:
         span = progress.sub(first + lead, PORTFOLIO_PROGRESS)
-        if found is border_plan:
-            # the border moves did best: more coolings from their plan for half the time left,
-            # then the merge-and-resplit finishes from the best plan they found
+        if found is border_plan and cooled:
+            # the border moves did best after a whole cooling: more coolings from their plan for
+            # half the time left, then the merge-and-resplit finishes from the best plan they found
             until = min(deadline, CLOCK() + 0.5 * max(deadline - CLOCK(), 0.0))
             found, _ = border(until if clock_decides else deadline, span.sub(0.0, 0.5), False)
             span = span.sub(0.5, 1.0)
