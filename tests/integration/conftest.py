@@ -96,3 +96,13 @@ def built_plan(run_algorithm, tmp_path_factory):
                 for name, value in _BUILT_PLANS[key].items()}
 
     return build
+
+
+@pytest.fixture
+def ohio_valley_layer(tmp_path):
+    """263 counties of Ohio, Kentucky and West Virginia (degrees) with 1990 population and one
+    account per county: measures that pull apart (resources/data/README.md); a private copy."""
+    path = _copy_sample("ohio_valley_counties.gpkg", tmp_path)
+    layer = QgsVectorLayer(f"{path}|layername=ohio_valley_counties", "ohio_valley", "ogr")
+    assert layer.isValid()
+    return layer
