@@ -9,7 +9,7 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 test-repeat soak demo package lint bench bench-scale bench-dock bench-dock-1m bench-dock-1m-polygons bench-travel bench-accounts bench-feedback clean
+.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 test-repeat soak demo package lint bench bench-nat-data bench-scale bench-dock bench-dock-1m bench-dock-1m-polygons bench-travel bench-accounts bench-feedback clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint      ruff and the Qt6-readiness check"
 	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
 	@echo "make bench     run the benchmark, write bench/RESULTS.md"
+	@echo "make bench-nat-data  fetch the NAT US counties (libpysal 4.1.1) into build/nat/ for bench/engine_quality.py"
 	@echo "make bench-scale  processing.run on 100,000 to 1,000,000 units (part of make bench)"
 	@echo "make bench-dock  time the territory panel on 50,000 units and its Rebalance on county-like layers, write bench/RESULTS-dock.md"
 	@echo "make bench-dock-1m  the same on 1,000,000 account points in a GeoPackage"
@@ -139,6 +140,11 @@ bench: venv $(GC_VENV)/.stamp
 	$(PY) bench/run.py --gerrychain-python $(GC_VENV)/bin/python $(if $(SIZES),--sizes $(SIZES)) \
 		$(if $(SEEDS),--seeds $(SEEDS)) $(if $(METHODS),--methods $(METHODS)) $(if $(FRESH),--fresh)
 	$(PY) bench/scale.py $(if $(SCALE),--cases $(SCALE)) $(if $(FRESH),--fresh)
+
+# The NAT US counties (libpysal 4.1.1's sdist on PyPI, BSD-3-Clause) for the conflicting-measures rows
+# of bench/engine_quality.py: downloaded once into build/nat/, never committed (bench/nat.py)
+bench-nat-data: venv
+	$(PY) bench/nat.py
 
 # make bench-scale [SCALE=accounts-100k,accounts-200k,voronoi-200k,accounts-1m,voronoi-1m] [FRESH=1]: only the large layers
 bench-scale: venv

@@ -20,6 +20,7 @@ from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
 from .solve import restarts
 from .solve.allocation import location_allocation, reassign_with_least_disruption
+from .solve.border_anneal import BorderAnneal
 from .solve.bounds import deviation_lower_bounds
 from .solve.completion import ensure_nonempty, fill_unassigned
 from .solve.contiguity import rejoin_through_filled, repair_contiguity, split_by_user
@@ -153,8 +154,23 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
     def key_of(plan):
         return plan_key(model.ratios(plan), model.active, tolerance)
 
+    clock_decides = problem.time_limit is not None
+    border = None
+    if int(np.count_nonzero(model.active)) >= 2:
+        # measures that may pull apart: single border moves, annealed, reshape territories far
+        # beyond a pair (metro territories reaching out into rural units)
+        moves = BorderAnneal(model, labels, np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919, 3]),
+                             tolerance=tolerance)
+
+        def border(until, span, first):
+            sweep = moves.sweep() if first else 2 * moves.sweep()
+            before = moves.proposals
+            plan = moves.run(until, span, goal=stop, sweep=sweep, polish=polish,
+                             max_proposals=sweep if first or not clock_decides else None)
+            return plan, moves.proposals - before >= sweep
+
     found = restarts.run_portfolio(members, anneal, key_of, deadline, stop, RESPLIT_COOLING,
-                                   problem.time_limit is not None, progress)
+                                   clock_decides, progress, border=border)
     # smooth the cut lines: single moves under a dominant balance weight, never worse
     search = LocalSearch(model, found, goal=GOAL_FRACTION * tolerance)
     search.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])

@@ -11,6 +11,12 @@ rows whose value really changed are appended to a ``territory_changes`` table be
 
 Edits that are rolled back, or undone before saving, never reach the log. Layers kept only in
 memory have no place for a log and are not recorded.
+
+The log is written at the save or the save does not happen: just before a save the recorder checks
+that the log can take rows (:meth:`ChangeLogStore.check_writable`: the GeoPackage opens for writing;
+PostgreSQL accepts a row written and undone in one statement); when it cannot, the panel's save guard
+holds the save back with the edits kept in the buffer. Only a database that goes away between the
+units' save and the log's write leaves rows in :attr:`ChangeRecorder.backlog`, written with the next save.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import datetime as _dt
 import getpass
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 from qgis.core import (
@@ -173,6 +180,56 @@ class ChangeLogStore:
         table = QgsVectorLayer(connection.tableUri(self.schema, TABLE), TABLE, self.provider)
         return table if table.isValid() else None
 
+    def check_writable(self) -> None:
+        """Raise ``RuntimeError`` saying why rows cannot be appended now (checked before a save, so a
+        save whose log cannot be written is refused rather than logged later)."""
+        if self.provider == "ogr":
+            self._check_geopackage()
+            return
+        connection = self._connection()
+        try:
+            connection.executeSql("SELECT 1")
+        except Exception as error:  # noqa: BLE001 - the provider's exception says why
+            raise LogUnreachable(f"the change log {self.description} cannot be reached: {error}") from None
+        if not self._exists(connection):
+            granted = connection.executeSql(
+                f"SELECT has_schema_privilege({_sql_text(self.schema)}, 'CREATE')")
+            if not granted or not granted[0] or not granted[0][0]:
+                raise RuntimeError(f"the change log {self.description} cannot be created: no right to create "
+                                   f"tables in the schema {self.schema}")
+            return
+        # a row written and undone in one statement: any right, constraint or trigger that refuses
+        # the log's rows refuses this one too; only the planned exception means the row would go in
+        table = f"{_sql_name(self.schema)}.{_sql_name(TABLE)}"
+        columns = ", ".join(_sql_name(name) for name in COLUMNS)
+        values = ", ".join("''" for _ in COLUMNS)
+        try:
+            connection.executeSql(f"DO $probe$ BEGIN INSERT INTO {table} ({columns}) VALUES ({values}); "
+                                  f"RAISE EXCEPTION '{_PROBE_END}'; END $probe$")
+        except Exception as error:  # noqa: BLE001 - the provider's exception carries PostgreSQL's text
+            text = str(error)
+            # the provider's message repeats the statement: only PostgreSQL's own error counts
+            if re.search(r"ERROR:\s+" + re.escape(_PROBE_END), text):
+                return
+            found = re.search(r"ERROR:\s+([^\n]*)", text)
+            reason = found.group(1).strip() if found else (text.strip().splitlines() or ["unknown error"])[0]
+            raise RuntimeError(f"the change log {self.description} cannot be written: {reason}") from None
+
+    def _check_geopackage(self) -> None:
+        from osgeo import gdal, ogr
+
+        if not os.path.isfile(self.uri):
+            folder = os.path.dirname(os.path.abspath(self.uri))
+            if os.path.exists(self.uri) or not os.access(folder, os.W_OK):
+                raise RuntimeError(f"the change log {self.uri} cannot be created in {folder}")
+            return
+        gdal.ErrorReset()
+        source = ogr.Open(self.uri, 1)
+        if source is None:
+            raise RuntimeError(f"the change log {self.uri} ({TABLE}) cannot be opened for writing: "
+                               f"{gdal.GetLastErrorMsg() or 'read-only or not a GeoPackage'}")
+        source = None  # noqa: F841 - closes the file
+
     def append(self, rows: list[ChangeRow], measures: list[str]) -> None:
         """Append ``rows``; creates the table and any missing column (a workload, or ``note`` in a log
         written before it had one) first.
@@ -265,6 +322,22 @@ def export_rows(rows: list[dict], measures: list[str], path: str) -> str | None:
     if error != QgsVectorFileWriter.WriterError.NoError:
         return message or f"{path} could not be written"
     return None
+
+
+class LogUnreachable(RuntimeError):
+    """The log's database cannot be reached (then neither can units kept in the same database)."""
+
+
+#: the exception that ends the log's write check when the row went in (see ChangeLogStore.check_writable)
+_PROBE_END = "territory_planner: the change log accepts rows"
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def read_saved_values(provider, fids: list[int], index: int) -> dict[int, object]:
@@ -366,6 +439,8 @@ class ChangeRecorder(QObject):
         self.error: str | None = None
         #: rows of saved edits that could not be written to the log yet; written with the next save
         self.backlog: list[ChangeRow] = []
+        #: ``refuse(reason) -> bool``: holds this save back when the log cannot be written (False: it could not)
+        self.refuse = None
         self._written_this_save = False
         self._pending: dict[int, tuple] = {}
         self._notes: list[dict] = []
@@ -448,6 +523,30 @@ class ChangeRecorder(QObject):
             if not (moves and moves[0][1] == before and moves[-1][2] == after):
                 moves = [(moves[-1][0], before, after, moves[-1][3]) if moves else (TABLE_EDIT, before, after, "")]
             self._pending[fid] = (moves, name or str(fid), workloads)
+        self._refuse_unless_writable()
+
+    def _refuse_unless_writable(self) -> None:
+        """Hold the save back when its rows could not be logged: the log is written at the save or
+        the save does not happen."""
+        if not (self._pending or self._notes or self.backlog) or self.store is None or self.refuse is None:
+            return
+        try:
+            self.store.check_writable()
+            return
+        except LogUnreachable as error:
+            if self.layer.providerType() == self.store.provider:
+                return  # the units are in the same database: QGIS's save fails by itself and keeps the edits
+            reason = str(error)
+        except Exception as error:  # noqa: BLE001 - any failure to reach or write the log refuses the save
+            reason = str(error)
+        done = self.layer.undoStack().index()
+        if not self.refuse(reason):
+            return
+        self._pending, self._notes = {}, []
+        # the held-back edits come back as one edit command (index 1): the panel's edits are all in it
+        self.steps = [step for step in self.steps if step.position <= done]
+        for step in self.steps:
+            step.position = 1
 
     def _after_commit(self) -> None:
         # a save without territory changes still writes what an earlier failed log write left

@@ -256,7 +256,8 @@ class SaveGuard(QObject):
                 conflict.who = row.get("user_name")
                 conflict.when = row.get("changed_at")
 
-    def _can_cancel(self) -> bool:
+    def can_hold_back(self) -> bool:
+        """Whether this save's edits can be held back (fields added or deleted in the buffer cannot)."""
         buffer = self.layer.editBuffer()
         return buffer is not None and not buffer.addedAttributes() and not buffer.deletedAttributeIds()
 
@@ -286,7 +287,7 @@ class SaveGuard(QObject):
         self.last_conflicts = conflicts
         if not conflicts:
             return
-        can_cancel = self._can_cancel()
+        can_cancel = self.can_hold_back()
         choice = CANCEL
         if self.chooser is not None:
             choice = self.chooser(conflicts, can_cancel)
@@ -297,7 +298,7 @@ class SaveGuard(QObject):
         if choice == TAKE_THEIRS:
             self._take_theirs(conflicts)
         elif choice == CANCEL:
-            self._hold_back()
+            self.hold_back()
         self.conflictsResolved.emit(conflicts, choice)
         self.message.emit(self._summary(conflicts, choice),
                           Qgis.MessageLevel.Warning if choice == CANCEL else Qgis.MessageLevel.Info)
@@ -324,7 +325,7 @@ class SaveGuard(QObject):
                 self.baseline.set(conflict.fid, theirs[conflict.fid])
         self.layer.endEditCommand()
 
-    def _hold_back(self) -> None:
+    def hold_back(self) -> None:
         """Empty the edit buffer for this save (it then writes nothing) and refill it right after."""
         buffer = self.layer.editBuffer()
         held = ({int(fid): dict(values) for fid, values in buffer.changedAttributeValues().items()},

@@ -490,12 +490,16 @@ class PlanController(QObject):
                 task.cancel()
 
     def _on_engine_finished(self, task: EngineTask) -> None:
+        if sip.isdeleted(self):  # the plugin unloaded (QGIS quits) while the engine ran
+            return
         if task in self.engine_tasks:
             self.engine_tasks.remove(task)
         if not self.engine_tasks:
             self.engineEnded.emit()
 
     def _on_engine_fraction(self, task: EngineTask, percent: float) -> None:
+        if sip.isdeleted(self):
+            return
         if task in self.engine_tasks and task is self.engine_tasks[-1]:
             self.engineFraction.emit(float(percent))
 
@@ -515,6 +519,8 @@ class PlanController(QObject):
         QgsApplication.taskManager().addTask(task)
 
     def _forget_task(self, task) -> None:
+        if sip.isdeleted(self):  # the task outlived the panel: the task manager keeps it till it ends
+            return
         if task in self.tasks:
             self.tasks.remove(task)
         if isinstance(task, EngineTask):

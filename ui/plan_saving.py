@@ -40,6 +40,17 @@ class PlanSaving(QObject):
         self._links.link([(self.layer.afterCommitChanges, self._after_commit)])
         self.recorder = ChangeRecorder(self.layer, self.territory_field, measures, self.unit_name_field, self)
         self.guard.store = self.recorder.store
+        self.recorder.refuse = self._refuse
+
+    def _refuse(self, reason: str) -> bool:
+        """The change log cannot be written: hold this save back, the edits kept in the buffer."""
+        if not self.guard.can_hold_back():
+            return False
+        self.guard.hold_back()
+        self.message.emit(tr("Nothing was saved: {}. Your edits are kept; make the change log writable (or wait "
+                             "for its database to be back) and save again.").format(reason.rstrip(".")),
+                          Qgis.MessageLevel.Critical)
+        return True
 
     def remember(self, fids, values) -> None:
         """The territories as this session read them (what a save checks others' changes against)."""
@@ -65,6 +76,7 @@ class PlanSaving(QObject):
 
     def _after_commit(self) -> None:
         if self.recorder is not None and self.recorder.error:
+            # checked before the save, the log failed after it (its database went away in between)
             self.message.emit(tr("The edits were saved, but the change log could not be written: {} Its rows are "
                                  "kept and written with your next save.").format(self.recorder.error),
                               Qgis.MessageLevel.Warning)

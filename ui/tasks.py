@@ -248,6 +248,8 @@ class AccountsTask(QgsTask):
 
     def finished(self, result: bool) -> None:
         try:
+            if not is_alive(self.service):  # the plugin unloaded while the accounts were read
+                return
             if not result:
                 if self.error:
                     QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Warning)

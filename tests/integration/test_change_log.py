@@ -122,6 +122,34 @@ def test_shapefile_log_goes_to_a_sidecar_geopackage(service, tmp_path):
     assert service.change_log("Nowhere") == []
 
 
+def test_a_save_whose_sidecar_log_cannot_be_made_is_refused_with_the_edits_kept(service, tmp_path):
+    """Something else stands where the shapefile's log would go: nothing is saved, the edit stays in the
+    buffer and the message names the log; once the place is free, one save writes the units and the log."""
+    from qgis.core import Qgis
+    from qgis.PyQt.QtCore import QCoreApplication
+
+    layer = saved_copy(tmp_path, "ESRI Shapefile", "shp")
+    bind(service, layer)
+    messages = []
+    service.message.connect(lambda text, level: messages.append((text, level)))
+    sidecar = tmp_path / f"grid_{TABLE}.gpkg"
+    sidecar.mkdir()
+    fid = cell_fid(layer, 2, 2)
+    assert service.assign([fid], "East") == 1
+    layer.commitChanges()
+    QCoreApplication.processEvents()  # the held-back edit comes back into the buffer
+    saved = QgsVectorLayer(layer.source(), "saved", "ogr")
+    assert saved.getFeature(fid)["territory"] == "West", "nothing reached the file"
+    assert layer.isModified() and layer.getFeature(fid)["territory"] == "East", "the edit is kept"
+    assert any(level == Qgis.MessageLevel.Critical and text.startswith("Nothing was saved") and str(sidecar) in text
+               for text, level in messages), messages
+    sidecar.rmdir()
+    assert layer.commitChanges(), layer.commitErrors()
+    assert QgsVectorLayer(layer.source(), "saved", "ogr").getFeature(fid)["territory"] == "East"
+    rows = fresh_rows(service.saving.recorder.store)
+    assert [(r["from_territory"], r["to_territory"]) for r in rows] == [("West", "East")], "logged once"
+
+
 def test_memory_layers_have_no_log_and_nothing_fails(service):
     layer = grid_layer(territories=west_east())
     QgsProject.instance().addMapLayer(layer)

@@ -164,32 +164,63 @@ def test_server_stopped_while_saving_keeps_the_edits_and_saves_once_after_restar
         dock.deleteLater()
 
 
-def test_a_change_log_that_cannot_be_written_keeps_its_rows_for_the_next_save(postgis, units, services):
+def test_a_save_whose_change_log_cannot_be_written_is_refused_with_the_edits_kept(postgis, units, services):
+    """The log is written at the save or the save does not happen: a log that refuses rows (a
+    constraint here; a revoked right or a full disk alike) leaves the units as they were in the database
+    and every edit in the buffer, and says why; once the log takes rows again, one save writes both."""
+    layer = open_layer(postgis, units)
+    service = services()
+    bind(service, layer)
+    messages = []
+    service.message.connect(lambda text, level: messages.append((text, level)))
+    assert service.assign([10], "South") == 1
+    assert layer.commitChanges()
+    assert len(logged(postgis)) == 1
+    postgis.sql("ALTER TABLE territory_changes ADD CONSTRAINT refuse CHECK (false) NOT VALID")
+    assert service.assign([11, 12], "South") == 2
+    layer.commitChanges()
+    QCoreApplication.processEvents()  # the held-back edits come back into the buffer
+    assert database(postgis, units, [11, 12]) == {11: "North", 12: "North"}, "nothing reached the units"
+    assert len(logged(postgis)) == 1, "nothing reached the log"
+    index = layer.fields().lookupField("territory")
+    assert layer.isEditable() and {fid: values[index] for fid, values in
+                                   layer.editBuffer().changedAttributeValues().items()} == {11: "South", 12: "South"}
+    refused = [text for text, level in messages if level == Qgis.MessageLevel.Critical]
+    assert any(text.startswith("Nothing was saved: the change log public.territory_changes cannot be written")
+               and "refuse" in text and "Your edits are kept" in text for text in refused), messages
+    assert service.saving.recorder.backlog == [], "nothing kept in memory for later"
+
+    postgis.sql("ALTER TABLE territory_changes DROP CONSTRAINT refuse")
+    assert layer.commitChanges(), layer.commitErrors()
+    assert database(postgis, units, [11, 12]) == {11: "South", 12: "South"}
+    names = fips(layer, [10, 11, 12])
+    rows = logged(postgis)
+    assert sorted(r[0] for r in rows) == sorted(names.values()), "every saved change logged once"
+    assert {(r[1], r[2]) for r in rows if r[0] in (names[11], names[12])} == {("North", "South")}
+
+
+def test_a_save_is_refused_when_the_log_can_be_read_but_not_written(postgis, units, services):
+    """The log is a table the analyst may read but not write (a view here, as a database kept for
+    reporting offers): the save is refused before anything is written, and says why."""
     layer = open_layer(postgis, units)
     service = services()
     bind(service, layer)
     messages = []
     service.message.connect(lambda text, level: messages.append(text))
-    assert service.assign([10], "South") == 1
-    assert layer.commitChanges()
-    assert len(logged(postgis)) == 1
-    # the log refuses rows (as a server going away right after the units were saved would)
-    postgis.sql("ALTER TABLE territory_changes ADD CONSTRAINT refuse CHECK (false) NOT VALID")
-    assert service.assign([11, 12], "South") == 2
-    assert layer.commitChanges(), "the units are saved even when the log is not"
-    assert database(postgis, units, [11, 12]) == {11: "South", 12: "South"}
-    assert len(logged(postgis)) == 1, "no half-written log"
-    assert any("change log could not be written" in m and "next save" in m for m in messages), messages
-    postgis.sql("ALTER TABLE territory_changes DROP CONSTRAINT refuse")
-    # the next save, even one that moves no unit, writes the kept rows
-    assert layer.startEditing()
-    assert layer.changeAttributeValue(14, layer.fields().lookupField("population"), 1234)
-    assert layer.commitChanges()
-    assert len(logged(postgis)) == 3
-    assert service.assign([13], "South") == 1
-    assert layer.commitChanges()
-    names = fips(layer, [10, 11, 12, 13])
-    assert sorted(r[0] for r in logged(postgis)) == sorted(names.values()), "every saved change logged once"
+    columns = ", ".join(f"''::text AS {name}" for name in change_log.COLUMNS)
+    postgis.sql(f"CREATE VIEW territory_changes AS SELECT DISTINCT {columns}, 0.0::float8 AS population")
+    try:
+        assert service.assign([20], "South") == 1
+        layer.commitChanges()
+        QCoreApplication.processEvents()
+        assert database(postgis, units, [20]) == {20: "North"}, "nothing reached the units"
+        assert layer.isModified(), "the edit is still in the buffer"
+        assert any(text.startswith("Nothing was saved") and "cannot be written" in text for text in messages), \
+            messages
+    finally:
+        postgis.sql("DROP VIEW territory_changes")
+    assert layer.commitChanges(), layer.commitErrors()
+    assert database(postgis, units, [20]) == {20: "South"} and len(logged(postgis)) == 1
 
 
 # -- two analysts on one table ------------------------------------------------------------------------
