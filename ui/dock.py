@@ -9,18 +9,14 @@ goes through the assignment service; the dock computes nothing and writes none o
 from __future__ import annotations
 
 from qgis.core import Qgis, QgsProject
-from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
+from qgis.gui import QgsDockWidget
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
-    QAbstractItemView,
-    QFrame,
     QHeaderView,
-    QLabel,
     QMessageBox,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -30,13 +26,12 @@ from ..i18n import tr
 from ..layers.signal_links import SignalLinks
 from .assignment_service import AssignmentService
 from .deviation_bar import DeviationBarDelegate
-from .engine_progress import EngineProgress
 from .feedback_panel import FeedbackPanel
 from .map_view import TerritoryLabels, UnitsOutline, zoom_to_units
 from .overrides_panel import OverridesPanel
 from .paint_actions import PaintActions
 from .panel_actions import PlanDialogs, TerritoryActions
-from .panel_layout import PanelScroll, fit_table_rows, plan_status
+from .panel_layout import PanelFrame, fit_table_rows, plan_status, setup_box, territory_table
 from .plan_controller import PlanController
 from .plan_outputs import rep_home_flags
 from .preview_panel import PreviewPanel, preview_moves
@@ -93,14 +88,8 @@ class TerritoryDock(PaintActions, TerritoryActions, PlanDialogs, QgsDockWidget):
         body = QWidget(self)
         outer = QVBoxLayout(body)
         outer.setContentsMargins(4, 4, 4, 4)
-        # the setup folds away once the plan is set up: the territory table then has the height
-        self.setup_box = QgsCollapsibleGroupBox(tr("Plan setup"), body)
-        self.setup_box.setObjectName("territorySetupBox")
-        self.setup_box.setSaveCollapsedState(False)
-        box_layout = QVBoxLayout(self.setup_box)
-        box_layout.setContentsMargins(2, 2, 2, 2)
-        self.setup_form = SetupForm(self.controller.preferences.default_tolerance, self.setup_box)
-        box_layout.addWidget(self.setup_form)
+        self.setup_form = SetupForm(self.controller.preferences.default_tolerance, body)
+        self.setup_box = setup_box(body, self.setup_form)
         outer.addWidget(self.setup_box)
 
         self.paint_toolbar = PaintToolbar(self.canvas, body)
@@ -110,63 +99,22 @@ class TerritoryDock(PaintActions, TerritoryActions, PlanDialogs, QgsDockWidget):
         outer.addWidget(self.territory_toolbar.engine_row(body))
 
         splitter = self.splitter = QSplitter(Qt.Orientation.Vertical, body)
-        self.table = QTableView(splitter)
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        # compact rows: a laptop screen shows every territory of a small plan without scrolling
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        # sized once per reset, not on every change: painting must not make the view measure every cell
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(False)
-        # columns are sized from the rows in view and 200 others, not from every territory's row
-        self.table.horizontalHeader().setResizeContentsPrecision(200)
-        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.table = territory_table(splitter, self.proxy)
         self.bar_delegate = DeviationBarDelegate(self.table)
-        self.table.setObjectName("territoryTable")
         self.preview_panel = PreviewPanel(splitter)
         self.suggestions_panel = SuggestionsPanel(self.service, splitter)
         self.overrides_panel = OverridesPanel(self.service, self.controller.accounts, splitter)
         self.feedback_panel = FeedbackPanel(self.service, splitter, self.controller.accounts)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setStretchFactor(2, 1)
-        splitter.setStretchFactor(3, 1)
+        for panel, stretch in enumerate((3, 2, 1, 1)):
+            splitter.setStretchFactor(panel, stretch)
         outer.addWidget(splitter, 1)
 
         self.highlight = UnitsOutline(self.canvas)
         self.pieces_highlight = UnitsOutline(self.canvas, QColor(220, 0, 0), dashed=True)
         self.territory_labels = TerritoryLabels(self.canvas)
-        # a short screen scrolls the panel instead of making QGIS's window taller than the screen; the
-        # status line stays in view below it
-        frame = QWidget(self)
-        frame_layout = QVBoxLayout(frame)
-        frame_layout.setContentsMargins(0, 0, 0, 0)
-        frame_layout.setSpacing(2)
-        scroll = PanelScroll(frame)
-        scroll.setObjectName("territoryPanelScroll")
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(body)
-        frame_layout.addWidget(scroll, 1)
-        # in view with the status line: Cancel must not scroll away while the engine searches
-        self.engine_progress = EngineProgress(self.controller, frame)
-        frame_layout.addWidget(self.engine_progress)
-        self.status_label = QLabel(frame)
-        self.status_label.setObjectName("territoryStatus")
-        self.status_label.setWordWrap(True)
-        self.status_label.setContentsMargins(4, 0, 4, 2)
-        frame_layout.addWidget(self.status_label)
-        self.travel_label = QLabel(frame)
-        self.travel_label.setObjectName("territoryTravel")
-        self.travel_label.setWordWrap(True)
-        self.travel_label.setVisible(False)
-        frame_layout.addWidget(self.travel_label)
+        frame = PanelFrame(body, self.controller, self)
+        self.engine_progress, self.status_label, self.travel_label = \
+            frame.engine_progress, frame.status_label, frame.travel_label
         self.setWidget(frame)
 
     def _connect(self) -> None:
