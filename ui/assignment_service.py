@@ -325,11 +325,6 @@ class AssignmentService(QObject):
         """Whether the territory field holds whole numbers (territory names are then numbers too)."""
         return self.columns.integer_territory
 
-    def _value_for(self, name: str | None):
-        if name is None:
-            return None
-        return int(name) if self.columns.integer_territory else name
-
     def edit(self, text: str, changes: list[tuple[int, str | None]], after: TerritoryList | None = None,
              action: str = "paint", notes: dict[int, str] | None = None) -> bool:
         """Apply ``changes`` (unit index, territory name) and an optional new territory list as ONE
@@ -345,9 +340,10 @@ class AssignmentService(QObject):
         try:
             if after is not None:
                 TerritoryListCommand.push(layer.undoStack(), TerritoryListCommand(self, before, after, on_redo=True))
+            value_of, field = self.columns.territory_value, self.columns.territory
             for i, name in changes:
-                old = self._value_for(self.registry[self.labels[i]])
-                layer.changeAttributeValue(int(self.fids[i]), self.columns.territory, self._value_for(name), old)
+                old = value_of(self.registry[self.labels[i]])
+                layer.changeAttributeValue(int(self.fids[i]), field, value_of(name), old)
             if after is not None:
                 TerritoryListCommand.push(layer.undoStack(), TerritoryListCommand(self, before, after, on_redo=False))
         except Exception:
@@ -452,8 +448,8 @@ class AssignmentService(QObject):
         if self.theme is not None and self.theme.paint():
             return
         names = list(self.territories.names)
-        self.identity.paint(self.layer, names, [self._value_for(name) for name in names], self.ledger.plan_labels(),
-                            self.adjacency)
+        self.identity.paint(self.layer, names, [self.columns.territory_value(name) for name in names],
+                            self.ledger.plan_labels(), self.adjacency)
 
     # -- preview before apply ----------------------------------------------------------------------
     def propose(self, units: np.ndarray, names: list, title: str, territory_list: list | None = None,

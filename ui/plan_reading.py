@@ -67,6 +67,12 @@ class PlanColumns:
                    lock=fields.lookupField(plan.lock_field) if plan.lock_field else -1,
                    integer_territory=is_integer_field(layer, territory))
 
+    def territory_value(self, name: str | None):
+        """The territory field's value for territory ``name`` (None: unassigned)."""
+        if name is None:
+            return None
+        return int(name) if self.integer_territory else name
+
     def lost(self, plan: PlanSettings, own_measures: list[str]) -> bool:
         """Whether a field the plan reads from the units is no longer in the layer."""
         return (self.territory < 0
