@@ -9,7 +9,7 @@ BUILD := $(ROOT)/build
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 test-repeat soak demo package lint bench bench-scale bench-dock bench-dock-1m bench-dock-1m-polygons bench-travel bench-accounts bench-feedback clean
+.PHONY: help sysdeps venv test test-unit test-integration test-engine-numpy2 test-repeat soak demo package lint bench bench-nat-data bench-scale bench-dock bench-dock-1m bench-dock-1m-polygons bench-travel bench-accounts bench-feedback clean
 
 help:
 	@echo "make demo      build territories on the bundled Georgia counties with qgis_process"
@@ -20,8 +20,9 @@ help:
 	@echo "make lint      ruff and the Qt6-readiness check"
 	@echo "make package   write dist/territory_planner-<version>.zip for 'Install from ZIP'"
 	@echo "make bench     run the benchmark, write bench/RESULTS.md"
+	@echo "make bench-nat-data  fetch the NAT US counties (libpysal 4.1.1) into build/nat/ for bench/engine_quality.py"
 	@echo "make bench-scale  processing.run on 100,000 to 1,000,000 units (part of make bench)"
-	@echo "make bench-dock  time the territory panel on 50,000 units, write bench/RESULTS-dock.md"
+	@echo "make bench-dock  time the territory panel on 50,000 units and its Rebalance on county-like layers, write bench/RESULTS-dock.md"
 	@echo "make bench-dock-1m  the same on 1,000,000 account points in a GeoPackage"
 	@echo "make bench-dock-1m-polygons  the same on 1,000,000 Voronoi polygons in a GeoPackage"
 	@echo "make bench-travel  straight-line vs road-network Build on 10,000 units, section of bench/RESULTS.md"
@@ -140,14 +141,23 @@ bench: venv $(GC_VENV)/.stamp
 		$(if $(SEEDS),--seeds $(SEEDS)) $(if $(METHODS),--methods $(METHODS)) $(if $(FRESH),--fresh)
 	$(PY) bench/scale.py $(if $(SCALE),--cases $(SCALE)) $(if $(FRESH),--fresh)
 
+# The NAT US counties (libpysal 4.1.1's sdist on PyPI, BSD-3-Clause) for the conflicting-measures rows
+# of bench/engine_quality.py: downloaded once into build/nat/, never committed (bench/nat.py)
+bench-nat-data: venv
+	$(PY) bench/nat.py
+
 # make bench-scale [SCALE=accounts-100k,accounts-200k,voronoi-200k,accounts-1m,voronoi-1m] [FRESH=1]: only the large layers
 bench-scale: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	nice -n 10 $(PY) bench/scale.py $(if $(SCALE),--cases $(SCALE)) $(if $(FRESH),--fresh)
 
+# the painting figures on 50,000 units, then Rebalance in the panel against the toolbox (issue 26) on
+# 3,000 and 50,000 county-like units, and on the NAT counties when build/nat/ holds them (bench/nat.py)
+NAT_GPKG := build/nat/nat_counties.gpkg
 bench-dock: venv
 	@mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	$(PY) bench/bench_dock.py
+	$(PY) bench/bench_dock_rebalance.py $(if $(wildcard $(NAT_GPKG)),--counties $(ROOT)/$(NAT_GPKG))
 
 # the panel on 1,000,000 account points in a GeoPackage (written once to build/bench-dock/)
 bench-dock-1m: venv

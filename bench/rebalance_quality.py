@@ -32,6 +32,8 @@ PLANS = OUT / "rebalance_plans"
 RESULT = OUT / "rebalance_quality.json"
 REPORT = BENCH / "RESULTS-rebalance.md"
 SHIFT = 1.4  # the western half's workloads grow by 40 %
+HAND_MOVES = 3  # counties painted by hand into another territory (the hand-move rows)
+HAND = OUT / "rebalance_hand_moves.json"
 
 
 def cpu_seconds() -> float:
@@ -81,10 +83,64 @@ def least_by_flow(labels, problem) -> float:
     return float(100 * flow / fig.sums[:, 0].sum())
 
 
+def hand_moves(inst, labels, problem, count: int = HAND_MOVES) -> tuple:
+    """(painted labels, [(unit, from, to)]): the ``count`` most loaded border units (first measure),
+    each from a territory no earlier pick touched, painted into their neighbouring territory with
+    the lowest load, as a user would paint them by hand; every donor stays in one piece."""
+    make_importable()
+    from territory_planner.core.graph import Neighbours
+    from territory_planner.core.metrics import plan_figures
+
+    neighbours = Neighbours(problem.adjacency.tocsr())
+    load = plan_figures(labels, problem).sums[:, 0]
+    work = np.asarray(inst.workloads, dtype=float)[:, 0]
+    painted = np.asarray(labels, dtype=np.int64).copy()
+    touched: set = set()
+    moves = []
+    for unit in np.argsort(-work, kind="stable").tolist():
+        own = int(painted[unit])
+        others = sorted({int(painted[v]) for v in neighbours.lists[unit]} - {own} - touched, key=lambda k: load[k])
+        if own in touched or not others or not neighbours.removal_keeps_connected(unit, painted):
+            continue
+        painted[unit] = others[0]
+        touched |= {own, others[0]}
+        moves.append((unit, own, others[0]))
+        if len(moves) == count:
+            break
+    return painted, moves
+
+
+def hand_move_row(name, inst, problem, labels) -> dict:
+    """Rebalance after ``HAND_MOVES`` counties painted by hand: workload moved against undoing the
+    paint, and units moved in territories the paint did not touch."""
+    from territory_planner.core.engine import rebalance_territories
+
+    painted, moves = hand_moves(inst, labels, problem)
+    rb_problem = replace(problem, initial=painted)
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    rb = rebalance_territories(rb_problem)
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    work = rb_problem.workload_matrix()[:, 0]
+    touched = {k for _, a, b in moves for k in (a, b)}
+    changed = rb.labels != painted
+    untouched = changed & ~np.isin(painted, sorted(touched))
+    return {
+        "units": inst.size, "territories": inst.territories, "painted": len(moves),
+        "before_pct": worst(painted, rb_problem), "after_pct": worst(rb.labels, rb_problem),
+        "units_moved": int(changed.sum()), "moved_pct": float(100 * work[changed].sum() / work.sum()),
+        "undo_pct": float(100 * work[[u for u, _, _ in moves]].sum() / work.sum()),
+        "undo_worst_pct": worst(labels, rb_problem),
+        "untouched_units_moved": int(untouched.sum()),
+        "seconds": wall, "cpu_seconds": cpu, "load": os.getloadavg()[0],
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="")
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--hand-moves", action="store_true",
+                        help="rebalance after HAND_MOVES counties painted by hand instead of the regional shift")
     args = parser.parse_args(argv)
     make_importable()
     from territory_planner.core.engine import rebalance_territories
@@ -96,6 +152,14 @@ def main(argv=None) -> int:
         labels = built_plan(name, problem)
         if args.build_only:
             print(name, "built", flush=True)
+            continue
+        if args.hand_moves:
+            row = hand_move_row(name, inst, problem, labels)
+            print(name, "hand moves", json.dumps(row), flush=True)
+            hand = json.loads(HAND.read_text()) if HAND.exists() else {}
+            hand[name] = row
+            HAND.parent.mkdir(parents=True, exist_ok=True)
+            HAND.write_text(json.dumps(hand, indent=1))
             continue
         rb_problem = shifted_problem(inst, problem, labels)
         wall, cpu = time.perf_counter(), cpu_seconds()
@@ -121,7 +185,7 @@ def main(argv=None) -> int:
         results[name] = row
         RESULT.parent.mkdir(parents=True, exist_ok=True)
         RESULT.write_text(json.dumps(results, indent=1))
-    if not args.build_only:
+    if not args.build_only and not args.hand_moves:
         write_report(results)
     return 0
 

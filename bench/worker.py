@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, make_importable, problem_for  # noqa: E402
 from instances import REAL, Instance  # noqa: E402
+from nat import LAYER as NAT_LAYER  # noqa: E402
+from nat import NAT_CASES, fetch  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -345,7 +347,8 @@ def shared_length(instance: Instance, a: int, b: int) -> float:
 
 
 def job_real(name: str, out_npz: str, gpkg: str) -> None:
-    """Read a bundled dataset (copied to ``gpkg``) with the plugin's own reader into an .npz."""
+    """Read a bundled dataset, or a fetched one (bench/nat.py), copied to ``gpkg``, with the plugin's
+    own reader into an .npz."""
     import shutil
 
     app = start_qgis()  # noqa: F841
@@ -353,8 +356,13 @@ def job_real(name: str, out_npz: str, gpkg: str) -> None:
     from qgis.core import QgsCoordinateTransformContext
     from territory_planner.layers.units import read_units
 
-    file_name, layer_name, fields, territories = REAL[name]
-    shutil.copy(ROOT / "resources" / "data" / file_name, gpkg)
+    if name in NAT_CASES:
+        fields, territories = NAT_CASES[name]
+        source, layer_name = fetch(), NAT_LAYER
+    else:
+        file_name, layer_name, fields, territories = REAL[name]
+        source = ROOT / "resources" / "data" / file_name
+    shutil.copy(source, gpkg)
     layer = open_layer(gpkg, layer_name)
     units = read_units(layer, fields, QgsCoordinateTransformContext())
     upper = units.adjacency.tocoo()

@@ -20,6 +20,7 @@ from .problem import Diagnostic, Plan, Problem, ProblemError
 from .progress import Progress, ensure_progress
 from .solve import restarts
 from .solve.allocation import location_allocation, reassign_with_least_disruption
+from .solve.border_anneal import BorderAnneal
 from .solve.bounds import deviation_lower_bounds
 from .solve.completion import ensure_nonempty, fill_unassigned
 from .solve.contiguity import rejoin_through_filled, repair_contiguity, split_by_user
@@ -153,8 +154,23 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
     def key_of(plan):
         return plan_key(model.ratios(plan), model.active, tolerance)
 
+    clock_decides = problem.time_limit is not None
+    border = None
+    if int(np.count_nonzero(model.active)) >= 2:
+        # measures that may pull apart: single border moves, annealed, reshape territories far
+        # beyond a pair (metro territories reaching out into rural units)
+        moves = BorderAnneal(model, labels, np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919, 3]),
+                             tolerance=tolerance)
+
+        def border(until, span, first):
+            sweep = moves.sweep() if first else 2 * moves.sweep()
+            before = moves.proposals
+            plan = moves.run(until, span, goal=stop, sweep=sweep, polish=polish,
+                             max_proposals=sweep if first or not clock_decides else None)
+            return plan, moves.proposals - before >= sweep
+
     found = restarts.run_portfolio(members, anneal, key_of, deadline, stop, RESPLIT_COOLING,
-                                   problem.time_limit is not None, progress)
+                                   clock_decides, progress, border=border)
     # smooth the cut lines: single moves under a dominant balance weight, never worse
     search = LocalSearch(model, found, goal=GOAL_FRACTION * tolerance)
     search.run(progress.sub(0.9, 1.0), levels=[(BIG, 0.0)])
@@ -285,6 +301,8 @@ def rebalance_territories(
     locked territory; then boundary units move, cheapest disruption first, until every territory
     is within tolerance. With ``max_changed_units`` the plan changes at most that many units (of
     those with a valid initial label) and reports "cap_reached" if that stops short of balance.
+    With a time limit every search stops when it is up (the best plan found so far is kept, and the
+    steps that follow are skipped or cut short); without one, each runs until no move helps.
     """
     progress = ensure_progress(progress)
     problem.validate()
@@ -300,6 +318,8 @@ def rebalance_territories(
         plan = build_territories(problem, progress)
         return plan
     clock = CLOCK()
+    if problem.time_limit is not None:
+        progress = progress.until(clock + float(problem.time_limit))
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     labels = initial.copy()
@@ -333,12 +353,12 @@ def rebalance_territories(
     candidates = [incumbent]
     if not within(incumbent_key):
         # first the load the excess requires, along the territory graph; then single moves
-        flowed = flow_rebalance(model, labels, model.tolerance_vector, initial, cap)
+        flowed = flow_rebalance(model, labels, model.tolerance_vector, initial, cap, check=progress.check)
         progress.step(0.2, "Rebalancing")
         search = _rebalance_search(model, flowed, initial, cap)
         search.run(progress.sub(0.2, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
         candidates.append(search.labels.copy())
-        if search.violated():
+        if search.violated() and not progress.out_of_time():
             candidates += _rebalance_by_moves(model, labels, initial, cap, progress.sub(0.4, 0.6))
         candidates = [candidates[0]] + [_reduce_disruption(model, c, initial, cap, progress) for c in candidates[1:]]
         best = _pick_rebalanced(model, candidates, initial)
@@ -419,7 +439,7 @@ def _rebalance_by_moves(model: Model, labels: np.ndarray, initial: np.ndarray, c
     search = _rebalance_search(model, labels, initial, cap)
     search.run(progress.sub(0.0, 0.4), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     out.append(search.labels.copy())
-    if search.violated() and (cap is None or search.changed < cap):
+    if search.violated() and (cap is None or search.changed < cap) and not progress.out_of_time():
         # load has to travel through several territories: solve the least-disruption LP
         moved = reassign_with_least_disruption(model, search.labels, 0.6 * model.tolerance, progress=progress)
         if model.contiguous:
@@ -461,7 +481,7 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
 
     def polish(plan):
         search = _rebalance_search(model, plan, initial, None)
-        search.run(None, stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+        search.run(progress.quiet(), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
         return search.labels
 
     found = recombination.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=patience,
@@ -485,15 +505,17 @@ def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     out = undo_moves(model, labels, initial, model.tolerance_vector, rate=MOVE_RATE)
     search = _rebalance_search(model, out, initial, cap)
     search.max_moves_per_round = None
-    search.run(None, max_rounds=200, levels=[(BIG, 0.0)])
+    search.run(None if progress is None else progress.quiet(), max_rounds=200, levels=[(BIG, 0.0)])
     key1 = plan_key(model.ratios(search.labels), model.active, model.tolerance_vector)
     if (within(key1) if within(key0) else not_worse(key1, key0)):
         out = undo_moves(model, search.labels, initial, model.tolerance_vector, rate=MOVE_RATE)
     if model.contiguous:
         # pairs of territories cut anew nearer their initial border
         rng = np.random.default_rng([model.random_seed & 0xFFFFFFFF, 15485863])
-        out = reduce_by_recuts(model, out, initial, model.tolerance_vector, rng, cap=cap,
-                               deadline=CLOCK() + RECUT_SECONDS,
+        deadline = CLOCK() + RECUT_SECONDS
+        if progress is not None and progress.deadline is not None:
+            deadline = min(deadline, progress.deadline)
+        out = reduce_by_recuts(model, out, initial, model.tolerance_vector, rng, cap=cap, deadline=deadline,
                                check=None if progress is None else progress.check)
         out = undo_moves(model, out, initial, model.tolerance_vector, rate=MOVE_RATE)
     return out
@@ -508,7 +530,9 @@ def _joined_candidates(model: Model, labels: np.ndarray, initial: np.ndarray, ca
     forced = valid & (model.locked >= 0) & (model.locked != initial)
     if cap is not None and int(np.sum(valid & ~forced & (joined != initial))) > cap:
         return []
-    flowed = flow_rebalance(model, joined, model.tolerance_vector, initial, cap)
+    if progress.out_of_time():
+        return [joined]
+    flowed = flow_rebalance(model, joined, model.tolerance_vector, initial, cap, check=progress.check)
     search = _rebalance_search(model, flowed, initial, cap)
     search.run(progress.sub(0.98, 0.99), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
     return [joined, _reduce_disruption(model, search.labels.copy(), initial, cap, progress)]

@@ -30,6 +30,7 @@ from ..i18n import tr
 from ..layers.signal_links import SignalLinks
 from .assignment_service import AssignmentService
 from .deviation_bar import DeviationBarDelegate
+from .engine_progress import EngineProgress
 from .feedback_panel import FeedbackPanel
 from .map_view import TerritoryLabels, UnitsOutline, select_units, zoom_to_units
 from .overrides_panel import OverridesPanel
@@ -154,6 +155,9 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
         frame_layout.addWidget(scroll, 1)
+        # in view with the status line: Cancel must not scroll away while the engine searches
+        self.engine_progress = EngineProgress(self.controller, frame)
+        frame_layout.addWidget(self.engine_progress)
         self.status_label = QLabel(frame)
         self.status_label.setObjectName("territoryStatus")
         self.status_label.setWordWrap(True)
@@ -565,6 +569,7 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         self._links.cut()
         self.setup_form.unload()
         self.suggestions_panel.unload()
+        self.engine_progress.unload()
         self.overrides_panel.unload()
         self.feedback_panel.unload()
         self.highlight.close()

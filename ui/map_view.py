@@ -87,7 +87,11 @@ class UnitsOutline:
         request = QgsFeatureRequest().setFilterFids(list(fids)).setNoAttributes()
         geometries = [QgsGeometry(f.geometry()) for f in layer.getFeatures(request) if f.hasGeometry()]
         for geometry in geometries:
-            band.addGeometry(geometry, layer)
+            # the band measures itself once at the end: after every geometry, outlining thousands of
+            # units (a Rebalance on a national layer) took seconds on the main thread
+            band.addGeometry(geometry, layer, False)
+        band.updatePosition()
+        band.update()
         band.show()
         self.band = band
         self.fids = sorted(int(f) for f in fids)

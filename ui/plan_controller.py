@@ -58,6 +58,12 @@ class PlanController(QObject):
     setupShown = pyqtSignal(object, object)  # noqa: N815 - Qt's naming
     #: what the engine is doing ("Building territories on …: worst deviation 6.20 %")
     progress = pyqtSignal(str)
+    #: an engine run started (its title: "Rebalancing “counties”")
+    engineStarted = pyqtSignal(str)  # noqa: N815 - Qt's naming
+    #: how far the engine run is (percent)
+    engineFraction = pyqtSignal(float)  # noqa: N815 - Qt's naming
+    #: the engine run ended (a proposal, a message, or nothing when it was cancelled)
+    engineEnded = pyqtSignal()  # noqa: N815 - Qt's naming
     #: the layer's scenarios or the baseline changed
     scenariosChanged = pyqtSignal()  # noqa: N815 - Qt's naming
 
@@ -86,6 +92,8 @@ class PlanController(QObject):
         self.run_task = self._run_in_task_manager
         #: the tasks started and not finished yet
         self.tasks: list = []
+        #: the engine runs (Build, Rebalance) started and not finished yet
+        self.engine_tasks: list[EngineTask] = []
         self._reading_neighbours: set[str] = set()
         self._style_answers: dict = {}
         self._links = SignalLinks([
@@ -468,8 +476,32 @@ class PlanController(QObject):
             else None
         task = EngineTask(self.service, job, max_changed_units=cap)
         task.progressText.connect(lambda text, started=task: self._on_engine_progress(started, text))
+        task.progressChanged.connect(lambda percent, started=task: self._on_engine_fraction(started, percent))
+        task.on_finished = self._on_engine_finished
+        self.engine_tasks.append(task)
+        self.engineStarted.emit(task.title)
         self.run_task(task)
         return task
+
+    def cancel_engine(self) -> None:
+        """Stop the Build or Rebalance that runs: it ends at its next step and changes nothing."""
+        for task in list(self.engine_tasks):
+            if not sip.isdeleted(task):
+                task.cancel()
+
+    def _on_engine_finished(self, task: EngineTask) -> None:
+        if sip.isdeleted(self):  # the plugin unloaded (QGIS quits) while the engine ran
+            return
+        if task in self.engine_tasks:
+            self.engine_tasks.remove(task)
+        if not self.engine_tasks:
+            self.engineEnded.emit()
+
+    def _on_engine_fraction(self, task: EngineTask, percent: float) -> None:
+        if sip.isdeleted(self):
+            return
+        if task in self.engine_tasks and task is self.engine_tasks[-1]:
+            self.engineFraction.emit(float(percent))
 
     def _on_engine_progress(self, task: EngineTask, text: str) -> None:
         """The engine's progress ("Searching: worst deviation 6.20 %") in the panel and the task manager."""
@@ -487,8 +519,12 @@ class PlanController(QObject):
         QgsApplication.taskManager().addTask(task)
 
     def _forget_task(self, task) -> None:
+        if sip.isdeleted(self):  # the task outlived the panel: the task manager keeps it till it ends
+            return
         if task in self.tasks:
             self.tasks.remove(task)
+        if isinstance(task, EngineTask):
+            self._on_engine_finished(task)  # also when QGIS ended it before it ran
 
     def cancel_tasks(self) -> None:
         for task in list(self.tasks):

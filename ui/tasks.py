@@ -9,6 +9,7 @@ failed task changes nothing, and a task whose layer went away is refused with a 
 from __future__ import annotations
 
 import gc
+import time
 import traceback
 from dataclasses import dataclass, field, replace
 
@@ -95,12 +96,32 @@ def release_in_blocks(items: list, block: int = 20_000) -> None:
         del items[-block:]
 
 
-class UnitsTask(QgsTask):
+class PanelTask(QgsTask):
+    """A task of the panel: ``finished()`` hands the result over (:meth:`_hand_over`, on the main
+    thread), then calls :attr:`on_finished` whatever the outcome, so the controller knows it is over."""
+
+    def __init__(self, description: str):
+        super().__init__(description, QgsTask.Flag.CanCancel)
+        #: called on the main thread once the task is over, whatever its outcome
+        self.on_finished = None
+
+    def finished(self, result: bool) -> None:
+        try:
+            self._hand_over(result)
+        finally:
+            if self.on_finished is not None:
+                self.on_finished(self)
+
+    def _hand_over(self, result: bool) -> None:
+        raise NotImplementedError
+
+
+class UnitsTask(PanelTask):
     """Reads the units' neighbours and positions with ``layers.units.read_units``."""
 
     def __init__(self, service: AssignmentService):
         layer = service.layer
-        super().__init__(tr("Reading the neighbours of “{}”").format(layer.name()), QgsTask.Flag.CanCancel)
+        super().__init__(tr("Reading the neighbours of “{}”").format(layer.name()))
         self.service = service
         self.layer_id = layer.id()
         self.revision = service.revision
@@ -114,8 +135,6 @@ class UnitsTask(QgsTask):
         self.labels = service.labels.copy()
         self.prepared = None
         self.error = ""
-        #: called on the main thread once the task is over, whatever its outcome
-        self.on_finished = None
         self.setDependentLayers([layer])
 
     def run(self) -> bool:
@@ -143,13 +162,6 @@ class UnitsTask(QgsTask):
             self.error = traceback.format_exc()
             return False
         return self.units is not None and not self.isCanceled()
-
-    def finished(self, result: bool) -> None:
-        try:
-            self._hand_over(result)
-        finally:
-            if self.on_finished is not None:
-                self.on_finished(self)
 
     def _hand_over(self, result: bool) -> None:
         service = self.service
@@ -236,6 +248,8 @@ class AccountsTask(QgsTask):
 
     def finished(self, result: bool) -> None:
         try:
+            if not is_alive(self.service):  # the plugin unloaded while the accounts were read
+                return
             if not result:
                 if self.error:
                     QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Warning)
@@ -376,7 +390,7 @@ def _complete_names(names: list[str], count: int) -> list[str]:
     return default_names(names, count, tr("Territory"))
 
 
-class EngineTask(QgsTask):
+class EngineTask(PanelTask):
     """Runs ``core.engine.build_territories`` or ``rebalance_territories`` on a snapshot and writes
     the result back as one undoable edit. While it searches, :attr:`progressText` tells what it
     does ("Searching: worst deviation 6.20 %"); the task's description in QGIS's task manager
@@ -388,7 +402,7 @@ class EngineTask(QgsTask):
     def __init__(self, service: AssignmentService, job: EngineJob, max_changed_units: int | None = None):
         layer = service.layer
         title = tr("Building territories on “{}”") if job.mode == "build" else tr("Rebalancing “{}”")
-        super().__init__(title.format(layer.name()), QgsTask.Flag.CanCancel)
+        super().__init__(title.format(layer.name()))
         self.service = service
         self.job = job
         self.layer_id = layer.id()
@@ -399,6 +413,7 @@ class EngineTask(QgsTask):
         self.title = title.format(layer.name())
         self.last_message = ""
         self.worst_text = ""
+        self._last_sent = 0.0
         self.plan = None
         self.error = ""
         self.setDependentLayers([layer])
@@ -425,6 +440,7 @@ class EngineTask(QgsTask):
             self.error = traceback.format_exc()
             QgsMessageLog.logMessage(self.error, LOG_TAG, Qgis.MessageLevel.Critical)
             return False
+        self._report(1.0, f"Done: worst deviation {100.0 * float(self.plan.figures.max_deviation):.2f} %")
         return not self.isCanceled()
 
     def _report(self, fraction: float, message: str) -> None:
@@ -432,13 +448,23 @@ class EngineTask(QgsTask):
         marker = "worst deviation"
         if marker in message:
             self.worst_text = message[message.index(marker):]
+        elif fraction >= 1.0:
+            return  # run() says the plan's own figure once the engine is done
         elif message and self.worst_text:
-            message = f"{message} ({self.worst_text})"  # the phase, and the best plan so far
-        if message and message != self.last_message:
-            self.last_message = message
-            self.progressText.emit(message)
+            message = f"{message} ({self.worst_text})"  # the phase, and the last figure of the search
+        if not message or message == self.last_message:
+            return
+        # a new phase at once; the figures of one phase at most four times a second (the search reports
+        # every few rounds: the panel need not redraw its line that often)
+        phase = message.split(":", 1)[0]
+        now = time.monotonic()
+        if phase == self.last_message.split(":", 1)[0] and now - self._last_sent < 0.25:
+            return
+        self.last_message = message
+        self._last_sent = now
+        self.progressText.emit(message)
 
-    def finished(self, result: bool) -> None:
+    def _hand_over(self, result: bool) -> None:
         service = self.service
         if not is_alive(service):  # the plugin unloaded (QGIS quits) while the engine ran: nothing to write
             return

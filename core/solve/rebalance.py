@@ -298,11 +298,14 @@ def _cut_off(model: Model, labels: np.ndarray, u: int, a: int, limit: int = BUND
 
 
 def flow_rebalance(model: Model, labels: np.ndarray, tolerance: np.ndarray, initial: Optional[np.ndarray] = None,
-                   cap: Optional[int] = None, rounds: int = 8) -> np.ndarray:
+                   cap: Optional[int] = None, rounds: int = 8, check=None) -> np.ndarray:
     """Border flows from the LP, realised with boundary units; repeated while it still helps
-    (the realised mix of measures differs a little from the LP's border averages)."""
+    (the realised mix of measures differs a little from the LP's border averages). ``check()`` is
+    called before every round (it raises when the user cancels)."""
     current = np.asarray(labels, dtype=np.int64).copy()
     for _ in range(rounds):
+        if check is not None:
+            check()
         pairs, flow, unit, recv, x = unit_flows(model, current, tolerance)
         if flow.size == 0 or not np.any(flow > 0):
             break

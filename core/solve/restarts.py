@@ -13,6 +13,11 @@
   cycle and no clock, so a loaded machine gives the same plan); then the rest of the time from
   the best plan they found. Which start leads to a good plan is a lottery: short runs from
   several starts find the good basin far more often than one long run.
+- **Border moves first** (Build out of tolerance on two or more measures, :func:`run_portfolio`): one
+  cooling of the border-move annealing from the best start, in at most BORDER_SHARE of the time;
+  after a whole cooling that beats the merge-and-resplit from the same start, the rest of the
+  portfolio is skipped (measures that pull apart need territories reshaped far beyond a pair); when
+  its plan is the best, it goes on for half the time left, then the merge-and-resplit finishes.
 - **Time slices** (Rebalance, :func:`in_time_slices`): the merge-and-resplit from each of its
   plans, in order, each until the end of its equal slice of the time left.
 - **Tries in a row** (giving back, :func:`until_stale`): attempts until a number of them in a row
@@ -40,6 +45,10 @@ PORTFOLIO_SHARE = 0.5
 PORTFOLIO_COOLINGS = 3
 #: Share of a progress span the portfolio reports over (the rest: the final run, then the caller's).
 PORTFOLIO_PROGRESS = 0.9
+#: Out of tolerance on two or more measures, the border-move annealing (core.solve.border_anneal)
+#: runs first: one cooling, in at most this share of the time, over this share of the progress.
+BORDER_SHARE = 0.4
+BORDER_PROGRESS = 0.2
 
 
 def start_count(n: int, p: int, one_unit_overshoots: bool, heavy_apart: bool) -> tuple:
@@ -92,7 +101,8 @@ def best_of_starts(count: int, run_start: Callable, started: float, time_limit: 
 
 
 def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: float, stop: float,
-                  cooling: int, clock_decides: bool, progress: Progress) -> np.ndarray:
+                  cooling: int, clock_decides: bool, progress: Progress,
+                  border: Optional[Callable] = None) -> np.ndarray:
     """The merge-and-resplit from the first plan of ``members``, or with two or more, first from
     each of up to PORTFOLIO of them and then from the best it found; see the module's words.
 
@@ -100,13 +110,29 @@ def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: f
     words of its random stream; the first run draws the stream a single run always drew) and
     returns its plan; ``key_of(labels)`` ranks plans. The search stops at ``stop`` (worst
     deviation in tolerances) or ``deadline``; ``clock_decides``: the caller set a time limit.
+
+    ``border(until, progress, first)`` (measures that may pull apart): the border-move annealing
+    from the first plan, returning (plan, whether a whole cooling ran). It runs first, one cooling
+    in at most BORDER_SHARE of the time; when it beats the merge-and-resplit from the same start
+    after a whole cooling, the rest of the portfolio is skipped; when its plan is the best at the
+    end after a whole cooling, it continues for half the time left before the merge-and-resplit finishes.
     """
     members = members[:PORTFOLIO]
     found, found_key = members[0], key_of(members[0])
-    lead = 0.0
+    lead = first = 0.0
     final_stream: list = []
+    border_plan, cooled = None, False
+    if border is not None:
+        first = BORDER_PROGRESS
+        until = min(deadline, CLOCK() + BORDER_SHARE * max(deadline - CLOCK(), 0.0))
+        got, cooled = border(until if clock_decides else deadline, progress.sub(0.0, first), True)
+        got_key = key_of(got)
+        if better(got_key, found_key):
+            found, found_key, border_plan = got, got_key, got
+        if found_key.worst <= stop + 1e-9:
+            return found
     if len(members) >= 2:
-        lead = PORTFOLIO_PROGRESS * PORTFOLIO_SHARE
+        lead = (PORTFOLIO_PROGRESS - first) * PORTFOLIO_SHARE
         left = max(deadline - CLOCK(), 0.0)
         final_stream = [2]
         for index, start in enumerate(members):
@@ -115,15 +141,30 @@ def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: f
             if not clock_decides:
                 # no limit set: a smaller step budget alone ends each run (never the clock)
                 until, budget = deadline, cooling
-            span = progress.sub(lead * index / len(members), lead * (index + 1) / len(members))
+            span = progress.sub(first + lead * index / len(members), first + lead * (index + 1) / len(members))
             got = anneal(start, [] if index == 0 else [1, index], until, span, budget)
             got_key = key_of(got)
-            if index == 0 or better(got_key, found_key):
+            if (index == 0 and border is None) or better(got_key, found_key):
                 found, found_key = got, got_key
             if found_key.worst <= stop + 1e-9:
                 break
+            if found is border_plan and cooled:
+                # a whole cooling of border moves beat the merge-and-resplit from the same start:
+                # they go on, unless a start not tried yet ranks higher as it is
+                for other in members[index + 1:]:
+                    if better(key_of(other), found_key):
+                        found, found_key = other, key_of(other)
+                break
     if found_key.worst > stop + 1e-9:
-        found = anneal(found, final_stream, deadline, progress.sub(lead, PORTFOLIO_PROGRESS), None)
+        span = progress.sub(first + lead, PORTFOLIO_PROGRESS)
+        if found is border_plan and cooled:
+            # the border moves did best after a whole cooling: more coolings from their plan for
+            # half the time left, then the merge-and-resplit finishes from the best plan they found
+            until = min(deadline, CLOCK() + 0.5 * max(deadline - CLOCK(), 0.0))
+            found, _ = border(until if clock_decides else deadline, span.sub(0.0, 0.5), False)
+            span = span.sub(0.5, 1.0)
+        if key_of(found).worst > stop + 1e-9:
+            found = anneal(found, final_stream, deadline, span, None)
     return found
 
 

@@ -122,6 +122,10 @@ class LocalSearch:
         band = self.goal if band is None else band
         return float((np.maximum(np.abs(self.ratios - 1.0) - band, 0.0) * self.merit.active).sum())
 
+    def worst_deviation(self) -> float:
+        """The largest |sum / target − 1| over the territories and balanced measures (a fraction)."""
+        return float((np.abs(self.ratios - 1.0) * self.merit.active).max(initial=0.0))
+
     def violated(self) -> bool:
         """Some territory is outside the user's tolerance on some measure."""
         return self.excess(self.tolerance) > 1e-12
@@ -358,10 +362,11 @@ class LocalSearch:
 
     def run(self, progress: Optional[Progress] = None, max_rounds: int = 100000, stop_when_balanced=False,
             levels=None) -> np.ndarray:
-        """Improve until no move helps.
+        """Improve until no move helps, or until ``progress`` is out of time (its deadline).
 
         When single moves stall, exchanges of two units are tried too; while the tolerance is
         still violated the pressure on balance is raised level by level (see pressure_levels).
+        ``progress`` is checked for cancellation every round.
         """
         check = self.model.contiguous
         if levels is None:
@@ -376,9 +381,14 @@ class LocalSearch:
         seen = {self._digest()}
         while rounds < max_rounds:
             rounds += 1
-            if progress is not None and rounds % 5 == 0:
-                # the pressure level is the best available measure of how far the search is
-                progress.step(min(level, len(levels) - 1) / len(levels), "Balancing and compacting")
+            if progress is not None:
+                progress.check()
+                if progress.out_of_time():
+                    break
+                if rounds % 5 == 0:
+                    # the pressure level is the best available measure of how far the search is
+                    progress.step(min(level, len(levels) - 1) / len(levels),
+                                  f"Balancing and compacting: worst deviation {100 * self.worst_deviation():.2f} %")
             if stop_when_balanced and not self.violated():
                 break
             made = self.round(check, swaps)

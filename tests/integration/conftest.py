@@ -15,6 +15,25 @@ DATA = ROOT / "resources" / "data"
 _PROVIDERS = []  # Python must keep the providers it registers alive
 
 
+@pytest.fixture(autouse=True)
+def _nothing_runs_into_the_next_test():
+    """What a test started in QGIS's threads ends with it: a map canvas still drawing, or a task still
+    reading, when the next test clears the project would use layers that are gone. (The accounts'
+    colours ask the units layer which unit an account stands in, ``overlay_within``; QGIS 3.22 crashes
+    when that layer is deleted while a drawing thread asks.)"""
+    yield
+    from qgis.gui import QgsMapCanvas
+    from qgis.PyQt.QtCore import QThreadPool
+    from qgis.PyQt.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        return
+    for widget in QApplication.allWidgets():
+        if isinstance(widget, QgsMapCanvas):
+            widget.stopRendering()
+    QThreadPool.globalInstance().waitForDone(60_000)
+
+
 @pytest.fixture
 def territory_provider(qgis_app, qgis_processing):
     """The plugin's Processing provider, registered as QGIS registers it (again, if a test that
@@ -96,3 +115,13 @@ def built_plan(run_algorithm, tmp_path_factory):
                 for name, value in _BUILT_PLANS[key].items()}
 
     return build
+
+
+@pytest.fixture
+def ohio_valley_layer(tmp_path):
+    """263 counties of Ohio, Kentucky and West Virginia (degrees) with 1990 population and one
+    account per county: measures that pull apart (resources/data/README.md); a private copy."""
+    path = _copy_sample("ohio_valley_counties.gpkg", tmp_path)
+    layer = QgsVectorLayer(f"{path}|layername=ohio_valley_counties", "ohio_valley", "ogr")
+    assert layer.isValid()
+    return layer

@@ -145,3 +145,18 @@ def set_up_dock(dock, layer: QgsVectorLayer, field: str = "territory", measures=
 
 def labels_array(service) -> np.ndarray:
     return service.ledger.plan_labels().copy()
+
+
+class TaskRecorder:
+    """Stands in for QGIS's task manager: neighbours are read at once, engine tasks wait for the test."""
+
+    def __init__(self):
+        self.tasks = []
+
+    def __call__(self, task):
+        from territory_planner.ui.tasks import UnitsTask
+
+        if isinstance(task, UnitsTask):
+            run_synchronously(task)
+        else:
+            self.tasks.append(task)

@@ -27,7 +27,13 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+#: marks a test that starts the QGIS desktop: skipped where QGIS or Xvfb is not installed
+NEEDS_DESKTOP = pytest.mark.skipif(shutil.which("xvfb-run") is None or shutil.which("qgis") is None,
+                                   reason="needs the qgis and xvfb packages (make sysdeps)")
 
 STARTUP = '''
 import json, os, traceback

@@ -141,12 +141,13 @@ def test_reopening_takes_the_accounts_units_found_before(dock, layers, qgis_ifac
     set_up(dock, units, accounts)
     before = visits(dock)
     from territory_planner.layers import accounts as account_layers
+    from territory_planner.ui.plan_controller import PlanController
 
     monkeypatch.setattr(account_layers, "units_at", lambda *args: pytest.fail("the accounts were located again"))
+    # the new panel restores the plan as it is made: its reading runs at once here
+    monkeypatch.setattr(PlanController, "_run_in_task_manager", lambda self, task: run_synchronously(task))
     again = TerritoryDock(qgis_iface)
-    again.controller.run_task = run_synchronously
     try:
-        again.controller.restore_from_project()
         assert again.controller.accounts.ready
         assert visits(again) == before
     finally:

@@ -4,15 +4,11 @@ from the dock, paint with it, and save a screenshot (test-output/dock.png, shown
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
-from qgis_desktop import check_desktop_run, run_desktop
+from qgis_desktop import NEEDS_DESKTOP, ROOT, check_desktop_run, run_desktop
 
-ROOT = Path(__file__).resolve().parents[2]
-
-pytestmark = pytest.mark.skipif(shutil.which("xvfb-run") is None or shutil.which("qgis") is None,
-                                reason="needs the qgis and xvfb packages (make sysdeps)")
+pytestmark = NEEDS_DESKTOP
 
 
 @pytest.mark.slow(11)

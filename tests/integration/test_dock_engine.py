@@ -6,25 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dock_helpers import run_synchronously, select_row, set_up_dock, table, table_numbers
+from dock_helpers import TaskRecorder, run_synchronously, select_row, set_up_dock, table, table_numbers
 from qgis.core import Qgis, QgsProject
 from territory_planner.compat import STRING, make_field
 from territory_planner.ui.dock import TerritoryDock
-
-
-class TaskRecorder:
-    """Stands in for QGIS's task manager: keeps tasks so a test decides when they run."""
-
-    def __init__(self):
-        self.tasks = []
-
-    def __call__(self, task):
-        from territory_planner.ui.tasks import UnitsTask
-
-        if isinstance(task, UnitsTask):
-            run_synchronously(task)
-        else:
-            self.tasks.append(task)
 
 
 @pytest.fixture

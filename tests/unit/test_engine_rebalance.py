@@ -94,3 +94,49 @@ def test_rebalance_keeps_territories_in_one_piece(shifted):
     problem, _ = shifted
     plan = rebalance_territories(problem)
     assert np.all(plan.figures.parts == 1)
+
+
+def test_with_no_time_left_no_search_runs_and_the_plan_is_never_worse(shifted, monkeypatch):
+    """A time limit bounds the whole rebalance (issue 26: the panel waited minutes on a 20 s limit):
+    once it is up, no search round starts, and the input still ranks as the floor."""
+    from territory_planner.core.solve.search import LocalSearch
+
+    problem, before = shifted
+    rounds = []
+    original = LocalSearch.round
+    monkeypatch.setattr(LocalSearch, "round", lambda self, *a, **k: rounds.append(1) or original(self, *a, **k))
+    plan = rebalance_territories(dataclasses.replace(problem, time_limit=0.0))
+    assert rounds == []
+    assert plan.figures.max_deviation <= plan_figures(before.labels, problem).max_deviation + 1e-12
+    assert np.all(plan.figures.parts == 1)
+
+
+def test_cancel_is_seen_at_the_next_round_of_the_search(shifted, monkeypatch):
+    from territory_planner.core.solve.search import LocalSearch
+
+    problem, _ = shifted
+    rounds = []
+    original = LocalSearch.round
+    monkeypatch.setattr(LocalSearch, "round", lambda self, *a, **k: rounds.append(1) or original(self, *a, **k))
+    with pytest.raises(Cancelled):
+        rebalance_territories(problem, progress=Progress(is_cancelled=lambda: bool(rounds)))
+    assert len(rounds) == 1
+
+
+def test_the_search_reports_the_worst_deviation(shifted):
+    problem, _ = shifted
+    seen = []
+    rebalance_territories(problem, progress=Progress(report=lambda f, m: seen.append(m)))
+    assert any(m.startswith("Balancing and compacting: worst deviation ") for m in seen), seen
+
+
+def test_cancel_is_seen_between_the_rounds_of_border_flows(shifted, monkeypatch):
+    from territory_planner.core.solve import rebalance as flows
+
+    problem, _ = shifted
+    rounds = []
+    original = flows.unit_flows
+    monkeypatch.setattr(flows, "unit_flows", lambda *a, **k: rounds.append(1) or original(*a, **k))
+    with pytest.raises(Cancelled):
+        rebalance_territories(problem, progress=Progress(is_cancelled=lambda: bool(rounds)))
+    assert len(rounds) == 1
