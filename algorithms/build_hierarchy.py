@@ -17,16 +17,15 @@ from ..core.engine import build_territories
 from ..core.metrics import plan_figures
 from ..core.plan.hierarchy import coarsen, region_problem, units_in_regions
 from ..core.problem import Problem
-from ..layers.alignment import read_alignment
 from ..layers.shapes import TerritoryShapes
 from ..layers.territory_table import TerritoryRow
-from ..layers.units import ScaledFeedback
 from . import parameters as shared
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import engine_progress, run_engine
 from .messages import listed
 from .outputs import TerritoryStyler, write_units
 from .parameters import OUTPUT, OUTPUT_REGIONS, RANDOM_SEED, REGION_COUNT, REGION_FIELD, TERRITORY_FIELD
+from .plan_inputs import PlanInputs
 from .territory_layer import Column, figure_columns, plan_columns, write_territory_layer
 
 HELP = (
@@ -83,10 +82,9 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
-        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback)
+        source, territory_field = inputs.source, inputs.territory_field
         region_count = self.parameterAsInt(parameters, REGION_COUNT, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
         weights = shared.index_weights(self, parameters, context)
         tolerance = shared.tolerance(self, parameters, context)
         region_field = self.parameterAsString(parameters, REGION_FIELD, context).strip()
@@ -100,9 +98,8 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         if region_count < 1:
             raise QgsProcessingException(self.tr("Ask for at least one region."))
 
-        feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 30))
-        alignment = read_alignment(source, territory_field, units, feedback)
+        units = inputs.read_units(self.tr("Reading units and their neighbours…"), 30.0)
+        alignment = inputs.read_alignment()
         territories = alignment.names
         if alignment.unassigned:
             missing = [int(units.fids[i]) for i in np.flatnonzero(alignment.labels < 0)]
@@ -116,7 +113,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
             ).format(len(territories), territory_field, region_count, len(territories)))
 
         # the index scaled so the average region scores 1,000
-        units = self.with_index(source, units, weights, region_count, feedback)
+        units = inputs.with_index(weights, region_count)
         super_units = coarsen(alignment.labels, units.positions, units.workloads, units.adjacency,
                               len(territories))
         problem = region_problem(super_units, region_count, list(units.measure_names), tolerance,

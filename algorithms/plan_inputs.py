@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qgis.core import QgsProcessingException
+from scipy import sparse
 
 from ..core.plan.accounts import AccountBook
 from ..layers.alignment import Alignment, read_alignment
@@ -103,12 +104,20 @@ class PlanInputs:
                                                  self.territory_field)
         return self._table
 
+    def table_given(self) -> bool:
+        """Whether a TERRITORIES table is given (its colours then spare reading the units' neighbours)."""
+        return self.algorithm.parameterAsSource(self.parameters, shared.TERRITORIES, self.context) is not None
+
     def rows(self, codes: list[str] | None = None, labels=None, reps=None) -> list[TerritoryRow]:
         """A territory row per code (the alignment's unless given): the table's names, reps and colours,
-        colours chosen on the units' adjacency where the table has none; ``reps`` override the reps."""
+        colours chosen on the units' adjacency where the table has none; ``reps`` override the reps.
+        Units read without their neighbours count as touching none."""
         codes = self.codes if codes is None else codes
         labels = self.labels if labels is None else labels
-        return plan_rows(codes, labels, self.units.adjacency, self.territory_table(), reps)
+        adjacency = self.units.adjacency
+        if adjacency is None:
+            adjacency = sparse.csr_matrix((self.units.count, self.units.count))
+        return plan_rows(codes, labels, adjacency, self.territory_table(), reps)
 
     def count_accounts(self, codes: list[str] | None = None) -> Units:
         """The units' workloads with the accounts counted where they are aligned, for a plan of ``codes``
