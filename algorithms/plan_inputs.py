@@ -110,14 +110,16 @@ class PlanInputs:
 
     def rows(self, codes: list[str] | None = None, labels=None, reps=None) -> list[TerritoryRow]:
         """A territory row per code (the alignment's unless given): the table's names, reps and colours,
-        colours chosen on the units' adjacency where the table has none; ``reps`` override the reps.
-        Units read without their neighbours count as touching none."""
+        colours chosen on the units' adjacency where the table has none; ``reps`` override the reps."""
         codes = self.codes if codes is None else codes
         labels = self.labels if labels is None else labels
-        adjacency = self.units.adjacency
-        if adjacency is None:
-            adjacency = sparse.csr_matrix((self.units.count, self.units.count))
-        return plan_rows(codes, labels, adjacency, self.territory_table(), reps)
+        return plan_rows(codes, labels, self.neighbours(), self.territory_table(), reps)
+
+    def neighbours(self):
+        """The units' adjacency; units read without their neighbours count as touching none."""
+        if self.units.adjacency is not None:
+            return self.units.adjacency
+        return sparse.csr_matrix((self.units.count, self.units.count))
 
     def count_accounts(self, codes: list[str] | None = None) -> Units:
         """The units' workloads with the accounts counted where they are aligned, for a plan of ``codes``
