@@ -66,9 +66,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=3, minValue=1))
-        shared.add_balance_fields(self)
-        shared.add_index_weights(self)
-        shared.add_tolerance(self, self.tr("Tolerance (% of each region's target)"))
+        shared.add_measures(self, self.tr("Tolerance (% of each region's target)"))
         self.addParameter(QgsProcessingParameterString(
             REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
         shared.add_random_seed(self)

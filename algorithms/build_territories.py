@@ -105,9 +105,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=10, minValue=1))
-        shared.add_balance_fields(self)
-        shared.add_index_weights(self)
-        shared.add_tolerance(self)
+        shared.add_measures(self)
         shared.add_search_settings(self)
         self.addParameter(QgsProcessingParameterFeatureSource(
             SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"),

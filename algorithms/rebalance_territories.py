@@ -112,9 +112,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
         shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field (current alignment)"))
-        shared.add_balance_fields(self)
-        shared.add_index_weights(self)
-        shared.add_tolerance(self)
+        shared.add_measures(self)
         shared.add_search_settings(self)
         shared.add_unit_field(self, LOCKED_FIELD, self.tr("Locked field"), optional=True)
         self.addParameter(QgsProcessingParameterNumber(

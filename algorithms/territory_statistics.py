@@ -134,9 +134,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer with an alignment"))
         shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
-        shared.add_balance_fields(self)
-        shared.add_index_weights(self)
-        shared.add_tolerance(self)
+        shared.add_measures(self)
         shared.add_reps(self, self.tr("Reps (points)"),
                         territory_field=self.tr("Rep territory field (default: the rep's name)"))
         add_travel_parameters(self, network_only=True)
