@@ -132,7 +132,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         figures = plan_figures(labels, unit_problem)
         out_id, regions_id = self._write_outputs(parameters, context, feedback, source, units, labels,
                                                  figures, region_names, region_field, territories,
-                                                 region_of_territory)
+                                                 region_of_territory, inputs.territory_table())
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
         feedback.pushInfo(self.tr(
             "{} regions from {} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not "
@@ -161,7 +161,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
                 feedback.pushWarning(text)
 
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, region_names,
-                       region_field, territories, region_of_territory):
+                       region_field, territories, region_of_territory, table):
         out_id, geometries = write_units(
             self, parameters, OUTPUT, context, feedback, source, units,
             [make_field(region_field, STRING, 80)], lambda i: [region_names[int(labels[i])]],
@@ -171,7 +171,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         members = [[territories[t] for t in np.flatnonzero(region_of_territory == k)] for k in range(len(region_names))]
         regions = figure_columns((Column("terr_count", INT), [len(names) for names in members]),
                                  (Column("members", STRING, length=254), [", ".join(names)[:254] for names in members]))
-        goals = self._region_goals(parameters, context, feedback, members)
+        goals = self._region_goals(table, feedback, members)
         rows = [TerritoryRow(code=name, name=name) for name in region_names]
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(region_names), source.sourceCrs(),
                                           context.transformContext(), feedback, (90.0, 100.0))
@@ -184,11 +184,9 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         return out_id, regions_id
 
 
-    def _region_goals(self, parameters, context, feedback, members: list[list[str]]) -> list:
-        """A region's goal is the sum of its territories' goals (the territory table's): a column
-        ``goal`` when the table has goals, none otherwise."""
-        table = shared.territory_table(self, parameters, context, self.parameterAsString(parameters, TERRITORY_FIELD,
-                                                                                         context))
+    def _region_goals(self, table: dict[str, TerritoryRow], feedback, members: list[list[str]]) -> list:
+        """A region's goal is the sum of its territories' goals (``table``, the territory table's rows by
+        code): a column ``goal`` when the table has goals, none otherwise."""
         if not any(row.goal is not None for row in table.values()):
             return []
         missing = sorted({code for names in members for code in names

@@ -91,10 +91,12 @@ class PlanInputs:
 
     @property
     def codes(self) -> list[str]:
+        """The plan's territory codes, in the alignment's order."""
         return self.alignment.names
 
     @property
     def labels(self):
+        """Each unit's territory as an index into ``codes`` (-1: none)."""
         return self.alignment.labels
 
     def territory_table(self) -> dict[str, TerritoryRow]:
