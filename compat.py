@@ -92,6 +92,20 @@ def vector_layers():
     return _layer_filters("VectorLayer")
 
 
+def set_label_text_format(label, text_format) -> None:
+    """A layout label's text in ``text_format`` (points): ``setTextFormat`` from QGIS 3.24 on (``setFont``
+    and ``setFontColor`` are deprecated there); before, the format's font, size and colour one by one."""
+    if hasattr(label, "setTextFormat"):
+        label.setTextFormat(text_format)
+        return
+    from qgis.PyQt.QtGui import QFont
+
+    font = QFont(text_format.font())
+    font.setPointSizeF(text_format.size())
+    label.setFont(font)
+    label.setFontColor(text_format.color())
+
+
 def undo_command_class():
     """``QUndoCommand``: in QtWidgets under Qt5, in QtGui under Qt6."""
     try:

@@ -15,15 +15,15 @@ from qgis.core import (
 from ..compat import DOUBLE, STRING, make_field
 from ..core.plan.accounts import SOURCE_NAMES
 from ..layers.account_style import apply_account_style
-from ..layers.alignment import read_alignment, read_unit_names
+from ..layers.alignment import read_unit_names
 from ..layers.territory_table import TerritoryRow
-from ..layers.units import ScaledFeedback
 from ..layers.values import natural_key
 from . import parameters as shared
 from .account_run import read_account_parameters
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .outputs import write_units
 from .parameters import ACCOUNTS, BALANCE_FIELDS, OUTPUT, OUTPUT_SUMMARY, TERRITORY_FIELD, UNIT_ID_FIELD
+from .plan_inputs import PlanInputs
 from .territory_layer import Column, account_columns, figure_columns, table_columns, write_territory_layer
 
 HELP = (
@@ -67,14 +67,13 @@ class AssignAccountsAlgorithm(TerritoryAlgorithm):
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
-        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback)
+        source, territory_field, balance_fields = inputs.source, inputs.territory_field, inputs.balance_fields
 
-        feedback.setProgressText(self.tr("Reading units…"))
-        units = self.read_units(source, [], context, ScaledFeedback(feedback, 0, 15), with_adjacency=False)
-        alignment = read_alignment(source, territory_field, units, feedback)
-        known = shared.territory_table(self, parameters, context, territory_field)
+        # the balance fields are the accounts': the units are read for their place only
+        units = inputs.read_units(self.tr("Reading units…"), 15.0, with_adjacency=False, fields=[])
+        alignment = inputs.read_alignment()
+        known = inputs.territory_table()
         codes = sorted(set(alignment.names) | set(known), key=natural_key)
         position = {code: k for k, code in enumerate(codes)}
         unit_labels = np.array([position[alignment.names[k]] if k >= 0 else -1 for k in alignment.labels.tolist()],

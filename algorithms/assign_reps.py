@@ -13,16 +13,13 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterFeatureSink,
 )
-from scipy import sparse
 
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.plan.checks import distances_km, reach
 from ..core.plan.matching import match_reps, territory_distance_costs, unit_weights
-from ..layers.alignment import read_alignment
 from ..layers.reps import read_reps, refuse_reps_without_home
 from ..layers.shapes import TerritoryShapes
-from ..layers.territory_table import TerritoryRow, plan_rows, read_territory_table
-from ..layers.units import ScaledFeedback
+from ..layers.territory_table import TerritoryRow
 from . import parameters as shared
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
@@ -40,6 +37,7 @@ from .parameters import (
     UNASSIGNED_REPS,
     VACANCIES,
 )
+from .plan_inputs import PlanInputs
 from .territory_layer import (
     Column,
     figure_columns,
@@ -118,29 +116,22 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback)
+        source, territory_field = inputs.source, inputs.territory_field
         reps = self.parameterAsSource(parameters, REPS, context)
         if reps is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, REPS))
-        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
         name_field = self.parameterAsString(parameters, REP_NAME_FIELD, context)
         keep_field = self.parameterAsString(parameters, REP_TERRITORY_FIELD, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
         if not name_field:
             raise QgsProcessingException(self.tr("Choose the reps layer's field that holds the reps' names."))
 
-        feedback.setProgressText(self.tr("Reading units…"))
-        table_source = self.parameterAsSource(parameters, shared.TERRITORIES, context)
-        known = read_territory_table(table_source, territory_field)
         # without a territory table, colours are chosen on the territories' adjacency, as Build does
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 40),
-                                with_adjacency=table_source is None)
-        alignment = read_alignment(source, territory_field, units, feedback)
+        units = inputs.read_units(self.tr("Reading units…"), 40.0, with_adjacency=not inputs.table_given())
+        alignment = inputs.read_alignment(self.tr(
+            "The territory field “{}” is empty for every unit. Build territories first, or pick the "
+            "field that holds each unit's territory."))
         names = alignment.names
-        if not names:
-            raise QgsProcessingException(self.tr(
-                "The territory field “{}” is empty for every unit. Build territories first, or pick the "
-                "field that holds each unit's territory.").format(territory_field))
         if alignment.unassigned:
             feedback.pushWarning(self.tr("{} units have no territory in “{}”; they get no rep.")
                                  .format(alignment.unassigned, territory_field))
@@ -177,9 +168,7 @@ class AssignRepsAlgorithm(TerritoryAlgorithm):
                 vacancies, p, len(rep_names), vacant))
 
         stats = territory_reach(units, labels, weights, homes, rep_of_territory, p, minutes)
-        adjacency = units.adjacency if units.adjacency is not None else sparse.csr_matrix((units.count, units.count))
-        rows = plan_rows(names, labels, adjacency, known,
-                         [rep_names[int(j)] if j >= 0 else None for j in rep_of_territory])
+        rows = inputs.rows(reps=[rep_names[int(j)] if j >= 0 else None for j in rep_of_territory])
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, alignment,
                                                      territory_rep, rep_of_territory, kept, stats, rows)
         territory_of_rep = {int(j): k for k, j in enumerate(rep_of_territory) if j >= 0}

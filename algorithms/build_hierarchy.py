@@ -17,16 +17,15 @@ from ..core.engine import build_territories
 from ..core.metrics import plan_figures
 from ..core.plan.hierarchy import coarsen, region_problem, units_in_regions
 from ..core.problem import Problem
-from ..layers.alignment import read_alignment
 from ..layers.shapes import TerritoryShapes
 from ..layers.territory_table import TerritoryRow
-from ..layers.units import ScaledFeedback
 from . import parameters as shared
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import engine_progress, run_engine
 from .messages import listed
 from .outputs import TerritoryStyler, write_units
 from .parameters import OUTPUT, OUTPUT_REGIONS, RANDOM_SEED, REGION_COUNT, REGION_FIELD, TERRITORY_FIELD
+from .plan_inputs import PlanInputs
 from .territory_layer import Column, figure_columns, plan_columns, write_territory_layer
 
 HELP = (
@@ -67,9 +66,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             REGION_COUNT, self.tr("Number of regions"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=3, minValue=1))
-        shared.add_balance_fields(self)
-        shared.add_index_weights(self)
-        shared.add_tolerance(self, self.tr("Tolerance (% of each region's target)"))
+        shared.add_measures(self, self.tr("Tolerance (% of each region's target)"))
         self.addParameter(QgsProcessingParameterString(
             REGION_FIELD, self.tr("Region field name"), defaultValue="region"))
         shared.add_random_seed(self)
@@ -83,10 +80,9 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
-        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback)
+        source, territory_field = inputs.source, inputs.territory_field
         region_count = self.parameterAsInt(parameters, REGION_COUNT, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
         weights = shared.index_weights(self, parameters, context)
         tolerance = shared.tolerance(self, parameters, context)
         region_field = self.parameterAsString(parameters, REGION_FIELD, context).strip()
@@ -100,9 +96,8 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         if region_count < 1:
             raise QgsProcessingException(self.tr("Ask for at least one region."))
 
-        feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        units = self.read_units(source, balance_fields, context, ScaledFeedback(feedback, 0, 30))
-        alignment = read_alignment(source, territory_field, units, feedback)
+        units = inputs.read_units(self.tr("Reading units and their neighbours…"), 30.0)
+        alignment = inputs.read_alignment()
         territories = alignment.names
         if alignment.unassigned:
             missing = [int(units.fids[i]) for i in np.flatnonzero(alignment.labels < 0)]
@@ -116,7 +111,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
             ).format(len(territories), territory_field, region_count, len(territories)))
 
         # the index scaled so the average region scores 1,000
-        units = self.with_index(source, units, weights, region_count, feedback)
+        units = inputs.with_index(weights, region_count)
         super_units = coarsen(alignment.labels, units.positions, units.workloads, units.adjacency,
                               len(territories))
         problem = region_problem(super_units, region_count, list(units.measure_names), tolerance,
@@ -137,7 +132,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         figures = plan_figures(labels, unit_problem)
         out_id, regions_id = self._write_outputs(parameters, context, feedback, source, units, labels,
                                                  figures, region_names, region_field, territories,
-                                                 region_of_territory)
+                                                 region_of_territory, inputs.territory_table())
         max_deviation = round(100.0 * float(figures.max_deviation), 3)
         feedback.pushInfo(self.tr(
             "{} regions from {} territories; worst deviation {:.2f} % (tolerance {:.1f} %); {} not "
@@ -166,7 +161,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
                 feedback.pushWarning(text)
 
     def _write_outputs(self, parameters, context, feedback, source, units, labels, figures, region_names,
-                       region_field, territories, region_of_territory):
+                       region_field, territories, region_of_territory, table):
         out_id, geometries = write_units(
             self, parameters, OUTPUT, context, feedback, source, units,
             [make_field(region_field, STRING, 80)], lambda i: [region_names[int(labels[i])]],
@@ -176,7 +171,7 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         members = [[territories[t] for t in np.flatnonzero(region_of_territory == k)] for k in range(len(region_names))]
         regions = figure_columns((Column("terr_count", INT), [len(names) for names in members]),
                                  (Column("members", STRING, length=254), [", ".join(names)[:254] for names in members]))
-        goals = self._region_goals(parameters, context, feedback, members)
+        goals = self._region_goals(table, feedback, members)
         rows = [TerritoryRow(code=name, name=name) for name in region_names]
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(region_names), source.sourceCrs(),
                                           context.transformContext(), feedback, (90.0, 100.0))
@@ -189,11 +184,9 @@ class BuildHierarchyAlgorithm(TerritoryAlgorithm):
         return out_id, regions_id
 
 
-    def _region_goals(self, parameters, context, feedback, members: list[list[str]]) -> list:
-        """A region's goal is the sum of its territories' goals (the territory table's): a column
-        ``goal`` when the table has goals, none otherwise."""
-        table = shared.territory_table(self, parameters, context, self.parameterAsString(parameters, TERRITORY_FIELD,
-                                                                                         context))
+    def _region_goals(self, table: dict[str, TerritoryRow], feedback, members: list[list[str]]) -> list:
+        """A region's goal is the sum of its territories' goals (``table``, the territory table's rows by
+        code): a column ``goal`` when the table has goals, none otherwise."""
         if not any(row.goal is not None for row in table.values()):
             return []
         missing = sorted({code for names in members for code in names

@@ -23,11 +23,9 @@ from ..core.problem import Problem
 from ..i18n import tr
 from ..layers.alignment import keep_codes_by_overlap, read_alignment
 from ..layers.shapes import TerritoryShapes
-from ..layers.territory_table import plan_rows
-from ..layers.units import ScaledFeedback, points_to_metric
+from ..layers.units import points_to_metric
 from ..layers.values import default_names, lock_value, text_or_none
 from . import parameters as shared
-from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import engine_progress, run_engine
 from .messages import push_diagnostics, report_lower_bound
@@ -45,6 +43,7 @@ from .parameters import (
     TERRITORY_COUNT,
     TERRITORY_FIELD,
 )
+from .plan_inputs import PlanInputs
 from .territory_layer import account_columns, plan_columns, write_territory_layer
 
 HELP = (
@@ -106,9 +105,7 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             TERRITORY_COUNT, self.tr("Number of territories"), QgsProcessingParameterNumber.Type.Integer,
             defaultValue=10, minValue=1))
-        shared.add_balance_fields(self)
-        shared.add_index_weights(self)
-        shared.add_tolerance(self)
+        shared.add_measures(self)
         shared.add_search_settings(self)
         self.addParameter(QgsProcessingParameterFeatureSource(
             SEEDS, self.tr("Seeds (territory centres, e.g. rep homes)"),
@@ -138,23 +135,21 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback, territory_field=None)
+        source = inputs.source
         weights = shared.index_weights(self, parameters, context)
-        search = shared.search_settings(self, parameters, context, shared.measure_names(balance_fields, weights))
+        search = shared.search_settings(self, parameters, context, shared.measure_names(inputs.balance_fields, weights))
         random_seed = self.parameterAsInt(parameters, RANDOM_SEED, context)
         territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context).strip()
         if not territory_field:
             raise QgsProcessingException(self.tr("Give the territory field a name (e.g. “territory”)."))
+        # the field the plan is written to: the old plan and the territory table's codes are read by it
+        inputs.territory_field = territory_field
         locked_field = self.parameterAsString(parameters, LOCKED_FIELD, context)
         count = self.parameterAsInt(parameters, TERRITORY_COUNT, context)
 
-        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
-
-        feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        read_feedback = ScaledFeedback(feedback, 0, 20)
-        units = self.read_units(source, account_run.unit_fields, context, read_feedback)
-        account_run.read(self, parameters, context, source, units, feedback, (20.0, 25.0))
+        units = inputs.read_units(self.tr("Reading units and their neighbours…"), 20.0, accounts_until=25.0)
+        account_run = inputs.account_run
         travel_run = TravelRun.read(self, parameters, context, feedback, source, units)
 
         seeds = self.parameterAsSource(parameters, SEEDS, context)
@@ -168,13 +163,13 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
                 "The layer has {} units but {} territories were asked for. Ask for at most {} territories.")
                 .format(units.count, count, units.count))
 
-        units = self.with_index(source, units, weights, count, feedback)
+        units = inputs.with_index(weights, count)
 
         locked = None
         if locked_field:
             locked, names = self._read_locks(source, locked_field, units, names, count)
         names = default_names(names, count)
-        known = shared.territory_table(self, parameters, context, territory_field)
+        known = inputs.territory_table()
         # codes fixed before the build (seeds, locks) take the overrides at once; otherwise the codes come
         # from the old plan after the build, and a second pass counts the overrides where they belong
         names_fixed = seeds is not None or locked is not None
@@ -205,10 +200,10 @@ class BuildTerritoriesAlgorithm(TerritoryAlgorithm):
         if second_pass and book.overridden.any():
             plan, labels, figures, units = self._count_overrides(problem, plan, labels, units, own_workloads,
                                                                   account_run, book, travel_run, names, feedback)
-        unit_names = shared.unit_names(self, parameters, context, source, units)
+        unit_names = inputs.unit_names()
         push_diagnostics(plan, units, names, feedback, unit_names)
 
-        rows = plan_rows(names, labels, units.adjacency, known)
+        rows = inputs.rows(names, labels)
         out_id, territories_id = self._write_outputs(parameters, context, feedback, source, units, labels,
                                                      figures, names, territory_field, rows, travel_run, book)
         max_deviation = round(100.0 * float(figures.max_deviation), 3)

@@ -21,18 +21,15 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsWkbTypes,
 )
-from scipy import sparse
 
 from ..compat import DOUBLE, INT, STRING, make_field
 from ..core.plan.accounts import AccountBook, changed_accounts
 from ..core.plan.realignment import flow_changes, flows
 from ..i18n import tr
 from ..layers.territory_table import plan_rows, read_territory_table
-from ..layers.units import ScaledFeedback
 from ..layers.values import is_null, natural_key, text_or_none
 from . import parameters as shared
 from . import report
-from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .messages import listed
@@ -55,6 +52,7 @@ from .parameters import (
     TERRITORIES_CHANGED,
     UNIT_ID_FIELD,
 )
+from .plan_inputs import PlanInputs
 from .report_compare import account_moves, compare_report, unit_moves
 from .report_maps import changes_map
 from .territory_layer import measure_columns
@@ -145,12 +143,13 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
     # -- run -----------------------------------------------------------------------------------
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
+        # two territory fields, before and after: the plan's inputs are read without one
+        inputs = PlanInputs.read(self, parameters, context, feedback, territory_field=None)
+        source = inputs.source
         after_source = self.parameterAsSource(parameters, INPUT_AFTER, context)
         field_before = self.parameterAsString(parameters, FIELD_BEFORE, context)
         field_after = self.parameterAsString(parameters, FIELD_AFTER, context)
         id_field = self.parameterAsString(parameters, UNIT_ID_FIELD, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
         html_path = self.parameterAsFileOutput(parameters, OUTPUT_HTML, context)
         override_before = self.parameterAsString(parameters, OVERRIDE_FIELD_BEFORE, context).strip()
         overrides_differ = bool(override_before) and override_before != self.parameterAsString(
@@ -159,13 +158,11 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
 
         table_source = self.parameterAsSource(parameters, TERRITORIES, context)
         known = read_territory_table(table_source, [field_after, field_before])
-        feedback.setProgressText(self.tr("Reading units…"))
         # without a territory table, colours are chosen on the territories' adjacency, as Build does
-        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
-        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 25),
-                                with_adjacency=table_source is None)
-        account_run.read(self, parameters, context, source, units, feedback, (25.0, 30.0))
-        unit_names = shared.unit_names(self, parameters, context, source, units)
+        units = inputs.read_units(self.tr("Reading units…"), 25.0, accounts_until=30.0,
+                                  with_adjacency=table_source is None)
+        account_run = inputs.account_run
+        unit_names = inputs.unit_names()
         before, ids = self._read_column(
             source, field_before, id_field if after_source is not None else None, units, feedback
         )
@@ -189,8 +186,7 @@ class CompareAlignmentsAlgorithm(TerritoryAlgorithm):
         if unassigned.any() or (account_changes is not None and account_changes["unaligned"]):
             rows.append(None)
         changed = row_before != row_after
-        adjacency = units.adjacency if units.adjacency is not None else sparse.csr_matrix((units.count, units.count))
-        table = plan_rows(names, np.where(row_after < len(names), row_after, -1), adjacency, known)
+        table = plan_rows(names, np.where(row_after < len(names), row_after, -1), inputs.neighbours(), known)
         moved_between = flows(row_before, row_after, weights, len(rows))
         if account_changes is not None:
             moved_between += _apart_flows(account_run, account_changes, len(rows), weights.shape[1])

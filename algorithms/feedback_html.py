@@ -105,6 +105,8 @@ def _words() -> dict:
     return {
         "yours": tr("in your territory"),
         "bordering": tr("bordering, in {}"),
+        # what a unit is called when the units have no name field (the id already says it all)
+        "unnamed_unit": tr("Unit {}"),
         "account_yours": tr("an account of your territory"),
         "account_other": tr("an account served by {}"),
         "select_first": tr("Select a unit on the map or in a list first."),

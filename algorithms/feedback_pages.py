@@ -8,7 +8,6 @@ import os
 
 import numpy as np
 from qgis.core import (
-    QgsProcessingException,
     QgsProcessingOutputString,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterString,
@@ -17,11 +16,8 @@ from qgis.core import (
 from ..core.metrics import plan_figures
 from ..core.plan.feedback import plan_fingerprint
 from ..i18n import tr
-from ..layers.alignment import read_alignment
 from ..layers.feedback_files import read_unit_ids
 from ..layers.svg_map import svg_map
-from ..layers.territory_table import plan_rows
-from ..layers.units import ScaledFeedback
 from ..layers.values import natural_key
 from . import parameters as shared
 from .account_run import AccountRun
@@ -37,8 +33,8 @@ from .feedback_html import (
     page_html,
     write_all,
 )
-from .parameters import DUE_DATE, OUTPUT_FOLDER, PAGES, TERRITORY_FIELD, UNIT_ID_FIELD, UNIT_NAME_FIELD
-from .territory_layer import measure_columns
+from .parameters import DUE_DATE, OUTPUT_FOLDER, PAGES, UNIT_ID_FIELD, UNIT_NAME_FIELD
+from .plan_inputs import PlanInputs
 
 #: bordering units of no territory yet are drawn in this grey
 UNASSIGNED_COLOUR = "#bdbdbd"
@@ -88,38 +84,27 @@ class FeedbackPagesAlgorithm(TerritoryAlgorithm):
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
-        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback)
         tolerance = shared.tolerance(self, parameters, context)
         due_date = (self.parameterAsString(parameters, DUE_DATE, context) or "").strip()
         folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         os.makedirs(folder, exist_ok=True)
 
-        feedback.setProgressText(self.tr("Reading units…"))
-        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
-        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 25))
-        account_run.read(self, parameters, context, source, units, feedback, (25.0, 30.0))
-        alignment = read_alignment(source, territory_field, units, feedback)
-        codes, labels = alignment.names, alignment.labels
-        if not codes:
-            raise QgsProcessingException(self.tr(
-                "No unit has a territory in “{}”. Choose the field that holds the plan, or build territories "
-                "first.").format(territory_field))
-        book = account_run.book(codes)  # an override naming no territory of the plan stops here
-        units = account_run.with_accounts(units, book)
-        unit_ids = read_unit_ids(source, self.parameterAsString(parameters, UNIT_ID_FIELD, context), units)
-        unit_names = shared.unit_names(self, parameters, context, source, units) or [
-            self.tr("Unit {}").format(unit_id) for unit_id in unit_ids]
+        inputs.read_units(self.tr("Reading units…"), 25.0, accounts_until=30.0)
+        inputs.read_alignment(self.tr("No unit has a territory in “{}”. Choose the field that holds the plan, or build "
+                                    "territories first."))
+        codes, labels = inputs.codes, inputs.labels
+        units = inputs.count_accounts()
+        unit_ids = read_unit_ids(inputs.source, self.parameterAsString(parameters, UNIT_ID_FIELD, context), units)
+        unit_names = inputs.unit_names() or [self.tr("Unit {}").format(unit_id) for unit_id in unit_ids]
         plan_id = plan_fingerprint(unit_ids, [codes[k] if k >= 0 else None for k in labels])
-        known = shared.territory_table(self, parameters, context, territory_field)
-        rows = plan_rows(codes, labels, units.adjacency, known)
+        rows = inputs.rows()
         figures = plan_figures(labels, units.workloads, territory_count=len(codes),
-                               fixed_loads=account_run.fixed_loads(book, len(codes), units.workloads.shape[1]))
-        measures = measure_columns(units)
+                               fixed_loads=inputs.fixed_loads(len(codes)))
+        measures = inputs.measures
         weights = units.workloads if units.measure_names else np.ones((units.count, 1))
-        accounts = _PageAccounts(account_run, book, labels, unit_ids, codes, rows, weights.shape[1]) \
-            if book is not None else None
+        accounts = _PageAccounts(inputs.account_run, inputs.book, labels, unit_ids, codes, rows, weights.shape[1]) \
+            if inputs.book is not None else None
 
         feedback.setProgressText(self.tr("Writing {} feedback pages…").format(len(codes)))
         adjacency = units.adjacency.tocsr()

@@ -1,5 +1,5 @@
-"""How the algorithms' own maps (the report images and the packets) draw text and rep homes: labels
-with a white halo, so they read over any territory colour, and homes as dark stars."""
+"""How the algorithms' own maps (the report images and the packets) show labels and rep homes: labels in
+``layers.style.haloed_text`` (a white halo reads over any territory colour), and homes as dark stars."""
 
 from __future__ import annotations
 
@@ -7,28 +7,10 @@ from qgis.core import (
     QgsPalLayerSettings,
     QgsSimpleMarkerSymbolLayerBase,
     QgsSymbol,
-    QgsTextBufferSettings,
     QgsTextFormat,
     QgsVectorLayerSimpleLabeling,
 )
-from qgis.PyQt.QtGui import QColor, QFont
-
-
-def haloed_text(size: float, halo: float, colour: QColor | None = None, font: QFont | None = None) -> QgsTextFormat:
-    """Text of ``size`` points with a white halo ``halo`` mm wide (QGIS's default colour and font
-    unless given)."""
-    text = QgsTextFormat()
-    if font is not None:
-        text.setFont(font)
-    text.setSize(size)
-    if colour is not None:
-        text.setColor(colour)
-    buffer = QgsTextBufferSettings()
-    buffer.setEnabled(True)
-    buffer.setSize(halo)
-    buffer.setColor(QColor(255, 255, 255))
-    text.setBuffer(buffer)
-    return text
+from qgis.PyQt.QtGui import QColor
 
 
 def show_labels(layer, settings: QgsPalLayerSettings, text: QgsTextFormat) -> None:

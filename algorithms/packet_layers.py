@@ -22,15 +22,15 @@ from qgis.core import (
     QgsVectorLayerSimpleLabeling,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtGui import QColor, QFont
+from qgis.PyQt.QtGui import QColor
 
 from ..compat import INT, STRING, make_field
 from ..i18n import tr
 from ..layers.shapes import TerritoryShapes
-from ..layers.style import label_territories
+from ..layers.style import haloed_text, label_font, label_territories
 from ..layers.values import natural_key
 from . import report
-from .map_style import haloed_text, show_labels, star_symbol
+from .map_style import show_labels, star_symbol
 
 GREY = "#e3e3e3"
 GAINED = "#1a7f37"
@@ -221,7 +221,7 @@ def _style_units(layer) -> None:
     settings.fieldName = (f"CASE WHEN @atlas_feature IS NOT NULL AND (\"code\" = {current} OR "
                           f"\"before\" = {current}) THEN \"unit\" END")
     settings.priority = 3
-    show_labels(layer, settings, haloed_text(6.5, 0.7, QColor(40, 40, 40), QFont("DejaVu Sans")))
+    show_labels(layer, settings, haloed_text(6.5, QColor(40, 40, 40), 0.7, label_font()))
 
 
 def _style_changes(layer) -> None:
@@ -269,9 +269,7 @@ def _style_homes(layer) -> None:
     settings.placement = QgsPalLayerSettings.Placement.OrderedPositionsAroundPoint
     settings.dist = 1.5
     settings.priority = 10
-    font = QFont("DejaVu Sans")
-    font.setItalic(True)
-    show_labels(layer, settings, haloed_text(7.5, 0.8, font=font))
+    show_labels(layer, settings, haloed_text(7.5, halo=0.8, font=label_font(italic=True)))
 
 
 def _file_name(code: str, used: set[str]) -> str:

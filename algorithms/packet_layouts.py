@@ -28,9 +28,11 @@ from qgis.core import (
     QgsUnitTypes,
 )
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QColor, QFont
+from qgis.PyQt.QtGui import QColor
 
+from ..compat import set_label_text_format
 from ..i18n import tr
+from ..layers.style import label_font
 from .packet_layers import GAINED, LOST
 
 #: the units gained (and lost) listed on a packet's first page; all of them are in its list of units
@@ -263,10 +265,8 @@ def _place_map(item, extent, x: float, y: float, width: float, height: float) ->
 
 def _page_text(size: float, bold: bool = False, colour: QColor = INK) -> QgsTextFormat:
     """Text on a packet page: DejaVu Sans (it has every accent) of ``size`` points."""
-    font = QFont("DejaVu Sans")
-    font.setBold(bold)
     text_format = QgsTextFormat()
-    text_format.setFont(font)
+    text_format.setFont(label_font(bold))
     text_format.setSize(size)
     text_format.setSizeUnit(QgsUnitTypes.RenderUnit.RenderPoints)
     text_format.setColor(colour)
@@ -277,14 +277,7 @@ def _label(layout, text: str, x, y, width, height, size: float, bold: bool = Fal
            align_right: bool = False, page: int = 0) -> QgsLayoutItemLabel:
     label = QgsLayoutItemLabel(layout)
     label.setText(text)
-    if hasattr(label, "setTextFormat"):  # QGIS >= 3.24; setFont and setFontColor are deprecated there
-        label.setTextFormat(_page_text(size, bold, colour))
-    else:
-        font = QFont("DejaVu Sans")
-        font.setBold(bold)
-        font.setPointSizeF(size)
-        label.setFont(font)
-        label.setFontColor(colour)
+    set_label_text_format(label, _page_text(size, bold, colour))
     label.setVAlign(Qt.AlignmentFlag.AlignVCenter)
     if align_right:
         label.setHAlign(Qt.AlignmentFlag.AlignRight)

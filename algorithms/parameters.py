@@ -148,6 +148,14 @@ def add_index_weights(algorithm) -> None:
         optional=True))
 
 
+def add_measures(algorithm, tolerance_description: str | None = None) -> None:
+    """BALANCE_FIELDS, INDEX_WEIGHTS and TOLERANCE: what a plan balances and how closely (Build, Rebalance,
+    the statistics and the hierarchy)."""
+    add_balance_fields(algorithm)
+    add_index_weights(algorithm)
+    add_tolerance(algorithm, tolerance_description)
+
+
 #: the help of INDEX_WEIGHTS, shared by the algorithms that take it
 INDEX_HELP = (
     "<b>Index weights</b>: optional, a workload index as one more measure, named “index”: "

@@ -23,13 +23,9 @@ from ..compat import INT, make_field
 from ..core.engine import rebalance_territories
 from ..core.metrics import plan_figures
 from ..core.problem import Plan, Problem
-from ..layers.alignment import read_alignment
 from ..layers.shapes import TerritoryShapes
-from ..layers.territory_table import plan_rows
-from ..layers.units import ScaledFeedback
 from ..layers.values import lock_value
 from . import parameters as shared
-from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import engine_progress, run_engine
 from .messages import push_diagnostics, report_lower_bound
@@ -48,6 +44,7 @@ from .parameters import (
     SCOPE,
     TERRITORY_FIELD,
 )
+from .plan_inputs import PlanInputs
 from .territory_layer import Column, account_columns, figure_columns, plan_columns, write_territory_layer
 
 #: SCOPE's values
@@ -115,9 +112,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer (polygons or points)"))
         shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field (current alignment)"))
-        shared.add_balance_fields(self)
-        shared.add_index_weights(self)
-        shared.add_tolerance(self)
+        shared.add_measures(self)
         shared.add_search_settings(self)
         shared.add_unit_field(self, LOCKED_FIELD, self.tr("Locked field"), optional=True)
         self.addParameter(QgsProcessingParameterNumber(
@@ -147,11 +142,10 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
-        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback)
+        source, territory_field = inputs.source, inputs.territory_field
         weights = shared.index_weights(self, parameters, context)
-        search = shared.search_settings(self, parameters, context, shared.measure_names(balance_fields, weights))
+        search = shared.search_settings(self, parameters, context, shared.measure_names(inputs.balance_fields, weights))
         locked_field = self.parameterAsString(parameters, LOCKED_FIELD, context)
         cap_percent = None
         raw_cap = parameters.get(MAX_CHANGED_UNITS)
@@ -167,25 +161,20 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                 "Rename the field and run again.").format(territory_field))
 
         scope = self.parameterAsEnum(parameters, SCOPE, context)
-        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
+        account_run = inputs.accounts()
         if scope and self.parameterAsSource(parameters, shared.ACCOUNTS, context) is None:
             raise QgsProcessingException(self.tr(
                 "The alignment scope “{}” moves accounts: give the accounts layer (ACCOUNTS), or choose the scope "
                 "“units”.").format(self.tr(SCOPES[scope])))
 
-        feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 20))
-        account_run.read(self, parameters, context, source, units, feedback, (20.0, 25.0))
+        units = inputs.read_units(self.tr("Reading units and their neighbours…"), 20.0, accounts_until=25.0)
         travel_run = TravelRun.read(self, parameters, context, feedback, source, units)
-        alignment = read_alignment(source, territory_field, units, feedback)
+        alignment = inputs.read_alignment(self.tr(
+            "The territory field “{}” is empty for every unit, so there is no plan to rebalance. Build territories "
+            "first (Build territories), or pick the field that holds the current territories."))
         names = alignment.names
-        if not names:
-            raise QgsProcessingException(self.tr(
-                "The territory field “{}” is empty for every unit, so there is no plan to rebalance. Build "
-                "territories first (Build territories), or pick the field that holds the current territories."
-            ).format(territory_field))
         count = len(names)
-        units = self.with_index(source, units, weights, count, feedback)
+        units = inputs.with_index(weights, count)
         initial = alignment.labels
         locked = None
         if locked_field:
@@ -194,9 +183,9 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
         if cap_percent is not None:
             cap = int(math.floor(cap_percent / 100.0 * units.count + 1e-9))
 
-        book = account_run.book(names)  # an override naming no territory of the plan stops here
         own_workloads = units.workloads
-        units = account_run.with_accounts(units, book)
+        units = inputs.count_accounts()
+        book = inputs.book
         problem = Problem(
             positions=units.positions, workloads=units.workloads, adjacency=units.adjacency,
             territory_count=count, measure_names=list(units.measure_names), locked=locked,
@@ -215,7 +204,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
                               progress=engine_progress(feedback, 25, 85))
         # The engine's "cap reached" note is replaced by one that quotes the cap as the user set it.
         capped = [d for d in plan.diagnostics if d.code == "cap_reached"]
-        unit_names = shared.unit_names(self, parameters, context, source, units)
+        unit_names = inputs.unit_names()
         push_diagnostics(SimpleNamespace(diagnostics=[d for d in plan.diagnostics if d.code != "cap_reached"]),
                          units, names, feedback, unit_names)
         labels, plan.figures = travel_run.finish(plan.labels, problem, engine_problem, plan.figures, feedback, names)
@@ -227,8 +216,7 @@ class RebalanceTerritoriesAlgorithm(TerritoryAlgorithm):
             moved = plan_figures(labels, problem)
             plan.figures = replace(moved, parts=plan.figures.parts, contiguous=plan.figures.contiguous,
                                    noncontiguous=plan.figures.noncontiguous)
-        known = shared.territory_table(self, parameters, context, territory_field)
-        rows = plan_rows(names, labels, units.adjacency, known)
+        rows = inputs.rows(labels=labels)
 
         was_assigned = initial >= 0
         changed = was_assigned & (labels != initial)

@@ -25,12 +25,12 @@ from qgis.PyQt.QtGui import QColor
 
 from ..compat import DOUBLE, STRING, make_field
 from ..layers.reps import RepLayer
-from ..layers.style import apply_territory_style
+from ..layers.style import apply_territory_style, haloed_text
 from ..layers.territory_table import TerritoryRow
 from ..layers.thematic import OverUnderScale, over_under_renderer, untapped_renderer
 from ..layers.units import Units
 from . import report
-from .map_style import haloed_text, show_labels, star_symbol
+from .map_style import show_labels, star_symbol
 
 TERRITORY = "territory"
 
@@ -164,7 +164,7 @@ def _named_outlines(outlines, rows: list[TerritoryRow], crs, colour: QColor, wid
 def _label_territories(layer, size: float) -> None:
     settings = QgsPalLayerSettings()
     settings.fieldName = TERRITORY
-    show_labels(layer, settings, haloed_text(size, 1.0, QColor(20, 20, 20)))
+    show_labels(layer, settings, haloed_text(size, QColor(20, 20, 20)))
 
 
 def _render(layers, source, units: Units, context):

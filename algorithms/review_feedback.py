@@ -26,12 +26,8 @@ from ..core.graph import join_islands, undirected
 from ..core.metrics import balance_matrix, territory_targets
 from ..core.plan.accounts import AccountBook
 from ..core.plan.feedback import FEEDBACK_COLUMNS, STATUSES, Alignment, review_requests
-from ..layers.alignment import read_alignment
 from ..layers.feedback_files import read_feedback_folder, read_unit_ids, why_text
-from ..layers.territory_table import plan_rows
-from ..layers.units import ScaledFeedback
 from . import parameters as shared
-from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .feedback_html import file_code, write_replies
 from .outputs import TerritoryStyler, add_feature, destination_of, output_field_names, write_units
@@ -44,11 +40,10 @@ from .parameters import (
     OUTPUT_REPLIES,
     OUTPUT_REQUESTS,
     RULE,
-    TERRITORY_FIELD,
     TOLERANCES,
     UNIT_ID_FIELD,
 )
-from .territory_layer import measure_columns
+from .plan_inputs import PlanInputs
 
 PREVIOUS_FIELD = "previous_territory"
 CHANGED_FIELD = "changed"
@@ -142,11 +137,11 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
 
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
-        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback)
+        territory_field = inputs.territory_field
         tolerance = shared.tolerance(self, parameters, context)
-        tolerances = shared.parse_tolerances(self.parameterAsString(parameters, TOLERANCES, context), balance_fields)
+        tolerances = shared.parse_tolerances(self.parameterAsString(parameters, TOLERANCES, context),
+                                             inputs.balance_fields)
         contiguous = self.parameterAsBool(parameters, CONTIGUOUS, context)
         accept = self.parameterAsEnum(parameters, RULE, context) == 0
         replies_folder = self.parameterAsString(parameters, OUTPUT_REPLIES, context)
@@ -157,24 +152,17 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
         # the files first: a folder with nothing to review stops before the layer is read
         requests = read_feedback_folder(self.parameterAsFile(parameters, FEEDBACK_FOLDER, context))
 
-        feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
-        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 35))
-        account_run.read(self, parameters, context, source, units, feedback, (35.0, 40.0))
-        alignment = read_alignment(source, territory_field, units, feedback)
-        codes, labels = alignment.names, alignment.labels
-        if not codes:
-            raise QgsProcessingException(self.tr(
-                "No unit has a territory in “{}”. Choose the field that holds the plan the pages were made "
-                "from.").format(territory_field))
-        unit_ids = read_unit_ids(source, self.parameterAsString(parameters, UNIT_ID_FIELD, context), units)
-        known = shared.territory_table(self, parameters, context, territory_field)
-        rows = plan_rows(codes, labels, units.adjacency, known)
-        book = account_run.book(codes)  # an override naming no territory of the plan stops here
-        units = account_run.with_accounts(units, book)
-        measures = measure_columns(units)
+        units = inputs.read_units(self.tr("Reading units and their neighbours…"), 35.0, accounts_until=40.0)
+        alignment = inputs.read_alignment(self.tr("No unit has a territory in “{}”. Choose the field that holds the "
+                                                "plan the pages were made from."))
+        codes, labels = inputs.codes, inputs.labels
+        unit_ids = read_unit_ids(inputs.source, self.parameterAsString(parameters, UNIT_ID_FIELD, context), units)
+        rows = inputs.rows()
+        units = inputs.count_accounts()
+        account_run, book = inputs.account_run, inputs.book
+        measures = inputs.measures
         workloads = balance_matrix(units.workloads)
-        fixed = account_run.fixed_loads(book, len(codes), units.workloads.shape[1])
+        fixed = inputs.fixed_loads(len(codes))
         # islands are joined to their nearest unit, as the engine and every plan figure join them
         adjacency = join_islands(undirected(units.adjacency, units.count), units.positions).adjacency
         plan = Alignment(codes=codes, labels=labels, unit_ids=unit_ids, workloads=workloads,
@@ -207,7 +195,7 @@ class ReviewFeedbackAlgorithm(TerritoryAlgorithm):
             new, old = int(review.labels[i]), int(labels[i])
             return [values[new] if new >= 0 else None, values[old] if old >= 0 else None, 1 if changed[i] else 0]
 
-        out_id, _ = write_units(self, parameters, OUTPUT, context, feedback, source, units,
+        out_id, _ = write_units(self, parameters, OUTPUT, context, feedback, inputs.source, units,
                                 [territory, previous, make_field(CHANGED_FIELD, INT)], values_of, (60.0, 85.0))
         TerritoryStyler.attach(out_id, territory_field, list(values), context, rows)
         accounts_id = None

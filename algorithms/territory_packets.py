@@ -25,17 +25,15 @@ from ..core.plan.checks import reach
 from ..layers.alignment import read_alignment
 from ..layers.reps import home_outside_km, no_home_warning, outside_note, read_reps
 from ..layers.shapes import TerritoryShapes, read_unit_geometries
-from ..layers.territory_table import TerritoryRow, plan_rows
-from ..layers.units import ScaledFeedback
+from ..layers.territory_table import TerritoryRow
 from . import parameters as shared
-from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
 from .packet_layers import packet_layers
 from .packet_layouts import map_crs, overview_layout, packet_layout, pdf_settings
 from .parameters import FIELD_BEFORE, OUTPUT_FOLDER, OUTPUT_OVERVIEW, PACKETS, REP_NAME_FIELD, REPS, TERRITORY_FIELD
-from .territory_layer import measure_columns
+from .plan_inputs import PlanInputs
 
 HELP = (
     "Writes one PDF per territory for its rep, and overview.pdf for the sales manager, through a "
@@ -100,41 +98,32 @@ class TerritoryPacketsAlgorithm(TerritoryAlgorithm):
     # -- run -----------------------------------------------------------------------------------
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
-        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
-        balance_fields = shared.balance_fields(self, parameters, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback)
+        source, territory_field = inputs.source, inputs.territory_field
         field_before = self.parameterAsString(parameters, FIELD_BEFORE, context)
         folder = self.parameterAsString(parameters, OUTPUT_FOLDER, context)
         os.makedirs(folder, exist_ok=True)
 
-        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
-        feedback.setProgressText(self.tr("Reading units…"))
-        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 15))
-        account_run.read(self, parameters, context, source, units, feedback, (15.0, 20.0))
-        alignment = read_alignment(source, territory_field, units, feedback)
-        codes = alignment.names
-        if not codes:
-            raise QgsProcessingException(self.tr(
-                "No unit has a territory in “{}”. Choose the field that holds the plan, or build territories "
-                "first.").format(territory_field))
-        labels = alignment.labels
+        units = inputs.read_units(self.tr("Reading units…"), 15.0, accounts_until=20.0)
+        inputs.read_alignment(self.tr("No unit has a territory in “{}”. Choose the field that holds the plan, or build "
+                                    "territories first."))
+        codes, labels = inputs.codes, inputs.labels
         before_codes: list[str | None] = [None] * units.count
         if field_before:
             before = read_alignment(source, field_before, units, feedback)
             before_codes = [before.names[k] if k >= 0 else None for k in before.labels]
-        unit_names = shared.unit_names(self, parameters, context, source, units) or [
-            self.tr("Unit {}").format(int(fid)) for fid in units.fids]
-        known = shared.territory_table(self, parameters, context, territory_field)
-        rows = plan_rows(codes, labels, units.adjacency, known)
+        unit_names = inputs.unit_names() or [self.tr("Unit {}").format(int(fid)) for fid in units.fids]
+        rows = inputs.rows()
         geometries = read_unit_geometries(source, units, feedback)
         homes, rep_flags = self._read_reps(parameters, context, source, units, labels, rows, territory_field,
                                            feedback)
         drives = self._home_drives(parameters, context, feedback, units, labels, homes)
-        book = account_run.book(list(dict.fromkeys([*codes, *known])))  # unknown override codes stop here
-        units = account_run.with_accounts(units, book)
+        # the overrides may name the table's territories without units too; an unknown code stops here
+        units = inputs.count_accounts(list(dict.fromkeys([*codes, *inputs.territory_table()])))
+        account_run, book = inputs.account_run, inputs.book
         figures = plan_figures(labels, units.workloads, None, None, territory_count=len(codes),
                                fixed_loads=account_run.fixed_loads(book, len(codes)))
-        measures = measure_columns(units)
+        measures = inputs.measures
         overrides = self._overrides(account_run, book, labels, rows) if book is not None else None
 
         feedback.setProgressText(self.tr("Preparing the maps…"))

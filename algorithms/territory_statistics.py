@@ -17,15 +17,13 @@ from qgis.core import (
 
 from ..compat import DOUBLE, INT, STRING
 from ..core.plan.checks import coefficient_of_variation
-from ..layers.alignment import read_alignment
 from ..layers.reps import RepLayer, read_reps
 from ..layers.shapes import TerritoryShapes, read_unit_geometries
 from ..layers.territory_table import plan_rows
-from ..layers.units import ScaledFeedback, Units
+from ..layers.units import Units
 from ..layers.values import natural_key
 from . import parameters as shared
 from . import report
-from .account_run import AccountRun
 from .base import TerritoryAlgorithm, removes_partial_outputs
 from .engine_run import check_cancelled
 from .network_params import NETWORK, add_travel_parameters, rep_travel_minutes
@@ -43,6 +41,7 @@ from .parameters import (
     UNASSIGNED,
     WITHIN_TOLERANCE,
 )
+from .plan_inputs import PlanInputs
 from .report_maps import alignment_map, over_under_map, untapped_map
 from .report_performance import performance_section
 from .report_statistics import statistics_report
@@ -135,9 +134,7 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
     def initAlgorithm(self, config=None):
         shared.add_units_layer(self, self.tr("Units layer with an alignment"))
         shared.add_unit_field(self, TERRITORY_FIELD, self.tr("Territory field"))
-        shared.add_balance_fields(self)
-        shared.add_index_weights(self)
-        shared.add_tolerance(self)
+        shared.add_measures(self)
         shared.add_reps(self, self.tr("Reps (points)"),
                         territory_field=self.tr("Rep territory field (default: the rep's name)"))
         add_travel_parameters(self, network_only=True)
@@ -159,14 +156,13 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
     # -- run -----------------------------------------------------------------------------------
     @removes_partial_outputs
     def processAlgorithm(self, parameters, context, feedback):
-        source = shared.units_source(self, parameters, context)
-        territory_field = self.parameterAsString(parameters, TERRITORY_FIELD, context)
+        inputs = PlanInputs.read(self, parameters, context, feedback)
+        source, territory_field = inputs.source, inputs.territory_field
         if not territory_field or source.fields().lookupField(territory_field) < 0:
             raise QgsProcessingException(self.tr(
                 "The territory field “{}” is not in the units layer. Choose the field that holds each "
                 "unit's territory.").format(territory_field))
-        balance_fields = shared.balance_fields(self, parameters, context)
-        if territory_field in balance_fields:
+        if territory_field in inputs.balance_fields:
             raise QgsProcessingException(self.tr(
                 "“{}” is chosen both as the territory field and as a balance field. Choose a different "
                 "balance field.").format(territory_field))
@@ -174,17 +170,14 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
         weights = shared.index_weights(self, parameters, context)
         html_path = self.parameterAsFileOutput(parameters, OUTPUT_HTML, context)
 
-        account_run = AccountRun.split(self, parameters, context, source, balance_fields)
-
-        feedback.setProgressText(self.tr("Reading units and their neighbours…"))
-        units = self.read_units(source, account_run.unit_fields, context, ScaledFeedback(feedback, 0, 35))
-        accounts = account_run.read(self, parameters, context, source, units, feedback, (35.0, 40.0))
-        alignment = read_alignment(source, territory_field, units, feedback)
+        units = inputs.read_units(self.tr("Reading units and their neighbours…"), 35.0, accounts_until=40.0)
+        accounts = inputs.account_run.accounts
+        alignment = inputs.read_alignment()
         geometries = read_unit_geometries(source, units, feedback)
         feedback.setProgress(45)
 
-        known = shared.territory_table(self, parameters, context, territory_field)
-        unit_names = shared.unit_names(self, parameters, context, source, units)
+        known = inputs.territory_table()
+        unit_names = inputs.unit_names()
         reps = self._read_reps(parameters, context, units, territory_field)
         rep_list = reps.reps if reps is not None else []
 
@@ -198,9 +191,9 @@ class TerritoryStatisticsAlgorithm(TerritoryAlgorithm):
                 "No unit has a territory in “{}” (all values are empty). Choose the field that holds the "
                 "alignment, or build territories first.").format(territory_field))
         labels = alignment.labels
-        book = account_run.book(names)  # an override naming no territory of the plan stops here
-        units = account_run.with_accounts(units, book)
-        units = self.with_index(source, units, weights, len(names), feedback)
+        inputs.count_accounts(names)
+        units = inputs.with_index(weights, len(names))
+        account_run, book = inputs.account_run, inputs.book
 
         feedback.setProgressText(self.tr("Measuring {} territories…").format(len(names)))
         shapes = TerritoryShapes.dissolve(units, geometries, labels, len(names), source.sourceCrs(),

@@ -3,11 +3,9 @@
 A :class:`ChangeRecorder` watches one layer's territory field. Just before QGIS saves the layer's
 edits it notes, for every unit whose territory value is in the edit buffer, the saved (old) value,
 the new one and the unit's workloads; once QGIS reports the attribute changes as committed, the
-rows whose value really changed are appended to a ``territory_changes`` table beside the data:
-
-- GeoPackage: a table in the same file;
-- PostgreSQL/PostGIS: a table in the layer's schema;
-- shapefile and other files: a sidecar GeoPackage ``<name>_territory_changes.gpkg`` next to them.
+rows whose value really changed are appended to a ``territory_changes`` table beside the data
+(:mod:`.beside_data`: in the same GeoPackage or database schema; a shapefile gets a sidecar GeoPackage
+``<name>_territory_changes.gpkg`` next to it).
 
 Edits that are rolled back, or undone before saving, never reach the log. Layers kept only in
 memory have no place for a log and are not recorded.
@@ -28,20 +26,11 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from qgis.core import (
-    QgsApplication,
-    QgsCoordinateReferenceSystem,
-    QgsDataSourceUri,
-    QgsFeature,
-    QgsFeatureRequest,
-    QgsFields,
-    QgsProviderRegistry,
-    QgsVectorLayer,
-    QgsWkbTypes,
-)
+from qgis.core import QgsApplication, QgsFeature, QgsFeatureRequest, QgsFields, QgsVectorLayer
 from qgis.PyQt.QtCore import QObject
 
 from ..compat import DOUBLE, STRING, make_field
+from .beside_data import create_table, place_beside, provider_connection
 from .edit_checks import is_integer_field
 from .signal_links import SignalLinks
 from .values import is_empty_value as is_missing
@@ -139,20 +128,8 @@ class ChangeLogStore:
     @classmethod
     def for_layer(cls, layer: QgsVectorLayer) -> ChangeLogStore | None:
         """The store beside ``layer``'s data, or None when the layer has no place for one."""
-        provider = layer.providerType()
-        if provider == "postgres":
-            uri = QgsDataSourceUri(layer.source())
-            return cls("postgres", layer.source(), uri.schema() or "public", sidecar=False)
-        if provider != "ogr":
-            return None
-        parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-        path = parts.get("path") or ""
-        if not path or not os.path.isfile(path):
-            return None
-        if path.lower().endswith(".gpkg"):
-            return cls("ogr", path, "", sidecar=False)
-        stem = os.path.splitext(path)[0]
-        return cls("ogr", f"{stem}_{TABLE}.gpkg", "", sidecar=True)
+        place = place_beside(layer, TABLE)
+        return None if place is None else cls(place.provider, place.uri, place.schema, place.sidecar)
 
     @property
     def description(self) -> str:
@@ -161,8 +138,7 @@ class ChangeLogStore:
         return f"{self.uri} ({TABLE})"
 
     def _connection(self):
-        metadata = QgsProviderRegistry.instance().providerMetadata(self.provider)
-        return metadata.createConnection(self.uri, {})
+        return provider_connection(self.provider, self.uri)
 
     def _exists(self, connection) -> bool:
         try:
@@ -250,8 +226,7 @@ class ChangeLogStore:
             return
         connection = self._connection()
         if not self._exists(connection):
-            connection.createVectorTable(self.schema, TABLE, fields, QgsWkbTypes.Type.NoGeometry,
-                                         QgsCoordinateReferenceSystem(), False, {})
+            create_table(connection, self.schema, TABLE, fields)
         table = self.layer()
         if table is None:
             raise RuntimeError(f"the change log {self.description} could not be opened")

@@ -1,7 +1,7 @@
 """The panel's own territory table: where a plan without one keeps its territories' identity.
 
 A plan whose units layer has no territory table gets one (names, reps, colours and locks by code,
-the columns of :mod:`layers.territory_table`), beside the data as the change log is kept:
+the columns of :mod:`layers.territory_table`), beside the data as the change log is kept (:mod:`.beside_data`):
 
 - GeoPackage: a table ``<layer>_territories`` in the same file;
 - PostgreSQL/PostGIS: a table ``<table>_territories`` in the layer's schema;
@@ -17,19 +17,11 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import (
-    QgsCoordinateReferenceSystem,
-    QgsDataSourceUri,
-    QgsFeature,
-    QgsFeatureRequest,
-    QgsFields,
-    QgsProviderRegistry,
-    QgsVectorLayer,
-    QgsWkbTypes,
-)
+from qgis.core import QgsFeature, QgsFeatureRequest, QgsFields, QgsVectorLayer
 
 from ..compat import INT, STRING, make_field
 from ..i18n import tr
+from .beside_data import create_table, place_beside, provider_connection
 from .values import text_or_none
 
 CODE = "code"
@@ -48,21 +40,15 @@ def table_fields() -> QgsFields:
 def table_place(layer: QgsVectorLayer) -> tuple[str, str, str, str] | None:
     """(provider, connection uri or file, schema, table name) of ``layer``'s territory table; None for
     a layer with no place for one (memory)."""
-    provider = layer.providerType()
-    if provider == "postgres":
-        uri = QgsDataSourceUri(layer.source())
-        return "postgres", layer.source(), uri.schema() or "public", f"{uri.table()}_territories"
-    if provider != "ogr":
+    place = place_beside(layer, "territories")
+    if place is None:
         return None
-    parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-    path = parts.get("path") or ""
-    if not path or not os.path.isfile(path):
-        return None
-    if path.lower().endswith(".gpkg"):
-        name = parts.get("layerName") or _first_layer_name(path) or os.path.splitext(os.path.basename(path))[0]
-        return "ogr", path, "", f"{name}_territories"
-    stem = os.path.splitext(path)[0]
-    return "ogr", f"{stem}_territories.gpkg", "", "territories"
+    if place.sidecar:
+        return place.provider, place.uri, place.schema, "territories"
+    name = place.data_name
+    if place.provider == "ogr" and not name:
+        name = _first_layer_name(place.uri) or os.path.splitext(os.path.basename(place.uri))[0]
+    return place.provider, place.uri, place.schema, f"{name}_territories"
 
 
 def _first_layer_name(path: str) -> str:
@@ -100,11 +86,9 @@ def _open_or_create(provider: str, uri: str, schema: str, name: str, title: str)
         _ensure_geopackage_table(uri, name)
         table = QgsVectorLayer(f"{uri}|layername={name}", title, "ogr")
     else:
-        metadata = QgsProviderRegistry.instance().providerMetadata(provider)
-        connection = metadata.createConnection(uri, {})
+        connection = provider_connection(provider, uri)
         if not connection.tableExists(schema, name):
-            connection.createVectorTable(schema, name, table_fields(), QgsWkbTypes.Type.NoGeometry,
-                                         QgsCoordinateReferenceSystem(), False, {})
+            create_table(connection, schema, name, table_fields())
         table = QgsVectorLayer(connection.tableUri(schema, name), title, provider)
     if not table.isValid():
         raise RuntimeError(tr("the table {} could not be opened").format(name))

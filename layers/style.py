@@ -147,24 +147,33 @@ class TerritoryColours:
                                   titles={str(v): (titles or {}).get(name, name) for v, name in zip(values, names)})
 
 
-def haloed_text(size: float, colour: QColor, bold: bool = False, halo: float = 1.0):
-    """A label text format: DejaVu Sans of ``size`` points in ``colour`` with a white halo of ``halo`` mm,
-    readable over any territory colour."""
+def haloed_text(size: float, colour: QColor | None = None, halo: float = 1.0, font=None):
+    """A label text format of ``size`` points with a white halo of ``halo`` mm, readable over any
+    territory colour: in ``colour`` and ``font`` (a QFont), QGIS's default colour and font where not given."""
     from qgis.core import QgsTextBufferSettings, QgsTextFormat
-    from qgis.PyQt.QtGui import QFont
 
     text_format = QgsTextFormat()
-    font = QFont("DejaVu Sans")
-    font.setBold(bold)
-    text_format.setFont(font)
+    if font is not None:
+        text_format.setFont(font)
     text_format.setSize(size)
-    text_format.setColor(colour)
+    if colour is not None:
+        text_format.setColor(colour)
     buffer = QgsTextBufferSettings()
     buffer.setEnabled(True)
     buffer.setSize(halo)
     buffer.setColor(QColor(255, 255, 255))
     text_format.setBuffer(buffer)
     return text_format
+
+
+def label_font(bold: bool = False, italic: bool = False):
+    """DejaVu Sans (it has every accent), the font of the plugin's map labels."""
+    from qgis.PyQt.QtGui import QFont
+
+    font = QFont("DejaVu Sans")
+    font.setBold(bold)
+    font.setItalic(italic)
+    return font
 
 
 def label_territories(layer: QgsVectorLayer, name_field: str = "name", rep_field: str = "rep",
@@ -190,7 +199,7 @@ def label_territories(layer: QgsVectorLayer, name_field: str = "name", rep_field
     settings = QgsPalLayerSettings()
     settings.fieldName = " || ".join(parts)
     settings.isExpression = True
-    settings.setFormat(haloed_text(size, QColor(20, 20, 20), bold=True))
+    settings.setFormat(haloed_text(size, QColor(20, 20, 20), font=label_font(bold=True)))
     if layer.geometryType() == QgsWkbTypes.GeometryType.PolygonGeometry:
         settings.placement = QgsPalLayerSettings.Placement.OverPoint
         settings.fitInPolygonOnly = False

@@ -64,7 +64,8 @@ def main() -> int:
     pages = OUT / "pages"
     processing.run("territory:feedbackpages", {
         "INPUT": units, "TERRITORY_FIELD": "territory", "TERRITORIES": table, "BALANCE_FIELDS": MEASURES,
-        "TOLERANCE": TOLERANCE, "UNIT_ID_FIELD": "fips", "DUE_DATE": DUE, "OUTPUT_FOLDER": str(pages)})
+        "TOLERANCE": TOLERANCE, "UNIT_ID_FIELD": "fips", "UNIT_NAME_FIELD": "name", "DUE_DATE": DUE,
+        "OUTPUT_FOLDER": str(pages)})
 
     picked = pick_requests(units)
     downloads = OUT / "feedback"
@@ -95,6 +96,10 @@ def main() -> int:
     screenshot_reply(OUT / "replies" / f"reply_{safe(picked['asking'])}.html")
     screenshot_panel(units, downloads, picked)
     print("plan id", plan_id, "; outputs in", OUT)
+    from qgis.core import QgsProject
+
+    QgsProject.instance().clear()  # QGIS crashes on exit with layers still loaded
+    app.exitQgis()
     return 0
 
 
@@ -221,14 +226,24 @@ def screenshot_panel(units, folder: Path, picked: dict) -> None:
     set_up_dock(dock, units, measures=MEASURES, tolerance=TOLERANCE)
     panel = dock.feedback_panel
     panel.load(str(folder))
+    # the panel names units as the plan does (the counties' names)
+    names = {str(f["fips"]): str(f["name"]) for f in units.getFeatures()}
     rows = {row[2]: n for n, row in enumerate(panel.rows())}
-    panel.select(rows[f"Unit {picked['heavy']}"])
+
+    def row_of(unit_id: str) -> int:
+        return rows[names[unit_id]] if names[unit_id] in rows else rows[f"Unit {unit_id}"]
+
+    panel.select(row_of(picked['heavy']))
     panel.reject_button.click()
-    panel.select(rows[f"Unit {picked['drop']}"])
+    panel.select(row_of(picked['drop']))
     panel.accept_button.click()
-    panel.select(rows[f"Unit {picked['drop']}"])
+    panel.select(row_of(picked['drop']))
     dock.resize(780, 1250)
     dock.show()
+    from qgis.core import QgsApplication
+
+    for _ in range(5):  # the folded setup box and the splitter settle before the picture
+        QgsApplication.processEvents()
     dock.grab().save(str(ROOT / "docs" / "feedback_panel.png"))
     dock.unload()
 

@@ -13,7 +13,6 @@ from qgis.PyQt.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -22,8 +21,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.plan.feedback import ACCEPTED, REJECTED
 from ..i18n import tr
 from .feedback_review import FeedbackReview
-
-COLUMNS = ("#", "territory", "unit", "status", "request", "why", "impact")
+from .table_dialog import read_only_table
 
 
 class FeedbackPanel(QWidget):
@@ -49,14 +47,10 @@ class FeedbackPanel(QWidget):
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setObjectName("territoryFeedbackRequests")
-        self.table.setHorizontalHeaderLabels([tr("#"), tr("Territory"), tr("Unit"), tr("Status"), tr("Request"),
-                                              tr("Why"), tr("Before → after")])
+        self.table = read_only_table(self, "territoryFeedbackRequests", [
+            tr("#"), tr("Territory"), tr("Unit"), tr("Status"), tr("Request"), tr("Why"), tr("Before → after")], [])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMinimumHeight(150)  # a few requests stay readable however the panel is split
         self.table.itemSelectionChanged.connect(self._on_selection)

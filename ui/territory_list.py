@@ -33,7 +33,22 @@ def plan_territory_list(plan, present: list, table_rows: dict) -> TerritoryList:
                                                  or (name in table_rows and table_rows[name].locked)))
 
 
-class TerritoryListCommand(QUndoCommand):
+class HeldUndoCommand(QUndoCommand):
+    """An undo command whose Python half lives as long as its C++ half: push it with :meth:`push`.
+
+    The undo stack owns the C++ command, but its Python half (with our undo/redo) must be kept
+    alive by Python, or the stack would call QUndoCommand's empty methods."""
+
+    _alive: list[HeldUndoCommand] = []
+
+    @classmethod
+    def push(cls, stack, command: HeldUndoCommand) -> None:
+        HeldUndoCommand._alive = [c for c in HeldUndoCommand._alive if not sip.isdeleted(c)]
+        HeldUndoCommand._alive.append(command)
+        stack.push(command)
+
+
+class TerritoryListCommand(HeldUndoCommand):
     """Changes the plan's territory list as part of a layer edit command.
 
     Two of these bracket the attribute changes of one action: the first applies the new list on
@@ -41,16 +56,6 @@ class TerritoryListCommand(QUndoCommand):
     always already holds the names they move to. ``service`` is the assignment service (it applies
     a list with ``apply_list``); a command made for another layer or field does nothing.
     """
-
-    # The undo stack owns the C++ command, but its Python half (with our undo/redo) must be kept
-    # alive by Python, or the stack would call QUndoCommand's empty methods.
-    _alive: list[TerritoryListCommand] = []
-
-    @classmethod
-    def push(cls, stack, command: TerritoryListCommand) -> None:
-        cls._alive = [c for c in cls._alive if not sip.isdeleted(c)]
-        cls._alive.append(command)
-        stack.push(command)
 
     def __init__(self, service, before: TerritoryList, after: TerritoryList, on_redo: bool):
         super().__init__(tr("Territory list"))
@@ -76,20 +81,12 @@ class TerritoryListCommand(QUndoCommand):
             service.apply_list(self.before)
 
 
-class TableEditCommand(QUndoCommand):
+class TableEditCommand(HeldUndoCommand):
     """A territory-table edit (a rename, reps) on the units layer's undo stack: the panel's undo and
     redo, and a rollback of the layer's edits, undo and redo the table's edit along with the units'.
 
     The table's edit is already made (in its own edit buffer) when this is pushed; undo and redo then
     step the table's undo stack and have the plan read the table again."""
-
-    _alive: list[TableEditCommand] = []
-
-    @classmethod
-    def push(cls, stack, command: TableEditCommand) -> None:
-        cls._alive = [c for c in cls._alive if not sip.isdeleted(c)]
-        cls._alive.append(command)
-        stack.push(command)
 
     def __init__(self, service, table, text: str):
         super().__init__(text)

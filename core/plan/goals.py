@@ -109,23 +109,23 @@ def _checked(values, name: str, names: Sequence[str] | None) -> np.ndarray:
     return values
 
 
-def _checked_total(total_goal) -> float:
+def _positive_number(value, what: str, fix: str) -> float:
+    """``value`` as a finite number above 0; else a GoalError naming ``what`` it is and how to ``fix`` it."""
     try:
-        total = float(total_goal)
+        number = float(value)
     except (TypeError, ValueError):
-        raise GoalError(f"The total goal must be a number, got {total_goal!r}.") from None
-    if not math.isfinite(total) or total <= 0:
-        raise GoalError(f"The total goal is {total_goal}; give the amount to split, above 0 (e.g. 12000000).")
-    return total
+        raise GoalError(f"{what} must be a number, got {value!r}.") from None
+    if not math.isfinite(number) or number <= 0:
+        raise GoalError(f"{what} is {value}; {fix}.")
+    return number
+
+
+def _checked_total(total_goal) -> float:
+    return _positive_number(total_goal, "The total goal", "give the amount to split, above 0 (e.g. 12000000)")
 
 
 def _checked_step(round_to, total: float) -> float:
-    try:
-        step = float(round_to)
-    except (TypeError, ValueError):
-        raise GoalError(f"Round to must be a number, got {round_to!r}.") from None
-    if not math.isfinite(step) or step <= 0:
-        raise GoalError(f"Round to is {round_to}; give the step of the goals above 0 (1 for whole numbers, 1000 …).")
+    step = _positive_number(round_to, "Round to", "give the step of the goals above 0 (1 for whole numbers, 1000 …)")
     steps = total / step
     if abs(steps - round(steps)) > max(1e-6, 1e-12 * steps):
         lower, upper = math.floor(steps) * step, math.ceil(steps) * step

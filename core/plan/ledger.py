@@ -287,12 +287,8 @@ class TerritoryLedger:
         """Unit ``i``'s workload on measure ``a`` is now ``value``; returns its registry number."""
         k = int(self.labels[i])
         delta = float(value) - self.workloads[i, a]
-        self.sums[k, a] += delta
-        self.totals[a] += delta
         self.workloads[i, a] = float(value)
-        self._dirty.add(k)
-        self._totals_changed = True
-        return k
+        return self._counted(k, delta, a)
 
     def set_account_loads(self, columns: list[int], unit_loads: np.ndarray, fixed: dict) -> None:
         """Accounts counted where they are aligned: ``unit_loads`` (n, len(columns)) becomes the units'
@@ -312,11 +308,7 @@ class TerritoryLedger:
         k = int(self.labels[i])
         delta = np.asarray(delta, dtype=float)
         self.workloads[i] += delta
-        self.sums[k] += delta
-        self.totals += delta
-        self._dirty.add(k)
-        self._totals_changed = True
-        return k
+        return self._counted(k, delta)
 
     def add_fixed(self, name, delta: np.ndarray) -> int:
         """Territory ``name``'s fixed load changes by ``delta`` (m,) (an account overridden to it or
@@ -324,8 +316,14 @@ class TerritoryLedger:
         k = self.add_name(name)
         delta = np.asarray(delta, dtype=float)
         self.fixed[k] += delta
-        self.sums[k] += delta
-        self.totals += delta
+        return self._counted(k, delta)
+
+    def _counted(self, k: int, delta, measure: int | None = None) -> int:
+        """A change of ``delta`` to territory ``k``'s workload (on ``measure`` only, when given) reaches
+        its sum and the totals, and marks it for recounting; returns ``k``."""
+        measures = slice(None) if measure is None else measure
+        self.sums[k, measures] += delta
+        self.totals[measures] += delta
         self._dirty.add(k)
         self._totals_changed = True
         return k

@@ -60,7 +60,10 @@
     var where = item.kind === "account"
       ? (item.own ? words.account_yours : fill(words.account_other, item.territory_label))
       : (item.own ? words.yours : fill(words.bordering, item.territory_label));
-    $("selected").textContent = item.name + " (" + item.id + ") — " + where;
+    // the id in brackets after a name; a unit without a name is called by its id alone ("Unit 13009")
+    var named = item.name === fill(words.unnamed_unit, item.id) || item.name === item.id
+      ? item.name : item.name + " (" + item.id + ")";
+    $("selected").textContent = named + " — " + where;
     $("request-drop").disabled = !item.own;
     $("request-add").disabled = item.own;
     say("");
