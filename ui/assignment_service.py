@@ -200,8 +200,8 @@ class AssignmentService(QObject):
         read = read_plan(self.layer, self.plan, self.identity, self.saving)
         for problem in read.problems:
             self.warn(problem)
-        self.index, self.columns, self.own_measures, self.measures = read.index, read.columns, read.own_measures, \
-            read.measures
+        self.index, self.columns = read.index, read.columns
+        self.own_measures, self.measures = read.own_measures, read.measures
         # neighbours of the previous read no longer apply (set again below when the units are the same)
         self.ledger = read.ledger
         self.units = self.raw_adjacency = self.positions = None
@@ -231,9 +231,7 @@ class AssignmentService(QObject):
 
         Returns False (and keeps figures without contiguity) when they no longer match the layer.
         """
-        if units is None or not self.is_bound:
-            return False
-        return self.adopt_units(prepare_units(units, self.fids), emit)
+        return self.is_bound and self.adopt_units(prepare_units(units, self.fids), emit)
 
     def adopt_units(self, prepared: PreparedUnits | None, emit: bool = True) -> bool:
         """Take neighbours and positions prepared by ``core.plan.ledger.prepare_units`` (the heavy
