@@ -49,6 +49,15 @@ def editing_problem(layer: QgsVectorLayer, add_field: bool = False) -> str | Non
     return None
 
 
+def start_editing(layer: QgsVectorLayer) -> str | None:
+    """Put ``layer`` in editing mode for the panel's edits (see :func:`editing_problem`); why it could
+    not, or None."""
+    problem = editing_problem(layer)
+    if problem is None and not layer.isEditable() and not layer.startEditing():
+        problem = tr("QGIS could not start editing “{}”. Check that its data source is writable.").format(layer.name())
+    return problem
+
+
 def territory_field_problem(layer: QgsVectorLayer, name: str) -> str | None:
     """Why ``name`` cannot hold territories on ``layer``."""
     index = layer.fields().lookupField(name)

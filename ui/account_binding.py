@@ -23,7 +23,7 @@ from ..core.plan.accounts import AccountBook
 from ..i18n import tr
 from ..layers.account_style import apply_account_style
 from ..layers.change_log import ChangeRecorder
-from ..layers.edit_checks import editing_problem, is_integer_field
+from ..layers.edit_checks import is_integer_field, start_editing
 from ..layers.signal_links import SignalLinks
 from ..layers.values import as_number, likely_name_field, text_or_none
 from .assignment_service import AssignmentService
@@ -271,10 +271,7 @@ class AccountBinding(QObject):
         accounts = [a for a, name in overrides.items() if self.overrides[a] != name]
         if not accounts:
             return 0
-        problem = editing_problem(self.layer)
-        if problem is None and not self.layer.isEditable() and not self.layer.startEditing():
-            problem = tr("QGIS could not start editing “{}”. Check that its data source is writable.").format(
-                self.layer.name())
+        problem = start_editing(self.layer)
         if problem is not None:
             self.service.warn(problem)
             return 0

@@ -4,15 +4,15 @@ The service binds to one layer and its territory field. All edits go through the
 buffer, one ``beginEditCommand``/``endEditCommand`` per user action, so QGIS's own undo/redo,
 save and rollback work and nothing reaches the data source until the user saves.
 
-The per-territory figures live in the plan ledger (``core.plan.ledger``): the service listens to the
-layer's ``attributeValueChanged`` (emitted for our edits, for undo/redo and for edits made
-elsewhere, e.g. in the attribute table), hands each change to the ledger, and once the undo stack
-settles has the pieces of the territories that changed counted again and says which figures changed.
-The attributes are read by ``layers.plan_reader``, the toolbox's rules: a workload that is empty or
-invalid is reported, never counted as 0.
+The per-territory figures live in the plan ledger (``core.plan.ledger``), read from the layer by
+``ui/plan_reading.py`` (the toolbox's rules: a workload that is empty or invalid is reported, never
+counted as 0). The layer's own changes (our edits, undo/redo, edits made elsewhere, e.g. in the
+attribute table) reach the ledger through ``ui/layer_changes.py``; once the undo stack settles, the
+service has the pieces of the territories that changed counted again and says which figures changed.
 
 Territories are known by name (the field's value as text). Their order and their locks belong to
-the plan (``ui/territory_list.py``, whose changes travel on the same undo stack).
+the plan (``ui/territory_list.py``, whose changes travel on the same undo stack); their names, reps
+and colours to the territory table and the map (``ui/territory_identity.py``).
 """
 
 from __future__ import annotations
@@ -21,29 +21,21 @@ import itertools
 
 import numpy as np
 from qgis.core import Qgis, QgsFeatureRequest, QgsProject, QgsVectorLayer
-from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
+from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from ..core.plan.ledger import PreparedUnits, TerritoryLedger, TerritoryList, prepare_units
 from ..i18n import tr
-from ..layers.edit_checks import editing_problem, is_integer_field, plan_problem
-from ..layers.plan_reader import UnitDataError, read_plan_attributes, workload_problem, workload_value
-from ..layers.plan_table import TABLE_OF, add_missing_rows
+from ..layers.edit_checks import plan_problem, start_editing
 from ..layers.save_guard import CANCEL, LOG_TAG
-from ..layers.signal_links import SignalLinks
-from ..layers.style import TerritoryColours
-from ..layers.territory_table import (
-    adjacency_pairs,
-    code_column,
-    display_name,
-    plan_table_layer,
-    read_plan_table,
-)
-from ..layers.values import lock_value, natural_key, text_or_none
+from ..layers.values import natural_key
+from .layer_changes import LayerChanges
 from .plan_index import PlanIndex
+from .plan_reading import PlanColumns, read_plan, unit_measures, unit_request
 from .plan_saving import PlanSaving
 from .preview import Preview, applied_message, make_preview
 from .settings import PlanSettings
-from .territory_list import TerritoryListCommand, plan_territory_list
+from .territory_identity import TerritoryIdentity
+from .territory_list import TerritoryListCommand
 
 __all__ = ["LOG_TAG", "AssignmentService"]
 
@@ -51,14 +43,6 @@ _REVISIONS = itertools.count(1)
 #: the plan settings :meth:`AssignmentService.change_plan` changes without reading the layer again
 PLAN_SETTINGS_IN_PLACE = ("tolerance", "tolerances", "time_limit", "territory_count", "keep_style", "network_layer",
                           "scenarios", "baseline")
-
-
-def unit_measures(layer: QgsVectorLayer, plan: PlanSettings) -> list[str]:
-    """The plan's measures that are the units' own: with an accounts layer, a measure the units do
-    not have is the accounts' (counted by ``ui.account_binding``)."""
-    if not plan.accounts_layer:
-        return list(plan.measures)
-    return [m for m in plan.measures if layer.fields().lookupField(m) >= 0]
 
 
 class AssignmentService(QObject):
@@ -87,18 +71,16 @@ class AssignmentService(QObject):
         self.field_name = ""
         self.plan = PlanSettings()
         self.active: str | None = None
-        self._layer_links = SignalLinks()
+        #: what the service hears from the bound layer (None while unbound)
+        self.layer_changes: LayerChanges | None = None
         #: the save guard and change log of the bound layer
         self.saving: PlanSaving | None = None
         #: ``chooser(conflicts, can_cancel)`` → "mine", "theirs" or "cancel" (plugin.py: a dialog); None cancels
         self.conflict_chooser = None
         self.preview: Preview | None = None
-        #: the territory table's rows by code (names, reps, colours, locks), when the plan has one
-        self.table_rows: dict = {}
         #: the map view shown instead of the territory colours (``ui/thematic_view.py``), when one is
         self.theme = None
         self._clear_state()
-        self._project_links = SignalLinks([(self.project.layersWillBeRemoved, self._on_layers_removed)])
 
     def _clear_state(self) -> None:
         self.measures: list[str] = []
@@ -106,23 +88,17 @@ class AssignmentService(QObject):
         self.own_measures: list[str] = []
         #: the plan ledger: territory list, locks, per-territory figures and pieces, fed by the layer's changes
         self.ledger = TerritoryLedger([], np.zeros((0, 1)))
-        self.colours = TerritoryColours()
+        #: the territories' names, reps and colours (the territory table's rows, the map's colours)
+        self.identity = TerritoryIdentity(self.project, self.plan)
         self.positions: np.ndarray | None = None
         self.raw_adjacency = None
         self.units = None
         #: changes whenever the plan's data change (edits, undo, reload); never repeats
         self.revision = next(_REVISIONS)
-        #: (fid, measure, value) of workloads typed empty or invalid since the last settle
-        self._bad_workloads: list[tuple[int, int, object]] = []
-        self._field_index = -1
-        self._measure_indexes: list[int] = []
         #: the workload index (one more measure, last) and the fields it is made of
         self.index = PlanIndex("", None)
-        self._index_indexes: list[int] = []
-        self._rep_index = -1
-        self._lock_index = -1
-        self._integer_field = False
-        self._reload_pending = False
+        #: where the plan's fields are in the layer
+        self.columns = PlanColumns()
 
     @property
     def is_bound(self) -> bool:
@@ -137,6 +113,9 @@ class AssignmentService(QObject):
     sums = property(lambda self: self.ledger.sums)
     workloads = property(lambda self: self.ledger.workloads)
     territories = property(lambda self: self.ledger.territories)
+    #: the territory table's rows by code (names, reps, colours, locks), when the plan has one
+    table_rows = property(lambda self: self.identity.rows)
+    colours = property(lambda self: self.identity.colours)
     #: each territory's number of pieces (registry numbers; −1 while the neighbours are unknown)
     parts = property(lambda self: self.ledger.pieces.parts)
     #: the units' neighbours, islands joined (None until read)
@@ -171,6 +150,7 @@ class AssignmentService(QObject):
         self.layer_id = layer.id()
         self.field_name = plan.territory_field
         self.plan = plan
+        self.identity = TerritoryIdentity(self.project, plan)
         plan.layer_id = layer.id()
         self.saving = PlanSaving(layer, self.field_name, plan.unit_name_field, self._choose_on_conflict, self)
         self.saving.message.connect(self.message)
@@ -181,17 +161,7 @@ class AssignmentService(QObject):
             self.warn(str(error))
             self.planChanged.emit()
             return False
-        self._layer_links.link([
-            (layer.attributeValueChanged, self._on_value_changed),
-            (layer.undoStack().indexChanged, self._on_undo_index),
-            (layer.afterRollBack, self._schedule_reload),
-            (layer.featureAdded, self._schedule_reload),
-            (layer.featuresDeleted, self._schedule_reload),
-            (layer.updatedFields, self._on_fields_changed),
-            (layer.geometryChanged, self._on_geometry_changed),
-            (layer.editingStopped, self.settle),
-            (layer.afterCommitChanges, self._save_table),
-        ])
+        self.layer_changes = LayerChanges(self, layer, self.project)
         self.saving.log_changes(self.own_measures)
         self.planChanged.emit()
         if self.active not in self.territories.names:
@@ -200,11 +170,12 @@ class AssignmentService(QObject):
 
     def close(self) -> None:
         """Let go of the layer and the project (before the plugin unloads)."""
-        self._project_links.cut()
         self.unbind()
 
     def unbind(self, emit: bool = True) -> None:
-        self._layer_links.cut()
+        if self.layer_changes is not None:
+            self.layer_changes.cut()
+            self.layer_changes = None
         self.discard_preview()
         if self.saving is not None:
             self.saving.detach()
@@ -218,112 +189,41 @@ class AssignmentService(QObject):
             self.planChanged.emit()
             self.set_active(None)
 
-    def _lookup_indexes(self) -> None:
-        fields = self.layer.fields()
-        self._field_index = fields.lookupField(self.field_name)
-        # a measure the units do not have is the accounts' (−1 here: the account binding counts it)
-        self._measure_indexes = [fields.lookupField(m) for m in self.plan.measures]
-        self._index_indexes = [fields.lookupField(m) for m in self.index.fields]
-        self._rep_index = fields.lookupField(self.plan.rep_field) if self.plan.rep_field else -1
-        self._lock_index = fields.lookupField(self.plan.lock_field) if self.plan.lock_field else -1
-        self._integer_field = is_integer_field(self.layer, self._field_index)
+    def let_go(self, text: str, level=None) -> None:
+        """Unbind, and tell the user why (a field of the plan or the layer itself is gone)."""
+        self.unbind()
+        self.warn(text, level)
 
     def _load(self) -> None:
         """Read ids, territories, workloads, reps and locks of every unit (no geometry)."""
         units = self.units
-        self.index = PlanIndex(self.plan.index_weights, self.layer)
-        self._lookup_indexes()
-        self.own_measures = unit_measures(self.layer, self.plan)
-        own = [(m, i) for m, i in zip(self.plan.measures, self._measure_indexes) if m in self.own_measures]
-        columns = own + list(zip(self.index.fields, self._index_indexes))
-        read = read_plan_attributes(self.layer, self._field_index, columns, self._rep_index, self._lock_index,
-                                    self.unit_request())
-        width = len(self.plan.measures)
-        if len(own) < width:  # the accounts' measures start at 0 until the accounts are read
-            workloads = np.zeros((len(read.fids), width + len(self.index.fields)))
-            workloads[:, [k for k, m in enumerate(self.plan.measures) if m in self.own_measures]] = \
-                read.workloads[:, :len(own)]
-            if self.index.fields:
-                workloads[:, width:] = read.workloads[:, len(own):]
-            read.workloads = workloads
-        n = len(read.fids)
-        if self.saving is not None:
-            self.saving.remember(read.fids, read.territory_values)
-        listed = set(self.plan.locked_units)
-        listed_locks = (np.isin(read.fids, np.fromiter(listed, dtype=np.int64, count=len(listed)))
-                        if listed else np.zeros(n, dtype=bool))
-        self.table_rows, problem = read_plan_table(self.table(), self.field_name)
-        if problem is not None:
+        read = read_plan(self.layer, self.plan, self.identity, self.saving)
+        for problem in read.problems:
             self.warn(problem)
-        territories = plan_territory_list(self.plan, read.territories, self.table_rows)
-        workloads = self.index.workloads(read.workloads, len(self.plan.measures), len(territories.names))
-        if self.index.problem is not None:
-            self.warn(self.index.problem)
-            self.plan.index_weights = ""  # the plan balances what it measures: its tolerances follow
-        self.measures = self.index.measures(list(self.plan.measures))
-        # neighbours of the previous read no longer apply (set again below when the units match)
-        self.ledger = TerritoryLedger(read.territories, workloads, registry=list(territories.names),
-                                      rep_values=read.reps, territories=territories, field_locks=read.locked,
-                                      listed_locks=listed_locks, fids=read.fids)
+        self.index, self.columns = read.index, read.columns
+        self.own_measures, self.measures = read.own_measures, read.measures
+        # neighbours of the previous read no longer apply (set again below when the units are the same)
+        self.ledger = read.ledger
         self.units = self.raw_adjacency = self.positions = None
         self._remember_list()
-        self.revision = next(_REVISIONS)
-        if units is not None and n == len(units.fids) and set(map(int, units.fids)) == set(self.index_of_fid):
-            self.set_units(units, emit=False)
+        self.new_revision()
+        self.set_units(units, emit=False)
 
     def unit_request(self) -> QgsFeatureRequest:
         """The features that are units of this plan: all, or those matching the scenario's filter."""
-        request = QgsFeatureRequest()
-        expression = self.plan.filter_expression
-        if expression:
-            request.setFilterExpression(expression)  # the user's own expression, as typed
-        return request
-
-    def _on_fields_changed(self) -> None:
-        if not self.is_bound:
-            return
-        self._lookup_indexes()
-        if self._field_index < 0 or any(i < 0 for m, i in zip(self.plan.measures, self._measure_indexes)
-                                        if m in self.own_measures) or any(i < 0 for i in self._index_indexes):
-            name = self.layer.name()
-            self.unbind()
-            self.warn(tr("A field of the plan is no longer in “{}” (rolled back or deleted). Choose the "
-                         "territory field again.").format(name))
-
-    def _on_geometry_changed(self, *_args) -> None:
-        # a reshaped unit may touch other neighbours: read them again
-        self.units = None
-        self._schedule_reload()
-
-    def _schedule_reload(self, *_args) -> None:
-        if self._reload_pending or not self.is_bound:
-            return
-        self._reload_pending = True
-        QTimer.singleShot(0, self.reload)
+        return unit_request(self.plan)
 
     def reload(self) -> None:
         """Read the layer again (after rollback, or features added or deleted)."""
-        self._reload_pending = False
-        if not self.is_bound:
+        if not self.is_bound or not self.layer_changes.check_fields():
             return
-        self._lookup_indexes()
-        if self._field_index < 0:
-            return self._on_fields_changed()
         try:
             self._load()
         except ValueError as error:
-            self.unbind()
-            self.warn(str(error))
+            self.let_go(str(error))
             return
         self.planChanged.emit()
         self.restyle()
-
-    def _on_layers_removed(self, layer_ids) -> None:
-        if self.is_bound and self.layer_id in layer_ids:
-            name = self.layer.name()
-            self.unbind()
-            self.warn(tr("The layer “{}” was removed from the project; the territory panel let go of it.")
-                      .format(name), Qgis.MessageLevel.Info)
 
     # -- neighbours ------------------------------------------------------------------------------
     def set_units(self, units, emit: bool = True) -> bool:
@@ -331,9 +231,7 @@ class AssignmentService(QObject):
 
         Returns False (and keeps figures without contiguity) when they no longer match the layer.
         """
-        if units is None or not self.is_bound:
-            return False
-        return self.adopt_units(prepare_units(units, self.fids), emit)
+        return self.is_bound and self.adopt_units(prepare_units(units, self.fids), emit)
 
     def adopt_units(self, prepared: PreparedUnits | None, emit: bool = True) -> bool:
         """Take neighbours and positions prepared by ``core.plan.ledger.prepare_units`` (the heavy
@@ -372,39 +270,24 @@ class AssignmentService(QObject):
         self.territoriesChanged.emit()
         return changed
 
-    # -- the territory table: names, reps, colours by code -------------------------------------------
+    # -- the territory table: names, reps, colours by code (``ui/territory_identity.py``) ----------
     def table(self) -> QgsVectorLayer | None:
         """The plan's territory table (a layer of the project), None when it has none."""
-        return plan_table_layer(self.project, self.plan.territory_table)
+        return self.identity.table()
 
     def display_name(self, code: str | None) -> str | None:
         """What people call territory ``code``: its name in the territory table, else the code."""
-        return display_name(self.table_rows, code)
+        return self.identity.display_name(code)
 
     def read_table(self) -> None:
         """Read the territory table again (after a rename or reps were written to it)."""
         if not self.is_bound:
             return
-        self.table_rows, problem = read_plan_table(self.table(), self.field_name)
+        problem = self.identity.read()
         if problem is not None:
             self.warn(problem)
         self.territoriesChanged.emit()
         self.restyle()  # the legend names the territories
-
-    def _save_table(self) -> None:
-        """The units were saved: the territory table's edits (renames, reps) are saved with them, and
-        every territory of the plan gets its row and colour there."""
-        table = self.table()
-        if table is None:
-            return
-        if table.isEditable() and table.isModified() and not table.commitChanges():
-            self.warn(tr("The territory table “{}” could not be saved: {}").format(
-                table.name(), "; ".join(table.commitErrors())))
-            return
-        code_index = code_column(table.fields(), self.field_name)
-        if code_index >= 0 and table.customProperty(TABLE_OF, "") == self.layer_id:
-            add_missing_rows(table, code_index, list(self.territories.names), dict(self.colours.by_name))
-            self.table_rows, _problem = read_plan_table(table, self.field_name)
 
     # -- the plan's settings -----------------------------------------------------------------------
     def set_active(self, name: str | None) -> None:
@@ -429,28 +312,16 @@ class AssignmentService(QObject):
         self.message.emit(text, Qgis.MessageLevel.Warning if level is None else level)
 
     def ensure_editing(self) -> bool:
-        if not self.is_bound:
-            self.warn(tr("Choose a layer and a territory field first."))
-            return False
-        problem = editing_problem(self.layer)
+        """Whether the bound layer is in editing mode for an edit (started when it was not); else says why."""
+        problem = start_editing(self.layer) if self.is_bound else tr("Choose a layer and a territory field first.")
         if problem is not None:
             self.warn(problem)
-            return False
-        if not self.layer.isEditable() and not self.layer.startEditing():
-            self.warn(tr("QGIS could not start editing “{}”. Check that its data source is writable.")
-                      .format(self.layer.name()))
-            return False
-        return True
+        return problem is None
 
     @property
     def integer_field(self) -> bool:
         """Whether the territory field holds whole numbers (territory names are then numbers too)."""
-        return self._integer_field
-
-    def _value_for(self, name: str | None):
-        if name is None:
-            return None
-        return int(name) if self._integer_field else name
+        return self.columns.integer_territory
 
     def edit(self, text: str, changes: list[tuple[int, str | None]], after: TerritoryList | None = None,
              action: str = "paint", notes: dict[int, str] | None = None) -> bool:
@@ -467,9 +338,10 @@ class AssignmentService(QObject):
         try:
             if after is not None:
                 TerritoryListCommand.push(layer.undoStack(), TerritoryListCommand(self, before, after, on_redo=True))
+            value_of, field = self.columns.territory_value, self.columns.territory
             for i, name in changes:
-                old = self._value_for(self.registry[self.labels[i]])
-                layer.changeAttributeValue(int(self.fids[i]), self._field_index, self._value_for(name), old)
+                old = value_of(self.registry[self.labels[i]])
+                layer.changeAttributeValue(int(self.fids[i]), field, value_of(name), old)
             if after is not None:
                 TerritoryListCommand.push(layer.undoStack(), TerritoryListCommand(self, before, after, on_redo=False))
         except Exception:
@@ -537,37 +409,11 @@ class AssignmentService(QObject):
         self.plan.territories = list(self.territories.names)
         self.plan.locked_territories = sorted(self.territories.locked)
 
-    # -- keeping figures in step with the layer --------------------------------------------------
-    def _on_value_changed(self, fid: int, index: int, value) -> None:
-        i = self.index_of_fid.get(fid)
-        if i is None:
-            return
-        if index == self._field_index:
-            if self.ledger.move(i, text_or_none(value)) is not None:
-                self.revision = next(_REVISIONS)
-        elif index in self._measure_indexes and self.measures:
-            measure = self._measure_indexes.index(index)
-            try:
-                number = workload_value(fid, self.measures[measure], value)
-            except UnitDataError:
-                # the toolbox refuses such a unit; here it is told, and its last workload still counts
-                self._bad_workloads.append((fid, measure, value))
-                return
-            self.ledger.set_workload(i, measure, number)
-            self.revision = next(_REVISIONS)
-        if index in self._index_indexes:
-            # every unit's index depends on the field's total: read the plan again
-            self._schedule_reload()
-        elif index == self._rep_index:
-            self.ledger.set_rep(i, text_or_none(value))
-        elif index == self._lock_index:
-            self.ledger.set_field_lock(i, lock_value(value)[0])
-            self.revision = next(_REVISIONS)
-
-    def _on_undo_index(self, _index: int) -> None:
-        # Inside an edit command the stack's index only moves when the command ends, so this
-        # runs once per user action, undo or redo.
-        self.settle()
+    # -- keeping figures in step with the layer (``ui/layer_changes.py`` hears its changes) ------------
+    def new_revision(self) -> None:
+        """The plan's data changed (an edit, undo or redo, a new read): a proposal made before no
+        longer applies."""
+        self.revision = next(_REVISIONS)
 
     def settle(self) -> None:
         """After a change: new names join the list, pieces are counted again where the change
@@ -587,36 +433,21 @@ class AssignmentService(QObject):
             self.figuresChanged.emit([])
         elif settled.territories:
             self.figuresChanged.emit(settled.territories)
-        self._report_bad_workloads()
+        if self.layer_changes is not None:
+            self.layer_changes.report_bad_workloads()
         if self.preview is not None and self.preview.revision != self.revision:
             self.discard_preview()  # made for a plan that no longer exists
-
-    def _report_bad_workloads(self) -> None:
-        """Say which unit got an empty or invalid workload, in which field, and how to fix it."""
-        bad, self._bad_workloads = self._bad_workloads, []
-        if not bad:
-            return
-        fid, measure, value = bad[0]
-        text = workload_problem(self.layer, self.plan.unit_name_field, fid, self.measures[measure], value)
-        text += " " + tr("Until then the panel counts its last valid workload ({:g}), not 0.").format(
-            float(self.workloads[self.index_of_fid[fid], measure]))
-        if len(bad) > 1:
-            text += " " + tr("{} more value(s) of this edit are empty or invalid too.").format(len(bad) - 1)
-        self.warn(text)
 
     def restyle(self) -> None:
         """Colour the layer by territory, neighbours clearly apart, unassigned units hatched (unless
         the user chose to keep the layer's own style; the table still shows each colour)."""
         if not self.is_bound:
             return
-        names = list(self.territories.names)
         if self.theme is not None and self.theme.paint():
             return
-        self.colours.paint(self.layer, self.field_name, names, [self._value_for(name) for name in names],
-                           self.ledger.plan_labels(),
-                           adjacency_pairs(self.adjacency) if self.adjacency is not None else None,
-                           {code: row.colour for code, row in self.table_rows.items() if row.colour},
-                           self.plan.keep_style, {code: row.label for code, row in self.table_rows.items()})
+        names = list(self.territories.names)
+        self.identity.paint(self.layer, names, [self.columns.territory_value(name) for name in names],
+                            self.ledger.plan_labels(), self.adjacency)
 
     # -- preview before apply ----------------------------------------------------------------------
     def propose(self, units: np.ndarray, names: list, title: str, territory_list: list | None = None,

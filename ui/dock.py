@@ -9,18 +9,14 @@ goes through the assignment service; the dock computes nothing and writes none o
 from __future__ import annotations
 
 from qgis.core import Qgis, QgsProject
-from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget
+from qgis.gui import QgsDockWidget
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QSortFilterProxyModel, Qt, QTimer
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import (
-    QAbstractItemView,
-    QFrame,
     QHeaderView,
-    QLabel,
     QMessageBox,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -30,12 +26,12 @@ from ..i18n import tr
 from ..layers.signal_links import SignalLinks
 from .assignment_service import AssignmentService
 from .deviation_bar import DeviationBarDelegate
-from .engine_progress import EngineProgress
 from .feedback_panel import FeedbackPanel
-from .map_view import TerritoryLabels, UnitsOutline, select_units, zoom_to_units
+from .map_view import TerritoryLabels, UnitsOutline, zoom_to_units
 from .overrides_panel import OverridesPanel
+from .paint_actions import PaintActions
 from .panel_actions import PlanDialogs, TerritoryActions
-from .panel_layout import PanelScroll, fit_table_rows, plan_status
+from .panel_layout import PanelFrame, fit_table_rows, plan_status, setup_box, territory_table
 from .plan_controller import PlanController
 from .plan_outputs import rep_home_flags
 from .preview_panel import PreviewPanel, preview_moves
@@ -46,7 +42,7 @@ from .territory_list_model import SORT_ROLE, TERRITORY_ROLE
 from .toolbars import PaintToolbar, TerritoryToolbar
 
 
-class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
+class TerritoryDock(PaintActions, TerritoryActions, PlanDialogs, QgsDockWidget):
     """Panel for painting units into territories, with live balance, locks and rebalancing."""
 
     #: the columns of the compact table (every figure is in the name's tooltip and the full table)
@@ -77,8 +73,6 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setDynamicSortFilter(True)
         self._selecting = False
-        #: whether the panel's last paint was on the accounts (undo and redo then act on them)
-        self._accounts_last = False
         self._folded_for = None  # the plan (layer id, field) the setup was last folded away for
         self._suggestions_timer = QTimer(self)
         self._suggestions_timer.setSingleShot(True)
@@ -94,14 +88,8 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         body = QWidget(self)
         outer = QVBoxLayout(body)
         outer.setContentsMargins(4, 4, 4, 4)
-        # the setup folds away once the plan is set up: the territory table then has the height
-        self.setup_box = QgsCollapsibleGroupBox(tr("Plan setup"), body)
-        self.setup_box.setObjectName("territorySetupBox")
-        self.setup_box.setSaveCollapsedState(False)
-        box_layout = QVBoxLayout(self.setup_box)
-        box_layout.setContentsMargins(2, 2, 2, 2)
-        self.setup_form = SetupForm(self.controller.preferences.default_tolerance, self.setup_box)
-        box_layout.addWidget(self.setup_form)
+        self.setup_form = SetupForm(self.controller.preferences.default_tolerance, body)
+        self.setup_box = setup_box(body, self.setup_form)
         outer.addWidget(self.setup_box)
 
         self.paint_toolbar = PaintToolbar(self.canvas, body)
@@ -111,80 +99,29 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         outer.addWidget(self.territory_toolbar.engine_row(body))
 
         splitter = self.splitter = QSplitter(Qt.Orientation.Vertical, body)
-        self.table = QTableView(splitter)
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        # compact rows: a laptop screen shows every territory of a small plan without scrolling
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        # sized once per reset, not on every change: painting must not make the view measure every cell
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(False)
-        # columns are sized from the rows in view and 200 others, not from every territory's row
-        self.table.horizontalHeader().setResizeContentsPrecision(200)
-        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.table = territory_table(splitter, self.proxy)
         self.bar_delegate = DeviationBarDelegate(self.table)
-        self.table.setObjectName("territoryTable")
         self.preview_panel = PreviewPanel(splitter)
         self.suggestions_panel = SuggestionsPanel(self.service, splitter)
         self.overrides_panel = OverridesPanel(self.service, self.controller.accounts, splitter)
         self.feedback_panel = FeedbackPanel(self.service, splitter, self.controller.accounts)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setStretchFactor(2, 1)
-        splitter.setStretchFactor(3, 1)
+        for panel, stretch in enumerate((3, 2, 1, 1)):
+            splitter.setStretchFactor(panel, stretch)
         outer.addWidget(splitter, 1)
 
         self.highlight = UnitsOutline(self.canvas)
         self.pieces_highlight = UnitsOutline(self.canvas, QColor(220, 0, 0), dashed=True)
         self.territory_labels = TerritoryLabels(self.canvas)
-        # a short screen scrolls the panel instead of making QGIS's window taller than the screen; the
-        # status line stays in view below it
-        frame = QWidget(self)
-        frame_layout = QVBoxLayout(frame)
-        frame_layout.setContentsMargins(0, 0, 0, 0)
-        frame_layout.setSpacing(2)
-        scroll = PanelScroll(frame)
-        scroll.setObjectName("territoryPanelScroll")
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(body)
-        frame_layout.addWidget(scroll, 1)
-        # in view with the status line: Cancel must not scroll away while the engine searches
-        self.engine_progress = EngineProgress(self.controller, frame)
-        frame_layout.addWidget(self.engine_progress)
-        self.status_label = QLabel(frame)
-        self.status_label.setObjectName("territoryStatus")
-        self.status_label.setWordWrap(True)
-        self.status_label.setContentsMargins(4, 0, 4, 2)
-        frame_layout.addWidget(self.status_label)
-        self.travel_label = QLabel(frame)
-        self.travel_label.setObjectName("territoryTravel")
-        self.travel_label.setWordWrap(True)
-        self.travel_label.setVisible(False)
-        frame_layout.addWidget(self.travel_label)
+        frame = PanelFrame(body, self.controller, self)
+        self.engine_progress, self.status_label, self.travel_label = \
+            frame.engine_progress, frame.status_label, frame.travel_label
         self.setWidget(frame)
 
     def _connect(self) -> None:
-        form, paint, territory = self.setup_form, self.paint_toolbar, self.territory_toolbar
+        form, territory = self.setup_form, self.territory_toolbar
         service, controller = self.service, self.controller
-        for tool, action in paint.tools():
-            action.triggered.connect(lambda checked, chosen=tool: self._use_tool(chosen, checked))
-        for tool in (paint.paint_tool, paint.lasso_tool):
-            tool.unitsPicked.connect(self.paint)
-        paint.account_tool.unitsPicked.connect(self.paint_accounts)
-        paint.eyedropper_tool.unitsPicked.connect(self.pick_territory)
-        for action, slot in ((paint.assign_selected_action, self.assign_selected),
-                             (paint.reset_override_action, self.reset_override),
-                             (paint.lock_units_action, lambda: self.lock_selected_units(True)),
-                             (paint.unlock_units_action, lambda: self.lock_selected_units(False)),
-                             (paint.undo_action, self.undo), (paint.redo_action, self.redo),
-                             (territory.new_action, lambda: self.new_territory()),
+        self._connect_paint_toolbar()
+        for action, slot in ((territory.new_action, lambda: self.new_territory()),
                              (territory.rename_action, lambda: self.rename_territory()),
                              (territory.merge_action, lambda: self.merge_territory()),
                              (territory.delete_action, lambda: self.delete_territory()),
@@ -414,90 +351,6 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
             zoom_to_units(self.canvas, self.service.layer, self.service.ledger.fids_of(name),
                           self.project.transformContext())
 
-    # -- painting --------------------------------------------------------------------------------
-    def _use_tool(self, tool, checked: bool) -> None:
-        if checked:
-            self.canvas.setMapTool(tool)
-        elif self.canvas.mapTool() is tool:
-            self.canvas.unsetMapTool(tool)
-
-    def _painting_into(self, hint: str) -> tuple[bool, str | None]:
-        """(whether to paint, the territory): None in unassign mode; no painting without an active one."""
-        if self.paint_toolbar.erase_action.isChecked():
-            return True, None
-        if self.service.active is None:
-            self._show_message(hint, Qgis.MessageLevel.Info)
-            return False, None
-        return True, self.service.active
-
-    def paint(self, fids: list) -> int:
-        """Units picked on the map go to the active territory (or out of it in unassign mode)."""
-        go, name = self._painting_into(tr("Choose the territory to paint with: select a row of the table, or "
-                                          "use the eyedropper."))
-        self._accounts_last = False
-        return self.service.assign(fids, name) if go else 0
-
-    def paint_accounts(self, fids: list) -> int:
-        """Accounts picked on the map are kept by the active territory (an override; unassign mode:
-        their override is cleared)."""
-        go, name = self._painting_into(tr("Choose the territory that keeps the accounts: select a row of the "
-                                          "table."))
-        self._accounts_last = True
-        return self.controller.accounts.paint(fids, name) if go else 0
-
-    def reset_override(self) -> int:
-        """The accounts selected on the accounts layer go back to their unit's territory."""
-        self._accounts_last = True
-        return self.controller.accounts.reset()
-
-    def select_account(self, fid: int) -> int:
-        """Select an account on the accounts layer and zoom the map to it."""
-        return select_units(self.canvas, self.controller.accounts.layer, [fid], zoom=True)
-
-    def pick_territory(self, fids: list) -> None:
-        name = self.service.ledger.territory_of_fid(fids[0]) if fids else None
-        if name is None:
-            self._show_message(tr("That unit is not in a territory."), Qgis.MessageLevel.Info)
-            return
-        self.service.set_active(name)
-
-    def assign_selected(self) -> int:
-        """The features selected on the layer go to the active territory (or out of it)."""
-        go, name = self._painting_into(tr("Choose a territory in the table first."))
-        layer = self.service.layer
-        if not go or layer is None:
-            return 0
-        selected = layer.selectedFeatureIds()
-        if not selected:
-            self._show_message(tr("Select some features of “{}” first (e.g. with QGIS's selection tools).")
-                               .format(layer.name()), Qgis.MessageLevel.Info)
-            return 0
-        return self.service.assign(selected, name)
-
-    def lock_selected_units(self, locked: bool) -> int:
-        if not self.service.is_bound:
-            return 0
-        selected = self.service.layer.selectedFeatureIds()
-        if not selected:
-            self._show_message(tr("Select the units to lock or unlock first."), Qgis.MessageLevel.Info)
-            return 0
-        changed = self.service.set_units_locked(selected, locked)
-        self.controller.save_plan()
-        return changed
-
-    def _edited_layer(self):
-        """The layer the panel's undo and redo act on: the accounts after painting accounts, else the units."""
-        accounts = self.controller.accounts.layer
-        return accounts if self._accounts_last and accounts is not None else self.service.layer
-
-    def undo(self) -> None:
-        if self.service.is_bound:
-            self._edited_layer().undoStack().undo()
-
-    def redo(self) -> None:
-        if self.service.is_bound:
-            self._edited_layer().undoStack().redo()
-
     # -- engine ----------------------------------------------------------------------------------
     def build(self) -> EngineTask | None:
         return self.controller.build(self.territory_toolbar.count_spin.value())
@@ -557,10 +410,6 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         self.travel_label.setText(text)
         self.travel_label.setVisible(True)
 
-    def select_units(self, fids: list[int], zoom: bool = True) -> int:
-        """Select units on the layer (QGIS's own selection) and zoom the map to them."""
-        return select_units(self.canvas, self.service.layer, fids, zoom)
-
     # -- lifetime --------------------------------------------------------------------------------
     def unload(self) -> None:
         """Disconnect from QGIS objects before the plugin goes away."""
@@ -575,9 +424,7 @@ class TerritoryDock(TerritoryActions, PlanDialogs, QgsDockWidget):
         self.highlight.close()
         self.pieces_highlight.close()
         self.territory_labels.close()
-        for tool, _action in self.paint_toolbar.tools():
-            if self.canvas.mapTool() is tool:
-                self.canvas.unsetMapTool(tool)
+        self._release_tools()
         self.table.setModel(None)
         if self._owns_controller:
             self.controller.unload()

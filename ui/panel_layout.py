@@ -1,12 +1,24 @@
-"""How the panel fits a screen: its scroll area, the territory table's share of the splitter, and the
-status line's text."""
+"""How the panel is laid out and fits a screen: the setup box, the territory table, the frame that
+scrolls the panel and keeps the progress and status lines in view, the table's share of the splitter,
+and the status line's text."""
 
 from __future__ import annotations
 
-from qgis.PyQt.QtCore import QEvent
-from qgis.PyQt.QtWidgets import QScrollArea
+from qgis.gui import QgsCollapsibleGroupBox
+from qgis.PyQt.QtCore import QEvent, Qt
+from qgis.PyQt.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHeaderView,
+    QLabel,
+    QScrollArea,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..i18n import tr
+from .engine_progress import EngineProgress
 
 
 class PanelScroll(QScrollArea):
@@ -37,6 +49,73 @@ class PanelScroll(QScrollArea):
         hint = super().minimumSizeHint()
         hint.setWidth(max(hint.width(), self._content_width()))
         return hint
+
+
+def setup_box(parent: QWidget, form: QWidget) -> QgsCollapsibleGroupBox:
+    """The box that holds the setup form; it folds away once the plan is set up, so the territory table
+    then has the height."""
+    box = QgsCollapsibleGroupBox(tr("Plan setup"), parent)
+    box.setObjectName("territorySetupBox")
+    box.setSaveCollapsedState(False)
+    box_layout = QVBoxLayout(box)
+    box_layout.setContentsMargins(2, 2, 2, 2)
+    box_layout.addWidget(form)
+    return box
+
+
+def territory_table(parent: QWidget, model) -> QTableView:
+    """The territory table over ``model`` (the sorted territory list): one row chosen at a time, nothing
+    edited in place, compact rows, columns sized by the panel after each reset."""
+    table = QTableView(parent)
+    table.setModel(model)
+    table.setSortingEnabled(True)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    # compact rows: a laptop screen shows every territory of a small plan without scrolling
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
+    table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    # sized once per reset, not on every change: painting must not make the view measure every cell
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    table.horizontalHeader().setStretchLastSection(False)
+    # columns are sized from the rows in view and 200 others, not from every territory's row
+    table.horizontalHeader().setResizeContentsPrecision(200)
+    table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+    table.setObjectName("territoryTable")
+    return table
+
+
+class PanelFrame(QWidget):
+    """The panel's frame: its body in a scroll area (a short screen scrolls the panel instead of making
+    QGIS's window taller than the screen), and below it, always in view, the engine's progress row, the
+    status line and the active territory's travel times."""
+
+    def __init__(self, body: QWidget, controller, parent: QWidget):
+        super().__init__(parent)
+        frame_layout = QVBoxLayout(self)
+        frame_layout.setContentsMargins(0, 0, 0, 0)
+        frame_layout.setSpacing(2)
+        scroll = PanelScroll(self)
+        scroll.setObjectName("territoryPanelScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        frame_layout.addWidget(scroll, 1)
+        # in view with the status line: Cancel must not scroll away while the engine searches
+        self.engine_progress = EngineProgress(controller, self)
+        frame_layout.addWidget(self.engine_progress)
+        self.status_label = QLabel(self)
+        self.status_label.setObjectName("territoryStatus")
+        self.status_label.setWordWrap(True)
+        self.status_label.setContentsMargins(4, 0, 4, 2)
+        frame_layout.addWidget(self.status_label)
+        self.travel_label = QLabel(self)
+        self.travel_label.setObjectName("territoryTravel")
+        self.travel_label.setWordWrap(True)
+        self.travel_label.setVisible(False)
+        frame_layout.addWidget(self.travel_label)
 
 
 def fit_table_rows(splitter, table, row_count: int, most: int = 12) -> None:
