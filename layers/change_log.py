@@ -26,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from qgis.core import QgsApplication, QgsFeature, QgsFeatureRequest, QgsFields, QgsVectorLayer
+from qgis.core import QgsApplication, QgsExpression, QgsFeature, QgsFeatureRequest, QgsFields, QgsVectorLayer
 from qgis.PyQt.QtCore import QObject
 
 from ..compat import DOUBLE, STRING, make_field
@@ -164,24 +164,23 @@ class ChangeLogStore:
             return
         connection = self._connection()
         try:
-            connection.executeSql("SELECT 1")
+            connection.schemas()  # reaches the server
         except Exception as error:  # noqa: BLE001 - the provider's exception says why
             raise LogUnreachable(f"the change log {self.description} cannot be reached: {error}") from None
         if not self._exists(connection):
-            granted = connection.executeSql(
-                f"SELECT has_schema_privilege({_sql_text(self.schema)}, 'CREATE')")
+            granted = _may_create_tables(connection, self.schema)
             if not granted or not granted[0] or not granted[0][0]:
                 raise RuntimeError(f"the change log {self.description} cannot be created: no right to create "
                                    f"tables in the schema {self.schema}")
             return
         # a row written and undone in one statement: any right, constraint or trigger that refuses
         # the log's rows refuses this one too; only the planned exception means the row would go in
-        table = f"{_sql_name(self.schema)}.{_sql_name(TABLE)}"
-        columns = ", ".join(_sql_name(name) for name in COLUMNS)
+        table = QgsExpression.quotedColumnRef(self.schema) + "." + QgsExpression.quotedColumnRef(TABLE)
+        columns = ", ".join(QgsExpression.quotedColumnRef(name) for name in COLUMNS)
         values = ", ".join("''" for _ in COLUMNS)
+        insert = f"INSERT INTO {table} ({columns}) VALUES ({values})"
         try:
-            connection.executeSql(f"DO $probe$ BEGIN INSERT INTO {table} ({columns}) VALUES ({values}); "
-                                  f"RAISE EXCEPTION '{_PROBE_END}'; END $probe$")
+            _insert_and_undo(connection, insert)
         except Exception as error:  # noqa: BLE001 - the provider's exception carries PostgreSQL's text
             text = str(error)
             # the provider's message repeats the statement: only PostgreSQL's own error counts
@@ -307,12 +306,13 @@ class LogUnreachable(RuntimeError):
 _PROBE_END = "territory_planner: the change log accepts rows"
 
 
-def _sql_name(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _may_create_tables(connection, schema: str) -> list:
+    return connection.executeSql(f"SELECT has_schema_privilege({QgsExpression.quotedValue(schema)}, 'CREATE')")
 
 
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _insert_and_undo(connection, insert: str) -> None:
+    """Run ``insert`` (its names quoted) and undo it in one statement; raises, with _PROBE_END when it went in."""
+    connection.executeSql(f"DO $p$ BEGIN {insert}; RAISE EXCEPTION {QgsExpression.quotedValue(_PROBE_END)}; END $p$")
 
 
 def read_saved_values(provider, fids: list[int], index: int) -> dict[int, object]:
