@@ -60,6 +60,20 @@ def run_algorithm(territory_provider):
     return run
 
 
+@pytest.fixture
+def dock(qgis_iface, qgis_new_project):
+    """A territory panel on a new project, its tasks run at once (deleted with the test)."""
+    from dock_helpers import run_synchronously
+    from territory_planner.ui.dock import TerritoryDock
+
+    qgis_iface.messageBar().clear_messages()
+    panel = TerritoryDock(qgis_iface)
+    panel.controller.run_task = run_synchronously
+    yield panel
+    panel.unload()
+    panel.deleteLater()
+
+
 def _copy_sample(name: str, tmp_path: Path) -> Path:
     target = tmp_path / name
     shutil.copy(DATA / name, target)

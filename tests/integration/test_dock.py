@@ -12,7 +12,6 @@ from dock_helpers import (
     expected_sums,
     grid_layer,
     provider_territories,
-    run_synchronously,
     select_row,
     set_up_dock,
     show_layer,
@@ -21,17 +20,6 @@ from dock_helpers import (
 )
 from qgis.core import Qgis, QgsProject
 from territory_planner.core.metrics import plan_figures
-from territory_planner.ui.dock import TerritoryDock
-
-
-@pytest.fixture
-def dock(qgis_iface, qgis_new_project):
-    qgis_iface.messageBar().clear_messages()
-    panel = TerritoryDock(qgis_iface)
-    panel.controller.run_task = run_synchronously
-    yield panel
-    panel.unload()
-    panel.deleteLater()
 
 
 def west_east(columns=6, rows=4):

@@ -12,17 +12,6 @@ from dock_helpers import click, run_synchronously, select_row, show_layer, table
 from qgis.core import QgsProject
 from territory_planner.ui.dock import TerritoryDock
 
-
-@pytest.fixture
-def dock(qgis_iface, qgis_new_project):
-    qgis_iface.messageBar().clear_messages()
-    panel = TerritoryDock(qgis_iface)
-    panel.controller.run_task = run_synchronously
-    yield panel
-    panel.unload()
-    panel.deleteLater()
-
-
 ACCOUNTS = [Account(f"A{row}{col}", (row + 0.5, col + 0.5), 10.0) for row in range(4) for col in range(4)] + [
     Account("KEY", (0.25, 0.25), 40.0, override="T2", name="Key hospital")]
 

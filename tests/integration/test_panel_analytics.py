@@ -5,21 +5,10 @@ table, and the map's views (territoryThematic) colour territories over/under tar
 from __future__ import annotations
 
 import pytest
-from dock_helpers import cell_fid, grid_layer, run_synchronously, set_up_dock, table, table_numbers
+from dock_helpers import cell_fid, grid_layer, set_up_dock, table, table_numbers
 from qgis.core import Qgis, QgsProject, QgsVectorLayer
 from territory_planner.compat import DOUBLE, make_field
 from territory_planner.layers.thematic import DIVERGING
-from territory_planner.ui.dock import TerritoryDock
-
-
-@pytest.fixture
-def dock(qgis_iface, qgis_new_project):
-    qgis_iface.messageBar().clear_messages()
-    panel = TerritoryDock(qgis_iface)
-    panel.controller.run_task = run_synchronously
-    yield panel
-    panel.unload()
-    panel.deleteLater()
 
 
 def west_east(columns=6, rows=4):

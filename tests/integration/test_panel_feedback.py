@@ -8,23 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dock_helpers import run_synchronously, set_up_dock, show_layer
+from dock_helpers import set_up_dock, show_layer
 from feedback_helpers import PAGES, neighbours_of, territory_of, write_feedback
 from qgis_desktop import check_desktop_run, run_desktop
 from territory_planner.compat import STRING, make_field
-from territory_planner.ui.dock import TerritoryDock
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def dock(qgis_iface, qgis_new_project):
-    qgis_iface.messageBar().clear_messages()
-    panel = TerritoryDock(qgis_iface)
-    panel.controller.run_task = run_synchronously
-    yield panel
-    panel.unload()
-    panel.deleteLater()
 
 
 def planned(dock, layer, count=6):

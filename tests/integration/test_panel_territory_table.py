@@ -3,20 +3,8 @@ changes the name in the table, never the code on the units."""
 
 from __future__ import annotations
 
-import pytest
-from dock_helpers import run_synchronously, set_up_dock, table
+from dock_helpers import set_up_dock, table
 from qgis.core import QgsProject, QgsVectorLayer
-from territory_planner.ui.dock import TerritoryDock
-
-
-@pytest.fixture
-def dock(qgis_iface, qgis_new_project):
-    qgis_iface.messageBar().clear_messages()
-    panel = TerritoryDock(qgis_iface)
-    panel.controller.run_task = run_synchronously
-    yield panel
-    panel.unload()
-    panel.deleteLater()
 
 
 def test_the_panel_shows_names_and_renames_in_the_table(dock, run_algorithm, georgia_layer, tmp_path):

@@ -5,11 +5,10 @@ connection."""
 from __future__ import annotations
 
 import pytest
-from dock_helpers import click, run_synchronously, select_row, show_layer, table
+from dock_helpers import click, select_row, show_layer, table
 from postgis_server import PostgisServer, PostgisUnavailableError
 from qgis.core import QgsProject, QgsVectorLayer
 from territory_planner.resources import sample_data
-from territory_planner.ui.dock import TerritoryDock
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +22,6 @@ def postgis():
         pytest.skip(f"PostgreSQL/PostGIS could not run here: {error}")
     yield server
     server.stop()
-
-
-@pytest.fixture
-def dock(qgis_iface, qgis_new_project):
-    qgis_iface.messageBar().clear_messages()
-    panel = TerritoryDock(qgis_iface)
-    panel.controller.run_task = run_synchronously
-    yield panel
-    panel.unload()
-    panel.deleteLater()
 
 
 def test_paint_rebalance_and_save_a_postgis_layer(postgis, dock, qgis_iface):

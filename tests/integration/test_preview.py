@@ -5,20 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dock_helpers import run_synchronously, set_up_dock, show_layer
+from dock_helpers import set_up_dock, show_layer
 from qgis.core import Qgis
 from territory_planner.compat import STRING, make_field
-from territory_planner.ui.dock import TerritoryDock
-
-
-@pytest.fixture
-def dock(qgis_iface, qgis_new_project):
-    qgis_iface.messageBar().clear_messages()
-    panel = TerritoryDock(qgis_iface)
-    panel.controller.run_task = run_synchronously
-    yield panel
-    panel.unload()
-    panel.deleteLater()
 
 
 def planned(dock, layer, count=5, tolerance=5.0):

@@ -3,21 +3,9 @@ side with the first; rename, delete and the baseline; kept in the project."""
 
 from __future__ import annotations
 
-import pytest
-from dock_helpers import cell_fid, grid_layer, run_synchronously, set_up_dock, table
+from dock_helpers import cell_fid, grid_layer, set_up_dock, table
 from qgis.core import QgsProject
-from territory_planner.ui.dock import TerritoryDock
 from territory_planner.ui.settings import PlanSettings
-
-
-@pytest.fixture
-def dock(qgis_iface, qgis_new_project):
-    qgis_iface.messageBar().clear_messages()
-    panel = TerritoryDock(qgis_iface)
-    panel.controller.run_task = run_synchronously
-    yield panel
-    panel.unload()
-    panel.deleteLater()
 
 
 def west_east(columns=6, rows=4):
