@@ -52,6 +52,9 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
         return ghosts.strip(build_territories(ghosts.problem, progress))
     problem.validate()
     clock = CLOCK()
+    if problem.time_limit is not None:
+        # the limit binds the whole run: every phase stops at this deadline with the best plan so far
+        progress = progress.until(clock + float(problem.time_limit))
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     progress.step(0.03, "Preparing units")
@@ -138,7 +141,7 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
 
     def polish(labels):
         quick = LocalSearch(model, labels, goal=GOAL_FRACTION * tolerance)
-        quick.run(None, levels=POLISH_LEVELS)
+        quick.run(progress.quiet(), levels=POLISH_LEVELS)
         return quick.labels
 
     def anneal(start, stream, until, span, max_steps):
@@ -228,7 +231,7 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, tria
     progress.step(0.65, "Balancing and compacting")
     search = LocalSearch(model, labels, goal=GOAL_FRACTION * model.tolerance_vector)
     search.run(progress.sub(0.65, 0.85))
-    if POLISH_CENTRE_UNITS:
+    if POLISH_CENTRE_UNITS and not progress.out_of_time():
         search.polish_about_centre_units(progress.sub(0.85, 1.0))
     return search.labels.copy(), stuck, search
 

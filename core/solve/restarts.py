@@ -87,6 +87,8 @@ def best_of_starts(count: int, run_start: Callable, started: float, time_limit: 
             break  # tolerance out of reach and the last starts found nothing better
         if index >= 1 and best_key[0] > 0 and CLOCK() - started > START_SHARE * time_limit:
             break  # out of tolerance, and the starts have had their share of the time
+        if index >= 1 and progress.out_of_time():
+            break  # the caller's time limit binds the whole run
         span = progress.sub(index / count, (index + 1) / count)
         labels, stuck_here, key = run_start(index, span)
         since_better += 1
