@@ -144,12 +144,13 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
         quick.run(progress.quiet(), levels=POLISH_LEVELS)
         return quick.labels
 
-    def anneal(start, stream, until, span, max_steps):
+    def anneal(start, stream, until, span, max_steps, give_up):
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919] + stream)
         search = Resplit(model, start, rng, tolerance=tolerance, power=RESPLIT_POWER)
-        return search.run(until, span, goal=GOAL_FRACTION, floor=floor, temperature=RESPLIT_TEMPERATURE,
+        plan = search.run(until, span, goal=GOAL_FRACTION, floor=floor, temperature=RESPLIT_TEMPERATURE,
                           cooling=RESPLIT_COOLING, polish=polish, patience=_patience(problem, model),
-                          max_steps=max_steps)
+                          max_steps=max_steps, give_up=give_up)
+        return plan, search.gave_up
 
     members = [labels] + [np.asarray(s, dtype=np.int64) for s in (starts or [])
                           if not np.array_equal(s, labels)]
