@@ -94,33 +94,25 @@ def watched(monkeypatch):
 
     monkeypatch.setattr(LocalSearch, "run", run_search)
 
-    resplit_run = Resplit.run
+    def count_after_the_jump(search, counter: str, phase: str, work_field: str):
+        """Wrap ``search.run``: jump as the first run of ``phase`` begins; add what its ``counter``
+        grew by after the jump to ``work_field``."""
+        original = search.run
 
-    def run_resplit(self, *args, **kwargs):
-        if where["phase"] == "resplit" and not clock.jumped:
-            clock.jump()
-        before = self.steps
-        try:
-            return resplit_run(self, *args, **kwargs)
-        finally:
-            if clock.jumped:
-                work.resplit_steps += self.steps - before
+        def run(self, *args, **kwargs):
+            if where["phase"] == phase and not clock.jumped:
+                clock.jump()
+            before = getattr(self, counter)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                if clock.jumped:
+                    setattr(work, work_field, getattr(work, work_field) + getattr(self, counter) - before)
 
-    monkeypatch.setattr(Resplit, "run", run_resplit)
+        monkeypatch.setattr(search, "run", run)
 
-    border_run = BorderAnneal.run
-
-    def run_border(self, *args, **kwargs):
-        if where["phase"] == "border" and not clock.jumped:
-            clock.jump()
-        before = self.proposals
-        try:
-            return border_run(self, *args, **kwargs)
-        finally:
-            if clock.jumped:
-                work.border_proposals += self.proposals - before
-
-    monkeypatch.setattr(BorderAnneal, "run", run_border)
+    count_after_the_jump(Resplit, "steps", "resplit", "resplit_steps")
+    count_after_the_jump(BorderAnneal, "proposals", "border", "border_proposals")
     return clock, work, jump_at
 
 
