@@ -173,7 +173,7 @@ def add_search_settings(algorithm) -> None:
     algorithm.addParameter(QgsProcessingParameterString(
         TOLERANCES, tr("Tolerance per balance field (%, comma separated, e.g. 5,10)"), optional=True))
     algorithm.addParameter(QgsProcessingParameterNumber(
-        TIME_LIMIT, tr("Time limit (seconds) while some territory is out of tolerance"),
+        TIME_LIMIT, tr("Time limit of the whole run (seconds)"),
         QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_TIME_LIMIT, minValue=0.0))
 
 

@@ -74,7 +74,7 @@ class PlanSettings:
     filters: dict = field(default_factory=dict)
     #: a tolerance (percent) of its own per balance field (TOLERANCES); others use ``tolerance``
     tolerances: dict = field(default_factory=dict)
-    #: seconds Build and Rebalance may search while some territory is out of tolerance (TIME_LIMIT)
+    #: seconds a Build or Rebalance may run in all (TIME_LIMIT)
     time_limit: float = 60.0
     #: the workload index (INDEX_WEIGHTS, ``field:weight,…``): balanced as one more measure, ``index``
     index_weights: str = ""
