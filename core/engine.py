@@ -52,6 +52,9 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
         return ghosts.strip(build_territories(ghosts.problem, progress))
     problem.validate()
     clock = CLOCK()
+    if problem.time_limit is not None:
+        # the limit binds the whole run: every phase stops at this deadline with the best plan so far
+        progress = progress.until(clock + float(problem.time_limit))
     progress.step(0.0, "Preparing units")
     model = build_model(problem)
     progress.step(0.03, "Preparing units")
@@ -60,10 +63,18 @@ def build_territories(problem: Problem, progress: Optional[Progress] = None) -> 
     starts, trials = restarts.start_count(model.n, model.p, bool(np.any(granularity(problem)[1] > tolerance)),
                                           apart is not None)
 
+    far_off = None
+    if problem.time_limit is not None and int(np.count_nonzero(model.active)) >= 2:
+        # measures that may pull apart: a start this far off goes to the border moves, which reshape
+        # its territories anyway; compacting it about centre units gets no more than the starts'
+        # share of the time limit (on 3,085 counties it took 40 s of a 60 s limit)
+        floor = float(np.max(proven_floor(problem) / np.maximum(tolerance, 1e-6)))
+        far_off = (restarts.FAR_OFF * max(GOAL_FRACTION, floor), clock + restarts.START_SHARE * _time_limit(problem))
+
     def run_start(index: int, span: Progress) -> tuple:
         rng, centres, heavy_apart = restarts.start_plan(problem.random_seed, index)
         start_model = apart if (apart is not None and heavy_apart) else model
-        labels, stuck, search = _solve_once(start_model, rng, span, trials, centres)
+        labels, stuck, search = _solve_once(start_model, rng, span, trials, centres, far_off)
         compact = search.centre_unit_cost() if POLISH_CENTRE_UNITS else search.inertia_total()
         return labels, stuck, (round(search.excess(tolerance), 12), compact)
 
@@ -138,15 +149,16 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
 
     def polish(labels):
         quick = LocalSearch(model, labels, goal=GOAL_FRACTION * tolerance)
-        quick.run(None, levels=POLISH_LEVELS)
+        quick.run(progress.quiet(), levels=POLISH_LEVELS)
         return quick.labels
 
-    def anneal(start, stream, until, span, max_steps):
+    def anneal(start, stream, until, span, max_steps, give_up):
         rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919] + stream)
         search = Resplit(model, start, rng, tolerance=tolerance, power=RESPLIT_POWER)
-        return search.run(until, span, goal=GOAL_FRACTION, floor=floor, temperature=RESPLIT_TEMPERATURE,
+        plan = search.run(until, span, goal=GOAL_FRACTION, floor=floor, temperature=RESPLIT_TEMPERATURE,
                           cooling=RESPLIT_COOLING, polish=polish, patience=_patience(problem, model),
-                          max_steps=max_steps)
+                          max_steps=max_steps, give_up=give_up)
+        return plan, search.gave_up
 
     members = [labels] + [np.asarray(s, dtype=np.int64) for s in (starts or [])
                           if not np.array_equal(s, labels)]
@@ -166,8 +178,8 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
             sweep = moves.sweep() if first else 2 * moves.sweep()
             before = moves.proposals
             plan = moves.run(until, span, goal=stop, sweep=sweep, polish=polish,
-                             max_proposals=sweep if first or not clock_decides else None)
-            return plan, moves.proposals - before >= sweep
+                             max_proposals=sweep if first or not clock_decides else None, fit=clock_decides)
+            return plan, moves.proposals - before >= sweep or moves.cooled
 
     found = restarts.run_portfolio(members, anneal, key_of, deadline, stop, RESPLIT_COOLING,
                                    clock_decides, progress, border=border)
@@ -216,7 +228,11 @@ def _heavy_units_apart(problem: Problem) -> Optional[Model]:
     return build_model(replace(problem, locked=user))
 
 
-def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, trials: int = 0, start="bisection"):
+def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, trials: int = 0, start="bisection",
+                far_off: Optional[tuple] = None):
+    """One independent start: allocation, contiguity, single moves, then the polish about centre
+    units; ``far_off`` = (tolerances, deadline): a plan more than that far off is polished only
+    until the deadline (a reading of the engine's clock)."""
     labels = location_allocation(model, rng, progress.sub(0.0, 0.6), trials=trials, start=start)
     labels = ensure_nonempty(model, labels)
     stuck: list = []
@@ -228,8 +244,12 @@ def _solve_once(model: Model, rng: np.random.Generator, progress: Progress, tria
     progress.step(0.65, "Balancing and compacting")
     search = LocalSearch(model, labels, goal=GOAL_FRACTION * model.tolerance_vector)
     search.run(progress.sub(0.65, 0.85))
-    if POLISH_CENTRE_UNITS:
-        search.polish_about_centre_units(progress.sub(0.85, 1.0))
+    if POLISH_CENTRE_UNITS and not progress.out_of_time():
+        polishing = progress.sub(0.85, 1.0)
+        if far_off is not None and plan_key(model.ratios(search.labels), model.active,
+                                            model.tolerance_vector).worst > far_off[0] + 1e-9:
+            polishing = polishing.until(far_off[1])
+        search.polish_about_centre_units(polishing)
     return search.labels.copy(), stuck, search
 
 

@@ -36,8 +36,10 @@ class Problem:
     random_seed     the same seed gives the same plan.
     tolerances      optional per-measure tolerances (fractions, one per workload column); they replace
                     ``tolerance`` for those measures.
-    time_limit      seconds the search may spend while some territory is out of tolerance (None:
-                    the engine's default, and it also stops when the search stops improving).
+    time_limit      seconds the whole Build or Rebalance may take (every phase stops at the deadline
+                    with the best plan so far; the search stops sooner once every territory is within
+                    tolerance). None: the search's default cap, and it also stops when it stops
+                    improving (step budgets, so the plan does not depend on the machine's speed).
     fixed_loads     optional (p, m) workload every territory carries whatever its units are (accounts
                     overridden to it); added to the territory's sums, and to the totals the targets
                     are shares of.

@@ -158,6 +158,9 @@ def minimise_in_box(fun, x0: np.ndarray, low: float, high: float, maxiter: int, 
     for it in range(1, maxiter + 1):
         if progress is not None:
             progress.check()
+            if it > 1 and progress.out_of_time():
+                it -= 1
+                break  # the caller's time is up: the prices so far give a complete allocation
         if np.abs(x - np.clip(x - g, low, high)).max() <= gtol:
             it -= 1
             break
@@ -405,7 +408,7 @@ class LocationAllocation:
             new = self.alloc.allocate(centres, eps, maxiter=maxiter, progress=progress)
             changed = labels is None or np.mean(new != labels) > 0.002
             labels = new
-            if fixed:
+            if fixed or (progress is not None and progress.out_of_time()):
                 break
             centres = weighted_centres(labels, xy, weight, p, centres)
             if SNAP_CENTRES:
@@ -564,6 +567,8 @@ def relocating_hess(hess: LocationAllocation, rng: np.random.Generator, progress
     best_cost = hess.cost(labels)
     best_prices = hess.alloc.prices.copy()
     for t in range(trials):
+        if progress is not None and progress.out_of_time():
+            break
         part = None if progress is None else progress.sub(0.5 + 0.5 * t / trials, 0.5 + 0.5 * (t + 1) / trials)
         trial = centres.copy()
         k = int(rng.choice(np.flatnonzero(movable)))

@@ -79,6 +79,7 @@ class AnnealingSearch:
         self.ratios = model.ratios(self.labels)
         self.steps = 0
         self.accepted = 0
+        self.gave_up = False  # the last anneal stopped on its ``give_up`` rule
 
     def key(self) -> PlanKey:
         return plan_key(self.ratios, self.active, self.tolerance)
@@ -108,15 +109,20 @@ class AnnealingSearch:
     # ----- the loop ----------------------------------------------------------------------------
     def anneal(self, deadline: float, schedule: Schedule, progress: Optional[Progress] = None,
                polish: Optional[Callable] = None, patience: Optional[int] = None,
-               max_steps: Optional[int] = None) -> np.ndarray:
+               max_steps: Optional[int] = None, give_up: Optional[tuple] = None) -> np.ndarray:
         """Search until ``finished``, the engine's clock reaches ``deadline``, ``patience`` runs
         out or this call has taken ``max_steps`` steps; returns the best plan seen.
+
+        ``give_up`` = (steps, worst): stop once this call has taken that many steps while the best
+        plan's worst deviation is still above ``worst`` tolerances (a search that leaves the plan that
+        far off is on the wrong instance; until then, and when it is nearer, its path is unchanged).
 
         ``polish(labels) -> labels`` finishes a new best plan close to the tolerance with single
         moves; a better polished plan becomes the current one.
         """
         best = self.labels.copy()
         best_key = self.key()
+        self.gave_up = False
         start = CLOCK()
         last_report = start
         heated = 0
@@ -127,6 +133,10 @@ class AnnealingSearch:
         while not self.finished(best_key):
             waited = since_better if schedule.progress is None else since_progress
             if patience is not None and waited >= patience:
+                break
+            if (give_up is not None and self.steps - first_step >= give_up[0]
+                    and best_key.worst > give_up[1] + 1e-9):
+                self.gave_up = True
                 break
             if max_steps is not None and self.steps - first_step >= max_steps:
                 break

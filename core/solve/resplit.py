@@ -210,7 +210,8 @@ class Resplit(AnnealingSearch):
     def run(self, deadline: float, progress: Optional[Progress] = None, goal: float = 1.0,
             floor: float = 0.0, temperature: float = 0.0, cooling: int = 2000,
             polish: Optional[Callable] = None, patience: Optional[int] = None,
-            polish_below: float = 1.5, polish_every: int = 100, max_steps: Optional[int] = None) -> np.ndarray:
+            polish_below: float = 1.5, polish_every: int = 100, max_steps: Optional[int] = None,
+            give_up: Optional[tuple] = None) -> np.ndarray:
         """Search until the worst deviation is at most ``goal`` tolerances (or ``floor``, a
         proven bound in tolerances), or the engine's clock (core.clock.CLOCK) reaches ``deadline``.
 
@@ -219,10 +220,12 @@ class Resplit(AnnealingSearch):
         ``polish(labels) -> labels`` finishes a new best plan with single moves when it is close.
         With ``patience`` the search also stops after that many steps in which the worst deviation
         fell by less than PROGRESS tolerances; with ``max_steps`` after that many steps of this
-        call (a budget in steps, not seconds, gives the same plan on a fast or a slow machine).
+        call (a budget in steps, not seconds, gives the same plan on a fast or a slow machine);
+        ``give_up``: see AnnealingSearch.anneal.
         """
         self.stop = max(goal, floor)
         schedule = Schedule(temperature=temperature, cooling=cooling, reheat_after=cooling // 2,
                             hot_restart=False, polish_below=polish_below, polish_every=polish_every,
                             progress=PROGRESS)
-        return self.anneal(deadline, schedule, progress, polish=polish, patience=patience, max_steps=max_steps)
+        return self.anneal(deadline, schedule, progress, polish=polish, patience=patience, max_steps=max_steps,
+                           give_up=give_up)

@@ -13,11 +13,14 @@
   cycle and no clock, so a loaded machine gives the same plan); then the rest of the time from
   the best plan they found. Which start leads to a good plan is a lottery: short runs from
   several starts find the good basin far more often than one long run.
-- **Border moves first** (Build out of tolerance on two or more measures, :func:`run_portfolio`): one
-  cooling of the border-move annealing from the best start, in at most BORDER_SHARE of the time;
-  after a whole cooling that beats the merge-and-resplit from the same start, the rest of the
-  portfolio is skipped (measures that pull apart need territories reshaped far beyond a pair); when
-  its plan is the best, it goes on for half the time left, then the merge-and-resplit finishes.
+- **Border moves when far off** (Build out of tolerance on two or more measures, :func:`run_portfolio`):
+  the merge-and-resplit's first cooling from the best start judges the instance. Within FAR_OFF
+  times its goal it goes on as above, step for step (it reaches the band where it can: the plans stay
+  those of the engine before border moves). Further off, measures pull apart across the map and
+  territories must be reshaped far beyond a pair: one cooling of the border-move annealing from the
+  best start, in at most BORDER_SHARE of the time; after a whole cooling that beats the
+  merge-and-resplit, the rest of the portfolio is skipped and the border moves go on for half the
+  time left, then the merge-and-resplit finishes (:func:`_pulling_apart`).
 - **Time slices** (Rebalance, :func:`in_time_slices`): the merge-and-resplit from each of its
   plans, in order, each until the end of its equal slice of the time left.
 - **Tries in a row** (giving back, :func:`until_stale`): attempts until a number of them in a row
@@ -45,8 +48,12 @@ PORTFOLIO_SHARE = 0.5
 PORTFOLIO_COOLINGS = 3
 #: Share of a progress span the portfolio reports over (the rest: the final run, then the caller's).
 PORTFOLIO_PROGRESS = 0.9
-#: Out of tolerance on two or more measures, the border-move annealing (core.solve.border_anneal)
-#: runs first: one cooling, in at most this share of the time, over this share of the progress.
+#: Out of tolerance on two or more measures, a first cooling of the merge-and-resplit that leaves the
+#: plan more than FAR_OFF times its goal off (15 % at a 5 % tolerance) hands over to the border-move annealing
+#: (core.solve.border_anneal): one cooling, in at most BORDER_SHARE of the time left, over
+#: BORDER_PROGRESS of the progress. Nearer the band the merge-and-resplit reaches it where it can
+#: (North Carolina, Georgia), and every step stays its own.
+FAR_OFF = 3.0
 BORDER_SHARE = 0.4
 BORDER_PROGRESS = 0.2
 
@@ -87,6 +94,8 @@ def best_of_starts(count: int, run_start: Callable, started: float, time_limit: 
             break  # tolerance out of reach and the last starts found nothing better
         if index >= 1 and best_key[0] > 0 and CLOCK() - started > START_SHARE * time_limit:
             break  # out of tolerance, and the starts have had their share of the time
+        if index >= 1 and progress.out_of_time():
+            break  # the caller's time limit binds the whole run
         span = progress.sub(index / count, (index + 1) / count)
         labels, stuck_here, key = run_start(index, span)
         since_better += 1
@@ -106,33 +115,24 @@ def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: f
     """The merge-and-resplit from the first plan of ``members``, or with two or more, first from
     each of up to PORTFOLIO of them and then from the best it found; see the module's words.
 
-    ``anneal(start, stream, until, progress, max_steps)`` runs one search (``stream``: the extra
-    words of its random stream; the first run draws the stream a single run always drew) and
-    returns its plan; ``key_of(labels)`` ranks plans. The search stops at ``stop`` (worst
-    deviation in tolerances) or ``deadline``; ``clock_decides``: the caller set a time limit.
+    ``anneal(start, stream, until, progress, max_steps, give_up)`` runs one search (``stream``: the
+    extra words of its random stream; the first run draws the stream a single run always drew;
+    ``give_up``: None or (steps, worst), see AnnealingSearch.anneal) and returns (its plan, whether
+    it gave up); ``key_of(labels)`` ranks plans. The search stops at ``stop`` (worst deviation in
+    tolerances) or ``deadline``; ``clock_decides``: the caller set a time limit.
 
     ``border(until, progress, first)`` (measures that may pull apart): the border-move annealing
-    from the first plan, returning (plan, whether a whole cooling ran). It runs first, one cooling
-    in at most BORDER_SHARE of the time; when it beats the merge-and-resplit from the same start
-    after a whole cooling, the rest of the portfolio is skipped; when its plan is the best at the
-    end after a whole cooling, it continues for half the time left before the merge-and-resplit finishes.
+    from the first plan, returning (plan, whether a whole cooling ran). It runs only when the first
+    cooling of the merge-and-resplit leaves the plan more than FAR_OFF times ``stop`` off (then
+    :func:`_pulling_apart` takes over); nearer, every step is the merge-and-resplit's as before.
     """
     members = members[:PORTFOLIO]
     found, found_key = members[0], key_of(members[0])
-    lead = first = 0.0
+    give_up = None if border is None else (cooling, FAR_OFF * stop)
+    lead = 0.0
     final_stream: list = []
-    border_plan, cooled = None, False
-    if border is not None:
-        first = BORDER_PROGRESS
-        until = min(deadline, CLOCK() + BORDER_SHARE * max(deadline - CLOCK(), 0.0))
-        got, cooled = border(until if clock_decides else deadline, progress.sub(0.0, first), True)
-        got_key = key_of(got)
-        if better(got_key, found_key):
-            found, found_key, border_plan = got, got_key, got
-        if found_key.worst <= stop + 1e-9:
-            return found
     if len(members) >= 2:
-        lead = (PORTFOLIO_PROGRESS - first) * PORTFOLIO_SHARE
+        lead = PORTFOLIO_PROGRESS * PORTFOLIO_SHARE
         left = max(deadline - CLOCK(), 0.0)
         final_stream = [2]
         for index, start in enumerate(members):
@@ -141,30 +141,75 @@ def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: f
             if not clock_decides:
                 # no limit set: a smaller step budget alone ends each run (never the clock)
                 until, budget = deadline, cooling
-            span = progress.sub(first + lead * index / len(members), first + lead * (index + 1) / len(members))
-            got = anneal(start, [] if index == 0 else [1, index], until, span, budget)
+            span = progress.sub(lead * index / len(members), lead * (index + 1) / len(members))
+            got, gave_up = anneal(start, [] if index == 0 else [1, index], until, span, budget,
+                                  give_up if index == 0 else None)
             got_key = key_of(got)
-            if (index == 0 and border is None) or better(got_key, found_key):
+            if index == 0 or better(got_key, found_key):
                 found, found_key = got, got_key
             if found_key.worst <= stop + 1e-9:
                 break
-            if found is border_plan and cooled:
-                # a whole cooling of border moves beat the merge-and-resplit from the same start:
-                # they go on, unless a start not tried yet ranks higher as it is
-                for other in members[index + 1:]:
-                    if better(key_of(other), found_key):
-                        found, found_key = other, key_of(other)
-                break
+            if gave_up:
+                rest = progress.sub(lead / len(members), PORTFOLIO_PROGRESS)
+                return _pulling_apart(members, found, anneal, key_of, deadline, stop, cooling, clock_decides,
+                                      rest, border)
     if found_key.worst > stop + 1e-9:
-        span = progress.sub(first + lead, PORTFOLIO_PROGRESS)
-        if found is border_plan and cooled:
-            # the border moves did best after a whole cooling: more coolings from their plan for
-            # half the time left, then the merge-and-resplit finishes from the best plan they found
+        span = progress.sub(lead, PORTFOLIO_PROGRESS)
+        alone = len(members) < 2
+        got, gave_up = anneal(found, final_stream, deadline, span, None, give_up if alone else None)
+        if gave_up:
+            return _pulling_apart(members, got, anneal, key_of, deadline, stop, cooling, clock_decides, span, border)
+        found = got
+    return found
+
+
+def _pulling_apart(members: list, found: np.ndarray, anneal: Callable, key_of: Callable, deadline: float,
+                   stop: float, cooling: int, clock_decides: bool, progress: Progress,
+                   border: Callable) -> np.ndarray:
+    """Build out of tolerance where the merge-and-resplit's first cooling from the best start left
+    the plan (``found``) more than FAR_OFF times its goal off: measures that pull apart across the map.
+
+    One cooling of the border moves from the best start, in at most BORDER_SHARE of the time left.
+    When their plan is the best after a whole cooling, they go on for half the time left and the
+    merge-and-resplit finishes from the best plan they found; otherwise the portfolio's other
+    starts run as before, then the merge-and-resplit from the best plan.
+    """
+    found_key = key_of(found)
+    until = min(deadline, CLOCK() + BORDER_SHARE * max(deadline - CLOCK(), 0.0))
+    got, cooled = border(until if clock_decides else deadline, progress.sub(0.0, BORDER_PROGRESS), True)
+    border_plan = None
+    if better(key_of(got), found_key):
+        found, found_key, border_plan = got, key_of(got), got
+    if found_key.worst <= stop + 1e-9:
+        return found
+    progress = progress.sub(BORDER_PROGRESS, 1.0)
+    others = members[1:]
+    if border_plan is not None and cooled:
+        # a whole cooling of border moves beat the merge-and-resplit from the same start: they go on,
+        # unless a start not tried yet ranks higher as it is
+        for other in others:
+            if better(key_of(other), found_key):
+                found, found_key = other, key_of(other)
+        if found is border_plan:
             until = min(deadline, CLOCK() + 0.5 * max(deadline - CLOCK(), 0.0))
-            found, _ = border(until if clock_decides else deadline, span.sub(0.0, 0.5), False)
-            span = span.sub(0.5, 1.0)
-        if key_of(found).worst > stop + 1e-9:
-            found = anneal(found, final_stream, deadline, span, None)
+            found, _ = border(until if clock_decides else deadline, progress.sub(0.0, 0.5), False)
+            found_key = key_of(found)
+        others = []
+    lead = PORTFOLIO_SHARE * 0.5 if others else 0.5
+    left = max(deadline - CLOCK(), 0.0)
+    for index, start in enumerate(others):
+        if found_key.worst <= stop + 1e-9:
+            return found
+        until = min(deadline, CLOCK() + PORTFOLIO_SHARE * left / len(members))
+        budget = PORTFOLIO_COOLINGS * cooling
+        if not clock_decides:
+            until, budget = deadline, cooling
+        span = progress.sub(lead * index / len(others), lead * (index + 1) / len(others))
+        got, _ = anneal(start, [1, index + 1], until, span, budget, None)
+        if better(key_of(got), found_key):
+            found, found_key = got, key_of(got)
+    if found_key.worst > stop + 1e-9:
+        found, _ = anneal(found, [2], deadline, progress.sub(lead, 1.0), None, None)
     return found
 
 

@@ -99,3 +99,45 @@ def test_polish_runs_on_a_plan_close_to_tolerance_and_a_better_polished_plan_is_
                polish_below=1e9)
     assert calls  # once per cooling at least
     assert all(np.all(count_parts(c, model.adjacency, 4) == 1) for c in calls)
+
+
+def test_with_a_time_limit_the_cooling_is_fitted_to_the_time_left(random_instance, monkeypatch):
+    """``fit``: a cooling the clock would cut while still hot is shortened to end by the deadline
+    (counted on a swapped clock that moves one second per reading: nothing here is timed)."""
+    from territory_planner.core.clock import CLOCK
+    from territory_planner.core.solve import border_anneal
+
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(CLOCK, "source", lambda: float(next(ticks)))
+    monkeypatch.setattr(border_anneal, "AFFORD", 0.0)  # however little fits (see the next test)
+    problem, strips = metro_and_towns(random_instance)
+    model = build_model(problem)
+    strips, _ = repair_contiguity(model, strips)
+    search = BorderAnneal(model, strips, np.random.default_rng(0))
+    sweep = 100 * search.sweep()
+    search.run(CLOCK() + 60.0, goal=0.0, sweep=sweep, max_proposals=sweep, fit=True)
+    assert search.cooled  # a whole (shorter) cooling ran before the deadline
+    assert search.proposals < sweep
+    unfitted = BorderAnneal(model, strips, np.random.default_rng(0))
+    unfitted.run(CLOCK() + 60.0, goal=0.0, sweep=sweep, max_proposals=sweep)
+    assert not unfitted.cooled  # cut by the clock while still hot
+
+
+def test_with_a_time_limit_a_cooling_that_hardly_fits_is_not_started(random_instance, monkeypatch):
+    """Less than AFFORD of a cooling fits in the time left: the run stops after measuring its rate
+    (the merge-and-resplit does better with the time), and says so."""
+    from territory_planner.core.clock import CLOCK
+    from territory_planner.core.solve.border_anneal import BATCH, FIT_AFTER
+
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(CLOCK, "source", lambda: float(next(ticks)))
+    problem, strips = metro_and_towns(random_instance)
+    model = build_model(problem)
+    strips, _ = repair_contiguity(model, strips)
+    key0 = plan_key(model.ratios(strips), model.active, model.tolerances)
+    search = BorderAnneal(model, strips, np.random.default_rng(0))
+    sweep = 100 * search.sweep()
+    labels = search.run(CLOCK() + 60.0, goal=0.0, sweep=sweep, max_proposals=sweep, fit=True)
+    assert search.unaffordable and not search.cooled
+    assert search.proposals <= FIT_AFTER * BATCH
+    assert not_worse(plan_key(model.ratios(labels), model.active, model.tolerances), key0)
