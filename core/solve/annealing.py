@@ -113,15 +113,18 @@ class AnnealingSearch:
         """Search until ``finished``, the engine's clock reaches ``deadline``, ``patience`` runs
         out or this call has taken ``max_steps`` steps; returns the best plan seen.
 
-        ``give_up`` = (steps, worst): stop once this call has taken that many steps while the best
-        plan's worst deviation is still above ``worst`` tolerances (a search that leaves the plan that
-        far off is on the wrong instance; until then, and when it is nearer, its path is unchanged).
+        ``give_up`` = (steps, worst, gain): stop once this call has taken that many steps while the
+        best plan's worst deviation is still above ``worst`` tolerances, or has fallen by less than
+        ``gain`` (a fraction of where it began) while still out of tolerance: a search that leaves the
+        plan that far off, or gains next to nothing in that many steps, is on the wrong instance; until
+        then, and when it is nearer and gaining, its path is unchanged.
 
         ``polish(labels) -> labels`` finishes a new best plan close to the tolerance with single
         moves; a better polished plan becomes the current one.
         """
         best = self.labels.copy()
         best_key = self.key()
+        began = best_key.worst  # where this call began, in tolerances (``give_up``'s gain)
         self.gave_up = False
         start = CLOCK()
         last_report = start
@@ -135,7 +138,8 @@ class AnnealingSearch:
             if patience is not None and waited >= patience:
                 break
             if (give_up is not None and self.steps - first_step >= give_up[0]
-                    and best_key.worst > give_up[1] + 1e-9):
+                    and (best_key.worst > give_up[1] + 1e-9
+                         or best_key.worst > (1.0 - give_up[2]) * began + 1e-9)):
                 self.gave_up = True
                 break
             if max_steps is not None and self.steps - first_step >= max_steps:

@@ -54,6 +54,10 @@ PORTFOLIO_PROGRESS = 0.9
 #: BORDER_PROGRESS of the progress. Nearer the band the merge-and-resplit reaches it where it can
 #: (North Carolina, Georgia), and every step stays its own.
 FAR_OFF = 3.0
+#: ... or that cooling brings the worst deviation down by less than this fraction (a search that gains
+#: next to nothing in a whole cooling is on the wrong instance too: the Ohio Valley layer, 1.58
+#: tolerances off, gains nothing in its first 2,000 steps).
+LEAST_GAIN = 0.05
 BORDER_SHARE = 0.4
 BORDER_PROGRESS = 0.2
 
@@ -128,7 +132,7 @@ def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: f
     """
     members = members[:PORTFOLIO]
     found, found_key = members[0], key_of(members[0])
-    give_up = None if border is None else (cooling, FAR_OFF * stop)
+    give_up = None if border is None else (cooling, FAR_OFF * stop, LEAST_GAIN)
     lead = 0.0
     final_stream: list = []
     if len(members) >= 2:

@@ -107,16 +107,13 @@ def test_measures_that_pull_apart_reach_the_tolerance_within_the_time_limit(run_
     """Population sits in Cleveland, Columbus, Cincinnati and Louisville, accounts (one per county)
     are spread over 263 counties: metro territories must reach out into rural counties. Five
     territories within 5 % on both, contiguous, inside TIME_LIMIT (the engine before issue 23 stayed
-    at 5.3 % after 30 s)."""
-    import time
-
+    at 5.3 % after 30 s). Build stops at TIME_LIMIT with the best plan so far (tests/unit/
+    test_build_time_limit.py), so a plan within tolerance was found within it; how fast, on an idle
+    machine, is the bench's business."""
     from qgis.core import QgsSpatialIndex
 
-    limit = 60
-    start = time.monotonic()
     result = _build(run_algorithm, ohio_valley_layer, TERRITORY_COUNT=5, BALANCE_FIELDS=["population", "accounts"],
-                    TIME_LIMIT=limit)
-    assert time.monotonic() - start < limit
+                    TIME_LIMIT=60)
     units = result["OUTPUT"]
     assert units.featureCount() == 263
     for measure in ("population", "accounts"):

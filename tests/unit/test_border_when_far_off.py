@@ -25,8 +25,9 @@ class Calls:
 
     def anneal(self, start, stream, until, progress, max_steps, give_up):
         self.anneals.append((float(start[0]), list(stream), max_steps, give_up))
-        if give_up is not None and self.after_first_cooling > give_up[1]:
-            return np.array([self.after_first_cooling]), True
+        after = min(float(start[0]), self.after_first_cooling)
+        if give_up is not None and (after > give_up[1] or after > (1.0 - give_up[2]) * float(start[0])):
+            return np.array([after]), True
         return np.array([min(float(start[0]), self.after_first_cooling)]), False
 
     def border(self, until, progress, first):
@@ -52,7 +53,7 @@ def test_near_the_band_the_merge_and_resplit_runs_as_it_did_and_no_border_move_i
     assert near.borders == 0
     # the same runs, with the same streams and budgets; only the first could have given up
     assert [a[:3] for a in near.anneals] == [a[:3] for a in alone.anneals]
-    assert near.anneals[0][3] == (COOLING, restarts.FAR_OFF * STOP)
+    assert near.anneals[0][3] == (COOLING, restarts.FAR_OFF * STOP, restarts.LEAST_GAIN)
     assert all(a[3] is None for a in near.anneals[1:])
 
 
@@ -71,8 +72,16 @@ def test_far_off_the_border_moves_take_over():
 def test_far_off_with_one_start_the_first_cooling_of_the_final_run_judges():
     calls = Calls(after_first_cooling=10.0, border_reaches=0.8)
     assert run(calls, [12.0]) == 0.8
-    assert calls.anneals[0][2] is None and calls.anneals[0][3] == (COOLING, restarts.FAR_OFF * STOP)
+    assert calls.anneals[0][2] is None
+    assert calls.anneals[0][3] == (COOLING, restarts.FAR_OFF * STOP, restarts.LEAST_GAIN)
     assert calls.borders == 1
+
+
+def test_near_the_band_but_gaining_nothing_in_the_first_cooling_the_border_moves_take_over():
+    # the Ohio Valley layer: 1.58 tolerances off, no better plan in the first 2,000 steps
+    calls = Calls(after_first_cooling=2.0, border_reaches=0.8)
+    assert run(calls, [2.0, 3.0]) == 0.8
+    assert calls.borders == 1 and len(calls.anneals) == 1
 
 
 def test_far_off_when_the_border_moves_do_worse_the_portfolio_goes_on_and_keeps_the_best():

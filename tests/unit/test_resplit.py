@@ -140,3 +140,16 @@ def test_a_step_budget_stops_the_search_at_the_same_plan_whatever_the_clock(rand
         runs.append(rs.run(time.monotonic() + 60.0, temperature=4.0, max_steps=150))
         assert rs.steps == 150
     assert np.array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("gain, gives_up", [(0.05, False), (0.999, True)])
+def test_a_search_that_gains_too_little_in_its_first_steps_gives_up(random_instance, gain, gives_up):
+    """give_up = (steps, worst, gain), the goal out of reach: vertical strips are far off and the
+    resplit gains far more than 5 % in 200 steps, so it goes on to its budget; it cannot gain 99.9 %,
+    so it stops after 200."""
+    problem, start = conflicting(random_instance)
+    model = build_model(problem)
+    rs = Resplit(model, start, np.random.default_rng(0), power=2.0)
+    rs.run(time.monotonic() + 60.0, goal=0.01, temperature=4.0, max_steps=400, give_up=(200, 1e9, gain))
+    assert rs.gave_up is gives_up
+    assert rs.steps == (200 if gives_up else 400)
