@@ -15,8 +15,9 @@
   several starts find the good basin far more often than one long run.
 - **Border moves when far off** (Build out of tolerance on two or more measures, :func:`run_portfolio`):
   the merge-and-resplit's first cooling from the best start judges the instance. Within FAR_OFF
-  times its goal it goes on as above, step for step (it reaches the band where it can: the plans stay
-  those of the engine before border moves). Further off, measures pull apart across the map and
+  times its goal, and gaining at least LEAST_GAIN, it goes on as above, step for step (it reaches the
+  band where it can: the plans stay those of the engine before border moves). Further off, or gaining
+  next to nothing, measures pull apart across the map and
   territories must be reshaped far beyond a pair: one cooling of the border-move annealing from the
   best start, in at most BORDER_SHARE of the time; after a whole cooling that beats the
   merge-and-resplit, the rest of the portfolio is skipped and the border moves go on for half the
@@ -127,7 +128,8 @@ def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: f
 
     ``border(until, progress, first)`` (measures that may pull apart): the border-move annealing
     from the first plan, returning (plan, whether a whole cooling ran). It runs only when the first
-    cooling of the merge-and-resplit leaves the plan more than FAR_OFF times ``stop`` off (then
+    cooling of the merge-and-resplit leaves the plan more than FAR_OFF times ``stop`` off or gains
+    less than LEAST_GAIN (then
     :func:`_pulling_apart` takes over); nearer, every step is the merge-and-resplit's as before.
     """
     members = members[:PORTFOLIO]
@@ -171,7 +173,8 @@ def _pulling_apart(members: list, found: np.ndarray, anneal: Callable, key_of: C
                    stop: float, cooling: int, clock_decides: bool, progress: Progress,
                    border: Callable) -> np.ndarray:
     """Build out of tolerance where the merge-and-resplit's first cooling from the best start left
-    the plan (``found``) more than FAR_OFF times its goal off: measures that pull apart across the map.
+    the plan (``found``) more than FAR_OFF times its goal off, or gained less than LEAST_GAIN: measures
+    that pull apart across the map.
 
     One cooling of the border moves from the best start, in at most BORDER_SHARE of the time left.
     When their plan is the best after a whole cooling, they go on for half the time left and the
