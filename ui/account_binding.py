@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import Qgis, QgsExpression, QgsProject, QgsVectorLayer
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from ..core.plan.accounts import AccountBook
@@ -25,8 +26,10 @@ from ..layers.account_style import apply_account_style
 from ..layers.change_log import ChangeRecorder
 from ..layers.edit_checks import is_integer_field, start_editing
 from ..layers.signal_links import SignalLinks
+from ..layers.style import STYLED_PROPERTY
 from ..layers.values import as_number, likely_name_field, text_or_none
 from .assignment_service import AssignmentService
+from .map_view import stop_map_drawing
 
 #: what the change log calls a paint or reset of overrides
 ACTION = "override"
@@ -46,6 +49,8 @@ class AccountBinding(QObject):
         self.generation = 0
         self._links = SignalLinks()
         self._recorder: ChangeRecorder | None = None
+        #: (territory expression, override column, names, colours) of the style restyle() gave the accounts
+        self._styled: tuple | None = None
         self._clear()
 
     def _clear(self) -> None:
@@ -122,8 +127,24 @@ class AccountBinding(QObject):
         if self._recorder is not None:
             self._recorder.detach()
             self._recorder = None
+        self._colour_by_overrides_alone()
         self.layer = None
         self._clear()
+
+    def _colour_by_overrides_alone(self) -> None:
+        """The plan lets go (its units layer is being removed, another plan is chosen, the plugin
+        unloads): the accounts' colours stop asking the units layer. That style looks the units layer up
+        from QGIS's drawing threads (``overlay_within``): once the layer is gone no account would be
+        drawn, and QGIS 3.22 crashes when the layer is deleted while a thread draws. Overridden accounts
+        keep their territory's colour, the others are drawn as unassigned."""
+        layer, styled, self._styled = self.layer, self._styled, None
+        if layer is None or sip.isdeleted(layer) or styled is None:
+            return
+        territory, override, names, colours = styled
+        if layer.customProperty(STYLED_PROPERTY) != territory:
+            return  # the user gave the accounts a style of their own since
+        stop_map_drawing()  # no drawing thread may still be asking the units layer
+        apply_account_style(layer, f"to_string({override})", f"{override} IS NOT NULL", names, colours)
 
     def adopt(self, accounts, unit_fids: np.ndarray) -> None:
         """Take the accounts read by the task (``layers.accounts.Accounts``; ``unit_fids``: the
@@ -351,6 +372,7 @@ class AccountBinding(QObject):
         override = QgsExpression.quotedColumnRef(service.plan.override_field)
         units = QgsExpression.quotedValue(service.layer.id())
         unit_territory = f"array_first(overlay_within({units}, {QgsExpression.quotedColumnRef(service.field_name)}))"
-        names = list(service.territory_names)
-        apply_account_style(self.layer, f"coalesce(to_string({override}), to_string({unit_territory}))",
-                            f"{override} IS NOT NULL", names, dict(service.colours.by_name))
+        names, colours = list(service.territory_names), dict(service.colours.by_name)
+        territory = f"coalesce(to_string({override}), to_string({unit_territory}))"
+        apply_account_style(self.layer, territory, f"{override} IS NOT NULL", names, colours)
+        self._styled = (territory, override, names, colours)

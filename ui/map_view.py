@@ -12,12 +12,20 @@ from qgis.core import (
     QgsPointXY,
     QgsRectangle,
 )
-from qgis.gui import QgsMapCanvasItem, QgsRubberBand
+from qgis.gui import QgsMapCanvas, QgsMapCanvasItem, QgsRubberBand
 from qgis.PyQt.QtCore import QPointF, Qt
 from qgis.PyQt.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from qgis.PyQt.QtWidgets import QApplication
 
 from ..compat import POINT_GEOMETRY, POLYGON_GEOMETRY
 from ..layers.signal_links import SignalLinks
+
+
+def stop_map_drawing() -> None:
+    """Stop every map canvas drawing now (returns once their drawing threads have ended)."""
+    for widget in QApplication.allWidgets():
+        if isinstance(widget, QgsMapCanvas):
+            widget.stopRendering()
 
 
 def zoom_to_units(canvas, layer, fids: list[int], transform_context) -> None:

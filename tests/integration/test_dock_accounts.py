@@ -125,6 +125,41 @@ def test_accounts_are_drawn_in_their_territorys_colour_with_overrides_ringed(doc
     assert found["KEY"] == "T2" and found["A00"] == "T1" and found["A33"] == "T4", found
 
 
+def test_removing_the_units_layer_while_the_map_draws_leaves_the_accounts_coloured_by_their_overrides(
+        dock, layers, qgis_canvas):
+    """The accounts' colours ask the units layer which unit an account stands in; once the units layer is
+    removed (here while the map is drawing) they no longer do: overridden accounts keep their territory's
+    colour, the others are drawn as unassigned, and QGIS goes on drawing."""
+    from qgis.core import QgsExpression, QgsExpressionContext, QgsExpressionContextUtils
+    from qgis.PyQt.QtWidgets import QApplication
+
+    units, accounts = layers
+    set_up(dock, units, accounts)
+    colours = {name: dock.service.colours.of(name) for name in ("T1", "T2", "T3", "T4")}
+    qgis_canvas.setLayers([accounts, units])
+    qgis_canvas.setExtent(units.extent())
+    qgis_canvas.refreshAllLayers()
+    QApplication.processEvents()  # the drawing threads start
+    QgsProject.instance().removeMapLayer(units.id())
+    assert not dock.service.is_bound
+    renderer = accounts.renderer()
+    assert renderer.type() == "categorizedSymbol"
+    assert "overlay_within" not in renderer.classAttribute() and '"override"' in renderer.classAttribute()
+    assert {c.value(): c.symbol().color().name() for c in renderer.categories() if c.value() is not None} == colours
+    expression = QgsExpression(renderer.classAttribute())
+    context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(accounts))
+    found = {}
+    for feature in accounts.getFeatures():
+        context.setFeature(feature)
+        found[feature["id"]] = expression.evaluate(context)
+    assert found["KEY"] == "T2" and found["A00"] is None, found
+    qgis_canvas.setLayers([accounts])
+    qgis_canvas.refreshAllLayers()
+    QApplication.processEvents()
+    qgis_canvas.waitWhileRendering()
+    assert accounts.isValid()
+
+
 def test_reopening_takes_the_accounts_units_found_before(dock, layers, qgis_iface, monkeypatch):
     units, accounts = layers
     set_up(dock, units, accounts)
