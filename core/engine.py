@@ -145,6 +145,7 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
     if key0.worst <= floor + 1e-7:
         return labels
     deadline = clock + _time_limit(problem)
+    progress = progress.until(deadline)  # the whole search's deadline: no step of it runs past this
     stop = max(GOAL_FRACTION, floor)
 
     def polish(labels):
@@ -174,11 +175,12 @@ def improve(problem: Problem, model: Model, labels: np.ndarray, clock: float, pr
         moves = BorderAnneal(model, labels, np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 7919, 3]),
                              tolerance=tolerance)
 
-        def border(until, span, first):
+        def border(until, span, first, stalled):
             sweep = moves.sweep() if first else 2 * moves.sweep()
             before = moves.proposals
             plan = moves.run(until, span, goal=stop, sweep=sweep, polish=polish,
-                             max_proposals=sweep if first or not clock_decides else None, fit=clock_decides)
+                             max_proposals=sweep if first or not clock_decides else None, fit=clock_decides,
+                             afford=0.0 if stalled else None)
             return plan, moves.proposals - before >= sweep or moves.cooled
 
     found = restarts.run_portfolio(members, anneal, key_of, deadline, stop, RESPLIT_COOLING,

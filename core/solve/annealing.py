@@ -117,7 +117,8 @@ class AnnealingSearch:
         best plan's worst deviation is still above ``worst`` tolerances, or has fallen by less than
         ``gain`` (a fraction of where it began) while still out of tolerance: a search that leaves the
         plan that far off, or gains next to nothing in that many steps, is on the wrong instance; until
-        then, and when it is nearer and gaining, its path is unchanged.
+        then, and when it is nearer and gaining, its path is unchanged. ``deadline`` does not cut those
+        first steps short (``progress``'s deadline, the whole run's, does).
 
         ``polish(labels) -> labels`` finishes a new best plan close to the tolerance with single
         moves; a better polished plan becomes the current one.
@@ -133,6 +134,13 @@ class AnnealingSearch:
         since_progress = 0  # steps since the worst deviation fell by schedule.progress
         last_polish = None
         first_step = self.steps
+
+        def judging() -> bool:
+            # the steps ``give_up`` judges the instance by are not cut short by ``deadline`` (a slice of
+            # the time: a loaded machine would cut them before they judge); only the whole run's deadline
+            # (``progress``'s) cuts them
+            return give_up is not None and self.steps - first_step < give_up[0]
+
         while not self.finished(best_key):
             waited = since_better if schedule.progress is None else since_progress
             if patience is not None and waited >= patience:
@@ -145,7 +153,7 @@ class AnnealingSearch:
             if max_steps is not None and self.steps - first_step >= max_steps:
                 break
             now = CLOCK()
-            if now >= deadline:
+            if now >= deadline and (progress is None or progress.out_of_time() or not judging()):
                 break
             if progress is not None and now - last_report > 0.25:
                 last_report = now

@@ -189,7 +189,7 @@ class BorderAnneal:
             sweep: Optional[int] = None,
             max_proposals: Optional[int] = None, patience: Optional[int] = None,
             polish: Optional[Callable] = None,
-            polish_below: float = 1.5, fit: bool = False) -> np.ndarray:
+            polish_below: float = 1.5, fit: bool = False, afford: Optional[float] = None) -> np.ndarray:
         """Anneal until the worst deviation is at most ``goal`` tolerances, the engine's clock reaches
         ``deadline`` or ``max_proposals`` moves have been proposed; returns the best plan seen.
 
@@ -199,7 +199,8 @@ class BorderAnneal:
         better plan. ``polish(labels) -> labels`` finishes the best plan with the engine's single
         moves when it is within ``polish_below`` tolerances, once per cooling: when that plan is
         better, the search goes on from it. ``fit``: shorten the cooling to end by ``deadline`` (see
-        FIT_AFTER, AFFORD); ``self.cooled`` says afterwards whether a whole cooling ran.
+        FIT_AFTER), and stop when less than ``afford`` of it fits (None: AFFORD; 0: never stop for that);
+        ``self.cooled`` says afterwards whether a whole cooling ran.
         """
         self.cooled = False
         self.unaffordable = False
@@ -256,7 +257,7 @@ class BorderAnneal:
                     # proposals that fit in the time left at the rate so far: cool over those
                     done = self.proposals - first
                     left = done / (now - start) * (deadline - now)
-                    if left < AFFORD * (sweep - done):
+                    if left < (AFFORD if afford is None else afford) * (sweep - done):
                         self.unaffordable = True
                         break
                     if left < sweep - done:

@@ -126,11 +126,12 @@ def run_portfolio(members: list, anneal: Callable, key_of: Callable, deadline: f
     it gave up); ``key_of(labels)`` ranks plans. The search stops at ``stop`` (worst deviation in
     tolerances) or ``deadline``; ``clock_decides``: the caller set a time limit.
 
-    ``border(until, progress, first)`` (measures that may pull apart): the border-move annealing
-    from the first plan, returning (plan, whether a whole cooling ran). It runs only when the first
-    cooling of the merge-and-resplit leaves the plan more than FAR_OFF times ``stop`` off or gains
-    less than LEAST_GAIN (then
-    :func:`_pulling_apart` takes over); nearer, every step is the merge-and-resplit's as before.
+    ``border(until, progress, first, stalled)`` (measures that may pull apart): the border-move
+    annealing from the first plan, returning (plan, whether a whole cooling ran); ``stalled``: the
+    first cooling gained too little rather than being far off (the border moves then run even when
+    squeezed). It runs only when the first cooling of the merge-and-resplit leaves the plan more than
+    FAR_OFF times ``stop`` off or gains less than LEAST_GAIN (then :func:`_pulling_apart` takes
+    over); nearer, every step is the merge-and-resplit's as before.
     """
     members = members[:PORTFOLIO]
     found, found_key = members[0], key_of(members[0])
@@ -182,8 +183,11 @@ def _pulling_apart(members: list, found: np.ndarray, anneal: Callable, key_of: C
     starts run as before, then the merge-and-resplit from the best plan.
     """
     found_key = key_of(found)
+    # near the band but gaining nothing (not far off): the merge-and-resplit has nothing to offer, so
+    # the border moves go on even when less than AFFORD of a cooling fits in their time
+    stalled = found_key.worst <= FAR_OFF * stop + 1e-9
     until = min(deadline, CLOCK() + BORDER_SHARE * max(deadline - CLOCK(), 0.0))
-    got, cooled = border(until if clock_decides else deadline, progress.sub(0.0, BORDER_PROGRESS), True)
+    got, cooled = border(until if clock_decides else deadline, progress.sub(0.0, BORDER_PROGRESS), True, stalled)
     border_plan = None
     if better(key_of(got), found_key):
         found, found_key, border_plan = got, key_of(got), got
@@ -199,7 +203,7 @@ def _pulling_apart(members: list, found: np.ndarray, anneal: Callable, key_of: C
                 found, found_key = other, key_of(other)
         if found is border_plan:
             until = min(deadline, CLOCK() + 0.5 * max(deadline - CLOCK(), 0.0))
-            found, _ = border(until if clock_decides else deadline, progress.sub(0.0, 0.5), False)
+            found, _ = border(until if clock_decides else deadline, progress.sub(0.0, 0.5), False, stalled)
             found_key = key_of(found)
         others = []
     lead = PORTFOLIO_SHARE * 0.5 if others else 0.5

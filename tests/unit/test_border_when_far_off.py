@@ -30,8 +30,9 @@ class Calls:
             return np.array([after]), True
         return np.array([min(float(start[0]), self.after_first_cooling)]), False
 
-    def border(self, until, progress, first):
+    def border(self, until, progress, first, stalled):
         self.borders += 1
+        self.stalled = stalled
         return np.array([self.border_reaches]), True
 
 
@@ -67,6 +68,7 @@ def test_far_off_the_border_moves_take_over():
     calls = Calls(after_first_cooling=10.0, border_reaches=0.8)
     assert run(calls, [12.0, 13.0]) == 0.8
     assert calls.borders == 1 and len(calls.anneals) == 1
+    assert not calls.stalled
 
 
 def test_far_off_with_one_start_the_first_cooling_of_the_final_run_judges():
@@ -82,6 +84,7 @@ def test_near_the_band_but_gaining_nothing_in_the_first_cooling_the_border_moves
     calls = Calls(after_first_cooling=2.0, border_reaches=0.8)
     assert run(calls, [2.0, 3.0]) == 0.8
     assert calls.borders == 1 and len(calls.anneals) == 1
+    assert calls.stalled  # the merge-and-resplit has nothing to offer: the border moves run even squeezed
 
 
 def test_far_off_when_the_border_moves_do_worse_the_portfolio_goes_on_and_keeps_the_best():

@@ -153,3 +153,21 @@ def test_a_search_that_gains_too_little_in_its_first_steps_gives_up(random_insta
     rs.run(time.monotonic() + 60.0, goal=0.01, temperature=4.0, max_steps=400, give_up=(200, 1e9, gain))
     assert rs.gave_up is gives_up
     assert rs.steps == (200 if gives_up else 400)
+
+
+def test_the_steps_that_judge_the_instance_are_cut_by_the_whole_runs_deadline_not_by_a_slice(random_instance):
+    """A loaded machine must not cut the judging steps short (the portfolio's slice has passed), else the
+    search never judges; the whole run's deadline (the progress's) still ends them."""
+    from territory_planner.core.clock import CLOCK
+    from territory_planner.core.progress import Progress
+
+    problem, start = conflicting(random_instance)
+    model = build_model(problem)
+    sliced = Resplit(model, start, np.random.default_rng(0), power=2.0)
+    sliced.run(CLOCK() - 1.0, Progress(deadline=CLOCK() + 60.0), goal=0.01, temperature=4.0, max_steps=400,
+               give_up=(200, 1e9, 0.999))
+    assert sliced.steps == 200 and sliced.gave_up
+    over = Resplit(model, start, np.random.default_rng(0), power=2.0)
+    over.run(CLOCK() - 1.0, Progress(deadline=CLOCK() - 1.0), goal=0.01, temperature=4.0, max_steps=400,
+             give_up=(200, 1e9, 0.999))
+    assert over.steps == 0 and not over.gave_up
