@@ -26,6 +26,7 @@ from .solve.completion import ensure_nonempty, fill_unassigned
 from .solve.contiguity import rejoin_through_filled, repair_contiguity, split_by_user
 from .solve.diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .solve.give_back import reduce_by_recuts, undo_moves
+from .solve.hand_back import hand_back_units
 from .solve.merit import BIG
 from .solve.model import Model, build_model
 from .solve.quality import better, not_worse, plan_key, within
@@ -365,6 +366,7 @@ def rebalance_territories(
                 labels = repaired
             parts = count_parts(labels, model.adjacency, model.p)
         already_split = np.flatnonzero(parts > 1).tolist()
+    with_empty_territories = labels  # handing back may seed an empty territory better than the fill
     labels = ensure_nonempty(model, labels, prefer=initial < 0)
     incumbent = labels.copy()  # the input as a complete plan: the result never ranks below it
     incumbent_key = plan_key(model.ratios(incumbent), model.active, model.tolerance_vector)
@@ -372,7 +374,11 @@ def rebalance_territories(
     progress.step(0.05, "Rebalancing")
     candidates = [incumbent]
     if not within(incumbent_key):
-        # first the load the excess requires, along the territory graph; then single moves
+        # single units handed on to the neighbour that needs them (the fix after a few hand
+        # moves), then the load the excess requires along the territory graph, then single moves
+        handed = hand_back_units(model, with_empty_territories, initial, model.tolerance_vector, cap,
+                                 check=progress.check)
+        candidates.append(ensure_nonempty(model, handed, prefer=initial < 0))
         flowed = flow_rebalance(model, labels, model.tolerance_vector, initial, cap, check=progress.check)
         progress.step(0.2, "Rebalancing")
         search = _rebalance_search(model, flowed, initial, cap)
