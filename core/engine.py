@@ -26,6 +26,7 @@ from .solve.completion import ensure_nonempty, fill_unassigned
 from .solve.contiguity import rejoin_through_filled, repair_contiguity, split_by_user
 from .solve.diagnostics import granularity, input_diagnostics, plan_diagnostics
 from .solve.give_back import reduce_by_recuts, undo_moves
+from .solve.hand_back import hand_back_units
 from .solve.merit import BIG
 from .solve.model import Model, build_model
 from .solve.quality import better, not_worse, plan_key, within
@@ -367,6 +368,7 @@ def rebalance_territories(
                 labels = repaired
             parts = count_parts(labels, model.adjacency, model.p)
         already_split = np.flatnonzero(parts > 1).tolist()
+    with_empty_territories = labels  # handing back may seed an empty territory better than the fill
     labels = ensure_nonempty(model, labels, prefer=initial < 0)
     incumbent = labels.copy()  # the input as a complete plan: the result never ranks below it
     incumbent_key = plan_key(model.ratios(incumbent), model.active, model.tolerance_vector)
@@ -374,7 +376,11 @@ def rebalance_territories(
     progress.step(0.05, "Rebalancing")
     candidates = [incumbent]
     if not within(incumbent_key):
-        # first the load the excess requires, along the territory graph; then single moves
+        # single units handed on to the neighbour that needs them (the fix after a few hand
+        # moves), then the load the excess requires along the territory graph, then single moves
+        handed = hand_back_units(model, with_empty_territories, initial, model.tolerance_vector, cap,
+                                 check=progress.check)
+        handed = ensure_nonempty(model, handed, prefer=initial < 0)
         flowed = flow_rebalance(model, labels, model.tolerance_vector, initial, cap, check=progress.check)
         progress.step(0.2, "Rebalancing")
         search = _rebalance_search(model, flowed, initial, cap)
@@ -383,11 +389,15 @@ def rebalance_territories(
         if search.violated() and not progress.out_of_time():
             candidates += _rebalance_by_moves(model, labels, initial, cap, progress.sub(0.4, 0.6))
         candidates = [candidates[0]] + [_reduce_disruption(model, c, initial, cap, progress) for c in candidates[1:]]
+        handed = _reduce_disruption(model, handed, initial, cap, progress)
         best = _pick_rebalanced(model, candidates, initial)
-        if not within(plan_key(model.ratios(best), model.active, model.tolerance_vector)) and model.contiguous:
+        balanced = any(within(plan_key(model.ratios(c), model.active, model.tolerance_vector)) for c in (best, handed))
+        if not balanced and model.contiguous:
             # load has to be laid out anew: merge-and-resplit while time is left, then undo what
             # balance does not need
-            # from the flows' plan (least moved) and from the best plan, half the time each
+            # from the flows' plan (least moved) and from the best plan, half the time each; not
+            # from the hand-back, which stops after a few units (a poor start for laying load out
+            # anew), so that where the hand-back does not win nothing changes
             plans = [flowed] if np.array_equal(flowed, best) else [flowed, best]
 
             def recombine(plan, until, span):
@@ -395,6 +405,8 @@ def rebalance_territories(
 
             candidates += restarts.in_time_slices(plans, recombine, clock, _time_limit(problem),
                                                   progress.sub(0.6, 0.98))
+        # last, so that a tie goes to the candidates above
+        candidates.append(handed)
     labels = _pick_rebalanced(model, candidates, initial)
     chose_whole = False
     if already_split:
