@@ -35,6 +35,19 @@ def set_up(dock, units, accounts) -> None:
     form.field_combo.setField("territory")
 
 
+def drawn_territories(accounts) -> dict:
+    """Account id → the territory its style's expression gives it (what the map draws it as)."""
+    from qgis.core import QgsExpression, QgsExpressionContext, QgsExpressionContextUtils
+
+    expression = QgsExpression(accounts.renderer().classAttribute())
+    context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(accounts))
+    found = {}
+    for feature in accounts.getFeatures():
+        context.setFeature(feature)
+        found[feature["id"]] = expression.evaluate(context)
+    return found
+
+
 def visits(dock) -> dict:
     return {name: row["visits"] for name, row in table_numbers(dock).items() if name != "Unassigned"}
 
@@ -114,14 +127,7 @@ def test_accounts_are_drawn_in_their_territorys_colour_with_overrides_ringed(doc
     colours = {c.value(): c.symbol().color().name() for c in categories if c.value() is not None}
     assert colours == {name: dock.service.colours.of(name) for name in ("T1", "T2", "T3", "T4")}
     # the map draws: the expression gives each account its territory
-    from qgis.core import QgsExpression, QgsExpressionContext, QgsExpressionContextUtils
-
-    expression = QgsExpression(renderer.classAttribute())
-    context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(accounts))
-    found = {}
-    for feature in accounts.getFeatures():
-        context.setFeature(feature)
-        found[feature["id"]] = expression.evaluate(context)
+    found = drawn_territories(accounts)
     assert found["KEY"] == "T2" and found["A00"] == "T1" and found["A33"] == "T4", found
 
 
@@ -130,7 +136,6 @@ def test_removing_the_units_layer_while_the_map_draws_leaves_the_accounts_colour
     """The accounts' colours ask the units layer which unit an account stands in; once the units layer is
     removed (here while the map is drawing) they no longer do: overridden accounts keep their territory's
     colour, the others are drawn as unassigned, and QGIS goes on drawing."""
-    from qgis.core import QgsExpression, QgsExpressionContext, QgsExpressionContextUtils
     from qgis.PyQt.QtWidgets import QApplication
 
     units, accounts = layers
@@ -146,12 +151,7 @@ def test_removing_the_units_layer_while_the_map_draws_leaves_the_accounts_colour
     assert renderer.type() == "categorizedSymbol"
     assert "overlay_within" not in renderer.classAttribute() and '"override"' in renderer.classAttribute()
     assert {c.value(): c.symbol().color().name() for c in renderer.categories() if c.value() is not None} == colours
-    expression = QgsExpression(renderer.classAttribute())
-    context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(accounts))
-    found = {}
-    for feature in accounts.getFeatures():
-        context.setFeature(feature)
-        found[feature["id"]] = expression.evaluate(context)
+    found = drawn_territories(accounts)
     assert found["KEY"] == "T2" and found["A00"] is None, found
     qgis_canvas.setLayers([accounts])
     qgis_canvas.refreshAllLayers()
