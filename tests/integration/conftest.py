@@ -22,15 +22,13 @@ def _nothing_runs_into_the_next_test():
     colours ask the units layer which unit an account stands in, ``overlay_within``; QGIS 3.22 crashes
     when that layer is deleted while a drawing thread asks.)"""
     yield
-    from qgis.gui import QgsMapCanvas
     from qgis.PyQt.QtCore import QThreadPool
     from qgis.PyQt.QtWidgets import QApplication
+    from territory_planner.ui.map_view import stop_map_drawing
 
     if QApplication.instance() is None:
         return
-    for widget in QApplication.allWidgets():
-        if isinstance(widget, QgsMapCanvas):
-            widget.stopRendering()
+    stop_map_drawing()
     QThreadPool.globalInstance().waitForDone(60_000)
 
 
