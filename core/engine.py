@@ -21,6 +21,7 @@ from .progress import Progress, ensure_progress
 from .solve import restarts
 from .solve.allocation import location_allocation, reassign_with_least_disruption
 from .solve.border_anneal import BorderAnneal
+from .solve.border_rebalance import border_rebalance
 from .solve.bounds import deviation_lower_bounds
 from .solve.completion import ensure_nonempty, fill_unassigned
 from .solve.contiguity import rejoin_through_filled, repair_contiguity, split_by_user
@@ -400,11 +401,30 @@ def rebalance_territories(
             # anew), so that where the hand-back does not win nothing changes
             plans = [flowed] if np.array_equal(flowed, best) else [flowed, best]
 
-            def recombine(plan, until, span):
-                return _rebalance_recombine(problem, model, plan, initial, cap, until, span)
+            recombined = []
 
-            candidates += restarts.in_time_slices(plans, recombine, clock, _time_limit(problem),
-                                                  progress.sub(0.6, 0.98))
+            def recombine(plan, until, span):
+                found = _rebalance_recombine(problem, model, plan, initial, cap, until, span)
+                recombined.extend([] if found is None else [found])
+                return found
+
+            def border(plan, until, span):
+                if any(_at_floor(problem, model, c) for c in recombined):
+                    return None
+                return _rebalance_by_border_moves(problem, model, plan, initial, cap, until, span)
+
+            runs = [(recombine, plan) for plan in plans]
+            shares = [1.0] * len(runs)
+            if int(np.count_nonzero(model.active)) >= 2 and problem.time_limit is not None:
+                # measures that may pull apart: border moves that pay for the workload they move,
+                # from the input, with twice the time of the merge-and-resplits together (and what
+                # they leave: they stop at the proven floor, and then so does this). A search
+                # bounded by its time only: without a time limit (the API's default; the toolbox
+                # and the panel always set one) the rebalance stays on its patience-bound steps
+                runs, shares = runs + [(border, labels)], shares + [2.0 * len(runs)]
+            candidates += restarts.in_time_slices(runs, lambda run, until, span: run[0](run[1], until, span),
+                                                  clock, _time_limit(problem), progress.sub(0.6, 0.98),
+                                                  shares=shares)
         # last, so that a tie goes to the candidates above
         candidates.append(handed)
     labels = _pick_rebalanced(model, candidates, initial)
@@ -485,6 +505,45 @@ def _rebalance_by_moves(model: Model, labels: np.ndarray, initial: np.ndarray, c
             search.run(progress.sub(0.5, 1.0), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
             out.append(search.labels.copy())
     return out
+
+
+def _at_floor(problem: Problem, model: Model, labels: np.ndarray) -> bool:
+    """The plan's worst deviation is at the proven floor: no search can lower it."""
+    floor = float(np.max(proven_floor(problem) / np.maximum(model.tolerance_vector, 1e-6)))
+    return plan_key(model.ratios(labels), model.active, model.tolerance_vector).worst <= floor + 1e-7
+
+
+def _rebalance_by_border_moves(problem: Problem, model: Model, labels: np.ndarray, initial: np.ndarray, cap,
+                               deadline: float, progress: Progress) -> Optional[np.ndarray]:
+    """core.solve.border_rebalance from ``labels`` until within tolerance or ``deadline``; None when
+    the plan is at its proven floor already or the result breaks the cap."""
+    if problem.time_limit is not None and float(problem.time_limit) <= 0:
+        return None
+    if _at_floor(problem, model, labels):
+        return None
+    rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 104729, 2])
+
+    def undo(plan):
+        return undo_moves(model, plan, initial, model.tolerance_vector, rate=MOVE_RATE)
+
+    def reduce(plan):
+        return _reduce_disruption(model, plan, initial, cap, progress)
+
+    def polish(plan):
+        search = _rebalance_search(model, plan, initial, None)
+        search.run(progress.quiet(), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+        return search.labels
+
+    def pick(plans):
+        return _pick_rebalanced(model, [labels] + plans, initial)
+
+    floor = float(np.max(proven_floor(problem) / np.maximum(model.tolerance_vector, 1e-6)))
+    found = border_rebalance(model, labels, initial, rng, deadline, progress, undo, reduce, pick,
+                             goal=max(0.99, floor + 1e-7), polish=polish)
+    valid = initial >= 0
+    if cap is not None and int(np.sum(found[valid] != initial[valid])) > cap:
+        return None
+    return found
 
 
 #: Seconds the rebalance spends at most on cutting pairs anew nearer their initial border, per plan.

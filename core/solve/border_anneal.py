@@ -69,7 +69,8 @@ class BorderAnneal:
     """Single-unit border moves, annealed, over a complete contiguous labelling."""
 
     def __init__(self, model: Model, labels: np.ndarray, rng: np.random.Generator, tolerance=None,
-                 power: float = POWER, compactness: float = COMPACTNESS):
+                 power: float = POWER, compactness: float = COMPACTNESS, initial: Optional[np.ndarray] = None,
+                 disruption: float = 0.0, hinge: Optional[float] = None):
         self.model = model
         self.p = model.p
         self.rng = rng
@@ -99,6 +100,16 @@ class BorderAnneal:
         eu, ev = model.edges
         self.edge_from = eu.tolist()
         self.edge_to = ev.tolist()
+        # disruption: moving a unit away from its ``initial`` territory costs ``disruption`` tolerances
+        # of the energy per whole workload (mean share over the active measures); coming back earns it
+        self.disruption = float(disruption) if initial is not None else 0.0
+        # hinge: the energy counts only deviations beyond ``hinge`` tolerances, squared (no pull
+        # towards the target inside the band: nothing moves there but what balance needs)
+        self.hinge = None if hinge is None else float(hinge)
+        home = np.asarray(initial, dtype=np.int64) if initial is not None else np.full(model.n, -1)
+        self.home = home.tolist()
+        share = model.frac[:, measures].mean(axis=1) if measures.size else np.zeros(model.n)
+        self.move_cost = (self.disruption * share * (home >= 0)).tolist()
         self._load_state(self.labels)
         self.inertia_ref = max(sum(self.inertia), 1e-12)
         self.proposals = 0
@@ -131,6 +142,9 @@ class BorderAnneal:
         self.count = np.bincount(labels, minlength=p).tolist()
 
     def _energy(self, row) -> float:
+        if self.hinge is not None:
+            inner = self.hinge
+            return sum(max(abs(d) - inner, 0.0) ** 2 for d in row)
         power = self.power
         return sum(abs(d) ** power for d in row)
 
@@ -223,9 +237,13 @@ class BorderAnneal:
         power = self.power
         weight = self.compactness / self.inertia_ref
         m = len(self.measures)
+        disrupt = self.disruption > 0
+        home = self.home
+        move_cost = self.move_cost
         best = list(lab)
         best_worst, best_excess = self._worst_excess()
-        inv_power = 1.0 / power
+        hinge = self.hinge
+        inv_power = 1.0 if hinge is not None else 1.0 / power
         total = sum(energy)
         norm = total ** inv_power
         first = self.proposals
@@ -303,8 +321,12 @@ class BorderAnneal:
             row_a, row_b = dev[a], dev[b]
             new_a = [row_a[i] - load[i] * sa for i in range(m)]
             new_b = [row_b[i] + load[i] * sb for i in range(m)]
-            ea = sum(abs(d) ** power for d in new_a)
-            eb = sum(abs(d) ** power for d in new_b)
+            if hinge is None:
+                ea = sum(abs(d) ** power for d in new_a)
+                eb = sum(abs(d) ** power for d in new_b)
+            else:
+                ea = sum(max(abs(d) - hinge, 0.0) ** 2 for d in new_a)
+                eb = sum(max(abs(d) - hinge, 0.0) ** 2 for d in new_b)
             w_u, x_u, y_u, q_u = unit_moment[u]
             ma, mb = moment[a], moment[b]
             mom_a = [ma[0] - w_u, ma[1] - x_u, ma[2] - y_u, ma[3] - q_u]
@@ -314,6 +336,9 @@ class BorderAnneal:
             new_total = total + ea + eb - energy[a] - energy[b]
             new_norm = new_total ** inv_power if new_total > 0 else 0.0
             delta = new_norm - norm + weight * (ia + ib - inertia[a] - inertia[b])
+            if disrupt:
+                h = home[u]
+                delta += move_cost[u] * ((b != h) - (a != h))
             if delta > 0 and draw >= math.exp(-delta / temp):
                 continue
             if self.partners and self._blocked(u, b):
@@ -341,3 +366,77 @@ class BorderAnneal:
         self.labels = out
         return out
 
+
+    def settle(self, deadline: float, goal: float = 1.0, temperature: float = 1.0,
+               final_temperature: float = 0.02, proposals: Optional[int] = None,
+               check: Optional[Callable] = None) -> np.ndarray:
+        """Anneal the workload moved away from ``initial`` down, never leaving the band: a move is
+        made only when both territories stay within ``goal`` tolerances on every measure (or, for
+        one already beyond, get no further off). The energy is the workload moved in mean unit
+        shares; temperatures are in those units. Returns the plan that moves least (the start when
+        nothing moves less). Needs ``initial``."""
+        if self.p < 2 or not any(c > 0 for c in self.move_cost):
+            return np.asarray(self.lab, dtype=np.int64)
+        lab, dev, count = self.lab, self.dev, self.count
+        unit_load, inv_share, movable = self.unit_load, self.inv_share, self.movable
+        edge_from, edge_to = self.edge_from, self.edge_to
+        n_edges = len(edge_from)
+        home = self.home
+        m = len(self.measures)
+        scale = self.model.n / max(sum(self.move_cost), 1e-300)  # energy in mean unit shares
+        cost = [c * scale for c in self.move_cost]
+        moved = sum(cost[u] for u in range(len(lab)) if home[u] >= 0 and lab[u] != home[u])
+        best, best_moved = list(lab), moved
+        if proposals is None:
+            proposals = self.sweep()
+        cooling = (final_temperature / temperature) ** (1.0 / max(proposals, 1))
+        temp = temperature
+        at, done = BATCH, 0
+        edges: list = []
+        draws: list = []
+        while done < proposals:
+            if at >= BATCH:
+                if CLOCK() >= deadline:
+                    break
+                if check is not None:
+                    check()
+                edges = self.rng.integers(n_edges, size=BATCH).tolist()
+                draws = self.rng.random(BATCH).tolist()
+                at = 0
+            e = edges[at]
+            draw = draws[at]
+            at += 1
+            u = edge_from[e]
+            a = lab[u]
+            b = lab[edge_to[e]]
+            if a == b or not movable[u] or count[a] <= 1:
+                continue
+            done += 1
+            temp *= cooling
+            h = home[u]
+            delta = cost[u] * ((b != h) - (a != h)) if h >= 0 else 0.0
+            if delta > 0 and draw >= math.exp(-delta / temp):
+                continue
+            load = unit_load[u]
+            sa, sb = inv_share[a], inv_share[b]
+            row_a, row_b = dev[a], dev[b]
+            new_a = [row_a[i] - load[i] * sa for i in range(m)]
+            new_b = [row_b[i] + load[i] * sb for i in range(m)]
+            if any(abs(new_a[i]) > max(goal, abs(row_a[i])) or abs(new_b[i]) > max(goal, abs(row_b[i]))
+                   for i in range(m)):
+                continue
+            if self.partners and self._blocked(u, b):
+                continue
+            if not self._keeps_connected(u):
+                continue
+            lab[u] = b
+            dev[a], dev[b] = new_a, new_b
+            count[a] -= 1
+            count[b] += 1
+            moved += delta
+            if moved < best_moved - 1e-9:
+                best, best_moved = list(lab), moved
+        out = np.asarray(best, dtype=np.int64)
+        self._load_state(out)
+        self.labels = out
+        return out

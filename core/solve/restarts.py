@@ -224,18 +224,24 @@ def _pulling_apart(members: list, found: np.ndarray, anneal: Callable, key_of: C
     return found
 
 
-def in_time_slices(plans: list, run: Callable, started: float, time_limit: float, progress: Progress) -> list:
-    """``run(plan, until, progress)`` for each plan in order, each until the end of its equal
-    slice of the time left (counted from ``started`` on the engine's clock); the results that are
-    not None, in order."""
+def in_time_slices(plans: list, run: Callable, started: float, time_limit: float, progress: Progress,
+                   shares: Optional[list] = None) -> list:
+    """``run(plan, until, progress)`` for each plan in order, each until the end of its slice of
+    the time left (counted from ``started`` on the engine's clock): equal slices, or in proportion
+    to ``shares``; the results that are not None, in order."""
     out = []
     total = time_limit - (CLOCK() - started)
+    weights = [1.0] * len(plans) if shares is None else [float(s) for s in shares]
+    whole = sum(weights) or 1.0
+    before = 0.0
     for index, plan in enumerate(plans):
-        until = started + (time_limit - total) + max(total, 0.0) * (index + 1) / len(plans)
-        span = progress.sub(index / len(plans), (index + 1) / len(plans))
+        after = before + weights[index]
+        until = started + (time_limit - total) + max(total, 0.0) * after / whole
+        span = progress.sub(before / whole, after / whole)
         found = run(plan, until, span)
         if found is not None:
             out.append(found)
+        before = after
     return out
 
 
