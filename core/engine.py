@@ -523,9 +523,6 @@ def _rebalance_by_border_moves(problem: Problem, model: Model, labels: np.ndarra
         return None
     rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 104729, 2])
 
-    def undo(plan):
-        return undo_moves(model, plan, initial, model.tolerance_vector, rate=MOVE_RATE)
-
     def reduce(plan):
         return _reduce_disruption(model, plan, initial, cap, progress)
 
@@ -538,7 +535,7 @@ def _rebalance_by_border_moves(problem: Problem, model: Model, labels: np.ndarra
         return _pick_rebalanced(model, [labels] + plans, initial)
 
     floor = float(np.max(proven_floor(problem) / np.maximum(model.tolerance_vector, 1e-6)))
-    found = border_rebalance(model, labels, initial, rng, deadline, progress, undo, reduce, pick,
+    found = border_rebalance(model, labels, initial, rng, deadline, progress, reduce, pick,
                              goal=max(0.99, floor + 1e-7), polish=polish)
     valid = initial >= 0
     if cap is not None and int(np.sum(found[valid] != initial[valid])) > cap:

@@ -50,7 +50,7 @@ def test_back_within_tolerance_moving_less_than_laying_the_plan_out_anew(random_
         return min(plans, key=rank)
 
     charged = border_rebalance(model, plan, plan, np.random.default_rng(1), time.monotonic() + 120.0,
-                               ensure_progress(None), undo=lambda c: c, reduce=lambda c: c, pick=pick)
+                               ensure_progress(None), reduce=lambda c: c, pick=pick)
     plain = BorderAnneal(model, plan, np.random.default_rng(1))
     anew = plain.run(time.monotonic() + 120.0, goal=0.99, max_proposals=4 * plain.sweep())
     assert within(plan_key(model.ratios(anew), model.active, model.tolerances))
