@@ -19,6 +19,10 @@ operation. The donor stays connected (a unit that is a cut unit of its territory
 locked units stay, and a move that would put two units too heavy to share a territory together
 is never made. The best plan seen (worst deviation first, then total excess) is returned, so the
 result never ranks below the start.
+
+For the rebalance (core.solve.border_rebalance) a move away from a unit's initial territory can be
+charged for the workload it moves, and :meth:`BorderAnneal.settle` lowers the workload moved with
+moves that never leave the band.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ class BorderAnneal:
 
     def __init__(self, model: Model, labels: np.ndarray, rng: np.random.Generator, tolerance=None,
                  power: float = POWER, compactness: float = COMPACTNESS, initial: Optional[np.ndarray] = None,
-                 disruption: float = 0.0, hinge: Optional[float] = None):
+                 disruption: float = 0.0):
         self.model = model
         self.p = model.p
         self.rng = rng
@@ -103,9 +107,6 @@ class BorderAnneal:
         # disruption: moving a unit away from its ``initial`` territory costs ``disruption`` tolerances
         # of the energy per whole workload (mean share over the active measures); coming back earns it
         self.disruption = float(disruption) if initial is not None else 0.0
-        # hinge: the energy counts only deviations beyond ``hinge`` tolerances, squared (no pull
-        # towards the target inside the band: nothing moves there but what balance needs)
-        self.hinge = None if hinge is None else float(hinge)
         home = np.asarray(initial, dtype=np.int64) if initial is not None else np.full(model.n, -1)
         self.home = home.tolist()
         share = model.frac[:, measures].mean(axis=1) if measures.size else np.zeros(model.n)
@@ -142,9 +143,6 @@ class BorderAnneal:
         self.count = np.bincount(labels, minlength=p).tolist()
 
     def _energy(self, row) -> float:
-        if self.hinge is not None:
-            inner = self.hinge
-            return sum(max(abs(d) - inner, 0.0) ** 2 for d in row)
         power = self.power
         return sum(abs(d) ** power for d in row)
 
@@ -190,6 +188,10 @@ class BorderAnneal:
         if quick is not None:
             return quick
         return nb.removal_keeps_connected(unit, lab, limit=self.model.n)
+
+    def _allowed(self, unit: int, territory: int) -> bool:
+        """``unit`` may join ``territory``: no heavy partner there, and its own stays connected."""
+        return not (self.partners and self._blocked(unit, territory)) and self._keeps_connected(unit)
 
     def _blocked(self, unit: int, territory: int) -> bool:
         mates = self.partners.get(unit)
@@ -242,8 +244,7 @@ class BorderAnneal:
         move_cost = self.move_cost
         best = list(lab)
         best_worst, best_excess = self._worst_excess()
-        hinge = self.hinge
-        inv_power = 1.0 if hinge is not None else 1.0 / power
+        inv_power = 1.0 / power
         total = sum(energy)
         norm = total ** inv_power
         first = self.proposals
@@ -321,12 +322,8 @@ class BorderAnneal:
             row_a, row_b = dev[a], dev[b]
             new_a = [row_a[i] - load[i] * sa for i in range(m)]
             new_b = [row_b[i] + load[i] * sb for i in range(m)]
-            if hinge is None:
-                ea = sum(abs(d) ** power for d in new_a)
-                eb = sum(abs(d) ** power for d in new_b)
-            else:
-                ea = sum(max(abs(d) - hinge, 0.0) ** 2 for d in new_a)
-                eb = sum(max(abs(d) - hinge, 0.0) ** 2 for d in new_b)
+            ea = sum(abs(d) ** power for d in new_a)
+            eb = sum(abs(d) ** power for d in new_b)
             w_u, x_u, y_u, q_u = unit_moment[u]
             ma, mb = moment[a], moment[b]
             mom_a = [ma[0] - w_u, ma[1] - x_u, ma[2] - y_u, ma[3] - q_u]
@@ -341,9 +338,7 @@ class BorderAnneal:
                 delta += move_cost[u] * ((b != h) - (a != h))
             if delta > 0 and draw >= math.exp(-delta / temp):
                 continue
-            if self.partners and self._blocked(u, b):
-                continue
-            if not self._keeps_connected(u):
+            if not self._allowed(u, b):
                 continue
             lab[u] = b
             dev[a], dev[b] = new_a, new_b
@@ -366,7 +361,6 @@ class BorderAnneal:
         self.labels = out
         return out
 
-
     def settle(self, deadline: float, goal: float = 1.0, temperature: float = 1.0,
                final_temperature: float = 0.02, proposals: Optional[int] = None,
                check: Optional[Callable] = None) -> np.ndarray:
@@ -378,11 +372,7 @@ class BorderAnneal:
         if self.p < 2 or not any(c > 0 for c in self.move_cost):
             return np.asarray(self.lab, dtype=np.int64)
         lab, dev, count = self.lab, self.dev, self.count
-        unit_load, inv_share, movable = self.unit_load, self.inv_share, self.movable
-        edge_from, edge_to = self.edge_from, self.edge_to
-        n_edges = len(edge_from)
         home = self.home
-        m = len(self.measures)
         scale = self.model.n / max(sum(self.move_cost), 1e-300)  # energy in mean unit shares
         cost = [c * scale for c in self.move_cost]
         moved = sum(cost[u] for u in range(len(lab)) if home[u] >= 0 and lab[u] != home[u])
@@ -391,43 +381,20 @@ class BorderAnneal:
             proposals = self.sweep()
         cooling = (final_temperature / temperature) ** (1.0 / max(proposals, 1))
         temp = temperature
-        at, done = BATCH, 0
-        edges: list = []
-        draws: list = []
-        while done < proposals:
-            if at >= BATCH:
-                if CLOCK() >= deadline:
-                    break
-                if check is not None:
-                    check()
-                edges = self.rng.integers(n_edges, size=BATCH).tolist()
-                draws = self.rng.random(BATCH).tolist()
-                at = 0
-            e = edges[at]
-            draw = draws[at]
-            at += 1
-            u = edge_from[e]
-            a = lab[u]
-            b = lab[edge_to[e]]
-            if a == b or not movable[u] or count[a] <= 1:
-                continue
+        done = 0
+        for u, a, b, draw in self._border_draws(deadline, check):
+            if done >= proposals:
+                break
             done += 1
             temp *= cooling
             h = home[u]
             delta = cost[u] * ((b != h) - (a != h)) if h >= 0 else 0.0
             if delta > 0 and draw >= math.exp(-delta / temp):
                 continue
-            load = unit_load[u]
-            sa, sb = inv_share[a], inv_share[b]
-            row_a, row_b = dev[a], dev[b]
-            new_a = [row_a[i] - load[i] * sa for i in range(m)]
-            new_b = [row_b[i] + load[i] * sb for i in range(m)]
-            if any(abs(new_a[i]) > max(goal, abs(row_a[i])) or abs(new_b[i]) > max(goal, abs(row_b[i]))
-                   for i in range(m)):
+            new_a, new_b = self._rows_after(u, a, b)
+            if any(abs(x) > max(goal, abs(y)) for x, y in zip(new_a + new_b, dev[a] + dev[b])):
                 continue
-            if self.partners and self._blocked(u, b):
-                continue
-            if not self._keeps_connected(u):
+            if not self._allowed(u, b):
                 continue
             lab[u] = b
             dev[a], dev[b] = new_a, new_b
@@ -440,3 +407,27 @@ class BorderAnneal:
         self._load_state(out)
         self.labels = out
         return out
+
+    def _border_draws(self, deadline: float, check: Optional[Callable]):
+        """(unit, its territory, the other territory, a uniform draw) for border edges drawn at
+        random, skipping moves that cannot be made (locked unit, last unit), until ``deadline``;
+        reads the current plan at every draw."""
+        lab, movable, count = self.lab, self.movable, self.count
+        edge_from, edge_to = self.edge_from, self.edge_to
+        while CLOCK() < deadline:
+            if check is not None:
+                check()
+            edges = self.rng.integers(len(edge_from), size=BATCH).tolist()
+            for e, draw in zip(edges, self.rng.random(BATCH).tolist()):
+                u = edge_from[e]
+                a = lab[u]
+                b = lab[edge_to[e]]
+                if a != b and movable[u] and count[a] > 1:
+                    yield u, a, b, draw
+
+    def _rows_after(self, u: int, a: int, b: int) -> tuple:
+        """The deviation rows of territories ``a`` and ``b`` once ``u`` has gone from ``a`` to ``b``."""
+        load = self.unit_load[u]
+        sa, sb = self.inv_share[a], self.inv_share[b]
+        row_a, row_b = self.dev[a], self.dev[b]
+        return ([d - x * sa for d, x in zip(row_a, load)], [d + x * sb for d, x in zip(row_b, load)])
