@@ -326,7 +326,8 @@ def rebalance_territories(
     is within tolerance. With ``max_changed_units`` the plan changes at most that many units (of
     those with a valid initial label) and reports "cap_reached" if that stops short of balance.
     With a time limit every search stops when it is up (the best plan found so far is kept, and the
-    steps that follow are skipped or cut short); without one, each runs until no move helps.
+    steps that follow are skipped or cut short); without one, each runs until no move helps (and the
+    border moves for two or more measures, bounded by time only, do not run).
     """
     progress = ensure_progress(progress)
     problem.validate()
@@ -507,10 +508,14 @@ def _rebalance_by_moves(model: Model, labels: np.ndarray, initial: np.ndarray, c
     return out
 
 
+def _floor(problem: Problem, model: Model) -> float:
+    """The proven floor of the worst deviation, in tolerances."""
+    return float(np.max(proven_floor(problem) / np.maximum(model.tolerance_vector, 1e-6)))
+
+
 def _at_floor(problem: Problem, model: Model, labels: np.ndarray) -> bool:
     """The plan's worst deviation is at the proven floor: no search can lower it."""
-    floor = float(np.max(proven_floor(problem) / np.maximum(model.tolerance_vector, 1e-6)))
-    return plan_key(model.ratios(labels), model.active, model.tolerance_vector).worst <= floor + 1e-7
+    return plan_key(model.ratios(labels), model.active, model.tolerance_vector).worst <= _floor(problem, model) + 1e-7
 
 
 def _rebalance_by_border_moves(problem: Problem, model: Model, labels: np.ndarray, initial: np.ndarray, cap,
@@ -526,17 +531,13 @@ def _rebalance_by_border_moves(problem: Problem, model: Model, labels: np.ndarra
     def reduce(plan):
         return _reduce_disruption(model, plan, initial, cap, progress)
 
-    def polish(plan):
-        search = _rebalance_search(model, plan, initial, None)
-        search.run(progress.quiet(), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
-        return search.labels
+    polish = _rebalance_polish(model, initial, progress)
 
     def pick(plans):
         return _pick_rebalanced(model, [labels] + plans, initial)
 
-    floor = float(np.max(proven_floor(problem) / np.maximum(model.tolerance_vector, 1e-6)))
     found = border_rebalance(model, labels, initial, rng, deadline, progress, reduce, pick,
-                             goal=max(0.99, floor + 1e-7), polish=polish)
+                             goal=max(0.99, _floor(problem, model) + 1e-7), polish=polish)
     valid = initial >= 0
     if cap is not None and int(np.sum(found[valid] != initial[valid])) > cap:
         return None
@@ -557,9 +558,8 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
     nothing or breaks the cap."""
     if problem.time_limit is not None and float(problem.time_limit) <= 0:
         return None
-    floor = float(np.max(proven_floor(problem) / np.maximum(model.tolerance_vector, 1e-6)))
-    key0 = plan_key(model.ratios(labels), model.active, model.tolerance_vector)
-    if key0.worst <= floor + 1e-7:
+    floor = _floor(problem, model)
+    if _at_floor(problem, model, labels):
         return None
     patience = None if problem.time_limit is not None else REBALANCE_PATIENCE
     rng = np.random.default_rng([int(problem.random_seed) & 0xFFFFFFFF, 104729])
@@ -569,10 +569,7 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
                                   tolerance=model.tolerance_vector, initial=initial,
                                   disruption=1e3 * model.p / float(model.weight.sum()))
 
-    def polish(plan):
-        search = _rebalance_search(model, plan, initial, None)
-        search.run(progress.quiet(), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
-        return search.labels
+    polish = _rebalance_polish(model, initial, progress)
 
     found = recombination.run(deadline, progress.sub(0.0, 0.9), floor=floor, patience=patience,
                               temperature=REBALANCE_TEMPERATURE * float(np.min(model.tolerance)), polish=polish)
@@ -583,6 +580,17 @@ def _rebalance_recombine(problem: Problem, model: Model, labels: np.ndarray, ini
     if cap is not None and int(np.sum(found[valid] != initial[valid])) > cap:
         return None
     return found
+
+
+def _rebalance_polish(model: Model, initial: np.ndarray, progress: Progress):
+    """polish(labels) -> labels: the disruption-charged search until within tolerance (no cap)."""
+
+    def polish(plan):
+        search = _rebalance_search(model, plan, initial, None)
+        search.run(progress.quiet(), stop_when_balanced=True, levels=_REBALANCE_LEVELS)
+        return search.labels
+
+    return polish
 
 
 def _reduce_disruption(model: Model, labels: np.ndarray, initial: np.ndarray, cap,
