@@ -51,12 +51,13 @@ def border_rebalance(model: Model, labels: np.ndarray, initial: np.ndarray, rng:
 
     The stages run from ``labels`` with a falling charge until one reaches the band or two in a
     row find nothing better; then, while time is left, again from ``labels`` (the search is
-    random: a second chain often ends elsewhere). ``reduce(labels) -> labels`` (after every stage
-    and at the end of a chain) takes changed units back where balance allows, never ranking lower
-    (sending them back and cutting pairs anew between stages lets the next stage start nearer the
-    initial plan: georgia-8 after the 40 % shift reached the band only so); ``pick(plans) -> plan`` chooses among
-    the chains' results; ``polish`` is handed to the annealing
-    (core.solve.border_anneal.BorderAnneal.run)."""
+    random: a second chain often ends elsewhere).
+
+    ``reduce(labels) -> labels`` (after every stage and at the end of a chain) takes changed units
+    back where balance allows, never ranking lower: sending them back and cutting pairs anew
+    between stages lets the next stage start nearer the initial plan (georgia-8 after the 40 %
+    shift reached the band only so). ``pick(plans) -> plan`` chooses among the chains' results;
+    ``polish`` is handed to the annealing (core.solve.border_anneal.BorderAnneal.run)."""
     start = np.asarray(labels, dtype=np.int64).copy()
     found = []
     while CLOCK() < deadline and len(found) < CHAINS:

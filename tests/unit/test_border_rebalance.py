@@ -19,7 +19,7 @@ from territory_planner.core.solve.contiguity import repair_contiguity
 from territory_planner.core.solve.model import build_model
 from territory_planner.core.solve.quality import not_worse, plan_key, within
 from territory_planner.core.solve.rebalance import moved_load
-from test_border_anneal import metro_and_towns  # noqa: E402
+from test_border_anneal import metro_and_towns
 
 
 def shifted_plan(random_instance, n=300, p=6, seed=5):
