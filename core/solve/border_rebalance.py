@@ -32,6 +32,8 @@ FIRST_CHARGE = 28.0
 CHARGE_FACTOR = 0.7
 #: Stages at most (the charge falls to 28 × 0.7 ** 9 ≈ 1.1).
 STAGES = 10
+#: A chain ends after this many stages in a row that change nothing.
+IDLE_STAGES = 2
 #: Chains (each from the input) at most.
 CHAINS = 64
 #: Proposals of one stage per unit (a Build cooling has core.solve.border_anneal.SWEEP_PER_UNIT).
@@ -77,7 +79,7 @@ def _chain(model: Model, start: np.ndarray, initial: np.ndarray, rng: np.random.
     proposals = int(STAGE_PER_UNIT * model.n)
     idle = 0
     for stage in range(STAGES):
-        if CLOCK() >= deadline or idle >= 2:
+        if CLOCK() >= deadline or idle >= IDLE_STAGES:
             break
         progress.check()
         moves = BorderAnneal(model, plan, rng, tolerance=tolerance, initial=initial, disruption=charge)
