@@ -13,10 +13,8 @@ says who and when. The guard then asks its ``chooser`` (a dialog in the panel, a
 tests) to keep this session's values, take theirs, or cancel the save. Without a chooser the
 save is cancelled: never a silent overwrite.
 
-QGIS 3.22 offers Python no way to veto a save from ``beforeCommitChanges`` (``setAllowCommit``
-is not in the bindings), so *cancel* empties the edit buffer through its undo stack (the save
-then writes nothing) and puts the same edits back into the buffer right after, as one edit
-command: nothing is written, nothing is lost; only the undo history collapses into one step.
+*Cancel* holds the save back (:mod:`.held_edits`): nothing is written, nothing is lost; only the
+undo history collapses into one step.
 
 **Failures.** When the data source refuses the save (a PostgreSQL server that stopped, a full
 disk), QGIS keeps every edit in the buffer and the layer's ``commitErrors``; the guard adds a
@@ -31,12 +29,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from qgis.core import Qgis, QgsApplication, QgsFeature, QgsFeatureRequest, QgsGeometry, QgsMessageLog, QgsVectorLayer
+from qgis.core import Qgis, QgsApplication, QgsFeatureRequest, QgsMessageLog, QgsVectorLayer
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
 from ..i18n import tr
 from .change_log import ChangeLogStore, read_saved_values
+from .held_edits import LOG_TAG, HeldEdits
 from .signal_links import SignalLinks
 from .values import text_or_none
 
@@ -44,7 +43,6 @@ KEEP_MINE = "mine"
 TAKE_THEIRS = "theirs"
 CANCEL = "cancel"
 CHOICES = (KEEP_MINE, TAKE_THEIRS, CANCEL)
-LOG_TAG = "Territory Planner"
 
 #: words in a provider's error that mean the connection to the server was lost
 _CONNECTION_WORDS = ("connection", "server", "connect", "terminat", "socket", "network")
@@ -137,7 +135,7 @@ class SaveGuard(QObject):
         self.last_conflicts: list[Conflict] = []
         self._attempt = False
         self._errors_before = 0
-        self._held: tuple | None = None
+        self._held = HeldEdits(layer)
         self._provider_log: list[str] = []
         self._log_links = SignalLinks()
         self._links = SignalLinks([
@@ -258,14 +256,13 @@ class SaveGuard(QObject):
 
     def can_hold_back(self) -> bool:
         """Whether this save's edits can be held back (fields added or deleted in the buffer cannot)."""
-        buffer = self.layer.editBuffer()
-        return buffer is not None and not buffer.addedAttributes() and not buffer.deletedAttributeIds()
+        return self._held.possible()
 
     # -- the save ----------------------------------------------------------------------------------
     def _before_commit(self, *_args) -> None:
         self._errors_before = len(self.layer.dataProvider().errors())
-        if self._held is not None:  # saved again before a cancelled save's edits were back: put them back first
-            self.restore_held()
+        if self._held.pending:  # saved again before a cancelled save's edits were back: put them back first
+            self._held.restore()
         try:
             if self.layer.providerType() != "memory":  # no other session can reach a memory layer
                 self._resolve_conflicts()
@@ -327,39 +324,7 @@ class SaveGuard(QObject):
 
     def hold_back(self) -> None:
         """Empty the edit buffer for this save (it then writes nothing) and refill it right after."""
-        buffer = self.layer.editBuffer()
-        held = ({int(fid): dict(values) for fid, values in buffer.changedAttributeValues().items()},
-                {int(fid): QgsGeometry(g) for fid, g in buffer.changedGeometries().items()},
-                list(buffer.deletedFeatureIds()),
-                [QgsFeature(f) for f in buffer.addedFeatures().values()])
-        self.layer.undoStack().setIndex(0)
-        if buffer.isModified():  # edits outside the undo stack: put the rest back now, keep nothing silent
-            QgsMessageLog.logMessage("Edits outside the undo stack stay in the save.", LOG_TAG,
-                                     Qgis.MessageLevel.Warning)
-        self._held = held
-        QTimer.singleShot(0, self.restore_held)
-
-    def restore_held(self) -> None:
-        """Put the edits held back by a cancelled save into the edit buffer again (one edit command)."""
-        held, self._held = self._held, None
-        if held is None or sip.isdeleted(self.layer):
-            return
-        values, geometries, deleted, added = held
-        layer = self.layer
-        if not layer.isEditable() and not layer.startEditing():
-            QgsMessageLog.logMessage("The edits of a cancelled save could not be put back.", LOG_TAG,
-                                     Qgis.MessageLevel.Critical)
-            return
-        layer.beginEditCommand(tr("Edits kept after a cancelled save"))
-        for fid, changes in values.items():
-            layer.changeAttributeValues(fid, changes)
-        for fid, geometry in geometries.items():
-            layer.changeGeometry(fid, geometry)
-        if deleted:
-            layer.deleteFeatures(deleted)
-        for feature in added:
-            layer.addFeature(feature)
-        layer.endEditCommand()
+        self._held.hold_back()
 
     def _after_commit(self) -> None:
         self._attempt = False

@@ -120,6 +120,8 @@ class AccountBinding(QObject):
             self._recorder = ChangeRecorder(layer, plan.override_field, self.account_measures, plan.account_id_field,
                                             self, store=self.service.saving.recorder.store,
                                             territory_of=self._territory_of, name_of=self._name_of)
+            # the overrides' log is written at the save or the save is held back, as the units' is
+            self._recorder.refuse = self.service.saving.refuse_for(layer)
         return None
 
     def unbind(self) -> None:

@@ -10,6 +10,7 @@ from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from ..i18n import tr
 from ..layers.change_log import ChangeRecorder
+from ..layers.held_edits import HeldEdits
 from ..layers.save_guard import SaveGuard
 from ..layers.signal_links import SignalLinks
 
@@ -47,10 +48,27 @@ class PlanSaving(QObject):
         if not self.guard.can_hold_back():
             return False
         self.guard.hold_back()
+        self._tell_refused(reason)
+        return True
+
+    def refuse_for(self, layer: QgsVectorLayer) -> Callable[[str], bool]:
+        """A :class:`ChangeRecorder`'s ``refuse`` for another layer whose changes go to this log (the
+        accounts' overrides): its save is held back as the units' is."""
+        held = HeldEdits(layer)
+
+        def refuse(reason: str) -> bool:
+            if not held.possible():
+                return False
+            held.hold_back()
+            self._tell_refused(reason)
+            return True
+
+        return refuse
+
+    def _tell_refused(self, reason: str) -> None:
         self.message.emit(tr("Nothing was saved: {}. Your edits are kept; make the change log writable (or wait "
                              "for its database to be back) and save again.").format(reason.rstrip(".")),
                           Qgis.MessageLevel.Critical)
-        return True
 
     def remember(self, fids, values) -> None:
         """The territories as this session read them (what a save checks others' changes against)."""

@@ -100,6 +100,46 @@ def test_painting_and_resetting_overrides_are_undoable_edits_logged_as_overrides
     assert rows == {("A11", "override", "T1", "T3", 10.0), ("Key hospital", "override", "T2", "T1", 40.0)}
 
 
+
+def test_an_override_save_whose_log_cannot_be_written_is_held_back_with_the_edit_kept(dock, tmp_path):
+    """The units are a shapefile, so the change log is a GeoPackage beside it; something else stands where
+    it would go. Saving a painted override then writes nothing to the accounts and keeps the override in
+    the edit buffer, and the message names the log; once the place is free one save writes both."""
+    from osgeo import gdal
+    from qgis.core import Qgis, QgsVectorLayer
+    from qgis.PyQt.QtCore import QCoreApplication
+    from territory_planner.layers.change_log import TABLE
+
+    gdal.VectorTranslate(str(tmp_path / "units.shp"), str(write_grid(tmp_path / "units.gpkg")))
+    units = QgsVectorLayer(str(tmp_path / "units.shp"), "units", "ogr")
+    accounts = layer_of(write_accounts(tmp_path / "accounts.gpkg", ACCOUNTS), "accounts")
+    assert units.isValid()
+    QgsProject.instance().addMapLayers([units, accounts])
+    set_up(dock, units, accounts)
+    messages = []
+    dock.service.message.connect(lambda text, level: messages.append((text, level)))
+    show_layer(dock.canvas, units)
+    select_row(dock, "T3")
+    click(dock.paint_toolbar.account_tool, dock.canvas, *cell_point(1.5, 1.5))  # account A11, in T1
+    fid = {f["id"]: f.id() for f in accounts.getFeatures()}["A11"]
+    assert accounts.getFeature(fid)["override"] == "T3"
+    sidecar = tmp_path / f"units_{TABLE}.gpkg"
+    sidecar.mkdir()
+    accounts.commitChanges()
+    QCoreApplication.processEvents()  # the held-back edit comes back into the buffer
+    on_disk = QgsVectorLayer(f"{tmp_path / 'accounts.gpkg'}|layername=accounts", "saved", "ogr")
+    assert not on_disk.getFeature(fid)["override"], "nothing reached the accounts"
+    assert accounts.isModified() and accounts.getFeature(fid)["override"] == "T3", "the override is kept"
+    assert visits(dock)["T3"] == 50.0
+    assert any(level == Qgis.MessageLevel.Critical and text.startswith("Nothing was saved") and str(sidecar) in text
+               for text, level in messages), messages
+    sidecar.rmdir()
+    assert accounts.commitChanges(), accounts.commitErrors()
+    on_disk = QgsVectorLayer(f"{tmp_path / 'accounts.gpkg'}|layername=accounts", "saved", "ogr")
+    assert on_disk.getFeature(fid)["override"] == "T3"
+    rows = [(r["unit"], r["action"], r["from_territory"], r["to_territory"]) for r in dock.service.change_log()]
+    assert rows == [("A11", "override", "T1", "T3")], "logged once"
+
 def test_the_overrides_view_lists_the_active_territorys_overrides_both_ways(dock, layers):
     units, accounts = layers
     set_up(dock, units, accounts)
