@@ -99,5 +99,8 @@ def _chain(model: Model, start: np.ndarray, initial: np.ndarray, rng: np.random.
 
 
 def _reached(model: Model, plan: np.ndarray, goal: float) -> bool:
-    """Every territory within ``goal`` tolerances (the band, or the proven floor when that is higher)."""
-    return plan_key(model.ratios(plan), model.active, model.tolerance_vector).worst <= goal + 1e-9
+    """Every territory within the band (or within ``goal`` tolerances, the proven floor, when that is
+    higher). The annealing aims at ``goal`` (a little inside the band); taking changed units back may
+    then leave the plan between ``goal`` and the band, which ends the chain too: a further stage would
+    only move more (conflict-1000: 33.1 % of the workload instead of 42.3 %)."""
+    return plan_key(model.ratios(plan), model.active, model.tolerance_vector).worst <= max(goal, 1.0) + 1e-9

@@ -116,3 +116,29 @@ def test_rebalance_with_a_time_limit_gets_back_within_tolerance(random_instance,
     assert not_worse(key, before)
     assert within(key)
     assert np.all(count_parts(out, model.adjacency, model.p) == 1)
+
+
+def test_a_chain_ends_once_taking_units_back_leaves_it_within_tolerance(random_instance):
+    """The annealing aims a little inside the band (0.99 tolerances); taking changed units back may
+    leave the plan between that and the band. That plan is within tolerance: the chain ends there
+    rather than going on to stages that move more."""
+    from territory_planner.core.solve.give_back import undo_moves
+
+    model, plan, _ = shifted_plan(random_instance)
+    worst = []
+
+    def reduce(candidate):
+        out = undo_moves(model, candidate, plan, model.tolerances)
+        worst.append(plan_key(model.ratios(out), model.active, model.tolerances).worst)
+        return out
+
+    def pick(plans):
+        return plans[0]
+
+    found = border_rebalance(model, plan, plan, np.random.default_rng(1), time.monotonic() + 120.0,
+                             ensure_progress(None), reduce=reduce, pick=pick)
+    assert within(plan_key(model.ratios(found), model.active, model.tolerances))
+    first = next(i for i, w in enumerate(worst) if w <= 1.0 + 1e-9)
+    assert worst[first] > 0.99, "the case this test is about: back within the band, not within the aim"
+    # after the first plan within tolerance only the last annealing and its taking back follow
+    assert len(worst) == first + 2, worst
