@@ -31,7 +31,7 @@ from .solve.hand_back import hand_back_units
 from .solve.merit import BIG
 from .solve.model import Model, build_model
 from .solve.quality import better, not_worse, plan_key, within
-from .solve.rebalance import MOVE_RATE, flow_rebalance, match_identities, moved_load, out_of_band_cost
+from .solve.rebalance import KEEP_RATE, MOVE_RATE, flow_rebalance, match_identities, moved_load, out_of_band_cost
 from .solve.recom import Recombination
 from .solve.resplit import Resplit
 from .solve.search import LocalSearch
@@ -442,6 +442,10 @@ def rebalance_territories(
             already_split = []
             chose_whole = True
     key = plan_key(model.ratios(labels), model.active, model.tolerance_vector)
+    if not within(key):
+        # out of tolerance, changed units that buy too little beyond the bands go back
+        labels = undo_moves(model, labels, initial, model.tolerance_vector, rate=KEEP_RATE)
+        key = plan_key(model.ratios(labels), model.active, model.tolerance_vector)
     capped = False
     if cap is not None and not within(key):
         capped = int(np.sum((initial >= 0) & (labels != initial))) >= cap

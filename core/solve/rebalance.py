@@ -42,6 +42,12 @@ BUNDLE_LIMIT = 40
 #: (a point of worst deviation is worth WORST_WEIGHT / MOVE_RATE = 10 points of workload moved).
 MOVE_RATE = 0.25
 WORST_WEIGHT = 2.5
+#: Out of tolerance, the result keeps a changed unit only where taking it back would add at least
+#: KEEP_RATE times its workload to the load beyond the bands (the worst deviation never rises).
+#: Stricter than MOVE_RATE, which the searches use so that they can pass through plans that move
+#: more on their way to the band: at a plan's proven floor, a hand move undone plus one more unit
+#: that buys little beyond the band is no better for the user than the undo alone.
+KEEP_RATE = 0.5
 
 
 def unit_load(model: Model) -> np.ndarray:
