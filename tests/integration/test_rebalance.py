@@ -343,3 +343,67 @@ def test_rebalance_never_raises_the_worst_deviation_on_georgia(run_algorithm, ge
     assert worst_after <= worst_before + 1e-6
     if result["CHANGED_UNITS"] == 0 and worst_before > TOLERANCE:
         assert any("unchanged" in w for w in feedback.warnings), feedback.warnings
+
+
+def paint_by_hand(layer: QgsVectorLayer, count: int = 3) -> tuple:
+    """(painted copy, {fips: territory before}): the ``count`` most populous border counties, each
+    from a territory no earlier pick touched, painted into their least populous neighbouring
+    territory, as a user would; every donor stays in one piece (and keeps a county: a territory
+    painted empty would leave the layer, and the plan would have one territory less)."""
+    from territory_planner.core.graph import Neighbours
+    from territory_planner.layers.units import read_units
+
+    copy = layer.materialize(QgsFeatureRequest())
+    units = read_units(copy, [], QgsCoordinateTransformContext())
+    feature = {f.id(): f for f in copy.getFeatures()}
+    fids = [int(fid) for fid in units.fids]
+    labels = np.array([feature[fid][FIELD] for fid in fids], dtype=object)
+    names = sorted(set(labels))
+    codes = np.array([names.index(name) for name in labels])
+    population = np.array([float(feature[fid]["population"]) for fid in fids])
+    load = np.bincount(codes, weights=population, minlength=len(names))
+    neighbours = Neighbours(units.adjacency.tocsr())
+    touched: set = set()
+    painted = {}
+    for unit in np.argsort(-population, kind="stable").tolist():
+        own = int(codes[unit])
+        others = sorted({int(codes[v]) for v in neighbours.lists[unit]} - {own} - touched, key=lambda k: load[k])
+        if (own in touched or not others or np.count_nonzero(codes == own) == 1
+                or not neighbours.removal_keeps_connected(unit, codes)):
+            continue
+        codes[unit] = others[0]
+        touched |= {own, others[0]}
+        painted[feature[fids[unit]]["fips"]] = names[own]
+        assert copy.dataProvider().changeAttributeValues(
+            {fids[unit]: {copy.fields().lookupField(FIELD): names[others[0]]}})
+        if len(painted) == count:
+            break
+    return copy, painted
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_after_hand_moves_at_the_proven_floor_rebalance_only_undoes_them(run_algorithm, georgia_layer, seed):
+    """Georgia in 12 territories on population and elderly: no plan comes within 5 % (Fulton county
+    alone is far above a twelfth of the population), and Build reaches the proven floor. Three
+    populous counties painted by hand into a neighbouring territory: Rebalance puts exactly those
+    three back and moves no other county; one more county that lowers the load beyond the bands
+    by less than half of its own workload is not worth moving."""
+    fields = ["population", "elderly"]
+    built = run_algorithm("territory:buildterritories", {
+        "INPUT": georgia_layer, "TERRITORY_COUNT": 12, "BALANCE_FIELDS": fields, "TOLERANCE": TOLERANCE,
+        "RANDOM_SEED": seed, "TERRITORY_FIELD": FIELD, "OUTPUT": "TEMPORARY_OUTPUT",
+        "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+    plan = as_layer(built["OUTPUT"])
+    before = values(plan, FIELD)
+    painted, undo = paint_by_hand(plan)
+    assert len(undo) == 3
+    result = run_algorithm("territory:rebalanceterritories", {
+        "INPUT": painted, "TERRITORY_FIELD": FIELD, "BALANCE_FIELDS": fields, "TOLERANCE": TOLERANCE,
+        "TIME_LIMIT": 20, "OUTPUT": "TEMPORARY_OUTPUT", "OUTPUT_TERRITORIES": "TEMPORARY_OUTPUT"})
+    after = values(as_layer(result["OUTPUT"]), FIELD)
+    print(f"seed {seed}: built {built['MAX_DEVIATION']:.2f} %, rebalanced {result['MAX_DEVIATION']:.2f} %, "
+          f"{result['CHANGED_UNITS']} units changed; moved: "
+          f"{sorted(k for k in after if after[k] != values(painted, FIELD)[k])}, painted: {sorted(undo)}")
+    assert result["MAX_DEVIATION"] == pytest.approx(built["MAX_DEVIATION"], abs=1e-3)
+    assert after == before
+    assert result["CHANGED_UNITS"] == 3
