@@ -117,6 +117,10 @@ class UnitsOutline:
         self._layer = None
 
 
+#: Pixels kept free around a territory label: a label closer than this to one already drawn is left out.
+LABEL_GAP = 2.0
+
+
 class TerritoryLabels(QgsMapCanvasItem):
     """Each territory's name and rep, written once per territory on the map over the panel's layer
     (the units layer has one feature per unit, so its own labels would repeat them), at the unit
@@ -174,15 +178,16 @@ class TerritoryLabels(QgsMapCanvasItem):
             placed.append((point, text))
         return placed
 
-    def paint(self, painter, option=None, widget=None) -> None:
-        if not self._labels:
-            return
+    def paths(self) -> list:
+        """The labels to draw, as text outlines in the item's coordinates: a label that would overlap
+        one drawn before it is left out, as QGIS leaves out its own colliding labels (zooming in
+        shows it)."""
         font = QFont("DejaVu Sans")
         font.setBold(True)
         font.setPointSizeF(8.5)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         metrics = QFontMetricsF(font)
         origin = self.pos()
+        taken, paths = [], []
         for point, text in self._labels:
             centre = self.toCanvasCoordinates(point) - origin
             lines = text.split("\n")
@@ -191,6 +196,18 @@ class TerritoryLabels(QgsMapCanvasItem):
                 x = centre.x() - metrics.horizontalAdvance(line) / 2.0
                 y = centre.y() + (number - (len(lines) - 1) / 2.0) * metrics.height() + metrics.ascent() / 2.0
                 path.addText(QPointF(x, y), font, line)
+            box = path.boundingRect().adjusted(-LABEL_GAP, -LABEL_GAP, LABEL_GAP, LABEL_GAP)
+            if any(box.intersects(other) for other in taken):
+                continue
+            taken.append(box)
+            paths.append(path)
+        return paths
+
+    def paint(self, painter, option=None, widget=None) -> None:
+        if not self._labels:
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        for path in self.paths():
             painter.setPen(QPen(QColor(255, 255, 255, 230), 3.0))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawPath(path)
