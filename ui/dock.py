@@ -31,7 +31,7 @@ from .map_view import TerritoryLabels, UnitsOutline, zoom_to_units
 from .overrides_panel import OverridesPanel
 from .paint_actions import PaintActions
 from .panel_actions import PlanDialogs, TerritoryActions
-from .panel_layout import PanelFrame, fit_table_rows, plan_status, setup_box, territory_table
+from .panel_layout import PanelFrame, fit_table_rows, make_room, plan_status, setup_box, territory_table
 from .plan_controller import PlanController
 from .plan_outputs import rep_home_flags
 from .preview_panel import PreviewPanel, preview_moves
@@ -74,6 +74,7 @@ class TerritoryDock(PaintActions, TerritoryActions, PlanDialogs, QgsDockWidget):
         self.proxy.setDynamicSortFilter(True)
         self._selecting = False
         self._folded_for = None  # the plan (layer id, field) the setup was last folded away for
+        self._scroll_before_preview = None  # where the panel was scrolled before a proposal scrolled it
         self._suggestions_timer = QTimer(self)
         self._suggestions_timer.setSingleShot(True)
         self._suggestions_timer.setInterval(150)
@@ -115,6 +116,7 @@ class TerritoryDock(PaintActions, TerritoryActions, PlanDialogs, QgsDockWidget):
         frame = PanelFrame(body, self.controller, self)
         self.engine_progress, self.status_label, self.travel_label = \
             frame.engine_progress, frame.status_label, frame.travel_label
+        self.panel_scroll = frame.scroll
         self.setWidget(frame)
 
     def _connect(self) -> None:
@@ -374,8 +376,28 @@ class TerritoryDock(PaintActions, TerritoryActions, PlanDialogs, QgsDockWidget):
         self.preview_panel.show_preview(preview, moves, self.service.display_name)
         if preview is None:
             self.highlight.clear()
+            if self._scroll_before_preview is not None:
+                QTimer.singleShot(0, self._after_preview)
         else:
             self.highlight.show(self.service.layer, self.service.preview_fids())
+            # the proposal takes its room in the splitter (the panel grows and scrolls on a short
+            # screen), then Apply and Discard are scrolled into view once the panel is laid out
+            if self._scroll_before_preview is None:
+                self._scroll_before_preview = self.panel_scroll.verticalScrollBar().value()
+            make_room(self.splitter, self.preview_panel)
+            QTimer.singleShot(0, self._show_preview_buttons)
+
+    def _show_preview_buttons(self) -> None:
+        if not sip.isdeleted(self) and self.preview_panel.isVisible():
+            self.panel_scroll.ensureWidgetVisible(self.preview_panel.apply_button, 0, 8)
+
+    def _after_preview(self) -> None:
+        """The proposal gone: the table takes its rows' height again and the panel scrolls back."""
+        if sip.isdeleted(self) or self.preview_panel.isVisible() or self._scroll_before_preview is None:
+            return
+        self.fit_table()
+        self.panel_scroll.verticalScrollBar().setValue(self._scroll_before_preview)
+        self._scroll_before_preview = None
 
     def apply_preview(self) -> int:
         """Apply the proposal shown in the panel (one undoable edit)."""

@@ -103,6 +103,7 @@ class PanelFrame(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
         frame_layout.addWidget(scroll, 1)
+        self.scroll = scroll
         # in view with the status line: Cancel must not scroll away while the engine searches
         self.engine_progress = EngineProgress(controller, self)
         frame_layout.addWidget(self.engine_progress)
@@ -135,6 +136,31 @@ def fit_table_rows(splitter, table, row_count: int, most: int = 12) -> None:
     others = sum(sizes[1:]) or 1
     rest = total - needed
     splitter.setSizes([needed] + [int(rest * size / others) for size in sizes[1:]])
+
+
+
+def make_room(splitter, panel) -> None:
+    """Give ``panel`` (one of the splitter's panels, just shown) the height it needs: a hidden panel
+    keeps no room in a splitter, so it would show with none. The splitter grows by what the other
+    panels cannot spare (on a short screen the panel then scrolls)."""
+    index = splitter.indexOf(panel)
+    sizes = splitter.sizes()
+    want = max(panel.minimumSizeHint().height(), panel.sizeHint().height())
+    lack = want - sizes[index]
+    if index < 0 or lack <= 0:
+        return
+    for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
+        widget = splitter.widget(k)
+        if k in (0, index) or not widget.isVisible():  # the territory table keeps its rows (fit_table_rows)
+            continue
+        floor = max(widget.minimumSizeHint().height(), widget.minimumHeight())
+        take = min(max(sizes[k] - floor, 0), lack)
+        sizes[k] -= take
+        lack -= take
+    sizes[index] = want
+    if lack > 0:
+        splitter.setMinimumHeight(sum(sizes) + splitter.handleWidth() * (len(sizes) - 1))
+    splitter.setSizes(sizes)
 
 
 def plan_status(service) -> str:

@@ -286,3 +286,34 @@ def test_build_on_a_plan_keeps_names_by_overlap_not_by_position(dock, georgia_la
     for name, before in members.items():
         after = set(service.ledger.fids_of(name))
         assert len(after & before) >= 0.5 * len(before), f"{name} kept most of its counties"
+
+
+def test_a_proposal_on_a_short_screen_scrolls_apply_and_discard_into_view(dock, georgia_layer):
+    """On a laptop-height panel with twelve territories the table fills the view and the proposal
+    opens below it: it gets its room, the panel scrolls so that Apply and Discard are in view (not off
+    the bottom, nor squeezed to nothing), and once it is applied the panel scrolls back."""
+    from qgis.PyQt.QtCore import QPoint
+    from qgis.PyQt.QtWidgets import QApplication, QScrollArea
+
+    layer = georgia_with_field(georgia_layer)
+    set_up_dock(dock, layer, measures=["population"], tolerance=5.0)
+    dock.resize(480, 560)
+    dock.show()
+    QApplication.processEvents()
+    dock.territory_toolbar.count_spin.setValue(12)
+    dock.territory_toolbar.build_action.trigger()
+    run_synchronously(dock.controller.run_task.tasks.pop())
+    for _ in range(5):
+        QApplication.processEvents()
+    scroll, button = dock.findChild(QScrollArea, "territoryPanelScroll"), dock.preview_panel.apply_button
+    assert dock.preview_panel.isVisible()
+    assert scroll.verticalScrollBar().maximum() > 0, "the panel is taller than its view: it scrolls"
+    top = button.mapTo(scroll.viewport(), QPoint(0, 0)).y()
+    assert 0 <= top and top + button.height() <= scroll.viewport().height(), (top, scroll.viewport().height())
+    assert dock.preview_panel.discard_button.mapTo(scroll.viewport(), QPoint(0, 0)).y() == top
+    assert dock.preview_panel.height() >= dock.preview_panel.minimumSizeHint().height()
+    dock.preview_panel.apply_button.click()
+    for _ in range(5):
+        QApplication.processEvents()
+    assert table(dock)["Unassigned"]["Units"] == 0
+    assert scroll.verticalScrollBar().value() == 0, "back where the panel was before the proposal"
