@@ -138,16 +138,17 @@ def fit_table_rows(splitter, table, row_count: int, most: int = 12) -> None:
     splitter.setSizes([needed] + [int(rest * size / others) for size in sizes[1:]])
 
 
-
 def make_room(splitter, panel) -> None:
     """Give ``panel`` (one of the splitter's panels, just shown) the height it needs: a hidden panel
     keeps no room in a splitter, so it would show with none. The splitter grows by what the other
     panels cannot spare (on a short screen the panel then scrolls)."""
     index = splitter.indexOf(panel)
+    if index < 0:
+        return
     sizes = splitter.sizes()
     want = max(panel.minimumSizeHint().height(), panel.sizeHint().height())
     lack = want - sizes[index]
-    if index < 0 or lack <= 0:
+    if lack <= 0:
         return
     for k in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
         widget = splitter.widget(k)
